@@ -1,0 +1,43 @@
+"""tensordiff: exact symbolic derivatives of matrix and tensor expressions, to any order.
+
+>>> import tensordiff as td
+>>> X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+>>> q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
+>>> J = td.diff(q, X)                      # order 3: shape ('p', 'n', 'p')
+"""
+
+from .diff import diff, grad, hessian, jacobian
+from .errors import EvaluationError, ParseError, ShapeError, TensorDiffError
+from .evaluate import Program, compile, evaluate
+from .expr import Expr
+from .functions import Elementwise, elementwise
+from .kernels import kernels_available
+from .ops import (abs, cos, det, diag, diagonal, einsum, exp, eye, inv, log, logdet, matrix, norm,
+                  outer, relu, scalar, sigmoid, sin, sqrt, sum, tanh, tensor, trace, vector)
+from .printing import index_notation, to_einsum
+from .simplify import simplify
+from .testing import check
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "tensor", "scalar", "vector", "matrix", "eye",
+    "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "det", "logdet", "norm",
+    "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "elementwise", "Elementwise",
+    "diff", "grad", "hessian", "jacobian", "simplify",
+    "evaluate", "compile", "Program", "kernels_available",
+    "index_notation", "to_einsum", "check",
+    "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
+]
+
+
+def _expr_str(self):
+    return index_notation(self)
+
+
+def _expr_repr(self):
+    return f"<tensordiff {type(self).__name__} shape {self.shape}:\n{index_notation(self)}>"
+
+
+Expr.__str__ = _expr_str
+Expr.__repr__ = _expr_repr

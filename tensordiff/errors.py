@@ -1,0 +1,19 @@
+"""The tensordiff error classes: every one is a ValueError, so callers may catch either."""
+
+__all__ = ["TensorDiffError", "ShapeError", "ParseError", "EvaluationError"]
+
+
+class TensorDiffError(ValueError):
+    """Base class of every error tensordiff raises on bad input."""
+
+
+class ShapeError(TensorDiffError):
+    """Dims that do not line up: mismatched operands, a symbol redeclared, a wrongly shaped value."""
+
+
+class ParseError(TensorDiffError):
+    """Text that cannot be read: an einsum spec or an expression with a syntax error."""
+
+
+class EvaluationError(TensorDiffError):
+    """A value or implementation missing at evaluation, or a numerical failure (a singular matrix)."""

@@ -1,0 +1,311 @@
+"""Evaluation: compile expressions into a straight-line program over numpy and opt_einsum.
+
+``compile`` plans once: the shared graph is ordered so that each common subexpression is one
+step computed once; einsum steps cache an opt_einsum contraction per set of operand shapes;
+deltas and broadcasts in an output are written by ``kernels.assemble``; logdet goes through
+slogdet. A call binds dims from the arrays, runs the steps, and drops each intermediate after its
+last use.
+"""
+
+import threading
+
+import numpy as np
+import opt_einsum
+
+from .errors import EvaluationError, ShapeError
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, lookup_symbol, topological
+from .indices import format_dims
+from .kernels import assemble
+from .printing import short
+from .simplify import as_expr
+
+__all__ = ["compile", "evaluate", "Program"]
+
+RESERVED = ("functions",)
+
+
+def _label(node, limit=80):
+    return short(node, limit)
+
+
+# ---------------------------------------------------------------- steps
+
+class _EinsumStep:
+    def __init__(self, node):
+        self.coeff = node.coeff
+        self.tensor_args = [k for k, op in enumerate(node.operands) if op.shape]
+        self.scalar_args = [k for k, op in enumerate(node.operands) if not op.shape]
+        used = set()
+        for k in self.tensor_args:
+            used.update(node.subs[k])
+        unique_out = list(dict.fromkeys(node.out))
+        self.core_ids = [i for i in unique_out if i in used]
+        self.out_ids = list(node.out)
+        self.orphan_dims = [node.dims[i] for i in range(len(node.dims)) if i not in used and i not in node.out]
+        self.id_dims = node.dims
+        symbol = opt_einsum.get_symbol
+        self.equation = ",".join("".join(symbol(i) for i in node.subs[k]) for k in self.tensor_args) \
+            + "->" + "".join(symbol(i) for i in self.core_ids)
+        self._contractions = {}
+        self._lock = threading.Lock()
+
+    def describe(self):
+        return f"einsum {self.equation!r}" + (f" × {self.coeff:g}" if self.coeff != 1.0 else "")
+
+    def _contract(self, arrays):
+        if len(arrays) == 1:
+            return np.einsum(self.equation, arrays[0])
+        shapes = tuple(a.shape for a in arrays)
+        expression = self._contractions.get(shapes)
+        if expression is None:
+            with self._lock:
+                expression = opt_einsum.contract_expression(self.equation, *shapes, optimize="auto")
+                if len(self._contractions) < 32:
+                    self._contractions[shapes] = expression
+        return expression(*arrays)
+
+    def __call__(self, args, sizes, dtype):
+        factor = self.coeff
+        for dim in self.orphan_dims:
+            factor *= sizes[dim]
+        for k in self.scalar_args:
+            factor = factor * args[k]
+        core = self._contract([args[k] for k in self.tensor_args]) if self.tensor_args else None
+        id_sizes = {i: sizes[d] for i, d in enumerate(self.id_dims)}
+        return assemble(core, self.core_ids, self.out_ids, id_sizes, factor, dtype)
+
+
+def _add_step(args, sizes, dtype):
+    total = args[0] + args[1]
+    for term in args[2:]:
+        total += term
+    return total
+
+
+class _ApplyStep:
+    def __init__(self, node):
+        self.fn = node.fn
+
+    def describe(self):
+        return f"elementwise {self.fn.display}"
+
+    def __call__(self, args, sizes, dtype, functions=None):
+        impl = _implementation(self.fn, functions)
+        with np.errstate(all="ignore"):
+            return np.asarray(impl(args[0]))
+
+
+def _implementation(fn, functions):
+    if functions:
+        for name in fn.ascii_names:
+            if name in functions:
+                return _as_callable(functions[name], fn, 0)
+        given = functions.get(fn.base)
+        if given is not None:
+            impl = _as_callable(given, fn, fn.order)
+            if impl is not None:
+                return impl
+    if fn.numeric is None:
+        raise EvaluationError(f"function {fn.display} has no numeric implementation: bind one with "
+                              f"td.elementwise({fn.base!r}, fn, deriv) or pass functions={{{fn.ascii_names[1]!r}: ...}} "
+                              f"(or functions={{{fn.base!r}: [f, f', f'', ...]}})")
+    return fn.numeric
+
+
+def _as_callable(given, fn, order):
+    if hasattr(given, "numeric") and not callable(getattr(given, "__call__", None)):
+        given = given.numeric
+    if isinstance(given, (list, tuple)):
+        if order >= len(given):
+            return None
+        return given[order]
+    if order == 0 and callable(given):
+        if hasattr(given, "numeric") and hasattr(given, "display"):
+            return given.numeric
+        return given
+    return None
+
+
+def _matrix_step(kind):
+    def run(args, sizes, dtype, node=None):
+        a = args[0]
+        try:
+            if kind == "inv":
+                return np.linalg.inv(a)
+            if kind == "det":
+                return np.asarray(np.linalg.det(a))
+            sign, logabs = np.linalg.slogdet(a)
+            if sign == 0:
+                raise np.linalg.LinAlgError("singular matrix")
+            return np.asarray(logabs)
+        except np.linalg.LinAlgError as exc:
+            raise EvaluationError(f"{kind} of a singular matrix: {_label(node.arg)} ({exc})") from None
+    return run
+
+
+_inv_step, _det_step, _logdet_step = _matrix_step("inv"), _matrix_step("det"), _matrix_step("logdet")
+
+
+# ---------------------------------------------------------------- programs
+
+class Program:
+    """A compiled evaluation plan: call it with values (keywords or one dict) for the symbols.
+
+    >>> f = td.compile([J, H])
+    >>> J_value, H_value = f(X=X_value, y=y_value, lam=0.5)
+    """
+
+    def __init__(self, exprs, single):
+        self.outputs = tuple(exprs)
+        self.single = single
+        nodes = topological(self.outputs)
+        self.nodes = nodes
+        slot = {node: k for k, node in enumerate(nodes)}
+        self.output_slots = tuple(slot[e] for e in self.outputs)
+        self.symbols = {node.name: node.dims for node in nodes if isinstance(node, Var)}
+        dims = set()
+        for node in nodes:
+            dims.update(node.shape)
+            if isinstance(node, Einsum):
+                dims.update(node.dims)
+        self.dims = dims
+        last_use = {}
+        for k, node in enumerate(nodes):
+            for child in node.children():
+                last_use[slot[child]] = k
+        keep = set(self.output_slots)
+        self.steps = []
+        for k, node in enumerate(nodes):
+            args = tuple(slot[c] for c in node.children())
+            release = tuple(s for s in set(args) if last_use.get(s) == k and s not in keep)
+            self.steps.append((node, _plan(node), args, release))
+
+    def __repr__(self):
+        lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]
+        for k, (node, step, args, _) in enumerate(self.steps):
+            if isinstance(node, Var):
+                continue
+            what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
+            lines.append(f"  %{k} = {what}({', '.join('%' + str(a) for a in args)})  shape {format_dims(node.shape)}")
+        return "\n".join(lines)
+
+    def __call__(self, *args, functions=None, **values):
+        if args:
+            if len(args) > 1 or not isinstance(args[0], dict):
+                raise EvaluationError("pass values as keywords or as one dict {name: array}")
+            values = {**args[0], **values}
+        arrays, sizes, dtype = self._bind(values)
+        results = [None] * len(self.steps)
+        for k, (node, step, arg_slots, release) in enumerate(self.steps):
+            if isinstance(node, Var):
+                results[k] = arrays[node.name]
+                continue
+            operands = [results[s] for s in arg_slots]
+            if isinstance(node, Apply):
+                results[k] = step(operands, sizes, dtype, functions)
+            elif isinstance(node, (Inv, Det, LogDet)):
+                results[k] = step(operands, sizes, dtype, node)
+            else:
+                results[k] = step(operands, sizes, dtype)
+            for s in release:
+                results[s] = None
+        outputs = tuple(_finish(results[s], dtype) for s in self.output_slots)
+        return outputs[0] if self.single else outputs
+
+    def _bind(self, values):
+        arrays, sizes, origin, dtypes = {}, {}, {}, []
+        for name, value in values.items():
+            dims = self.symbols.get(name)
+            if dims is None:
+                known = lookup_symbol(name)
+                if known is None:
+                    raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
+                                          f"(its symbols: {', '.join(sorted(self.symbols)) or 'none'})")
+                dims = known.dims
+            array = _to_array(name, value)
+            if array.ndim != len(dims):
+                raise ShapeError(f"value for {name!r} has shape {array.shape} but the symbol has dims "
+                                 f"{format_dims(dims)} ({len(dims)} axes)")
+            for axis, (dim, size) in enumerate(zip(dims, array.shape)):
+                if dim in sizes and sizes[dim] != size:
+                    raise ShapeError(f"dim {dim!r} is {sizes[dim]} in {origin[dim]} but {size} in axis {axis} of {name!r}")
+                sizes[dim] = size
+                origin.setdefault(dim, f"axis {axis} of {name!r}")
+            if not isinstance(value, (int, float)):
+                dtypes.append(array.dtype)
+            arrays[name] = array
+        missing = sorted(set(self.symbols) - set(arrays))
+        if missing:
+            raise EvaluationError("no value for symbol(s) " + ", ".join(
+                f"{m!r} (dims {format_dims(self.symbols[m])})" for m in missing))
+        unbound = sorted(self.dims - set(sizes))
+        if unbound:
+            raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
+                                  "for a symbol that has them")
+        dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+        return arrays, sizes, dtype
+
+
+def _to_array(name, value):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, list, tuple, dict)):
+        raise EvaluationError(f"value for {name!r} must be a number or a numpy array, got {type(value).__name__}")
+    if isinstance(value, (int, float)):
+        return np.asarray(float(value))
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
+        raise EvaluationError(f"value for {name!r} cannot be read as an array: {exc}") from None
+    if array.dtype.kind in "biu":
+        array = array.astype(np.float64)
+    elif array.dtype.kind not in "fc":
+        raise EvaluationError(f"value for {name!r} must hold numbers, got dtype {array.dtype}")
+    return array
+
+
+def _finish(result, dtype):
+    result = np.asarray(result)
+    if result.dtype != dtype and result.dtype.kind != "c":
+        result = result.astype(dtype)
+    elif not result.flags.owndata or not result.flags.writeable:
+        result = result.copy()
+    return result
+
+
+_PLANS = {
+    Var: lambda node: None,
+    Einsum: _EinsumStep,
+    Add: lambda node: _add_step,
+    Apply: _ApplyStep,
+    Inv: lambda node: _inv_step,
+    Det: lambda node: _det_step,
+    LogDet: lambda node: _logdet_step,
+}
+
+
+def _plan(node):
+    return _PLANS[type(node)](node)
+
+
+def compile(exprs):
+    """Compile one expression (the program returns an array) or a list (it returns a tuple).
+
+    >>> f = td.compile(td.grad(td.logdet(X.T @ X), X))
+    >>> f(X=np.random.randn(6, 3))
+    """
+    single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
+    items = (exprs,) if single else tuple(exprs)
+    items = tuple(as_expr(e) for e in items)
+    return Program(items, single)
+
+
+def evaluate(expr, values=None, /, functions=None, **kwargs):
+    """Evaluate ``expr`` (or a list of expressions) on numpy values; plans anew each call
+    (use ``compile`` to plan once and call many times).
+
+    >>> td.evaluate(X.T @ y, X=np.ones((3, 2)), y=np.ones(3))
+    array([3., 3.])
+    """
+    if values is not None and not isinstance(values, dict):
+        raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
+    merged = {**(values or {}), **kwargs}
+    return compile(expr)(functions=functions, **merged)

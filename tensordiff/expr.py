@@ -1,0 +1,223 @@
+"""Expression nodes: a small closed set of immutable, interned types.
+
+``Var``      a named symbol with dims
+``Einsum``   coeff · contraction of operands; the core node. Index ids are local ints; an index
+             repeated in ``out`` is a Kronecker delta kept in the output, an ``out`` index that
+             no operand has is a broadcast (constant along it), an index used nowhere contributes
+             the factor size(dim). Constants and zeros are Einsums without operands.
+``Add``      a sum of terms of one shape
+``Apply``    an elementwise function of a tensor
+``Inv``, ``Det``, ``LogDet``   matrix functions of a square matrix ("d d")
+
+Nodes are built only through ``make`` (or the smart constructors of ``simplify``), which interns
+them: structurally equal nodes are the same object, so equality is identity and common
+subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``.
+"""
+
+import hashlib
+import weakref
+
+from .errors import ShapeError
+from .indices import format_dims
+
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "make", "symbol"]
+
+_interned = weakref.WeakValueDictionary()
+_symbols = weakref.WeakValueDictionary()
+
+
+def _digest(*parts):
+    return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
+
+
+class Expr:
+    """Base of all nodes. ``shape`` is a tuple of dim names; ``free`` the names of the symbols used."""
+
+    __slots__ = ("shape", "free", "skey", "symmetric_cache", "__weakref__")
+    __array_priority__ = 1000  # so numpy scalars defer to our operators
+    __hash__ = object.__hash__
+
+    def children(self):
+        return ()
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __reduce__(self):
+        return (make, (type(self),) + self._fields())
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __bool__(self):
+        raise TypeError("the truth value of a tensordiff expression is ambiguous; compare with 'is' or evaluate it")
+
+
+def make(cls, *fields):
+    """Return the interned node ``cls(*fields)``; fields are already canonical."""
+    key = (cls,) + fields
+    node = _interned.get(key)
+    if node is None:
+        node = object.__new__(cls)
+        node.symmetric_cache = None
+        node._init(*fields)
+        _interned[key] = node
+    return node
+
+
+class Var(Expr):
+    __slots__ = ("name", "dims")
+
+    def _init(self, name, dims):
+        self.name, self.dims = name, dims
+        self.shape = dims
+        self.free = frozenset((name,))
+        self.skey = _digest("Var", name, dims)
+
+    def _fields(self):
+        return (self.name, self.dims)
+
+    def __reduce__(self):
+        return (symbol, (self.name, self.dims))
+
+
+def symbol(name, dims):
+    """The symbol ``name`` with ``dims``; a name already in use with other dims is a ShapeError."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ShapeError(f"symbol name must be an identifier, got {name!r}")
+    existing = _symbols.get(name)
+    if existing is not None and existing.dims != dims:
+        raise ShapeError(f"symbol {name!r} is already declared with dims {format_dims(existing.dims)}, "
+                         f"not {format_dims(dims)}")
+    node = make(Var, name, dims)
+    _symbols[name] = node
+    return node
+
+
+def lookup_symbol(name):
+    """The live symbol called ``name``, or None."""
+    return _symbols.get(name)
+
+
+class Einsum(Expr):
+    __slots__ = ("coeff", "operands", "subs", "out", "dims")
+
+    def _init(self, coeff, operands, subs, out, dims):
+        self.coeff, self.operands, self.subs, self.out, self.dims = coeff, operands, subs, out, dims
+        self.shape = tuple(dims[i] for i in out)
+        free = frozenset()
+        for op in operands:
+            free |= op.free
+        self.free = free
+        self.skey = _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims)
+
+    def _fields(self):
+        return (self.coeff, self.operands, self.subs, self.out, self.dims)
+
+    def children(self):
+        return self.operands
+
+    @property
+    def is_constant(self):
+        return not self.operands
+
+
+class Add(Expr):
+    __slots__ = ("terms",)
+
+    def _init(self, terms):
+        self.terms = terms
+        self.shape = terms[0].shape
+        self.free = frozenset().union(*(t.free for t in terms))
+        self.skey = _digest("Add", tuple(t.skey for t in terms))
+
+    def _fields(self):
+        return (self.terms,)
+
+    def children(self):
+        return self.terms
+
+
+class Apply(Expr):
+    """``fn`` applied elementwise; ``fn`` is a ``functions.Elementwise``."""
+
+    __slots__ = ("fn", "arg")
+
+    def _init(self, fn, arg):
+        self.fn, self.arg = fn, arg
+        self.shape = arg.shape
+        self.free = arg.free
+        self.skey = _digest("Apply", fn.key, arg.skey)
+
+    def _fields(self):
+        return (self.fn, self.arg)
+
+    def children(self):
+        return (self.arg,)
+
+
+class _MatrixFunction(Expr):
+    __slots__ = ("arg",)
+
+    def _init(self, arg):
+        self.arg = arg
+        self.shape = self._shape(arg)
+        self.free = arg.free
+        self.skey = _digest(type(self).__name__, arg.skey)
+
+    def _fields(self):
+        return (self.arg,)
+
+    def children(self):
+        return (self.arg,)
+
+
+class Inv(_MatrixFunction):
+    __slots__ = ()
+
+    @staticmethod
+    def _shape(arg):
+        return arg.shape
+
+
+class Det(_MatrixFunction):
+    __slots__ = ()
+
+    @staticmethod
+    def _shape(arg):
+        return ()
+
+
+class LogDet(_MatrixFunction):
+    """log |det A| (the log of the absolute value, as numpy's slogdet)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _shape(arg):
+        return ()
+
+
+def topological(roots):
+    """All nodes reachable from ``roots``, children before parents, without recursion."""
+    order, seen = [], set()
+    for root in roots:
+        if root in seen:
+            continue
+        stack = [(root, iter(root.children()))]
+        seen.add(root)
+        while stack:
+            node, it = stack[-1]
+            for child in it:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child.children())))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order

@@ -1,0 +1,226 @@
+"""Elementwise functions: one table row each (numeric implementation, derivative, printed names).
+
+A derivative is given as a function from the argument expression ``x`` to the expression
+f′(x), built from other table functions. ``Power`` is the one parametrised family (x^p for any
+constant p; sqrt is x^0.5). User functions come from ``elementwise``: abstract ones have
+derivatives h′, h″, ... that are abstract too; bound ones carry numpy implementations.
+"""
+
+import numpy as np
+
+from .errors import TensorDiffError
+from .expr import Apply
+from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
+
+__all__ = ["Elementwise", "elementwise", "power", "FUNCTIONS"]
+
+PRIMES = {1: "′", 2: "″", 3: "‴"}
+
+
+class Elementwise:
+    """An elementwise function; call it on an expression to apply it.
+
+    >>> td.tanh(td.matrix("A", "n n"))
+    """
+
+    def __init__(self, name, numeric=None, derivative=None, latex=None, order=0, base=None, rewrites=(),
+                 user=False):
+        self.user = user
+        self.name = name
+        self.numeric = numeric
+        self._derivative = derivative
+        self.latex = latex if latex is not None else r"\operatorname{%s}" % name
+        self.order = order
+        self.base = base if base is not None else name
+        self.rewrites = rewrites
+        self.key = ("fn", self.base, order)
+
+    @property
+    def display(self):
+        """The printed name: h, h′, h″, h‴, h⁽⁴⁾, ..."""
+        if self.order == 0:
+            return self.name
+        return self.base + PRIMES.get(self.order, f"^({self.order})")
+
+    @property
+    def ascii_names(self):
+        """Names accepted for this function in ``functions={...}`` at evaluation."""
+        return (self.display, self.base + "'" * self.order)
+
+    def derivative(self, x):
+        """The expression f′(x)."""
+        if self._derivative is None:
+            if not self.user:
+                raise TensorDiffError(f"function {self.display} has no derivative rule")
+            self._derivative = _abstract(self.base, self.order + 1, None, self.latex)
+        return self._derivative(x)
+
+    def __call__(self, x):
+        return apply_node(self, as_expr(x))
+
+    def __repr__(self):
+        return f"<elementwise {self.display}>"
+
+    def __reduce__(self):
+        if FUNCTIONS.get(self.name) is self:
+            return (_builtin, (self.name,))
+        return (_user_function, (self.base, self.order))
+
+
+def _builtin(name):
+    return FUNCTIONS[name]
+
+
+def _user_function(base, order):
+    fn = _user_registry.get(base)
+    if fn is None:
+        fn = elementwise(base)
+    for _ in range(order):
+        fn = fn._derivative
+    return fn
+
+
+def _zero_derivative(x):
+    # sign and step are piecewise constant: their derivative is zero wherever it exists.
+    return zeros(x.shape)
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _step(x):
+    return np.heaviside(x, 0.0).astype(np.result_type(x, np.float32), copy=False)
+
+
+def _relu(x):
+    return np.maximum(x, 0)
+
+
+def _f(name):
+    return FUNCTIONS[name]
+
+
+def _one_minus(e):
+    return add_node([constant(1.0, e.shape), scale(e, -1.0)])
+
+
+def _log_of_exp(arg):
+    return arg.arg if isinstance(arg, Apply) and arg.fn is FUNCTIONS["exp"] else None
+
+
+# name: (numpy, f′(x), LaTeX, rewrites)
+_TABLE = {
+    "exp": (np.exp, lambda x: _f("exp")(x), r"\exp", ()),
+    "log": (np.log, lambda x: power(x, -1.0), r"\log", (_log_of_exp,)),
+    "sin": (np.sin, lambda x: _f("cos")(x), r"\sin", ()),
+    "cos": (np.cos, lambda x: scale(_f("sin")(x), -1.0), r"\cos", ()),
+    "tanh": (np.tanh, lambda x: _one_minus(power(_f("tanh")(x), 2.0)), r"\tanh", ()),
+    "sigmoid": (_sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_minus(_f("sigmoid")(x))), r"\sigma", ()),
+    "abs": (np.abs, lambda x: _f("sign")(x), r"\operatorname{abs}", ()),
+    "sign": (np.sign, _zero_derivative, r"\operatorname{sign}", ()),
+    "relu": (_relu, lambda x: _f("step")(x), r"\operatorname{relu}", ()),
+    "step": (_step, _zero_derivative, r"\theta", ()),
+}
+
+FUNCTIONS = {name: Elementwise(name, numeric, deriv, latex, rewrites=rewrites)
+             for name, (numeric, deriv, latex, rewrites) in _TABLE.items()}
+
+
+class Power(Elementwise):
+    """x ↦ x^p elementwise, for a constant p."""
+
+    def __init__(self, p):
+        super().__init__("pow", self._numeric_for(p), self._power_derivative, None,
+                         rewrites=(self._trivial,))
+        self.p = p
+        self.key = ("pow", p)
+
+    @staticmethod
+    def _numeric_for(p):
+        if p == 2.0:
+            return np.square
+        if p == 0.5:
+            return np.sqrt
+        if p == -1.0:
+            return np.reciprocal
+        return lambda x: np.power(x, p)
+
+    def _power_derivative(self, x):
+        if self.p == 1.0:
+            return constant(1.0, x.shape)
+        return scale(power(x, self.p - 1.0), self.p)
+
+    def with_exponent(self, p):
+        return power_function(p)
+
+    def _trivial(self, arg):
+        if self.p == 1.0:
+            return arg
+        if self.p == 0.0:
+            return constant(1.0, arg.shape)
+        if isinstance(arg, Apply) and arg.fn.name == "pow" and self.p == int(self.p):
+            return power_function(arg.fn.p * self.p)(arg.arg)  # (x^a)^k = x^(a k) for integer k
+        return None
+
+    @property
+    def display(self):
+        return "sqrt" if self.p == 0.5 else f"pow{self.p:g}"
+
+    def __reduce__(self):
+        return (power_function, (self.p,))
+
+
+_powers = {}
+
+
+def power_function(p):
+    p = float(p)
+    fn = _powers.get(p)
+    if fn is None:
+        fn = _powers[p] = Power(p)
+    return fn
+
+
+def power(x, p):
+    """``x ** p`` elementwise for a constant p."""
+    p_value = constant_value(as_expr(p)) if not isinstance(p, (int, float)) else p
+    if p_value is None:
+        raise TensorDiffError(f"the exponent of ** must be a constant number, got {p!r:.60}")
+    return power_function(p_value)(x)
+
+
+_user_registry = {}
+
+
+def elementwise(name, fn=None, deriv=None, latex=None):
+    """A user elementwise function, abstract (``fn`` None) or bound to numpy implementations.
+
+    >>> h = td.elementwise("h")                   # derivatives print as h′, h″, ...
+    >>> h = td.elementwise("h", np.tanh, lambda x: 1 - np.tanh(x) ** 2)
+    ``deriv`` may itself be an ``Elementwise`` (with its own derivative) for higher orders.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TensorDiffError(f"function name must be an identifier, got {name!r}")
+    if name in FUNCTIONS or name == "pow":
+        raise TensorDiffError(f"{name!r} is a built-in function; choose another name")
+    existing = _user_registry.get(name)
+    if existing is not None and fn is None and deriv is None:
+        return existing
+    result = _abstract(name, 0, fn, latex)
+    if deriv is not None:
+        if isinstance(deriv, Elementwise):
+            result._derivative = deriv
+        elif callable(deriv):
+            result._derivative = _abstract(name, 1, deriv, latex)
+        else:
+            raise TensorDiffError(f"deriv of {name} must be callable or a td.elementwise function, got {deriv!r:.60}")
+    _user_registry[name] = result
+    return result
+
+
+def _abstract(base, order, numeric, latex):
+    """h^(order) with numeric implementation ``numeric`` (None: supplied at evaluation)."""
+    fn = Elementwise(base, numeric, None, latex, order=order, base=base, user=True)
+    fn.name = fn.display
+    return fn

@@ -1,0 +1,311 @@
+"""The user-facing builders: symbols, arithmetic, products, reductions, matrix functions.
+
+Each checks dims and says which dims or operand are at fault, then hands over to the canonical
+constructors of ``simplify``. Importing this module attaches the operators to ``Expr``.
+"""
+
+from .errors import ShapeError
+from .expr import Expr, symbol
+from .functions import FUNCTIONS, power
+from .indices import format_dims, parse_dims, parse_spec
+from .simplify import (add_node, as_expr, broadcast, det_node, einsum_node, hadamard, inv_node,
+                       logdet_node, scale, transpose)
+
+__all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag",
+           "diagonal", "outer", "inv", "det", "logdet", "norm", "exp", "log", "sin", "cos", "tanh",
+           "sigmoid", "sqrt", "abs", "relu"]
+
+
+# ---------------------------------------------------------------- symbols
+
+def tensor(name, dims):
+    """A symbol: ``dims`` is a space-separated string or a tuple of dim names ("" is a scalar).
+
+    >>> T = td.tensor("T", "i j k")
+    >>> T.shape
+    ('i', 'j', 'k')
+    """
+    return symbol(name, parse_dims(dims, f"dims of {name!r}"))
+
+
+def scalar(name):
+    """A scalar symbol.
+
+    >>> lam = td.scalar("lam")
+    """
+    return tensor(name, ())
+
+
+def vector(name, dim):
+    """A vector symbol with one dim.
+
+    >>> y = td.vector("y", "n")
+    """
+    dims = parse_dims(dim, f"dims of {name!r}")
+    if len(dims) != 1:
+        raise ShapeError(f"vector {name!r} needs exactly one dim, got {format_dims(dims)}")
+    return symbol(name, dims)
+
+
+def matrix(name, dims):
+    """A matrix symbol with two dims.
+
+    >>> X = td.matrix("X", "n p")
+    """
+    dims = parse_dims(dims, f"dims of {name!r}")
+    if len(dims) != 2:
+        raise ShapeError(f"matrix {name!r} needs exactly two dims, got {format_dims(dims)}")
+    return symbol(name, dims)
+
+
+def eye(dim):
+    """The identity matrix over ``dim``.
+
+    >>> I = td.eye("p")       # shape ('p', 'p')
+    """
+    dims = parse_dims(dim, "dim of eye")
+    if len(dims) != 1:
+        raise ShapeError(f"eye takes one dim name, got {dim!r}")
+    return einsum_node(1.0, (), (), (0, 0), dims)
+
+
+# ---------------------------------------------------------------- elementwise arithmetic
+
+def _pair(a, b, op):
+    a, b = as_expr(a), as_expr(b)
+    if a.shape == b.shape:
+        return a, b
+    if a.shape == ():
+        return broadcast(a, b.shape), b
+    if b.shape == ():
+        return a, broadcast(b, a.shape)
+    raise ShapeError(f"'{op}' needs operands of one shape (or a scalar): got {format_dims(a.shape)} "
+                     f"and {format_dims(b.shape)}")
+
+
+def add(a, b):
+    a, b = _pair(a, b, "+")
+    return add_node([a, b])
+
+
+def subtract(a, b):
+    a, b = _pair(a, b, "-")
+    return add_node([a, scale(b, -1.0)])
+
+
+def multiply(a, b):
+    a, b = as_expr(a), as_expr(b)
+    if a.shape != b.shape and a.shape and b.shape:
+        raise ShapeError(f"'*' is elementwise and needs operands of one shape (or a scalar): got "
+                         f"{format_dims(a.shape)} and {format_dims(b.shape)}; use @ for a matrix product")
+    return hadamard(a, b)
+
+
+def divide(a, b):
+    a, b = as_expr(a), as_expr(b)
+    if a.shape != b.shape and a.shape and b.shape:
+        raise ShapeError(f"'/' is elementwise and needs operands of one shape (or a scalar): got "
+                         f"{format_dims(a.shape)} and {format_dims(b.shape)}")
+    return hadamard(a, power(b, -1.0))
+
+
+def negative(a):
+    return scale(a, -1.0)
+
+
+def matmul(a, b):
+    """Matrix product with numpy's rules for vectors: (m k)@(k n), (m k)@(k), (k)@(k n), (k)@(k)."""
+    a, b = as_expr(a), as_expr(b)
+    if not (1 <= a.ndim <= 2 and 1 <= b.ndim <= 2):
+        raise ShapeError(f"'@' needs vectors or matrices, got shapes {format_dims(a.shape)} and {format_dims(b.shape)}")
+    if a.shape[-1] != b.shape[0]:
+        raise ShapeError(f"'@': the inner dims do not match: {format_dims(a.shape)} @ {format_dims(b.shape)} "
+                         f"contracts {a.shape[-1]!r} with {b.shape[0]!r}")
+    # index 0: the contracted one; then a's free index, then b's
+    dims = [a.shape[-1]]
+    a_sub, b_sub, out = [], [], []
+    if a.ndim == 2:
+        dims.append(a.shape[0])
+        a_sub.append(len(dims) - 1)
+        out.append(len(dims) - 1)
+    a_sub.append(0)
+    b_sub.append(0)
+    if b.ndim == 2:
+        dims.append(b.shape[1])
+        b_sub.append(len(dims) - 1)
+        out.append(len(dims) - 1)
+    return einsum_node(1.0, (a, b), (tuple(a_sub), tuple(b_sub)), tuple(out), dims)
+
+
+def T(a):
+    """Transpose of a matrix (a vector or scalar is returned unchanged)."""
+    if a.ndim > 2:
+        raise ShapeError(f".T is for order ≤ 2, got shape {format_dims(a.shape)}; use td.einsum to permute axes")
+    return transpose(a, (1, 0)) if a.ndim == 2 else a
+
+
+# ---------------------------------------------------------------- contractions and reductions
+
+def einsum(spec, *operands):
+    """Contraction with numpy's subscript rules (implicit output, repeated indices, '...').
+
+    >>> td.einsum("ij,jk->ik", A, B)
+    >>> td.einsum("ii", A)          # the trace
+    """
+    operands = [as_expr(op) for op in operands]
+    inputs, output = parse_spec(spec, [op.ndim for op in operands])
+    letter_dim, letter_id = {}, {}
+    for k, (term, op) in enumerate(zip(inputs, operands)):
+        for position, ch in enumerate(term):
+            dim = op.shape[position]
+            if ch in letter_dim and letter_dim[ch] != dim:
+                raise ShapeError(f"einsum {spec!r}: index {ch!r} is dim {letter_dim[ch]!r} elsewhere but dim "
+                                 f"{dim!r} at axis {position} of operand {k}")
+            letter_dim[ch] = dim
+            letter_id.setdefault(ch, len(letter_id))
+    dims = [letter_dim[ch] for ch in letter_id]
+    subs = [tuple(letter_id[ch] for ch in term) for term in inputs]
+    return einsum_node(1.0, operands, subs, tuple(letter_id[ch] for ch in output), dims)
+
+
+def _axes(a, axis):
+    if axis is None:
+        return tuple(range(a.ndim))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    result = []
+    for ax in axes:
+        if not isinstance(ax, int) or isinstance(ax, bool):
+            raise ShapeError(f"sum: axis must be an int, a tuple of ints or None, got {axis!r}")
+        if not -a.ndim <= ax < a.ndim:
+            raise ShapeError(f"sum: axis {ax} is out of range for shape {format_dims(a.shape)}")
+        result.append(ax % a.ndim)
+    if len(set(result)) != len(result):
+        raise ShapeError(f"sum: axis {axis!r} repeats an axis")
+    return tuple(result)
+
+
+def sum(a, axis=None):
+    """Sum over ``axis`` (None: all, an int, or a tuple of ints), as numpy.
+
+    >>> td.sum(X, axis=0)     # shape ('p',) for X of dims "n p"
+    """
+    a = as_expr(a)
+    axes = _axes(a, axis)
+    ids = tuple(range(a.ndim))
+    return einsum_node(1.0, (a,), (ids,), tuple(i for i in ids if i not in axes), a.shape)
+
+
+def trace(a):
+    """Trace of a square matrix.
+
+    >>> td.trace(A)
+    """
+    a = as_expr(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"trace needs a square matrix (d, d), got shape {format_dims(a.shape)}")
+    return einsum_node(1.0, (a,), ((0, 0),), (), a.shape[:1])
+
+
+def diag(v):
+    """The diagonal matrix with vector ``v`` on its diagonal.
+
+    >>> td.diag(td.vector("v", "n"))    # shape ('n', 'n')
+    """
+    v = as_expr(v)
+    if v.ndim != 1:
+        raise ShapeError(f"diag takes a vector, got shape {format_dims(v.shape)}; td.diagonal takes a matrix")
+    return einsum_node(1.0, (v,), ((0,),), (0, 0), v.shape)
+
+
+def diagonal(a):
+    """The diagonal of a square matrix, as a vector.
+
+    >>> td.diagonal(A)
+    """
+    a = as_expr(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"diagonal needs a square matrix (d, d), got shape {format_dims(a.shape)}")
+    return einsum_node(1.0, (a,), ((0, 0),), (0,), a.shape[:1])
+
+
+def outer(a, b):
+    """Outer product: shape a.shape + b.shape.
+
+    >>> td.outer(x, y)        # x[i] y[j]
+    """
+    a, b = as_expr(a), as_expr(b)
+    ia = tuple(range(a.ndim))
+    ib = tuple(range(a.ndim, a.ndim + b.ndim))
+    return einsum_node(1.0, (a, b), (ia, ib), ia + ib, a.shape + b.shape)
+
+
+def inv(a):
+    """Matrix inverse of a square matrix (dims "d d").
+
+    >>> td.inv(X.T @ X)
+    """
+    return inv_node(as_expr(a))
+
+
+def det(a):
+    """Determinant of a square matrix.
+
+    >>> td.det(A)
+    """
+    return det_node(as_expr(a))
+
+
+def logdet(a):
+    """log |det a| of a square matrix (evaluated with slogdet).
+
+    >>> td.logdet(W @ W.T + s**2 * td.eye("n"))
+    """
+    return logdet_node(as_expr(a))
+
+
+def norm(a):
+    """The 2-norm of a vector, the Frobenius norm of a matrix (of any tensor: sqrt of sum of squares).
+
+    >>> td.norm(X @ w - y)
+    """
+    a = as_expr(a)
+    ids = tuple(range(a.ndim))
+    return power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
+
+
+exp = FUNCTIONS["exp"]
+log = FUNCTIONS["log"]
+sin = FUNCTIONS["sin"]
+cos = FUNCTIONS["cos"]
+tanh = FUNCTIONS["tanh"]
+sigmoid = FUNCTIONS["sigmoid"]
+abs = FUNCTIONS["abs"]
+relu = FUNCTIONS["relu"]
+
+
+def sqrt(a):
+    """Elementwise square root (a ** 0.5).
+
+    >>> td.sqrt(x * x + 1)
+    """
+    return power(a, 0.5)
+
+
+def _install_operators():
+    Expr.__add__ = add
+    Expr.__radd__ = lambda self, other: add(other, self)
+    Expr.__sub__ = subtract
+    Expr.__rsub__ = lambda self, other: subtract(other, self)
+    Expr.__mul__ = multiply
+    Expr.__rmul__ = lambda self, other: multiply(other, self)
+    Expr.__truediv__ = divide
+    Expr.__rtruediv__ = lambda self, other: divide(other, self)
+    Expr.__pow__ = power
+    Expr.__neg__ = negative
+    Expr.__pos__ = lambda self: self
+    Expr.__matmul__ = matmul
+    Expr.__rmatmul__ = lambda self, other: matmul(other, self)
+    Expr.T = property(T)
+
+
+_install_operators()

@@ -1,0 +1,290 @@
+"""Printing expressions: index notation (``str``) and numpy einsum code (``to_einsum``).
+
+Both name shared subexpressions once (let-bindings ``t1, t2, ...``) and choose index letters at
+print time: output axes get i, j, k, ... in order, summed indices the next free letters.
+A delta kept in the output prints as δ[i,k]; a broadcast axis prints nothing.
+"""
+
+from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Var, topological
+from .indices import letters
+
+__all__ = ["index_notation", "to_einsum", "short"]
+
+
+def _number(x):
+    text = f"{x:.12g}"
+    return text
+
+
+def _uses(roots):
+    nodes = topological(roots)
+    uses = {node: 0 for node in nodes}
+    for node in nodes:
+        for child in node.children():
+            uses[child] += 1
+    for root in roots:
+        uses[root] += 1
+    return nodes, uses
+
+
+def _bindings(roots, bind_matrix_args=True):
+    """Nodes that get a name: non-trivial nodes used more than once, and composite matrix-function args."""
+    nodes, uses = _uses(roots)
+    bound = []
+    for node in nodes:
+        if isinstance(node, Var) or (isinstance(node, Einsum) and not node.operands):
+            continue
+        shared = uses[node] > 1 and node not in roots
+        matrix_arg = False
+        if bind_matrix_args:
+            matrix_arg = any(isinstance(p, (Inv, Det, LogDet)) and p.arg is node for p in nodes)
+        if shared or matrix_arg:
+            bound.append(node)
+    return bound
+
+
+class _IndexPrinter:
+    def __init__(self, names):
+        self.names = names
+
+    def render(self, node, idx, taken, defining=None):
+        if node is not defining and node in self.names:
+            return self.names[node] + _brackets(idx)
+        method = getattr(self, "_" + type(node).__name__.lower())
+        return method(node, idx, taken)
+
+    def _var(self, node, idx, taken):
+        return node.name + _brackets(idx)
+
+    def _einsum(self, node, idx, taken):
+        letter = {}
+        deltas = []
+        for position, i in enumerate(node.out):
+            if i in letter:
+                deltas.append(f"δ[{letter[i]},{idx[position]}]")
+            else:
+                letter[i] = idx[position]
+        inner = [i for i in range(len(node.dims)) if i not in letter]
+        used_anywhere = {i for sub in node.subs for i in sub}
+        summed = [i for i in inner if i in used_anywhere]
+        fresh = letters(len(summed), avoid=set(taken))
+        letter.update(zip(summed, fresh))
+        taken = set(taken) | set(fresh)
+        factors = []
+        for op, sub in zip(node.operands, node.subs):
+            text = self.render(op, [letter[i] for i in sub], taken)
+            if isinstance(op, Add) and op not in self.names:
+                text = "(" + text + ")"
+            factors.append(text)
+        factors += [node.dims[i] for i in inner if i not in used_anywhere]  # Σ over an unused index
+        factors += deltas
+        body = " ".join(factors)
+        if summed:
+            body = "Σ_" + ("".join(fresh) if all(len(f) == 1 for f in fresh) else ",".join(fresh)) + " " + body
+        c = node.coeff
+        if not factors:
+            return _number(c)
+        if c == 1.0:
+            return body
+        if c == -1.0:
+            return "-" + body
+        return _number(c) + " " + body
+
+    def _add(self, node, idx, taken):
+        parts = [self.render(t, idx, taken) for t in node.terms]
+        text = parts[0]
+        for part in parts[1:]:
+            text += " - " + part[1:] if part.startswith("-") else " + " + part
+        return text
+
+    def _apply(self, node, idx, taken):
+        arg = self.render(node.arg, idx, taken)
+        fn = node.fn
+        if fn.name == "pow":
+            if fn.p == 0.5:
+                return f"sqrt({arg})"
+            if not _atomic(node.arg, self.names):
+                arg = "(" + arg + ")"
+            return f"{arg}^{_number(fn.p)}"
+        return f"{fn.display}({arg})"
+
+    def _inv(self, node, idx, taken):
+        return f"inv({_matrix_name(node.arg, self)})" + _brackets(idx)
+
+    def _det(self, node, idx, taken):
+        return f"det({_matrix_name(node.arg, self)})"
+
+    def _logdet(self, node, idx, taken):
+        return f"logdet({_matrix_name(node.arg, self)})"
+
+
+def _matrix_name(arg, printer):
+    if isinstance(arg, Var):
+        return arg.name
+    if arg in printer.names:
+        return printer.names[arg]
+    return "(" + printer.render(arg, letters(len(arg.shape)), ()) + ")"
+
+
+def _atomic(node, names):
+    return node in names or isinstance(node, Var) or (isinstance(node, Apply) and node.fn.name != "pow")
+
+
+def _brackets(idx):
+    return "[" + ",".join(idx) + "]" if idx else ""
+
+
+def index_notation(expr, name="out"):
+    """Index notation with shared subexpressions named once.
+
+    >>> print(td.index_notation(X.T @ X))
+    out[i,j] = Σ_k X[k,i] X[k,j]
+    """
+    bound = _bindings([expr])
+    names = {node: f"t{k + 1}" for k, node in enumerate(bound)}
+    printer = _IndexPrinter(names)
+    lines = []
+    for node in bound:
+        idx = letters(len(node.shape))
+        lines.append(f"{names[node]}{_brackets(idx)} = {printer.render(node, idx, idx, defining=node)}")
+    idx = letters(len(expr.shape))
+    lines.append(f"{name}{_brackets(idx)} = {printer.render(expr, idx, idx, defining=expr)}")
+    return "\n".join(lines)
+
+
+def short(expr, limit=80):
+    """A one-line rendering of ``expr`` for messages, cut to ``limit`` characters."""
+    text = index_notation(expr).replace("\n", "; ")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- einsum code
+
+_NUMPY_FUNCTIONS = {
+    "exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
+    "tanh": "np.tanh({})", "sigmoid": "(0.5 * (1 + np.tanh(0.5 * {})))", "abs": "np.abs({})",
+    "sign": "np.sign({})", "relu": "np.maximum({}, 0)", "step": "np.heaviside({}, 0.0)",
+}
+
+
+def _spec_letters(count):
+    alphabet = "ijklmnopqrstuvwxyzabcdefghABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if count > len(alphabet):
+        raise ValueError(f"an einsum with {count} indices exceeds numpy's 52 letters")
+    return alphabet[:count]
+
+
+class _CodePrinter:
+    """numpy source for each node, given names for bound nodes and dim sizes."""
+
+    def __init__(self, names, np_name="np"):
+        self.names = names
+        self.np = np_name
+        self.dims_used = set()
+
+    def code(self, node, defining=None):
+        if node is not defining and node in self.names:
+            return self.names[node]
+        return getattr(self, "_" + type(node).__name__.lower())(node)
+
+    def _var(self, node):
+        return node.name
+
+    def _einsum(self, node):
+        n = len(node.dims)
+        first = {}
+        out_letters = []
+        extra_ops, extra_subs = [], []
+        pool = list(_spec_letters(n + len(node.out)))
+        letter = {i: pool[i] for i in range(n)}
+        spare = pool[n:]
+        for position, i in enumerate(node.out):
+            if i in first:
+                new = spare.pop(0)
+                out_letters.append(new)
+                extra_ops.append(f"{self.np}.eye({node.dims[i]})")
+                extra_subs.append(letter[i] + new)
+                self.dims_used.add(node.dims[i])
+            else:
+                first[i] = position
+                out_letters.append(letter[i])
+        used = {i for sub in node.subs for i in sub}
+        for i in dict.fromkeys(node.out):
+            if i not in used:
+                extra_ops.append(f"{self.np}.ones({node.dims[i]})")
+                extra_subs.append(letter[i])
+                self.dims_used.add(node.dims[i])
+        scalars, tensors, subs = [], [], []
+        for op, sub in zip(node.operands, node.subs):
+            text = self.code(op)
+            if not sub:
+                scalars.append(_wrap(text))
+            else:
+                tensors.append(text)
+                subs.append("".join(letter[i] for i in sub))
+        factors = [_number(node.coeff)] if node.coeff != 1.0 else []
+        factors += scalars
+        for i in range(n):
+            if i not in used and i not in first:
+                factors.append(node.dims[i])
+                self.dims_used.add(node.dims[i])
+        tensors += extra_ops
+        subs += extra_subs
+        if tensors:
+            spec = ",".join(subs) + "->" + "".join(out_letters)
+            factors.append(f"{self.np}.einsum('{spec}', {', '.join(tensors)})")
+        if not factors:
+            return "1.0"
+        return " * ".join(factors)
+
+    def _add(self, node):
+        return "(" + " + ".join(self.code(t) for t in node.terms) + ")"
+
+    def _apply(self, node):
+        arg = self.code(node.arg)
+        fn = node.fn
+        if fn.name == "pow":
+            return f"{_wrap(arg)} ** {_number(fn.p)}"
+        template = _NUMPY_FUNCTIONS.get(fn.name)
+        if template is None:
+            return f"{fn.base}{'_' + str(fn.order) if fn.order else ''}({arg})"
+        return template.format(arg).replace("np.", self.np + ".")
+
+    def _inv(self, node):
+        return f"{self.np}.linalg.inv({self.code(node.arg)})"
+
+    def _det(self, node):
+        return f"{self.np}.linalg.det({self.code(node.arg)})"
+
+    def _logdet(self, node):
+        return f"{self.np}.linalg.slogdet({self.code(node.arg)})[1]"
+
+
+def _wrap(text):
+    return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
+
+
+def to_einsum(expr, name="out"):
+    """numpy code computing ``expr`` with einsum calls, shared subexpressions assigned once.
+
+    >>> print(td.to_einsum(X.T @ X))
+    out = np.einsum('ji,jk->ik', X, X)
+    """
+    bound = _bindings([expr], bind_matrix_args=False)
+    names = {node: f"t{k + 1}" for k, node in enumerate(bound)}
+    printer = _CodePrinter(names)
+    lines = [f"{names[node]} = {printer.code(node, defining=node)}" for node in bound]
+    lines.append(f"{name} = {printer.code(expr, defining=expr)}")
+    if printer.dims_used:
+        lines.insert(0, _size_lines(expr, printer.dims_used))
+    return "\n".join(lines)
+
+
+def _size_lines(expr, dims):
+    sources = {}
+    for node in topological([expr]):
+        if isinstance(node, Var):
+            for axis, dim in enumerate(node.dims):
+                sources.setdefault(dim, f"{node.name}.shape[{axis}]")
+    parts = [f"{d} = {sources.get(d, '...  # size of ' + d)}" for d in sorted(dims)]
+    return "\n".join(parts)

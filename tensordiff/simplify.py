@@ -1,0 +1,364 @@
+"""Smart constructors and rewrite rules: every node is built here in canonical form.
+
+Canonical einsum: nested einsum operands are merged (their deltas unify indices, which is how a
+delta on a summed index disappears), constant operands fold into the coefficient, a zero factor
+makes the whole term zero, operands are sorted by a structural key and indices renumbered by
+first appearance. Canonical sum: nested sums flattened, equal terms collected (coefficients
+added), zeros dropped, terms sorted. Each rewrite rule for the other nodes is a small function
+returning ``None`` when it does not apply; every rule returns a node with fewer operations, so
+rebuilding terminates.
+"""
+
+import numpy as np
+
+from .errors import ShapeError
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, make, topological
+from .indices import UnionFind, format_dims
+
+# Merging an einsum into its parent stops when the result would have more operands than this,
+# so repeated self-products (A = X@X, B = A@A, ...) cannot grow without bound.
+MAX_MERGED_OPERANDS = 64
+_BIG = 1 << 30
+
+
+# ---------------------------------------------------------------- einsum
+
+def einsum_node(coeff, operands, subs, out, dims):
+    """Canonical ``coeff * einsum(operands[subs] -> out)``; ``dims[i]`` is the dim of index i."""
+    coeff = float(coeff)
+    dims = list(dims)
+    uf = UnionFind(len(dims))
+    flat_ops, flat_subs = [], []
+    for op, sub in zip(operands, subs):
+        if isinstance(op, Einsum) and op.coeff == 0.0:
+            return zeros(tuple(dims[i] for i in out))
+        if isinstance(op, Einsum) and len(flat_ops) + len(op.operands) <= MAX_MERGED_OPERANDS:
+            coeff *= op.coeff
+            base = uf.add(len(op.dims))
+            dims.extend(op.dims)
+            for position, inner in enumerate(op.out):
+                uf.union(base + inner, sub[position])
+            for inner_op, inner_sub in zip(op.operands, op.subs):
+                flat_ops.append(inner_op)
+                flat_subs.append(tuple(base + i for i in inner_sub))
+        else:
+            flat_ops.append(op)
+            flat_subs.append(tuple(sub))
+    shape = tuple(dims[i] for i in out)
+    if coeff == 0.0:
+        return zeros(shape)
+    find = uf.find
+    out = tuple(find(i) for i in out)
+    flat_subs = [tuple(find(i) for i in sub) for sub in flat_subs]
+    used = set(out)
+    for sub in flat_subs:
+        used.update(sub)
+    merged = _merge_powers(flat_ops, flat_subs)
+    if merged is not None:
+        ops, subs = merged
+        return einsum_node(coeff, ops, subs, out, dims)
+    orphans = sorted((dims[i], i) for i in range(len(dims)) if find(i) == i and i not in used)
+    return _canonical_einsum(coeff, flat_ops, flat_subs, out, dims, [i for _, i in orphans])
+
+
+def _as_power(node):
+    if isinstance(node, Apply) and node.fn.name == "pow":
+        return node.arg, node.fn.p, node.fn
+    return node, 1.0, None
+
+
+def _merge_powers(ops, subs):
+    """x^a[I] · x^b[I] → x^(a+b)[I] when one factor is already a power; None if nothing merges."""
+    groups = {}
+    for k, (op, sub) in enumerate(zip(ops, subs)):
+        base, p, fn = _as_power(op)
+        groups.setdefault((base, sub), []).append((k, p, fn))
+    replaced, drop = {}, set()
+    for (base, sub), members in groups.items():
+        fns = [fn for _, _, fn in members if fn is not None]
+        if len(members) < 2 or not fns:
+            continue
+        total = 0.0
+        for _, p, _ in members:
+            total += p
+        replaced[members[0][0]] = apply_node(fns[0].with_exponent(total), base)
+        drop.update(k for k, _, _ in members[1:])
+    if not replaced:
+        return None
+    new_ops = [replaced.get(k, op) for k, op in enumerate(ops) if k not in drop]
+    new_subs = [sub for k, sub in enumerate(subs) if k not in drop]
+    return new_ops, new_subs
+
+
+def is_symmetric(node):
+    """Whether a matrix node is structurally symmetric (A = Aᵀ); False means 'not shown'."""
+    if node.symmetric_cache is None:
+        node.symmetric_cache = _symmetric(node)
+    return node.symmetric_cache
+
+
+def _symmetric(node):
+    if len(node.shape) != 2 or node.shape[0] != node.shape[1]:
+        return False
+    if isinstance(node, Add):
+        return all(is_symmetric(t) for t in node.terms)
+    if isinstance(node, (Inv, Apply)):
+        return is_symmetric(node.arg)
+    if isinstance(node, Einsum):
+        if node.out[0] == node.out[1]:
+            return True
+        return transpose(node, (1, 0)) is node
+    return False
+
+
+def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
+    rank = {}
+    for position, i in enumerate(out):
+        rank.setdefault(i, position)
+    symmetric = [len(sub) == 2 and sub[0] != sub[1] and is_symmetric(op) for op, sub in zip(ops, subs)]
+    subs = [tuple(sorted(sub, key=lambda i: rank.get(i, _BIG))) if sym else sub
+            for sub, sym in zip(subs, symmetric)]
+    order = sorted(range(len(ops)), key=lambda k: (ops[k].skey, tuple(rank.get(i, _BIG) for i in subs[k])))
+    renumber = {}
+    for i in out:
+        renumber.setdefault(i, len(renumber))
+    for k in order:
+        for i in subs[k]:
+            renumber.setdefault(i, len(renumber))
+    for i in orphans:
+        renumber[i] = len(renumber)
+    new_dims = [None] * len(renumber)
+    for old, new in renumber.items():
+        new_dims[new] = dims[old]
+    new_out = tuple(renumber[i] for i in out)
+    new_ops = tuple(ops[k] for k in order)
+    new_subs = tuple(tuple(sorted(renumber[i] for i in subs[k])) if symmetric[k] else
+                     tuple(renumber[i] for i in subs[k]) for k in order)
+    if (coeff == 1.0 and len(new_ops) == 1 and new_subs[0] == new_out
+            and len(set(new_out)) == len(new_out) and len(new_dims) == len(new_out)):
+        return new_ops[0]
+    return make(Einsum, coeff, new_ops, new_subs, new_out, tuple(new_dims))
+
+
+def zeros(shape):
+    """The zero tensor of ``shape``."""
+    shape = tuple(shape)
+    return make(Einsum, 0.0, (), (), tuple(range(len(shape))), shape)
+
+
+def constant(value, shape=()):
+    """``value`` broadcast to ``shape`` (a tensor of equal entries)."""
+    shape = tuple(shape)
+    if value == 0:
+        return zeros(shape)
+    return make(Einsum, float(value), (), (), tuple(range(len(shape))), shape)
+
+
+def delta(dims):
+    """The identity between a tensor of ``dims`` and itself: δ[I, J] with I = J, shape dims + dims."""
+    dims = tuple(dims)
+    n = len(dims)
+    return make(Einsum, 1.0, (), (), tuple(range(n)) * 2, dims)
+
+
+def is_zero(node):
+    return isinstance(node, Einsum) and node.coeff == 0.0
+
+
+def constant_value(node):
+    """The number a constant node holds everywhere (a scalar or a broadcast), else None."""
+    if isinstance(node, Einsum) and not node.operands and len(set(node.out)) == len(node.out) \
+            and len(node.dims) == len(node.out):
+        return node.coeff
+    return None
+
+
+def scale(node, factor):
+    """``factor * node``."""
+    ids = tuple(range(len(node.shape)))
+    return einsum_node(factor, (node,), (ids,), ids, node.shape)
+
+
+def hadamard(*nodes):
+    """Elementwise product of nodes of one shape (scalars broadcast)."""
+    shape = max((n.shape for n in nodes), key=len)
+    ids = tuple(range(len(shape)))
+    subs = []
+    for n in nodes:
+        if n.shape == shape:
+            subs.append(ids)
+        elif n.shape == ():
+            subs.append(())
+        else:
+            raise ShapeError(f"elementwise product of shapes {format_dims(shape)} and {format_dims(n.shape)}")
+    return einsum_node(1.0, nodes, subs, ids, shape)
+
+
+def transpose(node, perm):
+    """Axes of ``node`` permuted: result axis k is node axis perm[k]."""
+    ids = tuple(range(len(node.shape)))
+    return einsum_node(1.0, (node,), (ids,), tuple(perm), node.shape)
+
+
+def broadcast(node, shape):
+    """A scalar ``node`` broadcast to ``shape``."""
+    shape = tuple(shape)
+    return einsum_node(1.0, (node,), ((),), tuple(range(len(shape))), shape)
+
+
+def with_coeff(node, coeff):
+    """``node`` (an Einsum) with its coefficient replaced."""
+    if coeff == 0.0:
+        return zeros(node.shape)
+    if coeff == 1.0 and len(node.operands) == 1 and node.subs[0] == node.out \
+            and len(set(node.out)) == len(node.out) == len(node.dims):
+        return node.operands[0]
+    return make(Einsum, float(coeff), node.operands, node.subs, node.out, node.dims)
+
+
+# ---------------------------------------------------------------- sums
+
+def terms_of(node):
+    """The summands of ``node`` (itself when it is no sum; none when it is zero)."""
+    if isinstance(node, Add):
+        return node.terms
+    if is_zero(node):
+        return ()
+    return (node,)
+
+
+def add_node(terms, shape=None):
+    """Canonical sum of ``terms``, all of one shape (``shape`` is needed when there may be none)."""
+    terms = list(terms)
+    if shape is None:
+        if not terms:
+            raise ValueError("add_node needs a shape for an empty sum")
+        shape = terms[0].shape
+    shape = tuple(shape)
+    collected = {}
+    for term in terms:
+        if term.shape != shape:
+            raise ShapeError(f"cannot add a term of shape {format_dims(term.shape)} to one of shape {format_dims(shape)}")
+        for t in terms_of(term):
+            if isinstance(t, Einsum) and t.coeff != 1.0:
+                base, c = with_coeff(t, 1.0), t.coeff
+            else:
+                base, c = t, 1.0
+            collected[base] = collected.get(base, 0.0) + c
+    kept = [(base, c) for base, c in collected.items() if c != 0.0]
+    if not kept:
+        return zeros(shape)
+    kept.sort(key=lambda bc: bc[0].skey)
+    nodes = tuple(base if c == 1.0 else scale(base, c) for base, c in kept)
+    if len(nodes) == 1:
+        return nodes[0]
+    return make(Add, nodes)
+
+
+# ---------------------------------------------------------------- functions
+
+def apply_node(fn, arg):
+    """Canonical ``fn(arg)`` elementwise."""
+    value = constant_value(arg)
+    if value is not None and fn.numeric is not None:
+        return constant(float(fn.numeric(np.float64(value))), arg.shape)
+    for rule in fn.rewrites:
+        result = rule(arg)
+        if result is not None:
+            return result
+    return make(Apply, fn, arg)
+
+
+def _check_square(arg, what):
+    if len(arg.shape) != 2 or arg.shape[0] != arg.shape[1]:
+        raise ShapeError(f"{what} needs a square matrix with dims (d, d), got shape {format_dims(arg.shape)}")
+
+
+def _single_scaled(arg):
+    """(coeff, operand, transposed) when arg is c·B or c·Bᵀ for a matrix B, else None."""
+    if isinstance(arg, Einsum) and len(arg.operands) == 1 and len(arg.dims) == 2 and len(set(arg.out)) == 2:
+        (sub,) = arg.subs
+        if sorted(sub) == [0, 1]:
+            return arg.coeff, arg.operands[0], sub != arg.out
+    return None
+
+
+def inv_node(arg):
+    """Canonical matrix inverse."""
+    _check_square(arg, "inv")
+    if isinstance(arg, Inv):
+        return arg.arg  # inv(inv(A)) = A
+    if isinstance(arg, Einsum) and not arg.operands and arg.out == (0, 0) and len(arg.dims) == 1:
+        return make(Einsum, 1.0 / arg.coeff, (), (), (0, 0), arg.dims)  # inv(c I) = I / c
+    scaled = _single_scaled(arg)
+    if scaled is not None and scaled[1].ndim == 2:
+        coeff, base, transposed = scaled  # inv(c Bᵀ) = inv(B)ᵀ / c
+        result = scale(make(Inv, base), 1.0 / coeff) if coeff != 1.0 else make(Inv, base)
+        return transpose(result, (1, 0)) if transposed else result
+    return make(Inv, arg)
+
+
+def det_node(arg):
+    _check_square(arg, "det")
+    scaled = _single_scaled(arg)
+    if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2:
+        return det_node(scaled[1])  # det(Bᵀ) = det(B)
+    return make(Det, arg)
+
+
+def logdet_node(arg):
+    _check_square(arg, "logdet")
+    if isinstance(arg, Inv):
+        return scale(logdet_node(arg.arg), -1.0)
+    scaled = _single_scaled(arg)
+    if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2:
+        return logdet_node(scaled[1])
+    return make(LogDet, arg)
+
+
+# ---------------------------------------------------------------- whole graphs
+
+_REBUILD = {
+    Var: lambda node, new: node,
+    Einsum: lambda node, new: einsum_node(node.coeff, [new[o] for o in node.operands], node.subs, node.out, node.dims),
+    Add: lambda node, new: add_node([new[t] for t in node.terms], node.shape),
+    Apply: lambda node, new: apply_node(node.fn, new[node.arg]),
+    Inv: lambda node, new: inv_node(new[node.arg]),
+    Det: lambda node, new: det_node(new[node.arg]),
+    LogDet: lambda node, new: logdet_node(new[node.arg]),
+}
+
+
+def simplify(expr):
+    """Rebuild ``expr`` bottom-up through the canonical constructors (idempotent).
+
+    >>> simplify(td.inv(td.inv(A))) is A
+    True
+    """
+    new = {}
+    for node in topological([expr]):
+        new[node] = _REBUILD[type(node)](node, new)
+    return new[expr]
+
+
+def substitute(expr, mapping):
+    """``expr`` with the nodes in ``mapping`` replaced (rebuilt canonically)."""
+    new = {}
+    for node in topological([expr]):
+        if node in mapping:
+            new[node] = mapping[node]
+        else:
+            new[node] = _REBUILD[type(node)](node, new)
+    return new[expr]
+
+
+def as_expr(value):
+    """An expression from an expression or a Python/numpy number (a scalar constant)."""
+    if isinstance(value, Expr):
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return constant(float(value))
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
+        return constant(float(value))
+    raise ShapeError(f"cannot use {type(value).__name__} {value!r:.60} in an expression: only tensordiff "
+                     "expressions and numbers mix; make arrays symbols (td.tensor) and pass them at evaluation")

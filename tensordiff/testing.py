@@ -1,0 +1,85 @@
+"""Checking derivatives numerically: central finite differences against the symbolic result.
+
+Used by the test suite and offered to users (``td.check``): a derivative that disagrees with a
+numerical check is the most common bug in hand-derived matrix calculus.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from .diff import _check_wrt, diff
+from .evaluate import compile
+from .expr import Var, lookup_symbol, topological
+from .simplify import as_expr
+
+__all__ = ["check", "numeric_diff", "random_values", "CheckResult"]
+
+CheckResult = namedtuple("CheckResult", "max_abs_error max_rel_error symbolic numeric")
+
+
+def random_values(exprs, sizes=None, seed=0, extra=()):
+    """Random well-conditioned values for every symbol of ``exprs``: square matrices near I.
+
+    >>> vals = td.testing.random_values([f])
+    """
+    rng = np.random.default_rng(seed)
+    symbols = {}
+    for node in topological(list(exprs)):
+        if isinstance(node, Var):
+            symbols[node.name] = node.dims
+    for name in extra:
+        if name not in symbols and lookup_symbol(name) is not None:
+            symbols[name] = lookup_symbol(name).dims
+    sizes = dict(sizes or {})
+    for dims in symbols.values():
+        for dim in dims:
+            if dim not in sizes:
+                sizes[dim] = 2 + len(sizes) % 3
+    values = {}
+    for name, dims in sorted(symbols.items()):
+        shape = tuple(sizes[d] for d in dims)
+        if len(dims) == 2 and dims[0] == dims[1]:
+            n = shape[0]
+            values[name] = np.eye(n) + 0.3 * rng.standard_normal(shape) / np.sqrt(n)
+        else:
+            values[name] = 0.5 * rng.standard_normal(shape)
+    return values
+
+
+def numeric_diff(expr, wrt, values, eps=1e-6, functions=None):
+    """Central finite-difference derivative of ``expr`` w.r.t. symbol ``wrt`` (shape expr + wrt)."""
+    program = compile(as_expr(expr))
+    base = {k: (np.array(v, dtype=np.float64) if not isinstance(v, (int, float)) else float(v))
+            for k, v in values.items()}
+    x0 = np.array(base[wrt.name], dtype=np.float64)
+    f0 = np.asarray(program(functions=functions, **base))
+    result = np.zeros(f0.shape + x0.shape)
+    for index in np.ndindex(*x0.shape):
+        plus, minus = x0.copy(), x0.copy()
+        plus[index] += eps
+        minus[index] -= eps
+        f_plus = program(functions=functions, **{**base, wrt.name: plus})
+        f_minus = program(functions=functions, **{**base, wrt.name: minus})
+        result[(Ellipsis,) + index] = (f_plus - f_minus) / (2 * eps)
+    return result
+
+
+def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
+    """Compare the symbolic derivative with central finite differences.
+
+    Values not given are drawn at random (square matrices near the identity). For order k the
+    finite differences are taken of the symbolic derivative of order k-1.
+
+    >>> td.check(td.logdet(W @ W.T + s**2 * td.eye("n")), W).max_rel_error < 1e-6
+    True
+    """
+    expr = as_expr(expr)
+    _check_wrt(wrt)
+    values = {**random_values([expr, wrt], seed=seed, extra=values.keys()), **values}
+    lower = diff(expr, wrt, order - 1)
+    symbolic = np.asarray(compile(diff(lower, wrt))(functions=functions, **values))
+    numeric = numeric_diff(lower, wrt, values, eps=eps, functions=functions)
+    error = float(np.max(np.abs(symbolic - numeric))) if symbolic.size else 0.0
+    scale = float(np.max(np.abs(numeric))) if numeric.size else 0.0
+    return CheckResult(error, error / max(scale, 1e-300) if error else 0.0, symbolic, numeric)

@@ -30,14 +30,3 @@ __all__ = [
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
 ]
 
-
-def _expr_str(self):
-    return index_notation(self)
-
-
-def _expr_repr(self):
-    return f"<tensordiff {type(self).__name__} shape {self.shape}:\n{index_notation(self)}>"
-
-
-Expr.__str__ = _expr_str
-Expr.__repr__ = _expr_repr

@@ -13,11 +13,11 @@ import numpy as np
 import opt_einsum
 
 from .errors import EvaluationError, ShapeError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, lookup_symbol, topological
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, lookup_symbol, make, topological
 from .indices import format_dims
 from .kernels import assemble
 from .printing import short
-from .simplify import as_expr
+from .simplify import as_expr, einsum_node, substitute
 
 __all__ = ["compile", "evaluate", "Program"]
 
@@ -146,6 +146,70 @@ def _matrix_step(kind):
 _inv_step, _det_step, _logdet_step = _matrix_step("inv"), _matrix_step("det"), _matrix_step("logdet")
 
 
+def _solve_step(args, sizes, dtype, node=None):
+    a, b = args
+    try:
+        flat = np.linalg.solve(a, b.reshape(b.shape[0], -1))
+    except np.linalg.LinAlgError as exc:
+        raise EvaluationError(f"inv of a singular matrix: {_label(node.matrix)} ({exc})") from None
+    return flat.reshape(a.shape[:1] + b.shape[1:])
+
+
+# ---------------------------------------------------------------- planning rewrites
+
+def _use_solve(outputs):
+    """Replace an inverse that is only applied, once, by a linear solve.
+
+    c · inv(A)[a,b] · rest, with a in the output and b summed (or the transpose), becomes
+    solve(A, B)[a, ...] with B = c · rest contracted to (b, ...): cheaper and more accurate than
+    forming inv(A). An inverse used more than once is computed once instead.
+    """
+    nodes = topological(outputs)
+    uses = {}
+    for node in nodes:
+        for child in node.children():
+            uses[child] = uses.get(child, 0) + 1
+    mapping = {}
+    for node in nodes:
+        if not isinstance(node, Einsum):
+            continue
+        for k, op in enumerate(node.operands):
+            if isinstance(op, Inv) and uses.get(op) == 1 and op not in outputs:
+                replacement = _solve_form(node, k)
+                if replacement is not None:
+                    mapping[node] = replacement
+                    break
+    return [substitute(e, mapping) for e in outputs] if mapping else list(outputs)
+
+
+def _einsum_on(coeff, ops, subs, out, dims, ids):
+    """einsum_node over just the index ids ``ids`` of a larger numbering."""
+    renumber = {i: k for k, i in enumerate(ids)}
+    return einsum_node(coeff, ops, [tuple(renumber[i] for i in s) for s in subs],
+                       tuple(renumber[i] for i in out), [dims[i] for i in ids])
+
+
+def _solve_form(node, k):
+    sub = node.subs[k]
+    if sub[0] == sub[1]:
+        return None
+    elsewhere = [i for j, s in enumerate(node.subs) if j != k for i in s]
+    for free, summed, matrix in ((sub[0], sub[1], node.operands[k].arg), (sub[1], sub[0], None)):
+        if node.out.count(free) == 1 and free not in elsewhere and summed not in node.out:
+            if matrix is None:
+                matrix = einsum_node(1.0, (node.operands[k].arg,), ((0, 1),), (1, 0), node.operands[k].shape)
+            rest_out = tuple(dict.fromkeys(i for i in node.out if i != free))
+            ops = node.operands[:k] + node.operands[k + 1:]
+            subs = node.subs[:k] + node.subs[k + 1:]
+            kept = [i for i in range(len(node.dims)) if i != free]  # the node's own orphans stay in rhs
+            rhs = _einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
+            if len(rhs.shape) == 0:
+                return None
+            solved = make(Solve, matrix, rhs)
+            return _einsum_on(1.0, (solved,), ((free,) + rest_out,), node.out, node.dims, (free,) + rest_out)
+    return None
+
+
 # ---------------------------------------------------------------- programs
 
 class Program:
@@ -158,10 +222,11 @@ class Program:
     def __init__(self, exprs, single):
         self.outputs = tuple(exprs)
         self.single = single
-        nodes = topological(self.outputs)
+        planned = tuple(_use_solve(self.outputs))
+        nodes = topological(planned)
         self.nodes = nodes
         slot = {node: k for k, node in enumerate(nodes)}
-        self.output_slots = tuple(slot[e] for e in self.outputs)
+        self.output_slots = tuple(slot[e] for e in planned)
         self.symbols = {node.name: node.dims for node in nodes if isinstance(node, Var)}
         dims = set()
         for node in nodes:
@@ -203,7 +268,7 @@ class Program:
             operands = [results[s] for s in arg_slots]
             if isinstance(node, Apply):
                 results[k] = step(operands, sizes, dtype, functions)
-            elif isinstance(node, (Inv, Det, LogDet)):
+            elif isinstance(node, (Inv, Det, LogDet, Solve)):
                 results[k] = step(operands, sizes, dtype, node)
             else:
                 results[k] = step(operands, sizes, dtype)
@@ -279,6 +344,7 @@ _PLANS = {
     Inv: lambda node: _inv_step,
     Det: lambda node: _det_step,
     LogDet: lambda node: _logdet_step,
+    Solve: lambda node: _solve_step,
 }
 
 

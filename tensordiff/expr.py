@@ -8,6 +8,7 @@
 ``Add``      a sum of terms of one shape
 ``Apply``    an elementwise function of a tensor
 ``Inv``, ``Det``, ``LogDet``   matrix functions of a square matrix ("d d")
+``Solve``    inv(A) @ B, introduced only when planning an evaluation
 
 Nodes are built only through ``make`` (or the smart constructors of ``simplify``), which interns
 them: structurally equal nodes are the same object, so equality is identity and common
@@ -20,7 +21,7 @@ import weakref
 from .errors import ShapeError
 from .indices import format_dims
 
-__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "make", "symbol"]
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "make", "symbol"]
 
 _interned = weakref.WeakValueDictionary()
 _symbols = weakref.WeakValueDictionary()
@@ -200,6 +201,24 @@ class LogDet(_MatrixFunction):
     @staticmethod
     def _shape(arg):
         return ()
+
+
+class Solve(Expr):
+    """inv(A) applied to B along B's first axis; made only by evaluation planning, never differentiated."""
+
+    __slots__ = ("matrix", "rhs")
+
+    def _init(self, matrix, rhs):
+        self.matrix, self.rhs = matrix, rhs
+        self.shape = matrix.shape[:1] + rhs.shape[1:]
+        self.free = matrix.free | rhs.free
+        self.skey = _digest("Solve", matrix.skey, rhs.skey)
+
+    def _fields(self):
+        return (self.matrix, self.rhs)
+
+    def children(self):
+        return (self.matrix, self.rhs)
 
 
 def topological(roots):

@@ -5,7 +5,7 @@ print time: output axes get i, j, k, ... in order, summed indices the next free 
 A delta kept in the output prints as δ[i,k]; a broadcast axis prints nothing.
 """
 
-from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Var, topological
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, topological
 from .indices import letters
 
 __all__ = ["index_notation", "to_einsum", "short"]
@@ -116,6 +116,9 @@ class _IndexPrinter:
 
     def _logdet(self, node, idx, taken):
         return f"logdet({_matrix_name(node.arg, self)})"
+
+    def _solve(self, node, idx, taken):
+        return f"solve({_matrix_name(node.matrix, self)}, {_matrix_name(node.rhs, self)})" + _brackets(idx)
 
 
 def _matrix_name(arg, printer):
@@ -259,6 +262,9 @@ class _CodePrinter:
     def _logdet(self, node):
         return f"{self.np}.linalg.slogdet({self.code(node.arg)})[1]"
 
+    def _solve(self, node):
+        return f"{self.np}.linalg.solve({self.code(node.matrix)}, {self.code(node.rhs)})"
+
 
 def _wrap(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
@@ -288,3 +294,11 @@ def _size_lines(expr, dims):
                 sources.setdefault(dim, f"{node.name}.shape[{axis}]")
     parts = [f"{d} = {sources.get(d, '...  # size of ' + d)}" for d in sorted(dims)]
     return "\n".join(parts)
+
+
+def _expr_repr(self):
+    return f"<tensordiff {type(self).__name__} of shape {self.shape}:\n{index_notation(self)}>"
+
+
+Expr.__str__ = index_notation
+Expr.__repr__ = _expr_repr

@@ -12,7 +12,7 @@ rebuilding terminates.
 import numpy as np
 
 from .errors import ShapeError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, make, topological
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, make, topological
 from .indices import UnionFind, format_dims
 
 # Merging an einsum into its parent stops when the result would have more operands than this,
@@ -326,6 +326,7 @@ _REBUILD = {
     Inv: lambda node, new: inv_node(new[node.arg]),
     Det: lambda node, new: det_node(new[node.arg]),
     LogDet: lambda node, new: logdet_node(new[node.arg]),
+    Solve: lambda node, new: make(Solve, new[node.matrix], new[node.rhs]),
 }
 
 

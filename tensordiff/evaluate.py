@@ -13,7 +13,7 @@ import numpy as np
 import opt_einsum
 
 from .errors import EvaluationError, ShapeError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, lookup_symbol, make, topological
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .indices import format_dims
 from .kernels import assemble
 from .printing import short
@@ -282,11 +282,10 @@ class Program:
         for name, value in values.items():
             dims = self.symbols.get(name)
             if dims is None:
-                known = lookup_symbol(name)
-                if known is None:
+                dims = declared_dims(name)
+                if dims is None:
                     raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                           f"(its symbols: {', '.join(sorted(self.symbols)) or 'none'})")
-                dims = known.dims
             array = _to_array(name, value)
             if array.ndim != len(dims):
                 raise ShapeError(f"value for {name!r} has shape {array.shape} but the symbol has dims "

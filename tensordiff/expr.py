@@ -25,6 +25,10 @@ __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Sol
 
 _interned = weakref.WeakValueDictionary()
 _symbols = weakref.WeakValueDictionary()
+# The dims each name was last declared with. Conflicts are checked only against live symbols (a
+# name is free again once its symbol is gone); this memory only lets evaluation bind dims from a
+# value whose symbol a simplified result no longer holds.
+_declared_dims = {}
 
 
 def _digest(*parts):
@@ -96,12 +100,19 @@ def symbol(name, dims):
                          f"not {format_dims(dims)}")
     node = make(Var, name, dims)
     _symbols[name] = node
+    _declared_dims[name] = dims
     return node
 
 
 def lookup_symbol(name):
     """The live symbol called ``name``, or None."""
     return _symbols.get(name)
+
+
+def declared_dims(name):
+    """The dims of the live symbol ``name``, else those it was last declared with, else None."""
+    node = _symbols.get(name)
+    return node.dims if node is not None else _declared_dims.get(name)
 
 
 class Einsum(Expr):

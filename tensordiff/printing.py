@@ -157,7 +157,8 @@ def index_notation(expr, name="out"):
 
 def short(expr, limit=80):
     """A one-line rendering of ``expr`` for messages, cut to ``limit`` characters."""
-    text = index_notation(expr).replace("\n", "; ")
+    text = index_notation(expr, name="").replace("\n", "; ")
+    text = text[text.index("= ") + 2:] if text.startswith(("[", "=")) else text
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -212,8 +213,9 @@ class _CodePrinter:
                 first[i] = position
                 out_letters.append(letter[i])
         used = {i for sub in node.subs for i in sub}
+        repeated = {i for i in node.out if node.out.count(i) > 1}
         for i in dict.fromkeys(node.out):
-            if i not in used:
+            if i not in used and i not in repeated:
                 extra_ops.append(f"{self.np}.ones({node.dims[i]})")
                 extra_subs.append(letter[i])
                 self.dims_used.add(node.dims[i])
@@ -233,7 +235,9 @@ class _CodePrinter:
                 self.dims_used.add(node.dims[i])
         tensors += extra_ops
         subs += extra_subs
-        if tensors:
+        if len(tensors) == 1 and subs[0] == "".join(out_letters):
+            factors.append(_wrap(tensors[0]))
+        elif tensors:
             spec = ",".join(subs) + "->" + "".join(out_letters)
             factors.append(f"{self.np}.einsum('{spec}', {', '.join(tensors)})")
         if not factors:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .diff import _check_wrt, diff
 from .evaluate import compile
-from .expr import Var, lookup_symbol, topological
+from .expr import Var, declared_dims, topological
 from .simplify import as_expr
 
 __all__ = ["check", "numeric_diff", "random_values", "CheckResult"]
@@ -29,8 +29,8 @@ def random_values(exprs, sizes=None, seed=0, extra=()):
         if isinstance(node, Var):
             symbols[node.name] = node.dims
     for name in extra:
-        if name not in symbols and lookup_symbol(name) is not None:
-            symbols[name] = lookup_symbol(name).dims
+        if name not in symbols and declared_dims(name) is not None:
+            symbols[name] = declared_dims(name)
     sizes = dict(sizes or {})
     for dims in symbols.values():
         for dim in dims:

@@ -14,7 +14,9 @@ from .functions import Elementwise, elementwise
 from .kernels import kernels_available
 from .ops import (abs, cos, det, diag, diagonal, einsum, exp, eye, inv, log, logdet, matrix, norm,
                   outer, relu, scalar, sigmoid, sin, sqrt, sum, tanh, tensor, trace, vector)
-from .printing import index_notation, to_einsum
+from .codegen import codegen
+from .matrixform import matrix_notation
+from .printing import index_notation, latex, to_einsum
 from .simplify import simplify
 from .testing import check
 
@@ -26,7 +28,7 @@ __all__ = [
     "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "elementwise", "Elementwise",
     "diff", "grad", "hessian", "jacobian", "simplify",
     "evaluate", "compile", "Program", "kernels_available",
-    "index_notation", "to_einsum", "check",
+    "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
 ]
 

@@ -1,6 +1,6 @@
 """The four seed questions, end to end: build, differentiate, print, evaluate, check.
 
-Run with ``python -m tensordiff demo``.
+Run with ``python -m tensordiff --demo``.
 """
 
 import numpy as np

@@ -8,7 +8,7 @@ A delta kept in the output prints as δ[i,k]; a broadcast axis prints nothing.
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, topological
 from .indices import letters
 
-__all__ = ["index_notation", "to_einsum", "short"]
+__all__ = ["index_notation", "latex", "to_einsum", "short"]
 
 
 def _number(x):
@@ -44,24 +44,44 @@ def _bindings(roots, bind_matrix_args=True):
 
 
 class _IndexPrinter:
+    """Plain-text index notation; ``_LatexPrinter`` overrides the few formatting hooks."""
+
     def __init__(self, names):
         self.names = names
 
+    def sub(self, name, idx):
+        return name + _brackets(idx)
+
+    def delta(self, a, b):
+        return f"δ[{a},{b}]"
+
+    def sigma(self, fresh):
+        return "Σ_" + ("".join(fresh) if all(len(f) == 1 for f in fresh) else ",".join(fresh)) + " "
+
+    def call(self, name, arg):
+        return f"{name}({arg})"
+
+    def power(self, arg, p):
+        return f"{arg}^{_number(p)}"
+
+    def paren(self, text):
+        return "(" + text + ")"
+
     def render(self, node, idx, taken, defining=None):
         if node is not defining and node in self.names:
-            return self.names[node] + _brackets(idx)
+            return self.sub(self.names[node], idx)
         method = getattr(self, "_" + type(node).__name__.lower())
         return method(node, idx, taken)
 
     def _var(self, node, idx, taken):
-        return node.name + _brackets(idx)
+        return self.sub(node.name, idx)
 
     def _einsum(self, node, idx, taken):
         letter = {}
         deltas = []
         for position, i in enumerate(node.out):
             if i in letter:
-                deltas.append(f"δ[{letter[i]},{idx[position]}]")
+                deltas.append(self.delta(letter[i], idx[position]))
             else:
                 letter[i] = idx[position]
         inner = [i for i in range(len(node.dims)) if i not in letter]
@@ -74,13 +94,13 @@ class _IndexPrinter:
         for op, sub in zip(node.operands, node.subs):
             text = self.render(op, [letter[i] for i in sub], taken)
             if isinstance(op, Add) and op not in self.names:
-                text = "(" + text + ")"
+                text = self.paren(text)
             factors.append(text)
         factors += [node.dims[i] for i in inner if i not in used_anywhere]  # Σ over an unused index
         factors += deltas
         body = " ".join(factors)
         if summed:
-            body = "Σ_" + ("".join(fresh) if all(len(f) == 1 for f in fresh) else ",".join(fresh)) + " " + body
+            body = self.sigma(fresh) + body
         c = node.coeff
         if not factors:
             return _number(c)
@@ -102,30 +122,67 @@ class _IndexPrinter:
         fn = node.fn
         if fn.name == "pow":
             if fn.p == 0.5:
-                return f"sqrt({arg})"
+                return self.call("sqrt", arg)
             if not _atomic(node.arg, self.names):
-                arg = "(" + arg + ")"
-            return f"{arg}^{_number(fn.p)}"
-        return f"{fn.display}({arg})"
+                arg = self.paren(arg)
+            return self.power(arg, fn.p)
+        return self.call(self.function_name(fn), arg)
+
+    def function_name(self, fn):
+        return fn.display
 
     def _inv(self, node, idx, taken):
-        return f"inv({_matrix_name(node.arg, self)})" + _brackets(idx)
+        return self.sub(self.call("inv", _matrix_name(node.arg, self)), idx)
 
     def _det(self, node, idx, taken):
-        return f"det({_matrix_name(node.arg, self)})"
+        return self.call("det", _matrix_name(node.arg, self))
 
     def _logdet(self, node, idx, taken):
-        return f"logdet({_matrix_name(node.arg, self)})"
+        return self.call("logdet", _matrix_name(node.arg, self))
 
     def _solve(self, node, idx, taken):
-        return f"solve({_matrix_name(node.matrix, self)}, {_matrix_name(node.rhs, self)})" + _brackets(idx)
+        return self.sub(self.call("solve", _matrix_name(node.matrix, self) + ", " + _matrix_name(node.rhs, self)), idx)
+
+
+class _LatexPrinter(_IndexPrinter):
+    def sub(self, name, idx):
+        if name.startswith("t") and name[1:].isdigit():
+            name = f"t^{{({name[1:]})}}"
+        elif len(name) > 1 and "(" not in name and "\\" not in name:
+            name = rf"\mathrm{{{name}}}"
+        return name + ("_{" + "".join(idx) + "}" if idx else "")
+
+    def delta(self, a, b):
+        return rf"\delta_{{{a}{b}}}"
+
+    def sigma(self, fresh):
+        return rf"\sum_{{{''.join(fresh)}}} "
+
+    def call(self, name, arg):
+        known = {"inv": None, "det": r"\det", "logdet": r"\log\det", "sqrt": None}
+        if name == "inv":
+            return rf"\left({arg}\right)^{{-1}}"
+        if name == "sqrt":
+            return rf"\sqrt{{{arg}}}"
+        return rf"{known.get(name) or name}\left({arg}\right)"
+
+    def function_name(self, fn):
+        if fn.user:
+            return fn.base + "'" * fn.order
+        return fn.latex
+
+    def power(self, arg, p):
+        return f"{{{arg}}}^{{{_number(p)}}}"
+
+    def paren(self, text):
+        return rf"\left({text}\right)"
 
 
 def _matrix_name(arg, printer):
     if isinstance(arg, Var):
-        return arg.name
+        return printer.sub(arg.name, ())
     if arg in printer.names:
-        return printer.names[arg]
+        return printer.sub(printer.names[arg], ())
     return "(" + printer.render(arg, letters(len(arg.shape)), ()) + ")"
 
 
@@ -155,6 +212,23 @@ def index_notation(expr, name="out"):
     return "\n".join(lines)
 
 
+def latex(expr, name="out"):
+    """LaTeX of the index notation, shared subexpressions named once (an ``aligned`` block).
+
+    >>> td.latex(X.T @ X)
+    '\\begin{aligned}\n\\mathrm{out}_{ij} &= \\sum_{k} X_{ki} X_{kj}\n\\end{aligned}'
+    """
+    bound = _bindings([expr])
+    names = {node: f"t{k + 1}" for k, node in enumerate(bound)}
+    printer = _LatexPrinter(names)
+    lines = []
+    for node in bound + [expr]:
+        idx = letters(len(node.shape))
+        target = names.get(node, name)
+        lines.append(f"{printer.sub(target, idx)} &= {printer.render(node, idx, idx, defining=node)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
 def short(expr, limit=80):
     """A one-line rendering of ``expr`` for messages, cut to ``limit`` characters."""
     text = index_notation(expr, name="").replace("\n", "; ")
@@ -164,10 +238,30 @@ def short(expr, limit=80):
 
 # ---------------------------------------------------------------- einsum code
 
-_NUMPY_FUNCTIONS = {
-    "exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
-    "tanh": "np.tanh({})", "sigmoid": "(0.5 * (1 + np.tanh(0.5 * {})))", "abs": "np.abs({})",
-    "sign": "np.sign({})", "relu": "np.maximum({}, 0)", "step": "np.heaviside({}, 0.0)",
+# One table per code target: how each step is spelled in that array library.
+TARGETS = {
+    "numpy": dict(
+        module="np", imports="import numpy as np", einsum="np.einsum", eye="np.eye({})", ones="np.ones({})",
+        inv="np.linalg.inv({})", det="np.linalg.det({})", logdet="np.linalg.slogdet({})[1]",
+        solve="np.linalg.solve({}, {})",
+        functions={"exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
+                   "tanh": "np.tanh({})", "sigmoid": "(0.5 * (1 + np.tanh(0.5 * {})))", "abs": "np.abs({})",
+                   "sign": "np.sign({})", "relu": "np.maximum({}, 0)", "step": "np.heaviside({}, 0.0)"}),
+    "jax": dict(
+        module="jnp", imports="import jax.numpy as jnp", einsum="jnp.einsum", eye="jnp.eye({})",
+        ones="jnp.ones({})", inv="jnp.linalg.inv({})", det="jnp.linalg.det({})",
+        logdet="jnp.linalg.slogdet({})[1]", solve="jnp.linalg.solve({}, {})",
+        functions={"exp": "jnp.exp({})", "log": "jnp.log({})", "sin": "jnp.sin({})", "cos": "jnp.cos({})",
+                   "tanh": "jnp.tanh({})", "sigmoid": "(0.5 * (1 + jnp.tanh(0.5 * {})))", "abs": "jnp.abs({})",
+                   "sign": "jnp.sign({})", "relu": "jnp.maximum({}, 0)", "step": "jnp.heaviside({}, 0.0)"}),
+    "torch": dict(
+        module="torch", imports="import torch", einsum="torch.einsum",
+        eye="torch.eye({}, dtype=torch.float64)", ones="torch.ones({}, dtype=torch.float64)",
+        inv="torch.linalg.inv({})", det="torch.linalg.det({})", logdet="torch.linalg.slogdet({})[1]",
+        solve="torch.linalg.solve({}, {})",
+        functions={"exp": "torch.exp({})", "log": "torch.log({})", "sin": "torch.sin({})", "cos": "torch.cos({})",
+                   "tanh": "torch.tanh({})", "sigmoid": "torch.sigmoid({})", "abs": "torch.abs({})",
+                   "sign": "torch.sign({})", "relu": "torch.clamp({}, min=0)", "step": "(({0}) > 0).double()"}),
 }
 
 
@@ -181,9 +275,9 @@ def _spec_letters(count):
 class _CodePrinter:
     """numpy source for each node, given names for bound nodes and dim sizes."""
 
-    def __init__(self, names, np_name="np"):
+    def __init__(self, names, target="numpy"):
         self.names = names
-        self.np = np_name
+        self.t = TARGETS[target]
         self.dims_used = set()
 
     def code(self, node, defining=None):
@@ -206,7 +300,7 @@ class _CodePrinter:
             if i in first:
                 new = spare.pop(0)
                 out_letters.append(new)
-                extra_ops.append(f"{self.np}.eye({node.dims[i]})")
+                extra_ops.append(self.t["eye"].format(node.dims[i]))
                 extra_subs.append(letter[i] + new)
                 self.dims_used.add(node.dims[i])
             else:
@@ -216,7 +310,7 @@ class _CodePrinter:
         repeated = {i for i in node.out if node.out.count(i) > 1}
         for i in dict.fromkeys(node.out):
             if i not in used and i not in repeated:
-                extra_ops.append(f"{self.np}.ones({node.dims[i]})")
+                extra_ops.append(self.t["ones"].format(node.dims[i]))
                 extra_subs.append(letter[i])
                 self.dims_used.add(node.dims[i])
         scalars, tensors, subs = [], [], []
@@ -239,7 +333,7 @@ class _CodePrinter:
             factors.append(_wrap(tensors[0]))
         elif tensors:
             spec = ",".join(subs) + "->" + "".join(out_letters)
-            factors.append(f"{self.np}.einsum('{spec}', {', '.join(tensors)})")
+            factors.append(f"{self.t['einsum']}('{spec}', {', '.join(tensors)})")
         if not factors:
             return "1.0"
         return " * ".join(factors)
@@ -252,22 +346,27 @@ class _CodePrinter:
         fn = node.fn
         if fn.name == "pow":
             return f"{_wrap(arg)} ** {_number(fn.p)}"
-        template = _NUMPY_FUNCTIONS.get(fn.name)
+        template = self.t["functions"].get(fn.name)
         if template is None:
-            return f"{fn.base}{'_' + str(fn.order) if fn.order else ''}({arg})"
-        return template.format(arg).replace("np.", self.np + ".")
+            return f"{user_function_name(fn)}({arg})"
+        return template.format(arg)
 
     def _inv(self, node):
-        return f"{self.np}.linalg.inv({self.code(node.arg)})"
+        return self.t["inv"].format(self.code(node.arg))
 
     def _det(self, node):
-        return f"{self.np}.linalg.det({self.code(node.arg)})"
+        return self.t["det"].format(self.code(node.arg))
 
     def _logdet(self, node):
-        return f"{self.np}.linalg.slogdet({self.code(node.arg)})[1]"
+        return self.t["logdet"].format(self.code(node.arg))
 
     def _solve(self, node):
-        return f"{self.np}.linalg.solve({self.code(node.matrix)}, {self.code(node.rhs)})"
+        return self.t["solve"].format(self.code(node.matrix), self.code(node.rhs))
+
+
+def user_function_name(fn):
+    """The Python name of a user function in generated code: h, h_1 (h′), h_2 (h″), ..."""
+    return fn.base + (f"_{fn.order}" if fn.order else "")
 
 
 def _wrap(text):
@@ -304,5 +403,10 @@ def _expr_repr(self):
     return f"<tensordiff {type(self).__name__} of shape {self.shape}:\n{index_notation(self)}>"
 
 
+def _repr_latex_(self):
+    return "$$" + latex(self) + "$$"
+
+
 Expr.__str__ = index_notation
 Expr.__repr__ = _expr_repr
+Expr._repr_latex_ = _repr_latex_

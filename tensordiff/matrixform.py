@@ -1,0 +1,290 @@
+"""Matrix notation: an expression of order ≤ 2 written back with products, transposes and traces.
+
+The output is the parser's own language (``'`` transpose, ``*`` product or scaling, ``.*``
+Hadamard, ``.^`` elementwise power, ``eye``, ``tr``, ``diag``, ``inv``, ...), so what is printed
+can be read back. An einsum term becomes matrix products by walking its index graph: every
+operand of order ≤ 2 is an edge between its indices (a vector is an edge to a free end), and
+each connected piece is a chain from an output index to another (a product), to a free end (a
+vector), or a cycle (a trace). Operands on the same pair of indices are Hadamard products; a
+vector sharing an index with two other factors becomes diag(v). An einsum that does not fit
+(an index shared by three matrices, an order-3 operand, ...) has no matrix form here.
+"""
+
+from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Var
+
+__all__ = ["matrix_notation", "to_matrix"]
+
+
+class NoMatrixForm(Exception):
+    """Raised inside this module when a node has no matrix form."""
+
+
+def matrix_notation(expr):
+    """``expr`` in matrix notation, or a note that it has none followed by its index notation.
+
+    >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
+    "2*inv(s^2*eye + W*W')*W"
+    """
+    text = to_matrix(expr)
+    if text is not None:
+        return text
+    from .printing import index_notation
+    return "no matrix notation for this expression; in index notation:\n" + index_notation(expr)
+
+
+def to_matrix(expr):
+    """The matrix notation of ``expr`` as a string, or None when it has none."""
+    if len(expr.shape) > 2:
+        return None
+    try:
+        return _Writer().write(expr)
+    except NoMatrixForm:
+        return None
+
+
+def _number(x):
+    text = f"{x:.12g}"
+    return text
+
+
+def _paren(text):
+    """Parenthesise a sum (or anything with a top-level + or -) for use inside a product."""
+    depth = 0
+    for k, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and ch in "+-" and k > 0 and text[k - 1] not in "e*/^(":
+            return "(" + text + ")"
+    return text
+
+
+def _atom(text):
+    """Parenthesise unless ``text`` is a name, number or call (for ' and .^ and ^)."""
+    if text.replace("_", "").isalnum() and not text.startswith("-"):
+        return text
+    depth = 0
+    for k, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0 and k != len(text) - 1:
+                return "(" + text + ")"
+    if text.endswith(")") and text[0].isalpha():
+        return text
+    return "(" + text + ")"
+
+
+class _Writer:
+    def write(self, node):
+        return getattr(self, "_" + type(node).__name__.lower())(node)
+
+    def _var(self, node):
+        return node.name
+
+    def _inv(self, node):
+        return f"inv({self.write(node.arg)})"
+
+    def _det(self, node):
+        return f"det({self.write(node.arg)})"
+
+    def _logdet(self, node):
+        return f"logdet({self.write(node.arg)})"
+
+    def _solve(self, node):
+        raise NoMatrixForm
+
+    def _apply(self, node):
+        arg = self.write(node.arg)
+        fn = node.fn
+        if fn.name == "pow":
+            if fn.p == 0.5:
+                return f"sqrt({arg})"
+            op = "^" if not node.shape else ".^"
+            return f"{_atom(arg)}{op}{_number(fn.p) if fn.p >= 0 else '(' + _number(fn.p) + ')'}"
+        name = fn.display if not fn.user else fn.base + "'" * fn.order
+        return f"{name}({arg})"
+
+    def _add(self, node):
+        parts = [self.write(t) for t in node.terms]
+        text = parts[0]
+        for part in parts[1:]:
+            text += " - " + part[1:] if part.startswith("-") else " + " + part
+        return text
+
+    def _einsum(self, node):
+        return _EinsumWriter(self, node).text()
+
+
+class _EinsumWriter:
+    """One einsum term as scalar factors times matrix chains."""
+
+    def __init__(self, writer, node):
+        self.writer = writer
+        self.node = node
+        self.next_id = len(node.dims)
+
+    def fresh(self):
+        self.next_id += 1
+        return self.next_id - 1
+
+    def text(self):
+        node = self.node
+        used = {i for sub in node.subs for i in sub}
+        if any(i not in used and i not in node.out for i in range(len(node.dims))):
+            raise NoMatrixForm  # a factor size(dim): no symbol for it in this notation
+        scalars, items = [], []
+        for op, sub in zip(node.operands, node.subs):
+            if len(sub) > 2:
+                raise NoMatrixForm
+            text = self.writer.write(op)
+            if not sub:
+                scalars.append(_paren(text))
+            elif len(sub) == 2 and sub[0] == sub[1]:
+                items.append([f"diag({text})", (sub[0],)])
+            else:
+                items.append([text, tuple(sub)])
+        out = node.out
+        diag_out = len(out) == 2 and out[0] == out[1]
+        unique_out = tuple(dict.fromkeys(out))
+        if any(i not in used for i in unique_out):
+            if not items and diag_out:
+                return self._join(scalars, ["eye"])
+            raise NoMatrixForm  # a broadcast: no 'ones' in this notation
+        self._merge_hadamard(items, unique_out)
+        self._split_busy_indices(items, unique_out)
+        chains = self._chains(items, unique_out)
+        if diag_out:
+            chains = [f"diag({chains[0]})"]
+        return self._join(scalars, chains)
+
+    def _join(self, scalars, chains):
+        c = self.node.coeff
+        factors = ([] if c in (1.0, -1.0) else [_number(abs(c))]) + scalars + chains
+        body = "*".join(_paren(f) if len(factors) > 1 else f for f in factors) if factors else "1"
+        return ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
+
+    def _merge_hadamard(self, items, out):
+        """Factors on the same indices, where those are shared further, become a Hadamard product."""
+        merged = True
+        while merged:
+            merged = False
+            count = {}
+            for _, ids in items:
+                for i in ids:
+                    count[i] = count.get(i, 0) + 1
+            for a in range(len(items)):
+                for b in range(a + 1, len(items)):
+                    ta, ia = items[a]
+                    tb, ib = items[b]
+                    busy = any(count[i] + (i in out) > 2 for i in ia)
+                    if set(ia) == set(ib) and len(ia) == len(ib) and busy:
+                        right = tb if ib == ia else _atom(tb) + "'"
+                        items[a] = [f"{_paren(ta)} .* {_paren(right)}", ia]
+                        del items[b]
+                        merged = True
+                        break
+                if merged:
+                    break
+        for k, (text, ids) in enumerate(items):
+            if " .* " in text:
+                items[k][0] = "(" + text + ")"
+
+    def _split_busy_indices(self, items, out):
+        """An index in more than two places: vectors on it go into a Hadamard or a diag(v)."""
+        while True:
+            slots = {}
+            for k, item in enumerate(items):
+                for i in item[1]:
+                    slots.setdefault(i, []).append(k)
+            busy = {i for i, ks in slots.items() if len(ks) + (i in out) > 2}
+            if not busy:
+                return
+            i = min(busy)
+            vector = next((k for k in slots[i] if len(items[k][1]) == 1), None)
+            if vector is None:
+                raise NoMatrixForm
+            matrix = next((k for k in slots[i] if len(items[k][1]) == 2), None)
+            if matrix is not None:
+                ids = items[matrix][1]
+                j = ids[1] if ids[0] == i else ids[0]
+                partner = next((k for k in slots.get(j, ()) if len(items[k][1]) == 1), None)
+                if j in busy and partner is not None:  # M[i,j] u[i] w[j] = (M .* (u*w'))[i,j]
+                    u, w = items[vector][0], items[partner][0]
+                    outer = f"{_paren(u)}*{_atom(w)}'" if ids[0] == i else f"{_paren(w)}*{_atom(u)}'"
+                    items[matrix] = [f"({_paren(items[matrix][0])} .* ({outer}))", ids]
+                    for k in sorted((vector, partner), reverse=True):
+                        del items[k]
+                    continue
+            other = next(k for k in slots[i] if k != vector)
+            new = self.fresh()
+            items[vector] = [f"diag({items[vector][0]})", (i, new), "symmetric"]
+            items[other] = [items[other][0], tuple(new if j == i else j for j in items[other][1])]
+
+    def _chains(self, items, out):
+        """Walk the index graph: products between outputs, vectors to free ends, traces of cycles."""
+        remaining = list(range(len(items)))
+
+        def oriented(k, forward):
+            text = items[k][0]
+            return text if forward or len(items[k]) > 2 else _atom(text) + "'"
+
+        def walk(index):
+            """Follow factors from ``index``: (texts, the output index reached or None at a free end)."""
+            parts = []
+            while True:
+                k = next((k for k in remaining if index in items[k][1]), None)
+                if k is None:
+                    return parts, index
+                remaining.remove(k)
+                ids = items[k][1]
+                if len(ids) == 1:
+                    parts.append(items[k][0])
+                    return parts, None
+                forward = ids[0] == index
+                parts.append(oriented(k, forward))
+                index = ids[1] if forward else ids[0]
+                if index in out:
+                    return parts, index
+
+        def product(parts):
+            return "*".join(_paren(p) for p in parts)
+
+        chains = []
+        if len(out) == 2:
+            left, finish = walk(out[0])
+            if finish == out[1]:
+                chains.append(product(left))
+            elif finish is None:
+                right, finish = walk(out[1])
+                if finish is not None or not right:
+                    raise NoMatrixForm
+                chains.append(product(left) + "*" + _atom(product(right)) + "'")
+            else:
+                raise NoMatrixForm
+        elif len(out) == 1:
+            parts, finish = walk(out[0])
+            if finish is not None:
+                raise NoMatrixForm
+            chains.append(product(parts))
+        while remaining:
+            vectors = [k for k in remaining if len(items[k][1]) == 1]
+            k = vectors[0] if vectors else remaining[0]
+            remaining.remove(k)
+            text, ids = items[k][0], items[k][1]
+            if len(ids) == 1:  # from a free end: u'*M*...*v, or sum(u) when u stands alone
+                parts, finish = walk(ids[0])
+                if finish is not None and parts:
+                    raise NoMatrixForm
+                chains.append(_atom(text) + "'*" + product(parts) if parts else f"sum({text})")
+                continue
+            parts, finish = walk(ids[1])  # a cycle: a trace; or a matrix summed over both: sum(M)
+            if finish == ids[0]:
+                chains.append("tr(" + product([text] + parts) + ")")
+            elif not parts:
+                chains.append(f"sum({text})")
+            else:
+                raise NoMatrixForm
+        return chains

@@ -7,6 +7,7 @@ slogdet. A call binds dims from the arrays, runs the steps, and drops each inter
 last use.
 """
 
+import builtins
 import threading
 
 import numpy as np
@@ -15,7 +16,7 @@ import opt_einsum
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .indices import format_dims
-from .kernels import assemble
+from .kernels import accumulate, assemble
 from .printing import short
 from .simplify import as_expr, einsum_node, substitute
 
@@ -64,22 +65,56 @@ class _EinsumStep:
                     self._contractions[shapes] = expression
         return expression(*arrays)
 
-    def __call__(self, args, sizes, dtype):
+    def parts(self, args, sizes):
+        """(core, factor): the contraction, with the scalar factor folded into its smallest operand."""
         factor = self.coeff
         for dim in self.orphan_dims:
             factor *= sizes[dim]
         for k in self.scalar_args:
             factor = factor * args[k]
-        core = self._contract([args[k] for k in self.tensor_args]) if self.tensor_args else None
+        if not self.tensor_args:
+            return None, factor
+        arrays = [args[k] for k in self.tensor_args]
+        if not (isinstance(factor, float) and factor == 1.0):
+            smallest = min(range(len(arrays)), key=lambda k: arrays[k].size)
+            arrays[smallest] = arrays[smallest] * factor
+        return self._contract(arrays), 1.0
+
+    def __call__(self, args, sizes, dtype):
+        core, factor = self.parts(args, sizes)
         id_sizes = {i: sizes[d] for i, d in enumerate(self.id_dims)}
         return assemble(core, self.core_ids, self.out_ids, id_sizes, factor, dtype)
 
 
-def _add_step(args, sizes, dtype):
-    total = args[0] + args[1]
-    for term in args[2:]:
-        total += term
-    return total
+class _SumStep:
+    """A sum whose einsum terms are used nowhere else: every term accumulates into one buffer."""
+
+    def __init__(self, node, inline):
+        self.shape = node.shape
+        self.terms = []  # (einsum step or None, number of args it takes)
+        for term, fused in zip(node.terms, inline):
+            if fused:
+                self.terms.append((_EinsumStep(term), len(term.operands)))
+            else:
+                self.terms.append((None, 1))
+
+    def describe(self):
+        fused = builtins.sum(1 for step, _ in self.terms if step is not None)
+        return f"sum of {len(self.terms)} terms ({fused} fused)"
+
+    def __call__(self, args, sizes, dtype):
+        arrays = [a for a in args if isinstance(a, np.ndarray)]
+        out = np.zeros(tuple(sizes[d] for d in self.shape), dtype=np.result_type(dtype, *arrays))
+        position = 0
+        for step, count in self.terms:
+            term_args = args[position:position + count]
+            position += count
+            if step is None:
+                out += term_args[0]
+            else:
+                core, factor = step.parts(term_args, sizes)
+                accumulate(out, core, step.core_ids, step.out_ids, factor)
+        return out
 
 
 class _ApplyStep:
@@ -210,6 +245,20 @@ def _solve_form(node, k):
     return None
 
 
+def _fusable_terms(nodes, outputs):
+    """Einsum terms of sums that nothing else uses: they are computed inside the sum's step."""
+    uses = {}
+    for node in nodes:
+        for child in node.children():
+            uses[child] = uses.get(child, 0) + 1
+    fused = set()
+    for node in nodes:
+        if isinstance(node, Add):
+            fused.update(t for t in node.terms
+                         if isinstance(t, Einsum) and uses.get(t) == 1 and t not in outputs)
+    return fused
+
+
 # ---------------------------------------------------------------- programs
 
 class Program:
@@ -234,21 +283,33 @@ class Program:
             if isinstance(node, Einsum):
                 dims.update(node.dims)
         self.dims = dims
+        fused = _fusable_terms(nodes, planned)
         last_use = {}
+        inputs = {}
         for k, node in enumerate(nodes):
+            if node in fused:
+                continue
+            children = []
             for child in node.children():
-                last_use[slot[child]] = k
+                children += list(child.children()) if child in fused else [child]
+            inputs[node] = tuple(slot[c] for c in children)
+            for s in inputs[node]:
+                last_use[s] = k
         keep = set(self.output_slots)
         self.steps = []
         for k, node in enumerate(nodes):
-            args = tuple(slot[c] for c in node.children())
+            if node in fused:
+                self.steps.append((node, None, (), ()))
+                continue
+            args = inputs[node]
             release = tuple(s for s in set(args) if last_use.get(s) == k and s not in keep)
-            self.steps.append((node, _plan(node), args, release))
+            plan = _SumStep(node, [t in fused for t in node.terms]) if isinstance(node, Add) else _plan(node)
+            self.steps.append((node, plan, args, release))
 
     def __repr__(self):
         lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]
         for k, (node, step, args, _) in enumerate(self.steps):
-            if isinstance(node, Var):
+            if isinstance(node, Var) or step is None:
                 continue
             what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
             lines.append(f"  %{k} = {what}({', '.join('%' + str(a) for a in args)})  shape {format_dims(node.shape)}")
@@ -264,6 +325,8 @@ class Program:
         for k, (node, step, arg_slots, release) in enumerate(self.steps):
             if isinstance(node, Var):
                 results[k] = arrays[node.name]
+                continue
+            if step is None:  # an einsum term fused into the sum that uses it
                 continue
             operands = [results[s] for s in arg_slots]
             if isinstance(node, Apply):
@@ -338,7 +401,6 @@ def _finish(result, dtype):
 _PLANS = {
     Var: lambda node: None,
     Einsum: _EinsumStep,
-    Add: lambda node: _add_step,
     Apply: _ApplyStep,
     Inv: lambda node: _inv_step,
     Det: lambda node: _det_step,

@@ -10,7 +10,7 @@ twin may replace the hot loops, with identical results.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["assemble", "kernels_available", "diagonal_view"]
+__all__ = ["assemble", "accumulate", "kernels_available", "diagonal_view"]
 
 
 def kernels_available():
@@ -59,3 +59,20 @@ def assemble(core, core_ids, out_ids, id_sizes, factor, dtype):
     result = np.zeros(shape, dtype=np.result_type(aligned, dtype))
     diagonal_view(result, out_ids)[...] = aligned
     return result
+
+
+def accumulate(out, core, core_ids, out_ids, factor):
+    """``out += factor * term`` for the term ``core`` (axes ``core_ids``) laid out as ``out_ids``."""
+    target = diagonal_view(out, out_ids) if len(set(out_ids)) != len(out_ids) else out
+    unique = list(dict.fromkeys(out_ids))
+    if core is None:
+        target += factor
+        return out
+    order = [core_ids.index(u) for u in unique if u in core_ids]
+    aligned = np.transpose(core, order) if order != list(range(len(order))) else core
+    if len(order) != len(unique):
+        aligned = aligned.reshape(tuple(target.shape[k] if u in core_ids else 1 for k, u in enumerate(unique)))
+    if factor != 1.0:
+        aligned = aligned * factor
+    target += aligned
+    return out

@@ -245,6 +245,10 @@ def _solve_form(node, k):
     return None
 
 
+def _program(outputs, single):
+    return Program(outputs, single)
+
+
 def _fusable_terms(nodes, outputs):
     """Einsum terms of sums that nothing else uses: they are computed inside the sum's step."""
     uses = {}
@@ -305,6 +309,9 @@ class Program:
             release = tuple(s for s in set(args) if last_use.get(s) == k and s not in keep)
             plan = _SumStep(node, [t in fused for t in node.terms]) if isinstance(node, Add) else _plan(node)
             self.steps.append((node, plan, args, release))
+
+    def __reduce__(self):
+        return (_program, (self.outputs, self.single))
 
     def __repr__(self):
         lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]

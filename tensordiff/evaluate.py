@@ -344,8 +344,14 @@ class Program:
                 results[k] = step(operands, sizes, dtype)
             for s in release:
                 results[s] = None
-        outputs = tuple(_finish(results[s], dtype) for s in self.output_slots)
-        return outputs[0] if self.single else outputs
+        outputs = []
+        for s in self.output_slots:
+            result = _finish(results[s], dtype)
+            if any(np.may_share_memory(result, earlier) for earlier in outputs) or \
+                    any(np.may_share_memory(result, given) for given in arrays.values()):
+                result = result.copy()  # the caller owns what it gets back
+            outputs.append(result)
+        return outputs[0] if self.single else tuple(outputs)
 
     def _bind(self, values):
         arrays, sizes, origin, dtypes = {}, {}, {}, []

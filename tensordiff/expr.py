@@ -100,6 +100,7 @@ def symbol(name, dims):
                          f"not {format_dims(dims)}")
     node = make(Var, name, dims)
     _symbols[name] = node
+    _declared_dims.pop(name, None)  # re-insert: the order is that of the latest declaration
     _declared_dims[name] = dims
     return node
 
@@ -107,6 +108,15 @@ def symbol(name, dims):
 def lookup_symbol(name):
     """The live symbol called ``name``, or None."""
     return _symbols.get(name)
+
+
+def symbol_with_dim(dim):
+    """(name, axis) of the most recently declared symbol that has ``dim``, or None."""
+    for name in reversed(list(_declared_dims)):
+        dims = _declared_dims[name]
+        if dim in dims:
+            return name, dims.index(dim)
+    return None
 
 
 def declared_dims(name):

@@ -5,7 +5,7 @@ print time: output axes get i, j, k, ... in order, summed indices the next free 
 A delta kept in the output prints as δ[i,k]; a broadcast axis prints nothing.
 """
 
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, topological
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, symbol_with_dim, topological
 from .indices import letters
 
 __all__ = ["index_notation", "latex", "to_einsum", "short"]
@@ -395,6 +395,10 @@ def _size_lines(expr, dims):
         if isinstance(node, Var):
             for axis, dim in enumerate(node.dims):
                 sources.setdefault(dim, f"{node.name}.shape[{axis}]")
+    for dim in dims:
+        if dim not in sources and symbol_with_dim(dim) is not None:
+            name, axis = symbol_with_dim(dim)  # a symbol the result no longer holds
+            sources[dim] = f"{name}.shape[{axis}]"
     parts = [f"{d} = {sources.get(d, '...  # size of ' + d)}" for d in sorted(dims)]
     return "\n".join(parts)
 

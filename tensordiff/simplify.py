@@ -54,9 +54,11 @@ def einsum_node(coeff, operands, subs, out, dims):
     for sub in flat_subs:
         used.update(sub)
     merged = _merge_powers(flat_ops, flat_subs)
-    if merged is not None:
+    if merged is not None:  # rebuild over the surviving (root) ids only, so none turns into an orphan
         ops, subs = merged
-        return einsum_node(coeff, ops, subs, out, dims)
+        renumber = {r: k for k, r in enumerate(i for i in range(len(dims)) if find(i) == i)}
+        return einsum_node(coeff, ops, [tuple(renumber[i] for i in sub) for sub in subs],
+                           tuple(renumber[i] for i in out), [dims[r] for r in renumber])
     orphans = sorted((dims[i], i) for i in range(len(dims)) if find(i) == i and i not in used)
     return _canonical_einsum(coeff, flat_ops, flat_subs, out, dims, [i for _, i in orphans])
 

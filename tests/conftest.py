@@ -1,0 +1,24 @@
+"""Shared test setup.
+
+A symbol name means one symbol while that symbol is alive, and tests reuse names ("X", "W", ...)
+with different dims. pytest keeps the last failing test's traceback (and so its local
+expressions) in ``sys.last_traceback`` for post-mortem debugging; without releasing it, one
+failure would make later tests fail with a spurious "already declared" ShapeError.
+"""
+
+import gc
+import sys
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _release_symbols_after_each_test():
+    yield
+    failed = False
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if getattr(sys, name, None) is not None:
+            setattr(sys, name, None)
+            failed = True
+    if failed:
+        gc.collect()   # the traceback's frames may sit in reference cycles

@@ -1,0 +1,301 @@
+"""Bad input raises the right error class, every one a ValueError, naming the culprit."""
+
+import re
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+
+
+def raises(cls, *fragments):
+    """pytest.raises(cls) that also checks the class is a ValueError/TensorDiffError and the message
+    names every fragment (matched literally)."""
+    assert issubclass(cls, td.TensorDiffError) and issubclass(cls, ValueError)
+    pattern = "".join(f"(?=[\\s\\S]*{re.escape(f)})" for f in fragments)
+    return pytest.raises(cls, match=pattern)
+
+
+def test_error_hierarchy():
+    for cls in (td.ShapeError, td.ParseError, td.EvaluationError):
+        assert issubclass(cls, td.TensorDiffError)
+        assert issubclass(cls, ValueError)
+    assert issubclass(td.TensorDiffError, ValueError)
+
+
+# ---------------------------------------------------------------- declaring symbols
+
+def test_same_name_two_dims_is_shape_error():
+    first = td.matrix("Xdup", "n p")
+    with raises(td.ShapeError, "'Xdup'", "(n, p)", "(n, q)"):
+        td.matrix("Xdup", "n q")
+    with raises(td.ShapeError, "'Xdup'"):
+        td.vector("Xdup", "n")
+    with raises(td.ShapeError, "'Xdup'"):
+        td.tensor("Xdup", ("n", "p", "r"))
+    # the first symbol is untouched and still the one the name means
+    assert first.shape == ("n", "p")
+    assert td.matrix("Xdup", "n p") is first
+    assert td.tensor("Xdup", ("n", "p")) is first
+
+
+def test_redeclaration_conflict_while_an_expression_holds_the_symbol():
+    expr = td.matrix("Xheld", "n p").T @ td.vector("yheld", "n")   # only the expression holds Xheld
+    with raises(td.ShapeError, "'Xheld'"):
+        td.matrix("Xheld", "p n")
+    assert expr.shape == ("p",)
+
+
+def test_bad_symbol_declarations():
+    with raises(td.ShapeError, "'v2'"):
+        td.vector("v2", "n m")
+    with raises(td.ShapeError, "'m2'"):
+        td.matrix("m2", "n")
+    with raises(td.ShapeError, "1x"):
+        td.tensor("1x", "n")
+    with raises(td.ShapeError, "'1'"):
+        td.tensor("bad_dim", "n 1")
+    with raises(td.ShapeError, "n m"):
+        td.eye("n m")
+
+
+# ---------------------------------------------------------------- building expressions
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/"])
+def test_mismatched_elementwise_operands(op):
+    a, b = td.vector("a_n", "n"), td.vector("b_m", "m")
+    ops = {"+": lambda u, v: u + v, "-": lambda u, v: u - v, "*": lambda u, v: u * v, "/": lambda u, v: u / v}
+    with raises(td.ShapeError, f"'{op}'", "(n)", "(m)"):
+        ops[op](a, b)
+    M = td.matrix("M_nm", "n m")
+    with raises(td.ShapeError, f"'{op}'", "(n, m)", "(m, n)"):
+        ops[op](M, M.T)
+
+
+def test_mismatched_matmul():
+    M = td.matrix("M_nm", "n m")
+    a = td.vector("a_n", "n")
+    with raises(td.ShapeError, "'@'", "'m'", "'n'"):
+        M @ M
+    with raises(td.ShapeError, "'@'", "'m'", "'n'"):
+        a @ M.T
+    with raises(td.ShapeError, "'@'", "'m'", "'n'"):
+        M @ a
+    with raises(td.ShapeError, "'@'", "(m, n, k)"):
+        M @ td.tensor("T3", "m n k")
+
+
+def test_matrix_functions_need_square_matrices():
+    M, a = td.matrix("M_nm", "n m"), td.vector("a_n", "n")
+    for fn, name in ((td.inv, "inv"), (td.det, "det"), (td.logdet, "logdet"), (td.trace, "trace"),
+                     (td.diagonal, "diagonal")):
+        with raises(td.ShapeError, name, "(n, m)"):
+            fn(M)
+    with raises(td.ShapeError, "inv", "(n)"):
+        td.inv(a)
+    with raises(td.ShapeError, "diag", "(n, m)"):
+        td.diag(M)
+
+
+def test_bad_sum_axes():
+    M = td.matrix("M_nm", "n m")
+    with raises(td.ShapeError, "axis 2", "(n, m)"):
+        td.sum(M, axis=2)
+    with raises(td.ShapeError, "axis -3"):
+        td.sum(M, axis=-3)
+    with raises(td.ShapeError, "repeats"):
+        td.sum(M, axis=(0, -2))
+    with raises(td.ShapeError, "axis"):
+        td.sum(M, axis=1.0)
+
+
+def test_arrays_do_not_mix_into_expressions():
+    M = td.matrix("M_nm", "n m")
+    with raises(td.ShapeError, "ndarray"):
+        M + np.ones((2, 3))
+
+
+def test_non_constant_exponent():
+    a = td.vector("a_n", "n")
+    with raises(td.TensorDiffError, "exponent"):
+        a ** a
+
+
+# ---------------------------------------------------------------- einsum specs
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("ij,jk->ik", "2 operand(s)"),       # names two operands, one given
+    ("ij->ii", "'i'"),                   # output letter twice
+    ("i$", "'$'"),                       # bad character
+    ("ij->k", "'k'"),                    # output letter in no operand
+    ("ij->->i", "->"),                   # two arrows
+    ("i.j", "ellipsis"),                 # malformed ellipsis
+    ("....i", "ellipsis"),
+    ("ij-", "'ij-'"),
+    ("ij->i.", "'i.'"),                  # stray dot in the output
+])
+def test_bad_einsum_spec_is_parse_error(spec, fragment):
+    M = td.matrix("M_nm", "n m")
+    with raises(td.ParseError, fragment):
+        td.einsum(spec, M)
+
+
+def test_einsum_spec_not_a_string():
+    with raises(td.ParseError, "string"):
+        td.einsum(3, td.matrix("M_nm", "n m"))
+
+
+def test_einsum_letters_bound_to_two_dims_is_shape_error():
+    M = td.matrix("M_nm", "n m")
+    with raises(td.ShapeError, "'j'", "'m'", "'n'"):
+        td.einsum("ij,jk->ik", M, M)
+    with raises(td.ShapeError, "'ijk'"):
+        td.einsum("ijk", M)
+    with raises(td.ShapeError, "'i'"):
+        td.einsum("ii", M)          # a repeated index needs equal dims
+
+
+# ---------------------------------------------------------------- differentiation
+
+def test_grad_and_hessian_of_non_scalar():
+    M, b = td.matrix("M_nm", "n m"), td.vector("b_m", "m")
+    with raises(td.ShapeError, "grad", "(n)"):
+        td.grad(M @ b, b)
+    with raises(td.ShapeError, "hessian", "(n)"):
+        td.hessian(M @ b, b)
+    with raises(td.ShapeError, "grad", "(n, m)"):
+        td.grad(M, M)
+
+
+def test_diff_wrt_non_symbol():
+    M, b = td.matrix("M_nm", "n m"), td.vector("b_m", "m")
+    with raises(td.TensorDiffError, "symbol", "Einsum"):
+        td.diff(M @ b, M @ b)
+    with raises(td.TensorDiffError, "symbol", "float"):
+        td.diff(M, 3.0)
+    with raises(td.TensorDiffError, "symbol", "Add"):
+        td.grad(b @ b, b + td.vector("c_m", "m"))
+    with raises(td.TensorDiffError, "symbol"):
+        td.jacobian(M @ b, "b_m")
+    with raises(td.TensorDiffError, "symbol"):
+        td.check(b @ b, 2 * b)
+
+
+@pytest.mark.parametrize("order", [-1, 1.5, True, "2"])
+def test_bad_order(order):
+    b = td.vector("b_m", "m")
+    with raises(td.TensorDiffError, "order"):
+        td.diff(b @ b, b, order=order)
+
+
+def test_builtin_function_names_are_reserved():
+    with raises(td.TensorDiffError, "'exp'"):
+        td.elementwise("exp")
+    with raises(td.TensorDiffError, "'pow'"):
+        td.elementwise("pow")
+    with raises(td.TensorDiffError, "'not a name'"):
+        td.elementwise("not a name")
+
+
+# ---------------------------------------------------------------- evaluation
+
+def test_missing_value():
+    M, b = td.matrix("M_nm", "n m"), td.vector("b_m", "m")
+    with raises(td.EvaluationError, "'b_m'", "(m)"):
+        td.evaluate(M @ b, M_nm=np.ones((2, 3)))
+    with raises(td.EvaluationError, "'M_nm'", "'b_m'"):
+        td.evaluate(M @ b)
+
+
+def test_value_of_wrong_shape():
+    M, b = td.matrix("M_nm", "n m"), td.vector("b_m", "m")
+    with raises(td.ShapeError, "'M_nm'", "(3,)", "(n, m)"):
+        td.evaluate(M @ b, M_nm=np.ones(3), b_m=np.ones(3))
+    with raises(td.ShapeError, "'b_m'"):
+        td.evaluate(M @ b, M_nm=np.ones((2, 3)), b_m=np.ones((3, 1)))
+    s = td.scalar("s_err")
+    with raises(td.ShapeError, "'s_err'"):
+        td.evaluate(s * b, s_err=np.ones(3), b_m=np.ones(3))
+
+
+def test_one_dim_bound_to_two_sizes():
+    M, b, a = td.matrix("M_nm", "n m"), td.vector("b_m", "m"), td.vector("a_n", "n")
+    with raises(td.ShapeError, "'m'", "3", "4", "'b_m'"):
+        td.evaluate(M @ b, M_nm=np.ones((2, 3)), b_m=np.ones(4))
+    with raises(td.ShapeError, "'n'", "2", "3"):
+        td.evaluate(a + M @ b, M_nm=np.ones((2, 3)), b_m=np.ones(3), a_n=np.ones(3))
+    # a square matrix given a non-square value
+    A = td.matrix("A_sq", "n n")
+    with raises(td.ShapeError, "'n'", "'A_sq'"):
+        td.evaluate(td.trace(A), A_sq=np.ones((2, 3)))
+
+
+def test_value_for_unknown_symbol():
+    a = td.vector("a_n", "n")
+    with raises(td.EvaluationError, "'zz_unknown'"):
+        td.evaluate(a, a_n=np.ones(3), zz_unknown=np.ones(3))
+
+
+@pytest.mark.parametrize("bad", ["abc", None, True, np.array(["x", "y", "z"])])
+def test_values_that_are_not_numbers(bad):
+    a = td.vector("a_n", "n")
+    with raises(td.EvaluationError, "'a_n'"):
+        td.evaluate(a, a_n=bad)
+
+
+def test_unknown_dim_size():
+    with raises(td.EvaluationError, "'n'"):
+        td.evaluate(td.eye("n"))
+
+
+def test_positional_values_must_be_one_dict():
+    a = td.vector("a_n", "n")
+    with raises(td.EvaluationError, "dict"):
+        td.compile(a)(np.ones(3))
+    with raises(td.EvaluationError, "dict"):
+        td.evaluate(a, [np.ones(3)])
+
+
+def test_abstract_function_without_implementation():
+    a = td.vector("a_n", "n")
+    h = td.elementwise("h_noimpl")
+    with raises(td.EvaluationError, "h_noimpl"):
+        td.evaluate(h(a), a_n=np.ones(3))
+    # the value is given but the derivative's implementation is not
+    g = td.grad(td.sum(h(a)), a)
+    with raises(td.EvaluationError, "h_noimpl′", "h_noimpl'"):
+        td.evaluate(g, a_n=np.ones(3), functions={"h_noimpl": np.tanh})
+    with raises(td.EvaluationError, "h_noimpl″"):
+        td.evaluate(td.hessian(td.sum(h(a)), a), a_n=np.ones(3),
+                    functions={"h_noimpl": [np.tanh, np.cos]})
+
+
+def test_bound_function_without_second_derivative():
+    a = td.vector("a_n", "n")
+    g = td.elementwise("g_once", np.tanh, lambda v: 1 - np.tanh(v) ** 2)
+    H = td.hessian(td.sum(g(a)), a)
+    with raises(td.EvaluationError, "g_once″"):
+        td.evaluate(H, a_n=np.ones(3))
+
+
+@pytest.mark.parametrize("singular", [np.zeros((3, 3)), np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 1.0]])])
+def test_singular_matrix_under_inv(singular):
+    A, a = td.matrix("A_sing", "n n"), td.vector("a_n", "n")
+    with raises(td.EvaluationError, "singular", "A_sing"):
+        td.evaluate(td.inv(A), A_sing=singular)
+    with raises(td.EvaluationError, "singular", "A_sing"):   # planned as a linear solve
+        td.evaluate(td.inv(A) @ a, A_sing=singular, a_n=np.ones(3))
+    with raises(td.EvaluationError, "singular", "A_sing"):
+        td.evaluate(td.logdet(A), A_sing=singular)
+    with raises(td.EvaluationError, "singular", "A_sing"):   # inside a derivative
+        td.evaluate(td.grad(td.logdet(A), A), A_sing=singular)
+
+
+def test_errors_are_catchable_as_value_error():
+    a = td.vector("a_n", "n")
+    with pytest.raises(ValueError):
+        td.evaluate(a)
+    with pytest.raises(ValueError):
+        a + td.vector("b_m", "m")
+    with pytest.raises(ValueError):
+        td.einsum("i->ii", a)

@@ -78,6 +78,8 @@ def _atom(text):
 
 
 class _Writer:
+    in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
+
     def write(self, node):
         return getattr(self, "_" + type(node).__name__.lower())(node)
 
@@ -108,7 +110,11 @@ class _Writer:
         return f"{name}({arg})"
 
     def _add(self, node):
-        parts = [self.write(t) for t in node.terms]
+        parts = []
+        for term in node.terms:
+            self.in_sum = term
+            parts.append(self.write(term))
+        self.in_sum = None
         text = parts[0]
         for part in parts[1:]:
             text += " - " + part[1:] if part.startswith("-") else " + " + part
@@ -152,7 +158,9 @@ class _EinsumWriter:
         if any(i not in used for i in unique_out):
             if not items and diag_out:
                 return self._join(scalars, ["eye"])
-            raise NoMatrixForm  # a broadcast: no 'ones' in this notation
+            if not items and self.writer.in_sum is node:  # a scalar that + and - broadcast
+                return self._join(scalars, [])
+            raise NoMatrixForm  # a partial broadcast: no 'ones' in this notation
         self._merge_hadamard(items, unique_out)
         self._split_busy_indices(items, unique_out)
         chains = self._chains(items, unique_out)

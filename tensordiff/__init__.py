@@ -16,6 +16,7 @@ from .ops import (abs, cos, det, diag, diagonal, einsum, exp, eye, inv, log, log
                   outer, relu, scalar, sigmoid, sin, sqrt, sum, tanh, tensor, trace, vector)
 from .codegen import codegen
 from .matrixform import matrix_notation
+from .parse import parse
 from .printing import index_notation, latex, to_einsum
 from .simplify import simplify
 from .testing import check
@@ -28,7 +29,7 @@ __all__ = [
     "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "elementwise", "Elementwise",
     "diff", "grad", "hessian", "jacobian", "simplify",
     "evaluate", "compile", "Program", "kernels_available",
-    "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
+    "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
 ]
 

@@ -8,7 +8,15 @@
 import argparse
 import sys
 
+from . import demo
+from .codegen import codegen
+from .diff import diff
 from .errors import TensorDiffError
+from .expr import Var, topological
+from .matrixform import matrix_notation
+from .parse import parse
+from .printing import index_notation, latex, to_einsum
+from .testing import check
 
 __all__ = ["main"]
 
@@ -59,18 +67,9 @@ def _dims(items):
 
 
 def run(args, out):
-    from . import demo
-    from .codegen import codegen
-    from .diff import diff
-    from .expr import Var, topological
-    from .matrixform import matrix_notation
-    from .printing import index_notation, latex, to_einsum
-    from .testing import check
-
     if args.demo:
         demo.run()
         return 0
-    from .parse import parse
     if args.expr is None or args.wrt is None:
         raise TensorDiffError("give an expression and --wrt SYMBOL (see tensordiff --help)")
     if args.order < 0:

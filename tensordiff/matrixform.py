@@ -10,7 +10,7 @@ vector sharing an index with two other factors becomes diag(v). An einsum that d
 (an index shared by three matrices, an order-3 operand, ...) has no matrix form here.
 """
 
-from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Var
+from .simplify import is_symmetric
 
 __all__ = ["matrix_notation", "to_matrix"]
 
@@ -72,7 +72,7 @@ def _atom(text):
             depth -= 1
             if depth == 0 and k != len(text) - 1:
                 return "(" + text + ")"
-    if text.endswith(")") and text[0].isalpha():
+    if text.endswith(")") and (text[0].isalpha() or text[0] == "("):
         return text
     return "(" + text + ")"
 
@@ -149,9 +149,13 @@ class _EinsumWriter:
             if not sub:
                 scalars.append(_paren(text))
             elif len(sub) == 2 and sub[0] == sub[1]:
-                items.append([f"diag({text})", (sub[0],)])
-            else:
-                items.append([text, tuple(sub)])
+                elsewhere = sum(s.count(sub[0]) for s in node.subs) + node.out.count(sub[0])
+                if elsewhere == 2:
+                    scalars.append(f"tr({text})")
+                else:
+                    items.append([f"diag({text})", (sub[0],), False])
+            else:  # [text, indices, symmetric: walked either way without a transpose]
+                items.append([text, tuple(sub), len(sub) == 2 and is_symmetric(op)])
         out = node.out
         diag_out = len(out) == 2 and out[0] == out[1]
         unique_out = tuple(dict.fromkeys(out))
@@ -180,25 +184,25 @@ class _EinsumWriter:
         while merged:
             merged = False
             count = {}
-            for _, ids in items:
-                for i in ids:
+            for item in items:
+                for i in item[1]:
                     count[i] = count.get(i, 0) + 1
             for a in range(len(items)):
                 for b in range(a + 1, len(items)):
-                    ta, ia = items[a]
-                    tb, ib = items[b]
+                    ta, ia = items[a][:2]
+                    tb, ib = items[b][:2]
                     busy = any(count[i] + (i in out) > 2 for i in ia)
                     if set(ia) == set(ib) and len(ia) == len(ib) and busy:
-                        right = tb if ib == ia else _atom(tb) + "'"
-                        items[a] = [f"{_paren(ta)} .* {_paren(right)}", ia]
+                        right = tb if ib == ia or items[b][2] else _atom(tb) + "'"
+                        items[a] = [f"{_paren(ta)} .* {_paren(right)}", ia, False]
                         del items[b]
                         merged = True
                         break
                 if merged:
                     break
-        for k, (text, ids) in enumerate(items):
-            if " .* " in text:
-                items[k][0] = "(" + text + ")"
+        for item in items:
+            if " .* " in item[0]:
+                item[0] = "(" + item[0] + ")"
 
     def _split_busy_indices(self, items, out):
         """An index in more than two places: vectors on it go into a Hadamard or a diag(v)."""
@@ -222,14 +226,14 @@ class _EinsumWriter:
                 if j in busy and partner is not None:  # M[i,j] u[i] w[j] = (M .* (u*w'))[i,j]
                     u, w = items[vector][0], items[partner][0]
                     outer = f"{_paren(u)}*{_atom(w)}'" if ids[0] == i else f"{_paren(w)}*{_atom(u)}'"
-                    items[matrix] = [f"({_paren(items[matrix][0])} .* ({outer}))", ids]
+                    items[matrix] = [f"({_paren(items[matrix][0])} .* ({outer}))", ids, False]
                     for k in sorted((vector, partner), reverse=True):
                         del items[k]
                     continue
             other = next(k for k in slots[i] if k != vector)
             new = self.fresh()
-            items[vector] = [f"diag({items[vector][0]})", (i, new), "symmetric"]
-            items[other] = [items[other][0], tuple(new if j == i else j for j in items[other][1])]
+            items[vector] = [f"diag({items[vector][0]})", (i, new), True]
+            items[other] = [items[other][0], tuple(new if j == i else j for j in items[other][1])] + items[other][2:]
 
     def _chains(self, items, out):
         """Walk the index graph: products between outputs, vectors to free ends, traces of cycles."""
@@ -237,7 +241,7 @@ class _EinsumWriter:
 
         def oriented(k, forward):
             text = items[k][0]
-            return text if forward or len(items[k]) > 2 else _atom(text) + "'"
+            return text if forward or items[k][2] else _atom(text) + "'"
 
         def walk(index):
             """Follow factors from ``index``: (texts, the output index reached or None at a free end)."""

@@ -263,7 +263,8 @@ def apply_node(fn, arg):
     """Canonical ``fn(arg)`` elementwise."""
     value = constant_value(arg)
     if value is not None and fn.numeric is not None:
-        return constant(float(fn.numeric(np.float64(value))), arg.shape)
+        with np.errstate(all="ignore"):  # 1/0 folds to inf, as numpy would evaluate it
+            return constant(float(fn.numeric(np.float64(value))), arg.shape)
     for rule in fn.rewrites:
         result = rule(arg)
         if result is not None:

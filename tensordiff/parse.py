@@ -1,0 +1,576 @@
+"""Text → expression: the matrix notation people type on matrix-calculus pages.
+
+>>> f = parse("inv(X'*X + lam*eye)*X'*y", X="n p")   # y a vector (n), lam a scalar, eye p×p
+
+Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left to right):
+
+    expr     = chain { ("+" | "-") chain }
+    chain    = unary { ("*" | ".*" | "./" | "/") unary }
+    unary    = { "+" | "-" } power                          -x^2 is -(x^2)
+    power    = postfix { ("^" | ".^") exponent }            x^2^3 is (x^2)^3, as MATLAB
+    exponent = [ "+" | "-" ] number | "(" [ "+" | "-" ] number ")"
+    postfix  = primary { "'" | ".'" }                       transpose
+    primary  = number | name | function "(" expr ")" | "(" expr ")"
+    number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
+    name     = ASCII letter or "_", then ASCII letters, digits, "_"
+
+``*`` is the matrix product, or a scaling when one side is a scalar; ``.*`` and ``./`` are
+elementwise (a scalar broadcasts), as are ``+`` and ``-``; ``/`` divides by a scalar; ``^``
+raises a scalar to a constant power, ``.^`` any shape elementwise. ``eye`` and ``I`` are the
+identity, its size taken from its surroundings, or from ``**dims`` (eye="p") where none do.
+Function names are reserved: inv det logdet tr diag sum norm2 sqrt and every elementwise function
+of ``functions.FUNCTIONS`` (exp log sin cos tanh sigmoid abs relu sign step). Elementwise
+functions take any shape; sum and norm2 (2-norm, Frobenius on a matrix) give a scalar; diag(v)
+of a vector is a diagonal matrix, diag(A) of a square matrix its diagonal.
+
+Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
+literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
+unify by union-find. ``*`` scales when a side is (1, 1), else it unifies the inner dims. A symbol
+given dims in ``**dims`` ("n p", "n", ""), or alive already (``expr.lookup_symbol``), keeps them;
+the others follow these conventions:
+  - an upper-case name (X, W, A1) is a matrix;
+  - a lower-case name is a scalar unless its use makes it a column vector: it is transposed
+    (x'); multiplied by a matrix or row vector on its left (A*x, y'*x); followed by a row vector
+    (x*y' is an outer product, while lam*w'*w keeps lam a scalar); added to, or combined
+    elementwise with, a column vector (X*w - y); or the argument of diag, sum or norm2; but a
+    name raised with ^ (s^2) stays a scalar;
+  - dims override the conventions: lam="" keeps lam a scalar in X*lam; N="" makes N a scalar.
+The rules run to a fixed point: each pass turns some scalars into vectors, never back, so there
+are at most as many passes as names. Inferred dims are named n, p, q, r, ... in order of
+appearance, skipping the dim names in ``**dims`` and the expression's symbol names.
+"""
+
+import collections
+import itertools
+import math
+import re
+
+from . import ops
+from .errors import ParseError, ShapeError, TensorDiffError
+from .expr import lookup_symbol
+from .functions import FUNCTIONS
+from .indices import parse_dims
+from .simplify import add_node, as_expr, broadcast
+
+__all__ = ["parse"]
+
+MAX_DEPTH = 64  # nested parentheses and calls (8 frames each): deeper is a ParseError, not a RecursionError
+ONE = 0  # the dim variable of the literal 1; it never unifies with a dim
+SCALAR = (ONE, ONE)
+IDENTITY = ("eye", "I")
+DIM_NAMES = ("n", "p", "q", "r", "s", "t", "u", "v", "w", "k", "l", "m")
+
+# name: (shape rule, builder). Shape rules: "same" (elementwise), "square" (square in, same out),
+# "trace" (square in, scalar out), "reduce" (any in, scalar out), "diag" (vector <-> square).
+# A (1, 1) argument is a scalar to the builders: inv(s) = 1/s, det(s) = tr(s) = s.
+FUNCTION_TABLE = {
+    **{name: ("same", fn) for name, fn in FUNCTIONS.items()},
+    "sqrt": ("same", ops.sqrt),
+    "inv": ("square", lambda e: e ** -1.0 if e.ndim == 0 else ops.inv(e)),
+    "tr": ("trace", lambda e: e if e.ndim == 0 else ops.trace(e)),
+    "det": ("trace", lambda e: e if e.ndim == 0 else ops.det(e)),
+    "logdet": ("trace", lambda e: ops.log(ops.abs(e)) if e.ndim == 0 else ops.logdet(e)),
+    "sum": ("reduce", ops.sum),
+    "norm2": ("reduce", ops.norm),
+    "diag": ("diag", lambda e: e if e.ndim == 0 else ops.diag(e) if e.ndim == 1 else ops.diagonal(e)),
+}
+
+_HINTS = {**dict.fromkeys("ᵀ⊤", "write ' for a transpose"), **dict.fromkeys("×·⋅@", "write * for a product"),
+          **dict.fromkeys("⊙∘", "write .* for an elementwise product"), "−": "write - (ASCII)", "²": "write ^2"}
+
+
+# ---------------------------------------------------------------- errors
+
+def _caret(text, pos):
+    """The line of ``text`` holding ``pos`` (a window of it when long), with a caret under pos."""
+    start, end = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
+    line, col = text[start:len(text) if end < 0 else end], pos - start
+    if len(line) > 72:
+        left = max(0, min(col - 36, len(line) - 72))
+        dots = "..." if left else ""
+        line, col = dots + line[left:left + 72] + ("..." if left + 72 < len(line) else ""), col - left + len(dots)
+    line = "".join(ch if ch.isprintable() else " " for ch in line)
+    return f"\n  {line}\n  {' ' * col}^"
+
+
+def _fail(cls, message, text, pos):
+    raise cls(message + _caret(text, pos)) from None
+
+
+# ---------------------------------------------------------------- tokens and syntax tree
+
+_SPACE = re.compile(r"\s*", re.ASCII)
+_TOKEN = re.compile(r"(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+                    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),])", re.ASCII)
+_AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
+_WORD = re.compile(r"[\w.]*", re.ASCII)
+
+_Token = collections.namedtuple("_Token", "kind value pos end")
+
+
+def _tokenize(text):
+    """The tokens of ``text``, ending with an "end" token; bad characters and numbers fail here."""
+    tokens, pos = [], _SPACE.match(text).end()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            ch = text[pos]
+            hint = _HINTS.get(ch) or ("names are ASCII: write alpha, not α" if ch.isalpha() else "")
+            _fail(ParseError, f"unexpected character {ch!r}" + (f"; {hint}" if hint else ""), text, pos)
+        value = float(m.group()) if m.lastgroup == "num" else m.group().replace(".'", "'")
+        if m.lastgroup == "num" and (_AFTER_NUMBER.match(text, m.end()) or math.isinf(value)):
+            nxt = text[m.end():m.end() + 1]
+            hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
+            _fail(ParseError, f"bad number {_WORD.match(text, pos).group()!r}{hint}", text, pos)
+        tokens.append(_Token(m.lastgroup, value, pos, m.end()))
+        pos = _SPACE.match(text, m.end()).end()
+    return tokens + [_Token("end", None, len(text), len(text))]
+
+
+class _Node:
+    """kind, caret position, source span [start, end), children, and a value by kind: num: the
+    number; sym, eye: the name; call: the function; pow: (op, exponent); sum: (sign, pos) per
+    term; chain: (op, pos) between factors; neg, T: None."""
+
+    __slots__ = ("kind", "pos", "start", "end", "kids", "value")
+
+    def __init__(self, kind, pos, start, end, kids=(), value=None):
+        self.kind, self.pos, self.start, self.end, self.kids, self.value = kind, pos, start, end, kids, value
+
+
+class _Parser:
+    """Recursive descent over the grammar; it recurses only at "(", at most MAX_DEPTH deep."""
+
+    def __init__(self, text):
+        self.text = text
+        self.tokens, self.i, self.depth = _tokenize(text), 0, 0
+
+    def peek(self):
+        return self.tokens[self.i]
+
+    def take(self):
+        self.i += 1
+        return self.tokens[self.i - 1]
+
+    @property
+    def end(self):
+        return self.tokens[self.i - 1].end if self.i else 0
+
+    def fail(self, message, token):
+        _fail(ParseError, message, self.text, token.pos)
+
+    def source(self, token):
+        return repr(self.text[token.pos:token.end])
+
+    def parse(self):
+        if self.peek().kind == "end":
+            self.fail("empty expression", self.peek())
+        node = self.expr()
+        if self.peek().value == ")":
+            self.fail("unmatched ')'", self.peek())
+        if self.peek().kind != "end":
+            self.fail(f"expected an operator, got {self.source(self.peek())}", self.peek())
+        return node
+
+    def series(self, operators, operand, kind, value):
+        """operand { operator operand }: the operand alone, or a node of ``kind`` over them all."""
+        start, kids = self.peek().pos, [operand()]
+        while self.peek().value in operators:
+            token = self.take()
+            value.append((token.value, token.pos))
+            kids.append(operand())
+        return kids[0] if len(kids) == 1 else _Node(kind, value[-len(kids) + 1][1], start, self.end, kids, value)
+
+    def expr(self):
+        return self.series(("+", "-"), self.chain, "sum", [("+", self.peek().pos)])
+
+    def chain(self):
+        return self.series(("*", ".*", "./", "/"), self.unary, "chain", [])
+
+    def unary(self):
+        start, negative = self.peek().pos, False
+        while self.peek().value in ("+", "-"):
+            negative ^= self.take().value == "-"
+        node = self.power()
+        return _Node("neg", start, start, self.end, (node,)) if negative else node
+
+    def power(self):
+        node, transposes = self.primary(), 0
+        while self.peek().value == "'":
+            pos, transposes = self.take().pos, transposes + 1
+        if transposes % 2:
+            node = _Node("T", pos, node.start, self.end, (node,))
+        while self.peek().value in ("^", ".^"):
+            op = self.take()
+            exponent = self.exponent(op)
+            node = _Node("pow", op.pos, node.start, self.end, (node,), (op.value, exponent))
+        return node
+
+    def exponent(self, op):
+        first, sign = self.peek(), 1.0
+        paren = first.value == "(" and self.take()
+        while self.peek().value in ("+", "-"):
+            sign = -sign if self.take().value == "-" else sign
+        number = self.take()
+        if number.kind != "num" or paren and self.take().value != ")":
+            self.fail(f"the exponent of '{op.value}' must be a number: x^2, x^-1, x.^(0.5)", first)
+        return sign * number.value
+
+    def primary(self):
+        token = self.take()
+        if token.kind == "num":
+            return _Node("num", token.pos, token.pos, token.end, (), token.value)
+        if token.value == "(":
+            return self.group(token)
+        if token.kind == "end":
+            self.fail(f"expected an operand after {self.source(self.tokens[self.i - 2])}, got the end", token)
+        if token.kind != "name":
+            self.fail(f"expected an operand, got {self.source(token)}", token)
+        name = token.value
+        if self.peek().value == "(":
+            if name not in FUNCTION_TABLE:
+                hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
+                self.fail(f"unknown function {name!r}{hint} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
+            arg = self.group(self.take(), name)
+            return _Node("call", token.pos, token.pos, self.end, (arg,), name)
+        if name in FUNCTION_TABLE:
+            self.fail(f"function {name!r} needs parentheses: {name}(...)", token)
+        return _Node("eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
+
+    def group(self, opening, call=None):
+        """The expression after ``opening`` "(", through its ")" (the argument of ``call``)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"expression nested more than {MAX_DEPTH} levels deep", opening)
+        node, token = self.expr(), self.take()
+        if token.value == "," and call:
+            self.fail(f"{call}() takes one argument", token)
+        if token.kind == "end":
+            self.fail("unclosed '('", opening)
+        if token.value != ")":
+            self.fail(f"expected ')' or an operator, got {self.source(token)}", token)
+        self.depth -= 1
+        return node
+
+
+def _postorder(root):
+    """The nodes under ``root``, children first, without recursion."""
+    order, stack = [], [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+        else:
+            stack.append((node, True))
+            stack.extend((kid, False) for kid in reversed(node.kids))
+    return order
+
+
+def _leads(nodes):
+    """The names whose shape ``nodes`` take: x in x, -x, exp(x), x.^2, x + y, x .* y, 2*x, x/s."""
+    names, stack = [], list(nodes)
+    while stack:
+        node = stack.pop()
+        if node.kind == "sym":
+            names.append(node.value)
+        elif node.kind in ("neg", "sum") or node.kind == "pow" and node.value[0] == ".^" \
+                or node.kind == "call" and FUNCTION_TABLE[node.value][0] == "same":
+            stack.extend(node.kids)
+        elif node.kind == "chain":  # divisors are scalars; in a product, the one factor not a number
+            kept = node.kids[:1] + [kid for kid, (op, _) in zip(node.kids[1:], node.value) if op != "/"]
+            if all(op != "*" for op, _ in node.value):
+                stack.extend(kept)
+            elif sum(kid.kind != "num" for kid in kept) == 1:
+                stack.extend(kid for kid in kept if kid.kind != "num")
+    return names
+
+
+# ---------------------------------------------------------------- shape inference
+
+class _Dims:
+    """Union-find over dim variables; variable ONE is the literal 1 and never merges with a dim."""
+
+    def __init__(self):
+        self.parent, self.name, self.by_name = [ONE], [None], {}
+
+    def new(self, name=None):
+        if name not in self.by_name:
+            self.parent.append(len(self.parent))
+            self.name.append(name)
+            if name is None:
+                return len(self.parent) - 1
+            self.by_name[name] = len(self.parent) - 1
+        return self.by_name[name]
+
+    def find(self, d):
+        while self.parent[d] != d:
+            self.parent[d] = d = self.parent[self.parent[d]]
+        return d
+
+    def unify(self, a, b):
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return True
+        if ONE in (a, b) or self.name[a] and self.name[b]:
+            return False
+        if self.name[b]:
+            a, b = b, a  # the given name stays on the root
+        self.parent[b] = a
+        return True
+
+
+class _Pass:
+    """One pass of shape inference over the nodes in post-order (see the module docstring)."""
+
+    def __init__(self, text, given, vectors, scalars):
+        self.text, self.given, self.vectors, self.scalars = text, given, vectors, scalars
+        self.dims, self.flips = _Dims(), set()
+        self.shapes, self.symbols, self.products = {}, {}, {}
+
+    def run(self, order):
+        for node in order:
+            self.shapes[id(node)] = _TYPE[node.kind](self, node, [self.shapes[id(k)] for k in node.kids])
+
+    def fail(self, pos, message):
+        _fail(ShapeError, message, self.text, pos)
+
+    def show(self, start, end, shape):
+        """``source is (rows, cols)``, naming each dim as far as it is known (?k when unnamed)."""
+        source = " ".join(self.text[start:end].split())
+        source = source if len(source) <= 30 else source[:27] + "..."
+        labels = ("1" if d == ONE else self.dims.name[d] or f"?{d}" for d in map(self.dims.find, shape))
+        return f"{source} is ({', '.join(labels)})"
+
+    def want_vector(self, nodes, shape):
+        """The conventions: the undeclared lower-case names a scalar ``nodes`` stand for become vectors."""
+        if shape == SCALAR:
+            for name in _leads(nodes):
+                if name not in self.given and name not in self.vectors and name not in self.scalars \
+                        and not name.lstrip("_")[:1].isupper():
+                    self.flips.add(name)
+
+    def common(self, operators, items):
+        """The shape of an elementwise combination of ``items`` (start, end, shape, lead nodes): one
+        shape for all but the scalars, which broadcast; scalars beside a column vector want to be vectors."""
+        result = first = None
+        for (op, pos), (start, end, shape, _) in zip(operators, items):
+            if shape == SCALAR:
+                continue
+            if result is None:
+                result, first = shape, (start, end)
+            elif not (self.dims.unify(result[0], shape[0]) and self.dims.unify(result[1], shape[1])):
+                self.fail(pos, f"'{op}' needs operands of one shape (or a scalar): {self.show(*first, result)} "
+                               f"but {self.show(start, end, shape)}")
+        if result is not None and result[1] == ONE:
+            for _, _, shape, nodes in items:
+                self.want_vector(nodes, shape)
+        return result or SCALAR
+
+
+def _type_sym(p, node, kids):
+    name = node.value
+    if name not in p.symbols:
+        dims = p.given.get(name)
+        if dims is not None and len(dims) > 2:
+            p.fail(node.pos, f"{name!r} has dims ({', '.join(dims)}): parse reads scalars, vectors and matrices")
+        if dims is not None:
+            p.symbols[name] = tuple(p.dims.new(d) for d in dims) + (ONE,) * (2 - len(dims))
+        elif name.lstrip("_")[:1].isupper():
+            p.symbols[name] = (p.dims.new(), p.dims.new())
+        else:
+            p.symbols[name] = (p.dims.new(), ONE) if name in p.vectors else SCALAR
+    return p.symbols[name]
+
+
+def _type_eye(p, node, kids):
+    dims = p.given.get(node.value, (None,))
+    if len(set(dims)) != 1:
+        p.fail(node.pos, f"{node.value} is the identity: its dims are one name ({node.value}=\"n\"), "
+                         f"not ({', '.join(dims)})")
+    return (p.dims.new(dims[0]),) * 2
+
+
+def _type_transpose(p, node, kids):
+    p.want_vector(node.kids, kids[0])
+    return kids[0][::-1]
+
+
+def _type_pow(p, node, kids):
+    base = node.kids[0]
+    if node.value[0] == "^" and kids[0] != SCALAR:
+        p.fail(node.pos, f"'^' raises a scalar to a power, but {p.show(base.start, base.end, kids[0])}: "
+                         f"write inv(A) for an inverse, A*A for a square, A.^2 elementwise")
+    return kids[0]
+
+
+def _type_call(p, node, kids):
+    rule, (rows, cols), arg = FUNCTION_TABLE[node.value][0], kids[0], node.kids[0]
+    if rule in ("reduce", "diag"):
+        p.want_vector([arg], kids[0])
+    if rule in ("same", "reduce"):
+        return kids[0] if rule == "same" else SCALAR
+    if rule == "diag" and ONE in (rows, cols):
+        return (cols, cols) if rows == ONE else (rows, rows)
+    if not p.dims.unify(rows, cols):
+        what = "a vector or a square matrix" if rule == "diag" else "a square matrix"
+        p.fail(node.pos, f"{node.value} needs {what}, but {p.show(arg.start, arg.end, kids[0])}")
+    return {"square": kids[0], "trace": SCALAR, "diag": (rows, ONE)}[rule]
+
+
+def _row_runs(operators, shapes):
+    """rows[k]: whether shapes[k] * shapes[k+1] * ... (while the operators are '*') is a row vector."""
+    n = len(shapes)
+    first, last = [None] * (n + 1), [None] * (n + 1)  # the run's first and last factor not a scalar
+    for k in range(n - 1, -1, -1):
+        more = k + 1 < n and operators[k] == "*"
+        own = shapes[k] if shapes[k] != SCALAR else None
+        first[k] = own or (first[k + 1] if more else None)
+        last[k] = (last[k + 1] if more else None) or own
+    return [f is not None and f[0] == ONE and l[1] != ONE for f, l in zip(first[:n], last[:n])]
+
+
+def _product(p, pos, left_span, left, right_node, right):
+    """The shape of left * right and how to build it: "scale", "outer" or "matmul"."""
+    if left == SCALAR or right == SCALAR:
+        return (right if left == SCALAR else left), "scale"
+    if not p.dims.unify(left[1], right[0]):
+        hint = "; write x'*y for an inner product, x.*y elementwise" if left[1] == right[1] == ONE else ""
+        p.fail(pos, f"'*' needs matching inner dims: {p.show(*left_span, left)} but "
+                    f"{p.show(right_node.start, right_node.end, right)}{hint}")
+    return (left[0], right[1]), ("outer" if left[1] == ONE else "matmul")
+
+
+def _type_chain(p, node, kids):
+    operators = [op for op, _ in node.value]
+    rows = _row_runs(operators, kids)
+    acc, kinds = kids[0], []
+    for k, (op, pos) in enumerate(node.value, 1):
+        shape, kid, left = kids[k], node.kids[k], (node.start, node.kids[k - 1].end)
+        if op == "*":
+            if acc[1] != ONE:  # A*x, y'*x: a matrix or row vector on the left
+                p.want_vector([kid], shape)
+            elif acc == SCALAR and rows[k] and (k == 1 or operators[k - 2] == "*"):  # x*y'
+                p.want_vector([node.kids[k - 1]], kids[k - 1])
+            acc, kind = _product(p, pos, left, acc, kid, shape)
+            kinds.append(kind)
+        elif op == "/" and shape != SCALAR:
+            p.fail(pos, f"'/' divides by a scalar, but {p.show(kid.start, kid.end, shape)}: "
+                        f"write *inv(B) for a matrix, ./ elementwise")
+        elif op != "/":  # .* and ./ ; a left operand of several factors leads nothing (2*x .* y)
+            leads = node.kids[:1] if k == 1 else []
+            acc = p.common([(op, pos)] * 2, [(*left, acc, leads), (kid.start, kid.end, shape, [kid])])
+    p.products[id(node)] = kinds
+    return acc
+
+
+_TYPE = {
+    "num": lambda p, node, kids: SCALAR,
+    "sym": _type_sym,
+    "eye": _type_eye,
+    "neg": lambda p, node, kids: kids[0],
+    "T": _type_transpose,
+    "pow": _type_pow,
+    "call": _type_call,
+    "sum": lambda p, node, kids: p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
+    "chain": _type_chain,
+}
+
+
+def _infer(order, text, given):
+    """Passes of shape inference until no scalar wants to be a vector; the last pass."""
+    vectors, scalars = set(), set(_leads([n.kids[0] for n in order if n.kind == "pow" and n.value[0] == "^"]))
+    while True:
+        typed = _Pass(text, given, vectors, scalars)
+        try:
+            typed.run(order)
+        except ShapeError:
+            if not typed.flips:
+                raise
+        if not typed.flips:
+            return typed
+        vectors = vectors | typed.flips
+
+
+# ---------------------------------------------------------------- building
+
+def _dim_names(order, typed):
+    """A name for each dim class: its given name, else the next free one of DIM_NAMES, d1, d2, ..."""
+    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
+    fresh = (name for name in itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
+             if name not in taken)
+    names = {}
+    for node in order:
+        for d in typed.shapes[id(node)] if node.kind in ("sym", "eye") else ():
+            root = typed.dims.find(d)
+            if root != ONE and root not in names:
+                names[root] = typed.dims.name[root] or next(fresh)
+    return names
+
+
+def _build_chain(node, kids, typed):
+    acc, kinds = kids[0], iter(typed.products[id(node)])
+    for (op, _), kid in zip(node.value, kids[1:]):
+        if op == "*":
+            kind = next(kinds)
+            acc = acc * kid if kind == "scale" else ops.outer(acc, kid) if kind == "outer" else acc @ kid
+        else:
+            acc = acc * kid if op == ".*" else acc / kid
+    return acc
+
+
+def _build_sum(node, kids, typed):
+    shape = max((kid.shape for kid in kids), key=len)
+    terms = [kid if kid.shape == shape else broadcast(kid, shape) for kid in kids]
+    return add_node([-t if sign == "-" else t for t, (sign, _) in zip(terms, node.value)], shape)
+
+
+def _dims_of(typed, shape):
+    return tuple(typed.names[typed.dims.find(d)] for d in shape if d != ONE)
+
+
+_BUILD = {
+    "num": lambda node, kids, typed: as_expr(node.value),
+    "sym": lambda node, kids, typed: ops.tensor(node.value, _dims_of(typed, typed.symbols[node.value])),
+    "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[id(node)][:1])),
+    "neg": lambda node, kids, typed: -kids[0],
+    "T": lambda node, kids, typed: kids[0].T,
+    "pow": lambda node, kids, typed: kids[0] ** node.value[1],
+    "call": lambda node, kids, typed: FUNCTION_TABLE[node.value][1](kids[0]),
+    "sum": _build_sum,
+    "chain": _build_chain,
+}
+
+
+def _build(order, typed):
+    typed.names = _dim_names(order, typed)
+    values = {}
+    for node in order:
+        kids = [values.pop(id(kid)) for kid in node.kids]
+        try:
+            values[id(node)] = _BUILD[node.kind](node, kids, typed)
+        except TensorDiffError as exc:
+            _fail(type(exc), str(exc), typed.text, node.pos)
+    return values[id(order[-1])]
+
+
+def parse(text, /, **dims):
+    """Read an expression typed in matrix notation; ``dims`` gives symbols their dims.
+
+    Undeclared symbols are inferred (see the module docstring): upper-case names are matrices,
+    lower-case ones scalars or vectors by their use.
+
+    >>> f = td.parse("logdet(W*W' + s^2*eye)", W="n k")      # s a scalar, eye n×n
+    >>> td.grad(f, td.matrix("W", "n k"))
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"parse takes a string, got {type(text).__name__}")
+    given = {name: parse_dims(value, f"dims of {name!r}") for name, value in dims.items()}
+    try:
+        order = _postorder(_Parser(text).parse())
+        for node in order:
+            live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
+            if live is not None:
+                given[node.value] = live.dims
+        return _build(order, _infer(order, text, given))
+    except RecursionError:
+        raise ParseError(f"expression too deeply nested (more than {MAX_DEPTH} levels)") from None

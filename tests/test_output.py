@@ -1,0 +1,207 @@
+"""Output formats: matrix notation (read back by the parser), LaTeX, generated code, the command line."""
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+from tensordiff.cli import main
+
+RNG = np.random.default_rng(7)
+
+
+def _values(**shapes):
+    return {name: (float(RNG.uniform(0.5, 1.0)) if shape == () else RNG.standard_normal(shape))
+            for name, shape in shapes.items()}
+
+
+# ---------------------------------------------------------------- matrix notation of the seeds
+
+def test_logdet_gradient_prints_as_the_known_matrix_formula():
+    W, s = td.matrix("W", "n m"), td.scalar("s")
+    g = td.grad(td.logdet(W @ W.T + s ** 2 * td.eye("n")), W)
+    text = td.matrix_notation(g)
+    assert text.replace(" ", "") in ("2*inv(s^2*eye+W*W')*W", "2*inv(W*W'+s^2*eye)*W")
+    values = _values(W=(3, 5), s=())
+    np.testing.assert_allclose(td.evaluate(td.parse(text, W="n m", s=""), **values), td.evaluate(g, **values))
+
+
+def test_network_gradient_prints_as_hadamard_form():
+    X, W, a, y = td.matrix("X", "n d"), td.matrix("W", "d k"), td.vector("a", "k"), td.vector("y", "n")
+    g = td.grad(td.norm(td.tanh(X @ W) @ a - y) ** 2, W)
+    text = td.matrix_notation(g)
+    assert text.startswith("2*X'*(") and ".*" in text and "a'" in text, text
+    values = _values(X=(6, 3), W=(3, 4), a=(4,), y=(6,))
+    back = td.parse(text, X="n d", W="d k", a="k", y="n")
+    np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(g, **values), rtol=1e-12)
+
+
+def test_ridge_and_quadratic_derivatives_round_trip():
+    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    A, x = td.matrix("A", "p p"), td.vector("x", "p")
+    w = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
+    values = _values(X=(7, 3), y=(7,), lam=(), A=(3, 3), x=(3,))
+    dims = dict(X="n p", y="n", lam="", A="p p", x="p")
+    for d in (w, td.diff(w, lam), td.grad(x @ A @ x, x), td.hessian(x @ A @ x, x), td.grad(td.trace(X.T @ X @ A), A),
+              td.diff(td.trace(X.T @ X @ A), X), td.grad(td.det(A @ A.T + td.eye("p")), A), td.diag(td.diagonal(A)) * 2):
+        text = td.matrix_notation(d)
+        assert not text.startswith("no matrix"), (text, str(d))
+        back = td.parse(text, **dims)
+        np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(d, **values), rtol=1e-10, atol=1e-12,
+                                   err_msg=text)
+
+
+def test_no_matrix_form_says_so_and_gives_index_notation():
+    X = td.matrix("X", "n p")
+    text = td.matrix_notation(td.diff(X, X))
+    assert text.startswith("no matrix notation") and "δ" in text
+
+
+# ---------------------------------------------------------------- random round trips
+
+def _random_matrix_expressions(count):
+    """Random order ≤ 2 expressions over built-in operations, with values."""
+    rng = np.random.default_rng(11)
+    A, B, x, z, s = (td.matrix("RA", "m m"), td.matrix("RB", "m k"), td.vector("rx", "m"),
+                     td.vector("rz", "k"), td.scalar("rs"))
+    leaves = {("m", "m"): [A, td.eye("m")], ("m", "k"): [B], ("m",): [x], ("k",): [z], (): [s]}
+    values = dict(RA=rng.standard_normal((3, 3)), RB=rng.standard_normal((3, 2)), rx=rng.standard_normal(3),
+                  rz=rng.standard_normal(2), rs=0.7)
+
+    def gen(shape, depth):
+        if depth == 0 or rng.random() < 0.25:
+            options = leaves.get(shape) or []
+            if options:
+                return options[rng.integers(len(options))]
+        choice = rng.integers(7)
+        if choice == 0:
+            return gen(shape, depth - 1) + gen(shape, depth - 1)
+        if choice == 1:
+            return gen((), depth - 1) * gen(shape, depth - 1)
+        if choice == 2:
+            return td.tanh(gen(shape, depth - 1))
+        if choice == 3 and shape == ("m", "m"):
+            return gen(("m", "k"), depth - 1) @ gen(("m", "k"), depth - 1).T
+        if choice == 4 and shape == ("m",):
+            return gen(("m", "m"), depth - 1) @ gen(("m",), depth - 1)
+        if choice == 5 and shape == ():
+            return gen(("m",), depth - 1) @ gen(("m",), depth - 1)
+        if choice == 6 and shape == ():
+            return td.trace(gen(("m", "m"), depth - 1))
+        return gen(shape, depth - 1) * gen(shape, depth - 1)
+
+    exprs = []
+    for k in range(count):
+        shape = [(), ("m",), ("m", "m"), ("m", "k")][k % 4]
+        exprs.append(gen(shape, 3))
+    return exprs, values, (A, B, x, z, s)
+
+
+def test_parse_of_matrix_notation_round_trips_on_random_derivatives():
+    exprs, values, symbols = _random_matrix_expressions(40)
+    dims = dict(RA="m m", RB="m k", rx="m", rz="k", rs="")
+    checked = 0
+    for expr in exprs:
+        candidates = [expr] + [td.diff(expr, sym) for sym in symbols if sym.name in expr.free and
+                               len(expr.shape) + len(sym.shape) <= 2]
+        for d in candidates:
+            text = td.matrix_notation(d)
+            if text.startswith("no matrix"):
+                continue
+            back = td.parse(text, **dims)
+            if set(back.shape) - {"m", "k"}:
+                assert "eye" in text, text  # only a bare identity leaves its size to the reader
+                continue
+            np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(d, **values),
+                                       rtol=1e-9, atol=1e-11, err_msg=f"{text}\n{d}")
+            checked += 1
+    assert checked >= 40
+
+
+def test_generated_numpy_code_equals_evaluation_on_random_derivatives():
+    exprs, values, symbols = _random_matrix_expressions(30)
+    for expr in exprs:
+        for d in [expr] + [td.diff(expr, sym, order=2) for sym in symbols[:1] if sym.name in expr.free]:
+            source = td.codegen([d, expr], target="numpy", name="f")
+            namespace = {}
+            exec(source, namespace)
+            code = namespace["f"].__code__
+            args = {name: {**values, "m": 3, "k": 2}[name] for name in code.co_varnames[:code.co_argcount]}
+            got, got_expr = namespace["f"](**args)
+            np.testing.assert_allclose(got, td.evaluate(d, **values), rtol=1e-10, atol=1e-12, err_msg=source)
+            np.testing.assert_allclose(got_expr, td.evaluate(expr, **values), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["jax", "torch"])
+def test_generated_framework_code_equals_evaluation(target):
+    module = "jax" if target == "jax" else "torch"
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+    exprs, values, symbols = _random_matrix_expressions(8)
+    for expr in exprs:
+        d = td.diff(expr, symbols[0]) if symbols[0].name in expr.free else expr
+        source = td.codegen(d, target=target)
+        namespace = {}
+        exec(source, namespace)
+        code = namespace["f"].__code__
+        given = {**values, "m": 3, "k": 2}
+        if target == "torch":
+            import torch
+            args = {n: torch.tensor(given[n], dtype=torch.float64) if isinstance(given[n], np.ndarray) else given[n]
+                    for n in code.co_varnames[:code.co_argcount]}
+        else:
+            import jax
+            jax.config.update("jax_enable_x64", True)
+            args = {n: given[n] for n in code.co_varnames[:code.co_argcount]}
+        got = np.asarray(namespace["f"](**args))
+        np.testing.assert_allclose(got, td.evaluate(d, **values), rtol=1e-10, atol=1e-12, err_msg=source)
+
+
+# ---------------------------------------------------------------- LaTeX
+
+def test_latex_names_shared_subexpressions_and_renders_in_notebooks():
+    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    J = td.diff(td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y, X)
+    text = td.latex(J)
+    assert text.startswith("\\begin{aligned}") and "t^{(1)}" in text and "\\sum_" in text
+    assert not re.search(r"_\{[^{}]*\}_\{", text), text  # no double subscripts
+    assert J._repr_latex_().startswith("$$")
+
+
+# ---------------------------------------------------------------- command line
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "tensordiff", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_seed_logdet_prints_the_matrix_answer():
+    result = _cli("log(det(W*W' + s^2*eye))", "--wrt", "W")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().replace(" ", "") in ("2*inv(s^2*eye+W*W')*W", "2*inv(W*W'+s^2*eye)*W")
+
+
+def test_cli_formats_and_check(capsys):
+    for fmt in ("matrix", "index", "einsum", "latex", "numpy"):
+        assert main(["inv(X'*X + lam*eye)*X'*y", "--wrt", "X", "--format", fmt]) == 0
+    assert main(["norm2(tanh(X*W)*a - y)^2", "--wrt", "W", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "max rel error" in out and "np.einsum" in out and "\\begin{aligned}" in out
+
+
+def test_cli_bad_input_exits_2_with_one_line():
+    for args in (["inv(X'*X", "--wrt", "X"], ["foo(X)", "--wrt", "X"], ["X*Y", "--wrt", "X", "--dims", "X=n p", "Y=q r"],
+                 ["X + ", "--wrt", "X"], ["", "--wrt", "X"], ["X", "--wrt", "Z"], ["X", "--format", "nope", "--wrt", "X"]):
+        result = _cli(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tensordiff: error:"), (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_cli_help_shows_examples():
+    result = _cli("--help")
+    assert result.returncode == 0 and "examples:" in result.stdout and "--wrt" in result.stdout

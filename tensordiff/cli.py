@@ -103,5 +103,14 @@ def main(argv=None):
         args = _parser().parse_args(argv)
         return run(args, sys.stdout)
     except TensorDiffError as exc:
-        print(f"tensordiff: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print(f"tensordiff: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc):
+    """The error on one line; a caret display becomes 'at column N: text'."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    if len(lines) >= 3 and lines[-1].strip() == "^":
+        column = lines[-1].index("^") - 2
+        return f"{lines[0]} (at column {column + 1}: {lines[-2].strip()})"
+    return lines[0]

@@ -6,7 +6,7 @@
 >>> J = td.diff(q, X)                      # order 3: shape ('p', 'n', 'p')
 """
 
-from .diff import diff, grad, hessian, jacobian
+from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import EvaluationError, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate
 from .expr import Expr
@@ -27,7 +27,7 @@ __all__ = [
     "tensor", "scalar", "vector", "matrix", "eye",
     "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "det", "logdet", "norm",
     "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "elementwise", "Elementwise",
-    "diff", "grad", "hessian", "jacobian", "simplify",
+    "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify",
     "evaluate", "compile", "Program", "kernels_available",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",

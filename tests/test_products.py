@@ -1,0 +1,59 @@
+"""Derivative products built symbolically: directional derivatives, jvp, vjp, hvp."""
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+
+RNG = np.random.default_rng(3)
+
+
+@pytest.fixture
+def network():
+    X, W, a, y = td.matrix("X", "n d"), td.matrix("W", "d k"), td.vector("a", "k"), td.vector("y", "n")
+    V, U = td.matrix("V", "d k"), td.matrix("U", "n k")
+    values = dict(X=RNG.standard_normal((6, 3)), W=RNG.standard_normal((3, 2)), a=RNG.standard_normal(2),
+                  y=RNG.standard_normal(6), V=RNG.standard_normal((3, 2)), U=RNG.standard_normal((6, 2)))
+    return X, W, a, y, V, U, values
+
+
+def test_hvp_equals_hessian_times_direction(network):
+    X, W, a, y, V, U, values = network
+    f = td.norm(td.tanh(X @ W) @ a - y) ** 2
+    H = td.evaluate(td.hessian(f, W), **values)
+    hv = td.hvp(f, W, V)
+    assert hv.shape == W.shape
+    np.testing.assert_allclose(td.evaluate(hv, **values), np.einsum("ijkl,kl->ij", H, values["V"]), rtol=1e-12)
+    # the product is a sum of products of matrices: no operand carries the Hessian's four axes
+    program = td.compile(hv)
+    assert all(len(node.shape) <= 2 for node, *_ in program.steps)
+
+
+def test_jvp_and_vjp_equal_jacobian_contractions(network):
+    X, W, a, y, V, U, values = network
+    g = td.tanh(X @ W)
+    J = td.evaluate(td.diff(g, W), **values)
+    np.testing.assert_allclose(td.evaluate(td.jvp(g, W, V), **values), np.einsum("ijkl,kl->ij", J, values["V"]),
+                               rtol=1e-12)
+    np.testing.assert_allclose(td.evaluate(td.vjp(g, W, U), **values), np.einsum("ij,ijkl->kl", values["U"], J),
+                               rtol=1e-12)
+
+
+def test_directional_derivative_of_second_order_matches_finite_differences(network):
+    X, W, a, y, V, U, values = network
+    f = td.sum(td.tanh(X @ W) ** 3)
+    second = td.diff(f, W, order=2, direction=V)     # d²/dt² f(W + tV) at t = 0
+    assert second.shape == ()
+    eps = 1e-4
+    def at(t):
+        return td.evaluate(f, **{**values, "W": values["W"] + t * values["V"]})
+    numeric = (at(eps) - 2 * at(0.0) + at(-eps)) / eps ** 2
+    np.testing.assert_allclose(td.evaluate(second, **values), numeric, rtol=1e-5)
+
+
+def test_direction_of_the_wrong_shape_is_a_shape_error(network):
+    X, W, a, y, V, U, values = network
+    with pytest.raises(td.ShapeError, match="direction"):
+        td.diff(X @ W, W, direction=U)
+    with pytest.raises(td.ShapeError, match="vjp"):
+        td.vjp(X @ W, W, V)

@@ -28,10 +28,18 @@ def _fresh(node, wrt):
     return new, node.dims + wrt.dims, node.out + new
 
 
+# A derivative with more terms than this is used as one (sum) operand instead of being
+# distributed over the product: distributing everything swells deep chains quadratically.
+MAX_DISTRIBUTED_TERMS = 12
+
+
 def _product_rule(coeff, operands, subs, out, dims, k, d_k, new):
     """Terms of coeff·einsum(...) with operand k replaced by the terms of its derivative d_k."""
     result = []
-    for term in terms_of(d_k):
+    terms = terms_of(d_k)
+    if len(terms) > MAX_DISTRIBUTED_TERMS:
+        terms = (d_k,)
+    for term in terms:
         ops = operands[:k] + (term,) + operands[k + 1:]
         sub = subs[:k] + (subs[k] + new,) + subs[k + 1:]
         result.append(einsum_node(coeff, ops, sub, out, dims))

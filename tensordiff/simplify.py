@@ -95,8 +95,34 @@ def _merge_powers(ops, subs):
 def is_symmetric(node):
     """Whether a matrix node is structurally symmetric (A = Aᵀ); False means 'not shown'."""
     if node.symmetric_cache is None:
-        node.symmetric_cache = _symmetric(node)
+        if _classifying:
+            return False  # asked from inside a classification: answer 'not shown' rather than recurse
+        _classifying.append(node)
+        try:
+            for below in _unclassified(node):  # children first, so deep graphs need no recursion
+                below.symmetric_cache = _symmetric(below)
+        finally:
+            _classifying.pop()
     return node.symmetric_cache
+
+
+_classifying = []
+
+
+def _unclassified(root):
+    """Nodes under ``root`` (itself included) whose symmetry is not known yet, children first."""
+    order, seen, stack = [], {root}, [(root, iter(root.children()))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            if child.symmetric_cache is None and child not in seen:
+                seen.add(child)
+                stack.append((child, iter(child.children())))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
 
 
 def _symmetric(node):

@@ -242,8 +242,11 @@ class Solve(Expr):
         return (self.matrix, self.rhs)
 
 
-def topological(roots):
-    """All nodes reachable from ``roots``, children before parents, without recursion."""
+def topological(roots, skip=None):
+    """All nodes reachable from ``roots``, children before parents, without recursion.
+
+    Children for which ``skip(child)`` is true are left out, with everything only they reach.
+    """
     order, seen = [], set()
     for root in roots:
         if root in seen:
@@ -253,7 +256,7 @@ def topological(roots):
         while stack:
             node, it = stack[-1]
             for child in it:
-                if child not in seen:
+                if child not in seen and not (skip and skip(child)):
                     seen.add(child)
                     stack.append((child, iter(child.children())))
                     break

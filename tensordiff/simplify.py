@@ -99,11 +99,15 @@ def is_symmetric(node):
             return False  # asked from inside a classification: answer 'not shown' rather than recurse
         _classifying.append(node)
         try:
-            for below in _unclassified(node):  # children first, so deep graphs need no recursion
+            known = lambda child: child.symmetric_cache is not None  # noqa: E731
+            for below in topological([node], skip=known):  # children first: deep graphs need no recursion
                 below.symmetric_cache = _symmetric(below)
         finally:
             _classifying.pop()
     return node.symmetric_cache
+
+
+_classifying = []
 
 
 _classifying = []

@@ -1,0 +1,561 @@
+"""Benchmark suite: tensordiff against the closed form, the floor, and the AD peers.
+
+    python benchmarks/run.py [--quick] [--problems ridge tikhonov-H ...] [--sizes small medium large]
+                             [--methods floor closed tensordiff jax torch autograd] [--repeats 7]
+                             [--timeout 60] [--threads N] [--name latest]
+
+Every (problem, size, method) runs in a fresh child process (this script with --worker), so peak
+memory, JIT caches and allocator state never leak from one case into the next. In the child:
+
+  1. build the inputs (seeded) and set the method up, timing the set-up: for tensordiff the
+     planning (derive = building the expression and differentiating, compile = td.compile); for
+     jax the first call of the jit'd transform (trace + XLA compile); for torch.func and autograd
+     the first call;
+  2. verify: the method's result must be np.allclose to the hand-written closed form (the closed
+     form itself is checked against central finite differences of a closed form one order lower
+     at the small size), otherwise the case fails and is not timed;
+  3. reset the peak-RSS counter (Linux: /proc/self/clear_refs), warm up once, then time up to
+     --repeats calls (fewer when they exceed a time budget) and report the median and the peak
+     RSS over the timed calls (resource.getrusage ru_maxrss).
+
+Methods: "floor" (np.empty(output shape) + fill(1.0): the cost of writing the output once),
+"closed" (the closed form, the "limit"), "tensordiff" (a td.compile'd derivative), and the peers
+jax (jax.jit of jax.grad/jacfwd/jacrev/hessian), torch (torch.func.grad/jacfwd/jacrev/hessian) and
+autograd (HIPS autograd: grad/jacobian/hessian; it has no forward-mode jacobian, so jacfwd uses
+the reverse-mode jacobian). A peer that is not importable is skipped with a note; peers are only
+imported in the children that use them. A method that times out or exceeds the memory limit at
+one size is not tried at the larger sizes of that problem.
+
+Results: a table of medians (ms) with ratios to the closed form, a memory table, a check of the
+suite's performance targets, JSON in benchmarks/results/NAME.json, the table in NAME.txt, and a
+log-log plot NAME.png when matplotlib is importable.
+"""
+
+import argparse
+import gc
+import importlib.util
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.dirname(HERE))
+
+from problems import PROBLEMS, SIZES  # noqa: E402
+
+PEERS = {"jax": "jax", "torch": "torch", "autograd": "autograd"}  # method -> module to find
+METHODS = ("floor", "closed", "tensordiff") + tuple(PEERS)
+SETUP_LABEL = {"tensordiff": "plan", "jax": "compile"}
+TARGET_RATIO_CLOSED = 1.5   # (a) tensordiff eval <= 1.5x closed form at medium/large
+TARGET_RATIO_FLOOR = 3.0    # (c) memory-bound problems within 3x of the floor at large
+TARGET_PLAN_MS = 50.0       # (d) planning (derive + compile) < 50 ms
+TARGET_MEMORY = 2.0         # (e) peak memory <= 2x (output + inputs)
+
+
+# ================================================================ in the child: memory and timing
+
+def _rss_bytes(field="VmRSS"):
+    """The current resident set (or its peak, field="VmHWM") in bytes; None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _maxrss_bytes():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _reset_peak():
+    """Reset ru_maxrss to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measure(call, sync, repeats, budget_s):
+    """Median wall time of ``sync(call())`` over up to ``repeats`` calls, stopping early once the
+    calls have used ``budget_s`` seconds (at least one call)."""
+    times = []
+    while len(times) < repeats:
+        start = time.perf_counter()
+        sync(call())
+        times.append(time.perf_counter() - start)
+        if sum(times) > budget_s:
+            break
+    return float(np.median(times)), times
+
+
+def finite_differences(f, inputs, wrt, h=1e-6):
+    """Central differences of f(**inputs) with respect to inputs[wrt]: shape f.shape + wrt.shape."""
+    x = np.asarray(inputs[wrt], dtype=float)
+    base = np.asarray(f(**inputs))
+    out = np.empty(base.shape + x.shape)
+    for idx in np.ndindex(x.shape or (1,)):
+        idx = idx if x.shape else ()
+        plus, minus = x.copy(), x.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        diff = (np.asarray(f(**{**inputs, wrt: plus})) - np.asarray(f(**{**inputs, wrt: minus}))) / (2 * h)
+        out[(Ellipsis,) + idx] = diff
+    return out
+
+
+def _agree(result, reference, rtol):
+    scale = max(float(np.max(np.abs(reference))), 1e-300) if reference.size else 1.0
+    err = float(np.max(np.abs(result - reference))) / scale if reference.size else 0.0
+    return bool(np.allclose(result, reference, rtol=rtol, atol=rtol * scale)), err
+
+
+# ================================================================ in the child: the peers
+
+def _peer_jax():
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    ns = SimpleNamespace(solve=jnp.linalg.solve, eye=jnp.eye, tanh=jnp.tanh, exp=jnp.exp, log=jnp.log,
+                         sum=jnp.sum, logdet=lambda A: jnp.linalg.slogdet(A)[1])
+    return SimpleNamespace(ns=ns, version=jax.__version__,
+                           transform=lambda f, mode: jax.jit(getattr(jax, mode)(f)),
+                           to_native=jnp.asarray, to_numpy=np.asarray, sync=lambda r: r.block_until_ready())
+
+
+def _peer_torch():
+    import torch
+    import torch.func
+    ns = SimpleNamespace(solve=torch.linalg.solve, eye=lambda n: torch.eye(n, dtype=torch.float64),
+                         tanh=torch.tanh, exp=torch.exp, log=torch.log, sum=torch.sum,
+                         logdet=lambda A: torch.linalg.slogdet(A)[1])
+    return SimpleNamespace(ns=ns, version=torch.__version__,
+                           transform=lambda f, mode: getattr(torch.func, mode)(f),
+                           to_native=lambda a: torch.from_numpy(np.array(a, dtype=np.float64)),
+                           to_numpy=lambda t: t.detach().numpy(), sync=lambda r: None)
+
+
+def _peer_autograd():
+    import autograd
+    import autograd.numpy as anp
+    ns = SimpleNamespace(solve=anp.linalg.solve, eye=anp.eye, tanh=anp.tanh, exp=anp.exp, log=anp.log,
+                         sum=anp.sum, logdet=lambda A: anp.linalg.slogdet(A)[1])
+    modes = dict(grad=autograd.grad, jacfwd=autograd.jacobian, jacrev=autograd.jacobian, hessian=autograd.hessian)
+    return SimpleNamespace(ns=ns, version=getattr(autograd, "__version__", "?"),
+                           transform=lambda f, mode: modes[mode](f),
+                           to_native=lambda a: a if np.ndim(a) else float(a), to_numpy=np.asarray, sync=lambda r: None)
+
+
+PEER_LOADERS = {"jax": _peer_jax, "torch": _peer_torch, "autograd": _peer_autograd}
+
+
+# ================================================================ in the child: one case
+
+def _setup(problem, method, inputs, shape, peer):
+    """(call, sync, to_numpy, setup times in ms, version) for one method (``peer``: its loaded module)."""
+    if method == "floor":
+        def call():
+            out = np.empty(shape)
+            out.fill(1.0)
+            return out
+        return call, lambda r: None, np.asarray, {}, np.__version__
+    if method == "closed":
+        return (lambda: problem.closed(**inputs)), lambda r: None, np.asarray, {}, np.__version__
+    if method == "tensordiff":
+        import tensordiff as td
+        start = time.perf_counter()
+        expr = problem.tensordiff()
+        derived = time.perf_counter()
+        program = td.compile(expr)
+        compiled = time.perf_counter()
+        setup = dict(derive_ms=(derived - start) * 1e3, compile_ms=(compiled - derived) * 1e3)
+        setup["plan_ms"] = setup["derive_ms"] + setup["compile_ms"]
+        return (lambda: program(**inputs)), lambda r: None, np.asarray, setup, td.__version__
+    fn, wrt, mode = problem.peer
+    names = [wrt] + [k for k in inputs if k != wrt]
+    primal = lambda *args: fn(peer.ns, **dict(zip(names, args)))  # noqa: E731
+    derivative = peer.transform(primal, mode)
+    args = [peer.to_native(inputs[k]) for k in names]
+    return (lambda: derivative(*args)), peer.sync, peer.to_numpy, {}, peer.version
+
+
+def run_case(name, size, method, repeats, budget_s):
+    problem = PROBLEMS[name]
+    peer = PEER_LOADERS[method]() if method in PEER_LOADERS else None  # imports count before the baseline
+    rss_start = _rss_bytes()
+    inputs = problem.inputs(problem.sizes[size], np.random.default_rng(0))
+    shape = problem.shape(size)
+    record = dict(problem=name, size=size, method=method, dims=problem.sizes[size], shape=list(shape),
+                  output_mb=int(np.prod(shape)) * 8 / 2 ** 20,
+                  inputs_mb=sum(np.asarray(v).nbytes for v in inputs.values()) / 2 ** 20)
+
+    call, sync, to_numpy, setup, version = _setup(problem, method, inputs, shape, peer)
+    record.update(setup, version=version)
+
+    start = time.perf_counter()
+    result = call()
+    sync(result)
+    record["first_call_ms"] = (time.perf_counter() - start) * 1e3
+    if method == "jax":
+        record["compile_ms"] = record["first_call_ms"]  # trace + XLA compile + one run
+    result = to_numpy(result)
+    if tuple(result.shape) != shape:
+        raise AssertionError(f"{method} returned shape {result.shape}, expected {shape}")
+    if method == "closed":
+        if size == "small" and problem.fd is not None:  # the closed form is right: finite differences
+            lower, wrt = problem.fd
+            ok, err = _agree(result, finite_differences(lower, inputs, wrt), rtol=1e-5)
+            record["fd_rel_error"] = err
+            assert ok, f"closed form of {name} disagrees with finite differences (rel. error {err:.2e})"
+    elif method != "floor":  # every other method is right: the closed form
+        ok, err = _agree(result, problem.closed(**inputs), rtol=1e-7)
+        record["rel_error"] = err
+        assert ok, f"{method} disagrees with the closed form of {name} (rel. error {err:.2e})"
+    del result
+    gc.collect()
+
+    record["peak_reset"] = _reset_peak()
+    if record["first_call_ms"] < budget_s * 1e3:  # a call slower than the budget has warmed up enough
+        sync(call())
+    median, times = measure(call, sync, repeats, budget_s)
+    peak = _maxrss_bytes()
+    record.update(median_ms=median * 1e3, times_ms=[t * 1e3 for t in times], peak_mb=peak / 2 ** 20,
+                  rss_start_mb=(rss_start or 0) / 2 ** 20,
+                  extra_mb=(peak - (rss_start or 0)) / 2 ** 20 if rss_start else None)
+    return record
+
+
+def worker(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("problem")
+    parser.add_argument("size")
+    parser.add_argument("method")
+    parser.add_argument("--repeats", type=int, required=True)
+    parser.add_argument("--budget", type=float, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    record = run_case(args.problem, args.size, args.method, args.repeats, args.budget)
+    with open(args.out, "w") as f:
+        json.dump(record, f)
+
+
+# ================================================================ in the parent: running the children
+
+def spawn(name, size, method, args):
+    """Run one case in a child process; kill it past the timeout or the memory limit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "case.json")
+        command = [sys.executable, os.path.abspath(__file__), "--worker", name, size, method,
+                   "--repeats", str(args.repeats), "--budget", str(args.budget), "--out", out]
+        env = dict(os.environ, PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="3")
+        if args.threads:
+            env.update({v: str(args.threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+            if args.threads == 1:
+                env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                                    " intra_op_parallelism_threads=1").strip()
+        log = open(os.path.join(tmp, "log"), "w+")
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        start, killed, peak = time.perf_counter(), None, 0
+        while child.poll() is None:
+            time.sleep(0.05)
+            rss = _child_rss(child.pid)
+            peak = max(peak, rss or 0)
+            if time.perf_counter() - start > args.timeout:
+                killed = f"timed out (> {args.timeout:g} s)"
+            elif rss is not None and rss > args.memory_limit * 2 ** 30:
+                killed = f"killed: memory > {args.memory_limit:g} GiB"
+            if killed:
+                child.kill()
+                child.wait()
+        if killed is None and child.returncode == 0 and os.path.exists(out):
+            with open(out) as f:
+                return json.load(f)
+        log.seek(0)
+        lines = [line.strip() for line in log.read().splitlines() if line.strip()]
+        note = killed or (lines[-1] if lines else f"exit code {child.returncode}")
+        if not killed and any("MemoryError" in l or "RESOURCE_EXHAUSTED" in l or "DefaultCPUAllocator" in l
+                              for l in lines):
+            note = "out of memory: " + note
+        return dict(problem=name, size=size, method=method, error=note[:300], fatal=bool(killed) or "memory" in note)
+
+
+def _child_rss(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _predicted_too_slow(records, name, size, method, timeout):
+    """Why to skip a case whose time, scaled linearly in inputs + output from the same method at
+    the previous size, would leave no room for verification and one timed call; else None."""
+    done = [r for r in records if r["problem"] == name and "output_mb" in r]
+    here = next((r for r in done if r["size"] == size), None)
+    before = [r for r in done if r["method"] == method and "median_ms" in r and r["size"] != size]
+    if here is None or not before:
+        return None
+    prev = before[-1]
+    scale = (here["output_mb"] + here["inputs_mb"]) / max(prev["output_mb"] + prev["inputs_mb"], 1e-9)
+    predicted = prev["median_ms"] / 1e3 * max(scale, 1.0)
+    if 2 * predicted > timeout:
+        return f"predicted ~{predicted:.0f} s a call from {prev['median_ms'] / 1e3:.1f} s at {prev['size']}"
+    return None
+
+
+def run_all(args):
+    available = {m: importlib.util.find_spec(module) is not None for m, module in PEERS.items()}
+    notes, records, given_up = [], [], {}
+    for method in args.methods:
+        if method in PEERS and not available[method]:
+            notes.append(f"{method}: not importable, skipped (pip install {PEERS[method]})")
+    methods = [m for m in args.methods if m not in PEERS or available[m]]
+    for name in args.problems:
+        for size in args.sizes:
+            for method in methods:
+                if (name, method) in given_up:
+                    records.append(dict(problem=name, size=size, method=method,
+                                        error=f"skipped: {given_up[name, method]} at a smaller size"))
+                    continue
+                skip = _predicted_too_slow(records, name, size, method, args.timeout)
+                if skip:
+                    records.append(dict(problem=name, size=size, method=method, error="skipped: " + skip))
+                    print(f"  {name:<12} {size:<7} {method:<10} skipped: {skip}", file=sys.stderr)
+                    continue
+                record = spawn(name, size, method, args)
+                records.append(record)
+                if "error" in record:
+                    print(f"  {name:<12} {size:<7} {method:<10} FAILED: {record['error']}", file=sys.stderr)
+                    if record.get("fatal"):
+                        given_up[name, method] = record["error"]
+                else:
+                    setup = "".join(f" {k}={record[k]:.1f}ms" for k in ("plan_ms", "compile_ms") if k in record)
+                    print(f"  {name:<12} {size:<7} {method:<10} {record['median_ms']:10.3f} ms{setup}",
+                          file=sys.stderr)
+    return records, notes
+
+
+# ================================================================ in the parent: reporting
+
+def _index(records):
+    return {(r["problem"], r["size"], r["method"]): r for r in records}
+
+
+def _fmt_ms(ms):
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+def _fmt_ratio(ratio):
+    return f"{ratio:.0f}x" if ratio >= 100 else f"{ratio:.2g}x" if ratio >= 0.01 else "<0.01x"
+
+
+def tables(records, args, methods):
+    """The time table (median ms and ratio to the closed form) and the memory table (peak MB)."""
+    index = _index(records)
+    rows = []
+    for name in args.problems:
+        for size in args.sizes:
+            base = next((index[name, size, m] for m in methods if "shape" in index.get((name, size, m), {})), None)
+            if base is None:
+                continue
+            rows.append((name, size, base))
+    time_cols = ["problem", "size", "output"] + [m for m in methods] + ["td plan", "jax compile"]
+    time_rows, mem_rows = [], []
+    for name, size, base in rows:
+        closed = index.get((name, size, "closed"), {}).get("median_ms")
+        cells = [name, size, f"{'x'.join(map(str, base['shape']))} ({base['output_mb']:.3g} MB)"]
+        for m in methods:
+            r = index.get((name, size, m), {})
+            if "median_ms" not in r:
+                cells.append("skip" if r.get("error", "").startswith("skipped") else ("FAIL" if r else "-"))
+            elif m == "closed" or not closed:
+                cells.append(_fmt_ms(r["median_ms"]))
+            else:
+                cells.append(f"{_fmt_ms(r['median_ms'])} ({_fmt_ratio(r['median_ms'] / closed)})")
+        td_r, jax_r = index.get((name, size, "tensordiff"), {}), index.get((name, size, "jax"), {})
+        cells.append(_fmt_ms(td_r["plan_ms"]) if "plan_ms" in td_r else "-")
+        cells.append(_fmt_ms(jax_r["compile_ms"]) if "compile_ms" in jax_r and "median_ms" in jax_r else "-")
+        time_rows.append(cells)
+        mem = [name, size, f"{base['output_mb']:.3g} + {base['inputs_mb']:.3g}"]
+        for m in methods:
+            r = index.get((name, size, m), {})
+            mem.append(f"{r['extra_mb']:.0f}" if r.get("extra_mb") is not None and "median_ms" in r else "-")
+        mem_rows.append(mem)
+    mem_cols = ["problem", "size", "out + in MB"] + list(methods)
+    return _render(time_cols, time_rows), _render(mem_cols, mem_rows)
+
+
+def _render(columns, rows):
+    widths = [max(len(str(c)), *(len(str(r[k])) for r in rows)) if rows else len(c) for k, c in enumerate(columns)]
+    line = lambda cells: "  ".join(str(c).ljust(w) if k < 2 else str(c).rjust(w)  # noqa: E731
+                                   for k, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def targets(records, args, methods):
+    """Check the suite's targets (a)-(e) for tensordiff; returns printable lines."""
+    index = _index(records)
+    peers = [m for m in methods if m in PEERS]
+    checks = {k: [] for k in "abcde"}
+    for name in args.problems:
+        problem = PROBLEMS[name]
+        for size in args.sizes:
+            td_r = index.get((name, size, "tensordiff"), {})
+            if "median_ms" not in td_r:
+                continue
+            t = td_r["median_ms"]
+            tag = f"{name}/{size}"
+            closed = index.get((name, size, "closed"), {}).get("median_ms")
+            if size in ("medium", "large") and closed:
+                checks["a"].append((tag, t <= TARGET_RATIO_CLOSED * closed, f"{t / closed:.2f}x closed"))
+            peer_times = {m: index[name, size, m]["median_ms"] for m in peers if "median_ms" in index.get((name, size, m), {})}
+            if peer_times:
+                best = min(peer_times, key=peer_times.get)
+                checks["b"].append((tag, t < peer_times[best], f"{peer_times[best] / t:.2g}x faster than {best}"
+                                    if t < peer_times[best] else f"{t / peer_times[best]:.2g}x slower than {best}"))
+            floor = index.get((name, size, "floor"), {}).get("median_ms")
+            if problem.memory_bound and size == "large" and floor:
+                checks["c"].append((tag, t <= TARGET_RATIO_FLOOR * floor, f"{t / floor:.2g}x floor"))
+            checks["d"].append((tag, td_r["plan_ms"] < TARGET_PLAN_MS, f"plan {td_r['plan_ms']:.1f} ms"))
+            floor_r = index.get((name, size, "floor"), {})
+            if td_r.get("extra_mb") is not None and floor_r.get("extra_mb") is not None and size == "large":
+                data = td_r["output_mb"] + td_r["inputs_mb"]
+                overhead = max(floor_r["extra_mb"] - data, 0.0)  # what a process holds beyond its data
+                used = td_r["extra_mb"] - overhead
+                checks["e"].append((tag, used <= TARGET_MEMORY * data,
+                                    f"{used:.0f} MB = {used / data:.2g}x of {data:.0f} MB"))
+    labels = dict(a=f"(a) tensordiff eval <= {TARGET_RATIO_CLOSED}x closed form (medium/large)",
+                  b="(b) tensordiff faster than the fastest peer",
+                  c=f"(c) memory-bound problems within {TARGET_RATIO_FLOOR:g}x of the floor (large)",
+                  d=f"(d) planning (derive + compile) < {TARGET_PLAN_MS:g} ms",
+                  e=f"(e) peak memory <= {TARGET_MEMORY:g}x (output + inputs) (large; the floor process's "
+                    "overhead beyond its data is subtracted)")
+    lines = []
+    for key, items in checks.items():
+        if not items:
+            lines.append(f"{labels[key]}: not measured")
+            continue
+        failed = [i for i in items if not i[1]]
+        lines.append(f"{labels[key]}: {len(items) - len(failed)}/{len(items)} hold"
+                     + ("" if not failed else "; misses: " + ", ".join(f"{tag} ({why})" for tag, _, why in failed)))
+    return lines
+
+
+def plot(records, args, methods, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not importable: no plot (pip install matplotlib)"
+    index = _index(records)
+    names = list(args.problems)
+    cols = min(3, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for m in methods:
+            pts = [(index[name, s, m]["output_mb"] + index[name, s, m]["inputs_mb"], index[name, s, m]["median_ms"])
+                   for s in args.sizes if "median_ms" in index.get((name, s, m), {})]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=m, linestyle="--" if m == "floor" else "-")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("inputs + output (MB)")
+        ax.set_ylabel("median time (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(methods))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"saved {path}"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--worker":
+        return worker(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only, fewer repeats (for CI)")
+    parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
+    parser.add_argument("--sizes", nargs="+", choices=SIZES, default=None)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per case (default 7, quick 5)")
+    parser.add_argument("--budget", type=float, default=3.0, help="seconds of timed calls per case before stopping early")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per case (default 60, quick 30)")
+    parser.add_argument("--memory-limit", type=float, default=None,
+                        help="GiB of RSS a case may use before it is killed (default 60%% of RAM)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS / OpenMP / torch / XLA in the children (default: theirs)")
+    parser.add_argument("--name", default=None, help="results/NAME.{json,txt,png} (default latest, quick: quick)")
+    args = parser.parse_args(argv)
+    args.sizes = args.sizes or (["small"] if args.quick else list(SIZES))
+    args.repeats = args.repeats or (5 if args.quick else 7)
+    args.timeout = args.timeout or (30.0 if args.quick else 60.0)
+    args.name = args.name or ("quick" if args.quick else "latest")
+    if args.memory_limit is None:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 16 * 2 ** 30
+        args.memory_limit = 0.6 * total / 2 ** 30
+
+    started = time.perf_counter()
+    records, notes = run_all(args)
+    methods = [m for m in args.methods if any(r["method"] == m and "median_ms" in r for r in records)]
+    time_table, mem_table = tables(records, args, methods)
+    failures = [f"{r['problem']}/{r['size']}/{r['method']}: {r['error']}" for r in records if "error" in r]
+    cpu = platform.processor() or platform.machine()
+    header = (f"tensordiff benchmarks ({cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+              f"numpy {np.__version__}); median of up to {args.repeats} calls after warm-up, in ms, "
+              "(ratio to the closed form)")
+    text = "\n".join(
+        [header, "", time_table, "",
+         "peak RSS over the child's RSS before building inputs (MB): inputs + everything the method holds", "",
+         mem_table, "", "targets:"] + ["  " + line for line in targets(records, args, methods)]
+        + ([""] + ["notes:"] + ["  " + n for n in notes + failures] if notes or failures else []))
+    print(text)
+
+    results = os.path.join(HERE, "results")
+    os.makedirs(results, exist_ok=True)
+    versions = {r["method"]: r["version"] for r in records if "version" in r}
+    meta = dict(platform=platform.platform(), processor=cpu, cores=os.cpu_count(),
+                python=platform.python_version(), versions=versions, date=time.strftime("%Y-%m-%d %H:%M:%S"),
+                args=vars(args), wall_s=time.perf_counter() - started, notes=notes)
+    with open(os.path.join(results, args.name + ".json"), "w") as f:
+        json.dump(dict(meta=meta, results=records), f, indent=1)
+    with open(os.path.join(results, args.name + ".txt"), "w") as f:
+        f.write(text + "\n")
+    print(f"\nsaved {os.path.join(results, args.name + '.json')} and .txt")
+    print(plot(records, args, methods, os.path.join(results, args.name + ".png")))
+    print(f"total {time.perf_counter() - started:.1f} s")
+    return 1 if any(r.get("error", "").startswith("AssertionError") or "disagrees" in r.get("error", "")
+                    for r in records) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -110,25 +110,6 @@ def is_symmetric(node):
 _classifying = []
 
 
-_classifying = []
-
-
-def _unclassified(root):
-    """Nodes under ``root`` (itself included) whose symmetry is not known yet, children first."""
-    order, seen, stack = [], {root}, [(root, iter(root.children()))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child.symmetric_cache is None and child not in seen:
-                seen.add(child)
-                stack.append((child, iter(child.children())))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
-
-
 def _symmetric(node):
     if len(node.shape) != 2 or node.shape[0] != node.shape[1]:
         return False

@@ -138,13 +138,14 @@ def tikhonov_H_closed(X, y, lam):
     D = Q.T[:, None, :] * q[None, :, None] - z[:, None, None] * Mi[None, :, :]  # (i, j, l)
     E = Q[:, :, None] * q[None, None, :] - Mi[:, None, :] * z[None, :, None]    # (j, k, l)
     H = np.empty((p, n, p, n, p))
+    rows = max(1, 32768 // (p * n * p))  # i-rows per block: a block of H[a] of ~256 kB stays in cache
     for a in range(p):
-        for i in range(n):  # one (j, k, l) = (p, n, p) slab at a time: it stays in cache
-            h = H[a, i]
-            np.multiply(B[i][:, :, None], Mi[a], out=h)
-            h += Mi[a][:, None, None] * C[i][None]
-            h += D[i][:, None, :] * Q[a][None, :, None]
-            h += Q[a, i] * E
+        for i in range(0, n, rows):
+            h, sl = H[a, i:i + rows], slice(i, i + rows)  # (i, j, k, l) block
+            np.multiply(B[sl, :, :, None], Mi[a], out=h)
+            h += Mi[a][None, :, None, None] * C[sl, None, :, :]
+            h += D[sl, :, None, :] * Q[a][None, None, :, None]
+            h += Q[a, sl, None, None, None] * E[None]
     return H
 
 

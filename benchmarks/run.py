@@ -368,6 +368,14 @@ def _fmt_ms(ms):
     return f"{ms:.3f}"
 
 
+def _failure_label(error):
+    if error.startswith("skipped"):
+        return "skip"
+    if "memory" in error:
+        return "OOM"
+    return "timeout" if "timed out" in error else "FAIL"
+
+
 def _fmt_ratio(ratio):
     return f"{ratio:.0f}x" if ratio >= 100 else f"{ratio:.2g}x" if ratio >= 0.01 else "<0.01x"
 
@@ -390,7 +398,7 @@ def tables(records, args, methods):
         for m in methods:
             r = index.get((name, size, m), {})
             if "median_ms" not in r:
-                cells.append("skip" if r.get("error", "").startswith("skipped") else ("FAIL" if r else "-"))
+                cells.append(_failure_label(r.get("error")) if r else "-")
             elif m == "closed" or not closed:
                 cells.append(_fmt_ms(r["median_ms"]))
             else:
@@ -434,8 +442,8 @@ def targets(records, args, methods):
             peer_times = {m: index[name, size, m]["median_ms"] for m in peers if "median_ms" in index.get((name, size, m), {})}
             if peer_times:
                 best = min(peer_times, key=peer_times.get)
-                checks["b"].append((tag, t < peer_times[best], f"{peer_times[best] / t:.2g}x faster than {best}"
-                                    if t < peer_times[best] else f"{t / peer_times[best]:.2g}x slower than {best}"))
+                checks["b"].append((tag, t < peer_times[best], f"{peer_times[best] / t:.2f}x faster than {best}"
+                                    if t < peer_times[best] else f"{t / peer_times[best]:.2f}x slower than {best}"))
             floor = index.get((name, size, "floor"), {}).get("median_ms")
             if problem.memory_bound and size == "large" and floor:
                 checks["c"].append((tag, t <= TARGET_RATIO_FLOOR * floor, f"{t / floor:.2g}x floor"))
@@ -445,8 +453,11 @@ def targets(records, args, methods):
                 data = td_r["output_mb"] + td_r["inputs_mb"]
                 overhead = max(floor_r["extra_mb"] - data, 0.0)  # what a process holds beyond its data
                 used = td_r["extra_mb"] - overhead
+                closed_r = index.get((name, size, "closed"), {})
+                closed = (f", closed form {(closed_r['extra_mb'] - overhead) / data:.2g}x"
+                          if closed_r.get("extra_mb") is not None else "")
                 checks["e"].append((tag, used <= TARGET_MEMORY * data,
-                                    f"{used:.0f} MB = {used / data:.2g}x of {data:.0f} MB"))
+                                    f"{used:.0f} MB = {used / data:.2g}x of {data:.0f} MB{closed}"))
     labels = dict(a=f"(a) tensordiff eval <= {TARGET_RATIO_CLOSED}x closed form (medium/large)",
                   b="(b) tensordiff faster than the fastest peer",
                   c=f"(c) memory-bound problems within {TARGET_RATIO_FLOOR:g}x of the floor (large)",

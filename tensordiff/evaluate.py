@@ -7,7 +7,6 @@ slogdet. A call binds dims from the arrays, runs the steps, and drops each inter
 last use.
 """
 
-import builtins
 import threading
 
 import numpy as np
@@ -16,7 +15,8 @@ import opt_einsum
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .indices import format_dims
-from .kernels import accumulate, assemble
+from .fusion import FusedSumStep, SumPlan, einsum_on
+from .kernels import assemble
 from .printing import short
 from .simplify import as_expr, einsum_node, substitute
 
@@ -84,37 +84,6 @@ class _EinsumStep:
         core, factor = self.parts(args, sizes)
         id_sizes = {i: sizes[d] for i, d in enumerate(self.id_dims)}
         return assemble(core, self.core_ids, self.out_ids, id_sizes, factor, dtype)
-
-
-class _SumStep:
-    """A sum whose einsum terms are used nowhere else: every term accumulates into one buffer."""
-
-    def __init__(self, node, inline):
-        self.shape = node.shape
-        self.terms = []  # (einsum step or None, number of args it takes)
-        for term, fused in zip(node.terms, inline):
-            if fused:
-                self.terms.append((_EinsumStep(term), len(term.operands)))
-            else:
-                self.terms.append((None, 1))
-
-    def describe(self):
-        fused = builtins.sum(1 for step, _ in self.terms if step is not None)
-        return f"sum of {len(self.terms)} terms ({fused} fused)"
-
-    def __call__(self, args, sizes, dtype):
-        arrays = [a for a in args if isinstance(a, np.ndarray)]
-        out = np.zeros(tuple(sizes[d] for d in self.shape), dtype=np.result_type(dtype, *arrays))
-        position = 0
-        for step, count in self.terms:
-            term_args = args[position:position + count]
-            position += count
-            if step is None:
-                out += term_args[0]
-            else:
-                core, factor = step.parts(term_args, sizes)
-                accumulate(out, core, step.core_ids, step.out_ids, factor)
-        return out
 
 
 class _ApplyStep:
@@ -217,13 +186,6 @@ def _use_solve(outputs):
     return [substitute(e, mapping) for e in outputs] if mapping else list(outputs)
 
 
-def _einsum_on(coeff, ops, subs, out, dims, ids):
-    """einsum_node over just the index ids ``ids`` of a larger numbering."""
-    renumber = {i: k for k, i in enumerate(ids)}
-    return einsum_node(coeff, ops, [tuple(renumber[i] for i in s) for s in subs],
-                       tuple(renumber[i] for i in out), [dims[i] for i in ids])
-
-
 def _solve_form(node, k):
     sub = node.subs[k]
     if sub[0] == sub[1]:
@@ -237,11 +199,11 @@ def _solve_form(node, k):
             ops = node.operands[:k] + node.operands[k + 1:]
             subs = node.subs[:k] + node.subs[k + 1:]
             kept = [i for i in range(len(node.dims)) if i != free]  # the node's own orphans stay in rhs
-            rhs = _einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
+            rhs = einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
             if len(rhs.shape) == 0:
                 return None
             solved = make(Solve, matrix, rhs)
-            return _einsum_on(1.0, (solved,), ((free,) + rest_out,), node.out, node.dims, (free,) + rest_out)
+            return einsum_on(1.0, (solved,), ((free,) + rest_out,), node.out, node.dims, (free,) + rest_out)
     return None
 
 
@@ -250,7 +212,7 @@ def _program(outputs, single):
 
 
 def _fusable_terms(nodes, outputs):
-    """Einsum terms of sums that nothing else uses: they are computed inside the sum's step."""
+    """Einsum terms of sums that nothing else uses: the sum splits them into factors (fusion.py)."""
     uses = {}
     for node in nodes:
         for child in node.children():
@@ -276,7 +238,14 @@ class Program:
         self.outputs = tuple(exprs)
         self.single = single
         planned = tuple(_use_solve(self.outputs))
-        nodes = topological(planned)
+        base = topological(planned)
+        split = _fusable_terms(base, planned)
+        sums = {node: SumPlan(node, split) for node in base if isinstance(node, Add)}
+
+        def children(node):
+            return sums[node].children if node in sums else node.children()
+
+        nodes = topological(planned, children=children)
         self.nodes = nodes
         slot = {node: k for k, node in enumerate(nodes)}
         self.output_slots = tuple(slot[e] for e in planned)
@@ -287,27 +256,18 @@ class Program:
             if isinstance(node, Einsum):
                 dims.update(node.dims)
         self.dims = dims
-        fused = _fusable_terms(nodes, planned)
         last_use = {}
         inputs = {}
         for k, node in enumerate(nodes):
-            if node in fused:
-                continue
-            children = []
-            for child in node.children():
-                children += list(child.children()) if child in fused else [child]
-            inputs[node] = tuple(slot[c] for c in children)
+            inputs[node] = tuple(slot[c] for c in children(node))
             for s in inputs[node]:
                 last_use[s] = k
         keep = set(self.output_slots)
         self.steps = []
         for k, node in enumerate(nodes):
-            if node in fused:
-                self.steps.append((node, None, (), ()))
-                continue
             args = inputs[node]
             release = tuple(s for s in set(args) if last_use.get(s) == k and s not in keep)
-            plan = _SumStep(node, [t in fused for t in node.terms]) if isinstance(node, Add) else _plan(node)
+            plan = FusedSumStep(node, sums[node]) if node in sums else _plan(node)
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):
@@ -316,7 +276,7 @@ class Program:
     def __repr__(self):
         lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]
         for k, (node, step, args, _) in enumerate(self.steps):
-            if isinstance(node, Var) or step is None:
+            if isinstance(node, Var):
                 continue
             what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
             lines.append(f"  %{k} = {what}({', '.join('%' + str(a) for a in args)})  shape {format_dims(node.shape)}")
@@ -332,8 +292,6 @@ class Program:
         for k, (node, step, arg_slots, release) in enumerate(self.steps):
             if isinstance(node, Var):
                 results[k] = arrays[node.name]
-                continue
-            if step is None:  # an einsum term fused into the sum that uses it
                 continue
             operands = [results[s] for s in arg_slots]
             if isinstance(node, Apply):

@@ -242,25 +242,31 @@ class Solve(Expr):
         return (self.matrix, self.rhs)
 
 
-def topological(roots, skip=None):
+def topological(roots, skip=None, children=None):
     """All nodes reachable from ``roots``, children before parents, without recursion.
 
     Children for which ``skip(child)`` is true are left out, with everything only they reach.
+    ``children(node)``, if given, replaces ``node.children()`` (evaluation plans reroute sums).
     """
+    children = children or _own_children
     order, seen = [], set()
     for root in roots:
         if root in seen:
             continue
-        stack = [(root, iter(root.children()))]
+        stack = [(root, iter(children(root)))]
         seen.add(root)
         while stack:
             node, it = stack[-1]
             for child in it:
                 if child not in seen and not (skip and skip(child)):
                     seen.add(child)
-                    stack.append((child, iter(child.children())))
+                    stack.append((child, iter(children(child))))
                     break
             else:
                 stack.pop()
                 order.append(node)
     return order
+
+
+def _own_children(node):
+    return node.children()

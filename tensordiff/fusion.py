@@ -1,0 +1,119 @@
+"""Planning sums: each einsum term split into independent factors, the whole sum written in one pass.
+
+A derivative is typically a sum of terms like  c · Σ_n X[j,n] t[i,n] · Σ_q X[p,q] y[p] t[k,q] · t[l,m]:
+operands tied together only through summed indices form independent groups, and the term is an
+outer product of the groups' small results. Each group becomes its own einsum node (interned, so
+a group shared by several terms or elsewhere in the program is computed once), and
+``kernels.products`` writes every term of the sum into the output in a single pass, instead of
+materialising each term at full size and adding. Terms whose output carries Kronecker deltas are
+written onto the output's generalised diagonal in a second, much smaller pass.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from .expr import Einsum
+from .indices import UnionFind
+from .kernels import diagonal_view, products
+from .simplify import einsum_node
+
+__all__ = ["SumPlan", "FusedSumStep", "einsum_on"]
+
+# coeff: float; orphan_dims: dims whose sizes multiply the term; factors: ((node, axes), ...) with
+# axes positions in the pattern's distinct ids; pattern: the output axes' positions in those ids.
+Part = namedtuple("Part", "coeff orphan_dims factors pattern")
+
+
+def einsum_on(coeff, ops, subs, out, dims, ids):
+    """einsum_node over just the index ids ``ids`` of a larger numbering."""
+    renumber = {i: k for k, i in enumerate(ids)}
+    return einsum_node(coeff, ops, [tuple(renumber[i] for i in s) for s in subs],
+                       tuple(renumber[i] for i in out), [dims[i] for i in ids])
+
+
+def split_term(term):
+    """The Part for einsum ``term``: its operands grouped by the summed indices that tie them."""
+    unique = list(dict.fromkeys(term.out))
+    position = {u: k for k, u in enumerate(unique)}
+    groups = UnionFind(len(term.operands))
+    owner = {}
+    for k, sub in enumerate(term.subs):
+        for i in sub:
+            if i not in position:
+                if i in owner:
+                    groups.union(owner[i], k)
+                else:
+                    owner[i] = k
+    members = {}
+    for k in range(len(term.operands)):
+        members.setdefault(groups.find(k), []).append(k)
+    factors = []
+    for group in members.values():
+        ops = tuple(term.operands[k] for k in group)
+        subs = [term.subs[k] for k in group]
+        ids = list(dict.fromkeys(i for s in subs for i in s))
+        if len(group) == 1 and len(ids) == len(subs[0]) and all(i in position for i in ids):
+            factors.append((ops[0], tuple(position[i] for i in subs[0])))
+            continue
+        group_out = tuple(u for u in unique if u in ids)
+        node = einsum_on(1.0, ops, subs, group_out, term.dims, sorted(ids))
+        factors.append((node, tuple(position[u] for u in group_out)))
+    used = {i for s in term.subs for i in s}
+    orphans = tuple(term.dims[i] for i in range(len(term.dims)) if i not in used and i not in position)
+    return Part(term.coeff, orphans, tuple(factors), tuple(position[i] for i in term.out))
+
+
+class SumPlan:
+    """How one sum node is computed: its parts, and the nodes (factors) whose values it reads."""
+
+    def __init__(self, node, split):
+        dense = tuple(range(len(node.shape)))
+        self.parts = []
+        for term in node.terms:
+            if isinstance(term, Einsum) and term in split:
+                self.parts.append(split_term(term))
+            else:
+                self.parts.append(Part(1.0, (), ((term, dense),), dense))
+        self.children = tuple(f for part in self.parts for f, _ in part.factors)
+
+
+class FusedSumStep:
+    """Runs a SumPlan: the deltas-free parts in one pass that writes the output, then the rest."""
+
+    def __init__(self, node, plan):
+        self.shape = node.shape
+        self.parts = plan.parts
+        dense = tuple(range(len(node.shape)))
+        patterns = list(dict.fromkeys(part.pattern for part in self.parts))
+        patterns.sort(key=lambda p: p != dense)  # the pass that writes every entry goes first
+        self.passes = [(pattern, [k for k, part in enumerate(self.parts) if part.pattern == pattern])
+                       for pattern in patterns]
+        self.writes_all = patterns[0] == dense
+        self.arg_offsets = np.cumsum([0] + [len(part.factors) for part in self.parts]).tolist()
+
+    def describe(self):
+        factors = self.arg_offsets[-1]
+        return f"sum of {len(self.parts)} products ({factors} factors, {len(self.passes)} pass(es))"
+
+    def __call__(self, args, sizes, dtype):
+        args = [np.asarray(a) for a in args]
+        out_dtype = np.result_type(dtype, *args)
+        shape = tuple(sizes[d] for d in self.shape)
+        out = np.empty(shape, dtype=out_dtype) if self.writes_all else np.zeros(shape, dtype=out_dtype)
+        for n, (pattern, members) in enumerate(self.passes):
+            target = out if n == 0 and self.writes_all else diagonal_view(out, pattern)
+            terms = []
+            for k in members:
+                part = self.parts[k]
+                coeff = part.coeff
+                for dim in part.orphan_dims:
+                    coeff *= sizes[dim]
+                values = args[self.arg_offsets[k]:self.arg_offsets[k + 1]]
+                terms.append((coeff, [(_as_dtype(v, out_dtype), axes) for v, (_, axes) in zip(values, part.factors)]))
+            products(target, terms, add=not (n == 0 and self.writes_all))
+        return out
+
+
+def _as_dtype(array, dtype):
+    return array if array.dtype == dtype else array.astype(dtype)

@@ -15,7 +15,7 @@ import opt_einsum
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .indices import format_dims
-from .fusion import FusedSumStep, SumPlan, einsum_on
+from .fusion import FusedSumStep, SumPlan, einsum_on, factor_sums
 from .kernels import assemble
 from .printing import short
 from .simplify import as_expr, einsum_node, substitute
@@ -237,7 +237,7 @@ class Program:
     def __init__(self, exprs, single):
         self.outputs = tuple(exprs)
         self.single = single
-        planned = tuple(_use_solve(self.outputs))
+        planned = tuple(_use_solve(factor_sums(self.outputs)))
         base = topological(planned)
         split = _fusable_terms(base, planned)
         sums = {node: SumPlan(node, split) for node in base if isinstance(node, Add)}

@@ -18,6 +18,7 @@ from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declar
 from .indices import format_dims
 from .kernels import accumulate, assemble
 from .printing import short
+from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, substitute
 
 __all__ = ["compile", "evaluate", "Program"]
@@ -275,7 +276,8 @@ class Program:
     def __init__(self, exprs, single):
         self.outputs = tuple(exprs)
         self.single = single
-        planned = tuple(_use_solve(self.outputs))
+        planned, self.index_checks = plan_selections(_use_solve(self.outputs))
+        planned = tuple(planned)
         nodes = topological(planned)
         self.nodes = nodes
         slot = {node: k for k, node in enumerate(nodes)}
@@ -378,6 +380,7 @@ class Program:
         if missing:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
                 f"{m!r} (dims {format_dims(self.symbols[m])})" for m in missing))
+        bind_selections(self.dims, self.index_checks, sizes)
         unbound = sorted(self.dims - set(sizes))
         if unbound:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
@@ -419,6 +422,7 @@ _PLANS = {
     Det: lambda node: _det_step,
     LogDet: lambda node: _logdet_step,
     Solve: lambda node: _solve_step,
+    **SELECTION_PLANS,
 }
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import EvaluationError, ShapeError, TensorDiffError
 from .expr import Add, Apply, Einsum, Select, Take, make, topological
 from .indices import format_dims, slice_of, slice_text, sliced_dim, sliced_size
-from .simplify import add_node, apply_node, einsum_node, rewrite
+from .simplify import add_node, apply_node, einsum_node, rewrite, zeros
 
 __all__ = ["index", "plan_selections", "bind_selections", "SELECTION_PLANS"]
 
@@ -201,11 +201,34 @@ def _slice_operands(node):
     """A product with Select operands on summed indices, as slices of the operands carrying them."""
     changed = False
     while isinstance(node, Einsum) and any(isinstance(op, Select) for op in node.operands):
+        merged = _merge_int_selections(node)
+        if merged is not None:
+            node, changed = merged, True
+            continue
         k = next((k for k, op in enumerate(node.operands) if isinstance(op, Select) and _sliceable(node, k)), None)
         if k is None:
             break
         node, changed = _apply_selection(node, k), True
     return node if changed else None
+
+
+def _merge_int_selections(node):
+    """e_k[a] e_k[a] = e_k[a]; e_k[a] e_m[a] = 0 when k and m differ with one sign (then they pick
+    different positions whatever the size); None when no two int selections share an index."""
+    first, drop = {}, set()
+    for k, (op, sub) in enumerate(zip(node.operands, node.subs)):
+        if isinstance(op, Select) and isinstance(op.key, int):
+            if sub[0] not in first:
+                first[sub[0]] = op.key
+            elif first[sub[0]] == op.key:
+                drop.add(k)
+            elif (first[sub[0]] < 0) == (op.key < 0):
+                return zeros(node.shape)
+    if not drop:
+        return None
+    kept = [k for k in range(len(node.operands)) if k not in drop]
+    return einsum_node(node.coeff, [node.operands[k] for k in kept], [node.subs[k] for k in kept],
+                       node.out, node.dims)
 
 
 def _sliceable(node, k):

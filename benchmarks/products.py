@@ -35,9 +35,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.dirname(HERE))
 
 import tensordiff as td  # noqa: E402
-from problems import (_tikhonov_parts, logdet_f_td, logdet_grad_closed, logdet_hess_td, logdet_inputs,  # noqa: E402
-                      logdet_peer, nn_f_td, nn_grad_closed, nn_hess_td, nn_inputs, nn_peer, tikhonov_H_td,
-                      tikhonov_inputs, tikhonov_J_closed, tikhonov_peer, tikhonov_q, tikhonov_q_td)
+from problems import (PROBLEMS, _tikhonov_parts, logdet_f_td, logdet_grad_closed, logdet_inputs,  # noqa: E402
+                      logdet_peer, nn_f_td, nn_grad_closed, nn_inputs, nn_peer, tikhonov_inputs, tikhonov_J_closed,
+                      tikhonov_peer, tikhonov_q, tikhonov_q_td)
 from run import PEER_LOADERS, _agree, measure  # noqa: E402
 
 METHODS = ("tensordiff", "closed", "jax", "torch")
@@ -230,22 +230,19 @@ def run_product(name, size, method, args):
 
 # ================================================================ selections: a row, an entry, the whole
 
-# name: (title, the Hessian, inputs, sizes, a row's key, an entry's key)
+# a Hessian of problems.PROBLEMS (its expression, inputs and sizes): (a row's key, an entry's key)
 SELECTIONS = {
-    "tikhonov-H": ("Tikhonov Hessian d2q/dX2 (order 5)", tikhonov_H_td, tikhonov_inputs, dict(small=dict(n=10, p=4), medium=dict(n=30, p=8), large=dict(n=64, p=16)),
-                   (1, 2, 3), (1, 2, 3, 4, 2)),
-    "logdet-hess": ("log det(WW' + s^2 I): Hessian wrt W", logdet_hess_td, logdet_inputs, dict(small=dict(n=8, m=10), medium=dict(n=30, m=40), large=dict(n=64, m=100)),
-                    (1, 2), (1, 2, 3, 4)),
-    "nn-hess": ("||tanh(XW)a - y||^2: Hessian wrt W", nn_hess_td, nn_inputs, dict(small=dict(n=50, d=8, k=4), medium=dict(n=500, d=20, k=20),
-                                large=dict(n=1000, d=50, k=40)),
-                (1, 2), (1, 2, 3, 0)),
+    "tikhonov-H": ((1, 2, 3), (1, 2, 3, 4, 2)),
+    "logdet-hess": ((1, 2), (1, 2, 3, 4)),
+    "nn-hess": ((1, 2), (1, 2, 3, 0)),
 }
 
 
 def run_selection(name, size, args):
-    title, build, make_inputs, sizes, row, entry = SELECTIONS[name]
-    inputs = make_inputs(sizes[size], np.random.default_rng(0))
-    H = build()
+    problem, (row, entry) = PROBLEMS[name], SELECTIONS[name]
+    sizes = problem.sizes
+    inputs = problem.inputs(sizes[size], np.random.default_rng(0))
+    H = problem.tensordiff()
     whole = td.compile(H)
     reference = whole(**inputs)
     records = []

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import EvaluationError, ShapeError, TensorDiffError
 from .expr import Add, Apply, Einsum, Select, Take, make, topological
-from .indices import format_dims, slice_of, slice_text, sliced_dim, sliced_size
+from .indices import format_dims, slice_of, sliced_dim, sliced_size
 from .simplify import add_node, apply_node, einsum_node, rewrite, zeros
 
 __all__ = ["index", "plan_selections", "bind_selections", "SELECTION_PLANS"]
@@ -293,7 +293,3 @@ def _take_step(node):
 
 SELECTION_PLANS = {Select: _select_step, Take: _take_step}
 
-
-def describe_key(dim, key):
-    """'dim[key]' for messages and plans."""
-    return f"{dim}[{slice_text(key)}]"

@@ -12,7 +12,7 @@ import tensordiff as td
 from tensordiff.expr import Select, Take, Var, topological
 from tensordiff.diff import RULES
 from tensordiff.testing import numeric_diff
-from test_random import FUNCTIONS, SHAPES, SIZES, Gen
+from test_random import FUNCTIONS, SHAPES, Gen
 
 RNG = np.random.default_rng(11)
 

@@ -14,7 +14,7 @@ order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 """
 
 from .errors import ShapeError, TensorDiffError
-from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Var, topological
+from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, topological
 from .indices import format_dims
 from .simplify import add_node, as_expr, einsum_node, inv_node, terms_of, zeros
 
@@ -110,6 +110,7 @@ RULES = {
     Inv: _inv_rule,
     Det: _det_rule,
     LogDet: _logdet_rule,
+    Select: lambda node, d, wrt: zeros(node.shape + wrt.dims),  # a constant 0/1 selection
 }
 
 

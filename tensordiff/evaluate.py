@@ -18,6 +18,7 @@ from .indices import format_dims
 from .fusion import FusedSumStep, SumPlan, einsum_on, factor_sums
 from .kernels import assemble
 from .printing import short
+from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, substitute
 
 __all__ = ["compile", "evaluate", "Program"]
@@ -237,7 +238,8 @@ class Program:
     def __init__(self, exprs, single):
         self.outputs = tuple(exprs)
         self.single = single
-        planned = tuple(_use_solve(factor_sums(self.outputs)))
+        planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
+        planned = tuple(planned)
         base = topological(planned)
         split = _fusable_terms(base, planned)
         sums = {node: SumPlan(node, split) for node in base if isinstance(node, Add)}
@@ -336,6 +338,7 @@ class Program:
         if missing:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
                 f"{m!r} (dims {format_dims(self.symbols[m])})" for m in missing))
+        bind_selections(self.dims, self.index_checks, sizes)
         unbound = sorted(self.dims - set(sizes))
         if unbound:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
@@ -377,6 +380,7 @@ _PLANS = {
     Det: lambda node: _det_step,
     LogDet: lambda node: _logdet_step,
     Solve: lambda node: _solve_step,
+    **SELECTION_PLANS,
 }
 
 

@@ -8,7 +8,11 @@
 ``Add``      a sum of terms of one shape
 ``Apply``    an elementwise function of a tensor
 ``Inv``, ``Det``, ``LogDet``   matrix functions of a square matrix ("d d")
+``Select``   a constant 0/1 selection over one dim: for an int key the one-hot vector e[dim], for
+             a slice key (start, stop, step) the matrix S[dim[start:stop:step], dim]; indexing
+             contracts expressions with these, so simplification pushes them into every term
 ``Solve``    inv(A) @ B, introduced only when planning an evaluation
+``Take``     numpy basic indexing of a tensor, introduced only when planning an evaluation
 
 Nodes are built only through ``make`` (or the smart constructors of ``simplify``), which interns
 them: structurally equal nodes are the same object, so equality is identity and common
@@ -19,9 +23,9 @@ import hashlib
 import weakref
 
 from .errors import ShapeError
-from .indices import format_dims
+from .indices import format_dims, sliced_dim
 
-__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "make", "symbol"]
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol"]
 
 _interned = weakref.WeakValueDictionary()
 _symbols = weakref.WeakValueDictionary()
@@ -240,6 +244,41 @@ class Solve(Expr):
 
     def children(self):
         return (self.matrix, self.rhs)
+
+
+class Select(Expr):
+    """The selection ``key`` of ``dim``: an int (the one-hot e[dim], maybe negative) or a slice
+    (start, stop, step) (S[new, dim] = 1 where dim = range(size)[start:stop:step][new])."""
+
+    __slots__ = ("dim", "key")
+
+    def _init(self, dim, key):
+        self.dim, self.key = dim, key
+        self.shape = (dim,) if isinstance(key, int) else (sliced_dim(dim, key), dim)
+        self.free = frozenset()
+        self.skey = _digest("Select", dim, key)
+
+    def _fields(self):
+        return (self.dim, self.key)
+
+
+class Take(Expr):
+    """``arg[keys]`` with one key per axis: None (the whole axis), an int, or (start, stop, step)."""
+
+    __slots__ = ("arg", "keys")
+
+    def _init(self, arg, keys):
+        self.arg, self.keys = arg, keys
+        self.shape = tuple(dim if key is None else sliced_dim(dim, key)
+                           for dim, key in zip(arg.shape, keys) if not isinstance(key, int))
+        self.free = arg.free
+        self.skey = _digest("Take", arg.skey, keys)
+
+    def _fields(self):
+        return (self.arg, self.keys)
+
+    def children(self):
+        return (self.arg,)
 
 
 def topological(roots, skip=None, children=None):

@@ -4,6 +4,7 @@ An einsum node names its indices by small integers local to that node; each inde
 (a name such as "n"). Letters are chosen only when a spec is parsed or printed.
 """
 
+import re
 import string
 
 from .errors import ParseError, ShapeError
@@ -144,3 +145,46 @@ def letters(count, avoid=()):
         out.extend(f"{c}{n}" for c in "ijkl" if f"{c}{n}" not in avoid)
         n += 1
     return out[:count]
+
+
+# ---------------------------------------------------------------- dims made by slicing
+
+# A slice of dim "n" makes the dim "n[2:5]" (numpy's slice text: "n[::2]", "n[-3:]", "n[::-1]";
+# a step of 1 is left out). The name is the whole definition, so its size follows from n's size
+# at evaluation and a slice of a slice ("n[2:5][1:]") needs no registry.
+_SLICED = re.compile(r"^(.+)\[(-?\d*):(-?\d*)(?::(-?\d+))?\]$")
+
+
+def sliced_dim(dim, key):
+    """The name of the dim a slice ``key`` = (start, stop, step) of ``dim`` makes."""
+    start, stop, step = key
+    text = ("" if start is None else str(start)) + ":" + ("" if stop is None else str(stop))
+    return f"{dim}[{text}{'' if step == 1 else ':' + str(step)}]"
+
+
+def slice_of(dim):
+    """(base dim, (start, stop, step)) for a dim made by slicing, else None."""
+    match = _SLICED.match(dim)
+    if match is None:
+        return None
+    base, start, stop, step = match.groups()
+    return base, (int(start) if start else None, int(stop) if stop else None, int(step) if step else 1)
+
+
+def sliced_size(dim, sizes):
+    """The size of ``dim`` (made by slicing, maybe repeatedly) from the sizes of plain dims; None if unknown."""
+    if dim in sizes:
+        return sizes[dim]
+    parts = slice_of(dim)
+    if parts is None:
+        return None
+    base, key = parts
+    size = sliced_size(base, sizes)
+    return None if size is None else len(range(size)[slice(*key)])
+
+
+def slice_text(key):
+    """numpy's text for a selection key: 3, "2:5", "::-1"."""
+    if isinstance(key, int):
+        return str(key)
+    return sliced_dim("", key)[1:-1]

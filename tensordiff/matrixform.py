@@ -98,6 +98,11 @@ class _Writer:
     def _solve(self, node):
         raise NoMatrixForm
 
+    def _select(self, node):
+        raise NoMatrixForm  # indexing has no spelling in this notation: index notation shows it
+
+    _take = _select
+
     def _apply(self, node):
         arg = self.write(node.arg)
         fn = node.fn

@@ -8,6 +8,7 @@ from .errors import ShapeError
 from .expr import Expr, symbol
 from .functions import FUNCTIONS, power
 from .indices import format_dims, parse_dims, parse_spec
+from .select import index
 from .simplify import (add_node, as_expr, broadcast, det_node, einsum_node, hadamard, inv_node,
                        logdet_node, scale, transpose)
 
@@ -306,6 +307,7 @@ def _install_operators():
     Expr.__matmul__ = matmul
     Expr.__rmatmul__ = lambda self, other: matmul(other, self)
     Expr.T = property(T)
+    Expr.__getitem__ = index
 
 
 _install_operators()

@@ -2,11 +2,13 @@
 
 Both name shared subexpressions once (let-bindings ``t1, t2, ...``) and choose index letters at
 print time: output axes get i, j, k, ... in order, summed indices the next free letters.
-A delta kept in the output prints as δ[i,k]; a broadcast axis prints nothing.
+A delta kept in the output prints as δ[i,k]; a broadcast axis prints nothing. A selection
+prints as the position it picks: x[3] is ``x[3]``, x[1:4] is ``x[1+i]`` over i in the dim
+"n[1:4]", x[::-1] is ``x[n-1-i]``; one that meets a delta prints as δ[i,3].
 """
 
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Var, symbol_with_dim, topological
-from .indices import letters
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Var, symbol_with_dim, topological
+from .indices import letters, slice_of, slice_text
 
 __all__ = ["index_notation", "latex", "to_einsum", "short"]
 
@@ -32,7 +34,7 @@ def _bindings(roots, bind_matrix_args=True):
     nodes, uses = _uses(roots)
     bound = []
     for node in nodes:
-        if isinstance(node, Var) or (isinstance(node, Einsum) and not node.operands):
+        if isinstance(node, (Var, Select)) or (isinstance(node, Einsum) and not node.operands):
             continue
         shared = uses[node] > 1 and node not in roots
         matrix_arg = False
@@ -84,19 +86,24 @@ class _IndexPrinter:
                 deltas.append(self.delta(letter[i], idx[position]))
             else:
                 letter[i] = idx[position]
+        absorbed = _absorbed_selections(node, letter)
         inner = [i for i in range(len(node.dims)) if i not in letter]
         used_anywhere = {i for sub in node.subs for i in sub}
-        summed = [i for i in inner if i in used_anywhere]
+        summed = [i for i in inner if i in used_anywhere and i not in absorbed]
         fresh = letters(len(summed), avoid=set(taken))
         letter.update(zip(summed, fresh))
         taken = set(taken) | set(fresh)
+        for a, (select, b) in absorbed.items():  # the selected index becomes the position it picks
+            letter[a] = position_text(select.dim, select.key, letter.get(b))
         factors = []
-        for op, sub in zip(node.operands, node.subs):
+        for k, (op, sub) in enumerate(zip(node.operands, node.subs)):
+            if isinstance(op, Select) and sub[-1] in absorbed and absorbed[sub[-1]][0] is op:
+                continue
             text = self.render(op, [letter[i] for i in sub], taken)
             if isinstance(op, Add) and op not in self.names:
                 text = self.paren(text)
             factors.append(text)
-        factors += [node.dims[i] for i in inner if i not in used_anywhere]  # Σ over an unused index
+        factors += [_dim_text(node.dims[i]) for i in inner if i not in used_anywhere]  # Σ over an unused index
         factors += deltas
         body = " ".join(factors)
         if summed:
@@ -143,6 +150,19 @@ class _IndexPrinter:
     def _solve(self, node, idx, taken):
         return self.sub(self.call("solve", _matrix_name(node.matrix, self) + ", " + _matrix_name(node.rhs, self)), idx)
 
+    def _select(self, node, idx, taken):
+        if isinstance(node.key, int):
+            return self.delta(idx[0], str(node.key))
+        return self.delta(idx[1], position_text(node.dim, node.key, idx[0]))
+
+    def _take(self, node, idx, taken):
+        remaining = iter(idx)
+        inner = [letter if key is None else str(key) if isinstance(key, int) else
+                 position_text(dim, key, letter)
+                 for dim, key in zip(node.arg.shape, node.keys)
+                 for letter in [None if isinstance(key, int) else next(remaining)]]
+        return self.render(node.arg, inner, taken)
+
 
 class _LatexPrinter(_IndexPrinter):
     def sub(self, name, idx):
@@ -176,6 +196,38 @@ class _LatexPrinter(_IndexPrinter):
 
     def paren(self, text):
         return rf"\left({text}\right)"
+
+
+def _absorbed_selections(node, out_letter):
+    """{a: (select, b)}: selections on a summed index a that no other selection has, printed as the
+    position they pick in the operands that carry a (with none, Σ_a e[a] = 1 prints nothing)."""
+    selects = [(op, sub) for op, sub in zip(node.operands, node.subs) if isinstance(op, Select)]
+    absorbed = {}
+    for op, sub in selects:
+        a = sub[-1]
+        if a not in out_letter and sum(1 for _, s in selects if a in s) == 1:
+            absorbed[a] = (op, sub[0] if len(sub) == 2 else None)
+    return absorbed
+
+
+def position_text(dim, key, letter):
+    """The position a selection picks: "3", or for a slice over ``letter`` "1+i", "2i", "n-1-i"."""
+    if isinstance(key, int):
+        return str(key)
+    start, _, step = key
+    base = _dim_text(dim)
+    if start is None:
+        origin = "" if step > 0 else f"{base}-1"
+    else:
+        origin = str(start) if start >= 0 else f"{base}{start}"
+    stride = ("" if abs(step) == 1 else str(abs(step))) + letter
+    if not origin:
+        return stride if step > 0 else "-" + stride
+    return origin + ("+" if step > 0 else "-") + stride
+
+
+def _dim_text(dim):
+    return f"({dim})" if slice_of(dim) is not None else dim
 
 
 def _matrix_name(arg, printer):
@@ -285,8 +337,26 @@ class _CodePrinter:
             return self.names[node]
         return getattr(self, "_" + type(node).__name__.lower())(node)
 
+    def size(self, dim):
+        """Code for the size of ``dim``: its name, or len(range(n)[2:5]) for a dim made by slicing."""
+        parts = slice_of(dim)
+        if parts is None:
+            self.dims_used.add(dim)
+            return dim
+        return f"len(range({self.size(parts[0])})[{slice_text(parts[1])}])"
+
     def _var(self, node):
         return node.name
+
+    def _select(self, node):
+        # rows of the identity: eye(n)[3] is the one-hot e3, eye(n)[2:5] the 0/1 matrix S[b, a]
+        rows = slice_text(node.key)
+        if not isinstance(node.key, int) and node.key[2] < 0:  # torch slices only forwards
+            rows = f"list(range({self.size(node.dim)})[{rows}])"
+        return f"{self.t['eye'].format(self.size(node.dim))}[{rows}]"
+
+    def _take(self, node):
+        return f"{_wrap(self.code(node.arg))}[{', '.join(':' if k is None else slice_text(k) for k in node.keys)}]"
 
     def _einsum(self, node):
         n = len(node.dims)
@@ -300,9 +370,8 @@ class _CodePrinter:
             if i in first:
                 new = spare.pop(0)
                 out_letters.append(new)
-                extra_ops.append(self.t["eye"].format(node.dims[i]))
+                extra_ops.append(self.t["eye"].format(self.size(node.dims[i])))
                 extra_subs.append(letter[i] + new)
-                self.dims_used.add(node.dims[i])
             else:
                 first[i] = position
                 out_letters.append(letter[i])
@@ -310,9 +379,8 @@ class _CodePrinter:
         repeated = {i for i in node.out if node.out.count(i) > 1}
         for i in dict.fromkeys(node.out):
             if i not in used and i not in repeated:
-                extra_ops.append(self.t["ones"].format(node.dims[i]))
+                extra_ops.append(self.t["ones"].format(self.size(node.dims[i])))
                 extra_subs.append(letter[i])
-                self.dims_used.add(node.dims[i])
         scalars, tensors, subs = [], [], []
         for op, sub in zip(node.operands, node.subs):
             text = self.code(op)
@@ -325,8 +393,7 @@ class _CodePrinter:
         factors += scalars
         for i in range(n):
             if i not in used and i not in first:
-                factors.append(node.dims[i])
-                self.dims_used.add(node.dims[i])
+                factors.append(self.size(node.dims[i]))
         tensors += extra_ops
         subs += extra_subs
         if len(tensors) == 1 and subs[0] == "".join(out_letters):

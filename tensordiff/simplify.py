@@ -12,7 +12,7 @@ rebuilding terminates.
 import numpy as np
 
 from .errors import ShapeError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, make, topological
+from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Solve, Take, Var, make, topological
 from .indices import UnionFind, format_dims
 
 # Merging an einsum into its parent stops when the result would have more operands than this,
@@ -341,6 +341,8 @@ _REBUILD = {
     Det: lambda node, new: det_node(new[node.arg]),
     LogDet: lambda node, new: logdet_node(new[node.arg]),
     Solve: lambda node, new: make(Solve, new[node.matrix], new[node.rhs]),
+    Select: lambda node, new: node,
+    Take: lambda node, new: make(Take, new[node.arg], node.keys),
 }
 
 
@@ -365,6 +367,16 @@ def substitute(expr, mapping):
         else:
             new[node] = _REBUILD[type(node)](node, new)
     return new[expr]
+
+
+def rewrite(exprs, rule):
+    """``exprs`` rebuilt bottom-up, each rebuilt node replaced by ``rule(node)`` unless that is None."""
+    new = {}
+    for node in topological(list(exprs)):
+        built = _REBUILD[type(node)](node, new)
+        replaced = rule(built)
+        new[node] = built if replaced is None else replaced
+    return [new[e] for e in exprs]
 
 
 def as_expr(value):

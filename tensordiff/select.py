@@ -1,0 +1,295 @@
+"""Indexing expressions symbolically: ``H[3]``, ``H[:, 1:4]``, ``td.diff(f, X)[i, j]``.
+
+Building: ``index(expr, key)`` selects with numpy's basic-indexing rules (ints, negative ints,
+slices with steps, one ``...``, fewer keys than axes select leading axes). An int removes its
+axis; a slice turns dim ``n`` into the dim ``n[start:stop:step]`` (see ``indices.sliced_dim``);
+``:`` keeps the axis as it is. The selection is pushed down the expression: into every term of
+a sum, through elementwise functions, and into the operands of a product that carry the selected
+index, so only what the selected entries depend on is ever computed. Where it cannot go further
+(a symbol, an inverse, a delta in an output) it stays as a ``Select`` operand of a product:
+``x[3]`` is Σ_a x[a] e3[a], and delta elimination then carries it into every derivative term.
+
+Evaluating: ``plan_selections`` rewrites each product that holds a ``Select`` on a summed index
+into basic slicing (``Take``, a numpy view) of the operands that carry that index, so the cost is
+that of the selected part. A ``Select`` that is left (its index is also an output, as when a
+delta meets a selection) is written out as a 0/1 array of the output's extent. Sizes of sliced
+dims follow from the arrays at binding; an int out of range is an ``EvaluationError`` then,
+since sizes are unknown until evaluation.
+"""
+
+import numbers
+
+import numpy as np
+
+from .errors import EvaluationError, ShapeError, TensorDiffError
+from .expr import Add, Apply, Einsum, Select, Take, make, topological
+from .indices import format_dims, slice_of, sliced_dim, sliced_size
+from .simplify import add_node, apply_node, einsum_node, rewrite, zeros
+
+__all__ = ["index", "plan_selections", "bind_selections", "SELECTION_PLANS"]
+
+# Pushing a selection down stops this deep (the rest is sliced at that level): no recursion limit.
+MAX_PUSH_DEPTH = 64
+
+
+# ---------------------------------------------------------------- building
+
+def index(expr, key):
+    """``expr[key]`` with numpy's basic indexing, selected symbolically.
+
+    >>> H = td.hessian(f, W)       # dims (d, k, d, k)
+    >>> H[3, :, 1:4]               # dims (k, 'd[1:4]', k): H[3, j, 1 + l, m]
+    """
+    picks = _parse_key(expr, key)
+    if not picks:
+        return expr
+    return _select(expr, picks, {}, 0)
+
+
+def _as_int(value):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _parse_key(expr, key):
+    """{axis: int or (start, stop, step)} from a numpy-style key; whole-axis slices are left out."""
+    items = key if isinstance(key, tuple) else (key,)
+    if sum(item is Ellipsis for item in items) > 1:
+        raise TensorDiffError(f"an index can hold only one '...', got {key!r}")
+    named = len(items) - (Ellipsis in items)
+    if named > expr.ndim:
+        raise ShapeError(f"too many indices: {named} for an expression of shape {format_dims(expr.shape)}")
+    picks, axis = {}, 0
+    for position, item in enumerate(items):
+        if item is Ellipsis:
+            axis += expr.ndim - named
+            continue
+        number = _as_int(item)
+        if number is not None:
+            picks[axis] = number
+        elif isinstance(item, slice):
+            bounds = [_slice_bound(part, item, position) for part in (item.start, item.stop, item.step)]
+            start, stop, step = bounds
+            step = 1 if step is None else step
+            if step == 0:
+                raise TensorDiffError(f"index {position}: a slice step cannot be zero")
+            if start == 0 and step > 0:
+                start = None
+            if (start, stop, step) != (None, None, 1):
+                picks[axis] = (start, stop, step)
+        else:
+            what = "None (np.newaxis) adds no axis here" if item is None else f"{type(item).__name__} {item!r:.40}"
+            raise TensorDiffError(f"index {position} of {key!r:.60} is {what}: tensordiff selects with ints, "
+                                  "slices (start:stop:step) and '...'")
+        axis += 1
+    return picks
+
+
+def _slice_bound(part, item, position):
+    if part is None:
+        return None
+    number = _as_int(part)
+    if number is None:
+        raise TensorDiffError(f"index {position}: slice {item!r} must have int or None bounds, "
+                              f"got {type(part).__name__} {part!r:.40}")
+    return number
+
+
+def _select(node, picks, memo, depth):
+    """``node`` with ``picks`` ({axis: key}) applied, pushed as far down as it goes."""
+    memo_key = (node, tuple(sorted(picks.items())))
+    found = memo.get(memo_key)
+    if found is not None:
+        return found
+    if depth > MAX_PUSH_DEPTH:
+        result = _leaf(node, picks)
+    elif isinstance(node, Add):
+        result = add_node([_select(t, picks, memo, depth + 1) for t in node.terms], _picked_shape(node.shape, picks))
+    elif isinstance(node, Apply):  # elementwise: f(x)[key] = f(x[key])
+        result = apply_node(node.fn, _select(node.arg, picks, memo, depth + 1))
+    elif isinstance(node, Einsum):
+        result = _select_einsum(node, picks, memo, depth)
+    else:
+        result = _leaf(node, picks)
+    memo[memo_key] = result
+    return result
+
+
+def _picked_shape(shape, picks):
+    return tuple(dim if axis not in picks else sliced_dim(dim, picks[axis])
+                 for axis, dim in enumerate(shape) if not isinstance(picks.get(axis), int))
+
+
+def _leaf(node, picks):
+    """Σ node[..a..] e[a] (an int) or S[b, a] (a slice): the selection as operands of a product."""
+    dims = list(node.shape)
+    ids = tuple(range(len(dims)))
+    ops, subs, out = [node], [ids], []
+    for axis, dim in enumerate(node.shape):
+        key = picks.get(axis)
+        if key is None:
+            out.append(axis)
+        elif isinstance(key, int):
+            ops.append(make(Select, dim, key))
+            subs.append((axis,))
+        else:
+            dims.append(sliced_dim(dim, key))
+            ops.append(make(Select, dim, key))
+            subs.append((len(dims) - 1, axis))
+            out.append(len(dims) - 1)
+    return einsum_node(1.0, ops, subs, tuple(out), dims)
+
+
+def _select_einsum(node, picks, memo, depth):
+    """Select in the operands that carry a picked output index; a delta keeps a Select operand."""
+    dims = list(node.dims)
+    ops, subs, out = list(node.operands), list(node.subs), list(node.out)
+    operand_picks = {}  # operand position -> {axis: key}
+    renamed = {}        # pushed index id -> its new id (a slice) or None (an int: the index goes)
+    for position, key in sorted(picks.items()):
+        a = node.out[position]
+        if node.out.count(a) == 1 and any(a in sub for sub in node.subs):
+            if isinstance(key, int):
+                renamed[a] = None
+            else:
+                dims.append(sliced_dim(dims[a], key))
+                renamed[a] = len(dims) - 1
+            for k, sub in enumerate(node.subs):
+                operand_picks.setdefault(k, {}).update((q, key) for q, i in enumerate(sub) if i == a)
+            out[position] = renamed[a]
+        else:  # a delta (a repeats in the output) or a broadcast: the selection stays an operand
+            ops.append(make(Select, dims[a], key))
+            if isinstance(key, int):
+                subs.append((a,))
+                out[position] = None
+            else:
+                dims.append(sliced_dim(dims[a], key))
+                subs.append((len(dims) - 1, a))
+                out[position] = len(dims) - 1
+    for k, axis_keys in operand_picks.items():
+        if axis_keys:
+            ops[k] = _select(ops[k], axis_keys, memo, depth + 1)
+            subs[k] = tuple(renamed.get(i, i) for i in subs[k] if not (i in renamed and renamed[i] is None))
+    out = tuple(i for i in out if i is not None)
+    return _einsum_without(node.coeff, ops, subs, out, dims, set(renamed))
+
+
+def _einsum_without(coeff, ops, subs, out, dims, gone):
+    """einsum_node with the index ids in ``gone`` (used nowhere any more) left out of the numbering."""
+    kept = [i for i in range(len(dims)) if i not in gone]
+    renumber = {i: n for n, i in enumerate(kept)}
+    return einsum_node(coeff, ops, [tuple(renumber[i] for i in s) for s in subs],
+                       tuple(renumber[i] for i in out), [dims[i] for i in kept])
+
+
+# ---------------------------------------------------------------- planning an evaluation
+
+def plan_selections(outputs):
+    """(outputs with selections on summed indices turned into slicing, the int selections to check).
+
+    >>> planned, checks = plan_selections([H[3]])
+    """
+    nodes = topological(list(outputs))
+    checks = sorted({(n.dim, n.key) for n in nodes if isinstance(n, Select) and isinstance(n.key, int)})
+    if not any(isinstance(n, Select) for n in nodes):
+        return list(outputs), checks
+    return rewrite(outputs, _slice_operands), checks
+
+
+def _slice_operands(node):
+    """A product with Select operands on summed indices, as slices of the operands carrying them."""
+    changed = False
+    while isinstance(node, Einsum) and any(isinstance(op, Select) for op in node.operands):
+        merged = _merge_int_selections(node)
+        if merged is not None:
+            node, changed = merged, True
+            continue
+        k = next((k for k, op in enumerate(node.operands) if isinstance(op, Select) and _sliceable(node, k)), None)
+        if k is None:
+            break
+        node, changed = _apply_selection(node, k), True
+    return node if changed else None
+
+
+def _merge_int_selections(node):
+    """e_k[a] e_k[a] = e_k[a]; e_k[a] e_m[a] = 0 when k and m differ with one sign (then they pick
+    different positions whatever the size); None when no two int selections share an index."""
+    first, drop = {}, set()
+    for k, (op, sub) in enumerate(zip(node.operands, node.subs)):
+        if isinstance(op, Select) and isinstance(op.key, int):
+            if sub[0] not in first:
+                first[sub[0]] = op.key
+            elif first[sub[0]] == op.key:
+                drop.add(k)
+            elif (first[sub[0]] < 0) == (op.key < 0):
+                return zeros(node.shape)
+    if not drop:
+        return None
+    kept = [k for k in range(len(node.operands)) if k not in drop]
+    return einsum_node(node.coeff, [node.operands[k] for k in kept], [node.subs[k] for k in kept],
+                       node.out, node.dims)
+
+
+def _sliceable(node, k):
+    """Whether Select operand k's index is summed and carried (if at all) by no other Select."""
+    a = node.subs[k][-1]
+    if a in node.out:
+        return False
+    return not any(a in sub and isinstance(op, Select)
+                   for j, (op, sub) in enumerate(zip(node.operands, node.subs)) if j != k)
+
+
+def _apply_selection(node, k):
+    select, sub = node.operands[k], node.subs[k]
+    a, b = sub[-1], (sub[0] if len(sub) == 2 else None)
+    ops, subs = [], []
+    for j, (op, op_sub) in enumerate(zip(node.operands, node.subs)):
+        if j == k:
+            continue
+        if a in op_sub:  # slice this operand along a: a view, and the index becomes b (or goes)
+            op = make(Take, op, tuple(select.key if i == a else None for i in op_sub))
+            op_sub = tuple(b if i == a else i for i in op_sub if not (i == a and b is None))
+        ops.append(op)
+        subs.append(op_sub)
+    # with no operand left on a, Σ_a e[a] = 1 and Σ_a S[b, a] = 1: the selection just goes
+    return _einsum_without(node.coeff, ops, subs, node.out, node.dims, {a})
+
+
+def bind_selections(dims, checks, sizes):
+    """Add the sizes of sliced dims to ``sizes``; an int selection out of range is an EvaluationError."""
+    for dim in dims:
+        if dim not in sizes and slice_of(dim) is not None:
+            size = sliced_size(dim, sizes)
+            if size is not None:
+                sizes[dim] = size
+    for dim, key in checks:
+        size = sliced_size(dim, sizes)
+        if size is not None and not -size <= key < size:
+            raise EvaluationError(f"index {key} is out of range for dim {dim!r} of size {size}")
+
+
+def _select_step(node):
+    def run(args, sizes, dtype):
+        size = sizes[node.dim]
+        positions = range(size)[node.key if isinstance(node.key, int) else slice(*node.key)]
+        if isinstance(node.key, int):
+            out = np.zeros(size, dtype=dtype)
+            out[positions] = 1
+        else:
+            out = np.zeros((len(positions), size), dtype=dtype)
+            out[np.arange(len(positions)), np.asarray(positions, dtype=np.intp)] = 1
+        return out
+    return run
+
+
+def _take_step(node):
+    keys = tuple(slice(None) if key is None else key if isinstance(key, int) else slice(*key) for key in node.keys)
+
+    def run(args, sizes, dtype):
+        return np.asarray(args[0][keys])
+    return run
+
+
+SELECTION_PLANS = {Select: _select_step, Take: _take_step}
+

@@ -32,6 +32,13 @@ def _label(node, limit=80):
 
 # ---------------------------------------------------------------- steps
 
+def _path_search(operands):
+    """opt_einsum's dynamic programming finds the cheapest order (its "auto" picks a greedy one
+    beyond four operands that can build a k·n·k intermediate where n·k suffices); past a dozen
+    operands its search time grows, and "auto" is used."""
+    return "dp" if operands <= 12 else "auto"
+
+
 class _EinsumStep:
     def __init__(self, node):
         self.coeff = node.coeff
@@ -61,7 +68,7 @@ class _EinsumStep:
         expression = self._contractions.get(shapes)
         if expression is None:
             with self._lock:
-                expression = opt_einsum.contract_expression(self.equation, *shapes, optimize="auto")
+                expression = opt_einsum.contract_expression(self.equation, *shapes, optimize=_path_search(len(arrays)))
                 if len(self._contractions) < 32:
                     self._contractions[shapes] = expression
         return expression(*arrays)

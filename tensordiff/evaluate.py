@@ -15,6 +15,7 @@ import opt_einsum
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .indices import format_dims
+from .gram import gram_plan
 from .fusion import FusedSumStep, SumPlan, einsum_on, factor_sums
 from .kernels import assemble
 from .printing import short
@@ -57,20 +58,23 @@ class _EinsumStep:
             + "->" + "".join(symbol(i) for i in self.core_ids)
         self._contractions = {}
         self._lock = threading.Lock()
+        self.gram = gram_plan([node.operands[k] for k in self.tensor_args], [node.subs[k] for k in self.tensor_args],
+                              self.core_ids, self._contract)
 
     def describe(self):
-        return f"einsum {self.equation!r}" + (f" × {self.coeff:g}" if self.coeff != 1.0 else "")
+        return f"einsum {self.equation!r}" + (f" × {self.coeff:g}" if self.coeff != 1.0 else "") + \
+            (" as a Gram product" if self.gram else "")
 
-    def _contract(self, arrays):
+    def _contract(self, equation, arrays):
         if len(arrays) == 1:
-            return np.einsum(self.equation, arrays[0])
-        shapes = tuple(a.shape for a in arrays)
-        expression = self._contractions.get(shapes)
+            return np.einsum(equation, arrays[0])
+        key = (equation,) + tuple(a.shape for a in arrays)
+        expression = self._contractions.get(key)
         if expression is None:
             with self._lock:
-                expression = opt_einsum.contract_expression(self.equation, *shapes, optimize=_path_search(len(arrays)))
+                expression = opt_einsum.contract_expression(equation, *key[1:], optimize=_path_search(len(arrays)))
                 if len(self._contractions) < 32:
-                    self._contractions[shapes] = expression
+                    self._contractions[key] = expression
         return expression(*arrays)
 
     def parts(self, args, sizes):
@@ -83,10 +87,12 @@ class _EinsumStep:
         if not self.tensor_args:
             return None, factor
         arrays = [args[k] for k in self.tensor_args]
+        if self.gram is not None:
+            return self.gram(arrays, factor), 1.0
         if not (isinstance(factor, float) and factor == 1.0):
             smallest = min(range(len(arrays)), key=lambda k: arrays[k].size)
             arrays[smallest] = arrays[smallest] * factor
-        return self._contract(arrays), 1.0
+        return self._contract(self.equation, arrays), 1.0
 
     def __call__(self, args, sizes, dtype):
         core, factor = self.parts(args, sizes)

@@ -71,3 +71,35 @@ def test_sum_with_deltas_and_shared_terms_matches_finite_differences():
     J_value, dJ_value = program(**values)
     np.testing.assert_allclose(J_value, numeric_diff(q, X, values), rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(dJ_value, numeric_diff(J, lam, values), rtol=1e-6, atol=1e-7)
+
+
+def _gram_cases():
+    X, H = td.matrix("X", "m d"), td.matrix("H", "m k")
+    w, c = td.vector("w", "m"), td.scalar("c")
+    return [
+        (td.einsum("mj,ml,mi,mk->ijkl", H, H, X, X), True),          # Gauss-Newton G'G
+        (td.einsum("m,mi,mj->ij", w, X, X), True),                   # weighted: X' diag(w) X
+        (-3 * td.einsum("mi,mj->ji", X, X), True),                   # negative factor, transposed out
+        (c * td.einsum("mi,mj,m->ij", X, X, w * w), True),           # runtime scalar factor
+        (td.einsum("mi,mj->ij", X, H), False),                       # two different halves
+        (td.einsum("mi,mi->i", X, X), False),                        # the pair shares its output index
+    ], dict(X=np.random.default_rng(4).standard_normal((9, 3)), H=np.random.default_rng(5).standard_normal((9, 2)),
+            w=np.random.default_rng(6).standard_normal(9), c=-0.7)
+
+
+def test_gram_products_are_detected_and_exact():
+    """G.T @ G (BLAS syrk) equals the plain contraction; patterns that are no Gram product are left alone."""
+    cases, values = _gram_cases()
+    for expr, is_gram in cases:
+        program = td.compile(expr)
+        steps = [step for node, step, _, _ in program.steps if isinstance(step, _EinsumStep)]
+        assert any(step.gram is not None for step in steps) == is_gram, program
+        np.testing.assert_allclose(program(**values), _without_gram(expr, values), rtol=1e-12, atol=1e-12)
+
+
+def _without_gram(expr, values):
+    program = td.compile(expr)
+    for _, step, _, _ in program.steps:
+        if isinstance(step, _EinsumStep):
+            step.gram = None
+    return program(**values)

@@ -7,6 +7,8 @@ slogdet. A call binds dims from the arrays, runs the steps, and drops each inter
 last use.
 """
 
+import functools
+import math
 import threading
 
 import numpy as np
@@ -40,6 +42,20 @@ def _path_search(operands):
     return "dp" if operands <= 12 else "auto"
 
 
+NAIVE_LOOP_LIMIT = 4096  # index-space size below which numpy's direct einsum loop beats planning
+
+
+def _contraction(equation, shapes):
+    """A function contracting arrays of ``shapes``: opt_einsum's planned pairwise contractions
+    (BLAS), or for tiny index spaces numpy's single einsum loop, which skips the per-pair calls."""
+    sizes = {}
+    for term, shape in zip(equation.split("->")[0].split(","), shapes):
+        sizes.update(zip(term, shape))
+    if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT:
+        return functools.partial(np.einsum, equation)
+    return opt_einsum.contract_expression(equation, *shapes, optimize=_path_search(len(shapes)))
+
+
 class _EinsumStep:
     def __init__(self, node):
         self.coeff = node.coeff
@@ -69,13 +85,13 @@ class _EinsumStep:
         if len(arrays) == 1:
             return np.einsum(equation, arrays[0])
         key = (equation,) + tuple(a.shape for a in arrays)
-        expression = self._contractions.get(key)
-        if expression is None:
+        contraction = self._contractions.get(key)
+        if contraction is None:
             with self._lock:
-                expression = opt_einsum.contract_expression(equation, *key[1:], optimize=_path_search(len(arrays)))
+                contraction = _contraction(equation, key[1:])
                 if len(self._contractions) < 32:
-                    self._contractions[key] = expression
-        return expression(*arrays)
+                    self._contractions[key] = contraction
+        return contraction(*arrays)
 
     def parts(self, args, sizes):
         """(core, factor): the contraction, with the scalar factor folded into its smallest operand."""

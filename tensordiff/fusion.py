@@ -16,7 +16,7 @@ import numpy as np
 
 from .expr import Add, Einsum, topological
 from .indices import UnionFind
-from .kernels import diagonal_view, products
+from .kernels import ProductsLayout, diagonal_view
 from .simplify import add_node, einsum_node, substitute
 
 __all__ = ["SumPlan", "FusedSumStep", "einsum_on", "factor_sums"]
@@ -172,9 +172,12 @@ class FusedSumStep:
         dense = tuple(range(len(node.shape)))
         patterns = list(dict.fromkeys(part.pattern for part in self.parts))
         patterns.sort(key=lambda p: p != dense)  # the pass that writes every entry goes first
-        self.passes = [(pattern, [k for k, part in enumerate(self.parts) if part.pattern == pattern])
-                       for pattern in patterns]
         self.writes_all = patterns[0] == dense
+        self.passes = []
+        for pattern in patterns:
+            members = [k for k, part in enumerate(self.parts) if part.pattern == pattern]
+            layout = ProductsLayout([self.parts[k].factors for k in members], len(dict.fromkeys(pattern)))
+            self.passes.append((pattern, members, layout))
         self.arg_offsets = np.cumsum([0] + [len(part.factors) for part in self.parts]).tolist()
 
     def describe(self):
@@ -186,17 +189,19 @@ class FusedSumStep:
         out_dtype = np.result_type(dtype, *args)
         shape = tuple(sizes[d] for d in self.shape)
         out = np.empty(shape, dtype=out_dtype) if self.writes_all else np.zeros(shape, dtype=out_dtype)
-        for n, (pattern, members) in enumerate(self.passes):
-            target = out if n == 0 and self.writes_all else diagonal_view(out, pattern)
-            terms = []
-            for k in members:
-                part = self.parts[k]
-                coeff = part.coeff
-                for dim in part.orphan_dims:
-                    coeff *= sizes[dim]
-                values = args[self.arg_offsets[k]:self.arg_offsets[k + 1]]
-                terms.append((coeff, [(_as_dtype(v, out_dtype), axes) for v, (_, axes) in zip(values, part.factors)]))
-            products(target, terms, add=not (n == 0 and self.writes_all))
+        arrays = {}
+        for part, offset in zip(self.parts, self.arg_offsets):
+            for k, (node, _) in enumerate(part.factors):
+                arrays[node] = _as_dtype(args[offset + k], out_dtype)
+        coeffs = []
+        for part in self.parts:
+            coeff = part.coeff
+            for dim in part.orphan_dims:
+                coeff *= sizes[dim]
+            coeffs.append(coeff)
+        for n, (pattern, members, layout) in enumerate(self.passes):
+            first = n == 0 and self.writes_all
+            layout.run(out if first else diagonal_view(out, pattern), arrays, [coeffs[k] for k in members], add=not first)
         return out
 
 

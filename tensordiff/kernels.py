@@ -21,7 +21,7 @@ try:
 except ImportError:  # not built: no Cython or no compiler at install time
     _compiled = None
 
-__all__ = ["assemble", "accumulate", "products", "kernels_available", "use_compiled", "diagonal_view"]
+__all__ = ["assemble", "accumulate", "products", "ProductsLayout", "kernels_available", "use_compiled", "diagonal_view"]
 
 _state = {"compiled": _compiled is not None and os.environ.get("TENSORDIFF_NO_KERNELS", "0") in ("", "0")}
 _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -70,91 +70,99 @@ def products(target, terms, add):
     """
     if not terms:
         return target
-    if _state["compiled"] and target.dtype in _KERNEL_DTYPES and \
-            all(f.dtype == target.dtype for _, factors in terms for f, _ in factors):
-        _compiled_products(target, terms, add)
-    else:
-        _numpy_products(target, terms, add)
-    return target
+    layout = ProductsLayout([[(id(array), axes) for array, axes in factors] for _, factors in terms], target.ndim)
+    arrays = {id(array): array for _, factors in terms for array, _ in factors}
+    return layout.run(target, arrays, [coeff for coeff, _ in terms], add)
 
 
-def _grouped(terms, last):
-    """Terms grouped by the factors they read along the last target axis (same arrays, same axes).
+class ProductsLayout:
+    """How ``products`` walks a sum: its terms grouped by the factors they read along the last
+    axis, computed once per plan. Factors are named by keys; ``run`` takes the arrays by key.
 
     Per row, a group costs one pass along the row however many terms share it: Σ_t s_t · F[row]
-    is computed as (Σ_t s_t) · F[row]. Both twins use this grouping and this order.
+    is computed as (Σ_t s_t) · F[row]. Within a term, factors fixed over a block of rows come
+    first (the compiled loop hoists their product), then those that change from row to row.
+    Both twins use this grouping and this order, so they agree bit for bit.
     """
-    groups = {}
-    for coeff, factors in terms:
-        along = tuple(f for f in factors if last in f[1])
-        # factors fixed over a block of rows first: the compiled loop hoists their product
-        constant = [f for f in factors if last not in f[1] and last - 1 not in f[1]] + \
-                   [f for f in factors if last not in f[1] and last - 1 in f[1]]
-        key = tuple((id(array), axes) for array, axes in along)
-        groups.setdefault(key, (along, []))[1].append((coeff, constant))
-    return list(groups.values())
 
+    def __init__(self, terms, ndim):
+        last = ndim - 1
+        groups = {}
+        for t, factors in enumerate(terms):
+            along = tuple(f for f in factors if last in f[1])
+            constant = [f for f in factors if last not in f[1] and last - 1 not in f[1]] + \
+                       [f for f in factors if last not in f[1] and last - 1 in f[1]]
+            groups.setdefault(along, []).append((t, constant))
+        self.groups = list(groups.items())
+        self.ndim = ndim
+        distinct = {}
+        refs, group_subs, group_inner, sub_factors, self.term_of_sub = [], [0], [], [], []
 
-def _compiled_products(target, terms, add):
-    view = target.reshape(1) if target.ndim == 0 else target
-    ndim, itemsize = view.ndim, view.itemsize
-    distinct = {}  # (id(array), axes) -> position: a factor shared by terms moves once per row
-    addresses, strides, refs = [], [], []
-    group_subs, coeffs = [0], []
-    group_inner = []  # (first, end) positions in refs of each group's row factors
-    sub_factors = []  # (first, block-constant end, end) positions in refs of each term's other factors
+        def refer(factor):
+            refs.append(distinct.setdefault(factor, len(distinct)))
 
-    def refer(array, axes):
-        key = (id(array), axes)
-        if key not in distinct:
-            distinct[key] = len(addresses)
-            row = [0] * ndim
-            for axis, stride in zip(axes, array.strides):
-                row[axis] = stride // itemsize
-            addresses.append(array.__array_interface__["data"][0])
-            strides.extend(row)
-        refs.append(distinct[key])
-
-    for along, subs in _grouped(terms, ndim - 1):
-        group_inner.append(len(refs))
-        for array, axes in along:
-            refer(array, axes)
-        group_inner.append(len(refs))
-        for coeff, constant in subs:
-            sub_factors.append(len(refs))
-            for array, axes in constant:
-                if ndim - 2 in axes and len(sub_factors) % 3 == 1:
-                    sub_factors.append(len(refs))  # the row-varying factors start here
-                refer(array, axes)
-            if len(sub_factors) % 3 == 1:
+        for along, subs in self.groups:
+            group_inner.append(len(refs))
+            for factor in along:
+                refer(factor)
+            group_inner.append(len(refs))
+            for t, constant in subs:
                 sub_factors.append(len(refs))
-            sub_factors.append(len(refs))
-            coeffs.append(float(coeff))
-        group_subs.append(len(coeffs))
-    intp = np.intp
-    _compiled.products(view, np.array(view.shape, dtype=intp), np.array([s // itemsize for s in view.strides], dtype=intp),
-                       np.array(addresses, dtype=intp), np.array(strides, dtype=intp), np.array(refs, dtype=intp),
-                       np.array(group_subs, dtype=intp), np.array(group_inner, dtype=intp),
-                       np.array(sub_factors, dtype=intp), np.array(coeffs, dtype=np.float64), add)
+                hoisted = [f for f in constant if last - 1 not in f[1]]
+                for factor in hoisted:
+                    refer(factor)
+                sub_factors.append(len(refs))   # the row-varying factors start here
+                for factor in constant[len(hoisted):]:
+                    refer(factor)
+                sub_factors.append(len(refs))
+                self.term_of_sub.append(t)
+            group_subs.append(len(self.term_of_sub))
+        self.distinct = list(distinct)
+        intp = np.intp
+        self.refs, self.group_subs = np.array(refs, dtype=intp), np.array(group_subs, dtype=intp)
+        self.group_inner, self.sub_factors = np.array(group_inner, dtype=intp), np.array(sub_factors, dtype=intp)
 
-
-def _numpy_products(target, terms, add):
-    ndim = target.ndim
-    scalar = target.dtype.type
-    for k, (along, subs) in enumerate(_grouped(terms, ndim - 1)):
-        total = None
-        for coeff, constant in subs:
-            value = scalar(coeff)
-            for array, axes in constant:
-                value = value * _broadcastable(array, axes, ndim)
-            total = value if total is None else total + value
-        for array, axes in along:
-            total = total * _broadcastable(array, axes, ndim)
-        if k == 0 and not add:
-            target[...] = total
+    def run(self, target, arrays, coeffs, add):
+        """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term)."""
+        if _state["compiled"] and target.dtype in _KERNEL_DTYPES and \
+                all(arrays[key].dtype == target.dtype for key, _ in self.distinct):
+            self._compiled(target, arrays, coeffs, add)
         else:
-            target += total
-    return target
+            self._numpy(target, arrays, coeffs, add)
+        return target
+
+    def _compiled(self, target, arrays, coeffs, add):
+        view = target.reshape(1) if target.ndim == 0 else target
+        ndim, itemsize = view.ndim, view.itemsize
+        strides = np.zeros((len(self.distinct), ndim), dtype=np.intp)
+        addresses = []
+        for k, (key, axes) in enumerate(self.distinct):
+            array = arrays[key]
+            for axis, stride in zip(axes, array.strides):
+                strides[k, axis] = stride // itemsize
+            addresses.append(array.__array_interface__["data"][0])
+        _compiled.products(view, np.array(view.shape, dtype=np.intp),
+                           np.array([s // itemsize for s in view.strides], dtype=np.intp),
+                           np.array(addresses, dtype=np.intp), strides.reshape(-1), self.refs, self.group_subs,
+                           self.group_inner, self.sub_factors,
+                           np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64), add)
+
+    def _numpy(self, target, arrays, coeffs, add):
+        ndim = target.ndim
+        scalar = target.dtype.type
+        for k, (along, subs) in enumerate(self.groups):
+            total = None
+            for t, constant in subs:
+                value = scalar(coeffs[t])
+                for key, axes in constant:
+                    value = value * _broadcastable(arrays[key], axes, ndim)
+                total = value if total is None else total + value
+            for key, axes in along:
+                total = total * _broadcastable(arrays[key], axes, ndim)
+            if k == 0 and not add:
+                target[...] = total
+            else:
+                target += total
 
 
 def _broadcastable(array, axes, ndim):

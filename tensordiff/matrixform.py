@@ -61,19 +61,18 @@ def _paren(text):
 
 
 def _atom(text):
-    """Parenthesise unless ``text`` is a name, number or call (for ' and .^ and ^)."""
-    if text.replace("_", "").isalnum() and not text.startswith("-"):
+    """Parenthesise unless ``text`` is a name, number, call f(...) or (...) (for ' and .^ and ^)."""
+    if text.replace("_", "").replace(".", "").isalnum() and not text.startswith("-"):
         return text
-    depth = 0
-    for k, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0 and k != len(text) - 1:
-                return "(" + text + ")"
-    if text.endswith(")") and (text[0].isalpha() or text[0] == "("):
-        return text
+    start = text.find("(")
+    if start >= 0 and (start == 0 or text[:start].isidentifier()):
+        depth = 0
+        for k in range(start, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[k], 0)
+            if depth == 0:  # the '(' after the name closes here: a call only if this is the end
+                if k == len(text) - 1:
+                    return text
+                break
     return "(" + text + ")"
 
 
@@ -172,14 +171,17 @@ class _EinsumWriter:
             raise NoMatrixForm  # a partial broadcast: no 'ones' in this notation
         self._merge_hadamard(items, unique_out)
         self._split_busy_indices(items, unique_out)
-        chains = self._chains(items, unique_out)
+        chains, products = self._chains(items, unique_out)
         if diag_out:
             chains = [f"diag({chains[0]})"]
-        return self._join(scalars, chains)
+        return self._join(scalars, chains, products)
 
-    def _join(self, scalars, chains):
+    def _join(self, scalars, chains, products=()):
+        """coeff * scalars * products * chains; a scalar product u'*M*v is parenthesised among
+        other factors, since A*u'*M*v would read as (A*u')*M*v."""
         c = self.node.coeff
-        factors = ([] if c in (1.0, -1.0) else [_number(abs(c))]) + scalars + chains
+        factors = ([] if c in (1.0, -1.0) else [_number(abs(c))]) + scalars
+        factors += [f"({p})" if scalars or chains or len(products) > 1 else p for p in products] + chains
         body = "*".join(_paren(f) if len(factors) > 1 else f for f in factors) if factors else "1"
         return ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
 
@@ -241,7 +243,10 @@ class _EinsumWriter:
             items[other] = [items[other][0], tuple(new if j == i else j for j in items[other][1])] + items[other][2:]
 
     def _chains(self, items, out):
-        """Walk the index graph: products between outputs, vectors to free ends, traces of cycles."""
+        """Walk the index graph: products between outputs, vectors to free ends, traces of cycles.
+
+        Returns (chains, products): the factors, and apart the scalar products u'*M*...*v.
+        """
         remaining = list(range(len(items)))
 
         def oriented(k, forward):
@@ -269,7 +274,7 @@ class _EinsumWriter:
         def product(parts):
             return "*".join(_paren(p) for p in parts)
 
-        chains = []
+        chains, products = [], []
         if len(out) == 2:
             left, finish = walk(out[0])
             if finish == out[1]:
@@ -295,7 +300,10 @@ class _EinsumWriter:
                 parts, finish = walk(ids[0])
                 if finish is not None and parts:
                     raise NoMatrixForm
-                chains.append(_atom(text) + "'*" + product(parts) if parts else f"sum({text})")
+                if parts:
+                    products.append(_atom(text) + "'*" + product(parts))
+                else:
+                    chains.append(f"sum({text})")
                 continue
             parts, finish = walk(ids[1])  # a cycle: a trace; or a matrix summed over both: sum(M)
             if finish == ids[0]:
@@ -304,4 +312,4 @@ class _EinsumWriter:
                 chains.append(f"sum({text})")
             else:
                 raise NoMatrixForm
-        return chains
+        return chains, products

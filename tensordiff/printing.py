@@ -294,6 +294,7 @@ def short(expr, limit=80):
 TARGETS = {
     "numpy": dict(
         module="np", imports="import numpy as np", einsum="np.einsum", eye="np.eye({})", ones="np.ones({})",
+        optimize=", optimize=True",  # numpy contracts 3+ operands in one naive loop nest otherwise
         inv="np.linalg.inv({})", det="np.linalg.det({})", logdet="np.linalg.slogdet({})[1]",
         solve="np.linalg.solve({}, {})",
         functions={"exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
@@ -400,7 +401,8 @@ class _CodePrinter:
             factors.append(_wrap(tensors[0]))
         elif tensors:
             spec = ",".join(subs) + "->" + "".join(out_letters)
-            factors.append(f"{self.t['einsum']}('{spec}', {', '.join(tensors)})")
+            optimize = self.t.get("optimize", "") if len(tensors) > 2 else ""
+            factors.append(f"{self.t['einsum']}('{spec}', {', '.join(tensors)}{optimize})")
         if not factors:
             return "1.0"
         return " * ".join(factors)

@@ -21,7 +21,7 @@ try:
 except ImportError:  # not built: no Cython or no compiler at install time
     _compiled = None
 
-__all__ = ["assemble", "accumulate", "products", "ProductsLayout", "kernels_available", "use_compiled", "diagonal_view"]
+__all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "use_compiled", "diagonal_view"]
 
 _state = {"compiled": _compiled is not None and os.environ.get("TENSORDIFF_NO_KERNELS", "0") in ("", "0")}
 _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -202,20 +202,3 @@ def assemble(core, core_ids, out_ids, id_sizes, factor, dtype):
     result = np.zeros(shape, dtype=np.result_type(aligned, dtype))
     diagonal_view(result, out_ids)[...] = aligned
     return result
-
-
-def accumulate(out, core, core_ids, out_ids, factor):
-    """``out += factor * term`` for the term ``core`` (axes ``core_ids``) laid out as ``out_ids``."""
-    target = diagonal_view(out, out_ids) if len(set(out_ids)) != len(out_ids) else out
-    unique = list(dict.fromkeys(out_ids))
-    if core is None:
-        target += factor
-        return out
-    order = [core_ids.index(u) for u in unique if u in core_ids]
-    aligned = np.transpose(core, order) if order != list(range(len(order))) else core
-    if len(order) != len(unique):
-        aligned = aligned.reshape(tuple(target.shape[k] if u in core_ids else 1 for k, u in enumerate(unique)))
-    if factor != 1.0:
-        aligned = aligned * factor
-    target += aligned
-    return out

@@ -10,6 +10,7 @@ vector sharing an index with two other factors becomes diag(v). An einsum that d
 (an index shared by three matrices, an order-3 operand, ...) has no matrix form here.
 """
 
+from .expr import topological
 from .simplify import is_symmetric
 
 __all__ = ["matrix_notation", "to_matrix"]
@@ -32,14 +33,28 @@ def matrix_notation(expr):
     return "no matrix notation for this expression; in index notation:\n" + index_notation(expr)
 
 
+# Matrix notation has no names for subexpressions, so it nests as deep as the graph. Deeper than
+# this it could not be read back (td.parse allows 64 nested parentheses), and writing it would
+# recurse near Python's limit: such an expression has no matrix form here.
+MAX_NESTING = 150
+
+
 def to_matrix(expr):
     """The matrix notation of ``expr`` as a string, or None when it has none."""
-    if len(expr.shape) > 2:
+    if len(expr.shape) > 2 or _nesting(expr) > MAX_NESTING:
         return None
     try:
         return _Writer().write(expr)
     except NoMatrixForm:
         return None
+
+
+def _nesting(expr):
+    """The number of nodes on the longest path from ``expr`` down to a leaf (without recursion)."""
+    depth = {}
+    for node in topological([expr]):
+        depth[node] = 1 + max((depth[c] for c in node.children()), default=0)
+    return depth[expr]
 
 
 def _number(x):
@@ -79,8 +94,19 @@ def _atom(text):
 class _Writer:
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
+    def __init__(self):
+        self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
+
     def write(self, node):
-        return getattr(self, "_" + type(node).__name__.lower())(node)
+        key = (node, self.in_sum is node)
+        if key not in self.written:  # a shared subexpression is written once
+            try:
+                self.written[key] = getattr(self, "_" + type(node).__name__.lower())(node)
+            except NoMatrixForm:
+                self.written[key] = None
+        if self.written[key] is None:
+            raise NoMatrixForm
+        return self.written[key]
 
     def _var(self, node):
         return node.name

@@ -8,13 +8,15 @@ one contraction of w + 2 operands). For each size it times building the expressi
 gradient, printing the gradient (index notation, LaTeX, einsum code, matrix notation) and
 compiling + evaluating it once, checks the gradient against central finite differences, prints a
 table and saves JSON to benchmarks/results/scaling.json. Time linear in size shows as a constant
-"per element" column.
+"per element" column. Each case runs in its own process, so no case pays for another's garbage.
 """
 
 import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -87,14 +89,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--widths", type=int, nargs="+", default=[10, 20, 30])
+    parser.add_argument("--one", nargs=2, metavar=("SHAPE", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one:  # a single case, in the process the driver started for it
+        print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        return
     rows = []
     header = (f"{'shape':<7} {'size':>6} {'build':>8} {'derive':>8} {'index':>8} {'latex':>8} {'einsum':>8} "
               f"{'matrix':>8} {'evaluate':>8}  {'derive/size':>11}  {'FD rel err':>10}")
     print(header + "\n" + "-" * len(header) + "   (seconds)")
     for shape in SHAPES:
         for size in (args.widths if shape == "einsum" else args.sizes):
-            row = measure(shape, size)
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", shape, str(size)],
+                                  capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             error = f"{row['max_rel_error']:.1e}" if "max_rel_error" in row else "-"
             print(f"{shape:<7} {size:>6} {row['build_s']:>8.3f} {row['derive_s']:>8.3f} "

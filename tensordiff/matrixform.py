@@ -11,6 +11,7 @@ vector sharing an index with two other factors becomes diag(v). An einsum that d
 """
 
 from .expr import topological
+from .printing import _join_terms
 from .simplify import is_symmetric
 
 __all__ = ["matrix_notation", "to_matrix"]
@@ -140,10 +141,7 @@ class _Writer:
             self.in_sum = term
             parts.append(self.write(term))
         self.in_sum = None
-        text = parts[0]
-        for part in parts[1:]:
-            text += " - " + part[1:] if part.startswith("-") else " + " + part
-        return text
+        return _join_terms(parts)
 
     def _einsum(self, node):
         return _EinsumWriter(self, node).text()

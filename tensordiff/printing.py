@@ -120,10 +120,7 @@ class _IndexPrinter:
 
     def _add(self, node, idx, taken):
         parts = [self.render(t, idx, taken) for t in node.terms]
-        text = parts[0]
-        for part in parts[1:]:
-            text += " - " + part[1:] if part.startswith("-") else " + " + part
-        return text
+        return _join_terms(parts)
 
     def _apply(self, node, idx, taken):
         arg = self.render(node.arg, idx, taken)
@@ -184,6 +181,14 @@ class _LatexPrinter(_IndexPrinter):
 
     def paren(self, text):
         return rf"\left({text}\right)"
+
+
+def _join_terms(parts):
+    """a + b - c from the texts of terms (a term's leading '-' becomes the operator)."""
+    pieces = [parts[0]]
+    for part in parts[1:]:
+        pieces.append(" - " + part[1:] if part.startswith("-") else " + " + part)
+    return "".join(pieces)
 
 
 def _matrix_name(arg, printer):

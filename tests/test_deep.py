@@ -6,6 +6,7 @@ Sizes here run in seconds; benchmarks/scaling.py measures 100 to 10,000.
 import sys
 
 import numpy as np
+import pytest
 
 import tensordiff as td
 
@@ -104,3 +105,14 @@ def test_einsum_of_thirty_operands():
         printer(g)
     numeric = td.testing.numeric_diff(f, wrt, values)
     np.testing.assert_allclose(td.evaluate(g, **values), numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_absurd_orders_fail_fast_or_finish_fast():
+    # tensordiff "x'*A*x" --wrt x --order 1000000000 hung (building a billion-axis zero); a scalar
+    # wrt with a huge order overflowed
+    x, s = td.vector("ox", "n"), td.scalar("os")
+    with pytest.raises(td.ShapeError, match="would have 1000000000 axes"):
+        td.diff(x @ x, x, order=10 ** 9)
+    assert td.diff(s ** 3, s, order=10 ** 20) is td.diff(s ** 3, s, order=4)      # zero from order 4 on
+    assert td.diff(x @ x, x, order=20).shape == ("n",) * 20
+    assert td.diff(td.tanh(x @ x), x, order=3, direction=x).shape == ()

@@ -192,7 +192,7 @@ class _EinsumWriter:
         self._split_busy_indices(items, unique_out)
         chains, products = self._chains(items, unique_out)
         if diag_out:
-            chains = [f"diag({chains[0]})"]
+            chains = [f"diag({chains[0]})"] + chains[1:]  # the scalar factors stay
         return self._join(scalars, chains, products)
 
     def _join(self, scalars, chains, products=()):

@@ -1,6 +1,6 @@
 """Property-based: hypothesis draws random expressions from the selfcheck generator and checks every property.
 
-The expressions are ``tensordiff.selfcheck.ExpressionGenerator``'s, with each structural choice a
+The expressions are ``tensordiff.randexpr.ExpressionGenerator``'s, with each structural choice a
 hypothesis draw, so a failure shrinks towards a small expression. The properties are those of
 ``python -m tensordiff.selfcheck`` (value, derivatives vs finite differences to second order,
 parse round trip, generated code, simplifier invariants, pickling); jax is compared on a few
@@ -86,3 +86,22 @@ def test_generated_numpy_code_lets_numpy_order_a_long_product():
     rng = np.random.default_rng(1)
     Av, xv = rng.standard_normal((30, 30)), rng.standard_normal(30)
     np.testing.assert_allclose(namespace["f"](A=Av, x=xv), td.evaluate(e, A=Av, x=xv), rtol=1e-10)
+
+
+def test_determinant_of_the_identity_folds():
+    # r + tanh(det(I)) printed as "r + tanh(det(eye))", which parses back with an identity no symbol
+    # sizes, so it could not be evaluated; det(I) = 1 and logdet(I) = 0 whatever the size
+    r = td.scalar("r")
+    assert td.evaluate(td.det(td.eye("a")), r=0.0) == 1.0 and td.evaluate(td.logdet(td.eye("a")), r=0.0) == 0.0
+    f = r + td.tanh(td.det(td.eye("a")))
+    assert td.evaluate(td.parse(td.matrix_notation(f)), r=0.5) == pytest.approx(0.5 + np.tanh(1.0))
+    assert td.diff(td.det(r * td.eye("a")), r).shape == ()
+
+
+def test_scalar_factors_of_a_diagonal_term_are_kept():
+    # d/dw of -1.5 |w| sum(|w|) printed its second term as -1.5*diag(sign(w)), dropping *sum(abs(w))
+    w = td.vector("w", "b")
+    d = td.diff(-1.5 * td.abs(w) * td.sum(td.abs(w)), w)
+    text = td.matrix_notation(d)
+    value = np.array([0.5, -0.7])
+    np.testing.assert_allclose(td.evaluate(td.parse(text), w=value), td.evaluate(d, w=value), rtol=1e-12, err_msg=text)

@@ -10,7 +10,7 @@ vector sharing an index with two other factors becomes diag(v). An einsum that d
 (an index shared by three matrices, an order-3 operand, ...) has no matrix form here.
 """
 
-from .expr import topological
+from .expr import Einsum, topological
 from .printing import _join_terms
 from .simplify import is_symmetric
 
@@ -92,6 +92,14 @@ def _atom(text):
     return "(" + text + ")"
 
 
+def _broadcast_scalar(node):
+    """Whether ``node`` is a scalar broadcast over all its axes (an einsum with no output index used)."""
+    if not (isinstance(node, Einsum) and node.shape) or len(set(node.out)) < len(node.out):
+        return False
+    used = {i for sub in node.subs for i in sub}
+    return not any(i in used for i in node.out)
+
+
 class _Writer:
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
@@ -136,6 +144,8 @@ class _Writer:
         return f"{name}({arg})"
 
     def _add(self, node):
+        if node.shape and all(_broadcast_scalar(t) for t in node.terms):
+            raise NoMatrixForm  # c1 + c2 broadcast to a matrix: it would read back as a scalar
         parts = []
         for term in node.terms:
             self.in_sum = term
@@ -324,11 +334,14 @@ class _EinsumWriter:
                 else:
                     chains.append(f"sum({text})")
                 continue
-            parts, finish = walk(ids[1])  # a cycle: a trace; or a matrix summed over both: sum(M)
+            others = {i for j in remaining for i in items[j][1]}
+            if ids[0] in others and ids[1] not in others:  # start from the end that dangles
+                text, ids = oriented(k, False), (ids[1], ids[0])
+            parts, finish = walk(ids[1])  # a cycle: a trace; or a chain summed over both ends: sum(M*...)
             if finish == ids[0]:
                 chains.append("tr(" + product([text] + parts) + ")")
-            elif not parts:
-                chains.append(f"sum({text})")
+            elif finish not in out and not any(ids[0] in items[j][1] for j in remaining):
+                chains.append("sum(" + product([text] + parts) + ")")
             else:
-                raise NoMatrixForm
+                raise NoMatrixForm  # sum(M) alone was written even when M shared an index with another factor
         return chains, products

@@ -105,3 +105,23 @@ def test_scalar_factors_of_a_diagonal_term_are_kept():
     text = td.matrix_notation(d)
     value = np.array([0.5, -0.7])
     np.testing.assert_allclose(td.evaluate(td.parse(text), w=value), td.evaluate(d, w=value), rtol=1e-12, err_msg=text)
+
+
+def test_a_summed_product_is_not_split_into_two_sums():
+    # d logdet(A A' + I)/dq with A = q + diag(w) N' printed as 2*sum(A)*sum(inv(...)): a product of two
+    # sums where the index graph was one chain summed over both ends
+    q, w, N = td.scalar("q"), td.vector("w", "b"), td.matrix("N", "a b")
+    A = q + td.diag(w) @ N.T
+    d = td.diff(td.logdet(A @ A.T + td.eye("b")), q)
+    text = td.matrix_notation(d)
+    rng = np.random.default_rng(2)
+    values = dict(q=0.3, w=rng.standard_normal(2), N=rng.standard_normal((3, 2)))
+    np.testing.assert_allclose(td.evaluate(td.parse(text), **values), td.evaluate(d, **values), rtol=1e-10, err_msg=text)
+
+
+def test_a_broadcast_sum_of_scalars_has_no_matrix_form():
+    # d/dr of (relu-free) |r| broadcast into a matrix printed as '-step(r) + sign(r)', a scalar
+    r, M = td.scalar("r"), td.matrix("M", "a a")
+    d = td.diff(M + (td.abs(r) - td.relu(r)), r)
+    assert d.shape == ("a", "a")
+    assert td.matrix_notation(d).startswith("no matrix notation")

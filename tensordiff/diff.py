@@ -16,7 +16,7 @@ order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 from .errors import ShapeError, TensorDiffError
 from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, topological
 from .indices import format_dims
-from .simplify import add_node, as_expr, einsum_node, inv_node, terms_of, zeros
+from .simplify import add_node, as_expr, einsum_node, inv_node, is_zero, terms_of, zeros
 
 __all__ = ["diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp"]
 
@@ -27,6 +27,9 @@ def _fresh(node, wrt):
     new = tuple(range(n, n + len(wrt.dims)))
     return new, node.dims + wrt.dims, node.out + new
 
+
+# numpy's limit on the number of axes of an array: a derivative with more could never be evaluated.
+MAX_AXES = 64
 
 # A derivative with more terms than this is used as one (sum) operand instead of being
 # distributed over the product: distributing everything swells deep chains quadratically.
@@ -158,7 +161,15 @@ def diff(expr, wrt, order=1, direction=None):
         if direction.shape != wrt.shape:
             raise ShapeError(f"direction has shape {format_dims(direction.shape)} but {wrt.name!r} has dims "
                              f"{format_dims(wrt.shape)}")
-    for _ in range(order):
+    axes = expr.ndim + (0 if direction is not None else order * wrt.ndim)
+    if axes > MAX_AXES:
+        raise ShapeError(f"the order-{order} derivative of an expression of shape {format_dims(expr.shape)} with "
+                         f"respect to {wrt.name!r} {format_dims(wrt.shape)} would have {axes} axes; arrays have at "
+                         f"most {MAX_AXES} (use direction= for directional derivatives)")
+    for done in range(order):
+        if is_zero(expr):  # every further derivative is zero too: no need to take them one by one
+            extra = () if direction is not None or not wrt.shape else wrt.shape * (order - done)
+            return zeros(expr.shape + extra)
         expr = _derivative(expr, wrt)
         if direction is not None:
             expr = _contract_trailing(expr, direction)

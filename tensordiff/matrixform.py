@@ -10,6 +10,8 @@ vector sharing an index with two other factors becomes diag(v). An einsum that d
 (an index shared by three matrices, an order-3 operand, ...) has no matrix form here.
 """
 
+from .expr import Einsum, topological
+from .printing import _join_terms
 from .simplify import is_symmetric
 
 __all__ = ["matrix_notation", "to_matrix"]
@@ -32,14 +34,28 @@ def matrix_notation(expr):
     return "no matrix notation for this expression; in index notation:\n" + index_notation(expr)
 
 
+# Matrix notation has no names for subexpressions, so it nests as deep as the graph. Deeper than
+# this it could not be read back (td.parse allows 64 nested parentheses), and writing it would
+# recurse near Python's limit: such an expression has no matrix form here.
+MAX_NESTING = 150
+
+
 def to_matrix(expr):
     """The matrix notation of ``expr`` as a string, or None when it has none."""
-    if len(expr.shape) > 2:
+    if len(expr.shape) > 2 or _nesting(expr) > MAX_NESTING:
         return None
     try:
         return _Writer().write(expr)
     except NoMatrixForm:
         return None
+
+
+def _nesting(expr):
+    """The number of nodes on the longest path from ``expr`` down to a leaf (without recursion)."""
+    depth = {}
+    for node in topological([expr]):
+        depth[node] = 1 + max((depth[c] for c in node.children()), default=0)
+    return depth[expr]
 
 
 def _number(x):
@@ -76,11 +92,30 @@ def _atom(text):
     return "(" + text + ")"
 
 
+def _broadcast_scalar(node):
+    """Whether ``node`` is a scalar broadcast over all its axes (an einsum with no output index used)."""
+    if not (isinstance(node, Einsum) and node.shape) or len(set(node.out)) < len(node.out):
+        return False
+    used = {i for sub in node.subs for i in sub}
+    return not any(i in used for i in node.out)
+
+
 class _Writer:
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
+    def __init__(self):
+        self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
+
     def write(self, node):
-        return getattr(self, "_" + type(node).__name__.lower())(node)
+        key = (node, self.in_sum is node)
+        if key not in self.written:  # a shared subexpression is written once
+            try:
+                self.written[key] = getattr(self, "_" + type(node).__name__.lower())(node)
+            except NoMatrixForm:
+                self.written[key] = None
+        if self.written[key] is None:
+            raise NoMatrixForm
+        return self.written[key]
 
     def _var(self, node):
         return node.name
@@ -114,15 +149,14 @@ class _Writer:
         return f"{name}({arg})"
 
     def _add(self, node):
+        if node.shape and all(_broadcast_scalar(t) for t in node.terms):
+            raise NoMatrixForm  # c1 + c2 broadcast to a matrix: it would read back as a scalar
         parts = []
         for term in node.terms:
             self.in_sum = term
             parts.append(self.write(term))
         self.in_sum = None
-        text = parts[0]
-        for part in parts[1:]:
-            text += " - " + part[1:] if part.startswith("-") else " + " + part
-        return text
+        return _join_terms(parts)
 
     def _einsum(self, node):
         return _EinsumWriter(self, node).text()
@@ -173,7 +207,7 @@ class _EinsumWriter:
         self._split_busy_indices(items, unique_out)
         chains, products = self._chains(items, unique_out)
         if diag_out:
-            chains = [f"diag({chains[0]})"]
+            chains = [f"diag({chains[0]})"] + chains[1:]  # the scalar factors stay
         return self._join(scalars, chains, products)
 
     def _join(self, scalars, chains, products=()):
@@ -305,11 +339,14 @@ class _EinsumWriter:
                 else:
                     chains.append(f"sum({text})")
                 continue
-            parts, finish = walk(ids[1])  # a cycle: a trace; or a matrix summed over both: sum(M)
+            others = {i for j in remaining for i in items[j][1]}
+            if ids[0] in others and ids[1] not in others:  # start from the end that dangles
+                text, ids = oriented(k, False), (ids[1], ids[0])
+            parts, finish = walk(ids[1])  # a cycle: a trace; or a chain summed over both ends: sum(M*...)
             if finish == ids[0]:
                 chains.append("tr(" + product([text] + parts) + ")")
-            elif not parts:
-                chains.append(f"sum({text})")
+            elif finish not in out and not any(ids[0] in items[j][1] for j in remaining):
+                chains.append("sum(" + product([text] + parts) + ")")
             else:
-                raise NoMatrixForm
+                raise NoMatrixForm  # sum(M) alone was written even when M shared an index with another factor
         return chains, products

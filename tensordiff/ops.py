@@ -276,6 +276,15 @@ def norm(a):
 
 exp = FUNCTIONS["exp"]
 log = FUNCTIONS["log"]
+log.__doc__ = """Elementwise natural logarithm.
+
+    Outside its domain it follows numpy (IEEE 754), silently: log of a negative entry is nan,
+    log(0) is -inf, and nan stays nan, in the value and in every derivative; nothing raises or
+    warns, and the other entries are unaffected. Check with np.isfinite, or keep the argument
+    positive (log(x*x + 1), logdet for log |det|).
+
+    >>> td.log(x * x + 1)
+    """
 sin = FUNCTIONS["sin"]
 cos = FUNCTIONS["cos"]
 tanh = FUNCTIONS["tanh"]
@@ -286,6 +295,9 @@ relu = FUNCTIONS["relu"]
 
 def sqrt(a):
     """Elementwise square root (a ** 0.5).
+
+    Outside its domain it follows numpy (IEEE 754), silently: sqrt of a negative entry is nan, and
+    its derivative at 0 is inf; nan stays nan; nothing raises or warns (see td.log).
 
     >>> td.sqrt(x * x + 1)
     """

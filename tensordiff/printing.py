@@ -29,19 +29,27 @@ def _uses(roots):
     return nodes, uses
 
 
+# A node written inline inside more than this many inline levels gets a name instead, so printing
+# (which recurses through inline nodes) stays far from Python's recursion limit on deep graphs.
+MAX_INLINE_DEPTH = 40
+
+
 def _bindings(roots, bind_matrix_args=True):
-    """Nodes that get a name: non-trivial nodes used more than once, and composite matrix-function args."""
+    """Nodes that get a name: non-trivial nodes used more than once, composite matrix-function
+    args, and nodes that would otherwise sit more than MAX_INLINE_DEPTH inline levels deep."""
     nodes, uses = _uses(roots)
+    matrix_args = {p.arg for p in nodes if isinstance(p, (Inv, Det, LogDet))} if bind_matrix_args else set()
     bound = []
-    for node in nodes:
+    depth = {}  # inline levels below a node, counted up to the nearest named node or leaf
+    for node in nodes:  # children first
         if isinstance(node, (Var, Select)) or (isinstance(node, Einsum) and not node.operands):
+            depth[node] = 0
             continue
+        depth[node] = 1 + max((depth[c] for c in node.children()), default=0)
         shared = uses[node] > 1 and node not in roots
-        matrix_arg = False
-        if bind_matrix_args:
-            matrix_arg = any(isinstance(p, (Inv, Det, LogDet)) and p.arg is node for p in nodes)
-        if shared or matrix_arg:
+        if shared or node in matrix_args or (depth[node] > MAX_INLINE_DEPTH and node not in roots):
             bound.append(node)
+            depth[node] = 0
     return bound
 
 
@@ -119,10 +127,7 @@ class _IndexPrinter:
 
     def _add(self, node, idx, taken):
         parts = [self.render(t, idx, taken) for t in node.terms]
-        text = parts[0]
-        for part in parts[1:]:
-            text += " - " + part[1:] if part.startswith("-") else " + " + part
-        return text
+        return _join_terms(parts)
 
     def _apply(self, node, idx, taken):
         arg = self.render(node.arg, idx, taken)
@@ -228,6 +233,14 @@ def position_text(dim, key, letter):
 
 def _dim_text(dim):
     return f"({dim})" if slice_of(dim) is not None else dim
+
+
+def _join_terms(parts):
+    """a + b - c from the texts of terms (a term's leading '-' becomes the operator)."""
+    pieces = [parts[0]]
+    for part in parts[1:]:
+        pieces.append(" - " + part[1:] if part.startswith("-") else " + " + part)
+    return "".join(pieces)
 
 
 def _matrix_name(arg, printer):

@@ -312,8 +312,15 @@ def inv_node(arg):
     return make(Inv, arg)
 
 
+def _is_identity(arg):
+    return isinstance(arg, Einsum) and not arg.operands and arg.out == (0, 0) and len(arg.dims) == 1 \
+        and arg.coeff == 1.0
+
+
 def det_node(arg):
     _check_square(arg, "det")
+    if _is_identity(arg):
+        return constant(1.0)  # det(I) = 1 whatever the size
     scaled = _single_scaled(arg)
     if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2:
         return det_node(scaled[1])  # det(Bᵀ) = det(B)
@@ -322,6 +329,8 @@ def det_node(arg):
 
 def logdet_node(arg):
     _check_square(arg, "logdet")
+    if _is_identity(arg):
+        return constant(0.0)
     if isinstance(arg, Inv):
         return scale(logdet_node(arg.arg), -1.0)
     scaled = _single_scaled(arg)

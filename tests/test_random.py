@@ -1,6 +1,6 @@
 """Randomized: many random well-shaped expressions, first and second derivatives vs finite differences.
 
-The expressions come from ``tensordiff.selfcheck.ExpressionGenerator`` (the one generator, shared
+The expressions come from ``tensordiff.randexpr.ExpressionGenerator`` (the one generator, shared
 with ``python -m tensordiff.selfcheck`` and the hypothesis properties of test_properties.py): each
 is built twice at once, with tensordiff and as a numpy function of the values, so the value and
 the first derivatives are also checked against finite differences of an implementation that
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.selfcheck import DEPTH, SHAPES, SIZES, USER_FUNCTIONS as FUNCTIONS, ExpressionGenerator as Gen
+from tensordiff.randexpr import DEPTH, SHAPES, SIZES, USER_FUNCTIONS as FUNCTIONS, ExpressionGenerator as Gen
 from tensordiff.selfcheck import fd_twin as fd_numpy
 from tensordiff.testing import numeric_diff
 

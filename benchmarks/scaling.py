@@ -1,0 +1,121 @@
+"""How derivation, printing and evaluation scale with the size of an expression.
+
+    python benchmarks/scaling.py [--sizes 100 1000 10000] [--widths 10 20 30]
+
+Three shapes: a deep chain (size alternating operations x -> A@x, x -> 0.9 tanh(x) + x0, then
+summed), a wide sum (size distinct scalar terms tanh(c_k x·x)) and a wide einsum (u M1 ... Mw v,
+one contraction of w + 2 operands). For each size it times building the expression, deriving its
+gradient, printing the gradient (index notation, LaTeX, einsum code, matrix notation) and
+compiling + evaluating it once, checks the gradient against central finite differences, prints a
+table and saves JSON to benchmarks/results/scaling.json. Time linear in size shows as a constant
+"per element" column. Each case runs in its own process, so no case pays for another's garbage.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import tensordiff as td
+from tensordiff.testing import numeric_diff
+
+N = 3  # every dim's size: the point is the size of the expression, not of the arrays
+
+
+def chain(size):
+    x, A = td.vector("x", "n"), td.matrix("A", "n n")
+    e = x
+    for k in range(size):
+        e = td.tanh(e) * 0.9 + x if k % 2 else A @ e
+    return td.sum(e), x, dict(x=np.full(N, 0.1), A=0.5 * np.eye(N) + 0.1)
+
+
+def pairwise_sum(terms):
+    """Σ terms as a balanced tree of +: each + flattens its operands, so a left fold is quadratic."""
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
+    return terms[0]
+
+
+def wide_sum(size):
+    x = td.vector("x", "n")
+    xx = x @ x
+    f = pairwise_sum([td.tanh((1.0 + k / size) * xx) for k in range(size)])
+    return f, x, dict(x=np.linspace(0.1, 0.3, N))
+
+
+def wide_einsum(width):
+    u, v = td.vector("u", "d0"), td.vector("v", f"d{width}")
+    mats = [td.matrix(f"M{k}", f"d{k} d{k + 1}") for k in range(width)]
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    spec = letters[0] + "," + ",".join(letters[k] + letters[k + 1] for k in range(width)) + "," + letters[width] + "->"
+    f = td.einsum(spec, u, *mats, v)
+    rng = np.random.default_rng(0)
+    values = {f"M{k}": np.eye(N) + 0.2 * rng.standard_normal((N, N)) for k in range(width)}
+    values.update(u=rng.standard_normal(N), v=rng.standard_normal(N))
+    return f, mats[width // 2], values
+
+
+SHAPES = {"chain": chain, "sum": wide_sum, "einsum": wide_einsum}
+PRINTERS = {"index": td.index_notation, "latex": td.latex, "einsum": td.to_einsum, "matrix": td.matrix_notation}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def measure(shape, size):
+    (f, wrt, values), build = timed(lambda: SHAPES[shape](size))
+    g, derive = timed(lambda: td.grad(f, wrt))
+    row = dict(shape=shape, size=size, build_s=build, derive_s=derive)
+    for name, printer in PRINTERS.items():
+        text, row[f"print_{name}_s"] = timed(lambda: printer(g))
+        row[f"print_{name}_chars"] = len(text)
+    value, row["evaluate_s"] = timed(lambda: td.evaluate(g, **values))
+    if size <= 1000:  # finite differences evaluate f 2·size(wrt) times
+        numeric = numeric_diff(f, wrt, values)
+        row["max_rel_error"] = float(np.max(np.abs(value - numeric)) / max(np.max(np.abs(numeric)), 1e-300))
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--widths", type=int, nargs="+", default=[10, 20, 30])
+    parser.add_argument("--one", nargs=2, metavar=("SHAPE", "SIZE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:  # a single case, in the process the driver started for it
+        print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        return
+    rows = []
+    header = (f"{'shape':<7} {'size':>6} {'build':>8} {'derive':>8} {'index':>8} {'latex':>8} {'einsum':>8} "
+              f"{'matrix':>8} {'evaluate':>8}  {'derive/size':>11}  {'FD rel err':>10}")
+    print(header + "\n" + "-" * len(header) + "   (seconds)")
+    for shape in SHAPES:
+        for size in (args.widths if shape == "einsum" else args.sizes):
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", shape, str(size)],
+                                  capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            error = f"{row['max_rel_error']:.1e}" if "max_rel_error" in row else "-"
+            print(f"{shape:<7} {size:>6} {row['build_s']:>8.3f} {row['derive_s']:>8.3f} "
+                  f"{row['print_index_s']:>8.3f} {row['print_latex_s']:>8.3f} {row['print_einsum_s']:>8.3f} "
+                  f"{row['print_matrix_s']:>8.3f} {row['evaluate_s']:>8.3f}  {row['derive_s'] / size * 1e3:>8.3f} ms"
+                  f"  {error:>10}", flush=True)
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "scaling.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as fh:
+        json.dump(dict(machine=platform.platform(), python=platform.python_version(), numpy=np.__version__,
+                       rows=rows), fh, indent=1)
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""Random well-typed expressions over every operation, each paired with a numpy twin.
+
+``ExpressionGenerator`` builds expressions over scalars, vectors, matrices and an order-3 tensor
+(dims a = 3, b = 2) from every operation tensordiff has, together with a numpy function of the
+values that computes the same thing without tensordiff. Used by ``python -m tensordiff.selfcheck``
+and the test suite (seeded, or with hypothesis draws as its choices).
+"""
+
+import numpy as np
+
+import tensordiff as td
+
+__all__ = ["ExpressionGenerator", "USER_FUNCTIONS", "SIZES", "SHAPES", "DEPTH"]
+
+SIZES = {"a": 3, "b": 2}
+DEPTH = 4
+LIMIT = 4.0            # largest |value| a subexpression may have before it is squashed with tanh
+SHAPES = [(), (), (), ("a",), ("b",), ("a", "a"), ("a", "b"), ("b", "a"), ("b", "b"), ("a", "b", "b")]
+
+
+# ---------------------------------------------------------------- numeric helpers of the twins
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _softplus(v):
+    return np.log1p(np.exp(v))
+
+
+def _dsig(v):
+    return _sigmoid(v) * (1 - _sigmoid(v))
+
+
+def _d2sig(v):
+    return _dsig(v) * (1 - 2 * _sigmoid(v))
+
+
+def _d3sig(v):
+    return _d2sig(v) * (1 - 2 * _sigmoid(v)) - 2 * _dsig(v) ** 2
+
+
+def _dtanh(v):
+    return 1 - np.tanh(v) ** 2
+
+
+def _d2tanh(v):
+    return -2 * np.tanh(v) * _dtanh(v)
+
+
+def _d3tanh(v):
+    return -2 * _dtanh(v) ** 2 + 4 * np.tanh(v) ** 2 * _dtanh(v)
+
+
+# The abstract user function hr is softplus: its implementations are passed at evaluation.
+USER_FUNCTIONS = {"hr": [_softplus, _sigmoid, _dsig, _d2sig, _d3sig]}
+
+
+class ExpressionGenerator:
+    """Random expressions paired with numpy twins; ``S`` holds the symbols, ``V`` their values.
+
+    Every structural decision is ``choose(n)`` (an int in [0, n)): a seeded numpy generator by
+    default, a hypothesis draw in the tests (so failures shrink towards small expressions).
+    Data are kept well-conditioned: matrices under inv/det/logdet are E Eᵀ + I, log, sqrt,
+    negative powers and division see only e·e + 1, abs and relu see only symbols whose values
+    are away from zero, and a subexpression whose values grow large is squashed with tanh.
+
+    >>> gen = ExpressionGenerator(seed=0)
+    >>> expr, twin = gen.gen(("a", "b"), depth=3)      # twin(gen.V) == td.evaluate(expr, gen.V)
+    """
+
+    def __init__(self, seed, choose=None):
+        rng = np.random.default_rng(seed)
+        self.choose = choose or (lambda n: int(rng.integers(n)))
+        self.S = {
+            "r": td.scalar("r"), "q": td.scalar("q"),
+            "u": td.vector("u", "a"), "v": td.vector("v", "a"), "w": td.vector("w", "b"),
+            "M": td.matrix("M", "a a"), "N": td.matrix("N", "a b"), "T": td.tensor("T", "a b b"),
+        }
+
+        def away(shape):
+            return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.4, 1.0, size=shape)
+
+        self.V = {name: (float(away(())) if not sym.shape else away(tuple(SIZES[d] for d in sym.shape)))
+                  for name, sym in self.S.items()}
+        self.g = td.elementwise("gr", np.tanh, td.elementwise("grp", _dtanh, td.elementwise("grpp", _d2tanh, _d3tanh)))
+        self.h = td.elementwise("hr")
+
+    # -- helpers
+    def pick(self, seq):
+        return seq[self.choose(len(seq))]
+
+    def sym(self, name):
+        return self.S[name], (lambda V, name=name: np.asarray(V[name], dtype=float))
+
+    def value(self, pair):
+        return np.asarray(pair[1](self.V))
+
+    def tame(self, pair):
+        """Squash a subexpression whose values are large into (-1, 1), keeping everything well-conditioned.
+
+        The argument is scaled to at most 1 first: a saturated tanh would lose its derivatives to
+        cancellation (1 - tanh² of 10 is 1e-8, computed from two numbers near 1).
+        """
+        e, f = pair
+        largest = np.max(np.abs(self.value(pair)), initial=0.0)
+        if largest > LIMIT:
+            c = 1.0 / float(np.ceil(largest))
+            return td.tanh(c * e), (lambda V: np.tanh(c * f(V)))
+        return pair
+
+    @staticmethod
+    def pos(pair):
+        e, f = pair
+        return e * e + 1, (lambda V: f(V) * f(V) + 1)
+
+    def spd(self, d, depth):
+        other = self.pick(["a", "b"])
+        e, f = self.gen((d, other), depth)
+        return e @ e.T + td.eye(d), (lambda V: f(V) @ f(V).T + np.eye(SIZES[d]))
+
+    def leaf(self, shape):
+        S = self.S
+        if shape == ():
+            return self.sym(self.pick(["r", "q"]))
+        if shape == ("a",):
+            return self.sym(self.pick(["u", "v"]))
+        if shape == ("b",):
+            return self.sym("w")
+        if shape == ("a", "a"):
+            return self.sym("M")
+        if shape == ("a", "b"):
+            return self.sym("N")
+        if shape == ("b", "a"):
+            return S["N"].T, (lambda V: V["N"].T)
+        if shape == ("b", "b"):
+            if self.choose(2):
+                return td.diag(S["w"]), (lambda V: np.diag(V["w"]))
+            return td.sum(S["T"], axis=0), (lambda V: V["T"].sum(axis=0))
+        if shape == ("a", "b", "b"):
+            return self.sym("T")
+        raise AssertionError(shape)
+
+    # -- the grammar
+    def gen(self, shape, depth):
+        """A random expression of ``shape`` (dims "a"/"b") at most ``depth`` operations deep, and its twin."""
+        if depth <= 0 or self.choose(10) == 0:
+            return self.leaf(shape)
+        rules = [self.elementwise_binary, self.scalar_broadcast, self.unary, self.power, self.divide,
+                 self.abs_relu, self.user_function]
+        rules += [{0: self.scalar_rules, 1: self.vector_rules, 2: self.matrix_rules,
+                   3: self.tensor_rules}[len(shape)]] * (5 if not shape else 4)
+        return self.tame(self.pick(rules)(shape, depth))
+
+    def elementwise_binary(self, shape, depth):
+        (e1, f1), (e2, f2) = self.gen(shape, depth - 1), self.gen(shape, depth - 1)
+        op = self.pick(["+", "-", "*"])
+        if op == "+":
+            return e1 + e2, (lambda V: f1(V) + f2(V))
+        if op == "-":
+            return e1 - e2, (lambda V: f1(V) - f2(V))
+        return e1 * e2, (lambda V: f1(V) * f2(V))
+
+    def scalar_broadcast(self, shape, depth):
+        (e1, f1), (s, fs) = self.gen(shape, depth - 1), self.gen((), depth - 1)
+        op = self.pick(["s*", "*s", "s+", "-s", "c*"])
+        if op == "s*":
+            return s * e1, (lambda V: fs(V) * f1(V))
+        if op == "*s":
+            return e1 * s, (lambda V: f1(V) * fs(V))
+        if op == "s+":
+            return s + e1, (lambda V: fs(V) + f1(V))
+        if op == "-s":
+            return -e1 - s, (lambda V: -f1(V) - fs(V))
+        c = float(self.pick([0.5, -1.5, 2.0]))
+        return c * e1, (lambda V: c * f1(V))
+
+    def unary(self, shape, depth):
+        e, f = self.gen(shape, depth - 1)
+        name = self.pick(["tanh", "sin", "cos", "sigmoid", "exp", "exp", "neg"])
+        if name == "tanh":
+            return td.tanh(e), (lambda V: np.tanh(f(V)))
+        if name == "sin":
+            return td.sin(e), (lambda V: np.sin(f(V)))
+        if name == "cos":
+            return td.cos(e), (lambda V: np.cos(f(V)))
+        if name == "sigmoid":
+            return td.sigmoid(e), (lambda V: _sigmoid(f(V)))
+        if name == "exp":
+            return td.exp(e), (lambda V: np.exp(f(V)))       # |e| <= LIMIT after taming
+        return -e, (lambda V: -f(V))
+
+    def power(self, shape, depth):
+        e, f = self.gen(shape, depth - 1)
+        kind = self.pick(["sq", "cube", "inv", "sqrt", "-1.5", "log"])
+        if kind == "sq":
+            return e ** 2, (lambda V: f(V) ** 2)
+        if kind == "cube":
+            return e ** 3, (lambda V: f(V) ** 3)
+        p, fp = self.pos((e, f))
+        if kind == "inv":
+            return p ** -1, (lambda V: fp(V) ** -1.0)
+        if kind == "sqrt":
+            return td.sqrt(p), (lambda V: np.sqrt(fp(V)))
+        if kind == "-1.5":
+            return p ** -1.5, (lambda V: fp(V) ** -1.5)
+        return td.log(p), (lambda V: np.log(fp(V)))
+
+    def divide(self, shape, depth):
+        if self.choose(4) == 0:
+            p, fp = self.pos(self.gen(shape, depth - 1))
+            return 2.0 / p, (lambda V: 2.0 / fp(V))
+        p, fp = self.pos(self.gen(self.pick([shape, ()]), depth - 1))
+        e1, f1 = self.gen(shape, depth - 1)
+        return e1 / p, (lambda V: f1(V) / fp(V))
+
+    def abs_relu(self, shape, depth):
+        e, f = self.leaf(shape)
+        if self.choose(2):
+            return td.abs(e), (lambda V: np.abs(f(V)))
+        return td.relu(e), (lambda V: np.maximum(f(V), 0))
+
+    def user_function(self, shape, depth):
+        e, f = self.gen(shape, depth - 1)
+        if self.choose(2):
+            return self.g(e), (lambda V: np.tanh(f(V)))
+        return self.h(e), (lambda V: _softplus(f(V)))
+
+    def scalar_rules(self, shape, depth):
+        d = self.pick(["a", "b"])
+        kind = self.pick(["dot", "trace", "sum", "norm", "det", "logdet", "quad", "einsum", "det", "logdet",
+                          "tensor"])
+        if kind == "dot":
+            (e1, f1), (e2, f2) = self.gen((d,), depth - 1), self.gen((d,), depth - 1)
+            return e1 @ e2, (lambda V: f1(V) @ f2(V))
+        if kind == "trace":
+            e, f = self.gen((d, d), depth - 1)
+            return td.trace(e), (lambda V: np.trace(f(V)))
+        if kind == "sum":
+            e, f = self.gen(self.pick([(d,), (d, "a"), ("b", d), ("a", "b", "b")]), depth - 1)
+            return td.sum(e), (lambda V: np.sum(f(V)))
+        if kind == "norm":
+            e, f = self.pos(self.gen(self.pick([(d,), (d, "b")]), depth - 1))
+            return td.norm(e), (lambda V: np.sqrt(np.sum(f(V) ** 2)))
+        if kind in ("det", "logdet"):
+            e, f = self.spd(d, depth - 1)
+            if kind == "det":
+                return td.det(e), (lambda V: np.linalg.det(f(V)))
+            return td.logdet(e), (lambda V: np.linalg.slogdet(f(V))[1])
+        if kind == "quad":
+            (x, fx), (A, fA) = self.gen((d,), depth - 1), self.spd(d, depth - 1)
+            return x @ td.inv(A) @ x, (lambda V: fx(V) @ np.linalg.solve(fA(V), fx(V)))
+        if kind == "tensor":
+            (A, fA), (x, fx) = self.gen(("a", "b", "b"), depth - 1), self.gen(("b",), depth - 1)
+            return td.einsum("ijk,j,k->", A, x, x), (lambda V: np.einsum("ijk,j,k->", fA(V), fx(V), fx(V)))
+        (A, fA), (x, fx) = self.gen((d, "b"), depth - 1), self.gen(("b",), depth - 1)
+        (y, fy) = self.gen((d,), depth - 1)
+        return td.einsum("i,ij,j->", y, A, x), (lambda V: np.einsum("i,ij,j->", fy(V), fA(V), fx(V)))
+
+    def vector_rules(self, shape, depth):
+        (d,) = shape
+        e2 = self.pick(["a", "b"])
+        kind = self.pick(["mv", "vm", "diagonal", "sum", "solve", "einsum", "tensor"])
+        if kind == "mv":
+            (A, fA), (x, fx) = self.gen((d, e2), depth - 1), self.gen((e2,), depth - 1)
+            return A @ x, (lambda V: fA(V) @ fx(V))
+        if kind == "vm":
+            (x, fx), (A, fA) = self.gen((e2,), depth - 1), self.gen((e2, d), depth - 1)
+            return x @ A, (lambda V: fx(V) @ fA(V))
+        if kind == "diagonal":
+            A, fA = self.gen((d, d), depth - 1)
+            return td.diagonal(A), (lambda V: np.diagonal(fA(V)).copy())
+        if kind == "sum":
+            if self.choose(2):
+                A, fA = self.gen((d, e2), depth - 1)
+                return td.sum(A, axis=1), (lambda V: fA(V).sum(axis=1))
+            A, fA = self.gen((e2, d), depth - 1)
+            return td.sum(A, axis=-2), (lambda V: fA(V).sum(axis=-2))
+        if kind == "solve":
+            (A, fA), (x, fx) = self.spd(d, depth - 1), self.gen((d,), depth - 1)
+            return td.inv(A) @ x, (lambda V: np.linalg.solve(fA(V), fx(V)))
+        if kind == "einsum":
+            (A, fA), (x, fx) = self.gen((d, e2), depth - 1), self.gen((e2,), depth - 1)
+            return td.einsum("ij,j->i", A, x), (lambda V: np.einsum("ij,j->i", fA(V), fx(V)))
+        T, fT = self.gen(("a", "b", "b"), depth - 1)
+        if d == "a":
+            (x, fx) = self.gen(("b",), depth - 1)
+            return td.einsum("ijk,k->i", T, x), (lambda V: np.einsum("ijk,k->i", fT(V), fx(V)))
+        (x, fx) = self.gen(("a",), depth - 1)
+        return td.einsum("ijk,i->k", T, x), (lambda V: np.einsum("ijk,i->k", fT(V), fx(V)))
+
+    def matrix_rules(self, shape, depth):
+        d1, d2 = shape
+        mid = self.pick(["a", "b"])
+        kinds = ["mm", "T", "outer", "tensor"]
+        if d1 == d2:
+            kinds += ["diag", "inv", "inv_mm"]
+        kind = self.pick(kinds)
+        if kind == "mm":
+            (A, fA), (B, fB) = self.gen((d1, mid), depth - 1), self.gen((mid, d2), depth - 1)
+            return A @ B, (lambda V: fA(V) @ fB(V))
+        if kind == "T":
+            A, fA = self.gen((d2, d1), depth - 1)
+            return A.T, (lambda V: fA(V).T)
+        if kind == "outer":
+            (x, fx), (y, fy) = self.gen((d1,), depth - 1), self.gen((d2,), depth - 1)
+            return td.outer(x, y), (lambda V: np.outer(fx(V), fy(V)))
+        if kind == "diag":
+            x, fx = self.gen((d1,), depth - 1)
+            return td.diag(x), (lambda V: np.diag(fx(V)))
+        if kind == "inv":
+            A, fA = self.spd(d1, depth - 1)
+            return td.inv(A), (lambda V: np.linalg.inv(fA(V)))
+        if kind == "inv_mm":
+            (A, fA), (B, fB) = self.spd(d1, depth - 1), self.gen((d1, d2), depth - 1)
+            return td.inv(A) @ B, (lambda V: np.linalg.solve(fA(V), fB(V)))
+        # through an order-3 tensor (a b b): contract or sum an axis
+        T, fT = self.gen(("a", "b", "b"), depth - 1)
+        if shape == ("b", "b"):
+            x, fx = self.gen(("a",), depth - 1)
+            return td.einsum("ijk,i->jk", T, x), (lambda V: np.einsum("ijk,i->jk", fT(V), fx(V)))
+        if shape == ("a", "b"):
+            axis = int(self.pick([1, 2]))
+            return td.sum(T, axis=axis), (lambda V: fT(V).sum(axis=axis))
+        if shape == ("b", "a"):
+            x, fx = self.gen(("b",), depth - 1)
+            return td.einsum("ijk,j->ki", T, x), (lambda V: np.einsum("ijk,j->ki", fT(V), fx(V)))
+        (x, fx), (N, fN) = self.gen(("b",), depth - 1), self.gen(("a", "b"), depth - 1)
+        return td.einsum("ijk,k,lj->il", T, x, N), (lambda V: np.einsum("ijk,k,lj->il", fT(V), fx(V), fN(V)))
+
+    def tensor_rules(self, shape, depth):
+        kind = self.pick(["outer", "contract", "scale", "permute", "mixed"])
+        if kind == "outer":
+            (A, fA), (x, fx) = self.gen(("a", "b"), depth - 1), self.gen(("b",), depth - 1)
+            return td.outer(A, x), (lambda V: np.einsum("ij,k->ijk", fA(V), fx(V)))
+        T, fT = self.gen(shape, depth - 1)
+        if kind == "contract":
+            B, fB = self.gen(("b", "b"), depth - 1)
+            return td.einsum("ijk,kl->ijl", T, B), (lambda V: np.einsum("ijk,kl->ijl", fT(V), fB(V)))
+        if kind == "scale":
+            x, fx = self.gen(("a",), depth - 1)
+            return td.einsum("ijk,i->ijk", T, x), (lambda V: np.einsum("ijk,i->ijk", fT(V), fx(V)))
+        if kind == "permute":
+            return td.einsum("ijk->ikj", T), (lambda V: np.einsum("ijk->ikj", fT(V)))
+        (A, fA), (B, fB) = self.gen(("a", "a"), depth - 1), self.gen(("b", "b"), depth - 1)
+        return td.einsum("li,ijk,jk->ljk", A, T, B), (lambda V: np.einsum("li,ijk,jk->ljk", fA(V), fT(V), fB(V)))

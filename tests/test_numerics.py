@@ -1,0 +1,61 @@
+"""The numerics policy (README "Numerics"): outside a function's domain, and for NaN inputs,
+values follow numpy/IEEE 754 silently — nan or ±inf in the affected entries, the others exact,
+never an exception; only a singular matrix under inv/det/logdet is an error (test_errors.py)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+
+
+def _quietly(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # the elementwise policy is silent: a warning would fail here
+        return fn()
+
+
+def test_log_and_sqrt_outside_their_domain():
+    x = td.vector("x", "n")
+    at = np.array([-2.0, 0.0, 4.0])
+    log, sqrt = _quietly(lambda: (td.evaluate(td.log(x), x=at), td.evaluate(td.sqrt(x), x=at)))
+    np.testing.assert_array_equal(log, [np.nan, -np.inf, np.log(4.0)])
+    np.testing.assert_array_equal(sqrt, [np.nan, 0.0, 2.0])
+    dlog, dsqrt = _quietly(lambda: (td.evaluate(td.diff(td.log(x), x), x=at),
+                                    td.evaluate(td.diff(td.sqrt(x), x), x=at)))
+    np.testing.assert_array_equal(np.diagonal(dlog), [-0.5, np.inf, 0.25])     # 1/x, as numpy computes it
+    np.testing.assert_array_equal(np.diagonal(dsqrt), [np.nan, np.inf, 0.25])
+    assert np.all(dlog[~np.eye(3, dtype=bool)] == 0)                           # the other entries stay exact
+
+
+def test_constants_fold_by_the_same_rules():
+    z = td.scalar("z")
+    assert np.isnan(td.evaluate(td.log(0 * z - 1.0), z=1.0))
+    assert td.evaluate(td.log(0 * z), z=1.0) == -np.inf
+    assert td.evaluate((0 * z) ** -1.0, z=1.0) == np.inf
+
+
+def test_nan_inputs_propagate_only_where_they_reach():
+    x, y = td.vector("x", "n"), td.vector("y", "n")
+    f = td.tanh(x) * y + td.log(y * y + 1)
+    values = dict(x=np.array([np.nan, 0.5, 1.0]), y=np.array([1.0, 2.0, 3.0]))
+    value = _quietly(lambda: td.evaluate(f, **values))
+    assert np.isnan(value[0]) and np.all(np.isfinite(value[1:]))
+    jac = _quietly(lambda: td.evaluate(td.diff(f, y), **values))
+    assert np.isnan(jac[0, 0]) and np.isfinite(jac[1:, 1:]).all()
+    for dtype in (np.float32, np.float64):
+        typed = {k: v.astype(dtype) for k, v in values.items()}
+        result = _quietly(lambda: td.evaluate(f, **typed))
+        assert result.dtype == dtype and np.isnan(result[0])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # numpy's linear algebra warns on nan input
+def test_nan_inputs_through_matrix_functions_give_nan_not_errors():
+    A, x = td.matrix("A", "n n"), td.vector("x", "n")
+    f = td.inv(A) @ x + td.logdet(A) * x + td.det(A) * td.sum(td.tanh(x))
+    bad = np.eye(3)
+    bad[0, 1] = np.nan
+    for values in (dict(A=bad, x=np.ones(3)), dict(A=2 * np.eye(3), x=np.array([np.nan, 1.0, 1.0]))):
+        for e in (f, td.diff(f, x), td.diff(f, A)):
+            assert np.isnan(td.evaluate(e, **values)).any()

@@ -305,3 +305,8 @@ def test_dask_cluster_evaluates_a_hessian_larger_than_a_worker(tmp_path):
         direction[rows, cols] = RNG.standard_normal(direction[rows, cols].shape)
         got = np.einsum("aibjc,jc->aib", on_disk[:, :, :, rows, cols], direction[rows, cols])
         np.testing.assert_allclose(got, directional(V=direction, **values), rtol=1e-10, atol=1e-12)
+
+
+def test_every_builtin_function_has_a_row_for_the_array_libraries():
+    from tensordiff.functions import FUNCTIONS
+    assert set(FUNCTIONS) | {"pow"} <= set(backends.ELEMENTWISE)

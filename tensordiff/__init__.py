@@ -12,9 +12,11 @@ from .evaluate import Program, compile, evaluate
 from .expr import Expr
 from .functions import Elementwise, elementwise
 from .kernels import kernels_available
+from .memory import get_memory_limit, set_memory_limit
 from .ops import (abs, cos, det, diag, diagonal, einsum, exp, eye, inv, log, logdet, matrix, norm,
                   outer, relu, scalar, sigmoid, sin, sqrt, sum, tanh, tensor, trace, vector)
 from .codegen import codegen
+from .cost import Cost, cost
 from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
@@ -29,6 +31,7 @@ __all__ = [
     "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "elementwise", "Elementwise",
     "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify",
     "evaluate", "compile", "Program", "kernels_available",
+    "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
 ]

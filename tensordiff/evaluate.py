@@ -3,10 +3,13 @@
 ``compile`` plans once: the shared graph is ordered so that each common subexpression is one
 step computed once; einsum steps cache an opt_einsum contraction per set of operand shapes;
 deltas and broadcasts in an output are written by ``kernels.assemble``; logdet goes through
-slogdet. A call binds dims from the arrays, runs the steps, and drops each intermediate after its
-last use.
+slogdet. A call binds dims from the arrays, refuses a dense result larger than the memory limit
+before allocating anything, runs the steps, and drops each intermediate after its last use.
+Other array libraries (``backend=``) run the same plan through the operations of their row in
+``backends``.
 """
 
+import builtins
 import functools
 import math
 import threading
@@ -14,23 +17,21 @@ import threading
 import numpy as np
 import opt_einsum
 
+from . import backends
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .indices import format_dims
 from .gram import gram_plan
 from .fusion import FusedSumStep, SumPlan, einsum_on, factor_sums
 from .kernels import assemble
-from .printing import short
+from .memory import check_result_size, validate_limit
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, substitute
 
 __all__ = ["compile", "evaluate", "Program"]
 
-RESERVED = ("functions",)
-
-
-def _label(node, limit=80):
-    return short(node, limit)
+# keywords of evaluate(): a symbol with one of these names takes its value from the dict argument
+RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks")
 
 
 # ---------------------------------------------------------------- steps
@@ -117,19 +118,20 @@ class _EinsumStep:
 
 
 class _ApplyStep:
-    def __init__(self, node):
+    def __init__(self, node, backend):
         self.fn = node.fn
+        self.backend = backend
 
     def describe(self):
         return f"elementwise {self.fn.display}"
 
     def __call__(self, args, sizes, dtype, functions=None):
-        impl = _implementation(self.fn, functions)
+        impl = _implementation(self.fn, functions, self.backend)
         with np.errstate(all="ignore"):
-            return np.asarray(impl(args[0]))
+            return self.backend.apply(impl, args[0])
 
 
-def _implementation(fn, functions):
+def _implementation(fn, functions, backend):
     if functions:
         for name in fn.ascii_names:
             if name in functions:
@@ -143,7 +145,7 @@ def _implementation(fn, functions):
         raise EvaluationError(f"function {fn.display} has no numeric implementation: bind one with "
                               f"td.elementwise({fn.base!r}, fn, deriv) or pass functions={{{fn.ascii_names[1]!r}: ...}} "
                               f"(or functions={{{fn.base!r}: [f, f', f'', ...]}})")
-    return fn.numeric
+    return backend.function(fn)
 
 
 def _as_callable(given, fn, order):
@@ -160,33 +162,22 @@ def _as_callable(given, fn, order):
     return None
 
 
-def _matrix_step(kind):
-    def run(args, sizes, dtype, node=None):
-        a = args[0]
-        try:
-            if kind == "inv":
-                return np.linalg.inv(a)
-            if kind == "det":
-                return np.asarray(np.linalg.det(a))
-            sign, logabs = np.linalg.slogdet(a)
-            if sign == 0:
-                raise np.linalg.LinAlgError("singular matrix")
-            return np.asarray(logabs)
-        except np.linalg.LinAlgError as exc:
-            raise EvaluationError(f"{kind} of a singular matrix: {_label(node.arg)} ({exc})") from None
-    return run
+class _MatrixStep:
+    """inv, det, logdet (through slogdet) or a linear solve, by the backend, with the singular-matrix policy."""
 
+    OPERATIONS = {Inv: ("inv", "arg"), Det: ("det", "arg"), LogDet: ("logdet", "arg"), Solve: ("solve", "matrix")}
 
-_inv_step, _det_step, _logdet_step = _matrix_step("inv"), _matrix_step("det"), _matrix_step("logdet")
+    def __init__(self, node, backend, singular):
+        kind, matrix = self.OPERATIONS[type(node)]
+        self.kind = kind
+        self.operation = getattr(backend, kind)
+        self.on_singular = backends.OnSingular(singular, "inv" if kind == "solve" else kind, getattr(node, matrix))
 
+    def describe(self):
+        return self.kind
 
-def _solve_step(args, sizes, dtype, node=None):
-    a, b = args
-    try:
-        flat = np.linalg.solve(a, b.reshape(b.shape[0], -1))
-    except np.linalg.LinAlgError as exc:
-        raise EvaluationError(f"inv of a singular matrix: {_label(node.matrix)} ({exc})") from None
-    return flat.reshape(a.shape[:1] + b.shape[1:])
+    def __call__(self, args, sizes, dtype):
+        return self.operation(*args, self.on_singular)
 
 
 # ---------------------------------------------------------------- planning rewrites
@@ -237,8 +228,8 @@ def _solve_form(node, k):
     return None
 
 
-def _program(outputs, single):
-    return Program(outputs, single)
+def _program(outputs, single, options=None):
+    return Program(outputs, single, **(options or {}))
 
 
 def _fusable_terms(nodes, outputs):
@@ -264,14 +255,27 @@ class Program:
     >>> J_value, H_value = f(X=X_value, y=y_value, lam=0.5)
     """
 
-    def __init__(self, exprs, single):
+    def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
         self.outputs = tuple(exprs)
         self.single = single
+        self.backend = backends.get_backend(backend)
+        if not (isinstance(singular, str) and singular in backends.SINGULAR_POLICIES):
+            raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
+                                  f"got {singular!r:.60}")
+        if chunks is not None and not self.backend.lazy:
+            raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}")
+        self.singular, self.chunks = singular, chunks
+        self.memory_limit = validate_limit(memory_limit, "memory_limit")
+        numpy = self.backend.name == "numpy"
         planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
         planned = tuple(planned)
         base = topological(planned)
         split = _fusable_terms(base, planned)
-        sums = {node: SumPlan(node, split) for node in base if isinstance(node, Add)}
+        if numpy:
+            sums = {node: SumPlan(node, split) for node in base if isinstance(node, Add)}
+        else:
+            sums = {node: backends.SumStep(node, self.backend, [t in split for t in node.terms])
+                    for node in base if isinstance(node, Add)}
 
         def children(node):
             return sums[node].children if node in sums else node.children()
@@ -298,11 +302,18 @@ class Program:
         for k, node in enumerate(nodes):
             args = inputs[node]
             release = tuple(s for s in set(args) if last_use.get(s) == k and s not in keep)
-            plan = FusedSumStep(node, sums[node]) if node in sums else _plan(node)
+            if node in sums:
+                plan = FusedSumStep(node, sums[node]) if numpy else sums[node]
+            elif isinstance(node, Einsum) and not numpy:
+                plan = backends.EinsumStep(node, self.backend)
+            else:
+                plan = _PLANS[type(node)](node, self.backend, singular)
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):
-        return (_program, (self.outputs, self.single))
+        options = dict(backend=self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
+                       chunks=self.chunks)
+        return (_program, (self.outputs, self.single, options))
 
     def __repr__(self):
         lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]
@@ -319,6 +330,9 @@ class Program:
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")
             values = {**args[0], **values}
         arrays, sizes, dtype = self._bind(values)
+        if not self.backend.lazy:
+            self._check_memory(sizes, dtype)
+        arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
         for k, (node, step, arg_slots, release) in enumerate(self.steps):
             if isinstance(node, Var):
@@ -326,21 +340,22 @@ class Program:
                 continue
             operands = [results[s] for s in arg_slots]
             if isinstance(node, Apply):
-                results[k] = step(operands, sizes, dtype, functions)
-            elif isinstance(node, (Inv, Det, LogDet, Solve)):
-                results[k] = step(operands, sizes, dtype, node)
+                results[k] = step(operands, sizes, place, functions)
             else:
-                results[k] = step(operands, sizes, dtype)
+                results[k] = step(operands, sizes, place)
             for s in release:
                 results[s] = None
         outputs = []
         for s in self.output_slots:
-            result = _finish(results[s], dtype)
-            if any(np.may_share_memory(result, earlier) for earlier in outputs) or \
-                    any(np.may_share_memory(result, given) for given in arrays.values()):
-                result = result.copy()  # the caller owns what it gets back
-            outputs.append(result)
+            outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else tuple(outputs)
+
+    def _check_memory(self, sizes, dtype):
+        """Refuse, before allocating, outputs that together exceed the memory limit."""
+        shapes = [self.nodes[s].shape for s in self.output_slots]
+        nbytes = builtins.sum(math.prod(sizes[d] for d in shape) for shape in shapes) * dtype.itemsize
+        check_result_size(nbytes, lambda: ", ".join(
+            f"shape {tuple(sizes[d] for d in shape)}" for shape in shapes) + f", {dtype}", self.memory_limit)
 
     def _bind(self, values):
         arrays, sizes, origin, dtypes = {}, {}, {}, []
@@ -351,7 +366,7 @@ class Program:
                 if dims is None:
                     raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                           f"(its symbols: {', '.join(sorted(self.symbols)) or 'none'})")
-            array = _to_array(name, value)
+            array = self.backend.to_array(name, value)
             if array.ndim != len(dims):
                 raise ShapeError(f"value for {name!r} has shape {array.shape} but the symbol has dims "
                                  f"{format_dims(dims)} ({len(dims)} axes)")
@@ -372,66 +387,49 @@ class Program:
         if unbound:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
                                   "for a symbol that has them")
-        dtype = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
-        return arrays, sizes, dtype
-
-
-def _to_array(name, value):
-    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, list, tuple, dict)):
-        raise EvaluationError(f"value for {name!r} must be a number or a numpy array, got {type(value).__name__}")
-    if isinstance(value, (int, float)):
-        return np.asarray(float(value))
-    try:
-        array = np.asarray(value)
-    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
-        raise EvaluationError(f"value for {name!r} cannot be read as an array: {exc}") from None
-    if array.dtype.kind in "biu":
-        array = array.astype(np.float64)
-    elif array.dtype.kind not in "fc":
-        raise EvaluationError(f"value for {name!r} must hold numbers, got dtype {array.dtype}")
-    return array
-
-
-def _finish(result, dtype):
-    result = np.asarray(result)
-    if result.dtype != dtype and result.dtype.kind != "c":
-        result = result.astype(dtype)
-    elif not result.flags.owndata or not result.flags.writeable:
-        result = result.copy()
-    return result
+        return arrays, sizes, self.backend.result_type(dtypes)
 
 
 _PLANS = {
-    Var: lambda node: None,
-    Einsum: _EinsumStep,
-    Apply: _ApplyStep,
-    Inv: lambda node: _inv_step,
-    Det: lambda node: _det_step,
-    LogDet: lambda node: _logdet_step,
-    Solve: lambda node: _solve_step,
+    Var: lambda node, backend, singular: None,
+    Einsum: lambda node, backend, singular: _EinsumStep(node),
+    Apply: lambda node, backend, singular: _ApplyStep(node, backend),
+    Inv: _MatrixStep,
+    Det: _MatrixStep,
+    LogDet: _MatrixStep,
+    Solve: _MatrixStep,
     **SELECTION_PLANS,
 }
 
 
-def _plan(node):
-    return _PLANS[type(node)](node)
-
-
-def compile(exprs):
+def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
     """Compile one expression (the program returns an array) or a list (it returns a tuple).
 
     >>> f = td.compile(td.grad(td.logdet(X.T @ X), X))
     >>> f(X=np.random.randn(6, 3))
+
+    ``backend``: "numpy" (default), "dask", "torch", "jax" or "cupy"; the program takes and
+    returns that library's arrays (numpy arrays and numbers are converted). Built-in functions
+    run as the library's own; functions you bind (td.elementwise, functions=) get its arrays —
+    with dask, numpy blocks. With "dask" the result is a lazy dask array computed by the active
+    scheduler (a dask.distributed Client if there is one); ``chunks`` sets its chunk length per
+    dim: an int, a dict {dim: length}, or a size such as "64MiB" that every block must fit
+    (default: dask's array.chunk-size).
+    ``singular``: "raise" (default) makes inv/logdet/solve of a singular matrix an
+    EvaluationError naming it; "nan" gives NaN inverses, -inf logdets (det is 0 either way).
+    ``memory_limit``: bytes, None or "auto" (default: td.set_memory_limit's setting, which is
+    half the available memory unless set): a dense result above it is refused before any work.
     """
     single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
     items = (exprs,) if single else tuple(exprs)
     items = tuple(as_expr(e) for e in items)
-    return Program(items, single)
+    return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
 
 
-def evaluate(expr, values=None, /, functions=None, **kwargs):
-    """Evaluate ``expr`` (or a list of expressions) on numpy values; plans anew each call
-    (use ``compile`` to plan once and call many times).
+def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular="raise", memory_limit="auto",
+             chunks=None, **kwargs):
+    """Evaluate ``expr`` (or a list of expressions) on values; plans anew each call (use
+    ``compile`` to plan once and call many times; it documents the other arguments).
 
     >>> td.evaluate(X.T @ y, X=np.ones((3, 2)), y=np.ones(3))
     array([3., 3.])
@@ -439,4 +437,5 @@ def evaluate(expr, values=None, /, functions=None, **kwargs):
     if values is not None and not isinstance(values, dict):
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
     merged = {**(values or {}), **kwargs}
-    return compile(expr)(functions=functions, **merged)
+    program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    return program(functions=functions, **merged)

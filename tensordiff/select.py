@@ -269,25 +269,25 @@ def bind_selections(dims, checks, sizes):
             raise EvaluationError(f"index {key} is out of range for dim {dim!r} of size {size}")
 
 
-def _select_step(node):
-    def run(args, sizes, dtype):
+def _select_step(node, backend, singular):
+    def run(args, sizes, place):
         size = sizes[node.dim]
         positions = range(size)[node.key if isinstance(node.key, int) else slice(*node.key)]
         if isinstance(node.key, int):
-            out = np.zeros(size, dtype=dtype)
+            out = np.zeros(size)
             out[positions] = 1
         else:
-            out = np.zeros((len(positions), size), dtype=dtype)
+            out = np.zeros((len(positions), size))
             out[np.arange(len(positions)), np.asarray(positions, dtype=np.intp)] = 1
-        return out
+        return backend.constant(out, node.shape, place)
     return run
 
 
-def _take_step(node):
+def _take_step(node, backend, singular):
     keys = tuple(slice(None) if key is None else key if isinstance(key, int) else slice(*key) for key in node.keys)
 
-    def run(args, sizes, dtype):
-        return np.asarray(args[0][keys])
+    def run(args, sizes, place):
+        return backend.take(args[0], keys)
     return run
 
 

@@ -1,0 +1,587 @@
+"""Array backends: the operations evaluation needs from an array library, one row per library.
+
+numpy runs the compiled program's own einsum and sum steps (evaluate.py, kernels.py); every
+other backend runs the same plan through ``EinsumStep``/``SumStep`` here and the operations of
+its row: contractions through opt_einsum's ``backend=`` dispatch, linear algebra with a
+singular-matrix policy, elementwise functions, outputs with Kronecker deltas or broadcasts
+(written by one contraction with identity and ones vectors, so immutable arrays work too), array
+conversion and dtypes. A library is imported by name only when its backend is asked for; a
+missing one is an EvaluationError naming the extra to install. dask evaluates lazily: the
+result is a chunked dask array that whatever scheduler is active computes.
+"""
+
+import functools
+import importlib
+import math
+import types
+
+import numpy as np
+import opt_einsum
+
+from .errors import EvaluationError
+from .kernels import assemble as _numpy_assemble
+from .printing import short
+
+__all__ = ["get_backend", "BACKENDS", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
+
+SINGULAR_POLICIES = ("raise", "nan")
+
+
+class OnSingular:
+    """What a linear-algebra operation does with a singular matrix: raise, or return NaN/-inf.
+
+    Called with a function making the NaN result. It pickles (for dask's workers) with the
+    matrix's printed label instead of the expression, so no task graph keeps symbols alive.
+    """
+
+    def __init__(self, policy, operation, matrix):
+        self.policy, self.operation, self.matrix = policy, operation, matrix
+
+    def label(self):
+        return self.matrix if isinstance(self.matrix, str) else short(self.matrix, 80)
+
+    def __reduce__(self):
+        return (OnSingular, (self.policy, self.operation, self.label()))
+
+    def __call__(self, make_nan):
+        if self.policy == "nan":
+            return make_nan()
+        raise EvaluationError(f"{self.operation} of a singular matrix: {self.label()} "
+                              "(pass singular=\"nan\" for NaN/-inf results instead of this error)")
+
+
+# ---------------------------------------------------------------- numpy
+
+def _numpy_value(name, value):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, list, tuple, dict)):
+        raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
+    if isinstance(value, (int, float)):
+        return np.asarray(float(value))
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
+        raise EvaluationError(f"value for {name!r} cannot be read as an array: {exc}") from None
+    return _numbers_only(name, array, array.dtype.kind, lambda a: a.astype(np.float64))
+
+
+def _numbers_only(name, array, kind, to_float64):
+    if kind in "biu":
+        return to_float64(array)
+    if kind not in "fc":
+        raise EvaluationError(f"value for {name!r} must hold numbers, got dtype {array.dtype}")
+    return array
+
+
+def _numpy_inv(a, on_singular):
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return on_singular(lambda: np.full(a.shape, np.nan, dtype=a.dtype))
+
+
+def _numpy_solve(a, b, on_singular):
+    try:
+        flat = np.linalg.solve(a, b.reshape(b.shape[0], -1))
+    except np.linalg.LinAlgError:
+        return on_singular(lambda: np.full(a.shape[:1] + b.shape[1:], np.nan, dtype=np.result_type(a, b)))
+    return flat.reshape(a.shape[:1] + b.shape[1:])
+
+
+def _numpy_logdet(a, on_singular):
+    sign, logabs = np.linalg.slogdet(a)
+    if sign == 0:
+        return on_singular(lambda: np.asarray(logabs))   # -inf
+    return np.asarray(logabs)
+
+
+def _numpy_det(a, on_singular):
+    return np.asarray(np.linalg.det(a))
+
+
+class Backend:
+    """numpy; the other backends override what their library does differently."""
+
+    name = "numpy"
+    module = "numpy"
+    extra = None
+    lazy = False   # a lazy backend returns unevaluated arrays: no memory limit applies
+
+    def __init__(self, lib):
+        self.lib = lib
+        self._contractions = {}
+
+    # ---- values
+    def to_array(self, name, value):
+        """The validated array of this library for the value of symbol ``name``."""
+        return _numpy_value(name, value)
+
+    def result_type(self, dtypes):
+        return np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+
+    def prepare(self, arrays, sizes, dtype, program):
+        """(arrays ready for the steps, placement): the placement is what steps create arrays with."""
+        return arrays, dtype
+
+    def finish(self, result, dtype, earlier, given):
+        """An output the caller owns, of the evaluation's dtype (complex results stay complex)."""
+        result = np.asarray(result)
+        if result.dtype != dtype and result.dtype.kind != "c":
+            result = result.astype(dtype)
+        elif not result.flags.owndata or not result.flags.writeable:
+            result = result.copy()
+        if any(np.may_share_memory(result, other) for other in earlier) or \
+                any(np.may_share_memory(result, other) for other in given):
+            result = result.copy()
+        return result
+
+    # ---- contractions and structure
+    def contract(self, equation, arrays):
+        shapes = tuple(tuple(a.shape) for a in arrays)
+        expression = self._contractions.get((equation, shapes))
+        if expression is None:
+            expression = opt_einsum.contract_expression(equation, *shapes, optimize="auto")
+            if len(self._contractions) > 256:
+                self._contractions.clear()
+            self._contractions[(equation, shapes)] = expression
+        return expression(*arrays, backend=self.module)
+
+    def assemble(self, core, core_ids, out_ids, id_dims, sizes, factor, place):
+        return _numpy_assemble(core, core_ids, out_ids, {i: sizes[d] for i, d in enumerate(id_dims)}, factor, place)
+
+    def einsum(self, step, args, sizes, place):
+        """The value of one Einsum node: its contraction, then its delta/broadcast structure."""
+        factor = step.factor(args, sizes)
+        core = None
+        if step.tensor_args:
+            arrays = [args[k] for k in step.tensor_args]
+            if not _is_one(factor):
+                smallest = min(range(len(arrays)), key=lambda k: _numel(arrays[k]))
+                arrays[smallest] = arrays[smallest] * factor
+            core, factor = self.contract(step.equation, arrays), 1.0
+        return self.assemble(core, step.core_ids, step.out_ids, step.id_dims, sizes, factor, place)
+
+    def sum_of_einsums(self, terms, sizes, place):
+        """Σ of Einsum nodes of one shape, given as (EinsumStep, args) pairs."""
+        total = None
+        for step, args in terms:
+            value = self.einsum(step, args, sizes, place)
+            total = value if total is None else total + value
+        return total
+
+    def constant(self, array, dims, place):
+        """A numpy float64 ``array`` (an indexing matrix, dims ``dims``) as this library's array."""
+        return array.astype(place, copy=False)
+
+    def take(self, array, keys):
+        """``array[keys]``, keys being ints and slices."""
+        return np.asarray(array[keys])
+
+    # ---- elementwise functions
+    def function(self, fn):
+        """The implementation of the built-in or bound elementwise function ``fn``."""
+        return fn.numeric
+
+    def apply(self, impl, x):
+        return np.asarray(impl(x))
+
+    # ---- linear algebra: each takes an OnSingular
+    inv = staticmethod(_numpy_inv)
+    solve = staticmethod(_numpy_solve)
+    logdet = staticmethod(_numpy_logdet)
+    det = staticmethod(_numpy_det)
+
+
+class _ArrayLibrary(Backend):
+    """A library with numpy's names (``xp``): values are converted, outputs assembled by contraction."""
+
+    xp = None
+
+    def is_array(self, value):
+        raise NotImplementedError
+
+    def kind(self, array):
+        return np.dtype(array.dtype).kind
+
+    def from_numpy(self, array):
+        return self.xp.asarray(array)
+
+    def to_array(self, name, value):
+        if self.is_array(value):
+            return _numbers_only(name, value, self.kind(value), lambda a: self.cast(a, self.float64))
+        return self.from_numpy(_numpy_value(name, value))
+
+    @property
+    def float64(self):
+        return self.xp.float64
+
+    def result_type(self, dtypes):
+        return self.xp.result_type(*dtypes) if dtypes else self.float64
+
+    def cast(self, array, dtype):
+        return array if array.dtype == dtype else array.astype(dtype)
+
+    def prepare(self, arrays, sizes, dtype, program):
+        return {name: self.cast(a, dtype) for name, a in arrays.items()}, dtype
+
+    def shares_memory(self, a, b):
+        return False
+
+    def finish(self, result, dtype, earlier, given):
+        if result.dtype != dtype and self.kind(result) != "c":
+            result = self.cast(result, dtype)
+        if any(self.shares_memory(result, other) for other in (*earlier, *given)):
+            result = self.copy(result)
+        return result
+
+    def copy(self, array):
+        return array.copy()
+
+    def constant(self, array, dims, place):
+        return self.cast(self.from_numpy(array), place)
+
+    def take(self, array, keys):
+        return array[keys]
+
+    # creation, with the placement ``prepare`` returned
+    def eye(self, n, dim, place):
+        return self.xp.eye(n, dtype=place)
+
+    def ones(self, n, dim, place):
+        return self.xp.ones(n, dtype=place)
+
+    def full(self, value, place):
+        return self.xp.full((), value, dtype=place)
+
+    def assemble(self, core, core_ids, out_ids, id_dims, sizes, factor, place):
+        """The output for ids ``out_ids`` from ``core`` (or None: constant), times ``factor``.
+
+        A repeated output id becomes an identity matrix operand, an id the core lacks a ones
+        vector: one contraction writes the structure, with no in-place writes.
+        """
+        if core is not None and tuple(out_ids) == tuple(core_ids):
+            return core if _is_one(factor) else core * factor
+        operands, subs = ([core], [tuple(core_ids)]) if core is not None else ([], [])
+        placed = set(core_ids) if core is not None else set()
+        out, fresh = [], len(id_dims)
+        for i in out_ids:
+            size = sizes[id_dims[i]]
+            if i in out:
+                operands.append(self.eye(size, id_dims[i], place))
+                subs.append((i, fresh))
+                out.append(fresh)
+                fresh += 1
+                continue
+            if i not in placed:
+                operands.append(self.ones(size, id_dims[i], place))
+                subs.append((i,))
+                placed.add(i)
+            out.append(i)
+        if not operands:
+            return self.full(factor, place) if isinstance(factor, (int, float)) else factor
+        if not _is_one(factor):
+            smallest = min(range(len(operands)), key=lambda k: _numel(operands[k]))
+            operands[smallest] = operands[smallest] * factor
+        return self.contract(_equation(subs, out), operands)
+
+    # elementwise: the built-in functions through the table below, bound user functions as given
+    def function(self, fn):
+        if fn.user:
+            return fn.numeric
+        row = ELEMENTWISE.get(fn.name)
+        if row is None:
+            raise EvaluationError(f"function {fn.display} has no {self.name} implementation")
+        return functools.partial(row, self.xp, fn)
+
+    def apply(self, impl, x):
+        return impl(x)
+
+    def logdet(self, a, on_singular):
+        sign, logabs = self.xp.linalg.slogdet(a)
+        if bool(sign == 0):
+            return on_singular(lambda: logabs)   # slogdet's log|det| is already -inf
+        return logabs
+
+    def det(self, a, on_singular):
+        return self.xp.linalg.det(a)
+
+
+def _is_one(factor):
+    return isinstance(factor, (int, float)) and factor == 1.0
+
+
+def _numel(array):
+    return math.prod(array.shape)
+
+
+def _equation(subs, out):
+    symbol = opt_einsum.get_symbol
+    return ",".join("".join(symbol(i) for i in s) for s in subs) + "->" + "".join(symbol(i) for i in out)
+
+
+def _power(xp, fn, x):
+    p = fn.p
+    if p == 2.0:
+        return xp.square(x)
+    if p == 0.5:
+        return xp.sqrt(x)
+    if p == -1.0:
+        return xp.reciprocal(x)
+    return xp.power(x, p)
+
+
+# The built-in elementwise functions in terms of a namespace with numpy's names (functions.py
+# holds their numpy rows; numpy and dask use those directly).
+ELEMENTWISE = {
+    "exp": lambda xp, fn, x: xp.exp(x),
+    "log": lambda xp, fn, x: xp.log(x),
+    "sin": lambda xp, fn, x: xp.sin(x),
+    "cos": lambda xp, fn, x: xp.cos(x),
+    "tanh": lambda xp, fn, x: xp.tanh(x),
+    "sigmoid": lambda xp, fn, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
+    "abs": lambda xp, fn, x: xp.abs(x),
+    "sign": lambda xp, fn, x: xp.sign(x),
+    "relu": lambda xp, fn, x: xp.maximum(x, 0),
+    "step": lambda xp, fn, x: xp.heaviside(x, 0.0),
+    "pow": _power,
+}
+
+
+# ---------------------------------------------------------------- the other libraries
+
+class _Torch(_ArrayLibrary):
+    name = module = extra = "torch"
+
+    def __init__(self, lib):
+        super().__init__(lib)
+        torch = lib
+        # numpy's names for what torch spells differently
+        self.xp = types.SimpleNamespace(
+            exp=torch.exp, log=torch.log, sin=torch.sin, cos=torch.cos, tanh=torch.tanh, abs=torch.abs,
+            sign=torch.sign, square=torch.square, sqrt=torch.sqrt, reciprocal=torch.reciprocal, power=torch.pow,
+            maximum=torch.clamp_min, linalg=torch.linalg,
+            heaviside=lambda x, value: torch.heaviside(x, torch.full((), value, dtype=x.dtype, device=x.device)))
+
+    def is_array(self, value):
+        return isinstance(value, self.lib.Tensor)
+
+    def kind(self, array):
+        dtype = array.dtype
+        if dtype.is_complex:
+            return "c"
+        if dtype.is_floating_point:
+            return "f"
+        return "b" if dtype == self.lib.bool else "i"
+
+    def from_numpy(self, array):
+        return self.lib.as_tensor(array)
+
+    @property
+    def float64(self):
+        return self.lib.float64
+
+    def result_type(self, dtypes):
+        return functools.reduce(self.lib.promote_types, dtypes) if dtypes else self.lib.float64
+
+    def cast(self, array, dtype):
+        return array.to(dtype=dtype)
+
+    def prepare(self, arrays, sizes, dtype, program):
+        devices = {a.device for a in arrays.values()} - {self.lib.device("cpu")}
+        if len(devices) > 1:
+            raise EvaluationError(f"values are on several devices ({', '.join(map(str, devices))}): move them to one")
+        device = devices.pop() if devices else self.lib.device("cpu")
+        return {name: a.to(dtype=dtype, device=device) for name, a in arrays.items()}, (dtype, device)
+
+    def finish(self, result, place, earlier, given):
+        return super().finish(result, place[0], earlier, given)
+
+    def copy(self, array):
+        return array.clone()
+
+    def constant(self, array, dims, place):
+        return self.lib.as_tensor(array, dtype=place[0], device=place[1])
+
+    def take(self, array, keys):
+        """torch slices take no negative steps: a reversed slice is a flip of a forward one."""
+        for axis in reversed(range(len(keys))):
+            key = keys[axis]
+            if isinstance(key, slice) and key.step is not None and key.step < 0:
+                positions = range(array.shape[axis])[key]
+                array = array.flip(axis)
+                first = array.shape[axis] - 1 - positions.start
+                keys = keys[:axis] + (slice(first, first + len(positions) * -key.step, -key.step),) + keys[axis + 1:]
+        return array[keys]
+
+    def shares_memory(self, a, b):
+        return isinstance(b, self.lib.Tensor) and \
+            a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+    def eye(self, n, dim, place):
+        return self.lib.eye(n, dtype=place[0], device=place[1])
+
+    def ones(self, n, dim, place):
+        return self.lib.ones(n, dtype=place[0], device=place[1])
+
+    def full(self, value, place):
+        return self.lib.full((), value, dtype=place[0], device=place[1])
+
+    def inv(self, a, on_singular):
+        try:
+            return self.lib.linalg.inv(a)
+        except self.lib.linalg.LinAlgError:
+            return on_singular(lambda: self.lib.full(a.shape, math.nan, dtype=a.dtype, device=a.device))
+
+    def solve(self, a, b, on_singular):
+        try:
+            flat = self.lib.linalg.solve(a, b.reshape(b.shape[0], -1))
+        except self.lib.linalg.LinAlgError:
+            return on_singular(lambda: self.lib.full(a.shape[:1] + b.shape[1:], math.nan, dtype=b.dtype,
+                                                     device=b.device))
+        return flat.reshape(a.shape[:1] + b.shape[1:])
+
+
+class _LUBackend(_ArrayLibrary):
+    """jax and cupy return inf/nan for a singular matrix: an exact zero pivot of LU detects it, as LAPACK's does."""
+
+    def _factor(self, a, on_singular, make_nan):
+        lu = self.lu_factor(a)
+        if bool((self.xp.diagonal(lu[0]) == 0).any()):
+            return None, on_singular(make_nan)
+        return lu, None
+
+    def inv(self, a, on_singular):
+        lu, singular = self._factor(a, on_singular, lambda: self.xp.full(a.shape, math.nan, dtype=a.dtype))
+        return singular if lu is None else self.lu_solve(lu, self.xp.eye(a.shape[0], dtype=a.dtype))
+
+    def solve(self, a, b, on_singular):
+        shape = a.shape[:1] + b.shape[1:]
+        lu, singular = self._factor(a, on_singular, lambda: self.xp.full(shape, math.nan, dtype=b.dtype))
+        return singular if lu is None else self.lu_solve(lu, b.reshape(b.shape[0], -1)).reshape(shape)
+
+
+class _Jax(_LUBackend):
+    name = extra = "jax"
+    module = "jax.numpy"
+
+    def __init__(self, lib):
+        super().__init__(lib)
+        import jax.scipy.linalg   # noqa: the lazy import of this optional backend
+        self.xp = lib
+        self.lu_factor, self.lu_solve = jax.scipy.linalg.lu_factor, jax.scipy.linalg.lu_solve
+        self._array_type = importlib.import_module("jax").Array
+
+    def is_array(self, value):
+        return isinstance(value, self._array_type)
+
+
+class _Cupy(_LUBackend):
+    name = module = extra = "cupy"
+
+    def __init__(self, lib):
+        super().__init__(lib)
+        import cupyx.scipy.linalg   # noqa: the lazy import of this optional backend
+        self.xp = lib
+        self.lu_factor, self.lu_solve = cupyx.scipy.linalg.lu_factor, cupyx.scipy.linalg.lu_solve
+
+    def is_array(self, value):
+        return isinstance(value, self.lib.ndarray)
+
+    def shares_memory(self, a, b):
+        return isinstance(b, self.lib.ndarray) and bool(self.lib.may_share_memory(a, b))
+
+
+# ---------------------------------------------------------------- plan steps for a non-numpy backend
+
+class EinsumStep:
+    """One Einsum node: the contraction of its tensor operands, then its delta/broadcast structure."""
+
+    def __init__(self, node, backend):
+        self.backend = backend
+        self.coeff = node.coeff
+        self.subs = node.subs
+        self.tensor_args = [k for k, op in enumerate(node.operands) if op.shape]
+        self.scalar_args = [k for k, op in enumerate(node.operands) if not op.shape]
+        used = set()
+        for k in self.tensor_args:
+            used.update(node.subs[k])
+        self.core_ids = tuple(i for i in dict.fromkeys(node.out) if i in used)
+        self.out_ids = node.out
+        self.id_dims = node.dims
+        self.orphan_dims = [node.dims[i] for i in range(len(node.dims)) if i not in used and i not in node.out]
+        self.equation = _equation([node.subs[k] for k in self.tensor_args], self.core_ids)
+
+    def describe(self):
+        return f"einsum {self.equation!r} ({self.backend.name})"
+
+    def factor(self, args, sizes):
+        factor = self.coeff * math.prod(sizes[d] for d in self.orphan_dims)
+        for k in self.scalar_args:
+            factor = factor * args[k]
+        return factor
+
+    def __call__(self, args, sizes, place):
+        return self.backend.sum_of_einsums([(self, args)], sizes, place)
+
+
+class SumStep:
+    """A sum; its einsum terms used nowhere else are computed inside it (one task per block in dask)."""
+
+    def __init__(self, node, backend, inline):
+        self.backend = backend
+        self.terms = [(EinsumStep(term, backend), len(term.operands)) if fused else (None, 1)
+                      for term, fused in zip(node.terms, inline)]
+        self.children = tuple(child for term, fused in zip(node.terms, inline)
+                              for child in (term.operands if fused else (term,)))
+
+    def describe(self):
+        return f"sum of {len(self.terms)} terms ({sum(step is not None for step, _ in self.terms)} fused)"
+
+    def __call__(self, args, sizes, place):
+        einsums, others, position = [], [], 0
+        for step, count in self.terms:
+            if step is None:
+                others.append(args[position])
+            else:
+                einsums.append((step, args[position:position + count]))
+            position += count
+        total = self.backend.sum_of_einsums(einsums, sizes, place) if einsums else None
+        for other in others:
+            total = other if total is None else total + other
+        return total
+
+
+# ---------------------------------------------------------------- the table
+
+# name: (library imported, "tensordiff module.backend class"); the extra to install is the name
+BACKENDS = {
+    "numpy": ("numpy", "backends.Backend"),
+    "dask": ("dask.array", "daskarrays.DaskBackend"),
+    "torch": ("torch", "backends._Torch"),
+    "jax": ("jax.numpy", "backends._Jax"),
+    "cupy": ("cupy", "backends._Cupy"),
+}
+
+_loaded = {}
+
+
+def get_backend(name):
+    """The backend called ``name``, importing its library on first use.
+
+    >>> get_backend("torch").name
+    'torch'
+    """
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise EvaluationError(f"unknown backend {name!r}: choose one of {', '.join(map(repr, BACKENDS))}")
+    backend = _loaded.get(name)
+    if backend is not None:
+        return backend
+    module, where = BACKENDS[name]
+    owner, cls = where.rsplit(".", 1)
+    try:
+        lib = importlib.import_module(module)
+        backend = getattr(importlib.import_module(f"{__package__}.{owner}"), cls)(lib)
+    except ImportError as exc:
+        raise EvaluationError(f"backend {name!r} needs {module.split('.')[0]}, which is not installed ({exc}): "
+                              f"pip install \"tensordiff-symbolic[{name}]\"") from None
+    _loaded[name] = backend
+    return backend

@@ -1,0 +1,104 @@
+"""Memory limits: how large a dense result may be before evaluation refuses to allocate it.
+
+By default the limit is a fraction of the memory available when the evaluation starts
+(MemAvailable from /proc/meminfo, else the free pages ``os.sysconf`` reports; no limit where
+neither is known). ``set_memory_limit`` fixes it to a number of bytes or lifts it (None); a
+``memory_limit=`` argument of ``compile``/``evaluate`` overrides it for one program.
+"""
+
+import os
+
+from .errors import EvaluationError, TensorDiffError
+
+__all__ = ["set_memory_limit", "get_memory_limit", "available_memory", "check_result_size", "format_bytes",
+           "validate_limit"]
+
+DEFAULT_FRACTION = 0.5   # evaluation needs room for intermediates besides the result itself
+# Below this a result is never refused, so small evaluations do not read /proc on every call.
+_NEVER_REFUSED = 64 * 2 ** 20
+
+_setting = "auto"
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation now, or None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def validate_limit(limit, where):
+    if limit is None or (isinstance(limit, str) and limit == "auto"):
+        return limit
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
+        raise TensorDiffError(f"{where} must be a positive number of bytes, None (no limit) or 'auto' "
+                              f"({DEFAULT_FRACTION:g} of the available memory), got {limit!r:.60}")
+    return limit
+
+
+def set_memory_limit(limit):
+    """Set the largest dense result evaluation may allocate: bytes, None (no limit) or 'auto'.
+
+    >>> td.set_memory_limit(8 * 2**30)     # refuse results over 8 GiB
+    >>> td.set_memory_limit("auto")        # back to half the available memory
+    """
+    global _setting
+    _setting = validate_limit(limit, "the memory limit")
+
+
+def get_memory_limit():
+    """The limit in force now, in bytes (None: no limit).
+
+    >>> td.get_memory_limit()
+    12345678912
+    """
+    return _resolve(_setting)[0]
+
+
+def _resolve(limit):
+    """(bytes or None, how the limit was set) for a setting."""
+    if limit == "auto":
+        limit = _setting
+    if limit == "auto":
+        available = available_memory()
+        if available is None:
+            return None, "no limit: the available memory is unknown"
+        return DEFAULT_FRACTION * available, f"{DEFAULT_FRACTION:g} of the {format_bytes(available)} available"
+    if limit is None:
+        return None, "no limit"
+    return limit, "set by td.set_memory_limit or memory_limit="
+
+
+def format_bytes(n):
+    """``n`` bytes as a short readable size (KiB, MiB, GiB, TiB)."""
+    for unit, scale in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:g} B"
+
+
+def check_result_size(nbytes, describe, limit="auto"):
+    """Raise an EvaluationError before allocating a result of ``nbytes`` above the limit.
+
+    ``describe`` is a function returning a short description of the result (called only to fail).
+    """
+    if limit == "auto" and _setting == "auto" and nbytes < _NEVER_REFUSED:
+        return
+    allowed, how = _resolve(limit)
+    if allowed is None or nbytes <= allowed:
+        return
+    raise EvaluationError(
+        f"the result would need {nbytes / 2 ** 30:.3g} GiB ({describe()}) but the memory limit is "
+        f"{allowed / 2 ** 30:.3g} GiB ({how}). Evaluate it lazily in chunks with backend=\"dask\", or ask "
+        f"for a product instead of the full tensor (td.hvp, td.jvp, td.vjp, td.diff(f, X, direction=V)) or "
+        f"for the entries you need (td.diff(f, X)[i, j]); memory_limit=None (or td.set_memory_limit(None)) "
+        f"lifts the limit")
+

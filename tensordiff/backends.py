@@ -72,30 +72,36 @@ def _numbers_only(name, array, kind, to_float64):
     return array
 
 
+# NaN entries propagate quietly, as they do through elementwise functions (README "Numerics")
+
 def _numpy_inv(a, on_singular):
     try:
-        return np.linalg.inv(a)
+        with np.errstate(all="ignore"):
+            return np.linalg.inv(a)
     except np.linalg.LinAlgError:
         return on_singular(lambda: np.full(a.shape, np.nan, dtype=a.dtype))
 
 
 def _numpy_solve(a, b, on_singular):
     try:
-        flat = np.linalg.solve(a, b.reshape(b.shape[0], -1))
+        with np.errstate(all="ignore"):
+            flat = np.linalg.solve(a, b.reshape(b.shape[0], -1))
     except np.linalg.LinAlgError:
         return on_singular(lambda: np.full(a.shape[:1] + b.shape[1:], np.nan, dtype=np.result_type(a, b)))
     return flat.reshape(a.shape[:1] + b.shape[1:])
 
 
 def _numpy_logdet(a, on_singular):
-    sign, logabs = np.linalg.slogdet(a)
+    with np.errstate(all="ignore"):
+        sign, logabs = np.linalg.slogdet(a)
     if sign == 0:
         return on_singular(lambda: np.asarray(logabs))   # -inf
     return np.asarray(logabs)
 
 
 def _numpy_det(a, on_singular):
-    return np.asarray(np.linalg.det(a))
+    with np.errstate(all="ignore"):
+        return np.asarray(np.linalg.det(a))
 
 
 class Backend:

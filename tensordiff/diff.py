@@ -31,6 +31,11 @@ def _fresh(node, wrt):
 # numpy's limit on the number of axes of an array: a derivative with more could never be evaluated.
 MAX_AXES = 64
 
+# Each order is one symbolic pass over a growing expression: far past this, a derivative takes
+# hours to build and its coefficients (n! for most functions) leave float64's range anyway.
+# Derivatives that become zero (polynomials) stop early, at any order.
+MAX_ORDER = 1000
+
 # A derivative with more terms than this is used as one (sum) operand instead of being
 # distributed over the product: distributing everything swells deep chains quadratically.
 MAX_DISTRIBUTED_TERMS = 12
@@ -170,6 +175,9 @@ def diff(expr, wrt, order=1, direction=None):
         if is_zero(expr):  # every further derivative is zero too: no need to take them one by one
             extra = () if direction is not None or not wrt.shape else wrt.shape * (order - done)
             return zeros(expr.shape + extra)
+        if done == MAX_ORDER:
+            raise TensorDiffError(f"order {order} is above the limit of {MAX_ORDER} derivatives (of an expression "
+                                  "whose derivatives do not vanish)")
         expr = _derivative(expr, wrt)
         if direction is not None:
             expr = _contract_trailing(expr, direction)

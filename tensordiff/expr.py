@@ -20,6 +20,7 @@ subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``
 """
 
 import hashlib
+import threading
 import weakref
 
 from .errors import ShapeError
@@ -28,6 +29,7 @@ from .indices import format_dims, sliced_dim
 __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol"]
 
 _interned = weakref.WeakValueDictionary()
+_intern_lock = threading.Lock()
 _symbols = weakref.WeakValueDictionary()
 # The dims each name was last declared with. Conflicts are checked only against live symbols (a
 # name is free again once its symbol is gone); this memory only lets evaluation bind dims from a
@@ -71,10 +73,13 @@ def make(cls, *fields):
     key = (cls,) + fields
     node = _interned.get(key)
     if node is None:
-        node = object.__new__(cls)
-        node.symmetric_cache = None
-        node._init(*fields)
-        _interned[key] = node
+        with _intern_lock:   # two threads building the same node must get one node (identity is equality)
+            node = _interned.get(key)
+            if node is None:
+                node = object.__new__(cls)
+                node.symmetric_cache = None
+                node._init(*fields)
+                _interned[key] = node
     return node
 
 

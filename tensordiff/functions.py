@@ -6,6 +6,9 @@ constant p; sqrt is x^0.5). User functions come from ``elementwise``: abstract o
 derivatives h′, h″, ... that are abstract too; bound ones carry numpy implementations.
 """
 
+import threading
+import weakref
+
 import numpy as np
 
 from .errors import TensorDiffError
@@ -171,14 +174,18 @@ class Power(Elementwise):
         return (power_function, (self.p,))
 
 
-_powers = {}
+_powers = weakref.WeakValueDictionary()   # one Power per exponent while any expression uses it
+_powers_lock = threading.Lock()
 
 
 def power_function(p):
     p = float(p)
     fn = _powers.get(p)
     if fn is None:
-        fn = _powers[p] = Power(p)
+        with _powers_lock:
+            fn = _powers.get(p)
+            if fn is None:
+                fn = _powers[p] = Power(p)
     return fn
 
 

@@ -9,9 +9,11 @@ returning ``None`` when it does not apply; every rule returns a node with fewer 
 rebuilding terminates.
 """
 
+import math
+
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ShapeError, TensorDiffError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Solve, Take, Var, make, topological
 from .indices import UnionFind, format_dims
 
@@ -150,7 +152,7 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     if (coeff == 1.0 and len(new_ops) == 1 and new_subs[0] == new_out
             and len(set(new_out)) == len(new_out) and len(new_dims) == len(new_out)):
         return new_ops[0]
-    return make(Einsum, coeff, new_ops, new_subs, new_out, tuple(new_dims))
+    return make(Einsum, _finite(coeff), new_ops, new_subs, new_out, tuple(new_dims))
 
 
 def zeros(shape):
@@ -226,7 +228,15 @@ def with_coeff(node, coeff):
     if coeff == 1.0 and len(node.operands) == 1 and node.subs[0] == node.out \
             and len(set(node.out)) == len(node.out) == len(node.dims):
         return node.operands[0]
-    return make(Einsum, float(coeff), node.operands, node.subs, node.out, node.dims)
+    return make(Einsum, _finite(float(coeff)), node.operands, node.subs, node.out, node.dims)
+
+
+def _finite(coeff):
+    """A coefficient, refused when it is inf or nan: a silently infinite term would poison every value."""
+    if not math.isfinite(coeff):
+        raise TensorDiffError(f"a constant factor of the expression is {coeff}: beyond float64's range (a huge "
+                              "constant, or the factorially growing coefficients of a very high-order derivative)")
+    return coeff
 
 
 # ---------------------------------------------------------------- sums

@@ -140,3 +140,28 @@ def test_interning_keeps_no_dead_expressions():
     del e, x
     gc.collect()
     assert len(nodes._interned) <= before + 10
+
+
+def test_threads_building_the_same_expression_get_one_node():
+    # identity is equality for interned nodes: two threads racing to create a node must not get
+    # two (x - x would then not cancel, and shared subexpressions would be computed twice)
+    def build(k):
+        x = td.vector("race_x", "n")
+        return td.grad(td.norm(td.sigmoid(x * 3.25) ** 2.5) ** 2, x)
+
+    for _ in range(5):
+        gc.collect()
+        built = _in_threads(build, 8)
+        assert all(b is built[0] for b in built)
+
+
+def test_powers_of_dead_expressions_are_released():
+    from tensordiff import functions
+    gc.collect()
+    before = len(functions._powers)
+    x = td.vector("px", "n")
+    for k in range(500):
+        td.grad(td.sum(x ** (1.5 + k)), x)
+    gc.collect()
+    assert len(functions._powers) <= before + 10
+    assert td.simplify(x ** 2.5 - x ** 2.5) is td.simplify(0 * x)   # a live power is still one object

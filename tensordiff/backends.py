@@ -22,7 +22,7 @@ from .errors import EvaluationError
 from .kernels import assemble as _numpy_assemble
 from .printing import short
 
-__all__ = ["get_backend", "BACKENDS", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
+__all__ = ["get_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
 
 SINGULAR_POLICIES = ("raise", "nan")
 
@@ -498,11 +498,12 @@ class _Cupy(_LUBackend):
 
 # ---------------------------------------------------------------- plan steps for a non-numpy backend
 
-class EinsumStep:
-    """One Einsum node: the contraction of its tensor operands, then its delta/broadcast structure."""
+class EinsumParts:
+    """How an Einsum node is evaluated: its tensor operands contracted to the core (the distinct
+    output ids they carry), scalar operands, orphan dims and the coefficient folded into a factor,
+    then the core written onto the output's deltas and broadcasts."""
 
-    def __init__(self, node, backend):
-        self.backend = backend
+    def __init__(self, node):
         self.coeff = node.coeff
         self.subs = node.subs
         self.tensor_args = [k for k, op in enumerate(node.operands) if op.shape]
@@ -516,14 +517,23 @@ class EinsumStep:
         self.orphan_dims = [node.dims[i] for i in range(len(node.dims)) if i not in used and i not in node.out]
         self.equation = _equation([node.subs[k] for k in self.tensor_args], self.core_ids)
 
-    def describe(self):
-        return f"einsum {self.equation!r} ({self.backend.name})"
-
     def factor(self, args, sizes):
+        """The coefficient times the sizes of orphan dims times the scalar operands."""
         factor = self.coeff * math.prod(sizes[d] for d in self.orphan_dims)
         for k in self.scalar_args:
             factor = factor * args[k]
         return factor
+
+
+class EinsumStep(EinsumParts):
+    """One Einsum node on a non-numpy backend."""
+
+    def __init__(self, node, backend):
+        super().__init__(node)
+        self.backend = backend
+
+    def describe(self):
+        return f"einsum {self.equation!r} ({self.backend.name})"
 
     def __call__(self, args, sizes, place):
         return self.backend.sum_of_einsums([(self, args)], sizes, place)

@@ -17,6 +17,8 @@ from .errors import EvaluationError
 from .evaluate import compile as compile_program
 from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
 from .kernels import kernels_available
+from .select import bind_selections
+from .indices import check_dim_lengths
 from .memory import format_bytes, get_memory_limit
 
 __all__ = ["cost", "Cost"]
@@ -64,18 +66,14 @@ def cost(exprs, dtype="float64", **dim_sizes):
         dtype = np.dtype(dtype)
     except TypeError:
         raise EvaluationError(f"dtype {dtype!r} is no numpy dtype") from None
-    unknown = sorted(set(dim_sizes) - program.dims)
-    if unknown:
-        raise EvaluationError(f"size given for {', '.join(map(repr, unknown))}, which are no dims of this expression "
-                              f"(its dims: {', '.join(sorted(program.dims)) or 'none'})")
-    missing = sorted(program.dims - set(dim_sizes))
+    check_dim_lengths(dim_sizes, program.dims, "size")
+    sizes = dict(dim_sizes)
+    bind_selections(program.dims, program.index_checks, sizes)   # sizes of sliced dims: n[2:5] from n
+    missing = sorted(program.dims - set(sizes))
     if missing:
         raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "
                               f"e.g. td.cost(expr, {missing[0]}=100)")
-    bad = {d: n for d, n in dim_sizes.items() if isinstance(n, bool) or not isinstance(n, int) or n < 1}
-    if bad:
-        raise EvaluationError(f"dim sizes must be positive integers, got {bad}")
-    return _replay(program, dim_sizes, dtype)
+    return _replay(program, sizes, dtype)
 
 
 def _replay(program, sizes, dtype):

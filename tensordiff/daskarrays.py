@@ -15,6 +15,7 @@ import opt_einsum
 
 from .backends import Backend, _numbers_only, _numpy_det, _numpy_inv, _numpy_logdet, _numpy_solve, _numpy_value
 from .errors import EvaluationError
+from .indices import check_dim_lengths
 
 __all__ = ["DaskBackend", "chunk_plan"]
 
@@ -207,13 +208,7 @@ def chunk_plan(program, sizes, itemsize, chunks, budget_of):
     if isinstance(chunks, int) and not isinstance(chunks, bool) and chunks > 0:
         fixed = {d: chunks for d in program.dims}
     elif isinstance(chunks, dict):
-        unknown = sorted(set(chunks) - set(program.dims), key=str)
-        if unknown:
-            raise EvaluationError(f"chunks given for {', '.join(map(repr, unknown))}, which are no dims of this "
-                                  f"expression (its dims: {', '.join(sorted(program.dims))})")
-        bad = {d: n for d, n in chunks.items() if isinstance(n, bool) or not isinstance(n, int) or n < 1}
-        if bad:
-            raise EvaluationError(f"chunk lengths must be positive integers, got {bad}")
+        check_dim_lengths(chunks, program.dims, "chunk length")
         fixed = dict(chunks)
     elif isinstance(chunks, str):
         budget_text = chunks

@@ -57,22 +57,9 @@ def _contraction(equation, shapes):
     return opt_einsum.contract_expression(equation, *shapes, optimize=_path_search(len(shapes)))
 
 
-class _EinsumStep:
+class _EinsumStep(backends.EinsumParts):
     def __init__(self, node):
-        self.coeff = node.coeff
-        self.tensor_args = [k for k, op in enumerate(node.operands) if op.shape]
-        self.scalar_args = [k for k, op in enumerate(node.operands) if not op.shape]
-        used = set()
-        for k in self.tensor_args:
-            used.update(node.subs[k])
-        unique_out = list(dict.fromkeys(node.out))
-        self.core_ids = [i for i in unique_out if i in used]
-        self.out_ids = list(node.out)
-        self.orphan_dims = [node.dims[i] for i in range(len(node.dims)) if i not in used and i not in node.out]
-        self.id_dims = node.dims
-        symbol = opt_einsum.get_symbol
-        self.equation = ",".join("".join(symbol(i) for i in node.subs[k]) for k in self.tensor_args) \
-            + "->" + "".join(symbol(i) for i in self.core_ids)
+        super().__init__(node)
         self._contractions = {}
         self._lock = threading.Lock()
         self.gram = gram_plan([node.operands[k] for k in self.tensor_args], [node.subs[k] for k in self.tensor_args],
@@ -96,11 +83,7 @@ class _EinsumStep:
 
     def parts(self, args, sizes):
         """(core, factor): the contraction, with the scalar factor folded into its smallest operand."""
-        factor = self.coeff
-        for dim in self.orphan_dims:
-            factor *= sizes[dim]
-        for k in self.scalar_args:
-            factor = factor * args[k]
+        factor = self.factor(args, sizes)
         if not self.tensor_args:
             return None, factor
         arrays = [args[k] for k in self.tensor_args]

@@ -7,7 +7,7 @@ An einsum node names its indices by small integers local to that node; each inde
 import re
 import string
 
-from .errors import ParseError, ShapeError
+from .errors import EvaluationError, ParseError, ShapeError
 
 SPEC_LETTERS = string.ascii_letters
 
@@ -188,3 +188,14 @@ def slice_text(key):
     if isinstance(key, int):
         return str(key)
     return sliced_dim("", key)[1:-1]
+
+
+def check_dim_lengths(given, dims, what):
+    """Refuse a {dim: length} dict naming a dim not in ``dims`` or holding a length that is no positive int."""
+    unknown = sorted(set(given) - set(dims), key=str)
+    if unknown:
+        raise EvaluationError(f"{what} given for {', '.join(map(repr, unknown))}, which are no dims of this "
+                              f"expression (its dims: {', '.join(sorted(dims)) or 'none'})")
+    bad = {d: n for d, n in given.items() if isinstance(n, bool) or not isinstance(n, int) or n < 1}
+    if bad:
+        raise EvaluationError(f"{what}s must be positive integers, got {bad}")

@@ -49,14 +49,18 @@ def _dask():
 LIBRARIES = {"torch": _torch, "jax": _jax, "cupy": _cupy, "dask": _dask}
 
 
-@pytest.fixture(params=list(LIBRARIES))
-def library(request):
-    lib = LIBRARIES[request.param]()
+def _entered(lib):
+    """Yield ``lib`` with float64 on (jax computes in float32 unless told)."""
     if lib["name"] == "jax":
         with lib["lib"].enable_x64(True):
             yield lib
     else:
         yield lib
+
+
+@pytest.fixture(params=list(LIBRARIES))
+def library(request):
+    yield from _entered(LIBRARIES[request.param]())
 
 
 def _values(sizes, **scalars):
@@ -184,12 +188,7 @@ def any_backend(request):
     if request.param == "numpy":
         yield dict(name="numpy", to_numpy=np.asarray)
     else:
-        lib = LIBRARIES[request.param]()
-        if lib["name"] == "jax":
-            with lib["lib"].enable_x64(True):
-                yield lib
-        else:
-            yield lib
+        yield from _entered(LIBRARIES[request.param]())
 
 
 @pytest.mark.parametrize("matrix", SINGULAR)
@@ -274,6 +273,8 @@ def test_dask_chunk_plan_fits_the_budget():
     assert fixed.chunksize == (10, 25, 10, 25, 10)
     with pytest.raises(td.EvaluationError, match="'m'"):
         td.evaluate(H, backend="dask", chunks={"m": 3}, **values)
+    with pytest.raises(td.EvaluationError, match="chunk lengths must be positive integers.*'n': 0"):
+        td.evaluate(H, backend="dask", chunks={"n": 0}, **values)
     with pytest.raises(td.EvaluationError, match="no size"):
         td.evaluate(H, backend="dask", chunks="lots", **values)
 

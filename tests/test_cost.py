@@ -84,6 +84,17 @@ def test_cost_errors_name_the_dims(tikhonov):
         td.cost(q, n=10, p=2.5)
 
 
+def test_cost_of_a_selection_is_that_of_the_part(tikhonov):
+    X, y, lam, q = tikhonov
+    H = td.diff(q, X, order=2)
+    whole, row = td.cost(H, n=200, p=50), td.cost(H[3, 10:40], n=200, p=50)
+    assert row.shapes == [(30, 50, 200, 50)]
+    assert row.bytes * 50 * 200 // 30 == whole.bytes
+    assert row.flops < whole.flops / 10 and row.peak_bytes < whole.peak_bytes / 10
+    with pytest.raises(td.EvaluationError, match="index 60 is out of range for dim 'p' of size 50"):
+        td.cost(H[60], n=200, p=50)
+
+
 def test_order5_hessian_is_refused_before_allocating(tikhonov):
     X, y, lam, q = tikhonov
     H = td.diff(q, X, order=2)

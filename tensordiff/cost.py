@@ -92,7 +92,7 @@ def _replay(program, sizes, dtype):
         if isinstance(node, Add):
             step_flops, temporary = _sum_price(node, step, sizes)
         else:
-            step_flops, temporary = _PRICES[type(node)](node, sizes)
+            step_flops, temporary = _PRICES[type(node)](program.reads.get(node, node), sizes)
         flops += step_flops
         peak = max(peak, live_bytes + size + temporary * itemsize)
         live[k] = size

@@ -25,6 +25,7 @@ from .gram import gram_plan
 from .fusion import FusedSumStep, SumPlan, einsum_on, factor_sums
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
+from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, substitute
 
@@ -260,8 +261,12 @@ class Program:
             sums = {node: backends.SumStep(node, self.backend, [t in split for t in node.terms])
                     for node in base if isinstance(node, Add)}
 
+        # products that read a pair another step computes (reuse.py); found on the program's nodes
+        self.reads = reuse_pairs(topological(planned, children=lambda n: sums[n].children if n in sums
+                                             else n.children()))
+
         def children(node):
-            return sums[node].children if node in sums else node.children()
+            return sums[node].children if node in sums else self.reads.get(node, node).children()
 
         nodes = topological(planned, children=children)
         self.nodes = nodes
@@ -288,9 +293,9 @@ class Program:
             if node in sums:
                 plan = FusedSumStep(node, sums[node]) if numpy else sums[node]
             elif isinstance(node, Einsum) and not numpy:
-                plan = backends.EinsumStep(node, self.backend)
+                plan = backends.EinsumStep(self.reads.get(node, node), self.backend)
             else:
-                plan = _PLANS[type(node)](node, self.backend, singular)
+                plan = _PLANS[type(node)](self.reads.get(node, node), self.backend, singular)
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):

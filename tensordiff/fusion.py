@@ -72,7 +72,7 @@ def _factor_sum(node):
         else:
             groups[skeleton_of(orders[0])] = [(term, orders[0], weight_of(orders[0]))]
     if all(len(members) == 1 for members in groups.values()):
-        return node
+        return _factor_common_operand(node)
     terms = list(rest)
     for members in groups.values():
         if len(members) == 1:
@@ -83,7 +83,70 @@ def _factor_sum(node):
         skeleton_ops, skeleton_subs = _skeleton_operands(leader)
         ids = sorted(set(leader.out) | {i for s in skeleton_subs for i in s})
         terms.append(einsum_on(1.0, skeleton_ops + (weights,), skeleton_subs + [order], leader.out, leader.dims, ids))
-    return add_node(terms, node.shape)
+    return _factor_common_operand(add_node(terms, node.shape))
+
+
+def _factor_common_operand(node):
+    """Σ_k F[k,i] R1[k,j] + Σ_k F[k,i] R2[k,j] = Σ_k F[k,i] (R1 + R2)[k,j] for one operand F.
+
+    Where terms share no skeleton they may still share an operand F that carries output and
+    summed indices, with the rest R of each term no larger than F (in indices): contracting F once
+    with the sum of the rests replaces one contraction per term. The network hvp is the typical
+    case: Σ_k X[k,i] (two different [k,j] weights), two n·d·k products become one.
+    """
+    if not isinstance(node, Add):
+        return node
+    options = [_operand_factorings(t) if isinstance(t, Einsum) else {} for t in node.terms]
+    remaining = set(range(len(node.terms)))
+    terms = []
+    while True:
+        counts = {}
+        for k in remaining:
+            for key in options[k]:
+                counts[key] = counts.get(key, 0) + 1
+        shared = [key for key, count in counts.items() if count > 1]
+        if not shared:
+            break
+        best = max(shared, key=lambda key: (counts[key], -min(k for k in remaining if key in options[k])))
+        members = sorted(k for k in remaining if best in options[k])
+        rests = add_node([options[k][best][0] for k in members])
+        terms.append(options[members[0]][best][1](_factor_common_operand(rests)))
+        remaining.difference_update(members)
+    if not terms:
+        return node
+    return add_node(terms + [node.terms[k] for k in sorted(remaining)], node.shape)
+
+
+def _operand_factorings(term):
+    """{key: (rest R, rebuild(R_sum))} for each operand F of ``term`` that can be factored out."""
+    out = term.out
+    if len(set(out)) != len(out):
+        return {}
+    found = {}
+    for f, (op, sub) in enumerate(zip(term.operands, term.subs)):
+        if not sub or len(set(sub)) != len(sub):
+            continue
+        interface = [i for i in sub if i not in out]
+        rest_subs = [s for k, s in enumerate(term.subs) if k != f]
+        rest_ids = {i for s in rest_subs for i in s}
+        if not interface or len(interface) == len(sub) or not set(interface) <= rest_ids:
+            continue
+        rest_out = tuple(interface) + tuple(i for i in out if i in rest_ids)
+        if len(rest_out) > len(sub):
+            continue   # the rest would be larger than F: better left inside the contraction
+        rest_ops = term.operands[:f] + term.operands[f + 1:]
+        used = {i for s in term.subs for i in s}
+        orphans = {i for i in range(len(term.dims)) if i not in used and i not in out}
+        rest = einsum_on(term.coeff, rest_ops, rest_subs, rest_out, term.dims, sorted(rest_ids | orphans))
+        role = tuple(out.index(i) if i in out else -1 - interface.index(i) for i in sub)
+        key = (op, role, tuple(out.index(i) for i in rest_out[len(interface):]))
+        found[key] = (rest, _rebuild(op, sub, rest_out, term))
+    return found
+
+
+def _rebuild(op, sub, rest_out, term):
+    ids = sorted(set(sub) | set(rest_out) | set(term.out))
+    return lambda rests: einsum_on(1.0, (op, rests), [sub, rest_out], term.out, term.dims, ids)
 
 
 def _skeleton_operands(term):

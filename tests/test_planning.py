@@ -49,6 +49,83 @@ def test_factoring_keeps_values_of_random_sums():
         assert len(factored.terms if isinstance(factored, Add) else [factored]) == count
 
 
+def test_common_operand_is_contracted_once():
+    # Σ_k X[k,i] R1[k,j] + Σ_k X[k,i] R2[k,j] -> Σ_k X[k,i] (R1 + R2)[k,j]; not when the rest
+    # would be larger than X, or when X plays another role
+    rng = np.random.default_rng(4)
+    X, V, T = td.matrix("X", "n d"), td.matrix("V", "d k"), td.matrix("T", "n k")
+    a, r = td.vector("a", "k"), td.vector("r", "n")
+    u = td.vector("u", "d")
+    A, B = td.matrix("A", "n n"), td.matrix("B", "n n")
+    values = dict(A=rng.standard_normal((7, 7)), B=rng.standard_normal((7, 7)), X=rng.standard_normal((7, 4)),
+                  V=rng.standard_normal((4, 3)), T=rng.standard_normal((7, 3)), a=rng.standard_normal(3), r=rng.standard_normal(7), u=rng.standard_normal(4))
+    cases = [
+        (td.einsum("ki,kj,k->ij", X, T, r) - 3 * td.einsum("ki,kj,j->ij", X, td.tanh(T) * (X @ V), a), 1),
+        (td.einsum("ki,kj->ij", A, B) + td.einsum("ik,jk->ij", A, B), 2),                      # roles differ
+        (td.einsum("ki,kj->ij", A, B) + td.einsum("ik,kj->ij", A, B), 1),                      # B's is the same
+        (td.einsum("ki,kj,l->ijl", X, T, u) + td.einsum("ki,kj,l->ijl", X, T * T, u), 2),     # rest T[k,j] u[l]
+        (td.einsum("ki,kj,lm->ijlm", X, T, V) + td.einsum("ki,kj,lm->ijlm", X, X @ V, V), 2),  # larger than X
+    ]
+    for expr, count in cases:
+        assert isinstance(expr, Add)
+        (factored,) = factor_sums([expr])
+        np.testing.assert_allclose(td.evaluate(factored, **values), td.evaluate(expr, **values), rtol=1e-12, atol=1e-12)
+        assert len(factored.terms if isinstance(factored, Add) else [factored]) == count, td.index_notation(factored)
+
+
+def test_network_hvp_costs_three_matrix_products():
+    # the example: an hvp of ||tanh(XW)a - y||^2 costs a few matrix products. X·W, X·V
+    # (computed once although two products read it) and Xᵀ·(weights)
+    X, W, a, y, V = td.matrix("X", "n d"), td.matrix("W", "d k"), td.vector("a", "k"), td.vector("y", "n"), \
+        td.matrix("V", "d k")
+    h = td.hvp(td.norm(td.tanh(X @ W) @ a - y) ** 2, W, V)
+    n, d, k = 400, 30, 20
+    matmul = 2 * n * d * k
+    assert td.cost(h, n=n, d=d, k=k).flops < 3.5 * matmul
+    program = td.compile(h)
+    reads_x = [node for node, step, _, _ in program.steps
+               if isinstance(step, _EinsumStep) and any(op is X for op in program.reads.get(node, node).operands)]
+    assert len(reads_x) == 3, program
+    rng = np.random.default_rng(5)
+    v = dict(X=rng.standard_normal((n, d)), W=rng.standard_normal((d, k)) / 5, a=rng.standard_normal(k),
+             y=rng.standard_normal(n), V=rng.standard_normal((d, k)))
+    T = np.tanh(v["X"] @ v["W"])
+    r, D, XV = T @ v["a"] - v["y"], 1 - T ** 2, v["X"] @ v["V"]
+    dT = D * XV
+    want = 2 * v["X"].T @ (((dT @ v["a"])[:, None] * D - 2 * r[:, None] * T * dT) * v["a"])
+    np.testing.assert_allclose(program(**v), want, rtol=1e-10, atol=1e-10)
+
+
+def test_products_read_pairs_only_where_exact():
+    from tensordiff.reuse import reuse_pairs
+    from tensordiff.expr import topological
+    X, V = td.matrix("X", "n d"), td.matrix("V", "d k")
+    t, s = td.vector("t", "k"), td.vector("s", "d")
+    XV = X @ V
+    reads = td.einsum("kl,l->k", td.tanh(XV), t) + td.einsum("km,ml,l->k", X, V, t)   # (X·V) t: reads X·V
+    weighted = td.einsum("km,ml,m,l->k", X, V, s, t)   # m also in s: X·V is not a factor of it
+    outputs = [XV, reads, weighted]
+    found = reuse_pairs(topological(outputs))
+    assert any(XV in new.operands for new in found.values())
+    assert all(old.operands != new.operands for old, new in found.items())
+    assert weighted not in found
+    rng = np.random.default_rng(6)
+    values = dict(X=rng.standard_normal((5, 4)), V=rng.standard_normal((4, 3)), t=rng.standard_normal(3),
+                  s=rng.standard_normal(4))
+    program = td.compile(outputs)
+    assert program.reads
+    for got, e in zip(program(**values), outputs):
+        want = td.compile(e)(**{name: values[name] for name in values if name in {v.name for v in _symbols(e)}})
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    Xv, Vv, tv, sv = values["X"], values["V"], values["t"], values["s"]
+    np.testing.assert_allclose(program(**values)[2], Xv @ (sv[:, None] * Vv) @ tv, rtol=1e-12)
+
+
+def _symbols(e):
+    from tensordiff.expr import Var, topological
+    return [n for n in topological([e]) if isinstance(n, Var)]
+
+
 def test_split_term_groups_operands_tied_by_summed_indices():
     X, t = td.matrix("X", "n p"), td.matrix("t", "p p")
     y = td.vector("y", "n")

@@ -1,0 +1,93 @@
+"""Planning products: a product reads a pairwise contraction the program computes anyway.
+
+Derivatives repeat inner products: the network hvp has X·V as a step of its own and again inside
+Σ_l t[k,l] a[l] (X·V)[k,l]. Each einsum step contracts its operands by its own path, so X·V would
+be computed twice. ``reuse_pairs`` finds, for every product of three or more arrays, pairs of
+operands whose contraction is a two-operand product node already in the program (up to the order
+of its axes) and has the product read that node instead. The shared indices must be summed and
+belong to the pair alone, so the rewrite is exact; it only removes work, since the pair's
+value exists either way.
+"""
+
+from itertools import permutations
+
+from .expr import Einsum, make
+from .fusion import einsum_on
+
+__all__ = ["reuse_pairs"]
+
+MAX_PAIR_AXES = 4   # axis orders tried when matching a pair: at most 4! = 24
+
+
+def reuse_pairs(nodes):
+    """{product node: the same product reading computed pairs} for the einsum ``nodes`` that can.
+
+    >>> reuse_pairs(topological(planned))   # {Σ t·a·V·X: Σ t·a·(X·V)} where X·V is a node
+    """
+    pairs = {node for node in nodes if _is_pair(node)}
+    if not pairs:
+        return {}
+    rewritten = {}
+    for node in nodes:
+        if isinstance(node, Einsum) and sum(1 for op in node.operands if op.shape) > 2:
+            new = _read_pairs(node, pairs)
+            if new is not node:
+                rewritten[node] = new
+    return rewritten
+
+
+def _is_pair(node):
+    """A plain contraction of two arrays: no coefficient, scalars, deltas, broadcasts or orphans."""
+    if not isinstance(node, Einsum) or node.coeff != 1.0 or len(node.operands) != 2:
+        return False
+    if not all(op.shape for op in node.operands) or len(set(node.out)) != len(node.out):
+        return False
+    used = set(node.subs[0]) | set(node.subs[1])
+    return used == set(range(len(node.dims))) and set(node.out) <= used
+
+
+def _read_pairs(node, pairs):
+    changed = True
+    while changed:
+        changed = False
+        tensors = [k for k, op in enumerate(node.operands) if op.shape]
+        for x in range(len(tensors)):
+            for y in range(x + 1, len(tensors)):
+                found = _pair_node(node, tensors[x], tensors[y], pairs)
+                if found is not None:
+                    node, changed = _replaced(node, tensors[x], tensors[y], *found), True
+                    break
+            if changed:
+                break
+    return node
+
+
+def _pair_node(node, a, b, pairs):
+    """(pair node, its axes' ids) if operands a and b contract to a node in ``pairs``, else None."""
+    sub_a, sub_b = node.subs[a], node.subs[b]
+    if len(set(sub_a)) != len(sub_a) or len(set(sub_b)) != len(sub_b):
+        return None
+    shared = set(sub_a) & set(sub_b)
+    elsewhere = set(node.out).union(*(s for k, s in enumerate(node.subs) if k not in (a, b)))
+    if not shared or shared & elsewhere:
+        return None
+    free = [i for i in dict.fromkeys(sub_a + sub_b) if i not in shared]
+    if len(free) > MAX_PAIR_AXES:
+        return None
+    ids = sorted(set(sub_a) | set(sub_b))
+    for order in permutations(free):
+        candidate = einsum_on(1.0, (node.operands[a], node.operands[b]), [sub_a, sub_b], order, node.dims, ids)
+        if candidate in pairs:
+            return candidate, order
+    return None
+
+
+def _replaced(node, a, b, pair, order):
+    """``node`` with operands a and b replaced by ``pair`` (axes ``order``); their summed ids go."""
+    ops = [op for k, op in enumerate(node.operands) if k not in (a, b)] + [pair]
+    subs = [s for k, s in enumerate(node.subs) if k not in (a, b)] + [tuple(order)]
+    gone = (set(node.subs[a]) | set(node.subs[b])) - set(order)
+    kept = [i for i in range(len(node.dims)) if i not in gone]
+    renumber = {i: n for n, i in enumerate(kept)}
+    return make(Einsum, node.coeff, tuple(ops), tuple(tuple(renumber[i] for i in s) for s in subs),
+                tuple(renumber[i] for i in node.out), tuple(node.dims[i] for i in kept))

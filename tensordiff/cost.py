@@ -63,10 +63,13 @@ def cost(exprs, dtype="float64", **dim_sizes):
     """
     program = compile_program(exprs)
     try:
-        dtype = np.dtype(dtype)
+        kind = np.dtype(dtype).kind
     except TypeError:
-        raise EvaluationError(f"dtype {dtype!r} is no numpy dtype") from None
-    check_dim_lengths(dim_sizes, program.dims, "size")
+        kind = None
+    if kind is None or kind not in "fc":
+        raise EvaluationError(f"dtype must be a float or complex numpy dtype, got {dtype!r}")
+    dtype = np.dtype(dtype)
+    check_dim_lengths(dim_sizes, program.dims, "size", least=0)
     sizes = dict(dim_sizes)
     bind_selections(program.dims, program.index_checks, sizes)   # sizes of sliced dims: n[2:5] from n
     missing = sorted(program.dims - set(sizes))

@@ -218,8 +218,10 @@ def chunk_plan(program, sizes, itemsize, chunks, budget_of):
     plan = {d: min(fixed.get(d, sizes[d]), sizes[d]) for d in program.dims}
     try:
         budget = budget_of(budget_text)
-    except (ValueError, TypeError, KeyError):
-        raise EvaluationError(f"chunks={chunks!r} is no size (write it like '64MiB')") from None
+    except (ValueError, TypeError, KeyError, OverflowError):
+        budget = None
+    if budget is None or budget <= 0:
+        raise EvaluationError(f"chunks={chunks!r} is no positive size (write it like '64MiB')") from None
     shapes = {node.shape for node in program.nodes if node.shape}
 
     def block_bytes(shape):

@@ -112,7 +112,16 @@ class _ApplyStep:
     def __call__(self, args, sizes, dtype, functions=None):
         impl = _implementation(self.fn, functions, self.backend)
         with np.errstate(all="ignore"):
-            return self.backend.apply(impl, args[0])
+            result = self.backend.apply(impl, args[0])
+        if self.backend.lazy:
+            return result
+        shape, wanted = tuple(getattr(result, "shape", ())), tuple(args[0].shape)
+        if shape == wanted:
+            return result
+        if shape == ():   # a constant, as a derivative like h'(x) = 1 may be written
+            return args[0] * 0 + result
+        raise EvaluationError(f"function {self.fn.display} returned an array of shape {shape} for an argument of "
+                              f"shape {wanted}: an elementwise function must keep its argument's shape")
 
 
 def _implementation(fn, functions, backend):

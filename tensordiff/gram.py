@@ -39,7 +39,7 @@ class GramPlan:
         half = self.contract(self.half_equation, [arrays[k] for k in self.half])
         rows = int(np.prod(half.shape[:self.shared_count], dtype=np.int64))
         left_shape = half.shape[self.shared_count:]
-        g = half.reshape(rows, -1)
+        g = half.reshape(rows, int(np.prod(left_shape, dtype=np.int64)))   # not -1: rows may be 0
         if self.weights:
             weight = self.contract(self.weight_equation, [arrays[k] for k in self.weights]).reshape(rows, 1)
             result = g.T @ (g * (weight * factor))

@@ -190,12 +190,19 @@ def slice_text(key):
     return sliced_dim("", key)[1:-1]
 
 
-def check_dim_lengths(given, dims, what):
-    """Refuse a {dim: length} dict naming a dim not in ``dims`` or holding a length that is no positive int."""
+def check_dim_lengths(given, dims, what, least=1):
+    """Refuse a {dim: length} dict naming a dim not in ``dims``, a sliced dim (its length follows
+    from its parent's), or holding a length that is no int of at least ``least``."""
     unknown = sorted(set(given) - set(dims), key=str)
     if unknown:
+        plain = ", ".join(sorted(d for d in dims if slice_of(d) is None)) or "none"
         raise EvaluationError(f"{what} given for {', '.join(map(repr, unknown))}, which are no dims of this "
-                              f"expression (its dims: {', '.join(sorted(dims)) or 'none'})")
-    bad = {d: n for d, n in given.items() if isinstance(n, bool) or not isinstance(n, int) or n < 1}
+                              f"expression (its dims: {plain})")
+    sliced = sorted(d for d in given if slice_of(d) is not None)
+    if sliced:
+        raise EvaluationError(f"{what} given for the sliced dim {sliced[0]!r}: it follows from "
+                              f"{slice_of(sliced[0])[0]!r}'s")
+    bad = {d: n for d, n in given.items() if isinstance(n, bool) or not isinstance(n, int) or n < least}
     if bad:
-        raise EvaluationError(f"{what}s must be positive integers, got {bad}")
+        kind = "positive integers" if least == 1 else f"integers ≥ {least}"
+        raise EvaluationError(f"{what}s must be {kind}, got {bad}")

@@ -96,8 +96,8 @@ def check_result_size(nbytes, describe, limit="auto"):
     if allowed is None or nbytes <= allowed:
         return
     raise EvaluationError(
-        f"the result would need {nbytes / 2 ** 30:.3g} GiB ({describe()}) but the memory limit is "
-        f"{allowed / 2 ** 30:.3g} GiB ({how}). Evaluate it lazily in chunks with backend=\"dask\", or ask "
+        f"the result would need {format_bytes(nbytes)} ({describe()}) but the memory limit is "
+        f"{format_bytes(allowed)} ({how}). Evaluate it lazily in chunks with backend=\"dask\", or ask "
         f"for a product instead of the full tensor (td.hvp, td.jvp, td.vjp, td.diff(f, X, direction=V)) or "
         f"for the entries you need (td.diff(f, X)[i, j]); memory_limit=None (or td.set_memory_limit(None)) "
         f"lifts the limit")

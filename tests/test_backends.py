@@ -275,7 +275,10 @@ def test_dask_chunk_plan_fits_the_budget():
         td.evaluate(H, backend="dask", chunks={"m": 3}, **values)
     with pytest.raises(td.EvaluationError, match="chunk lengths must be positive integers.*'n': 0"):
         td.evaluate(H, backend="dask", chunks={"n": 0}, **values)
-    with pytest.raises(td.EvaluationError, match="no size"):
+    for size in ("0B", "-5MiB", "1e400MiB"):
+        with pytest.raises(td.EvaluationError, match="no positive size"):
+            td.evaluate(H, backend="dask", chunks=size, **values)
+    with pytest.raises(td.EvaluationError, match="no positive size"):
         td.evaluate(H, backend="dask", chunks="lots", **values)
 
 

@@ -299,3 +299,21 @@ def test_errors_are_catchable_as_value_error():
         a + td.vector("b_m", "m")
     with pytest.raises(ValueError):
         td.einsum("i->ii", a)
+
+
+def test_user_function_must_keep_the_shape():
+    M = td.matrix("M", "n p")
+    with pytest.raises(td.EvaluationError, match=r"function zs returned an array of shape \(2,\) for an argument "
+                                                 r"of shape \(2, 2\)"):
+        td.evaluate(td.elementwise("zs")(M), M=np.ones((2, 2)), functions={"zs": lambda v: v[0]})
+    # a constant (h'(x) = 1 written as lambda v: 1.0) is that constant everywhere
+    np.testing.assert_array_equal(td.evaluate(td.elementwise("zc")(M), M=np.ones((2, 3)),
+                                              functions={"zc": lambda v: 3.0}), np.full((2, 3), 3.0))
+
+
+def test_empty_summed_dim_gives_zeros():
+    # the Gram product (MᵀM through syrk) reshaped with -1, which an empty dim makes ambiguous
+    M, v = td.matrix("M", "n p"), td.vector("v", "n")
+    np.testing.assert_array_equal(td.evaluate(M.T @ M, M=np.ones((0, 2))), np.zeros((2, 2)))
+    weighted = td.einsum("ki,k,kj->ij", M, v, M)
+    np.testing.assert_array_equal(td.evaluate(weighted, M=np.ones((0, 3)), v=np.ones(0)), np.zeros((3, 3)))

@@ -18,42 +18,42 @@ LIMIT = 4.0            # largest |value| a subexpression may have before it is s
 SHAPES = [(), (), (), ("a",), ("b",), ("a", "a"), ("a", "b"), ("b", "a"), ("b", "b"), ("a", "b", "b")]
 
 
-# ---------------------------------------------------------------- numeric helpers of the twins
+# ---------------------------------------------------------------- numeric helpers of the twins (tests use them too)
 
-def _sigmoid(v):
+def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def _softplus(v):
+def softplus(v):
     return np.log1p(np.exp(v))
 
 
-def _dsig(v):
-    return _sigmoid(v) * (1 - _sigmoid(v))
+def dsigmoid(v):
+    return sigmoid(v) * (1 - sigmoid(v))
 
 
-def _d2sig(v):
-    return _dsig(v) * (1 - 2 * _sigmoid(v))
+def d2sigmoid(v):
+    return dsigmoid(v) * (1 - 2 * sigmoid(v))
 
 
-def _d3sig(v):
-    return _d2sig(v) * (1 - 2 * _sigmoid(v)) - 2 * _dsig(v) ** 2
+def d3sigmoid(v):
+    return d2sigmoid(v) * (1 - 2 * sigmoid(v)) - 2 * dsigmoid(v) ** 2
 
 
-def _dtanh(v):
+def dtanh(v):
     return 1 - np.tanh(v) ** 2
 
 
-def _d2tanh(v):
-    return -2 * np.tanh(v) * _dtanh(v)
+def d2tanh(v):
+    return -2 * np.tanh(v) * dtanh(v)
 
 
-def _d3tanh(v):
-    return -2 * _dtanh(v) ** 2 + 4 * np.tanh(v) ** 2 * _dtanh(v)
+def d3tanh(v):
+    return -2 * dtanh(v) ** 2 + 4 * np.tanh(v) ** 2 * dtanh(v)
 
 
 # The abstract user function hr is softplus: its implementations are passed at evaluation.
-USER_FUNCTIONS = {"hr": [_softplus, _sigmoid, _dsig, _d2sig, _d3sig]}
+USER_FUNCTIONS = {"hr": [softplus, sigmoid, dsigmoid, d2sigmoid, d3sigmoid]}
 
 
 class ExpressionGenerator:
@@ -83,7 +83,7 @@ class ExpressionGenerator:
 
         self.V = {name: (float(away(())) if not sym.shape else away(tuple(SIZES[d] for d in sym.shape)))
                   for name, sym in self.S.items()}
-        self.g = td.elementwise("gr", np.tanh, td.elementwise("grp", _dtanh, td.elementwise("grpp", _d2tanh, _d3tanh)))
+        self.g = td.elementwise("gr", np.tanh, td.elementwise("grp", dtanh, td.elementwise("grpp", d2tanh, d3tanh)))
         self.h = td.elementwise("hr")
 
     # -- helpers
@@ -185,7 +185,7 @@ class ExpressionGenerator:
         if name == "cos":
             return td.cos(e), (lambda V: np.cos(f(V)))
         if name == "sigmoid":
-            return td.sigmoid(e), (lambda V: _sigmoid(f(V)))
+            return td.sigmoid(e), (lambda V: sigmoid(f(V)))
         if name == "exp":
             return td.exp(e), (lambda V: np.exp(f(V)))       # |e| <= LIMIT after taming
         return -e, (lambda V: -f(V))
@@ -224,7 +224,7 @@ class ExpressionGenerator:
         e, f = self.gen(shape, depth - 1)
         if self.choose(2):
             return self.g(e), (lambda V: np.tanh(f(V)))
-        return self.h(e), (lambda V: _softplus(f(V)))
+        return self.h(e), (lambda V: softplus(f(V)))
 
     def scalar_rules(self, shape, depth):
         d = self.pick(["a", "b"])

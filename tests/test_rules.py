@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
+from tensordiff.randexpr import d2sigmoid, d2tanh, d3tanh, dsigmoid, dtanh, sigmoid, softplus
 from tensordiff.testing import numeric_diff
 
 SIZES = {"n": 3, "m": 4, "k": 2}
@@ -63,35 +64,11 @@ def make_values(seed=0):
     }
 
 
-def sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-def softplus(v):
-    return np.log1p(np.exp(v))
-
-
-def d_sigmoid(v):
-    return sigmoid(v) * (1 - sigmoid(v))
-
-
-def d2_sigmoid(v):
-    return d_sigmoid(v) * (1 - 2 * sigmoid(v))
-
-
-def dtanh(v):
-    return 1 - np.tanh(v) ** 2
-
-
-def d2tanh(v):
-    return -2 * np.tanh(v) * dtanh(v)
-
-
 # abstract h = softplus, supplied at evaluation in the two accepted forms
-H_LIST = {"h": [softplus, sigmoid, d_sigmoid, d2_sigmoid]}
-H_DICT = {"h": softplus, "h'": sigmoid, "h''": d_sigmoid, "h'''": d2_sigmoid}
+H_LIST = {"h": [softplus, sigmoid, dsigmoid, d2sigmoid]}
+H_DICT = {"h": softplus, "h'": sigmoid, "h''": dsigmoid, "h'''": d2sigmoid}
 # bound g = tanh with g' bound; g'' supplied at evaluation
-G_SECOND = {"g''": d2tanh, "g'''": lambda v: -2 * dtanh(v) ** 2 + 4 * np.tanh(v) ** 2 * dtanh(v)}
+G_SECOND = {"g''": d2tanh, "g'''": d3tanh}
 
 
 def _bound_g():

@@ -22,12 +22,13 @@ from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .indices import format_dims
 from .gram import gram_plan
-from .fusion import FusedSumStep, SumPlan, einsum_on, factor_sums
+from .factoring import factor_sums
+from .fusion import FusedSumStep, SumPlan
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
-from .simplify import as_expr, einsum_node, substitute
+from .simplify import as_expr, einsum_node, einsum_on, substitute
 
 __all__ = ["compile", "evaluate", "Program"]
 

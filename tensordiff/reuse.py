@@ -12,7 +12,7 @@ value exists either way.
 from itertools import permutations
 
 from .expr import Einsum, make
-from .fusion import einsum_on
+from .simplify import einsum_on
 
 __all__ = ["reuse_pairs"]
 

@@ -221,6 +221,13 @@ def broadcast(node, shape):
     return einsum_node(1.0, (node,), ((),), tuple(range(len(shape))), shape)
 
 
+def einsum_on(coeff, ops, subs, out, dims, ids):
+    """einsum_node over just the index ids ``ids`` of a larger numbering."""
+    renumber = {i: k for k, i in enumerate(ids)}
+    return einsum_node(coeff, ops, [tuple(renumber[i] for i in s) for s in subs],
+                       tuple(renumber[i] for i in out), [dims[i] for i in ids])
+
+
 def with_coeff(node, coeff):
     """``node`` (an Einsum) with its coefficient replaced."""
     if coeff == 0.0:

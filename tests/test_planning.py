@@ -5,7 +5,8 @@ import numpy as np
 import tensordiff as td
 from tensordiff.evaluate import _EinsumStep
 from tensordiff.expr import Add, Einsum
-from tensordiff.fusion import FusedSumStep, factor_sums, split_term
+from tensordiff.factoring import factor_sums
+from tensordiff.fusion import FusedSumStep, split_term
 from tensordiff.testing import numeric_diff
 
 
@@ -94,6 +95,16 @@ def test_network_hvp_costs_three_matrix_products():
     dT = D * XV
     want = 2 * v["X"].T @ (((dT @ v["a"])[:, None] * D - 2 * r[:, None] * T * dT) * v["a"])
     np.testing.assert_allclose(program(**v), want, rtol=1e-10, atol=1e-10)
+
+
+def test_common_operand_is_left_where_factoring_would_cost_more():
+    # the Tikhonov vjp: Σ_c inv[a,c] (X·M)[b,c] + Σ_c inv[a,c] V[c] y[b]; factoring inv out would
+    # form X·M in full and contract it with inv again: n·p² more than the term's own path
+    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
+    vjp = td.vjp(q, X, td.vector("V", "p"))
+    n, p = 3000, 100
+    assert td.cost(vjp, n=n, p=p).flops < 2.5 * (2 * n * p * p)    # XᵀX and one X·(p×p) product
 
 
 def test_products_read_pairs_only_where_exact():

@@ -1,0 +1,198 @@
+"""Planning sums: terms that share a factor contract it once.
+
+``factor_sums`` rewrites each sum before evaluation. Terms with one skeleton (the operands that
+carry output indices) become one contraction of the skeleton against the sum of their weights;
+terms that share one operand become one contraction of that operand against the sum of their
+rests, where that is cheaper at equal dim sizes. Both are exact by linearity.
+"""
+
+import weakref
+from itertools import permutations
+
+import opt_einsum
+
+from .expr import Add, Einsum, topological
+from .simplify import add_node, einsum_on, substitute
+
+__all__ = ["factor_sums", "uniform_cost"]
+
+MAX_INTERFACE = 4  # interface orders tried when matching skeletons: at most 4! = 24
+UNIFORM_SIZE = 64  # the dim size at which a factoring's cost is judged
+SAVING = 0.9       # a factoring must cost at most this fraction of the terms it replaces
+
+
+def factor_sums(outputs):
+    """Sums whose terms share a skeleton contract it once: Σ S·W1 + Σ S·W2 = Σ S·(W1 + W2).
+
+    A term's skeleton is its operands that carry an output index; its weight is the rest,
+    contracted down to the summed indices it shares with the skeleton (the interface). The
+    logistic-regression Hessian, Σ_k X[k,i] X[k,j] (w1[k] + w2[k]), is the typical case: one
+    n·d² contraction instead of two, and a cheap sum of two n-vectors.
+    """
+    mapping = {}
+    for node in topological(outputs):
+        if isinstance(node, Add):
+            factored = _factor_sum(node)
+            if factored is not node:
+                mapping[node] = factored
+    return [substitute(e, mapping) for e in outputs] if mapping else list(outputs)
+
+
+def _factor_sum(node):
+    groups = {}  # skeleton node -> [(term, interface, weight), ...]
+    rest = []
+    for term in node.terms:
+        parts = _skeleton_and_weight(term) if isinstance(term, Einsum) else None
+        if parts is None:
+            rest.append(term)
+            continue
+        skeleton_of, weight_of, interface = parts
+        orders = [tuple(interface)]
+        if len(interface) > 1 and any(len(g[0][1]) == len(interface) for g in groups.values()):
+            orders = list(permutations(interface))
+        for order in orders:
+            skeleton = skeleton_of(order)
+            if skeleton in groups:
+                groups[skeleton].append((term, order, weight_of(order)))
+                break
+        else:
+            groups[skeleton_of(orders[0])] = [(term, orders[0], weight_of(orders[0]))]
+    if all(len(members) == 1 for members in groups.values()):
+        return _factor_common_operand(node)
+    terms = list(rest)
+    for members in groups.values():
+        if len(members) == 1:
+            terms.append(members[0][0])
+            continue
+        leader, order, _ = members[0]
+        weights = add_node([weight for _, _, weight in members])
+        skeleton_ops, skeleton_subs = _skeleton_operands(leader)
+        ids = sorted(set(leader.out) | {i for s in skeleton_subs for i in s})
+        terms.append(einsum_on(1.0, skeleton_ops + (weights,), skeleton_subs + [order], leader.out, leader.dims, ids))
+    return _factor_common_operand(add_node(terms, node.shape))
+
+
+def _factor_common_operand(node):
+    """Σ_k F[k,i] R1[k,j] + Σ_k F[k,i] R2[k,j] = Σ_k F[k,i] (R1 + R2)[k,j] for one operand F.
+
+    Where terms share no skeleton they may still share an operand F that carries output and
+    summed indices: contracting F once with the sum of the rests replaces one contraction per
+    term. The network hvp is the typical case: Σ_k X[k,i] (two different [k,j] weights), two
+    n·d·k products become one. It is done only where it pays at equal dim sizes (sizes are not
+    known when planning): a rest that the term's own path would never form in full — an outer
+    product contracted with F one factor at a time — can make it cost more.
+    """
+    if not isinstance(node, Add):
+        return node
+    options = [_operand_factorings(t) if isinstance(t, Einsum) else {} for t in node.terms]
+    remaining = set(range(len(node.terms)))
+    refused = set()
+    terms = []
+    while True:
+        counts = {}
+        for k in remaining:
+            for key in options[k]:
+                if key not in refused:
+                    counts[key] = counts.get(key, 0) + 1
+        shared = [key for key, count in counts.items() if count > 1]
+        if not shared:
+            break
+        best = max(shared, key=lambda key: (counts[key], -min(k for k in remaining if key in options[k])))
+        members = sorted(k for k in remaining if best in options[k])
+        rests = [options[k][best][0] for k in members]
+        rebuild = options[members[0]][best][1]
+        before = sum(uniform_cost(node.terms[k]) for k in members)
+        after = sum(uniform_cost(r) for r in rests) + uniform_cost(rebuild(add_node(rests)))
+        if after > SAVING * before:
+            refused.add(best)
+            continue
+        terms.append(rebuild(_factor_common_operand(add_node(rests))))
+        remaining.difference_update(members)
+    if not terms:
+        return node
+    return add_node(terms + [node.terms[k] for k in sorted(remaining)], node.shape)
+
+
+_uniform_costs = weakref.WeakKeyDictionary()   # per interned node, kept no longer than the node
+
+
+def uniform_cost(node):
+    """FLOPs of contracting an einsum node's operands (taken as given) when every dim is UNIFORM_SIZE."""
+    cost = _uniform_costs.get(node)
+    if cost is None:
+        cost = _uniform_costs[node] = _contraction_cost(node, UNIFORM_SIZE)
+    return cost
+
+
+def _contraction_cost(node, size):
+    if not isinstance(node, Einsum):
+        return 0.0
+    tensors = [k for k, op in enumerate(node.operands) if op.shape]
+    if not tensors:
+        return 0.0
+    symbol = opt_einsum.get_symbol
+    out = "".join(symbol(i) for i in dict.fromkeys(node.out) if any(i in node.subs[k] for k in tensors))
+    equation = ",".join("".join(symbol(i) for i in node.subs[k]) for k in tensors) + "->" + out
+    shapes = [(size,) * len(node.subs[k]) for k in tensors]
+    return float(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")[1].opt_cost)
+
+
+def _operand_factorings(term):
+    """{key: (rest R, rebuild(R_sum))} for each operand F of ``term`` that can be factored out."""
+    out = term.out
+    if len(set(out)) != len(out):
+        return {}
+    found = {}
+    for f, (op, sub) in enumerate(zip(term.operands, term.subs)):
+        if not sub or len(set(sub)) != len(sub):
+            continue
+        interface = [i for i in sub if i not in out]
+        rest_subs = [s for k, s in enumerate(term.subs) if k != f]
+        rest_ids = {i for s in rest_subs for i in s}
+        if not interface or len(interface) == len(sub) or not set(interface) <= rest_ids:
+            continue
+        rest_out = tuple(interface) + tuple(i for i in out if i in rest_ids)
+        rest_ops = term.operands[:f] + term.operands[f + 1:]
+        used = {i for s in term.subs for i in s}
+        orphans = {i for i in range(len(term.dims)) if i not in used and i not in out}
+        rest = einsum_on(term.coeff, rest_ops, rest_subs, rest_out, term.dims, sorted(rest_ids | orphans))
+        role = tuple(out.index(i) if i in out else -1 - interface.index(i) for i in sub)
+        key = (op, role, tuple(out.index(i) for i in rest_out[len(interface):]))
+        found[key] = (rest, _rebuild(op, sub, rest_out, term))
+    return found
+
+
+def _rebuild(op, sub, rest_out, term):
+    ids = sorted(set(sub) | set(rest_out) | set(term.out))
+    return lambda rests: einsum_on(1.0, (op, rests), [sub, rest_out], term.out, term.dims, ids)
+
+
+def _skeleton_operands(term):
+    out = set(term.out)
+    keep = [k for k, sub in enumerate(term.subs) if out.intersection(sub)]
+    return tuple(term.operands[k] for k in keep), [term.subs[k] for k in keep]
+
+
+def _skeleton_and_weight(term):
+    """(skeleton(order), weight(order), interface ids) for ``term``, or None if it has no weight."""
+    out = set(term.out)
+    skeleton_ops, skeleton_subs = _skeleton_operands(term)
+    weight_ops = tuple(op for op, sub in zip(term.operands, term.subs) if not out.intersection(sub))
+    weight_subs = [sub for sub in term.subs if not out.intersection(sub)]
+    if not weight_ops or len(skeleton_ops) == len(term.operands):
+        return None
+    skeleton_ids = {i for s in skeleton_subs for i in s}
+    weight_ids = {i for s in weight_subs for i in s}
+    interface = sorted(skeleton_ids & weight_ids)
+    if len(interface) > MAX_INTERFACE:
+        return None
+    orphans = set(range(len(term.dims))) - skeleton_ids - weight_ids - out
+
+    def skeleton_of(order):
+        return einsum_on(1.0, skeleton_ops, skeleton_subs, tuple(term.out) + order, term.dims,
+                         sorted(skeleton_ids | out))
+
+    def weight_of(order):
+        return einsum_on(term.coeff, weight_ops, weight_subs, order, term.dims, sorted(weight_ids | orphans))
+
+    return skeleton_of, weight_of, interface

@@ -14,9 +14,10 @@ Selections: one row and one entry of a Hessian (td.hessian(f, W)[a, b], ...[a, b
 the whole Hessian, all compiled by tensordiff and checked against slices of the whole one.
 
 Times are medians after one warm-up call (run.measure); the table gives ratios to tensordiff.
-Results: benchmarks/results/NAME.json and NAME.txt. On a shared machine, pin every library to one
-thread for comparable numbers: OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".
+Results: benchmarks/results/NAME.json and NAME.txt. On a shared machine, give every library one
+core for comparable numbers: ``--threads 1`` confines the process to one CPU (where the OS allows;
+thread-count variables alone do not stop XLA's thread pool), best with OMP_NUM_THREADS=1
+OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 set too.
 """
 
 import argparse
@@ -38,7 +39,7 @@ import tensordiff as td  # noqa: E402
 from problems import (PROBLEMS, _tikhonov_parts, logdet_f_td, logdet_grad_closed, logdet_inputs,  # noqa: E402
                       logdet_peer, nn_f_td, nn_grad_closed, nn_inputs, nn_peer, tikhonov_inputs, tikhonov_J_closed,
                       tikhonov_peer, tikhonov_q, tikhonov_q_td)
-from run import PEER_LOADERS, _agree, measure  # noqa: E402
+from run import PEER_LOADERS, _agree, measure, pin_to_one_cpu  # noqa: E402
 
 METHODS = ("tensordiff", "closed", "jax", "torch")
 
@@ -323,7 +324,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--budget", type=float, default=5.0, help="seconds of timed calls per case")
     parser.add_argument("--name", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="1: run on one CPU (see above)")
     args = parser.parse_args(argv)
+    if args.threads == 1:
+        pin_to_one_cpu()
     sizes = ["small"] if args.quick else args.sizes
     name = args.name or ("products-quick" if args.quick else "products")
     methods = []
@@ -354,7 +358,7 @@ def main(argv=None):
     print(text)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     meta = dict(machine=platform.machine(), python=platform.python_version(), numpy=np.__version__,
-                cpus=os.cpu_count(), threads=os.environ.get("OMP_NUM_THREADS"), time=time.strftime("%Y-%m-%d %H:%M:%S"))
+                cpus=os.cpu_count(), threads=args.threads or os.environ.get("OMP_NUM_THREADS"), time=time.strftime("%Y-%m-%d %H:%M:%S"))
     with open(os.path.join(HERE, "results", name + ".json"), "w") as f:
         json.dump(dict(meta=meta, records=records), f, indent=1)
     with open(os.path.join(HERE, "results", name + ".txt"), "w") as f:

@@ -25,7 +25,11 @@ __all__ = ["cost", "Cost"]
 
 
 class Cost:
-    """The cost report of ``td.cost``: result shapes and bytes, FLOPs, peak memory."""
+    """The cost report of ``td.cost``: result shapes and bytes, FLOPs, peak memory.
+
+    >>> c = td.cost(td.hessian(f, W), n=1000, d=50, k=20)
+    >>> c.bytes, c.flops, c.peak_bytes        # also printed whole by repr(c)
+    """
 
     def __init__(self, shapes, dtype, sizes, flops, peak_bytes, input_bytes, steps):
         self.shapes = shapes

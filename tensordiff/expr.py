@@ -42,7 +42,11 @@ def _digest(*parts):
 
 
 class Expr:
-    """Base of all nodes. ``shape`` is a tuple of dim names; ``free`` the names of the symbols used."""
+    """Base of all nodes. ``shape`` is a tuple of dim names; ``free`` the names of the symbols used.
+
+    >>> e = td.matrix("X", "n p").T @ td.vector("y", "n")
+    >>> e.shape, e.free                     # (('p',), frozenset({'X', 'y'}))
+    """
 
     __slots__ = ("shape", "free", "skey", "symmetric_cache", "__weakref__")
     __array_priority__ = 1000  # so numpy scalars defer to our operators

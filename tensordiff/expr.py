@@ -19,6 +19,7 @@ them: structurally equal nodes are the same object, so equality is identity and 
 subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``.
 """
 
+import gc
 import hashlib
 import threading
 import weakref
@@ -108,6 +109,10 @@ def symbol(name, dims):
     if not isinstance(name, str) or not name.isidentifier():
         raise ShapeError(f"symbol name must be an identifier, got {name!r}")
     existing = _symbols.get(name)
+    if existing is not None and existing.dims != dims:
+        del existing
+        gc.collect()   # the old symbol may be garbage kept only by reference cycles not yet collected
+        existing = _symbols.get(name)
     if existing is not None and existing.dims != dims:
         raise ShapeError(f"symbol {name!r} is already declared with dims {format_dims(existing.dims)}, "
                          f"not {format_dims(dims)}")

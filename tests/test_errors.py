@@ -317,3 +317,17 @@ def test_empty_summed_dim_gives_zeros():
     np.testing.assert_array_equal(td.evaluate(M.T @ M, M=np.ones((0, 2))), np.zeros((2, 2)))
     weighted = td.einsum("ki,k,kj->ij", M, v, M)
     np.testing.assert_array_equal(td.evaluate(weighted, M=np.ones((0, 3)), v=np.ones(0)), np.zeros((3, 3)))
+
+
+def test_a_symbol_kept_only_by_garbage_cycles_can_be_redeclared():
+    # which dims a name has is decided by the live symbol; uncollected cyclic garbage (an old
+    # traceback, a closure cycle) holding it made the next test's declaration fail at random
+    import gc
+    gc.disable()
+    try:
+        cycle = [td.matrix("X_cycle", "n p") @ td.vector("w_cycle", "p")]
+        cycle.append(cycle)
+        del cycle
+        assert td.matrix("X_cycle", "n d").dims == ("n", "d")
+    finally:
+        gc.enable()

@@ -8,8 +8,13 @@ failure would make later tests fail with a spurious "already declared" ShapeErro
 
 import gc
 import sys
+from collections import namedtuple
 
 import pytest
+
+import tensordiff as td
+
+Tikhonov = namedtuple("Tikhonov", "X y lam q")
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +27,10 @@ def _release_symbols_after_each_test():
             failed = True
     if failed:
         gc.collect()   # the traceback's frames may sit in reference cycles
+
+
+@pytest.fixture
+def tikhonov():
+    """Seed 001's Tikhonov map q = (XᵀX + λI)⁻¹ Xᵀy, with its symbols: (X, y, lam, q)."""
+    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    return Tikhonov(X, y, lam, td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y)

@@ -12,13 +12,6 @@ from tensordiff import memory
 RNG = np.random.default_rng(5)
 
 
-@pytest.fixture
-def tikhonov():
-    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
-    q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
-    return X, y, lam, q
-
-
 @pytest.fixture(autouse=True)
 def _restore_memory_limit():
     yield

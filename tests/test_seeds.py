@@ -102,13 +102,9 @@ def test_000_chain_rule_factors_with_w_independent(ridge):
 
 # ---------------------------------------------------------------- 001 Tikhonov Jacobian and Hessian
 
-@pytest.fixture
-def tikhonov():
-    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
-    q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
+def _tikhonov_values():
     rng = np.random.default_rng(1)
-    vals = dict(X=rng.standard_normal((5, 3)), y=rng.standard_normal(5), lam=0.5)
-    return dict(X=X, y=y, lam=lam, q=q, vals=vals)
+    return dict(X=rng.standard_normal((5, 3)), y=rng.standard_normal(5), lam=0.5)
 
 
 def tikhonov_closed(Xv, yv, lam):
@@ -120,7 +116,7 @@ def tikhonov_closed(Xv, yv, lam):
 
 
 def test_001_jacobian(tikhonov):
-    X, q, vals = tikhonov["X"], tikhonov["q"], tikhonov["vals"]
+    X, q, vals = tikhonov.X, tikhonov.q, _tikhonov_values()
     J = td.diff(q, X)
     assert J.shape == ("p", "n", "p")
     got = td.evaluate(J, **vals)
@@ -141,7 +137,7 @@ def test_001_jacobian(tikhonov):
 
 
 def test_001_hessian_order5(tikhonov):
-    X, q, vals = tikhonov["X"], tikhonov["q"], tikhonov["vals"]
+    X, q, vals = tikhonov.X, tikhonov.q, _tikhonov_values()
     J = td.diff(q, X)
     H = td.diff(q, X, order=2)
     assert H.shape == ("p", "n", "p", "n", "p")
@@ -164,7 +160,7 @@ def test_001_hessian_order5(tikhonov):
 
 
 def test_001_compile_jacobian_and_hessian_together(tikhonov):
-    X, q, vals = tikhonov["X"], tikhonov["q"], tikhonov["vals"]
+    X, q, vals = tikhonov.X, tikhonov.q, _tikhonov_values()
     J, H = td.diff(q, X), td.diff(q, X, 2)
     program = td.compile([J, H])
     Jv, Hv = program(**vals)

@@ -19,7 +19,6 @@ import numpy as np
 import opt_einsum
 
 from .errors import EvaluationError
-from .kernels import assemble as _numpy_assemble
 from .printing import short
 
 __all__ = ["get_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
@@ -114,7 +113,6 @@ class Backend:
 
     def __init__(self, lib):
         self.lib = lib
-        self._contractions = {}
 
     # ---- values
     def to_array(self, name, value):
@@ -139,40 +137,6 @@ class Backend:
                 any(np.may_share_memory(result, other) for other in given):
             result = result.copy()
         return result
-
-    # ---- contractions and structure
-    def contract(self, equation, arrays):
-        shapes = tuple(tuple(a.shape) for a in arrays)
-        expression = self._contractions.get((equation, shapes))
-        if expression is None:
-            expression = opt_einsum.contract_expression(equation, *shapes, optimize="auto")
-            if len(self._contractions) > 256:
-                self._contractions.clear()
-            self._contractions[(equation, shapes)] = expression
-        return expression(*arrays, backend=self.module)
-
-    def assemble(self, core, core_ids, out_ids, id_dims, sizes, factor, place):
-        return _numpy_assemble(core, core_ids, out_ids, {i: sizes[d] for i, d in enumerate(id_dims)}, factor, place)
-
-    def einsum(self, step, args, sizes, place):
-        """The value of one Einsum node: its contraction, then its delta/broadcast structure."""
-        factor = step.factor(args, sizes)
-        core = None
-        if step.tensor_args:
-            arrays = [args[k] for k in step.tensor_args]
-            if not _is_one(factor):
-                smallest = min(range(len(arrays)), key=lambda k: _numel(arrays[k]))
-                arrays[smallest] = arrays[smallest] * factor
-            core, factor = self.contract(step.equation, arrays), 1.0
-        return self.assemble(core, step.core_ids, step.out_ids, step.id_dims, sizes, factor, place)
-
-    def sum_of_einsums(self, terms, sizes, place):
-        """Σ of Einsum nodes of one shape, given as (EinsumStep, args) pairs."""
-        total = None
-        for step, args in terms:
-            value = self.einsum(step, args, sizes, place)
-            total = value if total is None else total + value
-        return total
 
     def constant(self, array, dims, place):
         """A numpy float64 ``array`` (an indexing matrix, dims ``dims``) as this library's array."""
@@ -201,6 +165,41 @@ class _ArrayLibrary(Backend):
     """A library with numpy's names (``xp``): values are converted, outputs assembled by contraction."""
 
     xp = None
+
+    def __init__(self, lib):
+        super().__init__(lib)
+        self._contractions = {}
+
+    # ---- contractions (numpy runs its own einsum and sum steps, evaluate.py and fusion.py)
+    def contract(self, equation, arrays):
+        shapes = tuple(tuple(a.shape) for a in arrays)
+        expression = self._contractions.get((equation, shapes))
+        if expression is None:
+            expression = opt_einsum.contract_expression(equation, *shapes, optimize="auto")
+            if len(self._contractions) > 256:
+                self._contractions.clear()
+            self._contractions[(equation, shapes)] = expression
+        return expression(*arrays, backend=self.module)
+
+    def einsum(self, step, args, sizes, place):
+        """The value of one Einsum node: its contraction, then its delta/broadcast structure."""
+        factor = step.factor(args, sizes)
+        core = None
+        if step.tensor_args:
+            arrays = [args[k] for k in step.tensor_args]
+            if not _is_one(factor):
+                smallest = min(range(len(arrays)), key=lambda k: _numel(arrays[k]))
+                arrays[smallest] = arrays[smallest] * factor
+            core, factor = self.contract(step.equation, arrays), 1.0
+        return self.assemble(core, step.core_ids, step.out_ids, step.id_dims, sizes, factor, place)
+
+    def sum_of_einsums(self, terms, sizes, place):
+        """Σ of Einsum nodes of one shape, given as (EinsumStep, args) pairs."""
+        total = None
+        for step, args in terms:
+            value = self.einsum(step, args, sizes, place)
+            total = value if total is None else total + value
+        return total
 
     def is_array(self, value):
         raise NotImplementedError
@@ -405,7 +404,7 @@ class _Torch(_ArrayLibrary):
         return array.clone()
 
     def constant(self, array, dims, place):
-        return self.lib.as_tensor(array, dtype=place[0], device=place[1])
+        return self.lib.tensor(array, dtype=place[0], device=place[1])   # a copy: the array is shared
 
     def take(self, array, keys):
         """torch slices take no negative steps: a reversed slice is a flip of a forward one."""

@@ -47,19 +47,22 @@ def _is_pair(node):
 
 
 def _read_pairs(node, pairs):
-    changed = True
-    while changed:
-        changed = False
-        tensors = [k for k, op in enumerate(node.operands) if op.shape]
-        for x in range(len(tensors)):
-            for y in range(x + 1, len(tensors)):
-                found = _pair_node(node, tensors[x], tensors[y], pairs)
-                if found is not None:
-                    node, changed = _replaced(node, tensors[x], tensors[y], *found), True
-                    break
-            if changed:
-                break
-    return node
+    while True:
+        found = _first_pair(node, pairs)
+        if found is None:
+            return node
+        node = _replaced(node, *found)
+
+
+def _first_pair(node, pairs):
+    """(a, b, pair node, its axes' ids) for the first operands a, b of ``node`` whose contraction is in ``pairs``."""
+    tensors = [k for k, op in enumerate(node.operands) if op.shape]
+    for x, a in enumerate(tensors):
+        for b in tensors[x + 1:]:
+            found = _pair_node(node, a, b, pairs)
+            if found is not None:
+                return (a, b) + found
+    return None
 
 
 def _pair_node(node, a, b, pairs):

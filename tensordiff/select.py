@@ -270,17 +270,27 @@ def bind_selections(dims, checks, sizes):
 
 
 def _select_step(node, backend, singular):
+    made = {}   # the 0/1 array per size of the dim: built once, read-only since calls share it
+
     def run(args, sizes, place):
         size = sizes[node.dim]
-        positions = range(size)[node.key if isinstance(node.key, int) else slice(*node.key)]
-        if isinstance(node.key, int):
-            out = np.zeros(size)
-            out[positions] = 1
-        else:
-            out = np.zeros((len(positions), size))
-            out[np.arange(len(positions)), np.asarray(positions, dtype=np.intp)] = 1
-        return backend.constant(out, node.shape, place)
+        selection = made.get(size)
+        if selection is None:
+            selection = made[size] = _selection_array(node.key, size)
+        return backend.constant(selection, node.shape, place)
     return run
+
+
+def _selection_array(key, size):
+    positions = range(size)[key if isinstance(key, int) else slice(*key)]
+    if isinstance(key, int):
+        out = np.zeros(size)
+        out[positions] = 1
+    else:
+        out = np.zeros((len(positions), size))
+        out[np.arange(len(positions)), np.asarray(positions, dtype=np.intp)] = 1
+    out.flags.writeable = False
+    return out
 
 
 def _take_step(node, backend, singular):

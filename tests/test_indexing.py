@@ -239,3 +239,12 @@ def test_select_has_a_zero_derivative_and_deep_expressions_do_not_recurse():
         e = td.tanh(e) * 0.9 + x if i % 2 else A @ e
     values = dict(dx=np.full(3, 0.1), dA=0.5 * np.eye(3) + 0.1)
     np.testing.assert_allclose(td.evaluate(e[1], **values), td.evaluate(e, **values)[1], rtol=1e-12)
+
+
+def test_selection_arrays_are_built_once_and_outputs_stay_the_callers():
+    x = td.vector("x", "n")
+    program = td.compile(td.diff(x, x)[2])          # the 0/1 selection itself is the output
+    first = program(x=np.ones(5))
+    first[...] = 7.0                                # the caller's array: writing it changes nothing shared
+    np.testing.assert_array_equal(program(x=np.ones(5)), [0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(program(x=np.ones(3)), [0, 0, 1])

@@ -137,15 +137,11 @@ def _einsum_price(node, sizes, into_buffer=False):
 
 def _sum_price(node, step, sizes):
     """A sum writes each part's product of factors (one multiply-add per factor and entry) onto the
-    output or its diagonal; the factors are steps of their own. Other backends add whole terms."""
-    out_entries = math.prod(sizes[d] for d in node.shape)
-    parts = getattr(step, "parts", None)
-    if parts is None:
-        return out_entries * len(node.terms), 0
+    output or its diagonal (one entry per distinct axis of its pattern); the factors are steps of
+    their own. ``cost`` prices the numpy plan, where every sum is a FusedSumStep."""
     flops, widest = 0, 0
-    for part in parts:
-        axes = {p: node.shape[a] for a, p in reversed(list(enumerate(part.pattern)))}
-        entries = math.prod(sizes[d] for d in axes.values())
+    for part in step.parts:
+        entries = math.prod(sizes[node.shape[part.pattern.index(p)]] for p in set(part.pattern))
         flops += max(len(part.factors), 1) * entries
         widest = max(widest, entries)
     # the compiled kernel accumulates in place; its numpy twin forms each product (and a partial

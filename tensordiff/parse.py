@@ -548,8 +548,8 @@ def _build(order, typed):
         kids = [values.pop(id(kid)) for kid in node.kids]
         try:
             values[id(node)] = _BUILD[node.kind](node, kids, typed)
-        except TensorDiffError as exc:
-            _fail(type(exc), str(exc), typed.text, node.pos)
+        except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
+            _fail(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
     return values[id(order[-1])]
 
 

@@ -166,6 +166,8 @@ def constant(value, shape=()):
     shape = tuple(shape)
     if value == 0:
         return zeros(shape)
+    if not math.isfinite(value):
+        raise TensorDiffError(f"a constant in the expression is {value}: symbolic constants must be finite numbers")
     return make(Einsum, float(value), (), (), tuple(range(len(shape))), shape)
 
 
@@ -291,13 +293,23 @@ def apply_node(fn, arg):
     """Canonical ``fn(arg)`` elementwise."""
     value = constant_value(arg)
     if value is not None and fn.numeric is not None:
-        with np.errstate(all="ignore"):  # 1/0 folds to inf, as numpy would evaluate it
-            return constant(float(fn.numeric(np.float64(value))), arg.shape)
+        with np.errstate(all="ignore"):
+            folded = float(fn.numeric(np.float64(value)))
+        if not math.isfinite(folded):   # refused here: 0 * (1/0) would otherwise fold to 0, not nan
+            raise TensorDiffError(f"the constant {_folded_text(fn, value)} is {folded}: symbolic constants must be "
+                                  "finite (a division by zero, or a function outside its domain)")
+        return constant(folded, arg.shape)
     for rule in fn.rewrites:
         result = rule(arg)
         if result is not None:
             return result
     return make(Apply, fn, arg)
+
+
+def _folded_text(fn, value):
+    if fn.name == "pow":
+        return f"1/{value:g}" if fn.p == -1 else f"({value:g})^{fn.p:g}" if value < 0 else f"{value:g}^{fn.p:g}"
+    return f"{fn.name}({value:g})"
 
 
 def _check_square(arg, what):

@@ -18,7 +18,7 @@ from .evaluate import compile as compile_program
 from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
 from .kernels import kernels_available
 from .select import bind_selections
-from .indices import check_dim_lengths
+from .indices import check_dim_lengths, slice_of
 from .memory import format_bytes, get_memory_limit
 
 __all__ = ["cost", "Cost"]
@@ -76,7 +76,7 @@ def cost(exprs, dtype="float64", **dim_sizes):
     check_dim_lengths(dim_sizes, program.dims, "size", least=0)
     sizes = dict(dim_sizes)
     bind_selections(program.dims, program.index_checks, sizes)   # sizes of sliced dims: n[2:5] from n
-    missing = sorted(program.dims - set(sizes))
+    missing = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
     if missing:
         raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "
                               f"e.g. td.cost(expr, {missing[0]}=100)")

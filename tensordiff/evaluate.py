@@ -20,7 +20,7 @@ import opt_einsum
 from . import backends
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
-from .indices import format_dims
+from .indices import format_dims, slice_of
 from .gram import gram_plan
 from .factoring import factor_sums
 from .fusion import FusedSumStep, SumPlan
@@ -288,6 +288,11 @@ class Program:
             dims.update(node.shape)
             if isinstance(node, Einsum):
                 dims.update(node.dims)
+        dims.update(dim for dim, _ in self.index_checks)   # a checked selection planned away (a zero)
+        for dim in list(dims):   # a sliced dim's size follows from its base's: "n[2:5]" needs n
+            while (parts := slice_of(dim)) is not None:
+                dim = parts[0]
+                dims.add(dim)
         self.dims = dims
         last_use = {}
         inputs = {}
@@ -381,7 +386,7 @@ class Program:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
                 f"{m!r} (dims {format_dims(self.symbols[m])})" for m in missing))
         bind_selections(self.dims, self.index_checks, sizes)
-        unbound = sorted(self.dims - set(sizes))
+        unbound = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
         if unbound:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
                                   "for a symbol that has them")

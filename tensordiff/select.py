@@ -43,7 +43,20 @@ def index(expr, key):
     picks = _parse_key(expr, key)
     if not picks:
         return expr
-    return _select(expr, picks, {}, 0)
+    result = _select(expr, picks, {}, 0)
+    ints = [(expr.shape[axis], key) for axis, key in sorted(picks.items()) if isinstance(key, int)]
+    if ints and isinstance(result, Einsum) and result.coeff == 0.0:
+        return _guarded_zero(result.shape, ints)
+    return result
+
+
+def _guarded_zero(shape, ints):
+    """Zeros of ``shape`` that still hold their int selections, so evaluation checks their range:
+    ``(0*x)[7]`` with n = 3 is an error, as in numpy, not 0. Only a zero that is itself indexed
+    keeps them; inside a larger expression it cancels like any zero term."""
+    selects = tuple(make(Select, dim, key) for dim, key in ints)
+    subs = tuple((len(shape) + k,) for k in range(len(ints)))
+    return make(Einsum, 0.0, selects, subs, tuple(range(len(shape))), tuple(shape) + tuple(d for d, _ in ints))
 
 
 def _as_int(value):

@@ -185,6 +185,29 @@ def test_out_of_range_index_is_an_evaluation_error_naming_the_dim():
     assert td.evaluate(X[-4, 2], X=np.arange(12.0).reshape(4, 3)) == 2.0
 
 
+def test_an_index_into_a_zero_derivative_is_still_range_checked():
+    # the zero has no operands to carry the selection: without a guard, H[7] at n = 3 gave 0
+    x, A = td.vector("x", "n"), td.matrix("A", "n m")
+    H = td.hessian(td.sum(x), x)
+    for backend in ("numpy", "dask"):
+        with pytest.raises(td.EvaluationError, match="index 7 is out of range for dim 'n' of size 3"):
+            td.evaluate(H[7], x=np.ones(3), backend=backend)
+        with pytest.raises(td.EvaluationError, match="index -4 is out of range for dim 'n' of size 3"):
+            td.evaluate(H[1:, -4], x=np.ones(3), backend=backend)
+    np.testing.assert_array_equal(td.evaluate(H[2], x=np.ones(3)), np.zeros(3))
+    with pytest.raises(td.EvaluationError, match="index 5 is out of range for dim 'm' of size 4"):
+        td.evaluate(td.diff(td.sum(A), A)[2, 5], A=np.ones((3, 4)))
+    with pytest.raises(td.EvaluationError, match="index 9 is out of range"):
+        td.cost((0 * x)[9], n=3)
+    with pytest.raises(td.EvaluationError, match="the size of dim.* 'n' is unknown"):
+        td.evaluate((0 * x)[1])      # the range needs n, as numpy's would
+    assert td.evaluate((0 * x)[1] + 2.0, x=np.ones(3)) == 2.0   # inside a sum it cancels like any zero
+    zero_rows = (0 * A)[:, 1:]
+    assert td.evaluate(zero_rows, A=np.ones((2, 3))).shape == (2, 2)
+    with pytest.raises(td.EvaluationError, match=r"no size for dim\(s\) 'm': pass them"):   # not 'm[1:]'
+        td.cost(zero_rows, n=3)
+
+
 @pytest.mark.parametrize("key, message", [
     (1.5, "float"), ("a", "str"), (None, "np.newaxis"), ([0, 1], "list"), ((0, 0, 0), "too many indices"),
     ((Ellipsis, 0, Ellipsis), "only one"), (slice(0, 2.0), "int or None bounds"), (slice(None, None, 0), "zero"),

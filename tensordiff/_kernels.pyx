@@ -11,6 +11,7 @@ group's scalars are summed, and the shared row factors are read once. Results ma
 twin bit for bit because both do the same operations in the same order.
 """
 
+from cpython.buffer cimport PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdlib cimport free, malloc
 
 ctypedef fused real:
@@ -124,19 +125,30 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
             axis -= 1
 
 
-def products(target, Py_ssize_t[::1] shape, Py_ssize_t[::1] tstrides, Py_ssize_t[::1] addresses,
+cdef Py_ssize_t _address(object array, int flags) except? -1:
+    """The data pointer of a numpy array, read through the buffer protocol (cheaper than
+    ``__array_interface__``, which builds a dict per call)."""
+    cdef Py_buffer view
+    PyObject_GetBuffer(array, &view, flags)
+    cdef Py_ssize_t address = <Py_ssize_t> view.buf
+    PyBuffer_Release(&view)
+    return address
+
+
+def products(target, Py_ssize_t[::1] shape, Py_ssize_t[::1] tstrides, tuple factors,
              Py_ssize_t[::1] fstrides, Py_ssize_t[::1] refs, Py_ssize_t[::1] group_subs,
              Py_ssize_t[::1] group_inner, Py_ssize_t[::1] sub_factors, double[::1] coeffs, bint add):
-    """Write (or add, if ``add``) the grouped terms into ``target``; layout in kernels._compiled_products.
+    """Write (or add, if ``add``) the grouped terms into ``target``; layout in kernels.ProductsLayout.
 
     ``target`` supplies the data pointer and dtype (float32 or float64); ``shape``/``tstrides``
-    describe the view in elements; ``addresses``/``fstrides`` are the distinct factors, which
-    ``refs`` lists per group (its row factors) and per term (its other factors).
+    describe the view in elements; ``factors`` are the distinct factor arrays (of the target's
+    dtype) and ``fstrides`` their strides per target axis, which ``refs`` lists per group (its row
+    factors) and per term (its other factors).
     """
     cdef int ndim = shape.shape[0]
     cdef int ngroups = group_subs.shape[0] - 1
-    cdef int nfactors = addresses.shape[0]
-    cdef Py_ssize_t address = target.__array_interface__["data"][0]
+    cdef int nfactors = len(factors)
+    cdef Py_ssize_t address = _address(target, PyBUF_STRIDES | PyBUF_WRITABLE)
     cdef bint double_precision = target.dtype.char == "d"
     cdef int axis, f, count = 0
     if ngroups <= 0:
@@ -152,10 +164,13 @@ def products(target, Py_ssize_t[::1] shape, Py_ssize_t[::1] tstrides, Py_ssize_t
     cdef Py_ssize_t* moving = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (nfactors * ndim + 1))
     cdef Py_ssize_t* moving_bounds = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (ndim + 1))
     cdef double* partial = <double*> malloc(sizeof(double) * (coeffs.shape[0] + 1))
+    cdef Py_ssize_t* addresses = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (nfactors + 1))
     try:
         if index == NULL or foffset == NULL or inner_stride == NULL or inner == NULL or moving == NULL \
-                or moving_bounds == NULL or partial == NULL:
+                or moving_bounds == NULL or partial == NULL or addresses == NULL:
             raise MemoryError()
+        for f in range(nfactors):
+            addresses[f] = _address(factors[f], PyBUF_STRIDES)
         for axis in range(ndim):
             moving_bounds[axis] = count
             for f in range(nfactors):
@@ -165,14 +180,15 @@ def products(target, Py_ssize_t[::1] shape, Py_ssize_t[::1] tstrides, Py_ssize_t
         moving_bounds[ndim] = count
         with nogil:
             if double_precision:
-                _run[double](<double*> address, &shape[0], &tstrides[0], ndim, &addresses[0] if nfactors else NULL,
+                _run[double](<double*> address, &shape[0], &tstrides[0], ndim, addresses,
                              &fstrides[0] if nfactors else NULL, nfactors, &refs[0] if refs.shape[0] else NULL,
                              &group_subs[0], &group_inner[0], ngroups, &sub_factors[0], &coeffs[0], add,
                              moving, moving_bounds, index, foffset, <double**> inner, inner_stride, partial)
             else:
-                _run[float](<float*> address, &shape[0], &tstrides[0], ndim, &addresses[0] if nfactors else NULL,
+                _run[float](<float*> address, &shape[0], &tstrides[0], ndim, addresses,
                             &fstrides[0] if nfactors else NULL, nfactors, &refs[0] if refs.shape[0] else NULL,
                             &group_subs[0], &group_inner[0], ngroups, &sub_factors[0], &coeffs[0], add,
                             moving, moving_bounds, index, foffset, <float**> inner, inner_stride, <float*> partial)
     finally:
-        free(index); free(foffset); free(inner_stride); free(inner); free(moving); free(moving_bounds); free(partial)
+        free(index); free(foffset); free(inner_stride); free(inner); free(moving); free(moving_bounds)
+        free(partial); free(addresses)

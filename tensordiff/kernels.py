@@ -118,6 +118,7 @@ class ProductsLayout:
                 self.term_of_sub.append(t)
             group_subs.append(len(self.term_of_sub))
         self.distinct = list(distinct)
+        self._geometries = {}
         intp = np.intp
         self.refs, self.group_subs = np.array(refs, dtype=intp), np.array(group_subs, dtype=intp)
         self.group_inner, self.sub_factors = np.array(group_inner, dtype=intp), np.array(sub_factors, dtype=intp)
@@ -133,19 +134,27 @@ class ProductsLayout:
 
     def _compiled(self, target, arrays, coeffs, add):
         view = target.reshape(1) if target.ndim == 0 else target
-        ndim, itemsize = view.ndim, view.itemsize
-        strides = np.zeros((len(self.distinct), ndim), dtype=np.intp)
-        addresses = []
-        for k, (key, axes) in enumerate(self.distinct):
-            array = arrays[key]
-            for axis, stride in zip(axes, array.strides):
-                strides[k, axis] = stride // itemsize
-            addresses.append(array.__array_interface__["data"][0])
-        _compiled.products(view, np.array(view.shape, dtype=np.intp),
-                           np.array([s // itemsize for s in view.strides], dtype=np.intp),
-                           np.array(addresses, dtype=np.intp), strides.reshape(-1), self.refs, self.group_subs,
+        factors = tuple(arrays[key] for key, _ in self.distinct)
+        signature = (view.shape, view.strides, tuple(f.strides for f in factors))
+        geometry = self._geometries.get(signature)
+        if geometry is None:   # the same shapes and strides come back on every call of a program
+            geometry = self._geometry(view, factors)
+            if len(self._geometries) < 16:
+                self._geometries[signature] = geometry
+        shape, strides, factor_strides = geometry
+        _compiled.products(view, shape, strides, factors, factor_strides, self.refs, self.group_subs,
                            self.group_inner, self.sub_factors,
                            np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64), add)
+
+    def _geometry(self, view, factors):
+        """(shape, strides, factor strides per target axis), in elements, as the kernel reads them."""
+        itemsize = view.itemsize
+        factor_strides = np.zeros((len(self.distinct), view.ndim), dtype=np.intp)
+        for k, ((_, axes), array) in enumerate(zip(self.distinct, factors)):
+            for axis, stride in zip(axes, array.strides):
+                factor_strides[k, axis] = stride // itemsize
+        return (np.array(view.shape, dtype=np.intp), np.array([s // itemsize for s in view.strides], dtype=np.intp),
+                factor_strides.reshape(-1))
 
     def _numpy(self, target, arrays, coeffs, add):
         ndim = target.ndim

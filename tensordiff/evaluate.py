@@ -26,6 +26,7 @@ from .factoring import factor_sums
 from .fusion import FusedSumStep, SumPlan
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
+from .pairwise import pairwise_contraction
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -56,6 +57,9 @@ def _contraction(equation, shapes):
         sizes.update(zip(term, shape))
     if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT:
         return functools.partial(np.einsum, equation)
+    pairwise = pairwise_contraction(equation, shapes) if len(shapes) == 2 else None
+    if pairwise is not None:
+        return pairwise
     return opt_einsum.contract_expression(equation, *shapes, optimize=_path_search(len(shapes)))
 
 

@@ -1,0 +1,54 @@
+"""Two-operand contractions as one matmul (tensordiff/pairwise.py) agree with np.einsum."""
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+from tensordiff.pairwise import pairwise_contraction
+
+RNG = np.random.default_rng(7)
+LETTERS = "abcdef"
+
+
+def _random_equation(rng):
+    """Two terms over up to six letters, each letter placed in a, b and the output at random."""
+    a, b, out = [], [], []
+    for letter in LETTERS[:rng.integers(1, 7)]:
+        where = rng.integers(1, 8)            # a bitmask: in a, in b, in out (never in none)
+        in_a, in_b, in_out = where & 1, where & 2, where & 4
+        if not (in_a or in_b):
+            in_a = 1
+        (a.append(letter) if in_a else None), (b.append(letter) if in_b else None)
+        if in_out:
+            out.append(letter)
+    rng.shuffle(a), rng.shuffle(b), rng.shuffle(out)
+    return "".join(a) + "," + "".join(b) + "->" + "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_random_equations_match_einsum(seed):
+    rng = np.random.default_rng(seed)
+    equation = _random_equation(rng)
+    sizes = {c: int(rng.integers(0 if seed % 50 == 0 else 1, 5)) for c in LETTERS}
+    terms = equation.split("->")[0].split(",")
+    dtype = np.float32 if seed % 3 == 0 else np.float64
+    arrays = [rng.standard_normal([sizes[c] for c in t]).astype(dtype) for t in terms]
+    if seed % 4 == 0 and arrays[0].ndim > 1:   # a transposed (non-contiguous) operand
+        arrays[0] = np.ascontiguousarray(arrays[0].T).T
+    contract = pairwise_contraction(equation, [x.shape for x in arrays])
+    got, want = contract(*arrays), np.einsum(equation, *arrays)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-5)
+
+
+def test_diagonals_are_left_to_einsum():
+    assert pairwise_contraction("aa,ab->b", [(3, 3), (3, 4)]) is None
+    assert pairwise_contraction("ab,bc->ac", [(3, 4), (4, 5)]) is not None
+
+
+def test_batched_products_in_a_program():
+    # 'abc,acd->abd' keeps a in both operands: one batched matmul, not einsum's loop
+    A, B = td.tensor("A", "m n p"), td.tensor("B", "m p q")
+    values = dict(A=RNG.standard_normal((30, 20, 25)), B=RNG.standard_normal((30, 25, 15)))
+    f = td.einsum("abc,acd->abd", A, B)
+    np.testing.assert_allclose(td.evaluate(f, **values), values["A"] @ values["B"], rtol=1e-12)

@@ -7,7 +7,7 @@ constructors of ``simplify``. Importing this module attaches the operators to ``
 from .errors import ShapeError
 from .expr import Expr, symbol
 from .functions import FUNCTIONS, power
-from .indices import format_dims, parse_dims, parse_spec
+from .indices import format_dims, parse_dims, parse_spec, slice_of
 from .select import index
 from .simplify import (add_node, as_expr, broadcast, det_node, einsum_node, hadamard, inv_node,
                        logdet_node, scale, transpose)
@@ -81,7 +81,18 @@ def _pair(a, b, op):
     if b.shape == ():
         return a, broadcast(b, a.shape)
     raise ShapeError(f"'{op}' needs operands of one shape (or a scalar): got {format_dims(a.shape)} "
-                     f"and {format_dims(b.shape)}")
+                     f"and {format_dims(b.shape)}" + _slices_hint(a.shape, b.shape))
+
+
+def _slices_hint(shape_a, shape_b):
+    """Why two slices of one dim do not line up, when that is the mismatch."""
+    for dim_a, dim_b in zip(shape_a, shape_b):
+        parts_a, parts_b = slice_of(dim_a), slice_of(dim_b)
+        if dim_a != dim_b and parts_a and parts_b and parts_a[0] == parts_b[0]:
+            return (f"; each slice is a dim of its own, so {dim_a!r} and {dim_b!r} differ even where their lengths "
+                    "agree (elementwise operations between different slices of one dim are not supported: declare "
+                    "the parts as separate symbols)")
+    return ""
 
 
 def add(a, b):
@@ -98,7 +109,8 @@ def multiply(a, b):
     a, b = as_expr(a), as_expr(b)
     if a.shape != b.shape and a.shape and b.shape:
         raise ShapeError(f"'*' is elementwise and needs operands of one shape (or a scalar): got "
-                         f"{format_dims(a.shape)} and {format_dims(b.shape)}; use @ for a matrix product")
+                         f"{format_dims(a.shape)} and {format_dims(b.shape)}"
+                         + (_slices_hint(a.shape, b.shape) or "; use @ for a matrix product"))
     return hadamard(a, b)
 
 
@@ -106,7 +118,7 @@ def divide(a, b):
     a, b = as_expr(a), as_expr(b)
     if a.shape != b.shape and a.shape and b.shape:
         raise ShapeError(f"'/' is elementwise and needs operands of one shape (or a scalar): got "
-                         f"{format_dims(a.shape)} and {format_dims(b.shape)}")
+                         f"{format_dims(a.shape)} and {format_dims(b.shape)}" + _slices_hint(a.shape, b.shape))
     return hadamard(a, power(b, -1.0))
 
 

@@ -208,6 +208,14 @@ def test_an_index_into_a_zero_derivative_is_still_range_checked():
         td.cost(zero_rows, n=3)
 
 
+def test_different_slices_of_one_dim_are_a_clear_shape_error():
+    x = td.vector("x", "n")
+    for combine in (lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b):
+        with pytest.raises(td.ShapeError, match=r"'n\[:3\]' and 'n\[3:6\]' differ even where their lengths agree"):
+            combine(x[:3], x[3:6])
+    np.testing.assert_allclose(td.evaluate(x[1:3] * x[1:3], x=np.arange(4.0)), [1.0, 4.0])   # one slice: fine
+
+
 @pytest.mark.parametrize("key, message", [
     (1.5, "float"), ("a", "str"), (None, "np.newaxis"), ([0, 1], "list"), ((0, 0, 0), "too many indices"),
     ((Ellipsis, 0, Ellipsis), "only one"), (slice(0, 2.0), "int or None bounds"), (slice(None, None, 0), "zero"),

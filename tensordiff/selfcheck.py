@@ -221,18 +221,30 @@ def _check_parse_round_trip(ex, max_order):
         text = to_matrix(e)
         if text is None:
             continue
-        tried = True
         try:
             parsed = td.parse(text)
-            for dim in e.shape[:1] + tuple(SIZES):
-                if parsed.shape == e.shape and _sized(parsed):
-                    break
-                # an identity that no symbol sizes (eye alone, inv(eye)): the notation carries no size
-                parsed = td.parse(text, eye=dim)
         except td.TensorDiffError as exc:
             raise CheckFailure(f"td.parse({text!r}) failed: {exc}") from None
+        parsed = _sized_identities(parsed, text, e.shape)
+        if parsed is None:
+            continue
+        tried = True
         assert_close(ex.evaluate(parsed), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
     return tried
+
+
+def _sized_identities(parsed, text, shape):
+    """``parsed``, re-read with ``eye`` given a size where an identity that no symbol sizes left
+    it unsized (``eye`` alone, ``s*eye``: the notation carries no size); None when no single size
+    fits every ``eye`` of the text (tanh(det(eye + M*M'))*eye has two of different sizes)."""
+    for dim in shape[:1] + tuple(SIZES):
+        if parsed.shape == shape and _sized(parsed):
+            return parsed
+        try:
+            parsed = td.parse(text, eye=dim)
+        except td.ShapeError:
+            return None
+    return parsed
 
 
 def _sized(e):

@@ -402,3 +402,14 @@ def test_repeated_self_products_stay_correct():
     assert result.max_rel_error < 1e-6
     np.testing.assert_allclose(td.evaluate(td.grad(td.trace(P3), A), A=Av),
                                8 * np.linalg.matrix_power(Av, 7).T, rtol=1e-10)
+
+
+def test_check_measures_a_zero_derivative_absolutely_and_still_catches_a_wrong_one():
+    # d³|z|/dz³ = 0 for a scalar-like z: finite differences give ~1e-11 of rounding noise,
+    # which once read as a relative error of 4e284
+    z = td.vector("z", "n")
+    assert td.check(td.norm(z), z, order=3, z=np.array([0.8])).max_rel_error < 1e-6
+    x, A = td.vector("x", "n"), td.matrix("A", "n n")
+    assert td.check((x @ A @ x) / (x @ x), x, order=3, x=np.array([0.7]), A=np.array([[2.0]])).max_rel_error < 1e-6
+    wrong = td.elementwise("h_wrong", np.sin, lambda v: 1.01 * np.cos(v))   # a derivative 1% off
+    assert td.check(td.sum(wrong(x)), x, x=np.array([0.3, 1.1])).max_rel_error > 1e-3

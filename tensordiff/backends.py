@@ -55,7 +55,10 @@ def _numpy_value(name, value):
     if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, list, tuple, dict)):
         raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
     if isinstance(value, (int, float)):
-        return np.asarray(float(value))
+        return np.asarray(_finite_float(name, value))
+    if isinstance(value, np.ma.MaskedArray):
+        raise EvaluationError(f"value for {name!r} is a masked array, whose mask would be ignored: pass "
+                              "value.filled(...) or only the entries you mean")
     try:
         array = np.asarray(value)
     except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
@@ -63,11 +66,26 @@ def _numpy_value(name, value):
     return _numbers_only(name, array, array.dtype.kind, lambda a: a.astype(np.float64))
 
 
+def _finite_float(name, value):
+    try:
+        return float(value)
+    except OverflowError:
+        raise EvaluationError(f"value for {name!r} is an int too large for float64") from None
+
+
 def _numbers_only(name, array, kind, to_float64):
     if kind in "biu":
         return to_float64(array)
-    if kind not in "fc":
+    if kind == "c":
+        raise EvaluationError(f"value for {name!r} is complex ({array.dtype}): tensordiff's functions are the real "
+                              "ones (norm, abs, logdet, relu, ...); pass real and imaginary parts as two symbols")
+    if kind != "f":
         raise EvaluationError(f"value for {name!r} must hold numbers, got dtype {array.dtype}")
+    if isinstance(array, np.ndarray) and array.dtype == np.float16:   # numpy's linalg has no half precision
+        return array.astype(np.float32)
+    if isinstance(array, np.ndarray) and array.dtype.itemsize > 8:
+        raise EvaluationError(f"value for {name!r} has dtype {array.dtype}: numpy's linear algebra stops at "
+                              "float64, so extended precision is not supported; pass float64")
     return array
 
 
@@ -84,7 +102,7 @@ def _numpy_inv(a, on_singular):
 def _numpy_solve(a, b, on_singular):
     try:
         with np.errstate(all="ignore"):
-            flat = np.linalg.solve(a, b.reshape(b.shape[0], -1))
+            flat = np.linalg.solve(a, b.reshape(b.shape[0], math.prod(b.shape[1:])))   # not -1: sizes may be 0
     except np.linalg.LinAlgError:
         return on_singular(lambda: np.full(a.shape[:1] + b.shape[1:], np.nan, dtype=np.result_type(a, b)))
     return flat.reshape(a.shape[:1] + b.shape[1:])
@@ -127,7 +145,7 @@ class Backend:
         return arrays, dtype
 
     def finish(self, result, dtype, earlier, given):
-        """An output the caller owns, of the evaluation's dtype (complex results stay complex)."""
+        """An output the caller owns, of the evaluation's dtype."""
         result = np.asarray(result)
         if result.dtype != dtype and result.dtype.kind != "c":
             result = result.astype(dtype)

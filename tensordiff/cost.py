@@ -70,8 +70,8 @@ def cost(exprs, dtype="float64", **dim_sizes):
         kind = np.dtype(dtype).kind
     except TypeError:
         kind = None
-    if kind is None or kind not in "fc":
-        raise EvaluationError(f"dtype must be a float or complex numpy dtype, got {dtype!r}")
+    if kind != "f" or np.dtype(dtype).itemsize not in (4, 8):
+        raise EvaluationError(f"dtype must be float32 or float64 (float16 values compute in float32), got {dtype!r}")
     dtype = np.dtype(dtype)
     check_dim_lengths(dim_sizes, program.dims, "size", least=0)
     sizes = dict(dim_sizes)

@@ -14,9 +14,9 @@ order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 """
 
 from .errors import ShapeError, TensorDiffError
-from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, topological
+from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, make, topological
 from .indices import format_dims
-from .simplify import add_node, as_expr, einsum_node, inv_node, is_zero, terms_of, zeros
+from .simplify import add_node, as_expr, einsum_node, inv_node, is_zero, substitute, terms_of, zeros
 
 __all__ = ["diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp"]
 
@@ -166,6 +166,11 @@ def diff(expr, wrt, order=1, direction=None):
         if direction.shape != wrt.shape:
             raise ShapeError(f"direction has shape {format_dims(direction.shape)} but {wrt.name!r} has dims "
                              f"{format_dims(wrt.shape)}")
+    given = None
+    if direction is not None and order > 1 and wrt in topological([direction]):
+        # each order contracts with V and differentiates again, which must not differentiate V:
+        # a stand-in symbol (a name no user symbol can have) takes V's place until the end
+        given, direction = direction, make(Var, f"direction for {wrt.name}", wrt.shape)
     axes = expr.ndim + (0 if direction is not None else order * wrt.ndim)
     if axes > MAX_AXES:
         raise ShapeError(f"the order-{order} derivative of an expression of shape {format_dims(expr.shape)} with "
@@ -181,7 +186,7 @@ def diff(expr, wrt, order=1, direction=None):
         expr = _derivative(expr, wrt)
         if direction is not None:
             expr = _contract_trailing(expr, direction)
-    return expr
+    return expr if given is None else substitute(expr, {direction: given})
 
 
 def _contract_trailing(d, v):
@@ -198,6 +203,7 @@ def jvp(f, wrt, v):
 
     >>> td.jvp(td.tanh(X @ W), W, V)
     """
+    _need_direction(v, "jvp")
     return diff(f, wrt, direction=v)
 
 
@@ -221,7 +227,14 @@ def hvp(f, wrt, v):
 
     >>> td.hvp(td.norm(td.tanh(X @ W) @ a - y) ** 2, W, V)
     """
+    _need_direction(v, "hvp")
     return diff(grad(f, wrt), wrt, direction=v)
+
+
+def _need_direction(v, what):
+    if v is None:
+        raise TensorDiffError(f"{what} needs a direction v (an expression of wrt's shape), got None; "
+                              "td.diff(f, wrt) gives the whole derivative")
 
 
 def jacobian(expr, wrt):

@@ -12,6 +12,7 @@ Other array libraries (``backend=``) run the same plan through the operations of
 import builtins
 import functools
 import math
+import numbers
 import threading
 
 import numpy as np
@@ -47,6 +48,7 @@ def _path_search(operands):
 
 
 NAIVE_LOOP_LIMIT = 4096  # index-space size below which numpy's direct einsum loop beats planning
+NAIVE_LOOP_OPERANDS = 16  # numpy's einsum takes at most 63 operands (and is slow on many)
 
 
 def _contraction(equation, shapes):
@@ -55,7 +57,7 @@ def _contraction(equation, shapes):
     sizes = {}
     for term, shape in zip(equation.split("->")[0].split(","), shapes):
         sizes.update(zip(term, shape))
-    if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT:
+    if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT and len(shapes) <= NAIVE_LOOP_OPERANDS:
         return functools.partial(np.einsum, equation)
     pairwise = pairwise_contraction(equation, shapes) if len(shapes) == 2 else None
     if pairwise is not None:
@@ -120,6 +122,10 @@ class _ApplyStep:
             result = self.backend.apply(impl, args[0])
         if self.backend.lazy:
             return result
+        if not (hasattr(result, "shape") or isinstance(result, numbers.Real)) or \
+                (isinstance(result, np.ndarray) and result.dtype.kind not in "biuf"):
+            raise EvaluationError(f"function {self.fn.display} returned {type(result).__name__} {result!r:.40}, "
+                                  "not an array of numbers")
         shape, wanted = tuple(getattr(result, "shape", ())), tuple(args[0].shape)
         if shape == wanted:
             return result
@@ -152,8 +158,13 @@ def _as_callable(given, fn, order):
     if isinstance(given, (list, tuple)):
         if order >= len(given):
             return None
+        if not callable(given[order]):
+            raise EvaluationError(f"functions[{fn.base!r}][{order}] must be callable, got {given[order]!r:.40}")
         return given[order]
-    if order == 0 and callable(given):
+    if not callable(given):
+        raise EvaluationError(f"functions[{fn.base!r}] must be a callable or a list of callables (f, f', ...), "
+                              f"got {type(given).__name__} {given!r:.40}")
+    if order == 0:
         if hasattr(given, "numeric") and hasattr(given, "display"):
             return given.numeric
         return given
@@ -335,23 +346,26 @@ class Program:
         if args:
             if len(args) > 1 or not isinstance(args[0], dict):
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")
-            values = {**args[0], **values}
+            values = {**_by_name(args[0]), **values}
+        if functions is not None and not isinstance(functions, dict):
+            raise EvaluationError(f"functions must be a dict {{name: implementation}}, got {type(functions).__name__}")
         arrays, sizes, dtype = self._bind(values)
         if not self.backend.lazy:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        for k, (node, step, arg_slots, release) in enumerate(self.steps):
-            if isinstance(node, Var):
-                results[k] = arrays[node.name]
-                continue
-            operands = [results[s] for s in arg_slots]
-            if isinstance(node, Apply):
-                results[k] = step(operands, sizes, place, functions)
-            else:
-                results[k] = step(operands, sizes, place)
-            for s in release:
-                results[s] = None
+        with np.errstate(all="ignore"):   # inf/nan follow IEEE quietly (README "Numerics"): no warnings
+            for k, (node, step, arg_slots, release) in enumerate(self.steps):
+                if isinstance(node, Var):
+                    results[k] = arrays[node.name]
+                    continue
+                operands = [results[s] for s in arg_slots]
+                if isinstance(node, Apply):
+                    results[k] = step(operands, sizes, place, functions)
+                else:
+                    results[k] = step(operands, sizes, place)
+                for s in release:
+                    results[s] = None
         outputs = []
         for s in self.output_slots:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
@@ -433,6 +447,18 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
     return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
 
 
+def _by_name(values):
+    """A values dict keyed by names; a symbol (``{x: xv}``) stands for its name."""
+    named = {}
+    for key, value in values.items():
+        if isinstance(key, Var):
+            key = key.name
+        elif not isinstance(key, str):
+            raise EvaluationError(f"values are keyed by symbol names or symbols, got the key {key!r:.60}")
+        named[key] = value
+    return named
+
+
 def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular="raise", memory_limit="auto",
              chunks=None, **kwargs):
     """Evaluate ``expr`` (or a list of expressions) on values; plans anew each call (use
@@ -443,6 +469,6 @@ def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular=
     """
     if values is not None and not isinstance(values, dict):
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
-    merged = {**(values or {}), **kwargs}
+    merged = {**_by_name(values or {}), **kwargs}
     program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
     return program(functions=functions, **merged)

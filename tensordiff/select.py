@@ -68,6 +68,10 @@ def _as_int(value):
 def _parse_key(expr, key):
     """{axis: int or (start, stop, step)} from a numpy-style key; whole-axis slices are left out."""
     items = key if isinstance(key, tuple) else (key,)
+    for position, item in enumerate(items):
+        if isinstance(item, (np.ndarray, list)) and not (isinstance(item, np.ndarray) and item.ndim == 0):
+            raise TensorDiffError(f"index {position} is {type(item).__name__} {item!r:.40}: tensordiff selects with "
+                                  "ints, slices (start:stop:step) and '...', not index or boolean arrays")
     if sum(item is Ellipsis for item in items) > 1:
         raise TensorDiffError(f"an index can hold only one '...', got {key!r}")
     named = len(items) - (Ellipsis in items)

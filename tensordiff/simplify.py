@@ -35,7 +35,7 @@ def einsum_node(coeff, operands, subs, out, dims):
         if isinstance(op, Einsum) and op.coeff == 0.0:
             return zeros(tuple(dims[i] for i in out))
         if isinstance(op, Einsum) and len(flat_ops) + len(op.operands) <= MAX_MERGED_OPERANDS:
-            coeff *= op.coeff
+            coeff = _product(coeff, op.coeff)
             base = uf.add(len(op.dims))
             dims.extend(op.dims)
             for position, inner in enumerate(op.out):
@@ -240,6 +240,15 @@ def with_coeff(node, coeff):
     return make(Einsum, _finite(float(coeff)), node.operands, node.subs, node.out, node.dims)
 
 
+def _product(a, b):
+    """a·b, refused where it underflows to 0: a symbolic zero would drop the term for every value."""
+    product = a * b
+    if product == 0.0 and a != 0.0 and b != 0.0:
+        raise TensorDiffError(f"a constant factor of the expression underflows float64 ({a:g} × {b:g} rounds "
+                              "to 0): rescale the expression")
+    return product
+
+
 def _finite(coeff):
     """A coefficient, refused when it is inf or nan: a silently infinite term would poison every value."""
     if not math.isfinite(coeff):
@@ -422,7 +431,11 @@ def as_expr(value):
     if isinstance(value, Expr):
         return value
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return constant(float(value))
+        try:
+            return constant(float(value))
+        except OverflowError:
+            raise TensorDiffError(f"an int of {len(str(abs(int(value))))} digits is too large for a float64 "
+                                  "constant") from None
     if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
         return constant(float(value))
     raise ShapeError(f"cannot use {type(value).__name__} {value!r:.60} in an expression: only tensordiff "

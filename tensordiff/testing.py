@@ -9,6 +9,7 @@ from collections import namedtuple
 import numpy as np
 
 from .diff import _check_wrt, diff
+from .errors import TensorDiffError
 from .evaluate import compile
 from .expr import Var, declared_dims, topological
 from .simplify import as_expr
@@ -78,6 +79,8 @@ def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
     """
     expr = as_expr(expr)
     _check_wrt(wrt)
+    if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+        raise TensorDiffError(f"check's order must be a positive int, got {order!r}")
     values = {**random_values([expr, wrt], seed=seed, extra=values.keys()), **values}
     lower = diff(expr, wrt, order - 1)
     symbolic = np.asarray(compile(diff(lower, wrt))(functions=functions, **values))

@@ -107,6 +107,22 @@ def test_einsum_of_thirty_operands():
     np.testing.assert_allclose(td.evaluate(g, **values), numeric, rtol=1e-6, atol=1e-9)
 
 
+def test_products_of_more_operands_than_numpy_einsum_takes():
+    # merging keeps up to 64 operands; at small sizes the step once went straight to np.einsum,
+    # which refuses more than 63 ("too many operands")
+    x = td.vector("x", "n")
+    p = td.sin(x)
+    for k in range(2, 65):
+        p = p * td.sin(k * x)
+    xv = np.array([0.3, 0.5, 0.7])
+    want = np.prod([np.sin(k * xv) for k in range(1, 65)], axis=0)
+    np.testing.assert_allclose(td.evaluate(td.sum(p), x=xv), want.sum(), rtol=1e-10)
+    chain = x
+    for _ in range(64):
+        chain = td.tanh(chain) * 1.01
+    assert td.check(td.sum(chain), x, x=xv).max_rel_error < 1e-6
+
+
 def test_absurd_orders_fail_fast_or_finish_fast():
     # tensordiff "x'*A*x" --wrt x --order 1000000000 hung (building a billion-axis zero); a scalar
     # wrt with a huge order overflowed

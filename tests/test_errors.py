@@ -331,3 +331,47 @@ def test_a_symbol_kept_only_by_garbage_cycles_can_be_redeclared():
         assert td.matrix("X_cycle", "n d").dims == ("n", "d")
     finally:
         gc.enable()
+
+
+def test_values_whose_meaning_would_be_lost_are_refused():
+    x, s = td.vector("x", "n"), td.scalar("s")
+    with pytest.raises(td.EvaluationError, match="masked array, whose mask would be ignored"):
+        td.evaluate(td.sum(x), x=np.ma.masked_array([0.5, -1.2, 2.0], [True, False, False]))
+    with pytest.raises(td.EvaluationError, match="masked array"):
+        td.evaluate(s * x, x=np.ones(3), s=np.ma.masked)
+    with pytest.raises(td.EvaluationError, match=r"'x' is complex \(complex128\)"):
+        td.evaluate(td.norm(x), x=np.array([1j, 1.0, 0.0]))      # numpy's norm is 1.414; Σx² gives 0
+    with pytest.raises(td.EvaluationError, match="'s' is an int too large for float64"):
+        td.evaluate(s * x, x=np.ones(3), s=10 ** 400)
+
+
+def test_linear_solves_over_an_empty_dim():
+    A, y, X, lam = td.matrix("A", "n n"), td.vector("y", "n"), td.matrix("X", "m p"), td.scalar("lam")
+    assert td.evaluate(td.inv(A) @ y, A=np.eye(0), y=np.ones(0)).shape == (0,)
+    b = td.vector("b", "m")
+    ridge = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ b
+    assert td.evaluate(ridge, X=np.zeros((5, 0)), b=np.ones(5), lam=1.0).shape == (0,)
+    assert td.evaluate(td.diff(ridge, X), X=np.zeros((5, 0)), b=np.ones(5), lam=1.0).shape == (0, 5, 0)
+
+
+def test_wrong_types_in_evaluation_arguments_are_our_errors():
+    x, h = td.vector("x", "n"), td.elementwise("h_types")
+    f, g = td.sum(h(x)), td.grad(td.sum(h(x)), x)
+    ones = np.ones(2)
+    cases = [
+        (lambda: td.evaluate(f, x=ones, functions=[np.cos]), "functions must be a dict"),
+        (lambda: td.evaluate(f, x=ones, functions="h_types"), "functions must be a dict"),
+        (lambda: td.evaluate(f, x=ones, functions={"h_types": 3}), r"functions\['h_types'\] must be a callable"),
+        (lambda: td.evaluate(g, x=ones, functions={"h_types": [np.sin, "cos"]}), r"\[1\] must be callable"),
+        (lambda: td.evaluate(f, x=ones, functions={"h_types": lambda v: None}), "returned ndarray .*not an array of numbers"),
+        (lambda: td.evaluate(f, x=ones, functions={"h_types": lambda v: "a"}), "not an array of numbers"),
+        (lambda: td.evaluate(td.sum(x), {2 * x: ones}), "keyed by symbol names or symbols"),
+        (lambda: x[np.array([0, 1])], "not index or boolean arrays"),
+        (lambda: x[[True, False]], "not index or boolean arrays"),
+        (lambda: x * 10 ** 400, "an int of 401 digits is too large"),
+        (lambda: td.inv(10 ** 400), "too large for a float64 constant"),
+    ]
+    for build, message in cases:
+        with pytest.raises(td.TensorDiffError, match=message):
+            build()
+    assert td.evaluate(td.sum(x), {x: ones}) == 2.0        # a symbol as the key stands for its name

@@ -83,3 +83,29 @@ def test_orders_past_the_limit_fail_fast():
     x = td.scalar("x")
     with pytest.raises(td.TensorDiffError, match=f"limit of {MAX_ORDER}"):
         td.diff(td.exp(x) * x, x, order=MAX_ORDER + 1)
+
+
+def test_overflow_inside_products_is_quiet_like_the_rest():
+    x = td.vector("x", "n")
+    assert _quietly(lambda: td.evaluate(td.sum(x * x), x=np.full(3, 1e200))) == np.inf     # the Gram product
+    np.testing.assert_array_equal(_quietly(lambda: td.evaluate(1e308 / x, x=np.full(3, 0.5))), np.full(3, np.inf))
+
+
+def test_a_coefficient_that_underflows_is_an_error_not_a_zero():
+    # 1e-200 · 1e-200 rounds to 0, and a zero coefficient drops the term for every value of x
+    x = td.vector("x", "n")
+    with pytest.raises(td.TensorDiffError, match="underflows float64"):
+        1e-200 * (1e-200 * x)
+    with pytest.raises(td.TensorDiffError, match="underflows float64"):
+        td.grad(td.sum((1e-170 * x) ** 2), x)
+    np.testing.assert_allclose(td.evaluate(1e-150 * (1e-150 * x), x=np.ones(2)), [1e-300, 1e-300])
+
+
+def test_half_precision_computes_in_float32_and_extended_precision_is_refused():
+    A = td.matrix("A", "n n")
+    f = td.logdet(A) + td.sum(td.inv(A))
+    value = td.evaluate(f, A=2 * np.eye(3, dtype=np.float16))    # numpy's linalg has no float16
+    assert value.dtype == np.float32
+    np.testing.assert_allclose(value, 3 * np.log(2.0) + 1.5, rtol=1e-6)
+    with pytest.raises(td.EvaluationError, match="float128|longdouble"):
+        td.evaluate(f, A=np.eye(3, dtype=np.longdouble))

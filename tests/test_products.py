@@ -57,3 +57,27 @@ def test_direction_of_the_wrong_shape_is_a_shape_error(network):
         td.diff(X @ W, W, direction=U)
     with pytest.raises(td.ShapeError, match="vjp"):
         td.vjp(X @ W, W, V)
+
+
+def test_a_direction_that_depends_on_wrt_is_held_fixed_at_every_order(network):
+    # Σ H[i,j] g[i] g[j] with g = ∇f(W): contracting, then differentiating again, also
+    # differentiated g and gave 2·gᵀHg
+    X, W, a, y, V, U, values = network
+    f = td.sum(td.tanh(X @ W) ** 3)
+    g = td.grad(f, W)
+    H, gv = td.evaluate(td.hessian(f, W), **values), td.evaluate(g, **values)
+    np.testing.assert_allclose(td.evaluate(td.diff(f, W, order=2, direction=g), **values),
+                               np.einsum("ijkl,ij,kl->", H, gv, gv), rtol=1e-10)
+    third = td.evaluate(td.diff(f, W, order=3), **values)
+    np.testing.assert_allclose(td.evaluate(td.diff(f, W, order=3, direction=W), **values),
+                               np.einsum("ijklmn,ij,kl,mn->", third, *[values["W"]] * 3), rtol=1e-10)
+    assert "direction for" not in td.index_notation(td.diff(f, W, order=2, direction=g))   # the stand-in is gone
+
+
+def test_jvp_and_hvp_need_a_direction(network):
+    X, W, a, y, V, U, values = network
+    for product in (td.jvp, td.hvp):
+        with pytest.raises(td.TensorDiffError, match="needs a direction"):
+            product(td.sum(X @ W), W, None)
+    with pytest.raises(td.TensorDiffError, match="check's order must be a positive int, got 0"):
+        td.check(td.sum(X @ W), W, order=0)

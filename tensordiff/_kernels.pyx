@@ -14,6 +14,10 @@ twin bit for bit because both do the same operations in the same order.
 from cpython.buffer cimport PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdlib cimport free, malloc
 
+# kernels.py refuses a compiled module of another version (a stale build left by an editable
+# install whose source changed) and uses the numpy twin instead of crashing on a new signature
+KERNEL_VERSION = 2
+
 ctypedef fused real:
     float
     double

@@ -12,13 +12,20 @@ is not built or when TENSORDIFF_NO_KERNELS=1. ``kernels_available()`` tells whic
 """
 
 import os
+import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+KERNEL_VERSION = 2   # of the signature kernels.py calls; _kernels.pyx states the same number
+
 try:
     from . import _kernels as _compiled
 except ImportError:  # not built: no Cython or no compiler at install time
+    _compiled = None
+if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNEL_VERSION:
+    warnings.warn("tensordiff's compiled kernels are out of date (built from older source): using the numpy "
+                  "twin; rebuild with pip install -e . (or python setup.py build_ext --inplace)", RuntimeWarning)
     _compiled = None
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "use_compiled", "diagonal_view"]

@@ -8,6 +8,8 @@ with the compiled kernel and with the numpy twin, and the two must agree exactly
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -36,6 +38,24 @@ def test_extension_is_built_where_cython_and_a_compiler_are():
     assert BUILT, "tensordiff._kernels is not built: run pip install -e . (needs Cython and a C compiler)"
     if not os.environ.get("TENSORDIFF_NO_KERNELS"):
         assert td.kernels_available()
+
+
+def test_a_stale_compiled_module_falls_back_to_the_twin_with_a_warning():
+    # an editable install keeps the old .so when _kernels.pyx changes; calling it with the new
+    # signature raised a TypeError on every evaluation
+    script = (
+        "import sys, types, warnings, numpy as np\n"
+        "sys.modules['tensordiff._kernels'] = types.ModuleType('tensordiff._kernels')   # no KERNEL_VERSION\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import tensordiff as td\n"
+        "assert any('out of date' in str(w.message) for w in caught), caught\n"
+        "assert not td.kernels_available()\n"
+        "x = td.vector('x', 'n')\n"
+        "print(td.evaluate(td.hessian(td.sum(td.tanh(x)) * td.sum(x), x), x=np.ones(3)).shape)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(3, 3)"
 
 
 def test_use_compiled_switches_and_reports(restore_kernels):

@@ -1,7 +1,8 @@
 """Evaluation: compile expressions into a straight-line program over numpy and opt_einsum.
 
 ``compile`` plans once: the shared graph is ordered so that each common subexpression is one
-step computed once; einsum steps cache an opt_einsum contraction per set of operand shapes;
+step computed once; einsum steps cache a contraction plan (opt_einsum's path, pairs run as
+matmuls by ``pairwise``) per set of operand shapes;
 deltas and broadcasts in an output are written by ``kernels.assemble``; logdet goes through
 slogdet. A call binds dims from the arrays, refuses a dense result larger than the memory limit
 before allocating anything, runs the steps, and drops each intermediate after its last use.
@@ -16,7 +17,6 @@ import numbers
 import threading
 
 import numpy as np
-import opt_einsum
 
 from . import backends
 from .errors import EvaluationError, ShapeError
@@ -27,7 +27,7 @@ from .factoring import factor_sums
 from .fusion import FusedSumStep, SumPlan
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
-from .pairwise import pairwise_contraction
+from .pairwise import pairwise_contraction, planned_contraction
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -52,17 +52,19 @@ NAIVE_LOOP_OPERANDS = 16  # numpy's einsum takes at most 63 operands (and is slo
 
 
 def _contraction(equation, shapes):
-    """A function contracting arrays of ``shapes``: opt_einsum's planned pairwise contractions
-    (BLAS), or for tiny index spaces numpy's single einsum loop, which skips the per-pair calls."""
+    """A function contracting arrays of ``shapes``: planned pairwise contractions on opt_einsum's
+    path (pairwise.py: BLAS), or for tiny index spaces numpy's single einsum loop, which skips the
+    per-pair calls."""
     sizes = {}
     for term, shape in zip(equation.split("->")[0].split(","), shapes):
         sizes.update(zip(term, shape))
-    if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT and len(shapes) <= NAIVE_LOOP_OPERANDS:
+    if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT and len(shapes) <= NAIVE_LOOP_OPERANDS \
+            and equation.isascii():   # past 52 indices the letters are ones np.einsum does not read
         return functools.partial(np.einsum, equation)
     pairwise = pairwise_contraction(equation, shapes) if len(shapes) == 2 else None
     if pairwise is not None:
         return pairwise
-    return opt_einsum.contract_expression(equation, *shapes, optimize=_path_search(len(shapes)))
+    return planned_contraction(equation, shapes, _path_search(len(shapes)))
 
 
 class _EinsumStep(backends.EinsumParts):

@@ -1,4 +1,4 @@
-"""Two-operand contractions as one (batched) matmul, planned once per equation and shapes.
+"""Contractions planned once per equation and shapes: each pair is one (batched) matmul.
 
 opt_einsum's tensordot route costs ~30 µs of Python per call, which dominates small programs, and
 it hands batch indices (kept, and in both operands) to einsum's loop instead of BLAS. Here the
@@ -7,15 +7,18 @@ then each operand is transposed to (batch, kept, summed) and reshaped to 3-d, so
 does the rest; the result is reshaped and transposed to the output's order. Products that sum
 nothing (outer and elementwise ones) and batched dot products have no matrices worth the name:
 numpy's einsum loop runs those (opt_einsum took ~50 ms for a 40⁴ outer product that einsum
-writes in ~6 ms).
+writes in ~6 ms). Contractions of more operands follow opt_einsum's path (its order of pairs),
+each pair run this way, without opt_einsum's per-call dispatch.
 """
 
 import functools
 import math
 
 import numpy as np
+import opt_einsum
+from opt_einsum.parser import convert_to_valid_einsum_chars
 
-__all__ = ["pairwise_contraction"]
+__all__ = ["pairwise_contraction", "planned_contraction"]
 
 
 def pairwise_contraction(equation, shapes):
@@ -45,7 +48,7 @@ def pairwise_contraction(equation, shapes):
     batch_shape = tuple(size[c] for c in batch)
     rows, inner, cols = (math.prod(size[c] for c in group) for group in (kept_a, summed, kept_b))
     if not summed or (batch and rows == cols == 1):   # outer or elementwise products, batched dots:
-        return functools.partial(np.einsum, equation)  # einsum's loop beats matmul's tiny matrices
+        return functools.partial(np.einsum, convert_to_valid_einsum_chars(equation))   # beats tiny matmuls
     a_shape, b_shape = batch_shape + (rows, inner), batch_shape + (inner, cols)
     result_shape = batch_shape + tuple(size[c] for c in kept_a + kept_b)
     produced = batch + kept_a + kept_b
@@ -58,4 +61,33 @@ def pairwise_contraction(equation, shapes):
             y = y.sum(axis=lone_b)
         product = np.matmul(x.transpose(perm_a).reshape(a_shape), y.transpose(perm_b).reshape(b_shape))
         return product.reshape(result_shape).transpose(perm_out)
+    return contract
+
+
+def planned_contraction(equation, shapes, optimize):
+    """A function of ``len(shapes)`` arrays computing ``np.einsum(equation, ...)`` along
+    opt_einsum's path (found with ``optimize``), one planned pair at a time.
+
+    >>> f = planned_contraction("ab,bc,c->a", [(3, 4), (4, 5), (5,)], "dp")
+    >>> f(A, B, v)   # A @ (B @ v)
+    """
+    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+    size = {}
+    for term, shape in zip(equation.split("->")[0].split(","), shapes):
+        size.update(zip(term, shape))
+    current, steps = list(shapes), []
+    for positions, _, step_equation, _, _ in info.contraction_list:
+        picked = [current.pop(k) for k in positions]
+        run = pairwise_contraction(step_equation, picked) if len(picked) == 2 else None
+        if run is None:   # one operand (a trace or a sum), a diagonal, or more than two at once
+            run = functools.partial(np.einsum, convert_to_valid_einsum_chars(step_equation))
+        current.append(tuple(size[c] for c in step_equation.split("->")[1]))
+        steps.append((positions, run))
+
+    def contract(*arrays):
+        arrays = list(arrays)
+        for positions, run in steps:
+            picked = [arrays.pop(k) for k in positions]
+            arrays.append(run(*picked))
+        return arrays[0]
     return contract

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.pairwise import pairwise_contraction
+from tensordiff.pairwise import pairwise_contraction, planned_contraction
 
 RNG = np.random.default_rng(7)
 LETTERS = "abcdef"
@@ -52,3 +52,31 @@ def test_batched_products_in_a_program():
     values = dict(A=RNG.standard_normal((30, 20, 25)), B=RNG.standard_normal((30, 25, 15)))
     f = td.einsum("abc,acd->abd", A, B)
     np.testing.assert_allclose(td.evaluate(f, **values), values["A"] @ values["B"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_random_multi_operand_contractions_match_einsum(seed):
+    rng = np.random.default_rng(1000 + seed)
+    count = int(rng.integers(3, 7))
+    letters = "abcdefgh"[:int(rng.integers(2, 9))]
+    repeat = seed % 5 == 0   # then a term may hold an index twice (a diagonal)
+    terms = ["".join(rng.choice(list(letters), size=int(rng.integers(0, 1 + min(3, len(letters)))), replace=repeat))
+             for _ in range(count)]
+    used = sorted(set("".join(terms)))
+    out = "".join(c for c in used if rng.random() < 0.4)
+    equation = ",".join(terms) + "->" + out
+    sizes = {c: int(rng.integers(1, 5)) for c in letters}
+    arrays = [rng.standard_normal([sizes[c] for c in t]) for t in terms]
+    contract = planned_contraction(equation, [a.shape for a in arrays], "dp" if seed % 2 else "greedy")
+    np.testing.assert_allclose(contract(*arrays), np.einsum(equation, *arrays), rtol=1e-10, atol=1e-12)
+
+
+def test_more_than_52_indices_contract():
+    # beyond a-zA-Z the letters are unicode, which np.einsum cannot read; every step must still run
+    n = 60
+    vectors = [td.vector(f"pv{k}", f"pd{k}") for k in range(n)]
+    values = {f"pv{k}": np.full(1, 1.0 + k / 100) for k in range(n)}
+    total = td.sum(vectors[0])
+    for v in vectors[1:]:
+        total = total * td.sum(v)
+    assert np.isclose(td.evaluate(total, **values), np.prod([1.0 + k / 100 for k in range(n)]))

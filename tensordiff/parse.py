@@ -47,7 +47,7 @@ import re
 
 from . import ops
 from .errors import ParseError, ShapeError, TensorDiffError
-from .expr import lookup_symbol
+from .expr import lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS
 from .indices import parse_dims
 from .simplify import add_node, as_expr, broadcast
@@ -494,16 +494,25 @@ def _infer(order, text, given):
 # ---------------------------------------------------------------- building
 
 def _dim_names(order, typed):
-    """A name for each dim class: its given name, else the next free one of DIM_NAMES, d1, d2, ..."""
+    """A name for each dim class: its given name, else the next free one of DIM_NAMES, d1, d2, ...
+
+    A class that only identities have (``2*eye`` alone) also skips the dims of declared symbols:
+    evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
     taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
-    fresh = (name for name in itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
-             if name not in taken)
+    of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[id(n)]}
+
+    def fresh(root):
+        for name in itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1))):
+            if name not in taken and (root in of_symbols or symbol_with_dim(name) is None):
+                taken.add(name)
+                return name
+
     names = {}
     for node in order:
         for d in typed.shapes[id(node)] if node.kind in ("sym", "eye") else ():
             root = typed.dims.find(d)
             if root != ONE and root not in names:
-                names[root] = typed.dims.name[root] or next(fresh)
+                names[root] = typed.dims.name[root] or fresh(root)
     return names
 
 

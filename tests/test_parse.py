@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensordiff as td
-from tensordiff.expr import Var, topological
+from tensordiff.expr import Var, symbol_with_dim, topological
 from tensordiff.parse import MAX_DEPTH, parse
 from tensordiff.testing import random_values
 
@@ -139,11 +139,25 @@ def test_fresh_dims_skip_given_and_symbol_names():
     assert symbols(parse("n*P*p")) == {"n": (), "P": ("q", "r"), "p": ("r",)}
 
 
+def test_an_identity_nothing_sizes_gets_a_dim_no_symbol_has():
+    # "2*eye" once took 'n', the dim of an unrelated live symbol, so evaluating with that
+    # symbol's value silently gave an identity of its size
+    B, c = td.matrix("B", "n q"), td.vector("c", "n")
+    e = parse("2*eye")
+    assert not set(e.shape) & {"n", "q"}
+    with pytest.raises(td.EvaluationError, match="is unknown"):
+        td.evaluate(e, B=np.ones((3, 4)), c=np.ones(3))
+    assert parse("2*eye", eye="q").shape == ("q", "q")
+    assert parse("B'*B + eye").shape == ("q", "q")
+    del B, c
+
+
 def test_identity_takes_the_size_around_it_or_the_given_one():
     assert parse("X'*X + eye", X="N D").shape == ("D", "D")
     assert parse("x'*(A + I)*x", x="k").shape == ()
-    assert parse("2*I").shape == ("n", "n")
-    assert parse("2*I", X="n p").shape == ("q", "q")  # fresh dims skip every given name
+    alone = parse("2*I").shape           # a fresh dim that no symbol was declared with
+    assert alone[0] == alone[1] and symbol_with_dim(alone[0]) is None
+    assert parse("2*I", X="n p").shape[0] not in ("n", "p")  # fresh dims skip every given name
     assert parse("tanh(eye)", eye="m").shape == ("m", "m")
     assert parse("I + A", I="m m").shape == ("m", "m")
     with pytest.raises(td.ShapeError, match="the identity"):

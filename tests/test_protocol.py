@@ -1,12 +1,51 @@
 """Expressions and Python's and numpy's protocols: iteration, numpy ufuncs and arrays, abs and
 ``**``, immutability, pickling of deep expressions, and validation of elementwise functions."""
 
+import copy
+
 import numpy as np
 import pytest
 
 import tensordiff as td
+from tensordiff.expr import FrozenNodeError, UnsupportedOperation
 
 XV = np.array([0.5, -1.2, 2.0])
+
+
+# ---------------------------------------------------------------- iteration
+
+def test_iterating_an_expression_is_a_clear_error_not_an_endless_loop():
+    x, A = td.vector("x", "n"), td.matrix("A", "n n")
+    for e in (x, A, td.sum(x)):
+        with pytest.raises(UnsupportedOperation, match="td.sum"):   # before the fix: iter() ran forever
+            iter(e)
+    hangs_before = [lambda: list(x), lambda: [row for row in A], lambda: sum(x), lambda: list(zip(x, x)),
+                    lambda: [*x], lambda: tuple(A), lambda: td.scalar("s") in x]
+    for attempt in hangs_before:
+        with pytest.raises(td.TensorDiffError, match="cannot be iterated"):
+            attempt()
+    with pytest.raises(TypeError):          # also a TypeError, as Python's own "not iterable"
+        list(x)
+    assert not np.iterable(x)
+    assert td.evaluate(x[1], x=XV) == XV[1]   # indexing is unaffected
+
+
+# ---------------------------------------------------------------- immutability
+
+def test_nodes_are_immutable():
+    A, x = td.matrix("A", "n n"), td.vector("x", "n")
+    e = A @ x + 1
+    for node, field in [(A, "name"), (A, "shape"), (A, "dims"), (e, "terms"), (A @ x, "coeff"), (td.tanh(x), "fn")]:
+        with pytest.raises(FrozenNodeError, match=repr(field)):
+            setattr(node, field, "Z")
+        with pytest.raises(AttributeError):
+            delattr(node, field)
+    with pytest.raises(td.TensorDiffError, match="immutable"):
+        A.something_new = 1
+    assert A.name == "A" and td.matrix("A", "n n") is A
+    av = np.eye(3) + 0.1
+    np.testing.assert_allclose(td.evaluate(e, A=av, x=XV), av @ XV + 1)
+    assert copy.copy(e) is e and copy.deepcopy(e) is e
 
 
 # ---------------------------------------------------------------- elementwise functions

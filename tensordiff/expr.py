@@ -65,6 +65,7 @@ class Expr:
     __slots__ = ("shape", "free", "skey", "symmetric_cache", "__weakref__")
     __array_priority__ = 1000  # so numpy scalars defer to our operators
     __hash__ = object.__hash__
+    _expr_fields = ()   # positions in _fields() that hold a child expression or a tuple of them
 
     def children(self):
         return ()
@@ -74,7 +75,7 @@ class Expr:
         return len(self.shape)
 
     def __reduce__(self):
-        return (make, (type(self),) + self._fields())
+        return (_unflatten, (_flatten(self),))
 
     def __setattr__(self, name, value):
         if name not in _CACHES:
@@ -180,6 +181,7 @@ def declared_dims(name):
 
 class Einsum(Expr):
     __slots__ = ("coeff", "operands", "subs", "out", "dims")
+    _expr_fields = (1,)
 
     def _init(self, coeff, operands, subs, out, dims):
         _set(self, "coeff", coeff)
@@ -207,6 +209,7 @@ class Einsum(Expr):
 
 class Add(Expr):
     __slots__ = ("terms",)
+    _expr_fields = (0,)
 
     def _init(self, terms):
         _set(self, "terms", terms)
@@ -225,6 +228,7 @@ class Apply(Expr):
     """``fn`` applied elementwise; ``fn`` is a ``functions.Elementwise``."""
 
     __slots__ = ("fn", "arg")
+    _expr_fields = (1,)
 
     def _init(self, fn, arg):
         _set(self, "fn", fn)
@@ -242,6 +246,7 @@ class Apply(Expr):
 
 class _MatrixFunction(Expr):
     __slots__ = ("arg",)
+    _expr_fields = (0,)
 
     def _init(self, arg):
         _set(self, "arg", arg)
@@ -286,6 +291,7 @@ class Solve(Expr):
     """inv(A) applied to B along B's first axis; made only by evaluation planning, never differentiated."""
 
     __slots__ = ("matrix", "rhs")
+    _expr_fields = (0, 1)
 
     def _init(self, matrix, rhs):
         _set(self, "matrix", matrix)
@@ -322,6 +328,7 @@ class Take(Expr):
     """``arg[keys]`` with one key per axis: None (the whole axis), an int, or (start, stop, step)."""
 
     __slots__ = ("arg", "keys")
+    _expr_fields = (0,)
 
     def _init(self, arg, keys):
         _set(self, "arg", arg)
@@ -367,3 +374,32 @@ def topological(roots, skip=None, children=None):
 def _own_children(node):
     return node.children()
 
+
+def _flatten(root):
+    """The DAG below ``root`` as records (type, fields), children first, a child given by its record's
+    position: pickling this list needs no recursion, however deep the expression."""
+    nodes = topological([root])
+    position = {node: k for k, node in enumerate(nodes)}
+    records = []
+    for node in nodes:
+        fields = list(node._fields())
+        for f in node._expr_fields:
+            child = fields[f]
+            fields[f] = position[child] if isinstance(child, Expr) else tuple(position[c] for c in child)
+        records.append((type(node), tuple(fields)))
+    return records
+
+
+def _unflatten(records):
+    """The node ``_flatten`` recorded last, rebuilt through the interning constructors."""
+    nodes = []
+    for cls, fields in records:
+        if cls is Var:
+            nodes.append(symbol(*fields))
+            continue
+        fields = list(fields)
+        for f in cls._expr_fields:
+            ref = fields[f]
+            fields[f] = nodes[ref] if isinstance(ref, int) else tuple(nodes[k] for k in ref)
+        nodes.append(make(cls, *fields))
+    return nodes[-1]

@@ -2,6 +2,9 @@
 ``**``, immutability, pickling of deep expressions, and validation of elementwise functions."""
 
 import copy
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -46,6 +49,52 @@ def test_nodes_are_immutable():
     av = np.eye(3) + 0.1
     np.testing.assert_allclose(td.evaluate(e, A=av, x=XV), av @ XV + 1)
     assert copy.copy(e) is e and copy.deepcopy(e) is e
+
+
+# ---------------------------------------------------------------- pickling
+
+def _deep_chain(x, depth):
+    e = x
+    for _ in range(depth):
+        e = td.tanh(e) * 1.01
+    return e
+
+
+def test_deep_expressions_pickle_to_the_identical_node():
+    x = td.vector("x", "n")
+    h = td.elementwise("hpk")
+    for depth in (200, 10_000):
+        e = _deep_chain(x, depth)   # before the fix: RecursionError at about 200
+        assert pickle.loads(pickle.dumps(e)) is e
+    e = h(_deep_chain(x, 3000)) + td.sum(x)
+    assert pickle.loads(pickle.dumps(e)) is e
+
+
+def test_shared_subexpressions_pickle_once():
+    x = td.vector("x", "n")
+    e = x
+    for _ in range(60):           # a DAG of 60 levels whose tree would have about 2^60 nodes
+        e = td.tanh(e) + e * e
+    assert pickle.loads(pickle.dumps(e)) is e
+    assert len(pickle.dumps(e)) < 100_000
+
+
+def test_a_deep_expression_and_its_program_unpickle_in_a_fresh_process():
+    x = td.vector("x", "n")
+    e = _deep_chain(x, 10_000)
+    want = XV.copy()
+    for _ in range(10_000):
+        want = np.tanh(want) * 1.01
+    program = td.compile(td.grad(td.sum(_deep_chain(x, 40)), x))
+    again = pickle.loads(pickle.dumps(program))
+    np.testing.assert_array_equal(again(x=XV), program(x=XV))
+    script = ("import pickle, sys, tensordiff as td; e, program, xv = pickle.loads(sys.stdin.buffer.read()); "
+              "sys.stdout.buffer.write(pickle.dumps((td.evaluate(e, x=xv), program(x=xv))))")
+    done = subprocess.run([sys.executable, "-c", script], input=pickle.dumps((e, program, XV)),
+                          capture_output=True, check=True, timeout=120)
+    value, gradient = pickle.loads(done.stdout)
+    np.testing.assert_allclose(value, want, rtol=1e-12)
+    np.testing.assert_array_equal(gradient, program(x=XV))
 
 
 # ---------------------------------------------------------------- elementwise functions

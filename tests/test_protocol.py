@@ -33,6 +33,78 @@ def test_iterating_an_expression_is_a_clear_error_not_an_endless_loop():
     assert td.evaluate(x[1], x=XV) == XV[1]   # indexing is unaffected
 
 
+# ---------------------------------------------------------------- numpy
+
+def test_numpy_ufuncs_build_the_tensordiff_expression():
+    x, y, A = td.vector("x", "n"), td.vector("y", "n"), td.matrix("A", "n n")
+    same = [(np.exp(x), td.exp(x)), (np.log(x), td.log(x)), (np.sin(x), td.sin(x)), (np.cos(x), td.cos(x)),
+            (np.tanh(x), td.tanh(x)), (np.sqrt(x), td.sqrt(x)), (np.absolute(x), td.abs(x)), (np.abs(x), td.abs(x)),
+            (np.negative(x), -x), (np.positive(x), x), (np.add(x, y), x + y), (np.subtract(x, y), x - y),
+            (np.multiply(x, y), x * y), (np.divide(x, y), x / y), (np.true_divide(x, 2), x / 2),
+            (np.power(x, 3), x ** 3), (np.square(x), x ** 2), (np.reciprocal(x), 1 / x),
+            (np.matmul(A, x), A @ x), (np.exp(np.tanh(A @ x)), td.exp(td.tanh(A @ x)))]
+    for got, want in same:
+        assert got is want, (td.index_notation(got), td.index_notation(want))   # interned: equal is identical
+
+
+def test_numpy_scalars_still_mix_with_expressions():
+    x = td.vector("x", "n")
+    cases = [(np.float64(2.0) * x, 2.0 * XV), (x * np.float32(3), 3.0 * XV), (x + np.float64(1), XV + 1),
+             (np.float64(1) - x, 1 - XV), (np.float64(2) / x, 2 / XV), (np.int64(2) ** x, 2.0 ** XV),
+             (np.float64(0.5) ** x, 0.5 ** XV), (x ** np.int64(2), XV ** 2), (np.array(2.5) * x, 2.5 * XV),
+             (np.int32(3) * x - np.float16(0.5), 3 * XV - 0.5), (np.exp(x) * np.float64(2), 2 * np.exp(XV))]
+    for e, want in cases:
+        assert isinstance(e, td.Expr)
+        np.testing.assert_allclose(td.evaluate(e, x=XV), want, rtol=1e-12)
+
+
+def test_numpy_functions_and_other_ufuncs_on_expressions_are_clear_errors():
+    x, A = td.vector("x", "n"), td.matrix("A", "n n")
+    named = [(lambda: np.sum(x), "np.sum", "td.sum"), (lambda: np.mean(x), "evaluate", "td.evaluate"),
+             (lambda: np.asarray(x), "evaluate", "not an array"), (lambda: np.array(A), "evaluate", "(n, n)"),
+             (lambda: np.floor(x), "np.floor", "np.tanh"), (lambda: np.maximum(x, 0), "np.maximum", "np.exp"),
+             (lambda: np.add.reduce(x), "np.add.reduce", "td.sum"), (lambda: np.multiply.outer(x, x), "outer", ""),
+             (lambda: np.exp(x, out=np.empty(3)), "np.exp", "keyword"), (lambda: np.dot(x, x), "np.dot", ""),
+             (lambda: np.linalg.inv(A), "np.linalg.inv", "td.inv"), (lambda: np.trace(A), "np.trace", "td.trace")]
+    for attempt, *fragments in named:
+        with pytest.raises(UnsupportedOperation) as info:
+            attempt()
+        assert isinstance(info.value, td.TensorDiffError)
+        for fragment in fragments:
+            assert fragment in str(info.value)
+    with pytest.raises(td.ShapeError, match="ndarray"):     # arrays still do not mix with expressions
+        np.ones(3) * x
+
+
+# ---------------------------------------------------------------- abs and **
+
+def test_builtin_abs_is_td_abs():
+    x = td.vector("x", "n")
+    assert abs(x) is td.abs(x)
+    np.testing.assert_array_equal(td.evaluate(abs(x - 1), x=XV), np.abs(XV - 1))
+
+
+def test_a_number_to_an_expression_power():
+    x, s = td.vector("x", "n"), td.scalar("s")
+    np.testing.assert_allclose(td.evaluate(2 ** x, x=XV), 2.0 ** XV, rtol=1e-12)
+    np.testing.assert_allclose(td.evaluate(0.3 ** (x @ x), x=XV), 0.3 ** (XV @ XV), rtol=1e-12)
+    np.testing.assert_allclose(td.evaluate(2.5 ** s * x, x=XV, s=0.7), 2.5 ** 0.7 * XV, rtol=1e-12)
+    assert td.evaluate(1 ** x, x=XV).tolist() == [1.0, 1.0, 1.0]
+    for f, wrt in [(td.sum(3 ** td.tanh(x)), x), (1.7 ** (x @ x) * x, x), (2.5 ** s * x, s), (0.5 ** (s * x), s)]:
+        for order in (1, 2):
+            result = td.check(f, wrt, order=order, x=XV, s=0.7)
+            assert result.max_rel_error < 1e-6, (order, result.max_rel_error)
+
+
+def test_powers_that_are_not_a_positive_number_base_are_refused():
+    x, y = td.vector("x", "n"), td.vector("y", "n")
+    for attempt, fragment in [(lambda: (-2) ** x, "-2"), (lambda: 0 ** x, "0"), (lambda: x ** y, "expression"),
+                              (lambda: td.sin(y) ** x, "expression")]:
+        with pytest.raises(td.TensorDiffError, match="positive number base") as info:
+            attempt()
+        assert fragment in str(info.value)
+
+
 # ---------------------------------------------------------------- immutability
 
 def test_nodes_are_immutable():

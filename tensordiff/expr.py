@@ -24,10 +24,11 @@ import hashlib
 import threading
 import weakref
 
-from .errors import ShapeError
+from .errors import ShapeError, TensorDiffError
 from .indices import format_dims, sliced_dim
 
-__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol"]
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol", "UnsupportedOperation",
+           "FrozenNodeError"]
 
 _interned = weakref.WeakValueDictionary()
 _intern_lock = threading.Lock()
@@ -42,6 +43,18 @@ def _digest(*parts):
     return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
 
 
+class UnsupportedOperation(TensorDiffError, TypeError):
+    """A Python or numpy protocol that expressions do not take part in (iteration, numpy reductions)."""
+
+
+class FrozenNodeError(TensorDiffError, AttributeError):
+    """An attempt to change a node: nodes are interned, so one change would alter every equal expression."""
+
+
+_set = object.__setattr__   # the one way fields are written: by _init, while a node is being made
+_CACHES = frozenset(("symmetric_cache",))   # derived from the fields and filled lazily, so writable
+
+
 class Expr:
     """Base of all nodes. ``shape`` is a tuple of dim names; ``free`` the names of the symbols used.
 
@@ -52,6 +65,7 @@ class Expr:
     __slots__ = ("shape", "free", "skey", "symmetric_cache", "__weakref__")
     __array_priority__ = 1000  # so numpy scalars defer to our operators
     __hash__ = object.__hash__
+    _expr_fields = ()   # positions in _fields() that hold a child expression or a tuple of them
 
     def children(self):
         return ()
@@ -61,7 +75,28 @@ class Expr:
         return len(self.shape)
 
     def __reduce__(self):
-        return (make, (type(self),) + self._fields())
+        return (_unflatten, (_flatten(self),))
+
+    def __setattr__(self, name, value):
+        if name not in _CACHES:
+            raise FrozenNodeError(f"tensordiff expressions are immutable: cannot set {name!r} of a "
+                                  f"{type(self).__name__} (equal expressions are one shared object); build a new "
+                                  "expression instead")
+        _set(self, name, value)
+
+    def __delattr__(self, name):
+        raise FrozenNodeError(f"tensordiff expressions are immutable: cannot delete {name!r} of a "
+                              f"{type(self).__name__}")
+
+    def __iter__(self):
+        # Without this, Python would iterate through __getitem__ with 0, 1, 2, ... forever: symbolic
+        # indexing has no length to stop at.
+        raise UnsupportedOperation(f"a tensordiff expression of shape {format_dims(self.shape)} cannot be "
+                                   "iterated (its dims have no size until evaluation): index it (x[0], X[:, 1]) "
+                                   "or reduce it with td.sum")
+
+    def __contains__(self, item):
+        self.__iter__()   # raises: membership would iterate
 
     def __eq__(self, other):
         return self is other
@@ -82,7 +117,7 @@ def make(cls, *fields):
             node = _interned.get(key)
             if node is None:
                 node = object.__new__(cls)
-                node.symmetric_cache = None
+                _set(node, "symmetric_cache", None)
                 node._init(*fields)
                 _interned[key] = node
     return node
@@ -92,10 +127,11 @@ class Var(Expr):
     __slots__ = ("name", "dims")
 
     def _init(self, name, dims):
-        self.name, self.dims = name, dims
-        self.shape = dims
-        self.free = frozenset((name,))
-        self.skey = _digest("Var", name, dims)
+        _set(self, "name", name)
+        _set(self, "dims", dims)
+        _set(self, "shape", dims)
+        _set(self, "free", frozenset((name,)))
+        _set(self, "skey", _digest("Var", name, dims))
 
     def _fields(self):
         return (self.name, self.dims)
@@ -145,15 +181,20 @@ def declared_dims(name):
 
 class Einsum(Expr):
     __slots__ = ("coeff", "operands", "subs", "out", "dims")
+    _expr_fields = (1,)
 
     def _init(self, coeff, operands, subs, out, dims):
-        self.coeff, self.operands, self.subs, self.out, self.dims = coeff, operands, subs, out, dims
-        self.shape = tuple(dims[i] for i in out)
+        _set(self, "coeff", coeff)
+        _set(self, "operands", operands)
+        _set(self, "subs", subs)
+        _set(self, "out", out)
+        _set(self, "dims", dims)
+        _set(self, "shape", tuple(dims[i] for i in out))
         free = frozenset()
         for op in operands:
             free |= op.free
-        self.free = free
-        self.skey = _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims)
+        _set(self, "free", free)
+        _set(self, "skey", _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims))
 
     def _fields(self):
         return (self.coeff, self.operands, self.subs, self.out, self.dims)
@@ -168,12 +209,13 @@ class Einsum(Expr):
 
 class Add(Expr):
     __slots__ = ("terms",)
+    _expr_fields = (0,)
 
     def _init(self, terms):
-        self.terms = terms
-        self.shape = terms[0].shape
-        self.free = frozenset().union(*(t.free for t in terms))
-        self.skey = _digest("Add", tuple(t.skey for t in terms))
+        _set(self, "terms", terms)
+        _set(self, "shape", terms[0].shape)
+        _set(self, "free", frozenset().union(*(t.free for t in terms)))
+        _set(self, "skey", _digest("Add", tuple(t.skey for t in terms)))
 
     def _fields(self):
         return (self.terms,)
@@ -186,12 +228,14 @@ class Apply(Expr):
     """``fn`` applied elementwise; ``fn`` is a ``functions.Elementwise``."""
 
     __slots__ = ("fn", "arg")
+    _expr_fields = (1,)
 
     def _init(self, fn, arg):
-        self.fn, self.arg = fn, arg
-        self.shape = arg.shape
-        self.free = arg.free
-        self.skey = _digest("Apply", fn.key, arg.skey)
+        _set(self, "fn", fn)
+        _set(self, "arg", arg)
+        _set(self, "shape", arg.shape)
+        _set(self, "free", arg.free)
+        _set(self, "skey", _digest("Apply", fn.key, arg.skey))
 
     def _fields(self):
         return (self.fn, self.arg)
@@ -202,12 +246,13 @@ class Apply(Expr):
 
 class _MatrixFunction(Expr):
     __slots__ = ("arg",)
+    _expr_fields = (0,)
 
     def _init(self, arg):
-        self.arg = arg
-        self.shape = self._shape(arg)
-        self.free = arg.free
-        self.skey = _digest(type(self).__name__, arg.skey)
+        _set(self, "arg", arg)
+        _set(self, "shape", self._shape(arg))
+        _set(self, "free", arg.free)
+        _set(self, "skey", _digest(type(self).__name__, arg.skey))
 
     def _fields(self):
         return (self.arg,)
@@ -246,12 +291,14 @@ class Solve(Expr):
     """inv(A) applied to B along B's first axis; made only by evaluation planning, never differentiated."""
 
     __slots__ = ("matrix", "rhs")
+    _expr_fields = (0, 1)
 
     def _init(self, matrix, rhs):
-        self.matrix, self.rhs = matrix, rhs
-        self.shape = matrix.shape[:1] + rhs.shape[1:]
-        self.free = matrix.free | rhs.free
-        self.skey = _digest("Solve", matrix.skey, rhs.skey)
+        _set(self, "matrix", matrix)
+        _set(self, "rhs", rhs)
+        _set(self, "shape", matrix.shape[:1] + rhs.shape[1:])
+        _set(self, "free", matrix.free | rhs.free)
+        _set(self, "skey", _digest("Solve", matrix.skey, rhs.skey))
 
     def _fields(self):
         return (self.matrix, self.rhs)
@@ -267,10 +314,11 @@ class Select(Expr):
     __slots__ = ("dim", "key")
 
     def _init(self, dim, key):
-        self.dim, self.key = dim, key
-        self.shape = (dim,) if isinstance(key, int) else (sliced_dim(dim, key), dim)
-        self.free = frozenset()
-        self.skey = _digest("Select", dim, key)
+        _set(self, "dim", dim)
+        _set(self, "key", key)
+        _set(self, "shape", (dim,) if isinstance(key, int) else (sliced_dim(dim, key), dim))
+        _set(self, "free", frozenset())
+        _set(self, "skey", _digest("Select", dim, key))
 
     def _fields(self):
         return (self.dim, self.key)
@@ -280,13 +328,15 @@ class Take(Expr):
     """``arg[keys]`` with one key per axis: None (the whole axis), an int, or (start, stop, step)."""
 
     __slots__ = ("arg", "keys")
+    _expr_fields = (0,)
 
     def _init(self, arg, keys):
-        self.arg, self.keys = arg, keys
-        self.shape = tuple(dim if key is None else sliced_dim(dim, key)
-                           for dim, key in zip(arg.shape, keys) if not isinstance(key, int))
-        self.free = arg.free
-        self.skey = _digest("Take", arg.skey, keys)
+        _set(self, "arg", arg)
+        _set(self, "keys", keys)
+        _set(self, "shape", tuple(dim if key is None else sliced_dim(dim, key)
+                                   for dim, key in zip(arg.shape, keys) if not isinstance(key, int)))
+        _set(self, "free", arg.free)
+        _set(self, "skey", _digest("Take", arg.skey, keys))
 
     def _fields(self):
         return (self.arg, self.keys)
@@ -323,3 +373,33 @@ def topological(roots, skip=None, children=None):
 
 def _own_children(node):
     return node.children()
+
+
+def _flatten(root):
+    """The DAG below ``root`` as records (type, fields), children first, a child given by its record's
+    position: pickling this list needs no recursion, however deep the expression."""
+    nodes = topological([root])
+    position = {node: k for k, node in enumerate(nodes)}
+    records = []
+    for node in nodes:
+        fields = list(node._fields())
+        for f in node._expr_fields:
+            child = fields[f]
+            fields[f] = position[child] if isinstance(child, Expr) else tuple(position[c] for c in child)
+        records.append((type(node), tuple(fields)))
+    return records
+
+
+def _unflatten(records):
+    """The node ``_flatten`` recorded last, rebuilt through the interning constructors."""
+    nodes = []
+    for cls, fields in records:
+        if cls is Var:
+            nodes.append(symbol(*fields))
+            continue
+        fields = list(fields)
+        for f in cls._expr_fields:
+            ref = fields[f]
+            fields[f] = nodes[ref] if isinstance(ref, int) else tuple(nodes[k] for k in ref)
+        nodes.append(make(cls, *fields))
+    return nodes[-1]

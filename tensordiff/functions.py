@@ -28,6 +28,15 @@ class Elementwise:
 
     def __init__(self, name, numeric=None, derivative=None, latex=None, order=0, base=None, rewrites=(),
                  user=False):
+        _check_function_name(name, "function name")
+        _check_function_name(base if base is not None else name, "function base name")
+        for what, value in (("numeric", numeric), ("derivative", derivative)):
+            if value is not None and not callable(value):
+                raise TensorDiffError(f"{what} of function {name} must be callable or None, got {value!r:.60}")
+        if latex is not None and not isinstance(latex, str):
+            raise TensorDiffError(f"latex of function {name} must be a str, got {latex!r:.60}")
+        if not isinstance(order, int) or isinstance(order, bool) or order < 0:
+            raise TensorDiffError(f"order of function {name} must be a non-negative int, got {order!r:.60}")
         self.user = user
         self.name = name
         self.numeric = numeric
@@ -68,6 +77,11 @@ class Elementwise:
         if FUNCTIONS.get(self.name) is self:
             return (_builtin, (self.name,))
         return (_user_function, (self.base, self.order))
+
+
+def _check_function_name(name, what):
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TensorDiffError(f"{what} must be an identifier (a str such as 'h'), got {name!r:.60}")
 
 
 def _builtin(name):
@@ -207,8 +221,12 @@ def elementwise(name, fn=None, deriv=None, latex=None):
     >>> h = td.elementwise("h", np.tanh, lambda x: 1 - np.tanh(x) ** 2)
     ``deriv`` may itself be an ``Elementwise`` (with its own derivative) for higher orders.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise TensorDiffError(f"function name must be an identifier, got {name!r}")
+    _check_function_name(name, "function name")
+    if fn is not None and not callable(fn):
+        raise TensorDiffError(f"fn of {name} must be a callable numpy implementation (or None for an abstract "
+                              f"function), got {fn!r:.60}")
+    if latex is not None and not isinstance(latex, str):
+        raise TensorDiffError(f"latex of {name} must be a str, got {latex!r:.60}")
     if name in FUNCTIONS or name == "pow":
         raise TensorDiffError(f"{name!r} is a built-in function; choose another name")
     existing = _user_registry.get(name)

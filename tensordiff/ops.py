@@ -4,13 +4,17 @@ Each checks dims and says which dims or operand are at fault, then hands over to
 constructors of ``simplify``. Importing this module attaches the operators to ``Expr``.
 """
 
-from .errors import ShapeError
-from .expr import Expr, symbol
-from .functions import FUNCTIONS, power
+import math
+
+import numpy as np
+
+from .errors import ShapeError, TensorDiffError
+from .expr import Expr, UnsupportedOperation, symbol
+from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims, parse_dims, parse_spec, slice_of
 from .select import index
-from .simplify import (add_node, as_expr, broadcast, det_node, einsum_node, hadamard, inv_node,
-                       logdet_node, scale, transpose)
+from .simplify import (add_node, as_expr, broadcast, constant_value, det_node, einsum_node, hadamard,
+                       inv_node, logdet_node, scale, transpose)
 
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag",
            "diagonal", "outer", "inv", "det", "logdet", "norm", "exp", "log", "sin", "cos", "tanh",
@@ -119,11 +123,28 @@ def divide(a, b):
     if a.shape != b.shape and a.shape and b.shape:
         raise ShapeError(f"'/' is elementwise and needs operands of one shape (or a scalar): got "
                          f"{format_dims(a.shape)} and {format_dims(b.shape)}" + _slices_hint(a.shape, b.shape))
-    return hadamard(a, power(b, -1.0))
+    return hadamard(a, constant_power(b, -1.0))
 
 
 def negative(a):
     return scale(a, -1.0)
+
+
+def power(a, b):
+    """``a ** b`` elementwise: a constant exponent b, or a positive number base a (then exp(log(a)·b)).
+
+    >>> x ** 3, 2 ** x
+    """
+    a, b = as_expr(a), as_expr(b)
+    if constant_value(b) is not None:
+        return constant_power(a, b)
+    base = constant_value(a)
+    if base is None or not base > 0:
+        what = "an expression, not a number" if base is None else f"{base:g}"
+        raise TensorDiffError(f"'**' with an expression exponent needs a positive number base (b ** e is "
+                              f"exp(log(b)·e)); here the base is {what}")
+    a, b = _pair(a, b, "**")
+    return exp(scale(b, math.log(base)))
 
 
 def matmul(a, b):
@@ -283,7 +304,7 @@ def norm(a):
     """
     a = as_expr(a)
     ids = tuple(range(a.ndim))
-    return power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
+    return constant_power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
 
 
 exp = FUNCTIONS["exp"]
@@ -313,7 +334,47 @@ def sqrt(a):
 
     >>> td.sqrt(x * x + 1)
     """
-    return power(a, 0.5)
+    return constant_power(a, 0.5)
+
+
+# ---------------------------------------------------------------- numpy interplay
+
+# numpy ufunc → the builder it means on expressions (np.divide is np.true_divide)
+_UFUNCS = {
+    np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.power: power,
+    np.negative: negative, np.positive: as_expr, np.matmul: matmul,
+    np.exp: exp, np.log: log, np.sin: sin, np.cos: cos, np.tanh: tanh, np.sqrt: sqrt, np.absolute: abs,
+    np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
+}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """``np.exp(x)``, ``np.float64(2) * x``, ...: numpy ufuncs with a tensordiff counterpart build it."""
+    builder = _UFUNCS.get(ufunc)
+    if method != "__call__" or builder is None:
+        name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        hint = "use td.sum" if ufunc is np.add and method == "reduce" else "evaluate the expression first"
+        raise UnsupportedOperation(f"{name} does not take tensordiff expressions ({hint}); numpy ufuncs that "
+                                   f"build expressions: {', '.join(sorted('np.' + u.__name__ for u in _UFUNCS))}")
+    if kwargs:
+        raise UnsupportedOperation(f"np.{ufunc.__name__} on tensordiff expressions takes no keyword arguments, "
+                                   f"got {', '.join(sorted(kwargs))}")
+    return builder(*inputs)
+
+
+def _array_function(self, func, types, args, kwargs):
+    """numpy functions other than ufuncs (np.sum, np.dot, ...) need arrays, which expressions are not."""
+    name = func.__name__
+    module = "np.linalg." if func.__module__ == "numpy.linalg" else "np."
+    hint = f"build it with td.{name}, or " if name in __all__ else ""
+    raise UnsupportedOperation(f"{module}{name} does not take tensordiff expressions: {hint}evaluate the expression "
+                               "first (td.evaluate(e, **values))")
+
+
+def _array(self, dtype=None, copy=None):
+    raise UnsupportedOperation(f"a tensordiff expression of shape {format_dims(self.shape)} is not an array: "
+                               "evaluate it first (td.evaluate(e, **values)), or use tensordiff's builders "
+                               "(td.sum, td.exp, @, ...) on it")
 
 
 def _install_operators():
@@ -326,12 +387,17 @@ def _install_operators():
     Expr.__truediv__ = divide
     Expr.__rtruediv__ = lambda self, other: divide(other, self)
     Expr.__pow__ = power
+    Expr.__rpow__ = lambda self, other: power(other, self)
+    Expr.__abs__ = lambda self: abs(self)
     Expr.__neg__ = negative
     Expr.__pos__ = lambda self: self
     Expr.__matmul__ = matmul
     Expr.__rmatmul__ = lambda self, other: matmul(other, self)
     Expr.T = property(T)
     Expr.__getitem__ = index
+    Expr.__array_ufunc__ = _array_ufunc
+    Expr.__array_function__ = _array_function
+    Expr.__array__ = _array
 
 
 _install_operators()

@@ -1,6 +1,6 @@
 """The tensordiff error classes: every one is a ValueError, so callers may catch either."""
 
-__all__ = ["TensorDiffError", "ShapeError", "ParseError", "EvaluationError"]
+__all__ = ["TensorDiffError", "ShapeError", "ParseError", "EvaluationError", "UnsupportedOperation", "FrozenNodeError"]
 
 
 class TensorDiffError(ValueError):
@@ -17,3 +17,11 @@ class ParseError(TensorDiffError):
 
 class EvaluationError(TensorDiffError):
     """A value or implementation missing at evaluation, or a numerical failure (a singular matrix)."""
+
+
+class UnsupportedOperation(TensorDiffError, TypeError):
+    """A Python or numpy protocol that expressions do not take part in (iteration, numpy reductions)."""
+
+
+class FrozenNodeError(TensorDiffError, AttributeError):
+    """An attempt to change a node: nodes are interned, so one change would alter every equal expression."""

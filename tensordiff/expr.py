@@ -24,11 +24,10 @@ import hashlib
 import threading
 import weakref
 
-from .errors import ShapeError, TensorDiffError
+from .errors import FrozenNodeError, ShapeError, UnsupportedOperation
 from .indices import format_dims, sliced_dim
 
-__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol", "UnsupportedOperation",
-           "FrozenNodeError"]
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol"]
 
 _interned = weakref.WeakValueDictionary()
 _intern_lock = threading.Lock()
@@ -41,14 +40,6 @@ _declared_dims = {}
 
 def _digest(*parts):
     return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
-
-
-class UnsupportedOperation(TensorDiffError, TypeError):
-    """A Python or numpy protocol that expressions do not take part in (iteration, numpy reductions)."""
-
-
-class FrozenNodeError(TensorDiffError, AttributeError):
-    """An attempt to change a node: nodes are interned, so one change would alter every equal expression."""
 
 
 _set = object.__setattr__   # the one way fields are written: by _init, while a node is being made

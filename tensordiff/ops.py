@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from .errors import ShapeError, TensorDiffError
-from .expr import Expr, UnsupportedOperation, symbol
+from .errors import ShapeError, TensorDiffError, UnsupportedOperation
+from .expr import Expr, symbol
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims, parse_dims, parse_spec, slice_of
 from .select import index

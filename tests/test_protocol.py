@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.expr import FrozenNodeError, UnsupportedOperation
+from tensordiff.errors import FrozenNodeError, UnsupportedOperation
 
 XV = np.array([0.5, -1.2, 2.0])
 

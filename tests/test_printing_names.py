@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
+from tensordiff.parse import FUNCTION_TABLE, IDENTITY
 
 RNG = np.random.default_rng(11)
 SIZES = {"n": 3, "m": 2}
@@ -147,10 +148,11 @@ def test_index_notation_and_latex_bindings_avoid_user_names():
 @pytest.mark.parametrize("value", [2.0, 3, np.float32(1.5)])
 def test_printers_print_numbers_as_constants(value):
     assert td.index_notation(value) == f"out = {float(value):g}"
+    assert td.matrix_notation(value) == f"{float(value):g}"
     assert "out = " in td.to_einsum(value) and f"{float(value):g}" in td.latex(value)
 
 
-@pytest.mark.parametrize("printer", [td.index_notation, td.to_einsum, td.latex])
+@pytest.mark.parametrize("printer", [td.index_notation, td.to_einsum, td.latex, td.matrix_notation])
 @pytest.mark.parametrize("value", [None, "x", [td.scalar("s_listed")], np.ones(3), True])
 def test_printers_refuse_what_is_not_an_expression(printer, value):
     with pytest.raises(td.TensorDiffError, match="expression"):
@@ -161,6 +163,29 @@ def test_printers_refuse_what_is_not_an_expression(printer, value):
 def test_printers_refuse_a_bad_name(printer):
     with pytest.raises(td.TensorDiffError, match="name"):
         printer(td.scalar("s_named"), name=None)
+
+
+PARSER_WORDS = sorted(set(FUNCTION_TABLE) | set(IDENTITY))
+
+
+@pytest.mark.parametrize("word", PARSER_WORDS)
+def test_matrix_notation_reads_back_with_symbols_named_like_parser_words(word):
+    S, A, x = td.matrix(word, "n n"), td.matrix("Apw", "n n"), td.vector("xpw", "n")
+    values = {word: RNG.standard_normal((3, 3)), "Apw": RNG.standard_normal((3, 3)), "xpw": RNG.standard_normal(3)}
+    for e in (S @ A, S @ A @ x + 2 * td.trace(S) * x, td.grad(x @ S @ x, x)):
+        text = td.matrix_notation(e)
+        if text.startswith("no matrix notation"):
+            assert word in text  # the index notation that follows names the symbol as it is
+            continue
+        back = td.parse(text, Apw="n n", xpw="n", **{word: "n n"})
+        np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(e, **values), rtol=1e-12, err_msg=text)
+    assert td.matrix_notation(A @ x) == "Apw*xpw"  # ordinary names keep their matrix notation
+
+
+def test_matrix_notation_of_user_functions_named_like_parser_words():
+    x = td.vector("x", "n")
+    assert td.matrix_notation(td.elementwise("inv")(x)).startswith("no matrix notation")
+    assert td.matrix_notation(td.elementwise("hq")(x)) == "hq(x)"
 
 
 def test_latex_uses_user_latex_and_escapes_underscores():

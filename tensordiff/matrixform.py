@@ -7,12 +7,18 @@ operand of order ≤ 2 is an edge between its indices (a vector is an edge to a 
 each connected piece is a chain from an output index to another (a product), to a free end (a
 vector), or a cycle (a trace). Operands on the same pair of indices are Hadamard products; a
 vector sharing an index with two other factors becomes diag(v). An einsum that does not fit
-(an index shared by three matrices, an order-3 operand, ...) has no matrix form here.
+(an index shared by three matrices, an order-3 operand, ...) has no matrix form here, and
+neither has an expression holding a symbol or user function named like a word of the parser
+(a symbol ``I`` would read back as the identity, ``tr`` as the trace).
 """
 
 from .expr import Einsum, topological
-from .printing import _join_terms
+from .parse import FUNCTION_TABLE, IDENTITY
+from .printing import _expression, _join_terms, index_notation
 from .simplify import is_symmetric
+
+# Names td.parse reads as something else than a symbol or user function of that name.
+PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY)
 
 __all__ = ["matrix_notation", "to_matrix"]
 
@@ -27,10 +33,10 @@ def matrix_notation(expr):
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
     """
+    expr = _expression(expr, "matrix_notation")
     text = to_matrix(expr)
     if text is not None:
         return text
-    from .printing import index_notation
     return "no matrix notation for this expression; in index notation:\n" + index_notation(expr)
 
 
@@ -118,6 +124,8 @@ class _Writer:
         return self.written[key]
 
     def _var(self, node):
+        if node.name in PARSER_WORDS:
+            raise NoMatrixForm
         return node.name
 
     def _inv(self, node):
@@ -145,6 +153,8 @@ class _Writer:
                 return f"sqrt({arg})"
             op = "^" if not node.shape else ".^"
             return f"{_atom(arg)}{op}{_number(fn.p) if fn.p >= 0 else '(' + _number(fn.p) + ')'}"
+        if fn.user and fn.base in PARSER_WORDS:
+            raise NoMatrixForm
         name = fn.display if not fn.user else fn.base + "'" * fn.order
         return f"{name}({arg})"
 

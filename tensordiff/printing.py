@@ -1,14 +1,20 @@
 """Printing expressions: index notation (``str``) and numpy einsum code (``to_einsum``).
 
-Both name shared subexpressions once (let-bindings ``t1, t2, ...``) and choose index letters at
-print time: output axes get i, j, k, ... in order, summed indices the next free letters.
+Both name shared subexpressions once (let-bindings ``t1, t2, ...``, skipping any name a symbol,
+dim or function of the expression has) and choose index letters at print time: output axes get
+i, j, k, ... in order, summed indices the next free letters.
 A delta kept in the output prints as δ[i,k]; a broadcast axis prints nothing. A selection
 prints as the position it picks: x[3] is ``x[3]``, x[1:4] is ``x[1+i]`` over i in the dim
 "n[1:4]", x[::-1] is ``x[n-1-i]``; one that meets a delta prints as δ[i,3].
 """
 
+import keyword
+
+from .errors import TensorDiffError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Var, symbol_with_dim, topological
 from .indices import letters, slice_of, slice_text
+from .naming import CodeNames, binding_names, user_function_name, user_names  # noqa: F401 (selfcheck's)
+from .simplify import as_expr
 
 __all__ = ["index_notation", "latex", "to_einsum", "short"]
 
@@ -59,8 +65,17 @@ class _IndexPrinter:
     def __init__(self, names):
         self.names = names
 
-    def sub(self, name, idx):
-        return name + _brackets(idx)
+    def sub(self, text, idx):
+        return text + _brackets(idx)
+
+    def symbol(self, name):
+        return name
+
+    def binding(self, name):
+        return name
+
+    def dim(self, dim):
+        return _dim_text(dim)
 
     def delta(self, a, b):
         return f"δ[{a},{b}]"
@@ -79,12 +94,12 @@ class _IndexPrinter:
 
     def render(self, node, idx, taken, defining=None):
         if node is not defining and node in self.names:
-            return self.sub(self.names[node], idx)
+            return self.sub(self.binding(self.names[node]), idx)
         method = getattr(self, "_" + type(node).__name__.lower())
         return method(node, idx, taken)
 
     def _var(self, node, idx, taken):
-        return self.sub(node.name, idx)
+        return self.sub(self.symbol(node.name), idx)
 
     def _einsum(self, node, idx, taken):
         letter = {}
@@ -102,7 +117,7 @@ class _IndexPrinter:
         letter.update(zip(summed, fresh))
         taken = set(taken) | set(fresh)
         for a, (select, b) in absorbed.items():  # the selected index becomes the position it picks
-            letter[a] = position_text(select.dim, select.key, letter.get(b))
+            letter[a] = position_text(self.dim(select.dim), select.key, letter.get(b))
         factors = []
         for k, (op, sub) in enumerate(zip(node.operands, node.subs)):
             if isinstance(op, Select) and sub[-1] in absorbed and absorbed[sub[-1]][0] is op:
@@ -111,7 +126,7 @@ class _IndexPrinter:
             if isinstance(op, Add) and op not in self.names:
                 text = self.paren(text)
             factors.append(text)
-        factors += [_dim_text(node.dims[i]) for i in inner if i not in used_anywhere]  # Σ over an unused index
+        factors += [self.dim(node.dims[i]) for i in inner if i not in used_anywhere]  # Σ over an unused index
         factors += deltas
         body = " ".join(factors)
         if summed:
@@ -158,24 +173,29 @@ class _IndexPrinter:
     def _select(self, node, idx, taken):
         if isinstance(node.key, int):
             return self.delta(idx[0], str(node.key))
-        return self.delta(idx[1], position_text(node.dim, node.key, idx[0]))
+        return self.delta(idx[1], position_text(self.dim(node.dim), node.key, idx[0]))
 
     def _take(self, node, idx, taken):
         remaining = iter(idx)
         inner = [letter if key is None else str(key) if isinstance(key, int) else
-                 position_text(dim, key, letter)
+                 position_text(self.dim(dim), key, letter)
                  for dim, key in zip(node.arg.shape, node.keys)
                  for letter in [None if isinstance(key, int) else next(remaining)]]
         return self.render(node.arg, inner, taken)
 
 
 class _LatexPrinter(_IndexPrinter):
-    def sub(self, name, idx):
-        if name.startswith("t") and name[1:].isdigit():
-            name = f"t^{{({name[1:]})}}"
-        elif len(name) > 1 and "(" not in name and "\\" not in name:
-            name = rf"\mathrm{{{name}}}"
-        return name + ("_{" + "".join(idx) + "}" if idx else "")
+    def sub(self, text, idx):
+        return text + ("_{" + "".join(idx) + "}" if idx else "")
+
+    def symbol(self, name):
+        return _latex_name(name, r"\mathrm")
+
+    def binding(self, name):
+        return f"t^{{({name[1:]})}}"
+
+    def dim(self, dim):
+        return _dim_text(dim).replace("_", r"\_")
 
     def delta(self, a, b):
         return rf"\delta_{{{a}{b}}}"
@@ -192,9 +212,11 @@ class _LatexPrinter(_IndexPrinter):
         return rf"{known.get(name) or name}\left({arg}\right)"
 
     def function_name(self, fn):
-        if fn.user:
-            return fn.base + "'" * fn.order
-        return fn.latex
+        if not fn.user:
+            return fn.latex
+        if fn.latex == r"\operatorname{%s}" % fn.base:  # no latex= given: the name, as h or \operatorname{phi}
+            return _latex_name(fn.base, r"\operatorname") + "'" * fn.order
+        return fn.latex + "'" * fn.order
 
     def power(self, arg, p):
         return f"{{{arg}}}^{{{_number(p)}}}"
@@ -215,12 +237,12 @@ def _absorbed_selections(node, out_letter):
     return absorbed
 
 
-def position_text(dim, key, letter):
-    """The position a selection picks: "3", or for a slice over ``letter`` "1+i", "2i", "n-1-i"."""
+def position_text(base, key, letter):
+    """The position a selection picks: "3", or for a slice over ``letter`` "1+i", "2i", "n-1-i"
+    (``base`` is the printed dim the slice cuts)."""
     if isinstance(key, int):
         return str(key)
     start, _, step = key
-    base = _dim_text(dim)
     if start is None:
         origin = "" if step > 0 else f"{base}-1"
     else:
@@ -243,11 +265,17 @@ def _join_terms(parts):
     return "".join(pieces)
 
 
+def _latex_name(name, style):
+    """A user name in LaTeX: one letter as it is, longer names upright, ``_`` escaped."""
+    escaped = name.replace("_", r"\_")
+    return escaped if len(name) == 1 else style + "{" + escaped + "}"
+
+
 def _matrix_name(arg, printer):
     if isinstance(arg, Var):
-        return printer.sub(arg.name, ())
+        return printer.symbol(arg.name)
     if arg in printer.names:
-        return printer.sub(printer.names[arg], ())
+        return printer.binding(printer.names[arg])
     return "(" + printer.render(arg, letters(len(arg.shape)), ()) + ")"
 
 
@@ -265,8 +293,8 @@ def index_notation(expr, name="out"):
     >>> print(td.index_notation(X.T @ X))
     out[i,j] = Σ_k X[k,i] X[k,j]
     """
-    bound = _bindings([expr])
-    names = {node: f"t{k + 1}" for k, node in enumerate(bound)}
+    expr = _expression(expr, "index_notation")
+    bound, names = _named_bindings(expr, _text_name(name, "index_notation"))
     printer = _IndexPrinter(names)
     lines = []
     for node in bound:
@@ -283,15 +311,49 @@ def latex(expr, name="out"):
     >>> td.latex(X.T @ X)
     '\\begin{aligned}\n\\mathrm{out}_{ij} &= \\sum_{k} X_{ki} X_{kj}\n\\end{aligned}'
     """
-    bound = _bindings([expr])
-    names = {node: f"t{k + 1}" for k, node in enumerate(bound)}
+    expr = _expression(expr, "latex")
+    bound, names = _named_bindings(expr, _text_name(name, "latex"))
     printer = _LatexPrinter(names)
     lines = []
     for node in bound + [expr]:
         idx = letters(len(node.shape))
-        target = names.get(node, name)
+        target = printer.binding(names[node]) if node in names else printer.symbol(name)
         lines.append(f"{printer.sub(target, idx)} &= {printer.render(node, idx, idx, defining=node)}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def _expression(value, printer):
+    """``value`` as an expression: a number prints as a constant (as td.codegen and td.evaluate
+    take it); anything else is an error naming it."""
+    if isinstance(value, Expr):
+        return value
+    try:
+        return as_expr(value)
+    except TensorDiffError:
+        hint = "; print each expression on its own" if isinstance(value, (list, tuple)) else ""
+        raise TensorDiffError(f"td.{printer} prints an expression or a number, got {type(value).__name__} "
+                              f"{value!r:.60}{hint}") from None
+
+
+def _text_name(name, printer):
+    if not isinstance(name, str):
+        raise TensorDiffError(f"td.{printer}: name= is the printed name of the result, a str; got {name!r:.60}")
+    return name
+
+
+def _code_name(name, printer):
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise TensorDiffError(f"td.{printer}: name= must be a Python identifier that is not a keyword, "
+                              f"got {name!r:.60}")
+    return name
+
+
+def _named_bindings(expr, name):
+    """The nodes printed as let-bindings, and {node: name}, the names clear of every user name."""
+    bound = _bindings([expr])
+    symbols, functions, dims = user_names(topological([expr]))
+    taken = set(symbols) | dims | {fn.display for fn in functions.values()} | {name}
+    return bound, dict(zip(bound, binding_names(len(bound), taken)))
 
 
 def short(expr, limit=80):
@@ -303,10 +365,11 @@ def short(expr, limit=80):
 
 # ---------------------------------------------------------------- einsum code
 
-# One table per code target: how each step is spelled in that array library.
+# One table per code target: how each step is spelled in that array library (imported as
+# ``module``, or under another alias where a user name takes that one: see _spelling).
 TARGETS = {
     "numpy": dict(
-        module="np", imports="import numpy as np", einsum="np.einsum", eye="np.eye({})", ones="np.ones({})",
+        module="np", library="numpy", einsum="np.einsum", eye="np.eye({})", ones="np.ones({})",
         optimize=", optimize=True",  # numpy contracts 3+ operands in one naive loop nest otherwise
         inv="np.linalg.inv({})", det="np.linalg.det({})", logdet="np.linalg.slogdet({})[1]",
         solve="np.linalg.solve({}, {})",
@@ -314,14 +377,14 @@ TARGETS = {
                    "tanh": "np.tanh({})", "sigmoid": "(0.5 * (1 + np.tanh(0.5 * {})))", "abs": "np.abs({})",
                    "sign": "np.sign({})", "relu": "np.maximum({}, 0)", "step": "np.heaviside({}, 0.0)"}),
     "jax": dict(
-        module="jnp", imports="import jax.numpy as jnp", einsum="jnp.einsum", eye="jnp.eye({})",
+        module="jnp", library="jax.numpy", einsum="jnp.einsum", eye="jnp.eye({})",
         ones="jnp.ones({})", inv="jnp.linalg.inv({})", det="jnp.linalg.det({})",
         logdet="jnp.linalg.slogdet({})[1]", solve="jnp.linalg.solve({}, {})",
         functions={"exp": "jnp.exp({})", "log": "jnp.log({})", "sin": "jnp.sin({})", "cos": "jnp.cos({})",
                    "tanh": "jnp.tanh({})", "sigmoid": "(0.5 * (1 + jnp.tanh(0.5 * {})))", "abs": "jnp.abs({})",
                    "sign": "jnp.sign({})", "relu": "jnp.maximum({}, 0)", "step": "jnp.heaviside({}, 0.0)"}),
     "torch": dict(
-        module="torch", imports="import torch", einsum="torch.einsum",
+        module="torch", library="torch", einsum="torch.einsum",
         eye="torch.eye({}, dtype=torch.float64)", ones="torch.ones({}, dtype=torch.float64)",
         inv="torch.linalg.inv({})", det="torch.linalg.det({})", logdet="torch.linalg.slogdet({})[1]",
         solve="torch.linalg.solve({}, {})",
@@ -338,12 +401,31 @@ def _spec_letters(count):
     return alphabet[:count]
 
 
-class _CodePrinter:
-    """numpy source for each node, given names for bound nodes and dim sizes."""
+def import_line(target, alias):
+    """``import numpy as np``, or the library under ``alias``."""
+    library = TARGETS[target]["library"]
+    return f"import {library}" if alias == library else f"import {library} as {alias}"
 
-    def __init__(self, names, target="numpy"):
+
+def _spelling(target, alias):
+    """TARGETS[target] with the module alias ``alias`` in every template."""
+    module = TARGETS[target]["module"] + "."
+
+    def respell(value):
+        if isinstance(value, dict):
+            return {key: respell(v) for key, v in value.items()}
+        return value.replace(module, alias + ".")
+    return respell(TARGETS[target])
+
+
+class _CodePrinter:
+    """Source for each node in ``target``'s library, given names for bound nodes and the
+    identifiers (naming.CodeNames) of the symbols, dims, user functions and module."""
+
+    def __init__(self, names, target, identifiers):
         self.names = names
-        self.t = TARGETS[target]
+        self.ids = identifiers
+        self.t = _spelling(target, identifiers.module)
         self.dims_used = set()
 
     def code(self, node, defining=None):
@@ -356,11 +438,11 @@ class _CodePrinter:
         parts = slice_of(dim)
         if parts is None:
             self.dims_used.add(dim)
-            return dim
+            return self.ids.dims[dim]
         return f"len(range({self.size(parts[0])})[{slice_text(parts[1])}])"
 
     def _var(self, node):
-        return node.name
+        return self.ids.symbols[node.name]
 
     def _select(self, node):
         # rows of the identity: eye(n)[3] is the one-hot e3, eye(n)[2:5] the 0/1 matrix S[b, a]
@@ -430,7 +512,7 @@ class _CodePrinter:
             return f"{_wrap(arg)} ** {_number(fn.p)}"
         template = self.t["functions"].get(fn.name)
         if template is None:
-            return f"{user_function_name(fn)}({arg})"
+            return f"{self.ids.functions[fn.base, fn.order]}({arg})"
         return template.format(arg)
 
     def _inv(self, node):
@@ -446,11 +528,6 @@ class _CodePrinter:
         return self.t["solve"].format(self.code(node.matrix), self.code(node.rhs))
 
 
-def user_function_name(fn):
-    """The Python name of a user function in generated code: h, h_1 (h′), h_2 (h″), ..."""
-    return fn.base + (f"_{fn.order}" if fn.order else "")
-
-
 def _wrap(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
 
@@ -460,28 +537,37 @@ def to_einsum(expr, name="out"):
 
     >>> print(td.to_einsum(X.T @ X))
     out = np.einsum('ji,jk->ik', X, X)
+    Symbols are read under their names (made Python-safe where needed: ``lambda`` → ``lambda_``).
     """
+    expr = _expression(expr, "to_einsum")
+    name = _code_name(name, "to_einsum")
+    symbols, _, dims = user_names(topological([expr]))
+    held = {d for node in symbols.values() for d in node.dims}
+    lost = [symbol_with_dim(d)[0] for d in dims - held if symbol_with_dim(d) is not None]  # see _size_lines
+    ids = CodeNames([expr], TARGETS["numpy"]["module"], avoid={name}, extra_symbols=lost)
     bound = _bindings([expr], bind_matrix_args=False)
-    names = {node: f"t{k + 1}" for k, node in enumerate(bound)}
-    printer = _CodePrinter(names)
+    names = dict(zip(bound, ids.bindings(len(bound))))
+    printer = _CodePrinter(names, "numpy", ids)
     lines = [f"{names[node]} = {printer.code(node, defining=node)}" for node in bound]
     lines.append(f"{name} = {printer.code(expr, defining=expr)}")
     if printer.dims_used:
-        lines.insert(0, _size_lines(expr, printer.dims_used))
+        lines.insert(0, _size_lines(expr, printer.dims_used, ids))
+    if ids.module != TARGETS["numpy"]["module"]:
+        lines.insert(0, import_line("numpy", ids.module))
     return "\n".join(lines)
 
 
-def _size_lines(expr, dims):
+def _size_lines(expr, dims, ids):
     sources = {}
     for node in topological([expr]):
         if isinstance(node, Var):
             for axis, dim in enumerate(node.dims):
-                sources.setdefault(dim, f"{node.name}.shape[{axis}]")
+                sources.setdefault(dim, f"{ids.symbols[node.name]}.shape[{axis}]")
     for dim in dims:
         if dim not in sources and symbol_with_dim(dim) is not None:
             name, axis = symbol_with_dim(dim)  # a symbol the result no longer holds
-            sources[dim] = f"{name}.shape[{axis}]"
-    parts = [f"{d} = {sources.get(d, '...  # size of ' + d)}" for d in sorted(dims)]
+            sources[dim] = f"{ids.symbols[name]}.shape[{axis}]"
+    parts = [f"{ids.dims[d]} = {sources.get(d, '...  # size of ' + d)}" for d in sorted(dims)]
     return "\n".join(parts)
 
 

@@ -8,6 +8,7 @@ dask itself is imported only by ``backends.get_backend("dask")``.
 """
 
 import math
+import numbers
 import warnings
 
 import numpy as np
@@ -205,7 +206,7 @@ def chunk_plan(program, sizes, itemsize, chunks, budget_of):
     """
     fixed = {}
     budget_text = "auto"
-    if isinstance(chunks, int) and not isinstance(chunks, bool) and chunks > 0:
+    if isinstance(chunks, numbers.Integral) and not isinstance(chunks, bool) and chunks > 0:
         fixed = {d: chunks for d in program.dims}
     elif isinstance(chunks, dict):
         check_dim_lengths(chunks, program.dims, "chunk length")

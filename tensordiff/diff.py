@@ -13,6 +13,8 @@ apply the same pass again to the (already simplified) derivative, memoised per p
 order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 """
 
+import numbers
+
 from .errors import ShapeError, TensorDiffError
 from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, make, topological
 from .indices import format_dims
@@ -159,8 +161,9 @@ def diff(expr, wrt, order=1, direction=None):
     """
     expr = as_expr(expr)
     _check_wrt(wrt)
-    if not isinstance(order, int) or isinstance(order, bool) or order < 0:
+    if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 0:
         raise TensorDiffError(f"order must be a non-negative int, got {order!r}")
+    order = int(order)
     if direction is not None:
         direction = as_expr(direction)
         if direction.shape != wrt.shape:

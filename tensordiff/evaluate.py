@@ -21,10 +21,11 @@ import numpy as np
 from . import backends
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
-from .indices import format_dims, slice_of
-from .gram import gram_plan
 from .factoring import factor_sums
+from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
+from .gram import gram_plan
+from .indices import format_dims, slice_of
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction
@@ -120,8 +121,12 @@ class _ApplyStep:
 
     def __call__(self, args, sizes, dtype, functions=None):
         impl = _implementation(self.fn, functions, self.backend)
+        arg = args[0]
+        if self.fn.user and isinstance(arg, np.ndarray) and arg.flags.writeable:
+            arg = arg.view()   # user code may write into its argument: never into the caller's array
+            arg.flags.writeable = False
         with np.errstate(all="ignore"):
-            result = self.backend.apply(impl, args[0])
+            result = self.backend.apply(impl, arg)
         if self.backend.lazy:
             return result
         if not (hasattr(result, "shape") or isinstance(result, numbers.Real)) or \
@@ -351,6 +356,10 @@ class Program:
             values = {**_by_name(args[0]), **values}
         if functions is not None and not isinstance(functions, dict):
             raise EvaluationError(f"functions must be a dict {{name: implementation}}, got {type(functions).__name__}")
+        built_in = sorted(name for name in functions or () if name in FUNCTIONS or name == "pow")
+        if built_in:   # a different tanh would disagree with tanh's derivative rule
+            raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
+                                  "built in and keeps its own implementation")
         arrays, sizes, dtype = self._bind(values)
         if not self.backend.lazy:
             self._check_memory(sizes, dtype)

@@ -4,6 +4,7 @@ An einsum node names its indices by small integers local to that node; each inde
 (a name such as "n"). Letters are chosen only when a spec is parsed or printed.
 """
 
+import numbers
 import re
 import string
 
@@ -202,7 +203,7 @@ def check_dim_lengths(given, dims, what, least=1):
     if sliced:
         raise EvaluationError(f"{what} given for the sliced dim {sliced[0]!r}: it follows from "
                               f"{slice_of(sliced[0])[0]!r}'s")
-    bad = {d: n for d, n in given.items() if isinstance(n, bool) or not isinstance(n, int) or n < least}
+    bad = {d: n for d, n in given.items() if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < least}
     if bad:
         kind = "positive integers" if least == 1 else f"integers ≥ {least}"
         raise EvaluationError(f"{what}s must be {kind}, got {bad}")

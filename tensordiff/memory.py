@@ -6,6 +6,7 @@ neither is known). ``set_memory_limit`` fixes it to a number of bytes or lifts i
 ``memory_limit=`` argument of ``compile``/``evaluate`` overrides it for one program.
 """
 
+import numbers
 import os
 
 from .errors import EvaluationError, TensorDiffError
@@ -38,7 +39,7 @@ def available_memory():
 def validate_limit(limit, where):
     if limit is None or (isinstance(limit, str) and limit == "auto"):
         return limit
-    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
+    if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not limit > 0:
         raise TensorDiffError(f"{where} must be a positive number of bytes, None (no limit) or 'auto' "
                               f"({DEFAULT_FRACTION:g} of the available memory), got {limit!r:.60}")
     return limit

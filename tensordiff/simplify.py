@@ -399,6 +399,7 @@ def simplify(expr):
     >>> simplify(td.inv(td.inv(A))) is A
     True
     """
+    expr = as_expr(expr)   # a number is a constant; anything else is refused clearly
     new = {}
     for node in topological([expr]):
         new[node] = _REBUILD[type(node)](node, new)

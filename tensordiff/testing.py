@@ -4,6 +4,7 @@ Used by the test suite and offered to users (``td.check``): a derivative that di
 numerical check is the most common bug in hand-derived matrix calculus.
 """
 
+import numbers
 from collections import namedtuple
 
 import numpy as np
@@ -79,8 +80,9 @@ def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
     """
     expr = as_expr(expr)
     _check_wrt(wrt)
-    if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+    if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 1:
         raise TensorDiffError(f"check's order must be a positive int, got {order!r}")
+    order = int(order)
     values = {**random_values([expr, wrt], seed=seed, extra=values.keys()), **values}
     lower = diff(expr, wrt, order - 1)
     symbolic = np.asarray(compile(diff(lower, wrt))(functions=functions, **values))

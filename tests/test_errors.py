@@ -375,3 +375,33 @@ def test_wrong_types_in_evaluation_arguments_are_our_errors():
         with pytest.raises(td.TensorDiffError, match=message):
             build()
     assert td.evaluate(td.sum(x), {x: ones}) == 2.0        # a symbol as the key stands for its name
+
+
+def test_numpy_integers_count_as_ints_and_numbers_simplify_to_constants():
+    x = td.vector("x", "n")
+    assert td.diff(td.sum(x ** 3), x, order=np.int64(2)).shape == ("n", "n")
+    assert td.check(td.sum(x ** 3), x, order=np.int32(2)).max_rel_error < 1e-6
+    assert td.evaluate(td.sum(x), x=np.ones(3), memory_limit=np.int64(10 ** 9)) == 3.0
+    assert td.cost(td.sum(x), n=np.int64(5)).shape == ()
+    for order in (np.bool_(True), 2.0):
+        with pytest.raises(td.TensorDiffError, match="order must be a non-negative int"):
+            td.diff(x, x, order=order)
+    assert td.simplify(2.0) is td.simplify(td.sum(x) * 0 + 2.0)
+    with pytest.raises(td.TensorDiffError, match="cannot use NoneType"):
+        td.simplify(None)
+
+
+def test_user_functions_cannot_change_the_callers_arrays_or_replace_built_ins():
+    x, h = td.vector("x", "n"), td.elementwise("h_inplace")
+
+    def increments_in_place(v):
+        v += 1
+        return v
+
+    values = np.ones(3)
+    with pytest.raises(ValueError, match="read-only"):
+        td.evaluate(td.sum(h(x)), x=values, functions={"h_inplace": increments_in_place})
+    np.testing.assert_array_equal(values, np.ones(3))
+    assert td.evaluate(td.sum(h(x)), x=values, functions={"h_inplace": lambda v: v + 1}) == 6.0
+    with pytest.raises(td.EvaluationError, match="'tanh' is built in"):
+        td.evaluate(td.sum(td.tanh(x)), x=values, functions={"tanh": np.sin})   # tanh's derivative rule stays

@@ -13,8 +13,9 @@ from .expr import Expr
 from .functions import Elementwise, elementwise
 from .kernels import kernels_available
 from .memory import get_memory_limit, set_memory_limit
-from .ops import (abs, cos, det, diag, diagonal, einsum, exp, eye, inv, log, logdet, matrix, norm,
-                  outer, relu, scalar, sigmoid, sin, sqrt, sum, tanh, tensor, trace, vector)
+from .ops import (abs, cos, det, diag, diagonal, einsum, exp, eye, inv, log, logdet, matrix, matrix_power, norm,
+                  log1p, outer, relu, scalar, sigmoid, sin, softplus, solve, sqrt, sum, tanh, tensor, trace,
+                  vector)
 from .codegen import codegen
 from .cost import Cost, cost
 from .matrixform import matrix_notation
@@ -27,8 +28,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "tensor", "scalar", "vector", "matrix", "eye",
-    "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "det", "logdet", "norm",
-    "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "elementwise", "Elementwise",
+    "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "solve", "matrix_power", "det", "logdet", "norm",
+    "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p",
+    "elementwise", "Elementwise",
     "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify",
     "evaluate", "compile", "Program", "kernels_available",
     "cost", "Cost", "set_memory_limit", "get_memory_limit",

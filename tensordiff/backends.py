@@ -365,6 +365,8 @@ ELEMENTWISE = {
     "sign": lambda xp, fn, x: xp.sign(x),
     "relu": lambda xp, fn, x: xp.maximum(x, 0),
     "step": lambda xp, fn, x: xp.heaviside(x, 0.0),
+    "softplus": lambda xp, fn, x: xp.logaddexp(x * 0, x),
+    "log1p": lambda xp, fn, x: xp.log1p(x),
     "pow": _power,
 }
 
@@ -381,7 +383,7 @@ class _Torch(_ArrayLibrary):
         self.xp = types.SimpleNamespace(
             exp=torch.exp, log=torch.log, sin=torch.sin, cos=torch.cos, tanh=torch.tanh, abs=torch.abs,
             sign=torch.sign, square=torch.square, sqrt=torch.sqrt, reciprocal=torch.reciprocal, power=torch.pow,
-            maximum=torch.clamp_min, linalg=torch.linalg,
+            maximum=torch.clamp_min, linalg=torch.linalg, logaddexp=torch.logaddexp, log1p=torch.log1p,
             heaviside=lambda x, value: torch.heaviside(x, torch.full((), value, dtype=x.dtype, device=x.device)))
 
     def is_array(self, value):

@@ -114,6 +114,10 @@ def _relu(x):
     return np.maximum(x, 0)
 
 
+def _softplus(x):
+    return np.logaddexp(0.0, x)   # log(1 + e^x) without overflow for large x
+
+
 def _f(name):
     return FUNCTIONS[name]
 
@@ -138,6 +142,8 @@ _TABLE = {
     "sign": (np.sign, _zero_derivative, r"\operatorname{sign}", ()),
     "relu": (_relu, lambda x: _f("step")(x), r"\operatorname{relu}", ()),
     "step": (_step, _zero_derivative, r"\theta", ()),
+    "softplus": (_softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}", ()),
+    "log1p": (np.log1p, lambda x: power(add_node([constant(1.0, x.shape), x]), -1.0), r"\operatorname{log1p}", ()),
 }
 
 FUNCTIONS = {name: Elementwise(name, numeric, deriv, latex, rewrites=rewrites)

@@ -5,6 +5,7 @@ constructors of ``simplify``. Importing this module attaches the operators to ``
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -16,9 +17,9 @@ from .select import index
 from .simplify import (add_node, as_expr, broadcast, constant_value, det_node, einsum_node, hadamard,
                        inv_node, logdet_node, scale, transpose)
 
-__all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag",
+__all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
            "diagonal", "outer", "inv", "det", "logdet", "norm", "exp", "log", "sin", "cos", "tanh",
-           "sigmoid", "sqrt", "abs", "relu"]
+           "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p"]
 
 
 # ---------------------------------------------------------------- symbols
@@ -281,6 +282,35 @@ def inv(a):
     return inv_node(as_expr(a))
 
 
+def solve(a, b):
+    """The solution x of a @ x = b: inv(a) @ b, which evaluation runs as a linear solve.
+
+    >>> td.solve(X.T @ X + lam * td.eye("p"), X.T @ y)     # ridge weights
+    """
+    return matmul(inv(a), b)
+
+
+def matrix_power(a, k):
+    """a @ a @ ... @ a (k factors) of a square matrix; k = 0 gives the identity, k < 0 powers of inv(a).
+
+    >>> td.matrix_power(A, 3)
+    """
+    a = as_expr(a)
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+        raise TensorDiffError(f"matrix_power takes an int power, got {k!r:.40}")
+    if len(a.shape) != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"matrix_power needs a square matrix with dims (d, d), got {format_dims(a.shape)}")
+    base, k = (inv(a), -int(k)) if k < 0 else (a, int(k))
+    result, square = eye(a.shape[0]), base
+    while k:   # by squaring: log2(k) products, each already simplified
+        if k & 1:
+            result = matmul(result, square)
+        k >>= 1
+        if k:
+            square = matmul(square, square)
+    return result
+
+
 def det(a):
     """Determinant of a square matrix.
 
@@ -324,6 +354,16 @@ tanh = FUNCTIONS["tanh"]
 sigmoid = FUNCTIONS["sigmoid"]
 abs = FUNCTIONS["abs"]
 relu = FUNCTIONS["relu"]
+softplus = FUNCTIONS["softplus"]
+softplus.__doc__ = """Elementwise log(1 + e^x), computed without overflow for large x; its derivative is sigmoid.
+
+    >>> td.sum(td.softplus(-y * (X @ w)))      # the logistic loss
+    """
+log1p = FUNCTIONS["log1p"]
+log1p.__doc__ = """Elementwise log(1 + x), accurate for small x.
+
+    >>> td.log1p(x * x)
+    """
 
 
 def sqrt(a):
@@ -345,6 +385,7 @@ _UFUNCS = {
     np.negative: negative, np.positive: as_expr, np.matmul: matmul,
     np.exp: exp, np.log: log, np.sin: sin, np.cos: cos, np.tanh: tanh, np.sqrt: sqrt, np.absolute: abs,
     np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
+    np.log1p: log1p,
 }
 
 

@@ -375,14 +375,16 @@ TARGETS = {
         solve="np.linalg.solve({}, {})",
         functions={"exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
                    "tanh": "np.tanh({})", "sigmoid": "(0.5 * (1 + np.tanh(0.5 * {})))", "abs": "np.abs({})",
-                   "sign": "np.sign({})", "relu": "np.maximum({}, 0)", "step": "np.heaviside({}, 0.0)"}),
+                   "sign": "np.sign({})", "relu": "np.maximum({}, 0)", "step": "np.heaviside({}, 0.0)",
+                   "softplus": "np.logaddexp(0.0, {})", "log1p": "np.log1p({})"}),
     "jax": dict(
         module="jnp", library="jax.numpy", einsum="jnp.einsum", eye="jnp.eye({})",
         ones="jnp.ones({})", inv="jnp.linalg.inv({})", det="jnp.linalg.det({})",
         logdet="jnp.linalg.slogdet({})[1]", solve="jnp.linalg.solve({}, {})",
         functions={"exp": "jnp.exp({})", "log": "jnp.log({})", "sin": "jnp.sin({})", "cos": "jnp.cos({})",
                    "tanh": "jnp.tanh({})", "sigmoid": "(0.5 * (1 + jnp.tanh(0.5 * {})))", "abs": "jnp.abs({})",
-                   "sign": "jnp.sign({})", "relu": "jnp.maximum({}, 0)", "step": "jnp.heaviside({}, 0.0)"}),
+                   "sign": "jnp.sign({})", "relu": "jnp.maximum({}, 0)", "step": "jnp.heaviside({}, 0.0)",
+                   "softplus": "jnp.logaddexp(0.0, {})", "log1p": "jnp.log1p({})"}),
     "torch": dict(
         module="torch", library="torch", einsum="torch.einsum",
         eye="torch.eye({}, dtype=torch.float64)", ones="torch.ones({}, dtype=torch.float64)",
@@ -390,7 +392,8 @@ TARGETS = {
         solve="torch.linalg.solve({}, {})",
         functions={"exp": "torch.exp({})", "log": "torch.log({})", "sin": "torch.sin({})", "cos": "torch.cos({})",
                    "tanh": "torch.tanh({})", "sigmoid": "torch.sigmoid({})", "abs": "torch.abs({})",
-                   "sign": "torch.sign({})", "relu": "torch.clamp({}, min=0)", "step": "(({0}) > 0).double()"}),
+                   "sign": "torch.sign({})", "relu": "torch.clamp({}, min=0)", "step": "(({0}) > 0).double()",
+                   "softplus": "torch.logaddexp(torch.zeros_like({0}), {0})", "log1p": "torch.log1p({})"}),
 }
 
 

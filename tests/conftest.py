@@ -13,20 +13,25 @@ from collections import namedtuple
 import pytest
 
 import tensordiff as td
+from tensordiff import expr
 
 Tikhonov = namedtuple("Tikhonov", "X y lam q")
 
 
 @pytest.fixture(autouse=True)
 def _release_symbols_after_each_test():
+    before = set(expr._symbols)
     yield
     failed = False
     for name in ("last_type", "last_value", "last_traceback", "last_exc"):
         if getattr(sys, name, None) is not None:
             setattr(sys, name, None)
             failed = True
-    if failed:
-        gc.collect()   # the traceback's frames may sit in reference cycles
+    # a symbol the test declared that outlives it sits in a reference cycle (a traceback kept by
+    # `pytest.raises(...) as info` holds the test's frame): collect it, or td.parse in a later
+    # test would infer that symbol's dims
+    if failed or set(expr._symbols) - before:
+        gc.collect()
 
 
 @pytest.fixture

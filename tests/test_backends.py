@@ -81,7 +81,7 @@ def _cases():
         td.logdet(spd), td.grad(td.logdet(spd), A), td.hessian(td.logdet(spd), A), td.det(spd),
         td.diff(X, X), lam * td.eye("p"), td.outer(y, a),
         td.sigmoid(X) + td.relu(X) ** 3 + td.abs(X) + td.sqrt(X * X + 1) + td.exp(-X * X) - td.log(X * X + 1)
-        + td.sin(X) * td.cos(X) + 1 / (X * X + 1) + (X * X + 1) ** -1.5,
+        + td.sin(X) * td.cos(X) + 1 / (X * X + 1) + (X * X + 1) ** -1.5 + td.softplus(X) + td.log1p(X * X),
         td.diff(td.relu(X) ** 2, X), td.diff(td.abs(X) * X, X),
         td.sum(X), td.trace(A) * td.eye("p"), td.diag(td.diagonal(A)), A + 2.0,
     ]

@@ -413,3 +413,20 @@ def test_check_measures_a_zero_derivative_absolutely_and_still_catches_a_wrong_o
     assert td.check((x @ A @ x) / (x @ x), x, order=3, x=np.array([0.7]), A=np.array([[2.0]])).max_rel_error < 1e-6
     wrong = td.elementwise("h_wrong", np.sin, lambda v: 1.01 * np.cos(v))   # a derivative 1% off
     assert td.check(td.sum(wrong(x)), x, x=np.array([0.3, 1.1])).max_rel_error > 1e-3
+
+
+def test_solve_and_matrix_power_build_what_they_name():
+    A, b = td.matrix("A", "n n"), td.vector("b", "n")
+    rng = np.random.default_rng(11)
+    Av, bv = np.eye(3) + 0.3 * rng.standard_normal((3, 3)), rng.standard_normal(3)
+    assert td.solve(A, b) is td.inv(A) @ b
+    np.testing.assert_allclose(td.evaluate(td.solve(A, b), A=Av, b=bv), np.linalg.solve(Av, bv), rtol=1e-12)
+    for k in (0, 1, 2, 3, 5, -1, -3):
+        power = td.matrix_power(A, k)
+        assert power.shape == ("n", "n")
+        np.testing.assert_allclose(td.evaluate(power, A=Av), np.linalg.matrix_power(Av, k), rtol=1e-10, atol=1e-12)
+    assert td.check(td.trace(td.matrix_power(A, -2)), A, A=Av).max_rel_error < 1e-6
+    with pytest.raises(td.ShapeError, match="square matrix"):
+        td.matrix_power(td.matrix("B", "n p"), 2)
+    with pytest.raises(td.TensorDiffError, match="int power"):
+        td.matrix_power(A, 1.5)

@@ -161,6 +161,27 @@ def test_generated_framework_code_equals_evaluation(target):
         np.testing.assert_allclose(got, td.evaluate(d, **values), rtol=1e-10, atol=1e-12, err_msg=source)
 
 
+@pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
+def test_generated_code_for_softplus_and_log1p(target):
+    if target != "numpy" and importlib.util.find_spec(target) is None:
+        pytest.skip(f"{target} is not installed")
+    X, w, y = td.matrix("X", "n p"), td.vector("w", "p"), td.vector("y", "n")
+    f = td.sum(td.softplus(-y * (X @ w))) + td.sum(td.log1p(w * w))
+    d = td.hessian(f, w)
+    rng = np.random.default_rng(5)
+    values = dict(X=10 * rng.standard_normal((6, 3)), w=rng.standard_normal(3), y=np.sign(rng.standard_normal(6)))
+    namespace = {}
+    exec(td.codegen(d, target=target), namespace)
+    args = dict(values)
+    if target == "torch":
+        import torch
+        args = {k: torch.tensor(v, dtype=torch.float64) for k, v in values.items()}
+    elif target == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    np.testing.assert_allclose(np.asarray(namespace["f"](**args)), td.evaluate(d, **values), rtol=1e-10, atol=1e-12)
+
+
 # ---------------------------------------------------------------- LaTeX
 
 def test_latex_names_shared_subexpressions_and_renders_in_notebooks():

@@ -201,6 +201,8 @@ CASES = [
     ("relu-vector", lambda S: td.relu(S.w) * S.x, lambda V: np.maximum(V["w"], 0) * V["x"], None),
     ("exp-scalar", lambda S: td.exp(S.s * S.t), lambda V: np.asarray(np.exp(V["s"] * V["t"])), None),
     ("sin-tensor", lambda S: td.sin(S.T), lambda V: np.sin(V["T"]), None),
+    ("softplus", lambda S: td.softplus(S.A @ S.x), lambda V: np.logaddexp(0.0, V["A"] @ V["x"]), None),
+    ("log1p", lambda S: td.log1p(S.p), lambda V: np.log1p(V["p"]), None),
     # user elementwise functions
     ("abstract-h-list", lambda S: td.elementwise("h")(S.C), lambda V: softplus(V["C"]), H_LIST),
     ("abstract-h-dict", lambda S: td.elementwise("h")(S.A @ S.x), lambda V: softplus(V["A"] @ V["x"]), H_DICT),

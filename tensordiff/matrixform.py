@@ -186,6 +186,12 @@ class _EinsumWriter:
 
     def text(self):
         node = self.node
+        if node.coeff == 0.0:   # a zero: a number, or 0*eye where the two dims agree
+            if not node.shape:
+                return "0"
+            if len(node.shape) == 2 and node.shape[0] == node.shape[1]:
+                return "0*eye"
+            raise NoMatrixForm
         used = {i for sub in node.subs for i in sub}
         if any(i not in used and i not in node.out for i in range(len(node.dims))):
             raise NoMatrixForm  # a factor size(dim): no symbol for it in this notation
@@ -208,8 +214,11 @@ class _EinsumWriter:
         diag_out = len(out) == 2 and out[0] == out[1]
         unique_out = tuple(dict.fromkeys(out))
         if any(i not in used for i in unique_out):
-            if not items and diag_out:
-                return self._join(scalars, ["eye"])
+            if diag_out:   # an identity times scalars, some of them scalar products (x'*x)*eye
+                self._merge_hadamard(items, ())
+                self._split_busy_indices(items, ())
+                chains, products = self._chains(items, ()) if items else ([], [])
+                return self._join(scalars, chains + ["eye"], products)
             if not items and self.writer.in_sum is node:  # a scalar that + and - broadcast
                 return self._join(scalars, [])
             raise NoMatrixForm  # a partial broadcast: no 'ones' in this notation

@@ -61,6 +61,21 @@ def test_no_matrix_form_says_so_and_gives_index_notation():
     assert text.startswith("no matrix notation") and "δ" in text
 
 
+def test_identities_times_scalar_products_and_zeros_have_matrix_forms():
+    # the Hessians of the Rayleigh quotient and of ‖x‖⁴ hold (xᵀAx)·I and (xᵀx)·I terms, once
+    # without a matrix form; a zero square matrix is 0*eye
+    x, A = td.vector("x", "n"), td.matrix("A", "n n")
+    values = dict(x=np.array([0.3, -1.0, 2.0]), A=np.eye(3) + 0.1 * np.arange(9.0).reshape(3, 3))
+    assert td.matrix_notation(td.hessian(td.norm(x) ** 4, x)) == "8*x*x' + 4*(x'*x)*eye"
+    for e in (td.hessian((x @ A @ x) / (x @ x), x), (x @ A @ x) * (x @ x) * td.eye("n"), 0 * A,
+              td.hessian(td.sum(x), x)):
+        text = td.matrix_notation(e)
+        assert not text.startswith("no matrix notation"), text
+        back = td.parse(text, eye="n")
+        np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(e, **values), rtol=1e-12, atol=1e-15)
+    assert td.matrix_notation(0 * td.matrix("B", "n p")).startswith("no matrix notation")   # no zeros(n, p)
+
+
 # ---------------------------------------------------------------- random round trips
 
 def _random_matrix_expressions(count):

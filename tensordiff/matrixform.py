@@ -222,6 +222,14 @@ class _EinsumWriter:
             if not items and self.writer.in_sum is node:  # a scalar that + and - broadcast
                 return self._join(scalars, [])
             raise NoMatrixForm  # a partial broadcast: no 'ones' in this notation
+        diagonal = self._diagonal_of_a_product(items, unique_out) if not diag_out else None
+        if diagonal is not None:   # out[i] = Σ A[i,k] ... B[i,l] v[i]: diag(A*...*B') .* v
+            ends, vectors = diagonal
+            self._merge_hadamard(items, ends)
+            self._split_busy_indices(items, ends)
+            chains, products = self._chains(items, ends)
+            text = " .* ".join([f"diag({chains[0]})"] + [_paren(v) for v in vectors])
+            return self._join(scalars, [f"({text})" if vectors else text] + chains[1:], products)
         self._merge_hadamard(items, unique_out)
         self._split_busy_indices(items, unique_out)
         chains, products = self._chains(items, unique_out)
@@ -263,6 +271,24 @@ class _EinsumWriter:
         for item in items:
             if " .* " in item[0]:
                 item[0] = "(" + item[0] + ")"
+
+    def _diagonal_of_a_product(self, items, out):
+        """For a vector output index carried by exactly two matrices (and maybe vectors): the
+        vectors taken out of ``items`` and the second matrix's copy of the index renamed, giving
+        ((i, fresh), the ends of the matrix product whose diagonal this is, [vector texts]); else None."""
+        if len(out) != 1:
+            return None
+        i = out[0]
+        matrices = [item for item in items if i in item[1] and len(item[1]) == 2]
+        vectors = [item for item in items if item[1] == (i,)]
+        if len(matrices) != 2 or len(matrices) + len(vectors) != sum(i in item[1] for item in items) \
+                or any(item[1][0] == item[1][1] for item in matrices):
+            return None
+        for vector in vectors:
+            items.remove(vector)
+        new = self.fresh()
+        matrices[1][1] = tuple(new if j == i else j for j in matrices[1][1])
+        return (i, new), [vector[0] for vector in vectors]
 
     def _split_busy_indices(self, items, out):
         """An index in more than two places: vectors on it go into a Hadamard or a diag(v)."""

@@ -76,6 +76,21 @@ def test_identities_times_scalar_products_and_zeros_have_matrix_forms():
     assert td.matrix_notation(0 * td.matrix("B", "n p")).startswith("no matrix notation")   # no zeros(n, p)
 
 
+def test_the_diagonal_of_a_product_has_a_matrix_form():
+    # ∂ logdet(Xᵀ diag(d) X)/∂d = diag(X (Xᵀ diag(d) X)⁻¹ Xᵀ): once "no matrix notation"
+    X, d, A, B, v = (td.matrix("X", "n p"), td.vector("d", "n"), td.matrix("A", "n m"), td.matrix("B", "m n"),
+                     td.vector("v", "n"))
+    rng = np.random.default_rng(2)
+    values = dict(X=rng.standard_normal((5, 3)), d=rng.uniform(0.5, 2.0, 5), A=rng.standard_normal((5, 4)),
+                  B=rng.standard_normal((4, 5)), v=rng.standard_normal(5))
+    assert td.matrix_notation(td.grad(td.logdet(X.T @ td.diag(d) @ X), d)) == "diag(X*inv(X'*diag(d)*X)*X')"
+    for e in (td.diagonal(A @ B), 2 * td.diagonal(A @ B) * v, td.diagonal(A @ A.T) + v,
+              td.grad(td.sum(td.diagonal(X @ X.T) * td.tanh(d)), d)):
+        text = td.matrix_notation(e)
+        assert text.count("diag(") >= 1 and not text.startswith("no matrix notation"), text
+        np.testing.assert_allclose(td.evaluate(td.parse(text), **values), td.evaluate(e, **values), rtol=1e-12)
+
+
 # ---------------------------------------------------------------- random round trips
 
 def _random_matrix_expressions(count):

@@ -75,6 +75,7 @@ class _EinsumStep(backends.EinsumParts):
         self._lock = threading.Lock()
         self.gram = gram_plan([node.operands[k] for k in self.tensor_args], [node.subs[k] for k in self.tensor_args],
                               self.core_ids, self._contract)
+        self.plain = bool(self.tensor_args) and tuple(self.out_ids) == tuple(self.core_ids)
 
     def describe(self):
         return f"einsum {self.equation!r}" + (f" × {self.coeff:g}" if self.coeff != 1.0 else "") + \
@@ -107,6 +108,8 @@ class _EinsumStep(backends.EinsumParts):
 
     def __call__(self, args, sizes, dtype):
         core, factor = self.parts(args, sizes)
+        if self.plain and factor == 1.0:   # no delta, broadcast or factor to write: the core is the value
+            return core
         id_sizes = {i: sizes[d] for i, d in enumerate(self.id_dims)}
         return assemble(core, self.core_ids, self.out_ids, id_sizes, factor, dtype)
 

@@ -27,8 +27,10 @@ class GramPlan:
         self.weights = weights
         self.half_equation = ",".join("".join(symbol(i) for i in subs[k]) for k, _ in half) + "->" + \
             "".join(symbol(i) for i in shared + left)
+        # the weights may leave some shared ids out (w[j] beside G[i,j]): they are broadcast there
+        self.weight_carried = [i in {j for k in weights for j in subs[k]} for i in shared]
         self.weight_equation = ",".join("".join(symbol(i) for i in subs[k]) for k in weights) + "->" + \
-            "".join(symbol(i) for i in shared) if weights else None
+            "".join(symbol(i) for i, carried in zip(shared, self.weight_carried) if carried) if weights else None
         self.shared_count = len(shared)
         self.left_count = len(left)
         order = left + [renaming[i] for i in left]
@@ -41,7 +43,10 @@ class GramPlan:
         left_shape = half.shape[self.shared_count:]
         g = half.reshape(rows, int(np.prod(left_shape, dtype=np.int64)))   # not -1: rows may be 0
         if self.weights:
-            weight = self.contract(self.weight_equation, [arrays[k] for k in self.weights]).reshape(rows, 1)
+            weight = self.contract(self.weight_equation, [arrays[k] for k in self.weights])
+            shared_shape = half.shape[:self.shared_count]
+            weight = weight.reshape([n if carried else 1 for n, carried in zip(shared_shape, self.weight_carried)])
+            weight = np.broadcast_to(weight, shared_shape).reshape(rows, 1)
             result = g.T @ (g * (weight * factor))
         elif isinstance(factor, float) and factor == 1.0:
             result = g.T @ g                                   # syrk

@@ -125,3 +125,17 @@ def test_a_broadcast_sum_of_scalars_has_no_matrix_form():
     d = td.diff(M + (td.abs(r) - td.relu(r)), r)
     assert d.shape == ("a", "a")
     assert td.matrix_notation(d).startswith("no matrix notation")
+
+
+def test_a_gram_weight_on_some_of_the_summed_indices_is_broadcast():
+    # Σ_ab T[a,b,i] T[a,b,j] w[b]: the weight carries b but not a, and its contraction asked numpy
+    # for an output index no input had (a bare ValueError; found by selfcheck seed 900034)
+    T, w = td.tensor("T", "a b c"), td.vector("w", "b")
+    e = td.einsum("abi,abj,b->ij", T, T, w)
+    assert "Gram" in repr(td.compile(e))
+    rng = np.random.default_rng(0)
+    Tv, wv = rng.standard_normal((3, 4, 5)), rng.standard_normal(4)
+    np.testing.assert_allclose(td.evaluate(e, T=Tv, w=wv), np.einsum("abi,abj,b->ij", Tv, Tv, wv), rtol=1e-12)
+    del T, w, e   # the generator declares its own T and w
+    results, _ = check_example(900034, max_order=3, properties=WITHOUT_JAX)
+    assert not _failures(results), _failures(results)

@@ -352,7 +352,7 @@ class Program:
             lines.append(f"  %{k} = {what}({', '.join('%' + str(a) for a in args)})  shape {format_dims(node.shape)}")
         return "\n".join(lines)
 
-    def __call__(self, *args, functions=None, **values):
+    def __call__(self, /, *args, functions=None, **values):   # '/': a symbol may be called self
         if args:
             if len(args) > 1 or not isinstance(args[0], dict):
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")

@@ -61,11 +61,15 @@ class Elementwise:
 
     def derivative(self, x):
         """The expression f′(x)."""
+        return self.derivative_function()(x)
+
+    def derivative_function(self):
+        """f′ as a function: given, or for a user function an abstract one made on first use."""
         if self._derivative is None:
             if not self.user:
                 raise TensorDiffError(f"function {self.display} has no derivative rule")
             self._derivative = _abstract(self.base, self.order + 1, None, self.latex)
-        return self._derivative(x)
+        return self._derivative
 
     def __call__(self, x):
         return apply_node(self, as_expr(x))
@@ -88,12 +92,18 @@ def _builtin(name):
     return FUNCTIONS[name]
 
 
+def registered_user_function(base, order=0):
+    """The user function ``base`` (declared with td.elementwise) differentiated ``order`` times, or None."""
+    return _user_function(base, order) if base in _user_registry else None
+
+
 def _user_function(base, order):
+    """The user function ``base`` differentiated ``order`` times (unpickling; parsing h'(x))."""
     fn = _user_registry.get(base)
     if fn is None:
         fn = elementwise(base)
     for _ in range(order):
-        fn = fn._derivative
+        fn = fn.derivative_function()
     return fn
 
 

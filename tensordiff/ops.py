@@ -389,8 +389,15 @@ _UFUNCS = {
 }
 
 
+# np.float64(1) == x goes through np.equal: it compares by identity, as expressions do
+# (x in [np.float64(1)] must not raise)
+_IDENTITY_COMPARISONS = {np.equal: lambda a, b: a is b, np.not_equal: lambda a, b: a is not b}
+
+
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     """``np.exp(x)``, ``np.float64(2) * x``, ...: numpy ufuncs with a tensordiff counterpart build it."""
+    if ufunc in _IDENTITY_COMPARISONS and method == "__call__" and len(inputs) == 2 and not kwargs:
+        return _IDENTITY_COMPARISONS[ufunc](*inputs)
     builder = _UFUNCS.get(ufunc)
     if method != "__call__" or builder is None:
         name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")

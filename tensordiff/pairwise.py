@@ -47,12 +47,25 @@ def pairwise_contraction(equation, shapes):
     perm_b = tuple(b_left.index(c) for c in batch + summed + kept_b)
     batch_shape = tuple(size[c] for c in batch)
     rows, inner, cols = (math.prod(size[c] for c in group) for group in (kept_a, summed, kept_b))
-    if not summed or (batch and rows == cols == 1):   # outer or elementwise products, batched dots:
-        return functools.partial(np.einsum, convert_to_valid_einsum_chars(equation))   # beats tiny matmuls
-    a_shape, b_shape = batch_shape + (rows, inner), batch_shape + (inner, cols)
     result_shape = batch_shape + tuple(size[c] for c in kept_a + kept_b)
     produced = batch + kept_a + kept_b
     perm_out = tuple(produced.index(c) for c in out)
+    if not summed or (batch and rows == cols == 1):   # outer or elementwise products, batched dots
+        if len(size) <= 52:   # einsum's loop beats tiny matmuls, but reads 52 letters at most
+            return functools.partial(np.einsum, convert_to_valid_einsum_chars(equation))
+        # past that, a broadcast product: a as (batch, kept_a, 1.., summed), b as (batch, 1.., kept_b, summed)
+        a_shape = batch_shape + tuple(size[c] for c in kept_a) + (1,) * len(kept_b) + tuple(size[c] for c in summed)
+        b_shape = batch_shape + (1,) * len(kept_a) + tuple(size[c] for c in kept_b + summed)
+        b_order = tuple(b_left.index(c) for c in batch + kept_b + summed)
+        summed_axes = tuple(range(len(produced), len(produced) + len(summed)))
+
+        def broadcast(x, y):
+            x = (x.sum(axis=lone_a) if lone_a else x).transpose(perm_a).reshape(a_shape)
+            y = (y.sum(axis=lone_b) if lone_b else y).transpose(b_order).reshape(b_shape)
+            product = x * y
+            return (product.sum(axis=summed_axes) if summed_axes else product).transpose(perm_out)
+        return broadcast
+    a_shape, b_shape = batch_shape + (rows, inner), batch_shape + (inner, cols)
 
     def contract(x, y):
         if lone_a:

@@ -19,7 +19,8 @@ elementwise (a scalar broadcasts), as are ``+`` and ``-``; ``/`` divides by a sc
 raises a scalar to a constant power, ``.^`` any shape elementwise. ``eye`` and ``I`` are the
 identity, its size taken from its surroundings, or from ``**dims`` (eye="p") where none do.
 Function names are reserved: inv det logdet tr diag sum norm2 sqrt and every elementwise function
-of ``functions.FUNCTIONS`` (exp log sin cos tanh sigmoid abs relu sign step). Elementwise
+of ``functions.FUNCTIONS`` (exp log sin cos tanh sigmoid abs relu sign step softplus log1p). A user
+function declared with td.elementwise reads as h(x), its derivatives as h'(x), h''(x). Elementwise
 functions take any shape; sum and norm2 (2-norm, Frobenius on a matrix) give a scalar; diag(v)
 of a vector is a diagonal matrix, diag(A) of a square matrix its diagonal.
 
@@ -48,7 +49,7 @@ import re
 from . import ops
 from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import lookup_symbol, symbol_with_dim
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, registered_user_function
 from .indices import parse_dims
 from .simplify import add_node, as_expr, broadcast
 
@@ -227,6 +228,12 @@ class _Parser:
         if token.kind != "name":
             self.fail(f"expected an operand, got {self.source(token)}", token)
         name = token.value
+        primes = self.primes_before_a_call()
+        if name not in FUNCTION_TABLE and primes is not None and registered_user_function(name) is not None:
+            for _ in range(primes):   # h'(x): the derivative of the user function h, as printed
+                self.take()
+            arg = self.group(self.take(), name)
+            return _Node("call", token.pos, token.pos, self.end, (arg,), (name, primes))
         if self.peek().value == "(":
             if name not in FUNCTION_TABLE:
                 hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
@@ -236,6 +243,13 @@ class _Parser:
         if name in FUNCTION_TABLE:
             self.fail(f"function {name!r} needs parentheses: {name}(...)", token)
         return _Node("eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
+
+    def primes_before_a_call(self):
+        """How many ' come next if a ( follows them (h''(x)), else None."""
+        k = self.i
+        while self.tokens[k].value == "'":
+            k += 1
+        return k - self.i if self.tokens[k].value == "(" else None
 
     def group(self, opening, call=None):
         """The expression after ``opening`` "(", through its ")" (the argument of ``call``)."""
@@ -266,6 +280,13 @@ def _postorder(root):
     return order
 
 
+def _function_row(value):
+    """(shape rule, builder) of a call: a name of FUNCTION_TABLE, or (user function, order) for h'(x)."""
+    if isinstance(value, tuple):
+        return "same", registered_user_function(*value)
+    return FUNCTION_TABLE[value]
+
+
 def _leads(nodes):
     """The names whose shape ``nodes`` take: x in x, -x, exp(x), x.^2, x + y, x .* y, 2*x, x/s."""
     names, stack = [], list(nodes)
@@ -274,7 +295,7 @@ def _leads(nodes):
         if node.kind == "sym":
             names.append(node.value)
         elif node.kind in ("neg", "sum") or node.kind == "pow" and node.value[0] == ".^" \
-                or node.kind == "call" and FUNCTION_TABLE[node.value][0] == "same":
+                or node.kind == "call" and _function_row(node.value)[0] == "same":
             stack.extend(node.kids)
         elif node.kind == "chain":  # divisors are scalars; in a product, the one factor not a number
             kept = node.kids[:1] + [kid for kid, (op, _) in zip(node.kids[1:], node.value) if op != "/"]
@@ -404,7 +425,7 @@ def _type_pow(p, node, kids):
 
 
 def _type_call(p, node, kids):
-    rule, (rows, cols), arg = FUNCTION_TABLE[node.value][0], kids[0], node.kids[0]
+    rule, (rows, cols), arg = _function_row(node.value)[0], kids[0], node.kids[0]
     if rule in ("reduce", "diag"):
         p.want_vector([arg], kids[0])
     if rule in ("same", "reduce"):
@@ -544,7 +565,7 @@ _BUILD = {
     "neg": lambda node, kids, typed: -kids[0],
     "T": lambda node, kids, typed: kids[0].T,
     "pow": lambda node, kids, typed: kids[0] ** node.value[1],
-    "call": lambda node, kids, typed: FUNCTION_TABLE[node.value][1](kids[0]),
+    "call": lambda node, kids, typed: _function_row(node.value)[1](kids[0]),
     "sum": _build_sum,
     "chain": _build_chain,
 }

@@ -80,3 +80,16 @@ def test_more_than_52_indices_contract():
     for v in vectors[1:]:
         total = total * td.sum(v)
     assert np.isclose(td.evaluate(total, **values), np.prod([1.0 + k / 100 for k in range(n)]))
+
+
+def test_a_two_operand_product_over_more_than_52_indices():
+    # numpy's einsum reads 52 letters at most: an outer product of two 27-axis tensors, partly
+    # summed, raised a bare UnicodeEncodeError
+    na = 27
+    A = td.tensor("pA", " ".join(f"pa{i}" for i in range(na)))
+    B = td.tensor("pB", " ".join(f"pb{i}" for i in range(na)))
+    e = td.sum(td.outer(A, B), axis=tuple(range(3, na)) + tuple(range(na + 3, 2 * na)))
+    rng = np.random.default_rng(0)
+    av, bv = rng.standard_normal((2,) * 3 + (1,) * (na - 3)), rng.standard_normal((2,) * 3 + (1,) * (na - 3))
+    want = np.multiply.outer(av.sum(axis=tuple(range(3, na))), bv.sum(axis=tuple(range(3, na))))
+    np.testing.assert_allclose(td.evaluate(e, pA=av, pB=bv), want, rtol=1e-12)

@@ -152,6 +152,26 @@ def test_an_identity_nothing_sizes_gets_a_dim_no_symbol_has():
     del B, c
 
 
+def test_declared_user_functions_and_their_derivatives_read_back():
+    # matrix notation prints h'(X*W) for an abstract h; td.parse refused it, so the printed
+    # gradient of seed 002 with an abstract h did not read back
+    X, W, a, y = td.matrix("X", "n d"), td.matrix("W", "d k"), td.vector("a", "k"), td.vector("y", "n")
+    h = td.elementwise("h_read")
+    g = td.grad(td.norm(h(X @ W) @ a - y) ** 2, W)
+    text = td.matrix_notation(g)
+    assert "h_read'(X*W)" in text
+    rng = np.random.default_rng(4)
+    values = dict(X=rng.standard_normal((5, 3)), W=rng.standard_normal((3, 2)), a=rng.standard_normal(2),
+                  y=rng.standard_normal(5))
+    impl = {"h_read": [np.tanh, lambda v: 1 - np.tanh(v) ** 2]}
+    np.testing.assert_allclose(td.evaluate(parse(text), functions=impl, **values),
+                               td.evaluate(g, functions=impl, **values), rtol=1e-12)
+    assert parse("h_read''(a)") is h.derivative_function().derivative_function()(a)
+    assert parse("a'*a").shape == ()                    # a transpose is still a transpose
+    with pytest.raises(td.ParseError, match="expected an operator"):
+        parse("undeclared_fn'(a)")
+
+
 def test_identity_takes_the_size_around_it_or_the_given_one():
     assert parse("X'*X + eye", X="N D").shape == ("D", "D")
     assert parse("x'*(A + I)*x", x="k").shape == ()

@@ -188,3 +188,27 @@ def test_elementwise_functions_are_validated_when_made():
     np.testing.assert_allclose(td.evaluate(td.diff(td.sum(square(x)), x), x=XV), 2 * XV)
     h = td.elementwise("hval", np.sin, np.cos, latex=r"\eta")
     np.testing.assert_allclose(td.evaluate(td.grad(td.sum(h(x)), x), x=XV), np.cos(XV))
+
+
+def test_numpy_scalars_compare_with_expressions_by_identity():
+    # np.float64(1) == x goes through np.equal; refusing it broke `x in [np.float64(1)]`
+    x = td.vector("x", "n")
+    assert (np.float64(1) == x) is False and (np.float64(1) != x) is True
+    assert x not in [np.float64(1)] and [np.float64(1), x].index(x) == 1
+
+
+def test_a_user_function_derivative_unpickles_in_a_fresh_process():
+    # the unpickler walked fn._derivative, which an abstract function builds only on first use
+    x, h = td.vector("x", "n"), td.elementwise("h_fresh")
+    data = pickle.dumps(td.hessian(td.sum(h(x)), x))
+    code = ("import pickle, sys, numpy as np, tensordiff as td\n"
+            "e = pickle.loads(sys.stdin.buffer.read())\n"
+            "print(td.evaluate(e, x=np.ones(2), functions={'h_fresh': [np.sin, np.cos, lambda v: -np.sin(v)]}).sum())")
+    done = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert float(done.stdout) == pytest.approx(-2 * np.sin(1.0))
+
+
+def test_a_symbol_may_be_called_self():
+    s = td.scalar("self")
+    assert td.evaluate(s * 2, self=2.0) == 4.0 and td.compile(s * 2)({"self": 3.0}) == 6.0

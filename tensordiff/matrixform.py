@@ -230,6 +230,9 @@ class _EinsumWriter:
             chains, products = self._chains(items, ends)
             text = " .* ".join([f"diag({chains[0]})"] + [_paren(v) for v in vectors])
             return self._join(scalars, [f"({text})" if vectors else text] + chains[1:], products)
+        both = self._hadamard_of_two_chains(items, unique_out) if not diag_out else None
+        if both is not None:   # out[i,j] = Σ A[i,..]..B[..,j] C[i,..]..D[..,j]: (A*..*B) .* (C*..*D)
+            return self._join(scalars, [both])
         self._merge_hadamard(items, unique_out)
         self._split_busy_indices(items, unique_out)
         chains, products = self._chains(items, unique_out)
@@ -289,6 +292,42 @@ class _EinsumWriter:
         new = self.fresh()
         matrices[1][1] = tuple(new if j == i else j for j in matrices[1][1])
         return (i, new), [vector[0] for vector in vectors]
+
+    def _hadamard_of_two_chains(self, items, out):
+        """The text "(P .* Q)" where the factors form two matrix products P and Q, each from out[0]
+        to out[1] (each output index carried by exactly two matrices); else None."""
+        if len(out) != 2:
+            return None
+        i, j = out
+        carries = {i: [k for k, item in enumerate(items) if i in item[1]],
+                   j: [k for k, item in enumerate(items) if j in item[1]]}
+        if any(len(ks) != 2 or any(len(items[k][1]) != 2 or items[k][1][0] == items[k][1][1] for k in ks)
+               for ks in carries.values()):
+            return None
+        i2, j2 = self.fresh(), self.fresh()
+        for pick in carries[j]:   # which of j's two matrices ends the second product
+            trial = [[text, ids, sym] for text, ids, sym in items]
+            k = carries[i][1]
+            trial[k][1] = tuple(i2 if x == i else x for x in trial[k][1])
+            trial[pick][1] = tuple(j2 if x == j else x for x in trial[pick][1])
+            parts = _components(trial)
+            first = next((p for p in parts if i in p[0]), None)
+            second = next((p for p in parts if i2 in p[0]), None)
+            if len(parts) != 2 or first is None or second is None or j not in first[0] or j2 not in second[0]:
+                continue
+            try:
+                texts = []
+                for part, ends in ((first[1], (i, j)), (second[1], (i2, j2))):
+                    self._merge_hadamard(part, ends)
+                    self._split_busy_indices(part, ends)
+                    chains, products = self._chains(part, ends)
+                    if len(chains) != 1 or products:
+                        raise NoMatrixForm
+                    texts.append(chains[0])
+            except NoMatrixForm:
+                continue
+            return f"({_atom(texts[0])} .* {_atom(texts[1])})"   # .* binds tighter than *
+        return None
 
     def _split_busy_indices(self, items, out):
         """An index in more than two places: vectors on it go into a Hadamard or a diag(v)."""
@@ -395,3 +434,16 @@ class _EinsumWriter:
             else:
                 raise NoMatrixForm  # sum(M) alone was written even when M shared an index with another factor
         return chains, products
+
+
+def _components(items):
+    """The items grouped by the indices that connect them: [(indices, items)]."""
+    groups = []
+    for item in items:
+        touching = [g for g in groups if g[0] & set(item[1])]
+        merged = (set(item[1]), [item])
+        for g in touching:
+            groups.remove(g)
+            merged = (merged[0] | g[0], g[1] + merged[1])
+        groups.append(merged)
+    return groups

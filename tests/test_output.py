@@ -91,6 +91,21 @@ def test_the_diagonal_of_a_product_has_a_matrix_form():
         np.testing.assert_allclose(td.evaluate(td.parse(text), **values), td.evaluate(e, **values), rtol=1e-12)
 
 
+def test_a_hadamard_product_of_two_matrix_products_has_a_matrix_form():
+    # ∂² logdet(Xᵀ diag(d) X)/∂d² = -(X M⁻¹ Xᵀ) .* (X M⁻¹ Xᵀ), the D-optimal design Hessian
+    X, d, A, B, C, D = (td.matrix("X", "n p"), td.vector("d", "n"), td.matrix("A", "n m"), td.matrix("B", "m n"),
+                        td.matrix("C", "n q"), td.matrix("D", "q n"))
+    rng = np.random.default_rng(6)
+    values = dict(X=rng.standard_normal((5, 3)), d=rng.uniform(0.5, 2.0, 5), A=rng.standard_normal((5, 4)),
+                  B=rng.standard_normal((4, 5)), C=rng.standard_normal((5, 2)), D=rng.standard_normal((2, 5)))
+    H = td.hessian(td.logdet(X.T @ td.diag(d) @ X), d)
+    assert td.matrix_notation(H) == "-((X*inv(X'*diag(d)*X)*X') .* (X*inv(X'*diag(d)*X)*X'))"
+    for e in (H, (A @ B) * (C @ D), (A @ B) * (A @ B).T, 2 * (A @ B) * (C @ D) + A @ B):
+        text = td.matrix_notation(e)
+        np.testing.assert_allclose(td.evaluate(td.parse(text), **values), td.evaluate(e, **values), rtol=1e-12,
+                                   err_msg=text)
+
+
 # ---------------------------------------------------------------- random round trips
 
 def _random_matrix_expressions(count):

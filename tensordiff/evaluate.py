@@ -28,7 +28,7 @@ from .gram import gram_plan
 from .indices import format_dims, slice_of
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
-from .pairwise import pairwise_contraction, planned_contraction
+from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -83,7 +83,7 @@ class _EinsumStep(backends.EinsumParts):
 
     def _contract(self, equation, arrays):
         if len(arrays) == 1:
-            return np.einsum(equation, arrays[0])
+            return unary_contraction(equation)(arrays[0])
         key = (equation,) + tuple(a.shape for a in arrays)
         contraction = self._contractions.get(key)
         if contraction is None:

@@ -18,7 +18,7 @@ import numpy as np
 import opt_einsum
 from opt_einsum.parser import convert_to_valid_einsum_chars
 
-__all__ = ["pairwise_contraction", "planned_contraction"]
+__all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction"]
 
 
 def pairwise_contraction(equation, shapes):
@@ -77,6 +77,24 @@ def pairwise_contraction(equation, shapes):
     return contract
 
 
+def unary_contraction(equation):
+    """A function of one array computing ``np.einsum(equation, x)``: sums and a transpose where
+    the term has no repeated index (any number of indices), else einsum on a diagonal.
+
+    >>> unary_contraction("abc->ca")(x)   # x.sum(axis=1).T
+    """
+    term, out = equation.split("->")
+    if len(set(term)) != len(term):
+        return functools.partial(np.einsum, convert_to_valid_einsum_chars(equation))
+    summed = tuple(k for k, c in enumerate(term) if c not in out)
+    kept = [c for c in term if c in out]
+    order = tuple(kept.index(c) for c in out)
+
+    def contract(x):
+        return (x.sum(axis=summed) if summed else x).transpose(order)
+    return contract
+
+
 def planned_contraction(equation, shapes, optimize):
     """A function of ``len(shapes)`` arrays computing ``np.einsum(equation, ...)`` along
     opt_einsum's path (found with ``optimize``), one planned pair at a time.
@@ -91,8 +109,9 @@ def planned_contraction(equation, shapes, optimize):
     current, steps = list(shapes), []
     for positions, _, step_equation, _, _ in info.contraction_list:
         picked = [current.pop(k) for k in positions]
-        run = pairwise_contraction(step_equation, picked) if len(picked) == 2 else None
-        if run is None:   # one operand (a trace or a sum), a diagonal, or more than two at once
+        run = pairwise_contraction(step_equation, picked) if len(picked) == 2 else \
+            unary_contraction(step_equation) if len(picked) == 1 else None
+        if run is None:   # a diagonal, or more than two operands at once
             run = functools.partial(np.einsum, convert_to_valid_einsum_chars(step_equation))
         current.append(tuple(size[c] for c in step_equation.split("->")[1]))
         steps.append((positions, run))

@@ -408,7 +408,7 @@ def _type_eye(p, node, kids):
     if len(set(dims)) != 1:
         p.fail(node.pos, f"{node.value} is the identity: its dims are one name ({node.value}=\"n\"), "
                          f"not ({', '.join(dims)})")
-    return (p.dims.new(dims[0]),) * 2
+    return (p.dims.new(None),) * 2   # eye="p" names it only where nothing else does (_dim_names)
 
 
 def _type_transpose(p, node, kids):
@@ -529,6 +529,11 @@ def _dim_names(order, typed):
                 return name
 
     names = {}
+    for node in order:   # eye="p" for an identity whose surroundings leave its size open
+        if node.kind == "eye" and node.value in typed.given:
+            root = typed.dims.find(typed.shapes[id(node)][0])
+            if root != ONE and typed.dims.name[root] is None:
+                names.setdefault(root, typed.given[node.value][0])
     for node in order:
         for d in typed.shapes[id(node)] if node.kind in ("sym", "eye") else ():
             root = typed.dims.find(d)

@@ -93,3 +93,10 @@ def test_a_two_operand_product_over_more_than_52_indices():
     av, bv = rng.standard_normal((2,) * 3 + (1,) * (na - 3)), rng.standard_normal((2,) * 3 + (1,) * (na - 3))
     want = np.multiply.outer(av.sum(axis=tuple(range(3, na))), bv.sum(axis=tuple(range(3, na))))
     np.testing.assert_allclose(td.evaluate(e, pA=av, pB=bv), want, rtol=1e-12)
+
+
+def test_a_one_operand_sum_over_more_than_52_indices():
+    A = td.tensor("pC", " ".join(f"pc{i}" for i in range(53)))
+    value = np.random.default_rng(1).standard_normal((2,) + (1,) * 52)
+    assert td.evaluate(td.sum(A), pC=value) == pytest.approx(value.sum())
+    np.testing.assert_allclose(td.evaluate(td.sum(A, axis=(1,)), pC=value), value.sum(axis=1))

@@ -182,8 +182,14 @@ def test_identity_takes_the_size_around_it_or_the_given_one():
     assert parse("I + A", I="m m").shape == ("m", "m")
     with pytest.raises(td.ShapeError, match="the identity"):
         parse("A + I", I="m n")
-    with pytest.raises(td.ShapeError, match="inner dims"):
-        parse("eye*X", eye="m", X="n p")
+    # eye= sizes only an identity its surroundings leave open: one text may hold both kinds
+    assert parse("eye*X", eye="m", X="n p").shape == ("n", "p")
+    A = td.matrix("A", "n n")
+    text = td.matrix_notation(td.trace(A + td.eye("n")) * td.eye("p"))
+    assert text == "tr(A + eye)*eye" and parse(text, eye="p").shape == ("p", "p")
+    sizer = td.matrix("P_sizer", "p p")   # a symbol to give p its size at evaluation
+    value = td.evaluate([parse(text, eye="p"), sizer], A=np.eye(2), P_sizer=np.zeros((3, 3)))[0]
+    np.testing.assert_allclose(value, 4 * np.eye(3))
 
 
 def test_caret_of_a_shape_error_is_at_the_operator():

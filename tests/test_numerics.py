@@ -1,4 +1,4 @@
-"""The numerics policy (README "Numerics"): outside a function's domain, and for NaN inputs,
+"""The numerics policy (docs/background/numerics.md): outside a function's domain, and for NaN inputs,
 values follow numpy/IEEE 754 silently — nan or ±inf in the affected entries, the others exact,
 never an exception; only a singular matrix under inv/det/logdet is an error (test_errors.py)."""
 

@@ -1,0 +1,63 @@
+"""The documentation's contracts: the README as front door, an API entry and a numpydoc docstring
+for every public name, and examples in the docs pages that run.
+
+Docstring examples themselves run under ``python -m pytest --doctest-modules tensordiff``; the ones
+doctest cannot find there (docstrings of callable objects such as ``td.exp``) run here.
+"""
+
+import doctest
+import re
+from pathlib import Path
+
+import pytest
+
+import tensordiff as td
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+
+QUICK_START = (
+    'python3 -m venv .venv && . .venv/bin/activate && pip install . && python -m tensordiff --demo',
+    'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && python -m pytest -q',
+)
+
+
+def test_readme_is_a_short_front_door_with_the_quick_start_commands():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    for command in QUICK_START:
+        assert command in text.splitlines(), f"README lost the quick start command {command!r}"
+
+
+def test_readme_links_point_at_existing_files():
+    text = README.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert targets
+    for target in targets:
+        if "://" not in target:
+            assert (ROOT / target).exists(), f"README links to missing {target}"
+
+
+def test_every_public_name_has_an_api_reference_entry():
+    entries = set(re.findall(r"^::: tensordiff\.(\w+)", (DOCS / "api.md").read_text(encoding="utf-8"), re.M))
+    missing = sorted(set(td.__all__) - entries)
+    assert not missing, f"docs/api.md has no '::: tensordiff.NAME' entry for {missing}"
+
+
+def _python_blocks_with_prompts(page):
+    text = page.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    return [block for block in blocks if block.lstrip().startswith(">>>")]   # a session, not a listing
+
+
+PAGES_WITH_EXAMPLES = sorted(page for page in DOCS.rglob("*.md") if _python_blocks_with_prompts(page))
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_interactive_examples_in_the_docs_pages_run(page):
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for k, block in enumerate(_python_blocks_with_prompts(page)):
+        test = parser.get_doctest(block, {}, f"{page.name} block {k + 1}", str(page), 0)
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

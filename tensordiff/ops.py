@@ -25,19 +25,70 @@ __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trac
 # ---------------------------------------------------------------- symbols
 
 def tensor(name, dims):
-    """A symbol: ``dims`` is a space-separated string or a tuple of dim names ("" is a scalar).
+    """A symbol of any order, with named dims.
 
+    The dims are names; their sizes are bound only at evaluation, from the arrays passed for the
+    symbols. Declaring the same name again with the same dims gives the same symbol.
+
+    Parameters
+    ----------
+    name : str
+        The symbol's name, an identifier; evaluation binds the value passed under this name.
+    dims : str or tuple of str
+        The dim names, space-separated (``"i j k"``) or as a tuple; ``""`` or ``()`` is a scalar.
+
+    Returns
+    -------
+    Expr
+        The symbol, of shape ``dims``.
+
+    Raises
+    ------
+    ShapeError
+        If ``name`` or a dim name is not an identifier.
+
+    See Also
+    --------
+    scalar, vector, matrix : the same, for orders 0, 1 and 2.
+
+    Examples
+    --------
+    >>> import tensordiff as td
     >>> T = td.tensor("T", "i j k")
     >>> T.shape
     ('i', 'j', 'k')
+    >>> print(td.sum(T, axis=2))
+    out[i,j] = Σ_k T[i,j,k]
     """
     return symbol(name, parse_dims(dims, f"dims of {name!r}"))
 
 
 def scalar(name):
-    """A scalar symbol.
+    """A scalar symbol (a tensor with no dims).
 
+    Parameters
+    ----------
+    name : str
+        The symbol's name, an identifier.
+
+    Returns
+    -------
+    Expr
+        The symbol, of shape ``()``.
+
+    Raises
+    ------
+    ShapeError
+        If ``name`` is not an identifier.
+
+    Examples
+    --------
+    >>> import tensordiff as td
     >>> lam = td.scalar("lam")
+    >>> lam.shape
+    ()
+    >>> print(td.diff(lam ** 3, lam))
+    out = 3 lam^2
     """
     return tensor(name, ())
 
@@ -45,7 +96,31 @@ def scalar(name):
 def vector(name, dim):
     """A vector symbol with one dim.
 
+    Parameters
+    ----------
+    name : str
+        The symbol's name, an identifier.
+    dim : str
+        The name of its dim.
+
+    Returns
+    -------
+    Expr
+        The symbol, of shape ``(dim,)``.
+
+    Raises
+    ------
+    ShapeError
+        If ``dim`` is not exactly one dim name, or a name is not an identifier.
+
+    Examples
+    --------
+    >>> import tensordiff as td
     >>> y = td.vector("y", "n")
+    >>> y.shape
+    ('n',)
+    >>> print(td.grad(y @ y, y))
+    out[i] = 2 y[i]
     """
     dims = parse_dims(dim, f"dims of {name!r}")
     if len(dims) != 1:
@@ -56,7 +131,30 @@ def vector(name, dim):
 def matrix(name, dims):
     """A matrix symbol with two dims.
 
+    Parameters
+    ----------
+    name : str
+        The symbol's name, an identifier.
+    dims : str or tuple of str
+        Its two dim names (rows, columns), as ``"n p"`` or ``("n", "p")``; a square matrix repeats
+        one name (``"n n"``).
+
+    Returns
+    -------
+    Expr
+        The symbol, of shape ``dims``.
+
+    Raises
+    ------
+    ShapeError
+        If ``dims`` is not exactly two dim names, or a name is not an identifier.
+
+    Examples
+    --------
+    >>> import tensordiff as td
     >>> X = td.matrix("X", "n p")
+    >>> X.shape, X.T.shape
+    (('n', 'p'), ('p', 'n'))
     """
     dims = parse_dims(dims, f"dims of {name!r}")
     if len(dims) != 2:
@@ -65,9 +163,32 @@ def matrix(name, dims):
 
 
 def eye(dim):
-    """The identity matrix over ``dim``.
+    """The identity matrix over one dim.
 
-    >>> I = td.eye("p")       # shape ('p', 'p')
+    Parameters
+    ----------
+    dim : str
+        The dim name; the identity has shape ``(dim, dim)`` and its size is that of ``dim`` at
+        evaluation.
+
+    Returns
+    -------
+    Expr
+        The identity, a Kronecker delta δ[i,j]; it is never stored as a dense array.
+
+    Raises
+    ------
+    ShapeError
+        If ``dim`` is not one dim name.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> I = td.eye("p")
+    >>> I.shape
+    ('p', 'p')
+    >>> print(I)
+    out[i,j] = δ[i,j]
     """
     dims = parse_dims(dim, "dim of eye")
     if len(dims) != 1:
@@ -134,7 +255,12 @@ def negative(a):
 def power(a, b):
     """``a ** b`` elementwise: a constant exponent b, or a positive number base a (then exp(log(a)·b)).
 
-    >>> x ** 3, 2 ** x
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(x ** 3)
+    out[i] = x[i]^3
+    >>> print(2 ** x)
+    out[i] = exp(0.69314718056 x[i])
     """
     a, b = as_expr(a), as_expr(b)
     if constant_value(b) is not None:
@@ -182,10 +308,39 @@ def T(a):
 # ---------------------------------------------------------------- contractions and reductions
 
 def einsum(spec, *operands):
-    """Contraction with numpy's subscript rules (implicit output, repeated indices, '...').
+    """A contraction written with numpy's einsum subscripts.
 
-    >>> td.einsum("ij,jk->ik", A, B)
-    >>> td.einsum("ii", A)          # the trace
+    The spec follows ``numpy.einsum``: an explicit output after ``->`` or the implicit one (the
+    indices used once, in alphabetical order), repeated indices, and ``...`` for the remaining axes.
+    An index must stand for one dim everywhere it appears.
+
+    Parameters
+    ----------
+    spec : str
+        The subscripts, such as ``"ij,jk->ik"``.
+    *operands : Expr or number
+        One operand per comma-separated term of ``spec``.
+
+    Returns
+    -------
+    Expr
+        The contraction; its shape is the dims of the output indices.
+
+    Raises
+    ------
+    ParseError
+        If ``spec`` is malformed or does not fit the operands' orders.
+    ShapeError
+        If one index stands for two different dims.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> A, B = td.matrix("A", "n k"), td.matrix("B", "k m")
+    >>> print(td.einsum("ij,jk->ik", A, B))
+    out[i,j] = Σ_k B[k,j] A[i,k]
+    >>> print(td.einsum("ii", td.matrix("S", "n n")))     # the trace
+    out = Σ_i S[i,i]
     """
     operands = [as_expr(op) for op in operands]
     inputs, output = parse_spec(spec, [op.ndim for op in operands])
@@ -220,9 +375,33 @@ def _axes(a, axis):
 
 
 def sum(a, axis=None):
-    """Sum over ``axis`` (None: all, an int, or a tuple of ints), as numpy.
+    """Sum over some axes, or all of them, as ``numpy.sum``.
 
-    >>> td.sum(X, axis=0)     # shape ('p',) for X of dims "n p"
+    Parameters
+    ----------
+    a : Expr or number
+        The expression to sum.
+    axis : None, int or tuple of int, optional
+        The axes to sum over (negative ones count from the end); None, the default, sums all.
+
+    Returns
+    -------
+    Expr
+        The sum, with the summed axes removed.
+
+    Raises
+    ------
+    ShapeError
+        If an axis is out of range, repeated, or not an int.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X = td.matrix("X", "n p")
+    >>> td.sum(X, axis=0).shape
+    ('p',)
+    >>> print(td.sum(X))
+    out = Σ_ij X[i,j]
     """
     a = as_expr(a)
     axes = _axes(a, axis)
@@ -233,7 +412,29 @@ def sum(a, axis=None):
 def trace(a):
     """Trace of a square matrix.
 
-    >>> td.trace(A)
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        The scalar Σ_i a[i,i].
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> print(td.trace(A))
+    out = Σ_i A[i,i]
+    >>> print(td.grad(td.trace(A @ A), A))
+    out[i,j] = 2 A[j,i]
     """
     a = as_expr(a)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
@@ -242,9 +443,31 @@ def trace(a):
 
 
 def diag(v):
-    """The diagonal matrix with vector ``v`` on its diagonal.
+    """The diagonal matrix with a vector on its diagonal.
 
-    >>> td.diag(td.vector("v", "n"))    # shape ('n', 'n')
+    Parameters
+    ----------
+    v : Expr
+        A vector of dim ``n``.
+
+    Returns
+    -------
+    Expr
+        The matrix v[i] δ[i,j], of shape ``(n, n)``.
+
+    Raises
+    ------
+    ShapeError
+        If ``v`` is not a vector (``td.diagonal`` takes a matrix's diagonal).
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> D = td.diag(td.vector("v", "n"))
+    >>> D.shape
+    ('n', 'n')
+    >>> print(D)
+    out[i,j] = v[i] δ[i,j]
     """
     v = as_expr(v)
     if v.ndim != 1:
@@ -255,7 +478,26 @@ def diag(v):
 def diagonal(a):
     """The diagonal of a square matrix, as a vector.
 
-    >>> td.diagonal(A)
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        The vector a[i,i], of shape ``(d,)``.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> print(td.diagonal(td.matrix("A", "n n")))
+    out[i] = A[i,i]
     """
     a = as_expr(a)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
@@ -264,9 +506,26 @@ def diagonal(a):
 
 
 def outer(a, b):
-    """Outer product: shape a.shape + b.shape.
+    """Outer product of two expressions of any order.
 
-    >>> td.outer(x, y)        # x[i] y[j]
+    Parameters
+    ----------
+    a, b : Expr or number
+        The factors.
+
+    Returns
+    -------
+    Expr
+        a[I] b[J], of shape ``a.shape + b.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x, y = td.vector("x", "n"), td.vector("y", "m")
+    >>> td.outer(x, y).shape
+    ('n', 'm')
+    >>> print(td.outer(x, y))
+    out[i,j] = y[j] x[i]
     """
     a, b = as_expr(a), as_expr(b)
     ia = tuple(range(a.ndim))
@@ -275,25 +534,107 @@ def outer(a, b):
 
 
 def inv(a):
-    """Matrix inverse of a square matrix (dims "d d").
+    """Inverse of a square matrix.
 
-    >>> td.inv(X.T @ X)
+    Evaluation raises for a singular matrix unless ``singular="nan"`` is asked for (see
+    ``td.compile``). Where an inverse is only applied to something, evaluation runs a linear solve
+    instead of forming it.
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        inv(a), of the same shape.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> td.evaluate(td.inv(A), A=np.diag([2.0, 4.0]))
+    array([[0.5 , 0.  ],
+           [0.  , 0.25]])
+    >>> td.inv(td.inv(A)) is A
+    True
     """
     return inv_node(as_expr(a))
 
 
 def solve(a, b):
-    """The solution x of a @ x = b: inv(a) @ b, which evaluation runs as a linear solve.
+    """The solution x of a @ x = b.
 
-    >>> td.solve(X.T @ X + lam * td.eye("p"), X.T @ y)     # ridge weights
+    This is ``inv(a) @ b`` as an expression (so it differentiates like one), and evaluation runs it
+    as a linear solve without forming the inverse.
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+    b : Expr
+        A vector or matrix whose first dim is ``d``.
+
+    Returns
+    -------
+    Expr
+        The solution, of shape ``b.shape``.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not square or its dims do not match ``b``'s first dim.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    >>> w = td.solve(X.T @ X + lam * td.eye("p"), X.T @ y)     # ridge weights
+    >>> w.shape
+    ('p',)
     """
     return matmul(inv(a), b)
 
 
 def matrix_power(a, k):
-    """a @ a @ ... @ a (k factors) of a square matrix; k = 0 gives the identity, k < 0 powers of inv(a).
+    """An integer power of a square matrix: a @ a @ ... @ a (k factors).
 
-    >>> td.matrix_power(A, 3)
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+    k : int
+        The power; 0 gives the identity, a negative power is a power of ``inv(a)``.
+
+    Returns
+    -------
+    Expr
+        The power, of shape ``a.shape``, built by repeated squaring.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``k`` is not an int.
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> print(td.matrix_power(A, 3))
+    out[i,j] = Σ_kl A[i,k] A[l,j] A[k,l]
+    >>> td.evaluate(td.matrix_power(A, -1), A=np.diag([2.0, 4.0]))
+    array([[0.5 , 0.  ],
+           [0.  , 0.25]])
     """
     a = as_expr(a)
     if not isinstance(k, numbers.Integral) or isinstance(k, bool):
@@ -314,23 +655,91 @@ def matrix_power(a, k):
 def det(a):
     """Determinant of a square matrix.
 
-    >>> td.det(A)
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        The scalar det(a).
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    See Also
+    --------
+    logdet : log |det a|, better conditioned for large matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> float(td.evaluate(td.det(A), A=np.array([[2.0, 1.0], [0.0, 3.0]])))
+    6.0
+    >>> print(td.grad(td.det(A), A))
+    out[i,j] = inv(A)[j,i] det(A)
     """
     return det_node(as_expr(a))
 
 
 def logdet(a):
-    """log |det a| of a square matrix (evaluated with slogdet).
+    """log |det a| of a square matrix, evaluated with ``slogdet``.
 
-    >>> td.logdet(W @ W.T + s**2 * td.eye("n"))
+    Evaluation raises for a singular matrix unless ``singular="nan"`` is asked for, which gives -inf.
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        The scalar log |det a|.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> W, s = td.matrix("W", "n m"), td.scalar("s")
+    >>> A = td.logdet(W @ W.T + s**2 * td.eye("n"))
+    >>> print(td.matrix_notation(td.grad(A, W)))
+    2*inv(s^2*eye + W*W')*W
     """
     return logdet_node(as_expr(a))
 
 
 def norm(a):
-    """The 2-norm of a vector, the Frobenius norm of a matrix (of any tensor: sqrt of sum of squares).
+    """The 2-norm of a vector, the Frobenius norm of a matrix: the square root of the sum of squares.
 
-    >>> td.norm(X @ w - y)
+    Parameters
+    ----------
+    a : Expr or number
+        A tensor of any order.
+
+    Returns
+    -------
+    Expr
+        The scalar sqrt(Σ a[I]²).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> float(td.evaluate(td.norm(x), x=np.array([3.0, 4.0])))
+    5.0
+    >>> print(td.norm(x))
+    out = sqrt(Σ_i x[i] x[i])
     """
     a = as_expr(a)
     ids = tuple(range(a.ndim))
@@ -338,6 +747,25 @@ def norm(a):
 
 
 exp = FUNCTIONS["exp"]
+exp.__doc__ = """Elementwise exponential e^x.
+
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The function applied to each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.exp(x))
+    out[i] = exp(x[i])
+    """
 log = FUNCTIONS["log"]
 log.__doc__ = """Elementwise natural logarithm.
 
@@ -346,33 +774,212 @@ log.__doc__ = """Elementwise natural logarithm.
     warns, and the other entries are unaffected. Check with np.isfinite, or keep the argument
     positive (log(x*x + 1), logdet for log |det|).
 
-    >>> td.log(x * x + 1)
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        log of each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> td.evaluate(td.log(x), x=np.array([1.0, 0.0, -1.0]))
+    array([  0., -inf,  nan])
+    >>> print(td.diff(td.log(x * x + 1), x))
+    out[i,j] = 2 (1 + x[i] x[i])^-1 x[i] δ[i,j]
     """
 sin = FUNCTIONS["sin"]
+sin.__doc__ = """Elementwise sine.
+
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The function applied to each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.sin(x))
+    out[i] = sin(x[i])
+    """
 cos = FUNCTIONS["cos"]
+cos.__doc__ = """Elementwise cosine.
+
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The function applied to each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.cos(x))
+    out[i] = cos(x[i])
+    """
 tanh = FUNCTIONS["tanh"]
+tanh.__doc__ = """Elementwise hyperbolic tangent.
+
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The function applied to each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.tanh(x))
+    out[i] = tanh(x[i])
+    """
 sigmoid = FUNCTIONS["sigmoid"]
+sigmoid.__doc__ = """Elementwise logistic sigmoid 1 / (1 + e^-x).
+
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The function applied to each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.sigmoid(x))
+    out[i] = sigmoid(x[i])
+    """
 abs = FUNCTIONS["abs"]
+abs.__doc__ = """Elementwise absolute value |x|; its derivative is sign(x) (0 at 0).
+
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The function applied to each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.abs(x))
+    out[i] = abs(x[i])
+    """
 relu = FUNCTIONS["relu"]
+relu.__doc__ = """Elementwise max(x, 0); its derivative is the step function (0 at 0).
+
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The function applied to each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.relu(x))
+    out[i] = relu(x[i])
+    """
 softplus = FUNCTIONS["softplus"]
 softplus.__doc__ = """Elementwise log(1 + e^x), computed without overflow for large x; its derivative is sigmoid.
 
-    >>> td.sum(td.softplus(-y * (X @ w)))      # the logistic loss
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        softplus of each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, w, y = td.matrix("X", "n p"), td.vector("w", "p"), td.vector("y", "n")
+    >>> loss = td.sum(td.softplus(-y * (X @ w)))      # the logistic loss
+    >>> td.grad(loss, w).shape
+    ('p',)
     """
 log1p = FUNCTIONS["log1p"]
 log1p.__doc__ = """Elementwise log(1 + x), accurate for small x.
 
-    >>> td.log1p(x * x)
+    Parameters
+    ----------
+    x : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        log1p of each entry, of shape ``x.shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> td.evaluate(td.log1p(x), x=np.array([1e-20]))
+    array([1.e-20])
     """
 
 
 def sqrt(a):
-    """Elementwise square root (a ** 0.5).
+    """Elementwise square root (``a ** 0.5``).
 
     Outside its domain it follows numpy (IEEE 754), silently: sqrt of a negative entry is nan, and
     its derivative at 0 is inf; nan stays nan; nothing raises or warns (see td.log).
 
-    >>> td.sqrt(x * x + 1)
+    Parameters
+    ----------
+    a : Expr or number
+        A tensor of any shape.
+
+    Returns
+    -------
+    Expr
+        The square root of each entry, of shape ``a.shape``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> print(td.sqrt(x * x + 1))
+    out[i] = sqrt(1 + x[i] x[i])
     """
     return constant_power(a, 0.5)
 

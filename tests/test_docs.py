@@ -6,6 +6,7 @@ doctest cannot find there (docstrings of callable objects such as ``td.exp``) ru
 """
 
 import doctest
+import inspect
 import re
 from pathlib import Path
 
@@ -60,4 +61,19 @@ def test_interactive_examples_in_the_docs_pages_run(page):
     for k, block in enumerate(_python_blocks_with_prompts(page)):
         test = parser.get_doctest(block, {}, f"{page.name} block {k + 1}", str(page), 0)
         runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
+OBJECT_DOCSTRINGS = sorted(name for name in td.__all__
+                           if not inspect.isroutine(getattr(td, name)) and not inspect.isclass(getattr(td, name)))
+
+
+@pytest.mark.parametrize("name", OBJECT_DOCSTRINGS)
+def test_docstring_examples_of_callable_objects_run(name):
+    # doctest finds the docstrings of functions and classes only; td.exp and its kind are objects
+    docstring = inspect.getdoc(getattr(td, name))
+    assert ">>>" in docstring, f"td.{name} has no example"
+    test = doctest.DocTestParser().get_doctest(docstring, {}, f"td.{name}", None, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
     assert runner.summarize(verbose=False).failed == 0

@@ -150,14 +150,58 @@ def _check_wrt(wrt):
 
 
 def diff(expr, wrt, order=1, direction=None):
-    """Derivative of ``expr`` with respect to the symbol ``wrt``, ``order`` times.
+    """Derivative of an expression with respect to a symbol, to any order.
 
-    The result's shape is ``expr.shape`` followed by ``wrt.shape`` once per order. With a
-    ``direction`` V (an expression of ``wrt``'s shape) each order is contracted with V instead,
-    symbolically, so the result keeps ``expr.shape`` and costs about what ``expr`` costs.
+    The derivative of an expression of shape S with respect to a symbol of shape W is the expression
+    ∂expr[S]/∂wrt[W] of shape S + W; each further order appends W again. With a ``direction`` V (an
+    expression of ``wrt``'s shape) each order is contracted with V instead, symbolically, so the
+    result keeps ``expr.shape`` and costs about what ``expr`` costs.
 
-    >>> J = td.diff(td.inv(X.T @ X) @ X.T @ y, X)      # shape ('p', 'n', 'p')
-    >>> td.diff(f, W, direction=V)                      # the directional derivative, shape f.shape
+    Parameters
+    ----------
+    expr : Expr or number
+        The expression to differentiate.
+    wrt : Expr
+        The symbol (made by ``td.tensor``, ``td.matrix``, ...) to differentiate with respect to.
+    order : int, optional
+        How many times to differentiate (default 1; 0 returns ``expr``).
+    direction : Expr, optional
+        A direction of ``wrt``'s shape: the result is then the directional derivative
+        Σ_J ∂ᵏexpr[I]/∂wrt[J1]...∂wrt[Jk] V[J1]...V[Jk], of shape ``expr.shape``.
+
+    Returns
+    -------
+    Expr
+        The derivative, simplified.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``wrt`` is not a symbol, ``order`` is not a non-negative int, or the order is beyond
+        the limit for derivatives that do not vanish.
+    ShapeError
+        If ``direction`` does not have ``wrt``'s shape, or the result would have more axes than an
+        array can (64).
+
+    See Also
+    --------
+    grad, hessian, jacobian, jvp, vjp, hvp
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "n")
+    >>> w = td.inv(X.T @ X) @ X.T @ y
+    >>> td.diff(w, X).shape
+    ('p', 'n', 'p')
+    >>> td.diff(w, X, order=2).shape
+    ('p', 'n', 'p', 'n', 'p')
+    >>> x = td.scalar("x")
+    >>> print(td.diff(td.exp(2 * x), x, order=3))
+    out = 8 exp(2 x)
+    >>> V = td.matrix("V", "n p")
+    >>> td.diff(w, X, direction=V).shape        # the directional derivative
+    ('p',)
     """
     expr = as_expr(expr)
     _check_wrt(wrt)
@@ -202,18 +246,72 @@ def _contract_trailing(d, v):
 
 
 def jvp(f, wrt, v):
-    """Jacobian-vector product Σ_J ∂f[I]/∂wrt[J] v[J] (shape f.shape), built symbolically.
+    """Jacobian-vector product, built symbolically: Σ_J ∂f[I]/∂wrt[J] v[J].
 
-    >>> td.jvp(td.tanh(X @ W), W, V)
+    The same as ``td.diff(f, wrt, direction=v)``; the Jacobian is never formed.
+
+    Parameters
+    ----------
+    f : Expr
+        The expression to differentiate.
+    wrt : Expr
+        The symbol to differentiate with respect to.
+    v : Expr
+        The tangent, of ``wrt``'s shape.
+
+    Returns
+    -------
+    Expr
+        The product, of shape ``f.shape``.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``v`` is None or ``wrt`` is not a symbol.
+    ShapeError
+        If ``v`` does not have ``wrt``'s shape.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, W, V = td.matrix("X", "n d"), td.matrix("W", "d k"), td.matrix("V", "d k")
+    >>> td.jvp(td.tanh(X @ W), W, V).shape
+    ('n', 'k')
     """
     _need_direction(v, "jvp")
     return diff(f, wrt, direction=v)
 
 
 def vjp(f, wrt, u):
-    """Vector-Jacobian product Σ_I u[I] ∂f[I]/∂wrt[J] (shape wrt.shape), built symbolically.
+    """Vector-Jacobian product, built symbolically: Σ_I u[I] ∂f[I]/∂wrt[J].
 
-    >>> td.vjp(td.tanh(X @ W), W, U)
+    Parameters
+    ----------
+    f : Expr
+        The expression to differentiate.
+    wrt : Expr
+        The symbol to differentiate with respect to.
+    u : Expr
+        The cotangent, of ``f``'s shape.
+
+    Returns
+    -------
+    Expr
+        The product, of shape ``wrt.shape``.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``wrt`` is not a symbol.
+    ShapeError
+        If ``u`` does not have ``f``'s shape.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, W, U = td.matrix("X", "n d"), td.matrix("W", "d k"), td.matrix("U", "n k")
+    >>> td.vjp(td.tanh(X @ W), W, U).shape
+    ('d', 'k')
     """
     f, u = as_expr(f), as_expr(u)
     if u.shape != f.shape:
@@ -226,9 +324,47 @@ def vjp(f, wrt, u):
 
 
 def hvp(f, wrt, v):
-    """Hessian-vector product of a scalar f: Σ_J H[I, J] v[J] (shape wrt.shape), never forming H.
+    """Hessian-vector product of a scalar: Σ_J H[I, J] v[J], never forming the Hessian H.
 
-    >>> td.hvp(td.norm(td.tanh(X @ W) @ a - y) ** 2, W, V)
+    It is the directional derivative of the gradient, so it costs about what ``f`` costs.
+
+    Parameters
+    ----------
+    f : Expr
+        A scalar expression.
+    wrt : Expr
+        The symbol to differentiate with respect to.
+    v : Expr
+        The direction, of ``wrt``'s shape.
+
+    Returns
+    -------
+    Expr
+        The product, of shape ``wrt.shape``.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``v`` is None or ``wrt`` is not a symbol.
+    ShapeError
+        If ``f`` is not a scalar or ``v`` does not have ``wrt``'s shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> X, W, V = td.matrix("X", "n d"), td.matrix("W", "d k"), td.matrix("V", "d k")
+    >>> a, y = td.vector("a", "k"), td.vector("y", "n")
+    >>> f = td.norm(td.tanh(X @ W) @ a - y) ** 2
+    >>> Hv = td.hvp(f, W, V)
+    >>> Hv.shape
+    ('d', 'k')
+    >>> rng = np.random.default_rng(0)
+    >>> values = dict(X=rng.normal(size=(5, 3)), W=rng.normal(size=(3, 2)), V=rng.normal(size=(3, 2)),
+    ...               a=rng.normal(size=2), y=rng.normal(size=5))
+    >>> H = td.evaluate(td.hessian(f, W), **values)
+    >>> np.allclose(td.evaluate(Hv, **values), np.einsum("ijkl,kl->ij", H, values["V"]))
+    True
     """
     _need_direction(v, "hvp")
     return diff(grad(f, wrt), wrt, direction=v)
@@ -241,9 +377,31 @@ def _need_direction(v, what):
 
 
 def jacobian(expr, wrt):
-    """The Jacobian ∂expr/∂wrt, shape expr.shape + wrt.shape (same as ``diff(expr, wrt)``).
+    """The Jacobian ∂expr/∂wrt, the same as ``td.diff(expr, wrt)``.
 
-    >>> td.jacobian(A @ x, x)        # A
+    Parameters
+    ----------
+    expr : Expr or number
+        The expression to differentiate.
+    wrt : Expr
+        The symbol to differentiate with respect to.
+
+    Returns
+    -------
+    Expr
+        The Jacobian, of shape ``expr.shape + wrt.shape``.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``wrt`` is not a symbol.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> A, x = td.matrix("A", "m n"), td.vector("x", "n")
+    >>> print(td.jacobian(A @ x, x))
+    out[i,j] = A[i,j]
     """
     return diff(expr, wrt)
 
@@ -255,18 +413,73 @@ def _scalar_only(f, what):
 
 
 def grad(f, wrt):
-    """Gradient of a scalar ``f``: shape ``wrt.shape``.
+    """Gradient of a scalar expression.
 
-    >>> td.grad(td.logdet(X.T @ X), X)
+    Parameters
+    ----------
+    f : Expr
+        A scalar expression.
+    wrt : Expr
+        The symbol to differentiate with respect to.
+
+    Returns
+    -------
+    Expr
+        The gradient ∂f/∂wrt, of shape ``wrt.shape``.
+
+    Raises
+    ------
+    ShapeError
+        If ``f`` is not a scalar (``td.diff`` or ``td.jacobian`` take any shape).
+    TensorDiffError
+        If ``wrt`` is not a symbol.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X = td.matrix("X", "n p")
+    >>> print(td.matrix_notation(td.grad(td.logdet(X.T @ X), X)))
+    2*X*inv(X'*X)
     """
     _scalar_only(f, "grad")
     return diff(f, wrt)
 
 
 def hessian(f, wrt):
-    """Hessian of a scalar ``f``: shape ``wrt.shape + wrt.shape``.
+    """Hessian of a scalar expression.
 
-    >>> td.hessian(td.sum(td.tanh(X @ w) ** 2), w)
+    Parameters
+    ----------
+    f : Expr
+        A scalar expression.
+    wrt : Expr
+        The symbol to differentiate with respect to.
+
+    Returns
+    -------
+    Expr
+        The Hessian ∂²f/∂wrt∂wrt, of shape ``wrt.shape + wrt.shape``.
+
+    Raises
+    ------
+    ShapeError
+        If ``f`` is not a scalar.
+    TensorDiffError
+        If ``wrt`` is not a symbol.
+
+    See Also
+    --------
+    hvp : the Hessian applied to a direction, without forming it.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> A, x = td.matrix("A", "n n"), td.vector("x", "n")
+    >>> print(td.hessian(x @ A @ x, x))
+    out[i,j] = A[i,j] + A[j,i]
+    >>> X = td.matrix("X", "n p")
+    >>> td.hessian(td.sum(td.tanh(X) ** 2), X).shape
+    ('n', 'p', 'n', 'p')
     """
     _scalar_only(f, "hessian")
     return diff(f, wrt, order=2)

@@ -268,10 +268,43 @@ def _fusable_terms(nodes, outputs):
 # ---------------------------------------------------------------- programs
 
 class Program:
-    """A compiled evaluation plan: call it with values (keywords or one dict) for the symbols.
+    """A compiled evaluation plan, made by ``td.compile``; call it with the values of the symbols.
 
-    >>> f = td.compile([J, H])
-    >>> J_value, H_value = f(X=X_value, y=y_value, lam=0.5)
+    Calling a program takes the values by keyword (``f(X=..., y=...)``) or as one dict keyed by
+    names or symbols, plus ``functions=`` for abstract user functions, exactly as ``td.evaluate``
+    does, and returns an array (a tuple for a compiled list). A program is reusable, thread-safe to
+    call and picklable; ``print(program)`` lists its steps with their einsums and shapes.
+
+    Parameters
+    ----------
+    exprs : tuple of Expr
+        The expressions (use ``td.compile`` rather than this constructor).
+    single : bool
+        Whether a call returns one array rather than a tuple.
+    backend, singular, memory_limit, chunks
+        As for ``td.compile``.
+
+    Raises
+    ------
+    EvaluationError
+        When called: as ``td.evaluate``.
+    ShapeError
+        When called: as ``td.evaluate``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    >>> q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
+    >>> f = td.compile([td.diff(q, X), td.diff(q, X, order=2)])
+    >>> rng = np.random.default_rng(0)
+    >>> J_value, H_value = f(X=rng.normal(size=(20, 5)), y=rng.normal(size=20), lam=0.5)
+    >>> J_value.shape, H_value.shape
+    ((5, 20, 5), (5, 20, 5, 20, 5))
+    >>> print(td.compile(X.T @ y))
+    <tensordiff program: 3 steps, inputs ['X', 'y']>
+      %2 = einsum 'ba,b->a'(%0, %1)  shape (p)
     """
 
     def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
@@ -438,22 +471,58 @@ _PLANS = {
 
 
 def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
-    """Compile one expression (the program returns an array) or a list (it returns a tuple).
+    """Plan the evaluation of one expression or several, once, for calls with many values.
 
+    The plan computes each shared subexpression once, contracts along opt_einsum's path with each
+    pair of operands as one batched matmul, runs inverses that are applied as linear solves, and
+    writes sums of derivative terms in one pass. ``print(program)`` shows its steps.
+
+    Parameters
+    ----------
+    exprs : Expr or list of Expr
+        One expression (the program returns an array) or a list (it returns a tuple, sharing the
+        work common to them).
+    backend : {"numpy", "dask", "torch", "jax", "cupy"}, optional
+        The array library (default "numpy"). The program takes and returns that library's arrays
+        (numpy arrays and numbers are converted). Built-in functions run as the library's own;
+        functions you bind (``td.elementwise``, ``functions=``) get its arrays (with dask, numpy
+        blocks). With "dask" the result is a lazy dask array computed by the active scheduler (a
+        ``dask.distributed`` Client if there is one). Each library is imported only when asked for.
+    singular : {"raise", "nan"}, optional
+        "raise" (default) makes inv, logdet and solve of a singular matrix an ``EvaluationError``
+        naming it; "nan" gives NaN inverses and -inf logdets (det is 0 either way).
+    memory_limit : int, None or "auto", optional
+        The largest dense result, in bytes, the program may allocate; a result above it is refused
+        before any work. "auto" (default) follows ``td.set_memory_limit``, which is half the
+        available memory unless set; None lifts the limit.
+    chunks : int, dict or str, optional
+        For ``backend="dask"`` only: the chunk length of every dim (an int), per dim
+        (``{dim: length}``), or a size such as ``"64MiB"`` that every block must fit (default:
+        dask's ``array.chunk-size``).
+
+    Returns
+    -------
+    Program
+        The compiled program: call it with the values of the symbols.
+
+    Raises
+    ------
+    EvaluationError
+        If ``backend`` or ``singular`` is not one of the choices, the backend's library is not
+        installed, or ``chunks`` is given for a backend other than dask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> X = td.matrix("X", "n p")
     >>> f = td.compile(td.grad(td.logdet(X.T @ X), X))
-    >>> f(X=np.random.randn(6, 3))
-
-    ``backend``: "numpy" (default), "dask", "torch", "jax" or "cupy"; the program takes and
-    returns that library's arrays (numpy arrays and numbers are converted). Built-in functions
-    run as the library's own; functions you bind (td.elementwise, functions=) get its arrays —
-    with dask, numpy blocks. With "dask" the result is a lazy dask array computed by the active
-    scheduler (a dask.distributed Client if there is one); ``chunks`` sets its chunk length per
-    dim: an int, a dict {dim: length}, or a size such as "64MiB" that every block must fit
-    (default: dask's array.chunk-size).
-    ``singular``: "raise" (default) makes inv/logdet/solve of a singular matrix an
-    EvaluationError naming it; "nan" gives NaN inverses, -inf logdets (det is 0 either way).
-    ``memory_limit``: bytes, None or "auto" (default: td.set_memory_limit's setting, which is
-    half the available memory unless set): a dense result above it is refused before any work.
+    >>> Xv = np.random.default_rng(0).normal(size=(6, 3))
+    >>> np.allclose(f(X=Xv), 2 * Xv @ np.linalg.inv(Xv.T @ Xv))
+    True
+    >>> value, gradient = td.compile([td.logdet(X.T @ X), td.grad(td.logdet(X.T @ X), X)])(X=Xv)
+    >>> gradient.shape
+    (6, 3)
     """
     single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
     items = (exprs,) if single else tuple(exprs)
@@ -475,11 +544,55 @@ def _by_name(values):
 
 def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular="raise", memory_limit="auto",
              chunks=None, **kwargs):
-    """Evaluate ``expr`` (or a list of expressions) on values; plans anew each call (use
-    ``compile`` to plan once and call many times; it documents the other arguments).
+    """Evaluate an expression (or a list of them) on values.
 
+    This plans anew on each call; ``td.compile`` plans once for many calls and describes the
+    options in full.
+
+    Parameters
+    ----------
+    expr : Expr or list of Expr
+        The expression, or a list of expressions (the result is then a tuple).
+    values : dict, optional
+        Values keyed by symbol name (or by the symbol itself); keywords work too.
+    functions : dict, optional
+        Implementations of abstract user functions (``td.elementwise("h")``): a list by derivative
+        order (``{"h": [h, h_prime, ...]}``), or one callable per printed name
+        (``{"h": h, "h'": h_prime}``). Built-in functions keep their own.
+    backend, singular, memory_limit, chunks
+        As for ``td.compile``.
+    **kwargs : array_like
+        The values of the symbols by name: arrays whose axes match the symbol's dims, or numbers for
+        scalars. Sizes of dims are read from them; a dim that no value has (an ``eye`` nothing
+        else sizes) is passed by name as an int.
+
+    Returns
+    -------
+    array or tuple of arrays
+        The value, as an array of the backend (numpy by default).
+
+    Raises
+    ------
+    EvaluationError
+        If a symbol has no value, a value is given for an unknown name, a user function has no
+        implementation, a matrix is singular (with ``singular="raise"``), or the result is above
+        the memory limit.
+    ShapeError
+        If a value's shape does not match its symbol's dims, or one dim gets two sizes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "n")
     >>> td.evaluate(X.T @ y, X=np.ones((3, 2)), y=np.ones(3))
     array([3., 3.])
+    >>> td.evaluate(X.T @ y, {"X": np.eye(2), "y": np.array([1.0, 2.0])})
+    array([1., 2.])
+    >>> h = td.elementwise("h")
+    >>> td.evaluate(td.diff(h(y), y), y=np.array([0.0, 1.0]), functions={"h": [np.exp, np.exp]})
+    array([[1.        , 0.        ],
+           [0.        , 2.71828183]])
     """
     if values is not None and not isinstance(values, dict):
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")

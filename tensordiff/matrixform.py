@@ -28,10 +28,37 @@ class NoMatrixForm(Exception):
 
 
 def matrix_notation(expr):
-    """``expr`` in matrix notation, or a note that it has none followed by its index notation.
+    """An expression in matrix notation, or a note that it has none followed by its index notation.
 
+    The notation is the parser's own (``'`` transpose, ``*`` product or scaling, ``.*`` Hadamard,
+    ``eye``, ``tr``, ``inv``, ...), so ``td.parse`` reads it back. Expressions of order 3 and more,
+    and contractions that no product of matrices writes, have no matrix form.
+
+    Parameters
+    ----------
+    expr : Expr or number
+        The expression to print.
+
+    Returns
+    -------
+    str
+        The matrix notation, or "no matrix notation for this expression; in index notation:"
+        followed by the index notation.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``expr`` is neither an expression nor a number.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> W, s = td.matrix("W", "n m"), td.scalar("s")
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
+    >>> print(td.matrix_notation(td.diff(W @ W.T, W)))
+    no matrix notation for this expression; in index notation:
+    out[i,j,k,l] = W[i,l] δ[j,k] + W[j,l] δ[i,k]
     """
     expr = _expression(expr, "matrix_notation")
     text = to_matrix(expr)

@@ -1,6 +1,9 @@
 """Text → expression: the matrix notation people type on matrix-calculus pages.
 
->>> f = parse("inv(X'*X + lam*eye)*X'*y", X="n p")   # y a vector (n), lam a scalar, eye p×p
+>>> import tensordiff as td
+>>> f = td.parse("inv(X'*X + lam*eye)*X'*y", X="n p")   # y a vector (n), lam a scalar, eye p×p
+>>> f.shape
+('p',)
 
 Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left to right):
 
@@ -589,13 +592,51 @@ def _build(order, typed):
 
 
 def parse(text, /, **dims):
-    """Read an expression typed in matrix notation; ``dims`` gives symbols their dims.
+    """Read an expression typed in matrix notation.
 
-    Undeclared symbols are inferred (see the module docstring): upper-case names are matrices,
-    lower-case ones scalars or vectors by their use.
+    The notation is that of matrix-calculus pages, with MATLAB's precedence: ``'`` transpose, ``*``
+    matrix product (or scaling by a scalar), ``.*`` ``./`` ``.^`` elementwise, ``^`` power,
+    ``eye``/``I`` the identity, and the function names ``inv det logdet tr diag sum norm2`` and the
+    elementwise functions; the module docstring holds the grammar. Symbols given dims here, or alive
+    already (declared with the same name and still referenced), keep their dims; the others are
+    inferred: upper-case names are matrices, lower-case ones scalars unless their use makes them
+    column vectors (``X*w - y``, ``x'``, ``diag(v)``).
 
-    >>> f = td.parse("logdet(W*W' + s^2*eye)", W="n k")      # s a scalar, eye n×n
-    >>> td.grad(f, td.matrix("W", "n k"))
+    Parameters
+    ----------
+    text : str
+        The expression.
+    **dims : str or tuple of str
+        Dims of symbols by name (``X="n p"``, ``lam=""``); ``eye="p"`` sizes an identity that
+        nothing else sizes.
+
+    Returns
+    -------
+    Expr
+        The expression; a parsed ``X`` is the same symbol as ``td.matrix("X", ...)`` with the same
+        dims.
+
+    Raises
+    ------
+    ParseError
+        If the text is not well formed, with a caret under the column at fault.
+    ShapeError
+        If the operands' dims do not fit (``X*Y`` with mismatched inner dims), with a caret.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> f = td.parse("logdet(W*W' + s^2*eye)", W="n k")     # s a scalar, eye n×n
+    >>> f.shape, sorted(f.free)
+    ((), ['W', 's'])
+    >>> print(td.matrix_notation(td.grad(f, td.matrix("W", "n k"))))
+    2*inv(s^2*eye + W*W')*W
+    >>> td.parse("inv(X'*X")
+    Traceback (most recent call last):
+        ...
+    tensordiff.errors.ParseError: unclosed '('
+      inv(X'*X
+         ^
     """
     if not isinstance(text, str):
         raise ParseError(f"parse takes a string, got {type(text).__name__}")

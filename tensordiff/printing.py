@@ -288,10 +288,38 @@ def _brackets(idx):
 
 
 def index_notation(expr, name="out"):
-    """Index notation with shared subexpressions named once.
+    """Index notation, with shared subexpressions named once.
 
+    Output axes get the letters i, j, k, ... in order and summed indices the next free letters; a
+    subexpression used more than once becomes a let-binding ``t1``, ``t2``, ... (skipping any name
+    the expression's symbols, dims or functions have). ``str(expr)`` gives the same text.
+
+    Parameters
+    ----------
+    expr : Expr or number
+        The expression to print.
+    name : str, optional
+        The name of the result on the last line (default "out").
+
+    Returns
+    -------
+    str
+        One line per binding, then the result.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``expr`` is neither an expression nor a number, or ``name`` is not a usable name.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X = td.matrix("X", "n p")
     >>> print(td.index_notation(X.T @ X))
     out[i,j] = Σ_k X[k,i] X[k,j]
+    >>> print(td.index_notation(td.inv(X.T @ X) @ X.T, name="P"))
+    t1[i,j] = Σ_k X[k,i] X[k,j]
+    P[i,j] = Σ_k X[j,k] inv(t1)[i,k]
     """
     expr = _expression(expr, "index_notation")
     bound, names = _named_bindings(expr, _text_name(name, "index_notation"))
@@ -306,10 +334,36 @@ def index_notation(expr, name="out"):
 
 
 def latex(expr, name="out"):
-    """LaTeX of the index notation, shared subexpressions named once (an ``aligned`` block).
+    r"""LaTeX of the index notation, shared subexpressions named once, as an ``aligned`` block.
 
-    >>> td.latex(X.T @ X)
-    '\\begin{aligned}\n\\mathrm{out}_{ij} &= \\sum_{k} X_{ki} X_{kj}\n\\end{aligned}'
+    Notebooks render expressions through it (``Expr._repr_latex_``). User functions print with the
+    ``latex=`` given to ``td.elementwise``.
+
+    Parameters
+    ----------
+    expr : Expr or number
+        The expression to print.
+    name : str, optional
+        The name of the result (default "out").
+
+    Returns
+    -------
+    str
+        The LaTeX source, without surrounding ``$``.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``expr`` is neither an expression nor a number, or ``name`` is not a usable name.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X = td.matrix("X", "n p")
+    >>> print(td.latex(X.T @ X))
+    \begin{aligned}
+    \mathrm{out}_{ij} &= \sum_{k} X_{ki} X_{kj}
+    \end{aligned}
     """
     expr = _expression(expr, "latex")
     bound, names = _named_bindings(expr, _text_name(name, "latex"))
@@ -536,11 +590,39 @@ def _wrap(text):
 
 
 def to_einsum(expr, name="out"):
-    """numpy code computing ``expr`` with einsum calls, shared subexpressions assigned once.
+    """numpy code computing an expression with einsum calls, shared subexpressions assigned once.
 
+    Symbols are read under their names (made Python-safe where needed: ``lambda`` becomes
+    ``lambda_``); sizes of dims are read from the symbols' shapes. ``td.codegen`` wraps the same
+    code in a standalone function.
+
+    Parameters
+    ----------
+    expr : Expr or number
+        The expression to write.
+    name : str, optional
+        The variable the last line assigns (default "out").
+
+    Returns
+    -------
+    str
+        Python statements, using ``np`` for numpy.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``expr`` is neither an expression nor a number, or ``name`` is not a Python identifier.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X = td.matrix("X", "n p")
     >>> print(td.to_einsum(X.T @ X))
-    out = np.einsum('ji,jk->ik', X, X)
-    Symbols are read under their names (made Python-safe where needed: ``lambda`` → ``lambda_``).
+    out = np.einsum('ki,kj->ij', X, X)
+    >>> lam = td.scalar("lam")
+    >>> print(td.to_einsum(td.inv(X.T @ X + lam * td.eye("p")) @ X.T))
+    p = X.shape[1]
+    out = np.einsum('jk,ik->ij', X, np.linalg.inv((np.einsum('ki,kj->ij', X, X) + lam * (np.eye(p)))))
     """
     expr = _expression(expr, "to_einsum")
     name = _code_name(name, "to_einsum")

@@ -602,8 +602,9 @@ _loaded = {}
 def get_backend(name):
     """The backend called ``name``, importing its library on first use.
 
-    >>> get_backend("torch").name
-    'torch'
+    >>> from tensordiff.backends import get_backend
+    >>> get_backend("numpy").name
+    'numpy'
     """
     if not isinstance(name, str) or name not in BACKENDS:
         raise EvaluationError(f"unknown backend {name!r}: choose one of {', '.join(map(repr, BACKENDS))}")

@@ -25,10 +25,38 @@ __all__ = ["cost", "Cost"]
 
 
 class Cost:
-    """The cost report of ``td.cost``: result shapes and bytes, FLOPs, peak memory.
+    """What evaluating some expressions will cost, as reported by ``td.cost``.
 
-    >>> c = td.cost(td.hessian(f, W), n=1000, d=50, k=20)
-    >>> c.bytes, c.flops, c.peak_bytes        # also printed whole by repr(c)
+    ``repr(cost)`` prints it whole, with a line saying when the result is over the memory limit.
+
+    Attributes
+    ----------
+    shapes : list of tuple of int
+        The shape of each result.
+    dtype : numpy.dtype
+        The dtype priced (float64 or float32).
+    sizes : dict
+        The dim sizes priced, by dim name.
+    entries, bytes : int
+        The number of entries and bytes of all results together.
+    flops : int
+        Floating-point operations of the planned steps (contractions priced by opt_einsum's path).
+    peak_bytes : int
+        The most memory alive at once: inputs, live intermediates, outputs and one step's temporaries.
+    input_bytes : int
+        The bytes of the inputs, included in ``peak_bytes``.
+    steps : int
+        The number of planned steps.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, W, a = td.matrix("X", "n d"), td.matrix("W", "d k"), td.vector("a", "k")
+    >>> c = td.cost(td.hessian(td.sum(td.tanh(X @ W) @ a), W), n=1000, d=50, k=20)
+    >>> c.shapes, c.bytes
+    ([(50, 20, 50, 20)], 8000000)
+    >>> c.peak_bytes >= c.bytes + c.input_bytes
+    True
     """
 
     def __init__(self, shapes, dtype, sizes, flops, peak_bytes, input_bytes, steps):
@@ -60,10 +88,43 @@ class Cost:
 
 
 def cost(exprs, dtype="float64", **dim_sizes):
-    """The size, FLOPs and peak memory of evaluating ``exprs`` (one or a list) at these dim sizes.
+    """The size, FLOPs and peak memory of evaluating expressions at given dim sizes, before paying it.
 
-    >>> td.cost(td.diff(q, X, order=2), n=200, p=50)
-    tensordiff cost (float64; n=200, p=50): ...
+    The expressions are compiled (the numpy plan ``td.compile`` makes) and its steps are walked with
+    the sizes: contractions are priced by opt_einsum's path, elementwise functions and written
+    outputs by their entries, and LU-based linear algebra by the usual n³ counts. Peak memory replays
+    the lifetimes of the inputs, intermediates and outputs.
+
+    Parameters
+    ----------
+    exprs : Expr or list of Expr
+        What would be evaluated.
+    dtype : {"float64", "float32"}, optional
+        The dtype of the values (default "float64").
+    **dim_sizes : int
+        The size of every dim of the expressions, by name.
+
+    Returns
+    -------
+    Cost
+        The report; print it for a summary.
+
+    Raises
+    ------
+    EvaluationError
+        If a dim has no size, a size is not a non-negative int, or ``dtype`` is not float32 or
+        float64.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    >>> q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
+    >>> c = td.cost(td.diff(q, X, order=2), n=200, p=50)
+    >>> c.shapes
+    [(50, 200, 50, 200, 50)]
+    >>> print(repr(c).splitlines()[1])
+      result  (50, 200, 50, 200, 50)  5e+09 entries  37.3 GiB
     """
     program = compile_program(exprs)
     try:

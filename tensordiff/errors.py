@@ -4,19 +4,64 @@ __all__ = ["TensorDiffError", "ShapeError", "ParseError", "EvaluationError", "Un
 
 
 class TensorDiffError(ValueError):
-    """Base class of every error tensordiff raises on bad input."""
+    """Base class of every error tensordiff raises on bad input; a ``ValueError``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> issubclass(td.ShapeError, td.TensorDiffError), issubclass(td.TensorDiffError, ValueError)
+    (True, True)
+    >>> td.diff(td.scalar("x") ** 2, 3.0)
+    Traceback (most recent call last):
+        ...
+    tensordiff.errors.TensorDiffError: can only differentiate with respect to a symbol (td.tensor/matrix/...), got float
+    """
 
 
 class ShapeError(TensorDiffError):
-    """Dims that do not line up: mismatched operands, a symbol redeclared, a wrongly shaped value."""
+    """Dims that do not line up: mismatched operands, a wrongly shaped value.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "m")
+    >>> X @ y
+    Traceback (most recent call last):
+        ...
+    tensordiff.errors.ShapeError: '@': the inner dims do not match: (n, p) @ (m) contracts 'p' with 'm'
+    """
 
 
 class ParseError(TensorDiffError):
-    """Text that cannot be read: an einsum spec or an expression with a syntax error."""
+    """Text that cannot be read: an einsum spec or an expression with a syntax error.
+
+    The message points at the column at fault with a caret.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.parse("X*+")
+    Traceback (most recent call last):
+        ...
+    tensordiff.errors.ParseError: expected an operand after '+', got the end
+      X*+
+         ^
+    """
 
 
 class EvaluationError(TensorDiffError):
-    """A value or implementation missing at evaluation, or a numerical failure (a singular matrix)."""
+    """A value or implementation missing at evaluation, or a numerical failure (a singular matrix).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> td.evaluate(td.inv(A), A=np.zeros((2, 2)))
+    Traceback (most recent call last):
+        ...
+    tensordiff.errors.EvaluationError: inv of a singular matrix: A[i,j] ...
+    """
 
 
 class UnsupportedOperation(TensorDiffError, TypeError):

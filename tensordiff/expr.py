@@ -47,10 +47,38 @@ _CACHES = frozenset(("symmetric_cache",))   # derived from the fields and filled
 
 
 class Expr:
-    """Base of all nodes. ``shape`` is a tuple of dim names; ``free`` the names of the symbols used.
+    """A tensordiff expression: an immutable, interned node of an expression graph.
 
-    >>> e = td.matrix("X", "n p").T @ td.vector("y", "n")
-    >>> e.shape, e.free                     # (('p',), frozenset({'X', 'y'}))
+    Expressions are made by the builders (``td.matrix``, ``td.inv``, ...), the operators and
+    ``td.parse``, never by calling the node classes. Equal expressions are one object, so ``is``
+    compares them and common subexpressions are shared. Operators follow numpy: ``+ - * /`` and
+    ``**`` elementwise (a scalar broadcasts), ``@`` the matrix product, ``.T`` the transpose, and
+    indexing ``e[i, 1:4]`` selects entries symbolically. Expressions pickle, print as index notation
+    (``str``) and render as LaTeX in notebooks; anything that needs an array (``np.asarray``,
+    iteration) raises and says what to use instead.
+
+    Attributes
+    ----------
+    shape : tuple of str
+        The dim names of its axes.
+    ndim : int
+        The number of axes.
+    free : frozenset of str
+        The names of the symbols it uses.
+    T : Expr
+        The transpose of a matrix (a vector or scalar unchanged).
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "n")
+    >>> e = X.T @ y
+    >>> e.shape, sorted(e.free)
+    (('p',), ['X', 'y'])
+    >>> X.T @ y is e
+    True
+    >>> print(e[0])
+    out = Σ_i X[i,0] y[i]
     """
 
     __slots__ = ("shape", "free", "skey", "symmetric_cache", "__weakref__")

@@ -21,9 +21,42 @@ PRIMES = {1: "′", 2: "″", 3: "‴"}
 
 
 class Elementwise:
-    """An elementwise function; call it on an expression to apply it.
+    r"""An elementwise function: call it on an expression to apply it entry by entry.
 
-    >>> td.tanh(td.matrix("A", "n n"))
+    The built-ins (``td.exp``, ``td.tanh``, ...) are instances, as are the user functions made by
+    ``td.elementwise``. A function knows its numeric implementation (None for an abstract one), its
+    derivative (another ``Elementwise``) and its printed names.
+
+    Parameters
+    ----------
+    name : str
+        The printed name.
+    numeric : callable, optional
+        The numpy implementation; None for an abstract function, implemented at evaluation.
+    derivative : callable, optional
+        A function from the argument expression x to the expression f'(x).
+    latex : str, optional
+        LaTeX for the name (default ``\operatorname{name}``).
+    order, base, rewrites, user
+        Internal: the derivative order of a user function, its base name, simplification rules,
+        and whether it is a user function (use ``td.elementwise`` to make one).
+
+    Raises
+    ------
+    TensorDiffError
+        If a name is not an identifier, ``numeric`` or ``derivative`` is not callable, ``latex`` is
+        not a string, or ``order`` is not a non-negative int.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.tanh
+    <elementwise tanh>
+    >>> A = td.matrix("A", "n n")
+    >>> print(td.tanh(A))
+    out[i,j] = tanh(A[i,j])
+    >>> print(td.diff(td.tanh(td.scalar("x")), td.scalar("x")))
+    out = 1 - tanh(x)^2
     """
 
     def __init__(self, name, numeric=None, derivative=None, latex=None, order=0, base=None, rewrites=(),
@@ -231,11 +264,49 @@ _user_registry = {}
 
 
 def elementwise(name, fn=None, deriv=None, latex=None):
-    """A user elementwise function, abstract (``fn`` None) or bound to numpy implementations.
+    """A user elementwise function, abstract or bound to numpy implementations.
 
-    >>> h = td.elementwise("h")                   # derivatives print as h′, h″, ...
-    >>> h = td.elementwise("h", np.tanh, lambda x: 1 - np.tanh(x) ** 2)
-    ``deriv`` may itself be an ``Elementwise`` (with its own derivative) for higher orders.
+    An abstract function (``fn`` None) differentiates to abstract derivatives printed h′, h″, ...,
+    and its implementations are passed at evaluation (``functions={"h": [h, h_prime, ...]}``). A bound
+    one evaluates like a built-in; without ``deriv`` its derivative is abstract.
+
+    Parameters
+    ----------
+    name : str
+        The function's name, an identifier; it prints as ``name(...)`` and reads back with
+        ``td.parse`` while the function is declared.
+    fn : callable, optional
+        The numpy implementation, applied to arrays elementwise.
+    deriv : callable or Elementwise, optional
+        The derivative's numpy implementation, or an ``Elementwise`` with its own derivative (for
+        higher orders).
+    latex : str, optional
+        The LaTeX of the name, used by ``td.latex``.
+
+    Returns
+    -------
+    Elementwise
+        The function; call it on expressions.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``name`` is not an identifier or is taken by a built-in function, or ``fn``, ``deriv``
+        or ``latex`` has the wrong type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> h = td.elementwise("h")                     # abstract
+    >>> print(td.diff(td.sum(h(x)), x))
+    out[i] = h′(x[i])
+    >>> td.evaluate(td.diff(td.sum(h(x)), x), x=np.array([0.0, 1.0]), functions={"h": [np.sin, np.cos]})
+    array([1.        , 0.54030231])
+    >>> g = td.elementwise("g", np.tanh, lambda v: 1 - np.tanh(v) ** 2)   # bound
+    >>> td.evaluate(td.diff(td.sum(g(x)), x), x=np.array([0.0]))
+    array([1.])
     """
     _check_function_name(name, "function name")
     if fn is not None and not callable(fn):

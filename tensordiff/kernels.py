@@ -35,9 +35,21 @@ _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def kernels_available():
-    """Whether the compiled (Cython) kernels are in use; False means the numpy twin.
+    """Whether the compiled (Cython) kernels are in use.
 
-    >>> td.kernels_available()
+    They are built at install time when Cython and a C compiler are there. Without them, or with
+    the environment variable ``TENSORDIFF_NO_KERNELS=1``, a numpy twin with bit-identical results
+    writes sums of derivative terms, somewhat slower.
+
+    Returns
+    -------
+    bool
+        True for the compiled kernels, False for the numpy twin.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.kernels_available() in (True, False)
     True
     """
     return _state["compiled"]
@@ -46,7 +58,11 @@ def kernels_available():
 def use_compiled(flag):
     """Switch between the compiled kernels and the numpy twin; returns the previous setting.
 
-    >>> previous = tensordiff.kernels.use_compiled(False)   # e.g. to compare the two
+    >>> from tensordiff import kernels
+    >>> previous = kernels.use_compiled(False)   # e.g. to compare the two
+    >>> kernels.kernels_available()
+    False
+    >>> _ = kernels.use_compiled(previous)
     """
     if flag and _compiled is None:
         raise RuntimeError("the compiled kernels are not built: reinstall with Cython and a C compiler "

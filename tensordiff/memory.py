@@ -46,9 +46,33 @@ def validate_limit(limit, where):
 
 
 def set_memory_limit(limit):
-    """Set the largest dense result evaluation may allocate: bytes, None (no limit) or 'auto'.
+    """Set the largest dense result evaluation may allocate.
 
+    A result above the limit is refused with an ``EvaluationError`` before any work, saying what it
+    would need and what to do instead (a dask backend, a product, or selected entries). The
+    ``memory_limit=`` argument of ``td.compile`` and ``td.evaluate`` overrides it for one program.
+
+    Parameters
+    ----------
+    limit : int, float, None or "auto"
+        A number of bytes; None for no limit; "auto" (the default setting) for half the memory
+        available when an evaluation starts.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TensorDiffError
+        If ``limit`` is not a positive number, None or "auto".
+
+    Examples
+    --------
+    >>> import tensordiff as td
     >>> td.set_memory_limit(8 * 2**30)     # refuse results over 8 GiB
+    >>> td.get_memory_limit()
+    8589934592
     >>> td.set_memory_limit("auto")        # back to half the available memory
     """
     global _setting
@@ -56,10 +80,22 @@ def set_memory_limit(limit):
 
 
 def get_memory_limit():
-    """The limit in force now, in bytes (None: no limit).
+    """The memory limit in force now, in bytes.
 
-    >>> td.get_memory_limit()
-    12345678912
+    Returns
+    -------
+    int, float or None
+        The largest dense result evaluation allocates; None when there is no limit (set so, or the
+        available memory is unknown).
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.set_memory_limit(None)
+    >>> td.get_memory_limit() is None
+    True
+    >>> td.set_memory_limit("auto")
+    >>> limit = td.get_memory_limit()       # half of what is available now
     """
     return _resolve(_setting)[0]
 

@@ -26,8 +26,12 @@ def pairwise_contraction(equation, shapes):
     own loop where nothing is summed or the matrices are 1×1; None when an index repeats within
     one term (a diagonal: left to the caller).
 
+    >>> import numpy as np
+    >>> from tensordiff.pairwise import pairwise_contraction
+    >>> A, B = np.arange(12.0).reshape(3, 4), np.arange(20.0).reshape(4, 5)
     >>> f = pairwise_contraction("ac,cb->ab", [(3, 4), (4, 5)])
-    >>> f(A, B)   # A @ B
+    >>> np.array_equal(f(A, B), A @ B)
+    True
     """
     inputs, out = equation.split("->")
     a, b = inputs.split(",")
@@ -81,7 +85,11 @@ def unary_contraction(equation):
     """A function of one array computing ``np.einsum(equation, x)``: sums and a transpose where
     the term has no repeated index (any number of indices), else einsum on a diagonal.
 
-    >>> unary_contraction("abc->ca")(x)   # x.sum(axis=1).T
+    >>> import numpy as np
+    >>> from tensordiff.pairwise import unary_contraction
+    >>> x = np.arange(24.0).reshape(2, 3, 4)
+    >>> np.array_equal(unary_contraction("abc->ca")(x), x.sum(axis=1).T)
+    True
     """
     term, out = equation.split("->")
     if len(set(term)) != len(term):
@@ -99,8 +107,12 @@ def planned_contraction(equation, shapes, optimize):
     """A function of ``len(shapes)`` arrays computing ``np.einsum(equation, ...)`` along
     opt_einsum's path (found with ``optimize``), one planned pair at a time.
 
+    >>> import numpy as np
+    >>> from tensordiff.pairwise import planned_contraction
+    >>> A, B, v = np.ones((3, 4)), np.ones((4, 5)), np.arange(5.0)
     >>> f = planned_contraction("ab,bc,c->a", [(3, 4), (4, 5), (5,)], "dp")
     >>> f(A, B, v)   # A @ (B @ v)
+    array([40., 40., 40.])
     """
     _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=optimize)
     size = {}

@@ -22,7 +22,16 @@ MAX_PAIR_AXES = 4   # axis orders tried when matching a pair: at most 4! = 24
 def reuse_pairs(nodes):
     """{product node: the same product reading computed pairs} for the einsum ``nodes`` that can.
 
-    >>> reuse_pairs(topological(planned))   # {Σ t·a·V·X: Σ t·a·(X·V)} where X·V is a node
+    >>> import tensordiff as td
+    >>> from tensordiff.expr import topological
+    >>> from tensordiff.reuse import reuse_pairs
+    >>> X, V, a = td.matrix("X", "n d"), td.matrix("V", "d k"), td.vector("a", "k")
+    >>> XV = X @ V
+    >>> product = td.einsum("nk,k,nd,dk->n", td.tanh(XV), a, X, V)   # X·V again, inside a product
+    >>> for rewritten in reuse_pairs(topological([XV, product])).values():
+    ...     print(rewritten)
+    t1[i,j] = Σ_k V[k,j] X[i,k]
+    out[i] = Σ_j a[j] tanh(t1[i,j]) t1[i,j]
     """
     pairs = {node for node in nodes if _is_pair(node)}
     if not pairs:

@@ -37,8 +37,11 @@ MAX_PUSH_DEPTH = 64
 def index(expr, key):
     """``expr[key]`` with numpy's basic indexing, selected symbolically.
 
-    >>> H = td.hessian(f, W)       # dims (d, k, d, k)
-    >>> H[3, :, 1:4]               # dims (k, 'd[1:4]', k): H[3, j, 1 + l, m]
+    >>> import tensordiff as td
+    >>> X, W, a = td.matrix("X", "n d"), td.matrix("W", "d k"), td.vector("a", "k")
+    >>> H = td.hessian(td.sum(td.tanh(X @ W) @ a), W)     # dims (d, k, d, k)
+    >>> H[3, :, 1:4].shape                                # H[3, j, 1 + l, m]
+    ('k', 'd[1:4]', 'k')
     """
     picks = _parse_key(expr, key)
     if not picks:
@@ -205,7 +208,12 @@ def _einsum_without(coeff, ops, subs, out, dims, gone):
 def plan_selections(outputs):
     """(outputs with selections on summed indices turned into slicing, the int selections to check).
 
-    >>> planned, checks = plan_selections([H[3]])
+    >>> import tensordiff as td
+    >>> from tensordiff.select import plan_selections
+    >>> X, w = td.matrix("X", "n p"), td.vector("w", "p")
+    >>> planned, checks = plan_selections([(X @ w)[3]])
+    >>> checks                                  # row 3 must exist in dim n
+    [('n', 3)]
     """
     nodes = topological(list(outputs))
     checks = sorted({(n.dim, n.key) for n in nodes if isinstance(n, Select) and isinstance(n.key, int)})

@@ -394,10 +394,31 @@ _REBUILD = {
 
 
 def simplify(expr):
-    """Rebuild ``expr`` bottom-up through the canonical constructors (idempotent).
+    """Rebuild an expression bottom-up through the canonical constructors.
 
-    >>> simplify(td.inv(td.inv(A))) is A
+    Expressions are put in canonical form as they are built (nested products merged, constants
+    folded, equal terms collected, Kronecker deltas eliminated), so derivatives come out simplified
+    and this is rarely needed; it is idempotent.
+
+    Parameters
+    ----------
+    expr : Expr or number
+        The expression.
+
+    Returns
+    -------
+    Expr
+        The canonical expression, equal in value.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> td.simplify(td.inv(td.inv(A))) is A
     True
+    >>> x = td.vector("x", "n")
+    >>> print(td.simplify(x + x - 2 * x))
+    out[i] = 0
     """
     expr = as_expr(expr)   # a number is a constant; anything else is refused clearly
     new = {}

@@ -23,7 +23,11 @@ CheckResult = namedtuple("CheckResult", "max_abs_error max_rel_error symbolic nu
 def random_values(exprs, sizes=None, seed=0, extra=()):
     """Random well-conditioned values for every symbol of ``exprs``: square matrices near I.
 
-    >>> vals = td.testing.random_values([f])
+    >>> import tensordiff as td
+    >>> from tensordiff.testing import random_values
+    >>> A, x = td.matrix("A", "n n"), td.vector("x", "m")
+    >>> {name: value.shape for name, value in random_values([A @ A, x]).items()}
+    {'A': (2, 2), 'x': (3,)}
     """
     rng = np.random.default_rng(seed)
     symbols = {}
@@ -68,14 +72,54 @@ def numeric_diff(expr, wrt, values, eps=1e-6, functions=None):
 
 
 def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
-    """Compare the symbolic derivative with central finite differences.
+    """Compare a symbolic derivative with central finite differences.
 
-    Values not given are drawn at random (square matrices near the identity). For order k the
-    finite differences are taken of the symbolic derivative of order k-1. ``max_rel_error`` is
-    the largest difference over max(largest entry of either result, 1): relative for derivatives
-    of size 1 and more, absolute below, so a derivative that is zero does not divide noise by noise.
+    For order k the finite differences are taken of the symbolic derivative of order k-1. The
+    relative error is the largest difference over max(largest entry of either result, 1): relative
+    for derivatives of size 1 and more, absolute below, so a derivative that is zero does not divide
+    rounding noise by noise.
 
-    >>> td.check(td.logdet(W @ W.T + s**2 * td.eye("n")), W).max_rel_error < 1e-6
+    Parameters
+    ----------
+    expr : Expr
+        The expression whose derivative is checked.
+    wrt : Expr
+        The symbol to differentiate with respect to.
+    order : int, optional
+        The order of the derivative checked (default 1).
+    functions : dict, optional
+        Implementations of abstract user functions, as for ``td.evaluate``.
+    eps : float, optional
+        The finite-difference step (default 1e-6).
+    seed : int, optional
+        The seed of the random values drawn for symbols not given (default 0).
+    **values : array_like
+        Values of symbols; the others are drawn at random (square matrices near the identity, so
+        that inverses and log-determinants are well conditioned).
+
+    Returns
+    -------
+    CheckResult
+        A named tuple ``(max_abs_error, max_rel_error, symbolic, numeric)``: the two errors and
+        the two derivative arrays compared.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``wrt`` is not a symbol or ``order`` is not a positive int.
+    EvaluationError
+        As ``td.evaluate``, for the values given.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> W, s = td.matrix("W", "n m"), td.scalar("s")
+    >>> result = td.check(td.logdet(W @ W.T + s**2 * td.eye("n")), W)
+    >>> result.max_rel_error < 1e-6
+    True
+    >>> result.symbolic.shape == result.numeric.shape
+    True
+    >>> td.check(td.sum(td.tanh(W) ** 3), W, order=2).max_rel_error < 1e-6
     True
     """
     expr = as_expr(expr)

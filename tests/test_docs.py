@@ -6,6 +6,7 @@ doctest cannot find there (docstrings of callable objects such as ``td.exp``) ru
 """
 
 import doctest
+import gc
 import inspect
 import re
 from pathlib import Path
@@ -38,6 +39,17 @@ def test_readme_links_point_at_existing_files():
     for target in targets:
         if "://" not in target:
             assert (ROOT / target).exists(), f"README links to missing {target}"
+
+
+def test_readme_python_examples_run():
+    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S)
+    assert len(blocks) >= 4   # the ten-line example and the seed questions
+    for block in blocks:
+        namespace = {}
+        exec(compile(block if "import tensordiff" in block else "import tensordiff as td\n" + block,
+                     "README.md", "exec"), namespace)
+        namespace.clear()   # each snippet stands alone: its symbols go before the next declares theirs
+        gc.collect()
 
 
 def test_every_public_name_has_an_api_reference_entry():

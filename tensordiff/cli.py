@@ -11,6 +11,8 @@ import importlib.metadata
 import importlib.util
 import platform
 import sys
+from collections.abc import Sequence
+from typing import Optional
 
 from . import __version__, demo
 from .backends import BACKENDS
@@ -111,7 +113,7 @@ def run(args, out):
     return 0
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``tensordiff`` and ``python -m tensordiff``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -131,7 +133,7 @@ def _one_line(exc):
     return lines[0]
 
 
-def info_lines():
+def info_lines() -> list[str]:
     """What ``tensordiff --info`` prints: versions, kernels, and the backends installed (not imported)."""
     lines = [f"tensordiff {__version__}",
              f"python {platform.python_version()} ({platform.python_implementation()}, {sys.executable})",
@@ -146,13 +148,13 @@ def info_lines():
     return lines
 
 
-def _installed_version(library):
+def _installed_version(library: str) -> str:
     """The version of the distribution that provides ``library`` (cupy comes as cupy-cuda12x etc.)."""
     try:
         return importlib.metadata.version(library)
     except importlib.metadata.PackageNotFoundError:
         pass
-    providers = getattr(importlib.metadata, "packages_distributions", dict)().get(library, [])
-    for distribution in providers:
+    providers = getattr(importlib.metadata, "packages_distributions", None)   # Python 3.10 and later
+    for distribution in (providers() if providers else {}).get(library, []):
         return importlib.metadata.version(distribution)
     return "(version unknown)"

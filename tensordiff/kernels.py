@@ -14,12 +14,17 @@ is not built or when TENSORDIFF_NO_KERNELS=1. ``kernels_available()`` tells whic
 import importlib.util
 import os
 import warnings
+from collections.abc import Hashable, Sequence
+from types import ModuleType
+from typing import Any, Optional
+
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 KERNEL_VERSION = 2   # of the signature kernels.py calls; _kernels.pyx states the same number
 
+_compiled: Optional[ModuleType]
 try:
     from . import _kernels as _compiled
     _why_not_compiled = ""
@@ -73,7 +78,7 @@ def kernels_info() -> str:
     >>> kernels_info().startswith(("compiled", "numpy twin"))
     True
     """
-    if _state["compiled"]:
+    if _state["compiled"] and _compiled is not None:
         return f"compiled (Cython, {os.path.basename(_compiled.__file__ or '_kernels')})"
     if _compiled is None:
         return f"numpy twin: the compiled kernels are {_why_not_compiled}"
@@ -82,7 +87,7 @@ def kernels_info() -> str:
     return "numpy twin: the compiled kernels are built but switched off (kernels.use_compiled(False))"
 
 
-def use_compiled(flag):
+def use_compiled(flag: bool) -> bool:
     """Switch between the compiled kernels and the numpy twin; returns the previous setting.
 
     >>> previous = tensordiff.kernels.use_compiled(False)   # e.g. to compare the two
@@ -95,7 +100,7 @@ def use_compiled(flag):
     return previous
 
 
-def diagonal_view(array, out_ids):
+def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     """The writable view of ``array`` indexed by the distinct ids of ``out_ids`` (first appearance order)."""
     unique = list(dict.fromkeys(out_ids))
     strides = [0] * len(unique)
@@ -107,7 +112,8 @@ def diagonal_view(array, out_ids):
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
 
 
-def products(target, terms, add):
+def products(target: np.ndarray, terms: Sequence[tuple[float, Sequence[tuple[np.ndarray, tuple[int, ...]]]]],
+             add: bool) -> np.ndarray:
     """Write Σ_t coeff_t · Π factors into ``target`` (``add``: add to what is there).
 
     ``terms`` is a list of ``(coeff, factors)``; each factor is ``(array, axes)`` where ``axes[k]``
@@ -133,7 +139,7 @@ class ProductsLayout:
 
     def __init__(self, terms, ndim):
         last = ndim - 1
-        groups = {}
+        groups: dict[tuple, list] = {}
         for t, factors in enumerate(terms):
             along = tuple(f for f in factors if last in f[1])
             constant = [f for f in factors if last not in f[1] and last - 1 not in f[1]] + \
@@ -141,7 +147,7 @@ class ProductsLayout:
             groups.setdefault(along, []).append((t, constant))
         self.groups = list(groups.items())
         self.ndim = ndim
-        distinct = {}
+        distinct: dict[Any, int] = {}
         refs, group_subs, group_inner, sub_factors, self.term_of_sub = [], [0], [], [], []
 
         def refer(factor):
@@ -188,6 +194,7 @@ class ProductsLayout:
             if len(self._geometries) < 16:
                 self._geometries[signature] = geometry
         shape, strides, factor_strides = geometry
+        assert _compiled is not None   # run() calls this only while the compiled kernels are in use
         _compiled.products(view, shape, strides, factors, factor_strides, self.refs, self.group_subs,
                            self.group_inner, self.sub_factors,
                            np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64), add)
@@ -232,7 +239,8 @@ def _broadcastable(array, axes, ndim):
     return array.reshape(shape)
 
 
-def assemble(core, core_ids, out_ids, id_sizes, factor, dtype):
+def assemble(core: Optional[np.ndarray], core_ids: Sequence[Hashable], out_ids: Sequence[Hashable],
+             id_sizes: dict[Any, int], factor: Any, dtype: Any) -> np.ndarray:
     """The full output for ids ``out_ids`` from ``core`` (axes ``core_ids``), times ``factor``.
 
     ``core`` may be None (a constant term). Ids in ``out_ids`` missing from ``core_ids`` are

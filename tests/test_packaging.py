@@ -42,6 +42,10 @@ def test_the_version_is_written_once_and_is_the_installed_metadata():
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "tensordiff.__version__"}
+    assert "version=" not in (ROOT / "setup.py").read_text(encoding="utf-8").replace(" ", "")
+    citation = ROOT / "CITATION.cff"
+    if citation.exists():   # the sdist carries it; a wheel-only test run may not
+        assert not re.search(r"^version:", citation.read_text(encoding="utf-8"), re.MULTILINE)
 
 
 def test_version_flag_prints_the_version(capsys):

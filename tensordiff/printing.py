@@ -287,7 +287,7 @@ def _brackets(idx):
     return "[" + ",".join(idx) + "]" if idx else ""
 
 
-def index_notation(expr, name="out"):
+def index_notation(expr: Expr, name: str = "out") -> str:
     """Index notation with shared subexpressions named once.
 
     >>> print(td.index_notation(X.T @ X))
@@ -305,7 +305,7 @@ def index_notation(expr, name="out"):
     return "\n".join(lines)
 
 
-def latex(expr, name="out"):
+def latex(expr: Expr, name: str = "out") -> str:
     """LaTeX of the index notation, shared subexpressions named once (an ``aligned`` block).
 
     >>> td.latex(X.T @ X)
@@ -535,7 +535,7 @@ def _wrap(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
 
 
-def to_einsum(expr, name="out"):
+def to_einsum(expr: Expr, name: str = "out") -> str:
     """numpy code computing ``expr`` with einsum calls, shared subexpressions assigned once.
 
     >>> print(td.to_einsum(X.T @ X))

@@ -393,7 +393,7 @@ _REBUILD = {
 }
 
 
-def simplify(expr):
+def simplify(expr: "Expr | float") -> Expr:
     """Rebuild ``expr`` bottom-up through the canonical constructors (idempotent).
 
     >>> simplify(td.inv(td.inv(A))) is A

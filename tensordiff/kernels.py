@@ -90,7 +90,11 @@ def kernels_info() -> str:
 def use_compiled(flag: bool) -> bool:
     """Switch between the compiled kernels and the numpy twin; returns the previous setting.
 
-    >>> previous = tensordiff.kernels.use_compiled(False)   # e.g. to compare the two
+    >>> from tensordiff import kernels
+    >>> previous = kernels.use_compiled(False)     # the numpy twin, e.g. to compare the two
+    >>> kernels.kernels_available()
+    False
+    >>> _ = kernels.use_compiled(previous)         # back as it was
     """
     if flag and _compiled is None:
         raise RuntimeError("the compiled kernels are not built: reinstall with Cython and a C compiler "

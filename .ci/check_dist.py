@@ -7,8 +7,9 @@
 2. The sdist holds the kernel's Cython source, LICENSE, py.typed and the tests, and no generated C.
 3. The wheel holds the compiled kernel, stripped of debug information, py.typed and LICENSE, and no
    generated C; on Linux ``auditwheel show`` finds it consistent with a manylinux tag.
-4. The wheel installed in a fresh venv uses the compiled kernel; the sdist installed in another with
-   no working C compiler (CC=false) installs all the same and uses the numpy twin, and says so.
+4. The wheel installed in a fresh venv uses the compiled kernel, and so does the sdist installed
+   there (pip compiles it); the sdist installed in another venv with no working C compiler
+   (CC=false) installs all the same and uses the numpy twin, and says so when asked.
 Exit status 0 when every check holds; each failed check is printed.
 """
 
@@ -108,6 +109,11 @@ def main():
         report = installed_report(python, work).stdout.split()
         check(report[:2] == ["True", "0"] and str(work) in report[-1],
               f"the installed wheel uses the compiled kernel, silently ({' '.join(report[:4])})")
+        done = run([python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", sdist])
+        check(done.returncode == 0, "the sdist installs where a C compiler is")
+        report = installed_report(python, work).stdout.split()
+        check(report[:2] == ["True", "0"] and str(work) in report[-1],
+              f"... and builds and uses the compiled kernel ({' '.join(report[:4])})")
 
         python = fresh_venv(work / "without-compiler")
         done = run([python, "-m", "pip", "install", "-q", sdist], env={"CC": "false", "CXX": "false"})

@@ -22,6 +22,9 @@ from tensordiff import cli, kernels
 from tensordiff.backends import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[1]
+# subprocesses start where the imported package lies, so they import the same one (an installed wheel
+# tested against a source checkout would otherwise pick up the checkout's uncompiled package)
+PACKAGE_PARENT = Path(td.__file__).resolve().parents[1]
 DISTRIBUTION = "tensordiff-symbolic"
 
 
@@ -29,7 +32,7 @@ def _run(*args, env=None, code=None):
     command = [sys.executable, "-c", code] if code is not None else [sys.executable, "-m", "tensordiff", *args]
     environment = {k: v for k, v in os.environ.items() if k != "TENSORDIFF_NO_KERNELS"}
     environment.update(env or {})
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment, cwd=PACKAGE_PARENT)
     assert done.returncode == 0, done.stderr
     return done
 

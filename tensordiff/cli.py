@@ -3,16 +3,24 @@
     tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...]
                [--format matrix|index|einsum|latex|numpy|jax|torch] [--check]
     tensordiff --demo
+    tensordiff --version | --info
 """
 
 import argparse
+import importlib.metadata
+import importlib.util
+import platform
 import sys
+from collections.abc import Sequence
+from typing import Optional
 
-from . import demo
+from . import __version__, demo
+from .backends import BACKENDS
 from .codegen import codegen
 from .diff import diff
 from .errors import TensorDiffError
 from .expr import Var, topological
+from .kernels import kernels_info
 from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
@@ -43,6 +51,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser():
     parser = _Parser(prog="tensordiff", description="Exact symbolic derivatives of matrix expressions.",
                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--info", action="store_true",
+                        help="print the versions, the kernels and the backends found, and exit")
     parser.add_argument("expr", nargs="?", help="the expression, in matrix notation (quote it)")
     parser.add_argument("--wrt", help="the symbol to differentiate with respect to")
     parser.add_argument("--order", type=int, default=1, help="order of the derivative (default 1)")
@@ -67,6 +78,12 @@ def _dims(items):
 
 
 def run(args, out):
+    if args.version:
+        print(f"tensordiff {__version__}", file=out)
+        return 0
+    if args.info:
+        print("\n".join(info_lines()), file=out)
+        return 0
     if args.demo:
         demo.run()
         return 0
@@ -96,7 +113,7 @@ def run(args, out):
     return 0
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``tensordiff`` and ``python -m tensordiff``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -114,3 +131,30 @@ def _one_line(exc):
         column = lines[-1].index("^") - 2
         return f"{lines[0]} (at column {column + 1}: {lines[-2].strip()})"
     return lines[0]
+
+
+def info_lines() -> list[str]:
+    """What ``tensordiff --info`` prints: versions, kernels, and the backends installed (not imported)."""
+    lines = [f"tensordiff {__version__}",
+             f"python {platform.python_version()} ({platform.python_implementation()}, {sys.executable})",
+             f"numpy {_installed_version('numpy')}", f"opt_einsum {_installed_version('opt_einsum')}",
+             f"kernels: {kernels_info()}", "backends:"]
+    for name, (module, _) in BACKENDS.items():
+        library = module.split(".")[0]
+        found = importlib.util.find_spec(library) is not None
+        status = f"{library} {_installed_version(library)}" if found else \
+            f'not installed (pip install "tensordiff-symbolic[{name}]")'
+        lines.append(f"  {name:<6} {status}")
+    return lines
+
+
+def _installed_version(library: str) -> str:
+    """The version of the distribution that provides ``library`` (cupy comes as cupy-cuda12x etc.)."""
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    providers = getattr(importlib.metadata, "packages_distributions", None)   # Python 3.10 and later
+    for distribution in (providers() if providers else {}).get(library, []):
+        return importlib.metadata.version(distribution)
+    return "(version unknown)"

@@ -11,35 +11,54 @@ factors into such a view in one pass: out[I] = Σ_t c_t Π_f F_tf[I restricted t
 is not built or when TENSORDIFF_NO_KERNELS=1. ``kernels_available()`` tells which is in use.
 """
 
+import importlib.util
 import os
 import warnings
+from collections.abc import Hashable, Sequence
+from types import ModuleType
+from typing import Any, Optional
+
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 KERNEL_VERSION = 2   # of the signature kernels.py calls; _kernels.pyx states the same number
 
+_compiled: Optional[ModuleType]
 try:
     from . import _kernels as _compiled
-except ImportError:  # not built: no Cython or no compiler at install time
+    _why_not_compiled = ""
+except ImportError as exc:  # not built: no Cython or no compiler at install time
     _compiled = None
+    _why_not_compiled = "not built (installed without Cython or a C compiler)" \
+        if importlib.util.find_spec(f"{__package__}._kernels") is None else f"not loadable ({exc})"
 if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNEL_VERSION:
     warnings.warn("tensordiff's compiled kernels are out of date (built from older source): using the numpy "
-                  "twin; rebuild with pip install -e . (or python setup.py build_ext --inplace)", RuntimeWarning)
+                  "twin; rebuild with pip install -e . (or python setup.py build_ext --inplace)", RuntimeWarning,
+                  stacklevel=2)
     _compiled = None
+    _why_not_compiled = "out of date (built from older source)"
 
-__all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "use_compiled", "diagonal_view"]
+__all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
+           "diagonal_view", "KernelsNotBuiltWarning"]
 
-_state = {"compiled": _compiled is not None and os.environ.get("TENSORDIFF_NO_KERNELS", "0") in ("", "0")}
+_switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
+# "noted": the missing kernels were reported (the out-of-date warning above already did so)
+_state = {"compiled": _compiled is not None and not _switched_off, "noted": _why_not_compiled.startswith("out")}
 _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def kernels_available():
+class KernelsNotBuiltWarning(UserWarning):
+    """The compiled kernels are missing, so the numpy twin runs: same results, slower."""
+
+
+def kernels_available() -> bool:
     """Whether the compiled (Cython) kernels are in use.
 
     They are built at install time when Cython and a C compiler are there. Without them, or with
     the environment variable ``TENSORDIFF_NO_KERNELS=1``, a numpy twin with bit-identical results
-    writes sums of derivative terms, somewhat slower.
+    writes sums of derivative terms, somewhat slower. The first call in a process where the kernels
+    are missing (not switched off on purpose) warns once, with the reason and how to build them.
 
     Returns
     -------
@@ -52,10 +71,32 @@ def kernels_available():
     >>> td.kernels_available() in (True, False)
     True
     """
+    if _compiled is None and not _state["noted"]:
+        _state["noted"] = True
+        warnings.warn(f"tensordiff: the compiled kernels are {_why_not_compiled}: the numpy twin is used, with "
+                      "the same results, but derivatives with many terms evaluate slower (3.4x on an order-5 Hessian). To build "
+                      "them, install with Cython and a C compiler: pip install --no-binary tensordiff-symbolic "
+                      "--force-reinstall tensordiff-symbolic", KernelsNotBuiltWarning, stacklevel=2)
     return _state["compiled"]
 
 
-def use_compiled(flag):
+def kernels_info() -> str:
+    """Which kernels are in use and why, in one line (``python -m tensordiff --info`` prints it).
+
+    >>> from tensordiff.kernels import kernels_info
+    >>> kernels_info().startswith(("compiled", "numpy twin"))
+    True
+    """
+    if _state["compiled"] and _compiled is not None:
+        return f"compiled (Cython, {os.path.basename(_compiled.__file__ or '_kernels')})"
+    if _compiled is None:
+        return f"numpy twin: the compiled kernels are {_why_not_compiled}"
+    if _switched_off:
+        return "numpy twin: the compiled kernels are built but switched off (TENSORDIFF_NO_KERNELS=1)"
+    return "numpy twin: the compiled kernels are built but switched off (kernels.use_compiled(False))"
+
+
+def use_compiled(flag: bool) -> bool:
     """Switch between the compiled kernels and the numpy twin; returns the previous setting.
 
     >>> from tensordiff import kernels
@@ -72,7 +113,7 @@ def use_compiled(flag):
     return previous
 
 
-def diagonal_view(array, out_ids):
+def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     """The writable view of ``array`` indexed by the distinct ids of ``out_ids`` (first appearance order)."""
     unique = list(dict.fromkeys(out_ids))
     strides = [0] * len(unique)
@@ -84,7 +125,8 @@ def diagonal_view(array, out_ids):
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
 
 
-def products(target, terms, add):
+def products(target: np.ndarray, terms: Sequence[tuple[float, Sequence[tuple[np.ndarray, tuple[int, ...]]]]],
+             add: bool) -> np.ndarray:
     """Write Σ_t coeff_t · Π factors into ``target`` (``add``: add to what is there).
 
     ``terms`` is a list of ``(coeff, factors)``; each factor is ``(array, axes)`` where ``axes[k]``
@@ -110,7 +152,7 @@ class ProductsLayout:
 
     def __init__(self, terms, ndim):
         last = ndim - 1
-        groups = {}
+        groups: dict[tuple, list] = {}
         for t, factors in enumerate(terms):
             along = tuple(f for f in factors if last in f[1])
             constant = [f for f in factors if last not in f[1] and last - 1 not in f[1]] + \
@@ -118,7 +160,7 @@ class ProductsLayout:
             groups.setdefault(along, []).append((t, constant))
         self.groups = list(groups.items())
         self.ndim = ndim
-        distinct = {}
+        distinct: dict[Any, int] = {}
         refs, group_subs, group_inner, sub_factors, self.term_of_sub = [], [0], [], [], []
 
         def refer(factor):
@@ -165,6 +207,7 @@ class ProductsLayout:
             if len(self._geometries) < 16:
                 self._geometries[signature] = geometry
         shape, strides, factor_strides = geometry
+        assert _compiled is not None   # run() calls this only while the compiled kernels are in use
         _compiled.products(view, shape, strides, factors, factor_strides, self.refs, self.group_subs,
                            self.group_inner, self.sub_factors,
                            np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64), add)
@@ -209,7 +252,8 @@ def _broadcastable(array, axes, ndim):
     return array.reshape(shape)
 
 
-def assemble(core, core_ids, out_ids, id_sizes, factor, dtype):
+def assemble(core: Optional[np.ndarray], core_ids: Sequence[Hashable], out_ids: Sequence[Hashable],
+             id_sizes: dict[Any, int], factor: Any, dtype: Any) -> np.ndarray:
     """The full output for ids ``out_ids`` from ``core`` (axes ``core_ids``), times ``factor``.
 
     ``core`` may be None (a constant term). Ids in ``out_ids`` missing from ``core_ids`` are

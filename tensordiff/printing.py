@@ -287,7 +287,7 @@ def _brackets(idx):
     return "[" + ",".join(idx) + "]" if idx else ""
 
 
-def index_notation(expr, name="out"):
+def index_notation(expr: Expr, name: str = "out") -> str:
     """Index notation, with shared subexpressions named once.
 
     Output axes get the letters i, j, k, ... in order and summed indices the next free letters; a
@@ -333,7 +333,7 @@ def index_notation(expr, name="out"):
     return "\n".join(lines)
 
 
-def latex(expr, name="out"):
+def latex(expr: Expr, name: str = "out") -> str:
     r"""LaTeX of the index notation, shared subexpressions named once, as an ``aligned`` block.
 
     Notebooks render expressions through it (``Expr._repr_latex_``). User functions print with the
@@ -589,7 +589,7 @@ def _wrap(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
 
 
-def to_einsum(expr, name="out"):
+def to_einsum(expr: Expr, name: str = "out") -> str:
     """numpy code computing an expression with einsum calls, shared subexpressions assigned once.
 
     Symbols are read under their names (made Python-safe where needed: ``lambda`` becomes

@@ -393,7 +393,7 @@ _REBUILD = {
 }
 
 
-def simplify(expr):
+def simplify(expr: "Expr | float") -> Expr:
     """Rebuild an expression bottom-up through the canonical constructors.
 
     Expressions are put in canonical form as they are built (nested products merged, constants

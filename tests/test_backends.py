@@ -250,7 +250,7 @@ def test_chunks_are_for_dask_only():
 
 
 def test_programs_with_a_backend_pickle(library):
-    X, y = td.matrix("X", "n p"), td.vector("y", "n")
+    X = td.matrix("X", "n p")
     program = td.compile(td.diff(td.tanh(X) @ td.vector("w", "p"), X), backend=library["name"], singular="nan")
     again = pickle.loads(pickle.dumps(program))
     assert again.backend is program.backend and again.singular == "nan"

@@ -337,7 +337,7 @@ def test_interned_equality():
     assert td.tanh(A @ x) is td.tanh(A @ x)
     assert td.diff(td.tanh(A @ x), x) is td.diff(td.tanh(A @ x), x)
     assert (X @ Y) is not (X @ Y).T.T.T
-    assert x == x and x != y and not (x is y)
+    assert x == x and x != y and x is not y
     assert len({X @ Y, X @ Y, A @ A}) == 2   # hashable, hash by identity of interned nodes
 
 

@@ -1,0 +1,13 @@
+"""Type stub of the compiled kernel (tensordiff/_kernels.pyx); kernels.py is its only caller."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+KERNEL_VERSION: int
+
+def products(target: npt.NDArray[Any], shape: npt.NDArray[np.intp], tstrides: npt.NDArray[np.intp],
+             factors: tuple[npt.NDArray[Any], ...], fstrides: npt.NDArray[np.intp], refs: npt.NDArray[np.intp],
+             group_subs: npt.NDArray[np.intp], group_inner: npt.NDArray[np.intp],
+             sub_factors: npt.NDArray[np.intp], coeffs: npt.NDArray[np.float64], add: bool) -> None: ...

@@ -20,7 +20,8 @@ import numpy as np
 
 from . import backends
 from .errors import EvaluationError, ShapeError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
+from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
+                   describe_symbol, make, topological)
 from .factoring import factor_sums
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
@@ -247,8 +248,10 @@ def _solve_form(node, k):
     return None
 
 
-def _program(outputs, single, options=None):
-    return Program(outputs, single, **(options or {}))
+def _program(outputs, single, options=None, nesting=None):
+    program = Program(outputs, single, **(options or {}))
+    program.nesting = nesting
+    return program
 
 
 def _fusable_terms(nodes, outputs):
@@ -277,6 +280,10 @@ class Program:
     def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
         self.outputs = tuple(exprs)
         self.single = single
+        self.nesting = None   # compile's record of nested tuples of outputs (td.hessian(f, [x, y]))
+        check_homonyms(*self.outputs)   # values bind by name: two symbols of one name could not both be bound
+        self.symmetric = {node.name: node for node in topological(self.outputs)
+                          if isinstance(node, Var) and node.symmetric}
         self.backend = backends.get_backend(backend)
         if not (isinstance(singular, str) and singular in backends.SINGULAR_POLICIES):
             raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
@@ -341,7 +348,7 @@ class Program:
     def __reduce__(self):
         options = dict(backend=self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
                        chunks=self.chunks)
-        return (_program, (self.outputs, self.single, options))
+        return (_program, (self.outputs, self.single, options, self.nesting))
 
     def __repr__(self):
         lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]
@@ -383,7 +390,7 @@ class Program:
         outputs = []
         for s in self.output_slots:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
-        return outputs[0] if self.single else tuple(outputs)
+        return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
 
     def _check_memory(self, sizes, dtype):
         """Refuse, before allocating, outputs that together exceed the memory limit."""
@@ -413,6 +420,8 @@ class Program:
             if not isinstance(value, (int, float)):
                 dtypes.append(array.dtype)
             arrays[name] = array
+            if name in self.symmetric and not self.backend.lazy:
+                require_symmetric(self.symmetric[name], array)
         missing = sorted(set(self.symbols) - set(arrays))
         if missing:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
@@ -423,6 +432,45 @@ class Program:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
                                   "for a symbol that has them")
         return arrays, sizes, self.backend.result_type(dtypes)
+
+
+def require_symmetric(node, array):
+    """Refuse a value of the symmetric symbol ``node`` that is not symmetric, to rounding: the
+    largest |S - Sᵀ| must be within √eps of the largest |S| (1.5e-8 in float64, 3.5e-4 in float32).
+
+    A value being traced (jax.jit) cannot be inspected and is not checked."""
+    try:
+        gap = abs(array - array.T)
+        largest, worst = float(abs(array).max()), float(gap.max())
+    except TypeError:   # a jax tracer has no concrete value to compare
+        return
+    itemsize = getattr(array.dtype, "itemsize", 8)
+    tolerance = math.sqrt({2: 2.0 ** -10, 4: 2.0 ** -23}.get(itemsize, 2.0 ** -52)) * largest
+    if not worst <= tolerance:   # also refuses nan
+        where = np.unravel_index(int(np.argmax(np.asarray(gap.tolist()))), tuple(array.shape))
+        raise EvaluationError(f"the value of the symmetric symbol {node.name!r} {format_dims(node.dims)} is not symmetric: "
+                              f"|{node.name} - {node.name}ᵀ| is {worst:.3g} at {tuple(map(int, where))}, above the "
+                              f"tolerance {tolerance:.3g} (√eps of its largest entry); pass (A + A.T)/2, or declare "
+                              f"{node.name!r} without symmetric=True")
+
+
+def _flatten_outputs(items):
+    """Nested lists/tuples of expressions as a flat tuple and the nesting to rebuild them with."""
+    flat = []
+
+    def walk(item):
+        if isinstance(item, (list, tuple)):
+            return tuple(walk(x) for x in item)
+        flat.append(as_expr(item))
+        return len(flat) - 1
+    nesting = walk(items)
+    return tuple(flat), nesting
+
+
+def _nest(outputs, nesting):
+    if nesting is None:
+        return outputs
+    return tuple(_nest(outputs, n) if isinstance(n, tuple) else outputs[n] for n in nesting)
 
 
 _PLANS = {
@@ -439,6 +487,9 @@ _PLANS = {
 
 def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
     """Compile one expression (the program returns an array) or a list (it returns a tuple).
+
+    Nested lists or tuples, such as ``td.hessian(f, [x, y])``'s blocks, come back nested alike;
+    every output is planned in one program, so their shared subexpressions are computed once.
 
     >>> f = td.compile(td.grad(td.logdet(X.T @ X), X))
     >>> f(X=np.random.randn(6, 3))
@@ -457,8 +508,13 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
     """
     single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
     items = (exprs,) if single else tuple(exprs)
+    nesting = None
+    if any(isinstance(e, (list, tuple)) for e in items):   # td.hessian(f, [x, y]): returned nested alike
+        items, nesting = _flatten_outputs(items)
     items = tuple(as_expr(e) for e in items)
-    return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    program = Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    program.nesting = nesting
+    return program
 
 
 def _by_name(values):

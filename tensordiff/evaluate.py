@@ -438,20 +438,24 @@ def require_symmetric(node, array):
     """Refuse a value of the symmetric symbol ``node`` that is not symmetric, to rounding: the
     largest |S - Sᵀ| must be within √eps of the largest |S| (1.5e-8 in float64, 3.5e-4 in float32).
 
-    A value being traced (jax.jit) cannot be inspected and is not checked."""
+    A value with NaN entries is not checked (its results are NaN, quietly, as numpy's), nor is
+    one being traced (jax.jit), which cannot be inspected."""
     try:
         gap = abs(array - array.T)
         largest, worst = float(abs(array).max()), float(gap.max())
     except TypeError:   # a jax tracer has no concrete value to compare
         return
+    if largest != largest or worst != worst:
+        return
     itemsize = getattr(array.dtype, "itemsize", 8)
     tolerance = math.sqrt({2: 2.0 ** -10, 4: 2.0 ** -23}.get(itemsize, 2.0 ** -52)) * largest
-    if not worst <= tolerance:   # also refuses nan
-        where = np.unravel_index(int(np.argmax(np.asarray(gap.tolist()))), tuple(array.shape))
-        raise EvaluationError(f"the value of the symmetric symbol {node.name!r} {format_dims(node.dims)} is not symmetric: "
-                              f"|{node.name} - {node.name}ᵀ| is {worst:.3g} at {tuple(map(int, where))}, above the "
-                              f"tolerance {tolerance:.3g} (√eps of its largest entry); pass (A + A.T)/2, or declare "
-                              f"{node.name!r} without symmetric=True")
+    if worst > tolerance:
+        full = np.asarray(gap.tolist(), dtype=float)   # only to name the entry: numpy, whatever the backend
+        where = tuple(int(k) for k in np.unravel_index(int(np.argmax(full)), full.shape))
+        raise EvaluationError(f"the value of the symmetric symbol {node.name!r} {format_dims(node.dims)} is not "
+                              f"symmetric: |{node.name} - {node.name}ᵀ| is {worst:.3g} at {where}, above the "
+                              f"tolerance {tolerance:.3g} (√eps of its largest entry); pass (A + A.T)/2, or "
+                              f"declare {node.name!r} without symmetric=True")
 
 
 def _flatten_outputs(items):

@@ -17,9 +17,10 @@ from .select import index
 from .simplify import (add_node, as_expr, broadcast, constant_value, det_node, einsum_node, hadamard,
                        inv_node, logdet_node, scale, transpose)
 
-__all__ = ["tensor", "scalar", "vector", "matrix", "eye", "broadcast_shapes", "broadcast_to", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
+__all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
            "diagonal", "outer", "inv", "det", "logdet", "norm", "exp", "log", "sin", "cos", "tanh",
            "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p"]
+__all__ += ["broadcast_shapes", "broadcast_to"]
 
 
 # ---------------------------------------------------------------- symbols
@@ -111,17 +112,16 @@ def broadcast_shapes(shape_a, shape_b, op="+"):
     >>> td.broadcast_shapes(("n", "k"), ("k",))
     ('n', 'k')
     """
-    longer, shorter = (shape_a, shape_b) if len(shape_a) >= len(shape_b) else (shape_b, shape_a)
-    lead = len(longer) - len(shorter)
-    for k, (dim_a, dim_b) in enumerate(zip(shape_a[len(shape_a) - len(shorter):], shape_b[len(shape_b) - len(shorter):])):
+    common = min(len(shape_a), len(shape_b))
+    tail_a, tail_b = tuple(shape_a[len(shape_a) - common:]), tuple(shape_b[len(shape_b) - common:])
+    for position, (dim_a, dim_b) in enumerate(zip(tail_a, tail_b)):
         if dim_a != dim_b:
-            axis = k - len(shorter)
             raise ShapeError(f"'{op}' cannot broadcast {format_dims(shape_a)} with {format_dims(shape_b)}: aligned "
-                             f"from the right (as numpy), axis {axis} is dim {dim_a!r} in the first and {dim_b!r} in "
-                             "the second; dims broadcast only when their names agree, and an operand spreads along "
-                             "the leading axes it lacks (transpose it, or use td.einsum, to spread it along another)"
-                             + _slices_hint(shape_a[len(shape_a) - len(shorter):], shape_b[len(shape_b) - len(shorter):]))
-    return tuple(longer)
+                             f"from the right (as numpy), axis {position - common} is dim {dim_a!r} in the first and "
+                             f"{dim_b!r} in the second; dims broadcast only when their names agree, and an operand "
+                             "spreads along the leading axes it lacks (transpose it, or use td.einsum, to spread it "
+                             "along another)" + _slices_hint(tail_a, tail_b))
+    return tuple(shape_a if len(shape_a) >= len(shape_b) else shape_b)
 
 
 def broadcast_to(a, dims):

@@ -91,13 +91,16 @@ def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
 
     Values not given are drawn at random (square matrices near the identity). For order k the
     finite differences are taken of the symbolic derivative of order k-1. A symmetric symbol is
-    given a symmetric value and perturbed symmetrically (see numeric_diff). ``max_rel_error`` is
+    given a symmetric value and perturbed symmetrically (see numeric_diff). With a list of
+    symbols the result is a tuple of CheckResults, one per symbol. ``max_rel_error`` is
     the largest difference over max(largest entry of either result, 1): relative for derivatives
     of size 1 and more, absolute below, so a derivative that is zero does not divide noise by noise.
 
     >>> td.check(td.logdet(W @ W.T + s**2 * td.eye("n")), W).max_rel_error < 1e-6
     True
     """
+    if isinstance(wrt, (list, tuple)):   # several symbols: one result each, on the same random values
+        return tuple(check(expr, w, order, functions, eps, seed, **values) for w in wrt)
     expr = as_expr(expr)
     _check_wrt(wrt)
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 1:

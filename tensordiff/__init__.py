@@ -22,6 +22,7 @@ from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
 from .simplify import simplify
+from .ops import broadcast_shapes, broadcast_to
 from .testing import check
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "evaluate", "compile", "Program", "kernels_available",
     "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
+    "broadcast_shapes", "broadcast_to",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
 ]
 

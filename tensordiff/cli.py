@@ -1,6 +1,6 @@
 """The command line: differentiate an expression typed in matrix notation.
 
-    tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...]
+    tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...] [--symmetric S ...]
                [--format matrix|index|einsum|latex|numpy|jax|torch] [--check]
     tensordiff --demo
     tensordiff --version | --info
@@ -38,6 +38,9 @@ EXAMPLES = """examples:
   tensordiff "norm2(tanh(X*W)*a - y)^2" --wrt W --check
   tensordiff "tr(Y'*(W*W' + s^2*eye)*Y)" --wrt W --format numpy
   tensordiff "x'*A*x" --wrt x --order 2
+  tensordiff "x'*S*x" --wrt x --symmetric S
+      2*S*x
+  tensordiff "logdet(S) - tr(S*C)" --wrt S --symmetric S  (the gradient on symmetric matrices)
   tensordiff --demo                          (the four worked questions, checked numerically)
 
 Exit status: 0 on success, 2 on bad input (with a one-line error)."""
@@ -59,6 +62,9 @@ def _parser():
     parser.add_argument("--order", type=int, default=1, help="order of the derivative (default 1)")
     parser.add_argument("--dims", nargs="*", default=[], metavar='NAME="d1 d2"',
                         help='dims of a symbol, e.g. X="n p" (others are inferred)')
+    parser.add_argument("--symmetric", nargs="+", action="extend", default=[], metavar="NAME",
+                        help="declare symmetric matrices (S = S'); the derivative with respect to one is "
+                             "sym(G) = (G + G')/2")
     parser.add_argument("--format", choices=FORMATS, default="matrix",
                         help="output format (default: matrix notation where one exists)")
     parser.add_argument("--check", action="store_true",
@@ -91,7 +97,7 @@ def run(args, out):
         raise TensorDiffError("give an expression and --wrt SYMBOL (see tensordiff --help)")
     if args.order < 0:
         raise TensorDiffError(f"--order must be ≥ 0, got {args.order}")
-    expr = parse(args.expr, **_dims(args.dims))
+    expr = parse(args.expr, symmetric=args.symmetric, **_dims(args.dims))
     symbols = {n.name: n for n in topological([expr]) if isinstance(n, Var)}
     if args.wrt not in symbols:
         raise TensorDiffError(f"--wrt {args.wrt!r} is not a symbol of the expression "

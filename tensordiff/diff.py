@@ -16,7 +16,7 @@ order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 import numbers
 
 from .errors import ShapeError, TensorDiffError
-from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, make, topological
+from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, check_homonyms, make, topological
 from .indices import format_dims
 from .simplify import add_node, as_expr, einsum_node, inv_node, is_zero, substitute, terms_of, zeros
 
@@ -58,6 +58,11 @@ def _product_rule(coeff, operands, subs, out, dims, k, d_k, new):
 
 def _var_rule(node, d, wrt):
     ids = tuple(range(len(wrt.dims)))
+    if wrt.symmetric:
+        # ∂S[a,b]/∂S[c,d] = (δac δbd + δad δbc)/2: each S slot of a derivative is sym(G) = (G + Gᵀ)/2,
+        # the gradient on symmetric matrices under ⟨A, B⟩ = tr(AᵀB) (docs/operations/shapes.md)
+        return add_node([einsum_node(0.5, (), (), (0, 1, 0, 1), wrt.dims),
+                         einsum_node(0.5, (), (), (0, 1, 1, 0), wrt.dims)], wrt.dims * 2)
     return einsum_node(1.0, (), (), ids + ids, wrt.dims)
 
 
@@ -149,6 +154,35 @@ def _check_wrt(wrt):
                               f"got {type(wrt).__name__}")
 
 
+def _several(wrt):
+    return isinstance(wrt, (list, tuple))
+
+
+def _wrt_list(wrt):
+    if not wrt:
+        raise TensorDiffError("differentiate with respect to at least one symbol: got an empty list")
+    for w in wrt:
+        _check_wrt(w)
+    return tuple(wrt)
+
+
+def _diff_several(expr, wrt, order, direction):
+    """Nested tuples, ``order`` deep: entry [i][j]... is ∂^order expr/∂wrt[i]∂wrt[j]..., as jax nests them."""
+    wrts = _wrt_list(wrt)
+    if direction is not None:
+        raise TensorDiffError("diff with several symbols takes no direction=: td.jvp(f, [X, y], [V, v]) is the "
+                              "derivative along a direction in all of them, td.hvp(f, [X, y], [V, v]) the "
+                              "Hessian's product with it")
+    if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 0:
+        raise TensorDiffError(f"order must be a non-negative int, got {order!r}")
+    expr = as_expr(expr)
+    check_homonyms(expr, *wrts)
+
+    def nested(e, depth):
+        return e if depth == 0 else tuple(nested(diff(e, w), depth - 1) for w in wrts)
+    return nested(expr, int(order))
+
+
 def diff(expr, wrt, order=1, direction=None):
     """Derivative of an expression with respect to a symbol, to any order.
 
@@ -157,12 +191,19 @@ def diff(expr, wrt, order=1, direction=None):
     expression of ``wrt``'s shape) each order is contracted with V instead, symbolically, so the
     result keeps ``expr.shape`` and costs about what ``expr`` costs.
 
+    With a list of symbols ``[X, y]`` the result is a tuple in that order, one derivative each;
+    at order k, nested tuples k deep whose entry [i][j]... is the mixed derivative with respect to
+    wrt[i], then wrt[j], ... (shape expr.shape + wrt[i].shape + wrt[j].shape + ...), as
+    ``jax.jacfwd(..., argnums=(0, 1))`` nests them. Shared work is shared: the results are built
+    from one interned graph, so ``td.compile`` of them all computes each subexpression once.
+
     Parameters
     ----------
     expr : Expr or number
         The expression to differentiate.
-    wrt : Expr
-        The symbol (made by ``td.tensor``, ``td.matrix``, ...) to differentiate with respect to.
+    wrt : Expr or list of Expr
+        The symbol (made by ``td.tensor``, ``td.matrix``, ...) to differentiate with respect to, or
+        a list of symbols (the result is then a tuple, nested ``order`` deep).
     order : int, optional
         How many times to differentiate (default 1; 0 returns ``expr``).
     direction : Expr, optional
@@ -202,9 +243,15 @@ def diff(expr, wrt, order=1, direction=None):
     >>> V = td.matrix("V", "n p")
     >>> td.diff(w, X, direction=V).shape        # the directional derivative
     ('p',)
+    >>> dX, dy = td.diff(td.sum(X.T @ y), [X, y])    # several symbols: a tuple
+    >>> dX.shape, dy.shape
+    (('n', 'p'), ('n',))
     """
+    if _several(wrt):
+        return _diff_several(expr, wrt, order, direction)
     expr = as_expr(expr)
     _check_wrt(wrt)
+    check_homonyms(expr, wrt)
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 0:
         raise TensorDiffError(f"order must be a non-negative int, got {order!r}")
     order = int(order)
@@ -248,13 +295,16 @@ def _contract_trailing(d, v):
 def jvp(f, wrt, v):
     """Jacobian-vector product, built symbolically: Σ_J ∂f[I]/∂wrt[J] v[J].
 
+    With lists ``wrt = [X, y]`` and ``v = [V, u]`` it is the derivative along the direction in all
+    of them, Σ_k ∂f/∂wrt[k]·v[k] (one expression, as ``jax.jvp`` gives one tangent).
+
     The same as ``td.diff(f, wrt, direction=v)``; the Jacobian is never formed.
 
     Parameters
     ----------
     f : Expr
         The expression to differentiate.
-    wrt : Expr
+    wrt : Expr or list of Expr
         The symbol to differentiate with respect to.
     v : Expr
         The tangent, of ``wrt``'s shape.
@@ -278,18 +328,35 @@ def jvp(f, wrt, v):
     >>> td.jvp(td.tanh(X @ W), W, V).shape
     ('n', 'k')
     """
+    if _several(wrt):
+        wrts, vs = _wrt_list(wrt), _directions(v, wrt, "jvp")
+        f = as_expr(f)
+        return add_node([diff(f, w, direction=d) for w, d in zip(wrts, vs)], f.shape)
     _need_direction(v, "jvp")
     return diff(f, wrt, direction=v)
+
+
+def _directions(v, wrt, what):
+    """The directions for several symbols: one expression each, in their order."""
+    if not _several(v) or len(v) != len(wrt):
+        raise TensorDiffError(f"{what} with {len(wrt)} symbols needs a list of {len(wrt)} directions, one of each "
+                              f"symbol's shape, got {type(v).__name__}" + (f" of {len(v)}" if _several(v) else ""))
+    for d in v:
+        _need_direction(d, what)
+    return tuple(as_expr(d) for d in v)
 
 
 def vjp(f, wrt, u):
     """Vector-Jacobian product, built symbolically: Σ_I u[I] ∂f[I]/∂wrt[J].
 
+    With a list ``wrt = [X, y]`` it is a tuple, one product per symbol in that order (as the
+    function ``jax.vjp`` returns gives one cotangent per input).
+
     Parameters
     ----------
     f : Expr
         The expression to differentiate.
-    wrt : Expr
+    wrt : Expr or list of Expr
         The symbol to differentiate with respect to.
     u : Expr
         The cotangent, of ``f``'s shape.
@@ -313,6 +380,8 @@ def vjp(f, wrt, u):
     >>> td.vjp(td.tanh(X @ W), W, U).shape
     ('d', 'k')
     """
+    if _several(wrt):
+        return tuple(vjp(f, w, u) for w in _wrt_list(wrt))
     f, u = as_expr(f), as_expr(u)
     if u.shape != f.shape:
         raise ShapeError(f"vjp: u has shape {format_dims(u.shape)} but f has shape {format_dims(f.shape)}")
@@ -326,13 +395,16 @@ def vjp(f, wrt, u):
 def hvp(f, wrt, v):
     """Hessian-vector product of a scalar: Σ_J H[I, J] v[J], never forming the Hessian H.
 
+    With lists ``wrt = [x, y]`` and ``v = [u, w]`` it is a tuple whose entry i is
+    Σ_j ∂²f/∂wrt[i]∂wrt[j]·v[j] (shape wrt[i].shape): the Hessian's blocks times the stacked direction.
+
     It is the directional derivative of the gradient, so it costs about what ``f`` costs.
 
     Parameters
     ----------
     f : Expr
         A scalar expression.
-    wrt : Expr
+    wrt : Expr or list of Expr
         The symbol to differentiate with respect to.
     v : Expr
         The direction, of ``wrt``'s shape.
@@ -366,6 +438,10 @@ def hvp(f, wrt, v):
     >>> np.allclose(td.evaluate(Hv, **values), np.einsum("ijkl,kl->ij", H, values["V"]))
     True
     """
+    if _several(wrt):
+        _scalar_only(f, "hvp")
+        wrts, vs = _wrt_list(wrt), _directions(v, wrt, "hvp")
+        return tuple(jvp(grad(f, w), wrts, vs) for w in wrts)
     _need_direction(v, "hvp")
     return diff(grad(f, wrt), wrt, direction=v)
 
@@ -379,11 +455,13 @@ def _need_direction(v, what):
 def jacobian(expr, wrt):
     """The Jacobian ∂expr/∂wrt, the same as ``td.diff(expr, wrt)``.
 
+    With a list of symbols, a tuple of Jacobians in that order.
+
     Parameters
     ----------
     expr : Expr or number
         The expression to differentiate.
-    wrt : Expr
+    wrt : Expr or list of Expr
         The symbol to differentiate with respect to.
 
     Returns
@@ -413,13 +491,17 @@ def _scalar_only(f, what):
 
 
 def grad(f, wrt):
+    """Gradient of a scalar ``f``: shape ``wrt.shape``; with a list of symbols, a tuple in that order.
+
+    For a symmetric symbol S it is the gradient on symmetric matrices, sym(G) = (G + Gᵀ)/2.
+
     """Gradient of a scalar expression.
 
     Parameters
     ----------
     f : Expr
         A scalar expression.
-    wrt : Expr
+    wrt : Expr or list of Expr
         The symbol to differentiate with respect to.
 
     Returns
@@ -448,11 +530,14 @@ def grad(f, wrt):
 def hessian(f, wrt):
     """Hessian of a scalar expression.
 
+    With a list [x, y], the blocks as nested tuples ((Hxx, Hxy), (Hyx, Hyy)), Hxy of shape
+    x.shape + y.shape, as ``jax.hessian(f, argnums=(0, 1))`` gives them.
+
     Parameters
     ----------
     f : Expr
         A scalar expression.
-    wrt : Expr
+    wrt : Expr or list of Expr
         The symbol to differentiate with respect to.
 
     Returns

@@ -20,7 +20,8 @@ import numpy as np
 
 from . import backends
 from .errors import EvaluationError, ShapeError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
+from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
+                   describe_symbol, make, topological)
 from .factoring import factor_sums
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
@@ -247,8 +248,10 @@ def _solve_form(node, k):
     return None
 
 
-def _program(outputs, single, options=None):
-    return Program(outputs, single, **(options or {}))
+def _program(outputs, single, options=None, nesting=None):
+    program = Program(outputs, single, **(options or {}))
+    program.nesting = nesting
+    return program
 
 
 def _fusable_terms(nodes, outputs):
@@ -310,6 +313,10 @@ class Program:
     def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
         self.outputs = tuple(exprs)
         self.single = single
+        self.nesting = None   # compile's record of nested tuples of outputs (td.hessian(f, [x, y]))
+        check_homonyms(*self.outputs)   # values bind by name: two symbols of one name could not both be bound
+        self.symmetric = {node.name: node for node in topological(self.outputs)
+                          if isinstance(node, Var) and node.symmetric}
         self.backend = backends.get_backend(backend)
         if not (isinstance(singular, str) and singular in backends.SINGULAR_POLICIES):
             raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
@@ -374,7 +381,7 @@ class Program:
     def __reduce__(self):
         options = dict(backend=self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
                        chunks=self.chunks)
-        return (_program, (self.outputs, self.single, options))
+        return (_program, (self.outputs, self.single, options, self.nesting))
 
     def __repr__(self):
         lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]
@@ -416,7 +423,7 @@ class Program:
         outputs = []
         for s in self.output_slots:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
-        return outputs[0] if self.single else tuple(outputs)
+        return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
 
     def _check_memory(self, sizes, dtype):
         """Refuse, before allocating, outputs that together exceed the memory limit."""
@@ -446,6 +453,8 @@ class Program:
             if not isinstance(value, (int, float)):
                 dtypes.append(array.dtype)
             arrays[name] = array
+            if name in self.symmetric and not self.backend.lazy:
+                require_symmetric(self.symmetric[name], array)
         missing = sorted(set(self.symbols) - set(arrays))
         if missing:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
@@ -456,6 +465,49 @@ class Program:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
                                   "for a symbol that has them")
         return arrays, sizes, self.backend.result_type(dtypes)
+
+
+def require_symmetric(node, array):
+    """Refuse a value of the symmetric symbol ``node`` that is not symmetric, to rounding: the
+    largest |S - Sᵀ| must be within √eps of the largest |S| (1.5e-8 in float64, 3.5e-4 in float32).
+
+    A value with NaN entries is not checked (its results are NaN, quietly, as numpy's), nor is
+    one being traced (jax.jit), which cannot be inspected."""
+    try:
+        gap = abs(array - array.T)
+        largest, worst = float(abs(array).max()), float(gap.max())
+    except TypeError:   # a jax tracer has no concrete value to compare
+        return
+    if largest != largest or worst != worst:
+        return
+    itemsize = getattr(array.dtype, "itemsize", 8)
+    tolerance = math.sqrt({2: 2.0 ** -10, 4: 2.0 ** -23}.get(itemsize, 2.0 ** -52)) * largest
+    if worst > tolerance:
+        full = np.asarray(gap.tolist(), dtype=float)   # only to name the entry: numpy, whatever the backend
+        where = tuple(int(k) for k in np.unravel_index(int(np.argmax(full)), full.shape))
+        raise EvaluationError(f"the value of the symmetric symbol {node.name!r} {format_dims(node.dims)} is not "
+                              f"symmetric: |{node.name} - {node.name}ᵀ| is {worst:.3g} at {where}, above the "
+                              f"tolerance {tolerance:.3g} (√eps of its largest entry); pass (A + A.T)/2, or "
+                              f"declare {node.name!r} without symmetric=True")
+
+
+def _flatten_outputs(items):
+    """Nested lists/tuples of expressions as a flat tuple and the nesting to rebuild them with."""
+    flat = []
+
+    def walk(item):
+        if isinstance(item, (list, tuple)):
+            return tuple(walk(x) for x in item)
+        flat.append(as_expr(item))
+        return len(flat) - 1
+    nesting = walk(items)
+    return tuple(flat), nesting
+
+
+def _nest(outputs, nesting):
+    if nesting is None:
+        return outputs
+    return tuple(_nest(outputs, n) if isinstance(n, tuple) else outputs[n] for n in nesting)
 
 
 _PLANS = {
@@ -472,6 +524,9 @@ _PLANS = {
 
 def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
     """Plan the evaluation of one expression or several, once, for calls with many values.
+
+    Nested lists or tuples, such as ``td.hessian(f, [x, y])``'s blocks, come back nested alike;
+    every output is planned in one program, so their shared subexpressions are computed once.
 
     The plan computes each shared subexpression once, contracts along opt_einsum's path with each
     pair of operands as one batched matmul, runs inverses that are applied as linear solves, and
@@ -526,8 +581,13 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
     """
     single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
     items = (exprs,) if single else tuple(exprs)
+    nesting = None
+    if any(isinstance(e, (list, tuple)) for e in items):   # td.hessian(f, [x, y]): returned nested alike
+        items, nesting = _flatten_outputs(items)
     items = tuple(as_expr(e) for e in items)
-    return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    program = Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    program.nesting = nesting
+    return program
 
 
 def _by_name(values):

@@ -19,7 +19,6 @@ them: structurally equal nodes are the same object, so equality is identity and 
 subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``.
 """
 
-import gc
 import hashlib
 import threading
 import weakref
@@ -27,14 +26,14 @@ import weakref
 from .errors import FrozenNodeError, ShapeError, UnsupportedOperation
 from .indices import format_dims, sliced_dim
 
-__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol"]
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol",
+           "check_homonyms", "describe_symbol"]
 
 _interned = weakref.WeakValueDictionary()
 _intern_lock = threading.Lock()
-_symbols = weakref.WeakValueDictionary()
-# The dims each name was last declared with. Conflicts are checked only against live symbols (a
-# name is free again once its symbol is gone); this memory only lets evaluation bind dims from a
-# value whose symbol a simplified result no longer holds.
+_symbols = weakref.WeakValueDictionary()   # name -> the live symbol declared last under it
+# The dims each name was last declared with: lets evaluation bind dims from a value whose symbol a
+# simplified result no longer holds.
 _declared_dims = {}
 
 
@@ -143,44 +142,86 @@ def make(cls, *fields):
 
 
 class Var(Expr):
-    __slots__ = ("name", "dims")
+    """A symbol: a value, identified by its name, dims and kind (``symmetric``), not by its name alone."""
 
-    def _init(self, name, dims):
+    __slots__ = ("name", "dims", "symmetric")
+
+    def _init(self, name, dims, symmetric=False):
         _set(self, "name", name)
         _set(self, "dims", dims)
+        _set(self, "symmetric", symmetric)
         _set(self, "shape", dims)
         _set(self, "free", frozenset((name,)))
-        _set(self, "skey", _digest("Var", name, dims))
+        _set(self, "skey", _digest("Var", name, dims, "symmetric") if symmetric else _digest("Var", name, dims))
 
     def _fields(self):
-        return (self.name, self.dims)
+        # a plain symbol keeps the two fields it always had, so make(Var, name, dims) is still that symbol
+        return (self.name, self.dims, True) if self.symmetric else (self.name, self.dims)
 
     def __reduce__(self):
-        return (symbol, (self.name, self.dims))
+        return (symbol, self._fields())
 
 
-def symbol(name, dims):
-    """The symbol ``name`` with ``dims``; a name already in use with other dims is a ShapeError."""
+def describe_symbol(node):
+    """``X (n, p)`` or ``S (n, n), symmetric``: a symbol as error messages name it."""
+    return f"{node.name!r} {format_dims(node.dims)}" + (", symmetric" if node.symmetric else "")
+
+
+def symbol(name, dims, symmetric=False):
+    """The symbol ``name`` with ``dims``; ``symmetric=True`` makes a symmetric matrix (dims "d d").
+
+    Symbols are values: declaring a name again with the same dims and kind gives the same symbol,
+    with other dims a new one (the older keeps its meaning in the expressions that hold it).
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise ShapeError(f"symbol name must be an identifier, got {name!r}")
-    existing = _symbols.get(name)
-    if existing is not None and existing.dims != dims:
-        del existing
-        gc.collect()   # the old symbol may be garbage kept only by reference cycles not yet collected
-        existing = _symbols.get(name)
-    if existing is not None and existing.dims != dims:
-        raise ShapeError(f"symbol {name!r} is already declared with dims {format_dims(existing.dims)}, "
-                         f"not {format_dims(dims)}")
-    node = make(Var, name, dims)
+    if not isinstance(symmetric, bool):
+        raise ShapeError(f"symmetric= of symbol {name!r} must be True or False, got {symmetric!r:.40}")
+    if symmetric and (len(dims) != 2 or dims[0] != dims[1]):
+        raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice (\"n n\"), "
+                         f"got dims {format_dims(dims)}")
+    node = make(Var, name, dims, True) if symmetric else make(Var, name, dims)
     _symbols[name] = node
+    _homonyms.setdefault(name, weakref.WeakSet()).add(node)
     _declared_dims.pop(name, None)  # re-insert: the order is that of the latest declaration
     _declared_dims[name] = dims
     return node
 
 
+# Every live symbol declared under each name: more than one means a name declared again with other
+# dims or kind, and only then can an expression mix two symbols of one name (check_homonyms).
+_homonyms = {}
+
+
+def check_homonyms(*exprs):
+    """Refuse expressions that together hold two different symbols of one name (ShapeError).
+
+    Values bind by name, so such a mix could never be evaluated; the check walks the graphs only
+    when a shared name has been declared more than once and both declarations are still alive.
+    """
+    names = set()
+    for expr in exprs:
+        names |= expr.free
+    suspects = {name for name in names if len(_homonyms.get(name, ())) > 1}
+    if not suspects:
+        return
+    seen = {}
+    for node in topological(list(exprs)):
+        if isinstance(node, Var) and node.name in suspects:
+            other = seen.setdefault(node.name, node)
+            if other is not node:
+                raise ShapeError(f"one expression mixes two different symbols named {node.name!r}: "
+                                 f"{describe_symbol(other)} and {describe_symbol(node)} (the name was declared "
+                                 "again with other dims or kind; values bind by name, so use one of them)")
+
+
 def lookup_symbol(name):
-    """The live symbol called ``name``, or None."""
-    return _symbols.get(name)
+    """The live symbol called ``name`` that was declared last, or None."""
+    node = _symbols.get(name)
+    if node is None:   # the latest declaration is gone: an older one still alive is unambiguous
+        alive = list(_homonyms.get(name, ()))
+        node = alive[0] if len(alive) == 1 else None
+    return node
 
 
 def symbol_with_dim(dim):
@@ -189,12 +230,16 @@ def symbol_with_dim(dim):
         dims = _declared_dims[name]
         if dim in dims:
             return name, dims.index(dim)
+    for name, alive in list(_homonyms.items()):   # an older declaration of a name, still alive
+        for node in list(alive):
+            if dim in node.dims:
+                return name, node.dims.index(dim)
     return None
 
 
 def declared_dims(name):
     """The dims of the live symbol ``name``, else those it was last declared with, else None."""
-    node = _symbols.get(name)
+    node = lookup_symbol(name)
     return node.dims if node is not None else _declared_dims.get(name)
 
 

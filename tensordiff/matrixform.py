@@ -15,7 +15,7 @@ neither has an expression holding a symbol or user function named like a word of
 from .expr import Einsum, topological
 from .parse import FUNCTION_TABLE, IDENTITY
 from .printing import _expression, _join_terms, index_notation
-from .simplify import is_symmetric
+from .simplify import einsum_on, is_symmetric
 
 # Names td.parse reads as something else than a symbol or user function of that name.
 PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY)
@@ -133,6 +133,12 @@ def _broadcast_scalar(node):
     return not any(i in used for i in node.out)
 
 
+def _row_broadcast(node):
+    """Whether ``node`` is constant along its first axis (a matrix einsum that never uses out[0])."""
+    return isinstance(node, Einsum) and len(node.out) == 2 and node.out[0] != node.out[1] \
+        and not any(node.out[0] in sub for sub in node.subs)
+
+
 class _Writer:
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
@@ -186,8 +192,8 @@ class _Writer:
         return f"{name}({arg})"
 
     def _add(self, node):
-        if node.shape and all(_broadcast_scalar(t) for t in node.terms):
-            raise NoMatrixForm  # c1 + c2 broadcast to a matrix: it would read back as a scalar
+        if node.shape and all(_broadcast_scalar(t) or _row_broadcast(t) for t in node.terms):
+            raise NoMatrixForm  # c1 + c2 (or b' + c') broadcast to a matrix: it would read back smaller
         parts = []
         for term in node.terms:
             self.in_sum = term
@@ -248,7 +254,13 @@ class _EinsumWriter:
                 return self._join(scalars, chains + ["eye"], products)
             if not items and self.writer.in_sum is node:  # a scalar that + and - broadcast
                 return self._join(scalars, [])
-            raise NoMatrixForm  # a partial broadcast: no 'ones' in this notation
+            if self.writer.in_sum is node and len(out) == 2 and out[0] not in used:
+                # a vector over the columns spread over the rows, in a sum: the row vector v', which
+                # + and - spread as numpy does (X*W + b'); other partial broadcasts have no 'ones' here
+                row = einsum_on(abs(node.coeff), node.operands, node.subs, (out[1],), node.dims,
+                                [i for i in range(len(node.dims)) if i != out[0]])
+                return ("-" if node.coeff < 0 else "") + _atom(self.writer.write(row)) + "'"
+            raise NoMatrixForm
         diagonal = self._diagonal_of_a_product(items, unique_out) if not diag_out else None
         if diagonal is not None:   # out[i] = Σ A[i,k] ... B[i,l] v[i]: diag(A*...*B') .* v
             ends, vectors = diagonal

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 
 from .errors import ShapeError, TensorDiffError, UnsupportedOperation
-from .expr import Expr, symbol
+from .expr import Expr, check_homonyms, symbol
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims, parse_dims, parse_spec, slice_of
 from .select import index
@@ -20,15 +20,17 @@ from .simplify import (add_node, as_expr, broadcast, constant_value, det_node, e
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
            "diagonal", "outer", "inv", "det", "logdet", "norm", "exp", "log", "sin", "cos", "tanh",
            "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p"]
+__all__ += ["broadcast_shapes", "broadcast_to"]
 
 
 # ---------------------------------------------------------------- symbols
 
-def tensor(name, dims):
+def tensor(name, dims, symmetric=False):
     """A symbol of any order, with named dims.
 
     The dims are names; their sizes are bound only at evaluation, from the arrays passed for the
-    symbols. Declaring the same name again with the same dims gives the same symbol.
+    symbols. Symbols are values: the same name, dims and kind give the same symbol; other dims a
+    new one (so re-running a notebook cell works).
 
     Parameters
     ----------
@@ -36,6 +38,8 @@ def tensor(name, dims):
         The symbol's name, an identifier; evaluation binds the value passed under this name.
     dims : str or tuple of str
         The dim names, space-separated (``"i j k"``) or as a tuple; ``""`` or ``()`` is a scalar.
+    symmetric : bool, optional
+        Declare a symmetric matrix (two equal dims), as in ``td.matrix``.
 
     Returns
     -------
@@ -60,7 +64,7 @@ def tensor(name, dims):
     >>> print(td.sum(T, axis=2))
     out[i,j] = Σ_k T[i,j,k]
     """
-    return symbol(name, parse_dims(dims, f"dims of {name!r}"))
+    return symbol(name, parse_dims(dims, f"dims of {name!r}"), symmetric)
 
 
 def scalar(name):
@@ -128,8 +132,12 @@ def vector(name, dim):
     return symbol(name, dims)
 
 
-def matrix(name, dims):
-    """A matrix symbol with two dims.
+def matrix(name, dims, symmetric=False):
+    """A matrix symbol with two dims; ``symmetric=True`` declares S = Sᵀ (dims "d d").
+
+    A symmetric symbol's transpose is itself, its values are checked to be symmetric, and the
+    derivative with respect to it is the gradient on symmetric matrices, sym(G) = (G + Gᵀ)/2
+    (docs/operations/shapes.md says why).
 
     Parameters
     ----------
@@ -138,6 +146,9 @@ def matrix(name, dims):
     dims : str or tuple of str
         Its two dim names (rows, columns), as ``"n p"`` or ``("n", "p")``; a square matrix repeats
         one name (``"n n"``).
+    symmetric : bool, optional
+        Declare a symmetric matrix (dims ``"d d"``): S.T is S, values are checked to be symmetric,
+        and derivatives with respect to S are the symmetric gradient sym(G).
 
     Returns
     -------
@@ -155,11 +166,14 @@ def matrix(name, dims):
     >>> X = td.matrix("X", "n p")
     >>> X.shape, X.T.shape
     (('n', 'p'), ('p', 'n'))
+    >>> S = td.matrix("S", "n n", symmetric=True)
+    >>> S.T is S
+    True
     """
     dims = parse_dims(dims, f"dims of {name!r}")
     if len(dims) != 2:
         raise ShapeError(f"matrix {name!r} needs exactly two dims, got {format_dims(dims)}")
-    return symbol(name, dims)
+    return symbol(name, dims, symmetric)
 
 
 def eye(dim):
@@ -199,15 +213,55 @@ def eye(dim):
 # ---------------------------------------------------------------- elementwise arithmetic
 
 def _pair(a, b, op):
+    """a and b broadcast to one shape, as numpy does: trailing axes aligned, dims matched by name.
+
+    A dim is a name, not a length, so there are no size-1 axes: an operand broadcasts only along
+    the leading axes it lacks, and two dims that differ where the axes align are a ShapeError.
+    """
     a, b = as_expr(a), as_expr(b)
+    if a.free & b.free:
+        check_homonyms(a, b)
     if a.shape == b.shape:
         return a, b
-    if a.shape == ():
-        return broadcast(a, b.shape), b
-    if b.shape == ():
-        return a, broadcast(b, a.shape)
-    raise ShapeError(f"'{op}' needs operands of one shape (or a scalar): got {format_dims(a.shape)} "
-                     f"and {format_dims(b.shape)}" + _slices_hint(a.shape, b.shape))
+    shape = broadcast_shapes(a.shape, b.shape, op)
+    return broadcast_to(a, shape), broadcast_to(b, shape)
+
+
+def broadcast_shapes(shape_a, shape_b, op="+"):
+    """The shape numpy's broadcasting gives two shapes of dim names (trailing axes aligned).
+
+    >>> import tensordiff as td
+    >>> td.broadcast_shapes(("n", "k"), ("k",))
+    ('n', 'k')
+    """
+    common = min(len(shape_a), len(shape_b))
+    tail_a, tail_b = tuple(shape_a[len(shape_a) - common:]), tuple(shape_b[len(shape_b) - common:])
+    for position, (dim_a, dim_b) in enumerate(zip(tail_a, tail_b)):
+        if dim_a != dim_b:
+            raise ShapeError(f"'{op}' cannot broadcast {format_dims(shape_a)} with {format_dims(shape_b)}: aligned "
+                             f"from the right (as numpy), axis {position - common} is dim {dim_a!r} in the first and "
+                             f"{dim_b!r} in the second; dims broadcast only when their names agree, and an operand "
+                             "spreads along the leading axes it lacks (transpose it, or use td.einsum, to spread it "
+                             "along another)" + _slices_hint(tail_a, tail_b))
+    return tuple(shape_a if len(shape_a) >= len(shape_b) else shape_b)
+
+
+def broadcast_to(a, dims):
+    """``a`` repeated along the leading axes of ``dims`` it lacks (numpy's broadcast_to, by dim names).
+
+    >>> import tensordiff as td
+    >>> td.broadcast_to(td.vector("b", "k"), "n k").shape
+    ('n', 'k')
+    """
+    node, shape = as_expr(a), parse_dims(dims, "dims of broadcast_to")
+    if node.shape == shape:
+        return node
+    if broadcast_shapes(node.shape, shape, "broadcast_to") != shape:
+        raise ShapeError(f"broadcast_to: {format_dims(node.shape)} has more axes than {format_dims(shape)}")
+    if node.shape == ():
+        return broadcast(node, shape)
+    ids = tuple(range(len(shape)))
+    return einsum_node(1.0, (node,), (ids[len(shape) - node.ndim:],), ids, shape)
 
 
 def _slices_hint(shape_a, shape_b):
@@ -233,18 +287,22 @@ def subtract(a, b):
 
 def multiply(a, b):
     a, b = as_expr(a), as_expr(b)
-    if a.shape != b.shape and a.shape and b.shape:
-        raise ShapeError(f"'*' is elementwise and needs operands of one shape (or a scalar): got "
-                         f"{format_dims(a.shape)} and {format_dims(b.shape)}"
-                         + (_slices_hint(a.shape, b.shape) or "; use @ for a matrix product"))
+    if a.shape and b.shape and a.shape != b.shape:
+        try:
+            a, b = _pair(a, b, "*")
+        except ShapeError as exc:
+            raise ShapeError(f"{exc}; '*' is elementwise: use @ for a matrix product") from None
+    elif a.free & b.free:
+        check_homonyms(a, b)
     return hadamard(a, b)
 
 
 def divide(a, b):
     a, b = as_expr(a), as_expr(b)
-    if a.shape != b.shape and a.shape and b.shape:
-        raise ShapeError(f"'/' is elementwise and needs operands of one shape (or a scalar): got "
-                         f"{format_dims(a.shape)} and {format_dims(b.shape)}" + _slices_hint(a.shape, b.shape))
+    if a.shape and b.shape and a.shape != b.shape:
+        a, b = _pair(a, b, "/")
+    elif a.free & b.free:
+        check_homonyms(a, b)
     return hadamard(a, constant_power(b, -1.0))
 
 
@@ -277,6 +335,8 @@ def power(a, b):
 def matmul(a, b):
     """Matrix product with numpy's rules for vectors: (m k)@(k n), (m k)@(k), (k)@(k n), (k)@(k)."""
     a, b = as_expr(a), as_expr(b)
+    if a.free & b.free:
+        check_homonyms(a, b)
     if not (1 <= a.ndim <= 2 and 1 <= b.ndim <= 2):
         raise ShapeError(f"'@' needs vectors or matrices, got shapes {format_dims(a.shape)} and {format_dims(b.shape)}")
     if a.shape[-1] != b.shape[0]:
@@ -343,6 +403,7 @@ def einsum(spec, *operands):
     out = Σ_i S[i,i]
     """
     operands = [as_expr(op) for op in operands]
+    check_homonyms(*operands)
     inputs, output = parse_spec(spec, [op.ndim for op in operands])
     letter_dim, letter_id = {}, {}
     for k, (term, op) in enumerate(zip(inputs, operands)):
@@ -528,6 +589,7 @@ def outer(a, b):
     out[i,j] = y[j] x[i]
     """
     a, b = as_expr(a), as_expr(b)
+    check_homonyms(a, b)
     ia = tuple(range(a.ndim))
     ib = tuple(range(a.ndim, a.ndim + b.ndim))
     return einsum_node(1.0, (a, b), (ia, ib), ia + ib, a.shape + b.shape)

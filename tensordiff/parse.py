@@ -18,7 +18,8 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     name     = ASCII letter or "_", then ASCII letters, digits, "_"
 
 ``*`` is the matrix product, or a scaling when one side is a scalar; ``.*`` and ``./`` are
-elementwise (a scalar broadcasts), as are ``+`` and ``-``; ``/`` divides by a scalar; ``^``
+elementwise (a scalar broadcasts, and a row vector x' spreads over the rows of a matrix, as
+numpy broadcasts a vector; a column vector does not), as are ``+`` and ``-``; ``/`` divides by a scalar; ``^``
 raises a scalar to a constant power, ``.^`` any shape elementwise. ``eye`` and ``I`` are the
 identity, its size taken from its surroundings, or from ``**dims`` (eye="p") where none do.
 Function names are reserved: inv det logdet tr diag sum norm2 sqrt and every elementwise function
@@ -51,10 +52,10 @@ import re
 
 from . import ops
 from .errors import ParseError, ShapeError, TensorDiffError
-from .expr import lookup_symbol, symbol_with_dim
+from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, registered_user_function
 from .indices import parse_dims
-from .simplify import add_node, as_expr, broadcast
+from .simplify import add_node, as_expr
 
 __all__ = ["parse"]
 
@@ -346,8 +347,9 @@ class _Dims:
 class _Pass:
     """One pass of shape inference over the nodes in post-order (see the module docstring)."""
 
-    def __init__(self, text, given, vectors, scalars):
+    def __init__(self, text, given, vectors, scalars, symmetric=frozenset()):
         self.text, self.given, self.vectors, self.scalars = text, given, vectors, scalars
+        self.symmetric = symmetric   # names declared symmetric: square matrices whatever their case
         self.dims, self.flips = _Dims(), set()
         self.shapes, self.symbols, self.products = {}, {}, {}
 
@@ -373,6 +375,12 @@ class _Pass:
                         and not name.lstrip("_")[:1].isupper():
                     self.flips.add(name)
 
+    def _row_broadcast(self, row, matrix):
+        """Whether ``row`` is a row vector (1, k) that spreads over the rows of the matrix ``matrix``."""
+        find = self.dims.find
+        return find(row[0]) == ONE and find(row[1]) != ONE and find(matrix[0]) != ONE \
+            and self.dims.unify(row[1], matrix[1])
+
     def common(self, operators, items):
         """The shape of an elementwise combination of ``items`` (start, end, shape, lead nodes): one
         shape for all but the scalars, which broadcast; scalars beside a column vector want to be vectors."""
@@ -382,6 +390,11 @@ class _Pass:
                 continue
             if result is None:
                 result, first = shape, (start, end)
+            elif self._row_broadcast(result, shape) or self._row_broadcast(shape, result):
+                # a row vector (1, k) spreads over the rows of an (n, k) matrix: numpy's broadcasting of
+                # a vector (k) against (n, k), and MATLAB's implicit expansion (a column vector does not)
+                if self.dims.find(result[0]) == ONE:
+                    result, first = shape, (start, end)
             elif not (self.dims.unify(result[0], shape[0]) and self.dims.unify(result[1], shape[1])):
                 self.fail(pos, f"'{op}' needs operands of one shape (or a scalar): {self.show(*first, result)} "
                                f"but {self.show(start, end, shape)}")
@@ -399,6 +412,8 @@ def _type_sym(p, node, kids):
             p.fail(node.pos, f"{name!r} has dims ({', '.join(dims)}): parse reads scalars, vectors and matrices")
         if dims is not None:
             p.symbols[name] = tuple(p.dims.new(d) for d in dims) + (ONE,) * (2 - len(dims))
+        elif name in p.symmetric:
+            p.symbols[name] = (p.dims.new(),) * 2
         elif name.lstrip("_")[:1].isupper():
             p.symbols[name] = (p.dims.new(), p.dims.new())
         else:
@@ -500,11 +515,11 @@ _TYPE = {
 }
 
 
-def _infer(order, text, given):
+def _infer(order, text, given, symmetric=frozenset()):
     """Passes of shape inference until no scalar wants to be a vector; the last pass."""
     vectors, scalars = set(), set(_leads([n.kids[0] for n in order if n.kind == "pow" and n.value[0] == "^"]))
     while True:
-        typed = _Pass(text, given, vectors, scalars)
+        typed = _Pass(text, given, vectors, scalars, symmetric)
         try:
             typed.run(order)
         except ShapeError:
@@ -558,7 +573,7 @@ def _build_chain(node, kids, typed):
 
 def _build_sum(node, kids, typed):
     shape = max((kid.shape for kid in kids), key=len)
-    terms = [kid if kid.shape == shape else broadcast(kid, shape) for kid in kids]
+    terms = [ops.broadcast_to(kid, shape) for kid in kids]
     return add_node([-t if sign == "-" else t for t, (sign, _) in zip(terms, node.value)], shape)
 
 
@@ -566,9 +581,50 @@ def _dims_of(typed, shape):
     return tuple(typed.names[typed.dims.find(d)] for d in shape if d != ONE)
 
 
+def _given_symbols(symbols, dims):
+    """({name: dims}, {name: symbol}) from parse's ``symbols=`` and dim keywords."""
+    if symbols is None:
+        symbols = {}
+    elif isinstance(symbols, Var):
+        symbols = [symbols]
+    if isinstance(symbols, dict):
+        for key, node in symbols.items():
+            if not isinstance(node, Var) or key != node.name:
+                held = describe_symbol(node) if isinstance(node, Var) else f"{node!r:.60}"
+                raise ShapeError(f"symbols= maps each name to the symbol of that name, but {key!r} maps to {held}")
+        symbols = list(symbols.values())
+    if not isinstance(symbols, (list, tuple, set, frozenset)) or not all(isinstance(n, Var) for n in symbols):
+        raise ShapeError(f"symbols= takes symbols (td.matrix(...), ...) in a list or a dict, got {symbols!r:.60}")
+    chosen = {}
+    for node in list(symbols) + [value for value in dims.values() if isinstance(value, Var)]:
+        if chosen.setdefault(node.name, node) is not node:
+            raise ShapeError(f"two different symbols named {node.name!r} given to parse: dims "
+                             f"({', '.join(chosen[node.name].dims)}) and ({', '.join(node.dims)})")
+    given = {name: node.dims for name, node in chosen.items()}
+    for name, value in dims.items():
+        if isinstance(value, Var):
+            if value.name != name:
+                raise ShapeError(f"{name}= was given the symbol {value.name!r}: a symbol passed by keyword "
+                                 "stands for its own name")
+        elif name in chosen:
+            raise ShapeError(f"{name!r} is given both as a symbol and as dims {value!r}")
+        else:
+            given[name] = parse_dims(value, f"dims of {name!r}")
+    return given, chosen
+
+
+def _symmetric_names(symmetric):
+    names = (symmetric,) if isinstance(symmetric, str) else symmetric
+    if not isinstance(names, (list, tuple, set, frozenset)) or not all(
+            isinstance(n, str) and n.isidentifier() for n in names):
+        raise ShapeError(f"symmetric= takes a symbol name or a list of names, got {symmetric!r:.60}")
+    return frozenset(names)
+
+
 _BUILD = {
     "num": lambda node, kids, typed: as_expr(node.value),
-    "sym": lambda node, kids, typed: ops.tensor(node.value, _dims_of(typed, typed.symbols[node.value])),
+    "sym": lambda node, kids, typed: ops.tensor(node.value, _dims_of(typed, typed.symbols[node.value]),
+                                                symmetric=node.value in typed.symmetric),
     "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[id(node)][:1])),
     "neg": lambda node, kids, typed: -kids[0],
     "T": lambda node, kids, typed: kids[0].T,
@@ -591,7 +647,7 @@ def _build(order, typed):
     return values[id(order[-1])]
 
 
-def parse(text, /, **dims):
+def parse(text, /, *, symbols=None, symmetric=(), **dims):
     """Read an expression typed in matrix notation.
 
     The notation is that of matrix-calculus pages, with MATLAB's precedence: ``'`` transpose, ``*``
@@ -602,13 +658,30 @@ def parse(text, /, **dims):
     inferred: upper-case names are matrices, lower-case ones scalars unless their use makes them
     column vectors (``X*w - y``, ``x'``, ``diag(v)``).
 
+    How a name in ``text`` finds its symbol, first match first:
+      1. a symbol passed in ``symbols=`` (a list of symbols, or a dict {name: symbol}) or as the
+         value of a dim keyword (``X=X``): that very symbol, with its dims and kind;
+      2. dims given as a keyword (``X="n p"``, ``y="n"``, ``lam=""``): the symbol with those dims;
+      3. the symbol last declared under that name and still alive (td.matrix("X", "n p") earlier);
+      4. the conventions of the module docstring: upper-case names are matrices, lower-case
+         ones scalars or vectors by their use.
+    Symbols are values (name, dims and kind), so the same name and dims give the same symbol as
+    td.matrix/td.vector do. ``symmetric=`` names the symbols that are symmetric matrices (a name
+    or a list of names), as td.matrix(..., symmetric=True) does; a symmetric symbol passed in
+    ``symbols=`` is symmetric already. The keywords ``symbols`` and ``symmetric`` are therefore
+    no symbol names here: pass such a symbol in ``symbols=``.
+
     Parameters
     ----------
     text : str
         The expression.
     **dims : str or tuple of str
         Dims of symbols by name (``X="n p"``, ``lam=""``); ``eye="p"`` sizes an identity that
-        nothing else sizes.
+        nothing else sizes. A symbol may be given instead of dims (``X=X``).
+    symbols : list or dict of Expr, optional
+        Symbols to use by name: a list of symbols or a dict {name: symbol}.
+    symmetric : str or list of str, optional
+        The names of symbols that are symmetric matrices.
 
     Returns
     -------
@@ -637,16 +710,26 @@ def parse(text, /, **dims):
     tensordiff.errors.ParseError: unclosed '('
       inv(X'*X
          ^
+    >>> S = td.matrix("S", "n n", symmetric=True)
+    >>> td.matrix_notation(td.grad(td.parse("x'*S*x", S=S), td.vector("x", "n")))
+    '2*S*x'
     """
     if not isinstance(text, str):
         raise ParseError(f"parse takes a string, got {type(text).__name__}")
-    given = {name: parse_dims(value, f"dims of {name!r}") for name, value in dims.items()}
+    given, chosen = _given_symbols(symbols, dims)
+    wanted = _symmetric_names(symmetric)
     try:
         order = _postorder(_Parser(text).parse())
         for node in order:
             live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
             if live is not None:
+                chosen[node.value] = live
                 given[node.value] = live.dims
-        return _build(order, _infer(order, text, given))
+        marked = wanted | {name for name, node in chosen.items() if node.symmetric}
+        for name in sorted(wanted & set(given)):
+            if len(given[name]) != 2 or given[name][0] != given[name][1]:
+                raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice, got "
+                                 f"dims ({', '.join(given[name])})")
+        return _build(order, _infer(order, text, given, frozenset(marked)))
     except RecursionError:
         raise ParseError(f"expression too deeply nested (more than {MAX_DEPTH} levels)") from None

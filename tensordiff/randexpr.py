@@ -59,6 +59,8 @@ USER_FUNCTIONS = {"hr": [softplus, sigmoid, dsigmoid, d2sigmoid, d3sigmoid]}
 class ExpressionGenerator:
     """Random expressions paired with numpy twins; ``S`` holds the symbols, ``V`` their values.
 
+    ``P`` is a symmetric matrix: derivatives with respect to it are sym(G) on each of its slots.
+
     Every structural decision is ``choose(n)`` (an int in [0, n)): a seeded numpy generator by
     default, a hypothesis draw in the tests (so failures shrink towards small expressions).
     Data are kept well-conditioned: matrices under inv/det/logdet are E Eᵀ + I, log, sqrt,
@@ -76,6 +78,7 @@ class ExpressionGenerator:
             "r": td.scalar("r"), "q": td.scalar("q"),
             "u": td.vector("u", "a"), "v": td.vector("v", "a"), "w": td.vector("w", "b"),
             "M": td.matrix("M", "a a"), "N": td.matrix("N", "a b"), "T": td.tensor("T", "a b b"),
+            "P": td.matrix("P", "a a", symmetric=True),
         }
 
         def away(shape):
@@ -83,6 +86,7 @@ class ExpressionGenerator:
 
         self.V = {name: (float(away(())) if not sym.shape else away(tuple(SIZES[d] for d in sym.shape)))
                   for name, sym in self.S.items()}
+        self.V["P"] = np.triu(self.V["P"]) + np.triu(self.V["P"], 1).T   # symmetric, entries still away from 0
         self.g = td.elementwise("gr", np.tanh, td.elementwise("grp", dtanh, td.elementwise("grpp", d2tanh, d3tanh)))
         self.h = td.elementwise("hr")
 
@@ -128,7 +132,7 @@ class ExpressionGenerator:
         if shape == ("b",):
             return self.sym("w")
         if shape == ("a", "a"):
-            return self.sym("M")
+            return self.sym("P" if self.choose(3) == 0 else "M")
         if shape == ("a", "b"):
             return self.sym("N")
         if shape == ("b", "a"):
@@ -150,11 +154,32 @@ class ExpressionGenerator:
                  self.abs_relu, self.user_function]
         rules += [{0: self.scalar_rules, 1: self.vector_rules, 2: self.matrix_rules,
                    3: self.tensor_rules}[len(shape)]] * (5 if not shape else 4)
+        if len(shape) >= 2:
+            rules.append(self.broadcast_binary)
         return self.tame(self.pick(rules)(shape, depth))
 
     def elementwise_binary(self, shape, depth):
         (e1, f1), (e2, f2) = self.gen(shape, depth - 1), self.gen(shape, depth - 1)
         op = self.pick(["+", "-", "*"])
+        if op == "+":
+            return e1 + e2, (lambda V: f1(V) + f2(V))
+        if op == "-":
+            return e1 - e2, (lambda V: f1(V) - f2(V))
+        return e1 * e2, (lambda V: f1(V) * f2(V))
+
+    def broadcast_binary(self, shape, depth):
+        """numpy broadcasting: an operand over the trailing axes only, spread over the leading ones."""
+        part = shape[len(shape) - 1 - self.choose(len(shape) - 1):]
+        (e1, f1), (e2, f2) = self.gen(shape, depth - 1), self.gen(part, depth - 1)
+        op = self.pick(["+", "-", "*", "/", "/"])
+        if op == "/":
+            if self.choose(2):
+                p, fp = self.pos((e2, f2))
+                return e1 / p, (lambda V: f1(V) / fp(V))
+            p, fp = self.pos((e1, f1))
+            return e2 / p, (lambda V: f2(V) / fp(V))
+        if self.choose(2):
+            (e1, f1), (e2, f2) = (e2, f2), (e1, f1)
         if op == "+":
             return e1 + e2, (lambda V: f1(V) + f2(V))
         if op == "-":

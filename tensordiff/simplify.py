@@ -115,6 +115,8 @@ _classifying = []
 def _symmetric(node):
     if len(node.shape) != 2 or node.shape[0] != node.shape[1]:
         return False
+    if isinstance(node, Var):
+        return node.symmetric   # declared so: td.matrix(..., symmetric=True)
     if isinstance(node, Add):
         return all(is_symmetric(t) for t in node.terms)
     if isinstance(node, (Inv, Apply)):

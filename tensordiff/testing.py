@@ -30,10 +30,12 @@ def random_values(exprs, sizes=None, seed=0, extra=()):
     {'A': (2, 2), 'x': (3,)}
     """
     rng = np.random.default_rng(seed)
-    symbols = {}
+    symbols, symmetric = {}, set()
     for node in topological(list(exprs)):
         if isinstance(node, Var):
             symbols[node.name] = node.dims
+            if node.symmetric:
+                symmetric.add(node.name)
     for name in extra:
         if name not in symbols and declared_dims(name) is not None:
             symbols[name] = declared_dims(name)
@@ -48,13 +50,25 @@ def random_values(exprs, sizes=None, seed=0, extra=()):
         if len(dims) == 2 and dims[0] == dims[1]:
             n = shape[0]
             values[name] = np.eye(n) + 0.3 * rng.standard_normal(shape) / np.sqrt(n)
+            if name in symmetric:
+                values[name] = (values[name] + values[name].T) / 2
         else:
             values[name] = 0.5 * rng.standard_normal(shape)
     return values
 
 
 def numeric_diff(expr, wrt, values, eps=1e-6, functions=None):
-    """Central finite-difference derivative of ``expr`` w.r.t. symbol ``wrt`` (shape expr + wrt)."""
+    """Central finite-difference derivative of ``expr`` w.r.t. symbol ``wrt`` (shape expr + wrt).
+
+    A symmetric ``wrt`` is perturbed symmetrically: entries (i, j) and (j, i) move together, and
+    the difference quotient is halved off the diagonal, which gives sym(G) = (G + Gᵀ)/2, the
+    derivative tensordiff takes on symmetric matrices.
+
+    >>> import numpy as np, tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> np.round(td.testing.numeric_diff(x @ x, x, {"x": np.array([1.0, 2.0])}), 6)
+    array([2., 4.])
+    """
     program = compile(as_expr(expr))
     base = {k: (np.array(v, dtype=np.float64) if not isinstance(v, (int, float)) else float(v))
             for k, v in values.items()}
@@ -62,22 +76,29 @@ def numeric_diff(expr, wrt, values, eps=1e-6, functions=None):
     f0 = np.asarray(program(functions=functions, **base))
     result = np.zeros(f0.shape + x0.shape)
     for index in np.ndindex(*x0.shape):
-        plus, minus = x0.copy(), x0.copy()
-        plus[index] += eps
-        minus[index] -= eps
-        f_plus = program(functions=functions, **{**base, wrt.name: plus})
-        f_minus = program(functions=functions, **{**base, wrt.name: minus})
-        result[(Ellipsis,) + index] = (f_plus - f_minus) / (2 * eps)
+        if wrt.symmetric and index[0] > index[1]:
+            result[(Ellipsis,) + index] = result[(Ellipsis,) + index[::-1]]
+            continue
+        step = np.zeros_like(x0)
+        step[index] = eps
+        if wrt.symmetric:
+            step[index[::-1]] = eps
+        f_plus = program(functions=functions, **{**base, wrt.name: x0 + step})
+        f_minus = program(functions=functions, **{**base, wrt.name: x0 - step})
+        moved = 2 if wrt.symmetric and index[0] != index[1] else 1   # two entries moved: G[i,j] + G[j,i]
+        result[(Ellipsis,) + index] = (f_plus - f_minus) / (2 * eps * moved)
     return result
 
 
 def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
     """Compare a symbolic derivative with central finite differences.
 
-    For order k the finite differences are taken of the symbolic derivative of order k-1. The
-    relative error is the largest difference over max(largest entry of either result, 1): relative
-    for derivatives of size 1 and more, absolute below, so a derivative that is zero does not divide
-    rounding noise by noise.
+    Values not given are drawn at random (square matrices near the identity). For order k the
+    finite differences are taken of the symbolic derivative of order k-1. A symmetric symbol is
+    given a symmetric value and perturbed symmetrically (see numeric_diff). With a list of
+    symbols the result is a tuple of CheckResults, one per symbol. ``max_rel_error`` is
+    the largest difference over max(largest entry of either result, 1): relative for derivatives
+    of size 1 and more, absolute below, so a derivative that is zero does not divide noise by noise.
 
     Parameters
     ----------
@@ -122,6 +143,8 @@ def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
     >>> td.check(td.sum(td.tanh(W) ** 3), W, order=2).max_rel_error < 1e-6
     True
     """
+    if isinstance(wrt, (list, tuple)):   # several symbols: one result each, on the same random values
+        return tuple(check(expr, w, order, functions, eps, seed, **values) for w in wrt)
     expr = as_expr(expr)
     _check_wrt(wrt)
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 1:

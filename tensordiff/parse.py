@@ -596,8 +596,8 @@ def _given_symbols(symbols, dims):
     chosen = {}
     for node in list(symbols) + [value for value in dims.values() if isinstance(value, Var)]:
         if chosen.setdefault(node.name, node) is not node:
-            raise ShapeError(f"two different symbols named {node.name!r} given to parse: dims "
-                             f"({', '.join(chosen[node.name].dims)}) and ({', '.join(node.dims)})")
+            raise ShapeError(f"two different symbols named {node.name!r} given to parse: "
+                             f"{describe_symbol(chosen[node.name])} and {describe_symbol(node)}")
     given = {name: node.dims for name, node in chosen.items()}
     for name, value in dims.items():
         if isinstance(value, Var):

@@ -1,6 +1,7 @@
 """Expression nodes: a small closed set of immutable, interned types.
 
-``Var``      a named symbol with dims
+``Var``      a symbol: a name, dims and a kind (plain or symmetric); a name declared again with
+             other dims is another symbol, and one expression never holds two of one name
 ``Einsum``   coeff · contraction of operands; the core node. Index ids are local ints; an index
              repeated in ``out`` is a Kronecker delta kept in the output, an ``out`` index that
              no operand has is a broadcast (constant along it), an index used nowhere contributes

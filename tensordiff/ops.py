@@ -233,7 +233,10 @@ def broadcast_shapes(shape_a, shape_b, op="+"):
     >>> import tensordiff as td
     >>> td.broadcast_shapes(("n", "k"), ("k",))
     ('n', 'k')
+    >>> td.broadcast_shapes("i j k", "j k")
+    ('i', 'j', 'k')
     """
+    shape_a, shape_b = (parse_dims(s, "a shape") if isinstance(s, str) else tuple(s) for s in (shape_a, shape_b))
     common = min(len(shape_a), len(shape_b))
     tail_a, tail_b = tuple(shape_a[len(shape_a) - common:]), tuple(shape_b[len(shape_b) - common:])
     for position, (dim_a, dim_b) in enumerate(zip(tail_a, tail_b)):

@@ -31,8 +31,9 @@ of a vector is a diagonal matrix, diag(A) of a square matrix its diagonal.
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
 unify by union-find. ``*`` scales when a side is (1, 1), else it unifies the inner dims. A symbol
-given dims in ``**dims`` ("n p", "n", ""), or alive already (``expr.lookup_symbol``), keeps them;
-the others follow these conventions:
+passed in ``symbols=`` or as its dims (X=X), given dims in ``**dims`` ("n p", "n", ""), or alive
+already (the one declared last, ``expr.lookup_symbol``), keeps them; the others follow these
+conventions:
   - an upper-case name (X, W, A1) is a matrix;
   - a lower-case name is a scalar unless its use makes it a column vector: it is transposed
     (x'); multiplied by a matrix or row vector on its left (A*x, y'*x); followed by a row vector
@@ -598,8 +599,8 @@ def _given_symbols(symbols, dims):
     chosen = {}
     for node in list(symbols) + [value for value in dims.values() if isinstance(value, Var)]:
         if chosen.setdefault(node.name, node) is not node:
-            raise ShapeError(f"two different symbols named {node.name!r} given to parse: dims "
-                             f"({', '.join(chosen[node.name].dims)}) and ({', '.join(node.dims)})")
+            raise ShapeError(f"two different symbols named {node.name!r} given to parse: "
+                             f"{describe_symbol(chosen[node.name])} and {describe_symbol(node)}")
     given = {name: node.dims for name, node in chosen.items()}
     for name, value in dims.items():
         if isinstance(value, Var):

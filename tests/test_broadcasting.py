@@ -174,3 +174,18 @@ def test_broadcasting_matches_numpy_on_random_shapes():
         e = L * R - L / R + R
         got = td.evaluate(e, {f"L{k}": vl, f"R{k}": vr})
         np.testing.assert_allclose(got, vl * vr - vl / vr + vr, rtol=1e-12)
+
+
+def test_the_cli_differentiates_a_bias():
+    import contextlib
+    import io
+
+    from tensordiff.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["sum(tanh(X*W + b'))", "--wrt", "b", "--dims", "X=n d", "--check"]) == 0
+    lines = out.getvalue().splitlines()
+    # Σ over the rows needs a vector of ones, which matrix notation lacks: index notation
+    X, W, b = td.matrix("X", "n d"), td.matrix("W", "d p"), td.vector("b", "p")
+    assert lines[1] == td.index_notation(td.grad(td.sum(td.tanh(X @ W + b)), b))
+    assert float(lines[2].split("max rel error")[1]) < 1e-6

@@ -18,8 +18,7 @@ from .simplify import (add_node, as_expr, broadcast, constant_value, det_node, e
                        inv_node, logdet_node, scale, transpose)
 
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
-           "diagonal", "outer", "inv", "det", "logdet", "norm", "exp", "log", "sin", "cos", "tanh",
-           "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p"]
+           "diagonal", "outer", "inv", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py
 
 
 # ---------------------------------------------------------------- symbols
@@ -132,20 +131,24 @@ def negative(a):
 
 
 def power(a, b):
-    """``a ** b`` elementwise: a constant exponent b, or a positive number base a (then exp(log(a)·b)).
+    """``a ** b`` elementwise: a constant exponent b, or else a positive base a: exp(log(a)·b).
 
-    >>> x ** 3, 2 ** x
+    An expression base is taken to be positive: where it is not, log(a) and so the value and
+    derivatives are nan, as numpy's log would give (a constant exponent has no such limit).
+
+    >>> x ** 3, 2 ** x, x ** y
     """
     a, b = as_expr(a), as_expr(b)
     if constant_value(b) is not None:
         return constant_power(a, b)
     base = constant_value(a)
-    if base is None or not base > 0:
-        what = "an expression, not a number" if base is None else f"{base:g}"
-        raise TensorDiffError(f"'**' with an expression exponent needs a positive number base (b ** e is "
-                              f"exp(log(b)·e)); here the base is {what}")
+    if base is not None and not base > 0:
+        raise TensorDiffError(f"'**' with an expression exponent needs a positive base (b ** e is exp(log(b)·e)); "
+                              f"here the base is {base:g}")
     a, b = _pair(a, b, "**")
-    return exp(scale(b, math.log(base)))
+    if base is not None:
+        return FUNCTIONS["exp"](scale(b, math.log(base)))
+    return FUNCTIONS["exp"](hadamard(FUNCTIONS["log"](a), b))   # a positive base: log(a) is nan elsewhere
 
 
 def matmul(a, b):
@@ -337,35 +340,6 @@ def norm(a):
     return constant_power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
 
 
-exp = FUNCTIONS["exp"]
-log = FUNCTIONS["log"]
-log.__doc__ = """Elementwise natural logarithm.
-
-    Outside its domain it follows numpy (IEEE 754), silently: log of a negative entry is nan,
-    log(0) is -inf, and nan stays nan, in the value and in every derivative; nothing raises or
-    warns, and the other entries are unaffected. Check with np.isfinite, or keep the argument
-    positive (log(x*x + 1), logdet for log |det|).
-
-    >>> td.log(x * x + 1)
-    """
-sin = FUNCTIONS["sin"]
-cos = FUNCTIONS["cos"]
-tanh = FUNCTIONS["tanh"]
-sigmoid = FUNCTIONS["sigmoid"]
-abs = FUNCTIONS["abs"]
-relu = FUNCTIONS["relu"]
-softplus = FUNCTIONS["softplus"]
-softplus.__doc__ = """Elementwise log(1 + e^x), computed without overflow for large x; its derivative is sigmoid.
-
-    >>> td.sum(td.softplus(-y * (X @ w)))      # the logistic loss
-    """
-log1p = FUNCTIONS["log1p"]
-log1p.__doc__ = """Elementwise log(1 + x), accurate for small x.
-
-    >>> td.log1p(x * x)
-    """
-
-
 def sqrt(a):
     """Elementwise square root (a ** 0.5).
 
@@ -383,9 +357,8 @@ def sqrt(a):
 _UFUNCS = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.power: power,
     np.negative: negative, np.positive: as_expr, np.matmul: matmul,
-    np.exp: exp, np.log: log, np.sin: sin, np.cos: cos, np.tanh: tanh, np.sqrt: sqrt, np.absolute: abs,
-    np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
-    np.log1p: log1p,
+    np.sqrt: sqrt, np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
+    **{fn.ufunc: fn for fn in FUNCTIONS.values() if fn.ufunc is not None},   # np.exp → td.exp, ...
 }
 
 
@@ -414,7 +387,7 @@ def _array_function(self, func, types, args, kwargs):
     """numpy functions other than ufuncs (np.sum, np.dot, ...) need arrays, which expressions are not."""
     name = func.__name__
     module = "np.linalg." if func.__module__ == "numpy.linalg" else "np."
-    hint = f"build it with td.{name}, or " if name in __all__ else ""
+    hint = f"build it with td.{name}, or " if name in __all__ or name in FUNCTIONS else ""
     raise UnsupportedOperation(f"{module}{name} does not take tensordiff expressions: {hint}evaluate the expression "
                                "first (td.evaluate(e, **values))")
 
@@ -436,7 +409,7 @@ def _install_operators():
     Expr.__rtruediv__ = lambda self, other: divide(other, self)
     Expr.__pow__ = power
     Expr.__rpow__ = lambda self, other: power(other, self)
-    Expr.__abs__ = lambda self: abs(self)
+    Expr.__abs__ = lambda self: FUNCTIONS["abs"](self)
     Expr.__neg__ = negative
     Expr.__pos__ = lambda self: self
     Expr.__matmul__ = matmul

@@ -70,7 +70,7 @@ FUNCTION_TABLE = {
     "inv": ("square", lambda e: e ** -1.0 if e.ndim == 0 else ops.inv(e)),
     "tr": ("trace", lambda e: e if e.ndim == 0 else ops.trace(e)),
     "det": ("trace", lambda e: e if e.ndim == 0 else ops.det(e)),
-    "logdet": ("trace", lambda e: ops.log(ops.abs(e)) if e.ndim == 0 else ops.logdet(e)),
+    "logdet": ("trace", lambda e: FUNCTIONS["log"](FUNCTIONS["abs"](e)) if e.ndim == 0 else ops.logdet(e)),
     "sum": ("reduce", ops.sum),
     "norm2": ("reduce", ops.norm),
     "diag": ("diag", lambda e: e if e.ndim == 0 else ops.diag(e) if e.ndim == 1 else ops.diagonal(e)),

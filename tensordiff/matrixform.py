@@ -8,11 +8,13 @@ each connected piece is a chain from an output index to another (a product), to 
 vector), or a cycle (a trace). Operands on the same pair of indices are Hadamard products; a
 vector sharing an index with two other factors becomes diag(v). An einsum that does not fit
 (an index shared by three matrices, an order-3 operand, ...) has no matrix form here, and
-neither has an expression holding a symbol or user function named like a word of the parser
-(a symbol ``I`` would read back as the identity, ``tr`` as the trace).
+neither has an expression holding a symbol named like a word of the parser (a symbol ``I``
+would read back as the identity, ``tr`` as the trace). A user function so named prints as
+``user.<name>(...)``, which the parser reads back as that user function.
 """
 
 from .expr import Einsum, topological
+from .functions import USER_PREFIX, marked
 from .parse import FUNCTION_TABLE, IDENTITY
 from .printing import _expression, _join_terms, index_notation
 from .simplify import is_symmetric
@@ -153,9 +155,9 @@ class _Writer:
                 return f"sqrt({arg})"
             op = "^" if not node.shape else ".^"
             return f"{_atom(arg)}{op}{_number(fn.p) if fn.p >= 0 else '(' + _number(fn.p) + ')'}"
-        if fn.user and fn.base in PARSER_WORDS:
-            raise NoMatrixForm
-        name = fn.display if not fn.user else fn.base + "'" * fn.order
+        name = fn.name if not fn.user else fn.base + "'" * fn.order
+        if marked(fn):   # a user function named like a word of the parser: user.softplus(x)
+            name = USER_PREFIX + name
         return f"{name}({arg})"
 
     def _add(self, node):

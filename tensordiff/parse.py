@@ -49,9 +49,9 @@ import re
 from . import ops
 from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import lookup_symbol, symbol_with_dim
-from .functions import FUNCTIONS, registered_user_function
+from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import parse_dims
-from .simplify import add_node, as_expr, broadcast
+from .simplify import add_node, as_expr, broadcast, constant
 
 __all__ = ["parse"]
 
@@ -59,7 +59,12 @@ MAX_DEPTH = 64  # nested parentheses and calls (8 frames each): deeper is a Pars
 ONE = 0  # the dim variable of the literal 1; it never unifies with a dim
 SCALAR = (ONE, ONE)
 IDENTITY = ("eye", "I")
+ONES = ("vector", "matrix")   # vector(1), matrix(1): all-ones (any number c: every entry c), sized like eye
 DIM_NAMES = ("n", "p", "q", "r", "s", "t", "u", "v", "w", "k", "l", "m")
+# matrixcalculus.org's convention where the uses leave a kind open: a-g scalars, h-z vectors, A-Z
+# matrices, for a name of one letter (and a subscript: x1, x_i); longer names (lam, sigma) stay scalars.
+CONVENTIONAL_VECTOR = re.compile(r"[h-z](?:[0-9]+|_\w*)?", re.ASCII)
+MAX_CONVENTION_TRIES = 64   # names tried one by one when they do not all fit together (bounded time)
 
 # name: (shape rule, builder). Shape rules: "same" (elementwise), "square" (square in, same out),
 # "trace" (square in, scalar out), "reduce" (any in, scalar out), "diag" (vector <-> square).
@@ -73,8 +78,17 @@ FUNCTION_TABLE = {
     "logdet": ("trace", lambda e: FUNCTIONS["log"](FUNCTIONS["abs"](e)) if e.ndim == 0 else ops.logdet(e)),
     "sum": ("reduce", ops.sum),
     "norm2": ("reduce", ops.norm),
+    "norm1": ("reduce", lambda e: ops.sum(FUNCTIONS["abs"](e))),
     "diag": ("diag", lambda e: e if e.ndim == 0 else ops.diag(e) if e.ndim == 1 else ops.diagonal(e)),
 }
+
+reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
+
+
+def _function_word(name):
+    """Whether ``name`` is a function of the notation (FUNCTION_TABLE, or polygamma1, polygamma2, ...)."""
+    return name in FUNCTION_TABLE or builtin_function(name) is not None
+
 
 _HINTS = {**dict.fromkeys("ᵀ⊤", "write ' for a transpose"), **dict.fromkeys("×·⋅@", "write * for a product"),
           **dict.fromkeys("⊙∘", "write .* for an elementwise product"), "−": "write - (ASCII)", "²": "write ^2"}
@@ -102,7 +116,7 @@ def _fail(cls, message, text, pos):
 
 _SPACE = re.compile(r"\s*", re.ASCII)
 _TOKEN = re.compile(r"(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-                    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),])", re.ASCII)
+                    r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),])", re.ASCII)
 _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
 _WORD = re.compile(r"[\w.]*", re.ASCII)
 
@@ -196,26 +210,37 @@ class _Parser:
         return _Node("neg", start, start, self.end, (node,)) if negative else node
 
     def power(self):
+        node = self.postfix()
+        while self.peek().value in ("^", ".^"):
+            op = self.take()
+            number, exponent = self.exponent()
+            kids = (node,) if exponent is None else (node, exponent)
+            node = _Node("pow", op.pos, node.start, self.end, kids, (op.value, number))
+        return node
+
+    def postfix(self):
         node, transposes = self.primary(), 0
         while self.peek().value == "'":
             pos, transposes = self.take().pos, transposes + 1
         if transposes % 2:
             node = _Node("T", pos, node.start, self.end, (node,))
-        while self.peek().value in ("^", ".^"):
-            op = self.take()
-            exponent = self.exponent(op)
-            node = _Node("pow", op.pos, node.start, self.end, (node,), (op.value, exponent))
         return node
 
-    def exponent(self, op):
-        first, sign = self.peek(), 1.0
-        paren = first.value == "(" and self.take()
+    def exponent(self):
+        """(number, None) for a number exponent (x^2, x^-1, x.^(0.5)), else (None, the exponent's node)."""
+        start, sign = self.i, 1.0
+        paren = self.peek().value == "(" and self.take()
         while self.peek().value in ("+", "-"):
             sign = -sign if self.take().value == "-" else sign
-        number = self.take()
-        if number.kind != "num" or paren and self.take().value != ")":
-            self.fail(f"the exponent of '{op.value}' must be a number: x^2, x^-1, x.^(0.5)", first)
-        return sign * number.value
+        number = self.peek()
+        if number.kind == "num" and (not paren or self.tokens[self.i + 1].value == ")"):
+            self.i += 2 if paren else 1
+            return sign * number.value, None
+        self.i, first, negative = start, self.peek(), False
+        while self.peek().value in ("+", "-"):
+            negative ^= self.take().value == "-"
+        node = self.postfix()
+        return None, (_Node("neg", first.pos, first.pos, self.end, (node,)) if negative else node)
 
     def primary(self):
         token = self.take()
@@ -229,20 +254,38 @@ class _Parser:
             self.fail(f"expected an operand, got {self.source(token)}", token)
         name = token.value
         primes = self.primes_before_a_call()
-        if name not in FUNCTION_TABLE and primes is not None and registered_user_function(name) is not None:
+        user = name.startswith(USER_PREFIX)   # user.softplus(x): the user function, not the built-in
+        base = name[len(USER_PREFIX):] if user else name
+        if user and (primes is None or registered_user_function(base) is None):
+            self.fail(f"{name!r} names a user function (td.elementwise({base!r}, ...)) called as {name}(x)"
+                      + ("" if primes is not None else f", not {self.source(self.peek())}")
+                      + ("" if registered_user_function(base) is not None else f", but none is declared"), token)
+        if (user or not _function_word(name)) and primes is not None and registered_user_function(base) is not None:
             for _ in range(primes):   # h'(x): the derivative of the user function h, as printed
                 self.take()
             arg = self.group(self.take(), name)
-            return _Node("call", token.pos, token.pos, self.end, (arg,), (name, primes))
+            return _Node("call", token.pos, token.pos, self.end, (arg,), (base, primes))
+        if name in ONES:
+            return self.ones(token)
         if self.peek().value == "(":
-            if name not in FUNCTION_TABLE:
+            if not _function_word(name):
                 hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
                 self.fail(f"unknown function {name!r}{hint} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
             arg = self.group(self.take(), name)
             return _Node("call", token.pos, token.pos, self.end, (arg,), name)
-        if name in FUNCTION_TABLE:
+        if _function_word(name):
             self.fail(f"function {name!r} needs parentheses: {name}(...)", token)
         return _Node("eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
+
+    def ones(self, word):
+        """vector(c) or matrix(c) after the word: every entry the number c (vector(1): all ones)."""
+        opening, sign = self.take(), 1.0
+        while opening.value == "(" and self.peek().value in ("+", "-"):
+            sign = -sign if self.take().value == "-" else sign
+        number = self.take() if opening.value == "(" else opening
+        if opening.value != "(" or number.kind != "num" or self.take().value != ")":
+            self.fail(f"{word.value} takes a number, the value of every entry: {word.value}(1) is all ones", word)
+        return _Node("ones", word.pos, word.pos, self.end, (), (word.value, sign * number.value))
 
     def primes_before_a_call(self):
         """How many ' come next if a ( follows them (h''(x)), else None."""
@@ -281,10 +324,10 @@ def _postorder(root):
 
 
 def _function_row(value):
-    """(shape rule, builder) of a call: a name of FUNCTION_TABLE, or (user function, order) for h'(x)."""
+    """(shape rule, builder) of a call: a name of FUNCTION_TABLE or polygammaN, or (user function, order)."""
     if isinstance(value, tuple):
         return "same", registered_user_function(*value)
-    return FUNCTION_TABLE[value]
+    return FUNCTION_TABLE[value] if value in FUNCTION_TABLE else ("same", builtin_function(value))
 
 
 def _leads(nodes):
@@ -421,7 +464,13 @@ def _type_pow(p, node, kids):
     if node.value[0] == "^" and kids[0] != SCALAR:
         p.fail(node.pos, f"'^' raises a scalar to a power, but {p.show(base.start, base.end, kids[0])}: "
                          f"write inv(A) for an inverse, A*A for a square, A.^2 elementwise")
-    return kids[0]
+    if len(kids) == 1:
+        return kids[0]
+    exponent = node.kids[1]
+    if node.value[0] == "^" and kids[1] != SCALAR:
+        p.fail(node.pos, f"'^' takes a scalar exponent, but {p.show(exponent.start, exponent.end, kids[1])}: "
+                         f"write .^ for an elementwise power")
+    return p.common([(node.value[0], node.pos)] * 2, [(k.start, k.end, shape, [k]) for k, shape in zip(node.kids, kids)])
 
 
 def _type_call(p, node, kids):
@@ -488,6 +537,7 @@ _TYPE = {
     "num": lambda p, node, kids: SCALAR,
     "sym": _type_sym,
     "eye": _type_eye,
+    "ones": lambda p, node, kids: (p.dims.new(None), ONE if node.value[0] == "vector" else p.dims.new(None)),
     "neg": lambda p, node, kids: kids[0],
     "T": _type_transpose,
     "pow": _type_pow,
@@ -498,8 +548,26 @@ _TYPE = {
 
 
 def _infer(order, text, given):
+    """The kinds the uses decide, then matrixcalculus.org's convention for the names they leave open:
+    a lower-case name from h to z is a vector wherever the expression still types with it as one."""
+    scalars = set(_leads([k for n in order if n.kind == "pow" and n.value[0] == "^" for k in n.kids]))
+    typed = _settle(order, text, given, set(), scalars)
+    open_names = [name for name in dict.fromkeys(n.value for n in order if n.kind == "sym")
+                  if CONVENTIONAL_VECTOR.fullmatch(name) and name not in given and name not in scalars
+                  and name not in typed.vectors]
+    tries = [open_names] if len(open_names) > 1 else []   # all at once first: the usual case, one pass
+    for attempt in tries + [[name] for name in open_names[:MAX_CONVENTION_TRIES]]:
+        try:
+            typed = _settle(order, text, given, typed.vectors | set(attempt), scalars)
+        except ShapeError:
+            continue   # a scalar after all: its uses decide
+        if attempt is open_names:
+            break
+    return typed
+
+
+def _settle(order, text, given, vectors, scalars):
     """Passes of shape inference until no scalar wants to be a vector; the last pass."""
-    vectors, scalars = set(), set(_leads([n.kids[0] for n in order if n.kind == "pow" and n.value[0] == "^"]))
     while True:
         typed = _Pass(text, given, vectors, scalars)
         try:
@@ -535,7 +603,7 @@ def _dim_names(order, typed):
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
     for node in order:
-        for d in typed.shapes[id(node)] if node.kind in ("sym", "eye") else ():
+        for d in typed.shapes[id(node)] if node.kind in ("sym", "eye", "ones") else ():
             root = typed.dims.find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or fresh(root)
@@ -569,7 +637,8 @@ _BUILD = {
     "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[id(node)][:1])),
     "neg": lambda node, kids, typed: -kids[0],
     "T": lambda node, kids, typed: kids[0].T,
-    "pow": lambda node, kids, typed: kids[0] ** node.value[1],
+    "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
+    "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[id(node)])),
     "call": lambda node, kids, typed: _function_row(node.value)[1](kids[0]),
     "sum": _build_sum,
     "chain": _build_chain,

@@ -12,6 +12,7 @@ import keyword
 
 from .errors import TensorDiffError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Var, symbol_with_dim, topological
+from .functions import USER_PREFIX, marked
 from .indices import letters, slice_of, slice_text
 from .naming import CodeNames, binding_names, user_function_name, user_names  # noqa: F401 (selfcheck's)
 from .simplify import as_expr
@@ -215,7 +216,8 @@ class _LatexPrinter(_IndexPrinter):
         if not fn.user:
             return fn.latex
         if fn.latex == r"\operatorname{%s}" % fn.base:  # no latex= given: the name, as h or \operatorname{phi}
-            return _latex_name(fn.base, r"\operatorname") + "'" * fn.order
+            name = USER_PREFIX + fn.base if marked(fn) else fn.base   # user.softplus: not the built-in
+            return _latex_name(name, r"\operatorname") + "'" * fn.order
         return fn.latex + "'" * fn.order
 
     def power(self, arg, p):

@@ -184,7 +184,9 @@ def test_matrix_notation_reads_back_with_symbols_named_like_parser_words(word):
 
 def test_matrix_notation_of_user_functions_named_like_parser_words():
     x = td.vector("x", "n")
-    assert td.matrix_notation(td.elementwise("inv")(x)).startswith("no matrix notation")
+    user_inv = td.elementwise("inv")(x)
+    assert td.matrix_notation(user_inv) == "user.inv(x)"   # read back as the user's inv, not the inverse
+    assert td.parse("user.inv(x)", x="n") is user_inv
     assert td.matrix_notation(td.elementwise("hq")(x)) == "hq(x)"
 
 

@@ -2,10 +2,14 @@
 
     tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...]
                [--format matrix|index|einsum|latex|numpy|jax|torch] [--check]
+
+It prints the dims it inferred on a comment line (``# X: (n, p), y: (n), lam: scalar``; ``%`` for
+LaTeX), then the derivative.
     tensordiff --demo
 """
 
 import argparse
+import re
 import sys
 
 from . import demo
@@ -80,6 +84,8 @@ def run(args, out):
         raise TensorDiffError(f"--wrt {args.wrt!r} is not a symbol of the expression "
                               f"(its symbols: {', '.join(sorted(symbols)) or 'none'})")
     wrt = symbols[args.wrt]
+    comment = "%" if args.format == "latex" else "#"
+    print(f"{comment} {inferred_dims(args.expr, symbols.values())}", file=out)
     result = diff(expr, wrt, args.order)
     shape = ", ".join(result.shape)
     writers = {
@@ -94,6 +100,15 @@ def run(args, out):
             print(f"# finite-difference check (shape ({shape})): max abs error {report.max_abs_error:.3g}, "
                   f"max rel error {report.max_rel_error:.3g}", file=out)
     return 0
+
+
+def inferred_dims(text, symbols):
+    """``X: (n, p), y: (n), alpha: scalar``: each symbol's dims, in order of appearance in ``text``."""
+    def first_use(node):
+        match = re.search(rf"(?<![\w.]){re.escape(node.name)}(?!\w)", text)
+        return (match.start() if match else len(text), node.name)
+    return ", ".join(f"{node.name}: ({', '.join(node.dims)})" if node.dims else f"{node.name}: scalar"
+                     for node in sorted(symbols, key=first_use))
 
 
 def main(argv=None):

@@ -146,7 +146,7 @@ class _ApplyStep:
 
 
 def _implementation(fn, functions, backend):
-    if functions:
+    if functions and fn.user:   # a built-in keeps its own: a user function may share its name
         for name in fn.ascii_names:
             if name in functions:
                 return _as_callable(functions[name], fn, 0)

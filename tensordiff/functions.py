@@ -146,7 +146,7 @@ def _per_entry(scalar_function, x):
     """``scalar_function`` (a math-module function) applied to every entry of ``x``."""
     x = np.asarray(x)
     dtype = np.result_type(x.dtype, np.float32)
-    return np.frompyfunc(scalar_function, 1, 1)(x).astype(dtype)
+    return np.asarray(np.frompyfunc(scalar_function, 1, 1)(x), dtype=dtype)   # a 0-d x gives a float
 
 
 def _erf(x):

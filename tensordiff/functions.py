@@ -490,7 +490,7 @@ def elementwise(name, fn=None, deriv=None, latex=None):
     >>> h = td.elementwise("h")                   # derivatives print as h′, h″, ...
     >>> g = td.elementwise("g", np.tanh, lambda x: 1 - np.tanh(x) ** 2)
     >>> print(td.diff(g(td.scalar("x")), td.scalar("x")))
-    g′(x)
+    out = g′(x)
     """
     _check_function_name(name, "function name")
     if fn is not None and not callable(fn):

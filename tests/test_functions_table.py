@@ -60,6 +60,15 @@ def test_every_row_has_every_facet():
         assert td.matrix_notation(fn(td.matrix("X", "n p"))) == f"{name}(X)", name
 
 
+def test_every_row_has_a_docstring_whose_example_runs():
+    import doctest
+    for name, fn in FUNCTIONS.items():
+        test = doctest.DocTestParser().get_doctest(fn.__doc__, {}, name, None, 0)
+        runner = doctest.DocTestRunner()
+        assert test.examples and fn.__doc__.splitlines()[0].strip(), name
+        assert runner.run(test).failed == 0, name
+
+
 def test_every_row_has_an_independent_reference():
     assert set(REFERENCE) == set(FUNCTIONS)
 
@@ -170,6 +179,11 @@ def test_latex_names_each_row():
 
 # ---------------------------------------------------------------- the other backends and code targets
 
+# torch.special.polygamma (n ≥ 1) is accurate to about 1e-9 relative (its zeta series), scipy's
+# and jax's to about 1e-15: measured against them, torch's polygamma rows get its own accuracy.
+LIBRARY_ACCURACY = {("torch", name): 1e-8 for name in ("lgamma", "digamma", "polygamma1", "polygamma2")}   # orders 0-2
+
+
 def _derivatives(fn, x):
     return [fn(x), td.diff(fn(x), x), td.diff(fn(x), x, order=2)]
 
@@ -191,7 +205,8 @@ def test_every_row_on_every_backend(backend):
             got = td.evaluate(exprs, x=v, backend=backend)
         for g, w in zip(got, want):
             g = g.compute() if backend == "dask" else g.get() if backend == "cupy" else np.asarray(g)
-            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14, err_msg=f"{name} on {backend}")
+            np.testing.assert_allclose(g, w, rtol=LIBRARY_ACCURACY.get((backend, name), 1e-12), atol=1e-14,
+                                       err_msg=f"{name} on {backend}")
 
 
 @pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
@@ -211,7 +226,8 @@ def test_every_row_in_every_code_target(target):
         else:
             got = namespace["f"](library.asarray(v) if target == "torch" else v)
         for g, w in zip(got, td.evaluate(exprs, x=v)):
-            np.testing.assert_allclose(np.asarray(g), w, rtol=1e-10, atol=1e-12, err_msg=f"{name} in {target}")
+            np.testing.assert_allclose(np.asarray(g), w, rtol=LIBRARY_ACCURACY.get((target, name), 1e-10), atol=1e-12,
+                                       err_msg=f"{name} in {target}")
 
 
 # ---------------------------------------------------------------- against jax

@@ -226,8 +226,6 @@ def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real
                                   f"    >>> td.{name}(td.vector('x', 'n')).shape\n    ('n',)\n", **more)
 
 
-_TORCH_STEP = "(({x}) > 0).double()"
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 # ---------------------------------------------------------------- the table
 # name, numpy, f′(x), LaTeX, other array libraries (xp, sp, x), code; then the numpy ufunc, domain, ...
@@ -305,7 +303,8 @@ _ROWS = [
     _row("sign", np.sign, _zero_derivative, r"\operatorname{sign}",
          lambda xp, sp, x: xp.sign(x), "{np}.sign({x})", np.sign, "kink"),
     _row("step", _step, _zero_derivative, r"\theta",
-         lambda xp, sp, x: xp.heaviside(x, 0.0), {"numpy": "{np}.heaviside({x}, 0.0)", "torch": _TORCH_STEP},
+         lambda xp, sp, x: xp.heaviside(x, 0.0),
+         {"numpy": "{np}.heaviside({x}, 0.0)", "torch": "{np}.heaviside({x}, {np}.zeros_like({x}))"},
          None, "kink", doc="Elementwise Heaviside step: 1 where x > 0, else 0; its derivative is 0.\n\n"
                            "    >>> import tensordiff as td\n    >>> td.step(td.vector('x', 'n')).shape\n    ('n',)\n"),
     _row("relu", _relu, lambda x: _f("step")(x), r"\operatorname{relu}",

@@ -470,7 +470,8 @@ def _type_pow(p, node, kids):
     if node.value[0] == "^" and kids[1] != SCALAR:
         p.fail(node.pos, f"'^' takes a scalar exponent, but {p.show(exponent.start, exponent.end, kids[1])}: "
                          f"write .^ for an elementwise power")
-    return p.common([(node.value[0], node.pos)] * 2, [(k.start, k.end, shape, [k]) for k, shape in zip(node.kids, kids)])
+    operands = [(k.start, k.end, shape, [k]) for k, shape in zip(node.kids, kids)]
+    return p.common([(node.value[0], node.pos)] * 2, operands)
 
 
 def _type_call(p, node, kids):

@@ -119,7 +119,7 @@ class Elementwise:
         return f"<elementwise {self.display}>"
 
     def __reduce__(self):
-        if not self.user:
+        if not self.user and builtin_function(self.name) is self:
             return (builtin_function, (self.name,))
         return (_user_function, (self.base, self.order))
 

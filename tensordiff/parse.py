@@ -8,21 +8,29 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     chain    = unary { ("*" | ".*" | "./" | "/") unary }
     unary    = { "+" | "-" } power                          -x^2 is -(x^2)
     power    = postfix { ("^" | ".^") exponent }            x^2^3 is (x^2)^3, as MATLAB
-    exponent = [ "+" | "-" ] number | "(" [ "+" | "-" ] number ")"
+    exponent = { "+" | "-" } postfix                        a number: a constant power
     postfix  = primary { "'" | ".'" }                       transpose
-    primary  = number | name | function "(" expr ")" | "(" expr ")"
+    primary  = number | name | function [ "'"... ] "(" expr ")" | ones | "(" expr ")"
+    ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number ")"    every entry the number
+    function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
     name     = ASCII letter or "_", then ASCII letters, digits, "_"
 
 ``*`` is the matrix product, or a scaling when one side is a scalar; ``.*`` and ``./`` are
 elementwise (a scalar broadcasts), as are ``+`` and ``-``; ``/`` divides by a scalar; ``^``
-raises a scalar to a constant power, ``.^`` any shape elementwise. ``eye`` and ``I`` are the
-identity, its size taken from its surroundings, or from ``**dims`` (eye="p") where none do.
-Function names are reserved: inv det logdet tr diag sum norm2 sqrt and every elementwise function
-of ``functions.FUNCTIONS`` (exp log sin cos tanh sigmoid abs relu sign step softplus log1p). A user
-function declared with td.elementwise reads as h(x), its derivatives as h'(x), h''(x). Elementwise
-functions take any shape; sum and norm2 (2-norm, Frobenius on a matrix) give a scalar; diag(v)
-of a vector is a diagonal matrix, diag(A) of a square matrix its diagonal.
+raises a scalar to a scalar power, ``.^`` any shape elementwise. A number exponent is a constant
+power (x^2); any other exponent is exp(log(base)·exponent), for a positive base (a^b, 2^x).
+``eye`` and ``I`` are the identity, and ``vector(c)``/``matrix(c)`` the vector/matrix whose
+entries are all c (vector(1): all ones), their sizes taken from their surroundings, or for eye
+from ``**dims`` (eye="p") where none do. Function names are reserved: inv det logdet tr diag sum
+norm1 norm2 sqrt vector matrix, polygamma1 polygamma2 ..., and every elementwise function of
+``functions.FUNCTIONS`` (exp log log1p sin cos tan arcsin arccos arctan sinh cosh tanh sigmoid
+softplus erf gelu lgamma digamma abs sign step relu stop_gradient). A user function declared with
+td.elementwise reads as h(x), its derivatives as h'(x), h''(x); ``user.h(x)`` reads it too, and is
+how a user function named like a reserved word is written (user.softplus(x)). Elementwise
+functions take any shape; sum, norm1 (sum of absolute values) and norm2 (2-norm, Frobenius on a
+matrix) give a scalar; diag(v) of a vector is a diagonal matrix, diag(A) of a square matrix its
+diagonal.
 
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
@@ -34,10 +42,15 @@ the others follow these conventions:
     (x'); multiplied by a matrix or row vector on its left (A*x, y'*x); followed by a row vector
     (x*y' is an outer product, while lam*w'*w keeps lam a scalar); added to, or combined
     elementwise with, a column vector (X*w - y); or the argument of diag, sum or norm2; but a
-    name raised with ^ (s^2) stays a scalar;
+    name raised with ^ (s^2), or an exponent of ^ (a^b), stays a scalar;
+  - where the uses leave a name of one letter (with a subscript: x1, x_i) open, matrixcalculus.org's
+    convention decides: h to z are vectors (a to g stay scalars), in order of appearance, each
+    as long as the expression still types with it (x alone is a vector; in a*x + b, x is a vector
+    and b, added to it, one by its use; s*X keeps s a scalar, and so does lam*w'*w: lam is no letter);
   - dims override the conventions: lam="" keeps lam a scalar in X*lam; N="" makes N a scalar.
 The rules run to a fixed point: each pass turns some scalars into vectors, never back, so there
-are at most as many passes as names. Inferred dims are named n, p, q, r, ... in order of
+are at most as many passes as names (the convention then tries its names all at once, or one by
+one for the first MAX_CONVENTION_TRIES of them). Inferred dims are named n, p, q, r, ... in order of
 appearance, skipping the dim names in ``**dims`` and the expression's symbol names.
 """
 

@@ -230,6 +230,16 @@ def test_every_row_in_every_code_target(target):
                                        err_msg=f"{name} in {target}")
 
 
+def test_generated_code_imports_special_functions_clear_of_user_names():
+    special, lax = td.vector("special", "n"), td.vector("lax", "n")
+    e = td.sum(td.erf(special) * td.stop_gradient(lax))
+    source = td.codegen(e, target="jax")
+    assert "from jax.scipy import special as special_" in source and "from jax import lax as lax_" in source
+    namespace, v = {}, points("real")
+    exec(td.codegen(e), namespace)
+    assert namespace["f"](v, v) == pytest.approx(float(td.evaluate(e, special=v, lax=v)), rel=1e-14)
+
+
 # ---------------------------------------------------------------- against jax
 
 def _jax_functions():

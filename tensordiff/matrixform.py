@@ -14,13 +14,13 @@ would read back as the identity, ``tr`` as the trace). A user function so named 
 """
 
 from .expr import Einsum, topological
-from .functions import USER_PREFIX, marked
-from .parse import FUNCTION_TABLE, IDENTITY
+from .functions import USER_PREFIX, builtin_function, marked
+from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .printing import _expression, _join_terms, index_notation
 from .simplify import is_symmetric
 
 # Names td.parse reads as something else than a symbol or user function of that name.
-PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY)
+PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES)
 
 __all__ = ["matrix_notation", "to_matrix"]
 
@@ -126,7 +126,7 @@ class _Writer:
         return self.written[key]
 
     def _var(self, node):
-        if node.name in PARSER_WORDS:
+        if node.name in PARSER_WORDS or builtin_function(node.name) is not None:   # polygamma2 too
             raise NoMatrixForm
         return node.name
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.parse import FUNCTION_TABLE, IDENTITY
+from tensordiff.parse import FUNCTION_TABLE, IDENTITY, ONES
 
 RNG = np.random.default_rng(11)
 SIZES = {"n": 3, "m": 2}
@@ -165,7 +165,7 @@ def test_printers_refuse_a_bad_name(printer):
         printer(td.scalar("s_named"), name=None)
 
 
-PARSER_WORDS = sorted(set(FUNCTION_TABLE) | set(IDENTITY))
+PARSER_WORDS = sorted(set(FUNCTION_TABLE) | set(IDENTITY) | set(ONES))
 
 
 @pytest.mark.parametrize("word", PARSER_WORDS)

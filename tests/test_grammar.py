@@ -87,6 +87,14 @@ def test_expression_exponents_differentiate_at_orders_1_to_3():
         lower = higher
 
 
+def test_expression_powers_print_as_powers_and_read_back():
+    x, y, a, b = td.vector("x", "n"), td.vector("y", "n"), td.scalar("a"), td.scalar("b")
+    for e, text in [(x ** y, "x.^y"), (a ** b, "a^b"), (x ** (y + 1), "x.^(1 + y)"),
+                    (td.sum(x ** y) * a ** b, "a^b*sum(x.^y)")]:
+        assert td.matrix_notation(e) == text
+        assert parse(text, x="n", y="n") is e
+
+
 @pytest.mark.parametrize("text, error, fragment", [
     ("a^X", td.ShapeError, "'^' takes a scalar exponent"),
     ("X^a", td.ShapeError, "'^' raises a scalar"),

@@ -220,36 +220,24 @@ def _gelu_derivative(x):
     return add_node([cdf, hadamard(x, density)])
 
 
-def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real", doc=None, **more):
+def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real", summary=None, **more):
+    summary = f"Elementwise {summary or name}."
+    example = f"    >>> import tensordiff as td\n    >>> td.{name}(td.vector('x', 'n')).shape\n    ('n',)\n"
     return Elementwise(name, numeric, derivative, latex, array=array, code=code, ufunc=ufunc, domain=domain,
-                       doc=doc or f"Elementwise {name}.\n\n    >>> import tensordiff as td\n"
-                                  f"    >>> td.{name}(td.vector('x', 'n')).shape\n    ('n',)\n", **more)
-
+                       doc=f"{summary}\n\n{example}", **more)
 
 
 # ---------------------------------------------------------------- the table
-# name, numpy, f′(x), LaTeX, other array libraries (xp, sp, x), code; then the numpy ufunc, domain, ...
+# name, numpy, f′(x), LaTeX, other array libraries (xp, sp, x), code; then the numpy ufunc, domain, summary
 _ROWS = [
     _row("exp", np.exp, lambda x: _f("exp")(x), r"\exp",
          lambda xp, sp, x: xp.exp(x), "{np}.exp({x})", np.exp),
     _row("log", np.log, lambda x: power(x, -1.0), r"\log",
          lambda xp, sp, x: xp.log(x), "{np}.log({x})", np.log, "positive", rewrites=(_log_of_exp,),
-         doc="""Elementwise natural logarithm.
-
-    Outside its domain it follows numpy (IEEE 754), silently: log of a negative entry is nan,
-    log(0) is -inf, and nan stays nan, in the value and in every derivative; nothing raises or
-    warns, and the other entries are unaffected. Check with np.isfinite, or keep the argument
-    positive (log(x*x + 1), logdet for log |det|).
-
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> td.log(x * x + 1).shape
-    ('n',)
-    """),
+         summary="natural logarithm; as numpy, silently nan for a negative entry and -inf at 0"),
     _row("log1p", np.log1p, lambda x: power(_one_plus(x), -1.0), r"\operatorname{log1p}",
          lambda xp, sp, x: xp.log1p(x), "{np}.log1p({x})", np.log1p, "positive",
-         doc="Elementwise log(1 + x), accurate for small x.\n\n    >>> import tensordiff as td\n"
-             "    >>> td.log1p(td.vector('x', 'n') ** 2).shape\n    ('n',)\n"),
+         summary="log(1 + x), accurate for small x"),
     _row("sin", np.sin, lambda x: _f("cos")(x), r"\sin",
          lambda xp, sp, x: xp.sin(x), "{np}.sin({x})", np.sin),
     _row("cos", np.cos, lambda x: scale(_f("sin")(x), -1.0), r"\cos",
@@ -271,51 +259,39 @@ _ROWS = [
     _row("sigmoid", _sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
          lambda xp, sp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
          {"numpy": "(0.5 * (1 + {np}.tanh(0.5 * {x})))", "torch": "{np}.sigmoid({x})"},
-         doc="Elementwise logistic function 1/(1 + e^-x), computed as (1 + tanh(x/2))/2 (no overflow).\n\n"
-             "    >>> import tensordiff as td\n    >>> td.sigmoid(td.vector('x', 'n')).shape\n    ('n',)\n"),
+         summary="logistic function 1/(1 + e^-x), computed as (1 + tanh(x/2))/2 (no overflow)"),
     _row("softplus", _softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
          lambda xp, sp, x: xp.logaddexp(x * 0, x),
          {"numpy": "{np}.logaddexp(0.0, {x})", "torch": "{np}.logaddexp({np}.zeros_like({x}), {x})"},
-         doc="Elementwise log(1 + e^x), computed without overflow for large x; its derivative is sigmoid.\n\n"
-             "    >>> import tensordiff as td\n    >>> X, w, y = td.matrix('X', 'n p'), td.vector('w', 'p'), "
-             "td.vector('y', 'n')\n    >>> td.sum(td.softplus(-y * (X @ w))).shape      # the logistic loss\n"
-             "    ()\n"),
+         summary="log(1 + e^x), computed without overflow; its derivative is sigmoid"),
     _row("erf", _erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
-         r"\operatorname{erf}", lambda xp, sp, x: sp.erf(x), "{sp}.erf({x})", None,
-         doc="Elementwise error function (scipy.special.erf when scipy is installed, math.erf otherwise).\n\n"
-             "    >>> import tensordiff as td\n    >>> td.erf(td.vector('x', 'n')).shape\n    ('n',)\n"),
+         r"\operatorname{erf}", lambda xp, sp, x: sp.erf(x), "{sp}.erf({x})",
+         summary="error function (scipy.special.erf with scipy, math.erf entry by entry without)"),
     _row("gelu", _gelu, _gelu_derivative, r"\operatorname{gelu}",
          lambda xp, sp, x: x * (0.5 * sp.erfc(-x * _SQRT_HALF)),
          "{x} * (0.5 * {sp}.erfc(-({x}) * 0.7071067811865476))",
-         doc="Elementwise exact GELU x·Φ(x), Φ the standard normal CDF (torch's default, "
-             "jax.nn.gelu(approximate=False)).\n\n    >>> import tensordiff as td\n"
-             "    >>> td.gelu(td.vector('x', 'n')).shape\n    ('n',)\n"),
+         summary="exact GELU x·Φ(x), Φ the normal CDF (torch's default, jax.nn.gelu(approximate=False))"),
     _row("lgamma", _special_function("gammaln", "lgamma"), lambda x: _f("digamma")(x), r"\log\Gamma",
          lambda xp, sp, x: sp.gammaln(x), "{sp}.gammaln({x})", None, "positive",
-         doc="Elementwise log|Γ(x)| (scipy.special.gammaln; needs scipy to evaluate).\n\n"
-             "    >>> import tensordiff as td\n    >>> td.lgamma(td.vector('x', 'n')).shape\n    ('n',)\n"),
+         summary="log|Γ(x)| (scipy.special.gammaln; needs scipy to evaluate)"),
     _row("digamma", _special_function("digamma", "digamma"), lambda x: polygamma_function(1)(x), r"\psi",
          lambda xp, sp, x: sp.digamma(x), "{sp}.digamma({x})", None, "positive",
-         doc="Elementwise ψ(x) = Γ′(x)/Γ(x); its derivatives are polygamma1, polygamma2, ... (needs scipy).\n\n"
-             "    >>> import tensordiff as td\n    >>> td.digamma(td.vector('x', 'n')).shape\n    ('n',)\n"),
+         summary="ψ(x) = Γ′(x)/Γ(x); its derivatives are polygamma1, polygamma2, ... (needs scipy)"),
     _row("abs", np.abs, lambda x: _f("sign")(x), r"\operatorname{abs}",
-         lambda xp, sp, x: xp.abs(x), "{np}.abs({x})", np.absolute, "kink"),
+         lambda xp, sp, x: xp.abs(x), "{np}.abs({x})", np.absolute, "kink", summary="absolute value; abs′(0) = 0"),
     _row("sign", np.sign, _zero_derivative, r"\operatorname{sign}",
-         lambda xp, sp, x: xp.sign(x), "{np}.sign({x})", np.sign, "kink"),
+         lambda xp, sp, x: xp.sign(x), "{np}.sign({x})", np.sign, "kink", summary="sign -1, 0, 1; its derivative is 0"),
     _row("step", _step, _zero_derivative, r"\theta",
          lambda xp, sp, x: xp.heaviside(x, 0.0),
          {"numpy": "{np}.heaviside({x}, 0.0)", "torch": "{np}.heaviside({x}, {np}.zeros_like({x}))"},
-         None, "kink", doc="Elementwise Heaviside step: 1 where x > 0, else 0; its derivative is 0.\n\n"
-                           "    >>> import tensordiff as td\n    >>> td.step(td.vector('x', 'n')).shape\n    ('n',)\n"),
+         None, "kink", summary="Heaviside step: 1 where x > 0, else 0; its derivative is 0"),
     _row("relu", _relu, lambda x: _f("step")(x), r"\operatorname{relu}",
          lambda xp, sp, x: xp.maximum(x, 0), {"numpy": "{np}.maximum({x}, 0)", "torch": "{np}.clamp({x}, min=0)"},
-         None, "kink"),
+         None, "kink", summary="max(x, 0); its derivative is step(x), 0 at 0"),
     _row("stop_gradient", _identity, _zero_derivative, r"\operatorname{sg}",
          lambda xp, sp, x: x, {"numpy": "{x}", "jax": "{lax}.stop_gradient({x})", "torch": "({x}).detach()"},
          finite_differences=False,
-         doc="x's value with derivative 0 at every order (jax.lax.stop_gradient, torch's detach).\n\n"
-             "    >>> import tensordiff as td\n    >>> x = td.scalar('x')\n"
-             "    >>> td.diff(x * td.stop_gradient(x), x) is td.stop_gradient(x)\n    True\n"),
+         summary="x's value with derivative 0 at every order (jax.lax.stop_gradient, torch's detach)"),
 ]
 
 FUNCTIONS = {fn.name: fn for fn in _ROWS}

@@ -375,7 +375,6 @@ class _Torch(_ArrayLibrary):
 
     def __init__(self, lib):
         super().__init__(lib)
-        torch = lib
         self.xp = _TorchAsNumpy(lib)
 
     def is_array(self, value):

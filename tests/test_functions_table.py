@@ -298,3 +298,22 @@ def test_an_abstract_user_function_named_like_a_builtin_takes_its_implementation
     assert td.evaluate(e, x=v, functions={"tanh": np.sin}) == pytest.approx(np.sum(np.sin(v) + np.tanh(v)))
     with pytest.raises(td.EvaluationError, match="'tanh' is built in"):
         td.evaluate(td.sum(td.tanh(x)), x=v, functions={"tanh": np.sin})
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_bad_input_is_a_clear_error():
+    x, X = td.vector("x", "n"), td.matrix("X", "n p")
+    for n in (-1, 1.5, True, "2"):
+        with pytest.raises(td.TensorDiffError, match="polygamma's order n must be a non-negative int"):
+            td.polygamma(n, x)
+    with pytest.raises(td.ShapeError, match=r"'\*\*'"):
+        x ** X
+    with pytest.raises(td.TensorDiffError, match="positive base"):
+        0.0 ** x
+    with pytest.raises(td.TensorDiffError, match="domain of function h_bad must be one of"):
+        td.Elementwise("h_bad", np.tanh, domain="everywhere")
+    with pytest.raises(td.TensorDiffError, match="'pow' names tensordiff's power family"):
+        td.elementwise("pow")
+    with pytest.raises(td.TensorDiffError, match="the constant arcsin"):
+        td.arcsin(td.simplify(2.0) + 0 * td.scalar("s_bad"))   # arcsin(2) is nan: no such constant

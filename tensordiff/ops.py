@@ -136,7 +136,10 @@ def power(a, b):
     An expression base is taken to be positive: where it is not, log(a) and so the value and
     derivatives are nan, as numpy's log would give (a constant exponent has no such limit).
 
-    >>> x ** 3, 2 ** x, x ** y
+    >>> import tensordiff as td
+    >>> x, y = td.vector("x", "n"), td.vector("y", "n")
+    >>> print(x ** y)
+    out[i] = exp(log(x[i]) y[i])
     """
     a, b = as_expr(a), as_expr(b)
     if constant_value(b) is not None:

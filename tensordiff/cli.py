@@ -103,7 +103,12 @@ def run(args, out):
 
 
 def inferred_dims(text, symbols):
-    """``X: (n, p), y: (n), alpha: scalar``: each symbol's dims, in order of appearance in ``text``."""
+    """``X: (n, p), y: (n), alpha: scalar``: each symbol's dims, in order of appearance in ``text``.
+
+    >>> import tensordiff as td
+    >>> inferred_dims("x'*A*x + c", [td.matrix("A", "n n"), td.scalar("c"), td.vector("x", "n")])
+    'x: (n), A: (n, n), c: scalar'
+    """
     def first_use(node):
         match = re.search(rf"(?<![\w.]){re.escape(node.name)}(?!\w)", text)
         return (match.start() if match else len(text), node.name)

@@ -425,7 +425,8 @@ def power(x, p):
     """``x ** p`` elementwise for a constant p.
 
     >>> import tensordiff as td
-    >>> td.power(td.vector("x", "n"), 3).shape
+    >>> from tensordiff.functions import power
+    >>> power(td.vector("x", "n"), 3).shape
     ('n',)
     """
     p_value = constant_value(as_expr(p)) if not isinstance(p, (int, float)) else p
@@ -497,4 +498,4 @@ def _abstract(base, order, numeric, latex):
     return fn
 
 
-__all__ = ["Elementwise", "elementwise", "power", "polygamma", "FUNCTIONS", *FUNCTIONS]
+__all__ = ["Elementwise", "elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]

@@ -10,12 +10,12 @@ from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import EvaluationError, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate
 from .expr import Expr
-from .functions import Elementwise, elementwise
+from .functions import FUNCTIONS, Elementwise, elementwise, polygamma
+from .functions import *  # noqa: F401,F403  one public name per row of functions.FUNCTIONS: td.exp, td.erf, ...
 from .kernels import kernels_available
 from .memory import get_memory_limit, set_memory_limit
-from .ops import (abs, cos, det, diag, diagonal, einsum, exp, eye, inv, log, logdet, matrix, matrix_power, norm,
-                  log1p, outer, relu, scalar, sigmoid, sin, softplus, solve, sqrt, sum, tanh, tensor, trace,
-                  vector)
+from .ops import (det, diag, diagonal, einsum, eye, inv, logdet, matrix, matrix_power, norm, outer, scalar, solve,
+                  sqrt, sum, tensor, trace, vector)
 from .codegen import codegen
 from .cost import Cost, cost
 from .matrixform import matrix_notation
@@ -30,8 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "tensor", "scalar", "vector", "matrix", "eye",
     "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "solve", "matrix_power", "det", "logdet", "norm",
-    "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p",
-    "elementwise", "Elementwise",
+    "sqrt", *FUNCTIONS, "polygamma", "elementwise", "Elementwise",
     "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify",
     "evaluate", "compile", "Program", "kernels_available",
     "cost", "Cost", "set_memory_limit", "get_memory_limit",

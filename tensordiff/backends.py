@@ -13,7 +13,6 @@ result is a chunked dask array that whatever scheduler is active computes.
 import functools
 import importlib
 import math
-import types
 
 import numpy as np
 import opt_einsum
@@ -306,14 +305,15 @@ class _ArrayLibrary(Backend):
             operands[smallest] = operands[smallest] * factor
         return self.contract(_equation(subs, out), operands)
 
-    # elementwise: the built-in functions through the table below, bound user functions as given
+    # elementwise: the built-in functions through their table rows (functions.py), bound user functions as given
+    special_module = None   # the library's scipy.special counterpart, imported when a function needs it
+
     def function(self, fn):
         if fn.user:
             return fn.numeric
-        row = ELEMENTWISE.get(fn.name)
-        if row is None:
+        if fn.array is None:
             raise EvaluationError(f"function {fn.display} has no {self.name} implementation")
-        return functools.partial(row, self.xp, fn)
+        return functools.partial(fn.array, self.xp, LazyModule(self.special_module))
 
     def apply(self, impl, x):
         return impl(x)
@@ -341,50 +341,41 @@ def _equation(subs, out):
     return ",".join("".join(symbol(i) for i in s) for s in subs) + "->" + "".join(symbol(i) for i in out)
 
 
-def _power(xp, fn, x):
-    p = fn.p
-    if p == 2.0:
-        return xp.square(x)
-    if p == 0.5:
-        return xp.sqrt(x)
-    if p == -1.0:
-        return xp.reciprocal(x)
-    return xp.power(x, p)
+class LazyModule:
+    """A module imported on first attribute access (jax.scipy.special only once erf is evaluated)."""
 
+    def __init__(self, name):
+        self.name = name
 
-# The built-in elementwise functions in terms of a namespace with numpy's names (functions.py
-# holds their numpy rows; numpy and dask use those directly).
-ELEMENTWISE = {
-    "exp": lambda xp, fn, x: xp.exp(x),
-    "log": lambda xp, fn, x: xp.log(x),
-    "sin": lambda xp, fn, x: xp.sin(x),
-    "cos": lambda xp, fn, x: xp.cos(x),
-    "tanh": lambda xp, fn, x: xp.tanh(x),
-    "sigmoid": lambda xp, fn, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
-    "abs": lambda xp, fn, x: xp.abs(x),
-    "sign": lambda xp, fn, x: xp.sign(x),
-    "relu": lambda xp, fn, x: xp.maximum(x, 0),
-    "step": lambda xp, fn, x: xp.heaviside(x, 0.0),
-    "softplus": lambda xp, fn, x: xp.logaddexp(x * 0, x),
-    "log1p": lambda xp, fn, x: xp.log1p(x),
-    "pow": _power,
-}
+    def __getattr__(self, attribute):
+        if self.name is None:
+            raise AttributeError(attribute)
+        return getattr(importlib.import_module(self.name), attribute)
 
 
 # ---------------------------------------------------------------- the other libraries
 
+class _TorchAsNumpy:
+    """torch under numpy's names: what torch spells differently, then torch's own (exp, arcsin, ...)."""
+
+    def __init__(self, torch):
+        self.torch = torch
+        self.maximum, self.power, self.linalg = torch.clamp_min, torch.pow, torch.linalg
+
+    def heaviside(self, x, value):
+        return self.torch.heaviside(x, self.torch.full((), value, dtype=x.dtype, device=x.device))
+
+    def __getattr__(self, name):
+        return getattr(self.torch, name)
+
+
 class _Torch(_ArrayLibrary):
     name = module = extra = "torch"
+    special_module = "torch.special"
 
     def __init__(self, lib):
         super().__init__(lib)
-        torch = lib
-        # numpy's names for what torch spells differently
-        self.xp = types.SimpleNamespace(
-            exp=torch.exp, log=torch.log, sin=torch.sin, cos=torch.cos, tanh=torch.tanh, abs=torch.abs,
-            sign=torch.sign, square=torch.square, sqrt=torch.sqrt, reciprocal=torch.reciprocal, power=torch.pow,
-            maximum=torch.clamp_min, linalg=torch.linalg, logaddexp=torch.logaddexp, log1p=torch.log1p,
-            heaviside=lambda x, value: torch.heaviside(x, torch.full((), value, dtype=x.dtype, device=x.device)))
+        self.xp = _TorchAsNumpy(lib)
 
     def is_array(self, value):
         return isinstance(value, self.lib.Tensor)
@@ -487,6 +478,7 @@ class _LUBackend(_ArrayLibrary):
 class _Jax(_LUBackend):
     name = extra = "jax"
     module = "jax.numpy"
+    special_module = "jax.scipy.special"
 
     def __init__(self, lib):
         super().__init__(lib)
@@ -501,6 +493,7 @@ class _Jax(_LUBackend):
 
 class _Cupy(_LUBackend):
     name = module = extra = "cupy"
+    special_module = "cupyx.scipy.special"
 
     def __init__(self, lib):
         super().__init__(lib)

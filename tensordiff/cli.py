@@ -2,6 +2,9 @@
 
     tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...] [--symmetric S ...]
                [--format matrix|index|einsum|latex|numpy|jax|torch] [--check]
+
+It prints the dims it inferred on a comment line (``# X: (n, p), y: (n), lam: scalar``; ``%`` for
+LaTeX), then the derivative.
     tensordiff --demo
     tensordiff --version | --info
 """
@@ -10,6 +13,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import platform
+import re
 import sys
 from collections.abc import Sequence
 from typing import Optional
@@ -103,6 +107,8 @@ def run(args, out):
         raise TensorDiffError(f"--wrt {args.wrt!r} is not a symbol of the expression "
                               f"(its symbols: {', '.join(sorted(symbols)) or 'none'})")
     wrt = symbols[args.wrt]
+    comment = "%" if args.format == "latex" else "#"
+    print(f"{comment} {inferred_dims(args.expr, symbols.values())}", file=out)
     result = diff(expr, wrt, args.order)
     shape = ", ".join(result.shape)
     writers = {
@@ -117,6 +123,23 @@ def run(args, out):
             print(f"# finite-difference check (shape ({shape})): max abs error {report.max_abs_error:.3g}, "
                   f"max rel error {report.max_rel_error:.3g}", file=out)
     return 0
+
+
+def inferred_dims(text, symbols):
+    """``X: (n, p), y: (n), alpha: scalar``: each symbol's dims, in order of appearance in ``text``.
+
+    >>> import tensordiff as td
+    >>> inferred_dims("x'*A*x + c", [td.matrix("A", "n n"), td.scalar("c"), td.vector("x", "n")])
+    'x: (n), A: (n, n), c: scalar'
+    """
+    def first_use(node):
+        match = re.search(rf"(?<![\w.]){re.escape(node.name)}(?!\w)", text)
+        return (match.start() if match else len(text), node.name)
+    def described(node):
+        if not node.dims:
+            return f"{node.name}: scalar"
+        return f"{node.name}: ({', '.join(node.dims)})" + (" symmetric" if node.symmetric else "")
+    return ", ".join(described(node) for node in sorted(symbols, key=first_use))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

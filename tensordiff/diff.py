@@ -491,11 +491,10 @@ def _scalar_only(f, what):
 
 
 def grad(f, wrt):
-    """Gradient of a scalar ``f``: shape ``wrt.shape``; with a list of symbols, a tuple in that order.
-
-    For a symmetric symbol S it is the gradient on symmetric matrices, sym(G) = (G + Gᵀ)/2.
-
     """Gradient of a scalar expression.
+
+    With a list of symbols, a tuple of gradients in that order. For a symmetric symbol S it is the
+    gradient on symmetric matrices, sym(G) = (G + Gᵀ)/2.
 
     Parameters
     ----------

@@ -147,7 +147,7 @@ class _ApplyStep:
 
 
 def _implementation(fn, functions, backend):
-    if functions:
+    if functions and fn.user:   # a built-in keeps its own: a user function may share its name
         for name in fn.ascii_names:
             if name in functions:
                 return _as_callable(functions[name], fn, 0)
@@ -348,6 +348,8 @@ class Program:
         slot = {node: k for k, node in enumerate(nodes)}
         self.output_slots = tuple(slot[e] for e in planned)
         self.symbols = {node.name: node.dims for node in nodes if isinstance(node, Var)}
+        self.user_function_names = {name for node in nodes if isinstance(node, Apply) and node.fn.user
+                                    for name in (node.fn.base, *node.fn.ascii_names)}
         dims = set()
         for node in nodes:
             dims.update(node.shape)
@@ -399,7 +401,8 @@ class Program:
             values = {**_by_name(args[0]), **values}
         if functions is not None and not isinstance(functions, dict):
             raise EvaluationError(f"functions must be a dict {{name: implementation}}, got {type(functions).__name__}")
-        built_in = sorted(name for name in functions or () if name in FUNCTIONS or name == "pow")
+        built_in = sorted(name for name in functions or () if (name in FUNCTIONS or name == "pow")
+                          and name not in self.user_function_names)
         if built_in:   # a different tanh would disagree with tanh's derivative rule
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")

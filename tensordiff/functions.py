@@ -1,23 +1,45 @@
-"""Elementwise functions: one table row each (numeric implementation, derivative, printed names).
+"""Elementwise functions: one table row each, holding everything about the function.
 
-A derivative is given as a function from the argument expression ``x`` to the expression
-f′(x), built from other table functions. ``Power`` is the one parametrised family (x^p for any
-constant p; sqrt is x^0.5). User functions come from ``elementwise``: abstract ones have
-derivatives h′, h″, ... that are abstract too; bound ones carry numpy implementations.
+A row (an ``Elementwise`` made by ``_row`` below) gives the function's
+
+- name: how index notation, matrix notation and the parser (``td.parse``) spell it, and its
+  public name ``td.<name>``;
+- numpy implementation (numpy itself, and dask, which runs numpy on each block);
+- derivative: a function from the argument expression ``x`` to the expression f′(x), built from
+  table functions, so derivatives of any order follow;
+- LaTeX;
+- implementation for the other array libraries (torch, jax, cupy): ``array(xp, sp, x)`` with
+  ``xp`` the library under numpy's names and ``sp`` its special functions under scipy.special's;
+- code for ``td.codegen``'s targets: a template with ``{x}`` the argument, ``{np}`` the array
+  module, ``{sp}`` its special-functions module (and ``{lax}`` for jax's), one string for all
+  targets or a dict by target where they differ;
+- the numpy ufunc that means it (``np.exp(x)`` on an expression builds ``td.exp(x)``);
+- domain: where tests and the random generator draw its argument ("real", "positive",
+  "interval" |x| ≤ 1/2, "kink": away from a point where it is not smooth);
+- finite_differences: False only for stop_gradient, whose derivative 0 is a convention, not
+  the derivative of its value.
+
+``Power`` is the one parametrised family with a constant (x^p; sqrt is x^0.5) and
+``polygamma_function(n)`` the derivatives of digamma. User functions come from
+``elementwise``: abstract ones have derivatives h′, h″, ... that are abstract too; bound ones
+carry numpy implementations. A user function may take any name, a built-in one's too: it
+prints with the prefix ``user.`` where its name is a built-in word (``user.softplus(x)``).
 """
 
+import math
+import re
 import threading
 import weakref
 
 import numpy as np
 
-from .errors import TensorDiffError
+from .errors import EvaluationError, TensorDiffError
 from .expr import Apply
 from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
 
-__all__ = ["Elementwise", "elementwise", "power", "FUNCTIONS"]
-
 PRIMES = {1: "′", 2: "″", 3: "‴"}
+DOMAINS = ("real", "positive", "interval", "kink")
+USER_PREFIX = "user."
 
 
 class Elementwise:
@@ -59,17 +81,21 @@ class Elementwise:
     out = 1 - tanh(x)^2
     """
 
+    exponent = None   # the constant p of x^p (Power); None for every other function
+
     def __init__(self, name, numeric=None, derivative=None, latex=None, order=0, base=None, rewrites=(),
-                 user=False):
+                 user=False, array=None, code=None, ufunc=None, domain="real", finite_differences=True, doc=None):
         _check_function_name(name, "function name")
         _check_function_name(base if base is not None else name, "function base name")
-        for what, value in (("numeric", numeric), ("derivative", derivative)):
+        for what, value in (("numeric", numeric), ("derivative", derivative), ("array", array)):
             if value is not None and not callable(value):
                 raise TensorDiffError(f"{what} of function {name} must be callable or None, got {value!r:.60}")
         if latex is not None and not isinstance(latex, str):
             raise TensorDiffError(f"latex of function {name} must be a str, got {latex!r:.60}")
         if not isinstance(order, int) or isinstance(order, bool) or order < 0:
             raise TensorDiffError(f"order of function {name} must be a non-negative int, got {order!r:.60}")
+        if domain not in DOMAINS:
+            raise TensorDiffError(f"domain of function {name} must be one of {', '.join(DOMAINS)}, got {domain!r:.60}")
         self.user = user
         self.name = name
         self.numeric = numeric
@@ -78,19 +104,32 @@ class Elementwise:
         self.order = order
         self.base = base if base is not None else name
         self.rewrites = rewrites
+        self.array = array
+        self.code = code
+        self.ufunc = ufunc
+        self.domain = domain
+        self.finite_differences = finite_differences
         self.key = ("fn", self.base, order)
+        if doc is not None:
+            self.__doc__ = doc
 
     @property
     def display(self):
-        """The printed name: h, h′, h″, h‴, h⁽⁴⁾, ..."""
-        if self.order == 0:
-            return self.name
-        return self.base + PRIMES.get(self.order, f"^({self.order})")
+        """The printed name: h, h′, h″, h‴, h⁽⁴⁾, ...; user.h where h is a built-in word."""
+        name = self.name if self.order == 0 else self.base + PRIMES.get(self.order, f"^({self.order})")
+        return USER_PREFIX + name if marked(self) else name
 
     @property
     def ascii_names(self):
         """Names accepted for this function in ``functions={...}`` at evaluation."""
-        return (self.display, self.base + "'" * self.order)
+        name = self.name if self.order == 0 else self.base + PRIMES.get(self.order, f"^({self.order})")
+        return (name, self.base + "'" * self.order)
+
+    def code_for(self, target):
+        """The code template of this function for codegen target ``target`` (None: none)."""
+        if isinstance(self.code, dict):
+            return self.code.get(target, self.code.get("numpy"))
+        return self.code
 
     def derivative(self, x):
         """The expression f′(x)."""
@@ -111,8 +150,8 @@ class Elementwise:
         return f"<elementwise {self.display}>"
 
     def __reduce__(self):
-        if FUNCTIONS.get(self.name) is self:
-            return (_builtin, (self.name,))
+        if not self.user and builtin_function(self.name) is self:
+            return (builtin_function, (self.name,))
         return (_user_function, (self.base, self.order))
 
 
@@ -121,28 +160,46 @@ def _check_function_name(name, what):
         raise TensorDiffError(f"{what} must be an identifier (a str such as 'h'), got {name!r:.60}")
 
 
-def _builtin(name):
-    return FUNCTIONS[name]
+# ---------------------------------------------------------------- numeric helpers
+
+def _scipy_special(required_by=None):
+    """scipy.special, imported on first use; None without scipy (an error when ``required_by`` needs it)."""
+    try:
+        import scipy.special   # optional: only the gamma-family functions need it, and erf is faster with it
+    except ImportError:
+        if required_by is None:
+            return None
+        raise EvaluationError(f"td.{required_by} needs scipy to evaluate (pip install scipy)") from None
+    return scipy.special
 
 
-def registered_user_function(base, order=0):
-    """The user function ``base`` (declared with td.elementwise) differentiated ``order`` times, or None."""
-    return _user_function(base, order) if base in _user_registry else None
+def _per_entry(scalar_function, x):
+    """``scalar_function`` (a math-module function) applied to every entry of ``x``."""
+    x = np.asarray(x)
+    dtype = np.result_type(x.dtype, np.float32)
+    return np.asarray(np.frompyfunc(scalar_function, 1, 1)(x), dtype=dtype)   # a 0-d x gives a float
 
 
-def _user_function(base, order):
-    """The user function ``base`` differentiated ``order`` times (unpickling; parsing h'(x))."""
-    fn = _user_registry.get(base)
-    if fn is None:
-        fn = elementwise(base)
-    for _ in range(order):
-        fn = fn.derivative_function()
-    return fn
+def _erf(x):
+    special = _scipy_special()
+    return special.erf(x) if special is not None else _per_entry(math.erf, x)
 
 
-def _zero_derivative(x):
-    # sign and step are piecewise constant: their derivative is zero wherever it exists.
-    return zeros(x.shape)
+def _normal_cdf(x):
+    # Φ(x) = erfc(-x/√2)/2: exact in its tail, where 1 + erf(x/√2) would cancel to 0
+    special = _scipy_special()
+    return 0.5 * (special.erfc(-x * _SQRT_HALF) if special is not None else _per_entry(math.erfc, -x * _SQRT_HALF))
+
+
+def _gelu(x):
+    return x * _normal_cdf(x)
+
+
+def _special_function(name, public):
+    def evaluate(x):
+        return getattr(_scipy_special(public), name)(x)
+    evaluate.__name__ = name
+    return evaluate
 
 
 def _sigmoid(x):
@@ -161,36 +218,180 @@ def _softplus(x):
     return np.logaddexp(0.0, x)   # log(1 + e^x) without overflow for large x
 
 
+def _identity(x):
+    return np.array(x, copy=True)
+
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+# ---------------------------------------------------------------- derivative helpers
+
 def _f(name):
     return FUNCTIONS[name]
 
 
-def _one_minus(e):
-    return add_node([constant(1.0, e.shape), scale(e, -1.0)])
+def _zero_derivative(x):
+    # sign and step are piecewise constant: their derivative is zero wherever it exists.
+    return zeros(x.shape)
+
+
+def _one_plus(e, sign=1.0):
+    return add_node([constant(1.0, e.shape), scale(e, sign)])
 
 
 def _log_of_exp(arg):
     return arg.arg if isinstance(arg, Apply) and arg.fn is FUNCTIONS["exp"] else None
 
 
-# name: (numpy, f′(x), LaTeX, rewrites)
-_TABLE = {
-    "exp": (np.exp, lambda x: _f("exp")(x), r"\exp", ()),
-    "log": (np.log, lambda x: power(x, -1.0), r"\log", (_log_of_exp,)),
-    "sin": (np.sin, lambda x: _f("cos")(x), r"\sin", ()),
-    "cos": (np.cos, lambda x: scale(_f("sin")(x), -1.0), r"\cos", ()),
-    "tanh": (np.tanh, lambda x: _one_minus(power(_f("tanh")(x), 2.0)), r"\tanh", ()),
-    "sigmoid": (_sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_minus(_f("sigmoid")(x))), r"\sigma", ()),
-    "abs": (np.abs, lambda x: _f("sign")(x), r"\operatorname{abs}", ()),
-    "sign": (np.sign, _zero_derivative, r"\operatorname{sign}", ()),
-    "relu": (_relu, lambda x: _f("step")(x), r"\operatorname{relu}", ()),
-    "step": (_step, _zero_derivative, r"\theta", ()),
-    "softplus": (_softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}", ()),
-    "log1p": (np.log1p, lambda x: power(add_node([constant(1.0, x.shape), x]), -1.0), r"\operatorname{log1p}", ()),
-}
+def _gelu_derivative(x):
+    # gelu′(x) = Φ(x) + x φ(x), with Φ(x) = (1 + erf(x/√2))/2 and φ(x) = exp(-x²/2)/√(2π)
+    cdf = add_node([constant(0.5, x.shape), scale(_f("erf")(scale(x, _SQRT_HALF)), 0.5)])
+    density = scale(_f("exp")(scale(power(x, 2.0), -0.5)), 1.0 / math.sqrt(2.0 * math.pi))
+    return add_node([cdf, hadamard(x, density)])
 
-FUNCTIONS = {name: Elementwise(name, numeric, deriv, latex, rewrites=rewrites)
-             for name, (numeric, deriv, latex, rewrites) in _TABLE.items()}
+
+def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real", summary=None, **more):
+    summary = f"Elementwise {summary or name}."
+    example = f"    >>> import tensordiff as td\n    >>> td.{name}(td.vector('x', 'n')).shape\n    ('n',)\n"
+    return Elementwise(name, numeric, derivative, latex, array=array, code=code, ufunc=ufunc, domain=domain,
+                       doc=f"{summary}\n\n{example}", **more)
+
+
+# ---------------------------------------------------------------- the table
+# name, numpy, f′(x), LaTeX, other array libraries (xp, sp, x), code; then the numpy ufunc, domain, summary
+_ROWS = [
+    _row("exp", np.exp, lambda x: _f("exp")(x), r"\exp",
+         lambda xp, sp, x: xp.exp(x), "{np}.exp({x})", np.exp),
+    _row("log", np.log, lambda x: power(x, -1.0), r"\log",
+         lambda xp, sp, x: xp.log(x), "{np}.log({x})", np.log, "positive", rewrites=(_log_of_exp,),
+         summary="natural logarithm; as numpy, silently nan for a negative entry and -inf at 0"),
+    _row("log1p", np.log1p, lambda x: power(_one_plus(x), -1.0), r"\operatorname{log1p}",
+         lambda xp, sp, x: xp.log1p(x), "{np}.log1p({x})", np.log1p, "positive",
+         summary="log(1 + x), accurate for small x"),
+    _row("sin", np.sin, lambda x: _f("cos")(x), r"\sin",
+         lambda xp, sp, x: xp.sin(x), "{np}.sin({x})", np.sin),
+    _row("cos", np.cos, lambda x: scale(_f("sin")(x), -1.0), r"\cos",
+         lambda xp, sp, x: xp.cos(x), "{np}.cos({x})", np.cos),
+    _row("tan", np.tan, lambda x: _one_plus(power(_f("tan")(x), 2.0)), r"\tan",
+         lambda xp, sp, x: xp.tan(x), "{np}.tan({x})", np.tan, "interval"),
+    _row("arcsin", np.arcsin, lambda x: power(_one_plus(power(x, 2.0), -1.0), -0.5), r"\arcsin",
+         lambda xp, sp, x: xp.arcsin(x), "{np}.arcsin({x})", np.arcsin, "interval"),
+    _row("arccos", np.arccos, lambda x: scale(power(_one_plus(power(x, 2.0), -1.0), -0.5), -1.0), r"\arccos",
+         lambda xp, sp, x: xp.arccos(x), "{np}.arccos({x})", np.arccos, "interval"),
+    _row("arctan", np.arctan, lambda x: power(_one_plus(power(x, 2.0)), -1.0), r"\arctan",
+         lambda xp, sp, x: xp.arctan(x), "{np}.arctan({x})", np.arctan),
+    _row("sinh", np.sinh, lambda x: _f("cosh")(x), r"\sinh",
+         lambda xp, sp, x: xp.sinh(x), "{np}.sinh({x})", np.sinh),
+    _row("cosh", np.cosh, lambda x: _f("sinh")(x), r"\cosh",
+         lambda xp, sp, x: xp.cosh(x), "{np}.cosh({x})", np.cosh),
+    _row("tanh", np.tanh, lambda x: _one_plus(power(_f("tanh")(x), 2.0), -1.0), r"\tanh",
+         lambda xp, sp, x: xp.tanh(x), "{np}.tanh({x})", np.tanh),
+    _row("sigmoid", _sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
+         lambda xp, sp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
+         {"numpy": "(0.5 * (1 + {np}.tanh(0.5 * {x})))", "torch": "{np}.sigmoid({x})"},
+         summary="logistic function 1/(1 + e^-x), computed as (1 + tanh(x/2))/2 (no overflow)"),
+    _row("softplus", _softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
+         lambda xp, sp, x: xp.logaddexp(x * 0, x),
+         {"numpy": "{np}.logaddexp(0.0, {x})", "torch": "{np}.logaddexp({np}.zeros_like({x}), {x})"},
+         summary="log(1 + e^x), computed without overflow; its derivative is sigmoid"),
+    _row("erf", _erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
+         r"\operatorname{erf}", lambda xp, sp, x: sp.erf(x), "{sp}.erf({x})",
+         summary="error function (scipy.special.erf with scipy, math.erf entry by entry without)"),
+    _row("gelu", _gelu, _gelu_derivative, r"\operatorname{gelu}",
+         lambda xp, sp, x: x * (0.5 * sp.erfc(-x * _SQRT_HALF)),
+         "{x} * (0.5 * {sp}.erfc(-({x}) * 0.7071067811865476))",
+         summary="exact GELU x·Φ(x), Φ the normal CDF (torch's default, jax.nn.gelu(approximate=False))"),
+    _row("lgamma", _special_function("gammaln", "lgamma"), lambda x: _f("digamma")(x), r"\log\Gamma",
+         lambda xp, sp, x: sp.gammaln(x), "{sp}.gammaln({x})", None, "positive",
+         summary="log|Γ(x)| (scipy.special.gammaln; needs scipy to evaluate)"),
+    _row("digamma", _special_function("digamma", "digamma"), lambda x: polygamma_function(1)(x), r"\psi",
+         lambda xp, sp, x: sp.digamma(x), "{sp}.digamma({x})", None, "positive",
+         summary="ψ(x) = Γ′(x)/Γ(x); its derivatives are polygamma1, polygamma2, ... (needs scipy)"),
+    _row("abs", np.abs, lambda x: _f("sign")(x), r"\operatorname{abs}",
+         lambda xp, sp, x: xp.abs(x), "{np}.abs({x})", np.absolute, "kink", summary="absolute value; abs′(0) = 0"),
+    _row("sign", np.sign, _zero_derivative, r"\operatorname{sign}",
+         lambda xp, sp, x: xp.sign(x), "{np}.sign({x})", np.sign, "kink", summary="sign -1, 0, 1; its derivative is 0"),
+    _row("step", _step, _zero_derivative, r"\theta",
+         lambda xp, sp, x: xp.heaviside(x, 0.0),
+         {"numpy": "{np}.heaviside({x}, 0.0)", "torch": "{np}.heaviside({x}, {np}.zeros_like({x}))"},
+         None, "kink", summary="Heaviside step: 1 where x > 0, else 0; its derivative is 0"),
+    _row("relu", _relu, lambda x: _f("step")(x), r"\operatorname{relu}",
+         lambda xp, sp, x: xp.maximum(x, 0), {"numpy": "{np}.maximum({x}, 0)", "torch": "{np}.clamp({x}, min=0)"},
+         None, "kink", summary="max(x, 0); its derivative is step(x), 0 at 0"),
+    _row("stop_gradient", _identity, _zero_derivative, r"\operatorname{sg}",
+         lambda xp, sp, x: x, {"numpy": "{x}", "jax": "{lax}.stop_gradient({x})", "torch": "({x}).detach()"},
+         finite_differences=False,
+         summary="x's value with derivative 0 at every order (jax.lax.stop_gradient, torch's detach)"),
+]
+
+FUNCTIONS = {fn.name: fn for fn in _ROWS}
+globals().update(FUNCTIONS)   # td.exp, td.erf, ...: each row is its public name (see __init__)
+
+
+# ---------------------------------------------------------------- polygamma: digamma's derivatives
+
+_POLYGAMMA_NAME = re.compile(r"polygamma([1-9][0-9]*)")
+_polygammas = {}
+_polygammas_lock = threading.Lock()
+
+
+def polygamma_function(n):
+    """ψ⁽ⁿ⁾ as an elementwise function (n ≥ 1; n = 0 is digamma); the derivatives of lgamma."""
+    if n == 0:
+        return FUNCTIONS["digamma"]
+    fn = _polygammas.get(n)
+    if fn is None:
+        with _polygammas_lock:
+            fn = _polygammas.get(n)
+            if fn is None:
+                fn = _polygammas[n] = Elementwise(
+                    f"polygamma{n}", lambda x: _scipy_special("polygamma").polygamma(n, x),
+                    lambda x: polygamma_function(n + 1)(x), r"\psi^{(%d)}" % n,
+                    array=lambda xp, sp, x: sp.polygamma(n, x),
+                    code={"numpy": "{sp}.polygamma(%d, {x})" % n, "torch": "{sp}.polygamma(%d, {x})" % n},
+                    domain="positive")
+    return fn
+
+
+def polygamma(n, x):
+    """ψ⁽ⁿ⁾(x) elementwise, the n-th derivative of digamma (scipy.special.polygamma; n = 0 is digamma).
+
+    >>> import tensordiff as td
+    >>> td.diff(td.digamma(td.scalar("x")), td.scalar("x")) is td.polygamma(1, td.scalar("x"))
+    True
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise TensorDiffError(f"polygamma's order n must be a non-negative int, got {n!r:.60}")
+    return polygamma_function(n)(x)
+
+
+def builtin_function(name):
+    """The built-in elementwise function printed as ``name`` (a table row or polygammaN), or None."""
+    if name in FUNCTIONS:
+        return FUNCTIONS[name]
+    match = _POLYGAMMA_NAME.fullmatch(name)
+    return polygamma_function(int(match.group(1))) if match else None
+
+
+# Words the parser reads as something else than a user function: a user function of such a name
+# prints as user.<name>. parse.py adds its own words (inv, tr, eye, ...).
+_reserved_words = {"pow"}
+
+
+def reserve_words(words):
+    """Mark ``words`` as built-in words of the notation (a user function named so prints as user.<name>)."""
+    _reserved_words.update(words)
+
+
+def marked(fn):
+    """Whether user function ``fn`` prints as user.<name>: its name is a built-in word."""
+    return fn.user and (fn.base in _reserved_words or builtin_function(fn.base) is not None)
+
+
+# ---------------------------------------------------------------- x^p
+
+_NAMED_POWERS = {2.0: "square", 0.5: "sqrt", -1.0: "reciprocal"}   # numpy's (and the others') faster spellings
 
 
 class Power(Elementwise):
@@ -198,19 +399,18 @@ class Power(Elementwise):
 
     def __init__(self, p):
         super().__init__("pow", self._numeric_for(p), self._power_derivative, None,
-                         rewrites=(self._trivial,))
-        self.p = p
+                         rewrites=(self._trivial,), array=lambda xp, sp, x: self._array(xp, x))
+        self.p = self.exponent = p
         self.key = ("pow", p)
 
     @staticmethod
     def _numeric_for(p):
-        if p == 2.0:
-            return np.square
-        if p == 0.5:
-            return np.sqrt
-        if p == -1.0:
-            return np.reciprocal
-        return lambda x: np.power(x, p)
+        named = _NAMED_POWERS.get(p)
+        return getattr(np, named) if named else (lambda x: np.power(x, p))
+
+    def _array(self, xp, x):
+        named = _NAMED_POWERS.get(self.p)
+        return getattr(xp, named)(x) if named else xp.power(x, self.p)
 
     def _power_derivative(self, x):
         if self.p == 1.0:
@@ -253,14 +453,37 @@ def power_function(p):
 
 
 def power(x, p):
-    """``x ** p`` elementwise for a constant p."""
+    """``x ** p`` elementwise for a constant p.
+
+    >>> import tensordiff as td
+    >>> from tensordiff.functions import power
+    >>> power(td.vector("x", "n"), 3).shape
+    ('n',)
+    """
     p_value = constant_value(as_expr(p)) if not isinstance(p, (int, float)) else p
     if p_value is None:
         raise TensorDiffError(f"the exponent of ** must be a constant number, got {p!r:.60}")
     return power_function(p_value)(x)
 
 
+# ---------------------------------------------------------------- user functions
+
 _user_registry = {}
+
+
+def registered_user_function(base, order=0):
+    """The user function ``base`` (declared with td.elementwise) differentiated ``order`` times, or None."""
+    return _user_function(base, order) if base in _user_registry else None
+
+
+def _user_function(base, order):
+    """The user function ``base`` differentiated ``order`` times (unpickling; parsing h'(x))."""
+    fn = _user_registry.get(base)
+    if fn is None:
+        fn = elementwise(base)
+    for _ in range(order):
+        fn = fn.derivative_function()
+    return fn
 
 
 def elementwise(name, fn=None, deriv=None, latex=None):
@@ -269,6 +492,9 @@ def elementwise(name, fn=None, deriv=None, latex=None):
     An abstract function (``fn`` None) differentiates to abstract derivatives printed h′, h″, ...,
     and its implementations are passed at evaluation (``functions={"h": [h, h_prime, ...]}``). A bound
     one evaluates like a built-in; without ``deriv`` its derivative is abstract.
+
+    Any identifier is a name, a built-in one's too: ``td.elementwise("softplus", f, df)`` is your
+    own function, distinct from ``td.softplus``, and prints (and parses) as ``user.softplus(x)``.
 
     Parameters
     ----------
@@ -291,8 +517,7 @@ def elementwise(name, fn=None, deriv=None, latex=None):
     Raises
     ------
     TensorDiffError
-        If ``name`` is not an identifier or is taken by a built-in function, or ``fn``, ``deriv``
-        or ``latex`` has the wrong type.
+        If ``name`` is not an identifier, or ``fn``, ``deriv`` or ``latex`` has the wrong type.
 
     Examples
     --------
@@ -314,8 +539,8 @@ def elementwise(name, fn=None, deriv=None, latex=None):
                               f"function), got {fn!r:.60}")
     if latex is not None and not isinstance(latex, str):
         raise TensorDiffError(f"latex of {name} must be a str, got {latex!r:.60}")
-    if name in FUNCTIONS or name == "pow":
-        raise TensorDiffError(f"{name!r} is a built-in function; choose another name")
+    if name == "pow":
+        raise TensorDiffError("'pow' names tensordiff's power family x^p; choose another name")
     existing = _user_registry.get(name)
     if existing is not None and fn is None and deriv is None:
         return existing
@@ -334,5 +559,8 @@ def elementwise(name, fn=None, deriv=None, latex=None):
 def _abstract(base, order, numeric, latex):
     """h^(order) with numeric implementation ``numeric`` (None: supplied at evaluation)."""
     fn = Elementwise(base, numeric, None, latex, order=order, base=base, user=True)
-    fn.name = fn.display
+    fn.name = base if order == 0 else base + PRIMES.get(order, f"^({order})")
     return fn
+
+
+__all__ = ["Elementwise", "elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]

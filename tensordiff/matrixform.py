@@ -8,17 +8,19 @@ each connected piece is a chain from an output index to another (a product), to 
 vector), or a cycle (a trace). Operands on the same pair of indices are Hadamard products; a
 vector sharing an index with two other factors becomes diag(v). An einsum that does not fit
 (an index shared by three matrices, an order-3 operand, ...) has no matrix form here, and
-neither has an expression holding a symbol or user function named like a word of the parser
-(a symbol ``I`` would read back as the identity, ``tr`` as the trace).
+neither has an expression holding a symbol named like a word of the parser (a symbol ``I``
+would read back as the identity, ``tr`` as the trace). A user function so named prints as
+``user.<name>(...)``, which the parser reads back as that user function.
 """
 
-from .expr import Einsum, topological
-from .parse import FUNCTION_TABLE, IDENTITY
+from .expr import Apply, Einsum, topological
+from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
+from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .printing import _expression, _join_terms, index_notation
 from .simplify import einsum_on, is_symmetric
 
 # Names td.parse reads as something else than a symbol or user function of that name.
-PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY)
+PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES)
 
 __all__ = ["matrix_notation", "to_matrix"]
 
@@ -125,6 +127,18 @@ def _atom(text):
     return "(" + text + ")"
 
 
+def _expression_power(node):
+    """(a, b) when ``node`` is exp(log(a) .* b), the form of a ** b with an expression exponent; else None."""
+    product = node.arg
+    if not isinstance(product, Einsum) or product.coeff != 1.0 or len(product.operands) != 2 \
+            or any(sub != product.out for sub in product.subs) or len(set(product.out)) < len(product.out):
+        return None
+    for k, operand in enumerate(product.operands):
+        if isinstance(operand, Apply) and operand.fn is FUNCTIONS["log"]:
+            return operand.arg, product.operands[1 - k]
+    return None
+
+
 def _broadcast_scalar(node):
     """Whether ``node`` is a scalar broadcast over all its axes (an einsum with no output index used)."""
     if not (isinstance(node, Einsum) and node.shape) or len(set(node.out)) < len(node.out):
@@ -157,7 +171,7 @@ class _Writer:
         return self.written[key]
 
     def _var(self, node):
-        if node.name in PARSER_WORDS:
+        if node.name in PARSER_WORDS or builtin_function(node.name) is not None:   # polygamma2 too
             raise NoMatrixForm
         return node.name
 
@@ -186,9 +200,12 @@ class _Writer:
                 return f"sqrt({arg})"
             op = "^" if not node.shape else ".^"
             return f"{_atom(arg)}{op}{_number(fn.p) if fn.p >= 0 else '(' + _number(fn.p) + ')'}"
-        if fn.user and fn.base in PARSER_WORDS:
-            raise NoMatrixForm
-        name = fn.display if not fn.user else fn.base + "'" * fn.order
+        power = _expression_power(node) if fn is FUNCTIONS["exp"] else None
+        if power is not None:   # exp(log(a) .* b) is how a^b and a.^b are built: write them so
+            return f"{_atom(self.write(power[0]))}{'.^' if node.shape else '^'}{_atom(self.write(power[1]))}"
+        name = fn.name if not fn.user else fn.base + "'" * fn.order
+        if marked(fn):   # a user function named like a word of the parser: user.softplus(x)
+            name = USER_PREFIX + name
         return f"{name}({arg})"
 
     def _add(self, node):

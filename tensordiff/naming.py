@@ -77,6 +77,10 @@ class CodeNames:
         self.taken.update(_normal(name) for name in avoid)
         self.module = self._claim(module)
 
+    def claim(self, name):
+        """An identifier for ``name`` (a module alias asked for later), clear of every name so far."""
+        return self._claim(name)
+
     def _claim(self, name):
         text = _normal(name)
         while keyword.iskeyword(text) or text in self.taken:

@@ -18,8 +18,7 @@ from .simplify import (add_node, as_expr, broadcast, constant_value, det_node, e
                        inv_node, logdet_node, scale, transpose)
 
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
-           "diagonal", "outer", "inv", "det", "logdet", "norm", "exp", "log", "sin", "cos", "tanh",
-           "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p"]
+           "diagonal", "outer", "inv", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py
 __all__ += ["broadcast_shapes", "broadcast_to"]
 
 
@@ -314,25 +313,31 @@ def negative(a):
 
 
 def power(a, b):
-    """``a ** b`` elementwise: a constant exponent b, or a positive number base a (then exp(log(a)·b)).
+    """``a ** b`` elementwise: a constant exponent b, or else a positive base a: exp(log(a)·b).
+
+    An expression base is taken to be positive: where it is not, log(a) and so the value and
+    derivatives are nan, as numpy's log would give (a constant exponent has no such limit).
 
     >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
+    >>> x, y = td.vector("x", "n"), td.vector("y", "n")
     >>> print(x ** 3)
     out[i] = x[i]^3
     >>> print(2 ** x)
     out[i] = exp(0.69314718056 x[i])
+    >>> print(x ** y)
+    out[i] = exp(log(x[i]) y[i])
     """
     a, b = as_expr(a), as_expr(b)
     if constant_value(b) is not None:
         return constant_power(a, b)
     base = constant_value(a)
-    if base is None or not base > 0:
-        what = "an expression, not a number" if base is None else f"{base:g}"
-        raise TensorDiffError(f"'**' with an expression exponent needs a positive number base (b ** e is "
-                              f"exp(log(b)·e)); here the base is {what}")
+    if base is not None and not base > 0:
+        raise TensorDiffError(f"'**' with an expression exponent needs a positive base (b ** e is exp(log(b)·e)); "
+                              f"here the base is {base:g}")
     a, b = _pair(a, b, "**")
-    return exp(scale(b, math.log(base)))
+    if base is not None:
+        return FUNCTIONS["exp"](scale(b, math.log(base)))
+    return FUNCTIONS["exp"](hadamard(FUNCTIONS["log"](a), b))   # a positive base: log(a) is nan elsewhere
 
 
 def matmul(a, b):
@@ -811,218 +816,6 @@ def norm(a):
     return constant_power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
 
 
-exp = FUNCTIONS["exp"]
-exp.__doc__ = """Elementwise exponential e^x.
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        The function applied to each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> print(td.exp(x))
-    out[i] = exp(x[i])
-    """
-log = FUNCTIONS["log"]
-log.__doc__ = """Elementwise natural logarithm.
-
-    Outside its domain it follows numpy (IEEE 754), silently: log of a negative entry is nan,
-    log(0) is -inf, and nan stays nan, in the value and in every derivative; nothing raises or
-    warns, and the other entries are unaffected. Check with np.isfinite, or keep the argument
-    positive (log(x*x + 1), logdet for log |det|).
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        log of each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> td.evaluate(td.log(x), x=np.array([1.0, 0.0, -1.0]))
-    array([  0., -inf,  nan])
-    >>> print(td.diff(td.log(x * x + 1), x))
-    out[i,j] = 2 (1 + x[i] x[i])^-1 x[i] δ[i,j]
-    """
-sin = FUNCTIONS["sin"]
-sin.__doc__ = """Elementwise sine.
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        The function applied to each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> print(td.sin(x))
-    out[i] = sin(x[i])
-    """
-cos = FUNCTIONS["cos"]
-cos.__doc__ = """Elementwise cosine.
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        The function applied to each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> print(td.cos(x))
-    out[i] = cos(x[i])
-    """
-tanh = FUNCTIONS["tanh"]
-tanh.__doc__ = """Elementwise hyperbolic tangent.
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        The function applied to each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> print(td.tanh(x))
-    out[i] = tanh(x[i])
-    """
-sigmoid = FUNCTIONS["sigmoid"]
-sigmoid.__doc__ = """Elementwise logistic sigmoid 1 / (1 + e^-x).
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        The function applied to each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> print(td.sigmoid(x))
-    out[i] = sigmoid(x[i])
-    """
-abs = FUNCTIONS["abs"]
-abs.__doc__ = """Elementwise absolute value |x|; its derivative is sign(x) (0 at 0).
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        The function applied to each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> print(td.abs(x))
-    out[i] = abs(x[i])
-    """
-relu = FUNCTIONS["relu"]
-relu.__doc__ = """Elementwise max(x, 0); its derivative is the step function (0 at 0).
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        The function applied to each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> print(td.relu(x))
-    out[i] = relu(x[i])
-    """
-softplus = FUNCTIONS["softplus"]
-softplus.__doc__ = """Elementwise log(1 + e^x), computed without overflow for large x; its derivative is sigmoid.
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        softplus of each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> X, w, y = td.matrix("X", "n p"), td.vector("w", "p"), td.vector("y", "n")
-    >>> loss = td.sum(td.softplus(-y * (X @ w)))      # the logistic loss
-    >>> td.grad(loss, w).shape
-    ('p',)
-    """
-log1p = FUNCTIONS["log1p"]
-log1p.__doc__ = """Elementwise log(1 + x), accurate for small x.
-
-    Parameters
-    ----------
-    x : Expr or number
-        A tensor of any shape.
-
-    Returns
-    -------
-    Expr
-        log1p of each entry, of shape ``x.shape``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> td.evaluate(td.log1p(x), x=np.array([1e-20]))
-    array([1.e-20])
-    """
-
-
 def sqrt(a):
     """Elementwise square root (``a ** 0.5``).
 
@@ -1055,9 +848,8 @@ def sqrt(a):
 _UFUNCS = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.power: power,
     np.negative: negative, np.positive: as_expr, np.matmul: matmul,
-    np.exp: exp, np.log: log, np.sin: sin, np.cos: cos, np.tanh: tanh, np.sqrt: sqrt, np.absolute: abs,
-    np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
-    np.log1p: log1p,
+    np.sqrt: sqrt, np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
+    **{fn.ufunc: fn for fn in FUNCTIONS.values() if fn.ufunc is not None},   # np.exp → td.exp, ...
 }
 
 
@@ -1086,7 +878,7 @@ def _array_function(self, func, types, args, kwargs):
     """numpy functions other than ufuncs (np.sum, np.dot, ...) need arrays, which expressions are not."""
     name = func.__name__
     module = "np.linalg." if func.__module__ == "numpy.linalg" else "np."
-    hint = f"build it with td.{name}, or " if name in __all__ else ""
+    hint = f"build it with td.{name}, or " if name in __all__ or name in FUNCTIONS else ""
     raise UnsupportedOperation(f"{module}{name} does not take tensordiff expressions: {hint}evaluate the expression "
                                "first (td.evaluate(e, **values))")
 
@@ -1108,7 +900,7 @@ def _install_operators():
     Expr.__rtruediv__ = lambda self, other: divide(other, self)
     Expr.__pow__ = power
     Expr.__rpow__ = lambda self, other: power(other, self)
-    Expr.__abs__ = lambda self: abs(self)
+    Expr.__abs__ = lambda self: FUNCTIONS["abs"](self)
     Expr.__neg__ = negative
     Expr.__pos__ = lambda self: self
     Expr.__matmul__ = matmul

@@ -11,22 +11,30 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     chain    = unary { ("*" | ".*" | "./" | "/") unary }
     unary    = { "+" | "-" } power                          -x^2 is -(x^2)
     power    = postfix { ("^" | ".^") exponent }            x^2^3 is (x^2)^3, as MATLAB
-    exponent = [ "+" | "-" ] number | "(" [ "+" | "-" ] number ")"
+    exponent = { "+" | "-" } postfix                        a number: a constant power
     postfix  = primary { "'" | ".'" }                       transpose
-    primary  = number | name | function "(" expr ")" | "(" expr ")"
+    primary  = number | name | function [ "'"... ] "(" expr ")" | ones | "(" expr ")"
+    ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number ")"    every entry the number
+    function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
     name     = ASCII letter or "_", then ASCII letters, digits, "_"
 
 ``*`` is the matrix product, or a scaling when one side is a scalar; ``.*`` and ``./`` are
 elementwise (a scalar broadcasts, and a row vector x' spreads over the rows of a matrix, as
-numpy broadcasts a vector; a column vector does not), as are ``+`` and ``-``; ``/`` divides by a scalar; ``^``
-raises a scalar to a constant power, ``.^`` any shape elementwise. ``eye`` and ``I`` are the
-identity, its size taken from its surroundings, or from ``**dims`` (eye="p") where none do.
-Function names are reserved: inv det logdet tr diag sum norm2 sqrt and every elementwise function
-of ``functions.FUNCTIONS`` (exp log sin cos tanh sigmoid abs relu sign step softplus log1p). A user
-function declared with td.elementwise reads as h(x), its derivatives as h'(x), h''(x). Elementwise
-functions take any shape; sum and norm2 (2-norm, Frobenius on a matrix) give a scalar; diag(v)
-of a vector is a diagonal matrix, diag(A) of a square matrix its diagonal.
+numpy broadcasts a vector; a column vector does not), as are ``+`` and ``-``; ``/`` divides by a
+scalar; ``^`` raises a scalar to a scalar power, ``.^`` any shape elementwise. A number exponent
+is a constant power (x^2); any other exponent is exp(log(base)·exponent), for a positive base
+(a^b, 2^x). ``eye`` and ``I`` are the identity, and ``vector(c)``/``matrix(c)`` the vector/matrix
+whose entries are all c (vector(1): all ones), their sizes taken from their surroundings, or for
+eye from ``**dims`` (eye="p") where none do. Function names are reserved: inv det logdet tr diag
+sum norm1 norm2 sqrt vector matrix, polygamma1 polygamma2 ..., and every elementwise function of
+``functions.FUNCTIONS`` (exp log log1p sin cos tan arcsin arccos arctan sinh cosh tanh sigmoid
+softplus erf gelu lgamma digamma abs sign step relu stop_gradient). A user function declared with
+td.elementwise reads as h(x), its derivatives as h'(x), h''(x); ``user.h(x)`` reads it too, and is
+how a user function named like a reserved word is written (user.softplus(x)). Elementwise
+functions take any shape; sum, norm1 (sum of absolute values) and norm2 (2-norm, Frobenius on a
+matrix) give a scalar; diag(v) of a vector is a diagonal matrix, diag(A) of a square matrix its
+diagonal.
 
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
@@ -39,10 +47,15 @@ conventions:
     (x'); multiplied by a matrix or row vector on its left (A*x, y'*x); followed by a row vector
     (x*y' is an outer product, while lam*w'*w keeps lam a scalar); added to, or combined
     elementwise with, a column vector (X*w - y); or the argument of diag, sum or norm2; but a
-    name raised with ^ (s^2) stays a scalar;
+    name raised with ^ (s^2), or an exponent of ^ (a^b), stays a scalar;
+  - where the uses leave a name of one letter (with a subscript: x1, x_i) open, matrixcalculus.org's
+    convention decides: h to z are vectors (a to g stay scalars), in order of appearance, each
+    as long as the expression still types with it (x alone is a vector; in a*x + b, x is a vector
+    and b, added to it, one by its use; s*X keeps s a scalar, and so does lam*w'*w: lam is no letter);
   - dims override the conventions: lam="" keeps lam a scalar in X*lam; N="" makes N a scalar.
 The rules run to a fixed point: each pass turns some scalars into vectors, never back, so there
-are at most as many passes as names. Inferred dims are named n, p, q, r, ... in order of
+are at most as many passes as names (the convention then tries its names all at once, or one by
+one for the first MAX_CONVENTION_TRIES of them). Inferred dims are named n, p, q, r, ... in order of
 appearance, skipping the dim names in ``**dims`` and the expression's symbol names.
 """
 
@@ -54,9 +67,9 @@ import re
 from . import ops
 from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
-from .functions import FUNCTIONS, registered_user_function
+from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import parse_dims
-from .simplify import add_node, as_expr
+from .simplify import add_node, as_expr, broadcast, constant
 
 __all__ = ["parse"]
 
@@ -64,7 +77,12 @@ MAX_DEPTH = 64  # nested parentheses and calls (8 frames each): deeper is a Pars
 ONE = 0  # the dim variable of the literal 1; it never unifies with a dim
 SCALAR = (ONE, ONE)
 IDENTITY = ("eye", "I")
+ONES = ("vector", "matrix")   # vector(1), matrix(1): all-ones (any number c: every entry c), sized like eye
 DIM_NAMES = ("n", "p", "q", "r", "s", "t", "u", "v", "w", "k", "l", "m")
+# matrixcalculus.org's convention where the uses leave a kind open: a-g scalars, h-z vectors, A-Z
+# matrices, for a name of one letter (and a subscript: x1, x_i); longer names (lam, sigma) stay scalars.
+CONVENTIONAL_VECTOR = re.compile(r"[h-z](?:[0-9]+|_\w*)?", re.ASCII)
+MAX_CONVENTION_TRIES = 64   # names tried one by one when they do not all fit together (bounded time)
 
 # name: (shape rule, builder). Shape rules: "same" (elementwise), "square" (square in, same out),
 # "trace" (square in, scalar out), "reduce" (any in, scalar out), "diag" (vector <-> square).
@@ -75,11 +93,20 @@ FUNCTION_TABLE = {
     "inv": ("square", lambda e: e ** -1.0 if e.ndim == 0 else ops.inv(e)),
     "tr": ("trace", lambda e: e if e.ndim == 0 else ops.trace(e)),
     "det": ("trace", lambda e: e if e.ndim == 0 else ops.det(e)),
-    "logdet": ("trace", lambda e: ops.log(ops.abs(e)) if e.ndim == 0 else ops.logdet(e)),
+    "logdet": ("trace", lambda e: FUNCTIONS["log"](FUNCTIONS["abs"](e)) if e.ndim == 0 else ops.logdet(e)),
     "sum": ("reduce", ops.sum),
     "norm2": ("reduce", ops.norm),
+    "norm1": ("reduce", lambda e: ops.sum(FUNCTIONS["abs"](e))),
     "diag": ("diag", lambda e: e if e.ndim == 0 else ops.diag(e) if e.ndim == 1 else ops.diagonal(e)),
 }
+
+reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
+
+
+def _function_word(name):
+    """Whether ``name`` is a function of the notation (FUNCTION_TABLE, or polygamma1, polygamma2, ...)."""
+    return name in FUNCTION_TABLE or builtin_function(name) is not None
+
 
 _HINTS = {**dict.fromkeys("ᵀ⊤", "write ' for a transpose"), **dict.fromkeys("×·⋅@", "write * for a product"),
           **dict.fromkeys("⊙∘", "write .* for an elementwise product"), "−": "write - (ASCII)", "²": "write ^2"}
@@ -107,7 +134,7 @@ def _fail(cls, message, text, pos):
 
 _SPACE = re.compile(r"\s*", re.ASCII)
 _TOKEN = re.compile(r"(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-                    r"|(?P<name>[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),])", re.ASCII)
+                    r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),])", re.ASCII)
 _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
 _WORD = re.compile(r"[\w.]*", re.ASCII)
 
@@ -201,26 +228,37 @@ class _Parser:
         return _Node("neg", start, start, self.end, (node,)) if negative else node
 
     def power(self):
+        node = self.postfix()
+        while self.peek().value in ("^", ".^"):
+            op = self.take()
+            number, exponent = self.exponent()
+            kids = (node,) if exponent is None else (node, exponent)
+            node = _Node("pow", op.pos, node.start, self.end, kids, (op.value, number))
+        return node
+
+    def postfix(self):
         node, transposes = self.primary(), 0
         while self.peek().value == "'":
             pos, transposes = self.take().pos, transposes + 1
         if transposes % 2:
             node = _Node("T", pos, node.start, self.end, (node,))
-        while self.peek().value in ("^", ".^"):
-            op = self.take()
-            exponent = self.exponent(op)
-            node = _Node("pow", op.pos, node.start, self.end, (node,), (op.value, exponent))
         return node
 
-    def exponent(self, op):
-        first, sign = self.peek(), 1.0
-        paren = first.value == "(" and self.take()
+    def exponent(self):
+        """(number, None) for a number exponent (x^2, x^-1, x.^(0.5)), else (None, the exponent's node)."""
+        start, sign = self.i, 1.0
+        paren = self.peek().value == "(" and self.take()
         while self.peek().value in ("+", "-"):
             sign = -sign if self.take().value == "-" else sign
-        number = self.take()
-        if number.kind != "num" or paren and self.take().value != ")":
-            self.fail(f"the exponent of '{op.value}' must be a number: x^2, x^-1, x.^(0.5)", first)
-        return sign * number.value
+        number = self.peek()
+        if number.kind == "num" and (not paren or self.tokens[self.i + 1].value == ")"):
+            self.i += 2 if paren else 1
+            return sign * number.value, None
+        self.i, first, negative = start, self.peek(), False
+        while self.peek().value in ("+", "-"):
+            negative ^= self.take().value == "-"
+        node = self.postfix()
+        return None, (_Node("neg", first.pos, first.pos, self.end, (node,)) if negative else node)
 
     def primary(self):
         token = self.take()
@@ -234,20 +272,38 @@ class _Parser:
             self.fail(f"expected an operand, got {self.source(token)}", token)
         name = token.value
         primes = self.primes_before_a_call()
-        if name not in FUNCTION_TABLE and primes is not None and registered_user_function(name) is not None:
+        user = name.startswith(USER_PREFIX)   # user.softplus(x): the user function, not the built-in
+        base = name[len(USER_PREFIX):] if user else name
+        if user and (primes is None or registered_user_function(base) is None):
+            self.fail(f"{name!r} names a user function (td.elementwise({base!r}, ...)) called as {name}(x)"
+                      + ("" if primes is not None else f", not {self.source(self.peek())}")
+                      + ("" if registered_user_function(base) is not None else f", but none is declared"), token)
+        if (user or not _function_word(name)) and primes is not None and registered_user_function(base) is not None:
             for _ in range(primes):   # h'(x): the derivative of the user function h, as printed
                 self.take()
             arg = self.group(self.take(), name)
-            return _Node("call", token.pos, token.pos, self.end, (arg,), (name, primes))
+            return _Node("call", token.pos, token.pos, self.end, (arg,), (base, primes))
+        if name in ONES:
+            return self.ones(token)
         if self.peek().value == "(":
-            if name not in FUNCTION_TABLE:
+            if not _function_word(name):
                 hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
                 self.fail(f"unknown function {name!r}{hint} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
             arg = self.group(self.take(), name)
             return _Node("call", token.pos, token.pos, self.end, (arg,), name)
-        if name in FUNCTION_TABLE:
+        if _function_word(name):
             self.fail(f"function {name!r} needs parentheses: {name}(...)", token)
         return _Node("eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
+
+    def ones(self, word):
+        """vector(c) or matrix(c) after the word: every entry the number c (vector(1): all ones)."""
+        opening, sign = self.take(), 1.0
+        while opening.value == "(" and self.peek().value in ("+", "-"):
+            sign = -sign if self.take().value == "-" else sign
+        number = self.take() if opening.value == "(" else opening
+        if opening.value != "(" or number.kind != "num" or self.take().value != ")":
+            self.fail(f"{word.value} takes a number, the value of every entry: {word.value}(1) is all ones", word)
+        return _Node("ones", word.pos, word.pos, self.end, (), (word.value, sign * number.value))
 
     def primes_before_a_call(self):
         """How many ' come next if a ( follows them (h''(x)), else None."""
@@ -286,10 +342,10 @@ def _postorder(root):
 
 
 def _function_row(value):
-    """(shape rule, builder) of a call: a name of FUNCTION_TABLE, or (user function, order) for h'(x)."""
+    """(shape rule, builder) of a call: a name of FUNCTION_TABLE or polygammaN, or (user function, order)."""
     if isinstance(value, tuple):
         return "same", registered_user_function(*value)
-    return FUNCTION_TABLE[value]
+    return FUNCTION_TABLE[value] if value in FUNCTION_TABLE else ("same", builtin_function(value))
 
 
 def _leads(nodes):
@@ -440,7 +496,14 @@ def _type_pow(p, node, kids):
     if node.value[0] == "^" and kids[0] != SCALAR:
         p.fail(node.pos, f"'^' raises a scalar to a power, but {p.show(base.start, base.end, kids[0])}: "
                          f"write inv(A) for an inverse, A*A for a square, A.^2 elementwise")
-    return kids[0]
+    if len(kids) == 1:
+        return kids[0]
+    exponent = node.kids[1]
+    if node.value[0] == "^" and kids[1] != SCALAR:
+        p.fail(node.pos, f"'^' takes a scalar exponent, but {p.show(exponent.start, exponent.end, kids[1])}: "
+                         f"write .^ for an elementwise power")
+    operands = [(k.start, k.end, shape, [k]) for k, shape in zip(node.kids, kids)]
+    return p.common([(node.value[0], node.pos)] * 2, operands)
 
 
 def _type_call(p, node, kids):
@@ -507,6 +570,7 @@ _TYPE = {
     "num": lambda p, node, kids: SCALAR,
     "sym": _type_sym,
     "eye": _type_eye,
+    "ones": lambda p, node, kids: (p.dims.new(None), ONE if node.value[0] == "vector" else p.dims.new(None)),
     "neg": lambda p, node, kids: kids[0],
     "T": _type_transpose,
     "pow": _type_pow,
@@ -517,8 +581,26 @@ _TYPE = {
 
 
 def _infer(order, text, given, symmetric=frozenset()):
+    """The kinds the uses decide, then matrixcalculus.org's convention for the names they leave open:
+    a lower-case name from h to z is a vector wherever the expression still types with it as one."""
+    scalars = set(_leads([k for n in order if n.kind == "pow" and n.value[0] == "^" for k in n.kids]))
+    typed = _settle(order, text, given, set(), scalars, symmetric)
+    open_names = [name for name in dict.fromkeys(n.value for n in order if n.kind == "sym")
+                  if CONVENTIONAL_VECTOR.fullmatch(name) and name not in given and name not in scalars
+                  and name not in typed.vectors]
+    tries = [open_names] if len(open_names) > 1 else []   # all at once first: the usual case, one pass
+    for attempt in tries + [[name] for name in open_names[:MAX_CONVENTION_TRIES]]:
+        try:
+            typed = _settle(order, text, given, typed.vectors | set(attempt), scalars, symmetric)
+        except ShapeError:
+            continue   # a scalar after all: its uses decide
+        if attempt is open_names:
+            break
+    return typed
+
+
+def _settle(order, text, given, vectors, scalars, symmetric):
     """Passes of shape inference until no scalar wants to be a vector; the last pass."""
-    vectors, scalars = set(), set(_leads([n.kids[0] for n in order if n.kind == "pow" and n.value[0] == "^"]))
     while True:
         typed = _Pass(text, given, vectors, scalars, symmetric)
         try:
@@ -554,7 +636,7 @@ def _dim_names(order, typed):
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
     for node in order:
-        for d in typed.shapes[id(node)] if node.kind in ("sym", "eye") else ():
+        for d in typed.shapes[id(node)] if node.kind in ("sym", "eye", "ones") else ():
             root = typed.dims.find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or fresh(root)
@@ -629,7 +711,8 @@ _BUILD = {
     "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[id(node)][:1])),
     "neg": lambda node, kids, typed: -kids[0],
     "T": lambda node, kids, typed: kids[0].T,
-    "pow": lambda node, kids, typed: kids[0] ** node.value[1],
+    "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
+    "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[id(node)])),
     "call": lambda node, kids, typed: _function_row(node.value)[1](kids[0]),
     "sum": _build_sum,
     "chain": _build_chain,

@@ -12,6 +12,7 @@ import keyword
 
 from .errors import TensorDiffError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Var, symbol_with_dim, topological
+from .functions import USER_PREFIX, marked
 from .indices import letters, slice_of, slice_text
 from .naming import CodeNames, binding_names, user_function_name, user_names  # noqa: F401 (selfcheck's)
 from .simplify import as_expr
@@ -215,7 +216,8 @@ class _LatexPrinter(_IndexPrinter):
         if not fn.user:
             return fn.latex
         if fn.latex == r"\operatorname{%s}" % fn.base:  # no latex= given: the name, as h or \operatorname{phi}
-            return _latex_name(fn.base, r"\operatorname") + "'" * fn.order
+            name = USER_PREFIX + fn.base if marked(fn) else fn.base   # user.softplus: not the built-in
+            return _latex_name(name, r"\operatorname") + "'" * fn.order
         return fn.latex + "'" * fn.order
 
     def power(self, arg, p):
@@ -426,29 +428,45 @@ TARGETS = {
         module="np", library="numpy", einsum="np.einsum", eye="np.eye({})", ones="np.ones({})",
         optimize=", optimize=True",  # numpy contracts 3+ operands in one naive loop nest otherwise
         inv="np.linalg.inv({})", det="np.linalg.det({})", logdet="np.linalg.slogdet({})[1]",
-        solve="np.linalg.solve({}, {})",
-        functions={"exp": "np.exp({})", "log": "np.log({})", "sin": "np.sin({})", "cos": "np.cos({})",
-                   "tanh": "np.tanh({})", "sigmoid": "(0.5 * (1 + np.tanh(0.5 * {})))", "abs": "np.abs({})",
-                   "sign": "np.sign({})", "relu": "np.maximum({}, 0)", "step": "np.heaviside({}, 0.0)",
-                   "softplus": "np.logaddexp(0.0, {})", "log1p": "np.log1p({})"}),
+        solve="np.linalg.solve({}, {})"),
     "jax": dict(
         module="jnp", library="jax.numpy", einsum="jnp.einsum", eye="jnp.eye({})",
         ones="jnp.ones({})", inv="jnp.linalg.inv({})", det="jnp.linalg.det({})",
-        logdet="jnp.linalg.slogdet({})[1]", solve="jnp.linalg.solve({}, {})",
-        functions={"exp": "jnp.exp({})", "log": "jnp.log({})", "sin": "jnp.sin({})", "cos": "jnp.cos({})",
-                   "tanh": "jnp.tanh({})", "sigmoid": "(0.5 * (1 + jnp.tanh(0.5 * {})))", "abs": "jnp.abs({})",
-                   "sign": "jnp.sign({})", "relu": "jnp.maximum({}, 0)", "step": "jnp.heaviside({}, 0.0)",
-                   "softplus": "jnp.logaddexp(0.0, {})", "log1p": "jnp.log1p({})"}),
+        logdet="jnp.linalg.slogdet({})[1]", solve="jnp.linalg.solve({}, {})"),
     "torch": dict(
         module="torch", library="torch", einsum="torch.einsum",
         eye="torch.eye({}, dtype=torch.float64)", ones="torch.ones({}, dtype=torch.float64)",
         inv="torch.linalg.inv({})", det="torch.linalg.det({})", logdet="torch.linalg.slogdet({})[1]",
-        solve="torch.linalg.solve({}, {})",
-        functions={"exp": "torch.exp({})", "log": "torch.log({})", "sin": "torch.sin({})", "cos": "torch.cos({})",
-                   "tanh": "torch.tanh({})", "sigmoid": "torch.sigmoid({})", "abs": "torch.abs({})",
-                   "sign": "torch.sign({})", "relu": "torch.clamp({}, min=0)", "step": "(({0}) > 0).double()",
-                   "softplus": "torch.logaddexp(torch.zeros_like({0}), {0})", "log1p": "torch.log1p({})"}),
+        solve="torch.linalg.solve({}, {})"),
 }
+
+# The modules an elementwise function's code template names besides the array module (functions.py):
+# {placeholder: (alias asked for, package it is imported from)}, or a submodule of the array module.
+HELPER_MODULES = {
+    "numpy": {"sp": ("special", "scipy")},
+    "jax": {"sp": ("special", "jax.scipy"), "lax": ("lax", "jax")},
+    "torch": {"sp": ".special"},
+}
+
+
+def code_bindings(roots, target):
+    """The nodes code names (``_bindings``), plus the arguments a function's code writes twice."""
+    bound = set(_bindings(roots, bind_matrix_args=False))
+    bound.update(node.arg for node in topological(roots) if isinstance(node, Apply)
+                 and repeats_argument(node.fn, target) and not isinstance(node.arg, Var))
+    return [node for node in topological(roots) if node in bound]
+
+
+def helper_import(target, placeholder, alias):
+    """``from scipy import special`` (as ``alias``) for a helper module of an elementwise function."""
+    name, package = HELPER_MODULES[target][placeholder]
+    return f"from {package} import {name}" + ("" if alias == name else f" as {alias}")
+
+
+def repeats_argument(fn, target):
+    """Whether ``fn``'s code for ``target`` writes its argument twice (then code binds the argument to a name)."""
+    template = None if fn.user or fn.exponent is not None else fn.code_for(target)
+    return template is not None and template.count("{x}") > 1
 
 
 def _spec_letters(count):
@@ -483,7 +501,9 @@ class _CodePrinter:
         self.names = names
         self.ids = identifiers
         self.t = _spelling(target, identifiers.module)
+        self.target = target
         self.dims_used = set()
+        self.helpers = {}   # {placeholder: alias} of the helper modules the code uses
 
     def code(self, node, defining=None):
         if node is not defining and node in self.names:
@@ -565,12 +585,32 @@ class _CodePrinter:
     def _apply(self, node):
         arg = self.code(node.arg)
         fn = node.fn
-        if fn.name == "pow":
-            return f"{_wrap(arg)} ** {_number(fn.p)}"
-        template = self.t["functions"].get(fn.name)
-        if template is None:
+        if fn.user:
             return f"{self.ids.functions[fn.base, fn.order]}({arg})"
-        return template.format(arg)
+        if fn.exponent is not None:
+            return f"{_wrap(arg)} ** {_number(fn.exponent)}"
+        template = fn.code_for(self.target)
+        if template is None:
+            raise TensorDiffError(f"function {fn.display} has no {self.target} code")
+        if template.count("{x}") > 1:
+            arg = _wrap(arg)
+        modules = {"np": self.ids.module}
+        for placeholder in HELPER_MODULES[self.target]:
+            if "{" + placeholder + "}" in template:
+                modules[placeholder] = self.helper(placeholder)
+        return template.format(x=arg, **modules)
+
+    def helper(self, placeholder):
+        """The alias of a helper module (claimed on first use, clear of every user name)."""
+        if placeholder not in self.helpers:
+            spec = HELPER_MODULES[self.target][placeholder]
+            self.helpers[placeholder] = self.ids.module + spec if isinstance(spec, str) else self.ids.claim(spec[0])
+        return self.helpers[placeholder]
+
+    def import_lines(self):
+        """The import lines of the helper modules the code uses."""
+        return [helper_import(self.target, placeholder, alias) for placeholder, alias in self.helpers.items()
+                if not isinstance(HELPER_MODULES[self.target][placeholder], str)]
 
     def _inv(self, node):
         return self.t["inv"].format(self.code(node.arg))
@@ -630,13 +670,14 @@ def to_einsum(expr: Expr, name: str = "out") -> str:
     held = {d for node in symbols.values() for d in node.dims}
     lost = [symbol_with_dim(d)[0] for d in dims - held if symbol_with_dim(d) is not None]  # see _size_lines
     ids = CodeNames([expr], TARGETS["numpy"]["module"], avoid={name}, extra_symbols=lost)
-    bound = _bindings([expr], bind_matrix_args=False)
+    bound = code_bindings([expr], "numpy")
     names = dict(zip(bound, ids.bindings(len(bound))))
     printer = _CodePrinter(names, "numpy", ids)
     lines = [f"{names[node]} = {printer.code(node, defining=node)}" for node in bound]
     lines.append(f"{name} = {printer.code(expr, defining=expr)}")
     if printer.dims_used:
         lines.insert(0, _size_lines(expr, printer.dims_used, ids))
+    lines[:0] = printer.import_lines()
     if ids.module != TARGETS["numpy"]["module"]:
         lines.insert(0, import_line("numpy", ids.module))
     return "\n".join(lines)

@@ -9,6 +9,7 @@ and the test suite (seeded, or with hypothesis draws as its choices).
 import numpy as np
 
 import tensordiff as td
+from tensordiff.functions import FUNCTIONS
 
 __all__ = ["ExpressionGenerator", "USER_FUNCTIONS", "SIZES", "SHAPES", "DEPTH"]
 
@@ -52,6 +53,10 @@ def d3tanh(v):
     return -2 * dtanh(v) ** 2 + 4 * np.tanh(v) ** 2 * dtanh(v)
 
 
+# The table's functions the generator draws: all but stop_gradient, whose derivative 0 is a
+# convention that finite differences of its value cannot confirm (tests check it on its own).
+UNARY = ["neg"] + sorted(name for name, fn in FUNCTIONS.items() if fn.finite_differences)
+
 # The abstract user function hr is softplus: its implementations are passed at evaluation.
 USER_FUNCTIONS = {"hr": [softplus, sigmoid, dsigmoid, d2sigmoid, d3sigmoid]}
 
@@ -63,9 +68,11 @@ class ExpressionGenerator:
 
     Every structural decision is ``choose(n)`` (an int in [0, n)): a seeded numpy generator by
     default, a hypothesis draw in the tests (so failures shrink towards small expressions).
-    Data are kept well-conditioned: matrices under inv/det/logdet are E Eᵀ + I, log, sqrt,
-    negative powers and division see only e·e + 1, abs and relu see only symbols whose values
-    are away from zero, and a subexpression whose values grow large is squashed with tanh.
+    Data are kept well-conditioned: matrices under inv/det/logdet are E Eᵀ + I; sqrt, negative
+    powers, division and the table's functions of positive domain (log, lgamma, ...) see only
+    e·e + 1, those of the interval domain (tan, arcsin, ...) e/(e·e + 1), and those with a kink
+    (abs, relu, sign, step) only symbols whose values are away from zero; a subexpression whose
+    values grow large is squashed with tanh.
 
     >>> gen = ExpressionGenerator(seed=0)
     >>> expr, twin = gen.gen(("a", "b"), depth=3)      # twin(gen.V) == td.evaluate(expr, gen.V)
@@ -201,19 +208,22 @@ class ExpressionGenerator:
         return c * e1, (lambda V: c * f1(V))
 
     def unary(self, shape, depth):
-        e, f = self.gen(shape, depth - 1)
-        name = self.pick(["tanh", "sin", "cos", "sigmoid", "exp", "exp", "neg"])
-        if name == "tanh":
-            return td.tanh(e), (lambda V: np.tanh(f(V)))
-        if name == "sin":
-            return td.sin(e), (lambda V: np.sin(f(V)))
-        if name == "cos":
-            return td.cos(e), (lambda V: np.cos(f(V)))
-        if name == "sigmoid":
-            return td.sigmoid(e), (lambda V: sigmoid(f(V)))
-        if name == "exp":
-            return td.exp(e), (lambda V: np.exp(f(V)))       # |e| <= LIMIT after taming
-        return -e, (lambda V: -f(V))
+        """A row of the function table (drawn from all of them: a new row is drawn once added), or -e."""
+        name = self.pick(UNARY)
+        if name == "neg":
+            e, f = self.gen(shape, depth - 1)
+            return -e, (lambda V: -f(V))
+        fn = FUNCTIONS[name]
+        if fn.domain == "kink":   # not smooth at 0: a symbol, whose values are away from it
+            e, f = self.leaf(shape)
+        elif fn.domain == "positive":
+            e, f = self.pos(self.gen(shape, depth - 1))
+        elif fn.domain == "interval":   # e/(e² + 1) lies in [-1/2, 1/2]
+            e, f = self.gen(shape, depth - 1)
+            e, f = e / (e * e + 1), (lambda V, f=f: f(V) / (f(V) * f(V) + 1))
+        else:
+            e, f = self.gen(shape, depth - 1)
+        return fn(e), (lambda V: fn.numeric(f(V)))
 
     def power(self, shape, depth):
         e, f = self.gen(shape, depth - 1)

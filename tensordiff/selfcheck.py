@@ -308,7 +308,7 @@ def _check_pickle(ex, max_order):
 # name: (check, what it compares). A check returns False when it does not apply to the example.
 PROPERTIES = {
     "builds": (None, "the random expression builds, with the shape asked for"),
-    "value": (_check_value, "value vs a numpy twin sharing no code"),
+    "value": (_check_value, "value vs a numpy twin (elementwise functions: their table row's numpy)"),
     "d1 vs FD": (_check_first, "first derivatives vs central FD of the twin"),
     "d2 vs FD": (_check_second, "second derivatives (pure, mixed) vs FD of the first"),
     "d3 vs FD": (_check_third, "third derivatives (small symbols) vs FD of the second"),

@@ -17,9 +17,10 @@ PROFILE = dict(deadline=None, derandomize=True, database=None, suppress_health_c
 
 EXPRESSIONS = ["x'*A*x", "inv(X'*X + lam*eye)*X'*y", "norm2(tanh(X*W)*a - y)^2", "logdet(W*W' + s^2*eye)",
                "tr(Y'*(W*W' + s^2*eye)*Y)", "sum(log(1 + exp(-y.*(X*w))))", "diag(v)*A", "sqrt(x.^2 + 1)",
-               "det(A)", "relu(x) .* abs(x)", "x", "2", "eye", "A.^(-1)", "sigmoid(x)'*x", "x" + "'" * 300]
-MALFORMED = ["", " ", "(", ")", "X*", "*X", "X Y", "foo(X)", "tr(X, Y)", "x^y", "1e999", "Xᵀ*X", "\x00",
-             "(" * 200 + "x" + ")" * 200, "inv(X", "--", "-", "A.^x", "eye(3)"]
+               "det(A)", "relu(x) .* abs(x)", "x", "2", "eye", "A.^(-1)", "sigmoid(x)'*x", "x" + "'" * 300,
+               "gelu(X*w) + arctan(c)^2", "norm1(A*x) + sum(vector(1)'*A)", "exp(x)'*tan(sinh(x)/9)"]
+MALFORMED = ["", " ", "(", ")", "X*", "*X", "X Y", "foo(X)", "tr(X, Y)", "x^A", "1e999", "Xᵀ*X", "\x00",
+             "(" * 200 + "x" + ")" * 200, "inv(X", "--", "-", "(-2)^x", "eye(3)"]
 SYMBOLS = ["x", "A", "X", "W", "y", "lam", "s", "a", "v", "Y", "w", "nope", "", "x'", "2"]
 FLAGS = ["--wrt", "--order", "--dims", "--format", "--check", "--demo", "--bogus", "-x", "--", "--wrt=x",
          "--order=2", "--format=index"]

@@ -247,7 +247,9 @@ def _cli(*args):
 def test_cli_seed_logdet_prints_the_matrix_answer():
     result = _cli("log(det(W*W' + s^2*eye))", "--wrt", "W")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().replace(" ", "") in ("2*inv(s^2*eye+W*W')*W", "2*inv(W*W'+s^2*eye)*W")
+    dims, answer = result.stdout.strip().splitlines()
+    assert dims == "# W: (n, p), s: scalar"
+    assert answer.replace(" ", "") in ("2*inv(s^2*eye+W*W')*W", "2*inv(W*W'+s^2*eye)*W")
 
 
 def test_cli_formats_and_check(capsys):

@@ -55,7 +55,8 @@ INFERENCE = [
     ("det(A)", {"A": ("n", "n")}, (), lambda v: np.linalg.det(v["A"])),
     ("logdet(A)", {"A": ("n", "n")}, (), lambda v: np.linalg.slogdet(v["A"])[1]),
     ("inv(A)*b", {"A": ("n", "n"), "b": ("n",)}, ("n",), lambda v: np.linalg.solve(v["A"], v["b"])),
-    ("-x", {"x": ()}, (), lambda v: -v["x"]),
+    ("-x", {"x": ("n",)}, ("n",), lambda v: -v["x"]),   # nothing decides: h-z is a vector (matrixcalculus.org)
+    ("-a", {"a": ()}, (), lambda v: -v["a"]),           # and a-g a scalar
     ("1e-3*X", {"X": ("n", "p")}, ("n", "p"), lambda v: 1e-3 * v["X"]),
     ("lam*w'*w", {"lam": (), "w": ("n",)}, (), lambda v: v["lam"] * v["w"] @ v["w"]),
     ("X*w - y", {"X": ("n", "p"), "w": ("p",), "y": ("n",)}, ("n",), lambda v: v["X"] @ v["w"] - v["y"]),
@@ -76,7 +77,8 @@ INFERENCE = [
     ("sin(A)*cos(B)'", {"A": ("n", "p"), "B": ("q", "p")}, ("n", "q"), lambda v: np.sin(v["A"]) @ np.cos(v["B"]).T),
     ("tanh(x)/2 - x^2 + x^(-1)", {"x": ()}, (), lambda v: np.tanh(v["x"]) / 2 - v["x"] ** 2 + 1 / v["x"]),
     ("A - I + 0.5*eye", {"A": ("n", "n")}, ("n", "n"), lambda v: v["A"] - 0.5 * np.eye(5)),
-    ("x.^2 ./ y + 2", {"x": (), "y": ()}, (), lambda v: v["x"] ** 2 / v["y"] + 2),
+    ("x.^2 ./ y + 2", {"x": ("n",), "y": ("n",)}, ("n",), lambda v: v["x"] ** 2 / v["y"] + 2),
+    ("b.^2 ./ c + 2", {"b": (), "c": ()}, (), lambda v: v["b"] ** 2 / v["c"] + 2),
     ("x.^2 ./ y + sum(x)", {"x": ("n",), "y": ("n",)}, ("n",), lambda v: v["x"] ** 2 / v["y"] + v["x"].sum()),
     ("(A*B)'", {"A": ("n", "p"), "B": ("p", "q")}, ("q", "n"), lambda v: (v["A"] @ v["B"]).T),
     ("x*y'*A", {"x": ("n",), "y": ("p",), "A": ("p", "q")}, ("n", "q"), lambda v: np.outer(v["x"], v["y"]) @ v["A"]),
@@ -303,13 +305,14 @@ ERRORS = [
     ("X + 1e", {}, td.ParseError, "bad number '1e'", 4),
     ("2x", {}, td.ParseError, "a product needs '*'", 0),
     ("1e999*X", {}, td.ParseError, "bad number", 0),
-    ("x^y", {}, td.ParseError, "the exponent of '^' must be a number", 2),
+    ("x^A", {}, td.ShapeError, "'^' takes a scalar exponent", 1),
+    ("(-2)^x", {}, td.ParseError, "positive base", 4),
     ("1/0", {}, td.ParseError, "the constant 1/0 is inf", 1),            # found by the text fuzzer in CI
     ("x + 0/0", {}, td.ParseError, "the constant 1/0 is inf", 5),
     ("X*log(0)", {}, td.ParseError, "the constant log(0) is -inf", 2),
     ("2^2000", {}, td.ParseError, "the constant 2^2000 is inf", 1),
     ("1e300*1e300*x", {}, td.ParseError, "is inf", 5),
-    ("x.^(2", {}, td.ParseError, "the exponent of '.^' must be a number", 3),
+    ("x.^(2", {}, td.ParseError, "unclosed '('", 3),
     ("X*Y", {"X": "n p", "Y": "q r"}, td.ShapeError, "inner dims", 1),
     ("x*y", {"x": "n", "y": "n"}, td.ShapeError, "write x'*y for an inner product", 1),
     ("X + y", {"X": "n p", "y": "n"}, td.ShapeError, "'+' needs operands of one shape", 2),
@@ -367,13 +370,13 @@ def test_deep_nesting_is_a_parse_error_not_a_recursion_error():
     for text in ["(" * 5000 + "x" + ")" * 5000, "exp(" * 5000 + "x" + ")" * 5000, "(" * 5000]:
         with pytest.raises(td.ParseError, match="nested more than"):
             parse(text)
-    assert parse("(" * MAX_DEPTH + "x" + ")" * MAX_DEPTH).shape == ()
+    assert parse("(" * MAX_DEPTH + "a" + ")" * MAX_DEPTH).shape == ()
 
 
 def test_long_input_parses():   # its time is measured in benchmarks/scaling.py, not asserted here
-    total = parse("+".join(["x"] * 10000))
-    assert td.evaluate(total, x=0.5) == pytest.approx(5000.0)
-    assert parse("-" * 10001 + "x").shape == ()
+    total = parse("+".join(["a"] * 10000))
+    assert td.evaluate(total, a=0.5) == pytest.approx(5000.0)
+    assert parse("-" * 10001 + "a").shape == ()
     assert parse("z" + "'" * 10001).shape == ("n",)  # x is alive, a scalar: z is free
     assert parse("+".join(f"x{k}" for k in range(3000)) + " + A*x0").shape == ("n",)
     assert parse("x" + "^1" * 5000).shape == ()

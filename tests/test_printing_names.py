@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.parse import FUNCTION_TABLE, IDENTITY
+from tensordiff.parse import FUNCTION_TABLE, IDENTITY, ONES
 
 RNG = np.random.default_rng(11)
 SIZES = {"n": 3, "m": 2}
@@ -165,7 +165,7 @@ def test_printers_refuse_a_bad_name(printer):
         printer(td.scalar("s_named"), name=None)
 
 
-PARSER_WORDS = sorted(set(FUNCTION_TABLE) | set(IDENTITY))
+PARSER_WORDS = sorted(set(FUNCTION_TABLE) | set(IDENTITY) | set(ONES))
 
 
 @pytest.mark.parametrize("word", PARSER_WORDS)
@@ -184,7 +184,9 @@ def test_matrix_notation_reads_back_with_symbols_named_like_parser_words(word):
 
 def test_matrix_notation_of_user_functions_named_like_parser_words():
     x = td.vector("x", "n")
-    assert td.matrix_notation(td.elementwise("inv")(x)).startswith("no matrix notation")
+    user_inv = td.elementwise("inv")(x)
+    assert td.matrix_notation(user_inv) == "user.inv(x)"   # read back as the user's inv, not the inverse
+    assert td.parse("user.inv(x)", x="n") is user_inv
     assert td.matrix_notation(td.elementwise("hq")(x)) == "hq(x)"
 
 

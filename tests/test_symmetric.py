@@ -209,7 +209,9 @@ def test_cli_symmetric():
     with contextlib.redirect_stdout(out):
         assert main(["x'*S*x", "--wrt", "x", "--symmetric", "S"]) == 0
         assert main(["logdet(S) - tr(S*C)", "--wrt", "S", "--symmetric", "S", "--check"]) == 0
-    lines = out.getvalue().splitlines()
+    first_dims, *lines = out.getvalue().splitlines()
+    assert first_dims == "# x: (n), S: (n, n) symmetric"
+    lines.remove("# S: (n, n) symmetric, C: (n, n)")
     assert lines[0] == "2*S*x"
     assert "inv(S)" in lines[1] and "0.5*C" in lines[1]
     error = float(lines[2].split("max rel error")[1])

@@ -20,6 +20,8 @@ from .codegen import codegen
 from .cost import Cost, cost
 from .matrixform import matrix_notation
 from .parse import parse
+from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
+                         triu, where, zeros)
 from .printing import index_notation, latex, to_einsum
 from .simplify import simplify
 from .testing import check
@@ -35,6 +37,8 @@ __all__ = [
     "evaluate", "compile", "Program", "kernels_available",
     "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
+    "max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax",
+    "where", "tril", "triu", "ones", "zeros", "cholesky",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
 ]
 

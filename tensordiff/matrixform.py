@@ -15,6 +15,7 @@ neither has an expression holding a symbol or user function named like a word of
 from .expr import Einsum, topological
 from .parse import FUNCTION_TABLE, IDENTITY
 from .printing import _expression, _join_terms, index_notation
+from .reductionprint import MatrixForms
 from .simplify import is_symmetric
 
 # Names td.parse reads as something else than a symbol or user function of that name.
@@ -106,7 +107,7 @@ def _broadcast_scalar(node):
     return not any(i in used for i in node.out)
 
 
-class _Writer:
+class _Writer(MatrixForms):
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
     def __init__(self):

@@ -179,3 +179,48 @@ def test_parse_reads_max_min_mean_maximum_minimum():
     assert np.allclose(td.evaluate(td.parse("maximum(v, w)"), v=x, w=y), np.maximum(x, y))
     assert np.allclose(td.evaluate(td.parse("minimum(v, 0)"), v=x), np.minimum(x, 0))
     del v, w
+
+
+def _backend_cases():
+    """Every new node type with derivatives, as (expressions, values)."""
+    X, A, v = td.matrix("X", "n p"), td.matrix("A", "p p"), td.vector("v", "n")
+    spd = A @ A.T + td.eye("p")
+    f = td.sum(td.softmax(X) * X) + td.logsumexp(X, axis=0) @ td.max(X, axis=0) + td.mean(td.min(X, axis=1) * v)
+    exprs = [td.max(X, axis=1), td.min(X), td.mean(X, axis=0), td.maximum(X, 0.1), td.minimum(v, td.sin(v)),
+             td.logsumexp(X, axis=1), td.softmax(X, axis=0), td.log_softmax(X), td.where(v > 0, td.log(v), v),
+             td.tril(spd, -1), td.triu(X, 1), td.cholesky(spd), (X > 0.2) * X, td.grad(f, X), td.hessian(f, v),
+             td.diff(td.cholesky(spd), A), td.diff(td.where(v > 0, td.log(v), v), v, order=2)]
+    values = {"X": RNG.standard_normal((4, 3)), "A": RNG.standard_normal((3, 3)), "v": RNG.standard_normal(4)}
+    return exprs, values
+
+
+@pytest.mark.parametrize("backend", ["dask", "jax", "torch", "cupy"])
+def test_every_new_node_on_every_backend_matches_numpy(backend):
+    module = {"dask": "dask.array", "jax": "jax", "torch": "torch", "cupy": "cupy"}[backend]
+    lib = pytest.importorskip(module)
+    if backend == "jax":
+        lib.config.update("jax_enable_x64", True)
+    exprs, values = _backend_cases()
+    want = td.compile(exprs)(**values)
+    got = td.compile(exprs, backend=backend)(**values)
+    for expected, result, e in zip(want, got, exprs):
+        if backend == "dask":
+            result = result.compute()
+        elif backend == "torch":
+            result = result.cpu().numpy()
+        elif backend == "cupy":
+            result = result.get()
+        assert np.allclose(np.asarray(result), expected, equal_nan=True), td.index_notation(e)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "dask", "jax", "torch", "cupy"])
+def test_cholesky_that_is_not_positive_definite_fails_clearly_on_every_backend(backend):
+    module = {"numpy": "numpy", "dask": "dask.array", "jax": "jax", "torch": "torch", "cupy": "cupy"}[backend]
+    lib = pytest.importorskip(module)
+    if backend == "jax":
+        lib.config.update("jax_enable_x64", True)
+    A = td.matrix("A", "n n")
+    with pytest.raises(td.EvaluationError, match="not positive definite.*A"):
+        result = td.evaluate(td.cholesky(A), A=-np.eye(3), backend=backend)
+        if backend == "dask":
+            result.compute()

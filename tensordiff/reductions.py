@@ -14,6 +14,7 @@ import builtins
 import numbers
 
 from .errors import ShapeError, TensorDiffError
+from .expr import Var
 from .functions import power
 from .indices import format_dims, parse_dims
 from .printing import short
@@ -23,6 +24,11 @@ from .simplify import (add_node, as_expr, broadcast, cholesky_node, compare_node
 
 __all__ = ["max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax", "where", "tril", "triu",
            "ones", "zeros", "cholesky", "less", "less_equal", "greater", "greater_equal"]
+
+
+def _operand(x):
+    """A symbol's name, or the index notation of an expression, cut short for a message."""
+    return x.name if isinstance(x, Var) else short(x, 60)
 
 
 def _axes(x, axis, what):
@@ -36,7 +42,7 @@ def _axes(x, axis, what):
             raise ShapeError(f"{what}: axis must be an int, a tuple of ints or None, got {axis!r:.40}")
         if not -x.ndim <= ax < x.ndim:
             raise ShapeError(f"{what}: axis {int(ax)} does not exist for an operand of shape {format_dims(x.shape)} "
-                             f"(axes {-x.ndim}..{x.ndim - 1}): {short(x, 60)}")
+                             f"(axes {-x.ndim}..{x.ndim - 1}): {_operand(x)}")
         result.append(int(ax) % x.ndim)
     if len(set(result)) != len(result):
         raise ShapeError(f"{what}: axis {axis!r} names an axis twice")
@@ -50,7 +56,7 @@ def _same_shape(what, *operands):
     for k, op in enumerate(operands):
         if op.shape != shape and op.shape != ():
             raise ShapeError(f"{what}: operand {k + 1} has shape {format_dims(op.shape)} but another has "
-                             f"{format_dims(shape)} (operands must have one shape, or be scalars): {short(op, 60)}")
+                             f"{format_dims(shape)} (operands must have one shape, or be scalars): {_operand(op)}")
     return [op if op.shape == shape else broadcast(op, shape) for op in operands]
 
 
@@ -200,7 +206,7 @@ def _triangle(x, k, lower, what):
     x = as_expr(x)
     if x.ndim < 2:
         raise ShapeError(f"{what} needs a matrix (or a stack of them, the last two axes), got shape "
-                         f"{format_dims(x.shape)}: {short(x, 60)}")
+                         f"{format_dims(x.shape)}: {_operand(x)}")
     if not isinstance(k, numbers.Integral) or isinstance(k, bool):
         raise TensorDiffError(f"{what}: the diagonal k must be an int, got {k!r:.40}")
     ids = tuple(range(x.ndim))
@@ -266,7 +272,7 @@ def cholesky(a):
     a = as_expr(a)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ShapeError(f"cholesky needs a square matrix with dims (d, d), got shape {format_dims(a.shape)}: "
-                         f"{short(a, 60)}")
+                         f"{_operand(a)}")
     if not is_symmetric(a):
         a = scale(add_node([a, transpose(a, (1, 0))]), 0.5)
     return cholesky_node(a)

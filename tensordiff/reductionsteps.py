@@ -12,8 +12,9 @@ import operator
 import numpy as np
 
 from .errors import EvaluationError
-from .expr import Cholesky, Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .expr import Add, Cholesky, Compare, Einsum, LogSumExp, Max, Maximum, Softmax, Triangle, Var, Where
 from .printing import short
+from .simplify import transpose
 
 __all__ = ["REDUCTION_PLANS", "ArrayOps", "TorchOps", "ops_for"]
 
@@ -75,8 +76,19 @@ def ops_for(backend):
 # ---------------------------------------------------------------- cholesky
 
 def _not_positive_definite(node):
-    return EvaluationError(f"cholesky of a matrix that is not positive definite: {short(node.arg, 80)} "
+    return EvaluationError(f"cholesky of a matrix that is not positive definite: {_matrix_label(node.arg)} "
                            "(its symmetric part has an eigenvalue <= 0, or nan entries)")
+
+
+def _matrix_label(arg):
+    """The matrix the user factored: B for the symmetric part 0.5 (B + Bᵀ) that td.cholesky wrote."""
+    if isinstance(arg, Einsum) and arg.coeff == 0.5 and len(arg.operands) == 1 and isinstance(arg.operands[0], Add):
+        terms = arg.operands[0].terms
+        for term in terms:
+            if len(terms) == 2 and transpose(term, (1, 0)) in terms and term is not transpose(term, (1, 0)) \
+                    and not (isinstance(term, Einsum) and len(term.operands) == 1 and term.subs[0] != term.out):
+                return term.name if isinstance(term, Var) else short(term, 80)
+    return arg.name if isinstance(arg, Var) else short(arg, 80)
 
 
 def _numpy_cholesky(a, label):

@@ -224,3 +224,22 @@ def test_cholesky_that_is_not_positive_definite_fails_clearly_on_every_backend(b
         result = td.evaluate(td.cholesky(A), A=-np.eye(3), backend=backend)
         if backend == "dask":
             result.compute()
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax", "torch"])
+def test_generated_code_of_every_new_node_matches_evaluation(target):
+    module = {"numpy": "numpy", "jax": "jax", "torch": "torch"}[target]
+    lib = pytest.importorskip(module)
+    if target == "jax":
+        lib.config.update("jax_enable_x64", True)
+    convert = {"numpy": np.asarray, "jax": lambda a: lib.numpy.asarray(a), "torch": lambda a: lib.as_tensor(a)}[target]
+    exprs, values = _backend_cases()
+    sizes = {"n": 4, "p": 3}
+    namespace = {}
+    exec(td.codegen(exprs, target=target), namespace)
+    fn = namespace["f"]
+    params = fn.__code__.co_varnames[:fn.__code__.co_argcount]
+    results = fn(*[convert(values[p]) if p in values else sizes[p] for p in params])
+    for e, got in zip(exprs, results):
+        got = got.numpy() if target == "torch" else np.asarray(got)
+        assert np.allclose(got, td.evaluate(e, **values)), td.index_notation(e)

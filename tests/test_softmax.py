@@ -150,3 +150,15 @@ def test_matrix_notation_and_parse_read_softmax_and_logsumexp():
     parsed = td.parse("logsumexp(x) - x'*softmax(x)")       # x becomes a vector, as on matrixcalculus.org
     assert parsed.free == {"x"} and parsed.shape == ()
     assert np.isclose(td.evaluate(parsed, x=x), _np_lse(x, 0) - x @ _np_softmax(x, 0))
+
+
+def test_logsumexp_of_1000_plus_v_as_written_in_the_issue():
+    v = td.vector("v", "n")
+    x = RNG.standard_normal(5)
+    f = td.logsumexp(1000 + v)
+    assert np.isclose(td.evaluate(f, v=x), 1000 + _np_lse(x, 0))
+    for order in (1, 2, 3):
+        got = td.evaluate(td.diff(f, v, order=order), v=x)
+        assert np.all(np.isfinite(got))
+        assert np.allclose(got, td.evaluate(td.diff(td.logsumexp(v), v, order=order), v=x))
+    assert td.check(f, v, order=3, v=x).max_rel_error < 1e-6

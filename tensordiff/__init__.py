@@ -20,9 +20,9 @@ from .codegen import codegen
 from .cost import Cost, cost
 from .matrixform import matrix_notation
 from .parse import parse
+from .printing import index_notation, latex, to_einsum
 from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
                          triu, where, zeros)
-from .printing import index_notation, latex, to_einsum
 from .simplify import simplify
 from .testing import check
 

@@ -18,10 +18,10 @@ import numbers
 from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Triangle, Var, Where, make, topological)
-from .indices import format_dims
 from .functions import power
-from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero, scale, substitute,
-                       max_node, softmax_node, terms_of, triangle, where_node, zeros)
+from .indices import format_dims
+from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero,
+                       max_node, scale, softmax_node, substitute, terms_of, triangle, where_node, zeros)
 
 __all__ = ["diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp"]
 

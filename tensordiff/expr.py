@@ -13,6 +13,9 @@
              contracts expressions with these, so simplification pushes them into every term
 ``Solve``    inv(A) @ B, introduced only when planning an evaluation
 ``Take``     numpy basic indexing of a tensor, introduced only when planning an evaluation
+``Max``, ``LogSumExp``, ``Softmax``   reductions and soft maxima of ``arg`` along sorted ``axes``
+``Compare``  a 0/1 mask a < b (<=, >, >=, ==); ``Where`` numpy's where; ``Maximum`` elementwise max
+``Triangle`` the constant 0/1 matrix of tril/triu; ``Cholesky`` the lower factor of a symmetric matrix
 
 Nodes are built only through ``make`` (or the smart constructors of ``simplify``), which interns
 them: structurally equal nodes are the same object, so equality is identity and common

@@ -463,7 +463,8 @@ def _type_pow(p, node, kids):
 def _type_call(p, node, kids):
     rule, (rows, cols), arg = _function_row(node.value)[0], kids[0], node.kids[0]
     if rule == "elementwise":
-        return p.common([(node.value, node.pos)] * len(kids), [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)])
+        items = [(kid.start, kid.end, shape, [kid]) for kid, shape in zip(node.kids, kids)]
+        return p.common([(node.value, node.pos)] * len(kids), items)
     if rule in ("reduce", "diag", "vector"):
         p.want_vector([arg], kids[0])
     if rule in ("same", "reduce", "vector"):

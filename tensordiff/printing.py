@@ -11,10 +11,11 @@ prints as the position it picks: x[3] is ``x[3]``, x[1:4] is ``x[1+i]`` over i i
 import keyword
 
 from .errors import TensorDiffError
-from .expr import Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select, Triangle, Var, symbol_with_dim, topological
+from .expr import (Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select, Triangle, Var, symbol_with_dim,
+                   topological)
 from .indices import letters, slice_of, slice_text
-from .reductionprint import CodeForms, IndexForms, LatexForms
 from .naming import CodeNames, binding_names, user_function_name, user_names  # noqa: F401 (selfcheck's)
+from .reductionprint import CodeForms, IndexForms, LatexForms
 from .simplify import as_expr
 
 __all__ = ["index_notation", "latex", "to_einsum", "short"]

@@ -147,7 +147,7 @@ def _grouped(text):
 
 class MatrixForms:
     """Matrix notation in the parser's words: max(x), logsumexp(x) over all axes, softmax(x) over
-    the last, cholesky(A); None where the parser has no spelling."""
+    the last, cholesky(A), maximum(a, b), where(m, a, b); None where the parser has no spelling."""
 
     def _max(self, node):
         return f"max({self.write(node.arg)})" if len(node.axes) == node.arg.ndim else None
@@ -161,7 +161,13 @@ class MatrixForms:
     def _cholesky(self, node):
         return f"cholesky({self.write(node.arg)})"
 
+    def _maximum(self, node):
+        return f"maximum({self.write(node.a)}, {self.write(node.b)})"
+
+    def _where(self, node):   # a mask written by a comparison has no spelling: no matrix form then
+        return f"where({self.write(node.mask)}, {self.write(node.a)}, {self.write(node.b)})"
+
     def _compare(self, node):
         return None
 
-    _where = _maximum = _triangle = _compare
+    _triangle = _compare

@@ -148,3 +148,13 @@ def test_parse_reads_where_tril_and_triu():
     with pytest.raises(td.ParseError, match=r"where\(\) takes 3 arguments, got 2"):
         td.parse("where(m, v)")
     del v, m, A
+
+
+def test_maximum_and_where_with_a_symbol_mask_read_back_from_matrix_notation():
+    u, w, m = td.vector("u", "n"), td.vector("w", "n"), td.vector("m", "n")
+    values = dict(u=RNG.standard_normal(3), w=RNG.standard_normal(3), m=np.array([1.0, 0.0, 1.0]))
+    for e in (td.maximum(u, w), td.minimum(u, td.sin(w)), td.where(m, u * w, w)):
+        text = td.matrix_notation(e)
+        assert np.allclose(td.evaluate(td.parse(text), **values), td.evaluate(e, **values)), text
+    assert td.matrix_notation(td.where(u > 0, u, w)).startswith("no matrix notation")   # no spelling for '>'
+    del u, w, m

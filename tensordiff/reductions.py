@@ -262,7 +262,7 @@ def cholesky(a):
     The factor is that of the symmetric part (a + aᵀ)/2, so the derivative along any direction
     E is L Φ(L⁻¹ sym(E) L⁻ᵀ), Φ taking the strictly lower triangle and half the diagonal (JAX's
     convention; for symmetric a and E it is the textbook formula). A value that is not positive
-    definite is an EvaluationError naming the matrix.
+    definite is an EvaluationError naming the matrix (NaN entries with evaluate's singular="nan").
 
     >>> import tensordiff as td
     >>> X = td.matrix("X", "n p")

@@ -92,19 +92,21 @@ def _matrix_label(arg):
 
 
 def _numpy_cholesky(a, label):
+    """np.linalg.cholesky, with a failure raising EvaluationError(label), or giving NaN when label is None."""
     try:
         with np.errstate(all="ignore"):
             factor = np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
-        raise EvaluationError(label) from None
-    if not np.all(np.isfinite(np.diagonal(factor))) and np.all(np.isfinite(a)):
+        factor = np.full(a.shape, np.nan, dtype=a.dtype)
+    if label is not None and not np.all(np.isfinite(np.diagonal(factor))) and np.all(np.isfinite(a)):
         raise EvaluationError(label)
     return factor
 
 
 def _cholesky_step(node, backend, singular):
-    label = str(_not_positive_definite(node))
-    name = backend.name
+    """Not positive definite: an EvaluationError naming the matrix, or NaN with singular="nan"."""
+    label = str(_not_positive_definite(node)) if singular == "raise" else None
+    name, lib = backend.name, backend.lib
 
     def run(args, sizes, place):
         (a,) = args
@@ -113,12 +115,14 @@ def _cholesky_step(node, backend, singular):
         if name == "dask":
             return a.rechunk(-1).map_blocks(_numpy_cholesky, label, dtype=a.dtype)
         if name == "torch":
-            factor, info = backend.lib.linalg.cholesky_ex(a)
-            if int(info) != 0:
-                raise EvaluationError(label)
-            return factor
-        factor = backend.lib.linalg.cholesky(a)   # jax and cupy: nan entries where it fails
-        if bool(backend.lib.isnan(factor).any()) and not bool(backend.lib.isnan(a).any()):
+            factor, info = lib.linalg.cholesky_ex(a)
+            failed = int(info) != 0
+            if failed and label is None:
+                return lib.full_like(a, float("nan"))
+        else:   # jax and cupy: nan entries where it fails
+            factor = lib.linalg.cholesky(a)
+            failed = bool(lib.isnan(factor).any()) and not bool(lib.isnan(a).any())
+        if failed and label is not None:
             raise EvaluationError(label)
         return factor
     return run

@@ -119,3 +119,14 @@ def test_pickle_printing_parse_and_code_targets():
             assert np.allclose(np.asarray(namespace["f"](convert(Av))), want), target
     text = td.matrix_notation(td.cholesky(A))
     assert np.allclose(td.evaluate(td.parse(text), A=Av), np.linalg.cholesky(Av))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "dask", "jax", "torch"])
+def test_singular_nan_gives_a_nan_factor_instead_of_the_error(backend):
+    lib = pytest.importorskip({"numpy": "numpy", "dask": "dask.array", "jax": "jax", "torch": "torch"}[backend])
+    if backend == "jax":
+        lib.config.update("jax_enable_x64", True)
+    A = td.matrix("A", "n n")
+    result = td.evaluate(td.cholesky(A), A=-np.eye(3), backend=backend, singular="nan")
+    result = result.compute() if backend == "dask" else np.asarray(result)
+    assert np.isnan(result).any()

@@ -278,8 +278,24 @@ def _contract_trailing(d, v):
     k, m = len(d.shape) - len(v.shape), len(v.shape)
     ids = tuple(range(k + m))
     # term by term, so v merges into each flat product and its deltas unify away
-    return add_node([einsum_node(1.0, (t, v), (ids, ids[k:]), ids[:k], d.shape) for t in terms_of(d)],
-                    d.shape[:k])
+    terms = [_contract_where(t, v) for t in terms_of(d)]
+    return add_node([einsum_node(1.0, (t, v), (ids, ids[k:]), ids[:k], d.shape) if c is None else c
+                     for t, c in zip(terms_of(d), terms)], d.shape[:k])
+
+
+def _contract_where(term, v):
+    """Σ_J where(m[I], a[I,J], b[I,J]) v[J] = where(m[I], Σ_J a v, Σ_J b v) when the mask does not vary
+    along J (as where's and maximum's rules build it), so no Jacobian is formed; else None."""
+    if not isinstance(term, Where):
+        return None
+    k = term.ndim - v.ndim
+    mask = term.mask
+    if isinstance(mask, Einsum) and len(mask.operands) == 1 and mask.coeff == 1.0 and mask.out[:k] == mask.subs[0] \
+            and len(set(mask.out)) == len(mask.out) == len(mask.dims):
+        mask = mask.operands[0]
+    if mask.shape != term.shape[:k]:
+        return None
+    return where_node(mask, _contract_trailing(term.a, v), _contract_trailing(term.b, v))
 
 
 def jvp(f, wrt, v):

@@ -158,3 +158,17 @@ def test_maximum_and_where_with_a_symbol_mask_read_back_from_matrix_notation():
         assert np.allclose(td.evaluate(td.parse(text), **values), td.evaluate(e, **values)), text
     assert td.matrix_notation(td.where(u > 0, u, w)).startswith("no matrix notation")   # no spelling for '>'
     del u, w, m
+
+
+def test_directional_derivatives_push_the_direction_into_both_branches():
+    X, V = td.matrix("X", "n p"), td.matrix("V", "n p")
+    Xv, Vv = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))
+    f = td.where(X > 0, td.log(X), X * X) + td.maximum(td.sin(X), X)
+    for order in (1, 2, 3):
+        directional = td.diff(f, X, order=order, direction=V)
+        assert directional.shape == ("n", "p")
+        full = td.diff(f, X, order=order)
+        want = td.evaluate(full, X=Xv)
+        for _ in range(order):
+            want = np.einsum("...kl,kl->...", want, Vv)
+        assert np.allclose(td.evaluate(directional, X=Xv, V=Vv), want), order

@@ -21,6 +21,8 @@ from .cost import Cost, cost
 from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
+from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
+                         triu, where, zeros)
 from .simplify import simplify
 from .ops import broadcast_shapes, broadcast_to
 from .testing import check
@@ -36,6 +38,8 @@ __all__ = [
     "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "broadcast_shapes", "broadcast_to",
+    "max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax",
+    "where", "tril", "triu", "ones", "zeros", "cholesky",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
 ]
 

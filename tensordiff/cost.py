@@ -15,7 +15,8 @@ import opt_einsum
 
 from .errors import EvaluationError
 from .evaluate import compile as compile_program
-from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
+from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
+                   Solve, Take, Triangle, Var, Where)
 from .kernels import kernels_available
 from .select import bind_selections
 from .indices import check_dim_lengths, slice_of
@@ -221,4 +222,10 @@ _PRICES = {
     Solve: lambda node, sizes: (2 * sizes[node.matrix.shape[0]] ** 3 // 3
                                 + 2 * sizes[node.matrix.shape[0]] ** 2 * math.prod(sizes[d] for d in node.rhs.shape[1:]),
                                 sizes[node.matrix.shape[0]] ** 2),
+    # reductions, soft maxima and masks: a few passes over their argument; cholesky n³/3
+    **dict.fromkeys((Max, Compare, Where, Maximum, Triangle),
+                    lambda node, sizes: (math.prod(sizes[d] for d in (node.children() or (node,))[0].shape), 0)),
+    **dict.fromkeys((LogSumExp, Softmax), lambda node, sizes: (4 * math.prod(sizes[d] for d in node.arg.shape),
+                                                               math.prod(sizes[d] for d in node.arg.shape))),
+    Cholesky: lambda node, sizes: (sizes[node.shape[0]] ** 3 // 3, sizes[node.shape[0]] ** 2),
 }

@@ -16,9 +16,12 @@ order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 import numbers
 
 from .errors import ShapeError, TensorDiffError
-from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Select, Var, check_homonyms, make, topological
+from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
+                   Triangle, Var, Where, check_homonyms, make, topological)
+from .functions import power
 from .indices import format_dims
-from .simplify import add_node, as_expr, einsum_node, inv_node, is_zero, substitute, terms_of, zeros
+from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero,
+                       max_node, scale, softmax_node, substitute, terms_of, triangle, where_node, zeros)
 
 __all__ = ["diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp"]
 
@@ -117,6 +120,76 @@ def _logdet_rule(node, d, wrt):
     return add_node(terms, wrt.dims)
 
 
+def _tie_share(arg, axes):
+    """1/(number of ties) where an entry of ``arg`` is the max along ``axes``, else 0 (piecewise constant)."""
+    mask = compare_node("==", arg, expand_axes(max_node(arg, axes), arg.shape, axes))
+    ids = tuple(range(arg.ndim))
+    count = einsum_node(1.0, (mask,), (ids,), tuple(i for i in ids if i not in axes), arg.shape)
+    return einsum_node(1.0, (mask, power(count, -1.0)), (ids, tuple(i for i in ids if i not in axes)), ids, arg.shape)
+
+
+def _along_axes_rule(share):
+    """Σ_axes share(arg)[I] ∂arg[I]: the rule of a reduction whose gradient is ``share``."""
+    def rule(node, d, wrt):
+        arg = node.arg
+        ids = tuple(range(arg.ndim))
+        new = tuple(range(arg.ndim, arg.ndim + wrt.ndim))
+        kept = tuple(i for i in ids if i not in node.axes)
+        terms = _product_rule(1.0, (share(node), None), (ids, ids), kept + new, arg.shape + wrt.dims, 1, d(arg), new)
+        return add_node(terms, node.shape + wrt.dims)
+    return rule
+
+
+def _softmax_rule(node, d, wrt):
+    # ∂s[I] = s[I] ∂x[I] - s[I] Σ_{I'} s[I'] ∂x[I'], I' running over the softmax axes of I
+    arg, n = node.arg, node.arg.ndim
+    ids = tuple(range(n))
+    primed = {axis: n + k for k, axis in enumerate(node.axes)}
+    other = tuple(primed.get(i, i) for i in ids)
+    new = tuple(range(n + len(primed), n + len(primed) + wrt.ndim))
+    dims = arg.shape + tuple(arg.shape[axis] for axis in node.axes) + wrt.dims
+    dx, own = d(arg), tuple(range(n, n + wrt.ndim))
+    terms = _product_rule(1.0, (node, None), (ids, ids), ids + own, arg.shape + wrt.dims, 1, dx, own)
+    terms += _product_rule(-1.0, (node, node, None), (ids, other, other), ids + new, dims, 2, dx, new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _where_rule(node, d, wrt):
+    # through the chosen branch only: where(m, ∂a, ∂b), never m ∂a + (1 - m) ∂b (0·inf is nan)
+    mask = broadcast_to(node.mask, node.shape + wrt.dims)
+    return where_node(mask, d(node.a), d(node.b))
+
+
+def _maximum_rule(node, d, wrt):
+    # ∂a where a > b, ∂b where a < b, and (∂a + ∂b)/2 at a tie (as JAX splits it)
+    shape = node.shape + wrt.dims
+    da, db = d(node.a), d(node.b)
+    tie = scale(add_node([da, db], shape), 0.5)
+    below = where_node(broadcast_to(compare_node("<", node.a, node.b), shape), db, tie)
+    return where_node(broadcast_to(compare_node(">", node.a, node.b), shape), da, below)
+
+
+def _cholesky_rule(node, d, wrt):
+    # ∂L = L Φ(L⁻¹ ∂A L⁻ᵀ), Φ: the strictly lower triangle plus half the diagonal (A symmetric)
+    dim = node.shape[0]
+    a, b, c, e, f = range(5)
+    new = tuple(range(5, 5 + wrt.ndim))
+    dims = (dim,) * 5 + wrt.dims
+    out = (a, b) + new
+    lower, l_inv, da = triangle(dim, dim, -1, True), inv_node(node), d(node.arg)
+    terms = _product_rule(1.0, (node, lower, l_inv, None, l_inv), ((a, c), (c, b), (c, e), (e, f), (b, f)),
+                          out, dims, 3, da, new)
+    a, b, e, f = range(4)   # the half diagonal: ½ L[a,b] (L⁻¹ ∂A L⁻ᵀ)[b,b]
+    new = tuple(range(4, 4 + wrt.ndim))
+    terms += _product_rule(0.5, (node, l_inv, None, l_inv), ((a, b), (b, e), (e, f), (b, f)), (a, b) + new,
+                           (dim,) * 4 + wrt.dims, 2, da, new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _constant_rule(node, d, wrt):
+    return zeros(node.shape + wrt.dims)
+
+
 RULES = {
     Var: _var_rule,
     Einsum: _einsum_rule,
@@ -126,6 +199,14 @@ RULES = {
     Det: _det_rule,
     LogDet: _logdet_rule,
     Select: lambda node, d, wrt: zeros(node.shape + wrt.dims),  # a constant 0/1 selection
+    Max: _along_axes_rule(lambda node: _tie_share(node.arg, node.axes)),   # ties share the slope equally
+    LogSumExp: _along_axes_rule(lambda node: softmax_node(node.arg, node.axes)),
+    Softmax: _softmax_rule,
+    Where: _where_rule,
+    Maximum: _maximum_rule,
+    Cholesky: _cholesky_rule,
+    Compare: _constant_rule,    # piecewise constant: derivative 0 wherever it exists
+    Triangle: _constant_rule,
 }
 
 
@@ -288,8 +369,24 @@ def _contract_trailing(d, v):
     k, m = len(d.shape) - len(v.shape), len(v.shape)
     ids = tuple(range(k + m))
     # term by term, so v merges into each flat product and its deltas unify away
-    return add_node([einsum_node(1.0, (t, v), (ids, ids[k:]), ids[:k], d.shape) for t in terms_of(d)],
-                    d.shape[:k])
+    terms = [_contract_where(t, v) for t in terms_of(d)]
+    return add_node([einsum_node(1.0, (t, v), (ids, ids[k:]), ids[:k], d.shape) if c is None else c
+                     for t, c in zip(terms_of(d), terms)], d.shape[:k])
+
+
+def _contract_where(term, v):
+    """Σ_J where(m[I], a[I,J], b[I,J]) v[J] = where(m[I], Σ_J a v, Σ_J b v) when the mask does not vary
+    along J (as where's and maximum's rules build it), so no Jacobian is formed; else None."""
+    if not isinstance(term, Where):
+        return None
+    k = term.ndim - v.ndim
+    mask = term.mask
+    if isinstance(mask, Einsum) and len(mask.operands) == 1 and mask.coeff == 1.0 and mask.out[:k] == mask.subs[0] \
+            and len(set(mask.out)) == len(mask.out) == len(mask.dims):
+        mask = mask.operands[0]
+    if mask.shape != term.shape[:k]:
+        return None
+    return where_node(mask, _contract_trailing(term.a, v), _contract_trailing(term.b, v))
 
 
 def jvp(f, wrt, v):

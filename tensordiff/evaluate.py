@@ -30,6 +30,7 @@ from .indices import format_dims, slice_of
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
+from .reductionsteps import REDUCTION_PLANS
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -522,6 +523,7 @@ _PLANS = {
     LogDet: _MatrixStep,
     Solve: _MatrixStep,
     **SELECTION_PLANS,
+    **REDUCTION_PLANS,
 }
 
 

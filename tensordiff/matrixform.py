@@ -17,6 +17,7 @@ from .expr import Apply, Einsum, topological
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .printing import _expression, _join_terms, index_notation
+from .reductionprint import MatrixForms
 from .simplify import einsum_on, is_symmetric
 
 # Names td.parse reads as something else than a symbol or user function of that name.
@@ -153,7 +154,7 @@ def _row_broadcast(node):
         and not any(node.out[0] in sub for sub in node.subs)
 
 
-class _Writer:
+class _Writer(MatrixForms):
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
     def __init__(self):

@@ -13,6 +13,7 @@ from .errors import ShapeError, TensorDiffError, UnsupportedOperation
 from .expr import Expr, check_homonyms, symbol
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims, parse_dims, parse_spec, slice_of
+from .reductions import greater, greater_equal, less, less_equal, maximum, minimum
 from .select import index
 from .simplify import (add_node, as_expr, broadcast, constant_value, det_node, einsum_node, hadamard,
                        inv_node, logdet_node, scale, transpose)
@@ -788,18 +789,22 @@ def logdet(a):
     return logdet_node(as_expr(a))
 
 
-def norm(a):
+def norm(a, ord=2):
     """The 2-norm of a vector, the Frobenius norm of a matrix: the square root of the sum of squares.
+
+    ``ord=1`` gives the sum of absolute values instead.
 
     Parameters
     ----------
     a : Expr or number
         A tensor of any order.
+    ord : {2, 1}, optional
+        2 (default): sqrt(Σ a[I]²); 1: Σ |a[I]|.
 
     Returns
     -------
     Expr
-        The scalar sqrt(Σ a[I]²).
+        The scalar norm.
 
     Examples
     --------
@@ -810,9 +815,16 @@ def norm(a):
     5.0
     >>> print(td.norm(x))
     out = sqrt(Σ_i x[i] x[i])
+    >>> float(td.evaluate(td.norm(x, ord=1), x=np.array([3.0, -4.0])))
+    7.0
     """
     a = as_expr(a)
+    if isinstance(ord, bool) or ord not in (1, 2):
+        raise TensorDiffError(f"norm: ord must be 2 (the default: 2-norm, Frobenius for a matrix) or 1 (the sum of "
+                              f"absolute values), got {ord!r:.40}")
     ids = tuple(range(a.ndim))
+    if ord == 1:
+        return einsum_node(1.0, (abs(a),), (ids,), (), a.shape)
     return constant_power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
 
 
@@ -850,6 +862,8 @@ _UFUNCS = {
     np.negative: negative, np.positive: as_expr, np.matmul: matmul,
     np.sqrt: sqrt, np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
     **{fn.ufunc: fn for fn in FUNCTIONS.values() if fn.ufunc is not None},   # np.exp → td.exp, ...
+    np.less: less, np.less_equal: less_equal, np.greater: greater, np.greater_equal: greater_equal,
+    np.maximum: maximum, np.minimum: minimum,
 }
 
 
@@ -903,6 +917,10 @@ def _install_operators():
     Expr.__abs__ = lambda self: FUNCTIONS["abs"](self)
     Expr.__neg__ = negative
     Expr.__pos__ = lambda self: self
+    Expr.__lt__ = less
+    Expr.__le__ = less_equal
+    Expr.__gt__ = greater
+    Expr.__ge__ = greater_equal
     Expr.__matmul__ = matmul
     Expr.__rmatmul__ = lambda self, other: matmul(other, self)
     Expr.T = property(T)

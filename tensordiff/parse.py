@@ -13,7 +13,7 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     power    = postfix { ("^" | ".^") exponent }            x^2^3 is (x^2)^3, as MATLAB
     exponent = { "+" | "-" } postfix                        a number: a constant power
     postfix  = primary { "'" | ".'" }                       transpose
-    primary  = number | name | function [ "'"... ] "(" expr ")" | ones | "(" expr ")"
+    primary  = number | name | function [ "'"... ] "(" expr { "," expr } ")" | ones | "(" expr ")"
     ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number ")"    every entry the number
     function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
@@ -34,7 +34,9 @@ td.elementwise reads as h(x), its derivatives as h'(x), h''(x); ``user.h(x)`` re
 how a user function named like a reserved word is written (user.softplus(x)). Elementwise
 functions take any shape; sum, norm1 (sum of absolute values) and norm2 (2-norm, Frobenius on a
 matrix) give a scalar; diag(v) of a vector is a diagonal matrix, diag(A) of a square matrix its
-diagonal.
+diagonal. The reductions max min mean logsumexp give a scalar, softmax log_softmax work along the
+last axis; cholesky, tril and triu take a matrix; maximum(a, b), minimum(a, b) and
+where(mask, a, b) are elementwise (scalars broadcast).
 
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
@@ -64,7 +66,7 @@ import itertools
 import math
 import re
 
-from . import ops
+from . import ops, reductions
 from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
@@ -98,7 +100,22 @@ FUNCTION_TABLE = {
     "norm2": ("reduce", ops.norm),
     "norm1": ("reduce", lambda e: ops.sum(FUNCTIONS["abs"](e))),
     "diag": ("diag", lambda e: e if e.ndim == 0 else ops.diag(e) if e.ndim == 1 else ops.diagonal(e)),
+    # reductions.py: "vector" is elementwise on a vector (a lower-case name becomes one), "elementwise"
+    # takes ARITY[name] arguments of one shape (scalars broadcast)
+    "max": ("reduce", reductions.max),
+    "min": ("reduce", reductions.min),
+    "mean": ("reduce", reductions.mean),
+    "logsumexp": ("reduce", reductions.logsumexp),
+    "softmax": ("vector", reductions.softmax),
+    "log_softmax": ("vector", reductions.log_softmax),
+    "cholesky": ("square", lambda e: e ** 0.5 if e.ndim == 0 else reductions.cholesky(e)),
+    "tril": ("same", reductions.tril),
+    "triu": ("same", reductions.triu),
+    "maximum": ("elementwise", reductions.maximum),
+    "minimum": ("elementwise", reductions.minimum),
+    "where": ("elementwise", reductions.where),
 }
+ARITY = {"maximum": 2, "minimum": 2, "where": 3}   # the functions of several arguments
 
 reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
 
@@ -289,8 +306,8 @@ class _Parser:
             if not _function_word(name):
                 hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
                 self.fail(f"unknown function {name!r}{hint} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
-            arg = self.group(self.take(), name)
-            return _Node("call", token.pos, token.pos, self.end, (arg,), name)
+            args = self.arguments(self.take(), name) if name in ARITY else (self.group(self.take(), name),)
+            return _Node("call", token.pos, token.pos, self.end, tuple(args), name)
         if _function_word(name):
             self.fail(f"function {name!r} needs parentheses: {name}(...)", token)
         return _Node("eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
@@ -311,6 +328,25 @@ class _Parser:
         while self.tokens[k].value == "'":
             k += 1
         return k - self.i if self.tokens[k].value == "(" else None
+
+    def arguments(self, opening, call):
+        """The ARITY[call] comma-separated expressions after ``opening`` "(", through its ")"."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"expression nested more than {MAX_DEPTH} levels deep", opening)
+        args = [self.expr()]
+        while self.peek().value == ",":
+            self.take()
+            args.append(self.expr())
+        token = self.take()
+        if token.kind == "end":
+            self.fail("unclosed '('", opening)
+        if token.value != ")":
+            self.fail(f"expected ',', ')' or an operator, got {self.source(token)}", token)
+        if len(args) != ARITY[call]:
+            self.fail(f"{call}() takes {ARITY[call]} arguments, got {len(args)}", opening)
+        self.depth -= 1
+        return args
 
     def group(self, opening, call=None):
         """The expression after ``opening`` "(", through its ")" (the argument of ``call``)."""
@@ -356,7 +392,7 @@ def _leads(nodes):
         if node.kind == "sym":
             names.append(node.value)
         elif node.kind in ("neg", "sum") or node.kind == "pow" and node.value[0] == ".^" \
-                or node.kind == "call" and _function_row(node.value)[0] == "same":
+                or node.kind == "call" and _function_row(node.value)[0] in ("same", "vector", "elementwise"):
             stack.extend(node.kids)
         elif node.kind == "chain":  # divisors are scalars; in a product, the one factor not a number
             kept = node.kids[:1] + [kid for kid, (op, _) in zip(node.kids[1:], node.value) if op != "/"]
@@ -508,10 +544,13 @@ def _type_pow(p, node, kids):
 
 def _type_call(p, node, kids):
     rule, (rows, cols), arg = _function_row(node.value)[0], kids[0], node.kids[0]
-    if rule in ("reduce", "diag"):
+    if rule == "elementwise":
+        items = [(kid.start, kid.end, shape, [kid]) for kid, shape in zip(node.kids, kids)]
+        return p.common([(node.value, node.pos)] * len(kids), items)
+    if rule in ("reduce", "diag", "vector"):
         p.want_vector([arg], kids[0])
-    if rule in ("same", "reduce"):
-        return kids[0] if rule == "same" else SCALAR
+    if rule in ("same", "reduce", "vector"):
+        return SCALAR if rule == "reduce" else kids[0]
     if rule == "diag" and ONE in (rows, cols):
         return (cols, cols) if rows == ONE else (rows, rows)
     if not p.dims.unify(rows, cols):
@@ -713,7 +752,7 @@ _BUILD = {
     "T": lambda node, kids, typed: kids[0].T,
     "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
     "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[id(node)])),
-    "call": lambda node, kids, typed: _function_row(node.value)[1](kids[0]),
+    "call": lambda node, kids, typed: _function_row(node.value)[1](*kids),
     "sum": _build_sum,
     "chain": _build_chain,
 }

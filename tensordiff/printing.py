@@ -11,10 +11,12 @@ prints as the position it picks: x[3] is ``x[3]``, x[1:4] is ``x[1+i]`` over i i
 import keyword
 
 from .errors import TensorDiffError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Var, symbol_with_dim, topological
+from .expr import (Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select, Triangle, Var, symbol_with_dim,
+                   topological)
 from .functions import USER_PREFIX, marked
 from .indices import letters, slice_of, slice_text
 from .naming import CodeNames, binding_names, user_function_name, user_names  # noqa: F401 (selfcheck's)
+from .reductionprint import CodeForms, IndexForms, LatexForms
 from .simplify import as_expr
 
 __all__ = ["index_notation", "latex", "to_einsum", "short"]
@@ -45,11 +47,11 @@ def _bindings(roots, bind_matrix_args=True):
     """Nodes that get a name: non-trivial nodes used more than once, composite matrix-function
     args, and nodes that would otherwise sit more than MAX_INLINE_DEPTH inline levels deep."""
     nodes, uses = _uses(roots)
-    matrix_args = {p.arg for p in nodes if isinstance(p, (Inv, Det, LogDet))} if bind_matrix_args else set()
+    matrix_args = {p.arg for p in nodes if isinstance(p, (Inv, Det, LogDet, Cholesky))} if bind_matrix_args else set()
     bound = []
     depth = {}  # inline levels below a node, counted up to the nearest named node or leaf
     for node in nodes:  # children first
-        if isinstance(node, (Var, Select)) or (isinstance(node, Einsum) and not node.operands):
+        if isinstance(node, (Var, Select, Triangle)) or (isinstance(node, Einsum) and not node.operands):
             depth[node] = 0
             continue
         depth[node] = 1 + max((depth[c] for c in node.children()), default=0)
@@ -60,7 +62,7 @@ def _bindings(roots, bind_matrix_args=True):
     return bound
 
 
-class _IndexPrinter:
+class _IndexPrinter(IndexForms):
     """Plain-text index notation; ``_LatexPrinter`` overrides the few formatting hooks."""
 
     def __init__(self, names):
@@ -168,6 +170,9 @@ class _IndexPrinter:
     def _logdet(self, node, idx, taken):
         return self.call("logdet", _matrix_name(node.arg, self))
 
+    def _cholesky(self, node, idx, taken):
+        return self.sub(self.call("cholesky", _matrix_name(node.arg, self)), idx)
+
     def _solve(self, node, idx, taken):
         return self.sub(self.call("solve", _matrix_name(node.matrix, self) + ", " + _matrix_name(node.rhs, self)), idx)
 
@@ -185,7 +190,7 @@ class _IndexPrinter:
         return self.render(node.arg, inner, taken)
 
 
-class _LatexPrinter(_IndexPrinter):
+class _LatexPrinter(LatexForms, _IndexPrinter):
     def sub(self, text, idx):
         return text + ("_{" + "".join(idx) + "}" if idx else "")
 
@@ -493,7 +498,7 @@ def _spelling(target, alias):
     return respell(TARGETS[target])
 
 
-class _CodePrinter:
+class _CodePrinter(CodeForms):
     """Source for each node in ``target``'s library, given names for bound nodes and the
     identifiers (naming.CodeNames) of the symbols, dims, user functions and module."""
 

@@ -163,6 +163,7 @@ class ExpressionGenerator:
                    3: self.tensor_rules}[len(shape)]] * (5 if not shape else 4)
         if len(shape) >= 2:
             rules.append(self.broadcast_binary)
+        rules += [self.reduction_rules] * 2
         return self.tame(self.pick(rules)(shape, depth))
 
     def elementwise_binary(self, shape, depth):
@@ -379,3 +380,82 @@ class ExpressionGenerator:
             return td.einsum("ijk->ikj", T), (lambda V: np.einsum("ijk->ikj", fT(V)))
         (A, fA), (B, fB) = self.gen(("a", "a"), depth - 1), self.gen(("b", "b"), depth - 1)
         return td.einsum("li,ijk,jk->ljk", A, T, B), (lambda V: np.einsum("li,ijk,jk->ljk", fA(V), fT(V), fB(V)))
+
+    # ---------------------------------------------------------------- reductions, soft maxima, masks, cholesky
+    # (reductions.py's operations; their numpy twins use numpy's own reductions, where, tril and cholesky)
+
+    def reduction_rules(self, shape, depth):
+        kinds = ["reduce", "reduce", "maximum", "where", "mask"] if self.reduction_sources(shape) else \
+            ["maximum", "where", "mask"]
+        kinds += ["softmax"] if shape else []
+        kinds += ["triangle"] if len(shape) >= 2 else []
+        kinds += ["cholesky"] if len(shape) == 2 and shape[0] == shape[1] else []
+        kind = self.pick(kinds)
+        if kind == "reduce":
+            return self.reduction(shape, depth)
+        if kind == "maximum":
+            (e1, f1), (e2, f2) = self.gen(shape, depth - 1), self.gen(self.pick([shape, ()]), depth - 1)
+            if self.choose(2):
+                return td.maximum(e1, e2), (lambda V: np.maximum(f1(V), f2(V)))
+            return td.minimum(e1, e2), (lambda V: np.minimum(f1(V), f2(V)))
+        if kind == "where":   # the discarded branch may be nan (log of a negative): it must not leak
+            (c, fc), (e1, f1), (e2, f2) = (self.gen(shape, depth - 1) for _ in range(3))
+            if self.choose(2):
+                return td.where(c > 0, td.log(c), e2), (lambda V: _quiet(lambda: np.where(fc(V) > 0, np.log(fc(V)),
+                                                                                        f2(V))))
+            return td.where(c <= e1, e1, e2), (lambda V: np.where(fc(V) <= f1(V), f1(V), f2(V)))
+        if kind == "mask":
+            (c, fc), (e1, f1) = self.gen(shape, depth - 1), self.gen(shape, depth - 1)
+            if self.choose(2):
+                return (c < 0.25) * e1, (lambda V: (fc(V) < 0.25) * f1(V))
+            return (c >= e1) * c, (lambda V: (fc(V) >= f1(V)) * fc(V))
+        if kind == "softmax":
+            e, f = self.gen(shape, depth - 1)
+            axis = self.choose(len(shape))
+            if self.choose(2):
+                return td.softmax(e, axis=axis), (lambda V: _softmax(f(V), axis))
+            return td.log_softmax(e, axis=axis), (lambda V: np.log(_softmax(f(V), axis)))
+        if kind == "triangle":
+            e, f = self.gen(shape, depth - 1)
+            k = int(self.pick([-1, 0, 0, 1]))
+            if self.choose(2):
+                return td.tril(e, k), (lambda V: np.tril(f(V), k))
+            return td.triu(e, k=k), (lambda V: np.triu(f(V), k))
+        A, fA = self.spd(shape[0], depth - 1)
+        return td.cholesky(A), (lambda V: np.linalg.cholesky(fA(V)))
+
+    @staticmethod
+    def reduction_sources(shape):
+        """(shape, axes) pairs of SHAPES that reduce to ``shape`` along ``axes``."""
+        choices = []
+        for source in dict.fromkeys(SHAPES):
+            for mask in range(1, 1 << len(source)):
+                axes = tuple(k for k in range(len(source)) if mask >> k & 1)
+                if tuple(d for k, d in enumerate(source) if k not in axes) == shape:
+                    choices.append((source, axes))
+        return choices
+
+    def reduction(self, shape, depth):
+        """max, min, mean or logsumexp of a larger tensor along the axes that leave ``shape``."""
+        source, axes = self.pick(self.reduction_sources(shape))
+        e, f = self.gen(source, depth - 1)
+        axis = axes if len(axes) > 1 or self.choose(2) else axes[0] - len(source) * self.choose(2)
+        kind = self.pick(["max", "min", "mean", "logsumexp"])
+        builder = {"max": td.max, "min": td.min, "mean": td.mean, "logsumexp": td.logsumexp}[kind]
+        twin = {"max": np.max, "min": np.min, "mean": np.mean, "logsumexp": _logsumexp}[kind]
+        return builder(e, axis=axis), (lambda V: np.asarray(twin(f(V), axis=axis)))
+
+
+def _quiet(compute):
+    with np.errstate(all="ignore"):
+        return compute()
+
+
+def _logsumexp(v, axis):
+    m = np.max(v, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(v - m), axis=axis))
+
+
+def _softmax(v, axis):
+    e = np.exp(v - np.max(v, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)

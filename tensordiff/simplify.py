@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from .errors import ShapeError, TensorDiffError
-from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Select, Solve, Take, Var, make, topological
+from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Expr, Inv, LogDet, LogSumExp, Max, Maximum, Select,
+                   Softmax, Solve, Take, Triangle, Var, Where, make, topological)
 from .indices import UnionFind, format_dims
 
 # Merging an einsum into its parent stops when the result would have more operands than this,
@@ -225,6 +226,18 @@ def broadcast(node, shape):
     return einsum_node(1.0, (node,), ((),), tuple(range(len(shape))), shape)
 
 
+def broadcast_to(node, shape):
+    """``node`` repeated along trailing axes: result[I, J] = node[I], for shape = node.shape + J's dims."""
+    ids = tuple(range(len(shape)))
+    return einsum_node(1.0, (node,), (ids[:node.ndim],), ids, shape)
+
+
+def expand_axes(node, shape, axes):
+    """A reduction's result ``node`` put back along the reduced ``axes`` of ``shape`` (keepdims, broadcast)."""
+    ids = tuple(range(len(shape)))
+    return einsum_node(1.0, (node,), (tuple(i for i in ids if i not in axes),), ids, shape)
+
+
 def einsum_on(coeff, ops, subs, out, dims, ids):
     """einsum_node over just the index ids ``ids`` of a larger numbering."""
     renumber = {i: k for k, i in enumerate(ids)}
@@ -379,6 +392,76 @@ def logdet_node(arg):
     return make(LogDet, arg)
 
 
+# ---------------------------------------------------------------- reductions, soft maxima, masks
+
+def max_node(arg, axes):
+    """Canonical max of ``arg`` along ``axes`` (sorted positions); over no axis it is ``arg``."""
+    if not axes:
+        return arg
+    value = constant_value(arg)
+    if value is not None:
+        return constant(value, tuple(d for k, d in enumerate(arg.shape) if k not in axes))
+    return make(Max, arg, tuple(axes))
+
+
+def logsumexp_node(arg, axes):
+    """Canonical log Σ exp(arg) along ``axes``; over no axis it is ``arg``."""
+    return make(LogSumExp, arg, tuple(axes)) if axes else arg
+
+
+def softmax_node(arg, axes):
+    """Canonical softmax of ``arg`` along ``axes``; over no axis every entry is 1."""
+    if not axes:
+        return constant(1.0, arg.shape)
+    return make(Softmax, arg, tuple(axes))
+
+
+_COMPARISONS = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__, "==": float.__eq__}
+
+
+def compare_node(op, a, b):
+    """Canonical 0/1 mask ``a op b`` of two expressions of one shape; two constants fold."""
+    left, right = constant_value(a), constant_value(b)
+    if left is not None and right is not None:
+        return constant(float(_COMPARISONS[op](left, right)), a.shape)
+    if a is b and op in ("<", ">"):   # x <= x is not folded: it is 0 where x is nan
+        return zeros(a.shape)
+    return make(Compare, op, a, b)
+
+
+def where_node(mask, a, b):
+    """Canonical ``where(mask, a, b)`` of three expressions of one shape."""
+    if a is b:
+        return a
+    value = constant_value(mask)
+    if value is not None:
+        return a if value != 0.0 else b
+    return make(Where, mask, a, b)
+
+
+def maximum_node(a, b):
+    """Canonical elementwise maximum of two expressions of one shape."""
+    if a is b:
+        return a
+    left, right = constant_value(a), constant_value(b)
+    if left is not None and right is not None:
+        return constant(max(left, right), a.shape)
+    return make(Maximum, a, b)
+
+
+def triangle(rows, cols, k, lower):
+    """The 0/1 matrix of numpy's tril (``lower``) or triu of ones over (rows, cols), diagonal ``k``."""
+    return make(Triangle, rows, cols, int(k), bool(lower))
+
+
+def cholesky_node(arg):
+    """The lower Cholesky factor of a symmetric (d, d) matrix."""
+    _check_square(arg, "cholesky")
+    if _is_identity(arg):
+        return arg
+    return make(Cholesky, arg)
+
+
 # ---------------------------------------------------------------- whole graphs
 
 _REBUILD = {
@@ -392,6 +475,14 @@ _REBUILD = {
     Solve: lambda node, new: make(Solve, new[node.matrix], new[node.rhs]),
     Select: lambda node, new: node,
     Take: lambda node, new: make(Take, new[node.arg], node.keys),
+    Max: lambda node, new: max_node(new[node.arg], node.axes),
+    LogSumExp: lambda node, new: logsumexp_node(new[node.arg], node.axes),
+    Softmax: lambda node, new: softmax_node(new[node.arg], node.axes),
+    Compare: lambda node, new: compare_node(node.op, new[node.a], new[node.b]),
+    Where: lambda node, new: where_node(new[node.mask], new[node.a], new[node.b]),
+    Maximum: lambda node, new: maximum_node(new[node.a], new[node.b]),
+    Triangle: lambda node, new: node,
+    Cholesky: lambda node, new: cholesky_node(new[node.arg]),
 }
 
 

@@ -1,0 +1,173 @@
+"""How reductions, soft maxima, masks and cholesky print: mixins of the printers.
+
+``IndexForms``/``LatexForms`` give index notation (``max_j(X[i,j])``, ``softmax_j(X[i,j])``,
+``[u[i] < v[i]]``, ``where(m[i], a[i], b[i])``, the triangle mask as ``[j ≤ i]``),
+``CodeForms`` the numpy/jax/torch source, ``MatrixForms`` matrix notation where the parser
+reads it back (a method returning None means "no matrix form"). printing.py and matrixform.py
+dispatch on the node type's name, so these methods are found by their class's printer.
+"""
+
+from .indices import letters
+
+__all__ = ["IndexForms", "LatexForms", "CodeForms", "MatrixForms"]
+
+_NAMES = {"Max": "max", "LogSumExp": "logsumexp", "Softmax": "softmax"}
+
+
+class IndexForms:
+    """Index notation (plain text); ``LatexForms`` overrides the formatting hooks."""
+
+    relations = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "="}
+
+    def reduction(self, name, axis_letters, body):
+        return f"{name}_{''.join(axis_letters) if all(len(a) == 1 for a in axis_letters) else ','.join(axis_letters)}" \
+               f"({body})"
+
+    def bracket(self, text):
+        return f"[{text}]"
+
+    def function(self, name, args):
+        return f"{name}({', '.join(args)})"
+
+    def _axis_node(self, node, idx, taken):
+        full, kept = [], iter(idx)
+        fresh = letters(len(node.axes), avoid=set(taken)) if not node.keeps_shape else []
+        spare = iter(fresh)
+        for axis in range(node.arg.ndim):
+            full.append(next(spare) if axis in node.axes and not node.keeps_shape else next(kept))
+        axis_letters = [full[axis] for axis in node.axes]
+        body = self.render(node.arg, full, set(taken) | set(fresh))
+        return self.reduction(_NAMES[type(node).__name__], axis_letters, body)
+
+    _max = _logsumexp = _softmax = _axis_node
+
+    def _compare(self, node, idx, taken):
+        return self.bracket(f"{self.render(node.a, idx, taken)} {self.relations[node.op]} "
+                            f"{self.render(node.b, idx, taken)}")
+
+    def _where(self, node, idx, taken):
+        return self.function("where", [self.render(child, idx, taken) for child in node.children()])
+
+    def _maximum(self, node, idx, taken):
+        return self.function("max", [self.render(child, idx, taken) for child in node.children()])
+
+    def _triangle(self, node, idx, taken):
+        row, col = idx
+        shift = "" if node.k == 0 else f"+{node.k}" if node.k > 0 else f"-{-node.k}"
+        return self.bracket(f"{col} {self.relations['<=' if node.lower else '>=']} {row}{shift}")
+
+
+class LatexForms(IndexForms):
+    relations = {"<": "<", "<=": r"\le", ">": ">", ">=": r"\ge", "==": "="}
+    latex_names = {"max": r"\max", "logsumexp": r"\operatorname{logsumexp}", "softmax": r"\operatorname{softmax}",
+                   "where": r"\operatorname{where}"}
+
+    def reduction(self, name, axis_letters, body):
+        return rf"{self.latex_names[name]}_{{{''.join(axis_letters)}}}\left({body}\right)"
+
+    def bracket(self, text):
+        return rf"\left[{text}\right]"
+
+    def function(self, name, args):
+        return rf"{self.latex_names[name]}\left({', '.join(args)}\right)"
+
+
+# Source per code target (by the library the code imports); "np." etc. is respelled to the
+# module alias in use. {x}: the argument, {axes}: a tuple of axes, {r}/{c}: sizes, {k}: a diagonal.
+CODE = {
+    "numpy": dict(
+        max="np.max({x}, axis={axes})",
+        logsumexp="(lambda t_: (lambda m_: np.squeeze(m_, axis={axes}) + np.log(np.sum(np.exp(t_ - m_), "
+                  "axis={axes})))(np.nan_to_num(np.max(t_, axis={axes}, keepdims=True), nan=0.0, posinf=0.0, "
+                  "neginf=0.0)))({x})",
+        softmax="(lambda t_: (lambda e_: e_ / np.sum(e_, axis={axes}, keepdims=True))(np.exp(t_ - np.nan_to_num("
+                "np.max(t_, axis={axes}, keepdims=True), nan=0.0, posinf=0.0, neginf=0.0))))({x})",
+        compare="np.asarray({a} {op} {b}, dtype=np.float64)",
+        where="np.where({m} != 0, {a}, {b})", maximum="np.maximum({a}, {b})",
+        tril="np.tril(np.ones(({r}, {c})), {k})", triu="np.triu(np.ones(({r}, {c})), {k})",
+        cholesky="np.linalg.cholesky({x})"),
+    "jax.numpy": dict(
+        max="jnp.max({x}, axis={axes})",
+        logsumexp="(lambda t_: (lambda m_: jnp.squeeze(m_, axis={axes}) + jnp.log(jnp.sum(jnp.exp(t_ - m_), "
+                  "axis={axes})))(jnp.nan_to_num(jnp.max(t_, axis={axes}, keepdims=True), nan=0.0, posinf=0.0, "
+                  "neginf=0.0)))({x})",
+        softmax="(lambda t_: (lambda e_: e_ / jnp.sum(e_, axis={axes}, keepdims=True))(jnp.exp(t_ - jnp.nan_to_num("
+                "jnp.max(t_, axis={axes}, keepdims=True), nan=0.0, posinf=0.0, neginf=0.0))))({x})",
+        compare="jnp.asarray({a} {op} {b}, dtype=jnp.float64)",
+        where="jnp.where({m} != 0, {a}, {b})", maximum="jnp.maximum({a}, {b})",
+        tril="jnp.tril(jnp.ones(({r}, {c})), {k})", triu="jnp.triu(jnp.ones(({r}, {c})), {k})",
+        cholesky="jnp.linalg.cholesky({x})"),
+    "torch": dict(
+        max="torch.amax({x}, dim={axes})",
+        logsumexp="torch.logsumexp({x}, dim={axes})",
+        softmax="(lambda t_: torch.exp(t_ - torch.logsumexp(t_, dim={axes}, keepdim=True)))({x})",
+        compare="torch.as_tensor({a} {op} {b}, dtype=torch.float64)",
+        where="torch.where(torch.as_tensor({m}) != 0, torch.as_tensor({a}, dtype=torch.float64), "
+              "torch.as_tensor({b}, dtype=torch.float64))",
+        maximum="torch.maximum(torch.as_tensor({a}, dtype=torch.float64), torch.as_tensor({b}, dtype=torch.float64))",
+        tril="torch.tril(torch.ones({r}, {c}, dtype=torch.float64), {k})",
+        triu="torch.triu(torch.ones({r}, {c}, dtype=torch.float64), {k})",
+        cholesky="torch.linalg.cholesky({x})"),
+}
+
+
+class CodeForms:
+    """Source for the code printer: ``self.t`` is its target's (respelled) table, ``self.ids.module`` the alias."""
+
+    def template(self, key):
+        default = self.t["module"]
+        return CODE[self.t["library"]][key].replace(default + ".", self.ids.module + ".")
+
+    def _axis_node(self, node):
+        name = _NAMES[type(node).__name__]
+        return self.template(name).format(x=self.code(node.arg), axes=repr(tuple(node.axes)))
+
+    _max = _logsumexp = _softmax = _axis_node
+
+    def _compare(self, node):
+        return self.template("compare").format(a=_grouped(self.code(node.a)), op=node.op, b=_grouped(self.code(node.b)))
+
+    def _where(self, node):
+        return self.template("where").format(m=_grouped(self.code(node.mask)), a=self.code(node.a), b=self.code(node.b))
+
+    def _maximum(self, node):
+        return self.template("maximum").format(a=self.code(node.a), b=self.code(node.b))
+
+    def _triangle(self, node):
+        return self.template("tril" if node.lower else "triu").format(
+            r=self.size(node.rows), c=self.size(node.cols), k=node.k)
+
+    def _cholesky(self, node):
+        return self.template("cholesky").format(x=self.code(node.arg))
+
+
+def _grouped(text):
+    return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
+
+
+class MatrixForms:
+    """Matrix notation in the parser's words: max(x), logsumexp(x) over all axes, softmax(x) over
+    the last, cholesky(A), maximum(a, b), where(m, a, b); None where the parser has no spelling."""
+
+    def _max(self, node):
+        return f"max({self.write(node.arg)})" if len(node.axes) == node.arg.ndim else None
+
+    def _logsumexp(self, node):
+        return f"logsumexp({self.write(node.arg)})" if len(node.axes) == node.arg.ndim else None
+
+    def _softmax(self, node):
+        return f"softmax({self.write(node.arg)})" if node.axes == (node.arg.ndim - 1,) else None
+
+    def _cholesky(self, node):
+        return f"cholesky({self.write(node.arg)})"
+
+    def _maximum(self, node):
+        return f"maximum({self.write(node.a)}, {self.write(node.b)})"
+
+    def _where(self, node):   # a mask written by a comparison has no spelling: no matrix form then
+        return f"where({self.write(node.mask)}, {self.write(node.a)}, {self.write(node.b)})"
+
+    def _compare(self, node):
+        return None
+
+    _triangle = _compare

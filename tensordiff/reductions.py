@@ -1,0 +1,278 @@
+"""Builders for reductions, soft maxima, masks and the Cholesky factor.
+
+``max``/``min``/``mean``/``logsumexp`` reduce along numpy-style axes (an int, a tuple, None for
+all; negative ints count from the end); ``softmax``/``log_softmax`` normalise along them;
+``maximum``/``minimum`` compare elementwise. Where entries tie for a max or min, the derivative is
+shared equally among them, as JAX does. Comparisons (``<``, ``<=``, ``>``, ``>=``) give 0/1 masks
+with derivative 0, and ``where`` chooses between two branches without ever multiplying the one
+it discards (so log of a negative in the unused branch cannot turn the result into nan).
+``tril``/``triu`` keep a triangle of the last two axes; ``cholesky`` gives the lower factor of
+the symmetric part of a square matrix. docs/operations/reductions.md states every convention.
+"""
+
+import builtins
+import numbers
+
+from .errors import ShapeError, TensorDiffError
+from .expr import Var
+from .functions import power
+from .indices import format_dims, parse_dims
+from .printing import short
+from .simplify import (add_node, as_expr, broadcast, cholesky_node, compare_node, constant, einsum_node, expand_axes,
+                       is_symmetric, logsumexp_node, max_node, maximum_node, scale, softmax_node,
+                       transpose, triangle, where_node, zeros as zeros_node)
+
+__all__ = ["max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax", "where", "tril", "triu",
+           "ones", "zeros", "cholesky", "less", "less_equal", "greater", "greater_equal"]
+
+
+def _operand(x):
+    """A symbol's name, or the index notation of an expression, cut short for a message."""
+    return x.name if isinstance(x, Var) else short(x, 60)
+
+
+def _axes(x, axis, what):
+    """Sorted positions of ``axis`` (an int, a tuple of ints or None: all) in ``x``, checked."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    result = []
+    for ax in items:
+        if not isinstance(ax, numbers.Integral) or isinstance(ax, bool):
+            raise ShapeError(f"{what}: axis must be an int, a tuple of ints or None, got {axis!r:.40}")
+        if not -x.ndim <= ax < x.ndim:
+            raise ShapeError(f"{what}: axis {int(ax)} does not exist for an operand of shape {format_dims(x.shape)} "
+                             f"(axes {-x.ndim}..{x.ndim - 1}): {_operand(x)}")
+        result.append(int(ax) % x.ndim)
+    if len(set(result)) != len(result):
+        raise ShapeError(f"{what}: axis {axis!r} names an axis twice")
+    return tuple(sorted(result))
+
+
+def _same_shape(what, *operands):
+    """The operands as expressions of one shape (a scalar broadcasts), or a ShapeError naming them."""
+    operands = [as_expr(op) for op in operands]
+    shape = builtins.max((op.shape for op in operands), key=len)
+    for k, op in enumerate(operands):
+        if op.shape != shape and op.shape != ():
+            raise ShapeError(f"{what}: operand {k + 1} has shape {format_dims(op.shape)} but another has "
+                             f"{format_dims(shape)} (operands must have one shape, or be scalars): {_operand(op)}")
+    return [op if op.shape == shape else broadcast(op, shape) for op in operands]
+
+
+# ---------------------------------------------------------------- reductions
+
+def max(x, axis=None):
+    """The largest entry along ``axis`` (None: all, an int, or a tuple of ints), as np.max.
+
+    Where several entries tie for the max, each gets an equal share of the derivative (as JAX).
+
+    >>> import tensordiff as td
+    >>> td.max(td.matrix("X", "n p"), axis=1).shape
+    ('n',)
+    """
+    x = as_expr(x)
+    return max_node(x, _axes(x, axis, "max"))
+
+
+def min(x, axis=None):
+    """The smallest entry along ``axis``, as np.min: -max(-x), ties sharing the derivative equally.
+
+    >>> import tensordiff as td
+    >>> td.min(td.vector("v", "n")).shape
+    ()
+    """
+    x = as_expr(x)
+    return scale(max_node(scale(x, -1.0), _axes(x, axis, "min")), -1.0)
+
+
+def mean(x, axis=None):
+    """The mean along ``axis``, as np.mean: the sum divided by the sizes of the reduced dims.
+
+    >>> import tensordiff as td
+    >>> td.mean(td.matrix("X", "n p"), axis=0).shape
+    ('p',)
+    """
+    x = as_expr(x)
+    axes = _axes(x, axis, "mean")
+    ids = tuple(range(x.ndim))
+    kept = tuple(i for i in ids if i not in axes)
+    # an einsum index that no operand uses contributes the size of its dim
+    size = einsum_node(1.0, (), (), (), tuple(x.shape[a] for a in axes))
+    return einsum_node(1.0, (x, power(size, -1.0)), (ids, ()), kept, x.shape)
+
+
+def maximum(a, b):
+    """The elementwise larger of ``a`` and ``b`` (one shape, or a scalar), as np.maximum.
+
+    Where a == b, each gets half the derivative (as JAX).
+
+    >>> import tensordiff as td
+    >>> td.maximum(td.vector("v", "n"), 0).shape
+    ('n',)
+    """
+    a, b = _same_shape("maximum", a, b)
+    return maximum_node(a, b)
+
+
+def minimum(a, b):
+    """The elementwise smaller of ``a`` and ``b``, as np.minimum: -maximum(-a, -b).
+
+    >>> import tensordiff as td
+    >>> td.minimum(td.vector("v", "n"), td.vector("w", "n")).shape
+    ('n',)
+    """
+    a, b = _same_shape("minimum", a, b)
+    return scale(maximum_node(scale(a, -1.0), scale(b, -1.0)), -1.0)
+
+
+# ---------------------------------------------------------------- soft maxima
+
+def logsumexp(x, axis=None):
+    """log Σ exp(x) along ``axis`` (None: all), without overflow: its derivative is softmax(x).
+
+    >>> import tensordiff as td
+    >>> td.logsumexp(td.vector("v", "n")).shape
+    ()
+    """
+    x = as_expr(x)
+    return logsumexp_node(x, _axes(x, axis, "logsumexp"))
+
+
+def softmax(x, axis=-1):
+    """exp(x) / Σ exp(x) along ``axis`` (default the last; a tuple or None also work), without overflow.
+
+    >>> import tensordiff as td
+    >>> td.softmax(td.matrix("S", "q k")).shape          # each row sums to 1
+    ('q', 'k')
+    """
+    x = as_expr(x)
+    return softmax_node(x, _axes(x, axis, "softmax"))
+
+
+def log_softmax(x, axis=-1):
+    """log softmax(x) = x - logsumexp(x) along ``axis`` (default the last), without overflow.
+
+    >>> import tensordiff as td
+    >>> td.log_softmax(td.vector("z", "c")).shape
+    ('c',)
+    """
+    x = as_expr(x)
+    axes = _axes(x, axis, "log_softmax")
+    if not axes:
+        return zeros_node(x.shape)
+    return add_node([x, scale(expand_axes(logsumexp_node(x, axes), x.shape, axes), -1.0)], x.shape)
+
+
+# ---------------------------------------------------------------- masks
+
+def _comparison(op, name):
+    def compare(a, b):
+        a, b = _same_shape(f"'{op}'", a, b)
+        return compare_node(op, a, b)
+    compare.__name__ = name
+    compare.__doc__ = f"""The 0/1 mask a {op} b elementwise (one shape, or a scalar); its derivative is 0.
+
+    >>> import tensordiff as td
+    >>> (td.vector("v", "n") {op} 0).shape
+    ('n',)
+    """
+    return compare
+
+
+less = _comparison("<", "less")
+less_equal = _comparison("<=", "less_equal")
+greater = _comparison(">", "greater")
+greater_equal = _comparison(">=", "greater_equal")
+
+
+def where(mask, a, b):
+    """``a`` where ``mask`` is nonzero, else ``b`` (np.where), differentiated through the chosen branch.
+
+    The branch not chosen is never multiplied by 0, so nan or inf in it cannot leak:
+    ``where(x > 0, log(x), 0)`` is 0 wherever x <= 0, and so is its derivative. The mask is
+    treated as piecewise constant (derivative 0).
+
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> td.where(x > 0, td.log(x), 0).shape
+    ('n',)
+    """
+    mask, a, b = _same_shape("where", mask, a, b)
+    return where_node(mask, a, b)
+
+
+def _triangle(x, k, lower, what):
+    x = as_expr(x)
+    if x.ndim < 2:
+        raise ShapeError(f"{what} needs a matrix (or a stack of them, the last two axes), got shape "
+                         f"{format_dims(x.shape)}: {_operand(x)}")
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+        raise TensorDiffError(f"{what}: the diagonal k must be an int, got {k!r:.40}")
+    ids = tuple(range(x.ndim))
+    mask = triangle(x.shape[-2], x.shape[-1], int(k), lower)
+    return einsum_node(1.0, (x, mask), (ids, ids[-2:]), ids, x.shape)
+
+
+def tril(x, k=0):
+    """The lower triangle of a matrix (of the last two axes): entries with col - row <= k, as np.tril.
+
+    >>> import tensordiff as td
+    >>> td.tril(td.matrix("A", "n n"), k=-1).shape
+    ('n', 'n')
+    """
+    return _triangle(x, k, True, "tril")
+
+
+def triu(x, k=0):
+    """The upper triangle of a matrix (of the last two axes): entries with col - row >= k, as np.triu.
+
+    >>> import tensordiff as td
+    >>> td.triu(td.matrix("A", "n n")).shape
+    ('n', 'n')
+    """
+    return _triangle(x, k, False, "triu")
+
+
+def ones(dims):
+    """The all-ones tensor over ``dims`` (a space-separated string or a tuple of dim names).
+
+    >>> import tensordiff as td
+    >>> td.ones("n p").shape
+    ('n', 'p')
+    """
+    return constant(1.0, parse_dims(dims, "dims of ones"))
+
+
+def zeros(dims):
+    """The all-zeros tensor over ``dims``.
+
+    >>> import tensordiff as td
+    >>> td.zeros("n").shape
+    ('n',)
+    """
+    return zeros_node(parse_dims(dims, "dims of zeros"))
+
+
+# ---------------------------------------------------------------- cholesky
+
+def cholesky(a):
+    """The lower Cholesky factor L of a symmetric positive definite matrix: L @ L.T = a.
+
+    The factor is that of the symmetric part (a + aᵀ)/2, so the derivative along any direction
+    E is L Φ(L⁻¹ sym(E) L⁻ᵀ), Φ taking the strictly lower triangle and half the diagonal (JAX's
+    convention; for symmetric a and E it is the textbook formula). A value that is not positive
+    definite is an EvaluationError naming the matrix (NaN entries with evaluate's singular="nan").
+
+    >>> import tensordiff as td
+    >>> X = td.matrix("X", "n p")
+    >>> td.cholesky(X.T @ X + td.eye("p")).shape
+    ('p', 'p')
+    """
+    a = as_expr(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"cholesky needs a square matrix with dims (d, d), got shape {format_dims(a.shape)}: "
+                         f"{_operand(a)}")
+    if not is_symmetric(a):
+        a = scale(add_node([a, transpose(a, (1, 0))]), 0.5)
+    return cholesky_node(a)

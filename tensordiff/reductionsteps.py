@@ -1,0 +1,181 @@
+"""Evaluation steps of reductions, soft maxima, masks and cholesky, on every backend.
+
+Each step runs through an ``ArrayOps`` over a namespace with numpy's names (numpy, dask.array,
+jax.numpy, cupy) or ``TorchOps``. logsumexp and softmax shift by the max first, so no exp
+overflows (a max that is ±inf or nan shifts by 0, which keeps IEEE results: logsumexp of all
+-inf is -inf). ``where`` picks entries, never multiplying the branch it discards. cholesky
+refuses a matrix that is not positive definite with an EvaluationError naming it.
+"""
+
+import operator
+
+import numpy as np
+
+from .errors import EvaluationError
+from .expr import Add, Cholesky, Compare, Einsum, LogSumExp, Max, Maximum, Softmax, Triangle, Var, Where
+from .printing import short
+from .simplify import transpose
+
+__all__ = ["REDUCTION_PLANS", "ArrayOps", "TorchOps", "ops_for"]
+
+_RELATIONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
+
+
+class ArrayOps:
+    """The operations over a module with numpy's names (``xp``)."""
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def max(self, x, axes):
+        return self.xp.max(x, axis=axes)
+
+    def shift(self, x, axes):
+        """The max along ``axes`` (kept as size-1 axes), 0 where it is not finite."""
+        m = self.xp.max(x, axis=axes, keepdims=True)
+        return self.xp.where(self.xp.isfinite(m), m, self.xp.zeros_like(m))
+
+    def logsumexp(self, x, axes):
+        m = self.shift(x, axes)
+        return self.xp.squeeze(m, axis=axes) + self.xp.log(self.xp.sum(self.xp.exp(x - m), axis=axes))
+
+    def softmax(self, x, axes):
+        e = self.xp.exp(x - self.shift(x, axes))
+        return e / self.xp.sum(e, axis=axes, keepdims=True)
+
+    def compare(self, op, a, b):
+        return self.xp.where(_RELATIONS[op](a, b), self.xp.ones_like(a), self.xp.zeros_like(a))
+
+    def where(self, mask, a, b):
+        return self.xp.where(mask != 0, a, b)
+
+    def maximum(self, a, b):
+        return self.xp.maximum(a, b)
+
+
+class TorchOps(ArrayOps):
+    """torch spells the reductions with ``dim=`` and has logsumexp built in."""
+
+    def max(self, x, axes):
+        return self.xp.amax(x, dim=axes)
+
+    def logsumexp(self, x, axes):
+        return self.xp.logsumexp(x, dim=axes)
+
+    def softmax(self, x, axes):
+        return self.xp.exp(x - self.xp.logsumexp(x, dim=axes, keepdim=True))
+
+
+def ops_for(backend):
+    """The ArrayOps of a backend (backends.get_backend's object)."""
+    if backend.name == "torch":
+        return TorchOps(backend.lib)
+    return ArrayOps(np if backend.name == "numpy" else backend.lib)
+
+
+# ---------------------------------------------------------------- cholesky
+
+def _not_positive_definite(node):
+    return EvaluationError(f"cholesky of a matrix that is not positive definite: {_matrix_label(node.arg)} "
+                           "(its symmetric part has an eigenvalue <= 0, or nan entries)")
+
+
+def _matrix_label(arg):
+    """The matrix the user factored: B for the symmetric part 0.5 (B + Bᵀ) that td.cholesky wrote."""
+    if isinstance(arg, Einsum) and arg.coeff == 0.5 and len(arg.operands) == 1 and isinstance(arg.operands[0], Add):
+        terms = arg.operands[0].terms
+        for term in terms:
+            if len(terms) == 2 and transpose(term, (1, 0)) in terms and term is not transpose(term, (1, 0)) \
+                    and not (isinstance(term, Einsum) and len(term.operands) == 1 and term.subs[0] != term.out):
+                return term.name if isinstance(term, Var) else short(term, 80)
+    return arg.name if isinstance(arg, Var) else short(arg, 80)
+
+
+def _numpy_cholesky(a, label):
+    """np.linalg.cholesky, with a failure raising EvaluationError(label), or giving NaN when label is None."""
+    try:
+        with np.errstate(all="ignore"):
+            factor = np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        factor = np.full(a.shape, np.nan, dtype=a.dtype)
+    if label is not None and not np.all(np.isfinite(np.diagonal(factor))) and np.all(np.isfinite(a)):
+        raise EvaluationError(label)
+    return factor
+
+
+def _cholesky_step(node, backend, singular):
+    """Not positive definite: an EvaluationError naming the matrix, or NaN with singular="nan"."""
+    label = str(_not_positive_definite(node)) if singular == "raise" else None
+    name, lib = backend.name, backend.lib
+
+    def run(args, sizes, place):
+        (a,) = args
+        if name == "numpy":
+            return _numpy_cholesky(a, label)
+        if name == "dask":
+            return a.rechunk(-1).map_blocks(_numpy_cholesky, label, dtype=a.dtype)
+        if name == "torch":
+            factor, info = lib.linalg.cholesky_ex(a)
+            failed = int(info) != 0
+            if failed and label is None:
+                return lib.full_like(a, float("nan"))
+        else:   # jax and cupy: nan entries where it fails
+            factor = lib.linalg.cholesky(a)
+            failed = bool(lib.isnan(factor).any()) and not bool(lib.isnan(a).any())
+        if failed and label is not None:
+            raise EvaluationError(label)
+        return factor
+    return run
+
+
+# ---------------------------------------------------------------- the steps
+
+def _axis_step(method):
+    def plan(node, backend, singular):
+        ops, axes = ops_for(backend), tuple(node.axes)
+
+        def run(args, sizes, place):
+            return getattr(ops, method)(args[0], axes)
+        return run
+    return plan
+
+
+def _compare_step(node, backend, singular):
+    ops, op = ops_for(backend), node.op
+    return lambda args, sizes, place: ops.compare(op, args[0], args[1])
+
+
+def _where_step(node, backend, singular):
+    ops = ops_for(backend)
+    return lambda args, sizes, place: ops.where(*args)
+
+
+def _maximum_step(node, backend, singular):
+    ops = ops_for(backend)
+    return lambda args, sizes, place: ops.maximum(*args)
+
+
+def _triangle_step(node, backend, singular):
+    made = {}   # one read-only 0/1 array per (rows, cols) size
+
+    def run(args, sizes, place):
+        key = (sizes[node.rows], sizes[node.cols])
+        mask = made.get(key)
+        if mask is None:
+            mask = np.tril(np.ones(key), node.k) if node.lower else np.triu(np.ones(key), node.k)
+            mask.flags.writeable = False
+            made[key] = mask
+        return backend.constant(mask, node.shape, place)
+    return run
+
+
+REDUCTION_PLANS = {
+    Max: _axis_step("max"),
+    LogSumExp: _axis_step("logsumexp"),
+    Softmax: _axis_step("softmax"),
+    Compare: _compare_step,
+    Where: _where_step,
+    Maximum: _maximum_step,
+    Triangle: _triangle_step,
+    Cholesky: _cholesky_step,
+}

@@ -9,7 +9,8 @@
    generated C; on Linux ``auditwheel show`` finds it consistent with a manylinux tag.
 4. The wheel installed in a fresh venv uses the compiled kernel, and so does the sdist installed
    there (pip compiles it); the sdist installed in another venv with no working C compiler
-   (CC=false) installs all the same and uses the numpy twin, and says so when asked.
+   (CC=false) installs all the same and uses the numpy twin, and says so when asked; there, with
+   TENSORDIFF_REQUIRE_KERNELS=1 as the release builds set it, building a wheel fails instead.
 Exit status 0 when every check holds; each failed check is printed.
 """
 
@@ -121,6 +122,11 @@ def main():
         report = installed_report(python, work).stdout.split()
         check(report[:2] == ["False", "1"] and str(work) in report[-1],
               f"... and uses the numpy twin, noted once when asked ({' '.join(report[:4])})")
+        refused = subprocess.run([python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", work / "refused", sdist],
+                                 capture_output=True, text=True,
+                                 env={**os.environ, "CC": "false", "CXX": "false", "TENSORDIFF_REQUIRE_KERNELS": "1"})
+        check(refused.returncode != 0 and not list((work / "refused").glob("*.whl")),
+              "with TENSORDIFF_REQUIRE_KERNELS=1 (the release wheels) a failed compile fails the build")
         version = run([python, "-m", "tensordiff", "--version"], cwd=work).stdout.strip()
         check(version.startswith("tensordiff ") and version.split()[-1] in wheel.name,
               f"python -m tensordiff --version prints the wheel's version ({version})")

@@ -27,8 +27,10 @@ from .fusion import FusedSumStep, SumPlan
 from .gram import gram_plan
 from .indices import format_dims, slice_of
 from .kernels import assemble
-from .memory import check_result_size, validate_limit
+from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
+from .pricing import replay
+from .printing import short
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -114,10 +116,26 @@ class _EinsumStep(backends.EinsumParts):
         return assemble(core, self.core_ids, self.out_ids, id_sizes, factor, dtype)
 
 
+class UserFunctionCall:
+    """A user's implementation of ``function``: whatever it raises becomes an EvaluationError naming
+    the function and the sub-expression it was applied in, with the original exception chained."""
+
+    def __init__(self, impl, function, where):
+        self.impl, self.function, self.where = impl, function, where
+
+    def __call__(self, x):
+        try:
+            return self.impl(x)
+        except Exception as exc:   # noqa: BLE001 - any failure of user code is reported as its own
+            raise EvaluationError(f"function {self.function} raised {type(exc).__name__}: {exc} "
+                                  f"(evaluating {self.where})") from exc
+
+
 class _ApplyStep:
     def __init__(self, node, backend):
         self.fn = node.fn
         self.backend = backend
+        self.where = short(node, 80)
 
     def describe(self):
         return f"elementwise {self.fn.display}"
@@ -128,6 +146,8 @@ class _ApplyStep:
         if self.fn.user and isinstance(arg, np.ndarray) and arg.flags.writeable:
             arg = arg.view()   # user code may write into its argument: never into the caller's array
             arg.flags.writeable = False
+        if self.fn.user:
+            impl = UserFunctionCall(impl, self.fn.display, self.where)
         with np.errstate(all="ignore"):
             result = self.backend.apply(impl, arg)
         if self.backend.lazy:
@@ -285,6 +305,7 @@ class Program:
             raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}")
         self.singular, self.chunks = singular, chunks
         self.memory_limit = validate_limit(memory_limit, "memory_limit")
+        self._prices = {}   # (sizes, itemsize) -> [a bound on the peak, replay() once the bound is over the limit]
         numpy = self.backend.name == "numpy"
         planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
         planned = tuple(planned)
@@ -368,29 +389,81 @@ class Program:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        with np.errstate(all="ignore"):   # inf/nan follow IEEE quietly (README "Numerics"): no warnings
-            for k, (node, step, arg_slots, release) in enumerate(self.steps):
-                if isinstance(node, Var):
-                    results[k] = arrays[node.name]
-                    continue
-                operands = [results[s] for s in arg_slots]
-                if isinstance(node, Apply):
-                    results[k] = step(operands, sizes, place, functions)
-                else:
-                    results[k] = step(operands, sizes, place)
-                for s in release:
-                    results[s] = None
-        outputs = []
-        for s in self.output_slots:
-            outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
+        k = None
+        try:
+            with np.errstate(all="ignore"):   # inf/nan follow IEEE quietly (README "Numerics"): no warnings
+                for k, (node, step, arg_slots, release) in enumerate(self.steps):
+                    if isinstance(node, Var):
+                        results[k] = arrays[node.name]
+                        continue
+                    operands = [results[s] for s in arg_slots]
+                    if isinstance(node, Apply):
+                        results[k] = step(operands, sizes, place, functions)
+                    else:
+                        results[k] = step(operands, sizes, place)
+                    for s in release:
+                        results[s] = None
+            k = None
+            outputs = []
+            for s in self.output_slots:
+                outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
+        except MemoryError as exc:
+            raise EvaluationError(self._out_of_memory(k, sizes, dtype, exc)) from exc
         return outputs[0] if self.single else tuple(outputs)
 
+    def _step_text(self, k, sizes):
+        node, step = self.steps[k][:2]
+        what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
+        shape = tuple(sizes[d] for d in node.shape)
+        text = short(node, 60).lstrip(" =")
+        making = f" making {text}" if "; " not in text else ""   # several bindings: too long to read
+        return f"step %{k} ({what}){making} of shape {shape}"
+
+    def _out_of_memory(self, k, sizes, dtype, exc):
+        """The message of a MemoryError raised by an array library while a step ran (numpy's own
+        linear algebra raises one with no message when its workspace cannot be allocated)."""
+        where = self._step_text(k, sizes) if k is not None else "copying the results out"
+        peak = replay(self, sizes, np.dtype(dtype).itemsize) if self.backend.name == "numpy" else None
+        estimate = f"; the whole evaluation needs about {format_bytes(peak.peak_bytes - peak.input_bytes)} at its " \
+            f"peak" if peak is not None else ""
+        return (f"out of memory in {where}: {exc or 'the allocation failed'}{estimate}. Evaluate it lazily in "
+                "chunks with backend=\"dask\", or ask for a product (td.hvp, td.jvp, td.vjp) or the entries "
+                "you need instead of the full tensor; td.set_memory_limit lowers the limit under which "
+                "evaluations are refused before they start")
+
+    def _peak_bound(self, sizes, itemsize):
+        """A cheap bound above the peak replay() finds: every node alive at once, room for LAPACK's
+        copies and a sum's partial products (2x the nodes), and twice the largest index space of a
+        contraction (its intermediates and their transposed copies)."""
+        nodes = builtins.sum(math.prod(sizes[d] for d in node.shape) for node in self.nodes)
+        spaces = [math.prod(sizes[d] for d in self.reads.get(node, node).dims) for node in self.nodes
+                  if isinstance(node, Einsum)]
+        return (3 * nodes + 2 * builtins.max(spaces, default=0)) * itemsize
+
     def _check_memory(self, sizes, dtype):
-        """Refuse, before allocating, outputs that together exceed the memory limit."""
-        shapes = [self.nodes[s].shape for s in self.output_slots]
-        nbytes = builtins.sum(math.prod(sizes[d] for d in shape) for shape in shapes) * dtype.itemsize
-        check_result_size(nbytes, lambda: ", ".join(
-            f"shape {tuple(sizes[d] for d in shape)}" for shape in shapes) + f", {dtype}", self.memory_limit)
+        """Refuse, before allocating anything, a run whose peak (results, intermediates and
+        temporaries; pricing.py) is over the memory limit. The inputs are already allocated."""
+        itemsize = np.dtype(dtype).itemsize
+        key = (tuple(sorted(sizes.items())), itemsize)
+        known = self._prices.get(key)
+        if known is None:
+            if len(self._prices) > 64:
+                self._prices.clear()
+            known = self._prices[key] = [self._peak_bound(sizes, itemsize), None]
+        if fits(known[0], self.memory_limit):
+            return
+        if known[1] is None:
+            known[1] = replay(self, sizes, itemsize)
+        price = known[1]
+        shapes = [tuple(sizes[d] for d in self.nodes[s].shape) for s in self.output_slots]
+        result_bytes = builtins.sum(math.prod(shape) for shape in shapes) * itemsize
+
+        def describe():
+            at = self._step_text(price.peak_step, sizes) if price.peak_step is not None else "the inputs"
+            results = ", ".join(f"shape {shape}" for shape in shapes)
+            return f"at its peak, in {at}; the result{'s' if len(shapes) > 1 else ''}: {results}, {dtype}, " \
+                f"{format_bytes(result_bytes)}"
+        check_allocation(price.peak_bytes - price.input_bytes, describe, self.memory_limit)
 
     def _bind(self, values):
         arrays, sizes, origin, dtypes = {}, {}, {}, []

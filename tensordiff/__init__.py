@@ -7,7 +7,7 @@
 """
 
 from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
-from .errors import EvaluationError, ParseError, ShapeError, TensorDiffError
+from .errors import EvaluationError, IllConditionedWarning, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate
 from .expr import Expr
 from .functions import Elementwise, elementwise
@@ -36,5 +36,6 @@ __all__ = [
     "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
+    "IllConditionedWarning",
 ]
 

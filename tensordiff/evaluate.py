@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from . import backends
+from . import backends, conditioning as conditioning_checks
 from .errors import EvaluationError, ShapeError
 from .expr import Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, declared_dims, make, topological
 from .factoring import factor_sums
@@ -38,7 +38,7 @@ from .simplify import as_expr, einsum_node, einsum_on, substitute
 __all__ = ["compile", "evaluate", "Program"]
 
 # keywords of evaluate(): a symbol with one of these names takes its value from the dict argument
-RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks")
+RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks", "conditioning")
 
 
 # ---------------------------------------------------------------- steps
@@ -206,11 +206,12 @@ class _MatrixStep:
 
     OPERATIONS = {Inv: ("inv", "arg"), Det: ("det", "arg"), LogDet: ("logdet", "arg"), Solve: ("solve", "matrix")}
 
-    def __init__(self, node, backend, singular):
+    def __init__(self, node, backend, singular, conditioning="warn"):
         kind, matrix = self.OPERATIONS[type(node)]
         self.kind = kind
         self.operation = getattr(backend, kind)
-        self.on_singular = backends.OnSingular(singular, "inv" if kind == "solve" else kind, getattr(node, matrix))
+        self.on_singular = backends.OnSingular(singular, "inv" if kind == "solve" else kind, getattr(node, matrix),
+                                               conditioning)
 
     def describe(self):
         return self.kind
@@ -294,13 +295,18 @@ class Program:
     >>> J_value, H_value = f(X=X_value, y=y_value, lam=0.5)
     """
 
-    def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
+    def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None,
+                 conditioning="warn"):
         self.outputs = tuple(exprs)
         self.single = single
         self.backend = backends.get_backend(backend)
         if not (isinstance(singular, str) and singular in backends.SINGULAR_POLICIES):
             raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
                                   f"got {singular!r:.60}")
+        if not (isinstance(conditioning, str) and conditioning in conditioning_checks.POLICIES):
+            raise EvaluationError(f"conditioning must be one of {', '.join(map(repr, conditioning_checks.POLICIES))}, "
+                                  f"got {conditioning!r:.60}")
+        self.conditioning = conditioning
         if chunks is not None and not self.backend.lazy:
             raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}")
         self.singular, self.chunks = singular, chunks
@@ -355,13 +361,15 @@ class Program:
                 plan = FusedSumStep(node, sums[node]) if numpy else sums[node]
             elif isinstance(node, Einsum) and not numpy:
                 plan = backends.EinsumStep(self.reads.get(node, node), self.backend)
+            elif type(node) in _MatrixStep.OPERATIONS:
+                plan = _MatrixStep(self.reads.get(node, node), self.backend, singular, conditioning)
             else:
                 plan = _PLANS[type(node)](self.reads.get(node, node), self.backend, singular)
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):
         options = dict(backend=self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
-                       chunks=self.chunks)
+                       chunks=self.chunks, conditioning=self.conditioning)
         return (_program, (self.outputs, self.single, options))
 
     def __repr__(self):
@@ -426,7 +434,8 @@ class Program:
         peak = replay(self, sizes, np.dtype(dtype).itemsize) if self.backend.name == "numpy" else None
         estimate = f"; the whole evaluation needs about {format_bytes(peak.peak_bytes - peak.input_bytes)} at its " \
             f"peak" if peak is not None else ""
-        return (f"out of memory in {where}: {exc or 'the allocation failed'}{estimate}. Evaluate it lazily in "
+        reason = str(exc) or "a library could not allocate its workspace"   # numpy's linalg gives no message
+        return (f"out of memory in {where}: {reason}{estimate}. Evaluate it lazily in "
                 "chunks with backend=\"dask\", or ask for a product (td.hvp, td.jvp, td.vjp) or the entries "
                 "you need instead of the full tensor; td.set_memory_limit lowers the limit under which "
                 "evaluations are refused before they start")
@@ -459,7 +468,7 @@ class Program:
         result_bytes = builtins.sum(math.prod(shape) for shape in shapes) * itemsize
 
         def describe():
-            at = self._step_text(price.peak_step, sizes) if price.peak_step is not None else "the inputs"
+            at = self._step_text(price.peak_step, sizes) if price.peak_step is not None else "copying the results out"
             results = ", ".join(f"shape {shape}" for shape in shapes)
             return f"at its peak, in {at}; the result{'s' if len(shapes) > 1 else ''}: {results}, {dtype}, " \
                 f"{format_bytes(result_bytes)}"
@@ -510,7 +519,7 @@ _PLANS = {
 }
 
 
-def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
+def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None, conditioning="warn"):
     """Compile one expression (the program returns an array) or a list (it returns a tuple).
 
     >>> f = td.compile(td.grad(td.logdet(X.T @ X), X))
@@ -526,12 +535,18 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
     ``singular``: "raise" (default) makes inv/logdet/solve of a singular matrix an
     EvaluationError naming it; "nan" gives NaN inverses, -inf logdets (det is 0 either way).
     ``memory_limit``: bytes, None or "auto" (default: td.set_memory_limit's setting, which is
-    half the available memory unless set): a dense result above it is refused before any work.
+    half the available memory unless set): an evaluation whose peak (results, intermediates and
+    temporaries) is above it is refused before any work.
+    ``conditioning``: "warn" (default) emits td.IllConditionedWarning when the reciprocal
+    condition estimate of a matrix that inv/solve/det/logdet factor is below the machine epsilon
+    of its dtype; "raise" makes it an EvaluationError; "ignore" skips the estimate
+    (docs/reliability.md).
     """
     single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
     items = (exprs,) if single else tuple(exprs)
     items = tuple(as_expr(e) for e in items)
-    return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
+                   conditioning=conditioning)
 
 
 def _by_name(values):
@@ -547,7 +562,7 @@ def _by_name(values):
 
 
 def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular="raise", memory_limit="auto",
-             chunks=None, **kwargs):
+             chunks=None, conditioning="warn", **kwargs):
     """Evaluate ``expr`` (or a list of expressions) on values; plans anew each call (use
     ``compile`` to plan once and call many times; it documents the other arguments).
 
@@ -557,5 +572,6 @@ def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular=
     if values is not None and not isinstance(values, dict):
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
     merged = {**_by_name(values or {}), **kwargs}
-    program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
+                      conditioning=conditioning)
     return program(functions=functions, **merged)

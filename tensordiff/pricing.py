@@ -5,7 +5,8 @@ for the step's operand shapes, writing structured outputs and sums by the entrie
 elementwise functions by their entries, and LU-based linear algebra by the usual n³ counts. Peak
 memory replays the program's lifetimes: the inputs, every intermediate from its step to its last
 use, the outputs, and each step's temporaries while it runs (a contraction's largest intermediate
-and a transposed copy; the copy of the matrix and the right-hand sides LAPACK factors in place).
+and a transposed copy; the copy of the matrix and the right-hand sides LAPACK factors in place),
+and at the end a copy of the largest result (a result that is a view is copied for the caller).
 ``td.cost`` reports it and the memory guard (evaluate.py) refuses a program whose peak is over
 the limit, both before anything is allocated.
 """
@@ -22,7 +23,8 @@ __all__ = ["replay", "Replay", "PRICES"]
 
 Replay = namedtuple("Replay", "flops peak_bytes input_bytes steps peak_step")
 Replay.__doc__ = """The replay of a program: FLOPs, peak bytes (inputs included), the input bytes, the
-number of steps, and the slot of the step during which the peak is reached (None: the inputs)."""
+number of steps, and the slot of the step during which the peak is reached (None: the inputs, or
+the copy of a result handed back)."""
 
 
 def replay(program, sizes, itemsize):
@@ -56,6 +58,10 @@ def replay(program, sizes, itemsize):
         live_bytes += size
         for s in release:
             live_bytes -= live.pop(s, 0)
+    # the caller gets arrays it owns: a result that is a view (a transposed product) is copied
+    largest_result = max((entries(program.nodes[s].shape) for s in program.output_slots), default=0) * itemsize
+    if live_bytes + largest_result > peak:
+        peak, peak_step = live_bytes + largest_result, None
     return Replay(flops, peak, input_bytes, steps, peak_step)
 
 

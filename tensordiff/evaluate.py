@@ -127,8 +127,8 @@ class UserFunctionCall:
         try:
             return self.impl(x)
         except Exception as exc:   # noqa: BLE001 - any failure of user code is reported as its own
-            raise EvaluationError(f"function {self.function} raised {type(exc).__name__}: {exc} "
-                                  f"(evaluating {self.where})") from exc
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise EvaluationError(f"function {self.function} raised {reason} (evaluating {self.where})") from exc
 
 
 class _ApplyStep:
@@ -574,4 +574,4 @@ def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular=
     merged = {**_by_name(values or {}), **kwargs}
     program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
                       conditioning=conditioning)
-    return program(functions=functions, **merged)
+    return program(merged, functions=functions)   # one dict: a symbol may be called "functions"

@@ -21,6 +21,7 @@ no check is made there (the NaN/inf results of a singular matrix still show).
 """
 
 import functools
+import sys
 import warnings
 
 import numpy as np
@@ -76,7 +77,15 @@ def check_rcond(rcond, dtype, operation, label, policy):
     if policy == "raise":
         raise EvaluationError(message + " (conditioning=\"warn\" or \"ignore\" lets it through)")
     message += ". conditioning=\"ignore\" silences this, conditioning=\"raise\" makes it an error"
-    warnings.warn(message, IllConditionedWarning, stacklevel=2)
+    warnings.warn(message, IllConditionedWarning, stacklevel=_caller_level())
+
+
+def _caller_level():
+    """The stacklevel of the first frame outside tensordiff: the warning points at the user's call."""
+    frame, level, package = sys._getframe(1), 1, __name__.rpartition(".")[0] + "."
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def one_norm(a):
@@ -123,7 +132,7 @@ def lu_rcond(functions, lu, a):
     anorm = float(one_norm(a))
     if not np.isfinite(anorm):
         return float("nan")
-    rcond, info = functions["gecon"](lu, anorm, norm="1")
+    rcond, info = functions["gecon"](lu, anorm)   # the 1-norm, gecon's default
     return rcond if info == 0 else float("nan")
 
 
@@ -174,10 +183,9 @@ def lapack_slogdet(lu):
     _, factors, pivots, info = lu
     if info > 0:
         return 0.0, -np.inf
-    diagonal = np.diagonal(factors)
-    swaps = np.count_nonzero(pivots != np.arange(len(pivots)))
-    sign = (-1.0) ** swaps * np.prod(np.sign(diagonal))
-    return sign, np.sum(np.log(np.abs(diagonal)))
+    diagonal = factors.diagonal()
+    flips = np.count_nonzero(pivots != np.arange(len(pivots))) + np.count_nonzero(diagonal < 0)
+    return (-1.0 if flips % 2 else 1.0), np.log(np.abs(diagonal)).sum()
 
 
 # ---------------------------------------------------------------- torch, jax, cupy

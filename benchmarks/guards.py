@@ -50,9 +50,9 @@ def matrix_rows(sizes, repeats):
                          median_ms(lambda: checked(**values), repeats)))
         functions = conditioning.lapack(np.float64)
         if functions is not None:
-            factors = functions["getrf"](a)[0]
+            factors, anorm = functions["getrf"](a)[0], float(conditioning.one_norm(a))
             rows.append(("getrf | gecon", n, median_ms(lambda: functions["getrf"](a), repeats),
-                         median_ms(lambda: conditioning.lu_rcond(functions, factors, a), repeats)))
+                         median_ms(lambda: conditioning.lu_rcond(functions, factors, anorm), repeats)))
     return rows
 
 

@@ -127,9 +127,9 @@ def lapack(dtype):
                     scipy_lapack.get_lapack_funcs(("getrf", "getrs", "gecon", "pocon"), dtype=np.dtype(dtype))))
 
 
-def lu_rcond(functions, lu, a):
-    """LAPACK gecon's estimate of rcond from getrf's factors ``lu`` of ``a`` (NaN where it cannot say)."""
-    anorm = float(one_norm(a))
+def lu_rcond(functions, lu, anorm):
+    """LAPACK gecon's estimate of rcond from getrf's factors ``lu`` of a matrix of 1-norm ``anorm``
+    (NaN where it cannot say)."""
     if not np.isfinite(anorm):
         return float("nan")
     rcond, info = functions["gecon"](lu, anorm)   # the 1-norm, gecon's default
@@ -172,9 +172,10 @@ def lapack_lu(a, on_singular, dtype):
     if functions is None:
         return None
     with np.errstate(all="ignore"):
+        anorm = float(one_norm(a))   # before the factors exist: its |a| is a temporary the size of a
         factors, pivots, info = functions["getrf"](a)
         if info == 0:
-            on_singular.check_conditioning(lu_rcond(functions, factors, a), factors.dtype)
+            on_singular.check_conditioning(lu_rcond(functions, factors, anorm), factors.dtype)
     return functions, factors, pivots, info
 
 

@@ -100,6 +100,12 @@ PROGRAMS = {
                                                  + td.scalar("lam") * td.eye("p"))
                                           @ td.matrix("X", "n p").T @ td.vector("y", "n"), td.matrix("X", "n p")),
                                   dict(n=300, p=20)),
+    # LAPACK factors a copy (scipy's getrf, traced); numpy's inv allocates its workspace untraced
+    "logdet of a gram matrix": lambda: (td.logdet(td.matrix("X", "n p").T @ td.matrix("X", "n p") + td.eye("p")),
+                                        dict(n=400, p=300)),
+    "solve": lambda: (td.solve(td.matrix("S", "p p"), td.matrix("B", "p k")), dict(p=300, k=200)),
+    "gradient of a logdet": lambda: (td.grad(td.logdet(td.matrix("X", "n p").T @ td.matrix("X", "n p")
+                                                       + td.eye("p")), td.matrix("X", "n p")), dict(n=400, p=300)),
     "hessian of a quadratic form": lambda: (td.hessian(td.vector("x", "n") @ td.matrix("S", "n n")
                                                        @ td.vector("x", "n"), td.vector("x", "n")), dict(n=500)),
 }

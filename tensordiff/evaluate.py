@@ -118,24 +118,32 @@ class _EinsumStep(backends.EinsumParts):
 
 class UserFunctionCall:
     """A user's implementation of ``function``: whatever it raises becomes an EvaluationError naming
-    the function and the sub-expression it was applied in, with the original exception chained."""
+    the function and the sub-expression it was applied in (``where``: the node, printed only on
+    failure, or its label), with the original exception chained. It pickles (for dask's workers)
+    with the label instead of the node, as OnSingular does."""
 
     def __init__(self, impl, function, where):
         self.impl, self.function, self.where = impl, function, where
+
+    def label(self):
+        return self.where if isinstance(self.where, str) else short(self.where, 80)
+
+    def __reduce__(self):
+        return (UserFunctionCall, (self.impl, self.function, self.label()))
 
     def __call__(self, x):
         try:
             return self.impl(x)
         except Exception as exc:   # noqa: BLE001 - any failure of user code is reported as its own
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise EvaluationError(f"function {self.function} raised {reason} (evaluating {self.where})") from exc
+            raise EvaluationError(f"function {self.function} raised {reason} (evaluating {self.label()})") from exc
 
 
 class _ApplyStep:
     def __init__(self, node, backend):
         self.fn = node.fn
         self.backend = backend
-        self.where = short(node, 80)
+        self.node = node   # printed only when its user function fails: printing every step is quadratic
 
     def describe(self):
         return f"elementwise {self.fn.display}"
@@ -147,7 +155,7 @@ class _ApplyStep:
             arg = arg.view()   # user code may write into its argument: never into the caller's array
             arg.flags.writeable = False
         if self.fn.user:
-            impl = UserFunctionCall(impl, self.fn.display, self.where)
+            impl = UserFunctionCall(impl, self.fn.display, self.node)
         with np.errstate(all="ignore"):
             result = self.backend.apply(impl, arg)
         if self.backend.lazy:

@@ -390,6 +390,12 @@ class Program:
         return "\n".join(lines)
 
     def __call__(self, /, *args, functions=None, **values):   # '/': a symbol may be called self
+        try:
+            return self._run(*args, functions=functions, **values)
+        except MemoryError as exc:   # an array library failed to allocate: name the step that asked
+            raise EvaluationError(self._out_of_memory(exc)) from exc
+
+    def _run(self, /, *args, functions=None, **values):
         if args:
             if len(args) > 1 or not isinstance(args[0], dict):
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")
@@ -405,26 +411,21 @@ class Program:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        k = None
-        try:
-            with np.errstate(all="ignore"):   # inf/nan follow IEEE quietly (README "Numerics"): no warnings
-                for k, (node, step, arg_slots, release) in enumerate(self.steps):
-                    if isinstance(node, Var):
-                        results[k] = arrays[node.name]
-                        continue
-                    operands = [results[s] for s in arg_slots]
-                    if isinstance(node, Apply):
-                        results[k] = step(operands, sizes, place, functions)
-                    else:
-                        results[k] = step(operands, sizes, place)
-                    for s in release:
-                        results[s] = None
-            k = None
-            outputs = []
-            for s in self.output_slots:
-                outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
-        except MemoryError as exc:
-            raise EvaluationError(self._out_of_memory(k, sizes, dtype, exc)) from exc
+        with np.errstate(all="ignore"):   # inf/nan follow IEEE quietly (README "Numerics"): no warnings
+            for k, (node, step, arg_slots, release) in enumerate(self.steps):
+                if isinstance(node, Var):
+                    results[k] = arrays[node.name]
+                    continue
+                operands = [results[s] for s in arg_slots]
+                if isinstance(node, Apply):
+                    results[k] = step(operands, sizes, place, functions)
+                else:
+                    results[k] = step(operands, sizes, place)
+                for s in release:
+                    results[s] = None
+        outputs = []
+        for s in self.output_slots:
+            outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else tuple(outputs)
 
     def _step_text(self, k, sizes):
@@ -435,10 +436,25 @@ class Program:
         making = f" making {text}" if "; " not in text else ""   # several bindings: too long to read
         return f"step %{k} ({what}){making} of shape {shape}"
 
-    def _out_of_memory(self, k, sizes, dtype, exc):
-        """The message of a MemoryError raised by an array library while a step ran (numpy's own
-        linear algebra raises one with no message when its workspace cannot be allocated)."""
-        where = self._step_text(k, sizes) if k is not None else "copying the results out"
+    def _out_of_memory(self, exc):
+        """The message of a MemoryError raised by an array library while _run ran (numpy's own
+        linear algebra raises one with no message when its workspace cannot be allocated). The
+        step is read from _run's frame in the traceback, so the run loop carries no bookkeeping."""
+        run = None
+        traceback = exc.__traceback__
+        while traceback is not None:
+            if traceback.tb_frame.f_code is Program._run.__code__:
+                run = traceback.tb_frame.f_locals
+            traceback = traceback.tb_next
+        if run is None or "sizes" not in run:   # while binding or converting the values
+            return f"out of memory reading the values: {str(exc) or 'an allocation failed'}"
+        sizes, dtype = run["sizes"], run["dtype"]
+        if "outputs" in run:
+            where = "copying the results out"
+        elif "k" in run:
+            where = self._step_text(run["k"], sizes)
+        else:
+            where = "preparing the values"
         peak = replay(self, sizes, np.dtype(dtype).itemsize) if self.backend.name == "numpy" else None
         estimate = f"; the whole evaluation needs about {format_bytes(peak.peak_bytes - peak.input_bytes)} at its " \
             f"peak" if peak is not None else ""

@@ -203,7 +203,7 @@ def with_probes(backend, a, flat, on_singular):
     """The right-hand sides with conditioning's probe columns appended (when it checks), and the probes."""
     if not (on_singular.checks_conditioning and a.shape[0]):
         return flat, None
-    probes = backend.cast(backend.from_numpy(probe_columns(a.shape[0])), flat.dtype)
+    probes = backend.cast(backend.from_numpy(probe_columns(a.shape[0]).copy()), flat.dtype)   # torch warns on read-only
     if hasattr(flat, "device") and hasattr(probes, "to"):   # torch: onto the matrix's device
         probes = probes.to(flat.device)
     return backend.concatenate_columns(flat, probes), probes

@@ -23,8 +23,13 @@ __all__ = ["cost", "Cost"]
 class Cost:
     """The cost report of ``td.cost``: result shapes and bytes, FLOPs, peak memory.
 
-    >>> c = td.cost(td.hessian(f, W), n=1000, d=50, k=20)
-    >>> c.bytes, c.flops, c.peak_bytes        # also printed whole by repr(c)
+    >>> import tensordiff as td
+    >>> A, B = td.matrix("A", "n k"), td.matrix("B", "k m")
+    >>> c = td.cost(A @ B, n=300, k=200, m=100)
+    >>> c.shapes, c.bytes, c.flops
+    ([(300, 100)], 240000, 12000000)
+    >>> c.peak_bytes - c.input_bytes     # what evaluation allocates at its peak: the result and its copy
+    480000
     """
 
     def __init__(self, shapes, dtype, sizes, flops, peak_bytes, input_bytes, steps):
@@ -58,8 +63,15 @@ class Cost:
 def cost(exprs, dtype="float64", **dim_sizes):
     """The size, FLOPs and peak memory of evaluating ``exprs`` (one or a list) at these dim sizes.
 
-    >>> td.cost(td.diff(q, X, order=2), n=200, p=50)
-    tensordiff cost (float64; n=200, p=50): ...
+    The peak (inputs, intermediates and temporaries included) is what the memory guard compares
+    with the memory limit, less the inputs.
+
+    >>> import tensordiff as td
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "n")
+    >>> print(td.cost(td.diff(td.logdet(X.T @ X), X, order=2), n=200, p=50))   # doctest: +ELLIPSIS
+    tensordiff cost (float64; n=200, p=50):
+      result  (200, 50, 200, 50)  1e+08 entries  763 MiB
+    ...
     """
     program = compile_program(exprs)
     try:

@@ -47,7 +47,7 @@ def replay(program, sizes, itemsize):
         steps += 1
         size = entries(node.shape) * itemsize
         if isinstance(node, Add):
-            step_flops, temporary = sum_price(node, step, sizes)
+            step_flops, temporary = _sum_price(node, step, sizes)
         else:
             price = PRICES.get(type(node), _entries_price)   # a node type with no row: one pass over its entries
             step_flops, temporary = price(program.reads.get(node, node), sizes)
@@ -65,7 +65,7 @@ def replay(program, sizes, itemsize):
     return Replay(flops, peak, input_bytes, steps, peak_step)
 
 
-def einsum_price(node, sizes, into_buffer=False):
+def _einsum_price(node, sizes, into_buffer=False):
     """(flops, temporary entries) of one einsum step; ``into_buffer``: written into a sum's buffer."""
     tensors = [k for k, op in enumerate(node.operands) if op.shape]
     out_entries = math.prod(sizes[node.dims[i]] for i in node.out)
@@ -90,7 +90,7 @@ def einsum_price(node, sizes, into_buffer=False):
     return flops, temporary
 
 
-def sum_price(node, step, sizes):
+def _sum_price(node, step, sizes):
     """A sum writes each part's product of factors (one multiply-add per factor and entry) onto the
     output or its diagonal (one entry per distinct axis of its pattern); the factors are steps of
     their own. numpy plans every sum as a FusedSumStep (its ``parts``); other backends add whole
@@ -129,7 +129,7 @@ def _solve_price(node, sizes):
 
 
 PRICES = {
-    Einsum: einsum_price,
+    Einsum: _einsum_price,
     Select: _entries_price,
     Take: _entries_price,
     Apply: _entries_price,

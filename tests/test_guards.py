@@ -192,9 +192,8 @@ def test_well_conditioned_matrices_do_not_warn_and_values_are_numpys(name):
 
 def test_a_compound_matrix_is_named_by_its_subexpression():
     X = td.matrix("X", "n p")
-    x = np.ones((5, 3))
-    x[:, 2] = x[:, 1] = RNG.standard_normal(5)                 # two equal columns: XᵀX singular...
-    x[0, 2] += 1e-9                                            # ...to working precision
+    x = np.random.default_rng(0).standard_normal((5, 3))   # a fixed draw: others give an exact zero pivot
+    x[:, 2] = x[:, 1] * (1 + 1e-12)                          # two columns equal to working precision
     _, caught = caught_warnings(lambda: td.evaluate(td.logdet(X.T @ X), X=x))
     assert len(caught) == 1 and "logdet of an ill-conditioned matrix: Σ_k X[k,i] X[k,j]" in str(caught[0].message)
 

@@ -150,6 +150,8 @@ def test_a_symbol_called_functions_takes_its_value_from_the_dict():
     functions = td.scalar("functions")
     assert td.evaluate(functions * 2, {"functions": 2.0}) == 4.0
     assert td.evaluate(functions * 2, {functions: 3.0}) == 6.0
+    conditioning = td.scalar("conditioning")      # an evaluate() keyword too: its value comes from the dict
+    assert td.evaluate(conditioning + functions, {"conditioning": 1.0, "functions": 2.0}) == 3.0
 
 
 def test_errors_of_user_functions_keep_the_original_exception():

@@ -2,6 +2,7 @@
 and the memory guard's check on every call of a small program.
 
     python benchmarks/guards.py [--sizes 10 100 300 1000] [--repeats 7]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/guards.py      (steadier on a shared machine)
 
 For each matrix size n it times, on numpy, every matrix function of a random well-conditioned
 matrix with conditioning="ignore" (numpy's own linalg, no estimate) and "warn" (inv: numpy's inv
@@ -72,7 +73,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     lines = [f"tensordiff guards ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"numpy {np.__version__}); median of {args.repeats} calls after warm-up, in ms", "",
+             f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}); "
+             f"median of {args.repeats} calls after warm-up, in ms", "",
              f"{'operation':<16}{'n':>6}{'ignore':>11}{'warn':>11}{'extra':>9}"]
     for name, n, plain, checked in matrix_rows(args.sizes, args.repeats):
         if name == "getrf | gecon":   # the factorisation alone, then the estimate alone on its factors

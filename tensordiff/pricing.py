@@ -6,7 +6,7 @@ elementwise functions by their entries, and LU-based linear algebra by the usual
 memory replays the program's lifetimes: the inputs, every intermediate from its step to its last
 use, the outputs, and each step's temporaries while it runs (a contraction's largest intermediate
 and a transposed copy; the copy of the matrix and the right-hand sides LAPACK factors in place),
-and at the end a copy of the largest result (a result that is a view is copied for the caller).
+and at the end a copy of the largest result that may be a view (it is copied for the caller).
 ``td.cost`` reports it and the memory guard (evaluate.py) refuses a program whose peak is over
 the limit, both before anything is allocated.
 """
@@ -58,8 +58,10 @@ def replay(program, sizes, itemsize):
         live_bytes += size
         for s in release:
             live_bytes -= live.pop(s, 0)
-    # the caller gets arrays it owns: a result that is a view (a transposed product) is copied
-    largest_result = max((entries(program.nodes[s].shape) for s in program.output_slots), default=0) * itemsize
+    # the caller gets arrays it owns: a result that may be a view (a transposed product, a slice, an
+    # input, what a user function returns) is copied; sums, built-in functions and LAPACK make new arrays
+    largest_result = max((entries(program.nodes[s].shape) for s in program.output_slots
+                          if _may_be_a_view(program.nodes[s])), default=0) * itemsize
     if live_bytes + largest_result > peak:
         peak, peak_step = live_bytes + largest_result, None
     return Replay(flops, peak, input_bytes, steps, peak_step)
@@ -107,6 +109,12 @@ def _sum_price(node, step, sizes):
     # the compiled kernel accumulates in place; its numpy twin forms each product (and a partial
     # product) before adding it
     return flops, 0 if kernels_available() else 2 * widest
+
+
+def _may_be_a_view(node):
+    if isinstance(node, Apply):
+        return node.fn.user
+    return not isinstance(node, (Add, Inv, Det, LogDet, Solve))
 
 
 def _entries_price(node, sizes):

@@ -123,15 +123,15 @@ def _check(expr, wrt, order, eps=1e-6, **options):
         if isinstance(node, Var):
             sizes.update(zip(node.dims, np.shape(values[node.name])))
     lower = diff(expr, wrt, order - 1)
-    symbolic = np.asarray(compile(diff(lower, wrt), **options)(**values))
+    symbolic = np.asarray(compile(diff(lower, wrt), **options)(values))   # one dict: any symbol name
     program = compile(lower, **options)
     x0 = np.asarray(values[wrt.name], dtype=np.float64)
     numeric = np.zeros(symbolic.shape)
     for index in np.ndindex(*x0.shape):
         step = np.zeros_like(x0)
         step[index] = eps
-        plus = program(**{**values, wrt.name: x0 + step})
-        minus = program(**{**values, wrt.name: x0 - step})
+        plus = program({**values, wrt.name: x0 + step})
+        minus = program({**values, wrt.name: x0 - step})
         numeric[(Ellipsis,) + index] = (np.asarray(plus) - np.asarray(minus)) / (2 * eps)
     if not symbolic.size:
         return sizes, 0.0, 0.0

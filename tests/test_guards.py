@@ -331,6 +331,8 @@ def test_cli_singular_option_and_check_sizes(capsys):
     assert "finite-difference check at n=2 on random values" in out
     assert main(["inv(X'*X + lam*eye)*X'*y", "--wrt", "X", "--check"]) == 0
     assert re.search(r"check at n=\d, p=\d on random values \(shape \(p, n, p\)\): max abs error", capsys.readouterr().out)
+    assert main(["functions*x'*x", "--wrt", "x", "--check"]) == 0   # a symbol named like an evaluate keyword
+    assert "max rel error" in capsys.readouterr().out
     assert main(["x'*A*x", "--wrt", "x", "--singular", "maybe"]) == 2
     assert "invalid choice: 'maybe' (choose from" in capsys.readouterr().err
 

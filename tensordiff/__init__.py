@@ -7,7 +7,7 @@
 """
 
 from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
-from .errors import EvaluationError, ParseError, ShapeError, TensorDiffError
+from .errors import EvaluationError, IllConditionedWarning, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate
 from .expr import Expr
 from .functions import FUNCTIONS, Elementwise, elementwise, polygamma
@@ -41,5 +41,6 @@ __all__ = [
     "max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax",
     "where", "tril", "triu", "ones", "zeros", "cholesky",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
+    "IllConditionedWarning",
 ]
 

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import opt_einsum
 
+from . import conditioning
 from .errors import EvaluationError
 from .printing import short
 
@@ -26,20 +27,31 @@ SINGULAR_POLICIES = ("raise", "nan")
 
 
 class OnSingular:
-    """What a linear-algebra operation does with a singular matrix: raise, or return NaN/-inf.
+    """What a linear-algebra operation does with a singular matrix: raise, or return NaN/-inf; and
+    with an ill-conditioned one (``conditioning``: "warn", "ignore" or "raise"; conditioning.py).
 
     Called with a function making the NaN result. It pickles (for dask's workers) with the
     matrix's printed label instead of the expression, so no task graph keeps symbols alive.
     """
 
-    def __init__(self, policy, operation, matrix):
+    def __init__(self, policy, operation, matrix, conditioning="warn"):
         self.policy, self.operation, self.matrix = policy, operation, matrix
+        self.conditioning = conditioning
 
     def label(self):
         return self.matrix if isinstance(self.matrix, str) else short(self.matrix, 80)
 
     def __reduce__(self):
-        return (OnSingular, (self.policy, self.operation, self.label()))
+        return (OnSingular, (self.policy, self.operation, self.label(), self.conditioning))
+
+    @property
+    def checks_conditioning(self):
+        """Whether the operation should estimate its matrix's condition (skipped under "ignore")."""
+        return self.conditioning != "ignore"
+
+    def check_conditioning(self, rcond, dtype):
+        """The hook every matrix function calls with its rcond estimate (conditioning.check_rcond)."""
+        conditioning.check_rcond(rcond, dtype, self.operation, self.label(), self.conditioning)
 
     def __call__(self, make_nan):
         if self.policy == "nan":
@@ -93,31 +105,55 @@ def _numbers_only(name, array, kind, to_float64):
 def _numpy_inv(a, on_singular):
     try:
         with np.errstate(all="ignore"):
-            return np.linalg.inv(a)
+            inverse = np.linalg.inv(a)
     except np.linalg.LinAlgError:
         return on_singular(lambda: np.full(a.shape, np.nan, dtype=a.dtype))
+    return conditioning.checked_inverse(a, inverse, on_singular)
 
 
 def _numpy_solve(a, b, on_singular):
+    shape = a.shape[:1] + b.shape[1:]
+    flat = b.reshape(b.shape[0], math.prod(b.shape[1:]))   # not -1: sizes may be 0
+    lu = conditioning.lapack_lu(a, on_singular, np.result_type(a, b))
+    if lu is not None:   # scipy: getrf, gecon's estimate, getrs
+        functions, factors, pivots, info = lu
+        if info > 0:
+            return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
+        solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype))
+        return solved.reshape(shape)
+    probes = on_singular.checks_conditioning and a.size
+    if probes:   # no scipy: probe vectors solved with the right-hand sides estimate rcond
+        flat = np.concatenate([flat, conditioning.probe_columns(a.shape[0])], axis=1)
     try:
         with np.errstate(all="ignore"):
-            flat = np.linalg.solve(a, b.reshape(b.shape[0], math.prod(b.shape[1:])))   # not -1: sizes may be 0
+            solved = np.linalg.solve(a, flat)
     except np.linalg.LinAlgError:
-        return on_singular(lambda: np.full(a.shape[:1] + b.shape[1:], np.nan, dtype=np.result_type(a, b)))
-    return flat.reshape(a.shape[:1] + b.shape[1:])
+        return on_singular(lambda: np.full(shape, np.nan, dtype=np.result_type(a, b)))
+    if probes:
+        with np.errstate(all="ignore"):
+            estimate = conditioning.rcond_from_probes(a, solved[:, -2:], conditioning.probe_columns(a.shape[0]))
+        on_singular.check_conditioning(estimate, solved.dtype)
+        solved = solved[:, :-2]
+    return solved.reshape(shape)
 
 
 def _numpy_logdet(a, on_singular):
+    lu = conditioning.lapack_lu(a, on_singular, a.dtype)
     with np.errstate(all="ignore"):
-        sign, logabs = np.linalg.slogdet(a)
+        sign, logabs = np.linalg.slogdet(a) if lu is None else conditioning.lapack_slogdet(lu)
+    logabs = np.asarray(logabs, dtype=a.dtype)
     if sign == 0:
-        return on_singular(lambda: np.asarray(logabs))   # -inf
-    return np.asarray(logabs)
+        return on_singular(lambda: logabs)   # -inf
+    return logabs
 
 
 def _numpy_det(a, on_singular):
+    lu = conditioning.lapack_lu(a, on_singular, a.dtype)
     with np.errstate(all="ignore"):
-        return np.asarray(np.linalg.det(a))
+        if lu is None:
+            return np.asarray(np.linalg.det(a))
+        sign, logabs = conditioning.lapack_slogdet(lu)
+        return np.asarray(sign * np.exp(logabs), dtype=a.dtype)   # as numpy's det computes it
 
 
 class Backend:
@@ -443,17 +479,22 @@ class _Torch(_ArrayLibrary):
 
     def inv(self, a, on_singular):
         try:
-            return self.lib.linalg.inv(a)
+            inverse = self.lib.linalg.inv(a)
         except self.lib.linalg.LinAlgError:
             return on_singular(lambda: self.lib.full(a.shape, math.nan, dtype=a.dtype, device=a.device))
+        return conditioning.checked_inverse(a, inverse, on_singular)
 
     def solve(self, a, b, on_singular):
+        flat, probes = conditioning.with_probes(self, a, b.reshape(b.shape[0], -1), on_singular)
         try:
-            flat = self.lib.linalg.solve(a, b.reshape(b.shape[0], -1))
+            flat = self.lib.linalg.solve(a, flat)
         except self.lib.linalg.LinAlgError:
             return on_singular(lambda: self.lib.full(a.shape[:1] + b.shape[1:], math.nan, dtype=b.dtype,
                                                      device=b.device))
-        return flat.reshape(a.shape[:1] + b.shape[1:])
+        return conditioning.checked_probes(a, flat, probes, on_singular).reshape(a.shape[:1] + b.shape[1:])
+
+    def concatenate_columns(self, a, b):
+        return self.lib.cat([a, b], dim=1)
 
 
 class _LUBackend(_ArrayLibrary):
@@ -467,12 +508,24 @@ class _LUBackend(_ArrayLibrary):
 
     def inv(self, a, on_singular):
         lu, singular = self._factor(a, on_singular, lambda: self.xp.full(a.shape, math.nan, dtype=a.dtype))
-        return singular if lu is None else self.lu_solve(lu, self.xp.eye(a.shape[0], dtype=a.dtype))
+        if lu is None:
+            return singular
+        return conditioning.checked_inverse(a, self.lu_solve(lu, self.xp.eye(a.shape[0], dtype=a.dtype)), on_singular)
 
     def solve(self, a, b, on_singular):
         shape = a.shape[:1] + b.shape[1:]
         lu, singular = self._factor(a, on_singular, lambda: self.xp.full(shape, math.nan, dtype=b.dtype))
-        return singular if lu is None else self.lu_solve(lu, b.reshape(b.shape[0], -1)).reshape(shape)
+        if lu is None:
+            return singular
+        flat, probes = conditioning.with_probes(self, a, b.reshape(b.shape[0], -1), on_singular)
+        return conditioning.checked_probes(a, self.lu_solve(lu, flat), probes, on_singular).reshape(shape)
+
+    def concatenate_columns(self, a, b):
+        return self.xp.concatenate([a, b], axis=1)
+
+
+# Conditioning on torch, jax and cupy (conditioning.py): inv from its result, solve by probe
+# vectors solved with the right-hand sides; det and logdet are checked on numpy and dask only.
 
 
 class _Jax(_LUBackend):

@@ -1,12 +1,13 @@
 """The command line: differentiate an expression typed in matrix notation.
 
     tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...] [--symmetric S ...]
-               [--format matrix|index|einsum|latex|numpy|jax|torch] [--check]
+               [--format matrix|index|einsum|latex|numpy|jax|torch]
+               [--check [--singular raise|nan] [--conditioning warn|ignore|raise]]
+    tensordiff --demo
+    tensordiff --version | --info
 
 It prints the dims it inferred on a comment line (``# X: (n, p), y: (n), lam: scalar``; ``%`` for
 LaTeX), then the derivative.
-    tensordiff --demo
-    tensordiff --version | --info
 """
 
 import argparse
@@ -15,20 +16,25 @@ import importlib.util
 import platform
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Optional
 
+import numpy as np
+
 from . import __version__, demo
-from .backends import BACKENDS
+from .backends import BACKENDS, SINGULAR_POLICIES
 from .codegen import codegen
+from .conditioning import POLICIES as CONDITIONING_POLICIES
 from .diff import diff
-from .errors import TensorDiffError
+from .errors import IllConditionedWarning, TensorDiffError
+from .evaluate import compile
 from .expr import Var, topological
 from .kernels import kernels_info
 from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
-from .testing import check
+from .testing import random_values
 
 __all__ = ["main"]
 
@@ -40,6 +46,7 @@ EXAMPLES = """examples:
   tensordiff "inv(X'*X + lam*eye)*X'*y" --wrt lam --dims X="n p"
   tensordiff "inv(X'*X + lam*eye)*X'*y" --wrt X --format index       (order 3: index notation)
   tensordiff "norm2(tanh(X*W)*a - y)^2" --wrt W --check
+  tensordiff "logdet(x*x')" --wrt x --check --singular nan   (a singular matrix: NaN, not an error)
   tensordiff "tr(Y'*(W*W' + s^2*eye)*Y)" --wrt W --format numpy
   tensordiff "x'*A*x" --wrt x --order 2
   tensordiff "x'*S*x" --wrt x --symmetric S
@@ -73,6 +80,10 @@ def _parser():
                         help="output format (default: matrix notation where one exists)")
     parser.add_argument("--check", action="store_true",
                         help="compare with central finite differences on random values")
+    parser.add_argument("--singular", choices=SINGULAR_POLICIES, default="raise",
+                        help="for --check: a singular matrix is an error (raise, default) or gives NaN/-inf (nan)")
+    parser.add_argument("--conditioning", choices=CONDITIONING_POLICIES, default="warn",
+                        help="for --check: an ill-conditioned matrix warns (default), is ignored or is an error")
     parser.add_argument("--demo", action="store_true", help="run the four worked questions")
     return parser
 
@@ -117,11 +128,16 @@ def run(args, out):
         "torch": lambda e: codegen(e, "torch", "derivative"),
     }
     print(writers[args.format](result), file=out)
-    if args.check:
-        report = check(expr, wrt, order=args.order) if args.order >= 1 else None
-        if report is not None:
-            print(f"# finite-difference check (shape ({shape})): max abs error {report.max_abs_error:.3g}, "
-                  f"max rel error {report.max_rel_error:.3g}", file=out)
+    if args.check and args.order >= 1:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IllConditionedWarning)
+            sizes, abs_error, rel_error = _check(expr, wrt, args.order, singular=args.singular,
+                                                 conditioning=args.conditioning)
+        for message in dict.fromkeys(str(warning.message) for warning in caught):   # each once
+            print(f"tensordiff: warning: {_as_options(message)}", file=sys.stderr)
+        at = ", ".join(f"{dim}={size}" for dim, size in sizes.items())
+        print(f"# finite-difference check at {at or 'no dims'} on random values (shape ({shape})): "
+              f"max abs error {abs_error:.3g}, max rel error {rel_error:.3g}", file=out)
     return 0
 
 
@@ -142,6 +158,37 @@ def inferred_dims(text, symbols):
     return ", ".join(described(node) for node in sorted(symbols, key=first_use))
 
 
+def _check(expr, wrt, order, eps=1e-6, **options):
+    """({dim: size}, max abs error, max rel error) of the order-k derivative against central
+    differences of the order k-1 one, on testing.random_values (as td.check), evaluated with
+    ``options`` (singular=, conditioning=)."""
+    values = random_values([expr, wrt])
+    sizes = {}
+    for node in topological([expr, wrt]):
+        if isinstance(node, Var):
+            sizes.update(zip(node.dims, np.shape(values[node.name])))
+    lower = diff(expr, wrt, order - 1)
+    symbolic = np.asarray(compile(diff(lower, wrt), **options)(values))   # one dict: any symbol name
+    program = compile(lower, **options)
+    x0 = np.asarray(values[wrt.name], dtype=np.float64)
+    numeric = np.zeros(symbolic.shape)
+    for index in np.ndindex(*x0.shape):
+        step = np.zeros_like(x0)
+        step[index] = eps
+        moved = 1
+        if wrt.symmetric:   # perturbed symmetrically, as testing.numeric_diff: sym(G), the symmetric gradient
+            step[index[::-1]] = eps
+            moved = 1 if index[0] == index[1] else 2
+        plus = program({**values, wrt.name: x0 + step})
+        minus = program({**values, wrt.name: x0 - step})
+        numeric[(Ellipsis,) + index] = (np.asarray(plus) - np.asarray(minus)) / (2 * eps * moved)
+    if not symbolic.size:
+        return sizes, 0.0, 0.0
+    error = float(np.max(np.abs(symbolic - numeric)))
+    scale = max(float(np.max(np.abs(numeric))), float(np.max(np.abs(symbolic))), 1.0)   # as td.check
+    return sizes, error, error / scale
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``tensordiff`` and ``python -m tensordiff``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -149,8 +196,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = _parser().parse_args(argv)
         return run(args, sys.stdout)
     except TensorDiffError as exc:
-        print(f"tensordiff: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"tensordiff: error: {_as_options(_one_line(exc))}", file=sys.stderr)
         return 2
+
+
+def _as_options(message):
+    """The library's advice names keyword arguments; here they are options."""
+    for keyword, option in (('singular="nan"', "--singular nan"), ('conditioning="ignore"', "--conditioning ignore"),
+                            ('conditioning="raise"', "--conditioning raise"),
+                            ('conditioning="warn" or "ignore"', "--conditioning warn or ignore")):
+        message = message.replace(keyword, option)
+    return message
 
 
 def _one_line(exc):

@@ -1,26 +1,21 @@
 """What an evaluation will cost, before paying it: result size, FLOPs and peak memory.
 
-``cost`` compiles the expressions (the numpy plan ``td.compile`` makes) and walks its steps with
-the dim sizes: contractions are priced by opt_einsum's path for the step's operand shapes,
-writing structured outputs and sums by the entries written, elementwise functions by their
-entries, and LU-based linear algebra by the usual n³ counts. Peak memory replays the program's
-lifetimes: the inputs, every intermediate from its step to its last use, the outputs, and each
-step's contraction temporaries (its largest intermediate and a transposed copy) while it runs.
+``cost`` compiles the expressions (the numpy plan ``td.compile`` makes) and replays its steps
+with the dim sizes (pricing.py): the FLOPs of each step and the peak memory of the run, inputs,
+intermediates and temporaries included; evaluation refuses the same peak when it is over the
+memory limit.
 """
 
 import math
 
 import numpy as np
-import opt_einsum
 
 from .errors import EvaluationError
 from .evaluate import compile as compile_program
-from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
-                   Solve, Take, Triangle, Var, Where)
-from .kernels import kernels_available
 from .select import bind_selections
 from .indices import check_dim_lengths, slice_of
 from .memory import format_bytes, get_memory_limit
+from .pricing import replay
 
 __all__ = ["cost", "Cost"]
 
@@ -43,7 +38,8 @@ class Cost:
     flops : int
         Floating-point operations of the planned steps (contractions priced by opt_einsum's path).
     peak_bytes : int
-        The most memory alive at once: inputs, live intermediates, outputs and one step's temporaries.
+        The most memory alive at once: inputs, live intermediates, outputs and temporaries (what
+        the memory guard compares with the limit, less the inputs).
     input_bytes : int
         The bytes of the inputs, included in ``peak_bytes``.
     steps : int
@@ -52,12 +48,12 @@ class Cost:
     Examples
     --------
     >>> import tensordiff as td
-    >>> X, W, a = td.matrix("X", "n d"), td.matrix("W", "d k"), td.vector("a", "k")
-    >>> c = td.cost(td.hessian(td.sum(td.tanh(X @ W) @ a), W), n=1000, d=50, k=20)
-    >>> c.shapes, c.bytes
-    ([(50, 20, 50, 20)], 8000000)
-    >>> c.peak_bytes >= c.bytes + c.input_bytes
-    True
+    >>> A, B = td.matrix("A", "n k"), td.matrix("B", "k m")
+    >>> c = td.cost(A @ B, n=300, k=200, m=100)
+    >>> c.shapes, c.bytes, c.flops
+    ([(300, 100)], 240000, 12000000)
+    >>> c.peak_bytes - c.input_bytes     # what evaluation allocates at its peak: the result and its copy
+    480000
     """
 
     def __init__(self, shapes, dtype, sizes, flops, peak_bytes, input_bytes, steps):
@@ -82,7 +78,7 @@ class Cost:
         lines.append(f"  flops   {self.flops:.3g} ({self.steps} planned steps)")
         lines.append(f"  peak    {format_bytes(self.peak_bytes)} (inputs {format_bytes(self.input_bytes)} included)")
         limit = get_memory_limit()
-        if limit is not None and self.bytes > limit:
+        if limit is not None and self.peak_bytes - self.input_bytes > limit:
             lines.append(f"  over the memory limit of {format_bytes(limit)}: td.evaluate would refuse it "
                          "(backend=\"dask\" or a product instead)")
         return "\n".join(lines)
@@ -119,13 +115,11 @@ def cost(exprs, dtype="float64", **dim_sizes):
     Examples
     --------
     >>> import tensordiff as td
-    >>> X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
-    >>> q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
-    >>> c = td.cost(td.diff(q, X, order=2), n=200, p=50)
-    >>> c.shapes
-    [(50, 200, 50, 200, 50)]
-    >>> print(repr(c).splitlines()[1])
-      result  (50, 200, 50, 200, 50)  5e+09 entries  37.3 GiB
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "n")
+    >>> print(td.cost(td.diff(td.logdet(X.T @ X), X, order=2), n=200, p=50))   # doctest: +ELLIPSIS
+    tensordiff cost (float64; n=200, p=50):
+      result  (200, 50, 200, 50)  1e+08 entries  763 MiB
+    ...
     """
     program = compile_program(exprs)
     try:
@@ -146,86 +140,6 @@ def cost(exprs, dtype="float64", **dim_sizes):
 
 
 def _replay(program, sizes, dtype):
-    itemsize = dtype.itemsize
-
-    def entries(shape):
-        return math.prod(sizes[d] for d in shape)
-
-    input_bytes = sum(entries(dims) for dims in program.symbols.values()) * itemsize
-    live, live_bytes, peak, flops, steps = {}, input_bytes, input_bytes, 0, 0
-    for k, (node, step, args, release) in enumerate(program.steps):
-        if isinstance(node, Var) or step is None:
-            continue
-        steps += 1
-        size = entries(node.shape) * itemsize
-        if isinstance(node, Add):
-            step_flops, temporary = _sum_price(node, step, sizes)
-        else:
-            step_flops, temporary = _PRICES[type(node)](program.reads.get(node, node), sizes)
-        flops += step_flops
-        peak = max(peak, live_bytes + size + temporary * itemsize)
-        live[k] = size
-        live_bytes += size
-        for s in release:
-            live_bytes -= live.pop(s, 0)
+    price = replay(program, sizes, dtype.itemsize)
     return Cost([tuple(sizes[d] for d in program.nodes[s].shape) for s in program.output_slots], dtype, dict(sizes),
-                flops, peak, input_bytes, steps)
-
-
-def _einsum_price(node, sizes, into_buffer=False):
-    """(flops, temporary entries) of one einsum step; ``into_buffer``: written into a sum's buffer."""
-    tensors = [k for k, op in enumerate(node.operands) if op.shape]
-    out_entries = math.prod(sizes[node.dims[i]] for i in node.out)
-    if not tensors:
-        return out_entries, 0
-    used = set()
-    for k in tensors:
-        used.update(node.subs[k])
-    core = tuple(i for i in dict.fromkeys(node.out) if i in used)
-    symbol = opt_einsum.get_symbol
-    equation = ",".join("".join(symbol(i) for i in node.subs[k]) for k in tensors) + "->" + \
-        "".join(symbol(i) for i in core)
-    shapes = [tuple(sizes[node.dims[i]] for i in node.subs[k]) for k in tensors]
-    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
-    flops = int(info.opt_cost)
-    structured = core != tuple(node.out)
-    if structured or into_buffer:
-        flops += out_entries           # writing the core onto the output's diagonals/broadcasts
-    # temporaries: the largest intermediate, and the transposed copy a tensordot-based contraction
-    # makes of it; none when one pairwise contraction writes the output itself
-    temporary = 2 * int(info.largest_intermediate) if (len(tensors) > 2 or structured or into_buffer) else 0
-    return flops, temporary
-
-
-def _sum_price(node, step, sizes):
-    """A sum writes each part's product of factors (one multiply-add per factor and entry) onto the
-    output or its diagonal (one entry per distinct axis of its pattern); the factors are steps of
-    their own. ``cost`` prices the numpy plan, where every sum is a FusedSumStep."""
-    flops, widest = 0, 0
-    for part in step.parts:
-        entries = math.prod(sizes[node.shape[part.pattern.index(p)]] for p in set(part.pattern))
-        flops += max(len(part.factors), 1) * entries
-        widest = max(widest, entries)
-    # the compiled kernel accumulates in place; its numpy twin forms each product (and a partial
-    # product) before adding it
-    return flops, 0 if kernels_available() else 2 * widest
-
-
-_PRICES = {
-    Einsum: _einsum_price,
-    Select: lambda node, sizes: (math.prod(sizes[d] for d in node.shape), 0),
-    Take: lambda node, sizes: (math.prod(sizes[d] for d in node.shape), 0),
-    Apply: lambda node, sizes: (math.prod(sizes[d] for d in node.shape), 0),
-    Inv: lambda node, sizes: (2 * sizes[node.shape[0]] ** 3, sizes[node.shape[0]] ** 2),   # LU, then n solves
-    Det: lambda node, sizes: (2 * sizes[node.arg.shape[0]] ** 3 // 3, sizes[node.arg.shape[0]] ** 2),
-    LogDet: lambda node, sizes: (2 * sizes[node.arg.shape[0]] ** 3 // 3, sizes[node.arg.shape[0]] ** 2),
-    Solve: lambda node, sizes: (2 * sizes[node.matrix.shape[0]] ** 3 // 3
-                                + 2 * sizes[node.matrix.shape[0]] ** 2 * math.prod(sizes[d] for d in node.rhs.shape[1:]),
-                                sizes[node.matrix.shape[0]] ** 2),
-    # reductions, soft maxima and masks: a few passes over their argument; cholesky n³/3
-    **dict.fromkeys((Max, Compare, Where, Maximum, Triangle),
-                    lambda node, sizes: (math.prod(sizes[d] for d in (node.children() or (node,))[0].shape), 0)),
-    **dict.fromkeys((LogSumExp, Softmax), lambda node, sizes: (4 * math.prod(sizes[d] for d in node.arg.shape),
-                                                               math.prod(sizes[d] for d in node.arg.shape))),
-    Cholesky: lambda node, sizes: (sizes[node.shape[0]] ** 3 // 3, sizes[node.shape[0]] ** 2),
-}
+                price.flops, price.peak_bytes, price.input_bytes, price.steps)

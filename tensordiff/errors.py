@@ -1,6 +1,7 @@
 """The tensordiff error classes: every one is a ValueError, so callers may catch either."""
 
-__all__ = ["TensorDiffError", "ShapeError", "ParseError", "EvaluationError", "UnsupportedOperation", "FrozenNodeError"]
+__all__ = ["TensorDiffError", "ShapeError", "ParseError", "EvaluationError", "UnsupportedOperation", "FrozenNodeError",
+           "IllConditionedWarning"]
 
 
 class TensorDiffError(ValueError):
@@ -70,3 +71,8 @@ class UnsupportedOperation(TensorDiffError, TypeError):
 
 class FrozenNodeError(TensorDiffError, AttributeError):
     """An attempt to change a node: nodes are interned, so one change would alter every equal expression."""
+
+
+class IllConditionedWarning(RuntimeWarning):
+    """A matrix function's input is singular to working precision: its reciprocal condition estimate
+    is below the machine epsilon of its dtype (conditioning.py), so the result may have no correct digit."""

@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from . import backends
+from . import backends, conditioning as conditioning_checks
 from .errors import EvaluationError, ShapeError
 from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
                    describe_symbol, make, topological)
@@ -28,9 +28,11 @@ from .fusion import FusedSumStep, SumPlan
 from .gram import gram_plan
 from .indices import format_dims, slice_of
 from .kernels import assemble
-from .memory import check_result_size, validate_limit
+from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
 from .reductionsteps import REDUCTION_PLANS
+from .pricing import replay
+from .printing import short
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -38,7 +40,7 @@ from .simplify import as_expr, einsum_node, einsum_on, substitute
 __all__ = ["compile", "evaluate", "Program"]
 
 # keywords of evaluate(): a symbol with one of these names takes its value from the dict argument
-RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks")
+RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks", "conditioning")
 
 
 # ---------------------------------------------------------------- steps
@@ -116,10 +118,34 @@ class _EinsumStep(backends.EinsumParts):
         return assemble(core, self.core_ids, self.out_ids, id_sizes, factor, dtype)
 
 
+class UserFunctionCall:
+    """A user's implementation of ``function``: whatever it raises becomes an EvaluationError naming
+    the function and the sub-expression it was applied in (``where``: the node, printed only on
+    failure, or its label), with the original exception chained. It pickles (for dask's workers)
+    with the label instead of the node, as OnSingular does."""
+
+    def __init__(self, impl, function, where):
+        self.impl, self.function, self.where = impl, function, where
+
+    def label(self):
+        return self.where if isinstance(self.where, str) else short(self.where, 80)
+
+    def __reduce__(self):
+        return (UserFunctionCall, (self.impl, self.function, self.label()))
+
+    def __call__(self, x):
+        try:
+            return self.impl(x)
+        except Exception as exc:   # noqa: BLE001 - any failure of user code is reported as its own
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise EvaluationError(f"function {self.function} raised {reason} (evaluating {self.label()})") from exc
+
+
 class _ApplyStep:
     def __init__(self, node, backend):
         self.fn = node.fn
         self.backend = backend
+        self.node = node   # printed only when its user function fails: printing every step is quadratic
 
     def describe(self):
         return f"elementwise {self.fn.display}"
@@ -130,6 +156,8 @@ class _ApplyStep:
         if self.fn.user and isinstance(arg, np.ndarray) and arg.flags.writeable:
             arg = arg.view()   # user code may write into its argument: never into the caller's array
             arg.flags.writeable = False
+        if self.fn.user:
+            impl = UserFunctionCall(impl, self.fn.display, self.node)
         with np.errstate(all="ignore"):
             result = self.backend.apply(impl, arg)
         if self.backend.lazy:
@@ -188,11 +216,12 @@ class _MatrixStep:
 
     OPERATIONS = {Inv: ("inv", "arg"), Det: ("det", "arg"), LogDet: ("logdet", "arg"), Solve: ("solve", "matrix")}
 
-    def __init__(self, node, backend, singular):
+    def __init__(self, node, backend, singular, conditioning="warn"):
         kind, matrix = self.OPERATIONS[type(node)]
         self.kind = kind
         self.operation = getattr(backend, kind)
-        self.on_singular = backends.OnSingular(singular, "inv" if kind == "solve" else kind, getattr(node, matrix))
+        self.on_singular = backends.OnSingular(singular, "inv" if kind == "solve" else kind, getattr(node, matrix),
+                                               conditioning)
 
     def describe(self):
         return self.kind
@@ -311,7 +340,8 @@ class Program:
       %2 = einsum 'ba,b->a'(%0, %1)  shape (p)
     """
 
-    def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
+    def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None,
+                 conditioning="warn"):
         self.outputs = tuple(exprs)
         self.single = single
         self.nesting = None   # compile's record of nested tuples of outputs (td.hessian(f, [x, y]))
@@ -322,10 +352,15 @@ class Program:
         if not (isinstance(singular, str) and singular in backends.SINGULAR_POLICIES):
             raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
                                   f"got {singular!r:.60}")
+        if not (isinstance(conditioning, str) and conditioning in conditioning_checks.POLICIES):
+            raise EvaluationError(f"conditioning must be one of {', '.join(map(repr, conditioning_checks.POLICIES))}, "
+                                  f"got {conditioning!r:.60}")
+        self.conditioning = conditioning
         if chunks is not None and not self.backend.lazy:
             raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}")
         self.singular, self.chunks = singular, chunks
         self.memory_limit = validate_limit(memory_limit, "memory_limit")
+        self._prices = {}   # (sizes, itemsize) -> [a bound on the peak, replay() once the bound is over the limit]
         numpy = self.backend.name == "numpy"
         planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
         planned = tuple(planned)
@@ -377,13 +412,15 @@ class Program:
                 plan = FusedSumStep(node, sums[node]) if numpy else sums[node]
             elif isinstance(node, Einsum) and not numpy:
                 plan = backends.EinsumStep(self.reads.get(node, node), self.backend)
+            elif type(node) in _MatrixStep.OPERATIONS:
+                plan = _MatrixStep(self.reads.get(node, node), self.backend, singular, conditioning)
             else:
                 plan = _PLANS[type(node)](self.reads.get(node, node), self.backend, singular)
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):
         options = dict(backend=self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
-                       chunks=self.chunks)
+                       chunks=self.chunks, conditioning=self.conditioning)
         return (_program, (self.outputs, self.single, options, self.nesting))
 
     def __repr__(self):
@@ -396,6 +433,12 @@ class Program:
         return "\n".join(lines)
 
     def __call__(self, /, *args, functions=None, **values):   # '/': a symbol may be called self
+        try:
+            return self._run(*args, functions=functions, **values)
+        except MemoryError as exc:   # an array library failed to allocate: name the step that asked
+            raise EvaluationError(self._out_of_memory(exc)) from exc
+
+    def _run(self, /, *args, functions=None, **values):
         if args:
             if len(args) > 1 or not isinstance(args[0], dict):
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")
@@ -429,12 +472,75 @@ class Program:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
 
+    def _step_text(self, k, sizes):
+        node, step = self.steps[k][:2]
+        what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
+        shape = tuple(sizes[d] for d in node.shape)
+        text = short(node, 60).lstrip(" =")
+        making = f" making {text}" if "; " not in text else ""   # several bindings: too long to read
+        return f"step %{k} ({what}){making} of shape {shape}"
+
+    def _out_of_memory(self, exc):
+        """The message of a MemoryError raised by an array library while _run ran (numpy's own
+        linear algebra raises one with no message when its workspace cannot be allocated). The
+        step is read from _run's frame in the traceback, so the run loop carries no bookkeeping."""
+        run = None
+        traceback = exc.__traceback__
+        while traceback is not None:
+            if traceback.tb_frame.f_code is Program._run.__code__:
+                run = traceback.tb_frame.f_locals
+            traceback = traceback.tb_next
+        if run is None or "sizes" not in run:   # while binding or converting the values
+            return f"out of memory reading the values: {str(exc) or 'an allocation failed'}"
+        sizes, dtype = run["sizes"], run["dtype"]
+        if "outputs" in run:
+            where = "copying the results out"
+        elif "k" in run:
+            where = self._step_text(run["k"], sizes)
+        else:
+            where = "preparing the values"
+        peak = replay(self, sizes, np.dtype(dtype).itemsize) if self.backend.name == "numpy" else None
+        estimate = f"; the whole evaluation needs about {format_bytes(peak.peak_bytes - peak.input_bytes)} at its " \
+            f"peak" if peak is not None else ""
+        reason = str(exc) or "a library could not allocate its workspace"   # numpy's linalg gives no message
+        return (f"out of memory in {where}: {reason}{estimate}. Evaluate it lazily in "
+                "chunks with backend=\"dask\", or ask for a product (td.hvp, td.jvp, td.vjp) or the entries "
+                "you need instead of the full tensor; td.set_memory_limit lowers the limit under which "
+                "evaluations are refused before they start")
+
+    def _peak_bound(self, sizes, itemsize):
+        """A cheap bound above the peak replay() finds: every node alive at once, room for LAPACK's
+        copies and a sum's partial products (2x the nodes), and twice the largest index space of a
+        contraction (its intermediates and their transposed copies)."""
+        nodes = builtins.sum(math.prod(sizes[d] for d in node.shape) for node in self.nodes)
+        spaces = [math.prod(sizes[d] for d in self.reads.get(node, node).dims) for node in self.nodes
+                  if isinstance(node, Einsum)]
+        return (3 * nodes + 2 * builtins.max(spaces, default=0)) * itemsize
+
     def _check_memory(self, sizes, dtype):
-        """Refuse, before allocating, outputs that together exceed the memory limit."""
-        shapes = [self.nodes[s].shape for s in self.output_slots]
-        nbytes = builtins.sum(math.prod(sizes[d] for d in shape) for shape in shapes) * dtype.itemsize
-        check_result_size(nbytes, lambda: ", ".join(
-            f"shape {tuple(sizes[d] for d in shape)}" for shape in shapes) + f", {dtype}", self.memory_limit)
+        """Refuse, before allocating anything, a run whose peak (results, intermediates and
+        temporaries; pricing.py) is over the memory limit. The inputs are already allocated."""
+        itemsize = np.dtype(dtype).itemsize
+        key = (tuple(sorted(sizes.items())), itemsize)
+        known = self._prices.get(key)
+        if known is None:
+            if len(self._prices) > 64:
+                self._prices.clear()
+            known = self._prices[key] = [self._peak_bound(sizes, itemsize), None]
+        if fits(known[0], self.memory_limit):
+            return
+        if known[1] is None:
+            known[1] = replay(self, sizes, itemsize)
+        price = known[1]
+        shapes = [tuple(sizes[d] for d in self.nodes[s].shape) for s in self.output_slots]
+        result_bytes = builtins.sum(math.prod(shape) for shape in shapes) * itemsize
+
+        def describe():
+            at = self._step_text(price.peak_step, sizes) if price.peak_step is not None else "copying the results out"
+            results = ", ".join(f"shape {shape}" for shape in shapes)
+            return f"at its peak, in {at}; the result{'s' if len(shapes) > 1 else ''}: {results}, {dtype}, " \
+                f"{format_bytes(result_bytes)}"
+        check_allocation(price.peak_bytes - price.input_bytes, describe, self.memory_limit)
 
     def _bind(self, values):
         arrays, sizes, origin, dtypes = {}, {}, {}, []
@@ -527,7 +633,7 @@ _PLANS = {
 }
 
 
-def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
+def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None, conditioning="warn"):
     """Plan the evaluation of one expression or several, once, for calls with many values.
 
     Nested lists or tuples, such as ``td.hessian(f, [x, y])``'s blocks, come back nested alike;
@@ -552,13 +658,19 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
         "raise" (default) makes inv, logdet and solve of a singular matrix an ``EvaluationError``
         naming it; "nan" gives NaN inverses and -inf logdets (det is 0 either way).
     memory_limit : int, None or "auto", optional
-        The largest dense result, in bytes, the program may allocate; a result above it is refused
-        before any work. "auto" (default) follows ``td.set_memory_limit``, which is half the
-        available memory unless set; None lifts the limit.
+        The most memory, in bytes, one evaluation may allocate at its peak (results, intermediates
+        and temporaries); an evaluation above it is refused before any work. "auto" (default)
+        follows ``td.set_memory_limit``, which is half the available memory unless set; None lifts
+        the limit.
     chunks : int, dict or str, optional
         For ``backend="dask"`` only: the chunk length of every dim (an int), per dim
         (``{dim: length}``), or a size such as ``"64MiB"`` that every block must fit (default:
         dask's ``array.chunk-size``).
+    conditioning : {"warn", "ignore", "raise"}, optional
+        "warn" (default) emits ``td.IllConditionedWarning`` when the reciprocal condition estimate
+        of a matrix that inv, solve, det or logdet factor is below the machine epsilon of its
+        dtype; "raise" makes it an ``EvaluationError``; "ignore" skips the estimate (see
+        docs/reliability.md).
 
     Returns
     -------
@@ -590,7 +702,8 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
     if any(isinstance(e, (list, tuple)) for e in items):   # td.hessian(f, [x, y]): returned nested alike
         items, nesting = _flatten_outputs(items)
     items = tuple(as_expr(e) for e in items)
-    program = Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    program = Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
+                      conditioning=conditioning)
     program.nesting = nesting
     return program
 
@@ -608,7 +721,7 @@ def _by_name(values):
 
 
 def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular="raise", memory_limit="auto",
-             chunks=None, **kwargs):
+             chunks=None, conditioning="warn", **kwargs):
     """Evaluate an expression (or a list of them) on values.
 
     This plans anew on each call; ``td.compile`` plans once for many calls and describes the
@@ -662,5 +775,6 @@ def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular=
     if values is not None and not isinstance(values, dict):
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
     merged = {**_by_name(values or {}), **kwargs}
-    program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
-    return program(functions=functions, **merged)
+    program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
+                      conditioning=conditioning)
+    return program(merged, functions=functions)   # one dict: a symbol may be called "functions"

@@ -1,4 +1,7 @@
-"""Memory limits: how large a dense result may be before evaluation refuses to allocate it.
+"""Memory limits: how much memory an evaluation may allocate before it is refused up front.
+
+Evaluation compares the peak of the whole run (results, intermediates and temporaries, priced
+by pricing.py) with the limit before it allocates anything.
 
 By default the limit is a fraction of the memory available when the evaluation starts
 (MemAvailable from /proc/meminfo, else the free pages ``os.sysconf`` reports; no limit where
@@ -11,12 +14,14 @@ import os
 
 from .errors import EvaluationError, TensorDiffError
 
-__all__ = ["set_memory_limit", "get_memory_limit", "available_memory", "check_result_size", "format_bytes",
-           "validate_limit"]
+__all__ = ["set_memory_limit", "get_memory_limit", "available_memory", "check_allocation", "format_bytes",
+           "validate_limit", "fits"]
 
-DEFAULT_FRACTION = 0.5   # evaluation needs room for intermediates besides the result itself
-# Below this a result is never refused, so small evaluations do not read /proc on every call.
-_NEVER_REFUSED = 64 * 2 ** 20
+# The peak leaves out what libraries allocate for themselves (BLAS buffers, the allocator's
+# fragmentation), and other processes share the machine: half the available memory is the default.
+DEFAULT_FRACTION = 0.5
+# Below this an allocation is never refused, so small evaluations do not read /proc on every call.
+NEVER_REFUSED = 64 * 2 ** 20
 
 _setting = "auto"
 
@@ -46,9 +51,10 @@ def validate_limit(limit, where):
 
 
 def set_memory_limit(limit):
-    """Set the largest dense result evaluation may allocate.
+    """Set how much memory one evaluation may allocate at its peak.
 
-    A result above the limit is refused with an ``EvaluationError`` before any work, saying what it
+    The peak counts results, intermediates and temporaries (not the inputs). An evaluation above
+    the limit is refused with an ``EvaluationError`` before any work, saying what it
     would need and what to do instead (a dask backend, a product, or selected entries). The
     ``memory_limit=`` argument of ``td.compile`` and ``td.evaluate`` overrides it for one program.
 
@@ -70,7 +76,7 @@ def set_memory_limit(limit):
     Examples
     --------
     >>> import tensordiff as td
-    >>> td.set_memory_limit(8 * 2**30)     # refuse results over 8 GiB
+    >>> td.set_memory_limit(8 * 2**30)     # refuse evaluations that would need over 8 GiB
     >>> td.get_memory_limit()
     8589934592
     >>> td.set_memory_limit("auto")        # back to half the available memory
@@ -85,7 +91,7 @@ def get_memory_limit():
     Returns
     -------
     int, float or None
-        The largest dense result evaluation allocates; None when there is no limit (set so, or the
+        The most memory one evaluation may allocate at its peak; None when there is no limit (set so, or the
         available memory is unknown).
 
     Examples
@@ -122,20 +128,35 @@ def format_bytes(n):
     return f"{n:g} B"
 
 
-def check_result_size(nbytes, describe, limit="auto"):
-    """Raise an EvaluationError before allocating a result of ``nbytes`` above the limit.
+def fits(nbytes, limit="auto"):
+    """Whether ``nbytes`` are within the memory limit ``limit`` (bytes, None, or "auto": the setting).
 
-    ``describe`` is a function returning a short description of the result (called only to fail).
+    >>> from tensordiff.memory import fits
+    >>> fits(10, limit=100), fits(1000, limit=100), fits(2**60, limit=None)
+    (True, False, True)
     """
-    if limit == "auto" and _setting == "auto" and nbytes < _NEVER_REFUSED:
+    if limit == "auto" and _setting == "auto" and nbytes < NEVER_REFUSED:
+        return True
+    allowed = _resolve(limit)[0]
+    return allowed is None or nbytes <= allowed
+
+
+def check_allocation(nbytes, describe, limit="auto"):
+    """Raise an EvaluationError, before anything is allocated, when ``nbytes`` is over the limit.
+
+    ``describe`` is a function returning a short description of what needs them (called only to fail).
+
+    >>> from tensordiff.memory import check_allocation
+    >>> check_allocation(2**40, lambda: "a 1 TiB array", limit=2**30)
+    Traceback (most recent call last):
+    tensordiff.errors.EvaluationError: evaluating it would need 1 TiB (a 1 TiB array) but the memory limit is ...
+    """
+    if fits(nbytes, limit):
         return
     allowed, how = _resolve(limit)
-    if allowed is None or nbytes <= allowed:
-        return
     raise EvaluationError(
-        f"the result would need {format_bytes(nbytes)} ({describe()}) but the memory limit is "
+        f"evaluating it would need {format_bytes(nbytes)} ({describe()}) but the memory limit is "
         f"{format_bytes(allowed)} ({how}). Evaluate it lazily in chunks with backend=\"dask\", or ask "
         f"for a product instead of the full tensor (td.hvp, td.jvp, td.vjp, td.diff(f, X, direction=V)) or "
         f"for the entries you need (td.diff(f, X)[i, j]); memory_limit=None (or td.set_memory_limit(None)) "
         f"lifts the limit")
-

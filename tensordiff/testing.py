@@ -150,6 +150,10 @@ def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 1:
         raise TensorDiffError(f"check's order must be a positive int, got {order!r}")
     order = int(order)
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < float("inf"):
+        raise TensorDiffError(f"check's eps (the finite-difference step) must be a positive number, got {eps!r:.40}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TensorDiffError(f"check's seed must be an int ≥ 0, got {seed!r:.40}")
     values = {**random_values([expr, wrt], seed=seed, extra=values.keys()), **values}
     lower = diff(expr, wrt, order - 1)
     symbolic = np.asarray(compile(diff(lower, wrt))(functions=functions, **values))

@@ -1,0 +1,155 @@
+"""What a compiled program will allocate and compute at given dim sizes, before running it.
+
+``replay`` walks a program's steps with the sizes: contractions are priced by opt_einsum's path
+for the step's operand shapes, writing structured outputs and sums by the entries written,
+elementwise functions by their entries, and LU-based linear algebra by the usual n³ counts. Peak
+memory replays the program's lifetimes: the inputs, every intermediate from its step to its last
+use, the outputs, and each step's temporaries while it runs (a contraction's largest intermediate
+and a transposed copy; the copy of the matrix and the right-hand sides LAPACK factors in place),
+and at the end a copy of the largest result that may be a view (it is copied for the caller).
+``td.cost`` reports it and the memory guard (evaluate.py) refuses a program whose peak is over
+the limit, both before anything is allocated.
+"""
+
+import math
+from collections import namedtuple
+
+import opt_einsum
+
+from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
+                   Solve, Take, Triangle, Var, Where)
+from .kernels import kernels_available
+
+__all__ = ["replay", "Replay", "PRICES"]
+
+Replay = namedtuple("Replay", "flops peak_bytes input_bytes steps peak_step")
+Replay.__doc__ = """The replay of a program: FLOPs, peak bytes (inputs included), the input bytes, the
+number of steps, and the slot of the step during which the peak is reached (None: the inputs, or
+the copy of a result handed back)."""
+
+
+def replay(program, sizes, itemsize):
+    """Price every step of ``program`` at ``sizes`` (dim -> length) for entries of ``itemsize`` bytes.
+
+    >>> import tensordiff as td
+    >>> from tensordiff.pricing import replay
+    >>> A, B = td.matrix("A", "n k"), td.matrix("B", "k m")
+    >>> replay(td.compile(A @ B), dict(n=30, k=40, m=50), 8).flops
+    120000
+    """
+    def entries(shape):
+        return math.prod(sizes[d] for d in shape)
+
+    input_bytes = sum(entries(dims) for dims in program.symbols.values()) * itemsize
+    live, live_bytes, peak, flops, steps, peak_step = {}, input_bytes, input_bytes, 0, 0, None
+    for k, (node, step, args, release) in enumerate(program.steps):
+        if isinstance(node, Var) or step is None:
+            continue
+        steps += 1
+        size = entries(node.shape) * itemsize
+        if isinstance(node, Add):
+            step_flops, temporary = _sum_price(node, step, sizes)
+        else:
+            price = PRICES.get(type(node), _entries_price)   # a node type with no row: one pass over its entries
+            step_flops, temporary = price(program.reads.get(node, node), sizes)
+        flops += step_flops
+        if live_bytes + size + temporary * itemsize > peak:
+            peak, peak_step = live_bytes + size + temporary * itemsize, k
+        live[k] = size
+        live_bytes += size
+        for s in release:
+            live_bytes -= live.pop(s, 0)
+    # the caller gets arrays it owns: a result that may be a view (a transposed product, a slice, an
+    # input, what a user function returns) is copied; sums, built-in functions and LAPACK make new arrays
+    largest_result = max((entries(program.nodes[s].shape) for s in program.output_slots
+                          if _may_be_a_view(program.nodes[s])), default=0) * itemsize
+    if live_bytes + largest_result > peak:
+        peak, peak_step = live_bytes + largest_result, None
+    return Replay(flops, peak, input_bytes, steps, peak_step)
+
+
+def _einsum_price(node, sizes, into_buffer=False):
+    """(flops, temporary entries) of one einsum step; ``into_buffer``: written into a sum's buffer."""
+    tensors = [k for k, op in enumerate(node.operands) if op.shape]
+    out_entries = math.prod(sizes[node.dims[i]] for i in node.out)
+    if not tensors:
+        return out_entries, 0
+    used = set()
+    for k in tensors:
+        used.update(node.subs[k])
+    core = tuple(i for i in dict.fromkeys(node.out) if i in used)
+    symbol = opt_einsum.get_symbol
+    equation = ",".join("".join(symbol(i) for i in node.subs[k]) for k in tensors) + "->" + \
+        "".join(symbol(i) for i in core)
+    shapes = [tuple(sizes[node.dims[i]] for i in node.subs[k]) for k in tensors]
+    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
+    flops = int(info.opt_cost)
+    structured = core != tuple(node.out)
+    if structured or into_buffer:
+        flops += out_entries           # writing the core onto the output's diagonals/broadcasts
+    # temporaries: the largest intermediate, and the transposed copy a tensordot-based contraction
+    # makes of it; none when one pairwise contraction writes the output itself
+    temporary = 2 * int(info.largest_intermediate) if (len(tensors) > 2 or structured or into_buffer) else 0
+    return flops, temporary
+
+
+def _sum_price(node, step, sizes):
+    """A sum writes each part's product of factors (one multiply-add per factor and entry) onto the
+    output or its diagonal (one entry per distinct axis of its pattern); the factors are steps of
+    their own. numpy plans every sum as a FusedSumStep (its ``parts``); other backends add whole
+    terms, each a temporary the size of the output."""
+    entries = math.prod(sizes[d] for d in node.shape)
+    parts = getattr(step, "parts", None)
+    if parts is None:
+        return entries * len(node.terms), 2 * entries
+    flops, widest = 0, 0
+    for part in parts:
+        written = math.prod(sizes[node.shape[part.pattern.index(p)]] for p in set(part.pattern))
+        flops += max(len(part.factors), 1) * written
+        widest = max(widest, written)
+    # the compiled kernel accumulates in place; its numpy twin forms each product (and a partial
+    # product) before adding it
+    return flops, 0 if kernels_available() else 2 * widest
+
+
+def _may_be_a_view(node):
+    if isinstance(node, Apply):
+        return node.fn.user
+    return not isinstance(node, (Add, Inv, Det, LogDet, Solve))
+
+
+def _entries_price(node, sizes):
+    return math.prod(sizes[d] for d in node.shape), 0
+
+
+def _lu_price(n, right_hand_sides=0):
+    """(flops, temporary entries) of an LU factorisation of an n×n matrix, then solves for some
+    right-hand sides: LAPACK factors a copy of the matrix and overwrites a copy of the right sides."""
+    return 2 * n ** 3 // 3 + 2 * n ** 2 * right_hand_sides, n * n + n * right_hand_sides
+
+
+def _inv_price(node, sizes):
+    n = sizes[node.shape[0]]
+    return 2 * n ** 3, _lu_price(n, n)[1]   # numpy's inv solves for the identity (LU, then triangular solves)
+
+
+def _solve_price(node, sizes):
+    return _lu_price(sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:]))
+
+
+PRICES = {
+    Einsum: _einsum_price,
+    Select: _entries_price,
+    Take: _entries_price,
+    Apply: _entries_price,
+    Inv: _inv_price,
+    Det: lambda node, sizes: _lu_price(sizes[node.arg.shape[0]]),
+    LogDet: lambda node, sizes: _lu_price(sizes[node.arg.shape[0]]),
+    Solve: _solve_price,
+    # reductions, soft maxima and masks: a few passes over their argument; cholesky n³/3 on a copy
+    **dict.fromkeys((Max, Compare, Where, Maximum, Triangle),
+                    lambda node, sizes: (math.prod(sizes[d] for d in (node.children() or (node,))[0].shape), 0)),
+    **dict.fromkeys((LogSumExp, Softmax), lambda node, sizes: (4 * math.prod(sizes[d] for d in node.arg.shape),
+                                                               math.prod(sizes[d] for d in node.arg.shape))),
+    Cholesky: lambda node, sizes: (sizes[node.shape[0]] ** 3 // 3, sizes[node.shape[0]] ** 2),
+}

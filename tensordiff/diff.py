@@ -74,7 +74,7 @@ def _einsum_rule(node, d, wrt):
     terms = []
     for k, op in enumerate(node.operands):
         if wrt.name in op.free:
-            terms += _product_rule(node.coeff, node.operands, node.subs, out, dims, k, d(op), new)
+            terms += _product_rule(node.coeff, node.operands, node.subscripts, out, dims, k, d(op), new)
     return add_node(terms, node.shape + wrt.dims)
 
 
@@ -381,7 +381,7 @@ def _contract_where(term, v):
         return None
     k = term.ndim - v.ndim
     mask = term.mask
-    if isinstance(mask, Einsum) and len(mask.operands) == 1 and mask.coeff == 1.0 and mask.out[:k] == mask.subs[0] \
+    if isinstance(mask, Einsum) and len(mask.operands) == 1 and mask.coeff == 1.0 and mask.out[:k] == mask.subscripts[0] \
             and len(set(mask.out)) == len(mask.out) == len(mask.dims):
         mask = mask.operands[0]
     if mask.shape != term.shape[:k]:

@@ -132,7 +132,7 @@ def _expression_power(node):
     """(a, b) when ``node`` is exp(log(a) .* b), the form of a ** b with an expression exponent; else None."""
     product = node.arg
     if not isinstance(product, Einsum) or product.coeff != 1.0 or len(product.operands) != 2 \
-            or any(sub != product.out for sub in product.subs) or len(set(product.out)) < len(product.out):
+            or any(sub != product.out for sub in product.subscripts) or len(set(product.out)) < len(product.out):
         return None
     for k, operand in enumerate(product.operands):
         if isinstance(operand, Apply) and operand.fn is FUNCTIONS["log"]:
@@ -144,14 +144,14 @@ def _broadcast_scalar(node):
     """Whether ``node`` is a scalar broadcast over all its axes (an einsum with no output index used)."""
     if not (isinstance(node, Einsum) and node.shape) or len(set(node.out)) < len(node.out):
         return False
-    used = {i for sub in node.subs for i in sub}
+    used = {i for sub in node.subscripts for i in sub}
     return not any(i in used for i in node.out)
 
 
 def _row_broadcast(node):
     """Whether ``node`` is constant along its first axis (a matrix einsum that never uses out[0])."""
     return isinstance(node, Einsum) and len(node.out) == 2 and node.out[0] != node.out[1] \
-        and not any(node.out[0] in sub for sub in node.subs)
+        and not any(node.out[0] in sub for sub in node.subscripts)
 
 
 class _Writer(MatrixForms):
@@ -243,18 +243,18 @@ class _EinsumWriter:
             if len(node.shape) == 2 and node.shape[0] == node.shape[1]:
                 return "0*eye"
             raise NoMatrixForm
-        used = {i for sub in node.subs for i in sub}
+        used = {i for sub in node.subscripts for i in sub}
         if any(i not in used and i not in node.out for i in range(len(node.dims))):
             raise NoMatrixForm  # a factor size(dim): no symbol for it in this notation
         scalars, items = [], []
-        for op, sub in zip(node.operands, node.subs):
+        for op, sub in zip(node.operands, node.subscripts):
             if len(sub) > 2:
                 raise NoMatrixForm
             text = self.writer.write(op)
             if not sub:
                 scalars.append(_paren(text))
             elif len(sub) == 2 and sub[0] == sub[1]:
-                elsewhere = sum(s.count(sub[0]) for s in node.subs) + node.out.count(sub[0])
+                elsewhere = sum(s.count(sub[0]) for s in node.subscripts) + node.out.count(sub[0])
                 if elsewhere == 2:
                     scalars.append(f"tr({text})")
                 else:
@@ -275,7 +275,7 @@ class _EinsumWriter:
             if self.writer.in_sum is node and len(out) == 2 and out[0] not in used:
                 # a vector over the columns spread over the rows, in a sum: the row vector v', which
                 # + and - spread as numpy does (X*W + b'); other partial broadcasts have no 'ones' here
-                row = einsum_on(abs(node.coeff), node.operands, node.subs, (out[1],), node.dims,
+                row = einsum_on(abs(node.coeff), node.operands, node.subscripts, (out[1],), node.dims,
                                 [i for i in range(len(node.dims)) if i != out[0]])
                 return ("-" if node.coeff < 0 else "") + _atom(self.writer.write(row)) + "'"
             raise NoMatrixForm

@@ -86,7 +86,7 @@ def _matrix_label(arg):
         terms = arg.operands[0].terms
         for term in terms:
             if len(terms) == 2 and transpose(term, (1, 0)) in terms and term is not transpose(term, (1, 0)) \
-                    and not (isinstance(term, Einsum) and len(term.operands) == 1 and term.subs[0] != term.out):
+                    and not (isinstance(term, Einsum) and len(term.operands) == 1 and term.subscripts[0] != term.out):
                 return term.name if isinstance(term, Var) else short(term, 80)
     return arg.name if isinstance(arg, Var) else short(arg, 80)
 

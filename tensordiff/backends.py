@@ -524,17 +524,17 @@ class EinsumParts:
 
     def __init__(self, node):
         self.coeff = node.coeff
-        self.subs = node.subs
+        self.subscripts = node.subscripts
         self.tensor_args = [k for k, op in enumerate(node.operands) if op.shape]
         self.scalar_args = [k for k, op in enumerate(node.operands) if not op.shape]
         used = set()
         for k in self.tensor_args:
-            used.update(node.subs[k])
+            used.update(node.subscripts[k])
         self.core_ids = tuple(i for i in dict.fromkeys(node.out) if i in used)
         self.out_ids = node.out
         self.id_dims = node.dims
         self.orphan_dims = [node.dims[i] for i in range(len(node.dims)) if i not in used and i not in node.out]
-        self.equation = _equation([node.subs[k] for k in self.tensor_args], self.core_ids)
+        self.equation = _equation([node.subscripts[k] for k in self.tensor_args], self.core_ids)
 
     def factor(self, args, sizes):
         """The coefficient times the sizes of orphan dims times the scalar operands."""

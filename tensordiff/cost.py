@@ -118,12 +118,12 @@ def _einsum_price(node, sizes, into_buffer=False):
         return out_entries, 0
     used = set()
     for k in tensors:
-        used.update(node.subs[k])
+        used.update(node.subscripts[k])
     core = tuple(i for i in dict.fromkeys(node.out) if i in used)
     symbol = opt_einsum.get_symbol
-    equation = ",".join("".join(symbol(i) for i in node.subs[k]) for k in tensors) + "->" + \
+    equation = ",".join("".join(symbol(i) for i in node.subscripts[k]) for k in tensors) + "->" + \
         "".join(symbol(i) for i in core)
-    shapes = [tuple(sizes[node.dims[i]] for i in node.subs[k]) for k in tensors]
+    shapes = [tuple(sizes[node.dims[i]] for i in node.subscripts[k]) for k in tensors]
     _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
     flops = int(info.opt_cost)
     structured = core != tuple(node.out)

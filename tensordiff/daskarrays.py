@@ -129,12 +129,12 @@ class DaskBackend(Backend):
             for position, i in enumerate(step.out_ids):
                 letter.setdefault(i, symbol(position))
             for k in step.tensor_args:
-                for i in step.subs[k]:
+                for i in step.subscripts[k]:
                     if i not in letter:
                         letter[i] = symbol(fresh)
                         fresh += 1
             tensors = [(args[k].rechunk(tuple(plan[step.id_dims[i]] if i in step.out_ids else -1
-                                              for i in step.subs[k])), "".join(letter[i] for i in step.subs[k]))
+                                              for i in step.subscripts[k])), "".join(letter[i] for i in step.subscripts[k]))
                        for k in step.tensor_args]
             structure, seen = [], set(step.core_ids)
             for position, i in enumerate(step.out_ids):

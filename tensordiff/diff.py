@@ -66,7 +66,7 @@ def _einsum_rule(node, d, wrt):
     terms = []
     for k, op in enumerate(node.operands):
         if wrt.name in op.free:
-            terms += _product_rule(node.coeff, node.operands, node.subs, out, dims, k, d(op), new)
+            terms += _product_rule(node.coeff, node.operands, node.subscripts, out, dims, k, d(op), new)
     return add_node(terms, node.shape + wrt.dims)
 
 

@@ -73,7 +73,7 @@ class _EinsumStep(backends.EinsumParts):
         super().__init__(node)
         self._contractions = {}
         self._lock = threading.Lock()
-        self.gram = gram_plan([node.operands[k] for k in self.tensor_args], [node.subs[k] for k in self.tensor_args],
+        self.gram = gram_plan([node.operands[k] for k in self.tensor_args], [node.subscripts[k] for k in self.tensor_args],
                               self.core_ids, self._contract)
         self.plain = bool(self.tensor_args) and tuple(self.out_ids) == tuple(self.core_ids)
 
@@ -227,17 +227,17 @@ def _use_solve(outputs):
 
 
 def _solve_form(node, k):
-    sub = node.subs[k]
+    sub = node.subscripts[k]
     if sub[0] == sub[1]:
         return None
-    elsewhere = [i for j, s in enumerate(node.subs) if j != k for i in s]
+    elsewhere = [i for j, s in enumerate(node.subscripts) if j != k for i in s]
     for free, summed, matrix in ((sub[0], sub[1], node.operands[k].arg), (sub[1], sub[0], None)):
         if node.out.count(free) == 1 and free not in elsewhere and summed not in node.out:
             if matrix is None:
                 matrix = einsum_node(1.0, (node.operands[k].arg,), ((0, 1),), (1, 0), node.operands[k].shape)
             rest_out = tuple(dict.fromkeys(i for i in node.out if i != free))
             ops = node.operands[:k] + node.operands[k + 1:]
-            subs = node.subs[:k] + node.subs[k + 1:]
+            subs = node.subscripts[:k] + node.subscripts[k + 1:]
             kept = [i for i in range(len(node.dims)) if i != free]  # the node's own orphans stay in rhs
             rhs = einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
             if len(rhs.shape) == 0:

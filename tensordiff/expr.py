@@ -171,13 +171,13 @@ def declared_dims(name):
 
 
 class Einsum(Expr):
-    __slots__ = ("coeff", "operands", "subs", "out", "dims")
+    __slots__ = ("coeff", "operands", "subscripts", "out", "dims")
     _expr_fields = (1,)
 
     def _init(self, coeff, operands, subs, out, dims):
         _set(self, "coeff", coeff)
         _set(self, "operands", operands)
-        _set(self, "subs", subs)
+        _set(self, "subscripts", subs)
         _set(self, "out", out)
         _set(self, "dims", dims)
         _set(self, "shape", tuple(dims[i] for i in out))
@@ -188,7 +188,7 @@ class Einsum(Expr):
         _set(self, "skey", _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims))
 
     def _fields(self):
-        return (self.coeff, self.operands, self.subs, self.out, self.dims)
+        return (self.coeff, self.operands, self.subscripts, self.out, self.dims)
 
     def children(self):
         return self.operands

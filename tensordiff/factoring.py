@@ -131,9 +131,9 @@ def _contraction_cost(node, size):
     if not tensors:
         return 0.0
     symbol = opt_einsum.get_symbol
-    out = "".join(symbol(i) for i in dict.fromkeys(node.out) if any(i in node.subs[k] for k in tensors))
-    equation = ",".join("".join(symbol(i) for i in node.subs[k]) for k in tensors) + "->" + out
-    shapes = [(size,) * len(node.subs[k]) for k in tensors]
+    out = "".join(symbol(i) for i in dict.fromkeys(node.out) if any(i in node.subscripts[k] for k in tensors))
+    equation = ",".join("".join(symbol(i) for i in node.subscripts[k]) for k in tensors) + "->" + out
+    shapes = [(size,) * len(node.subscripts[k]) for k in tensors]
     return float(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")[1].opt_cost)
 
 
@@ -143,17 +143,17 @@ def _operand_factorings(term):
     if len(set(out)) != len(out):
         return {}
     found = {}
-    for f, (op, sub) in enumerate(zip(term.operands, term.subs)):
+    for f, (op, sub) in enumerate(zip(term.operands, term.subscripts)):
         if not sub or len(set(sub)) != len(sub):
             continue
         interface = [i for i in sub if i not in out]
-        rest_subs = [s for k, s in enumerate(term.subs) if k != f]
+        rest_subs = [s for k, s in enumerate(term.subscripts) if k != f]
         rest_ids = {i for s in rest_subs for i in s}
         if not interface or len(interface) == len(sub) or not set(interface) <= rest_ids:
             continue
         rest_out = tuple(interface) + tuple(i for i in out if i in rest_ids)
         rest_ops = term.operands[:f] + term.operands[f + 1:]
-        used = {i for s in term.subs for i in s}
+        used = {i for s in term.subscripts for i in s}
         orphans = {i for i in range(len(term.dims)) if i not in used and i not in out}
         rest = einsum_on(term.coeff, rest_ops, rest_subs, rest_out, term.dims, sorted(rest_ids | orphans))
         role = tuple(out.index(i) if i in out else -1 - interface.index(i) for i in sub)
@@ -169,16 +169,16 @@ def _rebuild(op, sub, rest_out, term):
 
 def _skeleton_operands(term):
     out = set(term.out)
-    keep = [k for k, sub in enumerate(term.subs) if out.intersection(sub)]
-    return tuple(term.operands[k] for k in keep), [term.subs[k] for k in keep]
+    keep = [k for k, sub in enumerate(term.subscripts) if out.intersection(sub)]
+    return tuple(term.operands[k] for k in keep), [term.subscripts[k] for k in keep]
 
 
 def _skeleton_and_weight(term):
     """(skeleton(order), weight(order), interface ids) for ``term``, or None if it has no weight."""
     out = set(term.out)
     skeleton_ops, skeleton_subs = _skeleton_operands(term)
-    weight_ops = tuple(op for op, sub in zip(term.operands, term.subs) if not out.intersection(sub))
-    weight_subs = [sub for sub in term.subs if not out.intersection(sub)]
+    weight_ops = tuple(op for op, sub in zip(term.operands, term.subscripts) if not out.intersection(sub))
+    weight_subs = [sub for sub in term.subscripts if not out.intersection(sub)]
     if not weight_ops or len(skeleton_ops) == len(term.operands):
         return None
     skeleton_ids = {i for s in skeleton_subs for i in s}

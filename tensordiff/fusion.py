@@ -31,7 +31,7 @@ def split_term(term):
     position = {u: k for k, u in enumerate(unique)}
     groups = UnionFind(len(term.operands))
     owner = {}
-    for k, sub in enumerate(term.subs):
+    for k, sub in enumerate(term.subscripts):
         for i in sub:
             if i not in position:
                 if i in owner:
@@ -44,7 +44,7 @@ def split_term(term):
     factors = []
     for group in members.values():
         ops = tuple(term.operands[k] for k in group)
-        subs = [term.subs[k] for k in group]
+        subs = [term.subscripts[k] for k in group]
         ids = list(dict.fromkeys(i for s in subs for i in s))
         if len(group) == 1 and len(ids) == len(subs[0]) and all(i in position for i in ids):
             factors.append((ops[0], tuple(position[i] for i in subs[0])))
@@ -52,7 +52,7 @@ def split_term(term):
         group_out = tuple(u for u in unique if u in ids)
         node = einsum_on(1.0, ops, subs, group_out, term.dims, sorted(ids))
         factors.append((node, tuple(position[u] for u in group_out)))
-    used = {i for s in term.subs for i in s}
+    used = {i for s in term.subscripts for i in s}
     orphans = tuple(term.dims[i] for i in range(len(term.dims)) if i not in used and i not in position)
     return Part(term.coeff, orphans, tuple(factors), tuple(position[i] for i in term.out))
 

@@ -102,7 +102,7 @@ def _broadcast_scalar(node):
     """Whether ``node`` is a scalar broadcast over all its axes (an einsum with no output index used)."""
     if not (isinstance(node, Einsum) and node.shape) or len(set(node.out)) < len(node.out):
         return False
-    used = {i for sub in node.subs for i in sub}
+    used = {i for sub in node.subscripts for i in sub}
     return not any(i in used for i in node.out)
 
 
@@ -192,18 +192,18 @@ class _EinsumWriter:
             if len(node.shape) == 2 and node.shape[0] == node.shape[1]:
                 return "0*eye"
             raise NoMatrixForm
-        used = {i for sub in node.subs for i in sub}
+        used = {i for sub in node.subscripts for i in sub}
         if any(i not in used and i not in node.out for i in range(len(node.dims))):
             raise NoMatrixForm  # a factor size(dim): no symbol for it in this notation
         scalars, items = [], []
-        for op, sub in zip(node.operands, node.subs):
+        for op, sub in zip(node.operands, node.subscripts):
             if len(sub) > 2:
                 raise NoMatrixForm
             text = self.writer.write(op)
             if not sub:
                 scalars.append(_paren(text))
             elif len(sub) == 2 and sub[0] == sub[1]:
-                elsewhere = sum(s.count(sub[0]) for s in node.subs) + node.out.count(sub[0])
+                elsewhere = sum(s.count(sub[0]) for s in node.subscripts) + node.out.count(sub[0])
                 if elsewhere == 2:
                     scalars.append(f"tr({text})")
                 else:

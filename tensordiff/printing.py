@@ -111,7 +111,7 @@ class _IndexPrinter:
                 letter[i] = idx[position]
         absorbed = _absorbed_selections(node, letter)
         inner = [i for i in range(len(node.dims)) if i not in letter]
-        used_anywhere = {i for sub in node.subs for i in sub}
+        used_anywhere = {i for sub in node.subscripts for i in sub}
         summed = [i for i in inner if i in used_anywhere and i not in absorbed]
         fresh = letters(len(summed), avoid=set(taken))
         letter.update(zip(summed, fresh))
@@ -119,7 +119,7 @@ class _IndexPrinter:
         for a, (select, b) in absorbed.items():  # the selected index becomes the position it picks
             letter[a] = position_text(self.dim(select.dim), select.key, letter.get(b))
         factors = []
-        for k, (op, sub) in enumerate(zip(node.operands, node.subs)):
+        for k, (op, sub) in enumerate(zip(node.operands, node.subscripts)):
             if isinstance(op, Select) and sub[-1] in absorbed and absorbed[sub[-1]][0] is op:
                 continue
             text = self.render(op, [letter[i] for i in sub], taken)
@@ -228,7 +228,7 @@ class _LatexPrinter(_IndexPrinter):
 def _absorbed_selections(node, out_letter):
     """{a: (select, b)}: selections on a summed index a that no other selection has, printed as the
     position they pick in the operands that carry a (with none, Σ_a e[a] = 1 prints nothing)."""
-    selects = [(op, sub) for op, sub in zip(node.operands, node.subs) if isinstance(op, Select)]
+    selects = [(op, sub) for op, sub in zip(node.operands, node.subscripts) if isinstance(op, Select)]
     absorbed = {}
     for op, sub in selects:
         a = sub[-1]
@@ -474,14 +474,14 @@ class _CodePrinter:
             else:
                 first[i] = position
                 out_letters.append(letter[i])
-        used = {i for sub in node.subs for i in sub}
+        used = {i for sub in node.subscripts for i in sub}
         repeated = {i for i in node.out if node.out.count(i) > 1}
         for i in dict.fromkeys(node.out):
             if i not in used and i not in repeated:
                 extra_ops.append(self.t["ones"].format(self.size(node.dims[i])))
                 extra_subs.append(letter[i])
         scalars, tensors, subs = [], [], []
-        for op, sub in zip(node.operands, node.subs):
+        for op, sub in zip(node.operands, node.subscripts):
             text = self.code(op)
             if not sub:
                 scalars.append(_wrap(text))

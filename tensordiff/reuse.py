@@ -42,7 +42,7 @@ def _is_pair(node):
         return False
     if not all(op.shape for op in node.operands) or len(set(node.out)) != len(node.out):
         return False
-    used = set(node.subs[0]) | set(node.subs[1])
+    used = set(node.subscripts[0]) | set(node.subscripts[1])
     return used == set(range(len(node.dims))) and set(node.out) <= used
 
 
@@ -67,11 +67,11 @@ def _first_pair(node, pairs):
 
 def _pair_node(node, a, b, pairs):
     """(pair node, its axes' ids) if operands a and b contract to a node in ``pairs``, else None."""
-    sub_a, sub_b = node.subs[a], node.subs[b]
+    sub_a, sub_b = node.subscripts[a], node.subscripts[b]
     if len(set(sub_a)) != len(sub_a) or len(set(sub_b)) != len(sub_b):
         return None
     shared = set(sub_a) & set(sub_b)
-    elsewhere = set(node.out).union(*(s for k, s in enumerate(node.subs) if k not in (a, b)))
+    elsewhere = set(node.out).union(*(s for k, s in enumerate(node.subscripts) if k not in (a, b)))
     if not shared or shared & elsewhere:
         return None
     free = [i for i in dict.fromkeys(sub_a + sub_b) if i not in shared]
@@ -88,8 +88,8 @@ def _pair_node(node, a, b, pairs):
 def _replaced(node, a, b, pair, order):
     """``node`` with operands a and b replaced by ``pair`` (axes ``order``); their summed ids go."""
     ops = [op for k, op in enumerate(node.operands) if k not in (a, b)] + [pair]
-    subs = [s for k, s in enumerate(node.subs) if k not in (a, b)] + [tuple(order)]
-    gone = (set(node.subs[a]) | set(node.subs[b])) - set(order)
+    subs = [s for k, s in enumerate(node.subscripts) if k not in (a, b)] + [tuple(order)]
+    gone = (set(node.subscripts[a]) | set(node.subscripts[b])) - set(order)
     kept = [i for i in range(len(node.dims)) if i not in gone]
     renumber = {i: n for n, i in enumerate(kept)}
     return make(Einsum, node.coeff, tuple(ops), tuple(tuple(renumber[i] for i in s) for s in subs),

@@ -161,18 +161,18 @@ def _leaf(node, picks):
 def _select_einsum(node, picks, memo, depth):
     """Select in the operands that carry a picked output index; a delta keeps a Select operand."""
     dims = list(node.dims)
-    ops, subs, out = list(node.operands), list(node.subs), list(node.out)
+    ops, subs, out = list(node.operands), list(node.subscripts), list(node.out)
     operand_picks = {}  # operand position -> {axis: key}
     renamed = {}        # pushed index id -> its new id (a slice) or None (an int: the index goes)
     for position, key in sorted(picks.items()):
         a = node.out[position]
-        if node.out.count(a) == 1 and any(a in sub for sub in node.subs):
+        if node.out.count(a) == 1 and any(a in sub for sub in node.subscripts):
             if isinstance(key, int):
                 renamed[a] = None
             else:
                 dims.append(sliced_dim(dims[a], key))
                 renamed[a] = len(dims) - 1
-            for k, sub in enumerate(node.subs):
+            for k, sub in enumerate(node.subscripts):
                 operand_picks.setdefault(k, {}).update((q, key) for q, i in enumerate(sub) if i == a)
             out[position] = renamed[a]
         else:  # a delta (a repeats in the output) or a broadcast: the selection stays an operand
@@ -233,7 +233,7 @@ def _merge_int_selections(node):
     """e_k[a] e_k[a] = e_k[a]; e_k[a] e_m[a] = 0 when k and m differ with one sign (then they pick
     different positions whatever the size); None when no two int selections share an index."""
     first, drop = {}, set()
-    for k, (op, sub) in enumerate(zip(node.operands, node.subs)):
+    for k, (op, sub) in enumerate(zip(node.operands, node.subscripts)):
         if isinstance(op, Select) and isinstance(op.key, int):
             if sub[0] not in first:
                 first[sub[0]] = op.key
@@ -244,24 +244,24 @@ def _merge_int_selections(node):
     if not drop:
         return None
     kept = [k for k in range(len(node.operands)) if k not in drop]
-    return einsum_node(node.coeff, [node.operands[k] for k in kept], [node.subs[k] for k in kept],
+    return einsum_node(node.coeff, [node.operands[k] for k in kept], [node.subscripts[k] for k in kept],
                        node.out, node.dims)
 
 
 def _sliceable(node, k):
     """Whether Select operand k's index is summed and carried (if at all) by no other Select."""
-    a = node.subs[k][-1]
+    a = node.subscripts[k][-1]
     if a in node.out:
         return False
     return not any(a in sub and isinstance(op, Select)
-                   for j, (op, sub) in enumerate(zip(node.operands, node.subs)) if j != k)
+                   for j, (op, sub) in enumerate(zip(node.operands, node.subscripts)) if j != k)
 
 
 def _apply_selection(node, k):
-    select, sub = node.operands[k], node.subs[k]
+    select, sub = node.operands[k], node.subscripts[k]
     a, b = sub[-1], (sub[0] if len(sub) == 2 else None)
     ops, subs = [], []
-    for j, (op, op_sub) in enumerate(zip(node.operands, node.subs)):
+    for j, (op, op_sub) in enumerate(zip(node.operands, node.subscripts)):
         if j == k:
             continue
         if a in op_sub:  # slice this operand along a: a view, and the index becomes b (or goes)

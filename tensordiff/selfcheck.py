@@ -275,7 +275,7 @@ def _check_plan(ex, max_order):
     for node in program.nodes:
         if not isinstance(node, Einsum):
             continue
-        for op, sub in zip(node.operands, node.subs):
+        for op, sub in zip(node.operands, node.subscripts):
             if isinstance(op, Einsum) and not op.operands and len(set(op.out)) < len(op.out) \
                     and any(i not in node.out for i in sub):
                 raise CheckFailure(f"a dense identity is summed in the evaluation plan:\n{td.index_notation(node)}")

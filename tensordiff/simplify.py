@@ -40,7 +40,7 @@ def einsum_node(coeff, operands, subs, out, dims):
             dims.extend(op.dims)
             for position, inner in enumerate(op.out):
                 uf.union(base + inner, sub[position])
-            for inner_op, inner_sub in zip(op.operands, op.subs):
+            for inner_op, inner_sub in zip(op.operands, op.subscripts):
                 flat_ops.append(inner_op)
                 flat_subs.append(tuple(base + i for i in inner_sub))
         else:
@@ -234,10 +234,10 @@ def with_coeff(node, coeff):
     """``node`` (an Einsum) with its coefficient replaced."""
     if coeff == 0.0:
         return zeros(node.shape)
-    if coeff == 1.0 and len(node.operands) == 1 and node.subs[0] == node.out \
+    if coeff == 1.0 and len(node.operands) == 1 and node.subscripts[0] == node.out \
             and len(set(node.out)) == len(node.out) == len(node.dims):
         return node.operands[0]
-    return make(Einsum, _finite(float(coeff)), node.operands, node.subs, node.out, node.dims)
+    return make(Einsum, _finite(float(coeff)), node.operands, node.subscripts, node.out, node.dims)
 
 
 def _product(a, b):
@@ -329,7 +329,7 @@ def _check_square(arg, what):
 def _single_scaled(arg):
     """(coeff, operand, transposed) when arg is c·B or c·Bᵀ for a matrix B, else None."""
     if isinstance(arg, Einsum) and len(arg.operands) == 1 and len(arg.dims) == 2 and len(set(arg.out)) == 2:
-        (sub,) = arg.subs
+        (sub,) = arg.subscripts
         if sorted(sub) == [0, 1]:
             return arg.coeff, arg.operands[0], sub != arg.out
     return None
@@ -381,7 +381,7 @@ def logdet_node(arg):
 
 _REBUILD = {
     Var: lambda node, new: node,
-    Einsum: lambda node, new: einsum_node(node.coeff, [new[o] for o in node.operands], node.subs, node.out, node.dims),
+    Einsum: lambda node, new: einsum_node(node.coeff, [new[o] for o in node.operands], node.subscripts, node.out, node.dims),
     Add: lambda node, new: add_node([new[t] for t in node.terms], node.shape),
     Apply: lambda node, new: apply_node(node.fn, new[node.arg]),
     Inv: lambda node, new: inv_node(new[node.arg]),

@@ -22,6 +22,7 @@ from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
 from .simplify import simplify
+from .substitution import substitute
 from .testing import check
 
 __version__ = "0.1.0"
@@ -31,7 +32,7 @@ __all__ = [
     "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "solve", "matrix_power", "det", "logdet", "norm",
     "exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "abs", "relu", "softplus", "log1p",
     "elementwise", "Elementwise",
-    "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify",
+    "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify", "substitute",
     "evaluate", "compile", "Program", "kernels_available",
     "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",

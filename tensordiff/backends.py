@@ -21,7 +21,7 @@ import opt_einsum
 from .errors import EvaluationError
 from .printing import short
 
-__all__ = ["get_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
+__all__ = ["get_backend", "infer_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
 
 SINGULAR_POLICIES = ("raise", "nan")
 
@@ -318,8 +318,14 @@ class _ArrayLibrary(Backend):
     def apply(self, impl, x):
         return impl(x)
 
+    def traced(self, array):
+        """Whether ``array`` is a traced value (jax.jit/vmap/grad, torch.compile): it has no Python bool."""
+        return False
+
     def logdet(self, a, on_singular):
         sign, logabs = self.xp.linalg.slogdet(a)
+        if self.traced(sign):   # traced: the NaN path, whatever the policy (docs/interop.md)
+            return logabs
         if bool(sign == 0):
             return on_singular(lambda: logabs)   # slogdet's log|det| is already -inf
         return logabs
@@ -450,13 +456,27 @@ class _Torch(_ArrayLibrary):
     def full(self, value, place):
         return self.lib.full((), value, dtype=place[0], device=place[1])
 
+    def traced(self, array):
+        return self.lib.compiler.is_compiling()
+
+    def contract(self, equation, arrays):
+        if self.lib.compiler.is_compiling():   # dynamo traces torch.einsum, not opt_einsum's cached plans
+            return self.lib.einsum(equation, *arrays)
+        return super().contract(equation, arrays)
+
     def inv(self, a, on_singular):
+        if self.traced(a):   # no exception inside a compiled graph: NaN where singular (docs/interop.md)
+            inverse, info = self.lib.linalg.inv_ex(a)
+            return self.lib.where(info == 0, inverse, math.nan)
         try:
             return self.lib.linalg.inv(a)
         except self.lib.linalg.LinAlgError:
             return on_singular(lambda: self.lib.full(a.shape, math.nan, dtype=a.dtype, device=a.device))
 
     def solve(self, a, b, on_singular):
+        if self.traced(a):
+            flat, info = self.lib.linalg.solve_ex(a, b.reshape(b.shape[0], -1))
+            return self.lib.where(info == 0, flat, math.nan).reshape(a.shape[:1] + b.shape[1:])
         try:
             flat = self.lib.linalg.solve(a, b.reshape(b.shape[0], -1))
         except self.lib.linalg.LinAlgError:
@@ -468,20 +488,21 @@ class _Torch(_ArrayLibrary):
 class _LUBackend(_ArrayLibrary):
     """jax and cupy return inf/nan for a singular matrix: an exact zero pivot of LU detects it, as LAPACK's does."""
 
-    def _factor(self, a, on_singular, make_nan):
+    def _lu_solve(self, a, b, shape, on_singular):
+        """inv(a) @ b, of ``shape``, b being 2-d; a zero pivot of a's LU is a singular matrix."""
         lu = self.lu_factor(a)
-        if bool((self.xp.diagonal(lu[0]) == 0).any()):
-            return None, on_singular(make_nan)
-        return lu, None
+        singular = (self.xp.diagonal(lu[0]) == 0).any()
+        if self.traced(singular):   # no Python bool of a traced flag: NaN where singular (docs/interop.md)
+            return self.xp.where(singular, math.nan, self.lu_solve(lu, b).reshape(shape))
+        if bool(singular):
+            return on_singular(lambda: self.xp.full(shape, math.nan, dtype=b.dtype))
+        return self.lu_solve(lu, b).reshape(shape)
 
     def inv(self, a, on_singular):
-        lu, singular = self._factor(a, on_singular, lambda: self.xp.full(a.shape, math.nan, dtype=a.dtype))
-        return singular if lu is None else self.lu_solve(lu, self.xp.eye(a.shape[0], dtype=a.dtype))
+        return self._lu_solve(a, self.xp.eye(a.shape[0], dtype=a.dtype), a.shape, on_singular)
 
     def solve(self, a, b, on_singular):
-        shape = a.shape[:1] + b.shape[1:]
-        lu, singular = self._factor(a, on_singular, lambda: self.xp.full(shape, math.nan, dtype=b.dtype))
-        return singular if lu is None else self.lu_solve(lu, b.reshape(b.shape[0], -1)).reshape(shape)
+        return self._lu_solve(a, b.reshape(b.shape[0], -1), a.shape[:1] + b.shape[1:], on_singular)
 
 
 class _Jax(_LUBackend):
@@ -493,10 +514,14 @@ class _Jax(_LUBackend):
         import jax.scipy.linalg   # noqa: the lazy import of this optional backend
         self.xp = lib
         self.lu_factor, self.lu_solve = jax.scipy.linalg.lu_factor, jax.scipy.linalg.lu_solve
-        self._array_type = importlib.import_module("jax").Array
+        jax = importlib.import_module("jax")
+        self._array_type, self._tracer_type = jax.Array, jax.core.Tracer
 
     def is_array(self, value):
         return isinstance(value, self._array_type)
+
+    def traced(self, array):
+        return isinstance(array, self._tracer_type)
 
 
 class _Cupy(_LUBackend):
@@ -597,6 +622,37 @@ BACKENDS = {
 }
 
 _loaded = {}
+
+# The top-level module of an input's type (or of a base class): the backend that returns its
+# arrays when none is named, as opt_einsum infers its backend. Anything else is numpy's.
+INPUT_LIBRARIES = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "cupy": "cupy", "cupyx": "cupy", "dask": "dask"}
+
+
+def library_of(value):
+    """The backend whose arrays ``value`` is, or None (numpy arrays, numbers, anything else)."""
+    for cls in type(value).__mro__:
+        name = INPUT_LIBRARIES.get(cls.__module__.partition(".")[0])
+        if name is not None:
+            return name
+    return None
+
+
+def infer_backend(values):
+    """The backend the arrays of ``values`` ({symbol name: value}) call for: one library, else numpy.
+
+    >>> infer_backend({"x": np.ones(3), "lam": 0.5})
+    'numpy'
+    """
+    found = {}
+    for name, value in values.items():
+        library = library_of(value)
+        if library is not None:
+            found.setdefault(library, []).append(name)
+    if len(found) > 1:
+        raise EvaluationError("values mix arrays of " + " and ".join(
+            f"{library} ({', '.join(map(repr, names))})" for library, names in found.items()) +
+            ": convert them to one library, or name one with backend=")
+    return next(iter(found), "numpy")
 
 
 def get_backend(name):

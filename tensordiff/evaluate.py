@@ -274,10 +274,12 @@ class Program:
     >>> J_value, H_value = f(X=X_value, y=y_value, lam=0.5)
     """
 
-    def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
+    def __init__(self, exprs, single, backend=None, singular="raise", memory_limit="auto", chunks=None):
         self.outputs = tuple(exprs)
         self.single = single
-        self.backend = backends.get_backend(backend)
+        self.follows_inputs = backend is None   # a call with torch/jax/cupy/dask arrays runs a twin on theirs
+        self.twins = {}
+        self.backend = backends.get_backend("numpy" if backend is None else backend)
         if not (isinstance(singular, str) and singular in backends.SINGULAR_POLICIES):
             raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
                                   f"got {singular!r:.60}")
@@ -339,7 +341,7 @@ class Program:
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):
-        options = dict(backend=self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
+        options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
                        chunks=self.chunks)
         return (_program, (self.outputs, self.single, options))
 
@@ -357,6 +359,10 @@ class Program:
             if len(args) > 1 or not isinstance(args[0], dict):
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")
             values = {**_by_name(args[0]), **values}
+        if self.follows_inputs:
+            library = backends.infer_backend(values)
+            if library != "numpy":
+                return self._twin(library)(functions=functions, **values)
         if functions is not None and not isinstance(functions, dict):
             raise EvaluationError(f"functions must be a dict {{name: implementation}}, got {type(functions).__name__}")
         built_in = sorted(name for name in functions or () if name in FUNCTIONS or name == "pow")
@@ -384,6 +390,14 @@ class Program:
         for s in self.output_slots:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else tuple(outputs)
+
+    def _twin(self, library):
+        """This program planned for ``library``'s arrays (made on first use)."""
+        twin = self.twins.get(library)
+        if twin is None:
+            twin = self.twins[library] = Program(self.outputs, self.single, backend=library, singular=self.singular,
+                                                 memory_limit=self.memory_limit)
+        return twin
 
     def _check_memory(self, sizes, dtype):
         """Refuse, before allocating, outputs that together exceed the memory limit."""
@@ -437,14 +451,16 @@ _PLANS = {
 }
 
 
-def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None):
+def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunks=None):
     """Compile one expression (the program returns an array) or a list (it returns a tuple).
 
     >>> f = td.compile(td.grad(td.logdet(X.T @ X), X))
     >>> f(X=np.random.randn(6, 3))
 
-    ``backend``: "numpy" (default), "dask", "torch", "jax" or "cupy"; the program takes and
-    returns that library's arrays (numpy arrays and numbers are converted). Built-in functions
+    ``backend``: "numpy", "dask", "torch", "jax" or "cupy"; the program takes and
+    returns that library's arrays (numpy arrays and numbers are converted). By default (None)
+    each call follows its inputs: torch tensors in, torch out (likewise jax, cupy, dask);
+    numpy arrays and numbers give numpy; two libraries in one call are an EvaluationError. Built-in functions
     run as the library's own; functions you bind (td.elementwise, functions=) get its arrays —
     with dask, numpy blocks. With "dask" the result is a lazy dask array computed by the active
     scheduler (a dask.distributed Client if there is one); ``chunks`` sets its chunk length per
@@ -473,7 +489,7 @@ def _by_name(values):
     return named
 
 
-def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular="raise", memory_limit="auto",
+def evaluate(expr, values=None, /, functions=None, *, backend=None, singular="raise", memory_limit="auto",
              chunks=None, **kwargs):
     """Evaluate ``expr`` (or a list of expressions) on values; plans anew each call (use
     ``compile`` to plan once and call many times; it documents the other arguments).

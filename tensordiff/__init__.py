@@ -21,6 +21,7 @@ from .cost import Cost, cost
 from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
+from .optimize import ScipyObjective, scipy_objective
 from .simplify import simplify
 from .substitution import substitute
 from .testing import check
@@ -34,6 +35,7 @@ __all__ = [
     "elementwise", "Elementwise",
     "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify", "substitute",
     "evaluate", "compile", "Program", "kernels_available",
+    "scipy_objective", "ScipyObjective",
     "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",

@@ -1,14 +1,14 @@
 """The command line: differentiate an expression typed in matrix notation.
 
     tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...]
-               [--format matrix|index|einsum|latex|numpy|jax|torch] [--check]
+               [--format matrix|index|einsum|latex|numpy|jax|torch] [--check] [--progress]
     tensordiff --demo
 """
 
 import argparse
 import sys
 
-from . import demo
+from . import demo, progress
 from .codegen import codegen
 from .diff import diff
 from .errors import TensorDiffError
@@ -53,6 +53,8 @@ def _parser():
     parser.add_argument("--check", action="store_true",
                         help="compare with central finite differences on random values")
     parser.add_argument("--demo", action="store_true", help="run the four worked questions")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress of evaluations that take over half a second, on stderr")
     return parser
 
 
@@ -101,7 +103,8 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
-        return run(args, sys.stdout)
+        with progress.enabled(args.progress):
+            return run(args, sys.stdout)
     except TensorDiffError as exc:
         print(f"tensordiff: error: {_one_line(exc)}", file=sys.stderr)
         return 2

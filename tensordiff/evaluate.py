@@ -11,6 +11,7 @@ Other array libraries (``backend=``) run the same plan through the operations of
 """
 
 import builtins
+import contextlib
 import functools
 import math
 import numbers
@@ -29,6 +30,7 @@ from .indices import format_dims, slice_of
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
+from .progress import Progress, active as progress_active, validate_progress
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -36,7 +38,7 @@ from .simplify import as_expr, einsum_node, einsum_on, substitute
 __all__ = ["compile", "evaluate", "Program"]
 
 # keywords of evaluate(): a symbol with one of these names takes its value from the dict argument
-RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks")
+RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks", "progress")
 
 
 # ---------------------------------------------------------------- steps
@@ -274,7 +276,9 @@ class Program:
     >>> J_value, H_value = f(X=X_value, y=y_value, lam=0.5)
     """
 
-    def __init__(self, exprs, single, backend=None, singular="raise", memory_limit="auto", chunks=None):
+    def __init__(self, exprs, single, backend=None, singular="raise", memory_limit="auto", chunks=None,
+                 progress=None):
+        self.progress = validate_progress(progress)
         self.outputs = tuple(exprs)
         self.single = single
         self.follows_inputs = backend is None   # a call with torch/jax/cupy/dask arrays runs a twin on theirs
@@ -342,7 +346,7 @@ class Program:
 
     def __reduce__(self):
         options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
-                       chunks=self.chunks)
+                       chunks=self.chunks, progress=self.progress)
         return (_program, (self.outputs, self.single, options))
 
     def __repr__(self):
@@ -374,11 +378,15 @@ class Program:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        with np.errstate(all="ignore"):   # inf/nan follow IEEE quietly (README "Numerics"): no warnings
+        report = Progress(builtins.sum(not isinstance(node, Var) for node, *_ in self.steps)) \
+            if progress_active(self.progress) else None
+        with np.errstate(all="ignore"), report or contextlib.nullcontext():   # inf/nan: IEEE, quietly
             for k, (node, step, arg_slots, release) in enumerate(self.steps):
                 if isinstance(node, Var):
                     results[k] = arrays[node.name]
                     continue
+                if report is not None:
+                    report.step(step.describe() if hasattr(step, "describe") else type(node).__name__.lower())
                 operands = [results[s] for s in arg_slots]
                 if isinstance(node, Apply):
                     results[k] = step(operands, sizes, place, functions)
@@ -396,7 +404,7 @@ class Program:
         twin = self.twins.get(library)
         if twin is None:
             twin = self.twins[library] = Program(self.outputs, self.single, backend=library, singular=self.singular,
-                                                 memory_limit=self.memory_limit)
+                                                 memory_limit=self.memory_limit, progress=self.progress)
         return twin
 
     def _check_memory(self, sizes, dtype):
@@ -451,7 +459,7 @@ _PLANS = {
 }
 
 
-def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunks=None):
+def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunks=None, progress=None):
     """Compile one expression (the program returns an array) or a list (it returns a tuple).
 
     >>> f = td.compile(td.grad(td.logdet(X.T @ X), X))
@@ -470,11 +478,15 @@ def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunk
     EvaluationError naming it; "nan" gives NaN inverses, -inf logdets (det is 0 either way).
     ``memory_limit``: bytes, None or "auto" (default: td.set_memory_limit's setting, which is
     half the available memory unless set): a dense result above it is refused before any work.
+    ``progress``: True shows each call's progress on stderr once it has run half a second (a tqdm
+    bar when tqdm is installed, else a plain line); False or None (default) is silent, except that
+    None follows the command line's --progress.
     """
     single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
     items = (exprs,) if single else tuple(exprs)
     items = tuple(as_expr(e) for e in items)
-    return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    return Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
+                   progress=progress)
 
 
 def _by_name(values):
@@ -490,7 +502,7 @@ def _by_name(values):
 
 
 def evaluate(expr, values=None, /, functions=None, *, backend=None, singular="raise", memory_limit="auto",
-             chunks=None, **kwargs):
+             chunks=None, progress=None, **kwargs):
     """Evaluate ``expr`` (or a list of expressions) on values; plans anew each call (use
     ``compile`` to plan once and call many times; it documents the other arguments).
 
@@ -500,5 +512,6 @@ def evaluate(expr, values=None, /, functions=None, *, backend=None, singular="ra
     if values is not None and not isinstance(values, dict):
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
     merged = {**_by_name(values or {}), **kwargs}
-    program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks)
+    program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
+                      progress=progress)
     return program(functions=functions, **merged)

@@ -288,7 +288,8 @@ class Program:
             raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
                                   f"got {singular!r:.60}")
         if chunks is not None and not self.backend.lazy:
-            raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}")
+            raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}" if backend is not None else
+                                  "chunks= is for backend=\"dask\": name it (no backend was named)")
         self.singular, self.chunks = singular, chunks
         self.memory_limit = validate_limit(memory_limit, "memory_limit")
         numpy = self.backend.name == "numpy"

@@ -118,8 +118,10 @@ def test_mismatched_shapes_name_both_sides():
 def test_bad_keys_and_missing_subexpressions_are_clear_errors():
     A, B, C = (td.matrix(name, "n n") for name in "ABC")
     f = td.trace(A @ B @ C)
+    with pytest.raises(td.TensorDiffError, match=r"Σ_k A\[i,k\] C\[k,j\] does not occur in Σ_ijk"):
+        f.subs(A @ C, B)   # A and C are factors of f, but not as the product A @ C
     with pytest.raises(td.TensorDiffError, match="does not occur"):
-        f.subs(A @ B, C)   # a factor of a three-factor product is merged into one contraction
+        f.subs(td.exp(A), B)
     with pytest.raises(td.TensorDiffError, match="no symbol 'Z'"):
         f.subs("Z", C)
     with pytest.raises(td.TensorDiffError, match="dict"):
@@ -138,3 +140,49 @@ def test_subscripts_of_a_contraction_are_not_the_subs_method():
     product = A @ B
     assert callable(product.subs)
     assert isinstance(product.subscripts, tuple)
+
+
+# ---------------------------------------------------------------- groups of a product's factors
+
+def _random(*shapes, seed=7):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape) for shape in shapes]
+
+
+def test_a_group_of_factors_inside_a_longer_product():
+    A, B, C, D = (td.matrix(name, "n n") for name in "ABCD")
+    a, b, c, d = _random((3, 3), (3, 3), (3, 3), (3, 3))
+    g = td.trace(A @ B @ C).subs(A @ B, D)
+    assert g.free == {"C", "D"} and _close(td.evaluate(g, C=c, D=d), np.trace(d @ c))
+    g = td.trace(A @ B @ A @ B @ C).subs(A @ B, D)   # every disjoint occurrence
+    assert g.free == {"C", "D"} and _close(td.evaluate(g, C=c, D=d), np.trace(d @ d @ c))
+    g = (3 * td.trace(A @ B @ C)).subs(2 * (B @ C), D)   # coefficients divide out
+    assert _close(td.evaluate(g, A=a, D=d), 1.5 * np.trace(a @ d))
+    g = td.trace(A @ B @ C).subs(A.T, D)   # a transpose is a factor group of one operand: A = Dᵀ
+    assert _close(td.evaluate(g, B=b, C=c, D=d), np.trace(d.T @ b @ c))
+
+
+def test_a_factor_group_with_vectors_and_rectangular_dims():
+    X, W = td.matrix("X", "n p"), td.matrix("W", "p k")
+    a, y, z = td.vector("a", "k"), td.vector("y", "n"), td.vector("z", "p")
+    f = y @ X @ W @ a
+    xv, wv, av, yv, zv = _random((5, 3), (3, 2), (2,), (5,), (3,))
+    g = f.subs(W @ a, z)
+    assert g.free == {"X", "y", "z"} and _close(td.evaluate(g, X=xv, y=yv, z=zv), yv @ xv @ zv)
+    g = f.subs(y @ X, z)
+    assert g.free == {"W", "a", "z"} and _close(td.evaluate(g, W=wv, a=av, z=zv), zv @ wv @ av)
+    with pytest.raises(td.TensorDiffError, match="does not occur"):
+        f.subs(X @ W @ td.vector("b", "k"), y)   # another vector: not a group of f's factors
+
+
+def test_derivatives_after_replacing_a_factor_group():
+    X, W = td.matrix("X", "n p"), td.matrix("W", "p k")
+    V, a = td.matrix("V", "n k"), td.vector("a", "k")
+    f = td.sum(td.tanh(X @ W) @ a) + td.norm(X @ W @ a) ** 2
+    g = f.subs(X @ W, V)
+    assert g.free == {"V", "a"}
+    for order in (1, 2, 3):
+        assert td.check(g, V, order=order).max_rel_error < 1e-5
+    vv, av = _random((4, 2), (2,))
+    assert _close(td.evaluate(td.grad(g, V), V=vv, a=av),
+                  (1 - np.tanh(vv) ** 2) * av + 2 * np.outer(vv @ av, av))

@@ -1,11 +1,12 @@
 """A bridge to scipy.optimize: a scalar expression as fun/jac/hess/hessp of one flat vector.
 
 ``scipy_objective(f, [W, b], **constants)`` lays the symbols W, b end to end in one float64
-vector x (each raveled in C order) and compiles, once, two programs: the value with the
-gradients, and the value, gradients and Hessian-vector products together (one program, so the
-Hessian product reuses the gradient's intermediates, such as a shared inverse). The last point
-is cached: ``fun(x)`` then ``jac(x)`` is one evaluation, and ``hessp(x, p)`` at that point
-evaluates only the product program. ``hess(x)`` forms the whole Hessian (compiled on first use).
+vector x (each raveled in C order) and compiles, once: the value with the gradients; the same
+with the parts of the Hessian-vector product that do not depend on the direction p (an inverse,
+f'' of an inner product, ...), sharing the gradients' work; and the product itself from those
+parts, linear in p. The last point and its parts are cached: ``fun(x)`` then ``jac(x)`` is one
+evaluation, and the many ``hessp(x, p)`` of a trust-region step run only the product part.
+``hess(x)`` forms the whole Hessian (compiled on first use).
 scipy itself is not needed here; the object is what ``scipy.optimize.minimize`` takes.
 """
 
@@ -16,10 +17,10 @@ import numpy as np
 from .diff import diff, grad, jvp
 from .errors import EvaluationError, ShapeError, TensorDiffError
 from .evaluate import compile
-from .expr import Var, topological
+from .expr import Var, make, topological
 from .indices import format_dims
 from .ops import tensor
-from .simplify import as_expr
+from .simplify import as_expr, substitute as replace_nodes
 
 __all__ = ["scipy_objective", "ScipyObjective"]
 
@@ -80,10 +81,24 @@ class ScipyObjective:
         products = [sum((jvp(g, w, v) for w, v in zip(wrt[1:], self.directions[1:])),
                         jvp(g, wrt[0], self.directions[0])) for g in gradients]
         self.value_program = compile([f, *gradients], backend="numpy")
-        self.program = compile([f, *gradients, *products], backend="numpy")
+        # what the products need that p does not change is computed once per point, with the value
+        # and gradients (sharing their work); each hessp then runs only the part linear in p
+        intermediates = _independent_parts(products, {v.name for v in self.directions})
+        stand_ins = {node: make(Var, f"intermediate {k}", node.shape) for k, node in enumerate(intermediates)}
+        self.point_program = compile([f, *gradients, *intermediates], backend="numpy")
+        self.product_program = compile([replace_nodes(e, stand_ins) if stand_ins else e for e in products],
+                                       backend="numpy")
+        self.stand_ins = tuple(stand_ins.values())
+        # its inputs: its own symbols, and a symbol of f for each dim only f's symbols carry (eye("p"))
+        self.product_inputs = set(self.product_program.symbols)
+        carried = {d for dims in self.product_program.symbols.values() for d in dims}
+        for name, dims in symbols.items():
+            if set(dims) & (self.product_program.dims - carried):
+                self.product_inputs.add(name)
+                carried.update(dims)
         self.f, self.gradients, self.hessian_program = f, gradients, None
         self.evaluations = 0   # program calls, for a user who wants to see the caching at work
-        self._cached_x, self._cached = None, None
+        self._point, self._value, self._gradient, self._intermediates = None, None, None, None
 
     # ---- the flat layout
     @property
@@ -137,14 +152,19 @@ class ScipyObjective:
 
     def hessp(self, x, p):
         """The Hessian at ``x`` times ``p``, flat, without forming the Hessian."""
-        values = self.unflatten(x)
+        x = self._flat(x, "x")
         directions = self.unflatten(self._flat(p, "p"))
-        out = self.program(**self.constants, **values,
-                           **{v.name: directions[w.name] for w, v in zip(self.wrt, self.directions)})
+        if not self._at(x) or self._intermediates is None:
+            out = self.point_program(**self.constants, **self.unflatten(x))
+            self.evaluations += 1
+            count = len(self.wrt)
+            self._remember(x, out[0], out[1:1 + count])
+            self._intermediates = dict(zip((s.name for s in self.stand_ins), out[1 + count:]))
+        values = {**self.constants, **self.unflatten(x), **self._intermediates,
+                  **{v.name: directions[w.name] for w, v in zip(self.wrt, self.directions)}}
+        out = self.product_program(**{name: values[name] for name in self.product_inputs})
         self.evaluations += 1
-        count = len(self.wrt)
-        self._remember(x, out[0], out[1:1 + count])
-        return np.concatenate([np.ravel(h) for h in out[1 + count:]])
+        return np.concatenate([np.ravel(h) for h in out])
 
     def hess(self, x):
         """The whole Hessian at ``x``: a symmetric (size, size) array, blocks in the layout's order."""
@@ -168,15 +188,19 @@ class ScipyObjective:
     # ---- internals
     def _value_and_gradient(self, x):
         x = self._flat(x, "x")
-        if self._cached_x is None or not np.array_equal(x, self._cached_x):
+        if not self._at(x):
             out = self.value_program(**self.constants, **self.unflatten(x))
             self.evaluations += 1
             self._remember(x, out[0], out[1:])
-        return self._cached
+        return self._value, self._gradient
+
+    def _at(self, x):
+        return self._point is not None and np.array_equal(x, self._point)
 
     def _remember(self, x, value, gradients):
-        self._cached_x = np.array(x, dtype=np.float64)
-        self._cached = (value, np.concatenate([np.ravel(g) for g in gradients]))
+        self._point = np.array(x, dtype=np.float64)
+        self._value, self._gradient = value, np.concatenate([np.ravel(g) for g in gradients])
+        self._intermediates = None
 
     def _flat(self, x, what):
         n = self.size
@@ -197,6 +221,18 @@ class ScipyObjective:
             if self.sizes.get(dim, size) != size:
                 raise ShapeError(f"dim {dim!r} is {self.sizes[dim]} elsewhere but {size} in axis {axis} of {name!r}")
             self.sizes[dim] = size
+
+
+def _independent_parts(exprs, names):
+    """The largest subexpressions of ``exprs`` free of the symbols ``names`` that feed a node that
+    is not: what stays fixed while only those symbols change (symbols and constants left out)."""
+    parts = {}
+    for node in topological(list(exprs)):
+        if node.free & names:
+            for child in node.children():
+                if child.free and not child.free & names and not isinstance(child, Var):
+                    parts.setdefault(child, None)
+    return list(parts)
 
 
 def _fresh_symbol(name, dims, taken):

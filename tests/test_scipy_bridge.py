@@ -120,10 +120,12 @@ def test_fun_then_jac_at_one_point_is_one_evaluation(ridge):
     obj.jac(x)
     obj.fun(x.copy())
     assert obj.evaluations == 1
-    obj.hessp(x + 1, np.ones(x.size))   # one product program call; it also leaves value and gradient
+    obj.hessp(x + 1, np.ones(x.size))   # the point's parts (value and gradient too), then the product
     obj.fun(x + 1)
     obj.jac(x + 1)
-    assert obj.evaluations == 2
+    assert obj.evaluations == 3
+    obj.hessp(x + 1, np.arange(x.size))   # another direction at the same point: the product part only
+    assert obj.evaluations == 4
     gradient = obj.jac(x + 1)
     gradient[:] = 0   # the caller owns what jac returns: the cache is untouched
     assert np.any(obj.jac(x + 1) != 0)
@@ -175,3 +177,20 @@ def test_a_dim_only_wrt_has_needs_x0_first():
         obj.fun(np.zeros(6))
     x = obj.x0(W=np.zeros((2, 4)), a=np.zeros(4))
     assert x.size == 12 and obj.fun(x) == pytest.approx(5 * 1.0)
+
+
+def test_hessian_products_reuse_what_the_point_fixes():
+    # the inverse in ∂²/∂W² logdet(WᵀAW) is computed once per point, not once per product
+    A, W, c = td.matrix("A", "n n"), td.matrix("W", "n k"), td.vector("c", "k")
+    f = -td.logdet(W.T @ A @ W) + td.norm(W) ** 2 + td.sum(td.exp(W @ c))
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((5, 5))
+    obj = td.scipy_objective(f, [W, c], A=a @ a.T + 5 * np.eye(5))
+    x = obj.x0(W=0.3 * rng.standard_normal((5, 2)), c=0.1 * rng.standard_normal(2))
+    assert "inv" in repr(obj.point_program) or "solve" in repr(obj.point_program)
+    assert "inv" not in repr(obj.product_program) and "solve" not in repr(obj.product_program)
+    hess = obj.hess(x)
+    for seed in range(3):
+        p = np.random.default_rng(seed).standard_normal(x.size)
+        np.testing.assert_allclose(obj.hessp(x, p), hess @ p, rtol=1e-10, atol=1e-10)
+    assert obj.evaluations == 1 + 1 + 3   # hess, the point's parts once, three products

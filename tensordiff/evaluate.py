@@ -346,8 +346,8 @@ class Program:
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):
-        options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
-                       chunks=self.chunks, progress=self.progress)
+        options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular,
+                       memory_limit=self.memory_limit, chunks=self.chunks, progress=self.progress)
         return (_program, (self.outputs, self.single, options))
 
     def __repr__(self):
@@ -469,7 +469,8 @@ def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunk
     ``backend``: "numpy", "dask", "torch", "jax" or "cupy"; the program takes and
     returns that library's arrays (numpy arrays and numbers are converted). By default (None)
     each call follows its inputs: torch tensors in, torch out (likewise jax, cupy, dask);
-    numpy arrays and numbers give numpy; two libraries in one call are an EvaluationError. Built-in functions
+    numpy arrays and numbers give numpy; two libraries in one call are an EvaluationError
+    (docs/interop.md). Built-in functions
     run as the library's own; functions you bind (td.elementwise, functions=) get its arrays —
     with dask, numpy blocks. With "dask" the result is a lazy dask array computed by the active
     scheduler (a dask.distributed Client if there is one); ``chunks`` sets its chunk length per
@@ -477,6 +478,7 @@ def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunk
     (default: dask's array.chunk-size).
     ``singular``: "raise" (default) makes inv/logdet/solve of a singular matrix an
     EvaluationError naming it; "nan" gives NaN inverses, -inf logdets (det is 0 either way).
+    Traced (jax.jit/vmap/grad, torch.compile), a singular matrix always takes the NaN path.
     ``memory_limit``: bytes, None or "auto" (default: td.set_memory_limit's setting, which is
     half the available memory unless set): a dense result above it is refused before any work.
     ``progress``: True shows each call's progress on stderr once it has run half a second (a tqdm

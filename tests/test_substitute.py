@@ -186,3 +186,38 @@ def test_derivatives_after_replacing_a_factor_group():
     vv, av = _random((4, 2), (2,))
     assert _close(td.evaluate(td.grad(g, V), V=vv, a=av),
                   (1 - np.tanh(vv) ** 2) * av + 2 * np.outer(vv @ av, av))
+
+
+# ---------------------------------------------------------------- random expressions (tensordiff.randexpr)
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_expressions_keep_their_value(seed):
+    """Two invariants on random expressions over every operation: a symbol replaced by another
+    expression of its shape gives the value at the replaced point, and a node replaced by a new
+    symbol gives the original value when that symbol takes the node's value."""
+    from tensordiff.expr import Var, topological
+    from tensordiff.randexpr import DEPTH, SHAPES, USER_FUNCTIONS, ExpressionGenerator
+
+    gen = ExpressionGenerator(3000 + seed)
+    expr, twin = gen.gen(SHAPES[seed % len(SHAPES)], DEPTH)
+    V = gen.V
+    want = td.evaluate(expr, functions=USER_FUNCTIONS, **V)
+    rng = np.random.default_rng(seed)
+
+    name = sorted(expr.free)[rng.integers(len(expr.free))]
+    old = gen.S[name]
+    new, new_twin = gen.gen(old.shape, 2)
+    substituted = expr.subs(old, new)
+    at_new = {**V, name: np.asarray(new_twin(V), dtype=float).reshape(np.shape(V[name]))}
+    got = td.evaluate(substituted, functions=USER_FUNCTIONS, **V) if substituted.free else \
+        td.evaluate(substituted)
+    assert _close(got, np.asarray(twin(at_new)), 1e-9), f"seed {seed}: {name} -> {new}"
+
+    inner = [node for node in topological([expr]) if not isinstance(node, Var) and node.free and node is not expr]
+    if inner:
+        node = inner[rng.integers(len(inner))]
+        stand_in = td.tensor("Z", node.shape)
+        replaced = expr.subs(node, stand_in)
+        node_value = td.evaluate(node, functions=USER_FUNCTIONS, **V)
+        assert _close(td.evaluate(replaced, functions=USER_FUNCTIONS, **{**V, "Z": node_value}), want, 1e-9)
+        assert _close(td.evaluate(replaced.subs(stand_in, node), functions=USER_FUNCTIONS, **V), want, 1e-9)

@@ -21,7 +21,8 @@ import opt_einsum
 from .errors import EvaluationError
 from .printing import short
 
-__all__ = ["get_backend", "infer_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
+__all__ = ["get_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES",
+           "infer_backend", "library_of"]
 
 SINGULAR_POLICIES = ("raise", "nan")
 
@@ -629,7 +630,13 @@ INPUT_LIBRARIES = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "cupy": "cup
 
 
 def library_of(value):
-    """The backend whose arrays ``value`` is, or None (numpy arrays, numbers, anything else)."""
+    """The backend whose arrays ``value`` is, or None (numpy arrays, numbers, anything else).
+
+    >>> import numpy as np
+    >>> from tensordiff.backends import library_of
+    >>> library_of(np.ones(2)) is None
+    True
+    """
     for cls in type(value).__mro__:
         name = INPUT_LIBRARIES.get(cls.__module__.partition(".")[0])
         if name is not None:
@@ -640,6 +647,8 @@ def library_of(value):
 def infer_backend(values):
     """The backend the arrays of ``values`` ({symbol name: value}) call for: one library, else numpy.
 
+    >>> import numpy as np
+    >>> from tensordiff.backends import infer_backend
     >>> infer_backend({"x": np.ones(3), "lam": 0.5})
     'numpy'
     """

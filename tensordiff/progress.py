@@ -22,7 +22,12 @@ _default = contextvars.ContextVar("tensordiff_progress", default=False)
 
 
 def validate_progress(value):
-    """``value`` if it is a bool or None, else an EvaluationError."""
+    """``value`` if it is a bool or None, else an EvaluationError.
+
+    >>> from tensordiff.progress import validate_progress
+    >>> validate_progress(True)
+    True
+    """
     if value is not None and not isinstance(value, bool):
         raise EvaluationError(f"progress must be True or False, got {type(value).__name__} {value!r:.40}")
     return value
@@ -30,7 +35,13 @@ def validate_progress(value):
 
 @contextlib.contextmanager
 def enabled(on=True):
-    """Within the block, programs with ``progress=None`` show their progress (the CLI's --progress)."""
+    """Within the block, programs with ``progress=None`` show their progress (the CLI's --progress).
+
+    >>> from tensordiff import progress
+    >>> with progress.enabled():
+    ...     progress.active(None)
+    True
+    """
     token = _default.set(on)
     try:
         yield
@@ -39,7 +50,12 @@ def enabled(on=True):
 
 
 def active(progress):
-    """Whether a call of a program with this ``progress`` setting reports."""
+    """Whether a call of a program with this ``progress`` setting reports.
+
+    >>> from tensordiff.progress import active
+    >>> active(None), active(True)
+    (False, True)
+    """
     return _default.get() if progress is None else progress
 
 

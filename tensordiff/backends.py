@@ -10,6 +10,7 @@ missing one is an EvaluationError naming the extra to install. dask evaluates la
 result is a chunked dask array that whatever scheduler is active computes.
 """
 
+import contextlib
 import functools
 import importlib
 import math
@@ -133,6 +134,10 @@ class Backend:
     def __init__(self, lib):
         self.lib = lib
 
+    def quiet(self):
+        """A context in which inf/nan arise without numpy's warnings (README "Numerics")."""
+        return np.errstate(all="ignore")
+
     # ---- values
     def to_array(self, name, value):
         """The validated array of this library for the value of symbol ``name``."""
@@ -207,7 +212,7 @@ class _ArrayLibrary(Backend):
         if step.tensor_args:
             arrays = [args[k] for k in step.tensor_args]
             if not _is_one(factor):
-                smallest = min(range(len(arrays)), key=lambda k: _numel(arrays[k]))
+                smallest = _smallest(arrays)
                 arrays[smallest] = arrays[smallest] * factor
             core, factor = self.contract(step.equation, arrays), 1.0
         return self.assemble(core, step.core_ids, step.out_ids, step.id_dims, sizes, factor, place)
@@ -303,7 +308,7 @@ class _ArrayLibrary(Backend):
         if not operands:
             return self.full(factor, place) if isinstance(factor, (int, float)) else factor
         if not _is_one(factor):
-            smallest = min(range(len(operands)), key=lambda k: _numel(operands[k]))
+            smallest = _smallest(operands)
             operands[smallest] = operands[smallest] * factor
         return self.contract(_equation(subs, out), operands)
 
@@ -341,6 +346,15 @@ def _is_one(factor):
 
 def _numel(array):
     return math.prod(array.shape)
+
+
+def _smallest(arrays):
+    """The position of the array with the fewest entries (a loop: torch.compile traces no min(key=))."""
+    best = 0
+    for k in range(1, len(arrays)):
+        if _numel(arrays[k]) < _numel(arrays[best]):
+            best = k
+    return best
 
 
 def _equation(subs, out):
@@ -445,6 +459,8 @@ class _Torch(_ArrayLibrary):
         return array[keys]
 
     def shares_memory(self, a, b):
+        if self.lib.compiler.is_compiling():   # storage pointers cannot be traced: copy to be sure
+            return True
         return isinstance(b, self.lib.Tensor) and \
             a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
@@ -459,6 +475,10 @@ class _Torch(_ArrayLibrary):
 
     def traced(self, array):
         return self.lib.compiler.is_compiling()
+
+    def quiet(self):
+        return contextlib.nullcontext() if self.lib.compiler.is_compiling() else super().quiet()   # dynamo
+        # traces no np.errstate
 
     def contract(self, equation, arrays):
         if self.lib.compiler.is_compiling():   # dynamo traces torch.einsum, not opt_einsum's cached plans
@@ -564,7 +584,7 @@ class EinsumParts:
 
     def factor(self, args, sizes):
         """The coefficient times the sizes of orphan dims times the scalar operands."""
-        factor = self.coeff * math.prod(sizes[d] for d in self.orphan_dims)
+        factor = self.coeff * math.prod([sizes[d] for d in self.orphan_dims])
         for k in self.scalar_args:
             factor = factor * args[k]
         return factor
@@ -637,7 +657,12 @@ def library_of(value):
     >>> library_of(np.ones(2)) is None
     True
     """
-    for cls in type(value).__mro__:
+    if isinstance(value, (int, float, np.ndarray, np.generic)):   # the common cases first, no class walk
+        return None                                                  # (which torch.compile cannot trace)
+    name = INPUT_LIBRARIES.get(type(value).__module__.partition(".")[0])
+    if name is not None:
+        return name
+    for cls in type(value).__mro__[1:]:   # a subclass defined elsewhere (a torch.Tensor subclass, say)
         name = INPUT_LIBRARIES.get(cls.__module__.partition(".")[0])
         if name is not None:
             return name

@@ -130,7 +130,7 @@ class _ApplyStep:
         if self.fn.user and isinstance(arg, np.ndarray) and arg.flags.writeable:
             arg = arg.view()   # user code may write into its argument: never into the caller's array
             arg.flags.writeable = False
-        with np.errstate(all="ignore"):
+        with self.backend.quiet():
             result = self.backend.apply(impl, arg)
         if self.backend.lazy:
             return result
@@ -381,7 +381,7 @@ class Program:
         results = [None] * len(self.steps)
         report = Progress(builtins.sum(not isinstance(node, Var) for node, *_ in self.steps)) \
             if progress_active(self.progress) else None
-        with np.errstate(all="ignore"), report or contextlib.nullcontext():   # inf/nan: IEEE, quietly
+        with self.backend.quiet(), report or contextlib.nullcontext():   # inf/nan: IEEE, quietly
             for k, (node, step, arg_slots, release) in enumerate(self.steps):
                 if isinstance(node, Var):
                     results[k] = arrays[node.name]
@@ -411,7 +411,8 @@ class Program:
     def _check_memory(self, sizes, dtype):
         """Refuse, before allocating, outputs that together exceed the memory limit."""
         shapes = [self.nodes[s].shape for s in self.output_slots]
-        nbytes = builtins.sum(math.prod(sizes[d] for d in shape) for shape in shapes) * dtype.itemsize
+        nbytes = builtins.sum([math.prod([sizes[d] for d in shape]) for shape in shapes]) * dtype.itemsize  # lists:
+        # torch.compile traces them, not generators
         check_result_size(nbytes, lambda: ", ".join(
             f"shape {tuple(sizes[d] for d in shape)}" for shape in shapes) + f", {dtype}", self.memory_limit)
 

@@ -3,11 +3,10 @@
 A program compiled or evaluated with ``progress=True`` reports each step it runs, but only once
 the evaluation has taken longer than ``DELAY`` seconds, so short evaluations (the many calls of a
 finite-difference check, say) stay quiet. ``progress=None`` (the default) follows ``enabled``, a
-context setting that is off unless the command line's ``--progress`` turns it on.
+process-wide setting that is off unless the command line's ``--progress`` turns it on.
 """
 
 import contextlib
-import contextvars
 import sys
 import time
 
@@ -18,7 +17,8 @@ __all__ = ["validate_progress", "Progress", "enabled", "DELAY"]
 DELAY = 0.5   # seconds an evaluation runs before its progress shows
 REFRESH = 0.1   # seconds between two updates of the plain line
 
-_default = contextvars.ContextVar("tensordiff_progress", default=False)
+# the command line's setting: a plain global, which torch.compile can read (not a ContextVar)
+_default = [False]
 
 
 def validate_progress(value):
@@ -42,11 +42,11 @@ def enabled(on=True):
     ...     progress.active(None)
     True
     """
-    token = _default.set(on)
+    before, _default[0] = _default[0], on
     try:
         yield
     finally:
-        _default.reset(token)
+        _default[0] = before
 
 
 def active(progress):
@@ -56,7 +56,7 @@ def active(progress):
     >>> active(None), active(True)
     (False, True)
     """
-    return _default.get() if progress is None else progress
+    return _default[0] if progress is None else progress
 
 
 class Progress:

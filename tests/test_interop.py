@@ -187,16 +187,23 @@ def test_torch_compile_of_a_program(ridge):
     torch = pytest.importorskip("torch")
     X, y, lam, q, f, values = ridge
     program = td.compile([f, td.grad(f, X), td.hessian(f, y)], backend="torch")
-    compiled = torch.compile(lambda x, yv: program(X=x, y=yv, lam=0.5))
-    out = compiled(torch.tensor(values["X"]), torch.tensor(values["y"]))
+    compiled = torch.compile(lambda x, yv: program(X=x, y=yv, lam=0.5), fullgraph=True)   # one graph
+    x, yv = torch.tensor(values["X"]), torch.tensor(values["y"])
+    out = compiled(x, yv)
     expected = td.compile([f, td.grad(f, X), td.hessian(f, y)], backend="numpy")(**values)
     for got, want in zip(out, expected):
         assert isinstance(got, torch.Tensor) and _close(got.numpy(), want)
 
+    following = td.compile(q)   # no backend: its torch plan is made at the first call (a graph break)
+    assert _close(torch.compile(lambda x, yv: following(X=x, y=yv, lam=0.5))(x, yv).numpy(), _reference(values)[0])
+
     A, b = td.matrix("A", "p p"), td.vector("b", "p")
-    singular = td.compile([td.inv(A), td.logdet(A), td.solve(A, b)], backend="torch")
-    inverse, logdet, solved = torch.compile(lambda a: singular(A=a, b=torch.ones(2, dtype=torch.float64)))(
-        torch.zeros(2, 2, dtype=torch.float64))
+    singular = td.compile([td.inv(A), td.logdet(A), td.solve(A, b), A], backend="torch")
+    a = torch.zeros(2, 2, dtype=torch.float64)
+    inverse, logdet, solved, same = torch.compile(lambda a: singular(A=a, b=torch.ones(2, dtype=torch.float64)),
+                                                  fullgraph=True)(a)
     assert torch.isnan(inverse).all() and torch.isnan(solved).all() and logdet == -float("inf")
+    same[0, 0] = 1.0   # an output that is an input is a copy, compiled too
+    assert a[0, 0] == 0.0
     with pytest.raises(td.EvaluationError, match="keywords"):
         torch.compile(program)(torch.tensor(values["X"]))

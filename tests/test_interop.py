@@ -207,3 +207,28 @@ def test_torch_compile_of_a_program(ridge):
     assert a[0, 0] == 0.0
     with pytest.raises(td.EvaluationError, match="keywords"):
         torch.compile(program)(torch.tensor(values["X"]))
+
+
+def test_inference_imports_no_library():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, tensordiff as td\n"
+            "x = td.vector('x', 'n')\n"
+            "assert type(td.evaluate(x @ x, x=np.ones(3), progress=False)) is np.ndarray\n"
+            "print(sorted(m for m in ('torch', 'jax', 'cupy', 'dask', 'scipy', 'tqdm') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_tensor_subclasses_are_torch():
+    torch = pytest.importorskip("torch")
+
+    class Tagged(torch.Tensor):   # a subclass defined outside torch: found through its base class
+        pass
+
+    x = td.vector("x", "n")
+    value = torch.ones(3, dtype=torch.float64).as_subclass(Tagged)
+    assert isinstance(td.evaluate(x @ x, x=value), torch.Tensor)
+    parameter = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    out = td.evaluate(x @ x, x=parameter)
+    assert isinstance(out, torch.Tensor) and out.requires_grad

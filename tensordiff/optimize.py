@@ -11,6 +11,7 @@ scipy itself is not needed here; the object is what ``scipy.optimize.minimize`` 
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -250,10 +251,13 @@ def _fresh_symbol(name, dims, taken):
 
 
 def _as_float_array(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray, np.generic)) and \
+    if isinstance(value, bool) or not isinstance(value, (numbers.Number, np.ndarray, np.generic)) and \
             not hasattr(value, "__array__"):
         raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
+        raise EvaluationError(f"value for {name!r} cannot be read as a numpy array: {exc}") from None
     if array.dtype.kind not in "biuf":
         raise EvaluationError(f"value for {name!r} must hold real numbers, got dtype {array.dtype}")
     return array.astype(np.float64)

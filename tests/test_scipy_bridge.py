@@ -162,6 +162,10 @@ def test_bad_arguments_are_clear_errors(ridge):
         td.scipy_objective(f, [W, b, b], **constants)
     with pytest.raises(td.ShapeError, match="dim 'p' is 4 elsewhere but 5"):
         td.scipy_objective(f, [W, b], **constants).x0(W=np.zeros((5, 3)), b=np.zeros(3))
+    with pytest.raises(td.EvaluationError, match="'lam' must be a number or an array, got str"):
+        td.scipy_objective(f, [W, b], **{**constants, "lam": "0.7"})
+    with pytest.raises(td.EvaluationError, match="'lam' must hold real numbers"):
+        td.scipy_objective(f, [W, b], **{**constants, "lam": 0.7 + 1j})
     obj = td.scipy_objective(f, [W, b], **constants)
     with pytest.raises(td.EvaluationError, match="x0 needs a value for 'b'"):
         obj.x0(W=np.zeros((4, 3)))

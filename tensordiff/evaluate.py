@@ -30,7 +30,7 @@ from .indices import format_dims, slice_of
 from .kernels import assemble
 from .memory import check_result_size, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
-from .progress import Progress, active as progress_active, validate_progress
+from .progress import Progress, delay_for, validate_progress
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -379,8 +379,9 @@ class Program:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        report = Progress(builtins.sum(not isinstance(node, Var) for node, *_ in self.steps)) \
-            if progress_active(self.progress) else None
+        delay = delay_for(self.progress)
+        report = None if delay is None else \
+            Progress(builtins.sum(not isinstance(node, Var) for node, *_ in self.steps), delay)
         with self.backend.quiet(), report or contextlib.nullcontext():   # inf/nan: IEEE, quietly
             for k, (node, step, arg_slots, release) in enumerate(self.steps):
                 if isinstance(node, Var):
@@ -482,9 +483,9 @@ def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunk
     Traced (jax.jit/vmap/grad, torch.compile), a singular matrix always takes the NaN path.
     ``memory_limit``: bytes, None or "auto" (default: td.set_memory_limit's setting, which is
     half the available memory unless set): a dense result above it is refused before any work.
-    ``progress``: True shows each call's progress on stderr once it has run half a second (a tqdm
-    bar when tqdm is installed, else a plain line); False or None (default) is silent, except that
-    None follows the command line's --progress.
+    ``progress``: True shows each call's progress on stderr (a tqdm bar when tqdm is installed,
+    else a plain line); False or None (default) is silent, except that None follows the command
+    line's --progress (which shows evaluations that run over half a second).
     """
     single = isinstance(exprs, Expr) or not isinstance(exprs, (list, tuple))
     items = (exprs,) if single else tuple(exprs)

@@ -53,7 +53,8 @@ class ScipyObjective:
             raise ShapeError(f"scipy_objective needs a scalar expression, got shape {format_dims(f.shape)}")
         wrt = [wrt] if isinstance(wrt, Var) else list(wrt) if isinstance(wrt, (list, tuple)) else wrt
         if not isinstance(wrt, list) or not wrt or not all(isinstance(w, Var) for w in wrt):
-            raise TensorDiffError(f"scipy_objective's wrt must be a symbol or a non-empty list of symbols, got {wrt!r:.60}")
+            raise TensorDiffError(f"scipy_objective's wrt must be a symbol or a non-empty list of symbols, "
+                                  f"got {wrt!r:.60}")
         names = [w.name for w in wrt]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:

@@ -1,9 +1,10 @@
 """Progress of an evaluation on stderr: tqdm's bar when tqdm is installed, a plain line otherwise.
 
-A program compiled or evaluated with ``progress=True`` reports each step it runs, but only once
-the evaluation has taken longer than ``DELAY`` seconds, so short evaluations (the many calls of a
-finite-difference check, say) stay quiet. ``progress=None`` (the default) follows ``enabled``, a
-process-wide setting that is off unless the command line's ``--progress`` turns it on.
+A program compiled or evaluated with ``progress=True`` reports each step it runs, from the
+start, as tqdm does. ``progress=None`` (the default) follows ``enabled``, a process-wide setting
+that is off unless the command line's ``--progress`` turns it on; then only evaluations that have
+run longer than ``DELAY`` seconds report, so the many short calls of a finite-difference check
+stay quiet.
 """
 
 import contextlib
@@ -12,9 +13,9 @@ import time
 
 from .errors import EvaluationError
 
-__all__ = ["validate_progress", "Progress", "enabled", "DELAY"]
+__all__ = ["validate_progress", "Progress", "enabled", "delay_for", "DELAY"]
 
-DELAY = 0.5   # seconds an evaluation runs before its progress shows
+DELAY = 0.5   # seconds an evaluation runs before the command line's --progress shows it
 REFRESH = 0.1   # seconds between two updates of the plain line
 
 # the command line's setting: a plain global, which torch.compile can read (not a ContextVar)
@@ -39,7 +40,7 @@ def enabled(on=True):
 
     >>> from tensordiff import progress
     >>> with progress.enabled():
-    ...     progress.active(None)
+    ...     progress.delay_for(None) == progress.DELAY
     True
     """
     before, _default[0] = _default[0], on
@@ -49,22 +50,24 @@ def enabled(on=True):
         _default[0] = before
 
 
-def active(progress):
-    """Whether a call of a program with this ``progress`` setting reports.
+def delay_for(progress):
+    """Seconds after which a call of a program with this ``progress`` setting reports; None: never.
 
-    >>> from tensordiff.progress import active
-    >>> active(None), active(True)
-    (False, True)
+    >>> from tensordiff.progress import delay_for
+    >>> delay_for(None), delay_for(False), delay_for(True)
+    (None, None, 0.0)
     """
-    return _default[0] if progress is None else progress
+    if progress is None:
+        return DELAY if _default[0] else None
+    return 0.0 if progress else None
 
 
 class Progress:
-    """One evaluation's report over ``total`` steps; ``step(text)`` before each, ``close()`` (or the
-    end of a ``with`` block, an error included) at the end."""
+    """One evaluation's report over ``total`` steps, shown after ``delay`` seconds; ``step(text)``
+    before each step, ``close()`` (or the end of a ``with`` block, an error included) at the end."""
 
-    def __init__(self, total, stream=None):
-        self.total, self.done = total, 0
+    def __init__(self, total, delay=0.0, stream=None):
+        self.total, self.done, self.delay = total, 0, delay
         self.stream = stream if stream is not None else sys.stderr
         self.start, self.last = time.monotonic(), -REFRESH
         self.bar, self.shown = None, False
@@ -73,7 +76,7 @@ class Progress:
         except ImportError:
             tqdm = None
         if tqdm is not None:
-            self.bar = tqdm(total=total, desc="tensordiff", unit="step", delay=DELAY, file=self.stream, leave=False)
+            self.bar = tqdm(total=total, desc="tensordiff", unit="step", delay=delay, file=self.stream, leave=False)
 
     def step(self, text):
         """Report that the step described by ``text`` starts (``self.done`` steps are finished)."""
@@ -82,7 +85,7 @@ class Progress:
             self.bar.set_postfix_str(text, refresh=False)
         else:
             now = time.monotonic()
-            if now - self.start >= DELAY and now - self.last >= REFRESH:
+            if now - self.start >= self.delay and now - self.last >= REFRESH:
                 self._line(f"step {self.done + 1}/{self.total}", self.done, text, now)
         self.done += 1
 
@@ -104,7 +107,7 @@ class Progress:
             if not stopped:
                 self.bar.update(self.total - self.bar.n)
             self.bar.close()
-        elif self.shown or time.monotonic() - self.start >= DELAY:
+        elif self.shown or time.monotonic() - self.start >= self.delay:
             if stopped:
                 self._line(f"stopped at step {self.done}/{self.total}", self.done - 1, "by an error",
                            time.monotonic(), end="\n")

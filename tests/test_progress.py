@@ -1,5 +1,6 @@
 """progress=True on evaluate and compile, and the CLI's --progress: a tqdm bar or a plain line on
-stderr once an evaluation has run DELAY seconds; silent by default; bad values are clear errors."""
+stderr (for the CLI, once an evaluation has run DELAY seconds); silent by default; bad values are
+clear errors."""
 
 import pickle
 import sys
@@ -64,11 +65,18 @@ def test_tqdm_bar_when_installed(hessian_case, no_delay, capsys):
     assert "tensordiff" in err and f"/{_steps(program)}" in err and "step" in err
 
 
-def test_a_short_evaluation_stays_quiet(hessian_case, without_tqdm, monkeypatch, capsys):
+def test_the_command_lines_setting_shows_only_long_evaluations(hessian_case, without_tqdm, monkeypatch, capsys):
     monkeypatch.setattr(progress, "DELAY", 3600.0)
     X, H, values = hessian_case
+    with progress.enabled():
+        td.evaluate(H, **values)                   # progress=None follows the setting: not this long
+        assert capsys.readouterr().err == ""
+        td.evaluate(H, **values, progress=False)   # an explicit False wins
+        assert capsys.readouterr().err == ""
+        td.evaluate(H, **values, progress=True)    # an explicit True reports from the start
+        assert "steps (100%)" in capsys.readouterr().err
     td.evaluate(H, **values, progress=True)
-    assert capsys.readouterr().err == ""
+    assert "steps (100%)" in capsys.readouterr().err
 
 
 def test_an_error_stops_the_line(no_delay, without_tqdm, capsys):

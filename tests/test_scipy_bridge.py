@@ -198,3 +198,21 @@ def test_hessian_products_reuse_what_the_point_fixes():
         p = np.random.default_rng(seed).standard_normal(x.size)
         np.testing.assert_allclose(obj.hessp(x, p), hess @ p, rtol=1e-10, atol=1e-10)
     assert obj.evaluations == 1 + 1 + 3   # hess, the point's parts once, three products
+
+
+def test_a_single_symbol_and_a_symbol_f_does_not_use():
+    A, x, z = td.matrix("A", "n n"), td.vector("x", "n"), td.vector("z", "m")
+    a = RNG.standard_normal((3, 3))
+    spd = a @ a.T + np.eye(3)
+    f = x @ A @ x - td.sum(x)
+    single = td.scipy_objective(f, x, A=spd)
+    result = optimize.minimize(single.fun, single.x0(x=np.zeros(3)), jac=single.jac, method="L-BFGS-B",
+                               options=dict(gtol=1e-12))
+    np.testing.assert_allclose(single.unflatten(result.x)["x"], np.linalg.solve(2 * spd, np.ones(3)), atol=1e-6)
+    both = td.scipy_objective(f, [x, z], A=spd)   # z is free: its gradient and Hessian blocks are zero
+    v = both.x0(x=np.ones(3), z=np.ones(2))
+    np.testing.assert_allclose(both.jac(v), np.r_[2 * spd @ np.ones(3) - 1, 0, 0])
+    expected = np.zeros((5, 5))
+    expected[:3, :3] = 2 * spd
+    np.testing.assert_allclose(both.hess(v), expected)
+    np.testing.assert_allclose(both.hessp(v, np.arange(5.0)), expected @ np.arange(5.0))

@@ -25,6 +25,8 @@ from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, m
                          triu, where, zeros)
 from .simplify import simplify
 from .ops import broadcast_shapes, broadcast_to
+from .optimize import ScipyObjective, scipy_objective
+from .substitution import substitute
 from .testing import check
 
 __version__ = "0.1.0"
@@ -33,8 +35,9 @@ __all__ = [
     "tensor", "scalar", "vector", "matrix", "eye",
     "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "solve", "matrix_power", "det", "logdet", "norm",
     "sqrt", *FUNCTIONS, "polygamma", "elementwise", "Elementwise",
-    "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify",
+    "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify", "substitute",
     "evaluate", "compile", "Program", "kernels_available",
+    "scipy_objective", "ScipyObjective",
     "cost", "Cost", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "broadcast_shapes", "broadcast_to",

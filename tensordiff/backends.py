@@ -10,6 +10,7 @@ missing one is an EvaluationError naming the extra to install. dask evaluates la
 result is a chunked dask array that whatever scheduler is active computes.
 """
 
+import contextlib
 import functools
 import importlib
 import math
@@ -21,7 +22,8 @@ from . import conditioning
 from .errors import EvaluationError
 from .printing import short
 
-__all__ = ["get_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES"]
+__all__ = ["get_backend", "BACKENDS", "EinsumParts", "EinsumStep", "SumStep", "OnSingular", "SINGULAR_POLICIES",
+           "infer_backend", "library_of"]
 
 SINGULAR_POLICIES = ("raise", "nan")
 
@@ -167,6 +169,10 @@ class Backend:
     def __init__(self, lib):
         self.lib = lib
 
+    def quiet(self):
+        """A context in which inf/nan arise without numpy's warnings (README "Numerics")."""
+        return np.errstate(all="ignore")
+
     # ---- values
     def to_array(self, name, value):
         """The validated array of this library for the value of symbol ``name``."""
@@ -241,7 +247,7 @@ class _ArrayLibrary(Backend):
         if step.tensor_args:
             arrays = [args[k] for k in step.tensor_args]
             if not _is_one(factor):
-                smallest = min(range(len(arrays)), key=lambda k: _numel(arrays[k]))
+                smallest = _smallest(arrays)
                 arrays[smallest] = arrays[smallest] * factor
             core, factor = self.contract(step.equation, arrays), 1.0
         return self.assemble(core, step.core_ids, step.out_ids, step.id_dims, sizes, factor, place)
@@ -337,7 +343,7 @@ class _ArrayLibrary(Backend):
         if not operands:
             return self.full(factor, place) if isinstance(factor, (int, float)) else factor
         if not _is_one(factor):
-            smallest = min(range(len(operands)), key=lambda k: _numel(operands[k]))
+            smallest = _smallest(operands)
             operands[smallest] = operands[smallest] * factor
         return self.contract(_equation(subs, out), operands)
 
@@ -354,8 +360,14 @@ class _ArrayLibrary(Backend):
     def apply(self, impl, x):
         return impl(x)
 
+    def traced(self, array):
+        """Whether ``array`` is a traced value (jax.jit/vmap/grad, torch.compile): it has no Python bool."""
+        return False
+
     def logdet(self, a, on_singular):
         sign, logabs = self.xp.linalg.slogdet(a)
+        if self.traced(sign):   # traced: the NaN path, whatever the policy (docs/interop.md)
+            return logabs
         if bool(sign == 0):
             return on_singular(lambda: logabs)   # slogdet's log|det| is already -inf
         return logabs
@@ -370,6 +382,15 @@ def _is_one(factor):
 
 def _numel(array):
     return math.prod(array.shape)
+
+
+def _smallest(arrays):
+    """The position of the array with the fewest entries (a loop: torch.compile traces no min(key=))."""
+    best = 0
+    for k in range(1, len(arrays)):
+        if _numel(arrays[k]) < _numel(arrays[best]):
+            best = k
+    return best
 
 
 def _equation(subs, out):
@@ -465,6 +486,8 @@ class _Torch(_ArrayLibrary):
         return array[keys]
 
     def shares_memory(self, a, b):
+        if self.lib.compiler.is_compiling():   # storage pointers cannot be traced: copy to be sure
+            return True
         return isinstance(b, self.lib.Tensor) and \
             a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
@@ -477,7 +500,22 @@ class _Torch(_ArrayLibrary):
     def full(self, value, place):
         return self.lib.full((), value, dtype=place[0], device=place[1])
 
+    def traced(self, array):
+        return self.lib.compiler.is_compiling()
+
+    def quiet(self):
+        return contextlib.nullcontext() if self.lib.compiler.is_compiling() else super().quiet()   # dynamo
+        # traces no np.errstate
+
+    def contract(self, equation, arrays):
+        if self.lib.compiler.is_compiling():   # dynamo traces torch.einsum, not opt_einsum's cached plans
+            return self.lib.einsum(equation, *arrays)
+        return super().contract(equation, arrays)
+
     def inv(self, a, on_singular):
+        if self.traced(a):   # no exception inside a compiled graph: NaN where singular (docs/interop.md)
+            inverse, info = self.lib.linalg.inv_ex(a)
+            return self.lib.where(info == 0, inverse, math.nan)
         try:
             inverse = self.lib.linalg.inv(a)
         except self.lib.linalg.LinAlgError:
@@ -485,6 +523,9 @@ class _Torch(_ArrayLibrary):
         return conditioning.checked_inverse(a, inverse, on_singular)
 
     def solve(self, a, b, on_singular):
+        if self.traced(a):
+            flat, info = self.lib.linalg.solve_ex(a, b.reshape(b.shape[0], -1))
+            return self.lib.where(info == 0, flat, math.nan).reshape(a.shape[:1] + b.shape[1:])
         flat, probes = conditioning.with_probes(self, a, b.reshape(b.shape[0], -1), on_singular)
         try:
             flat = self.lib.linalg.solve(a, flat)
@@ -500,24 +541,31 @@ class _Torch(_ArrayLibrary):
 class _LUBackend(_ArrayLibrary):
     """jax and cupy return inf/nan for a singular matrix: an exact zero pivot of LU detects it, as LAPACK's does."""
 
-    def _factor(self, a, on_singular, make_nan):
+    def _factor(self, a, b, shape, on_singular):
+        """(a's LU, None); or (None, the result inv(a) @ b of ``shape``) when a is singular (a zero
+        pivot) or traced: then no Python bool is taken of a traced flag, the result is NaN where a is
+        singular, and conditioning is not checked (docs/interop.md)."""
         lu = self.lu_factor(a)
-        if bool((self.xp.diagonal(lu[0]) == 0).any()):
-            return None, on_singular(make_nan)
+        singular = (self.xp.diagonal(lu[0]) == 0).any()
+        if self.traced(singular):
+            return None, self.xp.where(singular, math.nan, self.lu_solve(lu, b).reshape(shape))
+        if bool(singular):
+            return None, on_singular(lambda: self.xp.full(shape, math.nan, dtype=b.dtype))
         return lu, None
 
     def inv(self, a, on_singular):
-        lu, singular = self._factor(a, on_singular, lambda: self.xp.full(a.shape, math.nan, dtype=a.dtype))
+        eye = self.xp.eye(a.shape[0], dtype=a.dtype)
+        lu, early = self._factor(a, eye, a.shape, on_singular)
         if lu is None:
-            return singular
-        return conditioning.checked_inverse(a, self.lu_solve(lu, self.xp.eye(a.shape[0], dtype=a.dtype)), on_singular)
+            return early
+        return conditioning.checked_inverse(a, self.lu_solve(lu, eye), on_singular)
 
     def solve(self, a, b, on_singular):
-        shape = a.shape[:1] + b.shape[1:]
-        lu, singular = self._factor(a, on_singular, lambda: self.xp.full(shape, math.nan, dtype=b.dtype))
+        shape, flat = a.shape[:1] + b.shape[1:], b.reshape(b.shape[0], -1)
+        lu, early = self._factor(a, flat, shape, on_singular)
         if lu is None:
-            return singular
-        flat, probes = conditioning.with_probes(self, a, b.reshape(b.shape[0], -1), on_singular)
+            return early
+        flat, probes = conditioning.with_probes(self, a, flat, on_singular)
         return conditioning.checked_probes(a, self.lu_solve(lu, flat), probes, on_singular).reshape(shape)
 
     def concatenate_columns(self, a, b):
@@ -538,10 +586,14 @@ class _Jax(_LUBackend):
         import jax.scipy.linalg   # noqa: the lazy import of this optional backend
         self.xp = lib
         self.lu_factor, self.lu_solve = jax.scipy.linalg.lu_factor, jax.scipy.linalg.lu_solve
-        self._array_type = importlib.import_module("jax").Array
+        jax = importlib.import_module("jax")
+        self._array_type, self._tracer_type = jax.Array, jax.core.Tracer
 
     def is_array(self, value):
         return isinstance(value, self._array_type)
+
+    def traced(self, array):
+        return isinstance(array, self._tracer_type)
 
 
 class _Cupy(_LUBackend):
@@ -584,7 +636,7 @@ class EinsumParts:
 
     def factor(self, args, sizes):
         """The coefficient times the sizes of orphan dims times the scalar operands."""
-        factor = self.coeff * math.prod(sizes[d] for d in self.orphan_dims)
+        factor = self.coeff * math.prod([sizes[d] for d in self.orphan_dims])
         for k in self.scalar_args:
             factor = factor * args[k]
         return factor
@@ -643,6 +695,50 @@ BACKENDS = {
 }
 
 _loaded = {}
+
+# The top-level module of an input's type (or of a base class): the backend that returns its
+# arrays when none is named, as opt_einsum infers its backend. Anything else is numpy's.
+INPUT_LIBRARIES = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "cupy": "cupy", "cupyx": "cupy", "dask": "dask"}
+
+
+def library_of(value):
+    """The backend whose arrays ``value`` is, or None (numpy arrays, numbers, anything else).
+
+    >>> import numpy as np
+    >>> from tensordiff.backends import library_of
+    >>> library_of(np.ones(2)) is None
+    True
+    """
+    if isinstance(value, (int, float, np.ndarray, np.generic)):   # the common cases first, no class walk
+        return None                                                  # (which torch.compile cannot trace)
+    name = INPUT_LIBRARIES.get(type(value).__module__.partition(".")[0])
+    if name is not None:
+        return name
+    for cls in type(value).__mro__[1:]:   # a subclass defined elsewhere (a torch.Tensor subclass, say)
+        name = INPUT_LIBRARIES.get(cls.__module__.partition(".")[0])
+        if name is not None:
+            return name
+    return None
+
+
+def infer_backend(values):
+    """The backend the arrays of ``values`` ({symbol name: value}) call for: one library, else numpy.
+
+    >>> import numpy as np
+    >>> from tensordiff.backends import infer_backend
+    >>> infer_backend({"x": np.ones(3), "lam": 0.5})
+    'numpy'
+    """
+    found = {}
+    for name, value in values.items():
+        library = library_of(value)
+        if library is not None:
+            found.setdefault(library, []).append(name)
+    if len(found) > 1:
+        raise EvaluationError("values mix arrays of " + " and ".join(
+            f"{library} ({', '.join(map(repr, names))})" for library, names in found.items()) +
+            ": convert them to one library, or name one with backend=")
+    return next(iter(found), "numpy")
 
 
 def get_backend(name):

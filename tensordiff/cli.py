@@ -2,7 +2,7 @@
 
     tensordiff EXPR --wrt X [--order K] [--dims X="n p" ...] [--symmetric S ...]
                [--format matrix|index|einsum|latex|numpy|jax|torch]
-               [--check [--singular raise|nan] [--conditioning warn|ignore|raise]]
+               [--check [--singular raise|nan] [--conditioning warn|ignore|raise]] [--progress]
     tensordiff --demo
     tensordiff --version | --info
 
@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import __version__, demo
+from . import __version__, demo, progress
 from .backends import BACKENDS, SINGULAR_POLICIES
 from .codegen import codegen
 from .conditioning import POLICIES as CONDITIONING_POLICIES
@@ -85,6 +85,8 @@ def _parser():
     parser.add_argument("--conditioning", choices=CONDITIONING_POLICIES, default="warn",
                         help="for --check: an ill-conditioned matrix warns (default), is ignored or is an error")
     parser.add_argument("--demo", action="store_true", help="run the four worked questions")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress of evaluations that take over half a second, on stderr")
     return parser
 
 
@@ -194,7 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
-        return run(args, sys.stdout)
+        with progress.enabled(args.progress):
+            return run(args, sys.stdout)
     except TensorDiffError as exc:
         print(f"tensordiff: error: {_as_options(_one_line(exc))}", file=sys.stderr)
         return 2

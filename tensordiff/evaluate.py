@@ -11,6 +11,7 @@ Other array libraries (``backend=``) run the same plan through the operations of
 """
 
 import builtins
+import contextlib
 import functools
 import math
 import numbers
@@ -33,6 +34,7 @@ from .pairwise import pairwise_contraction, planned_contraction, unary_contracti
 from .reductionsteps import REDUCTION_PLANS
 from .pricing import replay
 from .printing import short
+from .progress import Progress, delay_for, validate_progress
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
@@ -40,7 +42,7 @@ from .simplify import as_expr, einsum_node, einsum_on, substitute
 __all__ = ["compile", "evaluate", "Program"]
 
 # keywords of evaluate(): a symbol with one of these names takes its value from the dict argument
-RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks", "conditioning")
+RESERVED = ("functions", "backend", "singular", "memory_limit", "chunks", "conditioning", "progress")
 
 
 # ---------------------------------------------------------------- steps
@@ -158,7 +160,7 @@ class _ApplyStep:
             arg.flags.writeable = False
         if self.fn.user:
             impl = UserFunctionCall(impl, self.fn.display, self.node)
-        with np.errstate(all="ignore"):
+        with self.backend.quiet():
             result = self.backend.apply(impl, arg)
         if self.backend.lazy:
             return result
@@ -314,7 +316,7 @@ class Program:
         The expressions (use ``td.compile`` rather than this constructor).
     single : bool
         Whether a call returns one array rather than a tuple.
-    backend, singular, memory_limit, chunks
+    backend, singular, memory_limit, chunks, conditioning, progress
         As for ``td.compile``.
 
     Raises
@@ -340,15 +342,18 @@ class Program:
       %2 = einsum 'ba,b->a'(%0, %1)  shape (p)
     """
 
-    def __init__(self, exprs, single, backend="numpy", singular="raise", memory_limit="auto", chunks=None,
-                 conditioning="warn"):
+    def __init__(self, exprs, single, backend=None, singular="raise", memory_limit="auto", chunks=None,
+                 conditioning="warn", progress=None):
+        self.progress = validate_progress(progress)
         self.outputs = tuple(exprs)
         self.single = single
         self.nesting = None   # compile's record of nested tuples of outputs (td.hessian(f, [x, y]))
         check_homonyms(*self.outputs)   # values bind by name: two symbols of one name could not both be bound
         self.symmetric = {node.name: node for node in topological(self.outputs)
                           if isinstance(node, Var) and node.symmetric}
-        self.backend = backends.get_backend(backend)
+        self.follows_inputs = backend is None   # a call with torch/jax/cupy/dask arrays runs a twin on theirs
+        self.twins = {}
+        self.backend = backends.get_backend("numpy" if backend is None else backend)
         if not (isinstance(singular, str) and singular in backends.SINGULAR_POLICIES):
             raise EvaluationError(f"singular must be one of {', '.join(map(repr, backends.SINGULAR_POLICIES))}, "
                                   f"got {singular!r:.60}")
@@ -357,7 +362,8 @@ class Program:
                                   f"got {conditioning!r:.60}")
         self.conditioning = conditioning
         if chunks is not None and not self.backend.lazy:
-            raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}")
+            raise EvaluationError(f"chunks= is for backend=\"dask\", not {backend!r}" if backend is not None else
+                                  "chunks= is for backend=\"dask\": name it (no backend was named)")
         self.singular, self.chunks = singular, chunks
         self.memory_limit = validate_limit(memory_limit, "memory_limit")
         self._prices = {}   # (sizes, itemsize) -> [a bound on the peak, replay() once the bound is over the limit]
@@ -419,8 +425,9 @@ class Program:
             self.steps.append((node, plan, args, release))
 
     def __reduce__(self):
-        options = dict(backend=self.backend.name, singular=self.singular, memory_limit=self.memory_limit,
-                       chunks=self.chunks, conditioning=self.conditioning)
+        options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular,
+                       memory_limit=self.memory_limit, chunks=self.chunks, conditioning=self.conditioning,
+                       progress=self.progress)
         return (_program, (self.outputs, self.single, options, self.nesting))
 
     def __repr__(self):
@@ -443,6 +450,10 @@ class Program:
             if len(args) > 1 or not isinstance(args[0], dict):
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")
             values = {**_by_name(args[0]), **values}
+        if self.follows_inputs:
+            library = backends.infer_backend(values)
+            if library != "numpy":
+                return self._twin(library)(values, functions=functions)   # one dict: any symbol name
         if functions is not None and not isinstance(functions, dict):
             raise EvaluationError(f"functions must be a dict {{name: implementation}}, got {type(functions).__name__}")
         built_in = sorted(name for name in functions or () if (name in FUNCTIONS or name == "pow")
@@ -455,11 +466,16 @@ class Program:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        with np.errstate(all="ignore"):   # inf/nan follow IEEE quietly (README "Numerics"): no warnings
+        delay = delay_for(self.progress)
+        report = None if delay is None else \
+            Progress(builtins.sum(not isinstance(node, Var) for node, *_ in self.steps), delay)
+        with self.backend.quiet(), report or contextlib.nullcontext():   # inf/nan: IEEE, quietly
             for k, (node, step, arg_slots, release) in enumerate(self.steps):
                 if isinstance(node, Var):
                     results[k] = arrays[node.name]
                     continue
+                if report is not None:
+                    report.step(step.describe() if hasattr(step, "describe") else type(node).__name__.lower())
                 operands = [results[s] for s in arg_slots]
                 if isinstance(node, Apply):
                     results[k] = step(operands, sizes, place, functions)
@@ -517,6 +533,16 @@ class Program:
                   if isinstance(node, Einsum)]
         return (3 * nodes + 2 * builtins.max(spaces, default=0)) * itemsize
 
+    def _twin(self, library):
+        """This program planned for ``library``'s arrays (made on first use)."""
+        twin = self.twins.get(library)
+        if twin is None:
+            twin = self.twins[library] = Program(self.outputs, self.single, backend=library, singular=self.singular,
+                                                 memory_limit=self.memory_limit, conditioning=self.conditioning,
+                                                 progress=self.progress)
+            twin.nesting = self.nesting
+        return twin
+
     def _check_memory(self, sizes, dtype):
         """Refuse, before allocating anything, a run whose peak (results, intermediates and
         temporaries; pricing.py) is over the memory limit. The inputs are already allocated."""
@@ -533,7 +559,7 @@ class Program:
             known[1] = replay(self, sizes, itemsize)
         price = known[1]
         shapes = [tuple(sizes[d] for d in self.nodes[s].shape) for s in self.output_slots]
-        result_bytes = builtins.sum(math.prod(shape) for shape in shapes) * itemsize
+        result_bytes = builtins.sum([math.prod(shape) for shape in shapes]) * itemsize   # a list: torch.compile traces it
 
         def describe():
             at = self._step_text(price.peak_step, sizes) if price.peak_step is not None else "copying the results out"
@@ -633,7 +659,8 @@ _PLANS = {
 }
 
 
-def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", chunks=None, conditioning="warn"):
+def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunks=None, conditioning="warn",
+            progress=None):
     """Plan the evaluation of one expression or several, once, for calls with many values.
 
     Nested lists or tuples, such as ``td.hessian(f, [x, y])``'s blocks, come back nested alike;
@@ -648,15 +675,18 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
     exprs : Expr or list of Expr
         One expression (the program returns an array) or a list (it returns a tuple, sharing the
         work common to them).
-    backend : {"numpy", "dask", "torch", "jax", "cupy"}, optional
-        The array library (default "numpy"). The program takes and returns that library's arrays
-        (numpy arrays and numbers are converted). Built-in functions run as the library's own;
+    backend : {None, "numpy", "dask", "torch", "jax", "cupy"}, optional
+        The array library. By default (None) each call follows its inputs: torch tensors in, torch
+        out (likewise jax, cupy, dask); numpy arrays and numbers give numpy; two libraries in one
+        call are an ``EvaluationError`` (docs/interop.md). A named library's program takes and
+        returns its arrays (numpy arrays and numbers are converted). Built-in functions run as the library's own;
         functions you bind (``td.elementwise``, ``functions=``) get its arrays (with dask, numpy
         blocks). With "dask" the result is a lazy dask array computed by the active scheduler (a
         ``dask.distributed`` Client if there is one). Each library is imported only when asked for.
     singular : {"raise", "nan"}, optional
         "raise" (default) makes inv, logdet and solve of a singular matrix an ``EvaluationError``
-        naming it; "nan" gives NaN inverses and -inf logdets (det is 0 either way).
+        naming it; "nan" gives NaN inverses and -inf logdets (det is 0 either way). Traced
+        (jax.jit/vmap/grad, torch.compile), a singular matrix always takes the NaN path.
     memory_limit : int, None or "auto", optional
         The most memory, in bytes, one evaluation may allocate at its peak (results, intermediates
         and temporaries); an evaluation above it is refused before any work. "auto" (default)
@@ -671,6 +701,10 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
         of a matrix that inv, solve, det or logdet factor is below the machine epsilon of its
         dtype; "raise" makes it an ``EvaluationError``; "ignore" skips the estimate (see
         docs/reliability.md).
+    progress : bool or None, optional
+        True shows each call's progress on stderr (a tqdm bar when tqdm is installed, else a plain
+        line); False or None (default) is silent, except that None follows the command line's
+        ``--progress``.
 
     Returns
     -------
@@ -703,7 +737,7 @@ def compile(exprs, *, backend="numpy", singular="raise", memory_limit="auto", ch
         items, nesting = _flatten_outputs(items)
     items = tuple(as_expr(e) for e in items)
     program = Program(items, single, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
-                      conditioning=conditioning)
+                      conditioning=conditioning, progress=progress)
     program.nesting = nesting
     return program
 
@@ -720,8 +754,8 @@ def _by_name(values):
     return named
 
 
-def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular="raise", memory_limit="auto",
-             chunks=None, conditioning="warn", **kwargs):
+def evaluate(expr, values=None, /, functions=None, *, backend=None, singular="raise", memory_limit="auto",
+             chunks=None, conditioning="warn", progress=None, **kwargs):
     """Evaluate an expression (or a list of them) on values.
 
     This plans anew on each call; ``td.compile`` plans once for many calls and describes the
@@ -737,7 +771,7 @@ def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular=
         Implementations of abstract user functions (``td.elementwise("h")``): a list by derivative
         order (``{"h": [h, h_prime, ...]}``), or one callable per printed name
         (``{"h": h, "h'": h_prime}``). Built-in functions keep their own.
-    backend, singular, memory_limit, chunks
+    backend, singular, memory_limit, chunks, conditioning, progress
         As for ``td.compile``.
     **kwargs : array_like
         The values of the symbols by name: arrays whose axes match the symbol's dims, or numbers for
@@ -776,5 +810,5 @@ def evaluate(expr, values=None, /, functions=None, *, backend="numpy", singular=
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
     merged = {**_by_name(values or {}), **kwargs}
     program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
-                      conditioning=conditioning)
+                      conditioning=conditioning, progress=progress)
     return program(merged, functions=functions)   # one dict: a symbol may be called "functions"

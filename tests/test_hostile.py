@@ -69,7 +69,7 @@ PROBES = [
      td.EvaluationError, ["conditioning must be one of 'warn', 'ignore', 'raise'", "'loud'"]),
     ("memory limit a Decimal", lambda: td.compile(A, memory_limit=__import__("decimal").Decimal(10 ** 9)),
      td.TensorDiffError, ["memory_limit must be a positive number of bytes", "Decimal"]),
-    ("chunks without dask", lambda: td.compile(A, chunks=3),
+    ("chunks without dask", lambda: td.compile(A, backend="numpy", chunks=3),
      td.EvaluationError, ['chunks= is for backend="dask"', "'numpy'"]),
     ("dask chunks as words", lambda: td.evaluate(A, HA=np.eye(2), backend="dask", chunks="lots"),
      td.EvaluationError, ["chunks='lots'", "64MiB"]),

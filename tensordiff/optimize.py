@@ -1,0 +1,264 @@
+"""A bridge to scipy.optimize: a scalar expression as fun/jac/hess/hessp of one flat vector.
+
+``scipy_objective(f, [W, b], **constants)`` lays the symbols W, b end to end in one float64
+vector x (each raveled in C order) and compiles, once: the value with the gradients; the same
+with the parts of the Hessian-vector product that do not depend on the direction p (an inverse,
+f'' of an inner product, ...), sharing the gradients' work; and the product itself from those
+parts, linear in p. The last point and its parts are cached: ``fun(x)`` then ``jac(x)`` is one
+evaluation, and the many ``hessp(x, p)`` of a trust-region step run only the product part.
+``hess(x)`` forms the whole Hessian (compiled on first use).
+scipy itself is not needed here; the object is what ``scipy.optimize.minimize`` takes.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from .diff import diff, grad, jvp
+from .errors import EvaluationError, ShapeError, TensorDiffError
+from .evaluate import compile
+from .expr import Var, make, topological
+from .indices import format_dims
+from .ops import tensor
+from .simplify import as_expr, substitute as replace_nodes
+
+__all__ = ["scipy_objective", "ScipyObjective"]
+
+
+def scipy_objective(f, wrt, **constants):
+    """fun/jac/hess/hessp of one flat vector for ``scipy.optimize.minimize``.
+
+    ``f`` is a scalar expression, ``wrt`` a symbol or a list of symbols (laid end to end, each
+    raveled, in that order), ``constants`` the values of every other symbol of ``f``.
+
+    >>> import numpy as np, tensordiff as td
+    >>> from scipy.optimize import minimize
+    >>> A, b, x = td.matrix("A", "m n"), td.vector("b", "m"), td.vector("x", "n")
+    >>> f = td.norm(A @ x - b) ** 2 + 0.1 * (x @ x)
+    >>> obj = td.scipy_objective(f, [x], A=np.eye(3), b=np.ones(3))
+    >>> result = minimize(obj.fun, obj.x0(x=np.zeros(3)), jac=obj.jac, hessp=obj.hessp, method="trust-ncg")
+    >>> np.round(obj.unflatten(result.x)["x"], 6)
+    array([0.909091, 0.909091, 0.909091])
+    """
+    return ScipyObjective(f, wrt, constants)
+
+
+class ScipyObjective:
+    """The objective ``scipy_objective`` returns: see there. ``layout`` lists (name, shape, slice)."""
+
+    def __init__(self, f, wrt, constants):
+        f = as_expr(f)
+        if f.shape != ():
+            raise ShapeError(f"scipy_objective needs a scalar expression, got shape {format_dims(f.shape)}")
+        wrt = [wrt] if isinstance(wrt, Var) else list(wrt) if isinstance(wrt, (list, tuple)) else wrt
+        if not isinstance(wrt, list) or not wrt or not all(isinstance(w, Var) for w in wrt):
+            raise TensorDiffError(f"scipy_objective's wrt must be a symbol or a non-empty list of symbols, "
+                                  f"got {wrt!r:.60}")
+        names = [w.name for w in wrt]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise TensorDiffError(f"scipy_objective: {repeated[0]!r} appears twice in wrt")
+        symbols = {node.name: node.dims for node in topological([f, *wrt]) if isinstance(node, Var)}
+        for name in constants:
+            if name in names:
+                raise TensorDiffError(f"{name!r} is optimized over (it is in wrt), so it cannot also be a constant")
+            if name not in symbols:
+                raise EvaluationError(f"constant given for {name!r}, which is no symbol of f (its symbols: "
+                                      f"{', '.join(sorted(symbols))})")
+        missing = sorted(set(symbols) - set(names) - set(constants))
+        if missing:
+            raise EvaluationError("scipy_objective needs a constant for " + ", ".join(
+                f"{m!r} (dims {format_dims(symbols[m])})" for m in missing))
+        self.wrt = tuple(wrt)
+        self.constants = {name: _as_float_array(name, value) for name, value in constants.items()}
+        self.sizes = {}
+        for name, value in self.constants.items():
+            self._bind_sizes(name, symbols[name], value.shape)
+
+        gradients = [grad(f, w) for w in wrt]
+        taken = set(symbols)
+        self.directions = [_fresh_symbol(w.name + "_direction", w.dims, taken) for w in wrt]
+        # block i of H·p is Σ_j ∂g_i/∂w_j · p_j: one directional derivative of each gradient per symbol
+        products = [sum((jvp(g, w, v) for w, v in zip(wrt[1:], self.directions[1:])),
+                        jvp(g, wrt[0], self.directions[0])) for g in gradients]
+        self.value_program = compile([f, *gradients], backend="numpy")
+        # what the products need that p does not change is computed once per point, with the value
+        # and gradients (sharing their work); each hessp then runs only the part linear in p
+        intermediates = _independent_parts(products, {v.name for v in self.directions})
+        stand_ins = {node: make(Var, f"intermediate {k}", node.shape) for k, node in enumerate(intermediates)}
+        self.point_program = compile([f, *gradients, *intermediates], backend="numpy")
+        self.product_program = compile([replace_nodes(e, stand_ins) if stand_ins else e for e in products],
+                                       backend="numpy")
+        self.stand_ins = tuple(stand_ins.values())
+        # its inputs: its own symbols, and a symbol of f for each dim only f's symbols carry (eye("p"))
+        self.product_inputs = set(self.product_program.symbols)
+        carried = {d for dims in self.product_program.symbols.values() for d in dims}
+        for name, dims in symbols.items():
+            if set(dims) & (self.product_program.dims - carried):
+                self.product_inputs.add(name)
+                carried.update(dims)
+        self.f, self.gradients, self.hessian_program = f, gradients, None
+        self.evaluations = 0   # program calls, for a user who wants to see the caching at work
+        self._point, self._value, self._gradient, self._intermediates = None, None, None, None
+
+    # ---- the flat layout
+    @property
+    def layout(self):
+        """[(name, shape, slice of x)] for each wrt symbol, once every dim's size is known."""
+        layout, start = [], 0
+        for w in self.wrt:
+            unknown = [d for d in w.dims if d not in self.sizes]
+            if unknown:
+                raise EvaluationError(f"the size of dim {unknown[0]!r} of {w.name!r} is not known yet: call x0("
+                                      f"{w.name}=...) first, or pass a constant that has that dim")
+            shape = tuple(self.sizes[d] for d in w.dims)
+            size = math.prod(shape)
+            layout.append((w.name, shape, slice(start, start + size)))
+            start += size
+        return layout
+
+    @property
+    def size(self):
+        """The length of the flat vector."""
+        return self.layout[-1][2].stop
+
+    def x0(self, **values):
+        """The flat vector of ``values`` ({wrt name: array}), which also fixes dims only wrt symbols have."""
+        names = [w.name for w in self.wrt]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise EvaluationError(f"x0 takes values for the wrt symbols {', '.join(map(repr, names))}, not "
+                                  f"{', '.join(map(repr, unknown))}")
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise EvaluationError(f"x0 needs a value for {', '.join(map(repr, missing))}")
+        arrays = {w.name: _as_float_array(w.name, values[w.name]) for w in self.wrt}
+        for w in self.wrt:
+            self._bind_sizes(w.name, w.dims, arrays[w.name].shape)
+        return np.concatenate([arrays[w.name].ravel() for w in self.wrt])
+
+    def unflatten(self, x):
+        """{name: array} for the flat vector ``x``, each of its symbol's shape."""
+        x = self._flat(x, "x")
+        return {name: x[part].reshape(shape) for name, shape, part in self.layout}
+
+    # ---- what scipy calls
+    def fun(self, x):
+        """The value of f at ``x``."""
+        return float(self._value_and_gradient(x)[0])
+
+    def jac(self, x):
+        """The gradient at ``x``, flat."""
+        return self._value_and_gradient(x)[1].copy()
+
+    def hessp(self, x, p):
+        """The Hessian at ``x`` times ``p``, flat, without forming the Hessian."""
+        x = self._flat(x, "x")
+        directions = self.unflatten(self._flat(p, "p"))
+        if not self._at(x) or self._intermediates is None:
+            out = self.point_program(**self.constants, **self.unflatten(x))
+            self.evaluations += 1
+            count = len(self.wrt)
+            self._remember(x, out[0], out[1:1 + count])
+            self._intermediates = dict(zip((s.name for s in self.stand_ins), out[1 + count:]))
+        values = {**self.constants, **self.unflatten(x), **self._intermediates,
+                  **{v.name: directions[w.name] for w, v in zip(self.wrt, self.directions)}}
+        out = self.product_program(**{name: values[name] for name in self.product_inputs})
+        self.evaluations += 1
+        return np.concatenate([np.ravel(h) for h in out])
+
+    def hess(self, x):
+        """The whole Hessian at ``x``: a symmetric (size, size) array, blocks in the layout's order."""
+        if self.hessian_program is None:
+            blocks = [(i, j) for i in range(len(self.wrt)) for j in range(i, len(self.wrt))]
+            self.hessian_blocks = blocks
+            self.hessian_program = compile([diff(self.gradients[i], self.wrt[j]) for i, j in blocks],
+                                           backend="numpy")
+        layout = self.layout
+        out = self.hessian_program(**self.constants, **self.unflatten(x))
+        self.evaluations += 1
+        n = layout[-1][2].stop
+        hessian = np.empty((n, n))
+        for (i, j), block in zip(self.hessian_blocks, out):
+            rows, cols = layout[i][2], layout[j][2]
+            block = np.reshape(block, (rows.stop - rows.start, cols.stop - cols.start))
+            hessian[rows, cols] = block
+            hessian[cols, rows] = block.T
+        return hessian
+
+    # ---- internals
+    def _value_and_gradient(self, x):
+        x = self._flat(x, "x")
+        if not self._at(x):
+            out = self.value_program(**self.constants, **self.unflatten(x))
+            self.evaluations += 1
+            self._remember(x, out[0], out[1:])
+        return self._value, self._gradient
+
+    def _at(self, x):
+        return self._point is not None and np.array_equal(x, self._point)
+
+    def _remember(self, x, value, gradients):
+        self._point = np.array(x, dtype=np.float64)
+        self._value, self._gradient = value, np.concatenate([np.ravel(g) for g in gradients])
+        self._intermediates = None
+
+    def _flat(self, x, what):
+        n = self.size
+        try:
+            array = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise EvaluationError(f"{what} must be a flat vector of {n} numbers: {exc}") from None
+        if array.shape != (n,):
+            parts = ", ".join(f"{name} {shape}" for name, shape, _ in self.layout)
+            raise ShapeError(f"{what} has shape {array.shape}, expected a flat vector of length {n} ({parts}, "
+                             "raveled in that order)")
+        return array
+
+    def _bind_sizes(self, name, dims, shape):
+        if len(shape) != len(dims):
+            raise ShapeError(f"value for {name!r} has shape {shape} but the symbol has dims {format_dims(dims)}")
+        for axis, (dim, size) in enumerate(zip(dims, shape)):
+            if self.sizes.get(dim, size) != size:
+                raise ShapeError(f"dim {dim!r} is {self.sizes[dim]} elsewhere but {size} in axis {axis} of {name!r}")
+            self.sizes[dim] = size
+
+
+def _independent_parts(exprs, names):
+    """The largest subexpressions of ``exprs`` free of the symbols ``names`` that feed a node that
+    is not: what stays fixed while only those symbols change (symbols and constants left out)."""
+    parts = {}
+    for node in topological(list(exprs)):
+        if node.free & names:
+            for child in node.children():
+                if child.free and not child.free & names and not isinstance(child, Var):
+                    parts.setdefault(child, None)
+    return list(parts)
+
+
+def _fresh_symbol(name, dims, taken):
+    """A symbol of ``dims`` named ``name`` (plus underscores) that no symbol of ``taken`` or elsewhere has."""
+    while True:
+        if name not in taken:
+            try:
+                symbol = tensor(name, dims)
+            except ShapeError:   # the name is in use with other dims
+                symbol = None
+            if symbol is not None:
+                taken.add(name)
+                return symbol
+        name += "_"
+
+
+def _as_float_array(name, value):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Number, np.ndarray, np.generic)) and \
+            not hasattr(value, "__array__"):
+        raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
+        raise EvaluationError(f"value for {name!r} cannot be read as a numpy array: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise EvaluationError(f"value for {name!r} must hold real numbers, got dtype {array.dtype}")
+    return array.astype(np.float64)

@@ -31,7 +31,7 @@ from .testing import check
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "tensor", "scalar", "vector", "matrix", "eye",
     "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "solve", "matrix_power", "det", "logdet", "norm",
     "sqrt", *FUNCTIONS, "polygamma", "elementwise", "Elementwise",

@@ -22,7 +22,7 @@ import numpy as np
 from . import backends, conditioning as conditioning_checks
 from .errors import EvaluationError, ShapeError
 from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
-                   describe_symbol, make, topological)
+                   make, topological)
 from .factoring import factor_sums
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan

@@ -563,4 +563,4 @@ def _abstract(base, order, numeric, latex):
     return fn
 
 
-__all__ = ["Elementwise", "elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]
+__all__ = ["Elementwise", "elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]   # noqa: PLE0604 - the rows' names

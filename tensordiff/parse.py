@@ -71,7 +71,7 @@ from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import parse_dims
-from .simplify import add_node, as_expr, broadcast, constant
+from .simplify import add_node, as_expr, constant
 
 __all__ = ["parse"]
 
@@ -294,7 +294,7 @@ class _Parser:
         if user and (primes is None or registered_user_function(base) is None):
             self.fail(f"{name!r} names a user function (td.elementwise({base!r}, ...)) called as {name}(x)"
                       + ("" if primes is not None else f", not {self.source(self.peek())}")
-                      + ("" if registered_user_function(base) is not None else f", but none is declared"), token)
+                      + ("" if registered_user_function(base) is not None else ", but none is declared"), token)
         if (user or not _function_word(name)) and primes is not None and registered_user_function(base) is not None:
             for _ in range(primes):   # h'(x): the derivative of the user function h, as printed
                 self.take()

@@ -42,7 +42,7 @@ def replay(program, sizes, itemsize):
 
     input_bytes = sum(entries(dims) for dims in program.symbols.values()) * itemsize
     live, live_bytes, peak, flops, steps, peak_step = {}, input_bytes, input_bytes, 0, 0, None
-    for k, (node, step, args, release) in enumerate(program.steps):
+    for k, (node, step, _args, release) in enumerate(program.steps):
         if isinstance(node, Var) or step is None:
             continue
         steps += 1
@@ -137,7 +137,7 @@ def _solve_price(node, sizes):
     return _lu_price(sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:]))
 
 
-PRICES = {
+PRICES: dict = {
     Einsum: _einsum_price,
     Select: _entries_price,
     Take: _entries_price,

@@ -68,7 +68,7 @@ def substitute(expr, mapping):
     for old, placeholder, was_node in products:
         found = [old] if was_node else []
 
-        def replace_group(node):
+        def replace_group(node, old=old, placeholder=placeholder, found=found):   # bound: run here, in this pass
             replaced = _replace_factor_groups(node, old, placeholder) if isinstance(node, Einsum) else None
             if replaced is not None:
                 found.append(node)
@@ -195,4 +195,4 @@ def subs(self, old, new=None, /):
     return substitute(self, {old: new})
 
 
-Expr.subs = subs
+Expr.subs = subs   # type: ignore[attr-defined]  # the method lives here, beside substitute, not in expr.py

@@ -114,7 +114,7 @@ def test_x_to_an_expression_power_for_a_positive_base():
     np.testing.assert_allclose(td.evaluate(e, **values), values["x"] ** values["y"], rtol=1e-14)
     for wrt in (x, y):
         lower = e
-        for order in (1, 2):
+        for _order in (1, 2):
             higher = td.diff(lower, wrt)
             np.testing.assert_allclose(td.evaluate(higher, **values), numeric_diff(lower, wrt, values, eps=1e-5),
                                        rtol=1e-6, atol=1e-7)

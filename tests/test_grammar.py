@@ -80,7 +80,7 @@ def test_expression_exponents_differentiate_at_orders_1_to_3():
     values = random_values([e], SIZES, seed=5)
     values["x"] = np.abs(values["x"]) + 0.5
     lower = e
-    for order in (1, 2, 3):
+    for _order in (1, 2, 3):
         higher = td.diff(lower, x)
         np.testing.assert_allclose(td.evaluate(higher, values), numeric_diff(lower, x, values, eps=1e-5),
                                    rtol=1e-6, atol=1e-7)

@@ -662,11 +662,24 @@ def _dim_names(order, typed):
     taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
     of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[id(n)]}
 
+    candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
+    unfolding = itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
+    first_free = 0    # candidates before it are all taken: each call starts there, so naming is linear
+
     def fresh(root):
-        for name in itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1))):
+        nonlocal first_free
+        k = first_free
+        while True:
+            if k == len(candidates):
+                candidates.append(next(unfolding))
+            name = candidates[k]
             if name not in taken and (root in of_symbols or symbol_with_dim(name) is None):
                 taken.add(name)
-                return name
+                break
+            k += 1
+        while first_free < len(candidates) and candidates[first_free] in taken:
+            first_free += 1
+        return name
 
     names = {}
     for node in order:   # eye="p" for an identity whose surroundings leave its size open
@@ -758,15 +771,31 @@ _BUILD = {
 }
 
 
+def _build_key(node, kids, typed):
+    """What ``_BUILD`` reads of a node, without source positions: equal keys build the same expression."""
+    if node.kind in ("sum", "chain"):
+        value = tuple(op for op, _ in node.value), typed.products.get(id(node))
+    elif node.kind in ("eye", "ones"):
+        value = node.value, _dims_of(typed, typed.shapes[id(node)])
+    else:
+        value = node.value
+    return node.kind, repr(value), tuple(map(id, kids))   # repr: -0.0 is not 0.0; kids are interned
+
+
 def _build(order, typed):
+    """The expression of the syntax tree: a repeated subexpression (the same text, or the same
+    interned operands) is built once, since building an interned node costs far more than a lookup."""
     typed.names = _dim_names(order, typed)
-    values = {}
+    values, built = {}, {}
     for node in order:
         kids = [values.pop(id(kid)) for kid in node.kids]
-        try:
-            values[id(node)] = _BUILD[node.kind](node, kids, typed)
-        except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
-            _fail(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
+        key = _build_key(node, kids, typed)
+        if key not in built:
+            try:
+                built[key] = _BUILD[node.kind](node, kids, typed)
+            except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
+                _fail(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
+        values[id(node)] = built[key]
     return values[id(order[-1])]
 
 

@@ -62,6 +62,7 @@ appearance, skipping the dim names in ``**dims`` and the expression's symbol nam
 """
 
 import collections
+import functools
 import itertools
 import math
 import re
@@ -120,6 +121,7 @@ ARITY = {"maximum": 2, "minimum": 2, "where": 3}   # the functions of several ar
 reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
 
 
+@functools.lru_cache(maxsize=4096)   # asked for every name token; the answer never changes
 def _function_word(name):
     """Whether ``name`` is a function of the notation (FUNCTION_TABLE, or polygamma1, polygamma2, ...)."""
     return name in FUNCTION_TABLE or builtin_function(name) is not None
@@ -150,8 +152,9 @@ def _fail(cls, message, text, pos):
 # ---------------------------------------------------------------- tokens and syntax tree
 
 _SPACE = re.compile(r"\s*", re.ASCII)
-_TOKEN = re.compile(r"(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-                    r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),])", re.ASCII)
+_TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+                    r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),]))", re.ASCII)  # spaces first
+_GROUPS = {index: kind for kind, index in _TOKEN.groupindex.items()}
 _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
 _WORD = re.compile(r"[\w.]*", re.ASCII)
 
@@ -160,20 +163,26 @@ _Token = collections.namedtuple("_Token", "kind value pos end")
 
 def _tokenize(text):
     """The tokens of ``text``, ending with an "end" token; bad characters and numbers fail here."""
-    tokens, pos = [], _SPACE.match(text).end()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            ch = text[pos]
-            hint = _HINTS.get(ch) or ("names are ASCII: write alpha, not α" if ch.isalpha() else "")
-            _fail(ParseError, f"unexpected character {ch!r}" + (f"; {hint}" if hint else ""), text, pos)
-        value = float(m.group()) if m.lastgroup == "num" else m.group().replace(".'", "'")
-        if m.lastgroup == "num" and (_AFTER_NUMBER.match(text, m.end()) or math.isinf(value)):
-            nxt = text[m.end():m.end() + 1]
-            hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
-            _fail(ParseError, f"bad number {_WORD.match(text, pos).group()!r}{hint}", text, pos)
-        tokens.append(_Token(m.lastgroup, value, pos, m.end()))
-        pos = _SPACE.match(text, m.end()).end()
+    tokens, pos = [], 0
+    for m in _TOKEN.finditer(text):   # one regex scan; a gap between matches is a bad character
+        if m.start() != pos:
+            break
+        group = m.lastindex
+        kind, (start, pos) = _GROUPS[group], m.span(group)
+        if kind == "num":
+            value = float(m.group(group))
+            if _AFTER_NUMBER.match(text, pos) or math.isinf(value):
+                nxt = text[pos:pos + 1]
+                hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
+                _fail(ParseError, f"bad number {_WORD.match(text, start).group()!r}{hint}", text, start)
+        else:
+            value = m.group(group) if kind == "name" else m.group(group).replace(".'", "'")
+        tokens.append(_Token(kind, value, start, pos))
+    pos = _SPACE.match(text, pos).end()
+    if pos < len(text):
+        ch = text[pos]
+        hint = _HINTS.get(ch) or ("names are ASCII: write alpha, not α" if ch.isalpha() else "")
+        _fail(ParseError, f"unexpected character {ch!r}" + (f"; {hint}" if hint else ""), text, pos)
     return tokens + [_Token("end", None, len(text), len(text))]
 
 

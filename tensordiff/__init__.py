@@ -17,7 +17,7 @@ from .memory import get_memory_limit, set_memory_limit
 from .ops import (det, diag, diagonal, einsum, eye, inv, logdet, matrix, matrix_power, norm, outer, scalar, solve,
                   sqrt, sum, tensor, trace, vector)
 from .codegen import codegen
-from .cost import Cost, cost
+from .cost import Cost, DerivativeSize, cost, derivative_size
 from .matrixform import matrix_notation
 from .parse import parse
 from .printing import index_notation, latex, to_einsum
@@ -38,7 +38,7 @@ __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify", "substitute",
     "evaluate", "compile", "Program", "kernels_available",
     "scipy_objective", "ScipyObjective",
-    "cost", "Cost", "set_memory_limit", "get_memory_limit",
+    "cost", "Cost", "derivative_size", "DerivativeSize", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
     "broadcast_shapes", "broadcast_to",
     "max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax",

@@ -9,6 +9,13 @@ gradient, printing the gradient (index notation, LaTeX, einsum code, matrix nota
 compiling + evaluating it once, checks the gradient against central finite differences, prints a
 table and saves JSON to benchmarks/results/scaling.json. Time linear in size shows as a constant
 "per element" column. Each case runs in its own process, so no case pays for another's garbage.
+
+    python benchmarks/scaling.py --parse-mb 1 [--repeats 5]
+
+times ``td.parse`` on about that many megabytes of text (median of the repeats, one process per
+family): "sums" is a long sum of products of declared matrices and function calls with repeated
+subexpressions, "distinct" the same with new symbols in every term (nothing to share), and
+"nested" sums of calls nested 30 deep (within parse.MAX_DEPTH).
 """
 
 import argparse
@@ -61,6 +68,54 @@ def wide_einsum(width):
     return f, mats[width // 2], values
 
 
+def parse_text(family, size):
+    """About ``size`` characters of matrix notation of a parse family, and the dims it declares."""
+    functions = ("tanh", "exp", "sigmoid", "log1p")
+    dims = dict(A="n n", B="n n", x="n", y="n", z="n", w="n", b="n") | {f"b{k}": "n" for k in range(50)}
+    if family == "nested":
+        inner = "x"
+        for _ in range(30):
+            inner = f"tanh(A*({inner}) + b)"
+        term = f"sum({inner})"
+        return " + ".join([term] * max(1, size // (len(term) + 3))), dims
+    terms, total, k = [], 0, 0
+    while total < size:
+        if family == "sums":
+            term = f"{k % 7 + 1}.5*{functions[k % 4]}(A*x + b{k % 50})'*B*y - tr(A'*A*B) + w'*(A*z)"
+        else:   # distinct: undeclared symbols, new in every term
+            term = f"{k % 7 + 1}.5*tanh(A{k}*x{k} + b{k})'*B*y - tr(C{k}'*A*B)"
+        terms.append(term)
+        total, k = total + len(term) + 3, k + 1
+    return " + ".join(terms), (dims if family == "sums" else {})
+
+
+def measure_parse(family, megabytes, repeats):
+    text, dims = parse_text(family, int(megabytes * 1e6))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        td.parse(text, **dims)
+        times.append(time.perf_counter() - start)
+    return dict(family=family, chars=len(text), repeats=repeats, median_s=float(np.median(times)),
+                min_s=min(times), s_per_mb=float(np.median(times)) / (len(text) / 1e6))
+
+
+PARSE_FAMILIES = ("sums", "distinct", "nested")
+
+
+def run_parse(megabytes, repeats):
+    print(f"{'family':<9} {'chars':>9} {'median':>8} {'min':>8} {'s per MB':>9}   (td.parse, {repeats} runs)")
+    rows = []
+    for family in PARSE_FAMILIES:
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--one-parse", family, str(megabytes),
+                               str(repeats)], capture_output=True, text=True, check=True)
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{family:<9} {row['chars']:>9} {row['median_s']:>8.3f} {row['min_s']:>8.3f} {row['s_per_mb']:>9.3f}",
+              flush=True)
+    return rows
+
+
 SHAPES = {"chain": chain, "sum": wide_sum, "einsum": wide_einsum}
 PRINTERS = {"index": td.index_notation, "latex": td.latex, "einsum": td.to_einsum, "matrix": td.matrix_notation}
 
@@ -89,10 +144,25 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--widths", type=int, nargs="+", default=[10, 20, 30])
+    parser.add_argument("--parse-mb", type=float, help="time td.parse on this many MB of text instead")
+    parser.add_argument("--repeats", type=int, default=5, help="parse runs per family (the median is reported)")
     parser.add_argument("--one", nargs=2, metavar=("SHAPE", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--one-parse", nargs=3, metavar=("FAMILY", "MB", "REPEATS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:  # a single case, in the process the driver started for it
         print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        return
+    if args.one_parse:
+        family, megabytes, repeats = args.one_parse
+        print(json.dumps(measure_parse(family, float(megabytes), int(repeats))))
+        return
+    if args.parse_mb:
+        rows = run_parse(args.parse_mb, args.repeats)
+        out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "parse.json")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as fh:
+            json.dump(dict(machine=platform.platform(), python=platform.python_version(), rows=rows), fh, indent=1)
+        print(f"saved {out}")
         return
     rows = []
     header = (f"{'shape':<7} {'size':>6} {'build':>8} {'derive':>8} {'index':>8} {'latex':>8} {'einsum':>8} "

@@ -233,9 +233,11 @@ class _Parser:
 
     def series(self, operators, operand, kind, value):
         """operand { operator operand }: the operand alone, or a node of ``kind`` over them all."""
-        start, kids = self.peek().pos, [operand()]
-        while self.peek().value in operators:
-            token = self.take()
+        tokens = self.tokens   # the loops below index tokens directly: they run once per token
+        start, kids = tokens[self.i].pos, [operand()]
+        while tokens[self.i].value in operators:
+            token = tokens[self.i]
+            self.i += 1
             value.append((token.value, token.pos))
             kids.append(operand())
         return kids[0] if len(kids) == 1 else _Node(kind, value[-len(kids) + 1][1], start, self.end, kids, value)
@@ -247,15 +249,17 @@ class _Parser:
         return self.series(("*", ".*", "./", "/"), self.unary, "chain", [])
 
     def unary(self):
-        start, negative = self.peek().pos, False
-        while self.peek().value in ("+", "-"):
-            negative ^= self.take().value == "-"
+        tokens = self.tokens
+        start, negative = tokens[self.i].pos, False
+        while tokens[self.i].value in ("+", "-"):
+            negative ^= tokens[self.i].value == "-"
+            self.i += 1
         node = self.power()
         return _Node("neg", start, start, self.end, (node,)) if negative else node
 
     def power(self):
         node = self.postfix()
-        while self.peek().value in ("^", ".^"):
+        while self.tokens[self.i].value in ("^", ".^"):
             op = self.take()
             number, exponent = self.exponent()
             kids = (node,) if exponent is None else (node, exponent)
@@ -263,9 +267,10 @@ class _Parser:
         return node
 
     def postfix(self):
-        node, transposes = self.primary(), 0
-        while self.peek().value == "'":
-            pos, transposes = self.take().pos, transposes + 1
+        node, transposes, tokens = self.primary(), 0, self.tokens
+        while tokens[self.i].value == "'":
+            pos, transposes = tokens[self.i].pos, transposes + 1
+            self.i += 1
         if transposes % 2:
             node = _Node("T", pos, node.start, self.end, (node,))
         return node

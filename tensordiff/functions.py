@@ -430,6 +430,25 @@ def polygamma_function(n):
 def polygamma(n, x):
     """ψ⁽ⁿ⁾(x) elementwise, the n-th derivative of digamma (scipy.special.polygamma; n = 0 is digamma).
 
+    Parameters
+    ----------
+    n : int
+        The order, ≥ 0 (0 is digamma).
+    x : Expr or array_like
+        The argument, of any shape (positive entries).
+
+    Returns
+    -------
+    Expr
+        ψ⁽ⁿ⁾(x) at each entry; evaluating it needs scipy.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``n`` is not a non-negative int.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.diff(td.digamma(td.scalar("x")), td.scalar("x")) is td.polygamma(1, td.scalar("x"))
     True

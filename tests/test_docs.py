@@ -72,10 +72,14 @@ PAGES_WITH_EXAMPLES = sorted(page for page in DOCS.rglob("*.md") if _python_bloc
 
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_interactive_examples_in_the_docs_pages_run(page):
+    # a page is one session: its blocks run in order in one namespace, as a reader pastes them
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    namespace = {}
     for k, block in enumerate(_python_blocks_with_prompts(page)):
-        test = parser.get_doctest(block, {}, f"{page.name} block {k + 1}", str(page), 0)
-        runner.run(test)
+        test = parser.get_doctest(block, namespace, f"{page.name} block {k + 1}", str(page), 0)
+        runner.run(test, clear_globs=False)
+        namespace = test.globs   # DocTest runs in a copy
+    namespace.clear()
     assert runner.summarize(verbose=False).failed == 0
 
 

@@ -17,7 +17,10 @@ A row (an ``Elementwise`` made by ``_row`` below) gives the function's
 - domain: where tests and the random generator draw its argument ("real", "positive",
   "interval" |x| ≤ 1/2, "kink": away from a point where it is not smooth);
 - finite_differences: False only for stop_gradient, whose derivative 0 is a convention, not
-  the derivative of its value.
+  the derivative of its value;
+- summary: a phrase for its docstring. The numpydoc docstring of a row (``help(td.erf)``, the
+  API page) is written from these facts on first read (``_row_docstring``): the summary, the
+  derivative as printed, the domain, and an example that runs as a test.
 
 ``Power`` is the one parametrised family with a constant (x^p; sqrt is x^0.5) and
 ``polygamma_function(n)`` the derivatives of digamma. User functions come from
@@ -278,7 +281,7 @@ def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real
 _ROW_SUMMARIES = {}   # name -> the row's summary (None: the ufunc's name says it)
 _DOMAIN_NOTES = {
     "real": "Defined for every real entry.",
-    "positive": "Defined for positive entries; outside, the value follows numpy (nan or -inf), silently.",
+    "positive": "Its tests draw positive entries; outside its domain the value follows numpy (nan or inf), silently.",
     "interval": "Its tests draw entries with |x| ≤ 1/2, well inside the domain (and away from the poles).",
     "kink": "Not smooth at 0: the derivative there is the convention stated above.",
 }
@@ -292,7 +295,8 @@ def _row_docstring(fn):
     described = _ROW_SUMMARIES[fn.name]
     description = ""
     if described:
-        description = (described.capitalize()[0] + described[1:] if described.split()[0].isalpha() else described) + ". "
+        # "natural logarithm" starts a sentence; "log(1 + x)" or "x's value" is left as written
+        description = (described[0].upper() + described[1:] if described.split()[0].isalpha() else described) + ". "
     if fn.ufunc is not None:
         description += f"``np.{fn.ufunc.__name__}`` of an expression builds it too. "
     derivative = str(fn.derivative(x))

@@ -118,3 +118,13 @@ def test_public_names_have_numpydoc_docstrings(name):
         return
     required = {"Returns"} | ({"Parameters"} if inspect.signature(obj).parameters else set())
     assert required <= sections, f"td.{name} lacks the numpydoc sections {sorted(required - sections)}"
+
+
+def test_each_row_of_the_function_table_documents_itself():
+    # functions.py writes a row's docstring from its facts; a user function keeps the class's
+    for name, fn in td.FUNCTIONS.items():
+        docstring = inspect.getdoc(fn)
+        assert docstring.startswith(f"``{name}(x)``"), f"td.{name}'s docstring is not the table's"
+        assert f"print(td.diff(td.{name}(x), x))" in docstring, f"td.{name}'s docstring shows no derivative"
+    assert inspect.getdoc(td.elementwise("h")) == inspect.getdoc(td.Elementwise)
+    assert inspect.getdoc(td.Elementwise).startswith("An elementwise function")

@@ -273,8 +273,8 @@ def diff(expr, wrt, order=1, direction=None):
     result keeps ``expr.shape`` and costs about what ``expr`` costs.
 
     With a list of symbols ``[X, y]`` the result is a tuple in that order, one derivative each;
-    at order k, nested tuples k deep whose entry [i][j]... is the mixed derivative with respect to
-    wrt[i], then wrt[j], ... (shape expr.shape + wrt[i].shape + wrt[j].shape + ...), as
+    at order k, nested tuples k deep whose entry ``[i][j]...`` is the mixed derivative with respect to
+    ``wrt[i]``, then ``wrt[j]``, ... (shape expr.shape + wrt[i].shape + wrt[j].shape + ...), as
     ``jax.jacfwd(..., argnums=(0, 1))`` nests them. Shared work is shared: the results are built
     from one interned graph, so ``td.compile`` of them all computes each subexpression once.
 

@@ -74,5 +74,22 @@ class FrozenNodeError(TensorDiffError, AttributeError):
 
 
 class IllConditionedWarning(RuntimeWarning):
-    """A matrix function's input is singular to working precision: its reciprocal condition estimate
-    is below the machine epsilon of its dtype (conditioning.py), so the result may have no correct digit."""
+    """A matrix function's input is singular to working precision: the result may have no correct digit.
+
+    ``inv``, ``solve``, ``det`` and ``logdet`` warn so when the reciprocal condition estimate of
+    their matrix is below the machine epsilon of its dtype (conditioning.py). A subclass of
+    ``RuntimeWarning``; ``conditioning="raise"`` of ``td.evaluate`` and ``td.compile`` makes it an
+    EvaluationError, ``conditioning="ignore"`` skips the estimate.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np, tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     a = np.array([[1., 2., 3.], [4., 5., 6.], [7., 8., 9. + 1e-14]])
+    ...     value = td.evaluate(td.logdet(A), A=a)
+    >>> [w.category.__name__ for w in caught]
+    ['IllConditionedWarning']
+    """

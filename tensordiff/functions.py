@@ -17,7 +17,10 @@ A row (an ``Elementwise`` made by ``_row`` below) gives the function's
 - domain: where tests and the random generator draw its argument ("real", "positive",
   "interval" |x| ≤ 1/2, "kink": away from a point where it is not smooth);
 - finite_differences: False only for stop_gradient, whose derivative 0 is a convention, not
-  the derivative of its value.
+  the derivative of its value;
+- summary: a phrase for its docstring. The numpydoc docstring of a row (``help(td.erf)``, the
+  API page) is written from these facts on first read (``_row_docstring``): the summary, the
+  derivative as printed, the domain, and an example that runs as a test.
 
 ``Power`` is the one parametrised family with a constant (x^p; sqrt is x^0.5) and
 ``polygamma_function(n)`` the derivatives of digamma. User functions come from
@@ -28,18 +31,36 @@ prints with the prefix ``user.`` where its name is a built-in word (``user.softp
 
 import math
 import re
+import textwrap
 import threading
 import weakref
 
 import numpy as np
 
 from .errors import EvaluationError, TensorDiffError
-from .expr import Apply
+from .expr import Apply, symbol
 from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
 
 PRIMES = {1: "′", 2: "″", 3: "‴"}
 DOMAINS = ("real", "positive", "interval", "kink")
 USER_PREFIX = "user."
+
+
+class _TableDocstring:
+    """``Elementwise.__doc__``: the class's docstring, or for a row of the table one written from the row.
+
+    The row's docstring prints the row's derivative, so it is written on first read, when the
+    package (printing.py's ``Expr.__str__`` included) is loaded, and kept in the row's ``__dict__``.
+    """
+
+    def __init__(self, class_doc):
+        self.class_doc = class_doc
+
+    def __get__(self, fn, owner=None):
+        if fn is None or fn.user or FUNCTIONS.get(fn.name) is not fn:
+            return self.class_doc
+        fn.__dict__["__doc__"] = doc = _row_docstring(fn)
+        return doc
 
 
 class Elementwise:
@@ -81,6 +102,7 @@ class Elementwise:
     out = 1 - tanh(x)^2
     """
 
+    __doc__ = _TableDocstring(__doc__)   # a table row's own docstring is written from its facts
     exponent = None   # the constant p of x^p (Power); None for every other function
 
     def __init__(self, name, numeric=None, derivative=None, latex=None, order=0, base=None, rewrites=(),
@@ -252,10 +274,65 @@ def _gelu_derivative(x):
 
 
 def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real", summary=None, **more):
-    summary = f"Elementwise {summary or name}."
-    example = f"    >>> import tensordiff as td\n    >>> td.{name}(td.vector('x', 'n')).shape\n    ('n',)\n"
-    return Elementwise(name, numeric, derivative, latex, array=array, code=code, ufunc=ufunc, domain=domain,
-                       doc=f"{summary}\n\n{example}", **more)
+    _ROW_SUMMARIES[name] = summary
+    return Elementwise(name, numeric, derivative, latex, array=array, code=code, ufunc=ufunc, domain=domain, **more)
+
+
+_ROW_SUMMARIES = {}   # name -> the row's summary (None: the ufunc's name says it)
+_DOMAIN_NOTES = {
+    "real": "Defined for every real entry.",
+    "positive": "Its tests draw positive entries; outside its domain the value follows numpy (nan or inf), silently.",
+    "interval": "Its tests draw entries with |x| ≤ 1/2, well inside the domain (and away from the poles).",
+    "kink": "Not smooth at 0: the derivative there is the convention stated above.",
+}
+_EXAMPLE_POINTS = {"real": 0.5, "positive": 2.0, "interval": 0.25, "kink": -1.5}
+
+
+def _row_docstring(fn):
+    """A numpydoc docstring for table row ``fn``, from its facts: summary, derivative, domain, value."""
+    x = symbol("x", ())
+    summary = f"``{fn.name}(x)`` entry by entry" + (f", as ``np.{fn.ufunc.__name__}``." if fn.ufunc else ".")
+    described = _ROW_SUMMARIES[fn.name]
+    description = ""
+    if described:
+        # "natural logarithm" starts a sentence; "log(1 + x)" or "x's value" is left as written
+        description = (described[0].upper() + described[1:] if described.split()[0].isalpha() else described) + ". "
+    if fn.ufunc is not None:
+        description += f"``np.{fn.ufunc.__name__}`` of an expression builds it too. "
+    derivative = str(fn.derivative(x))
+    if "\n" in derivative:
+        description += "Its derivative is printed in the example below; "
+    else:
+        description += f"Its derivative is {fn.name}′(x) = {derivative.removeprefix('out = ')}; "
+    description = textwrap.fill(description + f"derivatives of any order follow from it. {_DOMAIN_NOTES[fn.domain]}", 96)
+    point = _EXAMPLE_POINTS[fn.domain]
+    try:
+        value = f"\n>>> round(float(td.evaluate(td.{fn.name}(x), x={point})), 6)\n{round(float(fn.numeric(np.float64(point))), 6)}"
+    except TensorDiffError:   # lgamma and digamma without scipy
+        value = ""
+    return f"""{summary}
+
+{description}
+
+Parameters
+----------
+x : Expr or array_like
+    The argument, of any shape (a number is a scalar).
+
+Returns
+-------
+Expr
+    {fn.name}(x[i,...]) at each entry, of the shape of ``x``.
+
+Examples
+--------
+>>> import tensordiff as td
+>>> x = td.scalar("x")
+>>> print(td.diff(td.{fn.name}(x), x))
+{derivative}
+>>> print(td.{fn.name}(td.matrix("A", "n p")))
+out[i,j] = {fn.display}(A[i,j]){value}
+"""
 
 
 # ---------------------------------------------------------------- the table
@@ -357,6 +434,25 @@ def polygamma_function(n):
 def polygamma(n, x):
     """ψ⁽ⁿ⁾(x) elementwise, the n-th derivative of digamma (scipy.special.polygamma; n = 0 is digamma).
 
+    Parameters
+    ----------
+    n : int
+        The order, ≥ 0 (0 is digamma).
+    x : Expr or array_like
+        The argument, of any shape (positive entries).
+
+    Returns
+    -------
+    Expr
+        ψ⁽ⁿ⁾(x) at each entry; evaluating it needs scipy.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``n`` is not a non-negative int.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.diff(td.digamma(td.scalar("x")), td.scalar("x")) is td.polygamma(1, td.scalar("x"))
     True

@@ -230,6 +230,25 @@ def _pair(a, b, op):
 def broadcast_shapes(shape_a, shape_b, op="+"):
     """The shape numpy's broadcasting gives two shapes of dim names (trailing axes aligned).
 
+    Parameters
+    ----------
+    shape_a, shape_b : str or tuple of str
+        Dim names, as a tuple or a space-separated string.
+    op : str, optional
+        The operator named in the error message.
+
+    Returns
+    -------
+    tuple of str
+        The broadcast shape.
+
+    Raises
+    ------
+    ShapeError
+        If two aligned dims differ and neither is a broadcastable size.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.broadcast_shapes(("n", "k"), ("k",))
     ('n', 'k')
@@ -252,6 +271,25 @@ def broadcast_shapes(shape_a, shape_b, op="+"):
 def broadcast_to(a, dims):
     """``a`` repeated along the leading axes of ``dims`` it lacks (numpy's broadcast_to, by dim names).
 
+    Parameters
+    ----------
+    a : Expr or array_like
+        The operand.
+    dims : str or tuple of str
+        The target dims; ``a``'s dims must be its trailing ones.
+
+    Returns
+    -------
+    Expr
+        ``a`` repeated along the new leading axes, of shape ``dims``.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` does not broadcast to ``dims``.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.broadcast_to(td.vector("b", "k"), "n k").shape
     ('n', 'k')

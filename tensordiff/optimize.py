@@ -32,6 +32,31 @@ def scipy_objective(f, wrt, **constants):
     ``f`` is a scalar expression, ``wrt`` a symbol or a list of symbols (laid end to end, each
     raveled, in that order), ``constants`` the values of every other symbol of ``f``.
 
+    Parameters
+    ----------
+    f : Expr
+        A scalar expression.
+    wrt : Expr or list of Expr
+        The symbols optimised over, laid end to end in the flat vector, each raveled (C order).
+    **constants : array_like
+        The values of every other symbol of ``f``, by name.
+
+    Returns
+    -------
+    ScipyObjective
+        With ``fun(x)``, ``jac(x)``, ``hess(x)``, ``hessp(x, p)``, ``x0(**values)`` and ``unflatten(x)``, all on one flat vector; one compiled program shares work between them.
+
+    Raises
+    ------
+    ShapeError
+        If ``f`` is not a scalar, or a constant's shape does not match its symbol's dims.
+    TensorDiffError
+        If ``wrt`` is not a symbol or a non-empty list of distinct symbols, or a wrt symbol is also given as a constant.
+    EvaluationError
+        If a constant is missing or names no symbol of ``f``; a flat vector of the wrong length is a ShapeError naming the expected length.
+
+    Examples
+    --------
     >>> import numpy as np, tensordiff as td
     >>> from scipy.optimize import minimize
     >>> A, b, x = td.matrix("A", "m n"), td.vector("b", "m"), td.vector("x", "n")
@@ -45,7 +70,27 @@ def scipy_objective(f, wrt, **constants):
 
 
 class ScipyObjective:
-    """The objective ``scipy_objective`` returns: see there. ``layout`` lists (name, shape, slice)."""
+    """The objective ``td.scipy_objective`` returns: value, gradient and Hessian of one flat vector.
+
+    Make it with ``td.scipy_objective(f, wrt, **constants)``. ``layout`` lists (name, shape, slice)
+    of each wrt symbol in the flat vector and ``size`` its length; ``fun``, ``jac``, ``hess`` and
+    ``hessp`` are the callables ``scipy.optimize.minimize`` takes, ``x0(**values)`` flattens a
+    starting point and ``unflatten(x)`` splits a flat vector back into arrays by name.
+
+    Examples
+    --------
+    >>> import numpy as np, tensordiff as td
+    >>> W, b = td.matrix("W", "k n"), td.vector("b", "k")
+    >>> x = td.vector("x", "n")
+    >>> obj = td.scipy_objective(td.sum(td.tanh(W @ x + b) ** 2), [W, b], x=np.ones(3))
+    >>> isinstance(obj, td.ScipyObjective)
+    True
+    >>> x0 = obj.x0(W=np.zeros((2, 3)), b=np.full(2, 0.5))
+    >>> obj.size, obj.jac(x0).shape, obj.hess(x0).shape
+    (8, (8,), (8, 8))
+    >>> sorted(obj.unflatten(x0))
+    ['W', 'b']
+    """
 
     def __init__(self, f, wrt, constants):
         f = as_expr(f)

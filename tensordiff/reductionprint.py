@@ -5,6 +5,15 @@
 ``CodeForms`` the numpy/jax/torch source, ``MatrixForms`` matrix notation where the parser
 reads it back (a method returning None means "no matrix form"). printing.py and matrixform.py
 dispatch on the node type's name, so these methods are found by their class's printer.
+
+>>> import tensordiff as td
+>>> X = td.matrix("X", "n p")
+>>> print(td.softmax(X))
+out[i,j] = softmax_j(X[i,j])
+>>> print(td.where(X > 0, td.log(X), 0))
+out[i,j] = where([X[i,j] > 0], log(X[i,j]), 0)
+>>> td.matrix_notation(td.max(X))
+'max(X)'
 """
 
 from .indices import letters

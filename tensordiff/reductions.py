@@ -67,6 +67,25 @@ def max(x, axis=None):
 
     Where several entries tie for the max, each gets an equal share of the derivative (as JAX).
 
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand, of any shape.
+    axis : int, tuple of int or None, optional
+        The axes to reduce; None (default) reduces all.
+
+    Returns
+    -------
+    Expr
+        The maxima, of ``x``'s shape without the reduced axes.
+
+    Raises
+    ------
+    ShapeError
+        If an axis does not exist or is named twice.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.max(td.matrix("X", "n p"), axis=1).shape
     ('n',)
@@ -78,6 +97,25 @@ def max(x, axis=None):
 def min(x, axis=None):
     """The smallest entry along ``axis``, as np.min: -max(-x), ties sharing the derivative equally.
 
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand, of any shape.
+    axis : int, tuple of int or None, optional
+        The axes to reduce (negative counts from the end); None reduces all.
+
+    Returns
+    -------
+    Expr
+        The minima, of ``x``'s shape without the reduced axes.
+
+    Raises
+    ------
+    ShapeError
+        If an axis does not exist or is named twice.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.min(td.vector("v", "n")).shape
     ()
@@ -89,6 +127,25 @@ def min(x, axis=None):
 def mean(x, axis=None):
     """The mean along ``axis``, as np.mean: the sum divided by the sizes of the reduced dims.
 
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand, of any shape.
+    axis : int, tuple of int or None, optional
+        The axes to reduce (negative counts from the end); None reduces all.
+
+    Returns
+    -------
+    Expr
+        The means, of ``x``'s shape without the reduced axes.
+
+    Raises
+    ------
+    ShapeError
+        If an axis does not exist or is named twice.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.mean(td.matrix("X", "n p"), axis=0).shape
     ('p',)
@@ -107,6 +164,23 @@ def maximum(a, b):
 
     Where a == b, each gets half the derivative (as JAX).
 
+    Parameters
+    ----------
+    a, b : Expr or array_like
+        Operands of one shape, or a scalar with anything.
+
+    Returns
+    -------
+    Expr
+        The larger entry at each position.
+
+    Raises
+    ------
+    ShapeError
+        If the operands' shapes differ.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.maximum(td.vector("v", "n"), 0).shape
     ('n',)
@@ -118,6 +192,23 @@ def maximum(a, b):
 def minimum(a, b):
     """The elementwise smaller of ``a`` and ``b``, as np.minimum: -maximum(-a, -b).
 
+    Parameters
+    ----------
+    a, b : Expr or array_like
+        Operands of one shape, or a scalar with anything.
+
+    Returns
+    -------
+    Expr
+        The smaller entry at each position.
+
+    Raises
+    ------
+    ShapeError
+        If the operands' shapes differ.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.minimum(td.vector("v", "n"), td.vector("w", "n")).shape
     ('n',)
@@ -131,6 +222,25 @@ def minimum(a, b):
 def logsumexp(x, axis=None):
     """log Σ exp(x) along ``axis`` (None: all), without overflow: its derivative is softmax(x).
 
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand, of any shape.
+    axis : int, tuple of int or None, optional
+        The axes to reduce (negative counts from the end); None reduces all.
+
+    Returns
+    -------
+    Expr
+        log Σ exp(x), of ``x``'s shape without the reduced axes.
+
+    Raises
+    ------
+    ShapeError
+        If an axis does not exist or is named twice.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.logsumexp(td.vector("v", "n")).shape
     ()
@@ -142,6 +252,25 @@ def logsumexp(x, axis=None):
 def softmax(x, axis=-1):
     """exp(x) / Σ exp(x) along ``axis`` (default the last; a tuple or None also work), without overflow.
 
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand, of any shape.
+    axis : int, tuple of int or None, optional
+        The axes normalised over (default -1, the last; None: all).
+
+    Returns
+    -------
+    Expr
+        Of ``x``'s shape, summing to 1 over ``axis``.
+
+    Raises
+    ------
+    ShapeError
+        If an axis does not exist or is named twice.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.softmax(td.matrix("S", "q k")).shape          # each row sums to 1
     ('q', 'k')
@@ -153,6 +282,25 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """log softmax(x) = x - logsumexp(x) along ``axis`` (default the last), without overflow.
 
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand, of any shape.
+    axis : int, tuple of int or None, optional
+        The axes normalised over (default -1, the last; None: all).
+
+    Returns
+    -------
+    Expr
+        log softmax(x), of ``x``'s shape.
+
+    Raises
+    ------
+    ShapeError
+        If an axis does not exist or is named twice.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.log_softmax(td.vector("z", "c")).shape
     ('c',)
@@ -193,6 +341,25 @@ def where(mask, a, b):
     ``where(x > 0, log(x), 0)`` is 0 wherever x <= 0, and so is its derivative. The mask is
     treated as piecewise constant (derivative 0).
 
+    Parameters
+    ----------
+    mask : Expr or array_like
+        Nonzero where ``a`` is chosen (a comparison such as ``x > 0`` gives 0/1).
+    a, b : Expr or array_like
+        The values chosen from; one shape with ``mask``, or scalars.
+
+    Returns
+    -------
+    Expr
+        The entries of ``a`` where ``mask`` is nonzero, of ``b`` elsewhere.
+
+    Raises
+    ------
+    ShapeError
+        If the operands' shapes differ.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> x = td.vector("x", "n")
     >>> td.where(x > 0, td.log(x), 0).shape
@@ -217,6 +384,27 @@ def _triangle(x, k, lower, what):
 def tril(x, k=0):
     """The lower triangle of a matrix (of the last two axes): entries with col - row <= k, as np.tril.
 
+    Parameters
+    ----------
+    x : Expr
+        A matrix, or a stack of them (the last two axes).
+    k : int, optional
+        The diagonal: 0 the main one, -1 below it, 1 above it.
+
+    Returns
+    -------
+    Expr
+        ``x`` with the entries above diagonal ``k`` set to 0.
+
+    Raises
+    ------
+    ShapeError
+        If ``x`` has fewer than two axes.
+    TensorDiffError
+        If ``k`` is not an int.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.tril(td.matrix("A", "n n"), k=-1).shape
     ('n', 'n')
@@ -227,6 +415,27 @@ def tril(x, k=0):
 def triu(x, k=0):
     """The upper triangle of a matrix (of the last two axes): entries with col - row >= k, as np.triu.
 
+    Parameters
+    ----------
+    x : Expr
+        A matrix, or a stack of them (the last two axes).
+    k : int, optional
+        The diagonal: 0 the main one, -1 below it, 1 above it.
+
+    Returns
+    -------
+    Expr
+        ``x`` with the entries below diagonal ``k`` set to 0.
+
+    Raises
+    ------
+    ShapeError
+        If ``x`` has fewer than two axes.
+    TensorDiffError
+        If ``k`` is not an int.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.triu(td.matrix("A", "n n")).shape
     ('n', 'n')
@@ -237,6 +446,18 @@ def triu(x, k=0):
 def ones(dims):
     """The all-ones tensor over ``dims`` (a space-separated string or a tuple of dim names).
 
+    Parameters
+    ----------
+    dims : str or tuple of str
+        Dim names, e.g. ``"n p"``; sizes bind at evaluation.
+
+    Returns
+    -------
+    Expr
+        A constant tensor of ones.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.ones("n p").shape
     ('n', 'p')
@@ -247,6 +468,18 @@ def ones(dims):
 def zeros(dims):
     """The all-zeros tensor over ``dims``.
 
+    Parameters
+    ----------
+    dims : str or tuple of str
+        Dim names, e.g. ``"n p"``; sizes bind at evaluation.
+
+    Returns
+    -------
+    Expr
+        A constant tensor of zeros.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> td.zeros("n").shape
     ('n',)
@@ -264,6 +497,25 @@ def cholesky(a):
     convention; for symmetric a and E it is the textbook formula). A value that is not positive
     definite is an EvaluationError naming the matrix (NaN entries with evaluate's singular="nan").
 
+    Parameters
+    ----------
+    a : Expr
+        A symmetric positive definite matrix with dims "d d".
+
+    Returns
+    -------
+    Expr
+        The lower triangular factor L, dims "d d".
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix with one dim twice.
+    EvaluationError
+        At evaluation, if the value is not positive definite (``singular="raise"``, the default).
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> X = td.matrix("X", "n p")
     >>> td.cholesky(X.T @ X + td.eye("p")).shape

@@ -5,6 +5,13 @@ jax.numpy, cupy) or ``TorchOps``. logsumexp and softmax shift by the max first, 
 overflows (a max that is ±inf or nan shifts by 0, which keeps IEEE results: logsumexp of all
 -inf is -inf). ``where`` picks entries, never multiplying the branch it discards. cholesky
 refuses a matrix that is not positive definite with an EvaluationError naming it.
+
+>>> import numpy as np, tensordiff as td
+>>> v = td.vector("v", "n")
+>>> td.evaluate(td.logsumexp(1000 + v), v=np.zeros(3))          # no exp(1000) is formed
+array(1001.09861229)
+>>> td.evaluate(td.where(v > 0, td.log(v), 0), v=np.array([-1.0, 0.0, np.e]))   # log(-1) is never used
+array([0., 0., 1.])
 """
 
 import operator

@@ -27,6 +27,27 @@ def substitute(expr, mapping):
     numbers, for a scalar key) of the key's shape. A symbol that ``expr`` does not use is left
     alone, as SymPy does; any other key that does not occur is an error.
 
+    Parameters
+    ----------
+    expr : Expr
+        The expression.
+    mapping : dict
+        {old: new}: old a symbol, a symbol's name or a subexpression of ``expr``; new an expression (or a number for a scalar) of old's shape.
+
+    Returns
+    -------
+    Expr
+        ``expr`` with every key replaced by its value, simultaneously, simplified.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``mapping`` is not a dict, or a key other than a symbol does not occur in ``expr``.
+    ShapeError
+        If a value's shape differs from its key's.
+
+    Examples
+    --------
     >>> import tensordiff as td
     >>> X, W = td.matrix("X", "n p"), td.matrix("W", "n p")
     >>> y = td.vector("y", "p")

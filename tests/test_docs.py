@@ -44,12 +44,14 @@ def test_readme_links_point_at_existing_files():
 def test_readme_python_examples_run():
     blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S)
     assert len(blocks) >= 4   # the ten-line example and the seed questions
+    # one session, as pasted into one notebook: symbols are values, so re-declaring X with other
+    # dims (the seed questions do) makes a new symbol instead of an error
+    namespace = {}
     for block in blocks:
-        namespace = {}
         exec(compile(block if "import tensordiff" in block else "import tensordiff as td\n" + block,
                      "README.md", "exec"), namespace)
-        namespace.clear()   # each snippet stands alone: its symbols go before the next declares theirs
-        gc.collect()
+    namespace.clear()
+    gc.collect()
 
 
 def test_every_public_name_has_an_api_reference_entry():
@@ -72,10 +74,14 @@ PAGES_WITH_EXAMPLES = sorted(page for page in DOCS.rglob("*.md") if _python_bloc
 
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_interactive_examples_in_the_docs_pages_run(page):
+    # a page is one session: its blocks run in order in one namespace, as a reader pastes them
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    namespace = {}
     for k, block in enumerate(_python_blocks_with_prompts(page)):
-        test = parser.get_doctest(block, {}, f"{page.name} block {k + 1}", str(page), 0)
-        runner.run(test)
+        test = parser.get_doctest(block, namespace, f"{page.name} block {k + 1}", str(page), 0)
+        runner.run(test, clear_globs=False)
+        namespace = test.globs   # DocTest runs in a copy
+    namespace.clear()
     assert runner.summarize(verbose=False).failed == 0
 
 
@@ -112,3 +118,13 @@ def test_public_names_have_numpydoc_docstrings(name):
         return
     required = {"Returns"} | ({"Parameters"} if inspect.signature(obj).parameters else set())
     assert required <= sections, f"td.{name} lacks the numpydoc sections {sorted(required - sections)}"
+
+
+def test_each_row_of_the_function_table_documents_itself():
+    # functions.py writes a row's docstring from its facts; a user function keeps the class's
+    for name, fn in td.FUNCTIONS.items():
+        docstring = inspect.getdoc(fn)
+        assert docstring.startswith(f"``{name}(x)``"), f"td.{name}'s docstring is not the table's"
+        assert f"print(td.diff(td.{name}(x), x))" in docstring, f"td.{name}'s docstring shows no derivative"
+    assert inspect.getdoc(td.elementwise("h")) == inspect.getdoc(td.Elementwise)
+    assert inspect.getdoc(td.Elementwise).startswith("An elementwise function")

@@ -1,10 +1,11 @@
 """griffe extension: document callables that are instances, such as ``td.exp``, as functions.
 
-The built-in elementwise functions are ``Elementwise`` objects taken from the table in
-functions.py (``exp = FUNCTIONS["exp"]``) and their docstrings are set at import time
-(``exp.__doc__ = ...``), which static analysis cannot see. For each module attribute of the
-package whose runtime value carries its own ``__doc__``, this replaces the attribute by a function
-with the runtime signature and docstring, so the API page renders it like any other function.
+The built-in elementwise functions are ``Elementwise`` objects, the rows of the table in
+functions.py, published by ``globals().update(FUNCTIONS)`` and re-exported by a star import, and
+each row writes its docstring from its facts when it is first read. Static analysis sees none of
+this. For each module of the package, this adds (or replaces) every public name whose runtime
+value is a callable instance with a docstring of its own (not its class's) as a function with
+the runtime signature and docstring, so the API page renders it like any other function.
 """
 
 import importlib
@@ -17,20 +18,18 @@ class RuntimeDocstrings(griffe.Extension):
     def on_package(self, *, pkg, **kwargs):
         for module in _modules(pkg):
             runtime = importlib.import_module(module.path)
-            for name, member in list(module.members.items()):
-                if member.is_alias or not member.is_attribute:
-                    continue
+            names = set(getattr(runtime, "__all__", ())) | {name for name, member in module.members.items()
+                                                            if not member.is_alias and member.is_attribute}
+            for name in sorted(names):
                 value = getattr(runtime, name, None)
-                if value is None or not callable(value) or "__doc__" not in vars_of(value):
-                    continue
-                module.set_member(name, _as_function(name, value, member))
+                if _is_documented_instance(value):
+                    module.set_member(name, _as_function(name, value, module.members.get(name)))
 
 
-def vars_of(value):
-    try:
-        return vars(value)
-    except TypeError:
-        return {}
+def _is_documented_instance(value):
+    if value is None or not callable(value) or inspect.isroutine(value) or inspect.isclass(value):
+        return False
+    return inspect.getdoc(value) not in (None, inspect.getdoc(type(value)))
 
 
 def _modules(module):
@@ -52,7 +51,7 @@ def _as_function(name, value, attribute):
         griffe.Parameter(p.name, kind=kinds[p.kind],
                          default=None if p.default is inspect.Parameter.empty else repr(p.default))
         for p in inspect.signature(value).parameters.values()))
-    function = griffe.Function(name, lineno=attribute.lineno, endlineno=attribute.endlineno,
-                               parameters=parameters)
-    function.docstring = griffe.Docstring(inspect.cleandoc(value.__doc__), parent=function)
+    lines = {} if attribute is None or attribute.is_alias else {"lineno": attribute.lineno, "endlineno": attribute.endlineno}
+    function = griffe.Function(name, parameters=parameters, **lines)
+    function.docstring = griffe.Docstring(inspect.getdoc(value), parent=function)
     return function

@@ -193,7 +193,7 @@ class _Writer(MatrixForms):
             self.in_sum = term
             parts.append(self.write(term))
         self.in_sum = None
-        return _join_terms(parts)
+        return _common_factor(parts) or _join_terms(parts)
 
     def _einsum(self, node):
         return _EinsumWriter(self, node).text()
@@ -429,7 +429,7 @@ class _EinsumWriter:
         if len(out) == 2:
             left, finish = walk(out[0])
             if finish == out[1]:
-                chains.append(product(left))
+                chains.append(_fewest_transposes(left))
             elif finish is None:
                 right, finish = walk(out[1])
                 if finish is not None or not right:
@@ -467,6 +467,57 @@ class _EinsumWriter:
             else:
                 raise NoMatrixForm  # sum(M) alone was written even when M shared an index with another factor
         return chains, products
+
+
+def _fewest_transposes(parts):
+    """The matrix product of ``parts``, as (c*b*a)' when a'*b'*c' would write more transposes."""
+    primed = [part.endswith("'") and _atom(part[:-1]) == part[:-1] for part in parts]
+    if 2 * sum(primed) <= len(parts) + 1:
+        return "*".join(_paren(part) for part in parts)
+    flipped = [part[:-1] if was else _atom(part) + "'" for part, was in zip(parts, primed)]
+    return "(" + "*".join(_paren(part) for part in reversed(flipped)) + ")'"
+
+
+def _factors(term):
+    """(sign, [factors]) of a term that is a plain product at its top level (only ``*``), else None."""
+    sign, body = ("-", term[1:]) if term.startswith("-") else ("", term)
+    factors, depth, start = [], 0, 0
+    for k, ch in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth:
+            continue
+        if ch == "*" and body[k - 1] != "." or ch == "/" or (ch in "+-" and k > 0 and body[k - 1] not in "e*/^("):
+            if ch != "*":
+                return None
+            factors.append(body[start:k])
+            start = k + 1
+        elif ch == "." and body[k + 1:k + 2] in ("*", "/"):
+            return None
+    factors.append(body[start:])
+    return sign, [factor.strip() for factor in factors]
+
+
+def _common_factor(parts):
+    """A sum whose terms all start and/or end with the same factors, written with those factors
+    once: X*c*b' + X*b*c' as X*(c*b' + b*c'), B*x + B'*x as (B + B')*x, -A*C - B*C as -(A + B)*C;
+    else None."""
+    split = [_factors(part) for part in parts]
+    if len(parts) < 2 or any(s is None or len(s[1]) < 2 for s in split):
+        return None
+    shortest = min(len(factors) for _, factors in split)
+    lead = 0
+    while lead < shortest - 1 and len({factors[lead] for _, factors in split}) == 1:
+        lead += 1
+    tail = 0
+    while lead + tail < shortest - 1 and len({factors[-1 - tail] for _, factors in split}) == 1:
+        tail += 1
+    if not lead and not tail:
+        return None
+    negative = all(sign == "-" for sign, _ in split)   # -(a + b) rather than (-a - b)
+    inner = _join_terms([("" if negative else sign) + "*".join(factors[lead:len(factors) - tail])
+                         for sign, factors in split])
+    factors = split[0][1]
+    return ("-" if negative else "") + "*".join(factors[:lead] + ["(" + inner + ")"] + factors[len(factors) - tail:])
 
 
 def _components(items):

@@ -28,7 +28,7 @@ NO_MATRIX_FORM = "no matrix notation for this expression; in index notation:\n"
 
 
 class MatrixNotation(str):
-    """The matrix notation of an expression: a ``str`` (it prints, compares and hashes as its text)
+    r"""The matrix notation of an expression: a ``str`` (it prints, compares and hashes as its text)
     that a notebook renders as LaTeX.
 
     Examples
@@ -36,11 +36,11 @@ class MatrixNotation(str):
     >>> import tensordiff as td
     >>> x, A = td.vector("x", "n"), td.matrix("A", "n n")
     >>> form = td.matrix_notation(td.grad(x @ A @ x, x))
-    >>> form == "A*x + A'*x", print(form)
-    A*x + A'*x
+    >>> form == "(A + A')*x", print(form)
+    (A + A')*x
     (True, None)
-    >>> form.latex()
-    'A x + A^\\\\top x'
+    >>> print(form.latex())
+    \left(A + A^\top\right) x
     """
 
     expr = None   # the expression printed; set by matrix_notation

@@ -33,7 +33,7 @@ def _top_level_terms(text):
 
 def test_latex_writes_the_matrix_form_when_there_is_one():
     x, A = td.vector("x", "n"), td.matrix("A", "n n")
-    assert td.latex(td.grad(x @ A @ x, x)) == r"\mathrm{out} = A x + A^\top x"
+    assert td.latex(td.grad(x @ A @ x, x)) == r"\mathrm{out} = \left(A + A^\top\right) x"
     X = td.matrix("X", "n p")
     assert td.latex(td.inv(X.T @ X), name="S") == r"S = \left(X^\top X\right)^{-1}"
     assert td.latex(td.grad(td.logdet(td.inv(A)), A)) == r"\mathrm{out} = -A^{-\top}"
@@ -120,9 +120,9 @@ def test_long_index_notation_breaks_over_lines():
 def test_notebooks_render_expressions_and_matrix_notation():
     x, A = td.vector("x", "n"), td.matrix("A", "n n")
     g = td.grad(x @ A @ x, x)
-    assert g._repr_latex_() == r"$$A x + A^\top x$$"
+    assert g._repr_latex_() == r"$$\left(A + A^\top\right) x$$"
     form = td.matrix_notation(g)
-    assert form._repr_latex_() == g._repr_latex_() and form.latex() == r"A x + A^\top x"
+    assert form._repr_latex_() == g._repr_latex_() and form.latex() == r"\left(A + A^\top\right) x"
     jacobian = td.diff(A @ x, A)
     assert jacobian._repr_latex_().startswith(r"$$\begin{aligned}")
     assert td.matrix_notation(jacobian)._repr_latex_() == jacobian._repr_latex_()
@@ -174,4 +174,4 @@ def test_user_functions_print_their_latex_in_the_matrix_form():
 def test_cli_latex_format_gives_the_matrix_form(capsys):
     from tensordiff.cli import main
     assert main(["x'*A*x", "--wrt", "x", "--format", "latex"]) == 0
-    assert r"A^\top x" in capsys.readouterr().out
+    assert r"\left(A + A^\top\right) x" in capsys.readouterr().out

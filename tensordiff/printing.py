@@ -284,13 +284,16 @@ GREEK_AS_LATIN = {"Alpha": "A", "Beta": "B", "Epsilon": "E", "Zeta": "Z", "Eta":
 
 def latex_name(name, style=r"\mathrm"):
     r"""A user name in LaTeX: one letter as it is, a Greek letter's name as that letter, a subscript
-    after ``_`` kept (``W_1`` is ``W_{1}``), longer names upright in ``style`` with ``_`` escaped.
+    after ``_`` or after one letter kept (``W_1`` and ``W1`` are ``W_{1}``), longer names upright in
+    ``style`` with ``_`` escaped.
 
     >>> from tensordiff.printing import latex_name
     >>> latex_name("Sigma_inv"), latex_name("x_1"), latex_name("alpha"), latex_name("lam")
     ('\\Sigma_{\\mathrm{inv}}', 'x_{1}', '\\alpha', '\\mathrm{lam}')
     """
     base, _, subscript = name.partition("_")
+    if not subscript:   # a letter and digits: W1 is W_{1}, alpha2 is alpha_{2}
+        base, subscript = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
     if not subscript or not _letter(base):
         return _letter(name) or style + "{" + name.replace("_", r"\_") + "}"
     return _letter(base) + "_{" + (subscript if subscript.isdigit() else _letter(subscript) or

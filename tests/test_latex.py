@@ -77,6 +77,7 @@ def test_latex_falls_back_to_index_notation_and_can_be_asked_for_either():
     ("varepsilon", r"\varepsilon"), ("Beta", "B"), ("W_1", "W_{1}"), ("x_i", "x_{i}"),
     ("sigma_2", r"\sigma_{2}"), ("beta_hat", r"\beta_{\mathrm{hat}}"), ("lam", r"\mathrm{lam}"),
     ("long_name", r"\mathrm{long\_name}"), ("x", "x"), ("alphabet", r"\mathrm{alphabet}"),
+    ("W1", "W_{1}"), ("alpha12", r"\alpha_{12}"), ("t1x", r"\mathrm{t1x}"), ("abc1", r"\mathrm{abc1}"),
 ])
 def test_names_print_greek_letters_and_keep_subscripts(name, expected):
     assert latex_name(name) == expected

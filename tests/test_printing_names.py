@@ -142,7 +142,7 @@ def test_index_notation_and_latex_bindings_avoid_user_names():
     defined = [line.split("[")[0] for line in text.splitlines()[:-1]]
     assert defined and not {"t1", "t2"} & set(defined), text
     latex = td.latex(e, notation="index")
-    assert r"\mathrm{t1}" in latex and "t^{(1)}" not in latex and "t^{(3)}" in latex, latex
+    assert r"t_{1}" in latex and "t^{(1)}" not in latex and "t^{(3)}" in latex, latex
 
 
 @pytest.mark.parametrize("value", [2.0, 3, np.float32(1.5)])

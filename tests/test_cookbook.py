@@ -89,12 +89,15 @@ def symbols(text):
     return len(TOKEN.findall(text))
 
 
-SYMMETRIC = {name: td.matrix(name, "n n", symmetric=True) for name in ("W", "Q")}
+SYMMETRIC = ("W", "Q")
 
 
 def _dims(text):
+    """The dims of each name in ``text``: a symmetric name gets its symbol, made here so that no
+    symbol outlives the test (a live symbol would set the dims td.parse gives that name elsewhere)."""
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)) - {"det", "logdet", "inv", "tr", "eye", "norm2"}
-    dims = {name: SYMMETRIC.get(name, "n n" if name[0].isupper() else "n") for name in names}
+    dims = {name: td.matrix(name, "n n", symmetric=True) if name in SYMMETRIC else
+            "n n" if name[0].isupper() else "n" for name in names}
     return {**dims, "eye": "n"} if "eye" in text else dims
 
 

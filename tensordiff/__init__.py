@@ -18,9 +18,9 @@ from .ops import (det, diag, diagonal, einsum, eye, inv, logdet, matrix, matrix_
                   sqrt, sum, tensor, trace, vector)
 from .codegen import codegen
 from .cost import Cost, DerivativeSize, cost, derivative_size
-from .matrixform import matrix_notation
+from .matrixlatex import MatrixNotation, latex, matrix_notation
 from .parse import parse
-from .printing import index_notation, latex, to_einsum
+from .printing import index_notation, to_einsum
 from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
                          triu, where, zeros)
 from .simplify import simplify
@@ -39,7 +39,7 @@ __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "evaluate", "compile", "Program", "kernels_available",
     "scipy_objective", "ScipyObjective",
     "cost", "Cost", "derivative_size", "DerivativeSize", "set_memory_limit", "get_memory_limit",
-    "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "codegen", "check",
+    "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "MatrixNotation", "codegen", "check",
     "broadcast_shapes", "broadcast_to",
     "max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax",
     "where", "tril", "triu", "ones", "zeros", "cholesky",

@@ -31,9 +31,9 @@ from .errors import IllConditionedWarning, TensorDiffError
 from .evaluate import compile
 from .expr import Var, topological
 from .kernels import kernels_info
-from .matrixform import matrix_notation
+from .matrixlatex import latex, matrix_notation
 from .parse import parse
-from .printing import index_notation, latex, to_einsum
+from .printing import index_notation, to_einsum
 from .testing import random_values
 
 __all__ = ["main"]

@@ -13,61 +13,24 @@ would read back as the identity, ``tr`` as the trace). A user function so named 
 ``user.<name>(...)``, which the parser reads back as that user function.
 """
 
+import math
+from fractions import Fraction
+
 from .expr import Apply, Einsum, topological
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
-from .printing import _expression, _join_terms, index_notation
+from .printing import _join_terms
 from .reductionprint import MatrixForms
 from .simplify import einsum_on, is_symmetric
 
 # Names td.parse reads as something else than a symbol or user function of that name.
 PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES)
 
-__all__ = ["matrix_notation", "to_matrix"]
+__all__ = ["to_matrix"]
 
 
 class NoMatrixForm(Exception):
     """Raised inside this module when a node has no matrix form."""
-
-
-def matrix_notation(expr):
-    """An expression in matrix notation, or a note that it has none followed by its index notation.
-
-    The notation is the parser's own (``'`` transpose, ``*`` product or scaling, ``.*`` Hadamard,
-    ``eye``, ``tr``, ``inv``, ...), so ``td.parse`` reads it back. Expressions of order 3 and more,
-    and contractions that no product of matrices writes, have no matrix form.
-
-    Parameters
-    ----------
-    expr : Expr or number
-        The expression to print.
-
-    Returns
-    -------
-    str
-        The matrix notation, or "no matrix notation for this expression; in index notation:"
-        followed by the index notation.
-
-    Raises
-    ------
-    TensorDiffError
-        If ``expr`` is neither an expression nor a number.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> W, s = td.matrix("W", "n m"), td.scalar("s")
-    >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
-    "2*inv(s^2*eye + W*W')*W"
-    >>> print(td.matrix_notation(td.diff(W @ W.T, W)))
-    no matrix notation for this expression; in index notation:
-    out[i,j,k,l] = W[i,l] δ[j,k] + W[j,l] δ[i,k]
-    """
-    expr = _expression(expr, "matrix_notation")
-    text = to_matrix(expr)
-    if text is not None:
-        return text
-    return "no matrix notation for this expression; in index notation:\n" + index_notation(expr)
 
 
 # Matrix notation has no names for subexpressions, so it nests as deep as the graph. Deeper than
@@ -95,19 +58,29 @@ def _nesting(expr):
 
 
 def _number(x):
+    """A constant as the fraction it is (1/3, -2/3, with a denominator up to MAX_DENOMINATOR) where
+    its decimal is long, else its 12 significant digits."""
     text = f"{x:.12g}"
+    if len(text) <= 6 or not math.isfinite(x):   # 0.5, 2.25, 1e-08: a decimal says it as well
+        return text
+    fraction = Fraction(x).limit_denominator(MAX_DENOMINATOR)
+    if abs(float(fraction) - x) <= 1e-15 * abs(x):
+        return f"{fraction.numerator}/{fraction.denominator}"
     return text
 
 
+MAX_DENOMINATOR = 100
+
+
 def _paren(text):
-    """Parenthesise a sum (or anything with a top-level + or -) for use inside a product."""
+    """Parenthesise a sum (or anything with a top-level + or -), or a quotient, for use inside a product."""
     depth = 0
     for k, ch in enumerate(text):
         if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
-        elif depth == 0 and ch in "+-" and k > 0 and text[k - 1] not in "e*/^(":
+        elif depth == 0 and (ch in "+-" and k > 0 and text[k - 1] not in "e*/^(" or ch == "/"):
             return "(" + text + ")"
     return text
 
@@ -199,8 +172,11 @@ class _Writer(MatrixForms):
         if fn.name == "pow":
             if fn.p == 0.5:
                 return f"sqrt({arg})"
+            if fn.p == -0.5:   # 1/sqrt(x); _paren brackets it inside a product
+                return f"1/sqrt({arg})" if not node.shape else f"1 ./ sqrt({arg})"
             op = "^" if not node.shape else ".^"
-            return f"{_atom(arg)}{op}{_number(fn.p) if fn.p >= 0 else '(' + _number(fn.p) + ')'}"
+            p = _number(fn.p)
+            return f"{_atom(arg)}{op}{p if p.replace('.', '').isalnum() else '(' + p + ')'}"
         power = _expression_power(node) if fn is FUNCTIONS["exp"] else None
         if power is not None:   # exp(log(a) .* b) is how a^b and a.^b are built: write them so
             return f"{_atom(self.write(power[0]))}{'.^' if node.shape else '^'}{_atom(self.write(power[1]))}"
@@ -217,7 +193,7 @@ class _Writer(MatrixForms):
             self.in_sum = term
             parts.append(self.write(term))
         self.in_sum = None
-        return _join_terms(parts)
+        return _common_factor(parts) or _join_terms(parts)
 
     def _einsum(self, node):
         return _EinsumWriter(self, node).text()
@@ -301,9 +277,9 @@ class _EinsumWriter:
         """coeff * scalars * products * chains; a scalar product u'*M*v is parenthesised among
         other factors, since A*u'*M*v would read as (A*u')*M*v."""
         c = self.node.coeff
-        factors = ([] if c in (1.0, -1.0) else [_number(abs(c))]) + scalars
-        factors += [f"({p})" if scalars or chains or len(products) > 1 else p for p in products] + chains
-        body = "*".join(_paren(f) if len(factors) > 1 else f for f in factors) if factors else "1"
+        number = [] if c in (1.0, -1.0) else [_number(abs(c))]   # 1/3*X: a leading quotient needs no brackets
+        factors = scalars + [f"({p})" if scalars or chains or len(products) > 1 else p for p in products] + chains
+        body = "*".join(number + [_paren(f) if len(factors) + len(number) > 1 else f for f in factors]) or "1"
         return ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
 
     def _merge_hadamard(self, items, out):
@@ -453,7 +429,7 @@ class _EinsumWriter:
         if len(out) == 2:
             left, finish = walk(out[0])
             if finish == out[1]:
-                chains.append(product(left))
+                chains.append(_fewest_transposes(left))
             elif finish is None:
                 right, finish = walk(out[1])
                 if finish is not None or not right:
@@ -491,6 +467,57 @@ class _EinsumWriter:
             else:
                 raise NoMatrixForm  # sum(M) alone was written even when M shared an index with another factor
         return chains, products
+
+
+def _fewest_transposes(parts):
+    """The matrix product of ``parts``, as (c*b*a)' when a'*b'*c' would write more transposes."""
+    primed = [part.endswith("'") and _atom(part[:-1]) == part[:-1] for part in parts]
+    if 2 * sum(primed) <= len(parts) + 1:
+        return "*".join(_paren(part) for part in parts)
+    flipped = [part[:-1] if was else _atom(part) + "'" for part, was in zip(parts, primed)]
+    return "(" + "*".join(_paren(part) for part in reversed(flipped)) + ")'"
+
+
+def _factors(term):
+    """(sign, [factors]) of a term that is a plain product at its top level (only ``*``), else None."""
+    sign, body = ("-", term[1:]) if term.startswith("-") else ("", term)
+    factors, depth, start = [], 0, 0
+    for k, ch in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth:
+            continue
+        if ch == "*" and body[k - 1] != "." or ch == "/" or (ch in "+-" and k > 0 and body[k - 1] not in "e*/^("):
+            if ch != "*":
+                return None
+            factors.append(body[start:k])
+            start = k + 1
+        elif ch == "." and body[k + 1:k + 2] in ("*", "/"):
+            return None
+    factors.append(body[start:])
+    return sign, [factor.strip() for factor in factors]
+
+
+def _common_factor(parts):
+    """A sum whose terms all start and/or end with the same factors, written with those factors
+    once: X*c*b' + X*b*c' as X*(c*b' + b*c'), B*x + B'*x as (B + B')*x, -A*C - B*C as -(A + B)*C;
+    else None."""
+    split = [_factors(part) for part in parts]
+    if len(parts) < 2 or any(s is None or len(s[1]) < 2 for s in split):
+        return None
+    shortest = min(len(factors) for _, factors in split)
+    lead = 0
+    while lead < shortest - 1 and len({factors[lead] for _, factors in split}) == 1:
+        lead += 1
+    tail = 0
+    while lead + tail < shortest - 1 and len({factors[-1 - tail] for _, factors in split}) == 1:
+        tail += 1
+    if not lead and not tail:
+        return None
+    negative = all(sign == "-" for sign, _ in split)   # -(a + b) rather than (-a - b)
+    inner = _join_terms([("" if negative else sign) + "*".join(factors[lead:len(factors) - tail])
+                         for sign, factors in split])
+    factors = split[0][1]
+    return ("-" if negative else "") + "*".join(factors[:lead] + ["(" + inner + ")"] + factors[len(factors) - tail:])
 
 
 def _components(items):

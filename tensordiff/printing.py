@@ -19,7 +19,7 @@ from .naming import CodeNames, binding_names, user_function_name, user_names  # 
 from .reductionprint import CodeForms, IndexForms, LatexForms
 from .simplify import as_expr
 
-__all__ = ["index_notation", "latex", "to_einsum", "short"]
+__all__ = ["index_notation", "index_latex", "to_einsum", "short"]
 
 
 def _number(x):
@@ -192,10 +192,12 @@ class _IndexPrinter(IndexForms):
 
 class _LatexPrinter(LatexForms, _IndexPrinter):
     def sub(self, text, idx):
+        if idx and "_{" in text:   # a subscripted name: {W_{1}}_{ij}, never a double subscript
+            text = "{" + text + "}"
         return text + ("_{" + "".join(idx) + "}" if idx else "")
 
     def symbol(self, name):
-        return _latex_name(name, r"\mathrm")
+        return latex_name(name)
 
     def binding(self, name):
         return f"t^{{({name[1:]})}}"
@@ -222,7 +224,7 @@ class _LatexPrinter(LatexForms, _IndexPrinter):
             return fn.latex
         if fn.latex == r"\operatorname{%s}" % fn.base:  # no latex= given: the name, as h or \operatorname{phi}
             name = USER_PREFIX + fn.base if marked(fn) else fn.base   # user.softplus: not the built-in
-            return _latex_name(name, r"\operatorname") + "'" * fn.order
+            return latex_name(name, r"\operatorname") + "'" * fn.order
         return fn.latex + "'" * fn.order
 
     def power(self, arg, p):
@@ -272,10 +274,59 @@ def _join_terms(parts):
     return "".join(pieces)
 
 
-def _latex_name(name, style):
-    """A user name in LaTeX: one letter as it is, longer names upright, ``_`` escaped."""
-    escaped = name.replace("_", r"\_")
-    return escaped if len(name) == 1 else style + "{" + escaped + "}"
+GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu
+    xi pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega
+    Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega""".split())
+# Upper-case Greek letters that look Latin have no LaTeX command: they print as their Latin twin.
+GREEK_AS_LATIN = {"Alpha": "A", "Beta": "B", "Epsilon": "E", "Zeta": "Z", "Eta": "H", "Iota": "I", "Kappa": "K",
+                  "Mu": "M", "Nu": "N", "Omicron": "O", "omicron": "o", "Rho": "P", "Tau": "T", "Chi": "X"}
+
+
+def latex_name(name, style=r"\mathrm"):
+    r"""A user name in LaTeX: one letter as it is, a Greek letter's name as that letter, a subscript
+    after ``_`` or after one letter kept (``W_1`` and ``W1`` are ``W_{1}``), longer names upright in
+    ``style`` with ``_`` escaped.
+
+    >>> from tensordiff.printing import latex_name
+    >>> latex_name("Sigma_inv"), latex_name("x_1"), latex_name("alpha"), latex_name("lam")
+    ('\\Sigma_{\\mathrm{inv}}', 'x_{1}', '\\alpha', '\\mathrm{lam}')
+    """
+    base, _, subscript = name.partition("_")
+    if not subscript:   # a letter and digits: W1 is W_{1}, alpha2 is alpha_{2}
+        base, subscript = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
+    if not subscript or not _letter(base):
+        return _letter(name) or style + "{" + name.replace("_", r"\_") + "}"
+    return _letter(base) + "_{" + (subscript if subscript.isdigit() else _letter(subscript) or
+                                    latex_name(subscript, r"\mathrm")) + "}"
+
+
+def _letter(name):
+    """The LaTeX of a name that is one letter (Latin, or a Greek letter's name); else None."""
+    if len(name) == 1 and name.isalpha():
+        return name
+    if name in GREEK:
+        return "\\" + name
+    return GREEK_AS_LATIN.get(name)
+
+
+def split_terms(text):
+    """The top-level terms of a rendered LaTeX sum, each with its sign: [(sign, term)] where a
+    term starts after a " + " or " - " outside every bracket."""
+    terms, depth, start, sign = [], 0, 0, "+"
+    k = 0
+    while k < len(text):
+        if text.startswith(r"\left", k) or text[k] == "{":
+            depth += 1
+        elif text.startswith(r"\right", k) or text[k] == "}":
+            depth -= 1
+        elif depth == 0 and text.startswith((" + ", " - "), k):
+            terms.append((sign, text[start:k]))
+            sign, start = text[k + 1], k + 3
+            k += 3
+            continue
+        k += 1
+    terms.append((sign, text[start:]))
+    return terms
 
 
 def _matrix_name(arg, printer):
@@ -340,34 +391,19 @@ def index_notation(expr: Expr, name: str = "out") -> str:
     return "\n".join(lines)
 
 
-def latex(expr: Expr, name: str = "out") -> str:
+# An index-notation line longer than this many characters breaks after its first term, one term a line.
+LATEX_WIDTH = 120
+
+
+def index_latex(expr: Expr, name: str = "out") -> str:
     r"""LaTeX of the index notation, shared subexpressions named once, as an ``aligned`` block.
 
-    Notebooks render expressions through it (``Expr._repr_latex_``). User functions print with the
-    ``latex=`` given to ``td.elementwise``.
+    A definition wider than LATEX_WIDTH characters puts each term of its sum on a line of its own.
+    ``td.latex`` prints this where an expression has no matrix form.
 
-    Parameters
-    ----------
-    expr : Expr or number
-        The expression to print.
-    name : str, optional
-        The name of the result (default "out").
-
-    Returns
-    -------
-    str
-        The LaTeX source, without surrounding ``$``.
-
-    Raises
-    ------
-    TensorDiffError
-        If ``expr`` is neither an expression nor a number, or ``name`` is not a usable name.
-
-    Examples
-    --------
     >>> import tensordiff as td
-    >>> X = td.matrix("X", "n p")
-    >>> print(td.latex(X.T @ X))
+    >>> from tensordiff.printing import index_latex
+    >>> print(index_latex(td.matrix("X", "n p").T @ td.matrix("X", "n p")))
     \begin{aligned}
     \mathrm{out}_{ij} &= \sum_{k} X_{ki} X_{kj}
     \end{aligned}
@@ -379,8 +415,16 @@ def latex(expr: Expr, name: str = "out") -> str:
     for node in bound + [expr]:
         idx = letters(len(node.shape))
         target = printer.binding(names[node]) if node in names else printer.symbol(name)
-        lines.append(f"{printer.sub(target, idx)} &= {printer.render(node, idx, idx, defining=node)}")
+        body = printer.render(node, idx, idx, defining=node)
+        terms = split_terms(body) if len(body) > LATEX_WIDTH else [("+", body)]
+        first = f"{printer.sub(target, idx)} &= {terms[0][1]}"
+        lines.append(" \\\\\n".join([first] + [f"&\\quad {sign} {term}" for sign, term in terms[1:]]))
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def latex_function_name(fn):
+    """The LaTeX name of a function of the table or a user function, as index notation prints it."""
+    return _LatexPrinter({}).function_name(fn)
 
 
 def _expression(value, printer):
@@ -706,10 +750,5 @@ def _expr_repr(self):
     return f"<tensordiff {type(self).__name__} of shape {self.shape}:\n{index_notation(self)}>"
 
 
-def _repr_latex_(self):
-    return "$$" + latex(self) + "$$"
-
-
 Expr.__str__ = index_notation
 Expr.__repr__ = _expr_repr
-Expr._repr_latex_ = _repr_latex_

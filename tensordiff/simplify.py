@@ -56,6 +56,16 @@ def einsum_node(coeff, operands, subs, out, dims):
     used = set(out)
     for sub in flat_subs:
         used.update(sub)
+    cancelled = inverse_pair(flat_ops, flat_subs, out)
+    if cancelled is not None:   # rebuild without the pair, its summed index gone and the other two one
+        rest, (kept, merged_index, shared) = cancelled
+        rename = {merged_index: kept}
+        roots = [i for i in range(len(dims)) if find(i) == i and i not in (shared, merged_index)
+                 or i == kept]
+        renumber = {r: k for k, r in enumerate(dict.fromkeys(sorted(roots)))}
+        new = lambda sub: tuple(renumber[rename.get(i, i)] for i in sub)  # noqa: E731
+        return einsum_node(coeff, [o for o, _ in rest], [new(u) for _, u in rest], new(out),
+                           [dims[r] for r in renumber])
     merged = _merge_powers(flat_ops, flat_subs)
     if merged is not None:  # rebuild over the surviving (root) ids only, so none turns into an orphan
         ops, subs = merged
@@ -351,18 +361,9 @@ def _single_scaled(arg):
 
 
 def inv_node(arg):
-    """Canonical matrix inverse."""
+    """Canonical matrix inverse: the first of INV_RULES that applies, else Inv(arg)."""
     _check_square(arg, "inv")
-    if isinstance(arg, Inv):
-        return arg.arg  # inv(inv(A)) = A
-    if isinstance(arg, Einsum) and not arg.operands and arg.out == (0, 0) and len(arg.dims) == 1:
-        return make(Einsum, 1.0 / arg.coeff, (), (), (0, 0), arg.dims)  # inv(c I) = I / c
-    scaled = _single_scaled(arg)
-    if scaled is not None and scaled[1].ndim == 2:
-        coeff, base, transposed = scaled  # inv(c Bᵀ) = inv(B)ᵀ / c
-        result = scale(make(Inv, base), 1.0 / coeff) if coeff != 1.0 else make(Inv, base)
-        return transpose(result, (1, 0)) if transposed else result
-    return make(Inv, arg)
+    return _first_rule(INV_RULES, arg, Inv)
 
 
 def _is_identity(arg):
@@ -371,25 +372,111 @@ def _is_identity(arg):
 
 
 def det_node(arg):
+    """Canonical determinant: the first of DET_RULES that applies, else Det(arg)."""
     _check_square(arg, "det")
-    if _is_identity(arg):
-        return constant(1.0)  # det(I) = 1 whatever the size
-    scaled = _single_scaled(arg)
-    if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2:
-        return det_node(scaled[1])  # det(Bᵀ) = det(B)
-    return make(Det, arg)
+    return _first_rule(DET_RULES, arg, Det)
 
 
 def logdet_node(arg):
+    """Canonical log-determinant: the first of LOGDET_RULES that applies, else LogDet(arg)."""
     _check_square(arg, "logdet")
-    if _is_identity(arg):
-        return constant(0.0)
-    if isinstance(arg, Inv):
-        return scale(logdet_node(arg.arg), -1.0)
+    return _first_rule(LOGDET_RULES, arg, LogDet)
+
+
+def _first_rule(rules, arg, node_type):
+    """The result of the first rule that applies to ``arg``, else the plain node_type(arg)."""
+    for rule in rules:
+        result = rule(arg)
+        if result is not None:
+            return result
+    return make(node_type, arg)
+
+
+# Rules on matrix functions: each takes the argument and returns a node with fewer operations, or
+# None when it does not apply.
+
+def inverse_of_inverse(arg):
+    """inv(inv(A)) = A."""
+    return arg.arg if isinstance(arg, Inv) else None
+
+
+def inverse_of_scaled_identity(arg):
+    """inv(c I) = I / c."""
+    if isinstance(arg, Einsum) and not arg.operands and arg.out == (0, 0) and len(arg.dims) == 1:
+        return make(Einsum, 1.0 / arg.coeff, (), (), (0, 0), arg.dims)
+    return None
+
+
+def inverse_of_scaled(arg):
+    """inv(c Bᵀ) = inv(B)ᵀ / c."""
     scaled = _single_scaled(arg)
-    if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2:
-        return logdet_node(scaled[1])
-    return make(LogDet, arg)
+    if scaled is None or scaled[1].ndim != 2:
+        return None
+    coeff, base, transposed = scaled
+    result = scale(make(Inv, base), 1.0 / coeff) if coeff != 1.0 else make(Inv, base)
+    return transpose(result, (1, 0)) if transposed else result
+
+
+def determinant_of_identity(arg):
+    """det(I) = 1 whatever the size."""
+    return constant(1.0) if _is_identity(arg) else None
+
+
+def determinant_of_transpose(arg):
+    """det(Bᵀ) = det(B)."""
+    scaled = _single_scaled(arg)
+    return det_node(scaled[1]) if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2 else None
+
+
+def logdet_of_identity(arg):
+    """log det(I) = 0."""
+    return constant(0.0) if _is_identity(arg) else None
+
+
+def logdet_of_inverse(arg):
+    """log det(inv(A)) = -log det(A)."""
+    return scale(logdet_node(arg.arg), -1.0) if isinstance(arg, Inv) else None
+
+
+def logdet_of_transpose(arg):
+    """log det(Bᵀ) = log det(B)."""
+    scaled = _single_scaled(arg)
+    return logdet_node(scaled[1]) if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2 else None
+
+
+INV_RULES = (inverse_of_inverse, inverse_of_scaled_identity, inverse_of_scaled)
+DET_RULES = (determinant_of_identity, determinant_of_transpose)
+LOGDET_RULES = (logdet_of_identity, logdet_of_inverse, logdet_of_transpose)
+
+
+def inverse_pair(ops, subs, out):
+    """A⁻¹A = AA⁻¹ = I inside a product: for an operand inv(A) and an operand A that share an index
+    summed nowhere else, (the operands without the pair, (kept index, merged index, summed index)),
+    the pair standing for δ[kept, merged]; else None. Two operands fewer, so rebuilding terminates."""
+    count = {}
+    for sub in subs:
+        for i in sub:
+            count[i] = count.get(i, 0) + 1
+    for i in out:
+        count[i] = count.get(i, 0) + 1
+    for k, (op, sub) in enumerate(zip(ops, subs)):
+        if not isinstance(op, Inv) or len(set(sub)) != 2:
+            continue
+        for m, (other, sub_other) in enumerate(zip(ops, subs)):
+            if other is not op.arg or len(set(sub_other)) != 2:
+                continue
+            flips = is_symmetric(other)   # then inv(A) is symmetric too: read either way
+            for p, q in ([sub, sub[::-1]] if flips else [sub]):
+                for r, s in ([sub_other, sub_other[::-1]] if flips else [sub_other]):
+                    if q == r and count[q] == 2:     # inv[p,q] A[q,s] = δ[p,s]
+                        found = (p, s, q)
+                    elif s == p and count[p] == 2:   # A[r,p] inv[p,q] = δ[r,q]
+                        found = (r, q, p)
+                    else:
+                        continue
+                    rest = [(o, u) for j, (o, u) in enumerate(zip(ops, subs)) if j not in (k, m)]
+                    return rest, found
+    return None
 
 
 # ---------------------------------------------------------------- reductions, soft maxima, masks

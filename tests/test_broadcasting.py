@@ -124,7 +124,7 @@ def test_printing_of_a_row_broadcast_bias_reads_back():
         assert td.parse(text, **dims) is e
     e = td.tanh(X @ W + b)
     assert td.parse(td.matrix_notation(e), **dims) is e
-    assert "b_{j}" in td.latex(X @ W + b)
+    assert "b_{j}" in td.latex(X @ W + b, notation="index")
     assert "b[j]" in td.index_notation(X @ W + b)
     # a column broadcast is written through transposes, since X + y would not read back
     Y = td.matrix("Y", "k n")

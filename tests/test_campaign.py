@@ -40,4 +40,4 @@ def test_the_generator_draws_every_new_operation():
         assert node_type in types, node_type.__name__
     assert broadcast == {Maximum, Where, Compare}     # binary builders broadcast a vector over a matrix's rows
     assert symmetric
-    assert len(NEW_FUNCTIONS & functions) >= len(NEW_FUNCTIONS) - 2, sorted(NEW_FUNCTIONS - functions)
+    assert NEW_FUNCTIONS <= functions, sorted(NEW_FUNCTIONS - functions)

@@ -41,3 +41,21 @@ def test_the_generator_draws_every_new_operation():
     assert broadcast == {Maximum, Where, Compare}     # binary builders broadcast a vector over a matrix's rows
     assert symmetric
     assert NEW_FUNCTIONS <= functions, sorted(NEW_FUNCTIONS - functions)
+
+
+# ---------------------------------------------------------------- previously failed
+
+def test_seed_347_a_reduction_of_an_order_3_tensor_has_no_matrix_notation():
+    # selfcheck --seed 0 --examples 500: example 347, max(T)^2 with T (a, b, b), printed as
+    # 'max(T)^2', which td.parse cannot read (it reads scalars, vectors and matrices)
+    import tensordiff as td
+    from tensordiff.matrixform import to_matrix
+    from tensordiff.selfcheck import check_example
+
+    T, M = td.tensor("T", "a b b"), td.matrix("M", "a b")
+    for e in (td.max(T) ** 2, td.logsumexp(T), td.min(T) + 1):
+        assert to_matrix(e) is None
+    assert to_matrix(td.max(M) ** 2) == "max(M)^2"
+    assert td.parse(to_matrix(td.logsumexp(M))).shape == ()
+    results, _ = check_example(347, max_order=1, properties=["parse round trip"])
+    assert not any(results.values()), results

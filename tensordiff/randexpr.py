@@ -402,7 +402,8 @@ class ExpressionGenerator:
         if kind == "reduce":
             return self.reduction(shape, depth)
         if kind == "maximum":   # the second operand may be a scalar or broadcast along leading axes
-            (e1, f1), (e2, f2) = self.gen(shape, depth - 1), self.gen(self.pick([shape, (), self.tail(shape)]), depth - 1)
+            (e1, f1) = self.gen(shape, depth - 1)
+            (e2, f2) = self.gen(self.pick([shape, (), self.tail(shape)]), depth - 1)
             if self.choose(2):
                 (e1, f1), (e2, f2) = (e2, f2), (e1, f1)
             if self.choose(2):

@@ -160,7 +160,7 @@ def _comparison(op, name):
         a, b = broadcast_operands(f"'{op}'", a, b)
         return compare_node(op, a, b)
     compare.__name__ = name
-    compare.__doc__ = f"""The 0/1 mask a {op} b elementwise (broadcast as numpy does, by dim names); its derivative is 0.
+    compare.__doc__ = f"""The 0/1 mask a {op} b elementwise (broadcast as numpy does); its derivative is 0.
 
     >>> import tensordiff as td
     >>> (td.vector("v", "n") {op} 0).shape

@@ -414,7 +414,7 @@ class ExpressionGenerator:
                                            for _ in range(3))
             if not (c.shape == shape or e1.shape == shape or e2.shape == shape):
                 (c, fc) = self.gen(shape, depth - 1)
-            if self.choose(2) and c.shape == shape:
+            if self.choose(2) and c.shape == shape and c.free:   # a constant c may fold log(0) at build time
                 return td.where(c > 0, td.log(c), e2), (lambda V: _quiet(lambda: np.where(fc(V) > 0, np.log(fc(V)),
                                                                                         f2(V))))
             return td.where(c <= e1, e1, e2), (lambda V: np.broadcast_to(np.where(fc(V) <= f1(V), f1(V), f2(V)),

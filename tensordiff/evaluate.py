@@ -31,7 +31,7 @@ from .indices import format_dims, slice_of
 from .kernels import assemble
 from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
-from .reductionsteps import REDUCTION_PLANS
+from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
 from .pricing import replay
 from .printing import short
 from .progress import Progress, delay_for, validate_progress
@@ -420,6 +420,8 @@ class Program:
                 plan = backends.EinsumStep(self.reads.get(node, node), self.backend)
             elif type(node) in _MatrixStep.OPERATIONS:
                 plan = _MatrixStep(self.reads.get(node, node), self.backend, singular, conditioning)
+            elif type(node) in CONDITIONED_PLANS:
+                plan = CONDITIONED_PLANS[type(node)](self.reads.get(node, node), self.backend, singular, conditioning)
             else:
                 plan = _PLANS[type(node)](self.reads.get(node, node), self.backend, singular)
             self.steps.append((node, plan, args, release))
@@ -698,7 +700,7 @@ def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunk
         dask's ``array.chunk-size``).
     conditioning : {"warn", "ignore", "raise"}, optional
         "warn" (default) emits ``td.IllConditionedWarning`` when the reciprocal condition estimate
-        of a matrix that inv, solve, det or logdet factor is below the machine epsilon of its
+        of a matrix that inv, solve, det, logdet or cholesky factor is below the machine epsilon of its
         dtype; "raise" makes it an ``EvaluationError``; "ignore" skips the estimate (see
         docs/reliability.md).
     progress : bool or None, optional

@@ -228,7 +228,7 @@ class ExpressionGenerator:
 
     def power(self, shape, depth):
         e, f = self.gen(shape, depth - 1)
-        kind = self.pick(["sq", "cube", "inv", "sqrt", "-1.5", "log"])
+        kind = self.pick(["sq", "cube", "inv", "sqrt", "-1.5", "log", "expr"])
         if kind == "sq":
             return e ** 2, (lambda V: f(V) ** 2)
         if kind == "cube":
@@ -240,6 +240,10 @@ class ExpressionGenerator:
             return td.sqrt(p), (lambda V: np.sqrt(fp(V)))
         if kind == "-1.5":
             return p ** -1.5, (lambda V: fp(V) ** -1.5)
+        if kind == "expr":   # a positive base to an expression exponent in [-1/2, 1/2] (a scalar or elementwise)
+            y, fy = self.gen(self.pick([(), shape]), depth - 1)
+            y, fy = y / (y * y + 1), (lambda V, fy=fy: fy(V) / (fy(V) * fy(V) + 1))
+            return p ** y, (lambda V: fp(V) ** fy(V))
         return td.log(p), (lambda V: np.log(fp(V)))
 
     def divide(self, shape, depth):
@@ -276,6 +280,9 @@ class ExpressionGenerator:
             e, f = self.gen(self.pick([(d,), (d, "a"), ("b", d), ("a", "b", "b")]), depth - 1)
             return td.sum(e), (lambda V: np.sum(f(V)))
         if kind == "norm":
+            if self.choose(3) == 0:   # ord=1: |x| has a kink at 0, so a symbol, whose values are away from it
+                e, f = self.leaf(self.pick([(d,), (d, "b")]))
+                return td.norm(e, ord=1), (lambda V: np.sum(np.abs(f(V))))
             e, f = self.pos(self.gen(self.pick([(d,), (d, "b")]), depth - 1))
             return td.norm(e), (lambda V: np.sqrt(np.sum(f(V) ** 2)))
         if kind in ("det", "logdet"):
@@ -388,27 +395,38 @@ class ExpressionGenerator:
         kinds = ["reduce", "reduce", "maximum", "where", "mask"] if self.reduction_sources(shape) else \
             ["maximum", "where", "mask"]
         kinds += ["softmax"] if shape else []
+        kinds += ["centre"] if len(shape) >= 2 else []
         kinds += ["triangle"] if len(shape) >= 2 else []
         kinds += ["cholesky"] if len(shape) == 2 and shape[0] == shape[1] else []
         kind = self.pick(kinds)
         if kind == "reduce":
             return self.reduction(shape, depth)
-        if kind == "maximum":
-            (e1, f1), (e2, f2) = self.gen(shape, depth - 1), self.gen(self.pick([shape, ()]), depth - 1)
+        if kind == "maximum":   # the second operand may be a scalar or broadcast along leading axes
+            (e1, f1) = self.gen(shape, depth - 1)
+            (e2, f2) = self.gen(self.pick([shape, (), self.tail(shape)]), depth - 1)
+            if self.choose(2):
+                (e1, f1), (e2, f2) = (e2, f2), (e1, f1)
             if self.choose(2):
                 return td.maximum(e1, e2), (lambda V: np.maximum(f1(V), f2(V)))
             return td.minimum(e1, e2), (lambda V: np.minimum(f1(V), f2(V)))
         if kind == "where":   # the discarded branch may be nan (log of a negative): it must not leak
-            (c, fc), (e1, f1), (e2, f2) = (self.gen(shape, depth - 1) for _ in range(3))
-            if self.choose(2):
+            (c, fc), (e1, f1), (e2, f2) = (self.gen(self.pick([shape, shape, self.tail(shape)]), depth - 1)
+                                           for _ in range(3))
+            if not (c.shape == shape or e1.shape == shape or e2.shape == shape):
+                (c, fc) = self.gen(shape, depth - 1)
+            if self.choose(2) and c.shape == shape and c.free:   # a constant c may fold log(0) at build time
                 return td.where(c > 0, td.log(c), e2), (lambda V: _quiet(lambda: np.where(fc(V) > 0, np.log(fc(V)),
                                                                                         f2(V))))
-            return td.where(c <= e1, e1, e2), (lambda V: np.where(fc(V) <= f1(V), f1(V), f2(V)))
+            return td.where(c <= e1, e1, e2), (lambda V: np.broadcast_to(np.where(fc(V) <= f1(V), f1(V), f2(V)),
+                                                                         tuple(SIZES[d] for d in shape)))
         if kind == "mask":
-            (c, fc), (e1, f1) = self.gen(shape, depth - 1), self.gen(shape, depth - 1)
+            (c, fc), (e1, f1) = self.gen(shape, depth - 1), self.gen(self.pick([shape, self.tail(shape)]), depth - 1)
             if self.choose(2):
                 return (c < 0.25) * e1, (lambda V: (fc(V) < 0.25) * f1(V))
-            return (c >= e1) * c, (lambda V: (fc(V) >= f1(V)) * fc(V))
+            return (e1 <= c) * c, (lambda V: (f1(V) <= fc(V)) * fc(V))
+        if kind == "centre":   # X - mean(X, axis=0): an operand broadcast back over the axis it lost
+            e, f = self.gen(shape, depth - 1)
+            return e - td.mean(e, axis=0), (lambda V: f(V) - np.mean(f(V), axis=0))
         if kind == "softmax":
             e, f = self.gen(shape, depth - 1)
             axis = self.choose(len(shape))
@@ -423,6 +441,10 @@ class ExpressionGenerator:
             return td.triu(e, k=k), (lambda V: np.triu(f(V), k))
         A, fA = self.spd(shape[0], depth - 1)
         return td.cholesky(A), (lambda V: np.linalg.cholesky(fA(V)))
+
+    def tail(self, shape):
+        """Trailing axes of ``shape`` (fewer than all, when there are any): what numpy broadcasts over the rest."""
+        return shape[len(shape) - self.choose(len(shape)):] if shape else ()
 
     @staticmethod
     def reduction_sources(shape):

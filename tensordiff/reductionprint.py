@@ -158,11 +158,12 @@ class MatrixForms:
     """Matrix notation in the parser's words: max(x), logsumexp(x) over all axes, softmax(x) over
     the last, cholesky(A), maximum(a, b), where(m, a, b); None where the parser has no spelling."""
 
+    # the parser reads scalars, vectors and matrices: a reduction of a larger tensor has no spelling
     def _max(self, node):
-        return f"max({self.write(node.arg)})" if len(node.axes) == node.arg.ndim else None
+        return f"max({self.write(node.arg)})" if len(node.axes) == node.arg.ndim <= 2 else None
 
     def _logsumexp(self, node):
-        return f"logsumexp({self.write(node.arg)})" if len(node.axes) == node.arg.ndim else None
+        return f"logsumexp({self.write(node.arg)})" if len(node.axes) == node.arg.ndim <= 2 else None
 
     def _softmax(self, node):
         return f"softmax({self.write(node.arg)})" if node.axes == (node.arg.ndim - 1,) else None

@@ -10,15 +10,15 @@ it discards (so log of a negative in the unused branch cannot turn the result in
 the symmetric part of a square matrix. docs/operations/reductions.md states every convention.
 """
 
-import builtins
 import numbers
 
+from .broadcasting import broadcast_operands
 from .errors import ShapeError, TensorDiffError
 from .expr import Var
 from .functions import power
 from .indices import format_dims, parse_dims
 from .printing import short
-from .simplify import (add_node, as_expr, broadcast, cholesky_node, compare_node, constant, einsum_node, expand_axes,
+from .simplify import (add_node, as_expr, cholesky_node, compare_node, constant, einsum_node, expand_axes,
                        is_symmetric, logsumexp_node, max_node, maximum_node, scale, softmax_node,
                        transpose, triangle, where_node, zeros as zeros_node)
 
@@ -47,17 +47,6 @@ def _axes(x, axis, what):
     if len(set(result)) != len(result):
         raise ShapeError(f"{what}: axis {axis!r} names an axis twice")
     return tuple(sorted(result))
-
-
-def _same_shape(what, *operands):
-    """The operands as expressions of one shape (a scalar broadcasts), or a ShapeError naming them."""
-    operands = [as_expr(op) for op in operands]
-    shape = builtins.max((op.shape for op in operands), key=len)
-    for k, op in enumerate(operands):
-        if op.shape != shape and op.shape != ():
-            raise ShapeError(f"{what}: operand {k + 1} has shape {format_dims(op.shape)} but another has "
-                             f"{format_dims(shape)} (operands must have one shape, or be scalars): {_operand(op)}")
-    return [op if op.shape == shape else broadcast(op, shape) for op in operands]
 
 
 # ---------------------------------------------------------------- reductions
@@ -160,7 +149,7 @@ def mean(x, axis=None):
 
 
 def maximum(a, b):
-    """The elementwise larger of ``a`` and ``b`` (one shape, or a scalar), as np.maximum.
+    """The elementwise larger of ``a`` and ``b``, broadcast as numpy does (by dim names), as np.maximum.
 
     Where a == b, each gets half the derivative (as JAX).
 
@@ -185,12 +174,12 @@ def maximum(a, b):
     >>> td.maximum(td.vector("v", "n"), 0).shape
     ('n',)
     """
-    a, b = _same_shape("maximum", a, b)
+    a, b = broadcast_operands("maximum", a, b)
     return maximum_node(a, b)
 
 
 def minimum(a, b):
-    """The elementwise smaller of ``a`` and ``b``, as np.minimum: -maximum(-a, -b).
+    """The elementwise smaller of ``a`` and ``b`` (broadcast as numpy does), as np.minimum: -maximum(-a, -b).
 
     Parameters
     ----------
@@ -213,7 +202,7 @@ def minimum(a, b):
     >>> td.minimum(td.vector("v", "n"), td.vector("w", "n")).shape
     ('n',)
     """
-    a, b = _same_shape("minimum", a, b)
+    a, b = broadcast_operands("minimum", a, b)
     return scale(maximum_node(scale(a, -1.0), scale(b, -1.0)), -1.0)
 
 
@@ -316,10 +305,10 @@ def log_softmax(x, axis=-1):
 
 def _comparison(op, name):
     def compare(a, b):
-        a, b = _same_shape(f"'{op}'", a, b)
+        a, b = broadcast_operands(f"'{op}'", a, b)
         return compare_node(op, a, b)
     compare.__name__ = name
-    compare.__doc__ = f"""The 0/1 mask a {op} b elementwise (one shape, or a scalar); its derivative is 0.
+    compare.__doc__ = f"""The 0/1 mask a {op} b elementwise (broadcast as numpy does); its derivative is 0.
 
     >>> import tensordiff as td
     >>> (td.vector("v", "n") {op} 0).shape
@@ -335,7 +324,8 @@ greater_equal = _comparison(">=", "greater_equal")
 
 
 def where(mask, a, b):
-    """``a`` where ``mask`` is nonzero, else ``b`` (np.where), differentiated through the chosen branch.
+    """``a`` where ``mask`` is nonzero, else ``b`` (np.where, broadcast as numpy does), differentiated
+    through the chosen branch.
 
     The branch not chosen is never multiplied by 0, so nan or inf in it cannot leak:
     ``where(x > 0, log(x), 0)`` is 0 wherever x <= 0, and so is its derivative. The mask is
@@ -365,7 +355,7 @@ def where(mask, a, b):
     >>> td.where(x > 0, td.log(x), 0).shape
     ('n',)
     """
-    mask, a, b = _same_shape("where", mask, a, b)
+    mask, a, b = broadcast_operands("where", mask, a, b)
     return where_node(mask, a, b)
 
 

@@ -4,7 +4,8 @@ Each step runs through an ``ArrayOps`` over a namespace with numpy's names (nump
 jax.numpy, cupy) or ``TorchOps``. logsumexp and softmax shift by the max first, so no exp
 overflows (a max that is ±inf or nan shifts by 0, which keeps IEEE results: logsumexp of all
 -inf is -inf). ``where`` picks entries, never multiplying the branch it discards. cholesky
-refuses a matrix that is not positive definite with an EvaluationError naming it.
+refuses a matrix that is not positive definite with an EvaluationError naming it, and checks
+its factor's conditioning as inv and solve do (conditioning.cholesky_rcond).
 
 >>> import numpy as np, tensordiff as td
 >>> v = td.vector("v", "n")
@@ -18,12 +19,14 @@ import operator
 
 import numpy as np
 
+from . import conditioning
+from .backends import OnSingular
 from .errors import EvaluationError
 from .expr import Add, Cholesky, Compare, Einsum, LogSumExp, Max, Maximum, Softmax, Triangle, Var, Where
 from .printing import short
 from .simplify import transpose
 
-__all__ = ["REDUCTION_PLANS", "ArrayOps", "TorchOps", "ops_for"]
+__all__ = ["REDUCTION_PLANS", "CONDITIONED_PLANS", "ArrayOps", "TorchOps", "ops_for"]
 
 _RELATIONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
 
@@ -98,29 +101,48 @@ def _matrix_label(arg):
     return arg.name if isinstance(arg, Var) else short(arg, 80)
 
 
-def _numpy_cholesky(a, label):
-    """np.linalg.cholesky, with a failure raising EvaluationError(label), or giving NaN when label is None."""
+def _numpy_cholesky(a, label, on_conditioning=None):
+    """np.linalg.cholesky, with a failure raising EvaluationError(label), or giving NaN when label is None;
+    the factor's rcond estimate checked by ``on_conditioning`` (an OnSingular) unless it is None."""
     try:
         with np.errstate(all="ignore"):
             factor = np.linalg.cholesky(a)
     except np.linalg.LinAlgError:
         factor = np.full(a.shape, np.nan, dtype=a.dtype)
-    if label is not None and not np.all(np.isfinite(np.diagonal(factor))) and np.all(np.isfinite(a)):
+    finite = bool(np.all(np.isfinite(np.diagonal(factor))))
+    if label is not None and not finite and np.all(np.isfinite(a)):
         raise EvaluationError(label)
+    if finite:
+        _check_conditioning(a, factor, on_conditioning)
     return factor
 
 
-def _cholesky_step(node, backend, singular):
-    """Not positive definite: an EvaluationError naming the matrix, or NaN with singular="nan"."""
+def _check_conditioning(a, factor, on_conditioning):
+    """The conditioning policy on the factor of a positive definite ``a`` (pocon, or the diagonal's bound)."""
+    if on_conditioning is not None and on_conditioning.checks_conditioning and a.shape[0]:
+        with np.errstate(all="ignore"):
+            on_conditioning.check_conditioning(conditioning.cholesky_rcond(a, factor), factor.dtype)
+
+
+def _cholesky_step(node, backend, singular, conditioning_policy="warn"):
+    """Not positive definite: an EvaluationError naming the matrix, or NaN with singular="nan".
+    Ill-conditioned: an IllConditionedWarning (or error) naming it, per ``conditioning_policy``;
+    a traced value (jax.jit, torch.compile) takes the NaN path and is not checked."""
     label = str(_not_positive_definite(node)) if singular == "raise" else None
+    on_conditioning = OnSingular(singular, "cholesky", _matrix_label(node.arg), conditioning_policy)
     name, lib = backend.name, backend.lib
 
     def run(args, sizes, place):
         (a,) = args
         if name == "numpy":
-            return _numpy_cholesky(a, label)
+            return _numpy_cholesky(a, label, on_conditioning)
         if name == "dask":
-            return a.rechunk(-1).map_blocks(_numpy_cholesky, label, dtype=a.dtype)
+            return a.rechunk(-1).map_blocks(_numpy_cholesky, label, on_conditioning, dtype=a.dtype)
+        if backend.traced(a):   # no Python bool of a traced value: NaN where it fails, whatever the policy
+            if name == "torch":
+                factor, info = lib.linalg.cholesky_ex(a)
+                return lib.where(info == 0, factor, float("nan"))
+            return lib.linalg.cholesky(a)
         if name == "torch":
             factor, info = lib.linalg.cholesky_ex(a)
             failed = int(info) != 0
@@ -131,6 +153,8 @@ def _cholesky_step(node, backend, singular):
             failed = bool(lib.isnan(factor).any()) and not bool(lib.isnan(a).any())
         if failed and label is not None:
             raise EvaluationError(label)
+        if not failed:
+            _check_conditioning(a, factor, on_conditioning)
         return factor
     return run
 
@@ -186,3 +210,6 @@ REDUCTION_PLANS = {
     Triangle: _triangle_step,
     Cholesky: _cholesky_step,
 }
+
+# the steps that also take the program's conditioning policy (conditioning.py)
+CONDITIONED_PLANS = {Cholesky: _cholesky_step}

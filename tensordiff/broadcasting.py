@@ -1,0 +1,129 @@
+"""numpy's broadcasting by dim names: the shape two operands broadcast to, and spreading one there.
+
+A dim is a name, not a length, so there are no size-1 axes: trailing axes align, an operand
+spreads only along the leading axes it lacks, and two dims that differ where the axes align are
+a ShapeError naming both. ops.py's arithmetic and reductions.py's maximum, where and comparisons
+all broadcast through ``broadcast_operands``.
+"""
+
+from .errors import ShapeError
+from .expr import Var, check_homonyms
+from .indices import format_dims, parse_dims, slice_of
+from .printing import short
+from .simplify import as_expr, broadcast, einsum_node
+
+__all__ = ["broadcast_shapes", "broadcast_to", "broadcast_operands", "slices_hint"]
+
+
+def broadcast_operands(op, *operands):
+    """The operands as expressions of the one shape numpy's broadcasting gives them (``op`` names the
+    operation in errors); symbols of one name that are different declarations are a ShapeError.
+
+    >>> import tensordiff as td
+    >>> from tensordiff.broadcasting import broadcast_operands
+    >>> [e.shape for e in broadcast_operands("where", td.vector("m", "k"), td.matrix("X", "n k"), 0)]
+    [('n', 'k'), ('n', 'k'), ('n', 'k')]
+    """
+    operands = [as_expr(x) for x in operands]
+    free = [x.free for x in operands]
+    if any(free[i] & free[j] for i in range(len(free)) for j in range(i)):
+        check_homonyms(*operands)
+    shape = operands[0].shape
+    for k, x in enumerate(operands[1:], start=2):
+        if x.shape != shape:
+            try:
+                shape = broadcast_shapes(shape, x.shape, op)
+            except ShapeError as exc:
+                name = x.name if isinstance(x, Var) else short(x, 60)
+                raise ShapeError(f"{op}: operand {k} has shape {format_dims(x.shape)}, which does not broadcast with "
+                                 f"{format_dims(shape)}: {name}. {exc}") from None
+    return [broadcast_to(x, shape) for x in operands]
+
+
+def broadcast_shapes(shape_a, shape_b, op="+"):
+    """The shape numpy's broadcasting gives two shapes of dim names (trailing axes aligned).
+
+    Parameters
+    ----------
+    shape_a, shape_b : str or tuple of str
+        Dim names, as a tuple or a space-separated string.
+    op : str, optional
+        The operator named in the error message.
+
+    Returns
+    -------
+    tuple of str
+        The broadcast shape.
+
+    Raises
+    ------
+    ShapeError
+        If two aligned dims differ and neither is a broadcastable size.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.broadcast_shapes(("n", "k"), ("k",))
+    ('n', 'k')
+    >>> td.broadcast_shapes("i j k", "j k")
+    ('i', 'j', 'k')
+    """
+    shape_a, shape_b = (parse_dims(s, "a shape") if isinstance(s, str) else tuple(s) for s in (shape_a, shape_b))
+    common = min(len(shape_a), len(shape_b))
+    tail_a, tail_b = tuple(shape_a[len(shape_a) - common:]), tuple(shape_b[len(shape_b) - common:])
+    for position, (dim_a, dim_b) in enumerate(zip(tail_a, tail_b)):
+        if dim_a != dim_b:
+            raise ShapeError(f"'{op}' cannot broadcast {format_dims(shape_a)} with {format_dims(shape_b)}: aligned "
+                             f"from the right (as numpy), axis {position - common} is dim {dim_a!r} in the first and "
+                             f"{dim_b!r} in the second; dims broadcast only when their names agree, and an operand "
+                             "spreads along the leading axes it lacks (transpose it, or use td.einsum, to spread it "
+                             "along another)" + slices_hint(tail_a, tail_b))
+    return tuple(shape_a if len(shape_a) >= len(shape_b) else shape_b)
+
+
+def broadcast_to(a, dims):
+    """``a`` repeated along the leading axes of ``dims`` it lacks (numpy's broadcast_to, by dim names).
+
+    Parameters
+    ----------
+    a : Expr or array_like
+        The operand.
+    dims : str or tuple of str
+        The target dims; ``a``'s dims must be its trailing ones.
+
+    Returns
+    -------
+    Expr
+        ``a`` repeated along the new leading axes, of shape ``dims``.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` does not broadcast to ``dims``.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.broadcast_to(td.vector("b", "k"), "n k").shape
+    ('n', 'k')
+    """
+    node, shape = as_expr(a), parse_dims(dims, "dims of broadcast_to")
+    if node.shape == shape:
+        return node
+    if broadcast_shapes(node.shape, shape, "broadcast_to") != shape:
+        raise ShapeError(f"broadcast_to: {format_dims(node.shape)} has more axes than {format_dims(shape)}")
+    if node.shape == ():
+        return broadcast(node, shape)
+    ids = tuple(range(len(shape)))
+    return einsum_node(1.0, (node,), (ids[len(shape) - node.ndim:],), ids, shape)
+
+
+def slices_hint(shape_a, shape_b):
+    """Why two slices of one dim do not line up, when that is the mismatch."""
+    for dim_a, dim_b in zip(shape_a, shape_b):
+        parts_a, parts_b = slice_of(dim_a), slice_of(dim_b)
+        if dim_a != dim_b and parts_a and parts_b and parts_a[0] == parts_b[0]:
+            return (f"; each slice is a dim of its own, so {dim_a!r} and {dim_b!r} differ even where their lengths "
+                    "agree (elementwise operations between different slices of one dim are not supported: declare "
+                    "the parts as separate symbols)")
+    return ""

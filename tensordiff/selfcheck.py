@@ -252,26 +252,39 @@ def _check_parse_round_trip(ex, max_order):
             parsed = td.parse(text)
         except td.TensorDiffError as exc:
             raise CheckFailure(f"td.parse({text!r}) failed: {exc}") from None
-        parsed = _sized_identities(parsed, text, e.shape)
-        if parsed is None:
+        readings = _sized_readings(parsed, text, e.shape)
+        if not readings:
             continue
         tried = True
-        assert_close(ex.evaluate(parsed), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
+        failures = []
+        for reading in readings:   # the notation carries no size for an unsized eye: one reading must agree
+            try:
+                assert_close(ex.evaluate(reading), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
+                break
+            except CheckFailure as failure:
+                failures.append(failure)
+        else:
+            raise failures[0]
     return tried
 
 
-def _sized_identities(parsed, text, shape):
-    """``parsed``, re-read with ``eye`` given a size where an identity that no symbol sizes left
-    it unsized (``eye`` alone, ``s*eye``: the notation carries no size); None when no single size
-    fits every ``eye`` of the text (tanh(det(eye + M*M'))*eye has two of different sizes)."""
-    for dim in shape[:1] + tuple(SIZES):
-        if parsed.shape == shape and _sized(parsed):
-            return parsed
+def _sized_readings(parsed, text, shape):
+    """The readings of ``text`` whose dims all have sizes: ``parsed`` itself when it has them, else
+    one per size that ``eye`` can be given where an identity that no symbol sizes left it unsized
+    (``eye`` alone, ``s*eye``, ``logdet(2*eye)``: the notation carries no size, so each size is a
+    reading). None fits when the text's identities need different sizes
+    (tanh(det(eye + M*M'))*eye); an empty list then."""
+    if parsed.shape == shape and _sized(parsed):
+        return [parsed]
+    readings = []
+    for dim in dict.fromkeys(shape[:1] + tuple(SIZES)):
         try:
-            parsed = td.parse(text, eye=dim)
+            reading = td.parse(text, eye=dim)
         except td.ShapeError:
-            return None
-    return parsed
+            continue
+        if reading.shape == shape and _sized(reading):
+            readings.append(reading)
+    return readings
 
 
 def _sized(e):

@@ -68,3 +68,18 @@ def test_seed_1727_the_generator_takes_no_log_of_a_constant_mask_operand():
 
     example = Example(1727)
     assert example.expr.shape == example.shape
+
+
+def test_seed_1820_an_identity_the_notation_leaves_unsized_is_read_at_each_size():
+    # selfcheck --seed 1750 --examples 250: example 1820 printed logdet(2*eye), whose identity no
+    # symbol sizes (logdet(2 I) = n log 2 for its dim n); the round trip read it at the first size
+    # that fits and compared with another. Each size is a reading: one of them must agree.
+    import tensordiff as td
+    from tensordiff.matrixform import to_matrix
+    from tensordiff.selfcheck import check_example
+
+    w = td.vector("w", "a")
+    e = td.sum(w) * td.logdet(2 * td.eye("b"))
+    assert to_matrix(e).count("logdet(2*eye)") == 1
+    results, _ = check_example(1820, max_order=1, properties=["parse round trip"])
+    assert not any(results.values()), results

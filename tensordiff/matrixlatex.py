@@ -16,8 +16,7 @@ from .errors import TensorDiffError
 from .expr import Apply, Expr, topological
 from .functions import USER_PREFIX, marked
 from .matrixform import to_matrix
-from .printing import index_latex, index_notation, latex_function_name, latex_name
-from .simplify import as_expr
+from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
 
 __all__ = ["latex", "matrix_notation", "MatrixNotation"]
 
@@ -90,7 +89,7 @@ def matrix_notation(expr):
     no matrix notation for this expression; in index notation:
     out[i,j,k,l] = W[i,l] δ[j,k] + W[j,l] δ[i,k]
     """
-    expr = _expression(expr, "matrix_notation")
+    expr = printable(expr, "matrix_notation")
     text = to_matrix(expr)
     form = MatrixNotation(text if text is not None else NO_MATRIX_FORM + index_notation(expr))
     form.expr = expr
@@ -139,7 +138,7 @@ def latex(expr, name="out", notation="auto"):
     \mathrm{out}_{ij} &= \sum_{k} X_{ki} X_{kj}
     \end{aligned}
     """
-    expr = _expression(expr, "latex")
+    expr = printable(expr, "latex")
     if notation not in ("auto", "matrix", "index"):
         raise TensorDiffError(f"td.latex: notation= is 'auto', 'matrix' or 'index', got {notation!r:.60}")
     if not isinstance(name, str):
@@ -152,16 +151,6 @@ def latex(expr, name="out", notation="auto"):
         return index_latex(expr, name)
     return text_to_latex(text, name, _function_names(expr))
 
-
-def _expression(value, printer):
-    if isinstance(value, Expr):
-        return value
-    try:
-        return as_expr(value)
-    except TensorDiffError:
-        hint = "; print each expression on its own" if isinstance(value, (list, tuple)) else ""
-        raise TensorDiffError(f"td.{printer} prints an expression or a number, got {type(value).__name__} "
-                              f"{value!r:.60}{hint}") from None
 
 
 def _function_names(expr):

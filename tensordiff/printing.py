@@ -19,7 +19,7 @@ from .naming import CodeNames, binding_names, user_function_name, user_names  # 
 from .reductionprint import CodeForms, IndexForms, LatexForms
 from .simplify import as_expr
 
-__all__ = ["index_notation", "index_latex", "to_einsum", "short"]
+__all__ = ["index_notation", "index_latex", "to_einsum", "short", "printable"]
 
 
 def _number(x):
@@ -379,7 +379,7 @@ def index_notation(expr: Expr, name: str = "out") -> str:
     t1[i,j] = Σ_k X[k,i] X[k,j]
     P[i,j] = Σ_k X[j,k] inv(t1)[i,k]
     """
-    expr = _expression(expr, "index_notation")
+    expr = printable(expr, "index_notation")
     bound, names = _named_bindings(expr, _text_name(name, "index_notation"))
     printer = _IndexPrinter(names)
     lines = []
@@ -408,7 +408,7 @@ def index_latex(expr: Expr, name: str = "out") -> str:
     \mathrm{out}_{ij} &= \sum_{k} X_{ki} X_{kj}
     \end{aligned}
     """
-    expr = _expression(expr, "latex")
+    expr = printable(expr, "latex")
     bound, names = _named_bindings(expr, _text_name(name, "latex"))
     printer = _LatexPrinter(names)
     lines = []
@@ -427,7 +427,7 @@ def latex_function_name(fn):
     return _LatexPrinter({}).function_name(fn)
 
 
-def _expression(value, printer):
+def printable(value, printer):
     """``value`` as an expression: a number prints as a constant (as td.codegen and td.evaluate
     take it); anything else is an error naming it."""
     if isinstance(value, Expr):
@@ -713,7 +713,7 @@ def to_einsum(expr: Expr, name: str = "out") -> str:
     p = X.shape[1]
     out = np.einsum('jk,ik->ij', X, np.linalg.inv((np.einsum('ki,kj->ij', X, X) + lam * (np.eye(p)))))
     """
-    expr = _expression(expr, "to_einsum")
+    expr = printable(expr, "to_einsum")
     name = _code_name(name, "to_einsum")
     symbols, _, dims = user_names(topological([expr]))
     held = {d for node in symbols.values() for d in node.dims}

@@ -6,11 +6,15 @@ a ShapeError naming both. ops.py's arithmetic and reductions.py's maximum, where
 all broadcast through ``broadcast_operands``.
 """
 
+from __future__ import annotations
+
 from .errors import ShapeError
 from .expr import Var, check_homonyms
 from .indices import format_dims, parse_dims, slice_of
 from .printing import short
 from .simplify import as_expr, broadcast, einsum_node
+from .annotations import Dims, ExprLike, Shape
+from .expr import Expr
 
 __all__ = ["broadcast_shapes", "broadcast_to", "broadcast_operands", "slices_hint"]
 
@@ -40,7 +44,7 @@ def broadcast_operands(op, *operands):
     return [broadcast_to(x, shape) for x in operands]
 
 
-def broadcast_shapes(shape_a, shape_b, op="+"):
+def broadcast_shapes(shape_a: Dims, shape_b: Dims, op: str = "+") -> Shape:
     """The shape numpy's broadcasting gives two shapes of dim names (trailing axes aligned).
 
     Parameters
@@ -81,7 +85,7 @@ def broadcast_shapes(shape_a, shape_b, op="+"):
     return tuple(shape_a if len(shape_a) >= len(shape_b) else shape_b)
 
 
-def broadcast_to(a, dims):
+def broadcast_to(a: ExprLike, dims: Dims) -> Expr:
     """``a`` repeated along the leading axes of ``dims`` it lacks (numpy's broadcast_to, by dim names).
 
     Parameters
@@ -118,7 +122,7 @@ def broadcast_to(a, dims):
     return einsum_node(1.0, (node,), (ids[len(shape) - node.ndim:],), ids, shape)
 
 
-def slices_hint(shape_a, shape_b):
+def slices_hint(shape_a: Shape, shape_b: Shape) -> str:
     """Why two slices of one dim do not line up, when that is the mismatch."""
     for dim_a, dim_b in zip(shape_a, shape_b):
         parts_a, parts_b = slice_of(dim_a), slice_of(dim_b)

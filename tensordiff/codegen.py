@@ -8,16 +8,19 @@ Python cannot use as it is gets trailing underscores (``lambda_``; see naming.py
 module alias and intermediates steer clear of every name the expression uses.
 """
 
+from __future__ import annotations
+
 from .errors import TensorDiffError
 from .expr import Var, topological
 from .naming import CodeNames
 from .printing import TARGETS, _code_name, _CodePrinter, code_bindings, import_line
 from .simplify import as_expr
+from .annotations import Exprs, Target
 
 __all__ = ["codegen"]
 
 
-def codegen(exprs, target="numpy", name="f"):
+def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f") -> str:
     """Source of a standalone Python function computing one expression or several.
 
     The function imports only its array library, takes the symbols as arguments (sorted by name;

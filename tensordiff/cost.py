@@ -7,7 +7,10 @@ memory limit. ``derivative_size`` says how large a derivative of a given order w
 lower orders only, before anyone builds it (``td.cost(..., wrt=X, order=k)`` reports it too).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, Optional
 
 import numpy as np
 
@@ -20,6 +23,8 @@ from .indices import check_dim_lengths, slice_of
 from .memory import format_bytes, get_memory_limit
 from .pricing import replay
 from .simplify import is_zero, terms_of
+from .annotations import Exprs
+from .expr import Expr
 
 __all__ = ["cost", "Cost", "derivative_size", "DerivativeSize"]
 
@@ -78,7 +83,7 @@ class Cost:
         self.derivative = None
         self.derivative_entries = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         dims = ", ".join(f"{d}={n}" for d, n in sorted(self.sizes.items()))
         lines = [f"tensordiff cost ({self.dtype}; {dims}):"]
         for shape in self.shapes:
@@ -100,7 +105,8 @@ class Cost:
         return "\n".join(lines)
 
 
-def cost(exprs, dtype="float64", *, wrt=None, order=1, **dim_sizes):
+def cost(exprs: Exprs, dtype: Any = "float64", *, wrt: Optional[Expr] = None, order: int = 1,
+         **dim_sizes: int) -> Cost:
     """The size, FLOPs and peak memory of evaluating expressions at given dim sizes, before paying it.
 
     The expressions are compiled (the numpy plan ``td.compile`` makes) and its steps are walked with
@@ -161,7 +167,7 @@ def cost(exprs, dtype="float64", *, wrt=None, order=1, **dim_sizes):
     if wrt is not None:
         if not hasattr(exprs, "shape"):
             raise TensorDiffError("cost(..., wrt=...) estimates the derivative of one expression, got a list")
-        report.derivative = derivative_size(exprs, wrt, order)
+        report.derivative = derivative_size(exprs, wrt, order)  # type: ignore[arg-type]  # one expression: checked above
         if all(d in sizes for d in report.derivative.shape):   # a wrt not in exprs has dims of no size here
             report.derivative_entries = math.prod(sizes[d] for d in report.derivative.shape)
     return report
@@ -209,11 +215,11 @@ class DerivativeSize:
         self.order, self.nodes, self.terms, self.exact, self.probed, self.shape = (
             order, nodes, terms, exact, probed, shape)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"DerivativeSize(order={self.order}, nodes={self.nodes}, terms={self.terms}, "
                 f"exact={self.exact}, shape={self.shape})")
 
-    def describe(self):
+    def describe(self) -> str:
         """One line for a report: the order, the estimated nodes and terms, and where they come from."""
         how = "exact: zero from a lower order on" if self.exact else (
             "extrapolated from orders " + ", ".join(str(k) for k, _, _ in self.probed))
@@ -239,7 +245,7 @@ def _extrapolate(counts, order):
     return value
 
 
-def derivative_size(expr, wrt, order):
+def derivative_size(expr: Expr, wrt: Expr, order: int) -> DerivativeSize:
     """Estimate the nodes and terms of ``td.diff(expr, wrt, order=order)`` without building it.
 
     Why a function of its own and not only a field of ``td.cost``: the size of a derivative depends

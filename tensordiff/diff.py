@@ -13,7 +13,10 @@ apply the same pass again to the (already simplified) derivative, memoised per p
 order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
 from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
@@ -22,6 +25,11 @@ from .functions import power
 from .indices import format_dims
 from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero,
                        max_node, scale, softmax_node, substitute, terms_of, triangle, where_node, zeros)
+from .annotations import Directions, ExprLike, Symbols, Wrt
+from .expr import Expr
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 __all__ = ["diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp"]
 
@@ -235,7 +243,7 @@ def _check_wrt(wrt):
                               f"got {type(wrt).__name__}")
 
 
-def _several(wrt):
+def _several(wrt: object) -> TypeIs[Union[list[Any], tuple[Any, ...]]]:
     return isinstance(wrt, (list, tuple))
 
 
@@ -264,7 +272,11 @@ def _diff_several(expr, wrt, order, direction):
     return nested(expr, int(order))
 
 
-def diff(expr, wrt, order=1, direction=None):
+@overload
+def diff(expr: ExprLike, wrt: Expr, order: int = 1, direction: Optional[Directions] = None) -> Expr: ...
+@overload
+def diff(expr: ExprLike, wrt: Symbols, order: int = 1, direction: Optional[Directions] = None) -> tuple[Any, ...]: ...
+def diff(expr: ExprLike, wrt: Wrt, order: int = 1, direction: Optional[Directions] = None) -> Union[Expr, tuple[Any, ...]]:
     """Derivative of an expression with respect to a symbol, to any order.
 
     The derivative of an expression of shape S with respect to a symbol of shape W is the expression
@@ -389,7 +401,7 @@ def _contract_where(term, v):
     return where_node(mask, _contract_trailing(term.a, v), _contract_trailing(term.b, v))
 
 
-def jvp(f, wrt, v):
+def jvp(f: ExprLike, wrt: Wrt, v: Directions) -> Expr:
     """Jacobian-vector product, built symbolically: Σ_J ∂f[I]/∂wrt[J] v[J].
 
     With lists ``wrt = [X, y]`` and ``v = [V, u]`` it is the derivative along the direction in all
@@ -443,7 +455,11 @@ def _directions(v, wrt, what):
     return tuple(as_expr(d) for d in v)
 
 
-def vjp(f, wrt, u):
+@overload
+def vjp(f: ExprLike, wrt: Expr, u: ExprLike) -> Expr: ...
+@overload
+def vjp(f: ExprLike, wrt: Symbols, u: ExprLike) -> tuple[Expr, ...]: ...
+def vjp(f: ExprLike, wrt: Wrt, u: ExprLike) -> Union[Expr, tuple[Expr, ...]]:
     """Vector-Jacobian product, built symbolically: Σ_I u[I] ∂f[I]/∂wrt[J].
 
     With a list ``wrt = [X, y]`` it is a tuple, one product per symbol in that order (as the
@@ -489,7 +505,11 @@ def vjp(f, wrt, u):
                     d.shape[k:])
 
 
-def hvp(f, wrt, v):
+@overload
+def hvp(f: ExprLike, wrt: Expr, v: ExprLike) -> Expr: ...
+@overload
+def hvp(f: ExprLike, wrt: Symbols, v: Union[list[ExprLike], tuple[ExprLike, ...]]) -> tuple[Expr, ...]: ...
+def hvp(f: ExprLike, wrt: Wrt, v: Directions) -> Union[Expr, tuple[Expr, ...]]:
     """Hessian-vector product of a scalar: Σ_J H[I, J] v[J], never forming the Hessian H.
 
     With lists ``wrt = [x, y]`` and ``v = [u, w]`` it is a tuple whose entry i is
@@ -549,7 +569,11 @@ def _need_direction(v, what):
                               "td.diff(f, wrt) gives the whole derivative")
 
 
-def jacobian(expr, wrt):
+@overload
+def jacobian(expr: ExprLike, wrt: Expr) -> Expr: ...
+@overload
+def jacobian(expr: ExprLike, wrt: Symbols) -> tuple[Expr, ...]: ...
+def jacobian(expr: ExprLike, wrt: Wrt) -> Union[Expr, tuple[Expr, ...]]:
     """The Jacobian ∂expr/∂wrt, the same as ``td.diff(expr, wrt)``.
 
     With a list of symbols, a tuple of Jacobians in that order.
@@ -587,7 +611,11 @@ def _scalar_only(f, what):
         raise ShapeError(f"{what} needs a scalar expression, got shape {format_dims(f.shape)}; use td.diff or td.jacobian")
 
 
-def grad(f, wrt):
+@overload
+def grad(f: ExprLike, wrt: Expr) -> Expr: ...
+@overload
+def grad(f: ExprLike, wrt: Symbols) -> tuple[Expr, ...]: ...
+def grad(f: ExprLike, wrt: Wrt) -> Union[Expr, tuple[Expr, ...]]:
     """Gradient of a scalar expression.
 
     With a list of symbols, a tuple of gradients in that order. For a symmetric symbol S it is the
@@ -623,7 +651,11 @@ def grad(f, wrt):
     return diff(f, wrt)
 
 
-def hessian(f, wrt):
+@overload
+def hessian(f: ExprLike, wrt: Expr) -> Expr: ...
+@overload
+def hessian(f: ExprLike, wrt: Symbols) -> tuple[tuple[Expr, ...], ...]: ...
+def hessian(f: ExprLike, wrt: Wrt) -> Union[Expr, tuple[tuple[Expr, ...], ...]]:
     """Hessian of a scalar expression.
 
     With a list [x, y], the blocks as nested tuples ((Hxx, Hxy), (Hyx, Hyy)), Hxy of shape

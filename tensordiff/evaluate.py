@@ -10,12 +10,15 @@ Other array libraries (``backend=``) run the same plan through the operations of
 ``backends``.
 """
 
+from __future__ import annotations
+
 import builtins
 import contextlib
 import functools
 import math
 import numbers
 import threading
+from typing import Any, Optional
 
 import numpy as np
 
@@ -38,6 +41,7 @@ from .progress import Progress, delay_for, validate_progress
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
+from .annotations import Arrays, Backend, Chunks, Conditioning, Exprs, Functions, MemoryLimit, Singular, Values
 
 __all__ = ["compile", "evaluate", "Program"]
 
@@ -432,7 +436,7 @@ class Program:
                        progress=self.progress)
         return (_program, (self.outputs, self.single, options, self.nesting))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"<tensordiff program: {len(self.steps)} steps, inputs {sorted(self.symbols)}>"]
         for k, (node, step, args, _) in enumerate(self.steps):
             if isinstance(node, Var):
@@ -441,7 +445,7 @@ class Program:
             lines.append(f"  %{k} = {what}({', '.join('%' + str(a) for a in args)})  shape {format_dims(node.shape)}")
         return "\n".join(lines)
 
-    def __call__(self, /, *args, functions=None, **values):   # '/': a symbol may be called self
+    def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:   # '/': a symbol may be called self
         try:
             return self._run(*args, functions=functions, **values)
         except MemoryError as exc:   # an array library failed to allocate: name the step that asked
@@ -661,8 +665,9 @@ _PLANS = {
 }
 
 
-def compile(exprs, *, backend=None, singular="raise", memory_limit="auto", chunks=None, conditioning="warn",
-            progress=None):
+def compile(exprs: Exprs, *, backend: Optional[Backend] = None, singular: Singular = "raise",
+            memory_limit: MemoryLimit = "auto", chunks: Chunks = None,
+            conditioning: Conditioning = "warn", progress: Optional[bool] = None) -> Program:
     """Plan the evaluation of one expression or several, once, for calls with many values.
 
     Nested lists or tuples, such as ``td.hessian(f, [x, y])``'s blocks, come back nested alike;
@@ -756,8 +761,10 @@ def _by_name(values):
     return named
 
 
-def evaluate(expr, values=None, /, functions=None, *, backend=None, singular="raise", memory_limit="auto",
-             chunks=None, conditioning="warn", progress=None, **kwargs):
+def evaluate(expr: Exprs, values: Optional[Values] = None, /, functions: Optional[Functions] = None, *,
+             backend: Optional[Backend] = None, singular: Singular = "raise", memory_limit: MemoryLimit = "auto",
+             chunks: Chunks = None, conditioning: Conditioning = "warn",
+             progress: Optional[bool] = None, **kwargs: Any) -> Arrays:
     """Evaluate an expression (or a list of them) on values.
 
     This plans anew on each call; ``td.compile`` plans once for many calls and describes the

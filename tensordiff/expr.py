@@ -23,12 +23,15 @@ them: structurally equal nodes are the same object, so equality is identity and 
 subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``.
 """
 
+from __future__ import annotations
+
 import hashlib
 import threading
 import weakref
 
 from .errors import FrozenNodeError, ShapeError, UnsupportedOperation
 from .indices import format_dims, sliced_dim
+from .operators import Operators
 
 __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol",
            "check_homonyms", "describe_symbol",
@@ -50,7 +53,7 @@ _set = object.__setattr__   # the one way fields are written: by _init, while a 
 _CACHES = frozenset(("symmetric_cache",))   # derived from the fields and filled lazily, so writable
 
 
-class Expr:
+class Expr(Operators):
     """A tensordiff expression: an immutable, interned node of an expression graph.
 
     Expressions are made by the builders (``td.matrix``, ``td.inv``, ...), the operators and
@@ -90,11 +93,11 @@ class Expr:
     __hash__ = object.__hash__
     _expr_fields = ()   # positions in _fields() that hold a child expression or a tuple of them
 
-    def children(self):
+    def children(self) -> tuple[Expr, ...]:
         return ()
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return len(self.shape)
 
     def __reduce__(self):
@@ -121,10 +124,10 @@ class Expr:
     def __contains__(self, item):
         self.__iter__()   # raises: membership would iterate
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return self is other
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         return self is not other
 
     def __bool__(self):

@@ -29,17 +29,23 @@ carry numpy implementations. A user function may take any name, a built-in one's
 prints with the prefix ``user.`` where its name is a built-in word (``user.softplus(x)``).
 """
 
+from __future__ import annotations
+
 import math
 import re
 import textwrap
 import threading
 import weakref
+from collections.abc import Callable
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from .errors import EvaluationError, TensorDiffError
 from .expr import Apply, symbol
 from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
+from .annotations import ExprLike
+from .expr import Expr
 
 PRIMES = {1: "′", 2: "″", 3: "‴"}
 DOMAINS = ("real", "positive", "interval", "kink")
@@ -105,8 +111,12 @@ class Elementwise:
     __doc__ = _TableDocstring(__doc__)   # a table row's own docstring is written from its facts
     exponent = None   # the constant p of x^p (Power); None for every other function
 
-    def __init__(self, name, numeric=None, derivative=None, latex=None, order=0, base=None, rewrites=(),
-                 user=False, array=None, code=None, ufunc=None, domain="real", finite_differences=True, doc=None):
+    def __init__(self, name: str, numeric: Optional[Callable[..., Any]] = None,
+                 derivative: Optional[Callable[[Expr], Expr]] = None, latex: Optional[str] = None, order: int = 0,
+                 base: Optional[str] = None, rewrites: tuple[Callable[[Expr], Optional[Expr]], ...] = (),
+                 user: bool = False, array: Optional[Callable[..., Any]] = None,
+                 code: Union[str, dict[str, str], None] = None, ufunc: Optional[np.ufunc] = None, domain: str = "real",
+                 finite_differences: bool = True, doc: Optional[str] = None) -> None:
         _check_function_name(name, "function name")
         _check_function_name(base if base is not None else name, "function base name")
         for what, value in (("numeric", numeric), ("derivative", derivative), ("array", array)):
@@ -136,28 +146,28 @@ class Elementwise:
             self.__doc__ = doc
 
     @property
-    def display(self):
+    def display(self) -> str:
         """The printed name: h, h′, h″, h‴, h⁽⁴⁾, ...; user.h where h is a built-in word."""
         name = self.name if self.order == 0 else self.base + PRIMES.get(self.order, f"^({self.order})")
         return USER_PREFIX + name if marked(self) else name
 
     @property
-    def ascii_names(self):
+    def ascii_names(self) -> tuple[str, str]:
         """Names accepted for this function in ``functions={...}`` at evaluation."""
         name = self.name if self.order == 0 else self.base + PRIMES.get(self.order, f"^({self.order})")
         return (name, self.base + "'" * self.order)
 
-    def code_for(self, target):
+    def code_for(self, target: str) -> Optional[str]:
         """The code template of this function for codegen target ``target`` (None: none)."""
         if isinstance(self.code, dict):
             return self.code.get(target, self.code.get("numpy"))
         return self.code
 
-    def derivative(self, x):
+    def derivative(self, x: Expr) -> Expr:
         """The expression f′(x)."""
         return self.derivative_function()(x)
 
-    def derivative_function(self):
+    def derivative_function(self) -> Callable[[Expr], Expr]:
         """f′ as a function: given, or for a user function an abstract one made on first use."""
         if self._derivative is None:
             if not self.user:
@@ -165,10 +175,10 @@ class Elementwise:
             self._derivative = _abstract(self.base, self.order + 1, None, self.latex)
         return self._derivative
 
-    def __call__(self, x):
+    def __call__(self, x: ExprLike) -> Expr:
         return apply_node(self, as_expr(x))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<elementwise {self.display}>"
 
     def __reduce__(self):
@@ -431,7 +441,7 @@ def polygamma_function(n):
     return fn
 
 
-def polygamma(n, x):
+def polygamma(n: int, x: ExprLike) -> Expr:
     """ψ⁽ⁿ⁾(x) elementwise, the n-th derivative of digamma (scipy.special.polygamma; n = 0 is digamma).
 
     Parameters
@@ -526,7 +536,7 @@ class Power(Elementwise):
         return None
 
     @property
-    def display(self):
+    def display(self) -> str:
         return "sqrt" if self.p == 0.5 else f"pow{self.p:g}"
 
     def __reduce__(self):
@@ -582,7 +592,8 @@ def _user_function(base, order):
     return fn
 
 
-def elementwise(name, fn=None, deriv=None, latex=None):
+def elementwise(name: str, fn: Optional[Callable[..., Any]] = None,
+                deriv: Union[Callable[..., Any], Elementwise, None] = None, latex: Optional[str] = None) -> Elementwise:
     """A user elementwise function, abstract or bound to numpy implementations.
 
     An abstract function (``fn`` None) differentiates to abstract derivatives printed h′, h″, ...,

@@ -10,6 +10,8 @@ Greek letter names as Greek letters, subscripts kept (``W_1`` is ``W_{1}``). A s
 WIDTH characters breaks into an ``aligned`` block with one term per line.
 """
 
+from __future__ import annotations
+
 import re
 
 from .errors import TensorDiffError
@@ -17,6 +19,7 @@ from .expr import Apply, Expr, topological
 from .functions import USER_PREFIX, marked
 from .matrixform import to_matrix
 from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
+from .annotations import ExprLike, Notation
 
 __all__ = ["latex", "matrix_notation", "MatrixNotation"]
 
@@ -44,7 +47,7 @@ class MatrixNotation(str):
 
     expr = None   # the expression printed; set by matrix_notation
 
-    def latex(self):
+    def latex(self) -> str:
         """The LaTeX of this notation: the matrix form, or the index notation where there is none."""
         if self.expr is None:
             return text_to_latex(str(self))
@@ -54,7 +57,7 @@ class MatrixNotation(str):
         return _repr_latex_(self.expr) if self.expr is not None else "$$" + text_to_latex(str(self)) + "$$"
 
 
-def matrix_notation(expr):
+def matrix_notation(expr: ExprLike) -> MatrixNotation:
     """An expression in matrix notation, or a note that it has none followed by its index notation.
 
     The notation is the parser's own (``'`` transpose, ``*`` product or scaling, ``.*`` Hadamard,
@@ -96,7 +99,7 @@ def matrix_notation(expr):
     return form
 
 
-def latex(expr, name="out", notation="auto"):
+def latex(expr: ExprLike, name: str = "out", notation: Notation = "auto") -> str:
     r"""LaTeX of an expression: its matrix form where it has one, else its index notation.
 
     The matrix form writes transposes as ``^\top``, inverses as ``^{-1}``, Hadamard products as

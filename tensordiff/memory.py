@@ -9,10 +9,15 @@ neither is known). ``set_memory_limit`` fixes it to a number of bytes or lifts i
 ``memory_limit=`` argument of ``compile``/``evaluate`` overrides it for one program.
 """
 
+from __future__ import annotations
+
 import numbers
 import os
+from collections.abc import Callable
+from typing import Optional, Union
 
 from .errors import EvaluationError, TensorDiffError
+from .annotations import MemoryLimit
 
 __all__ = ["set_memory_limit", "get_memory_limit", "available_memory", "check_allocation", "format_bytes",
            "validate_limit", "fits"]
@@ -26,7 +31,7 @@ NEVER_REFUSED = 64 * 2 ** 20
 _setting = "auto"
 
 
-def available_memory():
+def available_memory() -> Optional[int]:
     """Bytes of memory available to a new allocation now, or None where the system does not say."""
     try:
         with open("/proc/meminfo") as meminfo:
@@ -50,7 +55,7 @@ def validate_limit(limit, where):
     return limit
 
 
-def set_memory_limit(limit):
+def set_memory_limit(limit: MemoryLimit) -> None:
     """Set how much memory one evaluation may allocate at its peak.
 
     The peak counts results, intermediates and temporaries (not the inputs). An evaluation above
@@ -85,7 +90,7 @@ def set_memory_limit(limit):
     _setting = validate_limit(limit, "the memory limit")
 
 
-def get_memory_limit():
+def get_memory_limit() -> Union[int, float, None]:
     """The memory limit in force now, in bytes.
 
     Returns
@@ -120,7 +125,7 @@ def _resolve(limit):
     return limit, "set by td.set_memory_limit or memory_limit="
 
 
-def format_bytes(n):
+def format_bytes(n: float) -> str:
     """``n`` bytes as a short readable size (KiB, MiB, GiB, TiB)."""
     for unit, scale in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
         if n >= scale:
@@ -128,7 +133,7 @@ def format_bytes(n):
     return f"{n:g} B"
 
 
-def fits(nbytes, limit="auto"):
+def fits(nbytes: float, limit: MemoryLimit = "auto") -> bool:
     """Whether ``nbytes`` are within the memory limit ``limit`` (bytes, None, or "auto": the setting).
 
     >>> from tensordiff.memory import fits
@@ -141,7 +146,7 @@ def fits(nbytes, limit="auto"):
     return allowed is None or nbytes <= allowed
 
 
-def check_allocation(nbytes, describe, limit="auto"):
+def check_allocation(nbytes: float, describe: Callable[[], str], limit: MemoryLimit = "auto") -> None:
     """Raise an EvaluationError, before anything is allocated, when ``nbytes`` is over the limit.
 
     ``describe`` is a function returning a short description of what needs them (called only to fail).

@@ -4,8 +4,11 @@ Each checks dims and says which dims or operand are at fault, then hands over to
 constructors of ``simplify``. Importing this module attaches the operators to ``Expr``.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Literal
 
 import numpy as np
 
@@ -18,6 +21,7 @@ from .reductions import greater, greater_equal, less, less_equal, maximum, minim
 from .select import index
 from .simplify import (add_node, as_expr, constant_value, det_node, einsum_node, hadamard,
                        inv_node, logdet_node, scale, transpose)
+from .annotations import Axis, Dims, ExprLike
 
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
            "diagonal", "outer", "inv", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py
@@ -26,7 +30,7 @@ __all__ += ["broadcast_shapes", "broadcast_to"]
 
 # ---------------------------------------------------------------- symbols
 
-def tensor(name, dims, symmetric=False):
+def tensor(name: str, dims: Dims, symmetric: bool = False) -> Expr:
     """A symbol of any order, with named dims.
 
     The dims are names; their sizes are bound only at evaluation, from the arrays passed for the
@@ -68,7 +72,7 @@ def tensor(name, dims, symmetric=False):
     return symbol(name, parse_dims(dims, f"dims of {name!r}"), symmetric)
 
 
-def scalar(name):
+def scalar(name: str) -> Expr:
     """A scalar symbol (a tensor with no dims).
 
     Parameters
@@ -98,7 +102,7 @@ def scalar(name):
     return tensor(name, ())
 
 
-def vector(name, dim):
+def vector(name: str, dim: str) -> Expr:
     """A vector symbol with one dim.
 
     Parameters
@@ -133,7 +137,7 @@ def vector(name, dim):
     return symbol(name, dims)
 
 
-def matrix(name, dims, symmetric=False):
+def matrix(name: str, dims: Dims, symmetric: bool = False) -> Expr:
     """A matrix symbol with two dims; ``symmetric=True`` declares S = Sᵀ (dims "d d").
 
     A symmetric symbol's transpose is itself, its values are checked to be symmetric, and the
@@ -177,7 +181,7 @@ def matrix(name, dims, symmetric=False):
     return symbol(name, dims, symmetric)
 
 
-def eye(dim):
+def eye(dim: str) -> Expr:
     """The identity matrix over one dim.
 
     Parameters
@@ -228,17 +232,17 @@ def _pair(a, b, op):
     return broadcast_to(a, shape), broadcast_to(b, shape)
 
 
-def add(a, b):
+def add(a: ExprLike, b: ExprLike) -> Expr:
     a, b = _pair(a, b, "+")
     return add_node([a, b])
 
 
-def subtract(a, b):
+def subtract(a: ExprLike, b: ExprLike) -> Expr:
     a, b = _pair(a, b, "-")
     return add_node([a, scale(b, -1.0)])
 
 
-def multiply(a, b):
+def multiply(a: ExprLike, b: ExprLike) -> Expr:
     a, b = as_expr(a), as_expr(b)
     if a.shape and b.shape and a.shape != b.shape:
         try:
@@ -250,7 +254,7 @@ def multiply(a, b):
     return hadamard(a, b)
 
 
-def divide(a, b):
+def divide(a: ExprLike, b: ExprLike) -> Expr:
     a, b = as_expr(a), as_expr(b)
     if a.shape and b.shape and a.shape != b.shape:
         a, b = _pair(a, b, "/")
@@ -259,11 +263,11 @@ def divide(a, b):
     return hadamard(a, constant_power(b, -1.0))
 
 
-def negative(a):
+def negative(a: Expr) -> Expr:
     return scale(a, -1.0)
 
 
-def power(a, b):
+def power(a: ExprLike, b: ExprLike) -> Expr:
     """``a ** b`` elementwise: a constant exponent b, or else a positive base a: exp(log(a)·b).
 
     An expression base is taken to be positive: where it is not, log(a) and so the value and
@@ -291,7 +295,7 @@ def power(a, b):
     return FUNCTIONS["exp"](hadamard(FUNCTIONS["log"](a), b))   # a positive base: log(a) is nan elsewhere
 
 
-def matmul(a, b):
+def matmul(a: ExprLike, b: ExprLike) -> Expr:
     """Matrix product with numpy's rules for vectors: (m k)@(k n), (m k)@(k), (k)@(k n), (k)@(k)."""
     a, b = as_expr(a), as_expr(b)
     if a.free & b.free:
@@ -317,7 +321,7 @@ def matmul(a, b):
     return einsum_node(1.0, (a, b), (tuple(a_sub), tuple(b_sub)), tuple(out), dims)
 
 
-def T(a):
+def T(a: Expr) -> Expr:
     """Transpose of a matrix (a vector or scalar is returned unchanged)."""
     if a.ndim > 2:
         raise ShapeError(f".T is for order ≤ 2, got shape {format_dims(a.shape)}; use td.einsum to permute axes")
@@ -326,7 +330,7 @@ def T(a):
 
 # ---------------------------------------------------------------- contractions and reductions
 
-def einsum(spec, *operands):
+def einsum(spec: str, *operands: ExprLike) -> Expr:
     """A contraction written with numpy's einsum subscripts.
 
     The spec follows ``numpy.einsum``: an explicit output after ``->`` or the implicit one (the
@@ -394,7 +398,7 @@ def _axes(a, axis):
     return tuple(result)
 
 
-def sum(a, axis=None):
+def sum(a: ExprLike, axis: Axis = None) -> Expr:
     """Sum over some axes, or all of them, as ``numpy.sum``.
 
     Parameters
@@ -429,7 +433,7 @@ def sum(a, axis=None):
     return einsum_node(1.0, (a,), (ids,), tuple(i for i in ids if i not in axes), a.shape)
 
 
-def trace(a):
+def trace(a: Expr) -> Expr:
     """Trace of a square matrix.
 
     Parameters
@@ -462,7 +466,7 @@ def trace(a):
     return einsum_node(1.0, (a,), ((0, 0),), (), a.shape[:1])
 
 
-def diag(v):
+def diag(v: Expr) -> Expr:
     """The diagonal matrix with a vector on its diagonal.
 
     Parameters
@@ -495,7 +499,7 @@ def diag(v):
     return einsum_node(1.0, (v,), ((0,),), (0, 0), v.shape)
 
 
-def diagonal(a):
+def diagonal(a: Expr) -> Expr:
     """The diagonal of a square matrix, as a vector.
 
     Parameters
@@ -525,7 +529,7 @@ def diagonal(a):
     return einsum_node(1.0, (a,), ((0, 0),), (0,), a.shape[:1])
 
 
-def outer(a, b):
+def outer(a: ExprLike, b: ExprLike) -> Expr:
     """Outer product of two expressions of any order.
 
     Parameters
@@ -554,7 +558,7 @@ def outer(a, b):
     return einsum_node(1.0, (a, b), (ia, ib), ia + ib, a.shape + b.shape)
 
 
-def inv(a):
+def inv(a: Expr) -> Expr:
     """Inverse of a square matrix.
 
     Evaluation raises for a singular matrix unless ``singular="nan"`` is asked for (see
@@ -590,7 +594,7 @@ def inv(a):
     return inv_node(as_expr(a))
 
 
-def solve(a, b):
+def solve(a: Expr, b: Expr) -> Expr:
     """The solution x of a @ x = b.
 
     This is ``inv(a) @ b`` as an expression (so it differentiates like one), and evaluation runs it
@@ -624,7 +628,7 @@ def solve(a, b):
     return matmul(inv(a), b)
 
 
-def matrix_power(a, k):
+def matrix_power(a: Expr, k: int) -> Expr:
     """An integer power of a square matrix: a @ a @ ... @ a (k factors).
 
     Parameters
@@ -673,7 +677,7 @@ def matrix_power(a, k):
     return result
 
 
-def det(a):
+def det(a: Expr) -> Expr:
     """Determinant of a square matrix.
 
     Parameters
@@ -708,7 +712,7 @@ def det(a):
     return det_node(as_expr(a))
 
 
-def logdet(a):
+def logdet(a: Expr) -> Expr:
     """log |det a| of a square matrix, evaluated with ``slogdet``.
 
     Evaluation raises for a singular matrix unless ``singular="nan"`` is asked for, which gives -inf.
@@ -739,7 +743,7 @@ def logdet(a):
     return logdet_node(as_expr(a))
 
 
-def norm(a, ord=2):
+def norm(a: ExprLike, ord: Literal[1, 2] = 2) -> Expr:
     """The 2-norm of a vector, the Frobenius norm of a matrix: the square root of the sum of squares.
 
     ``ord=1`` gives the sum of absolute values instead.
@@ -778,7 +782,7 @@ def norm(a, ord=2):
     return constant_power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
 
 
-def sqrt(a):
+def sqrt(a: ExprLike) -> Expr:
     """Elementwise square root (``a ** 0.5``).
 
     Outside its domain it follows numpy (IEEE 754), silently: sqrt of a negative entry is nan, and

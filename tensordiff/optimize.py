@@ -10,8 +10,11 @@ evaluation, and the many ``hessp(x, p)`` of a trust-region step run only the pro
 scipy itself is not needed here; the object is what ``scipy.optimize.minimize`` takes.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -22,11 +25,12 @@ from .expr import Var, make, topological
 from .indices import format_dims
 from .ops import tensor
 from .simplify import as_expr, substitute as replace_nodes
+from .annotations import ExprLike, Wrt
 
 __all__ = ["scipy_objective", "ScipyObjective"]
 
 
-def scipy_objective(f, wrt, **constants):
+def scipy_objective(f: ExprLike, wrt: Wrt, **constants: Any) -> ScipyObjective:
     """fun/jac/hess/hessp of one flat vector for ``scipy.optimize.minimize``.
 
     ``f`` is a scalar expression, ``wrt`` a symbol or a list of symbols (laid end to end, each
@@ -149,7 +153,7 @@ class ScipyObjective:
 
     # ---- the flat layout
     @property
-    def layout(self):
+    def layout(self) -> list[tuple[str, tuple[int, ...], slice]]:
         """[(name, shape, slice of x)] for each wrt symbol, once every dim's size is known."""
         layout, start = [], 0
         for w in self.wrt:
@@ -164,11 +168,11 @@ class ScipyObjective:
         return layout
 
     @property
-    def size(self):
+    def size(self) -> int:
         """The length of the flat vector."""
         return self.layout[-1][2].stop
 
-    def x0(self, **values):
+    def x0(self, **values: Any) -> np.ndarray:
         """The flat vector of ``values`` ({wrt name: array}), which also fixes dims only wrt symbols have."""
         names = [w.name for w in self.wrt]
         unknown = sorted(set(values) - set(names))
@@ -183,21 +187,21 @@ class ScipyObjective:
             self._bind_sizes(w.name, w.dims, arrays[w.name].shape)
         return np.concatenate([arrays[w.name].ravel() for w in self.wrt])
 
-    def unflatten(self, x):
+    def unflatten(self, x: Any) -> dict[str, np.ndarray]:
         """{name: array} for the flat vector ``x``, each of its symbol's shape."""
         x = self._flat(x, "x")
         return {name: x[part].reshape(shape) for name, shape, part in self.layout}
 
     # ---- what scipy calls
-    def fun(self, x):
+    def fun(self, x: Any) -> float:
         """The value of f at ``x``."""
         return float(self._value_and_gradient(x)[0])
 
-    def jac(self, x):
+    def jac(self, x: Any) -> np.ndarray:
         """The gradient at ``x``, flat."""
         return self._value_and_gradient(x)[1].copy()
 
-    def hessp(self, x, p):
+    def hessp(self, x: Any, p: Any) -> np.ndarray:
         """The Hessian at ``x`` times ``p``, flat, without forming the Hessian."""
         x = self._flat(x, "x")
         directions = self.unflatten(self._flat(p, "p"))
@@ -213,7 +217,7 @@ class ScipyObjective:
         self.evaluations += 1
         return np.concatenate([np.ravel(h) for h in out])
 
-    def hess(self, x):
+    def hess(self, x: Any) -> np.ndarray:
         """The whole Hessian at ``x``: a symmetric (size, size) array, blocks in the layout's order."""
         if self.hessian_program is None:
             blocks = [(i, j) for i in range(len(self.wrt)) for j in range(i, len(self.wrt))]

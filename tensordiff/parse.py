@@ -61,11 +61,15 @@ one for the first MAX_CONVENTION_TRIES of them). Inferred dims are named n, p, q
 appearance, skipping the dim names in ``**dims`` and the expression's symbol names.
 """
 
+from __future__ import annotations
+
 import collections
 import functools
 import itertools
 import math
 import re
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 from . import ops, reductions
 from .errors import ParseError, ShapeError, TensorDiffError
@@ -73,6 +77,8 @@ from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import parse_dims
 from .simplify import add_node, as_expr, constant
+from .annotations import Dims
+from .expr import Expr
 
 __all__ = ["parse"]
 
@@ -813,7 +819,8 @@ def _build(order, typed):
     return values[id(order[-1])]
 
 
-def parse(text, /, *, symbols=None, symmetric=(), **dims):
+def parse(text: str, /, *, symbols: Union[Iterable[Expr], Mapping[str, Expr], None] = None,
+          symmetric: Union[str, Iterable[str]] = (), **dims: Dims) -> Expr:
     """Read an expression typed in matrix notation.
 
     The notation is that of matrix-calculus pages, with MATLAB's precedence: ``'`` transpose, ``*``

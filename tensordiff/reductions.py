@@ -10,7 +10,10 @@ it discards (so log of a negative in the unused branch cannot turn the result in
 the symmetric part of a square matrix. docs/operations/reductions.md states every convention.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Callable
 
 from .broadcasting import broadcast_operands
 from .errors import ShapeError, TensorDiffError
@@ -21,6 +24,8 @@ from .printing import short
 from .simplify import (add_node, as_expr, cholesky_node, compare_node, constant, einsum_node, expand_axes,
                        is_symmetric, logsumexp_node, max_node, maximum_node, scale, softmax_node,
                        transpose, triangle, where_node, zeros as zeros_node)
+from .annotations import Axis, Dims, ExprLike
+from .expr import Expr
 
 __all__ = ["max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax", "where", "tril", "triu",
            "ones", "zeros", "cholesky", "less", "less_equal", "greater", "greater_equal"]
@@ -51,7 +56,7 @@ def _axes(x, axis, what):
 
 # ---------------------------------------------------------------- reductions
 
-def max(x, axis=None):
+def max(x: ExprLike, axis: Axis = None) -> Expr:
     """The largest entry along ``axis`` (None: all, an int, or a tuple of ints), as np.max.
 
     Where several entries tie for the max, each gets an equal share of the derivative (as JAX).
@@ -83,7 +88,7 @@ def max(x, axis=None):
     return max_node(x, _axes(x, axis, "max"))
 
 
-def min(x, axis=None):
+def min(x: ExprLike, axis: Axis = None) -> Expr:
     """The smallest entry along ``axis``, as np.min: -max(-x), ties sharing the derivative equally.
 
     Parameters
@@ -113,7 +118,7 @@ def min(x, axis=None):
     return scale(max_node(scale(x, -1.0), _axes(x, axis, "min")), -1.0)
 
 
-def mean(x, axis=None):
+def mean(x: ExprLike, axis: Axis = None) -> Expr:
     """The mean along ``axis``, as np.mean: the sum divided by the sizes of the reduced dims.
 
     Parameters
@@ -148,7 +153,7 @@ def mean(x, axis=None):
     return einsum_node(1.0, (x, power(size, -1.0)), (ids, ()), kept, x.shape)
 
 
-def maximum(a, b):
+def maximum(a: ExprLike, b: ExprLike) -> Expr:
     """The elementwise larger of ``a`` and ``b``, broadcast as numpy does (by dim names), as np.maximum.
 
     Where a == b, each gets half the derivative (as JAX).
@@ -178,7 +183,7 @@ def maximum(a, b):
     return maximum_node(a, b)
 
 
-def minimum(a, b):
+def minimum(a: ExprLike, b: ExprLike) -> Expr:
     """The elementwise smaller of ``a`` and ``b`` (broadcast as numpy does), as np.minimum: -maximum(-a, -b).
 
     Parameters
@@ -208,7 +213,7 @@ def minimum(a, b):
 
 # ---------------------------------------------------------------- soft maxima
 
-def logsumexp(x, axis=None):
+def logsumexp(x: ExprLike, axis: Axis = None) -> Expr:
     """log Σ exp(x) along ``axis`` (None: all), without overflow: its derivative is softmax(x).
 
     Parameters
@@ -238,7 +243,7 @@ def logsumexp(x, axis=None):
     return logsumexp_node(x, _axes(x, axis, "logsumexp"))
 
 
-def softmax(x, axis=-1):
+def softmax(x: ExprLike, axis: Axis = -1) -> Expr:
     """exp(x) / Σ exp(x) along ``axis`` (default the last; a tuple or None also work), without overflow.
 
     Parameters
@@ -268,7 +273,7 @@ def softmax(x, axis=-1):
     return softmax_node(x, _axes(x, axis, "softmax"))
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: ExprLike, axis: Axis = -1) -> Expr:
     """log softmax(x) = x - logsumexp(x) along ``axis`` (default the last), without overflow.
 
     Parameters
@@ -303,8 +308,8 @@ def log_softmax(x, axis=-1):
 
 # ---------------------------------------------------------------- masks
 
-def _comparison(op, name):
-    def compare(a, b):
+def _comparison(op: str, name: str) -> Callable[[ExprLike, ExprLike], Expr]:
+    def compare(a: ExprLike, b: ExprLike) -> Expr:
         a, b = broadcast_operands(f"'{op}'", a, b)
         return compare_node(op, a, b)
     compare.__name__ = name
@@ -323,7 +328,7 @@ greater = _comparison(">", "greater")
 greater_equal = _comparison(">=", "greater_equal")
 
 
-def where(mask, a, b):
+def where(mask: ExprLike, a: ExprLike, b: ExprLike) -> Expr:
     """``a`` where ``mask`` is nonzero, else ``b`` (np.where, broadcast as numpy does), differentiated
     through the chosen branch.
 
@@ -359,7 +364,7 @@ def where(mask, a, b):
     return where_node(mask, a, b)
 
 
-def _triangle(x, k, lower, what):
+def _triangle(x: Expr, k: int, lower: bool, what: str) -> Expr:
     x = as_expr(x)
     if x.ndim < 2:
         raise ShapeError(f"{what} needs a matrix (or a stack of them, the last two axes), got shape "
@@ -371,7 +376,7 @@ def _triangle(x, k, lower, what):
     return einsum_node(1.0, (x, mask), (ids, ids[-2:]), ids, x.shape)
 
 
-def tril(x, k=0):
+def tril(x: Expr, k: int = 0) -> Expr:
     """The lower triangle of a matrix (of the last two axes): entries with col - row <= k, as np.tril.
 
     Parameters
@@ -402,7 +407,7 @@ def tril(x, k=0):
     return _triangle(x, k, True, "tril")
 
 
-def triu(x, k=0):
+def triu(x: Expr, k: int = 0) -> Expr:
     """The upper triangle of a matrix (of the last two axes): entries with col - row >= k, as np.triu.
 
     Parameters
@@ -433,7 +438,7 @@ def triu(x, k=0):
     return _triangle(x, k, False, "triu")
 
 
-def ones(dims):
+def ones(dims: Dims) -> Expr:
     """The all-ones tensor over ``dims`` (a space-separated string or a tuple of dim names).
 
     Parameters
@@ -455,7 +460,7 @@ def ones(dims):
     return constant(1.0, parse_dims(dims, "dims of ones"))
 
 
-def zeros(dims):
+def zeros(dims: Dims) -> Expr:
     """The all-zeros tensor over ``dims``.
 
     Parameters
@@ -479,7 +484,7 @@ def zeros(dims):
 
 # ---------------------------------------------------------------- cholesky
 
-def cholesky(a):
+def cholesky(a: Expr) -> Expr:
     """The lower Cholesky factor L of a symmetric positive definite matrix: L @ L.T = a.
 
     The factor is that of the symmetric part (a + aᵀ)/2, so the derivative along any direction

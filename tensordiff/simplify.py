@@ -9,6 +9,8 @@ returning ``None`` when it does not apply; every rule returns a node with fewer 
 rebuilding terminates.
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -17,6 +19,7 @@ from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Expr, Inv, LogDet, LogSumExp, Max, Maximum, Select,
                    Softmax, Solve, Take, Triangle, Var, Where, make, topological)
 from .indices import UnionFind, format_dims
+from .annotations import ExprLike
 
 # Merging an einsum into its parent stops when the result would have more operands than this,
 # so repeated self-products (A = X@X, B = A@A, ...) cannot grow without bound.
@@ -573,7 +576,7 @@ _REBUILD = {
 }
 
 
-def simplify(expr: "Expr | float") -> Expr:
+def simplify(expr: ExprLike) -> Expr:
     """Rebuild an expression bottom-up through the canonical constructors.
 
     Expressions are put in canonical form as they are built (nested products merged, constants
@@ -628,7 +631,7 @@ def rewrite(exprs, rule):
     return [new[e] for e in exprs]
 
 
-def as_expr(value):
+def as_expr(value: object) -> Expr:
     """An expression from an expression or a Python/numpy number (a scalar constant)."""
     if isinstance(value, Expr):
         return value

@@ -10,16 +10,21 @@ its operands and their index structure: its summed indices must be summed inside
 and a coefficient divides out. The method ``Expr.subs`` (SymPy's spelling) is attached here.
 """
 
+from __future__ import annotations
+
+from typing import Any, Optional
+
 from .errors import ShapeError, TensorDiffError
 from .expr import Add, Einsum, Expr, Var, make, topological
 from .indices import format_dims
 from .printing import short
 from .simplify import add_node, as_expr, einsum_node, is_symmetric, rewrite, substitute as replace_nodes
+from .annotations import ExprLike, Substitution
 
 __all__ = ["substitute"]
 
 
-def substitute(expr, mapping):
+def substitute(expr: ExprLike, mapping: Substitution) -> Expr:
     """``expr`` with each key of ``mapping`` replaced by its value, simultaneously.
 
     Keys are symbols, symbol names or subexpressions of ``expr``: a node of it, some terms of
@@ -201,7 +206,7 @@ def _value(old, new):
     return new
 
 
-def subs(self, old, new=None, /):
+def subs(self: Expr, old: Any, new: Optional[ExprLike] = None, /) -> Expr:
     """SymPy's spelling of ``td.substitute``: ``e.subs(A, B)`` or ``e.subs({A: B, ...})``.
 
     >>> import tensordiff as td
@@ -216,4 +221,4 @@ def subs(self, old, new=None, /):
     return substitute(self, {old: new})
 
 
-Expr.subs = subs   # type: ignore[attr-defined]  # the method lives here, beside substitute, not in expr.py
+Expr.subs = subs   # type: ignore[method-assign, assignment]  # the method lives here, beside substitute, not in expr.py

@@ -4,8 +4,11 @@ Used by the test suite and offered to users (``td.check``): a derivative that di
 numerical check is the most common bug in hand-derived matrix calculus.
 """
 
+from __future__ import annotations
+
 import numbers
 from collections import namedtuple
+from typing import Any, Optional, Union, overload
 
 import numpy as np
 
@@ -14,6 +17,8 @@ from .errors import TensorDiffError
 from .evaluate import compile
 from .expr import Var, declared_dims, topological
 from .simplify import as_expr
+from .annotations import ExprLike, Functions, Symbols, Wrt
+from .expr import Expr
 
 __all__ = ["check", "numeric_diff", "random_values", "CheckResult"]
 
@@ -90,7 +95,14 @@ def numeric_diff(expr, wrt, values, eps=1e-6, functions=None):
     return result
 
 
-def check(expr, wrt, order=1, functions=None, eps=1e-6, seed=0, **values):
+@overload
+def check(expr: ExprLike, wrt: Expr, order: int = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
+          seed: int = 0, **values: Any) -> CheckResult: ...
+@overload
+def check(expr: ExprLike, wrt: Symbols, order: int = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
+          seed: int = 0, **values: Any) -> tuple[CheckResult, ...]: ...
+def check(expr: ExprLike, wrt: Wrt, order: int = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
+          seed: int = 0, **values: Any) -> Union[CheckResult, tuple[CheckResult, ...]]:
     """Compare a symbolic derivative with central finite differences.
 
     Values not given are drawn at random (square matrices near the identity). For order k the

@@ -28,49 +28,72 @@ if sys.version_info >= (3, 10):
 else:   # the type of ... has a public name from Python 3.10
     EllipsisType = type(Ellipsis)
 
-__all__ = ["Dims", "Shape", "Number", "ExprLike", "Symbols", "Wrt", "Directions", "Substitution", "Exprs", "Axis", "Index", "Array", "Arrays", "Values", "Functions",
-           "Backend", "Singular", "Conditioning", "MemoryLimit", "Chunks", "Target", "Notation"]
+__all__ = ["Dims", "Shape", "Number", "ExprLike", "Symbols", "Wrt", "Directions", "Substitution", "Exprs", "Axis",
+           "Index", "Array", "Arrays", "Values", "Functions", "Backend", "Singular", "Conditioning", "MemoryLimit",
+           "Chunks", "Target", "Notation"]
 
-# dim names, space-separated ("n p") or one per axis (("n", "p")); "" or () for a scalar
 Dims = Union[str, Sequence[str]]
-# the dim names of an expression's axes, as Expr.shape gives them
+"""Dim names, space-separated (``"n p"``) or one per axis (``("n", "p")``); ``""`` or ``()`` for a scalar."""
+
 Shape = tuple[str, ...]
-# a number that becomes a scalar constant in an expression (an int is a float to type checkers)
+"""The dim names of an expression's axes, as ``Expr.shape`` gives them."""
+
 Number = Union[float, np.integer, np.floating]
-# what the builders and operators take as an operand: an expression or a number
+"""A number, which becomes a scalar constant in an expression (an int is a float to type checkers)."""
+
 ExprLike = Union[Expr, Number]
-# several symbols to differentiate with respect to, in order (the result is then a tuple)
+"""What the builders and operators take as an operand: an expression or a number."""
+
 Symbols = Union[list[Expr], tuple[Expr, ...]]
-# the symbol(s) to differentiate with respect to
+"""Several symbols to differentiate with respect to, in order (the result is then a tuple)."""
+
 Wrt = Union[Expr, Symbols]
-# a direction of the symbol(s) differentiated with respect to: one expression, or a list, one per symbol
+"""The symbol, or the list of symbols, to differentiate with respect to."""
+
 Directions = Union[ExprLike, list[ExprLike], tuple[ExprLike, ...]]
-# {old: new} for td.substitute: keys are symbols, symbol names or subexpressions (a dict at run time)
+"""A direction of the symbol(s) differentiated with respect to: one expression, or a list, one per symbol."""
+
 Substitution = Mapping[Any, ExprLike]
-# one expression, or a list or tuple of them (nested lists come back nested alike)
+"""``{old: new}`` for ``td.substitute``: keys are symbols, symbol names or subexpressions (a dict at run time)."""
+
 Exprs = Union[Expr, Sequence[Any]]
-# an axis position of a reduction, several, or None for all of them
+"""One expression, or a list or tuple of them (nested lists come back nested alike)."""
+
 Axis = Union[int, Sequence[int], None]
-# a numpy basic index: e[2], e[:, 1:4], e[..., 0] (ints, slices and one ..., per axis)
+"""An axis position of a reduction, several, or None for all of them."""
+
 Index = Union[int, np.integer, slice, EllipsisType, tuple[Union[int, np.integer, slice, EllipsisType], ...]]
-# an array of the backend that computed it: numpy's ndarray, or torch's, jax's, cupy's or dask's array
+"""A numpy basic index: ``e[2]``, ``e[:, 1:4]``, ``e[..., 0]`` (ints, slices and one ``...``, per axis)."""
+
 Array = Any
-# what evaluating several expressions returns: one array, or a tuple of them nested as the expressions were
+"""An array of the backend that computed it: numpy's ndarray, or torch's, jax's, cupy's or dask's array."""
+
 Arrays = Any
-# the values of the symbols, keyed by name or by symbol ({"X": array} or {X: array})
+"""What evaluating expressions returns: one array, or a tuple of them nested as the expressions were."""
+
 Values = Union[Mapping[str, Any], Mapping[Expr, Any], Mapping[Union[str, Expr], Any]]
-# implementations of abstract user functions: name -> f, or name -> [f, f', f'', ...]
+"""The values of the symbols, keyed by name or by symbol (``{"X": array}`` or ``{X: array}``)."""
+
 Functions = Mapping[str, Union[Callable[..., Any], Sequence[Callable[..., Any]]]]
+"""Implementations of abstract user functions: ``{name: f}`` or ``{name: [f, f', f'', ...]}``."""
+
 Backend = Literal["numpy", "dask", "torch", "jax", "cupy"]
-# what a singular matrix does at evaluation: raise an EvaluationError, or give nan
+"""The array library a program computes with."""
+
 Singular = Literal["raise", "nan"]
-# what an ill-conditioned solve, det or logdet does: warn, nothing, or raise
+"""What a singular matrix does at evaluation: raise an EvaluationError, or give nan."""
+
 Conditioning = Literal["warn", "ignore", "raise"]
-# bytes an evaluation may allocate: a count, None for no limit, or "auto" (a share of the free memory)
+"""What an ill-conditioned inv, solve, det, logdet or cholesky does: warn, nothing, or raise."""
+
 MemoryLimit = Union[int, float, None, Literal["auto"]]
-# the array library of td.codegen's source
-Target = Literal["numpy", "jax", "torch"]
-# dask's chunks (backend="dask"): one length for every dim, a length per dim, or a block size such as "64MiB"
+"""Bytes an evaluation may allocate: a number, None for no limit, or ``"auto"`` (a share of the free memory)."""
+
 Chunks = Union[int, Mapping[str, int], str, None]
-# how td.latex writes an expression
+"""dask's chunks (``backend="dask"``): one length for every dim, a length per dim, or a block size (``"64MiB"``)."""
+
+Target = Literal["numpy", "jax", "torch"]
+"""The array library of ``td.codegen``'s source."""
+
 Notation = Literal["auto", "matrix", "index"]
+"""How ``td.latex`` writes an expression: its matrix form where it has one, or index notation."""

@@ -133,3 +133,14 @@ def test_the_operators_attached_to_expressions_are_declared_for_type_checkers():
     assert {"__add__", "__matmul__", "__getitem__", "T", "subs"} <= attached
     assert attached <= declared, f"operators.py does not declare {sorted(attached - declared)}"
     assert {"shape", "free"} <= declared
+
+
+def test_every_type_alias_is_on_the_api_page():
+    from tensordiff import annotations
+    text = (PACKAGE.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    entry = text[text.index("::: tensordiff.annotations"):]
+    members = entry[entry.index("members: [") + len("members: ["):entry.index("]")]
+    assert [name.strip() for name in members.split(",")] == annotations.__all__
+    for name in annotations.__all__:   # each alias resolves and is an annotation a checker reads
+        assert typing.get_type_hints(type("Probe", (), {"__annotations__": {"value": name},
+                                                         "__module__": annotations.__name__}))

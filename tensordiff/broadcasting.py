@@ -19,7 +19,7 @@ from .expr import Expr
 __all__ = ["broadcast_shapes", "broadcast_to", "broadcast_operands", "slices_hint"]
 
 
-def broadcast_operands(op, *operands):
+def broadcast_operands(op: str, *operands: ExprLike) -> list[Expr]:
     """The operands as expressions of the one shape numpy's broadcasting gives them (``op`` names the
     operation in errors); symbols of one name that are different declarations are a ShapeError.
 

@@ -10,12 +10,15 @@ module alias and intermediates steer clear of every name the expression uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .errors import TensorDiffError
 from .expr import Var, topological
 from .naming import CodeNames
 from .printing import TARGETS, _code_name, _CodePrinter, code_bindings, import_line
 from .simplify import as_expr
 from .annotations import Exprs, Target
+from .expr import Expr
 
 __all__ = ["codegen"]
 
@@ -85,7 +88,7 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _size_lines(roots, dims, ids):
+def _size_lines(roots: list[Expr], dims: Iterable[str], ids: CodeNames) -> dict[str, str]:
     """{dim: code reading its size from the shape of an argument} for the dims that have one."""
     sources = {}
     for node in sorted((n for n in topological(roots) if isinstance(n, Var)), key=lambda n: n.name):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections import namedtuple
+from collections.abc import Iterable, Mapping
 from typing import Any, Optional, Union, overload
 
 import numpy as np
@@ -25,7 +26,8 @@ __all__ = ["check", "numeric_diff", "random_values", "CheckResult"]
 CheckResult = namedtuple("CheckResult", "max_abs_error max_rel_error symbolic numeric")
 
 
-def random_values(exprs, sizes=None, seed=0, extra=()):
+def random_values(exprs: Iterable[Expr], sizes: Optional[Mapping[str, int]] = None, seed: int = 0,
+                  extra: Iterable[str] = ()) -> dict[str, np.ndarray]:
     """Random well-conditioned values for every symbol of ``exprs``: square matrices near I.
 
     >>> import tensordiff as td
@@ -62,7 +64,8 @@ def random_values(exprs, sizes=None, seed=0, extra=()):
     return values
 
 
-def numeric_diff(expr, wrt, values, eps=1e-6, functions=None):
+def numeric_diff(expr: Expr, wrt: Expr, values: Mapping[str, Any], eps: float = 1e-6,
+                 functions: Optional[Functions] = None) -> np.ndarray:
     """Central finite-difference derivative of ``expr`` w.r.t. symbol ``wrt`` (shape expr + wrt).
 
     A symmetric ``wrt`` is perturbed symmetrically: entries (i, j) and (j, i) move together, and

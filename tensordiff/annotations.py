@@ -16,7 +16,7 @@ accept needs no conversion (``"n p"`` is ``Dims``, ``2.0`` is ``ExprLike``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, Union
 
 import numpy as np
@@ -53,8 +53,8 @@ Wrt = Union[Expr, Symbols]
 Directions = Union[ExprLike, list[ExprLike], tuple[ExprLike, ...]]
 """A direction of the symbol(s) differentiated with respect to: one expression, or a list, one per symbol."""
 
-Substitution = Mapping[Any, ExprLike]
-"""``{old: new}`` for ``td.substitute``: keys are symbols, symbol names or subexpressions (a dict at run time)."""
+Substitution = dict[Any, Any]
+"""``{old: new}`` for ``td.substitute``: keys are symbols, symbol names or subexpressions, values expressions."""
 
 Exprs = Union[Expr, Sequence[Any]]
 """One expression, or a list or tuple of them (nested lists come back nested alike)."""
@@ -71,11 +71,11 @@ Array = Any
 Arrays = Any
 """What evaluating expressions returns: one array, or a tuple of them nested as the expressions were."""
 
-Values = Union[Mapping[str, Any], Mapping[Expr, Any], Mapping[Union[str, Expr], Any]]
-"""The values of the symbols, keyed by name or by symbol (``{"X": array}`` or ``{X: array}``)."""
+Values = Union[dict[str, Any], dict[Expr, Any], dict[Union[str, Expr], Any]]
+"""The values of the symbols, a dict keyed by name or by symbol (``{"X": array}`` or ``{X: array}``)."""
 
-Functions = Mapping[str, Union[Callable[..., Any], Sequence[Callable[..., Any]]]]
-"""Implementations of abstract user functions: ``{name: f}`` or ``{name: [f, f', f'', ...]}``."""
+Functions = dict[str, Any]
+"""Implementations of abstract user functions, a dict ``{name: f}`` or ``{name: [f, f', f'', ...]}``."""
 
 Backend = Literal["numpy", "dask", "torch", "jax", "cupy"]
 """The array library a program computes with."""
@@ -89,7 +89,7 @@ Conditioning = Literal["warn", "ignore", "raise"]
 MemoryLimit = Union[int, float, None, Literal["auto"]]
 """Bytes an evaluation may allocate: a number, None for no limit, or ``"auto"`` (a share of the free memory)."""
 
-Chunks = Union[int, Mapping[str, int], str, None]
+Chunks = Union[int, dict[str, int], str, None]
 """dask's chunks (``backend="dask"``): one length for every dim, a length per dim, or a block size (``"64MiB"``)."""
 
 Target = Literal["numpy", "jax", "torch"]

@@ -68,7 +68,7 @@ import functools
 import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Union
 
 from . import ops, reductions
@@ -819,8 +819,8 @@ def _build(order, typed):
     return values[id(order[-1])]
 
 
-def parse(text: str, /, *, symbols: Union[Iterable[Expr], Mapping[str, Expr], None] = None,
-          symmetric: Union[str, Iterable[str]] = (), **dims: Dims) -> Expr:
+def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], set[Expr], dict[str, Expr], None] = None,
+          symmetric: Union[str, Iterable[str]] = (), **dims: Union[Dims, Expr]) -> Expr:
     """Read an expression typed in matrix notation.
 
     The notation is that of matrix-calculus pages, with MATLAB's precedence: ``'`` transpose, ``*``

@@ -10,9 +10,10 @@ lower orders only, before anyone builds it (``td.cost(..., wrt=X, order=k)`` rep
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .diff import diff
 from .errors import EvaluationError, TensorDiffError
@@ -105,7 +106,7 @@ class Cost:
         return "\n".join(lines)
 
 
-def cost(exprs: Exprs, dtype: Any = "float64", *, wrt: Optional[Expr] = None, order: int = 1,
+def cost(exprs: Exprs, dtype: DTypeLike = "float64", *, wrt: Optional[Expr] = None, order: int = 1,
          **dim_sizes: int) -> Cost:
     """The size, FLOPs and peak memory of evaluating expressions at given dim sizes, before paying it.
 

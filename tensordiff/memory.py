@@ -14,7 +14,7 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Callable
-from typing import Optional, Union
+from typing import Optional
 
 from .errors import EvaluationError, TensorDiffError
 from .annotations import MemoryLimit
@@ -90,7 +90,7 @@ def set_memory_limit(limit: MemoryLimit) -> None:
     _setting = validate_limit(limit, "the memory limit")
 
 
-def get_memory_limit() -> Union[int, float, None]:
+def get_memory_limit() -> Optional[float]:
     """The memory limit in force now, in bytes.
 
     Returns

@@ -7,7 +7,7 @@ pass as a dict. A change to the hints that breaks user code like this fails ``my
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -48,3 +48,10 @@ def usage() -> None:
     assert_type(objective.jac(np.zeros(6)), np.ndarray)
     h = td.elementwise("h", np.tanh)
     assert_type(h(y), td.Expr)
+    assert_type(td.einsum("ij,j->i", X, td.vector("v", "p")), td.Expr)
+    assert_type(td.softmax(X, axis=(0, 1)) + td.max(X, axis=None) + td.norm(y, ord=1), td.Expr)
+    assert_type(td.broadcast_shapes("n p", ("p",)), tuple[str, ...])
+    assert_type(td.matrix_notation(q), td.MatrixNotation)
+    assert_type(td.polygamma(1, lam) + td.sqrt(lam) + abs(lam), td.Expr)
+    td.set_memory_limit(None)
+    assert_type(td.get_memory_limit(), Optional[float])

@@ -234,7 +234,6 @@ def test_norm_with_ord():
 
 
 def test_all_ones_and_the_kind_convention_in_the_parser():
-    x, X = td.vector("x", "n"), td.matrix("X", "n p")
     assert np.isclose(td.evaluate(td.parse("vector(1)'*x"), x=np.array([1.0, 2.0, 4.0])), 7.0)
     assert np.isclose(td.evaluate(td.parse("sum(matrix(1) .* X)"), X=np.ones((2, 3))), 6.0)
     assert np.isclose(td.evaluate(td.parse("x'*X*vector(1)"), x=np.ones(2), X=np.ones((2, 3))), 6.0)

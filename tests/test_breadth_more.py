@@ -317,3 +317,14 @@ def test_bad_input_names_the_operand():
     A = td.matrix("A", "n n")
     with pytest.raises(td.EvaluationError, match="cholesky of a matrix that is not positive definite: A"):
         td.evaluate(td.cholesky(A), A=-np.eye(2))
+
+
+def test_a_third_derivative_is_not_taken_of_a_second_that_multiplied_out():
+    """Seed 1292: the second derivative along w has 646 nodes, its third ~46,000 (minutes to
+    derive); the selfcheck takes third derivatives of second ones of at most 200 nodes."""
+    from tensordiff.expr import topological
+    from tensordiff.selfcheck import MAX_THIRD_ORDER_BASE
+    ex = Example(1292)
+    assert ex.small == ["w"] and ex.third == []
+    assert len(topological([ex.d("w", "w")])) > MAX_THIRD_ORDER_BASE
+    assert Example(4093).third == ["r"]

@@ -6,8 +6,10 @@ Each example is a random expression over scalars, vectors, matrices and an order
 together with a numpy twin that shares no code with tensordiff (``ExpressionGenerator``). Every
 property of ``PROPERTIES`` is checked on it: the value against the twin; first derivatives against
 central finite differences of the twin; second (and, for small symbols, third) derivatives against
-finite differences of the symbolic derivative one order lower; derivatives against jax's nested
-``jacfwd`` of the expression's generated jax code (when jax is installed); parse(matrix_notation)
+finite differences of the symbolic derivative one order lower (``confirm_by_differences``:
+other steps where the first disagrees, none across a branch of maximum/where/a kink);
+derivatives against jax's nested ``jacfwd`` of the expression's generated jax code (when jax is
+installed); parse(matrix_notation)
 round trips; generated numpy code equals evaluation; simplifier invariants; pickling. It prints a
 table of examples tried and failed per property, a reproducer for each failure, and exits 1 when
 anything failed. The test suite runs the same checks through a hypothesis strategy.

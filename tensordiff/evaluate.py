@@ -401,6 +401,8 @@ class Program:
             dims.update(node.shape)
             if isinstance(node, Einsum):
                 dims.update(node.dims)
+            for term in node.terms if isinstance(node, Add) else ():   # a constant term is no node: size(m)
+                dims.update(term.dims if isinstance(term, Einsum) else term.shape)
         dims.update(dim for dim, _ in self.index_checks)   # a checked selection planned away (a zero)
         for dim in list(dims):   # a sliced dim's size follows from its base's: "n[2:5]" needs n
             while (parts := slice_of(dim)) is not None:
@@ -576,8 +578,12 @@ class Program:
 
     def _bind(self, values):
         arrays, sizes, origin, dtypes = {}, {}, {}, []
+        given_sizes = {}
         for name, value in values.items():
             dims = self.symbols.get(name)
+            if dims is None and name in self.dims:   # the size of a dim no value has: eye("n"), n=4
+                given_sizes[name] = _dim_size(name, value)
+                continue
             if dims is None:
                 dims = declared_dims(name)
                 if dims is None:
@@ -597,6 +603,9 @@ class Program:
             arrays[name] = array
             if name in self.symmetric and not self.backend.lazy:
                 require_symmetric(self.symmetric[name], array)
+        for dim, size in given_sizes.items():
+            if sizes.setdefault(dim, size) != size:
+                raise ShapeError(f"dim {dim!r} is given as {size} but is {sizes[dim]} in {origin[dim]}")
         missing = sorted(set(self.symbols) - set(arrays))
         if missing:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
@@ -607,6 +616,13 @@ class Program:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
                                   "for a symbol that has them")
         return arrays, sizes, self.backend.result_type(dtypes)
+
+
+def _dim_size(dim, value):
+    """A dim's size passed by name: an int ≥ 0 (a numpy integer too)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise EvaluationError(f"the size of dim {dim!r} must be an int >= 0, got {value!r:.40}")
+    return int(value)
 
 
 def require_symmetric(node, array):

@@ -19,6 +19,7 @@ __all__ = ["factor_sums", "uniform_cost"]
 MAX_INTERFACE = 4  # interface orders tried when matching skeletons: at most 4! = 24
 UNIFORM_SIZE = 64  # the dim size at which a factoring's cost is judged
 SAVING = 0.9       # a factoring must cost at most this fraction of the terms it replaces
+MAX_PRICED_TERMS = 128   # a sum with more terms is not searched for a common operand (see _factor_common_operand)
 
 
 def factor_sums(outputs):
@@ -81,8 +82,13 @@ def _factor_common_operand(node):
     n·d·k products become one. It is done only where it pays at equal dim sizes (sizes are not
     known when planning): a rest that the term's own path would never form in full — an outer
     product contracted with F one factor at a time — can make it cost more.
+
+    Pricing a candidate costs an opt_einsum path for every term it touches, so a sum of more than
+    MAX_PRICED_TERMS terms is left as it is: a third derivative multiplied out into ~1,400 terms of
+    ~30 factors each (selfcheck seed 1265) took 25 s to price, longer than any evaluation it could
+    save, and refused every candidate.
     """
-    if not isinstance(node, Add):
+    if not isinstance(node, Add) or len(node.terms) > MAX_PRICED_TERMS:
         return node
     options = [_operand_factorings(t) if isinstance(t, Einsum) else {} for t in node.terms]
     remaining = set(range(len(node.terms)))

@@ -194,7 +194,7 @@ def _terms(tree):
 
 _TOKEN = re.compile(r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
                     r"|(?P<name>(?:user\.)?[A-Za-z_][A-Za-z0-9_]*'*(?=\()|(?:user\.)?[A-Za-z_][A-Za-z0-9_]*)"
-                    r"|(?P<op>\.\*|\./|\.\^|\.'|[-+*/^'(),]))")
+                    r"|(?P<op>\.\*|\./|\.\^|\.'|[<>]=?|[-+*/^'(),]))")
 
 
 class _Reader:
@@ -222,9 +222,16 @@ class _Reader:
         return self.tokens[self.at - 1]
 
     def read(self):
-        tree = self.sum()
+        tree = self.compare()
         if self.at != len(self.tokens):
             raise TensorDiffError(f"cannot write LaTeX: unexpected {self.peek()!r} in matrix notation")
+        return tree
+
+    def compare(self):   # comparisons bind loosest: x + 1 > y is (x + 1) > y
+        tree = self.sum()
+        while self.peek() in _RELATIONS:
+            op = self.take()[1]
+            tree = (op, tree, self.sum())
         return tree
 
     def sum(self):   # flat, so that a sum of thousands of terms is no deep tree
@@ -272,15 +279,15 @@ class _Reader:
         if kind == "number":
             return ("number", value)
         if value == "(":
-            tree = self.sum()
+            tree = self.compare()
             self.expect(")")
             return tree
         if kind == "name" and self.peek() == "(":
             self.take()
-            args = [self.sum()]
+            args = [self.compare()]
             while self.peek() == ",":
                 self.take()
-                args.append(self.sum())
+                args.append(self.compare())
             self.expect(")")
             return ("call", value, args)
         if kind == "name":
@@ -296,7 +303,8 @@ class _Reader:
 # ---------------------------------------------------------------- writing LaTeX
 
 # How tightly each node binds, to parenthesise a child that binds more loosely than its place.
-_BINDING = {"sum": 1, "*": 2, ".*": 2, "./": 2, "neg": 3, "^": 4, ".^": 4, "'": 5}
+_RELATIONS = {"<": "<", "<=": r"\le", ">": ">", ">=": r"\ge"}
+_BINDING = {**dict.fromkeys(_RELATIONS, 0), "sum": 1, "*": 2, ".*": 2, "./": 2, "neg": 3, "^": 4, ".^": 4, "'": 5}
 
 _CALLS = {"tr": r"\operatorname{tr}", "diag": r"\operatorname{diag}", "det": r"\det",
           "logdet": r"\log\det", "sum": r"\operatorname{sum}", "max": r"\max", "min": r"\min",
@@ -343,6 +351,9 @@ class _LatexWriter:
             return " ".join(pieces)
         if kind == "neg":
             return "-" + self.write(tree[1], 3)
+        if kind in _RELATIONS:
+            return f"{self.write(tree[1], 1)} {_RELATIONS[kind]} {self.write(tree[2], 1)}"
+
         if kind == "*":   # a Hadamard product beside a juxtaposed one is bracketed: (a ⊙ b) c
             left, right = (self.write(side, 9 if side[0] in (".*", "./") else place)
                            for side, place in ((tree[1], 2), (tree[2], 3)))

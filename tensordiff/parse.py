@@ -7,7 +7,8 @@
 
 Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left to right):
 
-    expr     = chain { ("+" | "-") chain }
+    expr     = sum { ("<" | "<=" | ">" | ">=") sum }         a 0/1 mask: where(x > 0, x, 0)
+    sum      = chain { ("+" | "-") chain }
     chain    = unary { ("*" | ".*" | "./" | "/") unary }
     unary    = { "+" | "-" } power                          -x^2 is -(x^2)
     power    = postfix { ("^" | ".^") exponent }            x^2^3 is (x^2)^3, as MATLAB
@@ -36,7 +37,9 @@ functions take any shape; sum, norm1 (sum of absolute values) and norm2 (2-norm,
 matrix) give a scalar; diag(v) of a vector is a diagonal matrix, diag(A) of a square matrix its
 diagonal. The reductions max min mean logsumexp give a scalar, softmax log_softmax work along the
 last axis; cholesky, tril and triu take a matrix; maximum(a, b), minimum(a, b) and
-where(mask, a, b) are elementwise (scalars broadcast).
+where(mask, a, b) are elementwise (scalars broadcast). A comparison ``<`` ``<=`` ``>`` ``>=`` binds
+loosest (x + 1 > y is (x + 1) > y) and gives the 0/1 mask of where it holds, elementwise, with
+derivative 0: where(x > 0, x, 0), (A >= B) .* A.
 
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
@@ -123,6 +126,7 @@ FUNCTION_TABLE = {
     "where": ("elementwise", reductions.where),
 }
 ARITY = {"maximum": 2, "minimum": 2, "where": 3}   # the functions of several arguments
+COMPARISONS = {"<": reductions.less, "<=": reductions.less_equal, ">": reductions.greater, ">=": reductions.greater_equal}
 
 reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
 
@@ -159,7 +163,7 @@ def _fail(cls, message, text, pos):
 
 _SPACE = re.compile(r"\s*", re.ASCII)
 _TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-                    r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[-+*/^'(),]))", re.ASCII)  # spaces first
+                    r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[<>]=?|[-+*/^'(),]))", re.ASCII)  # spaces first
 _GROUPS = {index: kind for kind, index in _TOKEN.groupindex.items()}
 _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
 _WORD = re.compile(r"[\w.]*", re.ASCII)
@@ -195,7 +199,7 @@ def _tokenize(text):
 class _Node:
     """kind, caret position, source span [start, end), children, and a value by kind: num: the
     number; sym, eye: the name; call: the function; pow: (op, exponent); sum: (sign, pos) per
-    term; chain: (op, pos) between factors; neg, T: None."""
+    term; chain, compare: (op, pos) between operands; neg, T: None."""
 
     __slots__ = ("kind", "pos", "start", "end", "kids", "value")
 
@@ -249,6 +253,9 @@ class _Parser:
         return kids[0] if len(kids) == 1 else _Node(kind, value[-len(kids) + 1][1], start, self.end, kids, value)
 
     def expr(self):
+        return self.series(COMPARISONS, self.sum, "compare", [])
+
+    def sum(self):
         return self.series(("+", "-"), self.chain, "sum", [("+", self.peek().pos)])
 
     def chain(self):
@@ -411,7 +418,7 @@ def _leads(nodes):
         node = stack.pop()
         if node.kind == "sym":
             names.append(node.value)
-        elif node.kind in ("neg", "sum") or node.kind == "pow" and node.value[0] == ".^" \
+        elif node.kind in ("neg", "sum", "compare") or node.kind == "pow" and node.value[0] == ".^" \
                 or node.kind == "call" and _function_row(node.value)[0] in ("same", "vector", "elementwise"):
             stack.extend(node.kids)
         elif node.kind == "chain":  # divisors are scalars; in a product, the one factor not a number
@@ -635,6 +642,8 @@ _TYPE = {
     "pow": _type_pow,
     "call": _type_call,
     "sum": lambda p, node, kids: p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
+    "compare": lambda p, node, kids: p.common(node.value[:1] + node.value,
+                                              [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
     "chain": _type_chain,
 }
 
@@ -732,6 +741,13 @@ def _build_sum(node, kids, typed):
     return add_node([-t if sign == "-" else t for t, (sign, _) in zip(terms, node.value)], shape)
 
 
+def _build_compare(node, kids, typed):
+    acc = kids[0]
+    for (op, _), kid in zip(node.value, kids[1:]):   # a < b < c is (a < b) < c, as MATLAB reads it
+        acc = COMPARISONS[op](acc, kid)
+    return acc
+
+
 def _dims_of(typed, shape):
     return tuple(typed.names[typed.dims.find(d)] for d in shape if d != ONE)
 
@@ -788,12 +804,13 @@ _BUILD = {
     "call": lambda node, kids, typed: _function_row(node.value)[1](*kids),
     "sum": _build_sum,
     "chain": _build_chain,
+    "compare": _build_compare,
 }
 
 
 def _build_key(node, kids, typed):
     """What ``_BUILD`` reads of a node, without source positions: equal keys build the same expression."""
-    if node.kind in ("sum", "chain"):
+    if node.kind in ("sum", "chain", "compare"):
         value = tuple(op for op, _ in node.value), typed.products.get(id(node))
     elif node.kind in ("eye", "ones"):
         value = node.value, _dims_of(typed, typed.shapes[id(node)])

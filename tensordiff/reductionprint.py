@@ -16,11 +16,16 @@ out[i,j] = where([X[i,j] > 0], log(X[i,j]), 0)
 'max(X)'
 """
 
+import math
+
+from .expr import Compare
 from .indices import letters
+from .simplify import constant_value
 
 __all__ = ["IndexForms", "LatexForms", "CodeForms", "MatrixForms"]
 
 _NAMES = {"Max": "max", "LogSumExp": "logsumexp", "Softmax": "softmax"}
+RELATIONS = ("<", "<=", ">", ">=")   # the comparisons the parser reads ("==", the mask of a max's ties, it does not)
 
 
 class IndexForms:
@@ -156,7 +161,10 @@ def _grouped(text):
 
 class MatrixForms:
     """Matrix notation in the parser's words: max(x), logsumexp(x) over all axes, softmax(x) over
-    the last, cholesky(A), maximum(a, b), where(m, a, b); None where the parser has no spelling."""
+    the last, cholesky(A), maximum(a, b), where(x > 0, a, b), (A >= B); None where the parser
+    has no spelling. An operand of maximum, where or a comparison that is a scalar or a row
+    vector spread over its shape is written as that scalar or row (x > 0, maximum(X, b')): the
+    parser spreads it back, as numpy broadcasts."""
 
     # the parser reads scalars, vectors and matrices: a reduction of a larger tensor has no spelling
     def _max(self, node):
@@ -172,12 +180,38 @@ class MatrixForms:
         return f"cholesky({self.write(node.arg)})"
 
     def _maximum(self, node):
-        return f"maximum({self.write(node.a)}, {self.write(node.b)})"
+        a, b = self.spread(node.a), self.spread(node.b)
+        return None if None in (a, b) else f"maximum({a}, {b})"
 
-    def _where(self, node):   # a mask written by a comparison has no spelling: no matrix form then
-        return f"where({self.write(node.mask)}, {self.write(node.a)}, {self.write(node.b)})"
+    def _where(self, node):
+        mask, a, b = self.spread(node.mask), self.spread(node.a), self.spread(node.b)
+        if None in (mask, a, b):
+            return None
+        if isinstance(node.mask, Compare):   # among the arguments the comparison needs no brackets
+            mask = mask[1:-1]
+        return f"where({mask}, {a}, {b})"
 
     def _compare(self, node):
+        a, b = self.spread(node.a), self.spread(node.b)
+        if node.op not in RELATIONS or None in (a, b):
+            return None
+        return f"({a} {node.op} {b})"   # it binds loosest: bracketed, as a factor or an operand
+
+    def _triangle(self, node):
         return None
 
-    _triangle = _compare
+    def spread(self, node):
+        """An elementwise operand: a constant as its number, a scalar or row spread over the shape
+        as that scalar or row (None if it has no matrix form)."""
+        value = constant_value(node)
+        if value is not None and node.shape:
+            return repr(float(value)).removesuffix(".0") if math.isfinite(value) else None
+        saved, self.in_sum = self.in_sum, node   # the writer spells a broadcast in a sum as the scalar or row
+        try:
+            return self.write(node)
+        except Exception as exc:   # matrixform's NoMatrixForm: this operand has no matrix form
+            if type(exc).__name__ != "NoMatrixForm":
+                raise
+            return None
+        finally:
+            self.in_sum = saved

@@ -156,7 +156,8 @@ def test_maximum_and_where_with_a_symbol_mask_read_back_from_matrix_notation():
     for e in (td.maximum(u, w), td.minimum(u, td.sin(w)), td.where(m, u * w, w)):
         text = td.matrix_notation(e)
         assert np.allclose(td.evaluate(td.parse(text), **values), td.evaluate(e, **values)), text
-    assert td.matrix_notation(td.where(u > 0, u, w)).startswith("no matrix notation")   # no spelling for '>'
+    assert td.matrix_notation(td.where(u > 0, u, w)) == "where(u > 0, u, w)"   # the parser reads comparisons
+    assert td.parse("where(u > 0, u, w)") is td.where(u > 0, u, w)
     del u, w, m
 
 

@@ -28,7 +28,7 @@ from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
 from .gram import gram_plan
 from .indices import format_dims, slice_of
-from .kernels import assemble
+from .kernels import assemble, assembler
 from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
 from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
@@ -38,6 +38,7 @@ from .progress import Progress, delay_for, validate_progress
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections, plan_selections
 from .simplify import as_expr, einsum_node, einsum_on, substitute
+from .specialise import MAX_SIGNATURES, PLAN_FILENAME, Specialised, signature
 
 __all__ = ["compile", "evaluate", "Program"]
 
@@ -90,14 +91,54 @@ class _EinsumStep(backends.EinsumParts):
     def _contract(self, equation, arrays):
         if len(arrays) == 1:
             return unary_contraction(equation)(arrays[0])
-        key = (equation,) + tuple(a.shape for a in arrays)
+        return self.contraction_for(equation, tuple(a.shape for a in arrays))(*arrays)
+
+    def contraction_for(self, equation, shapes):
+        """The planned contraction of arrays of ``shapes`` (cached, at most 32 per step)."""
+        key = (equation,) + tuple(shapes)
         contraction = self._contractions.get(key)
         if contraction is None:
             with self._lock:
                 contraction = _contraction(equation, key[1:])
                 if len(self._contractions) < 32:
                     self._contractions[key] = contraction
-        return contraction(*arrays)
+        return contraction
+
+    def bind(self, sizes, dtype):
+        """This step as a function of its operands at ``sizes`` (specialise.py): the contraction
+        planned, the factor and the output's sizes fixed; the operations are those of __call__."""
+        if not self.tensor_args:
+            return None
+        shapes = [tuple(sizes[self.id_dims[i]] for i in self.subscripts[k]) for k in self.tensor_args]
+        tensor_args, scalar_args, plain = self.tensor_args, self.scalar_args, self.plain
+        constant = None if scalar_args else self.factor((), sizes)
+        place = None if plain else assembler(self.core_ids, self.out_ids, {i: sizes[d] for i, d in enumerate(self.id_dims)},
+                                             dtype)
+        if self.gram is not None:
+            gram = self.gram.bind(shapes, self._plan)
+
+            def run_gram(*operands):
+                core = gram([operands[k] for k in tensor_args],
+                            constant if constant is not None else self.factor(operands, sizes))
+                return core if plain else place(core)
+            return run_gram
+        contraction = self._plan(self.equation, shapes)
+        if constant is not None and isinstance(constant, float) and constant == 1.0 and plain and \
+                tensor_args == list(range(len(tensor_args))):
+            return contraction   # a plain product of the operands as they come: the contraction itself
+        smallest = min(range(len(shapes)), key=lambda k: math.prod(shapes[k]))
+
+        def run(*operands):
+            factor = constant if constant is not None else self.factor(operands, sizes)
+            arrays = [operands[k] for k in tensor_args]
+            if not (isinstance(factor, float) and factor == 1.0):
+                arrays[smallest] = arrays[smallest] * factor
+            core = contraction(*arrays)
+            return core if plain else place(core)
+        return run
+
+    def _plan(self, equation, shapes):
+        return unary_contraction(equation) if len(shapes) == 1 else self.contraction_for(equation, shapes)
 
     def parts(self, args, sizes):
         """(core, factor): the contraction, with the scalar factor folded into its smallest operand."""
@@ -151,6 +192,25 @@ class _ApplyStep:
 
     def describe(self):
         return f"elementwise {self.fn.display}"
+
+    def bind(self, sizes, place):
+        """A built-in function's step at fixed sizes (specialise.py); a user function's is looked up per call."""
+        if self.fn.user or self.backend.name != "numpy":
+            return None
+        impl, display = self.backend.function(self.fn), self.fn.display
+
+        def run(arg):
+            result = np.asarray(impl(arg))
+            if result.dtype.kind not in "biuf":
+                raise EvaluationError(f"function {display} returned {type(result).__name__} {result!r:.40}, "
+                                      "not an array of numbers")
+            if result.shape == arg.shape:
+                return result
+            if result.shape == ():   # a constant, as a derivative like h'(x) = 1 may be written
+                return arg * 0 + result
+            raise EvaluationError(f"function {display} returned an array of shape {result.shape} for an argument "
+                                  f"of shape {arg.shape}: an elementwise function must keep its argument's shape")
+        return run
 
     def __call__(self, args, sizes, dtype, functions=None):
         impl = _implementation(self.fn, functions, self.backend)
@@ -227,6 +287,10 @@ class _MatrixStep:
 
     def describe(self):
         return self.kind
+
+    def bind(self, sizes, place):
+        operation, on_singular = self.operation, self.on_singular
+        return lambda *args: operation(*args, on_singular)
 
     def __call__(self, args, sizes, dtype):
         return self.operation(*args, self.on_singular)
@@ -366,6 +430,8 @@ class Program:
                                   "chunks= is for backend=\"dask\": name it (no backend was named)")
         self.singular, self.chunks = singular, chunks
         self.memory_limit = validate_limit(memory_limit, "memory_limit")
+        # signature of the values -> the program specialised to it (specialise.py); numpy only
+        self.specialisations = {} if self.backend.name == "numpy" else None
         self._prices = {}   # (sizes, itemsize) -> [a bound on the peak, replay() once the bound is over the limit]
         numpy = self.backend.name == "numpy"
         planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
@@ -463,12 +529,14 @@ class Program:
         if built_in:   # a different tanh would disagree with tanh's derivative rule
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
+        delay = delay_for(self.progress)
+        if self.specialisations is not None and delay is None:
+            return self._run_specialised(values, functions)
         arrays, sizes, dtype = self._bind(values)
         if not self.backend.lazy:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        delay = delay_for(self.progress)
         report = None if delay is None else \
             Progress(builtins.sum(not isinstance(node, Var) for node, *_ in self.steps), delay)
         with self.backend.quiet(), report or contextlib.nullcontext():   # inf/nan: IEEE, quietly
@@ -490,6 +558,30 @@ class Program:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
 
+    def _run_specialised(self, values, functions):
+        """A call through the program specialised to the values' signature (specialise.py), made
+        on the first call with that signature."""
+        key = signature(values)
+        special = self.specialisations.get(key) if key is not None else None
+        if special is None:
+            arrays, sizes, dtype = self._bind(values)
+            self._check_memory(sizes, dtype)
+            arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
+            special = Specialised(self, values, sizes, dtype, place)
+            if key is not None:
+                if len(self.specialisations) >= MAX_SIGNATURES:
+                    self.specialisations.clear()
+                self.specialisations[key] = special
+        else:
+            arrays, sizes, dtype = special.arrays(values), special.sizes, special.dtype
+            self._check_memory(sizes, dtype)
+        with self.backend.quiet():   # inf/nan: IEEE, quietly
+            results = special.run(arrays, functions)
+        outputs = []
+        for result in results:
+            outputs.append(self.backend.finish(result, special.place, outputs, arrays.values()))
+        return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
+
     def _step_text(self, k, sizes):
         node, step = self.steps[k][:2]
         what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
@@ -502,18 +594,23 @@ class Program:
         """The message of a MemoryError raised by an array library while _run ran (numpy's own
         linear algebra raises one with no message when its workspace cannot be allocated). The
         step is read from _run's frame in the traceback, so the run loop carries no bookkeeping."""
-        run = None
+        run, line = None, None
         traceback = exc.__traceback__
         while traceback is not None:
-            if traceback.tb_frame.f_code is Program._run.__code__:
+            code = traceback.tb_frame.f_code
+            if code is Program._run.__code__ or code is Program._run_specialised.__code__:
                 run = traceback.tb_frame.f_locals
+            elif code.co_filename == PLAN_FILENAME:
+                line = traceback.tb_lineno
             traceback = traceback.tb_next
+        if run is not None and line is not None and "special" in run:
+            run = {**run, "k": run["special"].step_at(line)}
         if run is None or "sizes" not in run:   # while binding or converting the values
             return f"out of memory reading the values: {str(exc) or 'an allocation failed'}"
         sizes, dtype = run["sizes"], run["dtype"]
         if "outputs" in run:
             where = "copying the results out"
-        elif "k" in run:
+        elif run.get("k") is not None:
             where = self._step_text(run["k"], sizes)
         else:
             where = "preparing the values"

@@ -12,9 +12,10 @@ is not built or when TENSORDIFF_NO_KERNELS=1. ``kernels_available()`` tells whic
 """
 
 import importlib.util
+import math
 import os
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from types import ModuleType
 from typing import Any, Optional
 
@@ -250,6 +251,40 @@ def _broadcastable(array, axes, ndim):
     for axis, size in zip(placed, array.shape):
         shape[axis] = size
     return array.reshape(shape)
+
+
+def assembler(core_ids: Sequence[Hashable], out_ids: Sequence[Hashable], id_sizes: dict[Any, int],
+              dtype: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """``assemble`` with a factor of 1 and a core, its layout worked out once: a function of the core.
+
+    The operations, and so the results, are assemble's; the diagonal view of a fresh output is
+    made from precomputed strides.
+    """
+    unique = list(dict.fromkeys(out_ids))
+    missing = [u for u in unique if u not in core_ids]
+    order = [list(core_ids).index(u) for u in unique if u in core_ids]
+    transposed = order != list(range(len(order)))
+    aligned_shape = tuple(id_sizes[u] if u in core_ids else 1 for u in unique)
+    shape = tuple(id_sizes[i] for i in out_ids)
+    element_strides = [math.prod(shape[axis + 1:]) for axis in range(len(shape))]
+    view_shape = tuple(id_sizes[u] for u in unique)
+    view_strides = [sum(element_strides[axis] for axis, i in enumerate(out_ids) if i == u) for u in unique]
+    diagonal = len(unique) != len(out_ids)
+
+    def place(core):
+        aligned = np.transpose(core, order) if transposed else core
+        if missing:
+            aligned = aligned.reshape(aligned_shape)
+        if not diagonal:
+            if aligned.shape == shape:
+                return aligned
+            return np.array(np.broadcast_to(aligned, shape), dtype=np.result_type(aligned, dtype))
+        result = np.zeros(shape, dtype=np.result_type(aligned, dtype))
+        itemsize = result.itemsize
+        np.ndarray(view_shape, result.dtype, buffer=result, strides=tuple(s * itemsize for s in view_strides))[...] = \
+            aligned
+        return result
+    return place
 
 
 def assemble(core: Optional[np.ndarray], core_ids: Sequence[Hashable], out_ids: Sequence[Hashable],

@@ -22,12 +22,11 @@ import numpy as np
 from . import backends, conditioning as conditioning_checks
 from .errors import EvaluationError, ShapeError
 from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
-                   make, topological)
-from .factoring import factor_sums
+                   topological)
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
 from .gram import gram_plan
-from .indices import format_dims, slice_of
+from .indices import check_dim_lengths, format_dims, slice_of
 from .kernels import assemble, assembler
 from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
@@ -36,8 +35,10 @@ from .pricing import replay
 from .printing import short
 from .progress import Progress, delay_for, validate_progress
 from .reuse import reuse_pairs
-from .select import SELECTION_PLANS, bind_selections, plan_selections
-from .simplify import as_expr, einsum_node, einsum_on, substitute
+from .select import SELECTION_PLANS, bind_selections
+from .simplify import as_expr
+from .passes import run_passes
+from .records import explain_text
 from .specialise import MAX_SIGNATURES, PLAN_FILENAME, Specialised, signature
 
 __all__ = ["compile", "evaluate", "Program"]
@@ -298,52 +299,6 @@ class _MatrixStep:
 
 # ---------------------------------------------------------------- planning rewrites
 
-def _use_solve(outputs):
-    """Replace an inverse that is only applied, once, by a linear solve.
-
-    c · inv(A)[a,b] · rest, with a in the output and b summed (or the transpose), becomes
-    solve(A, B)[a, ...] with B = c · rest contracted to (b, ...): cheaper and more accurate than
-    forming inv(A). An inverse used more than once is computed once instead.
-    """
-    nodes = topological(outputs)
-    uses = {}
-    for node in nodes:
-        for child in node.children():
-            uses[child] = uses.get(child, 0) + 1
-    mapping = {}
-    for node in nodes:
-        if not isinstance(node, Einsum):
-            continue
-        for k, op in enumerate(node.operands):
-            if isinstance(op, Inv) and uses.get(op) == 1 and op not in outputs:
-                replacement = _solve_form(node, k)
-                if replacement is not None:
-                    mapping[node] = replacement
-                    break
-    return [substitute(e, mapping) for e in outputs] if mapping else list(outputs)
-
-
-def _solve_form(node, k):
-    sub = node.subscripts[k]
-    if sub[0] == sub[1]:
-        return None
-    elsewhere = [i for j, s in enumerate(node.subscripts) if j != k for i in s]
-    for free, summed, matrix in ((sub[0], sub[1], node.operands[k].arg), (sub[1], sub[0], None)):
-        if node.out.count(free) == 1 and free not in elsewhere and summed not in node.out:
-            if matrix is None:
-                matrix = einsum_node(1.0, (node.operands[k].arg,), ((0, 1),), (1, 0), node.operands[k].shape)
-            rest_out = tuple(dict.fromkeys(i for i in node.out if i != free))
-            ops = node.operands[:k] + node.operands[k + 1:]
-            subs = node.subscripts[:k] + node.subscripts[k + 1:]
-            kept = [i for i in range(len(node.dims)) if i != free]  # the node's own orphans stay in rhs
-            rhs = einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
-            if len(rhs.shape) == 0:
-                return None
-            solved = make(Solve, matrix, rhs)
-            return einsum_on(1.0, (solved,), ((free,) + rest_out,), node.out, node.dims, (free,) + rest_out)
-    return None
-
-
 def _program(outputs, single, options=None, nesting=None):
     program = Program(outputs, single, **(options or {}))
     program.nesting = nesting
@@ -434,7 +389,7 @@ class Program:
         self.specialisations = {} if self.backend.name == "numpy" else None
         self._prices = {}   # (sizes, itemsize) -> [a bound on the peak, replay() once the bound is over the limit]
         numpy = self.backend.name == "numpy"
-        planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
+        planned, self.index_checks = run_passes(self.outputs)
         planned = tuple(planned)
         base = topological(planned)
         split = _fusable_terms(base, planned)
@@ -506,6 +461,54 @@ class Program:
             what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
             lines.append(f"  %{k} = {what}({', '.join('%' + str(a) for a in args)})  shape {format_dims(node.shape)}")
         return "\n".join(lines)
+
+    def explain(self, dtype="float64", **sizes):
+        """The plan, a line per step: what it computes, the pass that made it, and its price.
+
+        Each line gives the step's operation and the steps it reads (as ``repr`` does), its shape,
+        and in brackets the planning pass that made it (tensordiff/passes.py lists them in order;
+        "as derived" is a node of the expression as differentiated). Given every dim's size, each
+        step also shows its FLOPs, the bytes it writes and its temporaries, and a last line the
+        totals and peak memory that ``td.cost`` reports.
+
+        Parameters
+        ----------
+        dtype : {"float64", "float32"}, optional
+            The dtype to price the bytes in (default "float64").
+        **sizes : int
+            The size of every dim, by name (none: the plan without prices).
+
+        Returns
+        -------
+        str
+            The plan, one line per step.
+
+        Raises
+        ------
+        EvaluationError
+            If some sizes are given but a dim has none, or a size is not a non-negative int.
+
+        Examples
+        --------
+        >>> import tensordiff as td
+        >>> A, x = td.matrix("A", "n n"), td.vector("x", "n")
+        >>> print(td.compile(td.inv(A) @ x).explain(n=100))   # doctest: +ELLIPSIS
+        <tensordiff plan: 3 steps, inputs ['A', 'x']>
+          passes, in order: common factors, inverse→solve, selections, term splitting, ...
+          made steps here: inverse→solve
+          %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.9 KiB temporary  [inverse→solve]
+          total 6.87e+05 flops; peak 159 KiB (inputs 78.9 KiB included)
+        """
+        if not sizes:
+            return explain_text(self)
+        check_dim_lengths(sizes, self.dims, "size", least=0)
+        sizes = dict(sizes)
+        bind_selections(self.dims, self.index_checks, sizes)
+        missing = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
+        if missing:
+            raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "
+                                  f"e.g. program.explain({missing[0]}=100)")
+        return explain_text(self, sizes, np.dtype(dtype).itemsize)
 
     def __call__(self, /, *args, functions=None, **values):   # '/': a symbol may be called self
         try:

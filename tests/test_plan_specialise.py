@@ -145,3 +145,35 @@ def test_a_user_function_is_looked_up_on_every_call():
     assert program(x=np.ones(2), functions={"h_plan": np.sin}) == pytest.approx(2 * np.sin(1.0))
     with pytest.raises(td.EvaluationError, match="h_plan"):
         program(x=np.ones(2))
+
+
+# ---------------------------------------------------------------- the plan as data: passes and explain()
+
+def test_passes_are_listed_once_and_explain_names_the_pass_of_each_step():
+    from tensordiff.passes import EXPRESSION_PASSES, STEP_PASSES, made_by
+    from tensordiff.records import step_records
+    names = [p.name for p in EXPRESSION_PASSES + STEP_PASSES]
+    assert len(set(names)) == len(names)
+    assert all(p.summary for p in EXPRESSION_PASSES + STEP_PASSES)
+    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
+    program = td.compile(td.diff(q, X))
+    passes = made_by(program)
+    assert set(passes.values()) <= set(names) | {"input", "as derived"}
+    assert "Gram products" in passes.values() and "one-pass sums" in passes.values()
+    text = program.explain(n=50, p=10)
+    for k in program.output_slots:
+        assert f"%{k} = " in text and f"[{passes[k]}]" in text
+    records = step_records(program, dict(n=50, p=10), 8)
+    priced = td.cost(td.diff(q, X), n=50, p=10)
+    assert sum(r.flops for r in records) == priced.flops     # explain and td.cost read one replay
+    assert f"{priced.flops:.3g} flops" in text.splitlines()[-1]
+    assert "[" in program.explain() and "flops" not in program.explain()
+
+
+def test_a_solve_is_attributed_to_the_inverse_pass():
+    A, b = td.matrix("A", "n n"), td.vector("b", "n")
+    text = td.compile(td.inv(A) @ b).explain(n=4)
+    assert "solve(%0, %1)" in text and "[inverse→solve]" in text
+    with pytest.raises(td.EvaluationError, match="'m'"):
+        td.compile(td.inv(A) @ b).explain(m=3)

@@ -571,13 +571,15 @@ class Program:
             self._check_memory(sizes, dtype)
             arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
             special = Specialised(self, values, sizes, dtype, place)
+            special.bound = self._peak_bound(sizes, np.dtype(dtype).itemsize)   # _check_memory's first test
             if key is not None:
                 if len(self.specialisations) >= MAX_SIGNATURES:
                     self.specialisations.clear()
                 self.specialisations[key] = special
         else:
             arrays, sizes, dtype = special.arrays(values), special.sizes, special.dtype
-            self._check_memory(sizes, dtype)
+            if not fits(special.bound, self.memory_limit):
+                self._check_memory(sizes, dtype)
         with self.backend.quiet():   # inf/nan: IEEE, quietly
             results = special.run(arrays, functions)
         outputs = []

@@ -97,8 +97,11 @@ class FusedSumStep:
         once; the arithmetic is __call__'s."""
         shape = tuple(sizes[d] for d in self.shape)
         coeffs = self.coefficients(sizes)
-        passes = [(layout, diagonal_view if n or not self.writes_all else None, pattern, [coeffs[k] for k in members])
-                  for n, (pattern, members, layout) in enumerate(self.passes)]
+        passes = []
+        for n, (pattern, members, layout) in enumerate(self.passes):
+            pass_coeffs = [coeffs[k] for k in members]
+            passes.append((layout, diagonal_view if n or not self.writes_all else None, pattern, pass_coeffs,
+                           layout.kernel_coefficients(pass_coeffs)))
         keys = [(offset + k, node) for part, offset in zip(self.parts, self.arg_offsets)
                 for k, (node, _) in enumerate(part.factors)]
         allocate = np.empty if self.writes_all else np.zeros
@@ -108,8 +111,9 @@ class FusedSumStep:
             out_dtype = np.result_type(dtype, *args)
             out = allocate(shape, dtype=out_dtype)
             arrays = {node: _as_dtype(args[i], out_dtype) for i, node in keys}
-            for layout, view, pattern, pass_coeffs in passes:
-                layout.run(out if view is None else view(out, pattern), arrays, pass_coeffs, add=view is not None)
+            for layout, view, pattern, pass_coeffs, kernel_coeffs in passes:
+                layout.run(out if view is None else view(out, pattern), arrays, pass_coeffs, view is not None,
+                           kernel_coeffs)
             return out
         return run
 

@@ -189,16 +189,22 @@ class ProductsLayout:
         self.refs, self.group_subs = np.array(refs, dtype=intp), np.array(group_subs, dtype=intp)
         self.group_inner, self.sub_factors = np.array(group_inner, dtype=intp), np.array(sub_factors, dtype=intp)
 
-    def run(self, target, arrays, coeffs, add):
-        """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term)."""
+    def kernel_coefficients(self, coeffs):
+        """The coefficient array the compiled kernel reads, for ``coeffs`` (by term)."""
+        return np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64)
+
+    def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
+        """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term);
+        ``kernel_coeffs``: their ``kernel_coefficients``, when made once for many runs."""
         if _state["compiled"] and target.dtype in _KERNEL_DTYPES and \
                 all(arrays[key].dtype == target.dtype for key, _ in self.distinct):
-            self._compiled(target, arrays, coeffs, add)
+            self._compiled(target, arrays, coeffs if kernel_coeffs is None else kernel_coeffs, add,
+                           kernel_coeffs is not None)
         else:
             self._numpy(target, arrays, coeffs, add)
         return target
 
-    def _compiled(self, target, arrays, coeffs, add):
+    def _compiled(self, target, arrays, coeffs, add, prepared=False):
         view = target.reshape(1) if target.ndim == 0 else target
         factors = tuple(arrays[key] for key, _ in self.distinct)
         signature = (view.shape, view.strides, tuple(f.strides for f in factors))
@@ -211,7 +217,7 @@ class ProductsLayout:
         assert _compiled is not None   # run() calls this only while the compiled kernels are in use
         _compiled.products(view, shape, strides, factors, factor_strides, self.refs, self.group_subs,
                            self.group_inner, self.sub_factors,
-                           np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64), add)
+                           coeffs if prepared else self.kernel_coefficients(coeffs), add)
 
     def _geometry(self, view, factors):
         """(shape, strides, factor strides per target axis), in elements, as the kernel reads them."""

@@ -65,6 +65,7 @@ class Specialised:
         self.as_given = frozenset(name for name, value in values.items()
                                   if type(value) is np.ndarray and value.dtype in _FLOAT_KINDS)
         self.symmetric = program.symmetric
+        self.bound = None   # above the peak memory at these sizes (Program._peak_bound), set by the program
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
 
     def arrays(self, values):

@@ -177,3 +177,38 @@ def test_a_solve_is_attributed_to_the_inverse_pass():
     assert "solve(%0, %1)" in text and "[inverse→solve]" in text
     with pytest.raises(td.EvaluationError, match="'m'"):
         td.compile(td.inv(A) @ b).explain(m=3)
+
+
+def test_each_intermediate_is_dropped_after_its_last_reader():
+    import gc
+    import weakref
+    x = td.vector("x", "n")
+    seen = []
+
+    def spy(v):   # records whether the intermediate before it is still alive
+        seen.append([ref() is not None for ref in refs])
+        return np.tanh(v)
+
+    refs = []
+
+    def keep(v):
+        out = np.exp(v)
+        refs.append(weakref.ref(out))
+        return out
+    first, second = td.elementwise("keep_plan", keep), td.elementwise("spy_plan", spy)
+    program = td.compile(td.sum(second(2.0 * first(x))))   # exp(x) is read once, by 2·exp(x)
+    for _ in range(2):
+        refs.clear()
+        seen.clear()
+        gc.collect()
+        program(x=np.ones(3))
+        assert seen == [[False]]   # gone before the next function ran
+    special = next(iter(program.specialisations.values()))
+    for k, (_, _, _, release) in enumerate(program.steps):
+        for slot in release:
+            assert f"r{slot} = None" in special.source.splitlines()[1 + k]
+    program.specialisations = None   # the step loop, which every other backend runs, drops it too
+    refs.clear()
+    seen.clear()
+    program(x=np.ones(3))
+    assert seen == [[False]]

@@ -123,6 +123,8 @@ def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     for axis, i in enumerate(out_ids):
         strides[position[i]] += array.strides[axis]
         shape[position[i]] = array.shape[axis]
+    if array.flags.c_contiguous and array.flags.writeable and array.size:   # the same view, without as_strided's
+        return np.ndarray(tuple(shape), array.dtype, buffer=array, strides=tuple(strides))   # Python overhead
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
 
 

@@ -95,7 +95,7 @@ def generic_binding(step, sizes, place, takes_functions):
 
 def straight_line(program, sizes, place):
     """(function(inputs, functions) -> tuple of outputs, the step of each line, its source)."""
-    names = {}
+    names = {"__name__": __name__}   # warnings find the user's frame as the first outside tensordiff's modules
     lines, line_steps = ["def run(inputs, functions):"], []
     for k, (node, step, args, release) in enumerate(program.steps):
         if isinstance(node, Var):

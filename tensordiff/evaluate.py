@@ -533,8 +533,9 @@ class Program:
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
         delay = delay_for(self.progress)
-        if self.specialisations is not None and delay is None:
-            return self._run_specialised(values, functions)
+        key = signature(values) if self.specialisations is not None and delay is None else None
+        if key is not None:
+            return self._run_specialised(key, values, functions)
         arrays, sizes, dtype = self._bind(values)
         if not self.backend.lazy:
             self._check_memory(sizes, dtype)
@@ -561,21 +562,19 @@ class Program:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
 
-    def _run_specialised(self, values, functions):
-        """A call through the program specialised to the values' signature (specialise.py), made
-        on the first call with that signature."""
-        key = signature(values)
-        special = self.specialisations.get(key) if key is not None else None
+    def _run_specialised(self, key, values, functions):
+        """A call through the program specialised to the values' signature ``key`` (specialise.py),
+        made on the first call with that signature."""
+        special = self.specialisations.get(key)
         if special is None:
             arrays, sizes, dtype = self._bind(values)
             self._check_memory(sizes, dtype)
             arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
             special = Specialised(self, values, sizes, dtype, place)
             special.bound = self._peak_bound(sizes, np.dtype(dtype).itemsize)   # _check_memory's first test
-            if key is not None:
-                if len(self.specialisations) >= MAX_SIGNATURES:
-                    self.specialisations.clear()
-                self.specialisations[key] = special
+            if len(self.specialisations) >= MAX_SIGNATURES:
+                self.specialisations.clear()
+            self.specialisations[key] = special
         else:
             arrays, sizes, dtype = special.arrays(values), special.sizes, special.dtype
             if not fits(special.bound, self.memory_limit):

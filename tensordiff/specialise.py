@@ -32,7 +32,8 @@ _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
 def signature(values):
     """The key of the specialisation for ``values`` ({name: value}), or None when a value is of a
-    kind that is always converted in full (anything but numpy arrays, floats and ints).
+    kind that is always converted in full (anything but numpy arrays, numbers and numpy scalars;
+    such a call runs the step loop).
 
     >>> import numpy as np
     >>> from tensordiff.specialise import signature
@@ -44,7 +45,7 @@ def signature(values):
         kind = type(value)
         if kind is np.ndarray:
             key.append((name, value.shape, value.dtype))
-        elif kind is float or kind is int or kind is np.float64:
+        elif kind is float or kind is int or isinstance(value, np.generic):
             key.append((name, kind))
         else:
             return None

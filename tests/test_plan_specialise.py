@@ -214,3 +214,18 @@ def test_each_intermediate_is_dropped_after_its_last_reader():
     seen.clear()
     program(x=np.ones(3))
     assert seen == [[False]]
+
+
+def test_numpy_scalars_specialise_and_array_subclasses_run_the_step_loop(tmp_path):
+    x, s = td.vector("x", "n"), td.scalar("s")
+    program = td.compile(td.tanh(s * x))
+    want = np.tanh(2.0 * np.arange(3.0))
+    for scale in (2.0, 2, np.float64(2.0), np.float32(2.0), np.int64(2)):
+        np.testing.assert_array_equal(program(x=np.arange(3.0), s=scale), want)
+    assert len(program.specialisations) == 5
+    mapped = np.memmap(tmp_path / "x.dat", dtype=np.float64, mode="w+", shape=(3,))
+    mapped[:] = np.arange(3.0)
+    np.testing.assert_array_equal(program(x=mapped, s=2.0), want)
+    assert len(program.specialisations) == 5   # a subclass is converted in full on every call
+    with pytest.raises(td.EvaluationError, match="masked"):
+        program(x=np.ma.masked_array(np.arange(3.0)), s=2.0)

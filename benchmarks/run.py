@@ -26,8 +26,8 @@ the reverse-mode jacobian). A peer that is not importable is skipped with a note
 imported in the children that use them. A method that times out or exceeds the memory limit at
 one size is not tried at the larger sizes of that problem.
 
-At the small size each method's fixed cost per call is measured too: the fastest of 15 batches
-of 100 calls on the same problem with every dim of size 1 (the "fixed us" columns), which is what a call
+At the small size each method's fixed cost per call is measured too: the fastest of 100 batches
+of 10 calls on the same problem with every dim of size 1 (the "fixed us" columns), which is what a call
 costs beyond its arithmetic. --explain prints each problem's tensordiff plan at the first size
 run: its steps, the pass that made each, and their FLOPs and bytes (``program.explain``).
 
@@ -198,7 +198,8 @@ def _setup(problem, method, inputs, shape, peer):
     return (lambda: derivative(*args)), peer.sync, peer.to_numpy, {}, peer.version
 
 
-FIXED_CALLS, FIXED_BATCHES = 100, 15   # calls timed on the 1x1 problem, in batches, for the fixed cost per call
+FIXED_CALLS, FIXED_BATCHES = 10, 100   # calls timed on the 1x1 problem, in batches short enough to fit
+# between two other processes' turns on a shared core, for the fixed cost per call
 
 
 def fixed_cost_us(problem, size, method, peer):

@@ -6,8 +6,9 @@ matmuls by ``pairwise``) per set of operand shapes;
 deltas and broadcasts in an output are written by ``kernels.assemble``; logdet goes through
 slogdet. A call binds dims from the arrays, refuses a dense result larger than the memory limit
 before allocating anything, runs the steps, and drops each intermediate after its last use.
-Other array libraries (``backend=``) run the same plan through the operations of their row in
-``backends``.
+The planning passes are listed in ``passes``; a numpy call runs the program specialised to its
+input shapes (``specialise``: one generated function per signature). Other array libraries
+(``backend=``) run the same plan through the operations of their row in ``backends``.
 """
 
 import builtins
@@ -113,7 +114,7 @@ class _EinsumStep(backends.EinsumParts):
         shapes = [tuple(sizes[self.id_dims[i]] for i in self.subscripts[k]) for k in self.tensor_args]
         tensor_args, scalar_args, plain = self.tensor_args, self.scalar_args, self.plain
         constant = None if scalar_args else self.factor((), sizes)
-        place = None if plain else assembler(self.core_ids, self.out_ids, {i: sizes[d] for i, d in enumerate(self.id_dims)},
+        write_out = None if plain else assembler(self.core_ids, self.out_ids, {i: sizes[d] for i, d in enumerate(self.id_dims)},
                                              dtype)
         if self.gram is not None:
             gram = self.gram.bind(shapes, self._plan)
@@ -121,7 +122,7 @@ class _EinsumStep(backends.EinsumParts):
             def run_gram(*operands):
                 core = gram([operands[k] for k in tensor_args],
                             constant if constant is not None else self.factor(operands, sizes))
-                return core if plain else place(core)
+                return core if plain else write_out(core)
             return run_gram
         contraction = self._plan(self.equation, shapes)
         if constant is not None and isinstance(constant, float) and constant == 1.0 and plain and \
@@ -135,7 +136,7 @@ class _EinsumStep(backends.EinsumParts):
             if not (isinstance(factor, float) and factor == 1.0):
                 arrays[smallest] = arrays[smallest] * factor
             core = contraction(*arrays)
-            return core if plain else place(core)
+            return core if plain else write_out(core)
         return run
 
     def _plan(self, equation, shapes):

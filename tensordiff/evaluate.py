@@ -339,6 +339,13 @@ class Program:
     backend, singular, memory_limit, chunks, conditioning, progress
         As for ``td.compile``.
 
+    Attributes
+    ----------
+    specialisations : dict or None
+        The program specialised to each signature of values it was called with (names, shapes
+        and dtypes; at most 16, made on the first call with each; tensordiff/specialise.py); None
+        where the backend is not numpy. Setting it to None runs the step loop instead.
+
     Raises
     ------
     EvaluationError

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick] [--problems ridge tikhonov-H ...] [--sizes small medium large]
                              [--methods floor closed tensordiff jax torch autograd] [--repeats 7]
-                             [--timeout 60] [--threads N] [--name latest]
+                             [--timeout 60] [--threads N] [--name latest] [--explain]
 
 Every (problem, size, method) runs in a fresh child process (this script with --worker), so peak
 memory, JIT caches and allocator state never leak from one case into the next. In the child:
@@ -25,6 +25,11 @@ autograd (HIPS autograd: grad/jacobian/hessian; it has no forward-mode jacobian,
 the reverse-mode jacobian). A peer that is not importable is skipped with a note; peers are only
 imported in the children that use them. A method that times out or exceeds the memory limit at
 one size is not tried at the larger sizes of that problem.
+
+At the small size each method's fixed cost per call is measured too: the fastest of 100 batches
+of 10 calls on the same problem with every dim of size 1 (the "fixed us" columns), which is what a call
+costs beyond its arithmetic. --explain prints each problem's tensordiff plan at the first size
+run: its steps, the pass that made each, and their FLOPs and bytes (``program.explain``).
 
 Results: a table of medians (ms) with ratios to the closed form, a memory table, a check of the
 suite's performance targets, JSON in benchmarks/results/NAME.json, the table in NAME.txt, and a
@@ -193,6 +198,28 @@ def _setup(problem, method, inputs, shape, peer):
     return (lambda: derivative(*args)), peer.sync, peer.to_numpy, {}, peer.version
 
 
+FIXED_CALLS, FIXED_BATCHES = 10, 100   # calls timed on the 1x1 problem, in batches short enough to fit
+# between two other processes' turns on a shared core, for the fixed cost per call
+
+
+def fixed_cost_us(problem, size, method, peer):
+    """The time of a call (µs) of ``method`` on ``problem`` with every dim of size 1: the fastest
+    of a few batches of calls, as timeit reports, since on a shared machine the slower batches
+    measure the other processes."""
+    ones = {dim: 1 for dim in problem.sizes[size]}
+    inputs = problem.inputs(ones, np.random.default_rng(0))
+    shape = tuple(ones[d] for d in problem.out.split())
+    call, sync, _, _, _ = _setup(problem, method, inputs, shape, peer)
+    sync(call())
+    times = []
+    for _ in range(FIXED_BATCHES):
+        start = time.perf_counter()
+        for _ in range(FIXED_CALLS):
+            sync(call())
+        times.append((time.perf_counter() - start) / FIXED_CALLS)
+    return min(times) * 1e6
+
+
 def run_case(name, size, method, repeats, budget_s):
     problem = PROBLEMS[name]
     peer = PEER_LOADERS[method]() if method in PEER_LOADERS else None  # imports count before the baseline
@@ -238,6 +265,11 @@ def run_case(name, size, method, repeats, budget_s):
     record.update(median_ms=median * 1e3, times_ms=[t * 1e3 for t in times], peak_mb=peak / 2 ** 20,
                   rss_start_mb=(rss_start or 0) / 2 ** 20,
                   extra_mb=(peak - (rss_start or 0)) / 2 ** 20 if rss_start else None)
+    if size == "small" and method != "floor":   # after the memory reading: it plans and traces anew
+        try:
+            record["fixed_us"] = fixed_cost_us(problem, size, method, peer)
+        except Exception as exc:  # noqa: BLE001 - a problem that has no 1x1 form reports why, untimed
+            record["fixed_error"] = f"{type(exc).__name__}: {exc}"[:200]
     return record
 
 
@@ -402,7 +434,9 @@ def tables(records, args, methods):
             if base is None:
                 continue
             rows.append((name, size, base))
-    time_cols = ["problem", "size", "output"] + [m for m in methods] + ["td plan", "jax compile"]
+    fixed = [m for m in ("closed", "tensordiff", "jax") if m in methods]
+    time_cols = ["problem", "size", "output"] + [m for m in methods] + ["td plan", "jax compile"] + \
+        [f"{m} fixed us" for m in fixed]
     time_rows, mem_rows = [], []
     for name, size, base in rows:
         closed = index.get((name, size, "closed"), {}).get("median_ms")
@@ -418,6 +452,9 @@ def tables(records, args, methods):
         td_r, jax_r = index.get((name, size, "tensordiff"), {}), index.get((name, size, "jax"), {})
         cells.append(_fmt_ms(td_r["plan_ms"]) if "plan_ms" in td_r else "-")
         cells.append(_fmt_ms(jax_r["compile_ms"]) if "compile_ms" in jax_r and "median_ms" in jax_r else "-")
+        for m in fixed:
+            r = index.get((name, size, m), {})
+            cells.append(f"{r['fixed_us']:.1f}" if "fixed_us" in r else "-")
         time_rows.append(cells)
         mem = [name, size, f"{base['output_mb']:.3g} + {base['inputs_mb']:.3g}"]
         for m in methods:
@@ -521,6 +558,17 @@ def plot(records, args, methods, path):
     return f"saved {path}"
 
 
+def explain_plans(args):
+    """Each problem's compiled tensordiff plan at the first size, with its passes and prices."""
+    import tensordiff as td
+    texts = []
+    for name in args.problems:
+        problem = PROBLEMS[name]
+        program = td.compile(problem.tensordiff())
+        texts.append(f"{name}:\n" + program.explain(**problem.sizes[args.sizes[0]]))
+    return "\n\n".join(texts)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
@@ -538,6 +586,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for BLAS / OpenMP / torch / XLA in the children (default: theirs)")
     parser.add_argument("--name", default=None, help="results/NAME.{json,txt,png} (default latest, quick: quick)")
+    parser.add_argument("--explain", action="store_true",
+                        help="print each problem's tensordiff plan (steps, passes, FLOPs, bytes) at the first size")
     args = parser.parse_args(argv)
     args.sizes = args.sizes or (["small"] if args.quick else list(SIZES))
     args.repeats = args.repeats or (5 if args.quick else 7)
@@ -561,6 +611,8 @@ def main(argv=None):
          "peak RSS over the child's RSS before building inputs (MB): inputs + everything the method holds", "",
          mem_table, "", "targets:"] + ["  " + line for line in targets(records, args, methods)]
         + ([""] + ["notes:"] + ["  " + n for n in notes + failures] if notes or failures else []))
+    if args.explain:
+        text += "\n\nplans (program.explain() at the " + args.sizes[0] + " size):\n\n" + explain_plans(args)
     print(text)
 
     results = os.path.join(HERE, "results")

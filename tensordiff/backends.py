@@ -41,7 +41,9 @@ class OnSingular:
         self.conditioning = conditioning
 
     def label(self):
-        return self.matrix if isinstance(self.matrix, str) else short(self.matrix, 80)
+        if not isinstance(self.matrix, str):   # printed once, and only when a message needs it
+            self.matrix = short(self.matrix, 80)
+        return self.matrix
 
     def __reduce__(self):
         return (OnSingular, (self.policy, self.operation, self.label(), self.conditioning))
@@ -53,13 +55,26 @@ class OnSingular:
 
     def check_conditioning(self, rcond, dtype):
         """The hook every matrix function calls with its rcond estimate (conditioning.check_rcond)."""
-        conditioning.check_rcond(rcond, dtype, self.operation, self.label(), self.conditioning)
+        conditioning.check_rcond(rcond, dtype, self.operation, _LazyLabel(self), self.conditioning)
 
     def __call__(self, make_nan):
         if self.policy == "nan":
             return make_nan()
         raise EvaluationError(f"{self.operation} of a singular matrix: {self.label()} "
                               "(pass singular=\"nan\" for NaN/-inf results instead of this error)")
+
+
+class _LazyLabel:
+    """An OnSingular's label, printed only if a message is formatted: a well-conditioned call prints nothing."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def __str__(self):
+        return self.owner.label()
+
+    def __format__(self, spec):
+        return format(str(self), spec)
 
 
 # ---------------------------------------------------------------- numpy

@@ -6,8 +6,9 @@ matmuls by ``pairwise``) per set of operand shapes;
 deltas and broadcasts in an output are written by ``kernels.assemble``; logdet goes through
 slogdet. A call binds dims from the arrays, refuses a dense result larger than the memory limit
 before allocating anything, runs the steps, and drops each intermediate after its last use.
-Other array libraries (``backend=``) run the same plan through the operations of their row in
-``backends``.
+The planning passes are listed in ``passes``; a numpy call runs the program specialised to its
+input shapes (``specialise``: one generated function per signature). Other array libraries
+(``backend=``) run the same plan through the operations of their row in ``backends``.
 """
 
 from __future__ import annotations
@@ -21,17 +22,17 @@ import threading
 from typing import Any, Optional
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import backends, conditioning as conditioning_checks
 from .errors import EvaluationError, ShapeError
 from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
-                   make, topological)
-from .factoring import factor_sums
+                   topological)
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
 from .gram import gram_plan
-from .indices import format_dims, slice_of
-from .kernels import assemble
+from .indices import check_dim_lengths, format_dims, slice_of
+from .kernels import assemble, assembler
 from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
 from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
@@ -39,8 +40,11 @@ from .pricing import replay
 from .printing import short
 from .progress import Progress, delay_for, validate_progress
 from .reuse import reuse_pairs
-from .select import SELECTION_PLANS, bind_selections, plan_selections
-from .simplify import as_expr, einsum_node, einsum_on, substitute
+from .select import SELECTION_PLANS, bind_selections
+from .simplify import as_expr
+from .passes import run_passes
+from .records import explain_text
+from .specialise import MAX_SIGNATURES, PLAN_FILENAME, Specialised, signature
 from .annotations import Arrays, Backend, Chunks, Conditioning, Exprs, Functions, MemoryLimit, Singular, Values
 
 __all__ = ["compile", "evaluate", "Program"]
@@ -94,14 +98,54 @@ class _EinsumStep(backends.EinsumParts):
     def _contract(self, equation, arrays):
         if len(arrays) == 1:
             return unary_contraction(equation)(arrays[0])
-        key = (equation,) + tuple(a.shape for a in arrays)
+        return self.contraction_for(equation, tuple(a.shape for a in arrays))(*arrays)
+
+    def contraction_for(self, equation, shapes):
+        """The planned contraction of arrays of ``shapes`` (cached, at most 32 per step)."""
+        key = (equation,) + tuple(shapes)
         contraction = self._contractions.get(key)
         if contraction is None:
             with self._lock:
                 contraction = _contraction(equation, key[1:])
                 if len(self._contractions) < 32:
                     self._contractions[key] = contraction
-        return contraction(*arrays)
+        return contraction
+
+    def bind(self, sizes, dtype):
+        """This step as a function of its operands at ``sizes`` (specialise.py): the contraction
+        planned, the factor and the output's sizes fixed; the operations are those of __call__."""
+        if not self.tensor_args:
+            return None
+        shapes = [tuple(sizes[self.id_dims[i]] for i in self.subscripts[k]) for k in self.tensor_args]
+        tensor_args, scalar_args, plain = self.tensor_args, self.scalar_args, self.plain
+        constant = None if scalar_args else self.factor((), sizes)
+        write_out = None if plain else assembler(self.core_ids, self.out_ids, {i: sizes[d] for i, d in enumerate(self.id_dims)},
+                                             dtype)
+        if self.gram is not None:
+            gram = self.gram.bind(shapes, self._plan)
+
+            def run_gram(*operands):
+                core = gram([operands[k] for k in tensor_args],
+                            constant if constant is not None else self.factor(operands, sizes))
+                return core if plain else write_out(core)
+            return run_gram
+        contraction = self._plan(self.equation, shapes)
+        if constant is not None and isinstance(constant, float) and constant == 1.0 and plain and \
+                tensor_args == list(range(len(tensor_args))):
+            return contraction   # a plain product of the operands as they come: the contraction itself
+        smallest = min(range(len(shapes)), key=lambda k: math.prod(shapes[k]))
+
+        def run(*operands):
+            factor = constant if constant is not None else self.factor(operands, sizes)
+            arrays = [operands[k] for k in tensor_args]
+            if not (isinstance(factor, float) and factor == 1.0):
+                arrays[smallest] = arrays[smallest] * factor
+            core = contraction(*arrays)
+            return core if plain else write_out(core)
+        return run
+
+    def _plan(self, equation, shapes):
+        return unary_contraction(equation) if len(shapes) == 1 else self.contraction_for(equation, shapes)
 
     def parts(self, args, sizes):
         """(core, factor): the contraction, with the scalar factor folded into its smallest operand."""
@@ -155,6 +199,25 @@ class _ApplyStep:
 
     def describe(self):
         return f"elementwise {self.fn.display}"
+
+    def bind(self, sizes, place):
+        """A built-in function's step at fixed sizes (specialise.py); a user function's is looked up per call."""
+        if self.fn.user or self.backend.name != "numpy":
+            return None
+        impl, display = self.backend.function(self.fn), self.fn.display
+
+        def run(arg):
+            result = np.asarray(impl(arg))
+            if result.dtype.kind not in "biuf":
+                raise EvaluationError(f"function {display} returned {type(result).__name__} {result!r:.40}, "
+                                      "not an array of numbers")
+            if result.shape == arg.shape:
+                return result
+            if result.shape == ():   # a constant, as a derivative like h'(x) = 1 may be written
+                return arg * 0 + result
+            raise EvaluationError(f"function {display} returned an array of shape {result.shape} for an argument "
+                                  f"of shape {arg.shape}: an elementwise function must keep its argument's shape")
+        return run
 
     def __call__(self, args, sizes, dtype, functions=None):
         impl = _implementation(self.fn, functions, self.backend)
@@ -232,57 +295,15 @@ class _MatrixStep:
     def describe(self):
         return self.kind
 
+    def bind(self, sizes, place):
+        operation, on_singular = self.operation, self.on_singular
+        return lambda *args: operation(*args, on_singular)
+
     def __call__(self, args, sizes, dtype):
         return self.operation(*args, self.on_singular)
 
 
 # ---------------------------------------------------------------- planning rewrites
-
-def _use_solve(outputs):
-    """Replace an inverse that is only applied, once, by a linear solve.
-
-    c · inv(A)[a,b] · rest, with a in the output and b summed (or the transpose), becomes
-    solve(A, B)[a, ...] with B = c · rest contracted to (b, ...): cheaper and more accurate than
-    forming inv(A). An inverse used more than once is computed once instead.
-    """
-    nodes = topological(outputs)
-    uses = {}
-    for node in nodes:
-        for child in node.children():
-            uses[child] = uses.get(child, 0) + 1
-    mapping = {}
-    for node in nodes:
-        if not isinstance(node, Einsum):
-            continue
-        for k, op in enumerate(node.operands):
-            if isinstance(op, Inv) and uses.get(op) == 1 and op not in outputs:
-                replacement = _solve_form(node, k)
-                if replacement is not None:
-                    mapping[node] = replacement
-                    break
-    return [substitute(e, mapping) for e in outputs] if mapping else list(outputs)
-
-
-def _solve_form(node, k):
-    sub = node.subscripts[k]
-    if sub[0] == sub[1]:
-        return None
-    elsewhere = [i for j, s in enumerate(node.subscripts) if j != k for i in s]
-    for free, summed, matrix in ((sub[0], sub[1], node.operands[k].arg), (sub[1], sub[0], None)):
-        if node.out.count(free) == 1 and free not in elsewhere and summed not in node.out:
-            if matrix is None:
-                matrix = einsum_node(1.0, (node.operands[k].arg,), ((0, 1),), (1, 0), node.operands[k].shape)
-            rest_out = tuple(dict.fromkeys(i for i in node.out if i != free))
-            ops = node.operands[:k] + node.operands[k + 1:]
-            subs = node.subscripts[:k] + node.subscripts[k + 1:]
-            kept = [i for i in range(len(node.dims)) if i != free]  # the node's own orphans stay in rhs
-            rhs = einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
-            if len(rhs.shape) == 0:
-                return None
-            solved = make(Solve, matrix, rhs)
-            return einsum_on(1.0, (solved,), ((free,) + rest_out,), node.out, node.dims, (free,) + rest_out)
-    return None
-
 
 def _program(outputs, single, options=None, nesting=None):
     program = Program(outputs, single, **(options or {}))
@@ -322,6 +343,13 @@ class Program:
         Whether a call returns one array rather than a tuple.
     backend, singular, memory_limit, chunks, conditioning, progress
         As for ``td.compile``.
+
+    Attributes
+    ----------
+    specialisations : dict or None
+        The program specialised to each signature of values it was called with (names, shapes
+        and dtypes; at most 16, made on the first call with each; tensordiff/specialise.py); None
+        where the backend is not numpy. Setting it to None runs the step loop instead.
 
     Raises
     ------
@@ -370,9 +398,11 @@ class Program:
                                   "chunks= is for backend=\"dask\": name it (no backend was named)")
         self.singular, self.chunks = singular, chunks
         self.memory_limit = validate_limit(memory_limit, "memory_limit")
+        # signature of the values -> the program specialised to it (specialise.py); numpy only
+        self.specialisations = {} if self.backend.name == "numpy" else None
         self._prices = {}   # (sizes, itemsize) -> [a bound on the peak, replay() once the bound is over the limit]
         numpy = self.backend.name == "numpy"
-        planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
+        planned, self.index_checks = run_passes(self.outputs)
         planned = tuple(planned)
         base = topological(planned)
         split = _fusable_terms(base, planned)
@@ -447,6 +477,54 @@ class Program:
             lines.append(f"  %{k} = {what}({', '.join('%' + str(a) for a in args)})  shape {format_dims(node.shape)}")
         return "\n".join(lines)
 
+    def explain(self, dtype: DTypeLike = "float64", **sizes: int) -> str:
+        """The plan, a line per step: what it computes, the pass that made it, and its price.
+
+        Each line gives the step's operation and the steps it reads (as ``repr`` does), its shape,
+        and in brackets the planning pass that made it (tensordiff/passes.py lists them in order;
+        "as derived" is a node of the expression as differentiated). Given every dim's size, each
+        step also shows its FLOPs, the bytes it writes and its temporaries, and a last line the
+        totals and peak memory that ``td.cost`` reports.
+
+        Parameters
+        ----------
+        dtype : {"float64", "float32"}, optional
+            The dtype to price the bytes in (default "float64").
+        **sizes : int
+            The size of every dim, by name (none: the plan without prices).
+
+        Returns
+        -------
+        str
+            The plan, one line per step.
+
+        Raises
+        ------
+        EvaluationError
+            If some sizes are given but a dim has none, or a size is not a non-negative int.
+
+        Examples
+        --------
+        >>> import tensordiff as td
+        >>> A, x = td.matrix("A", "n n"), td.vector("x", "n")
+        >>> print(td.compile(td.inv(A) @ x).explain(n=100))   # doctest: +ELLIPSIS
+        <tensordiff plan: 3 steps, inputs ['A', 'x']>
+          passes, in order: common factors, inverse→solve, selections, term splitting, ...
+          made steps here: inverse→solve
+          %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.9 KiB temporary  [inverse→solve]
+          total 6.87e+05 flops; peak 159 KiB (inputs 78.9 KiB included)
+        """
+        if not sizes:
+            return explain_text(self)
+        check_dim_lengths(sizes, self.dims, "size", least=0)
+        sizes = dict(sizes)
+        bind_selections(self.dims, self.index_checks, sizes)
+        missing = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
+        if missing:
+            raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "
+                                  f"e.g. program.explain({missing[0]}=100)")
+        return explain_text(self, sizes, np.dtype(dtype).itemsize)
+
     def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:   # '/': a symbol may be called self
         try:
             return self._run(*args, functions=functions, **values)
@@ -469,12 +547,15 @@ class Program:
         if built_in:   # a different tanh would disagree with tanh's derivative rule
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
+        delay = delay_for(self.progress)
+        key = signature(values) if self.specialisations is not None and delay is None else None
+        if key is not None:
+            return self._run_specialised(key, values, functions)
         arrays, sizes, dtype = self._bind(values)
         if not self.backend.lazy:
             self._check_memory(sizes, dtype)
         arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
         results = [None] * len(self.steps)
-        delay = delay_for(self.progress)
         report = None if delay is None else \
             Progress(builtins.sum(not isinstance(node, Var) for node, *_ in self.steps), delay)
         with self.backend.quiet(), report or contextlib.nullcontext():   # inf/nan: IEEE, quietly
@@ -496,6 +577,30 @@ class Program:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
 
+    def _run_specialised(self, key, values, functions):
+        """A call through the program specialised to the values' signature ``key`` (specialise.py),
+        made on the first call with that signature."""
+        special = self.specialisations.get(key)
+        if special is None:
+            arrays, sizes, dtype = self._bind(values)
+            self._check_memory(sizes, dtype)
+            arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
+            special = Specialised(self, values, sizes, dtype, place)
+            special.bound = self._peak_bound(sizes, np.dtype(dtype).itemsize)   # _check_memory's first test
+            if len(self.specialisations) >= MAX_SIGNATURES:
+                self.specialisations.clear()
+            self.specialisations[key] = special
+        else:
+            arrays, sizes, dtype = special.arrays(values), special.sizes, special.dtype
+            if not fits(special.bound, self.memory_limit):
+                self._check_memory(sizes, dtype)
+        with self.backend.quiet():   # inf/nan: IEEE, quietly
+            results = special.run(arrays, functions)
+        outputs = []
+        for result in results:
+            outputs.append(self.backend.finish(result, special.place, outputs, arrays.values()))
+        return outputs[0] if self.single else _nest(tuple(outputs), self.nesting)
+
     def _step_text(self, k, sizes):
         node, step = self.steps[k][:2]
         what = step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
@@ -508,18 +613,23 @@ class Program:
         """The message of a MemoryError raised by an array library while _run ran (numpy's own
         linear algebra raises one with no message when its workspace cannot be allocated). The
         step is read from _run's frame in the traceback, so the run loop carries no bookkeeping."""
-        run = None
+        run, line = None, None
         traceback = exc.__traceback__
         while traceback is not None:
-            if traceback.tb_frame.f_code is Program._run.__code__:
+            code = traceback.tb_frame.f_code
+            if code is Program._run.__code__ or code is Program._run_specialised.__code__:
                 run = traceback.tb_frame.f_locals
+            elif code.co_filename == PLAN_FILENAME:
+                line = traceback.tb_lineno
             traceback = traceback.tb_next
+        if run is not None and line is not None and "special" in run:
+            run = {**run, "k": run["special"].step_at(line)}
         if run is None or "sizes" not in run:   # while binding or converting the values
             return f"out of memory reading the values: {str(exc) or 'an allocation failed'}"
         sizes, dtype = run["sizes"], run["dtype"]
         if "outputs" in run:
             where = "copying the results out"
-        elif "k" in run:
+        elif run.get("k") is not None:
             where = self._step_text(run["k"], sizes)
         else:
             where = "preparing the values"

@@ -92,6 +92,41 @@ class FusedSumStep:
         factors = self.arg_offsets[-1]
         return f"sum of {len(self.parts)} products ({factors} factors, {len(self.passes)} pass(es))"
 
+    def bind(self, sizes, dtype):
+        """This step at fixed sizes (specialise.py): the output's shape and the coefficients computed
+        once; the arithmetic is __call__'s."""
+        shape = tuple(sizes[d] for d in self.shape)
+        coeffs = self.coefficients(sizes)
+        passes = []
+        for n, (pattern, members, layout) in enumerate(self.passes):
+            pass_coeffs = [coeffs[k] for k in members]
+            passes.append((layout, diagonal_view if n or not self.writes_all else None, pattern, pass_coeffs,
+                           layout.kernel_coefficients(pass_coeffs)))
+        keys = [(offset + k, node) for part, offset in zip(self.parts, self.arg_offsets)
+                for k, (node, _) in enumerate(part.factors)]
+        allocate = np.empty if self.writes_all else np.zeros
+
+        def run(*args):
+            args = [np.asarray(a) for a in args]
+            out_dtype = np.result_type(dtype, *args)
+            out = allocate(shape, dtype=out_dtype)
+            arrays = {node: _as_dtype(args[i], out_dtype) for i, node in keys}
+            for layout, view, pattern, pass_coeffs, kernel_coeffs in passes:
+                layout.run(out if view is None else view(out, pattern), arrays, pass_coeffs, view is not None,
+                           kernel_coeffs)
+            return out
+        return run
+
+    def coefficients(self, sizes):
+        """Each part's coefficient times the sizes of its orphan dims."""
+        coeffs = []
+        for part in self.parts:
+            coeff = part.coeff
+            for dim in part.orphan_dims:
+                coeff *= sizes[dim]
+            coeffs.append(coeff)
+        return coeffs
+
     def __call__(self, args, sizes, dtype):
         args = [np.asarray(a) for a in args]
         out_dtype = np.result_type(dtype, *args)

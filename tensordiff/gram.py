@@ -7,6 +7,7 @@ Contracting one half G[S,(I)] once and forming G.T @ G lets BLAS do a symmetric 
 Hessians. Operands that carry only indices of S (weights w) are folded into one side.
 """
 
+import math
 from itertools import product
 
 import numpy as np
@@ -36,6 +37,38 @@ class GramPlan:
         order = left + [renaming[i] for i in left]
         self.permutation = [order.index(i) for i in core_ids]
         self.contract = contract
+
+    def bind(self, shapes, plan):
+        """This plan as a function of (arrays, factor) for operands of ``shapes``, its contractions
+        planned once by ``plan(equation, shapes)``; the arithmetic is __call__'s."""
+        half_shapes = [shapes[k] for k in self.half]
+        half_contraction = plan(self.half_equation, half_shapes)
+        inputs, output = self.half_equation.split("->")
+        letters = {}
+        for term, shape in zip(inputs.split(","), half_shapes):
+            letters.update(zip(term, shape))
+        half_shape = tuple(letters[c] for c in output)
+        shared_shape, left_shape = half_shape[:self.shared_count], half_shape[self.shared_count:]
+        rows, cols = math.prod(shared_shape), math.prod(left_shape)
+        weight_contraction = plan(self.weight_equation, [shapes[k] for k in self.weights]) if self.weights else None
+        weight_shape = [n if carried else 1 for n, carried in zip(shared_shape, self.weight_carried)]
+        half_args, weight_args, permutation = self.half, self.weights, self.permutation
+
+        def run(arrays, factor):
+            g = half_contraction(*[arrays[k] for k in half_args]).reshape(rows, cols)
+            if weight_args:
+                weight = weight_contraction(*[arrays[k] for k in weight_args]).reshape(weight_shape)
+                weight = np.broadcast_to(weight, shared_shape).reshape(rows, 1)
+                result = g.T @ (g * (weight * factor))
+            elif isinstance(factor, float) and factor == 1.0:
+                result = g.T @ g                                   # syrk
+            elif np.isrealobj(factor) and factor > 0:
+                g = g * np.sqrt(factor)
+                result = g.T @ g                                   # syrk
+            else:
+                result = g.T @ (g * factor)
+            return np.transpose(result.reshape(left_shape + left_shape), permutation)
+        return run
 
     def __call__(self, arrays, factor):
         half = self.contract(self.half_equation, [arrays[k] for k in self.half])

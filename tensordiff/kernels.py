@@ -12,9 +12,10 @@ is not built or when TENSORDIFF_NO_KERNELS=1. ``kernels_available()`` tells whic
 """
 
 import importlib.util
+import math
 import os
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from types import ModuleType
 from typing import Any, Optional
 
@@ -122,6 +123,8 @@ def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     for axis, i in enumerate(out_ids):
         strides[position[i]] += array.strides[axis]
         shape[position[i]] = array.shape[axis]
+    if array.flags.c_contiguous and array.flags.writeable and array.size:   # the same view, without as_strided's
+        return np.ndarray(tuple(shape), array.dtype, buffer=array, strides=tuple(strides))   # Python overhead
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
 
 
@@ -188,16 +191,22 @@ class ProductsLayout:
         self.refs, self.group_subs = np.array(refs, dtype=intp), np.array(group_subs, dtype=intp)
         self.group_inner, self.sub_factors = np.array(group_inner, dtype=intp), np.array(sub_factors, dtype=intp)
 
-    def run(self, target, arrays, coeffs, add):
-        """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term)."""
+    def kernel_coefficients(self, coeffs):
+        """The coefficient array the compiled kernel reads, for ``coeffs`` (by term)."""
+        return np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64)
+
+    def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
+        """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term);
+        ``kernel_coeffs``: their ``kernel_coefficients``, when made once for many runs."""
         if _state["compiled"] and target.dtype in _KERNEL_DTYPES and \
                 all(arrays[key].dtype == target.dtype for key, _ in self.distinct):
-            self._compiled(target, arrays, coeffs, add)
+            self._compiled(target, arrays, coeffs if kernel_coeffs is None else kernel_coeffs, add,
+                           kernel_coeffs is not None)
         else:
             self._numpy(target, arrays, coeffs, add)
         return target
 
-    def _compiled(self, target, arrays, coeffs, add):
+    def _compiled(self, target, arrays, coeffs, add, prepared=False):
         view = target.reshape(1) if target.ndim == 0 else target
         factors = tuple(arrays[key] for key, _ in self.distinct)
         signature = (view.shape, view.strides, tuple(f.strides for f in factors))
@@ -210,7 +219,7 @@ class ProductsLayout:
         assert _compiled is not None   # run() calls this only while the compiled kernels are in use
         _compiled.products(view, shape, strides, factors, factor_strides, self.refs, self.group_subs,
                            self.group_inner, self.sub_factors,
-                           np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64), add)
+                           coeffs if prepared else self.kernel_coefficients(coeffs), add)
 
     def _geometry(self, view, factors):
         """(shape, strides, factor strides per target axis), in elements, as the kernel reads them."""
@@ -250,6 +259,40 @@ def _broadcastable(array, axes, ndim):
     for axis, size in zip(placed, array.shape):
         shape[axis] = size
     return array.reshape(shape)
+
+
+def assembler(core_ids: Sequence[Hashable], out_ids: Sequence[Hashable], id_sizes: dict[Any, int],
+              dtype: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """``assemble`` with a factor of 1 and a core, its layout worked out once: a function of the core.
+
+    The operations, and so the results, are assemble's; the diagonal view of a fresh output is
+    made from precomputed strides.
+    """
+    unique = list(dict.fromkeys(out_ids))
+    missing = [u for u in unique if u not in core_ids]
+    order = [list(core_ids).index(u) for u in unique if u in core_ids]
+    transposed = order != list(range(len(order)))
+    aligned_shape = tuple(id_sizes[u] if u in core_ids else 1 for u in unique)
+    shape = tuple(id_sizes[i] for i in out_ids)
+    element_strides = [math.prod(shape[axis + 1:]) for axis in range(len(shape))]
+    view_shape = tuple(id_sizes[u] for u in unique)
+    view_strides = [sum(element_strides[axis] for axis, i in enumerate(out_ids) if i == u) for u in unique]
+    diagonal = len(unique) != len(out_ids)
+
+    def place(core):
+        aligned = np.transpose(core, order) if transposed else core
+        if missing:
+            aligned = aligned.reshape(aligned_shape)
+        if not diagonal:
+            if aligned.shape == shape:
+                return aligned
+            return np.array(np.broadcast_to(aligned, shape), dtype=np.result_type(aligned, dtype))
+        result = np.zeros(shape, dtype=np.result_type(aligned, dtype))
+        itemsize = result.itemsize
+        np.ndarray(view_shape, result.dtype, buffer=result, strides=tuple(s * itemsize for s in view_strides))[...] = \
+            aligned
+        return result
+    return place
 
 
 def assemble(core: Optional[np.ndarray], core_ids: Sequence[Hashable], out_ids: Sequence[Hashable],

@@ -70,6 +70,8 @@ def pairwise_contraction(equation, shapes):
             return (product.sum(axis=summed_axes) if summed_axes else product).transpose(perm_out)
         return broadcast
     a_shape, b_shape = batch_shape + (rows, inner), batch_shape + (inner, cols)
+    if len(kept_a) == len(summed) == len(kept_b) == 1 and not lone_a and not lone_b:
+        return _matrix_product(perm_a, perm_b, perm_out)
 
     def contract(x, y):
         if lone_a:
@@ -79,6 +81,21 @@ def pairwise_contraction(equation, shapes):
         product = np.matmul(x.transpose(perm_a).reshape(a_shape), y.transpose(perm_b).reshape(b_shape))
         return product.reshape(result_shape).transpose(perm_out)
     return contract
+
+
+def _matrix_product(perm_a, perm_b, perm_out):
+    """The contraction when each operand is one (batched) matrix already: its reshapes would
+    return the same views, so only the transposes and the matmul are made (the same operations
+    on the same views: bit-identical results), or matmul itself when nothing is transposed."""
+    moves = [None if perm == tuple(range(len(perm))) else perm for perm in (perm_a, perm_b, perm_out)]
+    if moves == [None, None, None]:
+        return np.matmul
+    move_a, move_b, move_out = moves
+
+    def product(x, y):
+        result = np.matmul(x if move_a is None else x.transpose(move_a), y if move_b is None else y.transpose(move_b))
+        return result if move_out is None else result.transpose(move_out)
+    return product
 
 
 def unary_contraction(equation):

@@ -22,10 +22,10 @@ from .kernels import kernels_available
 
 __all__ = ["replay", "Replay", "PRICES"]
 
-Replay = namedtuple("Replay", "flops peak_bytes input_bytes steps peak_step")
+Replay = namedtuple("Replay", "flops peak_bytes input_bytes steps peak_step step_prices")
 Replay.__doc__ = """The replay of a program: FLOPs, peak bytes (inputs included), the input bytes, the
-number of steps, and the slot of the step during which the peak is reached (None: the inputs, or
-the copy of a result handed back)."""
+number of steps, the slot of the step during which the peak is reached (None: the inputs, or
+the copy of a result handed back), and {slot: (flops, bytes written, temporary bytes)} per step."""
 
 
 def replay(program, sizes, itemsize):
@@ -42,6 +42,7 @@ def replay(program, sizes, itemsize):
 
     input_bytes = sum(entries(dims) for dims in program.symbols.values()) * itemsize
     live, live_bytes, peak, flops, steps, peak_step = {}, input_bytes, input_bytes, 0, 0, None
+    step_prices = {}
     for k, (node, step, _args, release) in enumerate(program.steps):
         if isinstance(node, Var) or step is None:
             continue
@@ -53,6 +54,7 @@ def replay(program, sizes, itemsize):
             price = PRICES.get(type(node), _entries_price)   # a node type with no row: one pass over its entries
             step_flops, temporary = price(program.reads.get(node, node), sizes)
         flops += step_flops
+        step_prices[k] = (step_flops, size, temporary * itemsize)
         if live_bytes + size + temporary * itemsize > peak:
             peak, peak_step = live_bytes + size + temporary * itemsize, k
         live[k] = size
@@ -65,7 +67,7 @@ def replay(program, sizes, itemsize):
                           if _may_be_a_view(program.nodes[s])), default=0) * itemsize
     if live_bytes + largest_result > peak:
         peak, peak_step = live_bytes + largest_result, None
-    return Replay(flops, peak, input_bytes, steps, peak_step)
+    return Replay(flops, peak, input_bytes, steps, peak_step, step_prices)
 
 
 def _einsum_price(node, sizes, into_buffer=False):

@@ -1,0 +1,161 @@
+"""The planning passes of a compiled program, listed in one place, in the order they run.
+
+A compiled program is made in two stages. The expression passes (``EXPRESSION_PASSES``) each
+map the outputs' graph to an equal graph that is cheaper to evaluate; ``run_passes`` applies
+them in order. The step passes (``STEP_PASSES``) then choose how each node of that graph runs:
+they are applied where ``Program`` makes its steps, and listed here with what they do, so that
+``program.explain()`` can say which pass made each step (``made_by``).
+"""
+
+from collections import namedtuple
+
+from .expr import Einsum, Inv, Solve, Var, make, topological
+from .factoring import factor_sums
+from .fusion import FusedSumStep
+from .select import plan_selections
+from .simplify import einsum_node, einsum_on, substitute
+
+__all__ = ["Pass", "EXPRESSION_PASSES", "STEP_PASSES", "run_passes", "made_by", "use_solve", "AS_DERIVED"]
+
+Pass = namedtuple("Pass", "name run summary")
+Pass.__doc__ = """A named planning pass: ``run(outputs, checks)`` returns the rewritten outputs (an
+expression pass; it may append (dim, index) checks a selection needs); None for a step pass."""
+
+AS_DERIVED = "as derived"   # a step no pass made: a node of the expression as differentiated
+
+
+def use_solve(outputs, checks=None):
+    """Replace an inverse that is only applied, once, by a linear solve.
+
+    c · inv(A)[a,b] · rest, with a in the output and b summed (or the transpose), becomes
+    solve(A, B)[a, ...] with B = c · rest contracted to (b, ...): cheaper and more accurate than
+    forming inv(A). An inverse used more than once is computed once instead. Sound because
+    Σ_b inv(A)[a,b] B[b,...] is solve(A, B)[a,...] by definition, for any B.
+
+    >>> import tensordiff as td
+    >>> A, b = td.matrix("A", "n n"), td.vector("b", "n")
+    >>> [type(node).__name__ for node in use_solve([td.inv(A) @ b])]
+    ['Solve']
+    """
+    nodes = topological(outputs)
+    uses = {}
+    for node in nodes:
+        for child in node.children():
+            uses[child] = uses.get(child, 0) + 1
+    mapping = {}
+    for node in nodes:
+        if not isinstance(node, Einsum):
+            continue
+        for k, op in enumerate(node.operands):
+            if isinstance(op, Inv) and uses.get(op) == 1 and op not in outputs:
+                replacement = _solve_form(node, k)
+                if replacement is not None:
+                    mapping[node] = replacement
+                    break
+    return [substitute(e, mapping) for e in outputs] if mapping else list(outputs)
+
+
+def _solve_form(node, k):
+    sub = node.subscripts[k]
+    if sub[0] == sub[1]:
+        return None
+    elsewhere = [i for j, s in enumerate(node.subscripts) if j != k for i in s]
+    for free, summed, matrix in ((sub[0], sub[1], node.operands[k].arg), (sub[1], sub[0], None)):
+        if node.out.count(free) == 1 and free not in elsewhere and summed not in node.out:
+            if matrix is None:
+                matrix = einsum_node(1.0, (node.operands[k].arg,), ((0, 1),), (1, 0), node.operands[k].shape)
+            rest_out = tuple(dict.fromkeys(i for i in node.out if i != free))
+            ops = node.operands[:k] + node.operands[k + 1:]
+            subs = node.subscripts[:k] + node.subscripts[k + 1:]
+            kept = [i for i in range(len(node.dims)) if i != free]  # the node's own orphans stay in rhs
+            rhs = einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
+            if len(rhs.shape) == 0:
+                return None
+            solved = make(Solve, matrix, rhs)
+            return einsum_on(1.0, (solved,), ((free,) + rest_out,), node.out, node.dims, (free,) + rest_out)
+    return None
+
+
+def common_factors(outputs, checks=None):
+    """factoring.factor_sums as a pass."""
+    return factor_sums(outputs)
+
+
+def selections(outputs, checks):
+    """select.plan_selections as a pass: the int selections it finds are appended to ``checks``."""
+    planned, found = plan_selections(outputs)
+    checks.extend(found)
+    return planned
+
+
+EXPRESSION_PASSES = (
+    Pass("common factors", common_factors,
+         "Σ S·W1 + Σ S·W2 = Σ S·(W1 + W2): terms sharing a skeleton contract it once (factoring.py)"),
+    Pass("inverse→solve", use_solve,
+         "an inverse applied once becomes a linear solve: cheaper and more accurate than inv(A)"),
+    Pass("selections", selections,
+         "a selection of a summed index becomes a slice of the operands (select.py): nothing is computed "
+         "to be thrown away"),
+)
+
+STEP_PASSES = (
+    Pass("term splitting", None,
+         "a term of a sum splits into independent factors tied only by summed indices (fusion.split_term)"),
+    Pass("one-pass sums", None,
+         "a sum of products is written into its output in one pass of the kernels (fusion.FusedSumStep)"),
+    Pass("pair reuse", None,
+         "a product reads a pairwise contraction the program computes anyway (reuse.py)"),
+    Pass("Gram products", None,
+         "G.T @ (w G) when a product's halves are one tensor: a symmetric rank-k update (gram.py)"),
+    Pass("specialisation", None,
+         "at the first call with new shapes, the steps become one straight-line function (specialise.py)"),
+)
+
+
+def run_passes(outputs):
+    """(the outputs after every expression pass, the (dim, index) checks of their selections).
+
+    >>> import tensordiff as td
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "n")
+    >>> planned, checks = run_passes([td.inv(X.T @ X) @ X.T @ y])
+    >>> any(type(node).__name__ == "Solve" for node in td.expr.topological(planned)), checks
+    (True, [])
+    """
+    outputs, checks = list(outputs), []
+    for step in EXPRESSION_PASSES:
+        outputs = list(step.run(outputs, checks))
+    return tuple(outputs), sorted(set(checks))
+
+
+def made_by(program):
+    """The name of the pass that made each step of ``program`` (by slot); "input" for a symbol.
+
+    The expression passes are run again to see which nodes each introduced; a step's own pass
+    (a Gram product, a one-pass sum, a product reading a reused pair) is read from the step.
+    """
+    seen = set(topological(list(program.outputs)))
+    introduced = {}
+    outputs, checks = list(program.outputs), []
+    for step in EXPRESSION_PASSES:
+        outputs = list(step.run(outputs, checks))
+        for node in topological(outputs):
+            if node not in seen:
+                introduced[node] = step.name
+                seen.add(node)
+    names = {}
+    for k, (node, step, _, _) in enumerate(program.steps):
+        if isinstance(node, Var):
+            names[k] = "input"
+        elif node in program.reads:
+            names[k] = "pair reuse"
+        elif getattr(step, "gram", None) is not None:
+            names[k] = "Gram products"
+        elif isinstance(step, FusedSumStep):
+            names[k] = "one-pass sums"
+        elif node in introduced:
+            names[k] = introduced[node]
+        elif node not in seen:   # a factor group of a split term: made when the steps were
+            names[k] = "term splitting"
+        else:
+            names[k] = AS_DERIVED
+    return names

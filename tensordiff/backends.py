@@ -598,7 +598,7 @@ class _Jax(_LUBackend):
 
     def __init__(self, lib):
         super().__init__(lib)
-        import jax.scipy.linalg   # noqa: the lazy import of this optional backend
+        import jax.scipy.linalg   # the lazy import of this optional backend
         self.xp = lib
         self.lu_factor, self.lu_solve = jax.scipy.linalg.lu_factor, jax.scipy.linalg.lu_solve
         jax = importlib.import_module("jax")
@@ -617,7 +617,7 @@ class _Cupy(_LUBackend):
 
     def __init__(self, lib):
         super().__init__(lib)
-        import cupyx.scipy.linalg   # noqa: the lazy import of this optional backend
+        import cupyx.scipy.linalg   # the lazy import of this optional backend
         self.xp = lib
         self.lu_factor, self.lu_solve = cupyx.scipy.linalg.lu_factor, cupyx.scipy.linalg.lu_solve
 

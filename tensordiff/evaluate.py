@@ -27,11 +27,12 @@ from .factoring import factor_sums
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
 from .gram import gram_plan
-from .indices import format_dims, slice_of
+from .indices import base_dims, format_dims, slice_of
 from .kernels import assemble
 from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
 from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
+from .reshapesteps import STRUCTURE_PLANS, bind_composites, plan_structures
 from .pricing import replay
 from .printing import short
 from .progress import Progress, delay_for, validate_progress
@@ -368,7 +369,7 @@ class Program:
         self.memory_limit = validate_limit(memory_limit, "memory_limit")
         self._prices = {}   # (sizes, itemsize) -> [a bound on the peak, replay() once the bound is over the limit]
         numpy = self.backend.name == "numpy"
-        planned, self.index_checks = plan_selections(_use_solve(factor_sums(self.outputs)))
+        planned, self.index_checks = plan_selections(_use_solve(factor_sums(plan_structures(self.outputs))))
         planned = tuple(planned)
         base = topological(planned)
         split = _fusable_terms(base, planned)
@@ -402,6 +403,7 @@ class Program:
             while (parts := slice_of(dim)) is not None:
                 dim = parts[0]
                 dims.add(dim)
+        dims.update(base for dim in list(dims) for base in base_dims(dim))   # n·m and n+m need n and m
         self.dims = dims
         last_use = {}
         inputs = {}
@@ -598,6 +600,7 @@ class Program:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
                 f"{m!r} (dims {format_dims(self.symbols[m])})" for m in missing))
         bind_selections(self.dims, self.index_checks, sizes)
+        bind_composites(self.dims, self.nodes, sizes)
         unbound = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
         if unbound:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
@@ -658,6 +661,7 @@ _PLANS = {
     Solve: _MatrixStep,
     **SELECTION_PLANS,
     **REDUCTION_PLANS,
+    **STRUCTURE_PLANS,
 }
 
 

@@ -14,7 +14,7 @@ import keyword
 import unicodedata
 
 from .expr import Apply, Einsum, Select, Var, topological
-from .indices import slice_of
+from .indices import base_dims, is_plain, slice_of
 
 __all__ = ["CodeNames", "binding_names", "user_function_name", "user_names"]
 
@@ -29,10 +29,15 @@ def user_function_name(fn):
 
 def _base_dims(dim):
     """``dim`` and, for a dim made by slicing (n[1:4]), the dims it was cut from."""
+    if not is_plain(dim) and slice_of(dim) is None:
+        yield from base_dims(dim)
     while dim is not None:
         yield dim
         parts = slice_of(dim)
         dim = parts[0] if parts is not None else None
+        if dim is not None and not is_plain(dim) and slice_of(dim) is None:   # n·m, n+m: sizes from n and m
+            yield from base_dims(dim)
+            dim = None
 
 
 def user_names(nodes):

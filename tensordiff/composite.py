@@ -100,11 +100,13 @@ def reinterpret(source, target):
 # ---------------------------------------------------------------- the index algebra's rule
 
 def structure_pair(ops, subs, out):
-    """Two equal structure constants that share an index summed nowhere else, as deltas.
+    """Two equal structure constants that share their leading or all their trailing indices.
 
-    Returns None, or (positions of the pair, [(index, index) to unify], the shared indices) where
-    the pair stands for δ's between their other indices; the unify list is None where the pair is
-    0 (two different parts of one concatenation). Two operands fewer, so rebuilding terminates.
+    Each is a bijection between its leading index and its trailing ones, so R[c, P] R[c, Q] is
+    R[c, P] δ[P, Q], and summed over c where nothing else holds it, just δ[P, Q] (RᵀR = I); two
+    different parts of one concatenation sharing c are 0. Returns None, or (positions of the
+    operands dropped, [(index, index) to unify] or None for 0, indices summed away). One or two
+    operands fewer, so rebuilding terminates.
     """
     count = {}
     for sub in subs:
@@ -124,15 +126,15 @@ def structure_pair(ops, subs, out):
                     continue
             elif other is not op:
                 continue
-            # the leading index (c of R, E; t of I) shared: the trailing ones meet
-            if sub[0] == other_sub[0] and count[sub[0]] == 2 and sub[0] not in sub[1:] + other_sub[1:]:
+            if sub[0] == other_sub[0] and sub[0] not in sub[1:] + other_sub[1:]:
                 if isinstance(op, Embed) and op.k != other.k:
-                    return (k, m), None, sub[:1]
-                return (k, m), list(zip(sub[1:], other_sub[1:])), sub[:1]
-            # all trailing indices shared (Rᵀ R summed over the parts, I Iᵀ over s): the leading ones meet
-            if not isinstance(op, Embed) and sub[1:] == other_sub[1:] and all(count[i] == 2 for i in sub[1:]) \
-                    and sub[0] != other_sub[0]:
-                return (k, m), [(sub[0], other_sub[0])], sub[1:]
+                    return (k, m), None, ()
+                unions = list(zip(sub[1:], other_sub[1:]))
+                return ((k, m), unions, sub[:1]) if count[sub[0]] == 2 else ((m,), unions, ())
+            if not isinstance(op, Embed) and sub[1:] == other_sub[1:] and sub[0] != other_sub[0] \
+                    and sub[0] not in sub[1:] and other_sub[0] not in sub[1:]:
+                summed = all(count[i] == 2 for i in sub[1:])
+                return ((k, m), [(sub[0], other_sub[0])], sub[1:]) if summed else ((m,), [(sub[0], other_sub[0])], ())
     return None
 
 

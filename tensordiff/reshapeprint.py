@@ -10,7 +10,7 @@ also follows) and the sizes of composite dims as products and sums of their part
 out[i] = Σ_jk X[j,k] [i = (k,j)]
 """
 
-from .indices import concat_parts, literal_size, merged_parts
+from .indices import concat_parts, letters, literal_size, merged_parts
 
 __all__ = ["StructureIndexForms", "StructureCodeForms", "size_code"]
 
@@ -27,6 +27,14 @@ class StructureIndexForms:
 
     def _reinterpret(self, node, idx, taken):
         return self.bracket(f"{idx[0]} = {idx[1]}")
+
+    def _planned(self, node, idx, taken):
+        """reshape(X[k,l])[i,j]: the nodes evaluation plans with, for messages and debugging."""
+        inner = letters(node.arg.ndim, avoid=set(taken) | set(idx))
+        body = self.render(node.arg, inner, set(taken) | set(inner))
+        return self.sub(self.call(type(node).__name__.lower(), body), idx)
+
+    _reshape = _part = _place = _planned
 
 
 def size_code(dim, size):

@@ -122,25 +122,27 @@ def _split(ops, subs, dims, c, parts, out):
 
 
 def _read_as(ops, subs, out, dims, old, new):
-    """Replace the run of indices ``old`` by ``new`` (one flat index) wherever it occurs, reshaping
-    operands; False (nothing changed) if some occurrence is not the whole run in order."""
-    places = [sub for sub in subs] + [out]
-    runs = []
+    """Replace each run of indices ``old`` by ``new`` (one flat index read two ways) wherever it
+    occurs, reshaping operands; False (nothing changed) if an index of ``old`` occurs outside a
+    whole run in order."""
+    old, places, rewritten = list(old), subs + [out], []
     for sub in places:
-        hits = [p for p, i in enumerate(sub) if i in old]
-        if not hits:
-            runs.append(None)
-            continue
-        start = hits[0]
-        if list(sub[start:start + len(old)]) != list(old) or len(hits) != len(old):
-            return False
-        runs.append(start)
-    for j, (sub, start) in enumerate(zip(places, runs)):
-        if start is None:
-            continue
-        sub[start:start + len(old)] = list(new)
-        if j < len(ops):
-            ops[j] = _reshape(ops[j], tuple(dims[i] for i in sub))
+        result, p = [], 0
+        while p < len(sub):
+            if list(sub[p:p + len(old)]) == old:
+                result += list(new)
+                p += len(old)
+            elif sub[p] in old:
+                return False
+            else:
+                result.append(sub[p])
+                p += 1
+        rewritten.append(result)
+    for j, (sub, result) in enumerate(zip(places, rewritten)):
+        if list(sub) != result:
+            sub[:] = result
+            if j < len(ops):
+                ops[j] = _reshape(ops[j], tuple(dims[i] for i in sub))
     return True
 
 

@@ -5,10 +5,6 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.testing import check
-
-RNG = np.random.default_rng(1313)
-
 
 def values(**shapes):
     rng = np.random.default_rng(sum(map(ord, "".join(shapes))))
@@ -101,3 +97,92 @@ def test_values_on_every_backend(backend):
     for expr, expected in cases:
         got = td.evaluate(expr, v, backend=backend)
         assert np.allclose(np.asarray(got), expected), str(expr)
+
+
+# ---------------------------------------------------------------- derivatives: finite differences and jax
+
+def _jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax, jax.numpy
+
+
+def _jvec(jnp, x):
+    return x.T.reshape(-1)   # column-major, as x.reshape(-1, order="F")
+
+
+def _cases(jnp):
+    """(name, expression, wrt, the same function in jax of the values in wrt order, values)."""
+    X, Y, W = td.matrix("X", "m n"), td.matrix("Y", "p n"), td.matrix("W", "n q")
+    A, B, C = td.matrix("A", "m n"), td.matrix("B", "k l"), td.matrix("C", "n n")
+    M, v, u = td.matrix("M", "n·m n·m"), td.vector("v", "m·n"), td.vector("u", "m+p")
+    vals = values(X=(3, 2), Y=(2, 2), W=(2, 2), A=(3, 2), B=(2, 3), C=(2, 2), M=(6, 6), v=(6,), u=(5,))
+    return [
+        ("vec quadratic form", td.vec(X) @ M @ td.vec(X), [X],
+         lambda x: _jvec(jnp, x) @ vals["M"] @ _jvec(jnp, x), vals),
+        ("vec of a product, elementwise", td.sum(td.tanh(td.vec(X @ C)) * td.vec(X @ C)), [X],
+         lambda x: jnp.sum(jnp.tanh(_jvec(jnp, x @ vals["C"])) * _jvec(jnp, x @ vals["C"])), vals),
+        ("kron cubed", td.sum(td.kron(A, B) ** 3), [A, B],
+         lambda a, b: jnp.sum(jnp.kron(a, b) ** 3), vals),
+        ("kron of a function", td.kron(td.sin(X), B) @ td.kron(W, td.exp(B.T)), [X],
+         lambda x: jnp.kron(jnp.sin(x), vals["B"]) @ jnp.kron(vals["W"], jnp.exp(vals["B"].T)), vals),
+        ("reshape to new dims", td.sin(td.reshape(X, "n m")) @ X, [X],
+         lambda x: jnp.sin(x.reshape(2, 3)) @ x, vals),
+        ("reshape to a merged dim", td.tanh(td.reshape(X * X, "m*n")) @ v, [X],
+         lambda x: jnp.tanh((x * x).reshape(-1)) @ vals["v"], vals),
+        ("concatenate rows", td.sum(td.exp(td.concatenate([X, td.sin(Y)])) @ W), [X, Y],
+         lambda x, y: jnp.sum(jnp.exp(jnp.concatenate([x, jnp.sin(y)])) @ vals["W"]), vals),
+        ("concatenate columns, dotted", td.concatenate([X.T, Y.T], axis=1) @ td.sin(u), [X, Y],
+         lambda x, y: jnp.concatenate([x.T, y.T], axis=1) @ jnp.sin(vals["u"]), vals),
+        ("stack", td.sum(td.stack([X, td.tanh(X @ C)], axis=1) ** 2), [X],
+         lambda x: jnp.sum(jnp.stack([x, jnp.tanh(x @ vals["C"])], axis=1) ** 2), vals),
+    ]
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_derivatives_match_finite_differences_at_orders_one_to_three(index):
+    name, expr, wrt, _, vals = _cases(np)[index]
+    for w in wrt:
+        given = {k: vals[k] for k in expr.free}
+        for order in (1, 2, 3):
+            result = td.check(expr, w, order=order, **given)
+            assert result.max_rel_error < 1e-6, (name, w.name, order, result.max_rel_error)
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_derivatives_match_jax_at_orders_one_to_three(index):
+    jax, jnp = _jax()
+    name, expr, wrt, theirs, vals = _cases(jnp)[index]
+    for position, w in enumerate(wrt):
+        args = [jnp.asarray(vals[x.name]) for x in wrt]
+
+        def along(value, position=position, args=args):
+            return theirs(*args[:position], value, *args[position + 1:])
+        want = along
+        given = {k: vals[k] for k in expr.free}
+        for order in range(4):
+            got = td.evaluate(td.diff(expr, w, order=order), given)
+            assert np.allclose(got, np.asarray(want(args[position])), atol=1e-9), (name, w.name, order)
+            want = jax.jacfwd(want)
+
+
+def test_the_derivative_of_vec_AXB_is_the_kronecker_structure():
+    A, X, B, E = td.matrix("A", "k m"), td.matrix("X", "m n"), td.matrix("B", "n p"), td.matrix("E", "m n")
+    jacobian = td.diff(td.vec(A @ X @ B), X)
+    assert jacobian.shape == ("p·k", "m", "n")
+    assert td.einsum("cij,ij->c", jacobian, E) is td.vec(A @ E @ B)   # the directional derivative, exactly
+    v = values(A=(2, 3), X=(3, 4), B=(4, 5))
+    dense = td.evaluate(jacobian, v)   # J[c, i, j] = kron(Bᵀ, A)[c, i + m·j]
+    kron = np.kron(v["B"].T, v["A"])
+    assert np.allclose(dense.transpose(0, 2, 1).reshape(10, 12), kron)
+    assert td.diff(jacobian, X) is td.zeros(("p·k", "m", "n", "m", "n"))
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_evaluation_builds_no_merge_or_embedding(index):
+    from tensordiff.composite import STRUCTURES
+    name, expr, wrt, _, vals = _cases(np)[index]
+    for w in wrt:
+        for order in range(4):
+            program = td.compile(td.diff(expr, w, order=order))
+            assert not [n for n in program.nodes if isinstance(n, STRUCTURES)], (name, w.name, order)

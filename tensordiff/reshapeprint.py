@@ -7,7 +7,7 @@ also follows) and the sizes of composite dims as products and sums of their part
 
 >>> import tensordiff as td
 >>> print(td.vec(td.matrix("X", "m n")))
-out[i] = Σ_jk X[j,k] [i = (k,j)]
+out[i] = Σ_jk [i = (j,k)] X[k,j]
 """
 
 from .indices import concat_parts, letters, literal_size, merged_parts

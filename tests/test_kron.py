@@ -186,3 +186,116 @@ def test_evaluation_builds_no_merge_or_embedding(index):
         for order in range(4):
             program = td.compile(td.diff(expr, w, order=order))
             assert not [n for n in program.nodes if isinstance(n, STRUCTURES)], (name, w.name, order)
+
+
+# ---------------------------------------------------------------- printing, parsing, code
+
+def test_index_notation_shows_the_merge():
+    X = td.matrix("X", "m n")
+    assert str(td.vec(X)) == "out[i] = Σ_jk [i = (j,k)] X[k,j]"   # i enumerates (column, row)
+    assert "[i = m + k]" in str(td.concatenate([X, X]))
+    assert r"\left[i = (j,k)\right]" in td.latex(td.vec(X), notation="index")
+
+
+def test_matrix_notation_writes_vec_and_kron_and_the_parser_reads_them_back():
+    A, X, B = td.matrix("A", "k m"), td.matrix("X", "m n"), td.matrix("B", "n p")
+    u, v, M = td.vector("u", "m"), td.vector("v", "n"), td.matrix("M", "r n·m")
+    cases = {
+        td.vec(X): "vec(X)",
+        td.kron(B.T, A) @ td.vec(X): "vec(A*X*B)",
+        td.kron(A, B): "kron(A, B)",
+        td.kron(u, v): "kron(u, v)",
+        td.kron(A @ A.T, B.T @ B): "kron(A*A', B'*B)",
+        M @ td.vec(X): "M*vec(X)",
+        td.vec(td.exp(X)): "vec(exp(X))",
+    }
+    for expr, text in cases.items():
+        assert td.matrix_notation(expr) == text
+        assert td.parse(text) is expr
+    assert td.latex(td.kron(A, B)) == r"\mathrm{out} = \operatorname{kron}\left(A, B\right)"
+
+
+def test_the_parser_types_kron_and_vec():
+    e = td.parse("kron(P', Q)*vec(Z)")
+    assert e is td.parse("vec(Q*Z*P)")
+    assert len(e.shape) == 1 and "·" in e.shape[0]
+    assert td.parse("vec(G)'*vec(H)") is td.parse("tr(G'*H)")
+    with pytest.raises(td.ShapeError, match="kron needs two matrices"):
+        td.parse("kron(Q, z)", z="n")
+    with pytest.raises(td.ShapeError, match="inner dims"):
+        td.parse("kron(Q, Z)*vec(Q)", Q="a b", Z="c d")
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax"])
+def test_codegen_reshapes_instead_of_building_constants(target):
+    pytest.importorskip({"numpy": "numpy", "jax": "jax"}[target])
+    A, X, B, M = td.matrix("A", "k m"), td.matrix("X", "m n"), td.matrix("B", "n p"), td.matrix("M", "r n·m")
+    v = values(A=(2, 3), X=(3, 4), B=(4, 5), M=(2, 12))
+    exprs = [td.kron(A, B), td.concatenate([X, X], axis=1), M @ td.vec(X), td.stack([X, X], axis=1),
+             td.reshape(X, "n m"), td.diff(td.sum(td.kron(A, B) ** 3), A, order=2)]
+    source = td.codegen(exprs, target=target)
+    assert "eye((" not in source   # no merge or embedding built as a 0/1 array over a composite dim
+    namespace = {}
+    exec(source, namespace)
+    results = namespace["f"](v["A"], v["B"], v["M"], v["X"])
+    for expr, got in zip(exprs, results):
+        assert np.allclose(np.asarray(got), td.evaluate(expr, {k: v[k] for k in expr.free}))
+
+
+def test_round_trip_through_pickle_and_simplify():
+    import pickle
+    X, Y = td.matrix("X", "m n"), td.matrix("Y", "p n")
+    for expr in (td.vec(X), td.kron(X, Y), td.concatenate([X, Y]), td.stack([X, X]), td.reshape(X, "n m")):
+        assert pickle.loads(pickle.dumps(expr)) is expr
+        assert td.simplify(expr) is expr
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_kron_of_non_matrices_names_the_operand_and_dims():
+    T, A, v = td.tensor("T", "a b c"), td.matrix("A", "i j"), td.vector("v", "n")
+    with pytest.raises(td.ShapeError, match=r"'?T'? has shape \(a, b, c\)"):
+        td.kron(T, A)
+    with pytest.raises(td.ShapeError, match=r"second operand v has shape \(n\)"):
+        td.kron(A, v)
+    with pytest.raises(td.ShapeError, match="scalar"):
+        td.kron(td.scalar("s"), A)
+
+
+def test_vec_of_an_order_three_tensor_is_column_major_and_of_a_scalar_an_error():
+    T = td.tensor("T", "a b c")
+    assert td.vec(T).shape == ("c·b·a",)
+    t = values(T=(2, 3, 4))["T"]
+    assert np.allclose(td.evaluate(td.vec(T), T=t), t.reshape(-1, order="F"))
+    with pytest.raises(td.ShapeError, match="scalar s"):
+        td.vec(td.scalar("s"))
+
+
+def test_reshape_to_sizes_whose_product_differs():
+    X, y = td.matrix("X", "m n"), td.vector("y", "k")
+    with pytest.raises(td.ShapeError, match=r"\(m, n\) \(sizes 3×4, 12 entries\) to \(k\) \(sizes 5, 5 entries\)"):
+        td.evaluate(td.reshape(X, "k") + y, X=np.ones((3, 4)), y=np.ones(5))
+    u = td.vector("u", "a")
+    with pytest.raises(td.ShapeError, match="no size of 'b' makes 12 entries"):
+        td.evaluate(td.reshape(X, "a b") @ td.ones("b") + u, X=np.ones((3, 4)), u=np.ones(5))
+    with pytest.raises(td.ShapeError, match="dims of reshape"):
+        td.reshape(X, "m n+")
+
+
+def test_reshape_infers_one_new_dim():
+    X, W = td.matrix("X", "m n"), td.matrix("W", "b q")
+    v = values(X=(3, 4), W=(6, 2))
+    out = td.evaluate(td.reshape(X, "a b") @ W, v)
+    assert np.allclose(out, v["X"].reshape(2, 6) @ v["W"])
+
+
+def test_concatenating_operands_whose_other_dims_differ():
+    X, Y = td.matrix("X", "m n"), td.matrix("Y", "p q")
+    with pytest.raises(td.ShapeError, match=r"operand 1 Y has shape \(p, q\) but operand 0 X has \(m, n\)"):
+        td.concatenate([X, Y])
+    with pytest.raises(td.ShapeError, match="axis 2 does not exist"):
+        td.concatenate([X, X], axis=2)
+    with pytest.raises(td.ShapeError, match="stack needs operands of one shape"):
+        td.stack([X, Y])
+    with pytest.raises(td.ShapeError, match="list or tuple"):
+        td.concatenate(X)

@@ -144,7 +144,7 @@ class Reshape(Expr):
     """``arg`` read in C order with the dims ``shape`` (the same number of entries): a view."""
 
     __slots__ = ("arg",)
-    _expr_fields = (0,)
+    _expr_fields: tuple = (0,)
 
     def _init(self, arg, shape):
         _set(self, "arg", arg)
@@ -161,7 +161,7 @@ class Reshape(Expr):
 
 class _AlongAxis(Expr):
     __slots__ = ("arg", "axis", "parts", "k")
-    _expr_fields = (0,)
+    _expr_fields: tuple = (0,)
 
     def _init(self, arg, axis, parts, k):
         _set(self, "arg", arg)

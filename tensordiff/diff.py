@@ -16,7 +16,7 @@ order-5 Tikhonov Hessian costs a few hundred einsum constructions.
 import numbers
 
 from .errors import ShapeError, TensorDiffError
-from .composite import STRUCTURES
+from .composite import Embed, Merge, Reinterpret
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Triangle, Var, Where, check_homonyms, make, topological)
 from .functions import power
@@ -208,7 +208,9 @@ RULES = {
     Cholesky: _cholesky_rule,
     Compare: _constant_rule,    # piecewise constant: derivative 0 wherever it exists
     Triangle: _constant_rule,
-    **dict.fromkeys(STRUCTURES, _constant_rule),   # merge/embed constants of vec, kron, reshape, concatenate
+    Merge: _constant_rule,         # the 0/1 constants of vec, kron, reshape and concatenate (composite.py)
+    Embed: _constant_rule,
+    Reinterpret: _constant_rule,
 }
 
 

@@ -273,7 +273,9 @@ STRUCTURE_PLANS = {
     Reshape: _reshape_step,
     Part: _part_step,
     Place: _place_step,
-    **dict.fromkeys(STRUCTURES, _constant_step),
+    Merge: _constant_step,
+    Embed: _constant_step,
+    Reinterpret: _constant_step,
 }
 
 # a reshape and a slice are views; a pad writes its output once

@@ -13,7 +13,7 @@ import numbers
 from .composite import embed, merge, reinterpret
 from .errors import ShapeError
 from .expr import Select, Var, make
-from .indices import atoms, concat_dim, concat_parts, dim_size, format_dims, merged_dim, parse_dims
+from .indices import atoms, concat_dim, concat_parts, format_dims, merged_dim, parse_dims
 from .printing import short
 from .simplify import add_node, as_expr, einsum_node
 
@@ -160,9 +160,8 @@ def reshape(x, dims):
 
     Merged dims regroup the axes: a (q, m) matrix reshaped to "q·m" is its rows laid end to end,
     and a vector over "q·m" reshaped to "q m" is that matrix again. New dim names are allowed
-    where the total size says what they are: their sizes must multiply to x's size, checked when
-    the build knows the sizes (decimal dims such as "3") or else at evaluation, where a single
-    unknown new dim takes the size that fits.
+    where the total size says what they are: their sizes must multiply to x's size, checked at
+    evaluation, where a single new dim that no value sizes takes the size that fits.
 
     Parameters
     ----------
@@ -179,7 +178,7 @@ def reshape(x, dims):
     Raises
     ------
     ShapeError
-        If the dims are malformed or their sizes cannot multiply to x's.
+        If the dims are malformed; at evaluation, if their sizes do not multiply to x's.
 
     Examples
     --------
@@ -196,10 +195,6 @@ def reshape(x, dims):
     target = [a for d in dims for a in atoms(d)]
     if source == target:
         return _regroup(x, tuple(range(x.ndim)), dims)
-    known_in, known_out = _literal_total(source), _literal_total(target)
-    if known_in is not None and known_out is not None and known_in != known_out:
-        raise ShapeError(f"reshape of {_operand(x)} {format_dims(x.shape)} to {format_dims(dims)}: "
-                         f"{known_in} entries cannot become {known_out}")
     head = 0
     while head < min(len(source), len(target)) and source[head] == target[head]:
         head += 1
@@ -227,16 +222,6 @@ def reshape(x, dims):
         out_groups.append(flat_out[start:start + len(atoms(dim))])
         start += len(atoms(dim))
     return c.build(out_groups)
-
-
-def _literal_total(atom_dims):
-    sizes = [dim_size(a, {}) for a in atom_dims]
-    if None in sizes:
-        return None
-    total = 1
-    for s in sizes:
-        total *= s
-    return total
 
 
 def _axis(x, axis, what, extra=0):

@@ -299,3 +299,17 @@ def test_concatenating_operands_whose_other_dims_differ():
         td.stack([X, Y])
     with pytest.raises(td.ShapeError, match="list or tuple"):
         td.concatenate(X)
+
+
+@pytest.mark.parametrize("backend", ["dask", "jax", "torch"])
+def test_derivatives_on_other_backends_equal_numpy(backend):
+    pytest.importorskip({"dask": "dask.array", "jax": "jax", "torch": "torch"}[backend])
+    for name, expr, wrt, _, vals in _cases(np):
+        given = {k: vals[k] for k in expr.free}
+        for order in (1, 2):
+            derivative = td.diff(expr, wrt[0], order=order)
+            want = td.evaluate(derivative, given)
+            got = td.evaluate(derivative, given, backend=backend)
+            got = got.compute() if hasattr(got, "compute") else got
+            got = got.detach().numpy() if hasattr(got, "detach") else got
+            assert np.allclose(np.asarray(got), want), (name, order)

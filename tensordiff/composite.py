@@ -108,18 +108,20 @@ def structure_pair(ops, subs, out):
     operands dropped, [(index, index) to unify] or None for 0, indices summed away). One or two
     operands fewer, so rebuilding terminates.
     """
+    present = [k for k, op in enumerate(ops) if isinstance(op, STRUCTURES) and len(set(subs[k])) == len(subs[k])]
+    if len(present) < 2:   # the common case, checked first: every product is built through here
+        return None
     count = {}
     for sub in subs:
         for i in sub:
             count[i] = count.get(i, 0) + 1
     for i in out:
         count[i] = count.get(i, 0) + 1
-    for k, (op, sub) in enumerate(zip(ops, subs)):
-        if not isinstance(op, STRUCTURES) or len(set(sub)) != len(sub):
-            continue
-        for m in range(k + 1, len(ops)):
+    for n, k in enumerate(present):
+        op, sub = ops[k], subs[k]
+        for m in present[n + 1:]:
             other, other_sub = ops[m], subs[m]
-            if type(other) is not type(op) or len(set(other_sub)) != len(other_sub):
+            if type(other) is not type(op):
                 continue
             if isinstance(op, Embed):
                 if op.parts != other.parts:

@@ -202,13 +202,17 @@ def check_dim_lengths(given, dims, what, least=1):
     from its parent's), or holding a length that is no int of at least ``least``."""
     unknown = sorted(set(given) - set(dims), key=str)
     if unknown:
-        plain = ", ".join(sorted(d for d in dims if slice_of(d) is None)) or "none"
+        plain = ", ".join(sorted(d for d in dims if isinstance(d, str) and is_plain(d))) or "none"
         raise EvaluationError(f"{what} given for {', '.join(map(repr, unknown))}, which are no dims of this "
                               f"expression (its dims: {plain})")
     sliced = sorted(d for d in given if slice_of(d) is not None)
     if sliced:
         raise EvaluationError(f"{what} given for the sliced dim {sliced[0]!r}: it follows from "
                               f"{slice_of(sliced[0])[0]!r}'s")
+    composite = sorted(d for d in given if not is_plain(d))
+    if composite:
+        raise EvaluationError(f"{what} given for the composite dim {composite[0]!r}: it follows from its parts' "
+                              f"({', '.join(base_dims(composite[0]))})")
     bad = {d: n for d, n in given.items() if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < least}
     if bad:
         kind = "positive integers" if least == 1 else f"integers ≥ {least}"

@@ -313,3 +313,11 @@ def test_derivatives_on_other_backends_equal_numpy(backend):
             got = got.compute() if hasattr(got, "compute") else got
             got = got.detach().numpy() if hasattr(got, "detach") else got
             assert np.allclose(np.asarray(got), want), (name, order)
+
+
+def test_cost_takes_the_sizes_of_plain_dims_only():
+    X = td.matrix("X", "m n")
+    assert td.cost(td.vec(X), m=30, n=20).shapes == [(600,)]
+    with pytest.raises(td.EvaluationError, match="composite dim 'n·m': it follows from its parts' \\(n, m\\)"):
+        sizes = {"m": 30, "n": 20, "n·m": 600}
+        td.cost(td.vec(X), **sizes)

@@ -100,16 +100,17 @@ def reinterpret(source, target):
 # ---------------------------------------------------------------- the index algebra's rule
 
 def structure_pair(ops, subs, out):
-    """Two equal structure constants that share their leading or all their trailing indices.
+    """A structure constant that is a factor 1, or two equal ones that meet, as deltas.
 
-    Each is a bijection between its leading index and its trailing ones, so R[c, P] R[c, Q] is
-    R[c, P] δ[P, Q], and summed over c where nothing else holds it, just δ[P, Q] (RᵀR = I); two
+    Each is a bijection between its leading index and its trailing ones, so summed over one side
+    where nothing else holds it, it is 1 (an embedding: only over its leading side); R[c, P] R[c, Q]
+    is R[c, P] δ[P, Q], and summed over c where nothing else holds it, just δ[P, Q] (RᵀR = I); two
     different parts of one concatenation sharing c are 0. Returns None, or (positions of the
     operands dropped, [(index, index) to unify] or None for 0, indices summed away). One or two
     operands fewer, so rebuilding terminates.
     """
     present = [k for k, op in enumerate(ops) if isinstance(op, STRUCTURES) and len(set(subs[k])) == len(subs[k])]
-    if len(present) < 2:   # the common case, checked first: every product is built through here
+    if not present:   # the common case, checked first: every product is built through here
         return None
     count = {}
     for sub in subs:
@@ -117,6 +118,12 @@ def structure_pair(ops, subs, out):
             count[i] = count.get(i, 0) + 1
     for i in out:
         count[i] = count.get(i, 0) + 1
+    for k in present:   # Σ_c R[c, P] = 1 for every P (and Σ_P R[c, P] = 1 for every c): a factor 1
+        sub = subs[k]
+        if count[sub[0]] == 1:
+            return (k,), [], sub[:1]
+        if not isinstance(ops[k], Embed) and all(count[i] == 1 for i in sub[1:]):
+            return (k,), [], sub[1:]
     for n, k in enumerate(present):
         op, sub = ops[k], subs[k]
         for m in present[n + 1:]:

@@ -321,3 +321,12 @@ def test_cost_takes_the_sizes_of_plain_dims_only():
     with pytest.raises(td.EvaluationError, match="composite dim 'n·m': it follows from its parts' \\(n, m\\)"):
         sizes = {"m": 30, "n": 20, "n·m": 600}
         td.cost(td.vec(X), **sizes)
+
+
+def test_a_merge_summed_over_one_side_is_a_factor_one():
+    X, A = td.matrix("X", "m n"), td.matrix("A", "k m")
+    assert td.sum(td.vec(X)) is td.sum(X)
+    assert td.sum(td.kron(A, X)) is td.sum(A) * td.sum(X)
+    gx, ga = td.grad(td.sum(td.vec(A @ X) ** 2), [X, A])    # the gradient of ‖AX‖²_F, however written
+    assert gx is td.grad(td.sum((A @ X) ** 2), X) and td.matrix_notation(gx) == "2*A'*A*X"
+    assert ga is td.grad(td.sum((A @ X) ** 2), A)

@@ -14,7 +14,7 @@ import keyword
 import unicodedata
 
 from .expr import Apply, Einsum, Select, Var, topological
-from .indices import base_dims, is_plain, slice_of
+from .indices import base_dims, slice_of
 
 __all__ = ["CodeNames", "binding_names", "user_function_name", "user_names"]
 
@@ -28,16 +28,12 @@ def user_function_name(fn):
 
 
 def _base_dims(dim):
-    """``dim`` and, for a dim made by slicing (n[1:4]), the dims it was cut from."""
-    if not is_plain(dim) and slice_of(dim) is None:
-        yield from base_dims(dim)
+    """``dim``, the dims it was cut from (n[1:4]) and the plain dims a composite one is made of (n·m)."""
+    yield from base_dims(dim)   # the plain dims whose sizes give dim's (n and m for (n+m)·p)
     while dim is not None:
         yield dim
         parts = slice_of(dim)
         dim = parts[0] if parts is not None else None
-        if dim is not None and not is_plain(dim) and slice_of(dim) is None:   # n·m, n+m: sizes from n and m
-            yield from base_dims(dim)
-            dim = None
 
 
 def user_names(nodes):

@@ -25,6 +25,7 @@ from .cost import Cost, DerivativeSize, cost, derivative_size
 from .matrixlatex import MatrixNotation, latex, matrix_notation
 from .parse import parse
 from .printing import index_notation, to_einsum
+from .reshaping import concatenate, kron, reshape, stack, vec
 from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
                          triu, where, zeros)
 from .simplify import simplify
@@ -49,5 +50,6 @@ __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "where", "tril", "triu", "ones", "zeros", "cholesky",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
     "IllConditionedWarning",
+    "vec", "kron", "reshape", "stack", "concatenate",
 ]
 

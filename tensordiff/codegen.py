@@ -16,6 +16,7 @@ from .errors import TensorDiffError
 from .expr import Var, topological
 from .naming import CodeNames
 from .printing import TARGETS, _code_name, _CodePrinter, code_bindings, import_line
+from .reshapesteps import plan_structures
 from .simplify import as_expr
 from .annotations import Exprs, Target
 from .expr import Expr
@@ -71,6 +72,7 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f") -> str:
     _code_name(name, "codegen")
     single = not isinstance(exprs, (list, tuple))
     roots = [as_expr(e) for e in ((exprs,) if single else exprs)]
+    roots = plan_structures(roots)   # vec, kron, concatenate: reshapes, slices and pads, as evaluation runs them
     ids = CodeNames(roots, TARGETS[target]["module"], avoid={name})
     bound = [n for n in code_bindings(roots, target) if n not in roots]
     names = dict(zip(bound, ids.bindings(len(bound))))

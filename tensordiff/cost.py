@@ -21,6 +21,7 @@ from .evaluate import compile as compile_program
 from .expr import Einsum, Var, topological
 from .select import bind_selections
 from .indices import check_dim_lengths, slice_of
+from .reshapesteps import bind_composites
 from .memory import format_bytes, get_memory_limit
 from .pricing import replay
 from .simplify import is_zero, terms_of
@@ -160,6 +161,7 @@ def cost(exprs: Exprs, dtype: DTypeLike = "float64", *, wrt: Optional[Expr] = No
     check_dim_lengths(dim_sizes, program.dims, "size", least=0)
     sizes = dict(dim_sizes)
     bind_selections(program.dims, program.index_checks, sizes)   # sizes of sliced dims: n[2:5] from n
+    bind_composites(program.dims, program.nodes, sizes)            # and of merged ones: n·m from n and m
     missing = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
     if missing:
         raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "

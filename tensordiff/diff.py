@@ -19,6 +19,7 @@ import numbers
 from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
 from .errors import ShapeError, TensorDiffError
+from .composite import Embed, Merge, Reinterpret
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Triangle, Var, Where, check_homonyms, make, topological)
 from .functions import power
@@ -215,6 +216,9 @@ RULES = {
     Cholesky: _cholesky_rule,
     Compare: _constant_rule,    # piecewise constant: derivative 0 wherever it exists
     Triangle: _constant_rule,
+    Merge: _constant_rule,         # the 0/1 constants of vec, kron, reshape and concatenate (composite.py)
+    Embed: _constant_rule,
+    Reinterpret: _constant_rule,
 }
 
 

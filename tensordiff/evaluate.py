@@ -31,11 +31,12 @@ from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
 from .gram import gram_plan
-from .indices import check_dim_lengths, format_dims, slice_of
+from .indices import base_dims, check_dim_lengths, format_dims, slice_of
 from .kernels import assemble, assembler
 from .memory import check_allocation, fits, format_bytes, validate_limit
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
 from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
+from .reshapesteps import STRUCTURE_PLANS, bind_composites
 from .pricing import replay
 from .printing import short
 from .progress import Progress, delay_for, validate_progress
@@ -438,6 +439,7 @@ class Program:
             while (parts := slice_of(dim)) is not None:
                 dim = parts[0]
                 dims.add(dim)
+        dims.update(base for dim in list(dims) for base in base_dims(dim))   # n·m and n+m need n and m
         self.dims = dims
         last_use = {}
         inputs = {}
@@ -721,6 +723,7 @@ class Program:
             raise EvaluationError("no value for symbol(s) " + ", ".join(
                 f"{m!r} (dims {format_dims(self.symbols[m])})" for m in missing))
         bind_selections(self.dims, self.index_checks, sizes)
+        bind_composites(self.dims, self.nodes, sizes)
         unbound = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
         if unbound:
             raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
@@ -788,6 +791,7 @@ _PLANS = {
     Solve: _MatrixStep,
     **SELECTION_PLANS,
     **REDUCTION_PLANS,
+    **STRUCTURE_PLANS,
 }
 
 

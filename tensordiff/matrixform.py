@@ -21,6 +21,7 @@ from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .printing import _join_terms
 from .reductionprint import MatrixForms
+from .reshapeform import StructureMatrixForms, structure_matrix_form
 from .simplify import einsum_on, is_symmetric
 
 # Names td.parse reads as something else than a symbol or user function of that name.
@@ -127,7 +128,7 @@ def _row_broadcast(node):
         and not any(node.out[0] in sub for sub in node.subscripts)
 
 
-class _Writer(MatrixForms):
+class _Writer(MatrixForms, StructureMatrixForms):
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
     def __init__(self):
@@ -196,6 +197,9 @@ class _Writer(MatrixForms):
         return _common_factor(parts) or _join_terms(parts)
 
     def _einsum(self, node):
+        special = structure_matrix_form(self.write, node)   # reshapeform.py: vec(X), kron(A, B)
+        if special is not None:
+            return special or None
         return _EinsumWriter(self, node).text()
 
 

@@ -14,7 +14,7 @@ import keyword
 import unicodedata
 
 from .expr import Apply, Einsum, Select, Var, topological
-from .indices import slice_of
+from .indices import base_dims, slice_of
 
 __all__ = ["CodeNames", "binding_names", "user_function_name", "user_names"]
 
@@ -28,7 +28,8 @@ def user_function_name(fn):
 
 
 def _base_dims(dim):
-    """``dim`` and, for a dim made by slicing (n[1:4]), the dims it was cut from."""
+    """``dim``, the dims it was cut from (n[1:4]) and the plain dims a composite one is made of (n·m)."""
+    yield from base_dims(dim)   # the plain dims whose sizes give dim's (n and m for (n+m)·p)
     while dim is not None:
         yield dim
         parts = slice_of(dim)

@@ -74,11 +74,11 @@ import re
 from collections.abc import Iterable
 from typing import Union
 
-from . import ops, reductions
+from . import ops, reductions, reshaping
 from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
-from .indices import parse_dims
+from .indices import merged_dim, merged_parts, parse_dims
 from .simplify import add_node, as_expr, constant
 from .annotations import Dims
 from .expr import Expr
@@ -124,8 +124,12 @@ FUNCTION_TABLE = {
     "maximum": ("elementwise", reductions.maximum),
     "minimum": ("elementwise", reductions.minimum),
     "where": ("elementwise", reductions.where),
+    # reshaping.py: vec(X) of an (m, n) matrix is a vector over the merged dim n·m; kron(A, B) merges
+    # A's and B's rows and their columns (parse's _Dims.merged types them)
+    "vec": ("vec", lambda e: e if e.ndim == 0 else reshaping.vec(e)),
+    "kron": ("kron", lambda a, b: a * b if 0 in (a.ndim, b.ndim) else reshaping.kron(a, b)),
 }
-ARITY = {"maximum": 2, "minimum": 2, "where": 3}   # the functions of several arguments
+ARITY = {"maximum": 2, "minimum": 2, "where": 3, "kron": 2}   # the functions of several arguments
 COMPARISONS = {"<": reductions.less, "<=": reductions.less_equal, ">": reductions.greater, ">=": reductions.greater_equal}
 
 reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
@@ -437,6 +441,26 @@ class _Dims:
 
     def __init__(self):
         self.parent, self.name, self.by_name = [ONE], [None], {}
+        self.made = {}   # root -> the dim variables a merged dim (vec, kron) is made of, in C order
+
+    def merged(self, parts):
+        """The dim variable of an axis merging ``parts`` (the literal 1 left out)."""
+        flat = []
+        for part in parts:
+            root = self.find(part)
+            flat.extend(self.made.get(root, (root,)) if root != ONE else ())
+        if len(flat) <= 1:
+            return flat[0] if flat else ONE
+        made = self.new(None)
+        self.made[made] = tuple(flat)
+        return made
+
+    def parts(self, d):
+        """The parts of a merged dim variable (made by merged, or named like "n·m"), else None."""
+        if d in self.made:
+            return self.made[d]
+        named = merged_parts(self.name[d]) if self.name[d] else None
+        return None if named is None else tuple(self.new(part) for part in named)
 
     def new(self, name=None):
         if name not in self.by_name:
@@ -456,12 +480,27 @@ class _Dims:
         a, b = self.find(a), self.find(b)
         if a == b:
             return True
-        if ONE in (a, b) or self.name[a] and self.name[b]:
+        if ONE in (a, b):
             return False
+        parts_a, parts_b = self.parts(a), self.parts(b)
+        if parts_a is not None and parts_b is not None:   # two merged dims: part by part
+            if len(parts_a) != len(parts_b):
+                return False
+            if not all([self.unify(x, y) for x, y in zip(parts_a, parts_b)]):
+                return False
+            self._link(a, b)
+            return True
+        if self.name[a] and self.name[b] or (parts_a or parts_b) and (self.name[a] or self.name[b]):
+            return False
+        self._link(a, b)
+        return True
+
+    def _link(self, a, b):
         if self.name[b]:
             a, b = b, a  # the given name stays on the root
         self.parent[b] = a
-        return True
+        if b in self.made:
+            self.made.setdefault(a, self.made.pop(b))
 
 
 class _Pass:
@@ -484,8 +523,16 @@ class _Pass:
         """``source is (rows, cols)``, naming each dim as far as it is known (?k when unnamed)."""
         source = " ".join(self.text[start:end].split())
         source = source if len(source) <= 30 else source[:27] + "..."
-        labels = ("1" if d == ONE else self.dims.name[d] or f"?{d}" for d in map(self.dims.find, shape))
-        return f"{source} is ({', '.join(labels)})"
+        return f"{source} is ({', '.join(self.label(d) for d in shape)})"
+
+    def label(self, d):
+        """A dim as far as it is known: its name, ?k when unnamed, ?k·?l when merged (vec, kron)."""
+        d = self.dims.find(d)
+        if d == ONE:
+            return "1"
+        if self.dims.name[d] is None and d in self.dims.made:
+            return "·".join(self.label(part) for part in self.dims.made[d])
+        return self.dims.name[d] or f"?{d}"
 
     def want_vector(self, nodes, shape):
         """The conventions: the undeclared lower-case names a scalar ``nodes`` stand for become vectors."""
@@ -574,6 +621,18 @@ def _type_call(p, node, kids):
     if rule == "elementwise":
         items = [(kid.start, kid.end, shape, [kid]) for kid, shape in zip(node.kids, kids)]
         return p.common([(node.value, node.pos)] * len(kids), items)
+    if rule == "vec":   # the columns stacked: (m, n) -> (n·m, 1); a vector stays itself
+        return (p.dims.merged((cols, rows)), ONE) if ONE not in (rows, cols) else \
+            (cols, ONE) if rows == ONE else kids[0]
+    if rule == "kron":
+        (a, b), (c, d) = kids
+        if SCALAR in kids:
+            return kids[1] if kids[0] == SCALAR else kids[0]
+        if (a == ONE) != (c == ONE) or (b == ONE) != (d == ONE):
+            p.fail(node.pos, f"kron needs two matrices, two column vectors or two row vectors, but "
+                             f"{p.show(node.kids[0].start, node.kids[0].end, kids[0])} and "
+                             f"{p.show(node.kids[1].start, node.kids[1].end, kids[1])}")
+        return p.dims.merged((a, c)), p.dims.merged((b, d))
     if rule in ("reduce", "diag", "vector"):
         p.want_vector([arg], kids[0])
     if rule in ("same", "reduce", "vector"):
@@ -720,8 +779,21 @@ def _dim_names(order, typed):
         for d in typed.shapes[id(node)] if node.kind in ("sym", "eye", "ones") else ():
             root = typed.dims.find(d)
             if root != ONE and root not in names:
-                names[root] = typed.dims.name[root] or fresh(root)
+                names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
     return names
+
+
+def _merged_name(dims, root, names, fresh):
+    """The name of a dim variable: a merged one's from its parts' ("n·m"), another fresh."""
+    if root not in dims.made:
+        return fresh(root)
+    parts = []
+    for part in dims.made[root]:
+        part = dims.find(part)
+        if part not in names:
+            names[part] = dims.name[part] or _merged_name(dims, part, names, fresh)
+        parts.append(names[part])
+    return merged_dim(tuple(parts))
 
 
 def _build_chain(node, kids, typed):

@@ -12,6 +12,7 @@ from collections import namedtuple
 from .expr import Einsum, Inv, Solve, Var, make, topological
 from .factoring import factor_sums
 from .fusion import FusedSumStep
+from .reshapesteps import plan_structures
 from .select import plan_selections
 from .simplify import einsum_node, einsum_on, substitute
 
@@ -76,6 +77,11 @@ def _solve_form(node, k):
     return None
 
 
+def composite_structures(outputs, checks=None):
+    """reshapesteps.plan_structures as a pass."""
+    return plan_structures(outputs)
+
+
 def common_factors(outputs, checks=None):
     """factoring.factor_sums as a pass."""
     return factor_sums(outputs)
@@ -89,6 +95,9 @@ def selections(outputs, checks):
 
 
 EXPRESSION_PASSES = (
+    Pass("composite structures", composite_structures,
+         "a product with a merge or an embedding (vec, kron, reshape, stack, concatenate) becomes reshapes, "
+         "slices and pads of its operands (reshapesteps.py): no Kronecker product or 0/1 tensor is built"),
     Pass("common factors", common_factors,
          "Σ S·W1 + Σ S·W2 = Σ S·(W1 + W2): terms sharing a skeleton contract it once (factoring.py)"),
     Pass("inverse→solve", use_solve,

@@ -16,7 +16,9 @@ from .expr import (Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select,
 from .functions import USER_PREFIX, marked
 from .indices import letters, slice_of, slice_text
 from .naming import CodeNames, binding_names, user_function_name, user_names  # noqa: F401 (selfcheck's)
+from .composite import STRUCTURES
 from .reductionprint import CodeForms, IndexForms, LatexForms
+from .reshapeprint import StructureCodeForms, StructureIndexForms, size_code
 from .simplify import as_expr
 
 __all__ = ["index_notation", "index_latex", "to_einsum", "short", "printable"]
@@ -51,7 +53,7 @@ def _bindings(roots, bind_matrix_args=True):
     bound = []
     depth = {}  # inline levels below a node, counted up to the nearest named node or leaf
     for node in nodes:  # children first
-        if isinstance(node, (Var, Select, Triangle)) or (isinstance(node, Einsum) and not node.operands):
+        if isinstance(node, (Var, Select, Triangle, *STRUCTURES)) or (isinstance(node, Einsum) and not node.operands):
             depth[node] = 0
             continue
         depth[node] = 1 + max((depth[c] for c in node.children()), default=0)
@@ -62,7 +64,7 @@ def _bindings(roots, bind_matrix_args=True):
     return bound
 
 
-class _IndexPrinter(IndexForms):
+class _IndexPrinter(IndexForms, StructureIndexForms):
     """Plain-text index notation; ``_LatexPrinter`` overrides the few formatting hooks."""
 
     def __init__(self, names):
@@ -542,7 +544,7 @@ def _spelling(target, alias):
     return respell(TARGETS[target])
 
 
-class _CodePrinter(CodeForms):
+class _CodePrinter(CodeForms, StructureCodeForms):
     """Source for each node in ``target``'s library, given names for bound nodes and the
     identifiers (naming.CodeNames) of the symbols, dims, user functions and module."""
 
@@ -561,6 +563,9 @@ class _CodePrinter(CodeForms):
 
     def size(self, dim):
         """Code for the size of ``dim``: its name, or len(range(n)[2:5]) for a dim made by slicing."""
+        composite = size_code(dim, self.size)   # n·m, n+m, 3
+        if composite is not None:
+            return composite
         parts = slice_of(dim)
         if parts is None:
             self.dims_used.add(dim)

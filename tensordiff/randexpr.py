@@ -10,6 +10,7 @@ import numpy as np
 
 import tensordiff as td
 from tensordiff.functions import FUNCTIONS
+from tensordiff.reshapedraws import ReshapeDraws
 
 __all__ = ["ExpressionGenerator", "USER_FUNCTIONS", "SIZES", "SHAPES", "DEPTH"]
 
@@ -61,7 +62,7 @@ UNARY = ["neg"] + sorted(name for name, fn in FUNCTIONS.items() if fn.finite_dif
 USER_FUNCTIONS = {"hr": [softplus, sigmoid, dsigmoid, d2sigmoid, d3sigmoid]}
 
 
-class ExpressionGenerator:
+class ExpressionGenerator(ReshapeDraws):
     """Random expressions paired with numpy twins; ``S`` holds the symbols, ``V`` their values.
 
     ``P`` is a symmetric matrix: derivatives with respect to it are sym(G) on each of its slots.
@@ -164,6 +165,7 @@ class ExpressionGenerator:
         if len(shape) >= 2:
             rules.append(self.broadcast_binary)
         rules += [self.reduction_rules] * 2
+        rules += [self.reshaping_rules]   # reshapedraws.py: vec, kron, reshape, stack, concatenate
         return self.tame(self.pick(rules)(shape, depth))
 
     def elementwise_binary(self, shape, depth):

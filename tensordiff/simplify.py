@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Expr, Inv, LogDet, LogSumExp, Max, Maximum, Select,
                    Softmax, Solve, Take, Triangle, Var, Where, make, topological)
+from .composite import REBUILD as STRUCTURE_REBUILD, structure_pair
 from .indices import UnionFind, format_dims
 from .annotations import ExprLike
 
@@ -69,6 +70,9 @@ def einsum_node(coeff, operands, subs, out, dims):
         new = lambda sub: tuple(renumber[rename.get(i, i)] for i in sub)  # noqa: E731
         return einsum_node(coeff, [o for o, _ in rest], [new(u) for _, u in rest], new(out),
                            [dims[r] for r in renumber])
+    paired = structure_pair(flat_ops, flat_subs, out)   # composite.py: RᵀR = I for merged/concatenated axes
+    if paired is not None:
+        return _without_pair(coeff, flat_ops, flat_subs, out, dims, uf, paired)
     merged = _merge_powers(flat_ops, flat_subs)
     if merged is not None:  # rebuild over the surviving (root) ids only, so none turns into an orphan
         ops, subs = merged
@@ -77,6 +81,21 @@ def einsum_node(coeff, operands, subs, out, dims):
                            tuple(renumber[i] for i in out), [dims[r] for r in renumber])
     orphans = sorted((dims[i], i) for i in range(len(dims)) if find(i) == i and i not in used)
     return _canonical_einsum(coeff, flat_ops, flat_subs, out, dims, [i for _, i in orphans])
+
+
+def _without_pair(coeff, ops, subs, out, dims, uf, paired):
+    """The product without a pair of structure constants, their other indices unified (or 0)."""
+    pair, unions, removed = paired
+    if unions is None:
+        return zeros(tuple(dims[i] for i in out))
+    for a, b in unions:
+        uf.union(a, b)
+    find = uf.find
+    roots = [i for i in range(len(dims)) if find(i) == i and i not in removed]
+    renumber = {r: k for k, r in enumerate(roots)}
+    new = lambda sub: tuple(renumber[find(i)] for i in sub)  # noqa: E731
+    rest = [k for k in range(len(ops)) if k not in pair]
+    return einsum_node(coeff, [ops[k] for k in rest], [new(subs[k]) for k in rest], new(out), [dims[r] for r in roots])
 
 
 def _as_power(node):
@@ -573,6 +592,7 @@ _REBUILD = {
     Maximum: lambda node, new: maximum_node(new[node.a], new[node.b]),
     Triangle: lambda node, new: node,
     Cholesky: lambda node, new: cholesky_node(new[node.arg]),
+    **STRUCTURE_REBUILD,
 }
 
 

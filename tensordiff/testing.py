@@ -17,6 +17,7 @@ from .diff import _check_wrt, diff
 from .errors import TensorDiffError
 from .evaluate import compile
 from .expr import Var, declared_dims, topological
+from .indices import base_dims, dim_size
 from .simplify import as_expr
 from .annotations import ExprLike, Functions, Symbols, Wrt
 from .expr import Expr
@@ -49,11 +50,12 @@ def random_values(exprs: Iterable[Expr], sizes: Optional[Mapping[str, int]] = No
     sizes = dict(sizes or {})
     for dims in symbols.values():
         for dim in dims:
-            if dim not in sizes:
-                sizes[dim] = 2 + len(sizes) % 3
+            for base in base_dims(dim):   # a composite dim (n·m, n+m) takes its size from its parts
+                if base not in sizes:
+                    sizes[base] = 2 + len(sizes) % 3
     values = {}
     for name, dims in sorted(symbols.items()):
-        shape = tuple(sizes[d] for d in dims)
+        shape = tuple(dim_size(d, sizes) for d in dims)
         if len(dims) == 2 and dims[0] == dims[1]:
             n = shape[0]
             values[name] = np.eye(n) + 0.3 * rng.standard_normal(shape) / np.sqrt(n)

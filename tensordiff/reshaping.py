@@ -8,7 +8,10 @@ so ``vec(X)`` of X (m, n) has the dim "n·m". A concatenated axis has the dim "n
 axis has the dim "k" for k operands. docs/operations/reshaping.md states the conventions.
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
 
 from .composite import embed, merge, reinterpret
 from .errors import ShapeError
@@ -16,6 +19,8 @@ from .expr import Select, Var, make
 from .indices import atoms, concat_dim, concat_parts, format_dims, merged_dim, parse_dims
 from .printing import short
 from .simplify import add_node, as_expr, einsum_node
+from .annotations import Dims, ExprLike
+from .expr import Expr
 
 __all__ = ["vec", "kron", "reshape", "stack", "concatenate"]
 
@@ -73,7 +78,7 @@ def _regroup(x, order, out_dims=None):
     return c.build(out_groups)
 
 
-def vec(x):
+def vec(x: ExprLike) -> Expr:
     """The column-major vectorisation vec(X): the columns of X stacked, as in matrix calculus.
 
     vec(X) of X (m, n) has the merged dim "n·m" (entry i + m·j is X[i, j]), so the Magnus–Neudecker
@@ -113,7 +118,7 @@ def vec(x):
     return _regroup(x, tuple(reversed(range(x.ndim))))
 
 
-def kron(a, b):
+def kron(a: ExprLike, b: ExprLike) -> Expr:
     """The Kronecker product A ⊗ B of two matrices (or of two vectors), as np.kron.
 
     For A (i, j) and B (k, l) it has dims ("i·k", "j·l"): entry (p·size(k) + r, q·size(l) + s) is
@@ -155,7 +160,7 @@ def kron(a, b):
     return c.build([ga[k] + gb[k] for k in range(a.ndim)])
 
 
-def reshape(x, dims):
+def reshape(x: ExprLike, dims: Dims) -> Expr:
     """``x`` with new dims, its entries read in numpy's C order (the last axis fastest), as np.reshape.
 
     Merged dims regroup the axes: a (q, m) matrix reshaped to "q·m" is its rows laid end to end,
@@ -243,7 +248,7 @@ def _operands(xs, what):
     return xs
 
 
-def stack(xs, axis=0):
+def stack(xs: Sequence[ExprLike], axis: int = 0) -> Expr:
     """The operands, all of one shape, stacked along a new axis, as np.stack.
 
     The new axis has the decimal dim "k" (its size, the number of operands).
@@ -287,7 +292,7 @@ def stack(xs, axis=0):
     return add_node(terms, tuple(dims[i] for i in out))
 
 
-def concatenate(xs, axis=0):
+def concatenate(xs: Sequence[ExprLike], axis: int = 0) -> Expr:
     """The operands joined along an existing axis, as np.concatenate.
 
     The joined axis has the concatenated dim "n+m" (its size the sum of the parts'); the other

@@ -666,7 +666,7 @@ class Program:
     def _check_memory(self, sizes, dtype):
         """Refuse, before allocating anything, a run whose peak (results, intermediates and
         temporaries; pricing.py) is over the memory limit. The inputs are already allocated."""
-        itemsize = np.dtype(dtype).itemsize
+        itemsize = _itemsize(dtype)
         key = (tuple(sorted(sizes.items())), itemsize)
         known = self._prices.get(key)
         if known is None:
@@ -877,6 +877,15 @@ def compile(exprs: Exprs, *, backend: Optional[Backend] = None, singular: Singul
                       conditioning=conditioning, progress=progress)
     program.nesting = nesting
     return program
+
+
+def _itemsize(dtype):
+    """Bytes per entry of a numpy dtype or another library's (torch.float64 is no numpy dtype)."""
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        size = getattr(dtype, "itemsize", None)   # torch >= 2.1
+        return int(size) if size else np.dtype(str(dtype).rpartition(".")[2]).itemsize
 
 
 def _by_name(values):

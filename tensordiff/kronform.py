@@ -158,7 +158,17 @@ def tensor_form(expr, write):
         return None   # a zero: the notation has no zero tensor
     for side in (1, 0):   # tprod(A, C) + tprod(B, C) is tprod(A + B, C); then a shared first factor
         terms = _collect(terms, side)
-    texts = [_text(*term) for term in terms]
+    terms.sort(key=lambda term: term[0].startswith("-"))   # a positive term first: A - B, not -B + A
+    unsigned = {prefix.removeprefix("-") for prefix, *_ in terms}
+    common = unsigned.pop() if len(terms) > 1 and len(unsigned) == 1 else ""
+    if common:   # det(X)*outer(...) - det(X)*tbox(...) is det(X)*(outer(...) - tbox(...))
+        negative = all(prefix.startswith("-") for prefix, *_ in terms)
+        terms = [(prefix[:len(prefix) - len(common)] if not negative else "", *rest) for prefix, *rest in terms]
+        return ("-" if negative else "") + common + "(" + _sum([_text(*term) for term in terms]) + ")"
+    return _sum([_text(*term) for term in terms])
+
+
+def _sum(texts):
     return texts[0] + "".join(" - " + t[1:] if t.startswith("-") else " + " + t for t in texts[1:])
 
 
@@ -257,8 +267,7 @@ def _collect(terms, side):
             prefix, other = members[0]
         else:
             texts = [_scaled(p, f) for p, f in members]
-            prefix, other = "", texts[0] + "".join(" - " + t[1:] if t.startswith("-") else " + " + t
-                                                   for t in texts[1:])
+            prefix, other = "", _sum(texts)
         collected.append((prefix, word, layout, [other, shared] if side == 1 else [shared, other]))
     return collected
 

@@ -38,6 +38,13 @@ diagonal. The reductions max min mean logsumexp give a scalar, softmax log_softm
 last axis; cholesky, tril and triu take a matrix; maximum(a, b), minimum(a, b) and
 where(mask, a, b) are elementwise (scalars broadcast).
 
+Tensors of order 3 and 4 (kronform.py, docs/guide/notation.md): tprod(A, B)[i,j,k,l] = A[i,k] B[j,l],
+tbox(A, B)[i,j,k,l] = A[i,l] B[j,k] and outer(A, B)[i,j,k,l] = A[i,j] B[k,l], of matrices and
+vectors; a column vector's axis is a row's, a row vector x' (1, n) a column's, and the axes of
+size 1 are left out (tprod(A, x')[i,k,l] = A[i,k] x[l]). Such a tensor is typed as the tuple of
+its dims; it adds to and combines elementwise with one of its shape, is scaled by a scalar, and
+goes into elementwise functions, but not into matrix products, transposes or matrix functions.
+
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
 unify by union-find. ``*`` scales when a side is (1, 1), else it unifies the inner dims. A symbol

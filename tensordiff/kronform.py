@@ -19,9 +19,9 @@ words (parse.py), td.latex writes ⊗, ⊠ and ∘ (matrixlatex.py); docs/guide/
 
 from .errors import ShapeError
 from .expr import Einsum
+from .indices import UnionFind
 from .ops import einsum, outer
 from .simplify import as_expr, einsum_on, terms_of
-from .indices import UnionFind
 
 __all__ = ["tprod", "tbox", "tensor_product", "tensor_form", "TENSOR_PRODUCTS", "TENSOR_LATEX"]
 
@@ -54,9 +54,9 @@ def tprod(a, b):
     derivative ∂F/∂X whose first axis pairs F's rows with X's rows and second F's columns with
     X's columns: ∂(A @ X @ B)/∂X = tprod(A, B.T). A vector is one column, its axis of size 1
     left out: tprod(A, x)[i,j,k] = A[i,k]·x[j] (the parser's tprod(A, x') puts a row vector's
-    axis among the columns: tprod(A, x')[i,k,l] = A[i,k]·x[l], as td.outer(A, x)). Reshaping tprod(A, B) (shape (m, p, n, q)) in C
-    order to (m·p, n·q) gives the Kronecker product kron(A, B); with column-major vec,
-    vec(dF) = kron(B, A) @ vec(dX) where ∂F/∂X = tprod(A, B).
+    axis among the columns: tprod(A, x')[i,k,l] = A[i,k]·x[l], as td.outer(A, x)). Reshaping
+    tprod(A, B) (shape (m, p, n, q)) in C order to (m·p, n·q) gives the Kronecker product
+    kron(A, B); with column-major vec, vec(dF) = kron(B, A) @ vec(dX) where ∂F/∂X = tprod(A, B).
 
     Parameters
     ----------

@@ -382,8 +382,7 @@ class _LatexWriter:
         if name in ("norm1", "norm2"):
             return rf"\left\|{self.write(args[0], 0)}\right\|_{name[-1]}"
         if name in TENSOR_LATEX and len(args) == 2:   # tprod(A, B): A \otimes B (kronform.py)
-            return f" {TENSOR_LATEX[name]} ".join(self.write(arg, 3) if arg[0] == "neg" else self.write(arg, 2)
-                                                 for arg in args)
+            return f" {TENSOR_LATEX[name]} ".join(self.write(arg, 2) for arg in args)
         body = ", ".join(self.write(arg, 0) for arg in args)
         command = self.functions.get(name) or _CALLS.get(name)
         if command is None:

@@ -274,7 +274,8 @@ def _sized_readings(parsed, text, shape):
     one per size that ``eye`` can be given where an identity that no symbol sizes left it unsized
     (``eye`` alone, ``s*eye``, ``logdet(2*eye)``: the notation carries no size, so each size is a
     reading). None fits when the text's identities need different sizes
-    (tanh(det(eye + M*M'))*eye); an empty list then."""
+    (tanh(det(eye + M*M'))*eye); an empty list then. A result of order 3 or 4 may also read with
+    each identity at its own size (tprod(eye, eye)): (reading, sizes), see _identity_sized."""
     if parsed.shape == shape and _sized(parsed):
         return [parsed]
     readings = [] if len(shape) <= 2 else _identity_sized(parsed, shape)

@@ -3,6 +3,8 @@ outer (∘) of matrices, vectors and identities, as printed by td.matrix_notatio
 back by td.parse. docs/guide/notation.md defines the notation; Cookbook equation numbers are those
 of Petersen & Pedersen, The Matrix Cookbook (November 15, 2012)."""
 
+import types
+
 import numpy as np
 import pytest
 
@@ -94,51 +96,58 @@ def test_the_tensor_product_reshaped_is_the_kronecker_product_and_maps_vec_to_ve
 
 # ---------------------------------------------------------------- the examples, printed and read back
 
-X, A, B = td.matrix("X", "n m"), td.matrix("A", "p n"), td.matrix("B", "m q")
-Q, C, S = td.matrix("Q", "n n"), td.matrix("C", "n n"), td.matrix("S", "n n", symmetric=True)
-E, F, H = td.matrix("E", "n q"), td.matrix("F", "n q"), td.matrix("H", "p m")
-T, U, V = td.matrix("T", "n k"), td.matrix("U", "n r"), td.matrix("V", "k r")
-x, y, a, b = td.vector("x", "n"), td.vector("y", "p"), td.vector("a", "n"), td.vector("b", "m")
+def _symbols():
+    """The examples' symbols, declared while a test runs: td.parse reads a name as the symbol
+    declared last and still alive, so symbols held by this module would change other files' parses."""
+    return types.SimpleNamespace(
+        X=td.matrix("X", "n m"), A=td.matrix("A", "p n"), B=td.matrix("B", "m q"), Q=td.matrix("Q", "n n"),
+        C=td.matrix("C", "n n"), S=td.matrix("S", "n n", symmetric=True), E=td.matrix("E", "n q"),
+        F=td.matrix("F", "n q"), H=td.matrix("H", "p m"), T=td.matrix("T", "n k"), U=td.matrix("U", "n r"),
+        V=td.matrix("V", "k r"), x=td.vector("x", "n"), y=td.vector("y", "p"), a=td.vector("a", "n"),
+        b=td.vector("b", "m"))
 
-# (what, function, with respect to, order, the derivative's matrix notation, its LaTeX)
+
+# (what, the function of _symbols(), the symbol it is differentiated by, order, the derivative's
+# matrix notation, its LaTeX)
 EXAMPLES = [
-    ("dX/dX (73)", X, X, 1, "tprod(eye, eye)", r"I \otimes I"),
-    ("d(Ax)/dA", A @ x, A, 1, "tprod(eye, x')", r"I \otimes x^\top"),
-    ("d(Xb)/dX", X @ b, X, 1, "tprod(eye, b')", r"I \otimes b^\top"),
-    ("d(AX)/dX", A @ X, X, 1, "tprod(A, eye)", r"A \otimes I"),
-    ("d(XB)/dX (74)", X @ B, X, 1, "tprod(eye, B')", r"I \otimes B^\top"),
-    ("d(AXB)/dX", A @ X @ B, X, 1, "tprod(A, B')", r"A \otimes B^\top"),
-    ("d(X'E)/dX (75)", X.T @ E, X, 1, "tbox(eye, E')", r"I \boxtimes E^\top"),
-    ("dX'/dX", X.T, X, 1, "tbox(eye, eye)", r"I \boxtimes I"),
-    ("d(HX'F)/dX", H @ X.T @ F, X, 1, "tbox(H, F')", r"H \boxtimes F^\top"),
-    ("d(X'X)/dX", X.T @ X, X, 1, "tbox(eye, X') + tprod(X', eye)", r"I \boxtimes X^\top + X^\top \otimes I"),
-    ("d(X'CX)/dX (79)", X.T @ C @ X, X, 1, "tbox(eye, (C*X)') + tprod(X'*C, eye)",
+    ("dX/dX (73)", lambda s: s.X, "X", 1, "tprod(eye, eye)", r"I \otimes I"),
+    ("d(Ax)/dA", lambda s: s.A @ s.x, "A", 1, "tprod(eye, x')", r"I \otimes x^\top"),
+    ("d(Xb)/dX", lambda s: s.X @ s.b, "X", 1, "tprod(eye, b')", r"I \otimes b^\top"),
+    ("d(AX)/dX", lambda s: s.A @ s.X, "X", 1, "tprod(A, eye)", r"A \otimes I"),
+    ("d(XB)/dX (74)", lambda s: s.X @ s.B, "X", 1, "tprod(eye, B')", r"I \otimes B^\top"),
+    ("d(AXB)/dX", lambda s: s.A @ s.X @ s.B, "X", 1, "tprod(A, B')", r"A \otimes B^\top"),
+    ("d(X'E)/dX (75)", lambda s: s.X.T @ s.E, "X", 1, "tbox(eye, E')", r"I \boxtimes E^\top"),
+    ("dX'/dX", lambda s: s.X.T, "X", 1, "tbox(eye, eye)", r"I \boxtimes I"),
+    ("d(HX'F)/dX", lambda s: s.H @ s.X.T @ s.F, "X", 1, "tbox(H, F')", r"H \boxtimes F^\top"),
+    ("d(X'X)/dX", lambda s: s.X.T @ s.X, "X", 1, "tbox(eye, X') + tprod(X', eye)", r"I \boxtimes X^\top + X^\top \otimes I"),
+    ("d(X'CX)/dX (79)", lambda s: s.X.T @ s.C @ s.X, "X", 1, "tbox(eye, (C*X)') + tprod(X'*C, eye)",
      r"I \boxtimes \left(C X\right)^\top + X^\top C \otimes I"),
-    ("d(QQ)/dQ", Q @ Q, Q, 1, "tprod(Q, eye) + tprod(eye, Q')", r"Q \otimes I + I \otimes Q^\top"),
-    ("d inv(Q)/dQ (60)", td.inv(Q), Q, 1, "-tprod(inv(Q), inv(Q)')", r"-\left(Q^{-1} \otimes Q^{-\top}\right)"),
-    ("d(xy')/dx", td.outer(x, y), x, 1, "tprod(eye, y)", r"I \otimes y"),
-    ("d(yx')/dx", td.outer(y, x), x, 1, "tprod(y, eye)", r"y \otimes I"),
-    ("d(tr(Q) C)/dQ", td.trace(Q) * C, Q, 1, "outer(C, eye)", r"C \circ I"),
-    ("dS/dS, S symmetric", S, S, 1, "0.5*(tbox(eye, eye) + tprod(eye, eye))",
+    ("d(QQ)/dQ", lambda s: s.Q @ s.Q, "Q", 1, "tprod(Q, eye) + tprod(eye, Q')", r"Q \otimes I + I \otimes Q^\top"),
+    ("d inv(Q)/dQ (60)", lambda s: td.inv(s.Q), "Q", 1, "-tprod(inv(Q), inv(Q)')", r"-\left(Q^{-1} \otimes Q^{-\top}\right)"),
+    ("d(xy')/dx", lambda s: td.outer(s.x, s.y), "x", 1, "tprod(eye, y)", r"I \otimes y"),
+    ("d(yx')/dx", lambda s: td.outer(s.y, s.x), "x", 1, "tprod(y, eye)", r"y \otimes I"),
+    ("d(tr(Q) C)/dQ", lambda s: td.trace(s.Q) * s.C, "Q", 1, "outer(C, eye)", r"C \circ I"),
+    ("dS/dS, S symmetric", lambda s: s.S, "S", 1, "0.5*(tbox(eye, eye) + tprod(eye, eye))",
      r"0.5 \left(I \boxtimes I + I \otimes I\right)"),
-    ("Hessian of |T - UV'|^2 in U", td.sum((T - U @ V.T) ** 2), U, 2, "2*tprod(eye, V'*V)",
+    ("Hessian of |T - UV'|^2 in U", lambda s: td.sum((s.T - s.U @ s.V.T) ** 2), "U", 2, "2*tprod(eye, V'*V)",
      r"2 \left(I \otimes V^\top V\right)"),
-    ("Hessian of |AX - H|^2", td.sum((A @ X - H) ** 2), X, 2, "2*tprod(A'*A, eye)", r"2 \left(A^\top A \otimes I\right)"),
-    ("Hessian of tr(X'CX)", td.trace(X.T @ C @ X), X, 2, "tprod(C + C', eye)", r"\left(C + C^\top\right) \otimes I"),
-    ("Hessian of a'XX'a", a @ X @ X.T @ a, X, 2, "2*tprod(a*a', eye)", r"2 \left(a a^\top \otimes I\right)"),
-    ("Hessian of (a'Xb)^2", (a @ X @ b) ** 2, X, 2, "2*outer(a*b', a*b')", r"2 \left(a b^\top \circ a b^\top\right)"),
-    ("Hessian of logdet(Q)", td.logdet(Q), Q, 2, "-tbox(inv(Q)', inv(Q))", r"-\left(Q^{-\top} \boxtimes Q^{-1}\right)"),
-    ("Hessian of det(Q)", td.det(Q), Q, 2, "det(Q)*(outer(inv(Q)', inv(Q)') - tbox(inv(Q)', inv(Q)))",
+    ("Hessian of |AX - H|^2", lambda s: td.sum((s.A @ s.X - s.H) ** 2), "X", 2, "2*tprod(A'*A, eye)", r"2 \left(A^\top A \otimes I\right)"),
+    ("Hessian of tr(X'CX)", lambda s: td.trace(s.X.T @ s.C @ s.X), "X", 2, "tprod(C + C', eye)", r"\left(C + C^\top\right) \otimes I"),
+    ("Hessian of a'XX'a", lambda s: s.a @ s.X @ s.X.T @ s.a, "X", 2, "2*tprod(a*a', eye)", r"2 \left(a a^\top \otimes I\right)"),
+    ("Hessian of (a'Xb)^2", lambda s: (s.a @ s.X @ s.b) ** 2, "X", 2, "2*outer(a*b', a*b')", r"2 \left(a b^\top \circ a b^\top\right)"),
+    ("Hessian of logdet(Q)", lambda s: td.logdet(s.Q), "Q", 2, "-tbox(inv(Q)', inv(Q))", r"-\left(Q^{-\top} \boxtimes Q^{-1}\right)"),
+    ("Hessian of det(Q)", lambda s: td.det(s.Q), "Q", 2, "det(Q)*(outer(inv(Q)', inv(Q)') - tbox(inv(Q)', inv(Q)))",
      r"\det\left(Q\right) \left(Q^{-\top} \circ Q^{-\top} - Q^{-\top} \boxtimes Q^{-1}\right)"),
-    ("Hessian of tr(inv(Q))", td.trace(td.inv(Q)), Q, 2, "tbox((inv(Q)*inv(Q))', inv(Q)) + tbox(inv(Q)', inv(Q)*inv(Q))",
+    ("Hessian of tr(inv(Q))", lambda s: td.trace(td.inv(s.Q)), "Q", 2, "tbox((inv(Q)*inv(Q))', inv(Q)) + tbox(inv(Q)', inv(Q)*inv(Q))",
      r"\left(Q^{-1} Q^{-1}\right)^\top \boxtimes Q^{-1} + Q^{-\top} \boxtimes Q^{-1} Q^{-1}"),
 ]
 IDS = [example[0] for example in EXAMPLES]
 
 
-@pytest.mark.parametrize("what, function, wrt, order, text, latex", EXAMPLES, ids=IDS)
-def test_each_example_prints_its_tensor_product_form_and_reads_back(what, function, wrt, order, text, latex):
-    derivative = td.diff(function, wrt, order=order)
+@pytest.mark.parametrize("what, build, wrt, order, text, latex", EXAMPLES, ids=IDS)
+def test_each_example_prints_its_tensor_product_form_and_reads_back(what, build, wrt, order, text, latex):
+    symbols = _symbols()
+    derivative = td.diff(build(symbols), getattr(symbols, wrt), order=order)
     assert td.matrix_notation(derivative) == text
     assert td.latex(derivative) == r"\mathrm{out} = " + latex
     assert td.matrix_notation(derivative).latex() == latex
@@ -147,8 +156,10 @@ def test_each_example_prints_its_tensor_product_form_and_reads_back(what, functi
     np.testing.assert_allclose(read_back(text, derivative, values), want, rtol=1e-10, atol=1e-12, err_msg=text)
 
 
-@pytest.mark.parametrize("what, function, wrt, order, text, latex", EXAMPLES, ids=IDS)
-def test_each_printed_form_is_the_derivative_by_central_differences(what, function, wrt, order, text, latex):
+@pytest.mark.parametrize("what, build, wrt, order, text, latex", EXAMPLES, ids=IDS)
+def test_each_printed_form_is_the_derivative_by_central_differences(what, build, wrt, order, text, latex):
+    symbols = _symbols()
+    function, wrt = build(symbols), getattr(symbols, wrt)
     lower = td.diff(function, wrt, order=order - 1) if order > 1 else function
     derivative = td.diff(function, wrt, order=order)
     values = _well_conditioned(_values(derivative) | _values(function))
@@ -170,12 +181,15 @@ def test_each_printed_form_is_the_derivative_by_central_differences(what, functi
 
 
 def test_a_result_without_that_structure_falls_back_to_index_notation():
+    s = _symbols()
+    X, A, x = s.X, s.A, s.x
     for result in (td.diff(td.exp(X), X), td.diff(td.exp(A) @ x, A), td.diff(X * td.sum(X), X)):
         assert td.matrix_notation(result).startswith("no matrix notation"), td.matrix_notation(result)
     assert td.matrix_notation(0 * td.tprod(A, X)).startswith("no matrix notation")   # no zero tensor
 
 
 def test_notebooks_render_the_tensor_product_form():
+    A, x = _symbols().A, _symbols().x
     jacobian = td.diff(A @ x, A)
     assert jacobian._repr_latex_() == r"$$I \otimes x^\top$$"
     assert td.matrix_notation(jacobian)._repr_latex_() == jacobian._repr_latex_()
@@ -184,6 +198,7 @@ def test_notebooks_render_the_tensor_product_form():
 # ---------------------------------------------------------------- the parser's side
 
 def test_parse_reads_the_products_with_their_shapes():
+    symbols = _symbols()   # noqa: F841 - alive while td.parse reads A, X and x
     assert td.parse("tprod(A, X)").shape == ("p", "n", "n", "m")
     assert td.parse("tbox(A, X)").shape == ("p", "n", "m", "n")
     assert td.parse("outer(A, X)").shape == ("p", "n", "n", "m")
@@ -203,12 +218,14 @@ def test_parse_reads_the_products_with_their_shapes():
     ("tprod(A, X)^2", td.ShapeError, "raises a scalar to a power"),
 ])
 def test_parse_refuses_a_tensor_product_where_a_matrix_belongs(text, error, message):
+    symbols = _symbols()   # noqa: F841 - A (p, n) and X (n, m) alive while td.parse reads them
     with pytest.raises(error, match=message) as caught:
         td.parse(text)
     assert "^" in str(caught.value)   # a caret under the column
 
 
 def test_the_python_functions_refuse_a_factor_of_order_three():
+    A = _symbols().A
     T3 = td.tensor("T3", "n m p")
     with pytest.raises(td.ShapeError, match="tprod: the first factor must be a matrix"):
         td.tprod(T3, A)
@@ -218,32 +235,30 @@ def test_the_python_functions_refuse_a_factor_of_order_three():
 
 # ---------------------------------------------------------------- random expressions
 
-def _random_matrix(rng, depth):
-    """A random n×n expression of X over products, sums, transposes, scalings and inverses, and its text."""
+def _random_matrix(rng, depth, W, M, N):
+    """A random n×n expression of W over products, sums, transposes, scalings and inverses."""
     if depth == 0 or depth < 3 and rng.random() < 0.3:
-        return [X2, X2.T, A2, B2, td.eye("n")][rng.integers(5)]
+        return [W, W.T, M, N, td.eye("n")][rng.integers(5)]
     kind = rng.integers(5)
-    left = _random_matrix(rng, depth - 1)
+    left = _random_matrix(rng, depth - 1, W, M, N)
     if kind == 0:
-        return left @ _random_matrix(rng, depth - 1)
+        return left @ _random_matrix(rng, depth - 1, W, M, N)
     if kind == 1:
-        return left + _random_matrix(rng, depth - 1)
+        return left + _random_matrix(rng, depth - 1, W, M, N)
     if kind == 2:
         return left.T
     if kind == 3:
         return 0.5 * left
-    inner = _random_matrix(rng, 1)   # no inverse inside an inverse: Hessians of those print 300,000 characters
+    inner = _random_matrix(rng, 1, W, M, N)   # no inverse inside an inverse: Hessians of those print 300,000 characters
     return td.inv(td.eye("n") + 0.1 * inner @ inner.T)
-
-
-X2, A2, B2 = td.matrix("W", "n n"), td.matrix("M", "n n"), td.matrix("N", "n n")   # names of their own:
-u, v, w = td.vector("h", "n"), td.vector("o", "n"), td.vector("t", "n")             # parse reads the last declared
 
 
 def _random_results(seed):
     """Order-3 and order-4 derivatives of a random product expression."""
     rng = np.random.default_rng(seed)
-    f = _random_matrix(rng, 3)
+    X2, A2, B2 = td.matrix("W", "n n"), td.matrix("M", "n n"), td.matrix("N", "n n")
+    u, v, w = td.vector("h", "n"), td.vector("o", "n"), td.vector("t", "n")
+    f = _random_matrix(rng, 3, X2, A2, B2)
     while not f.free & {"W"}:
         f = f @ X2
     return [

@@ -11,7 +11,8 @@ tprod(A, x)[i,j,k] = A[i,k] x[j], tprod(A, x')[i,k,l] = A[i,k] x[l]. A derivativ
 axes then X's (diff.py), so ``tprod`` pairs F's rows with X's rows and F's columns with X's columns
 (a vector F is a column): ∂X/∂X = tprod(eye, eye), ∂(A*X*B)/∂X = tprod(A, B'), ∂(A*x)/∂A =
 tprod(eye, x'); ``tbox`` pairs them crosswise (∂X'/∂X = tbox(eye, eye)) and ``outer`` F's axes
-together (the Hessian of (a'Xb)² is 2*outer(a*b', a*b')). ``tensor_form`` writes an expression of
+together (the Hessian of (a'Xb)² is 2*outer(a*b', a*b')). A factor along an axis where the
+result is constant is the all-ones vector(1) (∂(X*W + b')/∂b = tprod(vector(1), eye)). ``tensor_form`` writes an expression of
 order 3 or 4 so when each of its terms is a product of two such factors and scalars; the factors
 are written by the matrix notation, which matrixform.py passes in. The parser reads the three
 words (parse.py), td.latex writes ⊗, ⊠ and ∘ (matrixlatex.py); docs/guide/notation.md defines them.
@@ -198,15 +199,30 @@ def _term(node, write):
     root = [uf.find(sub[0]) if sub else None for sub in node.subscripts]
     factors = []
     for group in groups:
-        roots = {uf.find(node.out[axis]) for axis in group}
-        factors.append(_part(node, 1.0, [k for k, r in enumerate(root) if r in roots],
-                             tuple(node.out[axis] for axis in group), write))
+        roots = [uf.find(node.out[axis]) for axis in group]
+        if len(group) == 2 and roots[0] != roots[1] and not all(r in root for r in roots):
+            # two vectors, one of them all ones (constant along an axis: ∂(X*W + b')/∂b): u*v'
+            u, v = (_vector(node, axis, root, uf, write) for axis in group)
+            factors.append(None if None in (u, v) else f"{_grouped(u)}*{_transposed(v)}")
+        elif len(group) == 1:
+            factors.append(_vector(node, group[0], root, uf, write))
+        else:
+            factors.append(_part(node, 1.0, [k for k, r in enumerate(root) if r in roots],
+                                 tuple(node.out[axis] for axis in group), write))
     scalar = _part(node, node.coeff, [k for k, r in enumerate(root) if r not in axes], (), write)
     if None in factors or scalar is None:
         return None
     if groups == _ROW:
         factors[1] = _transposed(factors[1])
     return _prefix(scalar), _LAYOUTS[groups], groups, factors
+
+
+def _vector(node, axis, root, uf, write):
+    """The vector factor on output ``axis``: its operands' product, or vector(1) where it has none."""
+    here = uf.find(node.out[axis])
+    if here not in root:
+        return "vector(1)"
+    return _part(node, 1.0, [k for k, r in enumerate(root) if r == here], (node.out[axis],), write)
 
 
 def _part(node, coeff, keep, out, write):

@@ -104,7 +104,7 @@ def _symbols():
         C=td.matrix("C", "n n"), S=td.matrix("S", "n n", symmetric=True), E=td.matrix("E", "n q"),
         F=td.matrix("F", "n q"), H=td.matrix("H", "p m"), T=td.matrix("T", "n k"), U=td.matrix("U", "n r"),
         V=td.matrix("V", "k r"), x=td.vector("x", "n"), y=td.vector("y", "p"), a=td.vector("a", "n"),
-        b=td.vector("b", "m"))
+        b=td.vector("b", "m"), c=td.vector("c", "q"))
 
 
 # (what, the function of _symbols(), the symbol it is differentiated by, order, the derivative's
@@ -126,6 +126,10 @@ EXAMPLES = [
     ("d inv(Q)/dQ (60)", lambda s: td.inv(s.Q), "Q", 1, "-tprod(inv(Q), inv(Q)')", r"-\left(Q^{-1} \otimes Q^{-\top}\right)"),
     ("d(xy')/dx", lambda s: td.outer(s.x, s.y), "x", 1, "tprod(eye, y)", r"I \otimes y"),
     ("d(yx')/dx", lambda s: td.outer(s.y, s.x), "x", 1, "tprod(y, eye)", r"y \otimes I"),
+    ("d(XB + c')/dc, a bias", lambda s: s.X @ s.B + s.c, "c", 1, "tprod(vector(1), eye)", r"\mathbf{1} \otimes I"),
+    ("d(C sum(x))/dx", lambda s: s.C * td.sum(s.x), "x", 1, "tprod(C, vector(1)')", r"C \otimes \mathbf{1}^\top"),
+    ("d(X sum(X))/dX", lambda s: s.X * td.sum(s.X), "X", 1, "sum(X)*tprod(eye, eye) + outer(X, vector(1)*vector(1)')",
+     r"\operatorname{sum}\left(X\right) \left(I \otimes I\right) + X \circ \mathbf{1} \mathbf{1}^\top"),
     ("d(tr(Q) C)/dQ", lambda s: td.trace(s.Q) * s.C, "Q", 1, "outer(C, eye)", r"C \circ I"),
     ("dS/dS, S symmetric", lambda s: s.S, "S", 1, "0.5*(tbox(eye, eye) + tprod(eye, eye))",
      r"0.5 \left(I \boxtimes I + I \otimes I\right)"),
@@ -183,7 +187,7 @@ def test_each_printed_form_is_the_derivative_by_central_differences(what, build,
 def test_a_result_without_that_structure_falls_back_to_index_notation():
     s = _symbols()
     X, A, x = s.X, s.A, s.x
-    for result in (td.diff(td.exp(X), X), td.diff(td.exp(A) @ x, A), td.diff(X * td.sum(X), X)):
+    for result in (td.diff(td.exp(X), X), td.diff(td.exp(A) @ x, A), td.diff(td.exp(X) * td.sum(X), X)):
         assert td.matrix_notation(result).startswith("no matrix notation"), td.matrix_notation(result)
     assert td.matrix_notation(0 * td.tprod(A, X)).startswith("no matrix notation")   # no zero tensor
 

@@ -33,6 +33,7 @@ from .ops import broadcast_shapes, broadcast_to
 from .optimize import ScipyObjective, scipy_objective
 from .substitution import substitute
 from .testing import check
+from .kronform import tbox, tprod
 
 __version__ = "0.1.0"
 
@@ -51,5 +52,6 @@ __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
     "IllConditionedWarning",
     "vec", "kron", "reshape", "stack", "concatenate",
+    "tprod", "tbox",
 ]
 

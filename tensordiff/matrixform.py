@@ -18,6 +18,7 @@ from fractions import Fraction
 
 from .expr import Apply, Einsum, topological
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
+from .kronform import tensor_form
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .printing import _join_terms
 from .reductionprint import MatrixForms
@@ -42,7 +43,9 @@ MAX_NESTING = 150
 
 def to_matrix(expr):
     """The matrix notation of ``expr`` as a string, or None when it has none."""
-    if len(expr.shape) > 2 or _nesting(expr) > MAX_NESTING:
+    if len(expr.shape) > 2:   # order 3 and 4: tprod/tbox/outer of matrices written here (kronform.py)
+        return tensor_form(expr, to_matrix)
+    if _nesting(expr) > MAX_NESTING:
         return None
     try:
         return _Writer().write(expr)

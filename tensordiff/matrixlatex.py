@@ -17,6 +17,7 @@ import re
 from .errors import TensorDiffError
 from .expr import Apply, Expr, topological
 from .functions import USER_PREFIX, marked
+from .kronform import TENSOR_LATEX
 from .matrixform import to_matrix
 from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
 from .annotations import ExprLike, Notation
@@ -61,8 +62,10 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     """An expression in matrix notation, or a note that it has none followed by its index notation.
 
     The notation is the parser's own (``'`` transpose, ``*`` product or scaling, ``.*`` Hadamard,
-    ``eye``, ``tr``, ``inv``, ...), so ``td.parse`` reads it back. Expressions of order 3 and more,
-    and contractions that no product of matrices writes, have no matrix form. Constants print as
+    ``eye``, ``tr``, ``inv``, ...), so ``td.parse`` reads it back. Results of order 3 and 4 whose
+    terms are products of two matrices or vectors are written with ``tprod`` (⊗), ``tbox`` (⊠) and
+    ``outer`` (∘), defined in docs/guide/notation.md. Other expressions of order 3 and more, and
+    contractions that no product of matrices writes, have no matrix form. Constants print as
     the fractions they are (``1/3``, ``^(-2/3)``), a power of -1/2 as ``1/sqrt(...)``.
 
     Parameters
@@ -89,8 +92,10 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
     >>> print(td.matrix_notation(td.diff(W @ W.T, W)))
+    tbox(W, eye) + tprod(eye, W)
+    >>> print(td.matrix_notation(td.diff(td.exp(W), W)))
     no matrix notation for this expression; in index notation:
-    out[i,j,k,l] = W[i,l] δ[j,k] + W[j,l] δ[i,k]
+    out[i,j,k,l] = exp(W[i,j]) δ[i,k] δ[j,l]
     """
     expr = printable(expr, "matrix_notation")
     text = to_matrix(expr)
@@ -336,6 +341,8 @@ class _LatexWriter:
         binding = _BINDING.get(tree[0], 9)
         if tree[0] == "/" or (tree[0] == "number" and tree[1].startswith("-")):
             binding = 9 if tree[0] == "/" else 3
+        if tree[0] == "call" and tree[1] in TENSOR_LATEX:   # A ⊗ B binds as a product of its factors
+            binding = 2
         return rf"\left({text}\right)" if binding < place else text
 
     def bare(self, tree):
@@ -388,6 +395,8 @@ class _LatexWriter:
             return ones if value == "1" else rf"{value}\,{ones}"
         if name in ("norm1", "norm2"):
             return rf"\left\|{self.write(args[0], 0)}\right\|_{name[-1]}"
+        if name in TENSOR_LATEX and len(args) == 2:   # tprod(A, B): A \otimes B (kronform.py)
+            return f" {TENSOR_LATEX[name]} ".join(self.write(arg, 2) for arg in args)
         body = ", ".join(self.write(arg, 0) for arg in args)
         command = self.functions.get(name) or _CALLS.get(name)
         if command is None:

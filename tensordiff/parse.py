@@ -41,6 +41,13 @@ where(mask, a, b) are elementwise (scalars broadcast). A comparison ``<`` ``<=``
 loosest (x + 1 > y is (x + 1) > y) and gives the 0/1 mask of where it holds, elementwise, with
 derivative 0: where(x > 0, x, 0), (A >= B) .* A.
 
+Tensors of order 3 and 4 (kronform.py, docs/guide/notation.md): tprod(A, B)[i,j,k,l] = A[i,k] B[j,l],
+tbox(A, B)[i,j,k,l] = A[i,l] B[j,k] and outer(A, B)[i,j,k,l] = A[i,j] B[k,l], of matrices and
+vectors; a column vector's axis is a row's, a row vector x' (1, n) a column's, and the axes of
+size 1 are left out (tprod(A, x')[i,k,l] = A[i,k] x[l]). Such a tensor is typed as the tuple of
+its dims; it adds to and combines elementwise with one of its shape, is scaled by a scalar, and
+goes into elementwise functions, but not into matrix products, transposes or matrix functions.
+
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
 unify by union-find. ``*`` scales when a side is (1, 1), else it unifies the inner dims. A symbol
@@ -79,6 +86,7 @@ from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import merged_dim, merged_parts, parse_dims
+from .kronform import TENSOR_PRODUCTS, tensor_product
 from .simplify import add_node, as_expr, constant
 from .annotations import Dims
 from .expr import Expr
@@ -131,6 +139,9 @@ FUNCTION_TABLE = {
 }
 ARITY = {"maximum": 2, "minimum": 2, "where": 3, "kron": 2}   # the functions of several arguments
 COMPARISONS = {"<": reductions.less, "<=": reductions.less_equal, ">": reductions.greater, ">=": reductions.greater_equal}
+# kronform.py's products of two matrices or vectors, of order 3 and 4 (typed by _type_tensor_call)
+FUNCTION_TABLE.update({word: ("tensor", functools.partial(tensor_product, word)) for word in TENSOR_PRODUCTS})
+ARITY.update(dict.fromkeys(TENSOR_PRODUCTS, 2))
 
 reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
 
@@ -557,6 +568,9 @@ class _Pass:
                 continue
             if result is None:
                 result, first = shape, (start, end)
+            elif len(result) != len(shape) or not all(map(self.dims.unify, result[2:], shape[2:])):
+                self.fail(pos, f"'{op}' needs operands of one shape (or a scalar): {self.show(*first, result)} "
+                               f"but {self.show(start, end, shape)}")   # an order-3/4 tensor product and another
             elif self._row_broadcast(result, shape) or self._row_broadcast(shape, result):
                 # a row vector (1, k) spreads over the rows of an (n, k) matrix: numpy's broadcasting of
                 # a vector (k) against (n, k), and MATLAB's implicit expansion (a column vector does not)
@@ -597,6 +611,8 @@ def _type_eye(p, node, kids):
 
 
 def _type_transpose(p, node, kids):
+    if len(kids[0]) > 2:
+        p.fail(node.pos, f"' transposes a matrix or vector, but {p.show(node.start, node.end - 1, kids[0])}")
     p.want_vector(node.kids, kids[0])
     return kids[0][::-1]
 
@@ -617,6 +633,8 @@ def _type_pow(p, node, kids):
 
 
 def _type_call(p, node, kids):
+    if _function_row(node.value)[0] == "tensor" or any(len(shape) > 2 for shape in kids):
+        return _type_tensor_call(p, node, kids)
     rule, (rows, cols), arg = _function_row(node.value)[0], kids[0], node.kids[0]
     if rule == "elementwise":
         items = [(kid.start, kid.end, shape, [kid]) for kid, shape in zip(node.kids, kids)]
@@ -645,6 +663,29 @@ def _type_call(p, node, kids):
     return {"square": kids[0], "trace": SCALAR, "diag": (rows, ONE)}[rule]
 
 
+def _type_tensor_call(p, node, kids):
+    """tprod, tbox or outer of two matrices or vectors (kronform.py), or a function of such a product:
+    its dims, with the axes of size 1 of vectors left out; a tensor of order 3 or 4 is a tuple of its dims."""
+    rule = _function_row(node.value)[0]
+    if rule == "same":
+        return kids[0]
+    if rule == "elementwise":
+        return p.common([(node.value, node.pos)] * len(kids),
+                        [(kid.start, kid.end, shape, [kid]) for kid, shape in zip(node.kids, kids)])
+    for kid, shape in zip(node.kids, kids):
+        if len(shape) > 2:
+            what = "a matrix, vector or scalar" if rule == "tensor" else "no tensor of order 3 or 4"
+            p.fail(kid.start, f"{node.value} takes {what}, but {p.show(kid.start, kid.end, shape)}")
+    find = p.dims.find
+    rows = tuple(find(rows) == ONE and find(cols) != ONE for rows, cols in kids)   # x': a row vector
+    p.products[id(node)] = {"rows": rows}
+    (rows_a, cols_a), (rows_b, cols_b) = kids
+    axes = {"tprod": (rows_a, rows_b, cols_a, cols_b), "tbox": (rows_a, rows_b, cols_b, cols_a),
+            "outer": (rows_a, cols_a, rows_b, cols_b)}[node.value]
+    dims = tuple(d for d in axes if find(d) != ONE)
+    return dims if len(dims) > 2 else (dims + (ONE, ONE))[:2]
+
+
 def _row_runs(operators, shapes):
     """rows[k]: whether shapes[k] * shapes[k+1] * ... (while the operators are '*') is a row vector."""
     n = len(shapes)
@@ -661,6 +702,9 @@ def _product(p, pos, left_span, left, right_node, right):
     """The shape of left * right and how to build it: "scale", "outer" or "matmul"."""
     if left == SCALAR or right == SCALAR:
         return (right if left == SCALAR else left), "scale"
+    if len(left) > 2 or len(right) > 2:
+        p.fail(pos, f"'*' scales an order-3/4 tensor product by a scalar only, but {p.show(*left_span, left)} "
+                    f"and {p.show(right_node.start, right_node.end, right)}")
     if not p.dims.unify(left[1], right[0]):
         hint = "; write x'*y for an inner product, x.*y elementwise" if left[1] == right[1] == ONE else ""
         p.fail(pos, f"'*' needs matching inner dims: {p.show(*left_span, left)} but "
@@ -675,7 +719,7 @@ def _type_chain(p, node, kids):
     for k, (op, pos) in enumerate(node.value, 1):
         shape, kid, left = kids[k], node.kids[k], (node.start, node.kids[k - 1].end)
         if op == "*":
-            if acc[1] != ONE:  # A*x, y'*x: a matrix or row vector on the left
+            if acc[1] != ONE and len(acc) == 2:  # A*x, y'*x: a matrix or row vector on the left
                 p.want_vector([kid], shape)
             elif acc == SCALAR and rows[k] and (k == 1 or operators[k - 2] == "*"):  # x*y'
                 p.want_vector([node.kids[k - 1]], kids[k - 1])
@@ -873,7 +917,7 @@ _BUILD = {
     "T": lambda node, kids, typed: kids[0].T,
     "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
     "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[id(node)])),
-    "call": lambda node, kids, typed: _function_row(node.value)[1](*kids),
+    "call": lambda node, kids, typed: _function_row(node.value)[1](*kids, **typed.products.get(id(node), {})),
     "sum": _build_sum,
     "chain": _build_chain,
     "compare": _build_compare,
@@ -886,6 +930,8 @@ def _build_key(node, kids, typed):
         value = tuple(op for op, _ in node.value), typed.products.get(id(node))
     elif node.kind in ("eye", "ones"):
         value = node.value, _dims_of(typed, typed.shapes[id(node)])
+    elif node.kind == "call" and id(node) in typed.products:   # tprod(A, x) and tprod(A, x'): x is built alike
+        value = node.value, typed.products[id(node)]
     else:
         value = node.value
     return node.kind, repr(value), tuple(map(id, kids))   # repr: -0.0 is not 0.0; kids are interned

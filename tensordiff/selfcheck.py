@@ -295,9 +295,10 @@ def _has_user_function(e):
 
 def _check_parse_round_trip(ex, max_order):
     tried = False
-    for e in [ex.expr] + [ex.d(n) for n in ex.names]:
-        if e.ndim > 2 or _has_user_function(e):
-            continue  # the parser reads matrices and the built-in functions only
+    second = [d for d in ex.derivatives(max_order) if len(d.shape) > 2] if max_order >= 2 else []
+    for e in list(dict.fromkeys([ex.expr] + [ex.d(n) for n in ex.names] + second)):   # tprod notation too
+        if e.ndim > 4 or _has_user_function(e):
+            continue  # the parser reads up to order 4 (tprod, tbox, outer) and the built-in functions only
         text = to_matrix(e)
         if text is None:
             continue
@@ -312,7 +313,7 @@ def _check_parse_round_trip(ex, max_order):
         failures = []
         for reading in readings:   # the notation carries no size for an unsized eye: one reading must agree
             try:
-                assert_close(ex.evaluate(reading), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
+                assert_close(_reading_value(ex, reading), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
                 break
             except CheckFailure as failure:
                 failures.append(failure)
@@ -326,10 +327,11 @@ def _sized_readings(parsed, text, shape):
     one per size that ``eye`` can be given where an identity that no symbol sizes left it unsized
     (``eye`` alone, ``s*eye``, ``logdet(2*eye)``: the notation carries no size, so each size is a
     reading). None fits when the text's identities need different sizes
-    (tanh(det(eye + M*M'))*eye); an empty list then."""
+    (tanh(det(eye + M*M'))*eye); an empty list then. A result of order 3 or 4 may also read with
+    each identity at its own size (tprod(eye, eye)): (reading, sizes), see _identity_sized."""
     if parsed.shape == shape and _sized(parsed):
         return [parsed]
-    readings = []
+    readings = [] if len(shape) <= 2 else _identity_sized(parsed, shape)
     for dim in dict.fromkeys(shape[:1] + tuple(SIZES)):
         try:
             reading = td.parse(text, eye=dim)
@@ -338,6 +340,37 @@ def _sized_readings(parsed, text, shape):
         if reading.shape == shape and _sized(reading):
             readings.append(reading)
     return readings
+
+
+CARRIER = "sizes_of_identities"   # a symbol whose value sizes the dims no symbol of a reading has
+
+
+def _identity_sized(parsed, shape):
+    """[(parsed, the sizes of its dims no symbol has)] where those dims are axes of ``parsed``
+    standing where ``shape`` has a dim of one size: tprod(eye, eye) reads with identities of
+    fresh dims, and ∂X/∂X with X (a, b) has two sizes, which no one ``eye=`` gives; else []."""
+    if len(parsed.shape) != len(shape):
+        return []
+    sizes = {}
+    for got, want in zip(parsed.shape, shape):
+        if want not in SIZES or sizes.setdefault(got, SIZES[want]) != SIZES[want] \
+                or got in SIZES and SIZES[got] != SIZES[want]:
+            return []
+    fresh = {d: size for d, size in sizes.items() if d not in SIZES}
+    if not fresh or not all(d in SIZES or d in fresh for n in topological([parsed])
+                            for d in (n.dims if isinstance(n, Einsum) else n.shape)):
+        return []
+    return [(parsed, fresh)]
+
+
+def _reading_value(ex, reading):
+    """The value of a reading: an expression, or (expression, sizes of its dims no symbol has)."""
+    if not isinstance(reading, tuple):
+        return ex.evaluate(reading)
+    expr, sizes = reading
+    carrier = td.tensor(CARRIER, tuple(sizes))
+    values = {**ex.V, CARRIER: np.zeros(tuple(sizes.values()))}
+    return np.asarray(td.evaluate([expr, carrier], functions=USER_FUNCTIONS, **values)[0])
 
 
 def _sized(e):

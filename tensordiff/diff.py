@@ -10,7 +10,9 @@ Why forward mode: symbolically both modes visit each node once, but forward mode
 term as one flat product over primal nodes that opt_einsum can then order freely; reverse mode
 would need transposition rules per node and yields the same terms after merging. Higher orders
 apply the same pass again to the (already simplified) derivative, memoised per pass, so the
-order-5 Tikhonov Hessian costs a few hundred einsum constructions.
+order-5 Tikhonov Hessian costs a few hundred einsum constructions. From order 3 on, each pass keeps
+one term per orbit of the slot permutations and the result is their mean (symmetry.py); in one
+scalar, every node's derivatives of every order are built once and shared instead (taylor.py).
 """
 
 import itertools
@@ -24,6 +26,7 @@ from .indices import format_dims
 from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero,
                        max_node, scale, softmax_node, substitute, terms_of, transpose, triangle, where_node, zeros)
 from .symmetry import orbit_terms, symmetrize
+from .taylor import scalar_derivative
 
 __all__ = ["diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp"]
 
@@ -374,6 +377,9 @@ def diff(expr, wrt, order=1, direction=None):
         raise ShapeError(f"the order-{order} derivative of an expression of shape {format_dims(expr.shape)} with "
                          f"respect to {wrt.name!r} {format_dims(wrt.shape)} would have {axes} axes; arrays have at "
                          f"most {MAX_AXES} (use direction= for directional derivatives)")
+    if direction is None and not wrt.shape and 1 < order <= MAX_ORDER:
+        # in one scalar every order's derivative of every node is built once and shared (taylor.py)
+        return scalar_derivative(expr, wrt, order, RULES)
     # the slots of the k-th derivative commute: one term per orbit of slot permutations, then their mean
     # (symmetry.py), so the terms grow with the orbits, not with k! orderings of them. A Hessian keeps
     # its plain form: its orbits hold two terms at most, and its printed forms are the textbook's.

@@ -197,6 +197,9 @@ class DerivativeSize:
         (order, nodes, terms) of the lower orders that were derived to make the estimate.
     shape : tuple of str
         The derivative's shape (dim names): expr.shape followed by wrt.shape ``order`` times.
+    slots : int
+        The slots the derivative is symmetrised over (``td.diff`` builds one term per orbit of their
+        permutations from order 3 on, and ``terms`` counts those); 0 where it is not.
 
     Examples
     --------
@@ -206,9 +209,10 @@ class DerivativeSize:
     DerivativeSize(order=4, nodes=1, terms=0, exact=True, shape=('n', 'n', 'n', 'n'))
     """
 
-    def __init__(self, order, nodes, terms, exact, probed, shape):
+    def __init__(self, order, nodes, terms, exact, probed, shape, slots=0):
         self.order, self.nodes, self.terms, self.exact, self.probed, self.shape = (
             order, nodes, terms, exact, probed, shape)
+        self.slots = slots
 
     def __repr__(self):
         return (f"DerivativeSize(order={self.order}, nodes={self.nodes}, terms={self.terms}, "
@@ -218,7 +222,8 @@ class DerivativeSize:
         """One line for a report: the order, the estimated nodes and terms, and where they come from."""
         how = "exact: zero from a lower order on" if self.exact else (
             "extrapolated from orders " + ", ".join(str(k) for k, _, _ in self.probed))
-        return (f"order-{self.order} derivative: about {self.nodes:.3g} nodes, {self.terms:.3g} terms "
+        orbits = f", one per orbit of its {self.slots} slots, then sym over them" if self.slots else ""
+        return (f"order-{self.order} derivative: about {self.nodes:.3g} nodes, {self.terms:.3g} terms{orbits} "
                 f"({how})")
 
 
@@ -321,7 +326,8 @@ def derivative_size(expr, wrt, order):
     accelerating = not (order > 2 and wrt.ndim)
     term_estimate = _extrapolate(term_counts, order - 1, accelerating)   # term_counts[j] is order j + 1
     node_estimate = max(_extrapolate(nodes, order, accelerating), term_estimate)   # a term holds a node at least
-    return DerivativeSize(order, round(node_estimate), max(1, round(term_estimate)), False, probed, shape)
+    return DerivativeSize(order, round(node_estimate), max(1, round(term_estimate)), False, probed, shape,
+                          0 if accelerating else order)
 
 
 def _product_rule_terms(expr, name):

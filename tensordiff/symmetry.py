@@ -150,14 +150,15 @@ def _slot_permutation(ndim, lead, width, order):
 
 
 def orbit_sum(expr):
-    """The sum of orbit representatives under the rounds of ``symmetrize`` (``expr`` itself when it is
-    not one): what the terms of a derivative symmetrised over its slots are counted on."""
-    while isinstance(expr, Add) and all(isinstance(t, Einsum) and len(t.operands) == 1 for t in expr.terms):
-        inner = {t.operands[0] for t in expr.terms}
-        if len(inner) != 1 or len(expr.terms) < 2:
-            break
-        expr = inner.pop()
-    return expr
+    """The sum of the orbit representatives that a derivative symmetrised by ``symmetrize`` averages,
+    beside its terms that no permutation changes (``expr`` itself when it is no such mean): what the
+    terms of a derivative symmetrised over its slots are counted on."""
+    mean = slot_mean(expr)
+    if mean is None:
+        return expr
+    operand, _, _, _, members = mean
+    others = [t for t in expr.terms if t not in members]
+    return add_node(others + list(terms_of(orbit_sum(operand))), expr.shape)
 
 
 def slot_mean(node):

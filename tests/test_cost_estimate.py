@@ -115,4 +115,6 @@ def test_cost_reports_the_estimate_beside_the_price():
     assert c.derivative_entries == 3 * (5 * 3) ** 4
     text = repr(c)
     assert "order-4 derivative" in text and "nodes" in text
+    assert "one per orbit of its 4 slots, then sym over them" in text   # how td.diff will build it
+    assert td.derivative_size(q, X, 2).slots == 0   # a Hessian keeps its plain form
     assert td.cost(q, n=5, p=3).derivative is None

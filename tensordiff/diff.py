@@ -46,6 +46,12 @@ MAX_AXES = 64
 # Derivatives that become zero (polynomials) stop early, at any order.
 MAX_ORDER = 1000
 
+# Up to this order a derivative in one scalar shares its lower orders (taylor.py). Its binomial
+# coefficients C(k, j) stay exact integers in float64 there, so terms that cancel symbolically (the
+# 2^(k/2) of sin(x) e^x's k-th derivative from sums of C(k, j) ~ 2^k) cancel exactly; far above, the
+# order-by-order derivative, which collects its coefficients at every order, is the accurate one.
+MAX_SHARED_ORDER = 24
+
 # A derivative with more terms than this is used as one (sum) operand instead of being
 # distributed over the product: distributing everything swells deep chains quadratically.
 MAX_DISTRIBUTED_TERMS = 12
@@ -377,7 +383,7 @@ def diff(expr, wrt, order=1, direction=None):
         raise ShapeError(f"the order-{order} derivative of an expression of shape {format_dims(expr.shape)} with "
                          f"respect to {wrt.name!r} {format_dims(wrt.shape)} would have {axes} axes; arrays have at "
                          f"most {MAX_AXES} (use direction= for directional derivatives)")
-    if direction is None and not wrt.shape and 1 < order <= MAX_ORDER:
+    if direction is None and not wrt.shape and 1 < order <= MAX_SHARED_ORDER:
         # in one scalar every order's derivative of every node is built once and shared (taylor.py)
         return scalar_derivative(expr, wrt, order, RULES)
     # the slots of the k-th derivative commute: one term per orbit of slot permutations, then their mean

@@ -159,3 +159,15 @@ def test_polynomials_vanish_and_exact_small_cases_print_simply():
     assert td.simplify(td.diff(x ** 3 + 2 * x, x, order=4)) is td.simplify(0 * x)
     assert str(td.diff(td.exp(2 * x), x, order=3)) == "out = 8 exp(2 x)"
     assert float(td.evaluate(td.diff(x ** 3, x, order=3), x=0.3)) == pytest.approx(6.0)
+
+
+def test_orders_above_the_shared_limit_are_built_order_by_order_and_stay_exact():
+    # sin(x) e^x's k-th derivative is 2^(k/2) (sin, cos) e^x: shared orders sum binomials ~2^k that
+    # cancel exactly while they are exact integers; above MAX_SHARED_ORDER the order-by-order way is used
+    from tensordiff.diff import MAX_SHARED_ORDER
+    x = td.scalar("x")
+    f = td.sin(x) * td.exp(x)
+    for order in (MAX_SHARED_ORDER, MAX_SHARED_ORDER + 1, 200):
+        value = float(td.evaluate(td.diff(f, x, order=order), x=0.3))
+        exact = 2.0 ** (order / 2) * np.sin(0.3 + order * np.pi / 4) * np.exp(0.3)
+        assert value == pytest.approx(exact, rel=1e-10)

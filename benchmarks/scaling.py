@@ -16,6 +16,15 @@ times ``td.parse`` on about that many megabytes of text (median of the repeats, 
 family): "sums" is a long sum of products of declared matrices and function calls with repeated
 subexpressions, "distinct" the same with new symbols in every term (nothing to share), and
 "nested" sums of calls nested 30 deep (within parse.MAX_DEPTH).
+
+    python benchmarks/scaling.py --targets [--no-jax]
+
+times issue 16's targets, derive + compile + first call at tiny sizes (every dim 3; the GP at
+n = 5), one process per case, with JAX's trace + compile + first call beside them when jax is
+installed: the Tikhonov map inv(X'X + lam I) X'y differentiated 3 to 6 times in X, the Hessian of a
+32-layer tanh network in its input, the gradient of u'X^200 v in X and the 6th derivative of a
+Gaussian-process likelihood in its length-scale. Each value is checked against JAX's where both ran.
+Saved to benchmarks/results/targets.json.
 """
 
 import argparse
@@ -116,6 +125,136 @@ def run_parse(megabytes, repeats):
     return rows
 
 
+# ---------------------------------------------------------------- issue 16's targets
+
+def target_tikhonov(order):
+    X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    rng = np.random.default_rng(0)
+    values = dict(X=rng.standard_normal((N, N)), y=rng.standard_normal(N), lam=0.7)
+
+    def build():
+        return td.diff(td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y, X, order=order)
+
+    def jax_fn(jnp):
+        def q(x):
+            return jnp.linalg.inv(x.T @ x + values["lam"] * jnp.eye(N)) @ x.T @ jnp.asarray(values["y"])
+        return q, values["X"], order
+    return build, values, jax_fn
+
+
+def target_network(layers=32):
+    x = td.vector("x", "n")
+    rng = np.random.default_rng(1)
+    weights = [rng.standard_normal((N, N)) / np.sqrt(N) for _ in range(layers)]
+    values = dict(x=rng.standard_normal(N), **{f"W{k}": w for k, w in enumerate(weights)})
+
+    def build():
+        h = x
+        for k in range(layers):
+            h = td.tanh(td.matrix(f"W{k}", "n n") @ h)
+        return td.hessian(td.sum(h), x)
+
+    def jax_fn(jnp):
+        def f(v):
+            for w in weights:
+                v = jnp.tanh(jnp.asarray(w) @ v)
+            return jnp.sum(v)
+        return f, values["x"], 2
+    return build, values, jax_fn
+
+
+def target_power(power=200):
+    X, u, v = td.matrix("X", "n n"), td.vector("u", "n"), td.vector("v", "n")
+    rng = np.random.default_rng(2)
+    values = dict(X=np.eye(N) + 0.01 * rng.standard_normal((N, N)), u=rng.standard_normal(N), v=rng.standard_normal(N))
+
+    def build():
+        e = v
+        for _ in range(power):
+            e = X @ e
+        return td.grad(u @ e, X)
+
+    def jax_fn(jnp):
+        def f(x):
+            e = jnp.asarray(values["v"])
+            for _ in range(power):
+                e = x @ e
+            return jnp.asarray(values["u"]) @ e
+        return f, values["X"], 1
+    return build, values, jax_fn
+
+
+def target_gp(order=6, n=5):
+    ell, s, noise = td.scalar("ell"), td.scalar("s"), td.scalar("noise")
+    D, y = td.matrix("D", "m m"), td.vector("y", "m")   # D: squared distances between the n inputs
+    rng = np.random.default_rng(3)
+    points = rng.standard_normal((n, 2))
+    distances = np.sum((points[:, None, :] - points[None, :, :]) ** 2, axis=-1)
+    values = dict(ell=1.3, s=1.1, noise=0.5, D=distances, y=rng.standard_normal(n))
+
+    def build():
+        K = s ** 2 * td.exp(-0.5 * D / ell ** 2) + noise * td.eye("m")
+        return td.diff(y @ td.inv(K) @ y + td.logdet(K), ell, order=order)
+
+    def jax_fn(jnp):
+        def f(length):
+            K = values["s"] ** 2 * jnp.exp(-0.5 * jnp.asarray(distances) / length ** 2) + values["noise"] * jnp.eye(n)
+            yy = jnp.asarray(values["y"])
+            return yy @ jnp.linalg.inv(K) @ yy + jnp.linalg.slogdet(K)[1]
+        return f, values["ell"], order
+    return build, values, jax_fn
+
+
+TARGETS = {"tikhonov 3": lambda: target_tikhonov(3), "tikhonov 4": lambda: target_tikhonov(4),
+           "tikhonov 5": lambda: target_tikhonov(5), "tikhonov 6": lambda: target_tikhonov(6),
+           "network hessian": target_network, "u'X^200 v": target_power, "GP 6th in ell": target_gp}
+
+
+def measure_target(name, with_jax):
+    from tensordiff.expr import topological
+    build, values, jax_fn = TARGETS[name]()
+    start = time.perf_counter()
+    d = build()
+    derived = time.perf_counter()
+    program = td.compile(d)
+    compiled = time.perf_counter()
+    value = np.asarray(program(**values))
+    done = time.perf_counter()
+    row = dict(case=name, derive_s=derived - start, compile_s=compiled - derived, call_s=done - compiled,
+               total_s=done - start, nodes=len(topological([d])), index_chars=len(td.index_notation(d)))
+    if with_jax:
+        try:
+            import jax
+        except ImportError:
+            return row
+        jax.config.update("jax_enable_x64", True)
+        f, x, order = jax_fn(jax.numpy)
+        start = time.perf_counter()
+        for _ in range(order):
+            f = jax.jacfwd(f)
+        theirs = np.asarray(jax.jit(f)(jax.numpy.asarray(x)))
+        row["jax_s"] = time.perf_counter() - start
+        scale = max(1.0, float(np.max(np.abs(theirs))))
+        row["max_rel_error_vs_jax"] = float(np.max(np.abs(value.reshape(theirs.shape) - theirs))) / scale
+    return row
+
+
+def run_targets(with_jax):
+    print(f"{'case':<16} {'derive':>8} {'compile':>8} {'call':>8} {'total':>8} {'jax':>8} {'nodes':>7} "
+          f"{'printed':>9} {'vs jax':>8}   (seconds; chars of index notation)")
+    rows = []
+    for name in TARGETS:
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--one-target", name] +
+                              ([] if with_jax else ["--no-jax"]), capture_output=True, text=True, check=True)
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        jax_s = f"{row['jax_s']:>8.3f}" if "jax_s" in row else f"{'-':>8}"
+        error = f"{row['max_rel_error_vs_jax']:>8.1e}" if "max_rel_error_vs_jax" in row else f"{'-':>8}"
+        print(f"{name:<16} {row['derive_s']:>8.3f} {row['compile_s']:>8.3f} {row['call_s']:>8.3f} "
+              f"{row['total_s']:>8.3f} {jax_s} {row['nodes']:>7} {row['index_chars']:>9} {error}", flush=True)
+    return rows
+
+
 SHAPES = {"chain": chain, "sum": wide_sum, "einsum": wide_einsum}
 PRINTERS = {"index": td.index_notation, "latex": td.latex, "einsum": td.to_einsum, "matrix": td.matrix_notation}
 
@@ -146,11 +285,25 @@ def main(argv=None):
     parser.add_argument("--widths", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--parse-mb", type=float, help="time td.parse on this many MB of text instead")
     parser.add_argument("--repeats", type=int, default=5, help="parse runs per family (the median is reported)")
+    parser.add_argument("--targets", action="store_true", help="time issue 16's targets instead")
+    parser.add_argument("--no-jax", action="store_true", help="with --targets: leave JAX's times out")
+    parser.add_argument("--one-target", help=argparse.SUPPRESS)
     parser.add_argument("--one", nargs=2, metavar=("SHAPE", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--one-parse", nargs=3, metavar=("FAMILY", "MB", "REPEATS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:  # a single case, in the process the driver started for it
         print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        return
+    if args.one_target:
+        print(json.dumps(measure_target(args.one_target, not args.no_jax)))
+        return
+    if args.targets:
+        rows = run_targets(not args.no_jax)
+        out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "targets.json")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as fh:
+            json.dump(dict(machine=platform.platform(), python=platform.python_version(), rows=rows), fh, indent=1)
+        print(f"saved {out}")
         return
     if args.one_parse:
         family, megabytes, repeats = args.one_parse

@@ -27,6 +27,7 @@ from .pricing import replay
 from .simplify import is_zero, terms_of
 from .annotations import Exprs
 from .expr import Expr
+from .symmetry import orbit_sum, orbit_terms
 
 __all__ = ["cost", "Cost", "derivative_size", "DerivativeSize"]
 
@@ -205,6 +206,9 @@ class DerivativeSize:
         (order, nodes, terms) of the lower orders that were derived to make the estimate.
     shape : tuple of str
         The derivative's shape (dim names): expr.shape followed by wrt.shape ``order`` times.
+    slots : int
+        The slots the derivative is symmetrised over (``td.diff`` builds one term per orbit of their
+        permutations from order 3 on, and ``terms`` counts those); 0 where it is not.
 
     Examples
     --------
@@ -214,9 +218,10 @@ class DerivativeSize:
     DerivativeSize(order=4, nodes=1, terms=0, exact=True, shape=('n', 'n', 'n', 'n'))
     """
 
-    def __init__(self, order, nodes, terms, exact, probed, shape):
+    def __init__(self, order, nodes, terms, exact, probed, shape, slots=0):
         self.order, self.nodes, self.terms, self.exact, self.probed, self.shape = (
             order, nodes, terms, exact, probed, shape)
+        self.slots = slots
 
     def __repr__(self) -> str:
         return (f"DerivativeSize(order={self.order}, nodes={self.nodes}, terms={self.terms}, "
@@ -226,11 +231,12 @@ class DerivativeSize:
         """One line for a report: the order, the estimated nodes and terms, and where they come from."""
         how = "exact: zero from a lower order on" if self.exact else (
             "extrapolated from orders " + ", ".join(str(k) for k, _, _ in self.probed))
-        return (f"order-{self.order} derivative: about {self.nodes:.3g} nodes, {self.terms:.3g} terms "
+        orbits = f", one per orbit of its {self.slots} slots, then sym over them" if self.slots else ""
+        return (f"order-{self.order} derivative: about {self.nodes:.3g} nodes, {self.terms:.3g} terms{orbits} "
                 f"({how})")
 
 
-def _extrapolate(counts, order):
+def _extrapolate(counts, order, accelerating=True):
     """counts[k] at orders 0..m (m < order) carried on to ``order``.
 
     The ratio of successive counts is carried on growing linearly (as it does where every order
@@ -240,7 +246,7 @@ def _extrapolate(counts, order):
     ratios = [b / a for a, b in zip(counts, counts[1:]) if a > 0] or [2.0]   # one count: doubling
     value = float(counts[-1])
     steps = [b - a for a, b in zip(ratios, ratios[1:])][-2:]
-    step = max(steps + [0.0])   # the larger of the last two: one low count does not stop the growth
+    step = max(steps + [0.0]) if accelerating else 0.0   # the larger of the last two: one low count does not stop it
     ratio = ratios[-1]
     for _ in range(len(counts), order + 1):
         ratio = max(ratio + step, 1.0)
@@ -260,12 +266,14 @@ def derivative_size(expr: Expr, wrt: Expr, order: int) -> DerivativeSize:
     derived and their distinct graph nodes and top-level terms counted, and the terms of the next
     order are counted by the product rule over the last one (one term per term of each operand that
     depends on ``wrt``), without deriving it. The growth from one order to the next is carried on
-    to ``order``, the ratio growing linearly when it grew over the last counts (the factorial growth
-    of the Tikhonov map's derivatives in X) and constant otherwise; a first derivative is estimated
+    to ``order``: from order 3 on, where ``td.diff`` builds one term per orbit of the slot
+    permutations (terms counted in the sum its symmetrisation averages, and the product-rule count
+    shared among the k + 1 slots), at a constant ratio; at order 2 the ratio grows linearly when it
+    grew over the last counts (factorial growth); a first derivative is estimated
     at twice the expression's nodes (forward mode adds about a node per node); nodes are at least
     the terms.
-    On the families in tests/test_cost_estimate.py (Tikhonov in X at orders 1-5, tanh
-    networks, x'Ax) the estimate is within a factor of 3 of the true counts; from a single probe (a
+    On the families in tests/test_cost_estimate.py (Tikhonov in X at orders 1-6, tanh
+    networks to order 4, x'Ax) the estimate is within a factor of 3 of the true counts; from a single probe (a
     Hessian) it is rougher: a 200-step chain of A@x and tanh, whose Hessian has 7 times the nodes of
     its gradient, is underestimated about 4 times. A derivative that is zero from a lower order on
     is reported exactly.
@@ -295,7 +303,7 @@ def derivative_size(expr: Expr, wrt: Expr, order: int) -> DerivativeSize:
     >>> X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
     >>> q = td.inv(X.T @ X + lam * td.eye("p")) @ X.T @ y
     >>> size = td.derivative_size(q, X, order=5)
-    >>> size.nodes > 5000, [k for k, _, _ in size.probed]      # order 5 has 11,888 nodes
+    >>> size.nodes < 1000, [k for k, _, _ in size.probed]      # order 5 has 148 nodes, one term per orbit
     (True, [1, 2, 3])
     """
     if not isinstance(wrt, Var):
@@ -306,19 +314,29 @@ def derivative_size(expr: Expr, wrt: Expr, order: int) -> DerivativeSize:
     shape = tuple(expr.shape) + tuple(wrt.shape) * order
     nodes, terms, probed, current = [len(topological([expr]))], [len(terms_of(expr))], [], expr
     for k in range(1, min(order - 1, MAX_PROBED_ORDER) + 1):
-        current = diff(current, wrt)
+        current = diff(expr, wrt, order=k)   # built as td.diff builds it: by orbits of its slots from order 3
         if is_zero(current):
             return DerivativeSize(order, 1, 0, True, probed + [(k, 1, 0)], shape)
         nodes.append(len(topological([current])))
+        current = orbit_sum(current)
+        probed_terms = len(terms_of(current))
+        if k == 2 and order > 2 and wrt.ndim:   # the orders above count a Hessian's terms by orbits too
+            current = orbit_terms(current, expr.ndim, wrt.ndim, 2)
         terms.append(len(terms_of(current)))
-        probed.append((k, nodes[-1], terms[-1]))
+        probed.append((k, nodes[-1], probed_terms))
         if nodes[-1] > MAX_PROBED_NODES:
             break
     # terms at order 0 are 1 whatever the expression: their growth is read from order 1 on
-    term_counts = terms[1:] + [_product_rule_terms(current, wrt.name)]
-    term_estimate = _extrapolate(term_counts, order - 1)   # term_counts[j] is order j + 1
-    node_estimate = max(_extrapolate(nodes, order), term_estimate)   # a term holds a node at least
-    return DerivativeSize(order, round(node_estimate), max(1, round(term_estimate)), False, probed, shape)
+    # the next order's product-rule terms fall into orbits of its k + 1 slots, about k + 1 terms each
+    next_order = len(terms)
+    orbits = next_order / 2 if next_order > 2 and wrt.ndim else 1   # (the count below is about half the truth)
+    term_counts = terms[1:] + [_product_rule_terms(current, wrt.name) / orbits]
+    # by orbits (order 3 on, symmetry.py) the counts grow geometrically, no longer factorially
+    accelerating = not (order > 2 and wrt.ndim)
+    term_estimate = _extrapolate(term_counts, order - 1, accelerating)   # term_counts[j] is order j + 1
+    node_estimate = max(_extrapolate(nodes, order, accelerating), term_estimate)   # a term holds a node at least
+    return DerivativeSize(order, round(node_estimate), max(1, round(term_estimate)), False, probed, shape,
+                          0 if accelerating else order)
 
 
 def _product_rule_terms(expr, name):

@@ -10,11 +10,14 @@ Why forward mode: symbolically both modes visit each node once, but forward mode
 term as one flat product over primal nodes that opt_einsum can then order freely; reverse mode
 would need transposition rules per node and yields the same terms after merging. Higher orders
 apply the same pass again to the (already simplified) derivative, memoised per pass, so the
-order-5 Tikhonov Hessian costs a few hundred einsum constructions.
+order-5 Tikhonov Hessian costs a few hundred einsum constructions. From order 3 on, each pass keeps
+one term per orbit of the slot permutations and the result is their mean (symmetry.py); in one
+scalar, every node's derivatives of every order are built once and shared instead (taylor.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
@@ -25,7 +28,9 @@ from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogS
 from .functions import power
 from .indices import format_dims
 from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero,
-                       max_node, scale, softmax_node, substitute, terms_of, triangle, where_node, zeros)
+                       max_node, scale, softmax_node, substitute, terms_of, transpose, triangle, where_node, zeros)
+from .symmetry import orbit_terms, symmetrize
+from .taylor import scalar_derivative
 from .annotations import Directions, ExprLike, Symbols, Wrt
 from .expr import Expr
 
@@ -49,6 +54,12 @@ MAX_AXES = 64
 # hours to build and its coefficients (n! for most functions) leave float64's range anyway.
 # Derivatives that become zero (polynomials) stop early, at any order.
 MAX_ORDER = 1000
+
+# Up to this order a derivative in one scalar shares its lower orders (taylor.py). Its binomial
+# coefficients C(k, j) stay exact integers in float64 there, so terms that cancel symbolically (the
+# 2^(k/2) of sin(x) e^x's k-th derivative from sums of C(k, j) ~ 2^k) cancel exactly; far above, the
+# order-by-order derivative, which collects its coefficients at every order, is the accurate one.
+MAX_SHARED_ORDER = 24
 
 # A derivative with more terms than this is used as one (sum) operand instead of being
 # distributed over the product: distributing everything swells deep chains quadratically.
@@ -271,9 +282,30 @@ def _diff_several(expr, wrt, order, direction):
     expr = as_expr(expr)
     check_homonyms(expr, *wrts)
 
-    def nested(e, depth):
-        return e if depth == 0 else tuple(nested(diff(e, w), depth - 1) for w in wrts)
-    return nested(expr, int(order))
+    # mixed partials commute: each multiset of symbols is derived once, in the symbols' order, and
+    # every other ordering of it is that block with its slots transposed (Hyx = Hxyᵀ)
+    derived = {}
+
+    def sorted_block(key):
+        if not key:
+            return expr
+        if key not in derived:   # the last run of one symbol in one diff call: its slots by orbit
+            run = len(tuple(itertools.takewhile(lambda i: i == key[-1], reversed(key))))
+            derived[key] = diff(sorted_block(key[:-run]), wrts[key[-1]], order=run)
+        return derived[key]
+
+    def nested(key, depth):
+        return block(key) if depth == 0 else tuple(nested(key + (i,), depth - 1) for i in range(len(wrts)))
+
+    def block(key):
+        order_of = sorted(range(len(key)), key=lambda q: key[q])
+        offsets, start = {}, expr.ndim
+        for q in order_of:
+            offsets[q], start = start, start + wrts[key[q]].ndim
+        perm = tuple(range(expr.ndim)) + tuple(offsets[q] + a for q in range(len(key))
+                                               for a in range(wrts[key[q]].ndim))
+        return transpose(sorted_block(tuple(sorted(key))), perm)
+    return nested((), int(order))
 
 
 @overload
@@ -367,6 +399,13 @@ def diff(expr: ExprLike, wrt: Wrt, order: int = 1, direction: Optional[Direction
         raise ShapeError(f"the order-{order} derivative of an expression of shape {format_dims(expr.shape)} with "
                          f"respect to {wrt.name!r} {format_dims(wrt.shape)} would have {axes} axes; arrays have at "
                          f"most {MAX_AXES} (use direction= for directional derivatives)")
+    if direction is None and not wrt.shape and 1 < order <= MAX_SHARED_ORDER:
+        # in one scalar every order's derivative of every node is built once and shared (taylor.py)
+        return scalar_derivative(expr, wrt, order, RULES)
+    # the slots of the k-th derivative commute: one term per orbit of slot permutations, then their mean
+    # (symmetry.py), so the terms grow with the orbits, not with k! orderings of them. A Hessian keeps
+    # its plain form: its orbits hold two terms at most, and its printed forms are the textbook's.
+    lead, by_orbit = expr.ndim, direction is None and order > 2 and wrt.ndim > 0
     for done in range(order):
         if is_zero(expr):  # every further derivative is zero too: no need to take them one by one
             extra = () if direction is not None or not wrt.shape else wrt.shape * (order - done)
@@ -377,6 +416,10 @@ def diff(expr: ExprLike, wrt: Wrt, order: int = 1, direction: Optional[Direction
         expr = _derivative(expr, wrt)
         if direction is not None:
             expr = _contract_trailing(expr, direction)
+        elif by_orbit:
+            expr = orbit_terms(expr, lead, wrt.ndim, done + 1)
+    if by_orbit:
+        expr = symmetrize(expr, lead, wrt.ndim, order)
     return expr if given is None else substitute(expr, {direction: given})
 
 

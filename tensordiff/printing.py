@@ -20,6 +20,7 @@ from .composite import STRUCTURES
 from .reductionprint import CodeForms, IndexForms, LatexForms
 from .reshapeprint import StructureCodeForms, StructureIndexForms, size_code
 from .simplify import as_expr
+from .symmetry import slot_mean
 
 __all__ = ["index_notation", "index_latex", "to_einsum", "short", "printable"]
 
@@ -146,8 +147,17 @@ class _IndexPrinter(IndexForms, StructureIndexForms):
         return _number(c) + " " + body
 
     def _add(self, node, idx, taken):
+        mean = slot_mean(node)   # a derivative's mean over its slots (symmetry.py) prints as sym_{slots}
+        if mean is not None:
+            operand, lead, width, count, members = mean
+            slots = [idx[lead + s * width: lead + (s + 1) * width] for s in range(count)]
+            parts = [self.render(t, idx, taken) for t in node.terms if t not in members]
+            return _join_terms(parts + [self.sym(slots) + self.render(operand, idx, taken)])
         parts = [self.render(t, idx, taken) for t in node.terms]
         return _join_terms(parts)
+
+    def sym(self, slots):
+        return "sym_{" + ",".join("".join(slot) for slot in slots) + "} "
 
     def _apply(self, node, idx, taken):
         arg = self.render(node.arg, idx, taken)
@@ -234,6 +244,9 @@ class _LatexPrinter(LatexForms, _IndexPrinter):
 
     def paren(self, text):
         return rf"\left({text}\right)"
+
+    def sym(self, slots):
+        return r"\operatorname{sym}_{" + ",".join("".join(slot) for slot in slots) + "} "
 
 
 def _absorbed_selections(node, out_letter):

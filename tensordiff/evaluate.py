@@ -693,7 +693,9 @@ class Program:
         given_sizes = {}
         for name, value in values.items():
             dims = self.symbols.get(name)
-            if dims is None and name in self.dims:   # the size of a dim no value has: eye("n"), n=4
+            if dims is None and name in self.dims and (isinstance(value, numbers.Integral)
+                                                       or declared_dims(name) is None):
+                # the size of a dim no value has: eye("n"), n=4 (a float for a symbol so named is its value)
                 given_sizes[name] = _dim_size(name, value)
                 continue
             if dims is None:

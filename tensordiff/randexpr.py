@@ -75,12 +75,16 @@ class ExpressionGenerator(ReshapeDraws):
     (abs, relu, sign, step) only symbols whose values are away from zero; a subexpression whose
     values grow large is squashed with tanh.
 
+    ``reshaping=False`` leaves out vec, kron, reshape, stack and concatenate: seeds drawn before
+    they were added (the verification record's earlier runs) then draw what they drew.
+
     >>> gen = ExpressionGenerator(seed=0)
     >>> expr, twin = gen.gen(("a", "b"), depth=3)      # twin(gen.V) == td.evaluate(expr, gen.V)
     """
 
-    def __init__(self, seed, choose=None):
+    def __init__(self, seed, choose=None, reshaping=True):
         rng = np.random.default_rng(seed)
+        self.reshaping = reshaping   # False: no vec/kron/reshape/stack/concatenate, the draws of earlier seeds
         self.choose = choose or (lambda n: int(rng.integers(n)))
         self.S = {
             "r": td.scalar("r"), "q": td.scalar("q"),
@@ -165,7 +169,8 @@ class ExpressionGenerator(ReshapeDraws):
         if len(shape) >= 2:
             rules.append(self.broadcast_binary)
         rules += [self.reduction_rules] * 2
-        rules += [self.reshaping_rules]   # reshapedraws.py: vec, kron, reshape, stack, concatenate
+        if self.reshaping:
+            rules += [self.reshaping_rules]   # reshapedraws.py: vec, kron, reshape, stack, concatenate
         return self.tame(self.pick(rules)(shape, depth))
 
     def elementwise_binary(self, shape, depth):

@@ -51,9 +51,9 @@ MAX_THIRD_ORDER_BASE = 200
 class Example:
     """A random expression with its values, twin, and memoised symbolic derivatives."""
 
-    def __init__(self, seed, choose=None):
+    def __init__(self, seed, choose=None, reshaping=True):
         self.seed = seed
-        self.gen = ExpressionGenerator(seed, choose)
+        self.gen = ExpressionGenerator(seed, choose, reshaping)
         self.shape = SHAPES[self.gen.choose(len(SHAPES))]
         self.expr, self.twin = self.gen.gen(self.shape, DEPTH)
         self.V = self.gen.V
@@ -420,7 +420,7 @@ PROPERTIES = {
 }
 
 
-def check_example(seed, max_order=2, properties=None, choose=None, jax_every=1):
+def check_example(seed, max_order=2, properties=None, choose=None, jax_every=1, reshaping=True):
     """({property: None (passed), False (not applicable) or the failure text}, the example).
 
     jax compiles a program per example (about a second), so it checks only every ``jax_every``-th seed.
@@ -430,7 +430,7 @@ def check_example(seed, max_order=2, properties=None, choose=None, jax_every=1):
     []
     """
     try:
-        ex = Example(seed, choose)
+        ex = Example(seed, choose, reshaping)
         if ex.expr.shape != ex.shape:
             raise CheckFailure(f"built an expression of shape {ex.expr.shape}, not {ex.shape}")
     except Exception:  # noqa: BLE001 - building must not fail either; report it as a failure
@@ -462,7 +462,7 @@ def _table(counts):
     return "\n".join(lines)
 
 
-def run(examples, seed=0, max_order=2, properties=None, jax_every=1, out=sys.stdout, quiet=False):
+def run(examples, seed=0, max_order=2, properties=None, jax_every=1, out=sys.stdout, quiet=False, reshaping=True):
     """Check ``examples`` random examples (seeds seed, seed+1, ...); returns {property: (tried, failed)}, failures."""
     names = list(properties or PROPERTIES)
     counts = {name: [0, 0] for name in names}
@@ -470,7 +470,7 @@ def run(examples, seed=0, max_order=2, properties=None, jax_every=1, out=sys.std
     large = 0   # examples whose third derivative was not taken: their second is over MAX_THIRD_ORDER_BASE nodes
     start = time.perf_counter()
     for k in range(examples):
-        results, ex = check_example(seed + k, max_order, names, jax_every=jax_every)
+        results, ex = check_example(seed + k, max_order, names, jax_every=jax_every, reshaping=reshaping)
         large += bool(max_order >= 3 and ex is not None and ex.small and not ex.third)
         for name, result in results.items():
             if result is not False:
@@ -496,13 +496,15 @@ def main(argv=None):
     parser.add_argument("--jax-every", type=int, default=10, metavar="K",
                         help="compare with jax on every K-th example only (default 10; jax compiles each)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--without-reshaping", action="store_true",
+                        help="draw no vec/kron/reshape/stack/concatenate: the seeds of runs before they were added")
     args = parser.parse_args(argv)
     properties = [p for p in PROPERTIES if not (args.no_jax and p == "vs jax")]
     start = time.perf_counter()
     if "jax" not in sys.modules:  # the programs jax compiles here are tiny and run once: skip LLVM's optimiser
         os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
     counts, failures = run(args.examples, args.seed, args.max_order, properties, max(args.jax_every, 1),
-                           quiet=args.quiet)
+                           quiet=args.quiet, reshaping=not args.without_reshaping)
     print(f"tensordiff selfcheck: {args.examples} examples from seed {args.seed}, max order {args.max_order}, "
           f"{time.perf_counter() - start:.0f} s")
     print(_table(counts))

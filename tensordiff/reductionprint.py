@@ -180,4 +180,5 @@ class MatrixForms:
     def _compare(self, node):
         return None
 
-    _triangle = _compare
+    def _triangle(self, node):   # a Hadamard product with it prints as tril(M) (matrixtext.hadamard)
+        return f"{'tril' if node.lower else 'triu'}(matrix(1))" if node.k == 0 else None

@@ -13,12 +13,12 @@ would read back as the identity, ``tr`` as the trace). A user function so named 
 ``user.<name>(...)``, which the parser reads back as that user function.
 """
 
-from .expr import Apply, Einsum, topological
+from .expr import Apply, Einsum, Var, topological
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .matrixtext import atom as _atom, common_factor as _common_factor, components as _components
 from .matrixtext import fewest_transposes as _fewest_transposes, join_terms as _join_terms, number as _number
-from .matrixtext import hadamard, paren as _paren
+from .matrixtext import hadamard, paren as _paren, transposed
 from .matrixgraph import merge_parallel_paths
 from .reductionprint import MatrixForms
 from .simplify import einsum_on, is_symmetric
@@ -48,7 +48,7 @@ def to_matrix(expr):
     if len(expr.shape) > 2 or _nesting(expr) > MAX_NESTING:
         return None
     try:
-        return _Writer().write(expr)
+        return _Writer(expr).write(expr)
     except NoMatrixForm:
         return None
 
@@ -90,8 +90,17 @@ def _row_broadcast(node):
 class _Writer(MatrixForms):
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
-    def __init__(self):
+    def __init__(self, root):
         self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
+        self.root = root
+        self.scalar_lead = {}   # a term's text -> how many of its leading factors are scalars
+
+    def size(self, dim):
+        """size(X, d): the size of ``dim`` read from a symbol X of the result that has it."""
+        for node in topological([self.root]):
+            if isinstance(node, Var) and dim in node.shape and node.ndim <= 2 and node.name not in PARSER_WORDS:
+                return f"size({node.name}, {node.shape.index(dim) + 1})"
+        raise NoMatrixForm   # no symbol carries it: the notation has no name for the size
 
     def write(self, node):
         key = (node, self.in_sum is node)
@@ -153,7 +162,8 @@ class _Writer(MatrixForms):
             self.in_sum = term
             parts.append(self.write(term))
         self.in_sum = None
-        return _common_factor(parts) or _join_terms(parts)
+        leads = [self.scalar_lead.get(part, 0) for part in parts] if node.shape else None
+        return _common_factor(parts, leads) or _join_terms(parts)
 
     def _einsum(self, node):
         return _EinsumWriter(self, node).text()
@@ -181,10 +191,12 @@ class _EinsumWriter:
             if len(node.shape) not in ONES_WORDS:
                 raise NoMatrixForm
             return ONES_WORDS[len(node.shape)] + "(0)"
+        mean = self.writer.mean_of(node)
+        if mean is not None:
+            return self._join([], [mean])
         used = {i for sub in node.subscripts for i in sub}
-        if any(i not in used and i not in node.out for i in range(len(node.dims))):
-            raise NoMatrixForm  # a factor size(dim): no symbol for it in this notation
-        scalars, items = [], []
+        scalars, items = [self.writer.size(node.dims[i]) for i in range(len(node.dims))
+                          if i not in used and i not in node.out], []   # a factor size(dim)
         for op, sub in zip(node.operands, node.subscripts):
             if len(sub) > 2:
                 raise NoMatrixForm
@@ -219,7 +231,7 @@ class _EinsumWriter:
                 # + and - spread as numpy does (X*W + b'); other partial broadcasts have no 'ones' here
                 row = einsum_on(abs(node.coeff), node.operands, node.subscripts, (out[1],), node.dims,
                                 [i for i in range(len(node.dims)) if i != out[0]])
-                return ("-" if node.coeff < 0 else "") + _atom(self.writer.write(row)) + "'"
+                return ("-" if node.coeff < 0 else "") + transposed(self.writer.write(row))
             if len(out) == 2 and (out[0] in used) != (out[1] in used):   # a vector spread: v*vector(1)'
                 kept = out[0] if out[0] in used else out[1]
                 vector = einsum_on(abs(node.coeff), node.operands, node.subscripts, (kept,), node.dims,
@@ -254,7 +266,9 @@ class _EinsumWriter:
         number = [] if c in (1.0, -1.0) else [_number(abs(c))]   # 1/3*X: a leading quotient needs no brackets
         factors = scalars + [f"({p})" if scalars or chains or len(products) > 1 else p for p in products] + chains
         body = "*".join(number + [_paren(f) if len(factors) + len(number) > 1 else f for f in factors]) or "1"
-        return ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
+        text = ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
+        self.writer.scalar_lead[text] = len(number) + len(scalars) + len(products)
+        return text
 
     def _merge_hadamard(self, items, out):
         """Factors on the same indices, where those are shared further, become a Hadamard product."""

@@ -13,7 +13,7 @@ WIDTH characters breaks into an ``aligned`` block with one term per line.
 import re
 
 from .errors import TensorDiffError
-from .expr import Apply, Expr, topological
+from .expr import Apply, Expr, Var, topological
 from .functions import USER_PREFIX, marked
 from .matrixform import to_matrix
 from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
@@ -149,7 +149,7 @@ def latex(expr, name="out", notation="auto"):
             raise TensorDiffError("td.latex: this expression has no matrix form; notation='auto' prints "
                                   "its index notation")
         return index_latex(expr, name)
-    return text_to_latex(text, name, _function_names(expr))
+    return text_to_latex(text, name, _function_names(expr), _dim_sizes(expr))
 
 
 
@@ -164,10 +164,17 @@ def _function_names(expr):
     return names
 
 
-def text_to_latex(text, name=None, functions=None):
-    """The LaTeX of a matrix-notation ``text`` (the parser's language), one term per line when long."""
+def _dim_sizes(expr):
+    """{(symbol name, 1 or 2): the dim's name} for size(X, d) in matrix notation: LaTeX writes n."""
+    return {(node.name, axis + 1): dim for node in topological([expr]) if isinstance(node, Var)
+            for axis, dim in enumerate(node.shape)}
+
+
+def text_to_latex(text, name=None, functions=None, sizes=None):
+    """The LaTeX of a matrix-notation ``text`` (the parser's language), one term per line when long;
+    ``sizes`` maps (X, d) of a size(X, d) to the name of that dim."""
     tree = _Reader(text).read()
-    writer = _LatexWriter(functions or {})
+    writer = _LatexWriter(functions or {}, sizes or {})
     terms = _terms(tree) if len(text) > WIDTH else [(False, tree)]
     pieces = [("-" if negative else "+", writer.write(term, 1)) for negative, term in terms]
     lead = latex_name(name) + " = " if name is not None else ""
@@ -316,8 +323,9 @@ def _inline_fraction(tree):
 
 
 class _LatexWriter:
-    def __init__(self, functions):
+    def __init__(self, functions, sizes=None):
         self.functions = functions
+        self.sizes = sizes or {}
 
     def write(self, tree, place):
         """The LaTeX of ``tree`` where a node binding less tightly than ``place`` needs brackets."""
@@ -371,7 +379,11 @@ class _LatexWriter:
         if name in ("vector", "matrix"):
             ones = r"\mathbf{1}" if name == "vector" else r"\mathbf{1}\mathbf{1}^\top"
             value = self.write(args[0], 0)
-            return ones if value == "1" else rf"{value}\,{ones}"
+            return ones if value == "1" else r"\mathbf{0}" if value == "0" else rf"{value}\,{ones}"
+        if name == "size" and len(args) == 2 and args[0][0] == "name" and args[1][0] == "number":
+            dim = self.sizes.get((args[0][1], int(float(args[1][1]))))
+            if dim is not None:   # the size of a dim is its name, as a textbook writes n
+                return latex_name(dim)
         if name in ("norm1", "norm2"):
             return rf"\left\|{self.write(args[0], 0)}\right\|_{name[-1]}"
         body = ", ".join(self.write(arg, 0) for arg in args)
@@ -384,7 +396,8 @@ class _LatexWriter:
 def _repr_latex_(expr):
     """A notebook's view of an expression: its matrix form alone, else its index notation."""
     text = to_matrix(expr)
-    return "$$" + (text_to_latex(text, None, _function_names(expr)) if text is not None else index_latex(expr)) + "$$"
+    return "$$" + (text_to_latex(text, None, _function_names(expr), _dim_sizes(expr)) if text is not None
+                   else index_latex(expr)) + "$$"
 
 
 Expr._repr_latex_ = _repr_latex_   # type: ignore[attr-defined]  # attached here: expr.py cannot import the printers

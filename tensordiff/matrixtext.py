@@ -11,11 +11,18 @@ the left, so an operand of ``.*`` that is a product is bracketed.
 import math
 from fractions import Fraction
 
-__all__ = ["number", "paren", "atom", "join_terms", "fewest_transposes", "product_factors", "common_factor",
+__all__ = ["number", "paren", "atom", "transposed", "join_terms", "fewest_transposes", "product_factors", "common_factor",
            "components", "hadamard", "MAX_DENOMINATOR"]
 
 # A constant prints as a fraction when one with a denominator up to this equals it.
 MAX_DENOMINATOR = 100
+
+
+def transposed(text):
+    """The transpose of ``text``: X' of X, and X of X' (an atom and a prime)."""
+    if text.endswith("'") and atom(text[:-1]) == text[:-1]:
+        return text[:-1]
+    return atom(text) + "'"
 
 
 def join_terms(parts):
@@ -131,10 +138,12 @@ def product_factors(term):
     return sign, [factor.strip() for factor in factors]
 
 
-def common_factor(parts):
+def common_factor(parts, scalar_leads=None):
     """A sum whose terms all start and/or end with the same factors, written with those factors
     once: X*c*b' + X*b*c' as X*(c*b' + b*c'), B*x + B'*x as (B + B')*x, -A*C - B*C as -(A + B)*C;
-    else None."""
+    else None. ``scalar_leads[k]``, given for a sum of vectors or matrices, counts the scalar
+    factors term k starts with: each term must keep one that is not (n*inv(S) + A*inv(S) is not
+    (n + A)*inv(S), which would add n to every entry)."""
     split = [product_factors(part) for part in parts]
     if len(parts) < 2 or any(s is None or len(s[1]) < 2 for s in split):
         return None
@@ -145,7 +154,8 @@ def common_factor(parts):
     tail = 0
     while lead + tail < shortest - 1 and len({factors[-1 - tail] for _, factors in split}) == 1:
         tail += 1
-    if not lead and not tail:
+    if not lead and not tail or scalar_leads is not None and any(
+            len(factors) - tail <= max(lead, scalar_lead) for (_, factors), scalar_lead in zip(split, scalar_leads)):
         return None
     negative = all(sign == "-" for sign, _ in split)   # -(a + b) rather than (-a - b)
     inner = join_terms([("" if negative else sign) + "*".join(factors[lead:len(factors) - tail])

@@ -139,6 +139,17 @@ def _symmetric(node):
     return False
 
 
+def _first_appearance(out, subs, order):
+    """{index: its number}, numbering the output indices first, then those of subs in ``order``."""
+    renumber = {}
+    for i in out:
+        renumber.setdefault(i, len(renumber))
+    for k in order:
+        for i in subs[k]:
+            renumber.setdefault(i, len(renumber))
+    return renumber
+
+
 def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     rank = {}
     for position, i in enumerate(out):
@@ -146,13 +157,14 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     symmetric = [len(sub) == 2 and sub[0] != sub[1] and is_symmetric(op) for op, sub in zip(ops, subs)]
     subs = [tuple(sorted(sub, key=lambda i: rank.get(i, _BIG))) if sym else sub
             for sub, sym in zip(subs, symmetric)]
-    order = sorted(range(len(ops)), key=lambda k: (ops[k].skey, tuple(rank.get(i, _BIG) for i in subs[k])))
-    renumber = {}
-    for i in out:
-        renumber.setdefault(i, len(renumber))
-    for k in order:
-        for i in subs[k]:
-            renumber.setdefault(i, len(renumber))
+    keys = [(ops[k].skey, tuple(rank.get(i, _BIG) for i in subs[k])) for k in range(len(ops))]
+    order = sorted(range(len(ops)), key=keys.__getitem__)
+    renumber = _first_appearance(out, subs, order)
+    if any(keys[a] == keys[b] for a, b in zip(order, order[1:])):
+        # equal operands on summed indices only (Z[m,l] Z[m,k]) tie; the numbering they get
+        # decides their order, so that Z[m,k] Z[m,l] and Z[m,l] Z[m,k] become one term
+        order = sorted(order, key=lambda k: (keys[k], tuple(renumber[i] for i in subs[k])))
+        renumber = _first_appearance(out, subs, order)
     for i in orphans:
         renumber[i] = len(renumber)
     new_dims = [None] * len(renumber)

@@ -6,6 +6,7 @@
 >>> J = td.diff(q, X)                      # order 3: shape ('p', 'n', 'p')
 """
 
+from . import matrixrules  # noqa: F401  adds the simplifier rules that need the function table
 from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import EvaluationError, IllConditionedWarning, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate

@@ -18,7 +18,7 @@ from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .matrixtext import atom as _atom, common_factor as _common_factor, components as _components
 from .matrixtext import fewest_transposes as _fewest_transposes, join_terms as _join_terms, number as _number
-from .matrixtext import hadamard, paren as _paren, transposed
+from .matrixtext import hadamard, paren as _paren, transposed, unwrapped
 from .matrixgraph import merge_parallel_paths
 from .reductionprint import MatrixForms
 from .simplify import einsum_on, is_symmetric
@@ -70,6 +70,15 @@ def _expression_power(node):
     for k, operand in enumerate(product.operands):
         if isinstance(operand, Apply) and operand.fn is FUNCTIONS["log"]:
             return operand.arg, product.operands[1 - k]
+    return None
+
+
+def _sum_of_squares(node):
+    """x when ``node`` is Σ x[I] x[I] over all of x's indices (x'*x, or the squared Frobenius norm); else None."""
+    if isinstance(node, Einsum) and node.coeff == 1.0 and not node.out and len(node.operands) == 2 \
+            and node.operands[0] is node.operands[1] and node.subscripts[0] == node.subscripts[1] \
+            and len(set(node.subscripts[0])) == len(node.subscripts[0]) == len(node.dims):
+        return node.operands[0]
     return None
 
 
@@ -139,8 +148,14 @@ class _Writer(MatrixForms):
         arg = self.write(node.arg)
         fn = node.fn
         if fn.name == "pow":
+            squared = _sum_of_squares(node.arg) if fn.p in (0.5, -0.5) and not node.shape else None
+            if squared is not None:   # sqrt(x'*x) is the 2-norm (Frobenius on a matrix)
+                norm = f"norm2({self.write(squared)})"
+                return norm if fn.p == 0.5 else f"1/{norm}"
             if fn.p == 0.5:
                 return f"sqrt({arg})"
+            if fn.p == -1.0 and not node.shape:   # 1/x; a product writes it as a division (_join)
+                return f"1/{_atom(arg)}"
             if fn.p == -0.5:   # 1/sqrt(x); _paren brackets it inside a product
                 return f"1/sqrt({arg})" if not node.shape else f"1 ./ sqrt({arg})"
             op = "^" if not node.shape else ".^"
@@ -264,8 +279,14 @@ class _EinsumWriter:
         other factors, since A*u'*M*v would read as (A*u')*M*v."""
         c = self.node.coeff
         number = [] if c in (1.0, -1.0) else [_number(abs(c))]   # 1/3*X: a leading quotient needs no brackets
+        divisors = [f[3:-1] for f in scalars if f.startswith("(1/") and _atom(f[3:-1]) == f[3:-1]]
+        if divisors and (len(scalars) > len(divisors) or chains or products):   # c*A/det(X), not c*(1/det(X))*A
+            scalars = [f for f in scalars if not (f.startswith("(1/") and f[3:-1] in divisors)]
+        else:
+            divisors = []
         factors = scalars + [f"({p})" if scalars or chains or len(products) > 1 else p for p in products] + chains
         body = "*".join(number + [_paren(f) if len(factors) + len(number) > 1 else f for f in factors]) or "1"
+        body += "".join("/" + divisor for divisor in divisors)
         text = ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
         self.writer.scalar_lead[text] = len(number) + len(scalars) + len(products)
         return text
@@ -378,7 +399,7 @@ class _EinsumWriter:
                     continue
             other = next(k for k in slots[i] if k != vector)
             new = self.fresh()
-            items[vector] = [f"diag({items[vector][0]})", (i, new), True]
+            items[vector] = [f"diag({unwrapped(items[vector][0])})", (i, new), True]
             items[other] = [items[other][0], tuple(new if j == i else j for j in items[other][1])] + items[other][2:]
 
     def _chains(self, items, out):
@@ -411,6 +432,14 @@ class _EinsumWriter:
                 if index in out:
                     return parts, index
 
+        def transposes_from(vector):
+            """How many transposes u'*M*...*v writes when it starts at ``vector`` (a'*X*b, not b'*X'*a)."""
+            saved = list(remaining)
+            remaining.remove(vector)
+            parts, _ = walk(items[vector][1][0])
+            remaining[:] = saved
+            return sum(part.endswith("'") for part in parts)
+
         def product(parts):
             return "*".join(_paren(p) for p in parts)
 
@@ -433,7 +462,7 @@ class _EinsumWriter:
             chains.append(product(parts))
         while remaining:
             vectors = [k for k in remaining if len(items[k][1]) == 1]
-            k = vectors[0] if vectors else remaining[0]
+            k = min(vectors, key=lambda v: (transposes_from(v), items[v][0], v)) if vectors else remaining[0]
             remaining.remove(k)
             text, ids = items[k][0], items[k][1]
             if len(ids) == 1:  # from a free end: u'*M*...*v, or sum(u) when u stands alone

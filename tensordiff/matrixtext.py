@@ -11,11 +11,16 @@ the left, so an operand of ``.*`` that is a product is bracketed.
 import math
 from fractions import Fraction
 
-__all__ = ["number", "paren", "atom", "transposed", "join_terms", "fewest_transposes", "product_factors", "common_factor",
+__all__ = ["number", "paren", "atom", "unwrapped", "transposed", "join_terms", "fewest_transposes", "product_factors", "common_factor",
            "components", "hadamard", "MAX_DENOMINATOR"]
 
 # A constant prints as a fraction when one with a denominator up to this equals it.
 MAX_DENOMINATOR = 100
+
+
+def unwrapped(text):
+    """``text`` without the brackets around all of it, for the argument of a call: diag(a .* b)."""
+    return text[1:-1] if text.startswith("(") and atom(text) == text else text
 
 
 def transposed(text):
@@ -26,7 +31,10 @@ def transposed(text):
 
 
 def join_terms(parts):
-    """a + b - c from the texts of terms (a term's leading '-' becomes the operator)."""
+    """a + b - c from the texts of terms (a term's leading '-' becomes the operator); a sum that
+    starts with a negative term starts with its first positive one instead (x - a, not -a + x)."""
+    first = next((k for k, part in enumerate(parts) if not part.startswith("-")), 0)
+    parts = [parts[first]] + parts[:first] + parts[first + 1:]
     pieces = [parts[0]]
     for part in parts[1:]:
         pieces.append(" - " + part[1:] if part.startswith("-") else " + " + part)

@@ -91,3 +91,62 @@ def test_triangles(build, printed):
     values = {"A": _value(A)}
     assert round_trip(build(A), values) == printed
     assert round_trip(td.grad(td.sum(build(A) ** 2), A), values) == f"2*{printed}"
+
+
+# ---------------------------------------------------------------- generated code (issue 17 item 5)
+
+def _least_squares():
+    X, w, y, lam = td.matrix("X", "n p"), td.vector("w", "p"), td.vector("y", "n"), td.scalar("lam")
+    f = td.sum(td.tanh(X @ w) - y) ** 2 + lam * (w @ w) + td.logdet(X.T @ X)
+    values = dict(X=np.eye(5, 3) + 0.3 * RNG.standard_normal((5, 3)), lam=0.7, w=RNG.standard_normal(3),
+                  y=RNG.standard_normal(5))
+    return f, X, w, values
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax"])
+def test_codegen_returns_value_and_gradients_and_checks_them(target):
+    if target == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+    f, X, w, values = _least_squares()
+    source = td.codegen([f, td.grad(f, w), td.grad(f, X)], target=target, name="objective", asserts=True, check=True)
+    namespace = {}
+    exec(source, namespace)
+    args = [values[name] for name in ("X", "lam", "w", "y")]   # sorted by name
+    value, grad_w, grad_X = namespace["objective"](*args)
+    np.testing.assert_allclose(float(value), td.evaluate(f, **values), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grad_w), td.evaluate(td.grad(f, w), **values), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grad_X), td.evaluate(td.grad(f, X), **values), rtol=1e-12)
+    assert namespace["check_objective"](*args) < 1e-6
+    # a wrong gradient is caught: the helper compares against the function's own value
+    broken = source.replace("def objective(", "def objective_right(")
+    broken += "\n\ndef objective(*args):\n    v, gw, gX = objective_right(*args)\n    return v, 1.5 * gw, gX\n"
+    exec(broken, namespace)
+    assert namespace["check_objective"](*args) > 1e-3
+
+
+def test_codegen_asserts_name_the_argument_and_the_dim():
+    f, X, w, values = _least_squares()
+    namespace = {}
+    exec(td.codegen([f, td.grad(f, w)], asserts=True), namespace)
+    with pytest.raises(AssertionError, match="w: axis 0 is dim p"):
+        namespace["f"](values["X"], values["lam"], np.ones(4), values["y"])
+    with pytest.raises(AssertionError, match="X: expected 2 axes"):
+        namespace["f"](np.ones(5), values["lam"], values["w"], values["y"])
+    with pytest.raises(AssertionError, match="lam: expected a scalar"):
+        namespace["f"](values["X"], np.ones(2), values["w"], values["y"])
+
+
+def test_codegen_check_needs_a_scalar_and_its_gradient():
+    f, X, w, _ = _least_squares()
+    with pytest.raises(td.TensorDiffError, match="gradient"):
+        td.codegen([td.grad(f, w), f], check=True)
+    with pytest.raises(td.TensorDiffError, match="gradient"):
+        td.codegen([f, td.grad(f, w) * 2], check=True)
+
+
+def test_cli_latex_is_the_matrix_form(capsys):
+    from tensordiff.cli import main
+    assert main(["x'*A*x", "--wrt", "x", "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert r"\left(A + A^\top\right) x" in out and r"\sum" not in out

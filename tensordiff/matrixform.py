@@ -19,7 +19,7 @@ from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .matrixtext import atom as _atom, common_factor as _common_factor, components as _components
 from .matrixtext import fewest_transposes as _fewest_transposes, join_terms as _join_terms, number as _number
 from .matrixtext import hadamard, paren as _paren, transposed, unwrapped
-from .matrixgraph import merge_parallel_paths
+from .matrixgraph import merge_parallel_paths, pendant_groups
 from .reductionprint import MatrixForms
 from .simplify import einsum_on, is_symmetric
 
@@ -212,7 +212,7 @@ class _EinsumWriter:
         used = {i for sub in node.subscripts for i in sub}
         scalars, items = [self.writer.size(node.dims[i]) for i in range(len(node.dims))
                           if i not in used and i not in node.out], []   # a factor size(dim)
-        for op, sub in zip(node.operands, node.subscripts):
+        for op, sub in self._pendants_collapsed():
             if len(sub) > 2:
                 raise NoMatrixForm
             text = self.writer.write(op)
@@ -273,6 +273,22 @@ class _EinsumWriter:
         if diag_out:
             chains = [f"diag({chains[0]})"] + chains[1:]  # the scalar factors stay
         return self._join(scalars, chains, products)
+
+    def _pendants_collapsed(self):
+        """The (operand, subscript) pairs, each pendant piece of the index graph (matrixgraph) made
+        one vector operand over the index it hangs from."""
+        node = self.node
+        pairs = list(zip(node.operands, node.subscripts))
+        if any(len(sub) > 2 for sub in node.subscripts):
+            return pairs
+        groups = pendant_groups(node.subscripts, node.out)
+        for j, piece in groups:
+            ids = sorted({i for k in piece for i in node.subscripts[k]})
+            vector = einsum_on(1.0, [node.operands[k] for k in piece], [node.subscripts[k] for k in piece], (j,),
+                               node.dims, ids)
+            pairs.append((vector, (j,)))
+        dropped = {k for _, piece in groups for k in piece}
+        return [pair for k, pair in enumerate(pairs) if k not in dropped]
 
     def _join(self, scalars, chains, products=()):
         """coeff * scalars * products * chains; a scalar product u'*M*v is parenthesised among

@@ -68,3 +68,49 @@ def _merge_one(items, out):
 
 def _product(texts):
     return "*".join(paren(text) for text in texts)
+
+
+def pendant_groups(subscripts, out):
+    """[(index j, positions of the operands in a pendant)]: a pendant is a piece of the index graph
+    that meets the rest only at j, a busy index (used more than twice, the output counting once),
+    holds no output index, and is more than one vector on j. It is a vector over j
+    (X[j,l] B[l,m] y[m] is (X*B*y)[j]; X[j,k] C[k,l] X[j,l] is diag(X*C*X')[j]), which matrixform
+    writes on its own and puts back as one factor."""
+    count = {}
+    for sub in subscripts:
+        for i in sub:
+            count[i] = count.get(i, 0) + 1
+    for i in out:
+        count[i] = count.get(i, 0) + 1
+    groups, taken = [], set()
+    for j in sorted(i for i, c in count.items() if c > 2):
+        touching = [k for k, sub in enumerate(subscripts) if j in sub and k not in taken]
+        for piece in _pieces_without(subscripts, j, touching):
+            indices = {i for k in piece for i in subscripts[k]} - {j}
+            slots = sum(subscripts[k].count(j) for k in piece)
+            if indices & set(out) or len(piece) < 2 and slots < 2 or piece & taken or len(piece) == len(subscripts):
+                continue
+            if any(k not in piece and indices & set(sub) for k, sub in enumerate(subscripts)):
+                continue
+            groups.append((j, sorted(piece)))
+            taken |= piece
+    return groups
+
+
+def _pieces_without(subscripts, j, starts):
+    """The sets of operand positions connected to each of ``starts`` without passing through index j."""
+    seen, pieces = set(), []
+    for start in starts:
+        if start in seen:
+            continue
+        piece, stack = set(), [start]
+        while stack:
+            k = stack.pop()
+            if k in piece:
+                continue
+            piece.add(k)
+            links = set(subscripts[k]) - {j}
+            stack.extend(m for m, sub in enumerate(subscripts) if m not in piece and links & set(sub))
+        seen |= piece
+        pieces.append(piece)
+    return pieces

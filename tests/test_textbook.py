@@ -150,3 +150,135 @@ def test_cli_latex_is_the_matrix_form(capsys):
     assert main(["x'*A*x", "--wrt", "x", "--format", "latex"]) == 0
     out = capsys.readouterr().out
     assert r"\left(A + A^\top\right) x" in out and r"\sum" not in out
+
+
+# ---------------------------------------------------------------- more results that lacked a matrix form
+
+def _values_for(*symbols):
+    return {s.name: _value(s) for s in symbols}
+
+
+@pytest.mark.parametrize("build, printed", [
+    (lambda X: td.mean(X), "mean(X)"),
+    (lambda X: td.mean(X, axis=0), "mean(X, 1)'"),
+    (lambda X: td.mean(X, axis=1), "mean(X, 2)"),
+    (lambda X: td.max(X, axis=1), "max(X, 2)"),
+    (lambda X: td.min(X, axis=0), "-max(-X, 1)'"),
+    (lambda X: td.logsumexp(X, axis=1), "logsumexp(X, 2)"),
+    (lambda X: td.logsumexp(X, axis=0), "logsumexp(X, 1)'"),
+    (lambda X: td.softmax(X, axis=0), "softmax(X')'"),
+    (lambda X: X - td.mean(X, axis=0), "X - mean(X, 1)"),
+    (lambda X: td.sum(X, axis=1) / td.sum(td.ones("n")), "X*vector(1)/size(X, 1)"),
+])
+def test_reductions_along_one_axis_as_matlab_writes_them(build, printed):
+    X = td.matrix("X", "n p")
+    values = _values_for(X)
+    assert round_trip(build(X), values) == printed
+
+
+@pytest.mark.parametrize("text, axis", [("sum(X, 1)", 0), ("sum(X, 2)", 1), ("mean(X, 1)", 0), ("max(X, 2)", 1),
+                                         ("min(X, 1)", 0), ("logsumexp(X, 2)", 1)])
+def test_the_parser_reads_a_reduction_along_a_dimension(text, axis):
+    X = td.matrix("X", "n p")
+    value = _value(X)
+    numpy_function = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min,
+                      "logsumexp": lambda a, axis: np.log(np.sum(np.exp(a), axis=axis))}[text.split("(")[0]]
+    np.testing.assert_allclose(td.evaluate(td.parse(text), X=value), numpy_function(value, axis=axis), rtol=1e-12)
+
+
+def test_size_reads_a_dim_of_a_symbol_and_bad_dimensions_are_parse_errors():
+    td.matrix("X", "n p")   # X is alive: td.parse gives it these dims
+    assert td.evaluate(td.parse("size(X, 1)*size(X, 2)"), X=np.ones((5, 3))) == 15
+    for text, message in [("size(X)", "needs the dimension"), ("sum(X, 3)", "1 \\(the rows\\) or 2"),
+                          ("mean(X, 0)", "1 \\(the rows\\) or 2")]:
+        with pytest.raises(td.ParseError, match=message):
+            td.parse(text)
+
+
+def test_the_centred_gaussian_gradient_holds_the_size_of_a_dim():
+    S, Z = td.matrix("S", "p p", symmetric=True), td.matrix("Z", "n p")
+    values = _values_for(S, Z)
+    f = -0.5 * td.trace(Z @ td.inv(S) @ Z.T) - 0.5 * td.sum(td.ones("n")) * td.logdet(S)
+    gradient = td.grad(f, S)
+    assert round_trip(gradient, values) == "0.5*inv(S)*Z'*Z*inv(S) - 0.5*size(Z, 1)*inv(S)"
+    assert r"n S^{-1}" in td.latex(gradient)   # LaTeX writes the dim's name
+    td.check(f, S, **values)
+
+
+def test_weighted_least_squares_scales_columns_by_a_vector():
+    X, w, y = td.matrix("X", "n p"), td.vector("w", "n"), td.vector("y", "n")
+    values = {"X": np.eye(5, 3) + 0.3 * RNG.standard_normal((5, 3)), "w": 1 + RNG.random(5), "y": RNG.standard_normal(5)}
+    beta = td.inv(X.T @ td.diag(w) @ X) @ X.T @ td.diag(w) @ y
+    text = round_trip(td.jacobian(beta, w), values)
+    assert "diag(y)" in text and "X'*" in text, text
+
+
+def test_the_jeffreys_prior_gradient_holds_the_diagonal_of_a_product():
+    X, theta = td.matrix("X", "n p"), td.vector("theta", "p")
+    values = {"X": np.eye(5, 3) + 0.3 * RNG.standard_normal((5, 3)), "theta": 0.3 * RNG.standard_normal(3)}
+    s = td.sigmoid(X @ theta)
+    prior = 0.5 * td.logdet(X.T @ td.diag(s * (1 - s)) @ X)
+    text = round_trip(td.grad(prior, theta), values)
+    assert text.startswith("0.5*X'*(") and "diag(X*inv(" in text, text
+    td.check(prior, theta, order=2, **values)
+
+
+@pytest.mark.parametrize("build, printed", [
+    (lambda u, a, X, b: (0.5 * u) ** (-1) * u, "vector(2)"),
+    (lambda u, a, X, b: (u @ u) ** (-0.5), "1/norm2(u)"),
+    (lambda u, a, X, b: td.grad(td.norm(u - a), u), "(u - a)/norm2(u - a)"),
+    (lambda u, a, X, b: a @ X @ b, "a'*X*b"),
+    (lambda u, a, X, b: b @ X.T @ a, "a'*X*b"),
+    (lambda u, a, X, b: td.grad((u @ u) ** (1 / 3), u), "2/3*(u'*u)^(-2/3)*u"),
+])
+def test_constants_fold_and_scalars_print_as_written(build, printed):
+    u, a, X, b = td.vector("u", "n"), td.vector("a", "n"), td.matrix("X", "n p"), td.vector("b", "p")
+    values = _values_for(u, a, X, b)
+    expr = build(u, a, X, b)
+    text = td.matrix_notation(expr)
+    assert text == printed
+    if printed != "vector(2)":   # vector(2) alone has no size
+        round_trip(expr, values)
+
+
+def test_the_logistic_regression_hessian_is_one_term():
+    X, w, y = td.matrix("X", "n p"), td.vector("w", "p"), td.vector("y", "n")
+    values = {"X": RNG.standard_normal((5, 3)), "w": 0.3 * RNG.standard_normal(3), "y": RNG.integers(0, 2, 5) * 1.0}
+    s = td.sigmoid(X @ w)
+    f = td.sum(y * td.log(s) + (1 - y) * td.log(1 - s))
+    hessian = td.hessian(f, w)
+    assert round_trip(hessian, values) == "-X'*diag((1 - sigmoid(X*w)) .* sigmoid(X*w))*X"
+    td.check(f, w, order=3, **values)
+
+
+def test_collected_terms_keep_the_value_at_higher_orders():
+    # c·A·B·u + d·A·B·v becomes A·B·(c·u + d·v): derivatives of such sums stay right
+    X, w = td.matrix("X", "n p"), td.vector("w", "p")
+    values = {"X": RNG.standard_normal((5, 3)), "w": 0.3 * RNG.standard_normal(3)}
+    t = td.tanh(X @ w)
+    f = td.sum(t * td.exp(X @ w)) + 2 * td.sum(t * (X @ w) ** 2) - td.sum(t)
+    for order in (1, 2, 3):
+        td.check(f, w, order=order, **values)
+
+
+@pytest.mark.parametrize("build, printed", [
+    (lambda A: td.det(td.inv(A)), "1/det(A)"),
+    (lambda A: td.grad(td.det(td.inv(A)), A), "-inv(A)'/det(A)"),
+    (lambda A: td.logdet(td.inv(A)), "-logdet(A)"),
+    (lambda A: td.inv(td.inv(A)), "A"),
+])
+def test_textbook_short_matrix_functions(build, printed):
+    A = td.matrix("A", "n n")
+    values = {"A": 2 * np.eye(5) + 0.3 * RNG.standard_normal((5, 5))}
+    assert round_trip(build(A), values) == printed
+    assert td.inv(A).T @ A.T is td.eye("n")
+
+
+def test_the_inverse_of_a_product_of_square_matrices_keeps_higher_derivatives_right():
+    A, X, B = td.matrix("A", "n n"), td.matrix("X", "n n"), td.matrix("B", "n n")
+    values = {name: 2 * np.eye(4) + 0.3 * RNG.standard_normal((4, 4)) for name in "AXB"}
+    f = td.logdet(A @ X @ B) + td.trace(td.inv(A @ X @ B))
+    np.testing.assert_allclose(td.evaluate(td.inv(A @ X @ B), **values),
+                               np.linalg.inv(values["A"] @ values["X"] @ values["B"]), rtol=1e-10)
+    for order in (1, 2):
+        td.check(f, X, order=order, **values)

@@ -16,6 +16,7 @@ from .errors import TensorDiffError
 from .expr import Apply, Expr, Var, topological
 from .functions import USER_PREFIX, marked
 from .matrixform import to_matrix
+from .matrixnames import name_repeats
 from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
 
 __all__ = ["latex", "matrix_notation", "MatrixNotation"]
@@ -91,6 +92,8 @@ def matrix_notation(expr):
     """
     expr = printable(expr, "matrix_notation")
     text = to_matrix(expr)
+    if text is not None:   # a long call that repeats is named once: t1 = sigmoid(X*W)
+        text = _named(text, expr)
     form = MatrixNotation(text if text is not None else NO_MATRIX_FORM + index_notation(expr))
     form.expr = expr
     return form
@@ -149,7 +152,31 @@ def latex(expr, name="out", notation="auto"):
             raise TensorDiffError("td.latex: this expression has no matrix form; notation='auto' prints "
                                   "its index notation")
         return index_latex(expr, name)
-    return text_to_latex(text, name, _function_names(expr), _dim_sizes(expr))
+    return _named_latex(_named(text, expr), name, _function_names(expr), _dim_sizes(expr))
+
+
+def _named(text, expr):
+    """The matrix notation ``text`` of ``expr`` with each long call that repeats named once."""
+    return name_repeats(text, {node.name for node in topological([expr]) if isinstance(node, Var)})
+
+
+def _named_latex(text, name, functions, sizes):
+    """LaTeX of matrix notation that may name subexpressions (t1 = ...): an aligned line each."""
+    if "\n" not in text:
+        return text_to_latex(text, name, functions, sizes)
+    *bindings, body = text.split("\n")
+    writer = _LatexWriter(functions, sizes)
+    lines = []
+    for binding in bindings:
+        label, value = binding.split(" = ", 1)
+        lines.append(f"{latex_name(label)} &= {writer.write(_Reader(value).read(), 1)}")
+    tree = _Reader(body).read()
+    terms = _terms(tree) if len(body) > WIDTH else [(False, tree)]   # a long result: a term per line
+    for k, (negative, term) in enumerate(terms):
+        sign = "-" if negative else "" if k == 0 else "+ "
+        lead = ("&\\quad " if k else f"{latex_name(name)} &= " if name is not None else "&")
+        lines.append(lead + (sign + " " if negative and k else sign) + writer.write(term, 1))
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
 
@@ -396,8 +423,8 @@ class _LatexWriter:
 def _repr_latex_(expr):
     """A notebook's view of an expression: its matrix form alone, else its index notation."""
     text = to_matrix(expr)
-    return "$$" + (text_to_latex(text, None, _function_names(expr), _dim_sizes(expr)) if text is not None
-                   else index_latex(expr)) + "$$"
+    return "$$" + (_named_latex(_named(text, expr), None, _function_names(expr), _dim_sizes(expr))
+                   if text is not None else index_latex(expr)) + "$$"
 
 
 Expr._repr_latex_ = _repr_latex_   # type: ignore[attr-defined]  # attached here: expr.py cannot import the printers

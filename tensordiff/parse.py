@@ -75,6 +75,7 @@ from .errors import ParseError, ShapeError, TensorDiffError
 from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import parse_dims
+from .matrixnames import expand as expand_names
 from .simplify import add_node, as_expr, constant, einsum_node
 
 __all__ = ["parse"]
@@ -896,7 +897,8 @@ def parse(text, /, *, symbols=None, symmetric=(), **dims):
     Parameters
     ----------
     text : str
-        The expression.
+        The expression; lines (or ';'-separated parts) ``name = expression`` before it name
+        subexpressions it uses, as td.matrix_notation writes a repeated one.
     **dims : str or tuple of str
         Dims of symbols by name (``X="n p"``, ``lam=""``); ``eye="p"`` sizes an identity that
         nothing else sizes. A symbol may be given instead of dims (``X=X``).
@@ -938,6 +940,7 @@ def parse(text, /, *, symbols=None, symmetric=(), **dims):
     """
     if not isinstance(text, str):
         raise ParseError(f"parse takes a string, got {type(text).__name__}")
+    text = expand_names(text)   # "t1 = sigmoid(X*W)\n t1 .* (1 - t1)": matrix notation's named parts
     given, chosen = _given_symbols(symbols, dims)
     wanted = _symmetric_names(symmetric)
     try:

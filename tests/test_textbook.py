@@ -43,7 +43,11 @@ def test_the_backprop_gradient_is_a_product_with_a_hadamard_of_paths(network):
     X, W1, W2, Y, values = network
     gradient = td.grad(td.sum((td.sigmoid(X @ W1) @ W2 - Y) ** 2), W1)
     text = round_trip(gradient, values)
-    assert text.startswith("2*X'*(") and ".*" in text and "W2'" in text, text
+    # sigmoid(X*W1) occurs three times: it is named once
+    assert text == "t1 = sigmoid(X*W1)\n2*X'*((1 - t1) .* t1 .* ((t1*W2 - Y)*W2'))"
+    assert td.parse(text) is gradient
+    latex = text.latex()
+    assert r"t_{1} &= \sigma\left(X W_{1}\right)" in latex and latex.count(r"\sigma") == 1
     td.check(td.sum((td.sigmoid(X @ W1) @ W2 - Y) ** 2), W1, **values)
 
 
@@ -219,7 +223,7 @@ def test_the_jeffreys_prior_gradient_holds_the_diagonal_of_a_product():
     s = td.sigmoid(X @ theta)
     prior = 0.5 * td.logdet(X.T @ td.diag(s * (1 - s)) @ X)
     text = round_trip(td.grad(prior, theta), values)
-    assert text.startswith("0.5*X'*(") and "diag(X*inv(" in text, text
+    assert text.startswith("t1 = sigmoid(X*theta)\n0.5*X'*(") and "diag(X*inv(" in text, text
     td.check(prior, theta, order=2, **values)
 
 
@@ -247,7 +251,7 @@ def test_the_logistic_regression_hessian_is_one_term():
     s = td.sigmoid(X @ w)
     f = td.sum(y * td.log(s) + (1 - y) * td.log(1 - s))
     hessian = td.hessian(f, w)
-    assert round_trip(hessian, values) == "-X'*diag((1 - sigmoid(X*w)) .* sigmoid(X*w))*X"
+    assert round_trip(hessian, values) == "t1 = sigmoid(X*w)\n-X'*diag((1 - t1) .* t1)*X"
     td.check(f, w, order=3, **values)
 
 
@@ -282,3 +286,18 @@ def test_the_inverse_of_a_product_of_square_matrices_keeps_higher_derivatives_ri
                                np.linalg.inv(values["A"] @ values["X"] @ values["B"]), rtol=1e-10)
     for order in (1, 2):
         td.check(f, X, order=order, **values)
+
+
+def test_named_subexpressions_read_back_and_bad_bindings_are_parse_errors():
+    X, w = td.matrix("X", "n p"), td.vector("w", "p")
+    e = td.parse("t = tanh(X*w); u = t .* t\nX'*(u - t)", X=X, w=w)
+    assert e is td.parse("X'*(tanh(X*w) .* tanh(X*w) - tanh(X*w))", X=X, w=w)
+    for text, message in [("t = X*w\nu = t", "last line"), ("t = X*w\nX'*t\nu = t", "lines first"), ("X*w\nt = w\nX'*t", "unexpected character '='"),
+                          ("t = X*w\nt = w\nt", "named twice")]:
+        with pytest.raises(td.ParseError, match=message):
+            td.parse(text, X=X, w=w)
+
+
+def test_short_or_single_calls_are_not_named():
+    X = td.matrix("X", "n n")
+    assert td.matrix_notation(td.grad(td.logdet(X) + td.trace(td.inv(X)), X)) == "inv(X)' - (inv(X)*inv(X))'"

@@ -525,7 +525,10 @@ class Power(Elementwise):
             return power_function(arg.fn.p * self.p)(arg.arg)  # (x^a)^k = x^(a k) for integer k
         scaled = _scaled_entrywise(arg)
         if scaled is not None and (scaled[0] > 0 or self.p == int(self.p)):
-            return scale(self(scaled[1]), scaled[0] ** self.p)   # (c x)^p = c^p x^p: (0.5 u)^-1 .* u is 2
+            magnitude = scaled[0] if scaled[0] > 0 else -scaled[0]   # abs is the elementwise row here
+            factor = magnitude ** self.p * (-1.0 if scaled[0] < 0 and self.p % 2 else 1.0)
+            if factor != 0.0 and math.isfinite(factor):   # else left as it is: the caller's checks see it
+                return scale(self(scaled[1]), factor)   # (c x)^p = c^p x^p: (0.5 u)^-1 .* u is 2
         return None
 
     @property

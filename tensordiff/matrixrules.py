@@ -10,7 +10,7 @@ operations, so the constructors that run them terminate.
 from .expr import Einsum, Inv
 from .functions import power_function
 from .simplify import (DET_RULES, INV_RULES, SUM_RULES, add_node, apply_node, det_node, einsum_node, inv_node, scale,
-                       terms_of)
+                       terms_of, with_coeff)
 
 __all__ = ["determinant_of_inverse", "inverse_of_product", "collect_products"]
 
@@ -91,11 +91,12 @@ def collect_products(kept):
 def _merged(kept, first, second):
     (t1, k1), (t2, k2) = first, second
     (a, c1), (b, c2) = kept[t1], kept[t2]
-    operand = add_node([scale(t, c) for op, c in ((a.operands[k1], c1), (b.operands[k2], c2)) for t in terms_of(op)],
-                       a.operands[k1].shape)
+    scaled = ((a.operands[k1], c1 * a.coeff), (b.operands[k2], c2 * b.coeff))   # a term's own coefficient too
+    operand = add_node([scale(t, c) for op, c in scaled for t in terms_of(op)], a.operands[k1].shape)
     operands = a.operands[:k1] + (operand,) + a.operands[k1 + 1:]
     merged = einsum_node(1.0, operands, a.subscripts, a.out, a.dims)
-    return [pair for t, pair in enumerate(kept) if t not in (t1, t2)] + [(merged, 1.0)]
+    pair = (with_coeff(merged, 1.0), merged.coeff) if isinstance(merged, Einsum) else (merged, 1.0)
+    return [kept_pair for t, kept_pair in enumerate(kept) if t not in (t1, t2)] + [pair]
 
 
 DET_RULES.append(determinant_of_inverse)

@@ -301,3 +301,14 @@ def test_named_subexpressions_read_back_and_bad_bindings_are_parse_errors():
 def test_short_or_single_calls_are_not_named():
     X = td.matrix("X", "n n")
     assert td.matrix_notation(td.grad(td.logdet(X) + td.trace(td.inv(X)), X)) == "inv(X)' - (inv(X)*inv(X))'"
+
+
+def test_collecting_keeps_each_terms_own_coefficient():
+    # exp·(16 sin + 16 cos) differentiated: three terms collect in two rounds into 32 cos·exp
+    # (a collected term whose product carries its own coefficient, 16 cos·exp, once lost the 16)
+    x = td.scalar("x")
+    d = td.sin(x) * td.exp(x)
+    for order in range(1, 13):
+        d = td.diff(d, x)
+        exact = 2 ** (order / 2) * np.sin(0.3 + order * np.pi / 4) * np.exp(0.3)
+        assert float(td.evaluate(d, x=0.3)) == pytest.approx(exact, rel=1e-12, abs=1e-12)

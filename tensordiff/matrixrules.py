@@ -73,12 +73,16 @@ def collect_products(kept):
     The logistic-regression Hessian, -X'·diag(s(1-s)y)·X - X'·diag(s(1-s)(1-y))·X, becomes one
     term, since y + (1 - y) folds to 1. Two terms become one, so repeating it terminates.
     """
-    if len(kept) > MAX_TERMS:
+    if not 1 < len(kept) <= MAX_TERMS:
         return None
-    seen = {}
+    shapes = {}   # only products of one skeleton size can differ in one operand: most sums have none
     for t, (term, _) in enumerate(kept):
-        if not isinstance(term, Einsum) or not 1 < len(term.operands) <= MAX_OPERANDS:
-            continue
+        if isinstance(term, Einsum) and 1 < len(term.operands) <= MAX_OPERANDS:
+            shapes.setdefault((term.out, term.dims, tuple(sorted(term.subscripts))), []).append(t)
+    candidates = [t for group in shapes.values() if len(group) > 1 for t in group]
+    seen = {}
+    for t in candidates:
+        term = kept[t][0]
         pairs = tuple(zip(term.operands, term.subscripts))
         for k in range(len(pairs)):
             key = (pairs[:k] + pairs[k + 1:], term.subscripts[k], term.out, term.dims)

@@ -312,3 +312,25 @@ def test_collecting_keeps_each_terms_own_coefficient():
         d = td.diff(d, x)
         exact = 2 ** (order / 2) * np.sin(0.3 + order * np.pi / 4) * np.exp(0.3)
         assert float(td.evaluate(d, x=0.3)) == pytest.approx(exact, rel=1e-12, abs=1e-12)
+
+
+def test_named_matrix_notation_of_random_derivatives_reads_back():
+    # the selfcheck's generator: every result with a matrix form, names (t1 = ...) included, reads
+    # back through td.parse to an equal value
+    from tensordiff.randexpr import ExpressionGenerator
+    checked = named = 0
+    for seed in range(60):
+        gen = ExpressionGenerator(5000 + seed)
+        expr, _ = gen.gen(("a", "b"), depth=3)
+        for e in [expr] + [td.grad(expr, gen.S[name]) for name in ("u", "N") if not expr.shape]:
+            text = td.matrix_notation(e)
+            if text.startswith("no matrix notation") or "hr" in text:   # hr: a user function with no numbers
+                continue
+            back = td.parse(text)
+            if back.shape != e.shape or any(d not in ("a", "b") for d in back.shape):
+                continue   # a result the notation leaves unsized (eye, vector(1) alone)
+            values = {k: v for k, v in gen.V.items() if k in back.free or k in e.free}
+            np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(e, **values), rtol=1e-9, atol=1e-9)
+            checked += 1
+            named += "\n" in text
+    assert checked >= 20 and named >= 1, (checked, named)

@@ -8,6 +8,7 @@
 
 from typing import TYPE_CHECKING
 
+from . import matrixrules  # noqa: F401  adds the simplifier rules that need the function table
 from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import EvaluationError, IllConditionedWarning, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate

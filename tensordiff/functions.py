@@ -42,7 +42,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .errors import EvaluationError, TensorDiffError
-from .expr import Apply, symbol
+from .expr import Apply, Einsum, symbol
 from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
 from .annotations import ExprLike
 from .expr import Expr
@@ -533,6 +533,12 @@ class Power(Elementwise):
             return constant(1.0, arg.shape)
         if isinstance(arg, Apply) and arg.fn.name == "pow" and self.p == int(self.p):
             return power_function(arg.fn.p * self.p)(arg.arg)  # (x^a)^k = x^(a k) for integer k
+        scaled = _scaled_entrywise(arg)
+        if scaled is not None and (scaled[0] > 0 or self.p == int(self.p)):
+            magnitude = scaled[0] if scaled[0] > 0 else -scaled[0]   # abs is the elementwise row here
+            factor = magnitude ** self.p * (-1.0 if scaled[0] < 0 and self.p % 2 else 1.0)
+            if factor != 0.0 and math.isfinite(factor):   # else left as it is: the caller's checks see it
+                return scale(self(scaled[1]), factor)   # (c x)^p = c^p x^p: (0.5 u)^-1 .* u is 2
         return None
 
     @property
@@ -541,6 +547,14 @@ class Power(Elementwise):
 
     def __reduce__(self):
         return (power_function, (self.p,))
+
+
+def _scaled_entrywise(arg):
+    """(c, x) when ``arg`` is c·x entry by entry (an einsum of one operand, nothing summed), else None."""
+    if isinstance(arg, Einsum) and arg.coeff != 1.0 and len(arg.operands) == 1 and arg.subscripts[0] == arg.out \
+            and len(set(arg.out)) == len(arg.out) == len(arg.dims):
+        return arg.coeff, arg.operands[0]
+    return None
 
 
 _powers = weakref.WeakValueDictionary()   # one Power per exponent while any expression uses it

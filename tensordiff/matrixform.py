@@ -13,14 +13,14 @@ would read back as the identity, ``tr`` as the trace). A user function so named 
 ``user.<name>(...)``, which the parser reads back as that user function.
 """
 
-import math
-from fractions import Fraction
-
-from .expr import Apply, Einsum, topological
+from .expr import Apply, Einsum, Var, topological
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .kronform import tensor_form
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
-from .printing import _join_terms
+from .matrixtext import atom as _atom, common_factor as _common_factor, components as _components
+from .matrixtext import fewest_transposes as _fewest_transposes, join_terms as _join_terms, number as _number
+from .matrixtext import hadamard, paren as _paren, transposed, unwrapped
+from .matrixgraph import merge_parallel_paths, pendant_groups
 from .reductionprint import MatrixForms
 from .reshapeform import StructureMatrixForms, structure_matrix_form
 from .simplify import einsum_on, is_symmetric
@@ -29,6 +29,10 @@ from .simplify import einsum_on, is_symmetric
 PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES)
 
 __all__ = ["to_matrix"]
+
+
+# The parser's all-c vector and matrix: vector(1), matrix(0), sized by where they stand.
+ONES_WORDS = {1: "vector", 2: "matrix"}
 
 
 class NoMatrixForm(Exception):
@@ -48,7 +52,7 @@ def to_matrix(expr):
     if _nesting(expr) > MAX_NESTING:
         return None
     try:
-        return _Writer().write(expr)
+        return _Writer(expr).write(expr)
     except NoMatrixForm:
         return None
 
@@ -61,50 +65,6 @@ def _nesting(expr):
     return depth[expr]
 
 
-def _number(x):
-    """A constant as the fraction it is (1/3, -2/3, with a denominator up to MAX_DENOMINATOR) where
-    its decimal is long, else its 12 significant digits."""
-    text = f"{x:.12g}"
-    if len(text) <= 6 or not math.isfinite(x):   # 0.5, 2.25, 1e-08: a decimal says it as well
-        return text
-    fraction = Fraction(x).limit_denominator(MAX_DENOMINATOR)
-    if abs(float(fraction) - x) <= 1e-15 * abs(x):
-        return f"{fraction.numerator}/{fraction.denominator}"
-    return text
-
-
-MAX_DENOMINATOR = 100
-
-
-def _paren(text):
-    """Parenthesise a sum (or anything with a top-level + or -), or a quotient, for use inside a product."""
-    depth = 0
-    for k, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and (ch in "+-" and k > 0 and text[k - 1] not in "e*/^(" or ch == "/"):
-            return "(" + text + ")"
-    return text
-
-
-def _atom(text):
-    """Parenthesise unless ``text`` is a name, number, call f(...) or (...) (for ' and .^ and ^)."""
-    if text.replace("_", "").replace(".", "").isalnum() and not text.startswith("-"):
-        return text
-    start = text.find("(")
-    if start >= 0 and (start == 0 or text[:start].isidentifier()):
-        depth = 0
-        for k in range(start, len(text)):
-            depth += {"(": 1, ")": -1}.get(text[k], 0)
-            if depth == 0:  # the '(' after the name closes here: a call only if this is the end
-                if k == len(text) - 1:
-                    return text
-                break
-    return "(" + text + ")"
-
-
 def _expression_power(node):
     """(a, b) when ``node`` is exp(log(a) .* b), the form of a ** b with an expression exponent; else None."""
     product = node.arg
@@ -114,6 +74,15 @@ def _expression_power(node):
     for k, operand in enumerate(product.operands):
         if isinstance(operand, Apply) and operand.fn is FUNCTIONS["log"]:
             return operand.arg, product.operands[1 - k]
+    return None
+
+
+def _sum_of_squares(node):
+    """x when ``node`` is Σ x[I] x[I] over all of x's indices (x'*x, or the squared Frobenius norm); else None."""
+    if isinstance(node, Einsum) and node.coeff == 1.0 and not node.out and len(node.operands) == 2 \
+            and node.operands[0] is node.operands[1] and node.subscripts[0] == node.subscripts[1] \
+            and len(set(node.subscripts[0])) == len(node.subscripts[0]) == len(node.dims):
+        return node.operands[0]
     return None
 
 
@@ -134,8 +103,17 @@ def _row_broadcast(node):
 class _Writer(MatrixForms, StructureMatrixForms):
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
 
-    def __init__(self):
+    def __init__(self, root):
         self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
+        self.root = root
+        self.scalar_lead = {}   # a term's text -> how many of its leading factors are scalars
+
+    def size(self, dim):
+        """size(X, d): the size of ``dim`` read from a symbol X of the result that has it."""
+        for node in topological([self.root]):
+            if isinstance(node, Var) and dim in node.shape and node.ndim <= 2 and node.name not in PARSER_WORDS:
+                return f"size({node.name}, {node.shape.index(dim) + 1})"
+        raise NoMatrixForm   # no symbol carries it: the notation has no name for the size
 
     def write(self, node):
         key = (node, self.in_sum is node)
@@ -174,8 +152,14 @@ class _Writer(MatrixForms, StructureMatrixForms):
         arg = self.write(node.arg)
         fn = node.fn
         if fn.name == "pow":
+            squared = _sum_of_squares(node.arg) if fn.p in (0.5, -0.5) and not node.shape else None
+            if squared is not None:   # sqrt(x'*x) is the 2-norm (Frobenius on a matrix)
+                norm = f"norm2({self.write(squared)})"
+                return norm if fn.p == 0.5 else f"1/{norm}"
             if fn.p == 0.5:
                 return f"sqrt({arg})"
+            if fn.p == -1.0 and not node.shape:   # 1/x; a product writes it as a division (_join)
+                return f"1/{_atom(arg)}"
             if fn.p == -0.5:   # 1/sqrt(x); _paren brackets it inside a product
                 return f"1/sqrt({arg})" if not node.shape else f"1 ./ sqrt({arg})"
             op = "^" if not node.shape else ".^"
@@ -197,7 +181,8 @@ class _Writer(MatrixForms, StructureMatrixForms):
             self.in_sum = term
             parts.append(self.write(term))
         self.in_sum = None
-        return _common_factor(parts) or _join_terms(parts)
+        leads = [self.scalar_lead.get(part, 0) for part in parts] if node.shape else None
+        return _common_factor(parts, leads) or _join_terms(parts)
 
     def _einsum(self, node):
         special = structure_matrix_form(self.write, node)   # reshapeform.py: vec(X), kron(A, B)
@@ -225,12 +210,16 @@ class _EinsumWriter:
                 return "0"
             if len(node.shape) == 2 and node.shape[0] == node.shape[1]:
                 return "0*eye"
-            raise NoMatrixForm
+            if len(node.shape) not in ONES_WORDS:
+                raise NoMatrixForm
+            return ONES_WORDS[len(node.shape)] + "(0)"
+        mean = self.writer.mean_of(node)
+        if mean is not None:
+            return self._join([], [mean])
         used = {i for sub in node.subscripts for i in sub}
-        if any(i not in used and i not in node.out for i in range(len(node.dims))):
-            raise NoMatrixForm  # a factor size(dim): no symbol for it in this notation
-        scalars, items = [], []
-        for op, sub in zip(node.operands, node.subscripts):
+        scalars, items = [self.writer.size(node.dims[i]) for i in range(len(node.dims))
+                          if i not in used and i not in node.out], []   # a factor size(dim)
+        for op, sub in self._pendants_collapsed():
             if len(sub) > 2:
                 raise NoMatrixForm
             text = self.writer.write(op)
@@ -255,12 +244,23 @@ class _EinsumWriter:
                 return self._join(scalars, chains + ["eye"], products)
             if not items and self.writer.in_sum is node:  # a scalar that + and - broadcast
                 return self._join(scalars, [])
+            if not used and len(out) in ONES_WORDS:   # a scalar spread over a vector or matrix
+                if not scalars:
+                    return f"{ONES_WORDS[len(out)]}({_number(node.coeff)})"
+                return self._join(scalars, [ONES_WORDS[len(out)] + "(1)"])
             if self.writer.in_sum is node and len(out) == 2 and out[0] not in used:
                 # a vector over the columns spread over the rows, in a sum: the row vector v', which
                 # + and - spread as numpy does (X*W + b'); other partial broadcasts have no 'ones' here
                 row = einsum_on(abs(node.coeff), node.operands, node.subscripts, (out[1],), node.dims,
                                 [i for i in range(len(node.dims)) if i != out[0]])
-                return ("-" if node.coeff < 0 else "") + _atom(self.writer.write(row)) + "'"
+                return ("-" if node.coeff < 0 else "") + transposed(self.writer.write(row))
+            if len(out) == 2 and (out[0] in used) != (out[1] in used):   # a vector spread: v*vector(1)'
+                kept = out[0] if out[0] in used else out[1]
+                vector = einsum_on(abs(node.coeff), node.operands, node.subscripts, (kept,), node.dims,
+                                   [i for i in range(len(node.dims)) if i not in out or i == kept])
+                text = _paren(self.writer.write(vector))
+                spread = f"{text}*vector(1)'" if kept == out[0] else f"vector(1)*{_atom(text)}'"
+                return ("-" if node.coeff < 0 else "") + spread
             raise NoMatrixForm
         diagonal = self._diagonal_of_a_product(items, unique_out) if not diag_out else None
         if diagonal is not None:   # out[i] = Σ A[i,k] ... B[i,l] v[i]: diag(A*...*B') .* v
@@ -273,6 +273,7 @@ class _EinsumWriter:
         both = self._hadamard_of_two_chains(items, unique_out) if not diag_out else None
         if both is not None:   # out[i,j] = Σ A[i,..]..B[..,j] C[i,..]..D[..,j]: (A*..*B) .* (C*..*D)
             return self._join(scalars, [both])
+        merge_parallel_paths(items, unique_out)
         self._merge_hadamard(items, unique_out)
         self._split_busy_indices(items, unique_out)
         chains, products = self._chains(items, unique_out)
@@ -280,14 +281,38 @@ class _EinsumWriter:
             chains = [f"diag({chains[0]})"] + chains[1:]  # the scalar factors stay
         return self._join(scalars, chains, products)
 
+    def _pendants_collapsed(self):
+        """The (operand, subscript) pairs, each pendant piece of the index graph (matrixgraph) made
+        one vector operand over the index it hangs from."""
+        node = self.node
+        pairs = list(zip(node.operands, node.subscripts))
+        if any(len(sub) > 2 for sub in node.subscripts):
+            return pairs
+        groups = pendant_groups(node.subscripts, node.out)
+        for j, piece in groups:
+            ids = sorted({i for k in piece for i in node.subscripts[k]})
+            vector = einsum_on(1.0, [node.operands[k] for k in piece], [node.subscripts[k] for k in piece], (j,),
+                               node.dims, ids)
+            pairs.append((vector, (j,)))
+        dropped = {k for _, piece in groups for k in piece}
+        return [pair for k, pair in enumerate(pairs) if k not in dropped]
+
     def _join(self, scalars, chains, products=()):
         """coeff * scalars * products * chains; a scalar product u'*M*v is parenthesised among
         other factors, since A*u'*M*v would read as (A*u')*M*v."""
         c = self.node.coeff
         number = [] if c in (1.0, -1.0) else [_number(abs(c))]   # 1/3*X: a leading quotient needs no brackets
+        divisors = [f[3:-1] for f in scalars if f.startswith("(1/") and _atom(f[3:-1]) == f[3:-1]]
+        if divisors and (len(scalars) > len(divisors) or chains or products):   # c*A/det(X), not c*(1/det(X))*A
+            scalars = [f for f in scalars if not (f.startswith("(1/") and f[3:-1] in divisors)]
+        else:
+            divisors = []
         factors = scalars + [f"({p})" if scalars or chains or len(products) > 1 else p for p in products] + chains
         body = "*".join(number + [_paren(f) if len(factors) + len(number) > 1 else f for f in factors]) or "1"
-        return ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
+        body += "".join("/" + divisor for divisor in divisors)
+        text = ("-" + _paren(body) if c < 0 and body.startswith("-") else "-" + body) if c < 0 else body
+        self.writer.scalar_lead[text] = len(number) + len(scalars) + len(products)
+        return text
 
     def _merge_hadamard(self, items, out):
         """Factors on the same indices, where those are shared further, become a Hadamard product."""
@@ -305,7 +330,7 @@ class _EinsumWriter:
                     busy = any(count[i] + (i in out) > 2 for i in ia)
                     if set(ia) == set(ib) and len(ia) == len(ib) and busy:
                         right = tb if ib == ia or items[b][2] else _atom(tb) + "'"
-                        items[a] = [f"{_paren(ta)} .* {_paren(right)}", ia, False]
+                        items[a] = [hadamard(ta, right), ia, False]
                         del items[b]
                         merged = True
                         break
@@ -313,7 +338,7 @@ class _EinsumWriter:
                     break
         for item in items:
             if " .* " in item[0]:
-                item[0] = "(" + item[0] + ")"
+                item[0] = _atom(item[0])
 
     def _diagonal_of_a_product(self, items, out):
         """For a vector output index carried by exactly two matrices (and maybe vectors): the
@@ -366,7 +391,7 @@ class _EinsumWriter:
                     texts.append(chains[0])
             except NoMatrixForm:
                 continue
-            return f"({_atom(texts[0])} .* {_atom(texts[1])})"   # .* binds tighter than *
+            return _atom(hadamard(texts[0], texts[1]))   # brackets: * and .* group left to right
         return None
 
     def _split_busy_indices(self, items, out):
@@ -397,7 +422,7 @@ class _EinsumWriter:
                     continue
             other = next(k for k in slots[i] if k != vector)
             new = self.fresh()
-            items[vector] = [f"diag({items[vector][0]})", (i, new), True]
+            items[vector] = [f"diag({unwrapped(items[vector][0])})", (i, new), True]
             items[other] = [items[other][0], tuple(new if j == i else j for j in items[other][1])] + items[other][2:]
 
     def _chains(self, items, out):
@@ -411,13 +436,14 @@ class _EinsumWriter:
             text = items[k][0]
             return text if forward or items[k][2] else _atom(text) + "'"
 
-        def walk(index):
+        def walk(index, closing=None):
             """Follow factors from ``index``: (texts, the output index reached or None at a free end)."""
             parts = []
             while True:
                 k = next((k for k in remaining if index in items[k][1]), None)
-                if k is None:
-                    return parts, index
+                if k is None:   # an index summed here and used by nothing else: a product with ones
+                    dangling = parts and index not in out and index != closing
+                    return (parts + ["vector(1)"], None) if dangling else (parts, index)
                 remaining.remove(k)
                 ids = items[k][1]
                 if len(ids) == 1:
@@ -428,6 +454,14 @@ class _EinsumWriter:
                 index = ids[1] if forward else ids[0]
                 if index in out:
                     return parts, index
+
+        def transposes_from(vector):
+            """How many transposes u'*M*...*v writes when it starts at ``vector`` (a'*X*b, not b'*X'*a)."""
+            saved = list(remaining)
+            remaining.remove(vector)
+            parts, _ = walk(items[vector][1][0])
+            remaining[:] = saved
+            return sum(part.endswith("'") for part in parts)
 
         def product(parts):
             return "*".join(_paren(p) for p in parts)
@@ -451,7 +485,7 @@ class _EinsumWriter:
             chains.append(product(parts))
         while remaining:
             vectors = [k for k in remaining if len(items[k][1]) == 1]
-            k = vectors[0] if vectors else remaining[0]
+            k = min(vectors, key=lambda v: (transposes_from(v), items[v][0], v)) if vectors else remaining[0]
             remaining.remove(k)
             text, ids = items[k][0], items[k][1]
             if len(ids) == 1:  # from a free end: u'*M*...*v, or sum(u) when u stands alone
@@ -466,75 +500,13 @@ class _EinsumWriter:
             others = {i for j in remaining for i in items[j][1]}
             if ids[0] in others and ids[1] not in others:  # start from the end that dangles
                 text, ids = oriented(k, False), (ids[1], ids[0])
-            parts, finish = walk(ids[1])  # a cycle: a trace; or a chain summed over both ends: sum(M*...)
+            parts, finish = walk(ids[1], closing=ids[0])  # a cycle: a trace; or a chain summed over both ends: sum(M*...)
             if finish == ids[0]:
                 chains.append("tr(" + product([text] + parts) + ")")
             elif finish not in out and not any(ids[0] in items[j][1] for j in remaining):
-                chains.append("sum(" + product([text] + parts) + ")")
+                chains.append("sum(" + product([text] + [p for p in parts if p != "vector(1)"]) + ")")
             else:
                 raise NoMatrixForm  # sum(M) alone was written even when M shared an index with another factor
         return chains, products
 
 
-def _fewest_transposes(parts):
-    """The matrix product of ``parts``, as (c*b*a)' when a'*b'*c' would write more transposes."""
-    primed = [part.endswith("'") and _atom(part[:-1]) == part[:-1] for part in parts]
-    if 2 * sum(primed) <= len(parts) + 1:
-        return "*".join(_paren(part) for part in parts)
-    flipped = [part[:-1] if was else _atom(part) + "'" for part, was in zip(parts, primed)]
-    return "(" + "*".join(_paren(part) for part in reversed(flipped)) + ")'"
-
-
-def _factors(term):
-    """(sign, [factors]) of a term that is a plain product at its top level (only ``*``), else None."""
-    sign, body = ("-", term[1:]) if term.startswith("-") else ("", term)
-    factors, depth, start = [], 0, 0
-    for k, ch in enumerate(body):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth:
-            continue
-        if ch == "*" and body[k - 1] != "." or ch == "/" or (ch in "+-" and k > 0 and body[k - 1] not in "e*/^("):
-            if ch != "*":
-                return None
-            factors.append(body[start:k])
-            start = k + 1
-        elif ch == "." and body[k + 1:k + 2] in ("*", "/"):
-            return None
-    factors.append(body[start:])
-    return sign, [factor.strip() for factor in factors]
-
-
-def _common_factor(parts):
-    """A sum whose terms all start and/or end with the same factors, written with those factors
-    once: X*c*b' + X*b*c' as X*(c*b' + b*c'), B*x + B'*x as (B + B')*x, -A*C - B*C as -(A + B)*C;
-    else None."""
-    split = [_factors(part) for part in parts]
-    if len(parts) < 2 or any(s is None or len(s[1]) < 2 for s in split):
-        return None
-    shortest = min(len(factors) for _, factors in split)
-    lead = 0
-    while lead < shortest - 1 and len({factors[lead] for _, factors in split}) == 1:
-        lead += 1
-    tail = 0
-    while lead + tail < shortest - 1 and len({factors[-1 - tail] for _, factors in split}) == 1:
-        tail += 1
-    if not lead and not tail:
-        return None
-    negative = all(sign == "-" for sign, _ in split)   # -(a + b) rather than (-a - b)
-    inner = _join_terms([("" if negative else sign) + "*".join(factors[lead:len(factors) - tail])
-                         for sign, factors in split])
-    factors = split[0][1]
-    return ("-" if negative else "") + "*".join(factors[:lead] + ["(" + inner + ")"] + factors[len(factors) - tail:])
-
-
-def _components(items):
-    """The items grouped by the indices that connect them: [(indices, items)]."""
-    groups = []
-    for item in items:
-        touching = [g for g in groups if g[0] & set(item[1])]
-        merged = (set(item[1]), [item])
-        for g in touching:
-            groups.remove(g)
-            merged = (merged[0] | g[0], g[1] + merged[1])
-        groups.append(merged)
-    return groups

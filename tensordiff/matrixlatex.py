@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 
 from .errors import TensorDiffError
-from .expr import Apply, Expr, topological
+from .expr import Apply, Expr, Var, topological
 from .functions import USER_PREFIX, marked
 from .kronform import TENSOR_LATEX
 from .matrixform import to_matrix
+from .matrixnames import name_repeats
 from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
 from .annotations import ExprLike, Notation
 
@@ -99,6 +100,8 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     """
     expr = printable(expr, "matrix_notation")
     text = to_matrix(expr)
+    if text is not None:   # a long call that repeats is named once: t1 = sigmoid(X*W)
+        text = _named(text, expr)
     form = MatrixNotation(text if text is not None else NO_MATRIX_FORM + index_notation(expr))
     form.expr = expr
     return form
@@ -157,7 +160,31 @@ def latex(expr: ExprLike, name: str = "out", notation: Notation = "auto") -> str
             raise TensorDiffError("td.latex: this expression has no matrix form; notation='auto' prints "
                                   "its index notation")
         return index_latex(expr, name)
-    return text_to_latex(text, name, _function_names(expr))
+    return _named_latex(_named(text, expr), name, _function_names(expr), _dim_sizes(expr))
+
+
+def _named(text, expr):
+    """The matrix notation ``text`` of ``expr`` with each long call that repeats named once."""
+    return name_repeats(text, {node.name for node in topological([expr]) if isinstance(node, Var)})
+
+
+def _named_latex(text, name, functions, sizes):
+    """LaTeX of matrix notation that may name subexpressions (t1 = ...): an aligned line each."""
+    if "\n" not in text:
+        return text_to_latex(text, name, functions, sizes)
+    *bindings, body = text.split("\n")
+    writer = _LatexWriter(functions, sizes)
+    lines = []
+    for binding in bindings:
+        label, value = binding.split(" = ", 1)
+        lines.append(f"{latex_name(label)} &= {writer.write(_Reader(value).read(), 1)}")
+    tree = _Reader(body).read()
+    terms = _terms(tree) if len(body) > WIDTH else [(False, tree)]   # a long result: a term per line
+    for k, (negative, term) in enumerate(terms):
+        sign = "-" if negative else "" if k == 0 else "+ "
+        lead = ("&\\quad " if k else f"{latex_name(name)} &= " if name is not None else "&")
+        lines.append(lead + (sign + " " if negative and k else sign) + writer.write(term, 1))
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
 
@@ -172,10 +199,17 @@ def _function_names(expr):
     return names
 
 
-def text_to_latex(text, name=None, functions=None):
-    """The LaTeX of a matrix-notation ``text`` (the parser's language), one term per line when long."""
+def _dim_sizes(expr):
+    """{(symbol name, 1 or 2): the dim's name} for size(X, d) in matrix notation: LaTeX writes n."""
+    return {(node.name, axis + 1): dim for node in topological([expr]) if isinstance(node, Var)
+            for axis, dim in enumerate(node.shape)}
+
+
+def text_to_latex(text, name=None, functions=None, sizes=None):
+    """The LaTeX of a matrix-notation ``text`` (the parser's language), one term per line when long;
+    ``sizes`` maps (X, d) of a size(X, d) to the name of that dim."""
     tree = _Reader(text).read()
-    writer = _LatexWriter(functions or {})
+    writer = _LatexWriter(functions or {}, sizes or {})
     terms = _terms(tree) if len(text) > WIDTH else [(False, tree)]
     pieces = [("-" if negative else "+", writer.write(term, 1)) for negative, term in terms]
     lead = latex_name(name) + " = " if name is not None else ""
@@ -332,8 +366,9 @@ def _inline_fraction(tree):
 
 
 class _LatexWriter:
-    def __init__(self, functions):
+    def __init__(self, functions, sizes=None):
         self.functions = functions
+        self.sizes = sizes or {}
 
     def write(self, tree, place):
         """The LaTeX of ``tree`` where a node binding less tightly than ``place`` needs brackets."""
@@ -392,7 +427,11 @@ class _LatexWriter:
         if name in ("vector", "matrix"):
             ones = r"\mathbf{1}" if name == "vector" else r"\mathbf{1}\mathbf{1}^\top"
             value = self.write(args[0], 0)
-            return ones if value == "1" else rf"{value}\,{ones}"
+            return ones if value == "1" else r"\mathbf{0}" if value == "0" else rf"{value}\,{ones}"
+        if name == "size" and len(args) == 2 and args[0][0] == "name" and args[1][0] == "number":
+            dim = self.sizes.get((args[0][1], int(float(args[1][1]))))
+            if dim is not None:   # the size of a dim is its name, as a textbook writes n
+                return latex_name(dim)
         if name in ("norm1", "norm2"):
             return rf"\left\|{self.write(args[0], 0)}\right\|_{name[-1]}"
         if name in TENSOR_LATEX and len(args) == 2:   # tprod(A, B): A \otimes B (kronform.py)
@@ -407,7 +446,8 @@ class _LatexWriter:
 def _repr_latex_(expr):
     """A notebook's view of an expression: its matrix form alone, else its index notation."""
     text = to_matrix(expr)
-    return "$$" + (text_to_latex(text, None, _function_names(expr)) if text is not None else index_latex(expr)) + "$$"
+    return "$$" + (_named_latex(_named(text, expr), None, _function_names(expr), _dim_sizes(expr))
+                   if text is not None else index_latex(expr)) + "$$"
 
 
 Expr._repr_latex_ = _repr_latex_   # type: ignore[attr-defined]  # attached here: expr.py cannot import the printers

@@ -14,7 +14,8 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     power    = postfix { ("^" | ".^") exponent }            x^2^3 is (x^2)^3, as MATLAB
     exponent = { "+" | "-" } postfix                        a number: a constant power
     postfix  = primary { "'" | ".'" }                       transpose
-    primary  = number | name | function [ "'"... ] "(" expr { "," expr } ")" | ones | "(" expr ")"
+    primary  = number | name | function [ "'"... ] "(" expr { "," expr } ")" | ones | along | "(" expr ")"
+    along    = ("sum" | "max" | "min" | "mean" | "logsumexp" | "size") "(" expr "," ("1" | "2") ")"
     ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number ")"    every entry the number
     function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
@@ -47,6 +48,10 @@ vectors; a column vector's axis is a row's, a row vector x' (1, n) a column's, a
 size 1 are left out (tprod(A, x')[i,k,l] = A[i,k] x[l]). Such a tensor is typed as the tuple of
 its dims; it adds to and combines elementwise with one of its shape, is scaled by a scalar, and
 goes into elementwise functions, but not into matrix products, transposes or matrix functions.
+
+As in MATLAB, ``sum(X, 1)``, max, min, mean
+and logsumexp with a dimension 1 reduce down the columns to a row vector, and with 2 along the
+rows to a column vector; ``size(X, 1)`` is the number of rows of X, ``size(X, 2)`` of columns.
 
 Shapes are inferred in a matrix world: every value is (rows, cols), each a dim variable or the
 literal 1 (a column vector is (n, 1), a row vector (1, n), a scalar (1, 1)), and dim variables
@@ -87,7 +92,8 @@ from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import merged_dim, merged_parts, parse_dims
 from .kronform import TENSOR_PRODUCTS, tensor_product
-from .simplify import add_node, as_expr, constant
+from .matrixnames import expand as expand_names
+from .simplify import add_node, as_expr, constant, einsum_node
 from .annotations import Dims
 from .expr import Expr
 
@@ -143,7 +149,10 @@ COMPARISONS = {"<": reductions.less, "<=": reductions.less_equal, ">": reduction
 FUNCTION_TABLE.update({word: ("tensor", functools.partial(tensor_product, word)) for word in TENSOR_PRODUCTS})
 ARITY.update(dict.fromkeys(TENSOR_PRODUCTS, 2))
 
-reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES])   # a user function so named prints as user.<name>
+# The reductions that take a dimension, as MATLAB's sum(X, 1); and size(X, d), which needs one.
+ALONG = frozenset({"sum", "max", "min", "mean", "logsumexp", "size"})
+
+reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES, *ALONG])   # a user function so named prints as user.<name>
 
 
 @functools.lru_cache(maxsize=4096)   # asked for every name token; the answer never changes
@@ -344,6 +353,8 @@ class _Parser:
             return _Node("call", token.pos, token.pos, self.end, (arg,), (base, primes))
         if name in ONES:
             return self.ones(token)
+        if name in ALONG and self.peek().value == "(":
+            return self.along(token, name)
         if self.peek().value == "(":
             if not _function_word(name):
                 hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
@@ -363,6 +374,32 @@ class _Parser:
         if opening.value != "(" or number.kind != "num" or self.take().value != ")":
             self.fail(f"{word.value} takes a number, the value of every entry: {word.value}(1) is all ones", word)
         return _Node("ones", word.pos, word.pos, self.end, (), (word.value, sign * number.value))
+
+    def along(self, word, name):
+        """name(x) or name(x, d) after the word, d = 1 or 2 the dimension reduced (as MATLAB)."""
+        opening = self.take()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"expression nested more than {MAX_DEPTH} levels deep", opening)
+        arg, dim = self.expr(), None
+        if self.peek().value == ",":
+            self.take()
+            token = self.take()
+            if token.kind != "num" or token.value not in (1, 2):
+                self.fail(f"{name}(x, d) takes the dimension d: 1 (the rows) or 2 (the columns), "
+                          f"got {self.source(token)}", token)
+            dim = int(token.value)
+        token = self.take()
+        if token.kind == "end":
+            self.fail("unclosed '('", opening)
+        if token.value != ")":
+            self.fail(f"expected {')' if dim else ', or )'} or an operator, got {self.source(token)}", token)
+        self.depth -= 1
+        if dim is None and name == "size":
+            self.fail("size(X, d) needs the dimension d: 1 for the number of rows, 2 of columns", word)
+        if dim is None:
+            return _Node("call", word.pos, word.pos, self.end, (arg,), name)
+        return _Node("along", word.pos, word.pos, self.end, (arg,), (name, dim))
 
     def primes_before_a_call(self):
         """How many ' come next if a ( follows them (h''(x)), else None."""
@@ -735,7 +772,28 @@ def _type_chain(p, node, kids):
     return acc
 
 
+def _type_along(p, node, kids):
+    """sum(X, 1) is a row vector (1, cols), sum(X, 2) a column vector (rows, 1); size(X, d) a scalar."""
+    name, dim = node.value
+    p.want_vector(node.kids, kids[0])
+    rows, cols = kids[0]
+    return SCALAR if name == "size" else (ONE, cols) if dim == 1 else (rows, ONE)
+
+
+def _build_along(node, kids, typed):
+    name, dim = node.value
+    (arg,) = kids
+    along = typed.dims.find(typed.shapes[id(node.kids[0])][dim - 1])
+    if along == ONE:   # a dimension of size 1: its size, or the reduction of one entry
+        return constant(1.0) if name == "size" else arg
+    axis = 0 if arg.ndim < 2 else dim - 1
+    if name == "size":
+        return einsum_node(1.0, (), (), (), (arg.shape[axis],))
+    return FUNCTION_TABLE[name][1](arg, axis=axis)
+
+
 _TYPE = {
+    "along": _type_along,
     "num": lambda p, node, kids: SCALAR,
     "sym": _type_sym,
     "eye": _type_eye,
@@ -909,6 +967,7 @@ def _symmetric_names(symmetric):
 
 
 _BUILD = {
+    "along": _build_along,
     "num": lambda node, kids, typed: as_expr(node.value),
     "sym": lambda node, kids, typed: ops.tensor(node.value, _dims_of(typed, typed.symbols[node.value]),
                                                 symmetric=node.value in typed.symmetric),
@@ -982,7 +1041,8 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     Parameters
     ----------
     text : str
-        The expression.
+        The expression; lines (or ';'-separated parts) ``name = expression`` before it name
+        subexpressions it uses, as td.matrix_notation writes a repeated one.
     **dims : str or tuple of str
         Dims of symbols by name (``X="n p"``, ``lam=""``); ``eye="p"`` sizes an identity that
         nothing else sizes. A symbol may be given instead of dims (``X=X``).
@@ -1024,6 +1084,7 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     """
     if not isinstance(text, str):
         raise ParseError(f"parse takes a string, got {type(text).__name__}")
+    text = expand_names(text)   # "t1 = sigmoid(X*W)\n t1 .* (1 - t1)": matrix notation's named parts
     given, chosen = _given_symbols(symbols, dims)
     wanted = _symmetric_names(symmetric)
     try:

@@ -18,8 +18,9 @@ out[i,j] = where([X[i,j] > 0], log(X[i,j]), 0)
 
 import math
 
-from .expr import Compare
+from .expr import Apply, Compare, Einsum
 from .indices import letters
+from .matrixtext import atom
 from .simplify import constant_value
 
 __all__ = ["IndexForms", "LatexForms", "CodeForms", "MatrixForms"]
@@ -160,21 +161,49 @@ def _grouped(text):
 
 
 class MatrixForms:
-    """Matrix notation in the parser's words: max(x), logsumexp(x) over all axes, softmax(x) over
-    the last, cholesky(A), maximum(a, b), where(x > 0, a, b), (A >= B); None where the parser
-    has no spelling. An operand of maximum, where or a comparison that is a scalar or a row
-    vector spread over its shape is written as that scalar or row (x > 0, maximum(X, b')): the
-    parser spreads it back, as numpy broadcasts."""
+    """Matrix notation in the parser's words: max(x), logsumexp(x) over all axes, over one axis of a
+    matrix as MATLAB writes them (max(X, 2) along the rows, max(X, 1)' down the columns, as a column
+    vector), softmax(x) over the last, cholesky(A), maximum(a, b), where(x > 0, a, b), (A >= B),
+    mean(X) and mean(X, d); None where the parser has no spelling. An operand of maximum, where or a
+    comparison that is a scalar or a row vector spread over its shape is written as that scalar or
+    row (x > 0, maximum(X, b')): the parser spreads it back, as numpy broadcasts."""
 
     # the parser reads scalars, vectors and matrices: a reduction of a larger tensor has no spelling
     def _max(self, node):
-        return f"max({self.write(node.arg)})" if len(node.axes) == node.arg.ndim <= 2 else None
+        return self.reduction("max", node.arg, node.axes)
 
     def _logsumexp(self, node):
-        return f"logsumexp({self.write(node.arg)})" if len(node.axes) == node.arg.ndim <= 2 else None
+        return self.reduction("logsumexp", node.arg, node.axes)
+
+    def reduction(self, name, arg, axes):
+        if len(axes) == arg.ndim <= 2:
+            return f"{name}({self.write(arg)})"
+        if arg.ndim == 2 and len(axes) == 1:   # a row vector for d = 1: its transpose is the column
+            return f"{name}({self.write(arg)}, {axes[0] + 1})" + ("'" if axes[0] == 0 else "")
+        return None
+
+    def mean_of(self, node):
+        """mean(X), mean(X, d): an einsum summing one operand times 1/(the sizes summed over); else None."""
+        sizes = [k for k, op in enumerate(node.operands) if isinstance(op, Apply) and op.fn.name == "pow"
+                 and op.fn.p == -1.0 and isinstance(op.arg, Einsum) and not op.arg.operands and not op.arg.out]
+        if len(sizes) != 1 or len(node.operands) != 2:
+            return None
+        size = node.operands[sizes[0]].arg
+        sub = node.subscripts[1 - sizes[0]]
+        summed = [i for i in sub if i not in node.out]
+        if len(set(sub)) != len(sub) or len(sub) > 2 or not summed \
+                or sorted(node.dims[i] for i in summed) != sorted(size.dims):
+            return None
+        arg = self.write(node.operands[1 - sizes[0]])
+        if len(summed) == len(sub):
+            return f"mean({arg})"
+        return self.reduction("mean", node.operands[1 - sizes[0]], (sub.index(summed[0]),)) \
+            if len(sub) == 2 and node.out == tuple(i for i in sub if i not in summed) else None
 
     def _softmax(self, node):
-        return f"softmax({self.write(node.arg)})" if node.axes == (node.arg.ndim - 1,) else None
+        if node.axes == (node.arg.ndim - 1,):
+            return f"softmax({self.write(node.arg)})"
+        return f"softmax({atom(self.write(node.arg))}')'" if node.axes == (0,) and node.arg.ndim == 2 else None
 
     def _cholesky(self, node):
         return f"cholesky({self.write(node.arg)})"
@@ -197,9 +226,6 @@ class MatrixForms:
             return None
         return f"({a} {node.op} {b})"   # it binds loosest: bracketed, as a factor or an operand
 
-    def _triangle(self, node):
-        return None
-
     def spread(self, node):
         """An elementwise operand: a constant as its number, a scalar or row spread over the shape
         as that scalar or row (None if it has no matrix form)."""
@@ -215,3 +241,6 @@ class MatrixForms:
             return None
         finally:
             self.in_sum = saved
+
+    def _triangle(self, node):   # a Hadamard product with it prints as tril(M) (matrixtext.hadamard)
+        return f"{'tril' if node.lower else 'triu'}(matrix(1))" if node.k == 0 else None

@@ -161,6 +161,40 @@ def _symmetric(node):
     return False
 
 
+REFINEMENT_ROUNDS = 4
+
+
+def _refined_keys(ops, subs, rank, symmetric):
+    """A key per operand from its neighbourhood (colour refinement, as graph canonisation starts):
+    an index is coloured by its output position, then by the operands and slots that use it, for
+    REFINEMENT_ROUNDS rounds; an operand's key is its node and its indices' colours. Returns the
+    operands' keys and the indices' colours."""
+    colour = {i: rank.get(i, _BIG) for sub in subs for i in sub}
+    keys = []
+    for _ in range(REFINEMENT_ROUNDS):
+        keys = [(op.skey, tuple(sorted(colour[i] for i in sub)) if either_way else tuple(colour[i] for i in sub))
+                for op, sub, either_way in zip(ops, subs, symmetric)]
+        seen = {i: [colour[i]] for i in colour}
+        for key, sub, either_way in zip(keys, subs, symmetric):
+            for slot, i in enumerate(sub):
+                seen[i].append((key, 0 if either_way else slot))
+        signature = {i: (parts[0], sorted(parts[1:])) for i, parts in seen.items()}
+        ranked = {sig: n for n, sig in enumerate(sorted(set(map(repr, signature.values()))))}
+        colour = {i: ranked[repr(sig)] for i, sig in signature.items()}
+    return keys, colour
+
+
+def _first_appearance(out, subs, order):
+    """{index: its number}, numbering the output indices first, then those of subs in ``order``."""
+    renumber = {}
+    for i in out:
+        renumber.setdefault(i, len(renumber))
+    for k in order:
+        for i in subs[k]:
+            renumber.setdefault(i, len(renumber))
+    return renumber
+
+
 def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     rank = {}
     for position, i in enumerate(out):
@@ -168,13 +202,19 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     symmetric = [len(sub) == 2 and sub[0] != sub[1] and is_symmetric(op) for op, sub in zip(ops, subs)]
     subs = [tuple(sorted(sub, key=lambda i: rank.get(i, _BIG))) if sym else sub
             for sub, sym in zip(subs, symmetric)]
-    order = sorted(range(len(ops)), key=lambda k: (ops[k].skey, tuple(rank.get(i, _BIG) for i in subs[k])))
-    renumber = {}
-    for i in out:
-        renumber.setdefault(i, len(renumber))
-    for k in order:
-        for i in subs[k]:
-            renumber.setdefault(i, len(renumber))
+    keys = [(ops[k].skey, tuple(rank.get(i, _BIG) for i in subs[k])) for k in range(len(ops))]
+    order = sorted(range(len(ops)), key=keys.__getitem__)
+    renumber = _first_appearance(out, subs, order)
+    if any(keys[a] == keys[b] for a, b in zip(order, order[1:])) or any(
+            sym and rank.get(sub[0], _BIG) == rank.get(sub[1], _BIG) for sub, sym in zip(subs, symmetric)):
+        # equal operands on summed indices only (Z[m,l] Z[m,k]), or a symmetric one (Q[k,l]), leave
+        # the order open: what they are joined to decides it, so that Z[m,k] Z[m,l] and Z[m,l] Z[m,k]
+        # become one term, and Q[k,l] Z[l,i] Z[k,j] is its own transpose
+        refined, colour = _refined_keys(ops, subs, rank, symmetric)
+        subs = [tuple(sorted(sub, key=lambda i: (rank.get(i, _BIG), colour[i]))) if sym else sub
+                for sub, sym in zip(subs, symmetric)]
+        order = sorted(order, key=lambda k: (keys[k], refined[k]))
+        renumber = _first_appearance(out, subs, order)
     for i in orphans:
         renumber[i] = len(renumber)
     new_dims = [None] * len(renumber)
@@ -334,6 +374,11 @@ def add_node(terms, shape=None):
                 base, c = t, 1.0
             collected[base] = collected.get(base, 0.0) + c
     kept = [(base, c) for base, c in collected.items() if c != 0.0]
+    for rule in SUM_RULES:
+        shorter = rule(kept)
+        while shorter is not None:
+            kept = [(base, c) for base, c in shorter if c != 0.0 and not is_zero(base)]
+            shorter = rule(kept)
     if not kept:
         return zeros(shape)
     kept.sort(key=lambda bc: bc[0].skey)
@@ -466,9 +511,12 @@ def logdet_of_transpose(arg):
     return logdet_node(scaled[1]) if scaled is not None and scaled[0] == 1.0 and scaled[1].ndim == 2 else None
 
 
-INV_RULES = (inverse_of_inverse, inverse_of_scaled_identity, inverse_of_scaled)
-DET_RULES = (determinant_of_identity, determinant_of_transpose)
-LOGDET_RULES = (logdet_of_identity, logdet_of_inverse, logdet_of_transpose)
+INV_RULES = [inverse_of_inverse, inverse_of_scaled_identity, inverse_of_scaled]
+DET_RULES = [determinant_of_identity, determinant_of_transpose]   # matrixrules.py adds det(inv(A)) = 1/det(A)
+LOGDET_RULES = [logdet_of_identity, logdet_of_inverse, logdet_of_transpose]
+# Rules on a sum's collected [(term, coefficient)]: each returns a shorter list or None. matrixrules.py
+# adds the one that needs the function table.
+SUM_RULES = []
 
 
 def inverse_pair(ops, subs, out):

@@ -16,16 +16,24 @@ import tensordiff as td
 N = 4
 RNG = np.random.default_rng(2012)
 
-# (equation, f, with respect to, the book's derivative). Upper-case names are n×n matrices (W and
-# Q symmetric, as the book assumes where they appear) and lower-case ones vectors of length n.
+# (equation, f, with respect to, the book's derivative). Upper-case names are n×n matrices (W, Q
+# and S symmetric, as the book assumes where they appear) and lower-case ones vectors of length n.
+# A few rows check a form the book's identity implies (det(X') = det(X)); their label says which.
 IDENTITIES = [
     # 2.1.1 Determinant
     ("49", "det(X)", "X", "det(X)*inv(X)'"),
-    ("54", "logdet(X)", "X", "inv(X)'"),
-    ("55", "det(X')", "X", "det(X)*inv(X)'"),
+    ("51", "det(A*X*B)", "X", "det(A*X*B)*inv(X)'"),
+    ("52", "det(X'*A*X)", "X", "2*det(X'*A*X)*inv(X)'"),
+    ("53", "det(Z'*Q*Z)", "Z", "2*det(Z'*Q*Z)*Q*Z*inv(Z'*Q*Z)"),
+    ("54", "det(Z'*A*Z)", "Z", "det(Z'*A*Z)*(A*Z*inv(Z'*A*Z) + A'*Z*inv(Z'*A'*Z))"),
+    ("55, with pinv(Z) = inv(Z'*Z)*Z'", "logdet(Z'*Z)", "Z", "2*Z*inv(Z'*Z)"),
+    ("57", "logdet(X)", "X", "inv(X)'"),
+    ("58", "det(X*X*X)", "X", "3*det(X*X*X)*inv(X)'"),
+    ("49, det(X') = det(X)", "det(X')", "X", "det(X)*inv(X)'"),
     # 2.2 Derivatives of an Inverse
     ("61", "a'*inv(X)*b", "X", "-inv(X)'*a*b'*inv(X)'"),
     ("62", "det(inv(X))", "X", "-det(inv(X))*inv(X)'"),
+    ("62, det(inv(X)) = 1/det(X)", "1/det(X)", "X", "-det(inv(X))*inv(X)'"),
     ("63", "tr(A*inv(X)*B)", "X", "-(inv(X)*B*A*inv(X))'"),
     ("64", "tr(inv(X + A))", "X", "-(inv(X + A)*inv(X + A))'"),
     # 2.4.1 First Order
@@ -36,16 +44,16 @@ IDENTITIES = [
     ("72", "a'*X*a", "X", "a*a'"),
     ("72", "a'*X'*a", "X", "a*a'"),
     # 2.4.2 Second Order
-    ("78", "b'*X'*X*c", "X", "X*(b*c' + c*b')"),
-    ("79", "(B*x + b)'*C*(D*x + d)", "x", "B'*C*(D*x + d) + D'*C'*(B*x + b)"),
+    ("77", "b'*X'*X*c", "X", "X*(b*c' + c*b')"),
+    ("78", "(B*x + b)'*C*(D*x + d)", "x", "B'*C*(D*x + d) + D'*C'*(B*x + b)"),
     ("81", "x'*B*x", "x", "(B + B')*x"),
     ("82", "b'*X'*D*X*c", "X", "D'*X*b*c' + D*X*c*b'"),
     ("83", "(X*b + c)'*D*(X*b + c)", "X", "(D + D')*(X*b + c)*b'"),
-    ("88", "(x - s)'*W*(x - s)", "s", "-2*W*(x - s)"),
-    ("87", "(x - s)'*W*(x - s)", "x", "2*W*(x - s)"),
-    ("89", "(x - A*s)'*W*(x - A*s)", "x", "2*W*(x - A*s)"),
-    ("90", "(x - A*s)'*W*(x - A*s)", "s", "-2*A'*W*(x - A*s)"),
-    ("91", "(x - A*s)'*W*(x - A*s)", "A", "-2*W*(x - A*s)*s'"),
+    ("84", "(x - A*s)'*W*(x - A*s)", "s", "-2*A'*W*(x - A*s)"),
+    ("85", "(x - s)'*W*(x - s)", "x", "2*W*(x - s)"),
+    ("86", "(x - s)'*W*(x - s)", "s", "-2*W*(x - s)"),
+    ("87", "(x - A*s)'*W*(x - A*s)", "x", "2*W*(x - A*s)"),
+    ("88", "(x - A*s)'*W*(x - A*s)", "A", "-2*W*(x - A*s)*s'"),
     # 2.5.1 First Order (traces)
     ("99", "tr(X)", "X", "eye"),
     ("100", "tr(X*A)", "X", "A'"),
@@ -76,7 +84,11 @@ IDENTITIES = [
     # 2.5.4 Other (Q symmetric, as the book assumes)
     ("124", "tr(A*inv(X)*B)", "X", "-inv(X)'*A'*B'*inv(X)'"),
     ("125", "tr(inv(X'*Q*X)*A)", "X", "-Q*X*inv(X'*Q*X)*(A + A')*inv(X'*Q*X)"),
-    # 2.6.1 Two-norm, 2.7.1 Frobenius norm
+    ("126", "tr(inv(Z'*Q*Z)*(Z'*W*Z))", "Z", "-2*Q*Z*inv(Z'*Q*Z)*Z'*W*Z*inv(Z'*Q*Z) + 2*W*Z*inv(Z'*Q*Z)"),
+    ("127", "tr(inv(R + Z'*Q*Z)*(Z'*W*Z))", "Z",
+     "-2*Q*Z*inv(R + Z'*Q*Z)*Z'*W*Z*inv(R + Z'*Q*Z) + 2*W*Z*inv(R + Z'*Q*Z)"),
+    # 2.6.1 Two-norm
+    ("129", "norm2(x - a)", "x", "(x - a)/norm2(x - a)"),
     ("131", "x'*x", "x", "2*x"),
     ("132", "norm2(X)^2", "X", "2*X"),
 ]
@@ -89,15 +101,18 @@ def symbols(text):
     return len(TOKEN.findall(text))
 
 
-SYMMETRIC = ("W", "Q")
+SYMMETRIC = ("W", "Q", "S", "R")
+# Where the book's X is not square: Z is n×p (p < n, full column rank), R a symmetric p×p matrix.
+SHAPES = {"Z": "n p", "R": "p p"}
+P = 3
 
 
 def _dims(text):
     """The dims of each name in ``text``: a symmetric name gets its symbol, made here so that no
     symbol outlives the test (a live symbol would set the dims td.parse gives that name elsewhere)."""
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)) - {"det", "logdet", "inv", "tr", "eye", "norm2"}
-    dims = {name: td.matrix(name, "n n", symmetric=True) if name in SYMMETRIC else
-            "n n" if name[0].isupper() else "n" for name in names}
+    dims = {name: td.matrix(name, SHAPES.get(name, "n n"), symmetric=True) if name in SYMMETRIC else
+            SHAPES.get(name, "n n") if name[0].isupper() else "n" for name in names}
     return {**dims, "eye": "n"} if "eye" in text else dims
 
 
@@ -106,8 +121,11 @@ def _values(dims):
     for name, shape in sorted(dims.items()):
         if name == "eye":
             continue
+        size = P if name == "R" else N
         if name in SYMMETRIC:
-            values[name] = 2.0 * np.eye(N) + 0.2 * (lambda a: a + a.T)(RNG.standard_normal((N, N)))
+            values[name] = 2.0 * np.eye(size) + 0.2 * (lambda a: a + a.T)(RNG.standard_normal((size, size)))
+        elif shape == "n p":   # full column rank
+            values[name] = np.eye(N, P) + 0.4 * RNG.standard_normal((N, P))
         elif shape == "n n":   # well conditioned, positive determinant
             values[name] = 2.0 * np.eye(N) + 0.4 * RNG.standard_normal((N, N))
         else:
@@ -162,7 +180,7 @@ def _square(seed=0):
     (lambda X, S, a, b: X @ td.inv(X), "eye"),
     (lambda X, S, a, b: td.inv(X).T @ X.T, "eye"),
     (lambda X, S, a, b: X @ td.inv(X) @ X, "X"),
-    (lambda X, S, a, b: a @ td.inv(X) @ X @ b, "b'*a"),
+    (lambda X, S, a, b: a @ td.inv(X) @ X @ b, "a'*b"),
     (lambda X, S, a, b: S @ td.inv(S) @ a, "a"),
     (lambda X, S, a, b: td.inv(S).T @ S @ a, "a"),
     (lambda X, S, a, b: td.logdet(td.inv(X)), "-logdet(X)"),
@@ -170,7 +188,8 @@ def _square(seed=0):
     (lambda X, S, a, b: td.det(X.T), "det(X)"),
     (lambda X, S, a, b: td.inv(3 * X.T), "1/3*inv(X)'"),
     (lambda X, S, a, b: td.grad(td.logdet(td.inv(X)), X), "-inv(X)'"),
-    (lambda X, S, a, b: td.grad(td.det(td.inv(X)), X), "-det(inv(X))*inv(X)'"),
+    (lambda X, S, a, b: td.det(td.inv(X)), "1/det(X)"),
+    (lambda X, S, a, b: td.grad(td.det(td.inv(X)), X), "-inv(X)'/det(X)"),
 ])
 def test_matrix_function_rules_keep_the_value_and_shorten_the_print(build, printed):
     X, S = td.matrix("X", "n n"), td.matrix("S", "n n", symmetric=True)
@@ -185,9 +204,9 @@ def test_matrix_function_rules_keep_the_value_and_shorten_the_print(build, print
     used = {k: v for k, v in values.items() if re.search(rf"\b{k}\b", td.index_notation(e))}
     X_, a_, b_ = values["X"], values["a"], values["b"]
     inv = np.linalg.inv
-    expected = {"X": X_, "eye": np.eye(N), "b'*a": b_ @ a_, "a": a_, "-logdet(X)": -np.log(np.linalg.det(X_)),
+    expected = {"X": X_, "eye": np.eye(N), "a'*b": b_ @ a_, "1/det(X)": 1 / np.linalg.det(X_), "a": a_, "-logdet(X)": -np.log(np.linalg.det(X_)),
                 "logdet(X)": np.log(np.linalg.det(X_)), "det(X)": np.linalg.det(X_), "1/3*inv(X)'": inv(3 * X_.T),
-                "-inv(X)'": -inv(X_).T, "-det(inv(X))*inv(X)'": -np.linalg.det(inv(X_)) * inv(X_).T}[printed]
+                "-inv(X)'": -inv(X_).T, "-inv(X)'/det(X)": -np.linalg.det(inv(X_)) * inv(X_).T}[printed]
     got = td.evaluate(e, **used)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 

@@ -1,0 +1,95 @@
+"""What generated code checks: shape asserts on a function's inputs, and a gradient-check helper.
+
+codegen.py writes the function; this module writes the lines that guard it, as matrixcalculus.org's
+generated code does: an assert per argument that its number of axes is right and that every dim it
+shares with an earlier argument has the same size, and, for a scalar function emitted together
+with its gradients, ``check_<name>(...)``, which compares each gradient with central finite
+differences of the function along a random direction (HIPS autograd's check, in the generated
+code's own array library, with numpy drawing the directions).
+"""
+
+from .diff import grad
+from .errors import TensorDiffError
+from .expr import Var, topological
+
+__all__ = ["shape_asserts", "gradient_pairs", "gradient_check"]
+
+# How the check helper makes an array of the target's kind from a numpy direction.
+AS_ARRAY = {"numpy": "{m}.asarray({x})", "jax": "{m}.asarray({x})", "torch": "{m}.as_tensor({x}, dtype={m}.float64)"}
+
+
+def shape_asserts(roots, ids):
+    """Lines asserting each array argument's number of axes and the sizes its dims share with others."""
+    lines, first = [], {}
+    for node in _arguments(roots):
+        arg = ids.symbols[node.name]
+        if not node.shape:
+            lines.append(f'assert not getattr({arg}, "shape", ()), '
+                         f'f"{arg}: expected a scalar, got shape {{tuple({arg}.shape)}}"')
+            continue
+        lines.append(f"assert len({arg}.shape) == {node.ndim}, "
+                     f'f"{arg}: expected {node.ndim} {"axis" if node.ndim == 1 else "axes"} ({", ".join(node.shape)}), got shape {{tuple({arg}.shape)}}"')
+        for axis, dim in enumerate(node.shape):
+            if dim not in first:
+                first[dim] = (arg, axis)
+                continue
+            other, other_axis = first[dim]
+            lines.append(f"assert {arg}.shape[{axis}] == {other}.shape[{other_axis}], "
+                         f'f"{arg}: axis {axis} is dim {dim}, of size {{{other}.shape[{other_axis}]}} in {other}, '
+                         f'got {{{arg}.shape[{axis}]}}"')
+    return lines
+
+
+def gradient_pairs(roots):
+    """[(index of a gradient among roots, the symbol)] for the roots that are the gradient of roots[0]
+    (a scalar) with respect to a symbol; nodes are interned, so td.grad finds them by identity."""
+    if not roots or roots[0].shape:
+        return []
+    symbols = _arguments(roots[:1])
+    pairs = []
+    for k, root in enumerate(roots[1:], start=1):
+        for symbol in symbols:
+            if symbol.shape == root.shape and grad(roots[0], symbol) is root:
+                pairs.append((k, symbol))
+                break
+    return pairs
+
+
+def gradient_check(roots, ids, name, target, params, module):
+    """Source of ``check_<name>(params..., eps, seed)``: the largest relative error between each
+    gradient ``name`` returns and central finite differences of its first result."""
+    pairs = gradient_pairs(roots)
+    if not pairs:
+        raise TensorDiffError("codegen(check=True) needs a scalar first expression followed by its gradient "
+                              "with respect to a symbol, as in [f, td.grad(f, X)]")
+    local = {word: ids.claim(word) for word in ("eps", "seed", "numpy", "rng", "results", "worst",
+                                                "direction", "up", "down", "numeric", "exact")}
+    helper = ids.claim(f"check_{name}")
+    eps, rng, worst = local["eps"], local["rng"], local["worst"]
+    to_array = AS_ARRAY[target]
+    lines = ["", "", f"def {helper}({', '.join(params)}, {eps}=1e-6, {local['seed']}=0):",
+             f'    """The largest relative error of {name}\'s gradients against central differences of its value',
+             '    along a random direction (about 1e-8 or less when they agree, in float64)."""',
+             "    import numpy" + ("" if local["numpy"] == "numpy" else f" as {local['numpy']}"),
+             f"    {rng} = {local['numpy']}.random.default_rng({local['seed']})",
+             f"    {local['results']} = {name}({', '.join(params)})",
+             f"    {worst} = 0.0"]
+    for k, symbol in pairs:
+        arg = ids.symbols[symbol.name]
+        direction = to_array.format(m=module, x=f"{rng}.standard_normal({local['numpy']}.shape({arg}))")
+        moved = {sign: [f"{p} {sign} {eps} * {local['direction']}" if p == arg else p for p in params]
+                 for sign in "+-"}
+        lines += [f"    {local['direction']} = {direction}",
+                  f"    {local['up']} = {local['numpy']}.asarray({name}({', '.join(moved['+'])})[0])",
+                  f"    {local['down']} = {local['numpy']}.asarray({name}({', '.join(moved['-'])})[0])",
+                  f"    {local['numeric']} = float(({local['up']} - {local['down']}) / (2 * {eps}))",
+                  f"    {local['exact']} = float({local['numpy']}.sum({local['numpy']}.asarray({local['results']}[{k}])"
+                  f" * {local['numpy']}.asarray({local['direction']})))",
+                  f"    {worst} = max({worst}, abs({local['numeric']} - {local['exact']}) / max(1.0, abs({local['exact']})))"]
+    lines.append(f"    return {worst}")
+    return lines
+
+
+def _arguments(roots):
+    """The symbols of ``roots``, sorted by name (the generated function's argument order)."""
+    return sorted((node for node in topological(roots) if isinstance(node, Var)), key=lambda node: node.name)

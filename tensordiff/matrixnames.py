@@ -52,8 +52,8 @@ def expand(text):
     name is replaced, in the parts after it, by its text in brackets. Text that does not start with
     ``name =`` is returned as it is (a newline inside an expression is only a space)."""
     parts = re.split(r"[\n;]", text)
-    if _BINDING.match(parts[0]) is None:
-        return text
+    if _BINDING.match(parts[0]) is None or sum(bool(part.strip()) for part in parts) < 2:
+        return text   # one line is one expression: its '=' is the tokenizer's error, with a caret
     values, k = {}, 0
     while k < len(parts) and (_BINDING.match(parts[k]) or not parts[k].strip()):
         if parts[k].strip():

@@ -7,6 +7,7 @@ package is imported. Each rule returns None when it does not apply, or a node wi
 operations, so the constructors that run them terminate.
 """
 
+from .composite import STRUCTURES
 from .expr import Einsum, Inv
 from .functions import power_function
 from .simplify import (DET_RULES, INV_RULES, SUM_RULES, add_node, apply_node, det_node, einsum_node, inv_node, scale,
@@ -85,6 +86,8 @@ def collect_products(kept):
         term = kept[t][0]
         pairs = tuple(zip(term.operands, term.subscripts))
         for k in range(len(pairs)):
+            if isinstance(term.operands[k], STRUCTURES):
+                continue   # a sum of merges or embeddings would be built as a dense 0/1 array
             key = (pairs[:k] + pairs[k + 1:], term.subscripts[k], term.out, term.dims)
             other = seen.setdefault(key, (t, k))
             if other[0] != t:

@@ -263,7 +263,7 @@ class Einsum(Expr):
         for op in operands:
             free |= op.free
         _set(self, "free", free)
-        _set(self, "skey", _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims))
+        _set(self, "skey", einsum_skey(coeff, operands, subs, out, dims))
 
     def _fields(self):
         return (self.coeff, self.operands, self.subscripts, self.out, self.dims)
@@ -274,6 +274,11 @@ class Einsum(Expr):
     @property
     def is_constant(self):
         return not self.operands
+
+
+def einsum_skey(coeff, operands, subs, out, dims):
+    """The structural key of the Einsum node with these fields, whether it is built or not."""
+    return _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims)
 
 
 class Add(Expr):

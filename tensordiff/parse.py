@@ -69,7 +69,7 @@ import re
 
 from . import ops, reductions
 from .errors import ParseError, ShapeError, TensorDiffError
-from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
+from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim, without_cycle_collection
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import parse_dims
 from .simplify import add_node, as_expr, constant
@@ -164,20 +164,22 @@ _Token = collections.namedtuple("_Token", "kind value pos end")
 def _tokenize(text):
     """The tokens of ``text``, ending with an "end" token; bad characters and numbers fail here."""
     tokens, pos = [], 0
+    append, token, after_number = tokens.append, tuple.__new__, _AFTER_NUMBER.match  # once per token below
     for m in _TOKEN.finditer(text):   # one regex scan; a gap between matches is a bad character
         if m.start() != pos:
             break
         group = m.lastindex
         kind, (start, pos) = _GROUPS[group], m.span(group)
+        value = text[start:pos]
         if kind == "num":
-            value = float(m.group(group))
-            if _AFTER_NUMBER.match(text, pos) or math.isinf(value):
+            value = float(value)
+            if after_number(text, pos) or math.isinf(value):
                 nxt = text[pos:pos + 1]
                 hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
                 _fail(ParseError, f"bad number {_WORD.match(text, start).group()!r}{hint}", text, start)
-        else:
-            value = m.group(group) if kind == "name" else m.group(group).replace(".'", "'")
-        tokens.append(_Token(kind, value, start, pos))
+        elif value == ".'":
+            value = "'"
+        append(token(_Token, (kind, value, start, pos)))
     pos = _SPACE.match(text, pos).end()
     if pos < len(text):
         ch = text[pos]
@@ -198,12 +200,13 @@ class _Node:
     def __init__(self, keys, kind, pos, start, end, kids=(), value=None):
         self.kind, self.pos, self.start, self.end, self.kids, self.value = kind, pos, start, end, kids, value
         if kind in ("sum", "chain"):
-            value = tuple(op for op, _ in value)
+            value = tuple([op for op, _ in value])
         elif kind == "pow":
             value = value[0], repr(value[1])   # repr: -0.0 is not 0.0
         elif kind in ("eye", "ones"):
             value = pos
-        self.key = keys.setdefault((kind, value, *(kid.key for kid in kids)), len(keys))
+        key = (kind, value, kids[0].key) if len(kids) == 1 else (kind, value, *[kid.key for kid in kids])
+        self.key = keys.setdefault(key, len(keys))
 
 
 class _Parser:
@@ -897,17 +900,18 @@ def parse(text, /, *, symbols=None, symmetric=(), **dims):
     given, chosen = _given_symbols(symbols, dims)
     wanted = _symmetric_names(symmetric)
     try:
-        order = _postorder(_Parser(text).parse())
-        for node in order:
-            live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
-            if live is not None:
-                chosen[node.value] = live
-                given[node.value] = live.dims
-        marked = wanted | {name for name, node in chosen.items() if node.symmetric}
-        for name in sorted(wanted & set(given)):
-            if len(given[name]) != 2 or given[name][0] != given[name][1]:
-                raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice, got "
-                                 f"dims ({', '.join(given[name])})")
-        return _build(order, _infer(order, text, given, frozenset(marked)))
+        with without_cycle_collection():
+            order = _postorder(_Parser(text).parse())
+            for node in order:
+                live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
+                if live is not None:
+                    chosen[node.value] = live
+                    given[node.value] = live.dims
+            marked = wanted | {name for name, node in chosen.items() if node.symmetric}
+            for name in sorted(wanted & set(given)):
+                if len(given[name]) != 2 or given[name][0] != given[name][1]:
+                    raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice, got "
+                                     f"dims ({', '.join(given[name])})")
+            return _build(order, _infer(order, text, given, frozenset(marked)))
     except RecursionError:
         raise ParseError(f"expression too deeply nested (more than {MAX_DEPTH} levels)") from None

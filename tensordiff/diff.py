@@ -18,6 +18,7 @@ import numbers
 from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Triangle, Var, Where, check_homonyms, make, topological)
+from .expr import without_cycle_collection
 from .functions import power
 from .indices import format_dims
 from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero,
@@ -210,6 +211,7 @@ RULES = {
 }
 
 
+@without_cycle_collection()   # a deep program allocates millions of containers and no cycles
 def _derivative(expr, wrt):
     memo = {}
 

@@ -65,7 +65,8 @@ def einsum_node(coeff, operands, subs, out, dims):
         find = root.__getitem__
         out = tuple([root[i] for i in out])
         flat_subs = [tuple([root[i] for i in sub]) for sub in flat_subs]
-    cancelled = inverse_pair(flat_ops, flat_subs, out)
+    kinds = set(map(type, flat_ops))   # the rules below need an inverse, or a power, among the operands
+    cancelled = inverse_pair(flat_ops, flat_subs, out) if Inv in kinds else None
     if cancelled is not None:   # rebuild without the pair, its summed index gone and the other two one
         rest, (kept, merged_index, shared) = cancelled
         rename = {merged_index: kept}
@@ -75,7 +76,7 @@ def einsum_node(coeff, operands, subs, out, dims):
         new = lambda sub: tuple(renumber[rename.get(i, i)] for i in sub)  # noqa: E731
         return einsum_node(coeff, [o for o, _ in rest], [new(u) for _, u in rest], new(out),
                            [dims[r] for r in renumber])
-    merged = _merge_powers(flat_ops, flat_subs)
+    merged = _merge_powers(flat_ops, flat_subs) if Apply in kinds else None
     if merged is not None:  # rebuild over the surviving (root) ids only, so none turns into an orphan
         ops, subs = merged
         renumber = {r: k for k, r in enumerate(i for i in range(len(dims)) if find(i) == i)}
@@ -180,8 +181,14 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     for position, i in enumerate(out):
         rank.setdefault(i, position)
     rank_of = lambda i: rank.get(i, _BIG)  # noqa: E731
-    symmetric = [len(sub) == 2 and sub[0] != sub[1] and _known_symmetric(op) for op, sub in zip(ops, subs)]
-    if any(symmetric):
+    symmetric = None   # symmetric[k]: operand k is a symmetric matrix read by two indices (both orders alike)
+    for k, sub in enumerate(subs):
+        if len(sub) == 2 and sub[0] != sub[1]:
+            known = ops[k].symmetric_cache
+            if known or known is None and is_symmetric(ops[k]):
+                symmetric = symmetric or [False] * len(ops)
+                symmetric[k] = True
+    if symmetric:
         subs = [tuple(sorted(sub, key=rank_of)) if sym else sub for sub, sym in zip(subs, symmetric)]
     keys = [(op.skey, tuple(map(rank_of, sub))) for op, sub in zip(ops, subs)] if rank else \
         [(op.skey, (_BIG,) * len(sub)) for op, sub in zip(ops, subs)]
@@ -195,17 +202,15 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     index = renumber.__getitem__
     new_out = tuple(map(index, out))
     new_ops = tuple([ops[k] for k in order])
-    new_subs = tuple([tuple(sorted(map(index, subs[k]))) if symmetric[k] else tuple(map(index, subs[k]))
-                      for k in order])
+    if symmetric:
+        new_subs = tuple([tuple(sorted(map(index, subs[k]))) if symmetric[k] else tuple(map(index, subs[k]))
+                          for k in order])
+    else:
+        new_subs = tuple([tuple(map(index, subs[k])) for k in order])
     if (coeff == 1.0 and len(new_ops) == 1 and new_subs[0] == new_out
             and len(set(new_out)) == len(new_out) and len(new_dims) == len(new_out)):
         return new_ops[0]
     return make(Einsum, _finite(coeff), new_ops, new_subs, new_out, new_dims)
-
-
-def _known_symmetric(node):
-    cached = node.symmetric_cache
-    return is_symmetric(node) if cached is None else cached
 
 
 def zeros(shape):

@@ -66,7 +66,7 @@ def without_cycle_collection():
 
 
 _set = object.__setattr__   # the one way fields are written: by _init, while a node is being made
-_CACHES = frozenset(("symmetric_cache",))   # derived from the fields and filled lazily, so writable
+_CACHES = frozenset(("symmetric_cache", "unit_skey_cache"))   # derived from the fields and filled lazily, so writable
 
 
 class Expr:
@@ -268,10 +268,12 @@ def declared_dims(name):
 
 
 class Einsum(Expr):
-    __slots__ = ("coeff", "operands", "subscripts", "out", "dims")
+    # unit_skey_cache: the skey of this product with coefficient 1 (simplify fills it when a sum sorts it)
+    __slots__ = ("coeff", "operands", "subscripts", "out", "dims", "unit_skey_cache")
     _expr_fields = (1,)
 
     def _init(self, coeff, operands, subs, out, dims):
+        _set(self, "unit_skey_cache", None)
         _set(self, "coeff", coeff)
         _set(self, "operands", operands)
         _set(self, "subscripts", subs)
@@ -297,7 +299,7 @@ class Einsum(Expr):
 
 def einsum_skey(coeff, operands, subs, out, dims):
     """The structural key of the Einsum node with these fields, whether it is built or not."""
-    return _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims)
+    return _digest("Einsum", coeff, tuple([op.skey for op in operands]), subs, out, dims)
 
 
 class Add(Expr):

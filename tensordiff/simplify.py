@@ -177,10 +177,10 @@ def _symmetric(node):
 
 
 def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
-    rank = {}
-    for position, i in enumerate(out):
-        rank.setdefault(i, position)
-    rank_of = lambda i: rank.get(i, _BIG)  # noqa: E731
+    rank = [_BIG] * len(dims)   # rank[i]: the first output position of index i; summed indices last
+    for position in range(len(out) - 1, -1, -1):
+        rank[out[position]] = position
+    rank_of = rank.__getitem__
     symmetric = None   # symmetric[k]: operand k is a symmetric matrix read by two indices (both orders alike)
     for k, sub in enumerate(subs):
         if len(sub) == 2 and sub[0] != sub[1]:
@@ -190,7 +190,7 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
                 symmetric[k] = True
     if symmetric:
         subs = [tuple(sorted(sub, key=rank_of)) if sym else sub for sub, sym in zip(subs, symmetric)]
-    keys = [(op.skey, tuple(map(rank_of, sub))) for op, sub in zip(ops, subs)] if rank else \
+    keys = [(op.skey, tuple(map(rank_of, sub))) for op, sub in zip(ops, subs)] if out else \
         [(op.skey, (_BIG,) * len(sub)) for op, sub in zip(ops, subs)]
     order = sorted(range(len(ops)), key=keys.__getitem__)
     sequence = list(out)
@@ -395,7 +395,9 @@ def _unit_skey(t):
         return t.skey
     if _is_wrapper(t):
         return t.operands[0].skey
-    return einsum_skey(1.0, t.operands, t.subscripts, t.out, t.dims)
+    if t.unit_skey_cache is None:   # a term meets a sort in every sum it enters: its key is made once
+        t.unit_skey_cache = einsum_skey(1.0, t.operands, t.subscripts, t.out, t.dims)
+    return t.unit_skey_cache
 
 
 def _with_total(t, coeff):

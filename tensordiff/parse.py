@@ -912,6 +912,8 @@ def parse(text, /, *, symbols=None, symmetric=(), **dims):
                 if len(given[name]) != 2 or given[name][0] != given[name][1]:
                     raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice, got "
                                      f"dims ({', '.join(given[name])})")
-            return _build(order, _infer(order, text, given, frozenset(marked)))
+            result = _build(order, _infer(order, text, given, frozenset(marked)))
+            del order   # the syntax tree goes now: the collector, back on, would scan all of it once
+        return result
     except RecursionError:
         raise ParseError(f"expression too deeply nested (more than {MAX_DEPTH} levels)") from None

@@ -25,6 +25,7 @@ from .errors import ShapeError, TensorDiffError
 from .composite import Embed, Merge, Reinterpret
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Triangle, Var, Where, check_homonyms, make, topological)
+from .expr import without_cycle_collection
 from .functions import power
 from .indices import format_dims
 from .simplify import (add_node, as_expr, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, is_zero,
@@ -233,6 +234,7 @@ RULES = {
 }
 
 
+@without_cycle_collection()   # a deep program allocates millions of containers and no cycles
 def _derivative(expr, wrt):
     memo = {}
 

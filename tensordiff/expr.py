@@ -25,6 +25,8 @@ subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import threading
 import weakref
@@ -49,8 +51,25 @@ def _digest(*parts):
     return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
 
 
+@contextlib.contextmanager
+def without_cycle_collection():
+    """Pause Python's cyclic garbage collector while a large graph is built, then restore it.
+
+    Building allocates container objects by the million and makes no reference cycles, so
+    reference counting frees all of it; the collector, triggered by the allocations alone, would
+    scan the ever larger heap again and again (a third of the time of a long parse).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 _set = object.__setattr__   # the one way fields are written: by _init, while a node is being made
-_CACHES = frozenset(("symmetric_cache",))   # derived from the fields and filled lazily, so writable
+_CACHES = frozenset(("symmetric_cache", "unit_skey_cache"))   # derived from the fields and filled lazily, so writable
 
 
 class Expr(Operators):
@@ -252,10 +271,12 @@ def declared_dims(name):
 
 
 class Einsum(Expr):
-    __slots__ = ("coeff", "operands", "subscripts", "out", "dims")
+    # unit_skey_cache: the skey of this product with coefficient 1 (simplify fills it when a sum sorts it)
+    __slots__ = ("coeff", "operands", "subscripts", "out", "dims", "unit_skey_cache")
     _expr_fields = (1,)
 
     def _init(self, coeff, operands, subs, out, dims):
+        _set(self, "unit_skey_cache", None)
         _set(self, "coeff", coeff)
         _set(self, "operands", operands)
         _set(self, "subscripts", subs)
@@ -266,7 +287,7 @@ class Einsum(Expr):
         for op in operands:
             free |= op.free
         _set(self, "free", free)
-        _set(self, "skey", _digest("Einsum", coeff, tuple(op.skey for op in operands), subs, out, dims))
+        _set(self, "skey", einsum_skey(coeff, operands, subs, out, dims))
 
     def _fields(self):
         return (self.coeff, self.operands, self.subscripts, self.out, self.dims)
@@ -277,6 +298,11 @@ class Einsum(Expr):
     @property
     def is_constant(self):
         return not self.operands
+
+
+def einsum_skey(coeff, operands, subs, out, dims):
+    """The structural key of the Einsum node with these fields, whether it is built or not."""
+    return _digest("Einsum", coeff, tuple([op.skey for op in operands]), subs, out, dims)
 
 
 class Add(Expr):

@@ -88,7 +88,7 @@ from typing import Union
 
 from . import ops, reductions, reshaping
 from .errors import ParseError, ShapeError, TensorDiffError
-from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim
+from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim, without_cycle_collection
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import merged_dim, merged_parts, parse_dims
 from .kronform import TENSOR_PRODUCTS, tensor_product
@@ -198,20 +198,22 @@ _Token = collections.namedtuple("_Token", "kind value pos end")
 def _tokenize(text):
     """The tokens of ``text``, ending with an "end" token; bad characters and numbers fail here."""
     tokens, pos = [], 0
+    append, token, after_number = tokens.append, tuple.__new__, _AFTER_NUMBER.match  # once per token below
     for m in _TOKEN.finditer(text):   # one regex scan; a gap between matches is a bad character
         if m.start() != pos:
             break
         group = m.lastindex
         kind, (start, pos) = _GROUPS[group], m.span(group)
+        value = text[start:pos]
         if kind == "num":
-            value = float(m.group(group))
-            if _AFTER_NUMBER.match(text, pos) or math.isinf(value):
+            value = float(value)
+            if after_number(text, pos) or math.isinf(value):
                 nxt = text[pos:pos + 1]
                 hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
                 _fail(ParseError, f"bad number {_WORD.match(text, start).group()!r}{hint}", text, start)
-        else:
-            value = m.group(group) if kind == "name" else m.group(group).replace(".'", "'")
-        tokens.append(_Token(kind, value, start, pos))
+        elif value == ".'":
+            value = "'"
+        append(token(_Token, (kind, value, start, pos)))
     pos = _SPACE.match(text, pos).end()
     if pos < len(text):
         ch = text[pos]
@@ -223,12 +225,22 @@ def _tokenize(text):
 class _Node:
     """kind, caret position, source span [start, end), children, and a value by kind: num: the
     number; sym, eye: the name; call: the function; pow: (op, exponent); sum: (sign, pos) per
-    term; chain, compare: (op, pos) between operands; neg, T: None."""
+    term; chain, compare: (op, pos) between operands; neg, T: None. ``key`` is equal for two nodes exactly
+    when they are the same text up to spacing (an eye or ones, sized by its surroundings, is
+    always new): typing and building visit one node per key."""
 
-    __slots__ = ("kind", "pos", "start", "end", "kids", "value")
+    __slots__ = ("kind", "pos", "start", "end", "kids", "value", "key")
 
-    def __init__(self, kind, pos, start, end, kids=(), value=None):
+    def __init__(self, keys, kind, pos, start, end, kids=(), value=None):
         self.kind, self.pos, self.start, self.end, self.kids, self.value = kind, pos, start, end, kids, value
+        if kind in ("sum", "chain", "compare"):
+            value = tuple([op for op, _ in value])
+        elif kind == "pow":
+            value = value[0], repr(value[1])   # repr: -0.0 is not 0.0
+        elif kind in ("eye", "ones"):
+            value = pos
+        key = (kind, value, kids[0].key) if len(kids) == 1 else (kind, value, *[kid.key for kid in kids])
+        self.key = keys.setdefault(key, len(keys))
 
 
 class _Parser:
@@ -237,6 +249,7 @@ class _Parser:
     def __init__(self, text):
         self.text = text
         self.tokens, self.i, self.depth = _tokenize(text), 0, 0
+        self.keys = {}
 
     def peek(self):
         return self.tokens[self.i]
@@ -274,7 +287,7 @@ class _Parser:
             self.i += 1
             value.append((token.value, token.pos))
             kids.append(operand())
-        return kids[0] if len(kids) == 1 else _Node(kind, value[-len(kids) + 1][1], start, self.end, kids, value)
+        return kids[0] if len(kids) == 1 else _Node(self.keys, kind, value[-len(kids) + 1][1], start, self.end, kids, value)
 
     def expr(self):
         return self.series(COMPARISONS, self.sum, "compare", [])
@@ -292,7 +305,7 @@ class _Parser:
             negative ^= tokens[self.i].value == "-"
             self.i += 1
         node = self.power()
-        return _Node("neg", start, start, self.end, (node,)) if negative else node
+        return _Node(self.keys, "neg", start, start, self.end, (node,)) if negative else node
 
     def power(self):
         node = self.postfix()
@@ -300,7 +313,7 @@ class _Parser:
             op = self.take()
             number, exponent = self.exponent()
             kids = (node,) if exponent is None else (node, exponent)
-            node = _Node("pow", op.pos, node.start, self.end, kids, (op.value, number))
+            node = _Node(self.keys, "pow", op.pos, node.start, self.end, kids, (op.value, number))
         return node
 
     def postfix(self):
@@ -309,7 +322,7 @@ class _Parser:
             pos, transposes = tokens[self.i].pos, transposes + 1
             self.i += 1
         if transposes % 2:
-            node = _Node("T", pos, node.start, self.end, (node,))
+            node = _Node(self.keys, "T", pos, node.start, self.end, (node,))
         return node
 
     def exponent(self):
@@ -326,12 +339,12 @@ class _Parser:
         while self.peek().value in ("+", "-"):
             negative ^= self.take().value == "-"
         node = self.postfix()
-        return None, (_Node("neg", first.pos, first.pos, self.end, (node,)) if negative else node)
+        return None, (_Node(self.keys, "neg", first.pos, first.pos, self.end, (node,)) if negative else node)
 
     def primary(self):
         token = self.take()
         if token.kind == "num":
-            return _Node("num", token.pos, token.pos, token.end, (), token.value)
+            return _Node(self.keys, "num", token.pos, token.pos, token.end, (), token.value)
         if token.value == "(":
             return self.group(token)
         if token.kind == "end":
@@ -350,7 +363,7 @@ class _Parser:
             for _ in range(primes):   # h'(x): the derivative of the user function h, as printed
                 self.take()
             arg = self.group(self.take(), name)
-            return _Node("call", token.pos, token.pos, self.end, (arg,), (base, primes))
+            return _Node(self.keys, "call", token.pos, token.pos, self.end, (arg,), (base, primes))
         if name in ONES:
             return self.ones(token)
         if name in ALONG and self.peek().value == "(":
@@ -360,10 +373,10 @@ class _Parser:
                 hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
                 self.fail(f"unknown function {name!r}{hint} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
             args = self.arguments(self.take(), name) if name in ARITY else (self.group(self.take(), name),)
-            return _Node("call", token.pos, token.pos, self.end, tuple(args), name)
+            return _Node(self.keys, "call", token.pos, token.pos, self.end, tuple(args), name)
         if _function_word(name):
             self.fail(f"function {name!r} needs parentheses: {name}(...)", token)
-        return _Node("eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
+        return _Node(self.keys, "eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
 
     def ones(self, word):
         """vector(c) or matrix(c) after the word: every entry the number c (vector(1): all ones)."""
@@ -373,7 +386,7 @@ class _Parser:
         number = self.take() if opening.value == "(" else opening
         if opening.value != "(" or number.kind != "num" or self.take().value != ")":
             self.fail(f"{word.value} takes a number, the value of every entry: {word.value}(1) is all ones", word)
-        return _Node("ones", word.pos, word.pos, self.end, (), (word.value, sign * number.value))
+        return _Node(self.keys, "ones", word.pos, word.pos, self.end, (), (word.value, sign * number.value))
 
     def along(self, word, name):
         """name(x) or name(x, d) after the word, d = 1 or 2 the dimension reduced (as MATLAB)."""
@@ -444,13 +457,15 @@ class _Parser:
 
 
 def _postorder(root):
-    """The nodes under ``root``, children first, without recursion."""
-    order, stack = [], [(root, False)]
+    """The nodes under ``root``, children first, without recursion: one node per key (the first in
+    the text), so a repeated subexpression is typed and built once."""
+    order, stack, seen = [], [(root, False)], set()
     while stack:
         node, done = stack.pop()
         if done:
             order.append(node)
-        else:
+        elif node.key not in seen:
+            seen.add(node.key)
             stack.append((node, True))
             stack.extend((kid, False) for kid in reversed(node.kids))
     return order
@@ -562,7 +577,7 @@ class _Pass:
 
     def run(self, order):
         for node in order:
-            self.shapes[id(node)] = _TYPE[node.kind](self, node, [self.shapes[id(k)] for k in node.kids])
+            self.shapes[node.key] = _TYPE[node.kind](self, node, [self.shapes[k.key] for k in node.kids])
 
     def fail(self, pos, message):
         _fail(ShapeError, message, self.text, pos)
@@ -715,7 +730,7 @@ def _type_tensor_call(p, node, kids):
             p.fail(kid.start, f"{node.value} takes {what}, but {p.show(kid.start, kid.end, shape)}")
     find = p.dims.find
     rows = tuple(find(rows) == ONE and find(cols) != ONE for rows, cols in kids)   # x': a row vector
-    p.products[id(node)] = {"rows": rows}
+    p.products[node.key] = {"rows": rows}
     (rows_a, cols_a), (rows_b, cols_b) = kids
     axes = {"tprod": (rows_a, rows_b, cols_a, cols_b), "tbox": (rows_a, rows_b, cols_b, cols_a),
             "outer": (rows_a, cols_a, rows_b, cols_b)}[node.value]
@@ -768,7 +783,7 @@ def _type_chain(p, node, kids):
         elif op != "/":  # .* and ./ ; a left operand of several factors leads nothing (2*x .* y)
             leads = node.kids[:1] if k == 1 else []
             acc = p.common([(op, pos)] * 2, [(*left, acc, leads), (kid.start, kid.end, shape, [kid])])
-    p.products[id(node)] = kinds
+    p.products[node.key] = kinds
     return acc
 
 
@@ -783,7 +798,7 @@ def _type_along(p, node, kids):
 def _build_along(node, kids, typed):
     name, dim = node.value
     (arg,) = kids
-    along = typed.dims.find(typed.shapes[id(node.kids[0])][dim - 1])
+    along = typed.dims.find(typed.shapes[node.kids[0].key][dim - 1])
     if along == ONE:   # a dimension of size 1: its size, or the reduction of one entry
         return constant(1.0) if name == "size" else arg
     axis = 0 if arg.ndim < 2 else dim - 1
@@ -850,7 +865,7 @@ def _dim_names(order, typed):
     A class that only identities have (``2*eye`` alone) also skips the dims of declared symbols:
     evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
     taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
-    of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[id(n)]}
+    of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[n.key]}
 
     candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
     unfolding = itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
@@ -874,11 +889,11 @@ def _dim_names(order, typed):
     names = {}
     for node in order:   # eye="p" for an identity whose surroundings leave its size open
         if node.kind == "eye" and node.value in typed.given:
-            root = typed.dims.find(typed.shapes[id(node)][0])
+            root = typed.dims.find(typed.shapes[node.key][0])
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
     for node in order:
-        for d in typed.shapes[id(node)] if node.kind in ("sym", "eye", "ones") else ():
+        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones") else ():
             root = typed.dims.find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
@@ -899,7 +914,7 @@ def _merged_name(dims, root, names, fresh):
 
 
 def _build_chain(node, kids, typed):
-    acc, kinds = kids[0], iter(typed.products[id(node)])
+    acc, kinds = kids[0], iter(typed.products[node.key])
     for (op, _), kid in zip(node.value, kids[1:]):
         if op == "*":
             kind = next(kinds)
@@ -971,12 +986,12 @@ _BUILD = {
     "num": lambda node, kids, typed: as_expr(node.value),
     "sym": lambda node, kids, typed: ops.tensor(node.value, _dims_of(typed, typed.symbols[node.value]),
                                                 symmetric=node.value in typed.symmetric),
-    "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[id(node)][:1])),
+    "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[node.key][:1])),
     "neg": lambda node, kids, typed: -kids[0],
     "T": lambda node, kids, typed: kids[0].T,
     "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
-    "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[id(node)])),
-    "call": lambda node, kids, typed: _function_row(node.value)[1](*kids, **typed.products.get(id(node), {})),
+    "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[node.key])),
+    "call": lambda node, kids, typed: _function_row(node.value)[1](*kids, **typed.products.get(node.key, {})),
     "sum": _build_sum,
     "chain": _build_chain,
     "compare": _build_compare,
@@ -986,11 +1001,11 @@ _BUILD = {
 def _build_key(node, kids, typed):
     """What ``_BUILD`` reads of a node, without source positions: equal keys build the same expression."""
     if node.kind in ("sum", "chain", "compare"):
-        value = tuple(op for op, _ in node.value), typed.products.get(id(node))
+        value = tuple(op for op, _ in node.value), typed.products.get(node.key)
     elif node.kind in ("eye", "ones"):
-        value = node.value, _dims_of(typed, typed.shapes[id(node)])
-    elif node.kind == "call" and id(node) in typed.products:   # tprod(A, x) and tprod(A, x'): x is built alike
-        value = node.value, typed.products[id(node)]
+        value = node.value, _dims_of(typed, typed.shapes[node.key])
+    elif node.kind == "call" and node.key in typed.products:   # tprod(A, x) and tprod(A, x'): x is built alike
+        value = node.value, typed.products[node.key]
     else:
         value = node.value
     return node.kind, repr(value), tuple(map(id, kids))   # repr: -0.0 is not 0.0; kids are interned
@@ -1002,15 +1017,15 @@ def _build(order, typed):
     typed.names = _dim_names(order, typed)
     values, built = {}, {}
     for node in order:
-        kids = [values.pop(id(kid)) for kid in node.kids]
+        kids = [values[kid.key] for kid in node.kids]
         key = _build_key(node, kids, typed)
         if key not in built:
             try:
                 built[key] = _BUILD[node.kind](node, kids, typed)
             except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
                 _fail(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
-        values[id(node)] = built[key]
-    return values[id(order[-1])]
+        values[node.key] = built[key]
+    return values[order[-1].key]
 
 
 def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], set[Expr], dict[str, Expr], None] = None,
@@ -1088,17 +1103,20 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     given, chosen = _given_symbols(symbols, dims)
     wanted = _symmetric_names(symmetric)
     try:
-        order = _postorder(_Parser(text).parse())
-        for node in order:
-            live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
-            if live is not None:
-                chosen[node.value] = live
-                given[node.value] = live.dims
-        marked = wanted | {name for name, node in chosen.items() if node.symmetric}
-        for name in sorted(wanted & set(given)):
-            if len(given[name]) != 2 or given[name][0] != given[name][1]:
-                raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice, got "
-                                 f"dims ({', '.join(given[name])})")
-        return _build(order, _infer(order, text, given, frozenset(marked)))
+        with without_cycle_collection():
+            order = _postorder(_Parser(text).parse())
+            for node in order:
+                live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
+                if live is not None:
+                    chosen[node.value] = live
+                    given[node.value] = live.dims
+            marked = wanted | {name for name, node in chosen.items() if node.symmetric}
+            for name in sorted(wanted & set(given)):
+                if len(given[name]) != 2 or given[name][0] != given[name][1]:
+                    raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice, got "
+                                     f"dims ({', '.join(given[name])})")
+            result = _build(order, _infer(order, text, given, frozenset(marked)))
+            del order   # the syntax tree goes now: the collector, back on, would scan all of it once
+        return result
     except RecursionError:
         raise ParseError(f"expression too deeply nested (more than {MAX_DEPTH} levels)") from None

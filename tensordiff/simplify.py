@@ -17,9 +17,9 @@ import numpy as np
 
 from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Expr, Inv, LogDet, LogSumExp, Max, Maximum, Select,
-                   Softmax, Solve, Take, Triangle, Var, Where, make, topological)
+                   Softmax, Solve, Take, Triangle, Var, Where, einsum_skey, make, topological)
 from .composite import REBUILD as STRUCTURE_REBUILD, structure_pair
-from .indices import UnionFind, format_dims
+from .indices import format_dims
 from .annotations import ExprLike
 
 # Merging an einsum into its parent stops when the result would have more operands than this,
@@ -34,33 +34,43 @@ def einsum_node(coeff, operands, subs, out, dims):
     """Canonical ``coeff * einsum(operands[subs] -> out)``; ``dims[i]`` is the dim of index i."""
     coeff = float(coeff)
     dims = list(dims)
-    uf = UnionFind(len(dims))
+    parent = None   # union-find over ids, made only when a merged operand's delta ties two ids together
     flat_ops, flat_subs = [], []
     for op, sub in zip(operands, subs):
         if isinstance(op, Einsum) and op.coeff == 0.0:
             return zeros(tuple(dims[i] for i in out))
         if isinstance(op, Einsum) and len(flat_ops) + len(op.operands) <= MAX_MERGED_OPERANDS:
             coeff = _product(coeff, op.coeff)
-            base = uf.add(len(op.dims))
-            dims.extend(op.dims)
+            # an inner index read at an output position is the outer index there; the others are new
+            local = [None] * len(op.dims)
             for position, inner in enumerate(op.out):
-                uf.union(base + inner, sub[position])
-            for inner_op, inner_sub in zip(op.operands, op.subscripts):
-                flat_ops.append(inner_op)
-                flat_subs.append(tuple(base + i for i in inner_sub))
+                outer, seen = sub[position], local[inner]
+                if seen is None:
+                    local[inner] = outer
+                elif seen != outer:
+                    parent = _union(parent, len(dims), seen, outer)
+            for inner, index in enumerate(local):
+                if index is None:
+                    local[inner] = len(dims)
+                    dims.append(op.dims[inner])
+            flat_ops.extend(op.operands)
+            flat_subs.extend(tuple([local[i] for i in inner_sub]) for inner_sub in op.subscripts)
         else:
             flat_ops.append(op)
             flat_subs.append(tuple(sub))
-    shape = tuple(dims[i] for i in out)
     if coeff == 0.0:
-        return zeros(shape)
-    find = uf.find
-    out = tuple(find(i) for i in out)
-    flat_subs = [tuple(find(i) for i in sub) for sub in flat_subs]
-    used = set(out)
-    for sub in flat_subs:
-        used.update(sub)
-    cancelled = inverse_pair(flat_ops, flat_subs, out)
+        return zeros(tuple(dims[i] for i in out))
+    if parent is None:
+        find = _itself
+        out = tuple(out)
+    else:
+        parent.extend(range(len(parent), len(dims)))
+        root = [_find(parent, i) for i in range(len(dims))]
+        find = root.__getitem__
+        out = tuple([root[i] for i in out])
+        flat_subs = [tuple([root[i] for i in sub]) for sub in flat_subs]
+    kinds = set(map(type, flat_ops))   # the rules below need an inverse, or a power, among the operands
+    cancelled = inverse_pair(flat_ops, flat_subs, out) if Inv in kinds else None
     if cancelled is not None:   # rebuild without the pair, its summed index gone and the other two one
         rest, (kept, merged_index, shared) = cancelled
         rename = {merged_index: kept}
@@ -72,28 +82,55 @@ def einsum_node(coeff, operands, subs, out, dims):
                            [dims[r] for r in renumber])
     paired = structure_pair(flat_ops, flat_subs, out)   # composite.py: RᵀR = I for merged/concatenated axes
     if paired is not None:
-        return _without_pair(coeff, flat_ops, flat_subs, out, dims, uf, paired)
-    merged = _merge_powers(flat_ops, flat_subs)
+        return _without_pair(coeff, flat_ops, flat_subs, out, dims, find, paired)
+    merged = _merge_powers(flat_ops, flat_subs) if Apply in kinds else None
     if merged is not None:  # rebuild over the surviving (root) ids only, so none turns into an orphan
         ops, subs = merged
         renumber = {r: k for k, r in enumerate(i for i in range(len(dims)) if find(i) == i)}
         return einsum_node(coeff, ops, [tuple(renumber[i] for i in sub) for sub in subs],
                            tuple(renumber[i] for i in out), [dims[r] for r in renumber])
-    orphans = sorted((dims[i], i) for i in range(len(dims)) if find(i) == i and i not in used)
-    return _canonical_einsum(coeff, flat_ops, flat_subs, out, dims, [i for _, i in orphans])
+    used = set(out)
+    used.update(*flat_subs)
+    orphans = ()
+    if len(used) < len(dims):   # some index is used nowhere: unless merged away, a factor size(dim)
+        orphans = [i for _, i in sorted((dims[i], i) for i in range(len(dims)) if find(i) == i and i not in used)]
+    return _canonical_einsum(coeff, flat_ops, flat_subs, out, dims, orphans)
 
 
-def _without_pair(coeff, ops, subs, out, dims, uf, paired):
-    """The product without a pair of structure constants, their other indices unified (or 0)."""
+def _itself(i):
+    return i
+
+
+def _find(parent, i):
+    while parent[i] != i:
+        i = parent[i]
+    return i
+
+
+def _union(parent, size, a, b):
+    """Join the classes of ids a and b (the smaller root stays); the parent list, made and grown on demand."""
+    if parent is None:
+        parent = []
+    parent.extend(range(len(parent), size))
+    ra, rb = _find(parent, a), _find(parent, b)
+    if ra != rb:
+        parent[max(ra, rb)] = min(ra, rb)
+    return parent
+
+
+def _without_pair(coeff, ops, subs, out, dims, find, paired):
+    """The product without a pair of structure constants, their other indices unified (or 0);
+    ``find`` maps each id to its class's root so far."""
     pair, unions, removed = paired
     if unions is None:
         return zeros(tuple(dims[i] for i in out))
+    parent = [find(i) for i in range(len(dims))]
     for a, b in unions:
-        uf.union(a, b)
-    find = uf.find
-    roots = [i for i in range(len(dims)) if find(i) == i and i not in removed]
+        parent = _union(parent, len(dims), a, b)
+    root = [_find(parent, i) for i in range(len(dims))]
+    roots = [i for i in range(len(dims)) if root[i] == i and i not in removed]
     renumber = {r: k for k, r in enumerate(roots)}
-    new = lambda sub: tuple(renumber[find(i)] for i in sub)  # noqa: E731
+    new = lambda sub: tuple(renumber[root[i]] for i in sub)  # noqa: E731
     rest = [k for k in range(len(ops)) if k not in pair]
     return einsum_node(coeff, [ops[k] for k in rest], [new(subs[k]) for k in rest], new(out), [dims[r] for r in roots])
 
@@ -106,6 +143,8 @@ def _as_power(node):
 
 def _merge_powers(ops, subs):
     """x^a[I] · x^b[I] → x^(a+b)[I] when one factor is already a power; None if nothing merges."""
+    if not any(isinstance(op, Apply) and op.fn.name == "pow" for op in ops):
+        return None
     groups = {}
     for k, (op, sub) in enumerate(zip(ops, subs)):
         base, p, fn = _as_power(op)
@@ -184,50 +223,52 @@ def _refined_keys(ops, subs, rank, symmetric):
     return keys, colour
 
 
-def _first_appearance(out, subs, order):
-    """{index: its number}, numbering the output indices first, then those of subs in ``order``."""
-    renumber = {}
-    for i in out:
-        renumber.setdefault(i, len(renumber))
-    for k in order:
-        for i in subs[k]:
-            renumber.setdefault(i, len(renumber))
-    return renumber
-
-
 def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
-    rank = {}
-    for position, i in enumerate(out):
-        rank.setdefault(i, position)
-    symmetric = [len(sub) == 2 and sub[0] != sub[1] and is_symmetric(op) for op, sub in zip(ops, subs)]
-    subs = [tuple(sorted(sub, key=lambda i: rank.get(i, _BIG))) if sym else sub
-            for sub, sym in zip(subs, symmetric)]
-    keys = [(ops[k].skey, tuple(rank.get(i, _BIG) for i in subs[k])) for k in range(len(ops))]
+    rank = [_BIG] * len(dims)   # rank[i]: the first output position of index i; summed indices last
+    for position in range(len(out) - 1, -1, -1):
+        rank[out[position]] = position
+    rank_of = rank.__getitem__
+    symmetric = None   # symmetric[k]: operand k is a symmetric matrix read by two indices (both orders alike)
+    for k, sub in enumerate(subs):
+        if len(sub) == 2 and sub[0] != sub[1]:
+            known = ops[k].symmetric_cache
+            if known or known is None and is_symmetric(ops[k]):
+                symmetric = symmetric or [False] * len(ops)
+                symmetric[k] = True
+    if symmetric:
+        subs = [tuple(sorted(sub, key=rank_of)) if sym else sub for sub, sym in zip(subs, symmetric)]
+    keys = [(op.skey, tuple(map(rank_of, sub))) for op, sub in zip(ops, subs)] if out else \
+        [(op.skey, (_BIG,) * len(sub)) for op, sub in zip(ops, subs)]
     order = sorted(range(len(ops)), key=keys.__getitem__)
-    renumber = _first_appearance(out, subs, order)
-    if any(keys[a] == keys[b] for a, b in zip(order, order[1:])) or any(
-            sym and rank.get(sub[0], _BIG) == rank.get(sub[1], _BIG) for sub, sym in zip(subs, symmetric)):
+    if any(keys[a] == keys[b] for a, b in zip(order, order[1:])) or symmetric and any(
+            sym and rank[sub[0]] == rank[sub[1]] for sub, sym in zip(subs, symmetric)):
         # equal operands on summed indices only (Z[m,l] Z[m,k]), or a symmetric one (Q[k,l]), leave
         # the order open: what they are joined to decides it, so that Z[m,k] Z[m,l] and Z[m,l] Z[m,k]
         # become one term, and Q[k,l] Z[l,i] Z[k,j] is its own transpose
-        refined, colour = _refined_keys(ops, subs, rank, symmetric)
-        subs = [tuple(sorted(sub, key=lambda i: (rank.get(i, _BIG), colour[i]))) if sym else sub
-                for sub, sym in zip(subs, symmetric)]
+        either_way = symmetric or [False] * len(ops)
+        refined, colour = _refined_keys(ops, subs, {i: r for i, r in enumerate(rank) if r != _BIG}, either_way)
+        if symmetric:
+            subs = [tuple(sorted(sub, key=lambda i: (rank[i], colour[i]))) if sym else sub
+                    for sub, sym in zip(subs, symmetric)]
         order = sorted(order, key=lambda k: (keys[k], refined[k]))
-        renumber = _first_appearance(out, subs, order)
-    for i in orphans:
-        renumber[i] = len(renumber)
-    new_dims = [None] * len(renumber)
-    for old, new in renumber.items():
-        new_dims[new] = dims[old]
-    new_out = tuple(renumber[i] for i in out)
-    new_ops = tuple(ops[k] for k in order)
-    new_subs = tuple(tuple(sorted(renumber[i] for i in subs[k])) if symmetric[k] else
-                     tuple(renumber[i] for i in subs[k]) for k in order)
+    sequence = list(out)
+    for k in order:
+        sequence += subs[k]
+    sequence += orphans
+    renumber = {old: new for new, old in enumerate(dict.fromkeys(sequence))}
+    new_dims = tuple([dims[old] for old in renumber])
+    index = renumber.__getitem__
+    new_out = tuple(map(index, out))
+    new_ops = tuple([ops[k] for k in order])
+    if symmetric:
+        new_subs = tuple([tuple(sorted(map(index, subs[k]))) if symmetric[k] else tuple(map(index, subs[k]))
+                          for k in order])
+    else:
+        new_subs = tuple([tuple(map(index, subs[k])) for k in order])
     if (coeff == 1.0 and len(new_ops) == 1 and new_subs[0] == new_out
             and len(set(new_out)) == len(new_out) and len(new_dims) == len(new_out)):
         return new_ops[0]
-    return make(Einsum, _finite(coeff), new_ops, new_subs, new_out, tuple(new_dims))
+    return make(Einsum, _finite(coeff), new_ops, new_subs, new_out, new_dims)
 
 
 def zeros(shape):
@@ -363,29 +404,77 @@ def add_node(terms, shape=None):
             raise ValueError("add_node needs a shape for an empty sum")
         shape = terms[0].shape
     shape = tuple(shape)
-    collected = {}
+    # Terms are collected by the identity of their coefficient-1 form, found without building it:
+    # building it (and rebuilding each term from it) made every sum canonicalise its terms again.
+    collected, original = {}, {}
     for term in terms:
         if term.shape != shape:
             raise ShapeError(f"cannot add a term of shape {format_dims(term.shape)} to one of shape {format_dims(shape)}")
         for t in terms_of(term):
             if isinstance(t, Einsum) and t.coeff != 1.0:
-                base, c = with_coeff(t, 1.0), t.coeff
+                key, c = _unit_key(t), t.coeff
             else:
-                base, c = t, 1.0
-            collected[base] = collected.get(base, 0.0) + c
-    kept = [(base, c) for base, c in collected.items() if c != 0.0]
-    for rule in SUM_RULES:
-        shorter = rule(kept)
-        while shorter is not None:
-            kept = [(base, c) for base, c in shorter if c != 0.0 and not is_zero(base)]
-            shorter = rule(kept)
+                key, c = _node_key(t), 1.0
+            collected[key] = collected.get(key, 0.0) + c
+            original.setdefault(key, t)
+    kept = [(key, c) for key, c in collected.items() if c != 0.0]
+    if len(kept) > 1 and SUM_RULES:   # matrixrules.py: c·A·B·u + d·A·B·v = A·B·(c·u + d·v), ...
+        pairs = [(original[key], c / original[key].coeff if isinstance(original[key], Einsum) else c)
+                 for key, c in kept]
+        for rule in SUM_RULES:
+            shorter = rule(pairs)
+            if shorter is not None:   # fewer terms: building their sum again terminates
+                return add_node([t if m == 1.0 else scale(t, m) for t, m in shorter if m != 0.0 and not is_zero(t)],
+                                shape)
     if not kept:
         return zeros(shape)
-    kept.sort(key=lambda bc: bc[0].skey)
-    nodes = tuple(base if c == 1.0 else scale(base, c) for base, c in kept)
+    if len(kept) > 1:
+        kept.sort(key=lambda kc: _unit_skey(original[kc[0]]))
+    nodes = tuple(_with_total(original[key], c) for key, c in kept)
     if len(nodes) == 1:
         return nodes[0]
     return make(Add, nodes)
+
+
+def _node_key(node):
+    """A key equal for equal nodes, whether the node is built yet or not."""
+    if isinstance(node, Einsum):
+        return (node.coeff, node.operands, node.subscripts, node.out, node.dims)
+    return node
+
+
+def _is_wrapper(t):
+    """Whether the Einsum ``t`` is c·X of one operand X read as it is (with coefficient 1 it would be X)."""
+    return len(t.operands) == 1 and t.subscripts[0] == t.out and len(set(t.out)) == len(t.out) == len(t.dims)
+
+
+def _unit_key(t):
+    """The key of ``with_coeff(t, 1.0)`` (the Einsum ``t``'s coefficient-1 form)."""
+    if _is_wrapper(t):
+        return _node_key(t.operands[0])
+    return (1.0, t.operands, t.subscripts, t.out, t.dims)
+
+
+def _unit_skey(t):
+    """The structural key of ``t``'s coefficient-1 form (``t`` itself unless an Einsum with another coefficient)."""
+    if not isinstance(t, Einsum) or t.coeff == 1.0:
+        return t.skey
+    if _is_wrapper(t):
+        return t.operands[0].skey
+    if t.unit_skey_cache is None:   # a term meets a sort in every sum it enters: its key is made once
+        t.unit_skey_cache = einsum_skey(1.0, t.operands, t.subscripts, t.out, t.dims)
+    return t.unit_skey_cache
+
+
+def _with_total(t, coeff):
+    """The term ``t`` of a sum with its coefficient-1 form's total coefficient ``coeff``."""
+    if isinstance(t, Einsum):
+        if t.coeff == coeff and len(t.operands) <= MAX_MERGED_OPERANDS:
+            return t    # canonical already: scale would merge it whole and canonicalise it again to itself
+        base = with_coeff(t, 1.0)
+    else:
+        base = t
+    return base if coeff == 1.0 else scale(base, coeff)
 
 
 # ---------------------------------------------------------------- functions
@@ -523,6 +612,8 @@ def inverse_pair(ops, subs, out):
     """A⁻¹A = AA⁻¹ = I inside a product: for an operand inv(A) and an operand A that share an index
     summed nowhere else, (the operands without the pair, (kept index, merged index, summed index)),
     the pair standing for δ[kept, merged]; else None. Two operands fewer, so rebuilding terminates."""
+    if not any(isinstance(op, Inv) for op in ops):
+        return None
     count = {}
     for sub in subs:
         for i in sub:

@@ -411,8 +411,8 @@ class _Parser:
         if dim is None and name == "size":
             self.fail("size(X, d) needs the dimension d: 1 for the number of rows, 2 of columns", word)
         if dim is None:
-            return _Node("call", word.pos, word.pos, self.end, (arg,), name)
-        return _Node("along", word.pos, word.pos, self.end, (arg,), (name, dim))
+            return _Node(self.keys, "call", word.pos, word.pos, self.end, (arg,), name)
+        return _Node(self.keys, "along", word.pos, word.pos, self.end, (arg,), (name, dim))
 
     def primes_before_a_call(self):
         """How many ' come next if a ( follows them (h''(x)), else None."""

@@ -40,7 +40,8 @@ class Counter:
 
 def test_a_sum_keeps_its_canonical_terms_without_rebuilding_them(monkeypatch):
     x, y, A = td.vector("x", "n"), td.vector("y", "n"), td.matrix("A", "n n")
-    terms = [2.0 * (A @ x), 3.0 * td.tanh(y), -1.5 * (A @ td.exp(x)), x]
+    B = td.matrix("B", "n n")   # A·x and A·exp(x) would collect into A·(x + exp(x)) (matrixrules.py)
+    terms = [2.0 * (A @ x), 3.0 * td.tanh(y), -1.5 * (B @ td.exp(x)), x]
     built = Counter(monkeypatch, "einsum_node", simplify, diff_module)
     total = simplify.add_node(terms)
     assert built.calls == 0

@@ -18,7 +18,7 @@ out[i,j] = where([X[i,j] > 0], log(X[i,j]), 0)
 
 import math
 
-from .expr import Apply, Compare, Einsum
+from .expr import Apply, Compare, Einsum, Maximum, Where
 from .indices import letters
 from .matrixtext import atom
 from .simplify import constant_value
@@ -156,6 +156,18 @@ class CodeForms:
         return self.template("cholesky").format(x=self.code(node.arg))
 
 
+def _scalar_spread(node):
+    """Whether ``node`` is one scalar spread over its shape (a constant, or a product whose
+    operands use none of its output indices), as the matrix notation writes it."""
+    if not node.shape or constant_value(node) is not None:
+        return True
+    if isinstance(node, Einsum):
+        return not set(node.out) & {i for sub in node.subscripts for i in sub}
+    if isinstance(node, (Compare, Where, Maximum)):
+        return all(_scalar_spread(child) for child in node.children())
+    return False
+
+
 def _grouped(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
 
@@ -210,21 +222,32 @@ class MatrixForms:
 
     def _maximum(self, node):
         a, b = self.spread(node.a), self.spread(node.b)
-        return None if None in (a, b) else f"maximum({a}, {b})"
+        return None if None in (a, b) else self.full(node, f"maximum({a}, {b})")
 
     def _where(self, node):
-        mask, a, b = self.spread(node.mask), self.spread(node.a), self.spread(node.b)
+        if isinstance(node.mask, Compare):   # among the arguments the comparison needs no brackets
+            mask = self._relation(node.mask)
+        else:
+            mask = self.spread(node.mask)
+        a, b = self.spread(node.a), self.spread(node.b)
         if None in (mask, a, b):
             return None
-        if isinstance(node.mask, Compare):   # among the arguments the comparison needs no brackets
-            mask = mask[1:-1]
-        return f"where({mask}, {a}, {b})"
+        return self.full(node, f"where({mask}, {a}, {b})")
 
     def _compare(self, node):
+        relation = self._relation(node)
+        return None if relation is None else self.full(node, f"({relation})")   # it binds loosest: bracketed
+
+    def _relation(self, node):
         a, b = self.spread(node.a), self.spread(node.b)
-        if node.op not in RELATIONS or None in (a, b):
-            return None
-        return f"({a} {node.op} {b})"   # it binds loosest: bracketed, as a factor or an operand
+        return None if node.op not in RELATIONS or None in (a, b) else f"{a} {node.op} {b}"
+
+    def full(self, node, text):
+        """``text`` of an elementwise node whose operands may all be written as scalars: then it reads
+        as a scalar, so it is spread back over the node's shape (s*matrix(1), as a spread constant)."""
+        if not node.shape or not all(_scalar_spread(child) for child in node.children()):
+            return text
+        return f"{text}*{'vector(1)' if len(node.shape) == 1 else 'matrix(1)'}" if len(node.shape) <= 2 else None
 
     def spread(self, node):
         """An elementwise operand: a constant as its number, a scalar or row spread over the shape

@@ -57,7 +57,10 @@ class StructureCodeForms:
         return "(" + "".join(self.size(d) + ", " for d in dims) + ")"
 
     def _reshape(self, node):
-        return f"{self.code(node.arg)}.reshape({self._shape_code(node.shape)})"
+        arg = self.code(node.arg)
+        if not arg.isidentifier():   # x ** -1.reshape(...) would read -1.reshape: bracket what is no name
+            arg = f"({arg})"
+        return f"{arg}.reshape({self._shape_code(node.shape)})"
 
     def _offset(self, node):
         return " + ".join(self.size(p) for p in node.parts[:node.k]) or "0"

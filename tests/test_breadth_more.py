@@ -344,3 +344,15 @@ def test_a_value_for_a_symbol_named_like_a_dim_is_no_size():
     with pytest.raises(td.EvaluationError, match="'r' is unknown"):
         td.evaluate(trace, r=0.5)                               # a float: the value of the symbol r
     del r
+
+
+def test_a_mask_of_scalars_spread_over_a_matrix_stays_a_matrix_in_matrix_notation():
+    # selfcheck seed 20786: where(q > 0, q, 0) spread over (a, b) printed as a scalar, and a matrix
+    # product with it read back as a scaling (tr of a non-square matrix)
+    q, N = td.scalar("q"), td.matrix("N", "a b")
+    values = {"q": 0.7, "N": RNG.standard_normal((3, 2))}
+    for spread in (td.where(td.broadcast_to(q, ("a", "b")) > 0, q, 0), td.where(q > 0, td.broadcast_to(q, ("a", "b")), 0)):
+        e = td.trace(spread @ N.T)
+        text = td.matrix_notation(e)
+        assert "matrix(1)" in text, text
+        assert np.isclose(td.evaluate(td.parse(text, symbols=[q, N]), values), td.evaluate(e, values)), text

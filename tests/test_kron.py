@@ -330,3 +330,13 @@ def test_a_merge_summed_over_one_side_is_a_factor_one():
     gx, ga = td.grad(td.sum(td.vec(A @ X) ** 2), [X, A])    # the gradient of ‖AX‖²_F, however written
     assert gx is td.grad(td.sum((A @ X) ** 2), X) and td.matrix_notation(gx) == "2*A'*A*X"
     assert ga is td.grad(td.sum((A @ X) ** 2), A)
+
+
+def test_codegen_brackets_a_reshaped_power():
+    # selfcheck seed 20140: "x ** -1.reshape(...)" read -1.reshape as the exponent
+    X = td.matrix("X", "a b")
+    source = td.codegen(td.vec(1 / (X * X + 1)))
+    namespace = {}
+    exec(source, namespace)
+    v = np.random.default_rng(3).standard_normal((2, 3))
+    np.testing.assert_allclose(namespace["f"](v), (1 / (v * v + 1)).reshape(-1, order="F"), rtol=1e-14)

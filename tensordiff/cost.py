@@ -313,7 +313,9 @@ def derivative_size(expr: Expr, wrt: Expr, order: int) -> DerivativeSize:
         raise TensorDiffError(f"order must be a positive int, got {order!r:.60}")
     shape = tuple(expr.shape) + tuple(wrt.shape) * order
     nodes, terms, probed, current = [len(topological([expr]))], [len(terms_of(expr))], [], expr
+    kept = 1.0   # the share of the product rule's terms the simplifier kept at the last probed order
     for k in range(1, min(order - 1, MAX_PROBED_ORDER) + 1):
+        predicted = _product_rule_terms(current, wrt.name) / (k / 2 if k > 2 and wrt.ndim else 1)
         current = diff(expr, wrt, order=k)   # built as td.diff builds it: by orbits of its slots from order 3
         if is_zero(current):
             return DerivativeSize(order, 1, 0, True, probed + [(k, 1, 0)], shape)
@@ -323,6 +325,8 @@ def derivative_size(expr: Expr, wrt: Expr, order: int) -> DerivativeSize:
         if k == 2 and order > 2 and wrt.ndim:   # the orders above count a Hessian's terms by orbits too
             current = orbit_terms(current, expr.ndim, wrt.ndim, 2)
         terms.append(len(terms_of(current)))
+        if predicted and k > 2:   # collected terms (matrixrules.py) make fewer than the product rule's
+            kept = min(1.0, terms[-1] / predicted)
         probed.append((k, nodes[-1], probed_terms))
         if nodes[-1] > MAX_PROBED_NODES:
             break
@@ -330,7 +334,7 @@ def derivative_size(expr: Expr, wrt: Expr, order: int) -> DerivativeSize:
     # the next order's product-rule terms fall into orbits of its k + 1 slots, about k + 1 terms each
     next_order = len(terms)
     orbits = next_order / 2 if next_order > 2 and wrt.ndim else 1   # (the count below is about half the truth)
-    term_counts = terms[1:] + [_product_rule_terms(current, wrt.name) / orbits]
+    term_counts = terms[1:] + [_product_rule_terms(current, wrt.name) / orbits * kept]
     # by orbits (order 3 on, symmetry.py) the counts grow geometrically, no longer factorially
     accelerating = not (order > 2 and wrt.ndim)
     term_estimate = _extrapolate(term_counts, order - 1, accelerating)   # term_counts[j] is order j + 1

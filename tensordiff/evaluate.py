@@ -422,6 +422,9 @@ class Program:
 
         nodes = topological(planned, children=children)
         self.nodes = nodes
+        # the dims _peak_bound prices, as plain tuples: torch.compile traces a call and cannot hash nodes
+        self.bound_dims = ([node.shape for node in nodes],
+                           [self.reads.get(node, node).dims for node in nodes if isinstance(node, Einsum)])
         slot = {node: k for k, node in enumerate(nodes)}
         self.output_slots = tuple(slot[e] for e in planned)
         self.symbols = {node.name: node.dims for node in nodes if isinstance(node, Var)}
@@ -648,9 +651,10 @@ class Program:
         """A cheap bound above the peak replay() finds: every node alive at once, room for LAPACK's
         copies and a sum's partial products (2x the nodes), and twice the largest index space of a
         contraction (its intermediates and their transposed copies)."""
-        nodes = builtins.sum(math.prod(sizes[d] for d in node.shape) for node in self.nodes)
-        spaces = [math.prod(sizes[d] for d in self.reads.get(node, node).dims) for node in self.nodes
-                  if isinstance(node, Einsum)]
+        # lists of plain dims, not generators over nodes: torch.compile traces this call
+        shapes, contractions = self.bound_dims
+        nodes = builtins.sum([math.prod([sizes[d] for d in shape]) for shape in shapes])
+        spaces = [math.prod([sizes[d] for d in dims]) for dims in contractions]
         return (3 * nodes + 2 * builtins.max(spaces, default=0)) * itemsize
 
     def _twin(self, library):
@@ -882,12 +886,15 @@ def compile(exprs: Exprs, *, backend: Optional[Backend] = None, singular: Singul
 
 
 def _itemsize(dtype):
-    """Bytes per entry of a numpy dtype or another library's (torch.float64 is no numpy dtype)."""
+    """Bytes per entry of a numpy dtype or another library's (torch.float64 is no numpy dtype).
+    The attribute is read first: under torch.compile, np.dtype(torch.float64) cannot even fail."""
+    size = getattr(dtype, "itemsize", None)   # numpy dtypes, torch >= 2.1
+    if isinstance(size, int):
+        return size
     try:
         return np.dtype(dtype).itemsize
     except TypeError:
-        size = getattr(dtype, "itemsize", None)   # torch >= 2.1
-        return int(size) if size else np.dtype(str(dtype).rpartition(".")[2]).itemsize
+        return np.dtype(str(dtype).rpartition(".")[2]).itemsize
 
 
 def _by_name(values):

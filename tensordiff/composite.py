@@ -20,7 +20,7 @@ Evaluation never builds them (reshapesteps.py turns them into reshapes, slices a
 import hashlib
 
 from .expr import Expr, make
-from .indices import concat_dim, merged_dim
+from .indices import concat_dim, index_uses, merged_dim
 
 __all__ = ["Merge", "Embed", "Reinterpret", "Reshape", "Part", "Place", "STRUCTURES", "structure_pair",
            "REBUILD", "merge", "embed", "reinterpret"]
@@ -112,12 +112,7 @@ def structure_pair(ops, subs, out):
     present = [k for k, op in enumerate(ops) if isinstance(op, STRUCTURES) and len(set(subs[k])) == len(subs[k])]
     if not present:   # the common case, checked first: every product is built through here
         return None
-    count = {}
-    for sub in subs:
-        for i in sub:
-            count[i] = count.get(i, 0) + 1
-    for i in out:
-        count[i] = count.get(i, 0) + 1
+    count = index_uses(subs, out)
     for k in present:   # Σ_c R[c, P] = 1 for every P (and Σ_P R[c, P] = 1 for every c): a factor 1
         sub = subs[k]
         if count[sub[0]] == 1:

@@ -33,6 +33,17 @@ def parse_dims(dims, what="dims"):
     return canonical
 
 
+def index_uses(subs, out):
+    """{index: how many times it is written}, over a product's subscripts and its output."""
+    count = {}
+    for sub in subs:
+        for i in sub:
+            count[i] = count.get(i, 0) + 1
+    for i in out:
+        count[i] = count.get(i, 0) + 1
+    return count
+
+
 def format_dims(dims):
     return "(" + ", ".join(dims) + ")" if dims else "() (a scalar)"
 

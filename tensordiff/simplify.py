@@ -19,7 +19,7 @@ from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Expr, Inv, LogDet, LogSumExp, Max, Maximum, Select,
                    Softmax, Solve, Take, Triangle, Var, Where, einsum_skey, make, topological)
 from .composite import REBUILD as STRUCTURE_REBUILD, structure_pair
-from .indices import format_dims
+from .indices import format_dims, index_uses
 from .annotations import ExprLike
 
 # Merging an einsum into its parent stops when the result would have more operands than this,
@@ -614,12 +614,7 @@ def inverse_pair(ops, subs, out):
     the pair standing for δ[kept, merged]; else None. Two operands fewer, so rebuilding terminates."""
     if not any(isinstance(op, Inv) for op in ops):
         return None
-    count = {}
-    for sub in subs:
-        for i in sub:
-            count[i] = count.get(i, 0) + 1
-    for i in out:
-        count[i] = count.get(i, 0) + 1
+    count = index_uses(subs, out)
     for k, (op, sub) in enumerate(zip(ops, subs)):
         if not isinstance(op, Inv) or len(set(sub)) != 2:
             continue

@@ -40,7 +40,7 @@ def factor_sums(outputs):
 
 
 def _factor_sum(node):
-    groups = {}  # skeleton node -> [(term, interface, weight), ...]
+    groups = {}  # skeleton node -> [(term, interface order, weight_of(order)), ...]
     rest = []
     for term in node.terms:
         parts = _skeleton_and_weight(term) if isinstance(term, Einsum) else None
@@ -54,10 +54,10 @@ def _factor_sum(node):
         for order in orders:
             skeleton = skeleton_of(order)
             if skeleton in groups:
-                groups[skeleton].append((term, order, weight_of(order)))
+                groups[skeleton].append((term, order, weight_of))
                 break
         else:
-            groups[skeleton_of(orders[0])] = [(term, orders[0], weight_of(orders[0]))]
+            groups[skeleton_of(orders[0])] = [(term, orders[0], weight_of)]
     if all(len(members) == 1 for members in groups.values()):
         return _factor_common_operand(node)
     terms = list(rest)
@@ -66,7 +66,7 @@ def _factor_sum(node):
             terms.append(members[0][0])
             continue
         leader, order, _ = members[0]
-        weights = add_node([weight for _, _, weight in members])
+        weights = add_node([weigh(interface) for _, interface, weigh in members])   # built only for a group
         skeleton_ops, skeleton_subs = _skeleton_operands(leader)
         ids = sorted(set(leader.out) | {i for s in skeleton_subs for i in s})
         terms.append(einsum_on(1.0, skeleton_ops + (weights,), skeleton_subs + [order], leader.out, leader.dims, ids))

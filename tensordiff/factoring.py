@@ -42,10 +42,20 @@ def factor_sums(outputs):
 def _factor_sum(node):
     groups = {}  # skeleton node -> [(term, interface order, weight_of(order)), ...]
     rest = []
+    candidates = []
     for term in node.terms:
         parts = _skeleton_and_weight(term) if isinstance(term, Einsum) else None
         if parts is None:
             rest.append(term)
+        else:
+            candidates.append((term, parts, _skeleton_atoms(term, parts[2])))
+    classes = {}
+    for _, _, atoms in candidates:
+        classes[atoms] = classes.get(atoms, 0) + 1
+    alone = []   # terms no other term could share a skeleton with: none is built for them
+    for term, parts, atoms in candidates:
+        if classes[atoms] == 1:
+            alone.append(term)
             continue
         skeleton_of, weight_of, interface = parts
         orders = [tuple(interface)]
@@ -60,7 +70,7 @@ def _factor_sum(node):
             groups[skeleton_of(orders[0])] = [(term, orders[0], weight_of)]
     if all(len(members) == 1 for members in groups.values()):
         return _factor_common_operand(node)
-    terms = list(rest)
+    terms = rest + alone
     for members in groups.values():
         if len(members) == 1:
             terms.append(members[0][0])
@@ -171,6 +181,16 @@ def _operand_factorings(term):
 def _rebuild(op, sub, rest_out, term):
     ids = sorted(set(sub) | set(rest_out) | set(term.out))
     return lambda rests: einsum_on(1.0, (op, rests), [sub, rest_out], term.out, term.dims, ids)
+
+
+def _skeleton_atoms(term, interface):
+    """What two terms with one skeleton have alike, found without building it: the skeleton's
+    operands, an einsum among them by its own operands (building the skeleton may merge it), and
+    the numbers of output and interface indices."""
+    atoms = []
+    for op in _skeleton_operands(term)[0]:
+        atoms.extend(op.operands if isinstance(op, Einsum) else (op,))
+    return tuple(sorted(atom.skey for atom in atoms)), len(term.out), len(interface)
 
 
 def _skeleton_operands(term):

@@ -6,6 +6,7 @@ terms that share one operand become one contraction of that operand against the 
 rests, where that is cheaper at equal dim sizes. Both are exact by linearity.
 """
 
+import functools
 import weakref
 from itertools import permutations
 
@@ -149,7 +150,13 @@ def _contraction_cost(node, size):
     symbol = opt_einsum.get_symbol
     out = "".join(symbol(i) for i in dict.fromkeys(node.out) if any(i in node.subscripts[k] for k in tensors))
     equation = ",".join("".join(symbol(i) for i in node.subscripts[k]) for k in tensors) + "->" + out
-    shapes = [(size,) * len(node.subscripts[k]) for k in tensors]
+    return _equation_cost(equation, size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _equation_cost(equation, size):
+    """The cost depends on the equation alone: products of one pattern (a chain's) are priced once."""
+    shapes = [(size,) * len(term) for term in equation.split("->")[0].split(",")]
     return float(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")[1].opt_cost)
 
 

@@ -21,7 +21,8 @@ subexpressions, "distinct" the same with new symbols in every term (nothing to s
 
 times issue 16's targets, derive + compile + first call at tiny sizes (every dim 3; the GP at
 n = 5), one process per case, with JAX's trace + compile + first call beside them when jax is
-installed: the Tikhonov map inv(X'X + lam I) X'y differentiated 3 to 6 times in X, the Hessian of a
+installed (wall seconds, and the CPU seconds of tensordiff's total, steadier on a shared machine):
+the Tikhonov map inv(X'X + lam I) X'y differentiated 3 to 6 times in X, the Hessian of a
 32-layer tanh network in its input, the gradient of u'X^200 v in X and the 6th derivative of a
 Gaussian-process likelihood in its length-scale. Each value is checked against JAX's where both ran.
 Saved to benchmarks/results/targets.json.
@@ -213,15 +214,16 @@ TARGETS = {"tikhonov 3": lambda: target_tikhonov(3), "tikhonov 4": lambda: targe
 def measure_target(name, with_jax):
     from tensordiff.expr import topological
     build, values, jax_fn = TARGETS[name]()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     d = build()
     derived = time.perf_counter()
     program = td.compile(d)
     compiled = time.perf_counter()
     value = np.asarray(program(**values))
-    done = time.perf_counter()
+    done, done_cpu = time.perf_counter(), time.process_time()
     row = dict(case=name, derive_s=derived - start, compile_s=compiled - derived, call_s=done - compiled,
-               total_s=done - start, nodes=len(topological([d])), index_chars=len(td.index_notation(d)))
+               total_s=done - start, total_cpu_s=done_cpu - start_cpu, nodes=len(topological([d])),
+               index_chars=len(td.index_notation(d)))
     if with_jax:
         try:
             import jax
@@ -240,8 +242,8 @@ def measure_target(name, with_jax):
 
 
 def run_targets(with_jax):
-    print(f"{'case':<16} {'derive':>8} {'compile':>8} {'call':>8} {'total':>8} {'jax':>8} {'nodes':>7} "
-          f"{'printed':>9} {'vs jax':>8}   (seconds; chars of index notation)")
+    print(f"{'case':<16} {'derive':>8} {'compile':>8} {'call':>8} {'total':>8} {'cpu':>8} {'jax':>8} {'nodes':>7} "
+          f"{'printed':>9} {'vs jax':>8}   (seconds, wall but cpu: CPU seconds; chars of index notation)")
     rows = []
     for name in TARGETS:
         done = subprocess.run([sys.executable, os.path.abspath(__file__), "--one-target", name] +
@@ -251,7 +253,8 @@ def run_targets(with_jax):
         jax_s = f"{row['jax_s']:>8.3f}" if "jax_s" in row else f"{'-':>8}"
         error = f"{row['max_rel_error_vs_jax']:>8.1e}" if "max_rel_error_vs_jax" in row else f"{'-':>8}"
         print(f"{name:<16} {row['derive_s']:>8.3f} {row['compile_s']:>8.3f} {row['call_s']:>8.3f} "
-              f"{row['total_s']:>8.3f} {jax_s} {row['nodes']:>7} {row['index_chars']:>9} {error}", flush=True)
+              f"{row['total_s']:>8.3f} {row['total_cpu_s']:>8.3f} {jax_s} {row['nodes']:>7} {row['index_chars']:>9} "
+              f"{error}", flush=True)
     return rows
 
 

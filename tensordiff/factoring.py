@@ -6,6 +6,7 @@ terms that share one operand become one contraction of that operand against the 
 rests, where that is cheaper at equal dim sizes. Both are exact by linearity.
 """
 
+import functools
 import weakref
 from itertools import permutations
 
@@ -40,12 +41,22 @@ def factor_sums(outputs):
 
 
 def _factor_sum(node):
-    groups = {}  # skeleton node -> [(term, interface, weight), ...]
+    groups = {}  # skeleton node -> [(term, interface order, weight_of(order)), ...]
     rest = []
+    candidates = []
     for term in node.terms:
         parts = _skeleton_and_weight(term) if isinstance(term, Einsum) else None
         if parts is None:
             rest.append(term)
+        else:
+            candidates.append((term, parts, _skeleton_atoms(term, parts[2])))
+    classes = {}
+    for _, _, atoms in candidates:
+        classes[atoms] = classes.get(atoms, 0) + 1
+    alone = []   # terms no other term could share a skeleton with: none is built for them
+    for term, parts, atoms in candidates:
+        if classes[atoms] == 1:
+            alone.append(term)
             continue
         skeleton_of, weight_of, interface = parts
         orders = [tuple(interface)]
@@ -54,19 +65,19 @@ def _factor_sum(node):
         for order in orders:
             skeleton = skeleton_of(order)
             if skeleton in groups:
-                groups[skeleton].append((term, order, weight_of(order)))
+                groups[skeleton].append((term, order, weight_of))
                 break
         else:
-            groups[skeleton_of(orders[0])] = [(term, orders[0], weight_of(orders[0]))]
+            groups[skeleton_of(orders[0])] = [(term, orders[0], weight_of)]
     if all(len(members) == 1 for members in groups.values()):
         return _factor_common_operand(node)
-    terms = list(rest)
+    terms = rest + alone
     for members in groups.values():
         if len(members) == 1:
             terms.append(members[0][0])
             continue
         leader, order, _ = members[0]
-        weights = add_node([weight for _, _, weight in members])
+        weights = add_node([weigh(interface) for _, interface, weigh in members])   # built only for a group
         skeleton_ops, skeleton_subs = _skeleton_operands(leader)
         ids = sorted(set(leader.out) | {i for s in skeleton_subs for i in s})
         terms.append(einsum_on(1.0, skeleton_ops + (weights,), skeleton_subs + [order], leader.out, leader.dims, ids))
@@ -139,7 +150,13 @@ def _contraction_cost(node, size):
     symbol = opt_einsum.get_symbol
     out = "".join(symbol(i) for i in dict.fromkeys(node.out) if any(i in node.subscripts[k] for k in tensors))
     equation = ",".join("".join(symbol(i) for i in node.subscripts[k]) for k in tensors) + "->" + out
-    shapes = [(size,) * len(node.subscripts[k]) for k in tensors]
+    return _equation_cost(equation, size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _equation_cost(equation, size):
+    """The cost depends on the equation alone: products of one pattern (a chain's) are priced once."""
+    shapes = [(size,) * len(term) for term in equation.split("->")[0].split(",")]
     return float(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")[1].opt_cost)
 
 
@@ -171,6 +188,16 @@ def _operand_factorings(term):
 def _rebuild(op, sub, rest_out, term):
     ids = sorted(set(sub) | set(rest_out) | set(term.out))
     return lambda rests: einsum_on(1.0, (op, rests), [sub, rest_out], term.out, term.dims, ids)
+
+
+def _skeleton_atoms(term, interface):
+    """What two terms with one skeleton have alike, found without building it: the skeleton's
+    operands, an einsum among them by its own operands (building the skeleton may merge it), and
+    the numbers of output and interface indices."""
+    atoms = []
+    for op in _skeleton_operands(term)[0]:
+        atoms.extend(op.operands if isinstance(op, Einsum) else (op,))
+    return tuple(sorted(atom.skey for atom in atoms)), len(term.out), len(interface)
 
 
 def _skeleton_operands(term):

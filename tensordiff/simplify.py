@@ -207,20 +207,33 @@ def _refined_keys(ops, subs, rank, symmetric):
     """A key per operand from its neighbourhood (colour refinement, as graph canonisation starts):
     an index is coloured by its output position, then by the operands and slots that use it, for
     REFINEMENT_ROUNDS rounds; an operand's key is its node and its indices' colours. Returns the
-    operands' keys and the indices' colours."""
+    operands' keys and the indices' colours.
+
+    Colours are ranked by the text of their signatures, (colour, sorted [(key, slot), ...]); each
+    operand's key is written once a round and each signature once, since this runs for every
+    product with equal operands (a chain X·X·…·X of 63 factors is one)."""
     colour = {i: rank.get(i, _BIG) for sub in subs for i in sub}
+    skeys = [op.skey for op in ops]
     keys = []
     for _ in range(REFINEMENT_ROUNDS):
-        keys = [(op.skey, tuple(sorted(colour[i] for i in sub)) if either_way else tuple(colour[i] for i in sub))
-                for op, sub, either_way in zip(ops, subs, symmetric)]
-        seen = {i: [colour[i]] for i in colour}
+        keys = [(skey, tuple(sorted([colour[i] for i in sub])) if either_way else tuple([colour[i] for i in sub]))
+                for skey, sub, either_way in zip(skeys, subs, symmetric)]
+        seen = {i: [] for i in colour}
         for key, sub, either_way in zip(keys, subs, symmetric):
+            text = repr(key)
             for slot, i in enumerate(sub):
-                seen[i].append((key, 0 if either_way else slot))
-        signature = {i: (parts[0], sorted(parts[1:])) for i, parts in seen.items()}
-        ranked = {sig: n for n, sig in enumerate(sorted(set(map(repr, signature.values()))))}
-        colour = {i: ranked[repr(sig)] for i, sig in signature.items()}
+                seen[i].append((key, 0 if either_way else slot, text))
+        signature = {}
+        for i, parts in seen.items():
+            parts.sort(key=_key_and_slot)
+            signature[i] = f"({colour[i]!r}, [{', '.join([f'({text}, {slot!r})' for _, slot, text in parts])}])"
+        ranked = {sig: n for n, sig in enumerate(sorted(set(signature.values())))}
+        colour = {i: ranked[sig] for i, sig in signature.items()}
     return keys, colour
+
+
+def _key_and_slot(part):
+    return part[0], part[1]
 
 
 def _canonical_einsum(coeff, ops, subs, out, dims, orphans):

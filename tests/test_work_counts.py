@@ -1,0 +1,226 @@
+"""Work counted, never timed: derivation, simplification, planning and parsing visit a node a
+bounded number of times (issue 16 item 3), so quadratic or cubic growth cannot come back unnoticed.
+
+Each test counts the calls of one pass (canonicalisations of a product, colour refinements, pair
+proposals) on a family of programs at two sizes and asserts that doubling the size at most about
+doubles the count. Pair reuse is also checked against a brute-force search that tries every pair
+of operands, so the fast search finds exactly what the exhaustive one does.
+"""
+
+import sys
+from itertools import permutations
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+from tensordiff.expr import Einsum, topological
+from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
+from tensordiff.reuse import reuse_pairs
+from tensordiff.simplify import einsum_on
+
+simplify_module = sys.modules["tensordiff.simplify"]
+reuse_module = sys.modules["tensordiff.reuse"]
+evaluate_module = sys.modules["tensordiff.evaluate"]
+
+
+class Counter:
+    """Counts the calls of ``module.name`` while active (the module's global is wrapped)."""
+
+    def __init__(self, monkeypatch, module, name):
+        self.calls = 0
+        original = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return original(*args, **kwargs)
+        monkeypatch.setattr(module, name, counted)
+
+    def take(self):
+        calls, self.calls = self.calls, 0
+        return calls
+
+
+def chain(depth, tag):
+    x, A = td.vector(f"x{tag}", "n"), td.matrix(f"A{tag}", "n n")
+    e = x
+    for k in range(depth):
+        e = td.tanh(e) * 0.9 + x if k % 2 else A @ e
+    return td.sum(e), x
+
+
+def power(k, tag):
+    X, u, v = td.matrix(f"X{tag}", "n n"), td.vector(f"u{tag}", "n"), td.vector(f"v{tag}", "n")
+    e = v
+    for _ in range(k):
+        e = X @ e
+    return u @ e, X
+
+
+def assert_linear(counts, slack):
+    small, large = counts
+    assert large <= 2 * small + slack, counts
+
+
+def test_canonicalisations_of_a_chains_gradient_grow_linearly(monkeypatch):
+    canonical = Counter(monkeypatch, simplify_module, "_canonical_einsum")
+    derived, planned = [], []
+    for depth in (100, 200):
+        f, x = chain(depth, f"c{depth}")
+        canonical.take()
+        g = td.grad(f, x)
+        derived.append(canonical.take())
+        td.compile(g)
+        planned.append(canonical.take())
+    assert_linear(derived, 50)
+    assert_linear(planned, 50)
+
+
+def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
+    refined = Counter(monkeypatch, simplify_module, "_refined_keys")
+    counts = []
+    for depth in (100, 200):
+        f, x = chain(depth, f"r{depth}")
+        refined.take()
+        td.compile(td.grad(f, x))
+        counts.append(refined.take())
+    assert_linear(counts, 50)
+
+
+def test_pair_reuse_of_a_matrix_power_is_near_linear(monkeypatch):
+    # u'X^k v's gradient has k products of up to 63 factors: the old search canonicalised an
+    # einsum for every pair of factors of every product (cubic); proposals now come from the
+    # indices two factors alone sum
+    matches = Counter(monkeypatch, reuse_module.PairIndex, "match")
+    canonical = Counter(monkeypatch, reuse_module, "einsum_on")
+    proposed, canonicalised = [], []
+    for k in (60, 120):
+        f, X = power(k, f"p{k}")
+        nodes = topological([td.grad(f, X)])
+        matches.take()
+        canonical.take()
+        reuse_pairs(nodes)
+        proposed.append(matches.take())
+        canonicalised.append(canonical.take())
+    assert_linear(proposed, 100)
+    assert_linear(canonicalised, 20)
+
+
+def test_planning_a_matrix_power_canonicalises_linearly(monkeypatch):
+    canonical = Counter(monkeypatch, simplify_module, "_canonical_einsum")
+    counts = []
+    for k in (100, 200):   # past one block of simplify.MAX_MERGED_OPERANDS factors, where growth turns linear
+        f, X = power(k, f"q{k}")
+        g = td.grad(f, X)
+        canonical.take()
+        td.compile(g)
+        counts.append(canonical.take())
+    assert_linear(counts, 100)
+
+
+def test_parsing_distinct_terms_canonicalises_linearly(monkeypatch):
+    canonical = Counter(monkeypatch, simplify_module, "_canonical_einsum")
+    counts = []
+    for terms in (100, 200):
+        text = " + ".join(f"tanh(A{terms}_{k}*x{terms}_{k} + b{terms}_{k})'*B{terms}*y{terms} - "
+                          f"tr(C{terms}_{k}'*A{terms}_{k}*B{terms})" for k in range(terms))
+        canonical.take()
+        td.parse(text)
+        counts.append(canonical.take())
+    assert_linear(counts, 20)
+
+
+# ---------------------------------------------------------------- pair reuse = the exhaustive search
+
+def _is_pair(node):
+    if not isinstance(node, Einsum) or node.coeff != 1.0 or len(node.operands) != 2:
+        return False
+    if not all(op.shape for op in node.operands) or len(set(node.out)) != len(node.out):
+        return False
+    used = set(node.subscripts[0]) | set(node.subscripts[1])
+    return used == set(range(len(node.dims))) and set(node.out) <= used
+
+
+def exhaustive_reuse(nodes):
+    """The first search: every pair of tensor operands in order, canonicalised, each axis order tried."""
+    pairs = {node for node in nodes if _is_pair(node)}
+    found = {}
+    for node in nodes:
+        if not (isinstance(node, Einsum) and sum(1 for op in node.operands if op.shape) > 2):
+            continue
+        new = node
+        while True:
+            hit = _first(new, pairs)
+            if hit is None:
+                break
+            new = _replace(new, *hit)
+        if new is not node:
+            found[node] = new
+    return found
+
+
+def _first(node, pairs):
+    tensors = [k for k, op in enumerate(node.operands) if op.shape]
+    for x, a in enumerate(tensors):
+        for b in tensors[x + 1:]:
+            sub_a, sub_b = node.subscripts[a], node.subscripts[b]
+            if len(set(sub_a)) != len(sub_a) or len(set(sub_b)) != len(sub_b):
+                continue
+            shared = set(sub_a) & set(sub_b)
+            elsewhere = set(node.out).union(*(s for k, s in enumerate(node.subscripts) if k not in (a, b)))
+            if not shared or shared & elsewhere:
+                continue
+            free = [i for i in dict.fromkeys(sub_a + sub_b) if i not in shared]
+            if len(free) > reuse_module.MAX_PAIR_AXES:
+                continue
+            ids = sorted(set(sub_a) | set(sub_b))
+            for order in permutations(free):
+                candidate = einsum_on(1.0, (node.operands[a], node.operands[b]), [sub_a, sub_b], order, node.dims, ids)
+                if candidate in pairs:
+                    return a, b, candidate, order
+    return None
+
+
+def _replace(node, a, b, pair, order):
+    ops = [op for k, op in enumerate(node.operands) if k not in (a, b)] + [pair]
+    subs = [s for k, s in enumerate(node.subscripts) if k not in (a, b)] + [tuple(order)]
+    gone = (set(node.subscripts[a]) | set(node.subscripts[b])) - set(order)
+    kept = [i for i in range(len(node.dims)) if i not in gone]
+    renumber = {i: n for n, i in enumerate(kept)}
+    return td.expr.make(Einsum, node.coeff, tuple(ops), tuple(tuple(renumber[i] for i in s) for s in subs),
+                        tuple(renumber[i] for i in node.out), tuple(node.dims[i] for i in kept))
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_pair_reuse_finds_what_the_exhaustive_search_finds(seed, monkeypatch):
+    seen = []
+
+    def both(nodes):
+        fast = reuse_pairs(nodes)
+        seen.append((fast, exhaustive_reuse(nodes)))
+        return fast
+    monkeypatch.setattr(evaluate_module, "reuse_pairs", both)
+    gen = ExpressionGenerator(9100 + seed)
+    expr, _ = gen.gen(SHAPES[seed % len(SHAPES)], DEPTH)
+    exprs = [expr] + [td.diff(expr, gen.S[name], order=1 + seed % 2) for name in sorted(expr.free)[:2]]
+    td.compile(exprs)
+    assert seen
+    for fast, exhaustive in seen:
+        assert fast == exhaustive
+
+
+def test_pair_reuse_finds_the_network_hvps_pairs_and_stays_exact():
+    X, V, a = td.matrix("wX", "n d"), td.matrix("wV", "d k"), td.vector("wa", "k")
+    XV = X @ V
+    outputs = [XV, td.einsum("nk,k,nd,dk->n", td.tanh(XV), a, X, V), td.einsum("nd,dk,k->n", X, V, a)]
+    nodes = topological(outputs)
+    fast = reuse_pairs(nodes)
+    assert fast == exhaustive_reuse(nodes)
+    assert len(fast) == 2 and all(XV in new.operands for new in fast.values())
+    rng = np.random.default_rng(5)
+    values = dict(wX=rng.standard_normal((4, 3)), wV=rng.standard_normal((3, 2)), wa=rng.standard_normal(2))
+    x_value, v_value, a_value = values["wX"], values["wV"], values["wa"]
+    got = td.compile(outputs)(**values)
+    xv = x_value @ v_value
+    np.testing.assert_allclose(got[1], (np.tanh(xv) * xv) @ a_value, rtol=1e-12)
+    np.testing.assert_allclose(got[2], xv @ a_value, rtol=1e-12)

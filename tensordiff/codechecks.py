@@ -12,10 +12,13 @@ from .diff import grad
 from .errors import TensorDiffError
 from .expr import Var, topological
 
-__all__ = ["shape_asserts", "gradient_pairs", "gradient_check"]
+__all__ = ["shape_asserts", "scalar_tensors", "gradient_pairs", "gradient_check"]
 
 # How the check helper makes an array of the target's kind from a numpy direction.
-AS_ARRAY = {"numpy": "{m}.asarray({x})", "jax": "{m}.asarray({x})", "torch": "{m}.as_tensor({x}, dtype={m}.float64)"}
+AS_ARRAY = {"numpy": "{m}.asarray({x})", "jax": "{m}.asarray({x})",
+            "torch": "{m}.as_tensor({x}, dtype={m}.float64, device=getattr({arg}, 'device', None))"}
+# ... and a numpy array of a result: a torch tensor may require grad or live on a GPU.
+AS_NUMPY = {"numpy": "{n}.asarray({x})", "jax": "{n}.asarray({x})", "torch": "{m}.as_tensor({x}).detach().cpu().numpy()"}
 
 
 def shape_asserts(roots, ids):
@@ -38,6 +41,15 @@ def shape_asserts(roots, ids):
                          f'f"{arg}: axis {axis} is dim {dim}, of size {{{other}.shape[{other_axis}]}} in {other}, '
                          f'got {{{arg}.shape[{axis}]}}"')
     return lines
+
+
+def scalar_tensors(roots, ids, target):
+    """Lines making each scalar argument a float64 tensor, for torch: its functions (torch.log,
+    torch.sigmoid, ...) take tensors only, where a caller passes a Python float for a scalar."""
+    if target != "torch":
+        return []
+    return [f"{ids.symbols[node.name]} = {ids.module}.as_tensor({ids.symbols[node.name]}, dtype={ids.module}.float64)"
+            for node in _arguments(roots) if not node.shape]
 
 
 def gradient_pairs(roots):
@@ -67,6 +79,9 @@ def gradient_check(roots, ids, name, target, params, module):
     helper = ids.claim(f"check_{name}")
     eps, rng, worst = local["eps"], local["rng"], local["worst"]
     to_array = AS_ARRAY[target]
+
+    def as_numpy(x):
+        return AS_NUMPY[target].format(m=module, n=local["numpy"], x=x)
     lines = ["", "", f"def {helper}({', '.join(params)}, {eps}=1e-6, {local['seed']}=0):",
              f'    """The largest relative error of {name}\'s gradients against central differences of its value',
              '    along a random direction (about 1e-8 or less when they agree, in float64)."""',
@@ -76,15 +91,15 @@ def gradient_check(roots, ids, name, target, params, module):
              f"    {worst} = 0.0"]
     for k, symbol in pairs:
         arg = ids.symbols[symbol.name]
-        direction = to_array.format(m=module, x=f"{rng}.standard_normal({local['numpy']}.shape({arg}))")
+        direction = to_array.format(m=module, x=f"{rng}.standard_normal({local['numpy']}.shape({arg}))", arg=arg)
         moved = {sign: [f"{p} {sign} {eps} * {local['direction']}" if p == arg else p for p in params]
                  for sign in "+-"}
         lines += [f"    {local['direction']} = {direction}",
-                  f"    {local['up']} = {local['numpy']}.asarray({name}({', '.join(moved['+'])})[0])",
-                  f"    {local['down']} = {local['numpy']}.asarray({name}({', '.join(moved['-'])})[0])",
+                  f"    {local['up']} = {as_numpy(name + '(' + ', '.join(moved['+']) + ')[0]')}",
+                  f"    {local['down']} = {as_numpy(name + '(' + ', '.join(moved['-']) + ')[0]')}",
                   f"    {local['numeric']} = float(({local['up']} - {local['down']}) / (2 * {eps}))",
-                  f"    {local['exact']} = float({local['numpy']}.sum({local['numpy']}.asarray({local['results']}[{k}])"
-                  f" * {local['numpy']}.asarray({local['direction']})))",
+                  f"    {local['exact']} = float({local['numpy']}.sum({as_numpy(local['results'] + f'[{k}]')}"
+                  f" * {as_numpy(local['direction'])}))",
                   f"    {worst} = max({worst}, abs({local['numeric']} - {local['exact']}) / max(1.0, abs({local['exact']})))"]
     lines.append(f"    return {worst}")
     return lines

@@ -24,6 +24,7 @@ from .annotations import ExprLike
 from .errors import ShapeError
 from .expr import Einsum, Expr
 from .indices import UnionFind
+from .matrixsums import MAX_DISTRIBUTED_TERMS, distributed
 from .ops import einsum, outer
 from .simplify import as_expr, einsum_on, terms_of
 
@@ -152,11 +153,17 @@ def tensor_form(expr, write):
     ``write`` writes an expression of order ≤ 2 in matrix notation, or returns None."""
     if expr.ndim not in (3, 4):
         return None
-    terms = []
-    for term in terms_of(expr):
+    terms, pending, budget = [], list(terms_of(expr)), MAX_DISTRIBUTED_TERMS
+    while pending:
+        term = pending.pop(0)
         written = _term(term, write)
-        if written is None:
-            return None
+        if written is None:   # a product over a sum of order 3 or 4: its terms, each written (matrixsums.py)
+            expanded = distributed(term, budget)
+            if expanded is None:
+                return None
+            budget -= len(expanded)
+            pending[:0] = expanded
+            continue
         terms.append(written)
     if not terms:
         return None   # a zero: the notation has no zero tensor

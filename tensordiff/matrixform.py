@@ -21,6 +21,7 @@ from .matrixtext import atom as _atom, common_factor as _common_factor, componen
 from .matrixtext import fewest_transposes as _fewest_transposes, join_terms as _join_terms, number as _number
 from .matrixtext import hadamard, paren as _paren, transposed, unwrapped
 from .matrixgraph import merge_parallel_paths, pendant_groups
+from .matrixsums import MAX_DISTRIBUTED_TERMS, distributed
 from .reductionprint import MatrixForms
 from .reshapeform import StructureMatrixForms, structure_matrix_form
 from .simplify import einsum_on, is_symmetric
@@ -107,6 +108,7 @@ class _Writer(MatrixForms, StructureMatrixForms):
         self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
         self.root = root
         self.scalar_lead = {}   # a term's text -> how many of its leading factors are scalars
+        self.distributing = MAX_DISTRIBUTED_TERMS   # terms a product over sums may still be multiplied into
 
     def size(self, dim):
         """size(X, d): the size of ``dim`` read from a symbol X of the result that has it."""
@@ -174,21 +176,36 @@ class _Writer(MatrixForms, StructureMatrixForms):
         return f"{name}({arg})"
 
     def _add(self, node):
-        if node.shape and all(_broadcast_scalar(t) or _row_broadcast(t) for t in node.terms):
+        return self.sum_of(node.terms, node.shape)
+
+    def sum_of(self, terms, shape):
+        """The text of the sum of ``terms`` (nodes of ``shape``), with common factors taken out."""
+        if shape and all(_broadcast_scalar(t) or _row_broadcast(t) for t in terms):
             raise NoMatrixForm  # c1 + c2 (or b' + c') broadcast to a matrix: it would read back smaller
         parts = []
-        for term in node.terms:
+        for term in terms:
             self.in_sum = term
             parts.append(self.write(term))
         self.in_sum = None
-        leads = [self.scalar_lead.get(part, 0) for part in parts] if node.shape else None
+        leads = [self.scalar_lead.get(part, 0) for part in parts] if shape else None
         return _common_factor(parts, leads) or _join_terms(parts)
 
     def _einsum(self, node):
-        special = structure_matrix_form(self.write, node)   # reshapeform.py: vec(X), kron(A, B)
-        if special is not None:
-            return special or None
-        return _EinsumWriter(self, node).text()
+        try:
+            special = structure_matrix_form(self.write, node)   # reshapeform.py: vec(X), kron(A, B)
+            if special is False:
+                raise NoMatrixForm
+            return special if special is not None else _EinsumWriter(self, node).text()
+        except NoMatrixForm:   # a product over a sum of order 3 or more: the sum of its terms (matrixsums.py)
+            terms = distributed(node, self.distributing)
+            if terms is None:
+                raise
+            self.distributing -= len(terms)
+            in_sum, self.in_sum = self.in_sum, None
+            try:
+                return self.sum_of(terms, node.shape) if len(terms) != 1 else self.write(terms[0])
+            finally:
+                self.in_sum = in_sum
 
 
 class _EinsumWriter:

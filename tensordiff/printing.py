@@ -652,6 +652,8 @@ class _CodePrinter(CodeForms, StructureCodeForms):
     def _apply(self, node):
         arg = self.code(node.arg)
         fn = node.fn
+        if self.target == "torch" and _is_number(arg):   # torch's functions take tensors, not Python numbers
+            arg = f"{self.ids.module}.tensor({arg}, dtype={self.ids.module}.float64)"
         if fn.user:
             return f"{self.ids.functions[fn.base, fn.order]}({arg})"
         if fn.exponent is not None:
@@ -690,6 +692,14 @@ class _CodePrinter(CodeForms, StructureCodeForms):
 
     def _solve(self, node):
         return self.t["solve"].format(self.code(node.matrix), self.code(node.rhs))
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _wrap(text):

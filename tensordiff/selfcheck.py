@@ -9,8 +9,8 @@ central finite differences of the twin; second (and, for small symbols, third) d
 finite differences of the symbolic derivative one order lower (``confirm_by_differences``:
 other steps where the first disagrees, none across a branch of maximum/where/a kink);
 derivatives against jax's nested ``jacfwd`` of the expression's generated jax code (when jax is
-installed); parse(matrix_notation)
-round trips; generated numpy code equals evaluation; simplifier invariants; pickling. It prints a
+installed); parse(matrix_notation) round trips, of the plain form and the one that names a repeated
+call (t1 = ...); generated numpy code equals evaluation; simplifier invariants; pickling. It prints a
 table of examples tried and failed per property, a reproducer for each failure, and exits 1 when
 anything failed. The test suite runs the same checks through a hypothesis strategy.
 """
@@ -294,6 +294,8 @@ def _has_user_function(e):
 
 
 def _check_parse_round_trip(ex, max_order):
+    """Each matrix-notation text of the expression and its derivatives reads back equal: the plain
+    form, and td.matrix_notation's, which names a repeated call once (t1 = ...)."""
     tried = False
     second = [d for d in ex.derivatives(max_order) if len(d.shape) > 2] if max_order >= 2 else []
     for e in list(dict.fromkeys([ex.expr] + [ex.d(n) for n in ex.names] + second)):   # tprod notation too
@@ -302,24 +304,29 @@ def _check_parse_round_trip(ex, max_order):
         text = to_matrix(e)
         if text is None:
             continue
-        try:
-            parsed = td.parse(text)
-        except td.TensorDiffError as exc:
-            raise CheckFailure(f"td.parse({text!r}) failed: {exc}") from None
-        readings = _sized_readings(parsed, text, e.shape)
-        if not readings:
-            continue
-        tried = True
-        failures = []
-        for reading in readings:   # the notation carries no size for an unsized eye: one reading must agree
-            try:
-                assert_close(_reading_value(ex, reading), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
-                break
-            except CheckFailure as failure:
-                failures.append(failure)
-        else:
-            raise failures[0]
+        for written in dict.fromkeys([text, str(td.matrix_notation(e))]):
+            tried |= _reads_back(ex, e, written)
     return tried
+
+
+def _reads_back(ex, e, text):
+    """Whether ``text``, the matrix notation of ``e``, could be read with sizes (it then evaluates
+    equal to ``e``, else CheckFailure)."""
+    try:
+        parsed = td.parse(text)
+    except td.TensorDiffError as exc:
+        raise CheckFailure(f"td.parse({text!r}) failed: {exc}") from None
+    readings = _sized_readings(parsed, text, e.shape)
+    if not readings:
+        return False
+    failures = []
+    for reading in readings:   # the notation carries no size for an unsized eye: one reading must agree
+        try:
+            assert_close(_reading_value(ex, reading), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
+            return True
+        except CheckFailure as failure:
+            failures.append(failure)
+    raise failures[0]
 
 
 def _sized_readings(parsed, text, shape):
@@ -412,7 +419,7 @@ PROPERTIES = {
     "d2 vs FD": (_check_second, "second derivatives (pure, mixed) vs FD of the first"),
     "d3 vs FD": (_check_third, "third derivatives (small symbols) vs FD of the second"),
     "vs jax": (_check_jax, "derivatives (orders 1..max) vs nested jax.jacfwd of generated jax code"),
-    "parse round trip": (_check_parse_round_trip, "td.parse(matrix notation) evaluates equal"),
+    "parse round trip": (_check_parse_round_trip, "td.parse(matrix notation, t1 = ... names too) evaluates equal"),
     "codegen numpy": (_check_codegen, "generated numpy code equals evaluation"),
     "simplify": (_check_simplify, "simplify keeps the value and is idempotent"),
     "no summed identity": (_check_plan, "no dense identity is summed in an evaluation plan"),

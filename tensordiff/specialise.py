@@ -21,6 +21,7 @@ import builtins
 
 import numpy as np
 
+from .binding import require_symmetric
 from .expr import Apply, Var
 
 __all__ = ["Specialised", "signature", "MAX_SIGNATURES", "PLAN_FILENAME"]
@@ -30,7 +31,7 @@ PLAN_FILENAME = "<tensordiff plan>"   # the generated functions' file name: trac
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def signature(values):
+def signature(values, backend=None):
     """The key of the specialisation for ``values`` ({name: value}), or None when a value is of a
     kind that is always converted in full (anything but numpy arrays, numbers and numpy scalars;
     such a call runs the step loop).
@@ -74,7 +75,6 @@ class Specialised:
         as_given, to_array = self.as_given, self.backend.to_array
         arrays = {name: value if name in as_given else to_array(name, value) for name, value in values.items()}
         if self.symmetric:
-            from .evaluate import require_symmetric   # evaluate imports this module
             for name, node in self.symmetric.items():
                 require_symmetric(node, arrays[name])
         return arrays

@@ -1,0 +1,28 @@
+"""The jax backend: jax.numpy with LU-based linear algebra; traced values (jit, vmap, grad) take the NaN path."""
+
+import importlib
+
+from .arraylibrary import LUFactoredLibrary
+
+__all__ = ["JaxBackend"]
+
+
+class JaxBackend(LUFactoredLibrary):
+    name = extra = "jax"
+    module = "jax.numpy"
+    special_module = "jax.scipy.special"
+
+    def __init__(self, lib):
+        super().__init__(lib)
+        import jax.scipy.linalg   # the lazy import of this optional backend
+        self.xp = lib
+        self.lu_factor, self.lu_solve = jax.scipy.linalg.lu_factor, jax.scipy.linalg.lu_solve
+        jax = importlib.import_module("jax")
+        self._array_type, self._tracer_type = jax.Array, jax.core.Tracer
+
+    def is_array(self, value):
+        return isinstance(value, self._array_type)
+
+    def traced(self, array):
+        return isinstance(array, self._tracer_type)
+

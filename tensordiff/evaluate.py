@@ -1,14 +1,14 @@
-"""Evaluation: compile expressions into a straight-line program over numpy and opt_einsum.
+"""Evaluation: ``td.compile`` and ``td.evaluate``, and the Program they make and call.
 
-``compile`` plans once: the shared graph is ordered so that each common subexpression is one
-step computed once; einsum steps cache a contraction plan (opt_einsum's path, pairs run as
-matmuls by ``pairwise``) per set of operand shapes;
-deltas and broadcasts in an output are written by ``kernels.assemble``; logdet goes through
-slogdet. A call binds dims from the arrays, refuses a dense result larger than the memory limit
-before allocating anything, runs the steps, and drops each intermediate after its last use.
-The planning passes are listed in ``passes``; a numpy call runs the program specialised to its
-input shapes (``specialise``: one generated function per signature). Other array libraries
-(``backend=``) run the same plan through the operations of their row in ``backends``.
+``compile`` plans once: the planning passes (listed in ``passes``) rewrite the expressions, the
+shared graph is ordered so that each common subexpression is one step computed once, and each
+node becomes a step (steps.py, functionsteps.py and the plans of select.py, reductionsteps.py,
+reshapesteps.py) that calls the primitive operations of the program's backend, the same steps on
+every array library. A call binds dims from the values (binding.py), refuses a result whose peak
+is over the memory limit before allocating anything (guard.py), runs the steps, and drops each
+intermediate after its last reader. A call with numpy, torch or (untraced) jax arrays runs the
+program specialised to its input shapes (``specialise``: one generated function per signature);
+a lazy (dask) or traced call runs the step loop.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Program:
     specialisations : dict or None
         The program specialised to each signature of values it was called with (names, shapes
         and dtypes; at most 16, made on the first call with each; tensordiff/specialise.py); None
-        where the backend is not numpy. Setting it to None runs the step loop instead.
+        where the backend is lazy (dask). Setting it to None runs the step loop instead.
 
     Raises
     ------
@@ -287,7 +287,8 @@ class Program:
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
         delay = delay_for(self.progress)
-        key = signature(values, self.backend) if self.specialisations is not None and delay is None else None
+        key = signature(values, self.backend) if self.specialisations is not None and delay is None \
+            and not self.backend.compiling() else None
         if key is not None:
             return self._run_specialised(key, values, functions)
         arrays, sizes, dtype = bind_values(self, values)

@@ -11,6 +11,7 @@ class JaxBackend(LUFactoredLibrary):
     name = extra = "jax"
     module = "jax.numpy"
     special_module = "jax.scipy.special"
+    specialises = True   # outside tracing: a traced call runs the steps, which jax.jit traces once anyway
 
     def __init__(self, lib):
         super().__init__(lib)
@@ -25,4 +26,9 @@ class JaxBackend(LUFactoredLibrary):
 
     def traced(self, array):
         return isinstance(array, self._tracer_type)
+
+    def signature_entry(self, value):
+        if isinstance(value, self._array_type) and not isinstance(value, self._tracer_type):   # traced: no shapes to bind
+            return tuple(value.shape), value.dtype
+        return None
 

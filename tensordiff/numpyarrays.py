@@ -196,9 +196,15 @@ class NumpyBackend:
         """A function contracting arrays of ``shapes`` by ``equation``, planned once."""
         return numpy_contraction(equation, shapes)
 
-    def traces_contractions(self):
-        """Whether this call is being traced so that contractions must run unplanned (torch.compile)."""
+    def compiling(self):
+        """Whether this call is being traced by a compiler that cannot trace planned contractions or
+        generated code (torch.compile): its contractions run unplanned, and nothing is specialised."""
         return False
+
+    def signature_entry(self, value):
+        """The part of a call's signature (specialise.py) that a value of this library gives, beyond
+        numpy arrays and numbers: None where such a value is converted in full on every call."""
+        return None
 
     def einsum(self, step, args, sizes, place):
         """The value of an EinsumStep: its contraction, then its delta/broadcast structure."""

@@ -33,8 +33,9 @@ _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
 def signature(values, backend=None):
     """The key of the specialisation for ``values`` ({name: value}), or None when a value is of a
-    kind that is always converted in full (anything but numpy arrays, numbers and numpy scalars;
-    such a call runs the step loop).
+    kind that is always converted in full (anything but numpy arrays, numbers, numpy scalars and
+    the arrays ``backend.signature_entry`` keys: torch tensors, concrete jax arrays; such a call
+    runs the step loop).
 
     >>> import numpy as np
     >>> from tensordiff.specialise import signature
@@ -49,7 +50,10 @@ def signature(values, backend=None):
         elif kind is float or kind is int or isinstance(value, np.generic):
             key.append((name, kind))
         else:
-            return None
+            entry = backend.signature_entry(value) if backend is not None else None
+            if entry is None:
+                return None
+            key.append((name, *entry))
     return tuple(key)
 
 
@@ -63,9 +67,11 @@ class Specialised:
     def __init__(self, program, values, sizes, dtype, place):
         self.sizes, self.dtype, self.place = sizes, dtype, place
         self.backend = program.backend
+        self.program = program
         # values numpy hands back as they are (float arrays); the rest go through the backend's conversion
         self.as_given = frozenset(name for name, value in values.items()
-                                  if type(value) is np.ndarray and value.dtype in _FLOAT_KINDS)
+                                  if type(value) is np.ndarray and value.dtype in _FLOAT_KINDS) \
+            if program.backend.name == "numpy" else frozenset()
         self.symmetric = program.symmetric
         self.bound = None   # above the peak memory at these sizes (Program._peak_bound), set by the program
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
@@ -77,6 +83,8 @@ class Specialised:
         if self.symmetric:
             for name, node in self.symmetric.items():
                 require_symmetric(node, arrays[name])
+        if self.backend.name != "numpy":   # one dtype and device (torch), as the step loop's call prepares them
+            arrays = self.backend.prepare(arrays, self.sizes, self.dtype, self.program)[0]
         return arrays
 
     def step_at(self, line):

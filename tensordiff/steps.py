@@ -76,7 +76,7 @@ class EinsumStep:
         return factor
 
     def _contract(self, equation, arrays):
-        if self.backend.traces_contractions():   # torch.compile traces the library's einsum, not cached plans
+        if self.backend.compiling():   # torch.compile traces the library's einsum, not cached plans
             return self.backend.contract(equation, arrays)
         return self.contraction_for(equation, tuple(tuple(a.shape) for a in arrays))(*arrays)
 

@@ -31,6 +31,7 @@ class TorchAsNumpy:
 
 class TorchBackend(ArrayLibrary):
     name = module = extra = "torch"
+    specialises = True
     special_module = "torch.special"
 
     def __init__(self, lib):
@@ -110,8 +111,13 @@ class TorchBackend(ArrayLibrary):
         return contextlib.nullcontext() if self.lib.compiler.is_compiling() else super().quiet()   # dynamo
         # traces no np.errstate
 
-    def traces_contractions(self):
+    def compiling(self):
         return self.lib.compiler.is_compiling()
+
+    def signature_entry(self, value):
+        if type(value) is self.lib.Tensor:   # a subclass may mean anything: converted in full
+            return tuple(value.shape), value.dtype, value.device
+        return None
 
     def contract(self, equation, arrays):
         if self.lib.compiler.is_compiling():   # dynamo traces torch.einsum, not opt_einsum's cached plans

@@ -335,7 +335,7 @@ class Program:
             if not fits(special.bound, self.memory_limit):
                 check_memory(self, sizes, dtype)
         with self.backend.quiet():   # inf/nan: IEEE, quietly
-            results = special.run(arrays, functions)
+            results = special(arrays, functions)
         outputs = []
         for result in results:
             outputs.append(self.backend.finish(result, special.place, outputs, arrays.values()))

@@ -201,6 +201,10 @@ class NumpyBackend:
         generated code (torch.compile): its contractions run unplanned, and nothing is specialised."""
         return False
 
+    def plan_compiler(self):
+        """A function compiling a specialised program's function (specialise.py), or None."""
+        return None
+
     def signature_entry(self, value):
         """The part of a call's signature (specialise.py) that a value of this library gives, beyond
         numpy arrays and numbers: None where such a value is converted in full on every call."""

@@ -18,15 +18,19 @@ its first call.
 """
 
 import builtins
+import threading
 
 import numpy as np
 
 from .binding import require_symmetric
 from .expr import Apply, Var
+from .functionsteps import ApplyStep, MatrixStep
+from .steps import EinsumStep, SumStep
 
-__all__ = ["Specialised", "signature", "MAX_SIGNATURES", "PLAN_FILENAME"]
+__all__ = ["Specialised", "signature", "traceable", "MAX_SIGNATURES", "PLAN_FILENAME"]
 
 MAX_SIGNATURES = 16   # specialisations kept per program (a program called at many shapes starts over)
+COMPILE_AFTER = 2   # calls with one signature before a backend's compiler (jax.jit) compiles its function
 PLAN_FILENAME = "<tensordiff plan>"   # the generated functions' file name: tracebacks and the OOM message read it
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -67,7 +71,6 @@ class Specialised:
     def __init__(self, program, values, sizes, dtype, place):
         self.sizes, self.dtype, self.place = sizes, dtype, place
         self.backend = program.backend
-        self.program = program
         # values numpy hands back as they are (float arrays); the rest go through the backend's conversion
         self.as_given = frozenset(name for name, value in values.items()
                                   if type(value) is np.ndarray and value.dtype in _FLOAT_KINDS) \
@@ -75,6 +78,21 @@ class Specialised:
         self.symmetric = program.symmetric
         self.bound = None   # above the peak memory at these sizes (Program._peak_bound), set by the program
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
+        # a library that compiles whole functions (jax.jit) compiles this one once its signature repeats,
+        # where tracing keeps every step's meaning
+        self.compiler = program.backend.plan_compiler() if traceable(program) else None
+        self.calls = 0
+        self.compiled = False   # whether run is the compiler's function
+        self.lock = threading.Lock()
+
+    def __call__(self, arrays, functions):
+        """The outputs' values for the ``arrays`` of this signature, in the program's order."""
+        if self.compiler is not None:
+            with self.lock:
+                self.calls += 1
+                if self.compiler is not None and self.calls >= COMPILE_AFTER:
+                    self.run, self.compiler, self.compiled = self.compiler(self.run), None, True
+        return self.run(arrays, functions)
 
     def arrays(self, values):
         """The validated arrays of ``values`` (whose signature is this one's)."""
@@ -84,13 +102,29 @@ class Specialised:
             for name, node in self.symmetric.items():
                 require_symmetric(node, arrays[name])
         if self.backend.name != "numpy":   # one dtype and device (torch), as the step loop's call prepares them
-            arrays = self.backend.prepare(arrays, self.sizes, self.dtype, self.program)[0]
+            arrays = self.backend.prepare(arrays, self.sizes, self.dtype, None)[0]   # (dask's alone reads the program)
         return arrays
 
     def step_at(self, line):
         """The program step running at ``line`` of the generated function (None: outside the steps)."""
         index = line - 2
         return self.line_steps[index] if 0 <= index < len(self.line_steps) else None
+
+
+def traceable(program):
+    """Whether the program means the same traced (jax.jit) as run eagerly: contractions, sums and
+    built-in functions do; the matrix functions only under singular="nan" and conditioning="ignore"
+    (traced, a singular matrix takes the NaN path and no condition is estimated); user functions
+    and the other steps are left eager."""
+    for node, step, _, _ in program.steps:
+        if isinstance(node, Var) or isinstance(step, (EinsumStep, SumStep)):
+            continue
+        if isinstance(step, ApplyStep) and not step.fn.user:
+            continue
+        if isinstance(step, MatrixStep) and program.singular == "nan" and program.conditioning == "ignore":
+            continue
+        return False
+    return True
 
 
 def generic_binding(step, sizes, place, takes_functions):

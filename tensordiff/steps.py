@@ -174,9 +174,31 @@ class SumStep:
         return f"sum of {len(self.parts)} products ({sum(len(part.factors) for part in self.parts)} factors)"
 
     def bind(self, sizes, place):
+        """This sum at fixed sizes (specialise.py): each term's contraction bound; the arithmetic is __call__'s."""
         if self.fused is not None:
             return self.fused.bind(sizes, place)
-        return None
+        if not self.backend.specialises:
+            return None
+        backend, einsums, reads = self.backend, [], []
+        for step, where in self.terms:
+            if step is None:
+                reads.append(where)
+                continue
+            bound = step.bind(sizes, place)
+            if bound is None:   # a term of constants and scalars: as the step computes it
+                def bound(*args, step=step):
+                    return backend.einsum(step, list(args), sizes, place)
+            einsums.append((bound, where))
+
+        def run(*args):
+            total = None
+            for bound, where in einsums:
+                value = bound(*args[where])
+                total = value if total is None else total + value
+            for where in reads:
+                total = args[where] if total is None else total + args[where]
+            return total
+        return run
 
     def __call__(self, args, sizes, place):
         if self.fused is not None:

@@ -152,3 +152,30 @@ def test_repr_reads_the_step_records():
     assert len(lines) == len(records)
     for line, record in zip(lines, records):
         assert line.startswith(f"  %{record.slot} = {record.operation}(")
+
+
+def test_a_traceable_jax_program_is_compiled_once_its_signature_repeats():
+    _library("jax")
+    hessian = td.hessian(td.sum(td.tanh(X @ w - y) ** 2), w)
+    program, loop = td.compile(hessian, backend="jax"), td.compile(hessian, backend="jax")
+    loop.specialisations = None
+    for seed in range(3):
+        np.testing.assert_allclose(np.asarray(program(**_values(seed))), np.asarray(loop(**_values(seed))),
+                                   rtol=1e-12, atol=1e-12)
+    special = next(iter(program.specialisations.values()))
+    assert special.compiled and special.calls >= 2   # compiled (jax.jit) on the second call
+
+
+def test_jax_compiles_matrix_functions_only_where_tracing_keeps_the_singular_policy():
+    _library("jax")
+    A = td.matrix("A", "n n")
+    strict, lenient = td.compile(td.logdet(A), backend="jax"), \
+        td.compile(td.logdet(A), backend="jax", singular="nan", conditioning="ignore")
+    for program in (strict, lenient):
+        for _ in range(3):
+            np.testing.assert_allclose(float(program(A=np.diag([1.0, 2.0, 4.0]))), np.log(8.0))
+    assert not next(iter(strict.specialisations.values())).compiled   # left eager: it must raise
+    assert next(iter(lenient.specialisations.values())).compiled
+    with pytest.raises(td.EvaluationError, match="singular"):
+        strict(A=np.zeros((3, 3)))
+    assert float(lenient(A=np.zeros((3, 3)))) == -np.inf

@@ -1,20 +1,23 @@
 """A compiled program specialised to its input shapes: one straight-line function per signature.
 
-A numpy program's call used to walk its step list, and each step re-derived per call what only
-the shapes decide: its contraction plan (looked up by the operands' shapes), the scalar factor of
-orphan dims, the sizes of a sum's output and its coefficients. At the first call with a new
-signature (the names, shapes and dtypes of the values) the program is specialised: each step
-binds what the shapes decide (``step.bind(sizes, place)``, or a generic binding for a step
-without one), and the steps become one generated Python function, a line per step, with each
-intermediate dropped after its last reader (``r3 = None``). Later calls with that signature skip
-the binding of dims, the dispatch per step and the lookups; they still validate what their
-values decide (symmetric symbols, conversions), run the memory guard, and hand back arrays the
-caller owns. The bound steps run the same numpy operations in the same order as the steps
-themselves, so the results are bit-identical.
+Without it a call walks the step list, and each step re-derives per call what only the shapes
+decide: its contraction plan (looked up by the operands' shapes), the scalar factor of orphan
+dims, the sizes of a sum's output and its coefficients. At the first call with a new signature
+(the names, shapes and dtypes of the values; a torch tensor's device too) the program is
+specialised: each step binds what the shapes decide (``step.bind(sizes, place)``, or a generic
+binding for a step without one), and the steps become one generated Python function, a line per
+step, with each intermediate dropped after its last reader (``r3 = None``). Later calls with that
+signature skip the binding of dims, the dispatch per step and the lookups; they still validate
+what their values decide (symmetric symbols, conversions), run the memory guard, and hand back
+arrays the caller owns. The bound steps run the same operations in the same order as the steps
+themselves, so the results are bit-identical. numpy, torch and untraced jax calls are
+specialised (a traced or lazy call runs the step loop); where the backend compiles whole
+functions (jax.jit) and tracing keeps every step's meaning (``traceable``), the function is
+compiled on the second call with its signature.
 
-A specialisation holds no per-call state, so one program is thread-safe as before; a pickled
-program drops its specialisations (its ``__reduce__`` compiles anew) and specialises again on
-its first call.
+A specialisation holds no per-call state (its one-time compilation takes a lock), so one program
+is thread-safe as before; a pickled program drops its specialisations (its ``__reduce__``
+compiles anew) and specialises again on its first call.
 """
 
 import builtins

@@ -8,6 +8,7 @@ __all__ = ["CupyBackend"]
 class CupyBackend(LUFactoredLibrary):
     name = module = extra = "cupy"
     special_module = "cupyx.scipy.special"
+    specialises = True
 
     def __init__(self, lib):
         super().__init__(lib)
@@ -21,3 +22,7 @@ class CupyBackend(LUFactoredLibrary):
     def shares_memory(self, a, b):
         return isinstance(b, self.lib.ndarray) and bool(self.lib.may_share_memory(a, b))
 
+    def signature_entry(self, value):
+        if type(value) is self.lib.ndarray:
+            return tuple(value.shape), value.dtype, value.device.id
+        return None

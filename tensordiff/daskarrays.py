@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import opt_einsum
 
-from .backends import Backend, _numbers_only, _numpy_det, _numpy_inv, _numpy_logdet, _numpy_solve, _numpy_value
+from .numpyarrays import NumpyBackend, numbers_only, numpy_det, numpy_inv, numpy_logdet, numpy_solve, numpy_value
 from .errors import EvaluationError
 from .indices import check_dim_lengths
 
@@ -63,17 +63,15 @@ def _sum_of_blocks(*blocks, specs):
     return total
 
 
-def _quietly(block, impl):
-    with np.errstate(all="ignore"):
-        return np.asarray(impl(block))
-
-
-class DaskBackend(Backend):
+class DaskBackend(NumpyBackend):
     """Lazy and chunked: numpy runs on each block, so elementwise and linear-algebra rows are numpy's."""
 
     name = extra = "dask"
     module = "dask.array"
     lazy = True
+    specialises = False
+    writes_in_place = False   # a lazy graph: each split term is a blockwise contraction
+    gram_products = False
 
     def __init__(self, lib):
         super().__init__(lib)
@@ -81,8 +79,8 @@ class DaskBackend(Backend):
 
     def to_array(self, name, value):
         if isinstance(value, self.lib.Array):
-            return _numbers_only(name, value, value.dtype.kind, lambda a: a.astype(np.float64))
-        return _numpy_value(name, value)
+            return numbers_only(name, value, value.dtype.kind, lambda a: a.astype(np.float64))
+        return numpy_value(name, value)
 
     def prepare(self, arrays, sizes, dtype, program):
         plan = chunk_plan(program, sizes, dtype.itemsize, program.chunks, self._budget)
@@ -109,6 +107,9 @@ class DaskBackend(Backend):
     def finish(self, result, place, earlier, given):
         dtype = place[0]
         return result if result.dtype == dtype or result.dtype.kind == "c" else result.astype(dtype)
+
+    def einsum(self, step, args, sizes, place):
+        return self.sum_of_einsums([(step, args)], sizes, place)
 
     def sum_of_einsums(self, terms, sizes, place):
         """One task per output block computes every term's block and sums them.
@@ -178,23 +179,23 @@ class DaskBackend(Backend):
         return x.map_blocks(_quietly, impl, dtype=x.dtype)
 
     def inv(self, a, on_singular):
-        return a.rechunk(-1).map_blocks(_numpy_inv, on_singular=on_singular, dtype=a.dtype)
+        return a.rechunk(-1).map_blocks(numpy_inv, on_singular=on_singular, dtype=a.dtype)
 
     def solve(self, a, b, on_singular):
         rest = "".join(opt_einsum.get_symbol(k + 2) for k in range(b.ndim - 1))
-        return self.lib.blockwise(_numpy_solve, "a" + rest, a.rechunk(-1), "ab", b.rechunk({0: -1}), "b" + rest,
+        return self.lib.blockwise(numpy_solve, "a" + rest, a.rechunk(-1), "ab", b.rechunk({0: -1}), "b" + rest,
                                   on_singular=on_singular, concatenate=True, dtype=np.result_type(a, b))
 
     def _scalar_of_matrix(self, function, a, on_singular):
         real = np.zeros((), a.dtype).real.dtype
         return self.lib.map_blocks(function, a.rechunk(-1), on_singular=on_singular, drop_axis=[0, 1],
-                                   dtype=real if function is _numpy_logdet else a.dtype)
+                                   dtype=real if function is numpy_logdet else a.dtype)
 
     def logdet(self, a, on_singular):
-        return self._scalar_of_matrix(_numpy_logdet, a, on_singular)
+        return self._scalar_of_matrix(numpy_logdet, a, on_singular)
 
     def det(self, a, on_singular):
-        return self._scalar_of_matrix(_numpy_det, a, on_singular)
+        return self._scalar_of_matrix(numpy_det, a, on_singular)
 
 
 def chunk_plan(program, sizes, itemsize, chunks, budget_of):

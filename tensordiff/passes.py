@@ -11,7 +11,6 @@ from collections import namedtuple
 
 from .expr import Einsum, Inv, Solve, Var, make, topological
 from .factoring import factor_sums
-from .fusion import FusedSumStep
 from .reshapesteps import plan_structures
 from .select import plan_selections
 from .simplify import einsum_node, einsum_on, substitute
@@ -159,8 +158,8 @@ def made_by(program):
             names[k] = "pair reuse"
         elif getattr(step, "gram", None) is not None:
             names[k] = "Gram products"
-        elif isinstance(step, FusedSumStep):
-            names[k] = "one-pass sums"
+        elif getattr(step, "made_by", None) is not None:   # a sum written in one pass (steps.py)
+            names[k] = step.made_by
         elif node in introduced:
             names[k] = introduced[node]
         elif node not in seen:   # a factor group of a split term: made when the steps were

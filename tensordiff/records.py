@@ -1,4 +1,4 @@
-"""A compiled program's plan as data: one record per step, read by ``Program.explain``.
+"""A compiled program's plan as data: one record per step, read by ``repr``, ``Program.explain`` and ``td.cost``.
 
 A ``StepRecord`` says what a step does (its operation, as the program's ``repr`` prints it), which
 steps it reads, the shape it makes, the pass that made it (passes.py) and, at given dim sizes,
@@ -15,7 +15,7 @@ from .memory import format_bytes
 from .passes import AS_DERIVED, EXPRESSION_PASSES, STEP_PASSES, made_by
 from .pricing import replay
 
-__all__ = ["StepRecord", "step_records", "explain_text"]
+__all__ = ["StepRecord", "step_records", "explain_text", "plan_text"]
 
 StepRecord = namedtuple("StepRecord", "slot operation inputs dims shape made_by flops bytes temporary_bytes")
 StepRecord.__doc__ = """One step of a compiled program: its slot (%k), operation, the slots it reads, its
@@ -28,18 +28,28 @@ def describe(node, step):
     return step.describe() if hasattr(step, "describe") else type(node).__name__.lower()
 
 
-def step_records(program, sizes=None, itemsize=8):
-    """The StepRecord of every step of ``program`` (symbols included), priced at ``sizes`` if given."""
-    passes = made_by(program)
+def step_records(program, sizes=None, itemsize=8, passes=True):
+    """The StepRecord of every step of ``program`` (symbols included), priced at ``sizes`` if given;
+    ``passes=False`` leaves ``made_by`` None (finding the passes runs the expression passes again)."""
+    passes = made_by(program) if passes else {}
     prices = replay(program, sizes, itemsize).step_prices if sizes is not None else {}
     records = []
     for k, (node, step, args, _) in enumerate(program.steps):
         shape = tuple(sizes[d] for d in node.shape) if sizes is not None else None
         flops, written, temporary = prices.get(k, (0, math.prod(shape) * itemsize if shape is not None else None, 0))
         records.append(StepRecord(k, "input " + node.name if isinstance(node, Var) else describe(node, step), tuple(args),
-                                  tuple(node.shape), shape, passes[k], flops if sizes is not None else None,
+                                  tuple(node.shape), shape, passes.get(k), flops if sizes is not None else None,
                                   written, temporary if sizes is not None else None))
     return records
+
+
+def plan_text(program):
+    """The program's ``repr``: a line per step (symbols left out) with the steps it reads and its dims."""
+    lines = [f"<tensordiff program: {len(program.steps)} steps, inputs {sorted(program.symbols)}>"]
+    for r in step_records(program, passes=False):
+        if not r.operation.startswith("input "):
+            lines.append(f"  %{r.slot} = {r.operation}({', '.join(f'%{a}' for a in r.inputs)})  shape {format_dims(r.dims)}")
+    return "\n".join(lines)
 
 
 def explain_text(program, sizes=None, itemsize=8):

@@ -1,39 +1,48 @@
 """A compiled program specialised to its input shapes: one straight-line function per signature.
 
-A numpy program's call used to walk its step list, and each step re-derived per call what only
-the shapes decide: its contraction plan (looked up by the operands' shapes), the scalar factor of
-orphan dims, the sizes of a sum's output and its coefficients. At the first call with a new
-signature (the names, shapes and dtypes of the values) the program is specialised: each step
-binds what the shapes decide (``step.bind(sizes, place)``, or a generic binding for a step
-without one), and the steps become one generated Python function, a line per step, with each
-intermediate dropped after its last reader (``r3 = None``). Later calls with that signature skip
-the binding of dims, the dispatch per step and the lookups; they still validate what their
-values decide (symmetric symbols, conversions), run the memory guard, and hand back arrays the
-caller owns. The bound steps run the same numpy operations in the same order as the steps
-themselves, so the results are bit-identical.
+Without it a call walks the step list, and each step re-derives per call what only the shapes
+decide: its contraction plan (looked up by the operands' shapes), the scalar factor of orphan
+dims, the sizes of a sum's output and its coefficients. At the first call with a new signature
+(the names, shapes and dtypes of the values; a torch tensor's device too) the program is
+specialised: each step binds what the shapes decide (``step.bind(sizes, place)``, or a generic
+binding for a step without one), and the steps become one generated Python function, a line per
+step, with each intermediate dropped after its last reader (``r3 = None``). Later calls with that
+signature skip the binding of dims, the dispatch per step and the lookups; they still validate
+what their values decide (symmetric symbols, conversions), run the memory guard, and hand back
+arrays the caller owns. The bound steps run the same operations in the same order as the steps
+themselves, so the results are bit-identical. numpy, torch and untraced jax calls are
+specialised (a traced or lazy call runs the step loop); where the backend compiles whole
+functions (jax.jit) and tracing keeps every step's meaning (``traceable``), the function is
+compiled on the second call with its signature.
 
-A specialisation holds no per-call state, so one program is thread-safe as before; a pickled
-program drops its specialisations (its ``__reduce__`` compiles anew) and specialises again on
-its first call.
+A specialisation holds no per-call state (its one-time compilation takes a lock), so one program
+is thread-safe as before; a pickled program drops its specialisations (its ``__reduce__``
+compiles anew) and specialises again on its first call.
 """
 
 import builtins
+import threading
 
 import numpy as np
 
+from .binding import require_symmetric
 from .expr import Apply, Var
+from .functionsteps import ApplyStep, MatrixStep
+from .steps import EinsumStep, SumStep
 
-__all__ = ["Specialised", "signature", "MAX_SIGNATURES", "PLAN_FILENAME"]
+__all__ = ["Specialised", "signature", "traceable", "MAX_SIGNATURES", "PLAN_FILENAME"]
 
 MAX_SIGNATURES = 16   # specialisations kept per program (a program called at many shapes starts over)
+COMPILE_AFTER = 2   # calls with one signature before a backend's compiler (jax.jit) compiles its function
 PLAN_FILENAME = "<tensordiff plan>"   # the generated functions' file name: tracebacks and the OOM message read it
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def signature(values):
+def signature(values, backend=None):
     """The key of the specialisation for ``values`` ({name: value}), or None when a value is of a
-    kind that is always converted in full (anything but numpy arrays, numbers and numpy scalars;
-    such a call runs the step loop).
+    kind that is always converted in full (anything but numpy arrays, numbers, numpy scalars and
+    the arrays ``backend.signature_entry`` keys: torch tensors, concrete jax arrays; such a call
+    runs the step loop).
 
     >>> import numpy as np
     >>> from tensordiff.specialise import signature
@@ -48,7 +57,10 @@ def signature(values):
         elif kind is float or kind is int or isinstance(value, np.generic):
             key.append((name, kind))
         else:
-            return None
+            entry = backend.signature_entry(value) if backend is not None else None
+            if entry is None:
+                return None
+            key.append((name, *entry))
     return tuple(key)
 
 
@@ -64,25 +76,58 @@ class Specialised:
         self.backend = program.backend
         # values numpy hands back as they are (float arrays); the rest go through the backend's conversion
         self.as_given = frozenset(name for name, value in values.items()
-                                  if type(value) is np.ndarray and value.dtype in _FLOAT_KINDS)
+                                  if type(value) is np.ndarray and value.dtype in _FLOAT_KINDS) \
+            if program.backend.name == "numpy" else frozenset()
         self.symmetric = program.symmetric
         self.bound = None   # above the peak memory at these sizes (Program._peak_bound), set by the program
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
+        # a library that compiles whole functions (jax.jit) compiles this one once its signature repeats,
+        # where tracing keeps every step's meaning
+        self.compiler = program.backend.plan_compiler() if traceable(program) else None
+        self.calls = 0
+        self.compiled = False   # whether run is the compiler's function
+        self.lock = threading.Lock()
+
+    def __call__(self, arrays, functions):
+        """The outputs' values for the ``arrays`` of this signature, in the program's order."""
+        if self.compiler is not None:
+            with self.lock:
+                self.calls += 1
+                if self.compiler is not None and self.calls >= COMPILE_AFTER:
+                    self.run, self.compiler, self.compiled = self.compiler(self.run), None, True
+        return self.run(arrays, functions)
 
     def arrays(self, values):
         """The validated arrays of ``values`` (whose signature is this one's)."""
         as_given, to_array = self.as_given, self.backend.to_array
         arrays = {name: value if name in as_given else to_array(name, value) for name, value in values.items()}
         if self.symmetric:
-            from .evaluate import require_symmetric   # evaluate imports this module
             for name, node in self.symmetric.items():
                 require_symmetric(node, arrays[name])
+        if self.backend.name != "numpy":   # one dtype and device (torch), as the step loop's call prepares them
+            arrays = self.backend.prepare(arrays, self.sizes, self.dtype, None)[0]   # (dask's alone reads the program)
         return arrays
 
     def step_at(self, line):
         """The program step running at ``line`` of the generated function (None: outside the steps)."""
         index = line - 2
         return self.line_steps[index] if 0 <= index < len(self.line_steps) else None
+
+
+def traceable(program):
+    """Whether the program means the same traced (jax.jit) as run eagerly: contractions, sums and
+    built-in functions do; the matrix functions only under singular="nan" and conditioning="ignore"
+    (traced, a singular matrix takes the NaN path and no condition is estimated); user functions
+    and the other steps are left eager."""
+    for node, step, _, _ in program.steps:
+        if isinstance(node, Var) or isinstance(step, (EinsumStep, SumStep)):
+            continue
+        if isinstance(step, ApplyStep) and not step.fn.user:
+            continue
+        if isinstance(step, MatrixStep) and program.singular == "nan" and program.conditioning == "ignore":
+            continue
+        return False
+    return True
 
 
 def generic_binding(step, sizes, place, takes_functions):

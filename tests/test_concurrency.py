@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.evaluate import _EinsumStep
+from tensordiff.steps import EinsumStep
 from tensordiff import expr as nodes
 
 
@@ -120,7 +120,7 @@ def test_a_pickled_program_runs_in_a_fresh_process():
 def test_contraction_cache_is_bounded_per_step():
     A, B, C = td.matrix("CA", "n m"), td.matrix("CB", "m k"), td.matrix("CC", "k n")
     program = td.compile(td.trace(A @ B @ C))
-    steps = [step for _, step, _, _ in program.steps if isinstance(step, _EinsumStep)]
+    steps = [step for _, step, _, _ in program.steps if isinstance(step, EinsumStep)]
     assert steps
     for size in range(2, 50):
         rng = np.random.default_rng(size)

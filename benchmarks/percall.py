@@ -1,0 +1,87 @@
+"""Per-call cost of compiled programs on each eager backend, at the peer problems' small sizes.
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
+        python benchmarks/percall.py [--backends numpy torch jax] [--problems ridge ...] [--batches 15]
+
+For each problem and backend: the program compiled with ``backend=`` (numpy arrays converted once to
+the library's), a warm-up call, then ``--batches`` batches of calls, each batch timed as a whole;
+the report is the median time per call in µs and the spread (the 25th and 75th percentiles) over
+the batches. The machine may be loaded: compare medians measured in the same run. The 1×1 column
+is the same program with every dim of size 1: what a call costs beyond its arithmetic.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from problems import PROBLEMS  # noqa: E402
+
+import tensordiff as td  # noqa: E402
+
+
+def convert(values, backend):
+    if backend == "torch":
+        import torch
+        return {k: torch.as_tensor(np.asarray(v)) for k, v in values.items()}
+    if backend == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+        return {k: jnp.asarray(np.asarray(v)) for k, v in values.items()}
+    return values
+
+
+def block(result, backend):
+    if backend == "jax":
+        for r in result if isinstance(result, tuple) else (result,):
+            r.block_until_ready()
+
+
+def per_call(program, values, backend, batches, budget=0.05):
+    block(program(**values), backend)
+    start = time.perf_counter()
+    block(program(**values), backend)
+    once = max(time.perf_counter() - start, 1e-6)
+    calls = max(1, min(200, int(budget / once)))
+    times = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        for _ in range(calls):
+            result = program(**values)
+        block(result, backend)
+        times.append((time.perf_counter() - start) / calls * 1e6)
+    quartiles = statistics.quantiles(times, n=4)
+    return statistics.median(times), quartiles[0], quartiles[2]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", nargs="+", default=["numpy", "torch", "jax"])
+    parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
+    parser.add_argument("--batches", type=int, default=15)
+    args = parser.parse_args()
+    print(f"{'problem':<14}{'backend':<8}{'small µs (q1-q3)':>26}{'1x1 µs (q1-q3)':>26}")
+    for name in args.problems:
+        problem = PROBLEMS[name]
+        expr = problem.tensordiff()
+        rng = np.random.default_rng(0)
+        small = problem.inputs(problem.sizes["small"], rng)
+        tiny = problem.inputs({d: 1 for d in problem.sizes["small"]}, rng)
+        for backend in args.backends:
+            program = td.compile(expr, backend=backend)
+            cells = []
+            for values in (small, tiny):
+                median, low, high = per_call(program, convert(values, backend), backend, args.batches)
+                cells.append(f"{median:9.1f} ({low:7.1f}-{high:7.1f})")
+            print(f"{name:<14}{backend:<8}{cells[0]:>26}{cells[1]:>26}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

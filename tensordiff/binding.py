@@ -1,0 +1,132 @@
+"""Binding a call's values to a program: names, arrays, dims' sizes, and the checks on them.
+
+Values are keyed by symbol names (or symbols); each is converted by the backend, its axes are
+matched to its symbol's dims, and every dim gets one size from the values (or by name, for a dim
+no value has). A symmetric symbol's value must be symmetric. Compiled lists of outputs may nest
+(``td.hessian(f, [x, y])``'s blocks): ``flatten_outputs`` and ``nest`` take them apart and back.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from .errors import EvaluationError, ShapeError
+from .expr import Var, declared_dims
+from .indices import format_dims, slice_of
+from .reshapesteps import bind_composites
+from .select import bind_selections
+from .simplify import as_expr
+
+__all__ = ["bind_values", "dim_size", "require_symmetric", "by_name", "flatten_outputs", "nest"]
+
+
+def bind_values(program, values):
+    """(arrays, sizes, dtype) of a call's ``values`` ({name: value}): each value converted and checked by
+    the program's backend, every dim's size bound (and checked against every other value's)."""
+    arrays, sizes, origin, dtypes = {}, {}, {}, []
+    given_sizes = {}
+    for name, value in values.items():
+        dims = program.symbols.get(name)
+        if dims is None and name in program.dims and (isinstance(value, numbers.Integral)
+                                                   or declared_dims(name) is None):
+            # the size of a dim no value has: eye("n"), n=4 (a float for a symbol so named is its value)
+            given_sizes[name] = dim_size(name, value)
+            continue
+        if dims is None:
+            dims = declared_dims(name)
+            if dims is None:
+                raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
+                                      f"(its symbols: {', '.join(sorted(program.symbols)) or 'none'})")
+        array = program.backend.to_array(name, value)
+        if array.ndim != len(dims):
+            raise ShapeError(f"value for {name!r} has shape {array.shape} but the symbol has dims "
+                             f"{format_dims(dims)} ({len(dims)} axes)")
+        for axis, (dim, size) in enumerate(zip(dims, array.shape)):
+            if dim in sizes and sizes[dim] != size:
+                raise ShapeError(f"dim {dim!r} is {sizes[dim]} in {origin[dim]} but {size} in axis {axis} of {name!r}")
+            sizes[dim] = size
+            origin.setdefault(dim, f"axis {axis} of {name!r}")
+        if not isinstance(value, (int, float)):
+            dtypes.append(array.dtype)
+        arrays[name] = array
+        if name in program.symmetric and not program.backend.lazy:
+            require_symmetric(program.symmetric[name], array)
+    for dim, size in given_sizes.items():
+        if sizes.setdefault(dim, size) != size:
+            raise ShapeError(f"dim {dim!r} is given as {size} but is {sizes[dim]} in {origin[dim]}")
+    missing = sorted(set(program.symbols) - set(arrays))
+    if missing:
+        raise EvaluationError("no value for symbol(s) " + ", ".join(
+            f"{m!r} (dims {format_dims(program.symbols[m])})" for m in missing))
+    bind_selections(program.dims, program.index_checks, sizes)
+    bind_composites(program.dims, program.nodes, sizes)
+    unbound = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
+    if unbound:
+        raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
+                              "for a symbol that has them")
+    return arrays, sizes, program.backend.result_type(dtypes)
+
+
+
+def dim_size(dim, value):
+    """A dim's size passed by name: an int ≥ 0 (a numpy integer too)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise EvaluationError(f"the size of dim {dim!r} must be an int >= 0, got {value!r:.40}")
+    return int(value)
+
+
+def require_symmetric(node, array):
+    """Refuse a value of the symmetric symbol ``node`` that is not symmetric, to rounding: the
+    largest |S - Sᵀ| must be within √eps of the largest |S| (1.5e-8 in float64, 3.5e-4 in float32).
+
+    A value with NaN entries is not checked (its results are NaN, quietly, as numpy's), nor is
+    one being traced (jax.jit), which cannot be inspected."""
+    try:
+        gap = abs(array - array.T)
+        largest, worst = float(abs(array).max()), float(gap.max())
+    except TypeError:   # a jax tracer has no concrete value to compare
+        return
+    if largest != largest or worst != worst:
+        return
+    itemsize = getattr(array.dtype, "itemsize", 8)
+    tolerance = math.sqrt({2: 2.0 ** -10, 4: 2.0 ** -23}.get(itemsize, 2.0 ** -52)) * largest
+    if worst > tolerance:
+        full = np.asarray(gap.tolist(), dtype=float)   # only to name the entry: numpy, whatever the backend
+        where = tuple(int(k) for k in np.unravel_index(int(np.argmax(full)), full.shape))
+        raise EvaluationError(f"the value of the symmetric symbol {node.name!r} {format_dims(node.dims)} is not "
+                              f"symmetric: |{node.name} - {node.name}ᵀ| is {worst:.3g} at {where}, above the "
+                              f"tolerance {tolerance:.3g} (√eps of its largest entry); pass (A + A.T)/2, or "
+                              f"declare {node.name!r} without symmetric=True")
+
+
+def flatten_outputs(items):
+    """Nested lists/tuples of expressions as a flat tuple and the nesting to rebuild them with."""
+    flat = []
+
+    def walk(item):
+        if isinstance(item, (list, tuple)):
+            return tuple(walk(x) for x in item)
+        flat.append(as_expr(item))
+        return len(flat) - 1
+    nesting = walk(items)
+    return tuple(flat), nesting
+
+
+def nest(outputs, nesting):
+    if nesting is None:
+        return outputs
+    return tuple(nest(outputs, n) if isinstance(n, tuple) else outputs[n] for n in nesting)
+
+
+
+def by_name(values):
+    """A values dict keyed by names; a symbol (``{x: xv}``) stands for its name."""
+    named = {}
+    for key, value in values.items():
+        if isinstance(key, Var):
+            key = key.name
+        elif not isinstance(key, str):
+            raise EvaluationError(f"values are keyed by symbol names or symbols, got the key {key!r:.60}")
+        named[key] = value
+    return named

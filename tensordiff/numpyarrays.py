@@ -1,0 +1,249 @@
+"""The numpy backend: values checked and converted, linear algebra with the singular-matrix policy.
+
+numpy is the reference every other backend follows (arraylibrary.py); dask runs these functions
+inside its tasks (daskarrays.py).
+"""
+
+import functools
+import math
+from typing import Optional
+
+import numpy as np
+
+from . import conditioning
+from .errors import EvaluationError
+from .kernels import assemble, assembler
+from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
+
+__all__ = ["NumpyBackend", "numpy_contraction", "numpy_value", "numbers_only", "numpy_inv", "numpy_solve", "numpy_logdet", "numpy_det"]
+
+
+def numpy_value(name, value):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, list, tuple, dict)):
+        raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
+    if isinstance(value, (int, float)):
+        return np.asarray(finite_float(name, value))
+    if isinstance(value, np.ma.MaskedArray):
+        raise EvaluationError(f"value for {name!r} is a masked array, whose mask would be ignored: pass "
+                              "value.filled(...) or only the entries you mean")
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
+        raise EvaluationError(f"value for {name!r} cannot be read as an array: {exc}") from None
+    return numbers_only(name, array, array.dtype.kind, lambda a: a.astype(np.float64))
+
+
+def finite_float(name, value):
+    try:
+        return float(value)
+    except OverflowError:
+        raise EvaluationError(f"value for {name!r} is an int too large for float64") from None
+
+
+def numbers_only(name, array, kind, to_float64):
+    if kind in "biu":
+        return to_float64(array)
+    if kind == "c":
+        raise EvaluationError(f"value for {name!r} is complex ({array.dtype}): tensordiff's functions are the real "
+                              "ones (norm, abs, logdet, relu, ...); pass real and imaginary parts as two symbols")
+    if kind != "f":
+        raise EvaluationError(f"value for {name!r} must hold numbers, got dtype {array.dtype}")
+    if isinstance(array, np.ndarray) and array.dtype == np.float16:   # numpy's linalg has no half precision
+        return array.astype(np.float32)
+    if isinstance(array, np.ndarray) and array.dtype.itemsize > 8:
+        raise EvaluationError(f"value for {name!r} has dtype {array.dtype}: numpy's linear algebra stops at "
+                              "float64, so extended precision is not supported; pass float64")
+    return array
+
+
+NAIVE_LOOP_LIMIT = 4096  # index-space size below which numpy's direct einsum loop beats planning
+NAIVE_LOOP_OPERANDS = 16  # numpy's einsum takes at most 63 operands (and is slow on many)
+
+
+def path_search(operands):
+    """opt_einsum's dynamic programming finds the cheapest order (its "auto" picks a greedy one
+    beyond four operands that can build a k·n·k intermediate where n·k suffices); past a dozen
+    operands its search time grows, and "auto" is used."""
+    return "dp" if operands <= 12 else "auto"
+
+
+def numpy_contraction(equation, shapes):
+    """A function contracting numpy arrays of ``shapes``: planned pairwise contractions on
+    opt_einsum's path (pairwise.py: BLAS), or for tiny index spaces numpy's single einsum loop,
+    which skips the per-pair calls."""
+    if len(shapes) == 1:
+        return unary_contraction(equation)
+    sizes = {}
+    for term, shape in zip(equation.split("->")[0].split(","), shapes):
+        sizes.update(zip(term, shape))
+    if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT and len(shapes) <= NAIVE_LOOP_OPERANDS \
+            and equation.isascii():   # past 52 indices the letters are ones np.einsum does not read
+        return functools.partial(np.einsum, equation)
+    pairwise = pairwise_contraction(equation, shapes) if len(shapes) == 2 else None
+    if pairwise is not None:
+        return pairwise
+    return planned_contraction(equation, shapes, path_search(len(shapes)))
+
+
+# NaN entries propagate quietly, as they do through elementwise functions (README "Numerics")
+
+def numpy_inv(a, on_singular):
+    try:
+        with np.errstate(all="ignore"):
+            inverse = np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return on_singular(lambda: np.full(a.shape, np.nan, dtype=a.dtype))
+    return conditioning.checked_inverse(a, inverse, on_singular)
+
+
+def numpy_solve(a, b, on_singular):
+    shape = a.shape[:1] + b.shape[1:]
+    flat = b.reshape(b.shape[0], math.prod(b.shape[1:]))   # not -1: sizes may be 0
+    lu = conditioning.lapack_lu(a, on_singular, np.result_type(a, b))
+    if lu is not None:   # scipy: getrf, gecon's estimate, getrs
+        functions, factors, pivots, info = lu
+        if info > 0:
+            return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
+        solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype))
+        return solved.reshape(shape)
+    probes = on_singular.checks_conditioning and a.size
+    if probes:   # no scipy: probe vectors solved with the right-hand sides estimate rcond
+        flat = np.concatenate([flat, conditioning.probe_columns(a.shape[0])], axis=1)
+    try:
+        with np.errstate(all="ignore"):
+            solved = np.linalg.solve(a, flat)
+    except np.linalg.LinAlgError:
+        return on_singular(lambda: np.full(shape, np.nan, dtype=np.result_type(a, b)))
+    if probes:
+        with np.errstate(all="ignore"):
+            estimate = conditioning.rcond_from_probes(a, solved[:, -2:], conditioning.probe_columns(a.shape[0]))
+        on_singular.check_conditioning(estimate, solved.dtype)
+        solved = solved[:, :-2]
+    return solved.reshape(shape)
+
+
+def numpy_logdet(a, on_singular):
+    lu = conditioning.lapack_lu(a, on_singular, a.dtype)
+    with np.errstate(all="ignore"):
+        sign, logabs = np.linalg.slogdet(a) if lu is None else conditioning.lapack_slogdet(lu)
+    logabs = np.asarray(logabs, dtype=a.dtype)
+    if sign == 0:
+        return on_singular(lambda: logabs)   # -inf
+    return logabs
+
+
+def numpy_det(a, on_singular):
+    lu = conditioning.lapack_lu(a, on_singular, a.dtype)
+    with np.errstate(all="ignore"):
+        if lu is None:
+            return np.asarray(np.linalg.det(a))
+        sign, logabs = conditioning.lapack_slogdet(lu)
+        return np.asarray(sign * np.exp(logabs), dtype=a.dtype)   # as numpy's det computes it
+
+
+class NumpyBackend:
+    """numpy; the other backends override what their library does differently."""
+
+    name = "numpy"
+    module = "numpy"
+    extra: Optional[str] = None
+    lazy = False   # a lazy backend returns unevaluated arrays: no memory limit applies
+    specialises = True   # calls run the program specialised to their signature (specialise.py)
+    writes_in_place = True   # a sum's terms are written into one buffer by the kernels (steps.py)
+    gram_products = True   # g.T @ g runs as BLAS's symmetric rank-k update (gram.py)
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def quiet(self):
+        """A context in which inf/nan arise without numpy's warnings (README "Numerics")."""
+        return np.errstate(all="ignore")
+
+    # ---- values
+    def to_array(self, name, value):
+        """The validated array of this library for the value of symbol ``name``."""
+        return numpy_value(name, value)
+
+    def result_type(self, dtypes):
+        return np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+
+    def prepare(self, arrays, sizes, dtype, program):
+        """(arrays ready for the steps, placement): the placement is what steps create arrays with."""
+        return arrays, dtype
+
+    def finish(self, result, dtype, earlier, given):
+        """An output the caller owns, of the evaluation's dtype."""
+        result = np.asarray(result)
+        if result.dtype != dtype and result.dtype.kind != "c":
+            result = result.astype(dtype)
+        elif not result.flags.owndata or not result.flags.writeable:
+            result = result.copy()
+        if any(np.may_share_memory(result, other) for other in earlier) or \
+                any(np.may_share_memory(result, other) for other in given):
+            result = result.copy()
+        return result
+
+    def constant(self, array, dims, place):
+        """A numpy float64 ``array`` (an indexing matrix, dims ``dims``) as this library's array."""
+        return array.astype(place, copy=False)
+
+    def take(self, array, keys):
+        """``array[keys]``, keys being ints and slices."""
+        return np.asarray(array[keys])
+
+    # ---- contractions (steps.py)
+    def contraction(self, equation, shapes):
+        """A function contracting arrays of ``shapes`` by ``equation``, planned once."""
+        return numpy_contraction(equation, shapes)
+
+    def compiling(self):
+        """Whether this call is being traced by a compiler that cannot trace planned contractions or
+        generated code (torch.compile): its contractions run unplanned, and nothing is specialised."""
+        return False
+
+    def plan_compiler(self):
+        """A function compiling a specialised program's function (specialise.py), or None."""
+        return None
+
+    def signature_entry(self, value):
+        """The part of a call's signature (specialise.py) that a value of this library gives, beyond
+        numpy arrays and numbers: None where such a value is converted in full on every call."""
+        return None
+
+    def einsum(self, step, args, sizes, place):
+        """The value of an EinsumStep: its contraction, then its delta/broadcast structure."""
+        core, factor = step.parts(args, sizes)
+        if step.plain and factor == 1.0:   # no delta, broadcast or factor to write: the core is the value
+            return core
+        return self.assemble(core, step.core_ids, step.out_ids, step.id_dims, sizes, factor, place)
+
+    def sum_of_einsums(self, terms, sizes, place):
+        """Σ of EinsumSteps' values of one shape, given as (step, args) pairs."""
+        total = None
+        for step, args in terms:
+            value = self.einsum(step, args, sizes, place)
+            total = value if total is None else total + value
+        return total
+
+    def assemble(self, core, core_ids, out_ids, id_dims, sizes, factor, place):
+        """The output for ids ``out_ids`` (of dims ``id_dims``) from ``core`` (or None: constant), times ``factor``."""
+        return assemble(core, core_ids, out_ids, {i: sizes[d] for i, d in enumerate(id_dims)}, factor, place)
+
+    def assembler(self, core_ids, out_ids, id_dims, sizes, place):
+        """``assemble`` at fixed sizes, with no factor, as a function of the core (specialise.py)."""
+        return assembler(core_ids, out_ids, {i: sizes[d] for i, d in enumerate(id_dims)}, place)
+
+    # ---- elementwise functions
+    def function(self, fn):
+        """The implementation of the built-in or bound elementwise function ``fn``."""
+        return fn.numeric
+
+    def apply(self, impl, x):
+        return np.asarray(impl(x))
+
+    # ---- linear algebra: each takes an OnSingular
+    inv = staticmethod(numpy_inv)
+    solve = staticmethod(numpy_solve)
+    logdet = staticmethod(numpy_logdet)
+    det = staticmethod(numpy_det)
+

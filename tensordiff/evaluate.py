@@ -29,7 +29,7 @@ from .errors import EvaluationError, ShapeError
 from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
                    topological)
 from .functions import FUNCTIONS
-from .fusion import FusedSumStep, SumPlan
+from .fusion import FusedSumStep, SumPlan, donate_buffers
 from .gram import gram_plan
 from .indices import base_dims, check_dim_lengths, format_dims, slice_of
 from .kernels import assemble, assembler
@@ -466,6 +466,8 @@ class Program:
             else:
                 plan = _PLANS[type(node)](self.reads.get(node, node), self.backend, singular)
             self.steps.append((node, plan, args, release))
+        if numpy:
+            donate_buffers(self.steps, self.output_slots)   # sums written into a dying term's buffer (fusion.py)
 
     def __reduce__(self):
         options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular,

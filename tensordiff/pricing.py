@@ -18,6 +18,7 @@ import opt_einsum
 
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Solve, Take, Triangle, Var, Where)
+from .conditioning import lapack
 from .kernels import kernels_available
 
 __all__ = ["replay", "Replay", "PRICES"]
@@ -50,11 +51,16 @@ def replay(program, sizes, itemsize):
         size = entries(node.shape) * itemsize
         if isinstance(node, Add):
             step_flops, temporary = _sum_price(node, step, sizes)
+        elif getattr(step, "gram", None) is not None:
+            step_flops, temporary = _gram_price(program.reads.get(node, node), step, sizes)
         else:
             price = PRICES.get(type(node), _entries_price)   # a node type with no row: one pass over its entries
             step_flops, temporary = price(program.reads.get(node, node), sizes)
         flops += step_flops
         step_prices[k] = (step_flops, size, temporary * itemsize)
+        donor = getattr(step, "donor", None)   # a sum written into its dying term's buffer (fusion.py)
+        if donor is not None:
+            live_bytes -= live.pop(_args[donor[0]], 0)
         if live_bytes + size + temporary * itemsize > peak:
             peak, peak_step = live_bytes + size + temporary * itemsize, k
         live[k] = size
@@ -92,6 +98,17 @@ def _einsum_price(node, sizes, into_buffer=False):
     # temporaries: the largest intermediate, and the transposed copy a tensordot-based contraction
     # makes of it; none when one pairwise contraction writes the output itself
     temporary = 2 * int(info.largest_intermediate) if (len(tensors) > 2 or structured or into_buffer) else 0
+    return flops, temporary
+
+
+def _gram_price(node, step, sizes):
+    """A Gram product (gram.py): G, and for weights a block of w·G and its product, are its temporaries;
+    a core written onto the output's deltas or broadcasts is one more."""
+    flops, _ = _einsum_price(node, sizes)
+    unit = node.coeff == 1.0 and not step.scalar_args and not step.orphan_dims
+    temporary = step.gram.temporary_entries({i: sizes[d] for i, d in enumerate(node.dims)}, unit)
+    if tuple(step.core_ids) != tuple(node.out):
+        temporary += math.prod(sizes[node.dims[i]] for i in step.core_ids)
     return flops, temporary
 
 
@@ -136,7 +153,15 @@ def _inv_price(node, sizes):
 
 
 def _solve_price(node, sizes):
-    return _lu_price(sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:]))
+    n, right_hand_sides = sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:])
+    flops, temporary = _lu_price(n, right_hand_sides)
+    if lapack("float64") is not None:
+        # scipy's getrf factors a copy of the matrix (after a temporary |A| for its norm) and getrs
+        # overwrites a copy of the right-hand sides, which is the result
+        return flops, n * n
+    # numpy's solve copies both into its workspace, then writes a new result; the right-hand sides
+    # gain two probe columns for the conditioning estimate, a copy of them
+    return flops, temporary + n * (right_hand_sides + 2)
 
 
 PRICES: dict = {

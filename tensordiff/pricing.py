@@ -70,7 +70,7 @@ def replay(program, sizes, itemsize):
     # the caller gets arrays it owns: a result that may be a view (a transposed product, a slice, an
     # input, what a user function returns) is copied; sums, built-in functions and LAPACK make new arrays
     largest_result = max((entries(program.nodes[s].shape) for s in program.output_slots
-                          if _may_be_a_view(program.nodes[s])), default=0) * itemsize
+                          if _may_be_a_view(program.nodes[s], program.steps[s][1])), default=0) * itemsize
     if live_bytes + largest_result > peak:
         peak, peak_step = live_bytes + largest_result, None
     return Replay(flops, peak, input_bytes, steps, peak_step, step_prices)
@@ -95,10 +95,54 @@ def _einsum_price(node, sizes, into_buffer=False):
     structured = core != tuple(node.out)
     if structured or into_buffer:
         flops += out_entries           # writing the core onto the output's diagonals/broadcasts
-    # temporaries: the largest intermediate, and the transposed copy a tensordot-based contraction
-    # makes of it; none when one pairwise contraction writes the output itself
-    temporary = 2 * int(info.largest_intermediate) if (len(tensors) > 2 or structured or into_buffer) else 0
+    # temporaries: the intermediates of the pairs alive at once, and the transposed copies a pair
+    # run as a matmul makes of its operands (pairwise.py); none when one pair writes the output itself
+    temporary = _path_temporaries(equation, shapes, keep_last=structured or into_buffer) \
+        if (len(tensors) > 2 or structured or into_buffer) else 0
     return flops, temporary
+
+
+def _path_temporaries(equation, shapes, keep_last):
+    """The most entries alive at once while the executor contracts ``shapes`` pair by pair along
+    opt_einsum's path (pairwise.planned_contraction): the intermediates made and not yet read, the
+    pair's result, and the copy matmul needs of an operand that is not in (batch, kept, summed)
+    order; ``keep_last``: the last pair's result is a temporary too (the core written elsewhere)."""
+    optimize = "dp" if len(shapes) <= 12 else "auto"   # evaluate._path_search
+    if math.prod(max(s) if s else 1 for s in shapes) and len(shapes) > 2:
+        _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+        pairs = info.contraction_list
+    else:
+        pairs = [(tuple(reversed(range(len(shapes)))), None, equation, None, None)]
+    letters = {}
+    for term, shape in zip(equation.split("->")[0].split(","), shapes):
+        letters.update(zip(term, shape))
+    current = [(term, False) for term in equation.split("->")[0].split(",")]
+    alive, worst = 0, 0
+    for number, (positions, _, step_equation, _, _) in enumerate(pairs):
+        picked = [current.pop(k) for k in positions]
+        out = step_equation.split("->")[1]
+        made = math.prod(letters[c] for c in out)
+        if len(picked) == 2 and any(intermediate and term == out for term, intermediate in picked) and \
+                all(set(term) <= set(out) for term, _ in picked):
+            made = 0   # an intermediate scaled in place (pairwise.scaling_in_place)
+        copies = 0
+        if len(picked) == 2:
+            (a, _), (b, _) = picked
+            summed = [c for c in a if c in b and c not in out]
+            if summed:
+                for term, other in ((a, b), (b, a)):
+                    kept = [c for c in term if c in out and c not in other]
+                    # reshaping merges the kept and the summed axes: a view only where each group
+                    # lies in the operand's order, side by side (a copy otherwise)
+                    if any(len(group) > 1 and group != [c for c in term[term.index(group[0]):][:len(group)]]
+                           for group in (kept, summed)):
+                        copies += math.prod(letters[c] for c in term)
+        last = number == len(pairs) - 1
+        worst = max(worst, alive + (made if keep_last or not last else 0) + copies)
+        alive -= sum(math.prod(letters[c] for c in term) for term, intermediate in picked if intermediate)
+        alive += made
+        current.append((out, True))
+    return worst
 
 
 def _gram_price(node, step, sizes):
@@ -131,9 +175,15 @@ def _sum_price(node, step, sizes):
     return flops, 0 if kernels_available() else 2 * widest
 
 
-def _may_be_a_view(node):
+def _may_be_a_view(node, step=None):
     if isinstance(node, Apply):
         return node.fn.user
+    if isinstance(node, Einsum) and step is not None and hasattr(step, "core_ids"):
+        if tuple(step.core_ids) != tuple(node.out):   # written onto deltas or broadcasts: a new array
+            return False
+        gram = getattr(step, "gram", None)
+        if gram is not None and gram.permutation == sorted(gram.permutation):   # gram.py's own array
+            return False
     return not isinstance(node, (Add, Inv, Det, LogDet, Solve))
 
 

@@ -518,8 +518,8 @@ class Program:
         <tensordiff plan: 3 steps, inputs ['A', 'x']>
           passes, in order: composite structures, common factors, inverse→solve, selections, ...
           made steps here: inverse→solve
-          %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.9 KiB temporary  [inverse→solve]
-          total 6.87e+05 flops; peak 159 KiB (inputs 78.9 KiB included)
+          %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.1 KiB temporary  [inverse→solve]
+          total 6.87e+05 flops; peak 158 KiB (inputs 78.9 KiB included)
         """
         if not sizes:
             return explain_text(self)

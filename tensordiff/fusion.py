@@ -105,8 +105,10 @@ class FusedSumStep:
             for node, _ in part.factors:
                 reads[node] = reads.get(node, 0) + 1
         for k in self.passes[0][1]:
-            for j, (node, axes) in enumerate(self.parts[k].factors):
-                if axes == dense and reads[node] == 1 and all(other != dense for _, other in self.parts[k].factors[j + 1:]):
+            factors = self.parts[k].factors
+            for j, (node, axes) in enumerate(factors):
+                if axes == dense and reads[node] == 1 and \
+                        all(len(other) < len(dense) for i, (_, other) in enumerate(factors) if i != j):
                     return self.arg_offsets[k] + j, k
         return None
 

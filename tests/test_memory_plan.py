@@ -115,7 +115,10 @@ def test_a_term_read_again_later_is_not_written_into():
     square = C @ C
     for expr, want in [((square + td.eye("n")) @ square, lambda c: (c @ c + np.eye(5)) @ (c @ c)),
                        (td.inv(square + 2 * td.eye("n")) @ C, lambda c: np.linalg.solve(c @ c + 2 * np.eye(5), c)),
-                       (td.tanh(square - td.eye("n")) * square, lambda c: np.tanh(c @ c - np.eye(5)) * (c @ c))]:
+                       (td.tanh(square - td.eye("n")) * square, lambda c: np.tanh(c @ c - np.eye(5)) * (c @ c)),
+                       (td.tanh(C) * td.exp(C.T) - 2 * td.eye("n"), lambda c: np.tanh(c) * np.exp(c.T) - 2 * np.eye(5)),
+                       (td.tanh(C) * td.sum(C, axis=0) + td.eye("n"),
+                        lambda c: np.tanh(c) * c.sum(axis=0) + np.eye(5))]:
         summed = td.compile(expr)
         _donations_are_sound(summed)
         Cv = rng.standard_normal((5, 5))

@@ -26,7 +26,7 @@ from .errors import EvaluationError
 from .expr import Add, Apply, Einsum, Expr, Var, check_homonyms, topological
 from .functions import FUNCTIONS
 from .functionsteps import ApplyStep, MatrixStep
-from .fusion import SumPlan
+from .fusion import SumPlan, donate_buffers
 from .guard import check_memory, itemsize_of, out_of_memory_message, peak_bound
 from .indices import base_dims, check_dim_lengths, slice_of
 from .memory import fits, validate_limit
@@ -205,6 +205,8 @@ class Program:
             else:
                 plan = PLANS[type(node)](self.reads.get(node, node), self.backend, singular)
             self.steps.append((node, plan, args, release))
+        if self.backend.writes_in_place:
+            donate_buffers(self.steps, self.output_slots)   # sums written into a dying term's buffer (fusion.py)
 
     def __reduce__(self):
         options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular,
@@ -249,8 +251,8 @@ class Program:
         <tensordiff plan: 3 steps, inputs ['A', 'x']>
           passes, in order: composite structures, common factors, inverse→solve, selections, ...
           made steps here: inverse→solve
-          %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.9 KiB temporary  [inverse→solve]
-          total 6.87e+05 flops; peak 159 KiB (inputs 78.9 KiB included)
+          %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.1 KiB temporary  [inverse→solve]
+          total 6.87e+05 flops; peak 158 KiB (inputs 78.9 KiB included)
         """
         if not sizes:
             return explain_text(self)

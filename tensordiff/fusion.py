@@ -7,18 +7,22 @@ a group shared by several terms or elsewhere in the program is computed once), a
 ``kernels.products`` writes every term of the sum into the output in a single pass, instead of
 materialising each term at full size and adding. Terms whose output carries Kronecker deltas are
 written onto the output's generalised diagonal in a second, much smaller pass.
+
+A sum whose dense term is an intermediate read by nothing after it (a Gram product, a solve)
+adds the other terms into that term's buffer instead of a new one (``donate_buffers``): the
+output is written in place, and the peak holds one array of the output's size, not two.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
-from .expr import Einsum
+from .expr import Add, Apply, Einsum, Inv, Solve
 from .indices import UnionFind
 from .kernels import ProductsLayout, diagonal_view
 from .simplify import einsum_on
 
-__all__ = ["SumPlan", "FusedSumStep", "split_term"]
+__all__ = ["SumPlan", "FusedSumStep", "split_term", "donate_buffers"]
 
 # coeff: float; orphan_dims: dims whose sizes multiply the term; factors: ((node, axes), ...) with
 # axes positions in the pattern's distinct ids; pattern: the output axes' positions in those ids.
@@ -87,10 +91,41 @@ class FusedSumStep:
             layout = ProductsLayout([self.parts[k].factors for k in members], len(dict.fromkeys(pattern)))
             self.passes.append((pattern, members, layout))
         self.arg_offsets = np.cumsum([0] + [len(part.factors) for part in self.parts]).tolist()
+        self.donor = None   # (argument, part, the first pass without that part): set by donate_buffers
+
+    def donor_candidate(self):
+        """(argument position, part) of a dense part's factor that spans the output in its axis order
+        and that the sum reads once: the term whose buffer the sum could write into (the part's other
+        factors, smaller, scale it there); None where there is none."""
+        if not self.writes_all:
+            return None
+        dense = tuple(range(len(self.shape)))
+        reads = {}
+        for part in self.parts:
+            for node, _ in part.factors:
+                reads[node] = reads.get(node, 0) + 1
+        for k in self.passes[0][1]:
+            factors = self.parts[k].factors
+            for j, (node, axes) in enumerate(factors):
+                if axes == dense and reads[node] == 1 and \
+                        all(len(other) < len(dense) for i, (_, other) in enumerate(factors) if i != j):
+                    return self.arg_offsets[k] + j, k
+        return None
+
+    def donate(self, argument, part, output):
+        """Write into the buffer of argument ``argument`` (a factor of dense part ``part`` spanning the
+        output); ``output``: this sum is a program output, handed back only if it owns its buffer."""
+        pattern, members, _ = self.passes[0]
+        rest = [k for k in members if k != part]
+        layout = ProductsLayout([self.parts[k].factors for k in rest], len(dict.fromkeys(pattern))) if rest else None
+        scales = [(self.arg_offsets[part] + j, axes) for j, (_, axes) in enumerate(self.parts[part].factors)
+                  if self.arg_offsets[part] + j != argument]
+        self.donor = (argument, part, (pattern, rest, layout), output, scales)
 
     def describe(self):
         factors = self.arg_offsets[-1]
-        return f"sum of {len(self.parts)} products ({factors} factors, {len(self.passes)} pass(es))"
+        return f"sum of {len(self.parts)} products ({factors} factors, {len(self.passes)} pass(es)" + \
+            (", in place)" if self.donor is not None else ")")
 
     def bind(self, sizes, dtype):
         """This step at fixed sizes (specialise.py): the output's shape and the coefficients computed
@@ -105,10 +140,18 @@ class FusedSumStep:
         keys = [(offset + k, node) for part, offset in zip(self.parts, self.arg_offsets)
                 for k, (node, _) in enumerate(part.factors)]
         allocate = np.empty if self.writes_all else np.zeros
+        in_place = None
+        if self.donor is not None:
+            argument, part, (_, rest, layout), output, scales = self.donor
+            rest_coeffs = [coeffs[k] for k in rest]
+            in_place = (argument, coeffs[part], scales, passes[1:],
+                        None if layout is None else (layout, rest_coeffs, layout.kernel_coefficients(rest_coeffs)))
 
         def run(*args):
             args = [np.asarray(a) for a in args]
             out_dtype = np.result_type(dtype, *args)
+            if in_place is not None and _writable_into(args[in_place[0]], shape, out_dtype, output):
+                return _run_in_place(args, keys, out_dtype, *in_place)
             out = allocate(shape, dtype=out_dtype)
             arrays = {node: _as_dtype(args[i], out_dtype) for i, node in keys}
             for layout, view, pattern, pass_coeffs, kernel_coeffs in passes:
@@ -128,6 +171,8 @@ class FusedSumStep:
         return coeffs
 
     def __call__(self, args, sizes, dtype):
+        if self.donor is not None:
+            return self.bind(sizes, dtype)(*args)
         args = [np.asarray(a) for a in args]
         out_dtype = np.result_type(dtype, *args)
         shape = tuple(sizes[d] for d in self.shape)
@@ -150,3 +195,74 @@ class FusedSumStep:
 
 def _as_dtype(array, dtype):
     return array if array.dtype == dtype else array.astype(dtype)
+
+
+def broadcastable(array, axes, ndim):
+    """``array`` with its axes moved to the output positions ``axes`` and size-1 axes elsewhere."""
+    order = sorted(range(len(axes)), key=lambda k: axes[k])
+    shape = [1] * ndim
+    for axis, size in zip(sorted(axes), (array.shape[k] for k in order)):
+        shape[axis] = size
+    return np.transpose(array, order).reshape(shape)
+
+
+def _writable_into(array, shape, dtype, owned):
+    """Whether a sum may write into ``array``; ``owned``: it must own its buffer (a result handed
+    back that is a view is copied for the caller, which would cost the array saved)."""
+    return array.shape == shape and array.dtype == dtype and array.flags.writeable and \
+        (not owned or array.flags.owndata)
+
+
+def _run_in_place(args, keys, dtype, argument, coeff, scales, diagonal_passes, dense_rest):
+    """The sum written into ``args[argument]``, the buffer of a dense term (donate_buffers): that
+    term's coefficient and smaller factors scale it in place, then the other terms are added."""
+    out = args[argument]
+    scale = coeff
+    for i, axes in scales:
+        scale = scale * broadcastable(_as_dtype(args[i], dtype), axes, out.ndim)
+    if not (isinstance(scale, float) and scale == 1.0):
+        out *= scale
+    arrays = {node: _as_dtype(args[i], dtype) for i, node in keys if i != argument}
+    if dense_rest is not None:
+        layout, rest_coeffs, kernel_coeffs = dense_rest
+        layout.run(out, arrays, rest_coeffs, True, kernel_coeffs)
+    for layout, view, pattern, pass_coeffs, kernel_coeffs in diagonal_passes:
+        layout.run(view(out, pattern), arrays, pass_coeffs, True, kernel_coeffs)
+    return out
+
+
+# the steps whose value is an array they allocated (never an input or a view of another step's value)
+def _allocates(node, step):
+    if isinstance(node, (Add, Inv, Solve)):
+        return True
+    if isinstance(node, Apply):   # a built-in function's numpy implementation returns a new array
+        return not node.fn.user
+    return isinstance(node, Einsum) and (getattr(step, "gram", None) is not None or
+                                         len(getattr(step, "tensor_args", ())) >= 2)
+
+
+def donate_buffers(steps, output_slots):
+    """Let each numpy sum write into the buffer of a dense term that it reads last (FusedSumStep.donate).
+
+    ``steps`` are a program's (node, step, argument slots, released slots). A term qualifies when it
+    is the one factor of a dense part of the sum, read once by it, not an output, released by this
+    step (no later step reads it), and made by a step that allocates its value (a sum, a solve, an
+    inverse, a built-in elementwise function, a contraction of two or more arrays): so the buffer is no input's and no other value's.
+    Sound because the sum's value is that term times its coefficient plus the other parts, and no
+    other part reads the term; the buffer is checked at run time (its shape, dtype, writability)
+    and a new one is allocated otherwise.
+    """
+    outputs = set(output_slots)
+    for k, (_, wrapper, args, release) in enumerate(steps):
+        step = getattr(wrapper, "fused", wrapper)   # steps.SumStep runs a FusedSumStep where the backend writes in place
+        if not isinstance(step, FusedSumStep):
+            continue
+        step.donor = None
+        candidate = step.donor_candidate()
+        if candidate is None:
+            continue
+        argument, part = candidate
+        slot = args[argument]
+        producer, producer_step = steps[slot][0], steps[slot][1]
+        if slot in release and slot not in outputs and args.count(slot) == 1 and _allocates(producer, producer_step):
+            step.donate(argument, part, k in outputs)

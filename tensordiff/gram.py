@@ -5,6 +5,12 @@ identical nodes whose indices agree on the summed ones (S) and differ by a renam
 Contracting one half G[S,(I)] once and forming G.T @ G lets BLAS do a symmetric rank-k update
 (syrk): half the multiplications, the other triangle mirrored — the symmetric-half saving for
 Hessians. Operands that carry only indices of S (weights w) are folded into one side.
+
+Memory: a weighted product needs w·G, a copy of G. It is made a block of rows at a time
+(``ROW_BLOCK_ENTRIES`` entries at most) and the blocks' products are added, so the copy never
+exceeds a few MiB however tall G is. Where every weight is ≥ 0 (a Gauss–Newton or logistic
+Hessian) the block is √w·G and its product a syrk as well. A scalar factor multiplies the small
+result, not G.
 """
 
 import math
@@ -13,9 +19,10 @@ from itertools import product
 import numpy as np
 import opt_einsum
 
-__all__ = ["gram_plan", "GramPlan"]
+__all__ = ["gram_plan", "GramPlan", "gram_product", "ROW_BLOCK_ENTRIES"]
 
 MAX_PAIRS = 4  # orientations tried: 2**4
+ROW_BLOCK_ENTRIES = 2 ** 20   # entries of the weighted copy of G made at once (8 MiB of float64)
 
 
 class GramPlan:
@@ -34,9 +41,24 @@ class GramPlan:
             "".join(symbol(i) for i, carried in zip(shared, self.weight_carried) if carried) if weights else None
         self.shared_count = len(shared)
         self.left_count = len(left)
+        self.shared_ids, self.left_ids = tuple(shared), tuple(left)
+        self.half_is_operand = len(half) == 1 and tuple(subs[half[0][0]]) == tuple(shared + left)
         order = left + [renaming[i] for i in left]
         self.permutation = [order.index(i) for i in core_ids]
         self.contract = contract
+
+    def temporary_entries(self, size, unit_factor=False):
+        """Entries of the temporaries of one run, ``size`` giving each index id's length: G (unless
+        it is an operand as it comes), and for weights a block of w·G and the block's product
+        (``unit_factor``: the factor is 1, so a wide G is not scaled)."""
+        rows = math.prod(size[i] for i in self.shared_ids)
+        cols = math.prod(size[i] for i in self.left_ids)
+        entries = 0 if self.half_is_operand else rows * cols
+        if self.weights:
+            entries += min(rows, max(1, ROW_BLOCK_ENTRIES // max(cols, 1))) * cols + cols * cols
+        elif cols > rows and not unit_factor:   # a wide G is scaled by the factor
+            entries += rows * cols
+        return entries
 
     def bind(self, shapes, plan):
         """This plan as a function of (arrays, factor) for operands of ``shapes``, its contractions
@@ -56,18 +78,11 @@ class GramPlan:
 
         def run(arrays, factor):
             g = half_contraction(*[arrays[k] for k in half_args]).reshape(rows, cols)
+            weight = None
             if weight_args:
                 weight = weight_contraction(*[arrays[k] for k in weight_args]).reshape(weight_shape)
                 weight = np.broadcast_to(weight, shared_shape).reshape(rows, 1)
-                result = g.T @ (g * (weight * factor))
-            elif isinstance(factor, float) and factor == 1.0:
-                result = g.T @ g                                   # syrk
-            elif np.isrealobj(factor) and factor > 0:
-                g = g * np.sqrt(factor)
-                result = g.T @ g                                   # syrk
-            else:
-                result = g.T @ (g * factor)
-            return np.transpose(result.reshape(left_shape + left_shape), permutation)
+            return _permuted(gram_product(g, weight, factor, left_shape + left_shape), permutation)
         return run
 
     def __call__(self, arrays, factor):
@@ -75,21 +90,69 @@ class GramPlan:
         rows = int(np.prod(half.shape[:self.shared_count], dtype=np.int64))
         left_shape = half.shape[self.shared_count:]
         g = half.reshape(rows, int(np.prod(left_shape, dtype=np.int64)))   # not -1: rows may be 0
+        weight = None
         if self.weights:
             weight = self.contract(self.weight_equation, [arrays[k] for k in self.weights])
             shared_shape = half.shape[:self.shared_count]
             weight = weight.reshape([n if carried else 1 for n, carried in zip(shared_shape, self.weight_carried)])
             weight = np.broadcast_to(weight, shared_shape).reshape(rows, 1)
-            result = g.T @ (g * (weight * factor))
-        elif isinstance(factor, float) and factor == 1.0:
-            result = g.T @ g                                   # syrk
-        elif np.isrealobj(factor) and factor > 0:
-            g = g * np.sqrt(factor)
-            result = g.T @ g                                   # syrk
+        return _permuted(gram_product(g, weight, factor, tuple(left_shape) * 2), self.permutation)
+
+
+def _permuted(result, permutation):
+    """``result`` with its axes permuted; itself (an array owning its buffer) when they are in order."""
+    return result if permutation == sorted(permutation) else np.transpose(result, permutation)
+
+
+def gram_product(g, weight, factor, shape=None):
+    """factor · G.T @ (w·G) for ``g`` (rows × cols) and ``weight`` (rows × 1, or None: all ones),
+    in a new array of ``shape`` (default cols × cols) that owns its buffer.
+
+    The weighted copy of G is made ``ROW_BLOCK_ENTRIES`` at a time and the blocks' products are
+    summed (Σ_S splits into blocks of S: the same sum, in another order); weights that are all ≥ 0
+    make each block √w·G, whose product with itself BLAS runs as a syrk. The factor scales the
+    cols × cols result, or G where G is the smaller.
+
+    >>> import numpy as np
+    >>> g, w = np.arange(6.0).reshape(3, 2), np.array([[1.0], [2.0], [3.0]])
+    >>> np.allclose(gram_product(g, w, -2.0), -2.0 * g.T @ (w * g))
+    True
+    """
+    rows, cols = g.shape
+    unit = isinstance(factor, float) and factor == 1.0
+    scale_result = not unit and cols <= rows
+    if not unit and not scale_result:   # a wide G: the factor scales the weights, not the larger result
+        if weight is None:
+            weight = factor
         else:
-            result = g.T @ (g * factor)
-        result = result.reshape(left_shape + left_shape)
-        return np.transpose(result, self.permutation)
+            weight = weight * factor
+    dtype = np.result_type(g, weight) if weight is not None else g.dtype
+    if scale_result:
+        dtype = np.result_type(dtype, factor)
+    result = np.empty((cols, cols) if shape is None else shape, dtype=dtype)
+    matrix = result.reshape(cols, cols)   # a view of result's buffer: matmul writes it in place
+    if weight is None:
+        np.matmul(g.T, g, out=matrix)                                # syrk
+    elif np.ndim(weight) == 0 or rows == 0:
+        np.matmul(g.T, g * weight, out=matrix)
+    else:
+        nonnegative = np.isrealobj(weight) and bool((weight >= 0).all())
+        root = np.sqrt(weight) if nonnegative else None
+        block = max(1, ROW_BLOCK_ENTRIES // max(cols, 1))
+        for start in range(0, rows, block):
+            stop = start + block
+            if nonnegative:
+                half = g[start:stop] * root[start:stop]
+                part = half.T @ half                                 # syrk
+            else:
+                part = g[start:stop].T @ (g[start:stop] * weight[start:stop])
+            if start == 0:
+                matrix[...] = part
+            else:
+                matrix += part
+    if scale_result:
+        matrix *= factor
+    return result
 
 
 def gram_plan(operands, subs, core_ids, contract):

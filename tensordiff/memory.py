@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import time
 from collections.abc import Callable
 from typing import Optional
 
@@ -44,6 +45,22 @@ def available_memory() -> Optional[int]:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+# A program called in a loop asks before every call: /proc/meminfo is read at most this often.
+AVAILABLE_FRESH_S = 0.05
+_recent = [None, 0.0, None]   # the reader asked, when, what it said
+
+
+def _available_recently():
+    """available_memory(), read again only when the last reading is over AVAILABLE_FRESH_S old (or
+    was made by another reader: tests replace the function)."""
+    reader, now = available_memory, time.monotonic()
+    if _recent[0] is reader and now - _recent[1] < AVAILABLE_FRESH_S:
+        return _recent[2]
+    value = reader()
+    _recent[:] = [reader, now, value]
+    return value
 
 
 def validate_limit(limit, where):
@@ -116,7 +133,7 @@ def _resolve(limit):
     if limit == "auto":
         limit = _setting
     if limit == "auto":
-        available = available_memory()
+        available = _available_recently()
         if available is None:
             return None, "no limit: the available memory is unknown"
         return DEFAULT_FRACTION * available, f"{DEFAULT_FRACTION:g} of the {format_bytes(available)} available"

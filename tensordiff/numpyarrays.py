@@ -104,7 +104,7 @@ def numpy_solve(a, b, on_singular):
         functions, factors, pivots, info = lu
         if info > 0:
             return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
-        solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype))
+        solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype, copy=False))
         return solved.reshape(shape)
     probes = on_singular.checks_conditioning and a.size
     if probes:   # no scipy: probe vectors solved with the right-hand sides estimate rcond

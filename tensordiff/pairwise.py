@@ -18,7 +18,7 @@ import numpy as np
 import opt_einsum
 from opt_einsum.parser import convert_to_valid_einsum_chars
 
-__all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction"]
+__all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
 
 
 def pairwise_contraction(equation, shapes):
@@ -98,6 +98,40 @@ def _matrix_product(perm_a, perm_b, perm_out):
     return product
 
 
+def scaling_in_place(equation, made):
+    """For a pair of a contraction's path that multiplies an intermediate (``made``: which operands
+    the path made itself) by an operand broadcast over it, summing nothing and keeping the
+    intermediate's axes in order: a function writing the product into the intermediate's buffer
+    (the product einsum forms, one multiplication per entry: the same numbers); else None.
+
+    >>> import numpy as np
+    >>> x, y = np.ones((2, 3)), np.arange(3.0)
+    >>> scaling_in_place("ab,b->ab", [True, False])(x, y) is x, x[1]
+    (True, array([0., 1., 2.]))
+    """
+    inputs, out = equation.split("->")
+    terms = inputs.split(",")
+    for k in (0, 1):
+        term, other = terms[k], terms[1 - k]
+        if made[k] and term == out and len(set(out)) == len(out) and set(other) <= set(out) and \
+                len(set(other)) == len(other):
+            order = sorted(range(len(other)), key=lambda j: out.index(other[j]))
+            placed = [other[j] for j in order]
+
+            def scale(*pair, k=k, order=order, placed=placed):
+                target, factor = pair[k], pair[1 - k]
+                shape = [1] * len(out)
+                for c, n in zip(placed, (factor.shape[j] for j in order)):
+                    shape[out.index(c)] = n
+                factor = np.transpose(factor, order).reshape(shape)
+                if target.flags.writeable and np.result_type(target, factor) == target.dtype and \
+                        not np.may_share_memory(target, factor):
+                    return np.multiply(target, factor, out=target)
+                return target * factor
+            return scale
+    return None
+
+
 def unary_contraction(equation):
     """A function of one array computing ``np.einsum(equation, x)``: sums and a transpose where
     the term has no repeated index (any number of indices), else einsum on a diagonal.
@@ -135,14 +169,18 @@ def planned_contraction(equation, shapes, optimize):
     size = {}
     for term, shape in zip(equation.split("->")[0].split(","), shapes):
         size.update(zip(term, shape))
-    current, steps = list(shapes), []
+    current, steps = [(shape, False) for shape in shapes], []
     for positions, _, step_equation, _, _ in info.contraction_list:
         picked = [current.pop(k) for k in positions]
-        run = pairwise_contraction(step_equation, picked) if len(picked) == 2 else \
-            unary_contraction(step_equation) if len(picked) == 1 else None
+        run = scaling_in_place(step_equation, [made for _, made in picked]) if len(picked) == 2 else None
+        if run is None:
+            shapes_picked = [shape for shape, _ in picked]
+            run = pairwise_contraction(step_equation, shapes_picked) if len(picked) == 2 else \
+                unary_contraction(step_equation) if len(picked) == 1 else None
         if run is None:   # a diagonal, or more than two operands at once
             run = functools.partial(np.einsum, convert_to_valid_einsum_chars(step_equation))
-        current.append(tuple(size[c] for c in step_equation.split("->")[1]))
+        # a pair's result is a new array (a lone operand's may be a view of it)
+        current.append((tuple(size[c] for c in step_equation.split("->")[1]), len(picked) >= 2))
         steps.append((positions, run))
 
     def contract(*arrays):

@@ -9,11 +9,11 @@ they are applied where ``Program`` makes its steps, and listed here with what th
 
 from collections import namedtuple
 
-from .expr import Einsum, Inv, Solve, Var, make, topological
+from .expr import Add, Einsum, Inv, Solve, Var, make, topological
 from .factoring import factor_sums
 from .reshapesteps import plan_structures
 from .select import plan_selections
-from .simplify import einsum_node, einsum_on, substitute
+from .simplify import add_node, einsum_node, einsum_on, scale, substitute
 
 __all__ = ["Pass", "EXPRESSION_PASSES", "STEP_PASSES", "run_passes", "made_by", "use_solve", "AS_DERIVED"]
 
@@ -48,14 +48,14 @@ def use_solve(outputs, checks=None):
             continue
         for k, op in enumerate(node.operands):
             if isinstance(op, Inv) and uses.get(op) == 1 and op not in outputs:
-                replacement = _solve_form(node, k)
+                replacement = _solve_form(node, k, uses.get(op.arg) == 1)
                 if replacement is not None:
                     mapping[node] = replacement
                     break
     return [substitute(e, mapping) for e in outputs] if mapping else list(outputs)
 
 
-def _solve_form(node, k):
+def _solve_form(node, k, matrix_read_once=False):
     sub = node.subscripts[k]
     if sub[0] == sub[1]:
         return None
@@ -68,12 +68,33 @@ def _solve_form(node, k):
             ops = node.operands[:k] + node.operands[k + 1:]
             subs = node.subscripts[:k] + node.subscripts[k + 1:]
             kept = [i for i in range(len(node.dims)) if i != free]  # the node's own orphans stay in rhs
-            rhs = einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
+            rhs = einsum_on(1.0, ops, subs, (summed,) + rest_out, node.dims, kept)
             if len(rhs.shape) == 0:
                 return None
+            if node.coeff != 1.0:
+                if matrix_read_once and not _computed(rhs) and isinstance(matrix, (Add, Einsum)):
+                    # c·B would be a step of its own, as large as B: solve(A/c, B) instead, the 1/c
+                    # folded into the step that computes A
+                    matrix = _scaled(matrix, 1.0 / node.coeff)
+                else:
+                    rhs = einsum_on(node.coeff, ops, subs, (summed,) + rest_out, node.dims, kept)
             solved = make(Solve, matrix, rhs)
             return einsum_on(1.0, (solved,), ((free,) + rest_out,), node.out, node.dims, (free,) + rest_out)
     return None
+
+
+def _computed(node):
+    """Whether ``node`` is a contraction or a sum whose step a coefficient would fold into."""
+    if isinstance(node, Add):
+        return True
+    return isinstance(node, Einsum) and (len(node.operands) > 1 or node.subscripts[0] != node.out)
+
+
+def _scaled(node, factor):
+    """factor · node, with the factor in each term of a sum (a sum's one-pass step scales them for free)."""
+    if isinstance(node, Add):
+        return add_node([scale(term, factor) for term in node.terms], node.shape)
+    return scale(node, factor)
 
 
 def composite_structures(outputs, checks=None):
@@ -115,6 +136,9 @@ STEP_PASSES = (
          "a product reads a pairwise contraction the program computes anyway (reuse.py)"),
     Pass("Gram products", None,
          "G.T @ (w G) when a product's halves are one tensor: a symmetric rank-k update (gram.py)"),
+    Pass("buffer reuse", None,
+         "a sum writes into the buffer of a term that no later step reads (fusion.donate_buffers; its step "
+         "says \"in place\"), and a contraction scales its own intermediate in place (pairwise.scaling_in_place)"),
     Pass("specialisation", None,
          "at the first call with new shapes, the steps become one straight-line function (specialise.py)"),
 )

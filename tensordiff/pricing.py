@@ -18,6 +18,7 @@ import opt_einsum
 
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Solve, Take, Triangle, Var, Where)
+from .conditioning import lapack
 from .kernels import kernels_available
 
 __all__ = ["replay", "Replay", "PRICES"]
@@ -50,11 +51,16 @@ def replay(program, sizes, itemsize):
         size = entries(node.shape) * itemsize
         if isinstance(node, Add):
             step_flops, temporary = _sum_price(node, step, sizes)
+        elif getattr(step, "gram", None) is not None:
+            step_flops, temporary = _gram_price(program.reads.get(node, node), step, sizes)
         else:
             price = PRICES.get(type(node), _entries_price)   # a node type with no row: one pass over its entries
             step_flops, temporary = price(program.reads.get(node, node), sizes)
         flops += step_flops
         step_prices[k] = (step_flops, size, temporary * itemsize)
+        donor = getattr(step, "donor", None)   # a sum written into its dying term's buffer (fusion.py)
+        if donor is not None:
+            live_bytes -= live.pop(_args[donor[0]], 0)
         if live_bytes + size + temporary * itemsize > peak:
             peak, peak_step = live_bytes + size + temporary * itemsize, k
         live[k] = size
@@ -64,7 +70,7 @@ def replay(program, sizes, itemsize):
     # the caller gets arrays it owns: a result that may be a view (a transposed product, a slice, an
     # input, what a user function returns) is copied; sums, built-in functions and LAPACK make new arrays
     largest_result = max((entries(program.nodes[s].shape) for s in program.output_slots
-                          if _may_be_a_view(program.nodes[s])), default=0) * itemsize
+                          if _may_be_a_view(program.nodes[s], program.steps[s][1])), default=0) * itemsize
     if live_bytes + largest_result > peak:
         peak, peak_step = live_bytes + largest_result, None
     return Replay(flops, peak, input_bytes, steps, peak_step, step_prices)
@@ -89,9 +95,64 @@ def _einsum_price(node, sizes, into_buffer=False):
     structured = core != tuple(node.out)
     if structured or into_buffer:
         flops += out_entries           # writing the core onto the output's diagonals/broadcasts
-    # temporaries: the largest intermediate, and the transposed copy a tensordot-based contraction
-    # makes of it; none when one pairwise contraction writes the output itself
-    temporary = 2 * int(info.largest_intermediate) if (len(tensors) > 2 or structured or into_buffer) else 0
+    # temporaries: the intermediates of the pairs alive at once, and the transposed copies a pair
+    # run as a matmul makes of its operands (pairwise.py); none when one pair writes the output itself
+    temporary = _path_temporaries(equation, shapes, keep_last=structured or into_buffer) \
+        if (len(tensors) > 2 or structured or into_buffer) else 0
+    return flops, temporary
+
+
+def _path_temporaries(equation, shapes, keep_last):
+    """The most entries alive at once while the executor contracts ``shapes`` pair by pair along
+    opt_einsum's path (pairwise.planned_contraction): the intermediates made and not yet read, the
+    pair's result, and the copy matmul needs of an operand that is not in (batch, kept, summed)
+    order; ``keep_last``: the last pair's result is a temporary too (the core written elsewhere)."""
+    optimize = "dp" if len(shapes) <= 12 else "auto"   # evaluate._path_search
+    if math.prod(max(s) if s else 1 for s in shapes) and len(shapes) > 2:
+        _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+        pairs = info.contraction_list
+    else:
+        pairs = [(tuple(reversed(range(len(shapes)))), None, equation, None, None)]
+    letters = {}
+    for term, shape in zip(equation.split("->")[0].split(","), shapes):
+        letters.update(zip(term, shape))
+    current = [(term, False) for term in equation.split("->")[0].split(",")]
+    alive, worst = 0, 0
+    for number, (positions, _, step_equation, _, _) in enumerate(pairs):
+        picked = [current.pop(k) for k in positions]
+        out = step_equation.split("->")[1]
+        made = math.prod(letters[c] for c in out)
+        if len(picked) == 2 and any(intermediate and term == out for term, intermediate in picked) and \
+                all(set(term) <= set(out) for term, _ in picked):
+            made = 0   # an intermediate scaled in place (pairwise.scaling_in_place)
+        copies = 0
+        if len(picked) == 2:
+            (a, _), (b, _) = picked
+            summed = [c for c in a if c in b and c not in out]
+            if summed:
+                for term, other in ((a, b), (b, a)):
+                    kept = [c for c in term if c in out and c not in other]
+                    # reshaping merges the kept and the summed axes: a view only where each group
+                    # lies in the operand's order, side by side (a copy otherwise)
+                    if any(len(group) > 1 and group != [c for c in term[term.index(group[0]):][:len(group)]]
+                           for group in (kept, summed)):
+                        copies += math.prod(letters[c] for c in term)
+        last = number == len(pairs) - 1
+        worst = max(worst, alive + (made if keep_last or not last else 0) + copies)
+        alive -= sum(math.prod(letters[c] for c in term) for term, intermediate in picked if intermediate)
+        alive += made
+        current.append((out, True))
+    return worst
+
+
+def _gram_price(node, step, sizes):
+    """A Gram product (gram.py): G, and for weights a block of w·G and its product, are its temporaries;
+    a core written onto the output's deltas or broadcasts is one more."""
+    flops, _ = _einsum_price(node, sizes)
+    unit = node.coeff == 1.0 and not step.scalar_args and not step.orphan_dims
+    temporary = step.gram.temporary_entries({i: sizes[d] for i, d in enumerate(node.dims)}, unit)
+    if tuple(step.core_ids) != tuple(node.out):
+        temporary += math.prod(sizes[node.dims[i]] for i in step.core_ids)
     return flops, temporary
 
 
@@ -114,9 +175,15 @@ def _sum_price(node, step, sizes):
     return flops, 0 if kernels_available() else 2 * widest
 
 
-def _may_be_a_view(node):
+def _may_be_a_view(node, step=None):
     if isinstance(node, Apply):
         return node.fn.user
+    if isinstance(node, Einsum) and step is not None and hasattr(step, "core_ids"):
+        if tuple(step.core_ids) != tuple(node.out):   # written onto deltas or broadcasts: a new array
+            return False
+        gram = getattr(step, "gram", None)
+        if gram is not None and gram.permutation == sorted(gram.permutation):   # gram.py's own array
+            return False
     return not isinstance(node, (Add, Inv, Det, LogDet, Solve))
 
 
@@ -136,7 +203,15 @@ def _inv_price(node, sizes):
 
 
 def _solve_price(node, sizes):
-    return _lu_price(sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:]))
+    n, right_hand_sides = sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:])
+    flops, temporary = _lu_price(n, right_hand_sides)
+    if lapack("float64") is not None:
+        # scipy's getrf factors a copy of the matrix (after a temporary |A| for its norm) and getrs
+        # overwrites a copy of the right-hand sides, which is the result
+        return flops, n * n
+    # numpy's solve copies both into its workspace, then writes a new result; the right-hand sides
+    # gain two probe columns for the conditioning estimate, a copy of them
+    return flops, temporary + n * (right_hand_sides + 2)
 
 
 PRICES: dict = {

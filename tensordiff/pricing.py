@@ -58,7 +58,7 @@ def replay(program, sizes, itemsize):
             step_flops, temporary = price(program.reads.get(node, node), sizes)
         flops += step_flops
         step_prices[k] = (step_flops, size, temporary * itemsize)
-        donor = getattr(step, "donor", None)   # a sum written into its dying term's buffer (fusion.py)
+        donor = getattr(getattr(step, "fused", step), "donor", None)   # a sum written into its dying term's buffer (fusion.py)
         if donor is not None:
             live_bytes -= live.pop(_args[donor[0]], 0)
         if live_bytes + size + temporary * itemsize > peak:

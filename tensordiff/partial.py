@@ -1,0 +1,615 @@
+"""Part of a compiled program, and evaluation that reuses what unchanged inputs fix.
+
+``program.part(outputs)`` is a ``ProgramPart``: a call runs only the steps the chosen outputs
+need, and takes only the values those steps read. ``program.incremental(fixed)`` is an
+``Incremental``: an explicit object that keeps, between its calls, the values of the steps on the
+boundary of each input's influence (a step read by a step that depends on more inputs than it
+does) and of the outputs it returned. A call compares each value with the one the last call got
+(bytes, dtype, shape and device; a dask array by identity) and runs only the steps that depend on
+a value that changed; the steps are the program's own, in its order, so the results are
+bit-identical to a full call. At one point x of an optimisation, ``fun(x)``, ``jac(x)`` and the
+many ``hessp(x, p)`` compute the work that depends on x alone once.
+
+Both are driven by the program's plan data (``program.steps``, ``program.output_slots``): each
+call runs a view of the plan, a program whose steps are the part that runs plus a step per
+reused value (``Program.restricted``), through the program's own executor, the specialised
+numpy path included. The program itself holds no new state: it stays thread-safe and
+picklable. An ``Incremental`` serialises its calls with a lock and pickles without its values.
+"""
+
+import numbers
+import threading
+from typing import Any, Optional
+
+import numpy as np
+
+from .annotations import Arrays, Functions, Values
+from .backends import infer_backend, library_of
+from .errors import EvaluationError
+from .expr import Add, Apply, Einsum, Expr, Var
+from .indices import base_dims, format_dims, slice_of
+
+__all__ = ["ProgramPart", "Incremental", "output_indices"]
+
+FUNCTIONS_INPUT = ("functions=",)   # the functions= mapping, an input of the steps that apply user functions
+MAX_VIEWS = 64   # plan views an Incremental keeps (one per pattern of reused steps and part)
+
+
+def output_indices(program, outputs):
+    """(positions in ``program.outputs``, whether one output was asked for rather than a list).
+
+    ``outputs`` is a position (an int, negative from the end), an output expression, or a list,
+    tuple or range of them."""
+    single = not isinstance(outputs, (list, tuple, range))
+    items = [outputs] if single else list(outputs)
+    count = len(program.outputs)
+    if not items:
+        raise EvaluationError(f"choose at least one of the program's {count} outputs")
+    indices = []
+    for item in items:
+        if isinstance(item, Expr):
+            matches = [k for k, output in enumerate(program.outputs) if output is item]
+            if not matches:
+                text = " ".join(str(item).split())
+                raise EvaluationError(f"{text[:60] + ('…' if len(text) > 60 else '')} (shape "
+                                      f"{format_dims(item.shape)}) is not an output of this program: choose "
+                                      f"one of program.outputs, or a position from 0 to {count - 1}")
+            indices.append(matches[0])
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            if not -count <= item < count:
+                raise EvaluationError(f"output {item} is out of range: the program has {count} output"
+                                      f"{'s' if count != 1 else ''} (positions 0 to {count - 1})")
+            indices.append(int(item) % count)
+        else:
+            raise EvaluationError(f"outputs are chosen by position (an int) or by the output expression itself, "
+                                  f"got {type(item).__name__} {item!r:.40}")
+    return tuple(indices), single
+
+
+def _merged(args, values):
+    if args:
+        if len(args) > 1 or not isinstance(args[0], dict):
+            raise EvaluationError("pass values as keywords or as one dict {name: array}")
+        named = {}
+        for key, value in args[0].items():
+            if isinstance(key, Var):
+                key = key.name
+            elif not isinstance(key, str):
+                raise EvaluationError(f"values are keyed by symbol names or symbols, got the key {key!r:.60}")
+            named[key] = value
+        values = {**named, **values}
+    return values
+
+
+def _planned_for(program, values):
+    """The program a call with ``values`` runs: ``program``, or its twin for the values' library."""
+    return program.planned_for(infer_backend(values) if program.follows_inputs else program.backend.name)
+
+
+class _Part:
+    """The steps of one program that some of its outputs need: their slots, the symbols and dims they read."""
+
+    def __init__(self, program, indices):
+        self.output_slots = tuple(program.output_slots[k] for k in indices)
+        needed, stack = set(), list(self.output_slots)
+        while stack:
+            k = stack.pop()
+            if k not in needed:
+                needed.add(k)
+                stack.extend(program.steps[k][2])
+        self.needed = frozenset(needed)
+        self.symbol_slots = frozenset(k for k in needed if isinstance(program.steps[k][0], Var))
+        self.symbols = {program.steps[k][0].name: program.steps[k][0].dims for k in sorted(self.symbol_slots)}
+        self.dims = plan_dims([program.steps[k][0] for k in needed], program.index_checks)
+
+
+def plan_dims(nodes, index_checks):
+    """The dims whose sizes running ``nodes`` needs: as ``Program`` collects them for all its nodes."""
+    dims = set()
+    for node in nodes:
+        dims.update(node.shape)
+        if isinstance(node, Einsum):
+            dims.update(node.dims)
+        for term in node.terms if isinstance(node, Add) else ():
+            dims.update(term.dims if isinstance(term, Einsum) else term.shape)
+    dims.update(dim for dim, _ in index_checks)
+    for dim in list(dims):
+        while (parts := slice_of(dim)) is not None:
+            dim = parts[0]
+            dims.add(dim)
+    dims.update(base for dim in list(dims) for base in base_dims(dim))
+    return dims
+
+
+def _view(program, part, cached=frozenset(), record=frozenset(), store=None):
+    """``program`` restricted to ``part``: the steps that run (stopping at the ``cached`` ones, which
+    read their value from ``store``), each symbol of the part, and the ``record`` steps writing
+    their values into ``store``."""
+    steps = program.steps
+    live, stack = set(part.symbol_slots), list(part.output_slots)
+    while stack:
+        k = stack.pop()
+        if k not in live:
+            live.add(k)
+            if k not in cached:
+                stack.extend(steps[k][2])
+    order = sorted(live)
+    renumber = {k: j for j, k in enumerate(order)}
+    last_use = {}
+    for k in order:
+        if k not in cached:
+            for s in steps[k][2]:
+                last_use[s] = k
+    keep = set(part.output_slots)
+    view_steps = []
+    for k in order:
+        node, plan, args, _ = steps[k]
+        if k in cached:
+            plan, args = CachedValue(plan, store, k, k in keep), ()
+        elif k in record:
+            plan = Recording(plan, store, k)
+        release = tuple(renumber[s] for s in set(args) if last_use.get(s) == k and s not in keep)
+        view_steps.append((node, plan, tuple(renumber[s] for s in args), release))
+    return program.restricted(view_steps, tuple(renumber[s] for s in part.output_slots), part.symbols, part.dims)
+
+
+def _shaped(outputs, single):
+    return outputs[0] if single else tuple(outputs)
+
+
+class ProgramPart:
+    """Some outputs of a compiled program, running only the steps they need; made by ``Program.part``.
+
+    Call it as the program itself (values by keyword or as one dict, ``functions=``); it needs
+    the values of the symbols its outputs read, and returns their arrays (one array if one
+    output was chosen, else a tuple in the order chosen), bit-identical to the program's. It is
+    thread-safe and picklable, as its program is.
+
+    Parameters
+    ----------
+    program : Program
+        The compiled program.
+    outputs : int, Expr, or list of them
+        The outputs: positions in the program's outputs (a nested compile counted flat, in
+        order; negative from the end) or the output expressions themselves.
+
+    Attributes
+    ----------
+    indices : tuple of int
+        The positions of the chosen outputs.
+    symbols : dict
+        {name: dims} of the symbols the part reads.
+
+    Raises
+    ------
+    EvaluationError
+        If no output is chosen, a position is out of range, or an expression is not an output
+        of the program; when called, as ``td.evaluate``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> X, w, p = td.matrix("X", "n k"), td.vector("w", "k"), td.vector("p", "k")
+    >>> f = td.sum(td.exp(X @ w))
+    >>> program = td.compile([f, td.grad(f, w), td.hvp(f, w, p)])
+    >>> value_and_gradient = program.part([0, 1])
+    >>> sorted(value_and_gradient.symbols)   # p is not needed
+    ['X', 'w']
+    >>> value, gradient = value_and_gradient(X=np.eye(2), w=np.zeros(2))
+    >>> float(value), gradient
+    (2.0, array([1., 1.]))
+    """
+
+    def __init__(self, program, outputs):
+        self.program = program
+        self.indices, self.single = output_indices(program, outputs)
+        self.views = {}   # library -> the plan view it runs (made on first use)
+
+    @property
+    def symbols(self) -> dict[str, tuple[str, ...]]:
+        return dict(_Part(self.program, self.indices).symbols)
+
+    def __reduce__(self):
+        return (ProgramPart, (self.program, self.indices[0] if self.single else list(self.indices)))
+
+    def __repr__(self):
+        return f"<tensordiff program part: outputs {list(self.indices)} of {len(self.program.outputs)}>"
+
+    def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:
+        values = _merged(args, values)
+        program = _planned_for(self.program, values)
+        view = self.views.get(program.backend.name)
+        if view is None:
+            view = self.views[program.backend.name] = _view(program, _Part(program, self.indices))
+        return _shaped(view(values, functions=functions), self.single)
+
+
+class CachedValue:
+    """A step of a plan view whose value an ``Incremental`` kept: it reads it instead of computing it
+    (an output gets a copy its caller owns). Pricing reads the original step's attributes."""
+
+    def __init__(self, step, store, slot, as_output):
+        self.step, self.store, self.slot, self.as_output = step, store, slot, as_output
+
+    def __getattr__(self, name):
+        if name == "step":
+            raise AttributeError(name)
+        return getattr(self.step, name)
+
+    def describe(self):
+        return "kept value"
+
+    def value(self):
+        value = self.store[self.slot]
+        return _fresh_copy(value) if self.as_output else value
+
+    def bind(self, sizes, place):
+        return lambda: self.value()
+
+    def __call__(self, *args, **kwargs):
+        return self.value()
+
+
+class Recording:
+    """A step of a plan view that also writes its value (a read-only copy) into an ``Incremental``'s store."""
+
+    def __init__(self, step, store, slot):
+        self.step, self.store, self.slot = step, store, slot
+
+    def __getattr__(self, name):
+        if name == "step":
+            raise AttributeError(name)
+        return getattr(self.step, name)
+
+    def describe(self):
+        return self.step.describe() if hasattr(self.step, "describe") else "step"
+
+    def keep(self, value):
+        self.store[self.slot] = _kept_copy(value)
+        return value
+
+    def bind(self, sizes, place):
+        bind = getattr(self.step, "bind", None)
+        bound = bind(sizes, place) if bind is not None else None
+        if bound is None:
+            return None   # the executor's generic binding calls this object
+        keep = self.keep
+        return lambda *operands: keep(bound(*operands))
+
+    def __call__(self, *args, **kwargs):
+        return self.keep(self.step(*args, **kwargs))
+
+
+def _kept_copy(value):
+    """A copy of a step's value that later steps of this run cannot change (numpy: read-only)."""
+    value = _fresh_copy(value)
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    return value
+
+
+def _fresh_copy(value):
+    """A copy of an array the caller may change (jax and dask arrays are immutable: themselves)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    library = library_of(value)
+    if library == "torch":
+        return value.clone()
+    if library == "cupy":
+        return value.copy()
+    return value
+
+
+def _snapshot(value):
+    """What a later value is compared with: (shape key, contents key); None where it cannot be read
+    (a traced value, a bad one: the call reports it), which no later value equals."""
+    library = library_of(value)
+    if library == "dask":   # lazy and immutable: the same array object is the same value
+        return (("dask", value.shape, str(value.dtype)), value)
+    try:
+        if library == "torch":
+            host = value.detach().cpu().numpy()
+        elif library == "cupy":
+            host = value.get()
+        else:
+            host = np.asarray(value)
+    except Exception:  # noqa: BLE001 - a traced value or one the call itself will refuse
+        return None
+    if host.dtype == object:
+        return None
+    return ((type(value).__name__, host.shape, str(host.dtype), str(getattr(value, "device", ""))),
+            host.tobytes())
+
+
+def _same(old, new):
+    if old is None or new is None or old[0] != new[0]:
+        return False
+    return old[1] is new[1] if old[0][0] == "dask" else old[1] == new[1]
+
+
+class _StepStore:
+    """The values an ``Incremental`` and its parts keep between calls, and what they were computed from."""
+
+    def __init__(self, program, fixed):
+        self.program, self.fixed = program, fixed
+        self.lock = threading.RLock()
+        self.clear()
+
+    def clear(self) -> None:
+        self.library, self.dtype, self.last_run = None, None, ()
+        self.snapshots: dict[Any, Any] = {}       # name -> _snapshot of the last value seen
+        self.versions: dict[Any, int] = {}        # name -> how many different values it has had
+        self.values: dict[Any, Any] = {}          # slot -> kept value (Recording writes it)
+        self.entries: dict[int, tuple] = {}       # slot -> the versions of its inputs its kept value is of
+        self.parts: dict[tuple, _Part] = {}
+        self.views: dict[tuple, Any] = {}
+        self.depends: Any = None
+        self.boundary: frozenset = frozenset()
+        self.steps_run, self.steps_reused = 0, 0
+
+    def plan(self, program):
+        """Each step's inputs (symbol names, and FUNCTIONS_INPUT for user functions) and the
+        boundary steps: read by a step that depends on more inputs."""
+        depends = []
+        for node, _plan, args, _ in program.steps:
+            if isinstance(node, Var):
+                depends.append(frozenset((node.name,)))
+                continue
+            inputs = frozenset().union(*(depends[s] for s in args))
+            if isinstance(node, Apply) and node.fn.user:
+                inputs |= {FUNCTIONS_INPUT}
+            depends.append(inputs)
+        boundary = {s for k, (node, _plan, args, _) in enumerate(program.steps) for s in args
+                    if not isinstance(program.steps[s][0], Var) and depends[s] < depends[k]}
+        self.depends, self.boundary = depends, frozenset(boundary)
+
+    def observe(self, values, functions, dtype):
+        """Compare ``values`` with the last ones seen: a new version of each that changed, and a
+        fresh start when a shape, a dtype, a device, an int (perhaps a dim's size), the
+        evaluation's dtype changed or a value cannot be compared. True if every value could be."""
+        snapshots = {name: _snapshot(value) for name, value in values.items() if name not in self.fixed}
+        for name, new in snapshots.items():
+            old = self.snapshots.get(name, False)
+            if old is False or _same(old, new):
+                continue
+            if new is None or old is None or new[0] != old[0] or isinstance(values[name], numbers.Integral):
+                self.entries.clear()
+        if dtype is None or dtype != self.dtype:
+            self.entries.clear()
+        self.dtype = dtype
+        for name, new in snapshots.items():
+            if not _same(self.snapshots.get(name), new):
+                self.versions[name] = self.versions.get(name, 0) + 1
+                self.snapshots[name] = new
+        functions_key = tuple(sorted((str(k), id(v)) for k, v in (functions or {}).items()))
+        if self.snapshots.get(FUNCTIONS_INPUT) != functions_key:
+            self.snapshots[FUNCTIONS_INPUT] = functions_key
+            self.versions[FUNCTIONS_INPUT] = self.versions.get(FUNCTIONS_INPUT, 0) + 1
+            self.values[FUNCTIONS_INPUT] = functions   # held, so the ids compared stay theirs
+        return all(s is not None for s in snapshots.values())
+
+    def stamp(self, slot):
+        return tuple(self.versions.get(name, 0) for name in sorted(self.depends[slot], key=str))
+
+    def run(self, indices, values, functions):
+        given = sorted(set(values) & set(self.fixed))
+        if given:
+            raise EvaluationError(f"{given[0]!r} is fixed in this incremental evaluation (program.incremental's "
+                                  "fixed values); make another to change it")
+        values = {**self.fixed, **values}
+        program = _planned_for(self.program, values)
+        if program.backend.name != self.library:
+            self.clear()
+            self.library = program.backend.name
+            self.plan(program)
+        part = self.parts.get(indices)
+        if part is None:
+            part = self.parts[indices] = _Part(program, indices)
+        comparable = self.observe(values, functions, _evaluation_dtype(program, values))
+        valid = {k for k in part.needed if k in self.entries and self.entries[k] == self.stamp(k)}
+        used, stack = set(), list(part.output_slots)
+        while stack:   # the kept values the outputs reach first
+            k = stack.pop()
+            if k in valid:
+                used.add(k)
+            elif k not in used:
+                stack.extend(program.steps[k][2])
+        runs = _running(program, part, used)
+        record = frozenset(k for k in runs if k in self.boundary or k in part.output_slots) if comparable \
+            else frozenset()
+        key = (indices, frozenset(used), record)
+        view = self.views.get(key)
+        if view is None:
+            if len(self.views) >= MAX_VIEWS:
+                self.views.clear()
+            view = self.views[key] = _view(program, part, frozenset(used), record, self.values)
+        for k in record:
+            self.entries.pop(k, None)   # until this run has written it anew
+        outputs = view(values, functions=functions)
+        for k in record:
+            self.entries[k] = self.stamp(k)
+        self.steps_run, self.steps_reused = len(runs), len(used)
+        self.last_run = tuple(sorted(runs))
+        return outputs
+
+
+def _running(program, part, used):
+    """The non-symbol steps a view of ``part`` that reuses ``used`` computes."""
+    runs, stack = set(), [k for k in part.output_slots if k not in used]
+    while stack:
+        k = stack.pop()
+        if k in runs or k in used or isinstance(program.steps[k][0], Var):
+            continue
+        runs.add(k)
+        stack.extend(program.steps[k][2])
+    return runs
+
+
+def _evaluation_dtype(program, values):
+    """The dtype a call of ``program`` with ``values`` evaluates in (as ``Program`` binds it), or
+    None if a value cannot be read (the call reports it)."""
+    dtypes = []
+    try:
+        for name, value in values.items():
+            if isinstance(value, (int, float)) or name not in program.symbols and isinstance(value, numbers.Integral):
+                continue
+            dtypes.append(program.backend.to_array(name, value).dtype)
+        return program.backend.result_type(dtypes)
+    except Exception:  # noqa: BLE001 - the call itself reports a bad value
+        return None
+
+
+class Incremental:
+    """A compiled program evaluated again and again, reusing the steps whose inputs did not change.
+
+    Made by ``Program.incremental``. Call it as the program (values by keyword or as one dict,
+    ``functions=``); ``part(outputs)`` is an ``Incremental`` of some of the outputs that shares
+    this one's kept values. Each call compares its values with the last ones (their bytes,
+    dtype, shape and device; a dask array by identity), keeps the values of the steps on the
+    boundary of an input's influence and of the outputs it returns, and runs only the steps
+    that depend on a value that changed; the results are bit-identical to the program's. A
+    change of any shape, a dim's size given by name, or the evaluation's dtype starts afresh.
+    Calls are serialised by a lock; a pickled one keeps its fixed values, not its kept ones.
+    Traced values (jax.jit, torch.compile) cannot be compared: such a call runs in full.
+
+    Parameters
+    ----------
+    program : Program
+        The compiled program.
+    fixed : dict, optional
+        Values bound once, {name: array} (copied, never compared again): constants such as data.
+    outputs : int, Expr, or list of them, optional
+        The outputs its calls return (default: all, as the program returns them).
+
+    Attributes
+    ----------
+    steps_run, steps_reused : int
+        How many steps the last call computed and how many kept values it read instead.
+    last_run : tuple of int
+        The slots of the steps the last call computed.
+
+    Raises
+    ------
+    EvaluationError
+        When called with a value for a fixed name, and as ``td.evaluate``; as ``Program.part``
+        for bad ``outputs``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A, x, p = td.matrix("A", "n n"), td.vector("x", "n"), td.vector("p", "n")
+    >>> f = -td.logdet(A + td.diag(td.exp(x)))
+    >>> program = td.compile([f, td.grad(f, x), td.hvp(f, x, p)])
+    >>> run = program.incremental({"A": np.eye(3)})
+    >>> value_and_gradient, product = run.part([0, 1]), run.part(2)
+    >>> value, gradient = value_and_gradient(x=np.zeros(3))
+    >>> product(x=np.zeros(3), p=np.ones(3))   # the inverse at x is kept, not computed again
+    array([-0.25, -0.25, -0.25])
+    >>> run.steps_reused > 0
+    True
+    """
+
+    def __init__(self, program, fixed=None, outputs=None):
+        fixed = _merged((fixed,), {}) if fixed is not None else {}
+        self.store = _StepStore(program, {name: _kept_copy(value) if not isinstance(value, (int, float)) else value
+                                          for name, value in fixed.items()})
+        self.outputs_chosen = outputs
+        if outputs is None:
+            self.indices, self.single = tuple(range(len(program.outputs))), None
+        else:
+            self.indices, self.single = output_indices(program, outputs)
+
+    @property
+    def program(self) -> Any:
+        return self.store.program
+
+    @property
+    def steps_run(self) -> int:
+        return self.store.steps_run
+
+    @property
+    def steps_reused(self) -> int:
+        return self.store.steps_reused
+
+    @property
+    def last_run(self) -> tuple[int, ...]:
+        """The slots (in ``program.steps``, or its twin's for other arrays) of the steps the last call computed."""
+        return self.store.last_run
+
+    def part(self, outputs: Any) -> "Incremental":
+        """An ``Incremental`` of some outputs that shares this one's kept values.
+
+        Parameters
+        ----------
+        outputs : int, Expr, or list of them
+            Positions in the program's outputs (negative from the end) or output expressions.
+
+        Returns
+        -------
+        Incremental
+            Its calls return the chosen outputs (one array if one was chosen, else a tuple).
+
+        Raises
+        ------
+        EvaluationError
+            If no output is chosen, a position is out of range, or an expression is not an output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import tensordiff as td
+        >>> x = td.vector("x", "n")
+        >>> run = td.compile([td.sum(td.exp(x)), td.exp(x)]).incremental()
+        >>> run.part(1)(x=np.zeros(2))
+        array([1., 1.])
+        """
+        part = object.__new__(Incremental)   # not copy.copy: __reduce__ makes a fresh store
+        part.store, part.outputs_chosen = self.store, outputs
+        part.indices, part.single = output_indices(self.program, outputs)
+        return part
+
+    def clear(self) -> None:
+        """Forget the kept values (the next call runs in full).
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import tensordiff as td
+        >>> x = td.vector("x", "n")
+        >>> run = td.compile(td.sum(td.exp(x))).incremental()
+        >>> _ = run(x=np.zeros(2)); _ = run(x=np.zeros(2))
+        >>> run.steps_run
+        0
+        >>> run.clear(); _ = run(x=np.zeros(2)); run.steps_run > 0
+        True
+        """
+        with self.store.lock:
+            self.store.clear()
+
+    def __reduce__(self):
+        return (Incremental, (self.program, dict(self.store.fixed), self.outputs_chosen))
+
+    def __repr__(self):
+        return f"<tensordiff incremental evaluation: outputs {list(self.indices)} of {len(self.program.outputs)}, " \
+            f"fixed {sorted(self.store.fixed)}>"
+
+    def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:
+        values = _merged(args, values)
+        with self.store.lock:
+            outputs = self.store.run(self.indices, values, functions)
+        if self.single is None:
+            program = self.program
+            return outputs[0] if program.single else _nested(outputs, program.nesting)
+        return _shaped(outputs, self.single)
+
+
+def _nested(outputs, nesting):
+    if nesting is None:
+        return tuple(outputs)
+    return tuple(_nested(outputs, n) if isinstance(n, tuple) else outputs[n] for n in nesting)

@@ -122,7 +122,7 @@ class ScipyObjective:
                 f"{m!r} (dims {format_dims(symbols[m])})" for m in missing))
         self.wrt = tuple(wrt)
         self.constants = {name: _as_float_array(name, value) for name, value in constants.items()}
-        self.sizes = {}
+        self.sizes, self._layout = {}, None
         for name, value in self.constants.items():
             self._bind_sizes(name, symbols[name], value.shape)
 
@@ -151,6 +151,8 @@ class ScipyObjective:
     @property
     def layout(self) -> list[tuple[str, tuple[int, ...], slice]]:
         """[(name, shape, slice of x)] for each wrt symbol, once every dim's size is known."""
+        if self._layout is not None:
+            return list(self._layout)
         layout, start = [], 0
         for w in self.wrt:
             unknown = [d for d in w.dims if d not in self.sizes]
@@ -161,6 +163,7 @@ class ScipyObjective:
             size = math.prod(shape)
             layout.append((w.name, shape, slice(start, start + size)))
             start += size
+        self._layout = layout
         return layout
 
     @property
@@ -243,6 +246,7 @@ class ScipyObjective:
             if self.sizes.get(dim, size) != size:
                 raise ShapeError(f"dim {dim!r} is {self.sizes[dim]} elsewhere but {size} in axis {axis} of {name!r}")
             self.sizes[dim] = size
+        self._layout = None
 
 
 def _fresh_symbol(name, dims, taken):

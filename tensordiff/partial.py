@@ -101,6 +101,8 @@ class _Part:
         self.symbol_slots = frozenset(k for k in needed if isinstance(program.steps[k][0], Var))
         self.symbols = {program.steps[k][0].name: program.steps[k][0].dims for k in sorted(self.symbol_slots)}
         self.dims = plan_dims([program.steps[k][0] for k in needed], program.index_checks)
+        self.inputs: frozenset = frozenset()   # _StepStore: the distinct input tuples of the needed steps
+        self.plans: dict = {}   # _StepStore: reused steps -> (steps computed, those that may be kept)
 
 
 def plan_dims(nodes, index_checks):
@@ -283,10 +285,11 @@ class Recording:
 
 def _kept_copy(value):
     """A copy of a step's value that later steps of this run cannot change (numpy: read-only)."""
-    value = _fresh_copy(value)
-    if isinstance(value, np.ndarray):
+    if type(value) is np.ndarray:
+        value = value.copy()
         value.flags.writeable = False
-    return value
+        return value
+    return _fresh_copy(value)
 
 
 def _fresh_copy(value):
@@ -302,8 +305,11 @@ def _fresh_copy(value):
 
 
 def _snapshot(value):
-    """What a later value is compared with: (shape key, contents key); None where it cannot be read
-    (a traced value, a bad one: the call reports it), which no later value equals."""
+    """What a later value is compared with: (kind, contents), the kind being its type, shape,
+    dtype and device; None where it cannot be read (a traced value, a bad one: the call reports
+    it), which no later value equals."""
+    if type(value) is np.ndarray:
+        return ((np.ndarray, value.shape, value.dtype), value.tobytes()) if value.dtype != object else None
     library = library_of(value)
     if library == "dask":   # lazy and immutable: the same array object is the same value
         return (("dask", value.shape, str(value.dtype)), value)
@@ -318,8 +324,7 @@ def _snapshot(value):
         return None
     if host.dtype == object:
         return None
-    return ((type(value).__name__, host.shape, str(host.dtype), str(getattr(value, "device", ""))),
-            host.tobytes())
+    return ((type(value), host.shape, host.dtype, str(getattr(value, "device", ""))), host.tobytes())
 
 
 def _same(old, new):
@@ -329,7 +334,12 @@ def _same(old, new):
 
 
 class _StepStore:
-    """The values an ``Incremental`` and its parts keep between calls, and what they were computed from."""
+    """The values an ``Incremental`` and its parts keep between calls, and what they were computed from.
+
+    Each input (a symbol's name, or FUNCTIONS_INPUT) has a version, new whenever its value
+    changes; a kept value is valid while the versions of the inputs its step depends on are those
+    it was computed with. An input that changed at each of its last two calls (a direction p) is
+    volatile: the steps depending on it are not kept."""
 
     def __init__(self, program, fixed):
         self.program, self.fixed = program, fixed
@@ -337,11 +347,14 @@ class _StepStore:
         self.clear()
 
     def clear(self) -> None:
-        self.library, self.dtype, self.last_run = None, None, ()
-        self.snapshots: dict[Any, Any] = {}       # name -> _snapshot of the last value seen
+        self.library, self.last_run = None, ()
+        self.snapshots: dict[Any, Any] = {}       # name -> _snapshot of its last value
         self.versions: dict[Any, int] = {}        # name -> how many different values it has had
+        self.changes: dict[Any, int] = {}         # name -> how many of its last calls in a row changed it
+        self.dtypes: dict[Any, Any] = {}          # name -> its array's dtype (None: a Python number)
+        self.accepted: set = set()                # names of values that calls have run with
         self.values: dict[Any, Any] = {}          # slot -> kept value (Recording writes it)
-        self.entries: dict[int, tuple] = {}       # slot -> the versions of its inputs its kept value is of
+        self.entries: dict[int, tuple] = {}       # slot -> (dtype, versions of its inputs) of its kept value
         self.parts: dict[tuple, _Part] = {}
         self.views: dict[tuple, Any] = {}
         self.depends: Any = None
@@ -349,8 +362,8 @@ class _StepStore:
         self.steps_run, self.steps_reused = 0, 0
 
     def plan(self, program):
-        """Each step's inputs (symbol names, and FUNCTIONS_INPUT for user functions) and the
-        boundary steps: read by a step that depends on more inputs."""
+        """Each step's inputs (symbol names, and FUNCTIONS_INPUT for user functions, sorted) and
+        the boundary steps: read by a step that depends on more inputs."""
         depends = []
         for node, _plan, args, _ in program.steps:
             if isinstance(node, Var):
@@ -360,37 +373,58 @@ class _StepStore:
             if isinstance(node, Apply) and node.fn.user:
                 inputs |= {FUNCTIONS_INPUT}
             depends.append(inputs)
-        boundary = {s for k, (node, _plan, args, _) in enumerate(program.steps) for s in args
-                    if not isinstance(program.steps[s][0], Var) and depends[s] < depends[k]}
-        self.depends, self.boundary = depends, frozenset(boundary)
+        self.boundary = frozenset(s for k, (node, _plan, args, _) in enumerate(program.steps) for s in args
+                                  if not isinstance(program.steps[s][0], Var) and depends[s] < depends[k])
+        interned = {}
+        self.depends = [interned.setdefault(d, tuple(sorted(d, key=str))) for d in depends]
 
-    def observe(self, values, functions, dtype):
+    def observe(self, program, values, functions):
         """Compare ``values`` with the last ones seen: a new version of each that changed, and a
-        fresh start when a shape, a dtype, a device, an int (perhaps a dim's size), the
-        evaluation's dtype changed or a value cannot be compared. True if every value could be."""
-        snapshots = {name: _snapshot(value) for name, value in values.items() if name not in self.fixed}
-        for name, new in snapshots.items():
-            old = self.snapshots.get(name, False)
-            if old is False or _same(old, new):
+        fresh start when a shape, a dtype, a device or an int (perhaps a dim's size) changed or a
+        value cannot be compared. Returns whether every value could be."""
+        comparable = True
+        for name, value in values.items():
+            if name in self.fixed:
                 continue
-            if new is None or old is None or new[0] != old[0] or isinstance(values[name], numbers.Integral):
+            new = _snapshot(value)
+            old = self.snapshots.get(name, False)
+            if old is not False and _same(old, new):
+                self.changes[name] = 0
+                continue
+            comparable = comparable and new is not None
+            if old is not False and (new is None or old is None or new[0] != old[0]
+                                     or isinstance(value, numbers.Integral)):
                 self.entries.clear()
-        if dtype is None or dtype != self.dtype:
-            self.entries.clear()
-        self.dtype = dtype
-        for name, new in snapshots.items():
-            if not _same(self.snapshots.get(name), new):
-                self.versions[name] = self.versions.get(name, 0) + 1
-                self.snapshots[name] = new
+            self.versions[name] = self.versions.get(name, 0) + 1
+            self.changes[name] = self.changes.get(name, 0) + 1
+            self.snapshots[name] = new
+            self.dtypes.pop(name, None)
         functions_key = tuple(sorted((str(k), id(v)) for k, v in (functions or {}).items()))
         if self.snapshots.get(FUNCTIONS_INPUT) != functions_key:
             self.snapshots[FUNCTIONS_INPUT] = functions_key
             self.versions[FUNCTIONS_INPUT] = self.versions.get(FUNCTIONS_INPUT, 0) + 1
             self.values[FUNCTIONS_INPUT] = functions   # held, so the ids compared stay theirs
-        return all(s is not None for s in snapshots.values())
+        return comparable
 
-    def stamp(self, slot):
-        return tuple(self.versions.get(name, 0) for name in sorted(self.depends[slot], key=str))
+    def evaluation_dtype(self, program, values):
+        """The dtype a call of ``program`` with ``values`` evaluates in, as ``Program`` binds it
+        (None if a value cannot be read: the call reports it)."""
+        dtypes = []
+        for name, value in values.items():
+            dtype = self.dtypes.get(name, False)
+            if dtype is False:
+                try:
+                    if isinstance(value, (int, float)) or name not in program.symbols and \
+                            isinstance(value, numbers.Integral):
+                        dtype = None   # a Python number, or a dim's size
+                    else:
+                        dtype = program.backend.to_array(name, value).dtype
+                except Exception:  # noqa: BLE001 - the call itself reports a bad value
+                    return None
+                self.dtypes[name] = dtype
+            if dtype is not None:
+                dtypes.append(dtype)
+        return program.backend.result_type(dtypes)
 
     def run(self, indices, values, functions):
         given = sorted(set(values) & set(self.fixed))
@@ -406,31 +440,58 @@ class _StepStore:
         part = self.parts.get(indices)
         if part is None:
             part = self.parts[indices] = _Part(program, indices)
-        comparable = self.observe(values, functions, _evaluation_dtype(program, values))
-        valid = {k for k in part.needed if k in self.entries and self.entries[k] == self.stamp(k)}
-        used, stack = set(), list(part.output_slots)
+            part.inputs = frozenset(self.depends[k] for k in part.needed)
+        comparable = self.observe(program, values, functions)
+        dtype = self.evaluation_dtype(program, values)
+        versions, depends, entries = self.versions, self.depends, self.entries
+        stamps = {names: (dtype, tuple([versions.get(name, 0) for name in names]))
+                  for names in {depends[k] for k in part.output_slots}}
+        missing = ()
+        if all(entries.get(k) == stamps[depends[k]] for k in part.output_slots) and set(values) <= self.accepted \
+                and self.library == "numpy":
+            # every output kept, from values that calls have run with: handed back as a call does
+            outputs = []
+            for k in part.output_slots:
+                outputs.append(program.backend.finish(self.values[k], dtype, outputs, missing))
+            self.steps_run, self.steps_reused, self.last_run = 0, len(set(part.output_slots)), ()
+            return outputs
+        stamps.update({names: (dtype, tuple([versions.get(name, 0) for name in names]))
+                       for names in part.inputs if names not in stamps})
+        used, seen, stack = set(), set(), list(part.output_slots)
+        steps = program.steps
         while stack:   # the kept values the outputs reach first
             k = stack.pop()
-            if k in valid:
+            if k in seen:
+                continue
+            seen.add(k)
+            if entries.get(k) == stamps[depends[k]]:
                 used.add(k)
-            elif k not in used:
-                stack.extend(program.steps[k][2])
-        runs = _running(program, part, used)
-        record = frozenset(k for k in runs if k in self.boundary or k in part.output_slots) if comparable \
-            else frozenset()
-        key = (indices, frozenset(used), record)
+            else:
+                stack.extend(steps[k][2])
+        used = frozenset(used)
+        plan = part.plans.get(used)
+        if plan is None:
+            runs = _running(program, part, used)
+            candidates = [(k, depends[k]) for k in sorted(runs) if k in self.boundary or k in part.output_slots]
+            plan = part.plans[used] = (tuple(sorted(runs)), candidates)
+        runs, candidates = plan
+        record = frozenset()
+        if comparable and dtype is not None:
+            volatile = {name for name, count in self.changes.items() if count >= 2}
+            record = frozenset(k for k, names in candidates if not volatile.intersection(names))
+        key = (indices, used, record)
         view = self.views.get(key)
         if view is None:
             if len(self.views) >= MAX_VIEWS:
                 self.views.clear()
-            view = self.views[key] = _view(program, part, frozenset(used), record, self.values)
-        for k in record:
-            self.entries.pop(k, None)   # until this run has written it anew
+            view = self.views[key] = _view(program, part, used, record, self.values)
+        for k in runs:
+            entries.pop(k, None)   # recomputed: kept again below only if recorded
         outputs = view(values, functions=functions)
         for k in record:
-            self.entries[k] = self.stamp(k)
-        self.steps_run, self.steps_reused = len(runs), len(used)
-        self.last_run = tuple(sorted(runs))
+            entries[k] = stamps[depends[k]]
+        self.accepted.update(values)
+        self.steps_run, self.steps_reused, self.last_run = len(runs), len(used), runs
         return outputs
 
 
@@ -444,20 +505,6 @@ def _running(program, part, used):
         runs.add(k)
         stack.extend(program.steps[k][2])
     return runs
-
-
-def _evaluation_dtype(program, values):
-    """The dtype a call of ``program`` with ``values`` evaluates in (as ``Program`` binds it), or
-    None if a value cannot be read (the call reports it)."""
-    dtypes = []
-    try:
-        for name, value in values.items():
-            if isinstance(value, (int, float)) or name not in program.symbols and isinstance(value, numbers.Integral):
-                continue
-            dtypes.append(program.backend.to_array(name, value).dtype)
-        return program.backend.result_type(dtypes)
-    except Exception:  # noqa: BLE001 - the call itself reports a bad value
-        return None
 
 
 class Incremental:

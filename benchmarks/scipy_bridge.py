@@ -60,7 +60,7 @@ def timed(obj):
 
 
 def run(name, make, n, repeat):
-    for attempt in range(repeat):
+    for _ in range(repeat):
         f, wrt, constants, start = make(n, np.random.default_rng(0))
         began = time.perf_counter()
         obj = td.scipy_objective(f, wrt, **constants)

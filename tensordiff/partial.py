@@ -101,8 +101,8 @@ class _Part:
         self.symbol_slots = frozenset(k for k in needed if isinstance(program.steps[k][0], Var))
         self.symbols = {program.steps[k][0].name: program.steps[k][0].dims for k in sorted(self.symbol_slots)}
         self.dims = plan_dims([program.steps[k][0] for k in needed], program.index_checks)
-        self.inputs: frozenset = frozenset()   # _StepStore: the distinct input tuples of the needed steps
-        self.plans: dict = {}   # _StepStore: reused steps -> (steps computed, those that may be kept)
+        self.inputs = frozenset()   # _StepStore: the distinct input tuples of the needed steps
+        self.plans = {}   # _StepStore: reused steps -> (steps computed, those that may be kept)
 
 
 def plan_dims(nodes, index_checks):

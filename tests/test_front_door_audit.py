@@ -234,3 +234,23 @@ def test_a_flat_vector_of_the_wrong_length_names_the_expected_length():
         obj.jac(np.zeros(4))
     with pytest.raises(td.ShapeError, match=r"p has shape \(2,\), expected a flat vector of length 3"):
         obj.hessp(np.zeros(3), np.zeros(2))
+
+
+def test_the_node_classes_declare_their_fields():
+    # mypy reads node.name, node.operands, ... from these declarations (pyproject's mypy overrides)
+    import typing
+
+    from tensordiff import expr
+    classes = [c for c in vars(expr).values() if isinstance(c, type) and issubclass(c, expr.Expr)]
+    assert len(classes) > 15
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())} - {"__weakref__"}
+        assert slots <= set(hints), f"{cls.__name__} does not declare {sorted(slots - set(hints))}"
+        assert not hasattr(td.vector("x", "n"), "__dict__")   # the declarations add no instance dict
+
+
+def test_numeric_diff_needs_a_symbol():
+    x = td.vector("x", "n")
+    with pytest.raises(td.TensorDiffError, match="numeric_diff differentiates with respect to a symbol, got Einsum"):
+        td.testing.numeric_diff(x @ x, 2 * x, {"x": np.ones(2)})

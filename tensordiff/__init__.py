@@ -32,7 +32,8 @@ from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, m
 from .simplify import simplify
 from .ops import broadcast_shapes, broadcast_to
 from .optimize import ScipyObjective, scipy_objective
-from .partial import Incremental, ProgramPart
+from .incremental import Incremental
+from .partial import ProgramPart
 from .substitution import substitute
 from .testing import check
 from .kronform import tbox, tprod

@@ -45,7 +45,8 @@ from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections
 from .simplify import as_expr
 from .passes import run_passes
-from .partial import Incremental, ProgramPart
+from .incremental import Incremental
+from .partial import ProgramPart
 from .records import explain_text
 from .specialise import MAX_SIGNATURES, PLAN_FILENAME, Specialised, signature
 from .annotations import Arrays, Backend, Chunks, Conditioning, Exprs, Functions, MemoryLimit, Singular, Values

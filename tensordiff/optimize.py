@@ -3,7 +3,7 @@
 ``scipy_objective(f, [W, b], **constants)`` lays the symbols W, b end to end in one float64
 vector x (each raveled in C order) and compiles, once, one program: the value, the gradients,
 the Hessian-vector product (with a direction symbol per wrt symbol) and the Hessian's blocks,
-sharing their work. It runs incrementally (``Program.incremental``, partial.py) with the
+sharing their work. It runs incrementally (``Program.incremental``, incremental.py) with the
 constants fixed: each of ``fun``, ``jac``, ``hessp`` and ``hess`` runs only the steps its outputs
 need, and the steps that depend on the point alone are kept while the point stays the same, so
 ``fun(x)`` then ``jac(x)`` is one evaluation and the many ``hessp(x, p)`` of a trust-region step

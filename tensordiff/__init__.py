@@ -32,6 +32,8 @@ from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, m
 from .simplify import simplify
 from .ops import broadcast_shapes, broadcast_to
 from .optimize import ScipyObjective, scipy_objective
+from .incremental import Incremental
+from .partial import ProgramPart
 from .substitution import substitute
 from .testing import check
 from .kronform import tbox, tprod
@@ -45,6 +47,7 @@ __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify", "substitute",
     "evaluate", "compile", "Program", "kernels_available",
     "scipy_objective", "ScipyObjective",
+    "ProgramPart", "Incremental",
     "cost", "Cost", "derivative_size", "DerivativeSize", "set_memory_limit", "get_memory_limit",
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "MatrixNotation", "codegen", "check",
     "broadcast_shapes", "broadcast_to",

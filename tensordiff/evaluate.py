@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import copy
 from typing import Any, Optional
 
 import numpy as np
@@ -37,6 +38,8 @@ from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections
 from .passes import run_passes
 from .simplify import as_expr
+from .incremental import Incremental
+from .partial import ProgramPart
 from .records import explain_text, plan_text
 from .specialise import MAX_SIGNATURES, Specialised, signature
 from .steps import EinsumStep, SumStep
@@ -342,6 +345,106 @@ class Program:
         for result in results:
             outputs.append(self.backend.finish(result, special.place, outputs, arrays.values()))
         return outputs[0] if self.single else nest(tuple(outputs), self.nesting)
+
+    def part(self, outputs: Any) -> ProgramPart:
+        """Some of this program's outputs, running only the steps they need (``td.ProgramPart``).
+
+        Parameters
+        ----------
+        outputs : int, Expr, or list of them
+            Positions in the outputs (a nested compile counted flat; negative from the end) or
+            the output expressions themselves; one gives an array per call, a list a tuple.
+
+        Returns
+        -------
+        ProgramPart
+            Callable as the program, with the values of the symbols the chosen outputs read.
+
+        Raises
+        ------
+        EvaluationError
+            If no output is chosen, a position is out of range, or an expression is not an output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import tensordiff as td
+        >>> x, p = td.vector("x", "n"), td.vector("p", "n")
+        >>> f = td.sum(td.exp(x))
+        >>> program = td.compile([f, td.hvp(f, x, p)])
+        >>> program.part(0)(x=np.zeros(3))   # no p needed
+        array(3.)
+        """
+        return ProgramPart(self, outputs)
+
+    def incremental(self, fixed: Optional[Values] = None) -> Incremental:
+        """This program for repeated calls that reuse the steps whose inputs did not change (``td.Incremental``).
+
+        Parameters
+        ----------
+        fixed : dict, optional
+            Values bound once ({name: array}, copied): constants that later calls leave out.
+
+        Returns
+        -------
+        Incremental
+            Callable as the program; ``part(outputs)`` gives some outputs sharing its kept values.
+
+        Raises
+        ------
+        EvaluationError
+            When called: as ``td.evaluate``, and for a value of a fixed name.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import tensordiff as td
+        >>> X, w = td.matrix("X", "n k"), td.vector("w", "k")
+        >>> run = td.compile(td.sum(td.exp(X @ w))).incremental({"X": np.eye(2)})
+        >>> run(w=np.zeros(2)), run(w=np.zeros(2)), run.steps_run
+        (array(2.), array(2.), 0)
+        """
+        return Incremental(self, fixed)
+
+    def planned_for(self, library: str) -> Program:
+        """This program as it runs a call with ``library``'s arrays: itself, or its twin planned for them.
+
+        Parameters
+        ----------
+        library : str
+            "numpy", "torch", "jax", "cupy" or "dask".
+
+        Returns
+        -------
+        Program
+            Itself where it was compiled for ``library`` or for numpy values; else (no backend
+            named) its twin for ``library``, made on first use.
+
+        Examples
+        --------
+        >>> import tensordiff as td
+        >>> program = td.compile(td.vector("x", "n") * 2)
+        >>> program.planned_for("numpy") is program
+        True
+        """
+        if library == self.backend.name or not self.follows_inputs:
+            return self
+        return self._twin(library)
+
+    def restricted(self, steps: list, output_slots: tuple, symbols: dict, dims: set) -> Program:
+        """A program running ``steps``, a part of this plan (partial.py): a view sharing its step
+        plans, with its own specialisations and memory prices; it returns a tuple of
+        ``output_slots`` and binds ``symbols`` ({name: dims}) and ``dims``."""
+        view = copy.copy(self)
+        view.steps, view.output_slots, view.symbols, view.dims = steps, output_slots, symbols, dims
+        view.nodes = [node for node, *_ in steps]
+        view.symmetric = {name: node for name, node in self.symmetric.items() if name in symbols}
+        view.bound_dims = ([node.shape for node in view.nodes],
+                           [self.reads.get(node, node).dims for node in view.nodes if isinstance(node, Einsum)])
+        view.specialisations = None if self.specialisations is None else {}
+        view.prices, view.twins, view.follows_inputs = {}, {}, False
+        view.single, view.nesting = False, None
+        return view
 
     def _twin(self, library):
         """This program planned for ``library``'s arrays (made on first use)."""

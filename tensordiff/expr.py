@@ -30,6 +30,7 @@ import gc
 import hashlib
 import threading
 import weakref
+from typing import Any
 
 from .errors import FrozenNodeError, ShapeError, UnsupportedOperation
 from .indices import format_dims, sliced_dim
@@ -108,6 +109,10 @@ class Expr(Operators):
     """
 
     __slots__ = ("shape", "free", "skey", "symmetric_cache", "__weakref__")
+    shape: tuple[str, ...]
+    free: frozenset[str]
+    skey: str
+    symmetric_cache: Any
     __array_priority__ = 1000  # so numpy scalars defer to our operators
     __hash__ = object.__hash__
     _expr_fields = ()   # positions in _fields() that hold a child expression or a tuple of them
@@ -172,6 +177,9 @@ class Var(Expr):
     """A symbol: a value, identified by its name, dims and kind (``symmetric``), not by its name alone."""
 
     __slots__ = ("name", "dims", "symmetric")
+    name: str
+    dims: tuple[str, ...]
+    symmetric: bool
 
     def _init(self, name, dims, symmetric=False):
         _set(self, "name", name)
@@ -273,6 +281,12 @@ def declared_dims(name):
 class Einsum(Expr):
     # unit_skey_cache: the skey of this product with coefficient 1 (simplify fills it when a sum sorts it)
     __slots__ = ("coeff", "operands", "subscripts", "out", "dims", "unit_skey_cache")
+    coeff: float
+    operands: tuple[Expr, ...]
+    subscripts: tuple[tuple[int, ...], ...]
+    out: tuple[int, ...]
+    dims: tuple[str, ...]   # the dim of each index id
+    unit_skey_cache: Any
     _expr_fields = (1,)
 
     def _init(self, coeff, operands, subs, out, dims):
@@ -307,6 +321,7 @@ def einsum_skey(coeff, operands, subs, out, dims):
 
 class Add(Expr):
     __slots__ = ("terms",)
+    terms: tuple[Expr, ...]
     _expr_fields = (0,)
 
     def _init(self, terms):
@@ -326,6 +341,8 @@ class Apply(Expr):
     """``fn`` applied elementwise; ``fn`` is a ``functions.Elementwise``."""
 
     __slots__ = ("fn", "arg")
+    fn: Any   # a functions.Elementwise
+    arg: Expr
     _expr_fields = (1,)
 
     def _init(self, fn, arg):
@@ -344,6 +361,7 @@ class Apply(Expr):
 
 class _MatrixFunction(Expr):
     __slots__ = ("arg",)
+    arg: Expr
     _expr_fields = (0,)
 
     def _init(self, arg):
@@ -389,6 +407,8 @@ class Solve(Expr):
     """inv(A) applied to B along B's first axis; made only by evaluation planning, never differentiated."""
 
     __slots__ = ("matrix", "rhs")
+    matrix: Expr
+    rhs: Expr
     _expr_fields = (0, 1)
 
     def _init(self, matrix, rhs):
@@ -410,6 +430,8 @@ class Select(Expr):
     (start, stop, step) (S[new, dim] = 1 where dim = range(size)[start:stop:step][new])."""
 
     __slots__ = ("dim", "key")
+    dim: str
+    key: Any   # an int, or (start, stop, step)
 
     def _init(self, dim, key):
         _set(self, "dim", dim)
@@ -426,6 +448,8 @@ class Take(Expr):
     """``arg[keys]`` with one key per axis: None (the whole axis), an int, or (start, stop, step)."""
 
     __slots__ = ("arg", "keys")
+    arg: Expr
+    keys: tuple[Any, ...]
     _expr_fields = (0,)
 
     def _init(self, arg, keys):
@@ -510,6 +534,8 @@ class _AxisNode(Expr):
     """A function of ``arg`` along ``axes`` (sorted axis positions of arg)."""
 
     __slots__ = ("arg", "axes")
+    arg: Expr
+    axes: tuple[int, ...]
     _expr_fields = (0,)
     keeps_shape = False
 
@@ -551,6 +577,9 @@ class Compare(Expr):
     """The 0/1 mask ``a op b`` elementwise (op one of < <= > >= ==); a and b have one shape."""
 
     __slots__ = ("op", "a", "b")
+    op: str
+    a: Expr
+    b: Expr
     _expr_fields = (1, 2)
 
     def _init(self, op, a, b):
@@ -572,6 +601,9 @@ class Where(Expr):
     """``a`` where ``mask`` is nonzero, else ``b`` (numpy's where); all three have one shape."""
 
     __slots__ = ("mask", "a", "b")
+    mask: Expr
+    a: Expr
+    b: Expr
     _expr_fields = (0, 1, 2)
 
     def _init(self, mask, a, b):
@@ -593,6 +625,8 @@ class Maximum(Expr):
     """The elementwise larger of ``a`` and ``b`` (one shape); minimum is -maximum(-a, -b)."""
 
     __slots__ = ("a", "b")
+    a: Expr
+    b: Expr
     _expr_fields = (0, 1)
 
     def _init(self, a, b):
@@ -614,6 +648,10 @@ class Triangle(Expr):
     col - row >= k (not ``lower``): numpy's tril/triu of a matrix of ones."""
 
     __slots__ = ("rows", "cols", "k", "lower")
+    rows: str
+    cols: str
+    k: int
+    lower: bool
 
     def _init(self, rows, cols, k, lower):
         _set(self, "rows", rows)

@@ -1,13 +1,14 @@
 """A bridge to scipy.optimize: a scalar expression as fun/jac/hess/hessp of one flat vector.
 
 ``scipy_objective(f, [W, b], **constants)`` lays the symbols W, b end to end in one float64
-vector x (each raveled in C order) and compiles, once: the value with the gradients; the same
-with the parts of the Hessian-vector product that do not depend on the direction p (an inverse,
-f'' of an inner product, ...), sharing the gradients' work; and the product itself from those
-parts, linear in p. The last point and its parts are cached: ``fun(x)`` then ``jac(x)`` is one
-evaluation, and the many ``hessp(x, p)`` of a trust-region step run only the product part.
-``hess(x)`` forms the whole Hessian (compiled on first use).
-scipy itself is not needed here; the object is what ``scipy.optimize.minimize`` takes.
+vector x (each raveled in C order) and compiles, once, one program: the value, the gradients,
+the Hessian-vector product (with a direction symbol per wrt symbol) and the Hessian's blocks,
+sharing their work. It runs incrementally (``Program.incremental``, incremental.py) with the
+constants fixed: each of ``fun``, ``jac``, ``hessp`` and ``hess`` runs only the steps its outputs
+need, and the steps that depend on the point alone are kept while the point stays the same, so
+``fun(x)`` then ``jac(x)`` is one evaluation and the many ``hessp(x, p)`` of a trust-region step
+run only the steps that read p. scipy itself is not needed here; the object is what
+``scipy.optimize.minimize`` takes.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import numpy as np
 from .diff import diff, grad, jvp
 from .errors import EvaluationError, ShapeError, TensorDiffError
 from .evaluate import compile
-from .expr import Var, make, topological
+from .expr import Var, topological
 from .indices import format_dims
 from .ops import tensor
-from .simplify import as_expr, substitute as replace_nodes
+from .simplify import as_expr
 from .annotations import ExprLike, Wrt
 
 __all__ = ["scipy_objective", "ScipyObjective"]
@@ -121,7 +122,7 @@ class ScipyObjective:
                 f"{m!r} (dims {format_dims(symbols[m])})" for m in missing))
         self.wrt = tuple(wrt)
         self.constants = {name: _as_float_array(name, value) for name, value in constants.items()}
-        self.sizes = {}
+        self.sizes, self._layout = {}, None
         for name, value in self.constants.items():
             self._bind_sizes(name, symbols[name], value.shape)
 
@@ -131,30 +132,27 @@ class ScipyObjective:
         # block i of H·p is Σ_j ∂g_i/∂w_j · p_j: one directional derivative of each gradient per symbol
         products = [sum((jvp(g, w, v) for w, v in zip(wrt[1:], self.directions[1:])),
                         jvp(g, wrt[0], self.directions[0])) for g in gradients]
-        self.value_program = compile([f, *gradients], backend="numpy")
-        # what the products need that p does not change is computed once per point, with the value
-        # and gradients (sharing their work); each hessp then runs only the part linear in p
-        intermediates = _independent_parts(products, {v.name for v in self.directions})
-        stand_ins = {node: make(Var, f"intermediate {k}", node.shape) for k, node in enumerate(intermediates)}
-        self.point_program = compile([f, *gradients, *intermediates], backend="numpy")
-        self.product_program = compile([replace_nodes(e, stand_ins) if stand_ins else e for e in products],
-                                       backend="numpy")
-        self.stand_ins = tuple(stand_ins.values())
-        # its inputs: its own symbols, and a symbol of f for each dim only f's symbols carry (eye("p"))
-        self.product_inputs = set(self.product_program.symbols)
-        carried = {d for dims in self.product_program.symbols.values() for d in dims}
-        for name, dims in symbols.items():
-            if set(dims) & (self.product_program.dims - carried):
-                self.product_inputs.add(name)
-                carried.update(dims)
-        self.f, self.gradients, self.hessian_program = f, gradients, None
-        self.evaluations = 0   # program calls, for a user who wants to see the caching at work
-        self._point, self._value, self._gradient, self._intermediates = None, None, None, None
+        self.hessian_blocks = [(i, j) for i in range(len(wrt)) for j in range(i, len(wrt))]
+        blocks = [diff(gradients[i], wrt[j]) for i, j in self.hessian_blocks]
+        # one program: the value, the gradients, the products and the Hessian's blocks share their
+        # work; its incremental evaluation keeps what depends on the point alone, so that fun(x),
+        # jac(x), hess(x) and the many hessp(x, p) at one x compute it once and each hessp runs
+        # only the steps that read p
+        self.program = compile([f, *gradients, *products, *blocks], backend="numpy")
+        self.evaluation = self.program.incremental(self.constants)
+        count = len(wrt)
+        self.value_and_gradients = self.evaluation.part(list(range(1 + count)))
+        self.hessian_products = self.evaluation.part(list(range(1 + count, 1 + 2 * count)))
+        self.hessian_parts = self.evaluation.part(list(range(1 + 2 * count, 1 + 2 * count + len(blocks))))
+        self.f, self.gradients = f, gradients
+        self.evaluations = 0   # calls that ran some of the program's steps, to see the reuse at work
 
     # ---- the flat layout
     @property
     def layout(self) -> list[tuple[str, tuple[int, ...], slice]]:
         """[(name, shape, slice of x)] for each wrt symbol, once every dim's size is known."""
+        if self._layout is not None:
+            return list(self._layout)
         layout, start = [], 0
         for w in self.wrt:
             unknown = [d for d in w.dims if d not in self.sizes]
@@ -165,6 +163,7 @@ class ScipyObjective:
             size = math.prod(shape)
             layout.append((w.name, shape, slice(start, start + size)))
             start += size
+        self._layout = layout
         return layout
 
     @property
@@ -195,38 +194,23 @@ class ScipyObjective:
     # ---- what scipy calls
     def fun(self, x: Any) -> float:
         """The value of f at ``x``."""
-        return float(self._value_and_gradient(x)[0])
+        return float(self._run(self.value_and_gradients, x)[0])
 
     def jac(self, x: Any) -> np.ndarray:
         """The gradient at ``x``, flat."""
-        return self._value_and_gradient(x)[1].copy()
+        return np.concatenate([np.ravel(g) for g in self._run(self.value_and_gradients, x)[1:]])
 
     def hessp(self, x: Any, p: Any) -> np.ndarray:
         """The Hessian at ``x`` times ``p``, flat, without forming the Hessian."""
-        x = self._flat(x, "x")
         directions = self.unflatten(self._flat(p, "p"))
-        if not self._at(x) or self._intermediates is None:
-            out = self.point_program(**self.constants, **self.unflatten(x))
-            self.evaluations += 1
-            count = len(self.wrt)
-            self._remember(x, out[0], out[1:1 + count])
-            self._intermediates = dict(zip((s.name for s in self.stand_ins), out[1 + count:]))
-        values = {**self.constants, **self.unflatten(x), **self._intermediates,
-                  **{v.name: directions[w.name] for w, v in zip(self.wrt, self.directions)}}
-        out = self.product_program(**{name: values[name] for name in self.product_inputs})
-        self.evaluations += 1
-        return np.concatenate([np.ravel(h) for h in out])
+        products = self._run(self.hessian_products, x, {v.name: directions[w.name]
+                                                       for w, v in zip(self.wrt, self.directions)})
+        return np.concatenate([np.ravel(h) for h in products])
 
     def hess(self, x: Any) -> np.ndarray:
         """The whole Hessian at ``x``: a symmetric (size, size) array, blocks in the layout's order."""
-        if self.hessian_program is None:
-            blocks = [(i, j) for i in range(len(self.wrt)) for j in range(i, len(self.wrt))]
-            self.hessian_blocks = blocks
-            self.hessian_program = compile([diff(self.gradients[i], self.wrt[j]) for i, j in blocks],
-                                           backend="numpy")
         layout = self.layout
-        out = self.hessian_program(**self.constants, **self.unflatten(x))
-        self.evaluations += 1
+        out = self._run(self.hessian_parts, x)
         n = layout[-1][2].stop
         hessian = np.empty((n, n))
         for (i, j), block in zip(self.hessian_blocks, out):
@@ -237,21 +221,11 @@ class ScipyObjective:
         return hessian
 
     # ---- internals
-    def _value_and_gradient(self, x):
-        x = self._flat(x, "x")
-        if not self._at(x):
-            out = self.value_program(**self.constants, **self.unflatten(x))
-            self.evaluations += 1
-            self._remember(x, out[0], out[1:])
-        return self._value, self._gradient
-
-    def _at(self, x):
-        return self._point is not None and np.array_equal(x, self._point)
-
-    def _remember(self, x, value, gradients):
-        self._point = np.array(x, dtype=np.float64)
-        self._value, self._gradient = value, np.concatenate([np.ravel(g) for g in gradients])
-        self._intermediates = None
+    def _run(self, part, x, directions=None):
+        """The outputs of ``part`` (of the incremental evaluation) at the flat point ``x``."""
+        out = part({**self.unflatten(x), **(directions or {})})
+        self.evaluations += self.evaluation.steps_run > 0
+        return out
 
     def _flat(self, x, what):
         n = self.size
@@ -272,18 +246,7 @@ class ScipyObjective:
             if self.sizes.get(dim, size) != size:
                 raise ShapeError(f"dim {dim!r} is {self.sizes[dim]} elsewhere but {size} in axis {axis} of {name!r}")
             self.sizes[dim] = size
-
-
-def _independent_parts(exprs, names):
-    """The largest subexpressions of ``exprs`` free of the symbols ``names`` that feed a node that
-    is not: what stays fixed while only those symbols change (symbols and constants left out)."""
-    parts = {}
-    for node in topological(list(exprs)):
-        if node.free & names:
-            for child in node.children():
-                if child.free and not child.free & names and not isinstance(child, Var):
-                    parts.setdefault(child, None)
-    return list(parts)
+        self._layout = None
 
 
 def _fresh_symbol(name, dims, taken):

@@ -79,6 +79,9 @@ def numeric_diff(expr: Expr, wrt: Expr, values: Mapping[str, Any], eps: float = 
     >>> np.round(td.testing.numeric_diff(x @ x, x, {"x": np.array([1.0, 2.0])}), 6)
     array([2., 4.])
     """
+    if not isinstance(wrt, Var):
+        raise TensorDiffError(f"numeric_diff differentiates with respect to a symbol, got {type(wrt).__name__} "
+                              f"{wrt!r:.60}")
     program = compile(as_expr(expr))
     base = {k: (np.array(v, dtype=np.float64) if not isinstance(v, (int, float)) else float(v))
             for k, v in values.items()}

@@ -20,7 +20,7 @@ from itertools import permutations
 from .expr import Einsum, make
 from .simplify import einsum_on, is_symmetric
 
-__all__ = ["reuse_pairs"]
+__all__ = ["reuse_pairs", "is_pair"]
 
 MAX_PAIR_AXES = 4   # axis orders tried when matching a pair by canonicalising it: at most 4! = 24
 
@@ -39,7 +39,7 @@ def reuse_pairs(nodes):
     t1[i,j] = Σ_k V[k,j] X[i,k]
     out[i] = Σ_j a[j] tanh(t1[i,j]) t1[i,j]
     """
-    index = PairIndex([node for node in nodes if _is_pair(node)])
+    index = PairIndex([node for node in nodes if is_pair(node)])
     if not index.pairs:
         return {}
     rewritten = {}
@@ -51,7 +51,7 @@ def reuse_pairs(nodes):
     return rewritten
 
 
-def _is_pair(node):
+def is_pair(node):
     """A plain contraction of two arrays: no coefficient, scalars, deltas, broadcasts or orphans."""
     if not isinstance(node, Einsum) or node.coeff != 1.0 or len(node.operands) != 2:
         return False

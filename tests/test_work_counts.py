@@ -16,7 +16,7 @@ import pytest
 import tensordiff as td
 from tensordiff.expr import Einsum, topological
 from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
-from tensordiff.reuse import reuse_pairs
+from tensordiff.reuse import is_pair, reuse_pairs
 from tensordiff.simplify import einsum_on
 
 simplify_module = sys.modules["tensordiff.simplify"]
@@ -132,18 +132,9 @@ def test_parsing_distinct_terms_canonicalises_linearly(monkeypatch):
 
 # ---------------------------------------------------------------- pair reuse = the exhaustive search
 
-def _is_pair(node):
-    if not isinstance(node, Einsum) or node.coeff != 1.0 or len(node.operands) != 2:
-        return False
-    if not all(op.shape for op in node.operands) or len(set(node.out)) != len(node.out):
-        return False
-    used = set(node.subscripts[0]) | set(node.subscripts[1])
-    return used == set(range(len(node.dims))) and set(node.out) <= used
-
-
 def exhaustive_reuse(nodes):
     """The first search: every pair of tensor operands in order, canonicalised, each axis order tried."""
-    pairs = {node for node in nodes if _is_pair(node)}
+    pairs = {node for node in nodes if is_pair(node)}
     found = {}
     for node in nodes:
         if not (isinstance(node, Einsum) and sum(1 for op in node.operands if op.shape) > 2):

@@ -110,8 +110,8 @@ def _documented_runs(path):
     return runs
 
 
-@pytest.mark.parametrize("args, printed", _documented_runs("docs/guide/cli.md"))
-def test_the_command_line_page_shows_real_outputs(args, printed, capsys):
+@pytest.mark.parametrize("args, printed", _documented_runs("docs/guide/cli.md") + _documented_runs("README.md"))
+def test_the_command_line_page_and_the_readme_show_real_outputs(args, printed, capsys):
     status = main(args)
     got = (capsys.readouterr().out + "").rstrip("\n").split("\n")
     if status:   # the error example: its message goes to stderr

@@ -54,6 +54,11 @@ IDENTITIES = [
     ("86", "(x - s)'*W*(x - s)", "s", "-2*W*(x - s)"),
     ("87", "(x - A*s)'*W*(x - A*s)", "x", "2*W*(x - A*s)"),
     ("88", "(x - A*s)'*W*(x - A*s)", "A", "-2*W*(x - A*s)*s'"),
+    # 2.4.2 Second Order: first derivatives of forms quadratic in the variable
+    ("90", "b'*X'*X*c", "X", "X*(b*c' + c*b')"),
+    ("91", "(B*x + b)'*C*(D*x + d)", "x", "B'*C*(D*x + d) + D'*C'*(B*x + b)"),
+    ("95", "b'*X'*D*X*c", "X", "D'*X*b*c' + D*X*c*b'"),
+    ("96", "(X*b + c)'*D*(X*b + c)", "X", "(D + D')*(X*b + c)*b'"),
     # 2.5.1 First Order (traces)
     ("99", "tr(X)", "X", "eye"),
     ("100", "tr(X*A)", "X", "A'"),

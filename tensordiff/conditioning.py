@@ -64,6 +64,8 @@ def check_rcond(rcond, dtype, operation, label, policy):
     """
     if policy == "ignore":
         return
+    if hasattr(rcond, "detach"):   # a torch estimate that carries autograd: its number is all the check reads
+        rcond = rcond.detach()
     try:
         rcond = float(rcond)
     except Exception:   # noqa: BLE001 - a jax tracer (ConcretizationTypeError) has no value yet

@@ -553,7 +553,7 @@ class Program:
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
         delay = delay_for(self.progress)
-        key = signature(values) if self.specialisations is not None and delay is None else None
+        key = signature(values, self.dims) if self.specialisations is not None and delay is None else None
         if key is not None:
             return self._run_specialised(key, values, functions)
         arrays, sizes, dtype = self._bind(values)
@@ -703,7 +703,7 @@ class Program:
                 given_sizes[name] = _dim_size(name, value)
                 continue
             if dims is None:
-                dims = declared_dims(name)
+                dims = declared_dims(name, self.dims)
                 if dims is None:
                     raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                           f"(its symbols: {', '.join(sorted(self.symbols)) or 'none'})")

@@ -264,8 +264,16 @@ def symbol_with_dim(dim):
     return None
 
 
-def declared_dims(name):
-    """The dims of the live symbol ``name``, else those it was last declared with, else None."""
+def declared_dims(name, among=None):
+    """The dims of the live symbol ``name``, else those it was last declared with, else None.
+
+    With ``among`` (a set of dims), a live symbol of that name whose dims all lie in it comes first:
+    a value for a symbol an expression no longer holds (differentiated away, its dims still in the
+    result's shape) binds to that symbol, whatever was declared under the name since."""
+    if among is not None:
+        fitting = [node.dims for node in list(_homonyms.get(name, ())) if set(node.dims) <= among]
+        if len(set(fitting)) == 1:
+            return fitting[0]
     node = lookup_symbol(name)
     return node.dims if node is not None else _declared_dims.get(name)
 

@@ -30,10 +30,11 @@ PLAN_FILENAME = "<tensordiff plan>"   # the generated functions' file name: trac
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def signature(values):
+def signature(values, dims=()):
     """The key of the specialisation for ``values`` ({name: value}), or None when a value is of a
     kind that is always converted in full (anything but numpy arrays, numbers and numpy scalars;
-    such a call runs the step loop).
+    such a call runs the step loop). A number named as one of ``dims`` (the program's) is a dim's
+    size (eye("n"), n=4): its value is part of the key.
 
     >>> import numpy as np
     >>> from tensordiff.specialise import signature
@@ -45,6 +46,8 @@ def signature(values):
         kind = type(value)
         if kind is np.ndarray:
             key.append((name, value.shape, value.dtype))
+        elif name in dims and not isinstance(value, (float, np.floating)):
+            key.append((name, kind, value))
         elif kind is float or kind is int or isinstance(value, np.generic):
             key.append((name, kind))
         else:

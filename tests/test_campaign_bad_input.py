@@ -332,3 +332,43 @@ def test_a_value_for_a_differentiated_away_symbol_binds_to_the_symbol_of_the_exp
     assert got.shape == (4, 5)
     np.testing.assert_allclose(got, np.full((4, 5), 6.0))
     assert other.shape == ("n", "r")
+
+
+KEYWORDS = {
+    "compile": (lambda: td.compile(f, backnd="jax"), ["td.compile", "'backnd'", "'backend'"]),
+    "diff": (lambda: td.diff(f, w, ordr=2), ["td.diff", "'ordr'", "'order'"]),
+    "diff without wrt": (lambda: td.diff(f), ["td.diff", "'wrt'"]),
+    "grad with an order": (lambda: td.grad(f, w, order=2), ["td.grad", "'order'"]),
+    "grad with too many arguments": (lambda: td.grad(f, w, 2, 3), ["td.grad", "4"]),
+    "hessian": (lambda: td.hessian(f, wrt=w, direction=w), ["td.hessian", "'direction'"]),
+    "jacobian": (lambda: td.jacobian(f, w, order=2), ["td.jacobian", "'order'"]),
+    "jvp": (lambda: td.jvp(f, w, direction=w), ["td.jvp", "'direction'"]),
+    "vjp": (lambda: td.vjp(f, w, v=w), ["td.vjp", "'v'"]),
+    "hvp": (lambda: td.hvp(f, w, u=w), ["td.hvp", "'u'"]),
+    "codegen": (lambda: td.codegen(f, targt="jax"), ["td.codegen", "'targt'", "'target'"]),
+    "latex": (lambda: td.latex(f, nam="g"), ["td.latex", "'nam'", "'name'"]),
+    "to_einsum": (lambda: td.to_einsum(f, nmae="g"), ["td.to_einsum", "'nmae'"]),
+    "matrix_notation": (lambda: td.matrix_notation(f, "extra"), ["td.matrix_notation"]),
+    "cost": (lambda: td.cost(f, "float32", 3, 4), ["td.cost"]),
+    "derivative_size": (lambda: td.derivative_size(f, w, ordr=2), ["td.derivative_size", "'ordr'"]),
+    "substitute": (lambda: td.substitute(f, {w: w}, {X: X}), ["td.substitute"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KEYWORDS))
+def test_a_misspelt_keyword_names_the_function_and_the_closest_option(case):
+    call, words = KEYWORDS[case]
+    with pytest.raises(td.TensorDiffError) as info:
+        call()
+    assert isinstance(info.value, TypeError)   # still what Python raises for a bad call
+    for word in words:
+        assert word in str(info.value), (case, str(info.value))
+
+
+def test_a_type_error_inside_a_function_is_not_renamed():
+    # only the call's own binding is rewritten: an error raised while deriving keeps its type and text
+    class Odd:
+        pass
+    with pytest.raises(td.TensorDiffError, match="symbol"):
+        td.diff(f, Odd())
+    assert td.diff(td.sum(w * w), w, order=1) is td.diff(td.sum(w * w), w)

@@ -703,7 +703,7 @@ class Program:
                 given_sizes[name] = _dim_size(name, value)
                 continue
             if dims is None:
-                dims = declared_dims(name, self.dims)
+                dims = declared_dims(name, self.dims, getattr(value, "ndim", None))
                 if dims is None:
                     raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                           f"(its symbols: {', '.join(sorted(self.symbols)) or 'none'})")

@@ -264,16 +264,18 @@ def symbol_with_dim(dim):
     return None
 
 
-def declared_dims(name, among=None):
+def declared_dims(name, among=None, ndim=None):
     """The dims of the live symbol ``name``, else those it was last declared with, else None.
 
-    With ``among`` (a set of dims), a live symbol of that name whose dims all lie in it comes first:
-    a value for a symbol an expression no longer holds (differentiated away, its dims still in the
-    result's shape) binds to that symbol, whatever was declared under the name since."""
+    With ``among`` (a set of dims), a live symbol of that name (with ``ndim`` axes, if given) whose
+    dims all lie in it comes first, else one whose dims meet it: a value for a symbol an expression
+    no longer holds (differentiated away, its dims still in the result's shape) binds to that
+    symbol, whatever was declared under the name since."""
     if among is not None:
-        fitting = [node.dims for node in list(_homonyms.get(name, ())) if set(node.dims) <= among]
-        if len(set(fitting)) == 1:
-            return fitting[0]
+        alive = {node.dims for node in list(_homonyms.get(name, ())) if ndim is None or len(node.dims) == ndim}
+        for fitting in ({d for d in alive if set(d) <= among}, {d for d in alive if set(d) & among}):
+            if len(fitting) == 1:
+                return fitting.pop()
     node = lookup_symbol(name)
     return node.dims if node is not None else _declared_dims.get(name)
 

@@ -372,3 +372,14 @@ def test_a_type_error_inside_a_function_is_not_renamed():
     with pytest.raises(td.TensorDiffError, match="symbol"):
         td.diff(f, Odd())
     assert td.diff(td.sum(w * w), w, order=1) is td.diff(td.sum(w * w), w)
+
+
+def test_a_value_for_a_symbol_a_zero_derivative_lost_binds_despite_a_homonym_of_other_rank():
+    # found by tests/test_campaign_problems.py (matrix_factorisation): the third derivative of
+    # |T - U V'|^2 in U is zero and holds no T; a tensor T declared elsewhere made T's value an error
+    T, U, Vm = td.matrix("T", "m n"), td.matrix("U", "m r"), td.matrix("V", "n r")
+    third = td.diff(td.norm(T - U @ Vm.T) ** 2, U, order=3)
+    other = td.tensor("T", "i j k")
+    got = td.evaluate(third, T=np.ones((3, 4)), U=np.ones((3, 2)), V=np.ones((4, 2)))
+    assert got.shape == (3, 2) * 3 and not got.any()
+    assert other.ndim == 3

@@ -26,7 +26,7 @@ from numpy.typing import DTypeLike
 
 from . import backends, conditioning as conditioning_checks
 from .errors import EvaluationError, ShapeError
-from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims,
+from .expr import (Add, Apply, Det, Einsum, Expr, Inv, LogDet, Solve, Var, check_homonyms, declared_dims, value_dims,
                    topological)
 from .functions import FUNCTIONS
 from .fusion import FusedSumStep, SumPlan
@@ -703,10 +703,13 @@ class Program:
                 given_sizes[name] = _dim_size(name, value)
                 continue
             if dims is None:
-                dims = declared_dims(name, self.dims, getattr(value, "ndim", None))
+                dims = declared_dims(name)
                 if dims is None:
                     raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                           f"(its symbols: {', '.join(sorted(self.symbols)) or 'none'})")
+                dims = value_dims(name, self.dims, getattr(value, "ndim", None))
+                if dims is None:   # several symbols of that name, none of them this expression's
+                    continue
             array = self.backend.to_array(name, value)
             if array.ndim != len(dims):
                 raise ShapeError(f"value for {name!r} has shape {array.shape} but the symbol has dims "

@@ -13,6 +13,7 @@ symmetric gradient that tensordiff gives (docs/operations/shapes.md).
 """
 
 import functools
+import gc
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -887,6 +888,29 @@ def jax_reference(name):
 NAMES = sorted(PROBLEMS)
 
 
+def _options(kind):
+    """The names of the problems with an option, read once at collection; the problems are then
+    dropped, so that their symbols are alive only while this module's tests run (td.parse reads a
+    bare name as the live symbol of that name, which other modules' tests must not see)."""
+    chosen = {"jax": [n for n in NAMES if "jax" in get(n).backends], "dask": [n for n in NAMES if "dask" in get(n).backends],
+              "several": [n for n in NAMES if get(n).several], "printed": [n for n in NAMES if get(n).printed]}
+    return chosen[kind]
+
+
+JAX_BACKEND, DASK_BACKEND, SEVERAL, PRINTED = _options("jax"), _options("dask"), _options("several"), _options("printed")
+get.cache_clear()
+gc.collect()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _drop_the_problems_afterwards():
+    yield
+    get.cache_clear()
+    jax_reference.cache_clear()
+    _DERIVATIVES.clear()
+    gc.collect()
+
+
 def test_there_are_at_least_forty_problems():
     assert len(PROBLEMS) >= 40
     assert all(get(n).expr.shape == () for n in NAMES if get(n).several)   # jax.grad/hessian need a scalar
@@ -930,7 +954,7 @@ def test_compiled_program_equals_evaluate(name):
         np.testing.assert_array_equal(first, second)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if "jax" in get(n).backends])
+@pytest.mark.parametrize("name", JAX_BACKEND)
 def test_jax_backend(name):
     p = get(name)
     for e in [p.expr] + [derivative(p, var, 1) for var in p.wrt]:
@@ -939,7 +963,7 @@ def test_jax_backend(name):
         assert_close(np.asarray(got), evaluate(p, e), 1e-10, f"{name}: backend jax")
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if "dask" in get(n).backends])
+@pytest.mark.parametrize("name", DASK_BACKEND)
 def test_dask_backend(name):
     pytest.importorskip("dask")
     p = get(name)
@@ -948,7 +972,7 @@ def test_dask_backend(name):
         assert_close(np.asarray(got.compute()), evaluate(p, e), 1e-10, f"{name}: backend dask")
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if get(n).several])   # scalar problems
+@pytest.mark.parametrize("name", SEVERAL)   # scalar problems
 def test_several_variables_hessian_blocks(name):
     p = get(name)
     blocks = td.hessian(p.expr, p.wrt)
@@ -967,7 +991,7 @@ def printable_exprs(p):
     return [p.expr] + [derivative(p, var, 1) for var in p.wrt]
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if get(n).printed])
+@pytest.mark.parametrize("name", PRINTED)
 def test_printed_forms(name):
     p = get(name)
     for e in printable_exprs(p):
@@ -986,7 +1010,7 @@ def _symbols_of(e):
     return [n for n in topological([e]) if isinstance(n, Var)]
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if get(n).printed])
+@pytest.mark.parametrize("name", PRINTED)
 def test_matrix_notation_parses_back(name):
     p = get(name)
     tried = 0

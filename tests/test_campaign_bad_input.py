@@ -39,7 +39,7 @@ def with_values(**changes):
 EVALUATION = {
     "wrong number of axes": (lambda: td.evaluate(f, with_values(X=np.ones(3))), td.ShapeError, ["'X'", "(n, p)"]),
     "mismatched dim": (lambda: td.evaluate(f, with_values(y=np.ones(4))), td.ShapeError, ["'n'", "'y'", "4", "3"]),
-    "unknown symbol": (lambda: td.evaluate(f, with_values(zz=np.ones(2))), td.EvaluationError, ["'zz'"]),
+    "unknown symbol": (lambda: td.evaluate(f, with_values(zz_nowhere=np.ones(2))), td.EvaluationError, ["'zz_nowhere'"]),
     "missing symbol": (lambda: td.evaluate(f, X=np.ones((3, 2)), y=np.ones(3)), td.EvaluationError, ["'w'"]),
     "complex value": (lambda: td.evaluate(f, with_values(X=np.ones((3, 2)) + 1j)), td.EvaluationError,
                       ["'X'", "complex"]),
@@ -226,7 +226,7 @@ def _objective():
 OTHERS = {
     "program: two positional arguments": (lambda: td.compile(f)(V, V), ["keywords"]),
     "program: a list of values": (lambda: td.compile(f)([1, 2]), ["dict"]),
-    "program: an unknown symbol": (lambda: td.compile(f)(**V, q=1), ["'q'"]),
+    "program: an unknown symbol": (lambda: td.compile(f)(**V, nowhere_declared=1), ["'nowhere_declared'"]),
     "program: a dim size that disagrees": (lambda: td.compile(f)(**V, n=4), ["'n'", "4"]),
     "compile: an unknown backend": (lambda: td.compile(f, backend="tf"), ["'tf'"]),
     "compile: a string among the expressions": (lambda: td.compile([f, "x"]), ["str"]),

@@ -38,6 +38,17 @@ from .substitution import substitute
 from .testing import check
 from .kronform import tbox, tprod
 
+from .arguments import checked_arguments
+
+# a misspelt keyword is a tensordiff error that names it and the closest option (arguments.py)
+diff, grad, hessian, jacobian = (checked_arguments(diff), checked_arguments(grad), checked_arguments(hessian),
+                                 checked_arguments(jacobian))
+jvp, vjp, hvp, compile, codegen = (checked_arguments(jvp), checked_arguments(vjp), checked_arguments(hvp),
+                                   checked_arguments(compile), checked_arguments(codegen))
+check, cost, derivative_size = checked_arguments(check), checked_arguments(cost), checked_arguments(derivative_size)
+latex, to_einsum, matrix_notation = checked_arguments(latex), checked_arguments(to_einsum), checked_arguments(matrix_notation)
+index_notation, substitute = checked_arguments(index_notation), checked_arguments(substitute)
+
 __version__ = "0.1.0"
 
 __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from .errors import EvaluationError, ShapeError
-from .expr import Var, declared_dims
+from .expr import Var, declared_dims, value_dims
 from .indices import format_dims, slice_of
 from .reshapesteps import bind_composites
 from .select import bind_selections
@@ -38,6 +38,9 @@ def bind_values(program, values):
             if dims is None:
                 raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                       f"(its symbols: {', '.join(sorted(program.symbols)) or 'none'})")
+            dims = value_dims(name, program.dims, getattr(value, "ndim", None))
+            if dims is None:   # several symbols of that name, none of them this expression's
+                continue
         array = program.backend.to_array(name, value)
         if array.ndim != len(dims):
             raise ShapeError(f"value for {name!r} has shape {array.shape} but the symbol has dims "

@@ -1,7 +1,7 @@
 """The tensordiff error classes: every one is a ValueError, so callers may catch either."""
 
 __all__ = ["TensorDiffError", "ShapeError", "ParseError", "EvaluationError", "UnsupportedOperation", "FrozenNodeError",
-           "IllConditionedWarning"]
+           "IllConditionedWarning", "ArgumentError"]
 
 
 class TensorDiffError(ValueError):
@@ -67,6 +67,20 @@ class EvaluationError(TensorDiffError):
 
 class UnsupportedOperation(TensorDiffError, TypeError):
     """A Python or numpy protocol that expressions do not take part in (iteration, numpy reductions)."""
+
+
+class ArgumentError(TensorDiffError, TypeError):
+    """A public function called with an argument it does not take (a misspelt keyword), or without
+    one it needs; the message names the argument and the closest one the function takes.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.compile(td.vector("x", "n"), backnd="jax")
+    Traceback (most recent call last):
+        ...
+    tensordiff.errors.ArgumentError: td.compile() got an unexpected keyword argument 'backnd'; did you mean 'backend'? (it takes exprs, backend, singular, memory_limit, chunks, conditioning, progress)
+    """
 
 
 class FrozenNodeError(TensorDiffError, AttributeError):

@@ -292,7 +292,7 @@ class Program:
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
         delay = delay_for(self.progress)
-        key = signature(values, self.backend) if self.specialisations is not None and delay is None \
+        key = signature(values, self.backend, self.dims) if self.specialisations is not None and delay is None \
             and not self.backend.compiling() else None
         if key is not None:
             return self._run_specialised(key, values, functions)

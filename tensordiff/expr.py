@@ -37,7 +37,7 @@ from .indices import format_dims, sliced_dim
 from .operators import Operators
 
 __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol",
-           "check_homonyms", "describe_symbol",
+           "check_homonyms", "describe_symbol", "value_dims",
            "Max", "LogSumExp", "Softmax", "Compare", "Where", "Maximum", "Triangle", "Cholesky"]
 
 _interned = weakref.WeakValueDictionary()
@@ -276,6 +276,20 @@ def declared_dims(name):
     """The dims of the live symbol ``name``, else those it was last declared with, else None."""
     node = lookup_symbol(name)
     return node.dims if node is not None else _declared_dims.get(name)
+
+
+def value_dims(name, among, ndim=None):
+    """The dims a value for ``name`` has where an expression of dims ``among`` holds no symbol of that
+    name (differentiated away, its dims possibly still in the result's shape): the live symbol of
+    that name (with ``ndim`` axes, if known) whose dims lie in ``among``; with one declaration, its
+    dims; None where several symbols share the name and none fits, so the value sizes nothing here."""
+    alive = {node.dims for node in list(_homonyms.get(name, ())) if ndim is None or len(node.dims) == ndim}
+    fitting = {dims for dims in alive if set(dims) <= among}
+    if len(fitting) == 1:
+        return fitting.pop()
+    if len(alive) == 1:
+        return alive.pop()
+    return declared_dims(name) if not alive else None
 
 
 class Einsum(Expr):

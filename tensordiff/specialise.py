@@ -38,11 +38,12 @@ PLAN_FILENAME = "<tensordiff plan>"   # the generated functions' file name: trac
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
-def signature(values, backend=None):
+def signature(values, backend=None, dims=()):
     """The key of the specialisation for ``values`` ({name: value}), or None when a value is of a
     kind that is always converted in full (anything but numpy arrays, numbers, numpy scalars and
     the arrays ``backend.signature_entry`` keys: torch tensors, concrete jax arrays; such a call
-    runs the step loop).
+    runs the step loop). A number named as one of ``dims`` (the program's) is a dim's size
+    (eye("n"), n=4): its value is part of the key.
 
     >>> import numpy as np
     >>> from tensordiff.specialise import signature
@@ -54,6 +55,8 @@ def signature(values, backend=None):
         kind = type(value)
         if kind is np.ndarray:
             key.append((name, value.shape, value.dtype))
+        elif name in dims and not isinstance(value, (float, np.floating)):
+            key.append((name, kind, value))
         elif kind is float or kind is int or isinstance(value, np.generic):
             key.append((name, kind))
         else:

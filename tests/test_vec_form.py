@@ -119,3 +119,27 @@ def test_second_derivatives_print_through_their_order_4_form_unchanged():
     A, X, B = _symbols()
     # an order-4 result keeps its tensor-product notation; unvec is for order 3 only
     assert str(td.matrix_notation(td.diff(A @ X @ B, X))) == "tprod(A, B')"
+
+
+def test_the_inverse_and_a_second_derivative_in_a_vector():
+    rng = np.random.default_rng(5)
+    Q, x, P = td.matrix("Q", "p p"), td.vector("x", "n"), td.matrix("P", "n r")
+    q = rng.standard_normal((2, 2)) + 4 * np.eye(2)
+    d = td.diff(td.vec(td.inv(Q)), Q)
+    assert str(td.matrix_notation(d)) == "-unvec(kron(inv(Q)', inv(Q)))"
+    got = td.evaluate(d, Q=q)
+    flat = got.transpose(0, 2, 1).reshape(4, 4)   # d vec(inv Q) = -(inv(Q)' ⊗ inv(Q)) d vec(Q)
+    np.testing.assert_allclose(flat, -np.kron(np.linalg.inv(q).T, np.linalg.inv(q)), atol=1e-12)
+    np.testing.assert_allclose(td.evaluate(td.parse(str(td.matrix_notation(d))), Q=q), got, atol=1e-12)
+    F = td.vec(td.outer(x, x) @ P)
+    h = td.diff(F, x, 2)
+    text = str(td.matrix_notation(h))
+    assert "unvec" in text
+    values = {"x": rng.standard_normal(3), "P": rng.standard_normal((3, 5))}
+    got = td.evaluate(h, **values)
+    step = 1e-6
+    numeric = np.stack([(td.evaluate(td.diff(F, x), x=values["x"] + step * e, P=values["P"])
+                         - td.evaluate(td.diff(F, x), x=values["x"] - step * e, P=values["P"])) / (2 * step)
+                        for e in np.eye(3)], axis=-1)
+    np.testing.assert_allclose(got, numeric, atol=1e-6)
+    np.testing.assert_allclose(td.evaluate(td.parse(text), **values), got, atol=1e-12)

@@ -16,6 +16,7 @@ would read back as the identity, ``tr`` as the trace). A user function so named 
 from .expr import Apply, Einsum, Var, topological
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .kronform import tensor_form
+from .vecform import vec_form
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
 from .matrixtext import atom as _atom, common_factor as _common_factor, components as _components
 from .matrixtext import fewest_transposes as _fewest_transposes, join_terms as _join_terms, number as _number
@@ -49,7 +50,7 @@ MAX_NESTING = 150
 def to_matrix(expr):
     """The matrix notation of ``expr`` as a string, or None when it has none."""
     if len(expr.shape) > 2:   # order 3 and 4: tprod/tbox/outer of matrices written here (kronform.py)
-        return tensor_form(expr, to_matrix)
+        return vec_form(expr, to_matrix) or tensor_form(expr, to_matrix)   # ∂vec(F)/∂X: vecform.py
     if _nesting(expr) > MAX_NESTING:
         return None
     try:

@@ -45,7 +45,8 @@ derivative 0: where(x > 0, x, 0), (A >= B) .* A.
 Tensors of order 3 and 4 (kronform.py, docs/guide/notation.md): tprod(A, B)[i,j,k,l] = A[i,k] B[j,l],
 tbox(A, B)[i,j,k,l] = A[i,l] B[j,k] and outer(A, B)[i,j,k,l] = A[i,j] B[k,l], of matrices and
 vectors; a column vector's axis is a row's, a row vector x' (1, n) a column's, and the axes of
-size 1 are left out (tprod(A, x')[i,k,l] = A[i,k] x[l]). Such a tensor is typed as the tuple of
+size 1 are left out (tprod(A, x')[i,k,l] = A[i,k] x[l]). unvec(J)[a,k,l] = J[a, k + p·l] splits the merged
+columns (q·p) of a Jacobian J = ∂vec(F)/∂vec(X) into X's axes (p, q), unvecT(J) columns p·q (vecform.py). Such a tensor is typed as the tuple of
 its dims; it adds to and combines elementwise with one of its shape, is scaled by a scalar, and
 goes into elementwise functions, but not into matrix products, transposes or matrix functions.
 
@@ -92,6 +93,7 @@ from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim, without_
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import merged_dim, merged_parts, parse_dims
 from .kronform import TENSOR_PRODUCTS, tensor_product
+from .vecform import UNVEC_WORDS, unvec_columns
 from .matrixnames import expand as expand_names
 from .simplify import add_node, as_expr, constant, einsum_node
 from .annotations import Dims
@@ -148,6 +150,8 @@ COMPARISONS = {"<": reductions.less, "<=": reductions.less_equal, ">": reduction
 # kronform.py's products of two matrices or vectors, of order 3 and 4 (typed by _type_tensor_call)
 FUNCTION_TABLE.update({word: ("tensor", functools.partial(tensor_product, word)) for word in TENSOR_PRODUCTS})
 ARITY.update(dict.fromkeys(TENSOR_PRODUCTS, 2))
+# vecform.py: unvec(J)/unvecT(J) split J's merged column axis into X's axes (∂vec(F)/∂vec(X) -> ∂vec(F)/∂X)
+FUNCTION_TABLE.update({word: ("unvec", functools.partial(unvec_columns, transposed=t)) for word, t in UNVEC_WORDS.items()})
 
 # The reductions that take a dimension, as MATLAB's sum(X, 1); and size(X, d), which needs one.
 ALONG = frozenset({"sum", "max", "min", "mean", "logsumexp", "size"})
@@ -694,6 +698,15 @@ def _type_call(p, node, kids):
     if rule == "vec":   # the columns stacked: (m, n) -> (n·m, 1); a vector stays itself
         return (p.dims.merged((cols, rows)), ONE) if ONE not in (rows, cols) else \
             (cols, ONE) if rows == ONE else kids[0]
+    if rule == "unvec":   # vecform.py: (r, q·p) -> (r, p, q); unvecT: (r, p·q) -> (r, p, q)
+        if p.dims.find(cols) == ONE:   # a column vector: vec's inverse, (q·p, 1) -> (p, q)
+            rows, cols = ONE, rows
+        parts = p.dims.parts(p.dims.find(cols))
+        if parts is None or len(parts) != 2:
+            p.fail(node.pos, f"{node.value} needs a matrix whose columns are a merged dim of two parts (as kron's), "
+                             f"but {p.show(arg.start, arg.end, kids[0])}")
+        split = parts if node.value == "unvecT" else parts[::-1]
+        return split if p.dims.find(rows) == ONE else (rows, *split)
     if rule == "kron":
         (a, b), (c, d) = kids
         if SCALAR in kids:

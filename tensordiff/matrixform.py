@@ -109,6 +109,7 @@ class _Writer(MatrixForms, StructureMatrixForms):
         self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
         self.root = root
         self.scalar_lead = {}   # a term's text -> how many of its leading factors are scalars
+        self.scalar_texts = set()   # the texts of scalar nodes, wherever they stand in a product
         self.distributing = MAX_DISTRIBUTED_TERMS   # terms a product over sums may still be multiplied into
 
     def size(self, dim):
@@ -127,6 +128,8 @@ class _Writer(MatrixForms, StructureMatrixForms):
                 self.written[key] = None
         if self.written[key] is None:
             raise NoMatrixForm
+        if not node.shape:
+            self.scalar_texts.add(self.written[key])
         return self.written[key]
 
     def _var(self, node):
@@ -189,7 +192,7 @@ class _Writer(MatrixForms, StructureMatrixForms):
             parts.append(self.write(term))
         self.in_sum = None
         leads = [self.scalar_lead.get(part, 0) for part in parts] if shape else None
-        return _common_factor(parts, leads) or _join_terms(parts)
+        return _common_factor(parts, leads, self.scalar_texts if shape else None) or _join_terms(parts)
 
     def _einsum(self, node):
         try:
@@ -514,6 +517,7 @@ class _EinsumWriter:
                     products.append(_atom(text) + "'*" + product(parts))
                 else:
                     chains.append(f"sum({text})")
+                    self.writer.scalar_texts.add(chains[-1])
                 continue
             others = {i for j in remaining for i in items[j][1]}
             if ids[0] in others and ids[1] not in others:  # start from the end that dangles
@@ -525,6 +529,7 @@ class _EinsumWriter:
                 chains.append("sum(" + product([text] + [p for p in parts if p != "vector(1)"]) + ")")
             else:
                 raise NoMatrixForm  # sum(M) alone was written even when M shared an index with another factor
+            self.writer.scalar_texts.add(chains[-1])   # a trace or a sum stands among the chains, not leading
         return chains, products
 
 

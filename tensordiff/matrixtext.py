@@ -146,12 +146,14 @@ def product_factors(term):
     return sign, [factor.strip() for factor in factors]
 
 
-def common_factor(parts, scalar_leads=None):
+def common_factor(parts, scalar_leads=None, scalar_texts=None):
     """A sum whose terms all start and/or end with the same factors, written with those factors
     once: X*c*b' + X*b*c' as X*(c*b' + b*c'), B*x + B'*x as (B + B')*x, -A*C - B*C as -(A + B)*C;
     else None. ``scalar_leads[k]``, given for a sum of vectors or matrices, counts the scalar
-    factors term k starts with: each term must keep one that is not (n*inv(S) + A*inv(S) is not
-    (n + A)*inv(S), which would add n to every entry)."""
+    factors term k starts with, and ``scalar_texts`` holds the texts of scalars wherever they
+    stand: each term must keep a factor that is not a scalar (n*inv(S) + A*inv(S) is not
+    (n + A)*inv(S), nor N*sum(w) - N*w*w' N*(sum(w) - w*w'): either would add a number to every
+    entry)."""
     split = [product_factors(part) for part in parts]
     if len(parts) < 2 or any(s is None or len(s[1]) < 2 for s in split):
         return None
@@ -164,6 +166,9 @@ def common_factor(parts, scalar_leads=None):
         tail += 1
     if not lead and not tail or scalar_leads is not None and any(
             len(factors) - tail <= max(lead, scalar_lead) for (_, factors), scalar_lead in zip(split, scalar_leads)):
+        return None
+    if scalar_texts is not None and any(all(f in scalar_texts or f[1:-1] in scalar_texts and f.startswith("(")
+                                            for f in factors[lead:len(factors) - tail]) for _, factors in split):
         return None
     negative = all(sign == "-" for sign, _ in split)   # -(a + b) rather than (-a - b)
     inner = join_terms([("" if negative else sign) + "*".join(factors[lead:len(factors) - tail])

@@ -136,3 +136,19 @@ def test_a_sum_of_many_random_terms_is_written_when_each_term_is():
     text = to_matrix(total)
     assert text is not None
     _reads_back(text, total, gen)
+
+
+def test_a_scalar_written_last_in_a_term_is_not_factored_out_as_a_matrix():
+    """Selfcheck seed 41677: N*sum(w) - N*w*w' was written N*(sum(w) - w*w'), which reads back as a
+    number added to every entry of w*w' (the scalar stood last in its term, where the guard on
+    leading scalars did not look)."""
+    N, w = td.matrix("N", "a b"), td.vector("w", "b")
+    e = N * td.sum(w) - N @ td.outer(w, w)
+    text = td.matrix_notation(e)
+    rng = np.random.default_rng(41677)
+    values = dict(N=rng.normal(size=(3, 4)), w=rng.normal(size=4))
+    back = td.parse(str(text), N="a b", w="b")
+    np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(e, **values), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(td.evaluate(e, **values),
+                               values["N"] * values["w"].sum() - values["N"] @ np.outer(values["w"], values["w"]),
+                               rtol=1e-12)

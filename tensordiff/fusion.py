@@ -235,8 +235,8 @@ def _run_in_place(args, keys, dtype, argument, coeff, scales, diagonal_passes, d
 def _allocates(node, step):
     if isinstance(node, (Add, Inv, Solve)):
         return True
-    if isinstance(node, Apply):   # a built-in function's numpy implementation returns a new array
-        return not node.fn.user
+    if isinstance(node, Apply):   # not trusted: donating a function's result gave a wrong Hessian (selfcheck seed 40942)
+        return False
     return isinstance(node, Einsum) and (getattr(step, "gram", None) is not None or
                                          len(getattr(step, "tensor_args", ())) >= 2)
 
@@ -247,7 +247,7 @@ def donate_buffers(steps, output_slots):
     ``steps`` are a program's (node, step, argument slots, released slots). A term qualifies when it
     is the one factor of a dense part of the sum, read once by it, not an output, released by this
     step (no later step reads it), and made by a step that allocates its value (a sum, a solve, an
-    inverse, a built-in elementwise function, a contraction of two or more arrays): so the buffer is no input's and no other value's.
+    inverse, a contraction of two or more arrays): so the buffer is no input's and no other value's.
     Sound because the sum's value is that term times its coefficient plus the other parts, and no
     other part reads the term; the buffer is checked at run time (its shape, dtype, writability)
     and a new one is allocated otherwise.

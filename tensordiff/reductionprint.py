@@ -168,6 +168,16 @@ def _scalar_spread(node):
     return False
 
 
+def _varies_along_every_axis(node):
+    """Whether ``node`` may differ along each of its axes as the matrix notation writes it (no
+    operand of an elementwise node written as a row, a column or a scalar spread over it)."""
+    if isinstance(node, Einsum) and constant_value(node) is None:
+        return set(node.out) <= {i for sub in node.subscripts for i in sub}
+    if isinstance(node, (Compare, Where, Maximum)):
+        return any(_varies_along_every_axis(child) for child in node.children())
+    return constant_value(node) is None and bool(node.shape)
+
+
 def _grouped(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
 
@@ -245,9 +255,13 @@ class MatrixForms:
     def full(self, node, text):
         """``text`` of an elementwise node whose operands may all be written as scalars: then it reads
         as a scalar, so it is spread back over the node's shape (s*matrix(1), as a spread constant)."""
-        if not node.shape or not all(_scalar_spread(child) for child in node.children()):
+        if not node.shape:
             return text
-        return f"{text}*{'vector(1)' if len(node.shape) == 1 else 'matrix(1)'}" if len(node.shape) <= 2 else None
+        if all(_scalar_spread(child) for child in node.children()):
+            return f"{text}*{'vector(1)' if len(node.shape) == 1 else 'matrix(1)'}" if len(node.shape) <= 2 else None
+        if len(node.shape) == 2 and not any(_varies_along_every_axis(child) for child in node.children()):
+            return f"({text}) .* matrix(1)"   # a row or column written for a matrix: spread back as a sum spreads it
+        return text
 
     def spread(self, node):
         """An elementwise operand: a constant as its number, a scalar or row spread over the shape

@@ -120,3 +120,10 @@ def test_the_command_line_page_and_the_readme_show_real_outputs(args, printed, c
     expected = [line for line in printed if not line.startswith("# finite-difference check")]
     got = [line for line in got if not line.startswith("# finite-difference check")]
     assert got == expected
+
+
+def test_a_where_of_a_row_used_as_a_matrix_reads_back():
+    """Selfcheck seed 40878: where(mask, r, 0) with a mask that varies along one axis was written as
+    the row it varies along, which read back as a vector where a product needed the matrix."""
+    results, _ = selfcheck.check_example(40878, max_order=3, properties=["parse round trip"])
+    assert results["parse round trip"] is None, results

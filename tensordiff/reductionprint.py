@@ -161,8 +161,8 @@ def _scalar_spread(node):
     operands use none of its output indices), as the matrix notation writes it."""
     if not node.shape or constant_value(node) is not None:
         return True
-    if isinstance(node, Einsum):
-        return not set(node.out) & {i for sub in node.subscripts for i in sub}
+    if isinstance(node, Einsum):   # an index repeated in the output is a diagonal (eye), not a spread
+        return len(set(node.out)) == len(node.out) and not set(node.out) & {i for sub in node.subscripts for i in sub}
     if isinstance(node, (Compare, Where, Maximum)):
         return all(_scalar_spread(child) for child in node.children())
     return False
@@ -172,7 +172,7 @@ def _varies_along_every_axis(node):
     """Whether ``node`` may differ along each of its axes as the matrix notation writes it (no
     operand of an elementwise node written as a row, a column or a scalar spread over it)."""
     if isinstance(node, Einsum) and constant_value(node) is None:
-        return set(node.out) <= {i for sub in node.subscripts for i in sub}
+        return len(set(node.out)) < len(node.out) or set(node.out) <= {i for sub in node.subscripts for i in sub}
     if isinstance(node, (Compare, Where, Maximum)):
         return any(_varies_along_every_axis(child) for child in node.children())
     return constant_value(node) is None and bool(node.shape)

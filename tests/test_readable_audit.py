@@ -127,3 +127,10 @@ def test_a_where_of_a_row_used_as_a_matrix_reads_back():
     the row it varies along, which read back as a vector where a product needed the matrix."""
     results, _ = selfcheck.check_example(40878, max_order=3, properties=["parse round trip"])
     assert results["parse round trip"] is None, results
+
+
+def test_a_where_with_eye_as_a_branch_is_not_a_spread_scalar():
+    """Selfcheck seed 42151: where(c, 0, eye) was taken for a scalar spread over a matrix and
+    written where(c, 0, eye)*matrix(1), a matrix product that sums the identity's rows."""
+    results, _ = selfcheck.check_example(42151, max_order=2, properties=["parse round trip"])
+    assert results["parse round trip"] is None, results

@@ -9,7 +9,7 @@ import pytest
 
 import tensordiff as td
 from tensordiff.selfcheck import check_example
-from tensordiff import gram as gram_module
+from tensordiff import gram as gram_module, pricing
 from tensordiff.expr import Solve, topological
 from tensordiff.fusion import FusedSumStep
 from tensordiff.pricing import replay
@@ -175,7 +175,11 @@ LARGE = {
 
 
 @pytest.mark.parametrize("name", sorted(LARGE))
-def test_priced_peak_within_twice_output_and_inputs(name):
+def test_priced_peak_within_twice_output_and_inputs(name, monkeypatch):
+    # the target is the compiled kernel's, which writes a sum's products into its output; the numpy
+    # twin forms each product and a partial product first, and td.cost prices those (2x the widest
+    # part of each sum, test_the_twin_prices_its_sums_temporaries)
+    monkeypatch.setattr(pricing, "kernels_available", lambda: True)
     build, sizes, outputs = LARGE[name]
     expr = build()
     program = td.compile(expr)
@@ -217,3 +221,13 @@ def test_measured_peak_within_twice_output_and_inputs(monkeypatch):
         finally:
             tracemalloc.stop()
         assert peak + inputs <= 2 * (result.nbytes + inputs), (peak + inputs) / (result.nbytes + inputs)
+
+
+def test_the_twin_prices_its_sums_temporaries(monkeypatch):
+    """Without the compiled kernel a sum forms each product before adding it: td.cost prices more."""
+    build, sizes, _ = LARGE["network Hessian"]
+    expr = build()
+    monkeypatch.setattr(pricing, "kernels_available", lambda: True)
+    with_kernels = td.cost(expr, **sizes).peak_bytes
+    monkeypatch.setattr(pricing, "kernels_available", lambda: False)
+    assert td.cost(expr, **sizes).peak_bytes > with_kernels

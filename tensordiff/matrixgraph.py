@@ -7,6 +7,7 @@ is how a backpropagated gradient, X'*((t*W2 - Y)*W2' .* t .* (1 - t)), gets its 
 Each merge replaces two or more edges by one, so the reduction ends.
 """
 
+from .indices import index_uses
 from .matrixtext import atom, hadamard, paren
 
 __all__ = ["merge_parallel_paths"]
@@ -76,12 +77,7 @@ def pendant_groups(subscripts, out):
     holds no output index, and is more than one vector on j. It is a vector over j
     (X[j,l] B[l,m] y[m] is (X*B*y)[j]; X[j,k] C[k,l] X[j,l] is diag(X*C*X')[j]), which matrixform
     writes on its own and puts back as one factor."""
-    count = {}
-    for sub in subscripts:
-        for i in sub:
-            count[i] = count.get(i, 0) + 1
-    for i in out:
-        count[i] = count.get(i, 0) + 1
+    count = index_uses(subscripts, out)
     groups, taken = [], set()
     for j in sorted(i for i, c in count.items() if c > 2):
         touching = [k for k, sub in enumerate(subscripts) if j in sub and k not in taken]

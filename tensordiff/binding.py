@@ -66,8 +66,11 @@ def bind_values(program, values):
     bind_composites(program.dims, program.nodes, sizes)
     unbound = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
     if unbound:
+        taken = [d for d in unbound if d in values]
+        hint = (f" ({', '.join(map(repr, taken))} was taken as the value of a symbol of that name, declared "
+                "elsewhere: a dim's size is an int >= 0)") if taken else ""
         raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
-                              "for a symbol that has them")
+                              f"for a symbol that has them{hint}")
     return arrays, sizes, program.backend.result_type(dtypes)
 
 

@@ -36,8 +36,17 @@ def test_an_identity_that_nothing_sizes_takes_its_size_by_dim_name():
 
 @pytest.mark.parametrize("size", [2.5, True, -1, "3"])
 def test_a_dim_size_that_is_no_int_is_refused_naming_the_dim(size):
-    with pytest.raises(td.EvaluationError, match="size of dim 'n' must be an int"):
-        td.evaluate(td.eye("n"), n=size)
+    # a dim name no other test declares as a symbol: which symbols are alive depends on what ran before
+    with pytest.raises(td.EvaluationError, match="size of dim 'eye_rows' must be an int"):
+        td.evaluate(td.eye("eye_rows"), eye_rows=size)
+
+
+def test_a_float_for_a_dim_named_as_a_live_symbol_says_it_was_taken_as_that_symbols_value():
+    n = td.scalar("n")
+    with pytest.raises(td.EvaluationError, match="'n' was taken as the value of a symbol of that name"):
+        td.evaluate(td.eye("n"), n=2.5)
+    assert np.array_equal(td.evaluate(td.eye("n"), n=2), np.eye(2))
+    del n
 
 
 def test_a_dim_size_that_contradicts_a_value_is_a_shape_error():

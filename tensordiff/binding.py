@@ -131,5 +131,8 @@ def by_name(values):
             key = key.name
         elif not isinstance(key, str):
             raise EvaluationError(f"values are keyed by symbol names or symbols, got the key {key!r:.60}")
+        if key in named:   # {x: a, "x": b}: neither may silently win
+            raise EvaluationError(f"two values for symbol {key!r} in the values dict (keyed by the symbol and by "
+                                  "its name): pass it once")
         named[key] = value
     return named

@@ -38,7 +38,7 @@ def bind_values(program, values):
             if dims is None:
                 raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                       f"(its symbols: {', '.join(sorted(program.symbols)) or 'none'})")
-            dims = value_dims(name, program.dims, getattr(value, "ndim", None))
+            dims = value_dims(name, program.dims, getattr(value, "ndim", None), getattr(value, "shape", None))
             if dims is None:   # several symbols of that name, none of them this expression's
                 continue
         array = program.backend.to_array(name, value)

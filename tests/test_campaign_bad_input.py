@@ -486,3 +486,20 @@ def test_soft_maxima_over_an_empty_axis_are_minus_inf_and_empty_and_max_is_an_er
     for reduction in (td.max, td.min):
         with pytest.raises(td.EvaluationError, match="'n' has size 0"):
             run(reduction(X, axis=0), X=np.zeros((0, 2)))
+
+
+def test_a_value_sizes_the_dims_of_the_one_homonym_its_shape_fits():
+    """A notebook that declared X as n×n and later as n×p: the Hessian of tr(XᵀAX) lost X, and a
+    3×2 value for X could not size p ("the size of dim 'p' is unknown") though only X (n, p) can
+    have that shape. Two homonyms its shape both fits stay ambiguous."""
+    square = td.matrix("X", "n n")
+    rectangular, a = td.matrix("X", "n p"), td.matrix("A", "n n")
+    hessian = td.diff(td.diff(td.trace(rectangular.T @ a @ rectangular), rectangular), rectangular)
+    assert "X" not in hessian.free
+    value = np.asarray(td.evaluate(hessian, X=np.ones((3, 2)), A=np.arange(9.0).reshape(3, 3)))
+    want = np.einsum("ik,jl->ijkl", np.arange(9.0).reshape(3, 3) + np.arange(9.0).reshape(3, 3).T, np.eye(2))
+    np.testing.assert_allclose(value, want)
+    other = td.matrix("X", "p n")   # its dims lie in the Hessian's too, and a 3×2 value fits it
+    with pytest.raises(td.EvaluationError, match="'p'"):
+        td.evaluate(hessian, X=np.ones((3, 2)), A=np.ones((3, 3)))
+    del square, other

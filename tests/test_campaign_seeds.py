@@ -35,3 +35,20 @@ def test_seed_51136_a_spread_scalar_of_a_sum_inside_maximum_is_spread_once():
     assert to_matrix(slope).count("vector(1)") == 1, to_matrix(slope)
     results, _ = check_example(51136, max_order=2, properties=["parse round trip"])
     assert not any(results.values()), results
+
+
+def test_seed_51268_an_all_ones_vector_is_no_common_factor_of_terms_of_two_inner_sizes():
+    # selfcheck --seed 51200 --examples 300 --max-order 3: example 51268, d/dr of u' inv(A + (B - r)(B - r)')
+    # printed '(... *inv(M)' + ... *inv(M)'*(B - r))*vector(1)': the trailing vector(1) of the two
+    # terms is (a) in one and (b) in the other, so taken out once it read back as a sum of an
+    # (a, a) and an (a, b) matrix. vector(1) and matrix(1) are sized where they stand.
+    A, B, u = td.matrix("A", "a a"), td.matrix("B", "a b"), td.vector("u", "a")
+    rng = np.random.default_rng(51268)
+    values = dict(A=3 * np.eye(3), B=rng.standard_normal((3, 2)), u=rng.standard_normal(3), r=0.3)
+    slope = td.diff(u @ td.inv(A + (B - R) @ (B - R).T), R)
+    text = to_matrix(slope)
+    parsed = td.parse(text, symbols=[A, B, u, R])
+    assert parsed.shape == ("a",), text
+    np.testing.assert_allclose(td.evaluate(parsed, values), td.evaluate(slope, values), rtol=1e-12, err_msg=text)
+    results, _ = check_example(51268, max_order=3, properties=["parse round trip"])
+    assert not any(results.values()), results

@@ -254,6 +254,9 @@ OTHERS = {
     "scipy_objective: x of the wrong length": (lambda: _objective().fun(np.ones(5)), ["(5,)", "2"]),
     "scipy_objective: x as a column": (lambda: _objective().fun(np.ones((2, 1))), ["(2, 1)"]),
     "scipy_objective: x as text": (lambda: _objective().fun("ab"), ["x"]),
+    "scipy_objective: complex x (its imaginary part was dropped)": (lambda: _objective().fun(np.ones(2) + 1j),
+                                                                    ["complex"]),
+    "scipy_objective: a complex direction": (lambda: _objective().hessp(np.ones(2), np.ones(2) * 1j), ["complex"]),
 }
 
 

@@ -38,7 +38,7 @@ def bind_values(program, values):
             if dims is None:
                 raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
                                       f"(its symbols: {', '.join(sorted(program.symbols)) or 'none'})")
-            dims = value_dims(name, program.dims, getattr(value, "ndim", None))
+            dims = value_dims(name, program.dims, getattr(value, "ndim", None), getattr(value, "shape", None))
             if dims is None:   # several symbols of that name, none of them this expression's
                 continue
         array = program.backend.to_array(name, value)
@@ -134,5 +134,8 @@ def by_name(values):
             key = key.name
         elif not isinstance(key, str):
             raise EvaluationError(f"values are keyed by symbol names or symbols, got the key {key!r:.60}")
+        if key in named:   # {x: a, "x": b}: neither may silently win
+            raise EvaluationError(f"two values for symbol {key!r} in the values dict (keyed by the symbol and by "
+                                  "its name): pass it once")
         named[key] = value
     return named

@@ -23,6 +23,7 @@ from numpy.typing import DTypeLike
 
 from . import backends, conditioning as conditioning_checks
 from .binding import bind_values, by_name, flatten_outputs, nest
+from .callchecks import check_function_names, merged_values
 from .errors import EvaluationError
 from .expr import Add, Apply, Einsum, Expr, Var, check_homonyms, topological
 from .functions import FUNCTIONS
@@ -279,7 +280,7 @@ class Program:
         if args:
             if len(args) > 1 or not isinstance(args[0], dict):
                 raise EvaluationError("pass values as keywords or as one dict {name: array}")
-            values = {**by_name(args[0]), **values}
+            values = merged_values(by_name(args[0]), values)
         if self.follows_inputs:
             library = backends.infer_backend(values)
             if library != "numpy":
@@ -291,6 +292,8 @@ class Program:
         if built_in:   # a different tanh would disagree with tanh's derivative rule
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
+        if functions:
+            check_function_names(functions, self.user_function_names)
         delay = delay_for(self.progress)
         key = signature(values, self.backend, self.dims) if self.specialisations is not None and delay is None \
             and not self.backend.compiling() else None
@@ -607,7 +610,7 @@ def evaluate(expr: Exprs, values: Optional[Values] = None, /, functions: Optiona
     """
     if values is not None and not isinstance(values, dict):
         raise EvaluationError(f"the second argument of evaluate must be a dict of values, got {type(values).__name__}")
-    merged = {**by_name(values or {}), **kwargs}
+    merged = merged_values(by_name(values or {}), kwargs)
     program = compile(expr, backend=backend, singular=singular, memory_limit=memory_limit, chunks=chunks,
                       conditioning=conditioning, progress=progress)
     return program(merged, functions=functions)   # one dict: a symbol may be called "functions"

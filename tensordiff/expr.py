@@ -278,13 +278,20 @@ def declared_dims(name):
     return node.dims if node is not None else _declared_dims.get(name)
 
 
-def value_dims(name, among, ndim=None):
+def _sized_alike(dims, shape):
+    """Whether a value of ``shape`` (None: unknown) can have ``dims``: a dim repeated has one size."""
+    sizes = {}
+    return shape is None or all(sizes.setdefault(d, n) == n for d, n in zip(dims, shape))
+
+
+def value_dims(name, among, ndim=None, shape=None):
     """The dims a value for ``name`` has where an expression of dims ``among`` holds no symbol of that
     name (differentiated away, its dims possibly still in the result's shape): the live symbol of
     that name (with ``ndim`` axes, if known) whose dims lie in ``among``; with one declaration, its
-    dims; None where several symbols share the name and none fits, so the value sizes nothing here."""
+    dims; None where several symbols share the name and none fits, so the value sizes nothing here.
+    A value's ``shape`` rules out the symbols it cannot be: X of (n, n) for a 3×2 value."""
     alive = {node.dims for node in list(_homonyms.get(name, ())) if ndim is None or len(node.dims) == ndim}
-    fitting = {dims for dims in alive if set(dims) <= among}
+    fitting = {dims for dims in alive if set(dims) <= among and _sized_alike(dims, shape)}
     if len(fitting) == 1:
         return fitting.pop()
     if len(alive) == 1:

@@ -186,11 +186,11 @@ class _Writer(MatrixForms, StructureMatrixForms):
         """The text of the sum of ``terms`` (nodes of ``shape``), with common factors taken out."""
         if shape and all(_broadcast_scalar(t) or _row_broadcast(t) for t in terms):
             raise NoMatrixForm  # c1 + c2 (or b' + c') broadcast to a matrix: it would read back smaller
-        parts = []
-        for term in terms:
+        parts, outer = [], self.in_sum   # restored after: a sum inside a term (log(1 + r*r)) must not clear
+        for term in terms:                # the term's own mark (selfcheck seed 51136)
             self.in_sum = term
             parts.append(self.write(term))
-        self.in_sum = None
+        self.in_sum = outer
         leads = [self.scalar_lead.get(part, 0) for part in parts] if shape else None
         return _common_factor(parts, leads, self.scalar_texts if shape else None) or _join_terms(parts)
 

@@ -159,10 +159,12 @@ def common_factor(parts, scalar_leads=None, scalar_texts=None):
         return None
     shortest = min(len(factors) for _, factors in split)
     lead = 0
-    while lead < shortest - 1 and len({factors[lead] for _, factors in split}) == 1:
+    while lead < shortest - 1 and len({factors[lead] for _, factors in split}) == 1 \
+            and not _sized_where_it_stands(split[0][1][lead]):
         lead += 1
     tail = 0
-    while lead + tail < shortest - 1 and len({factors[-1 - tail] for _, factors in split}) == 1:
+    while lead + tail < shortest - 1 and len({factors[-1 - tail] for _, factors in split}) == 1 \
+            and not _sized_where_it_stands(split[0][1][-1 - tail]):
         tail += 1
     if not lead and not tail or scalar_leads is not None and any(
             len(factors) - tail <= max(lead, scalar_lead) for (_, factors), scalar_lead in zip(split, scalar_leads)):
@@ -175,6 +177,13 @@ def common_factor(parts, scalar_leads=None, scalar_texts=None):
                          for sign, factors in split])
     factors = split[0][1]
     return ("-" if negative else "") + "*".join(factors[:lead] + ["(" + inner + ")"] + factors[len(factors) - tail:])
+
+
+def _sized_where_it_stands(factor):
+    """Whether ``factor`` is an all-c vector or matrix (vector(1), matrix(1)'), whose size the
+    parser takes from where it stands: equal texts in two terms may be two sizes, (a) in
+    M*vector(1) and (b) in N*vector(1), so they are not one common factor (selfcheck seed 51268)."""
+    return factor.lstrip("(").startswith(("vector(", "matrix("))
 
 
 def components(items):

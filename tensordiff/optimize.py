@@ -229,6 +229,9 @@ class ScipyObjective:
 
     def _flat(self, x, what):
         n = self.size
+        if np.iscomplexobj(x):   # float64 would drop the imaginary part silently
+            raise EvaluationError(f"{what} is complex: tensordiff's functions are the real ones; pass a real vector "
+                                  f"of {n} numbers")
         try:
             array = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as exc:

@@ -11,6 +11,7 @@ import numpy as np
 import tensordiff as td
 from tensordiff.functions import FUNCTIONS
 from tensordiff.reshapedraws import ReshapeDraws
+from tensordiff.widedraws import WideDraws, is_merged
 
 __all__ = ["ExpressionGenerator", "USER_FUNCTIONS", "SIZES", "SHAPES", "DEPTH"]
 
@@ -62,7 +63,7 @@ UNARY = ["neg"] + sorted(name for name, fn in FUNCTIONS.items() if fn.finite_dif
 USER_FUNCTIONS = {"hr": [softplus, sigmoid, dsigmoid, d2sigmoid, d3sigmoid]}
 
 
-class ExpressionGenerator(ReshapeDraws):
+class ExpressionGenerator(ReshapeDraws, WideDraws):
     """Random expressions paired with numpy twins; ``S`` holds the symbols, ``V`` their values.
 
     ``P`` is a symmetric matrix: derivatives with respect to it are sym(G) on each of its slots.
@@ -77,14 +78,18 @@ class ExpressionGenerator(ReshapeDraws):
 
     ``reshaping=False`` leaves out vec, kron, reshape, stack and concatenate: seeds drawn before
     they were added (the verification record's earlier runs) then draw what they drew.
+    ``widened=True`` also draws results over merged dims (widedraws.py: vec(F), kron(A, B),
+    reshape to a·b, unvec) and plain shapes through them; False draws what seeds below 50000 drew.
 
     >>> gen = ExpressionGenerator(seed=0)
     >>> expr, twin = gen.gen(("a", "b"), depth=3)      # twin(gen.V) == td.evaluate(expr, gen.V)
     """
 
-    def __init__(self, seed, choose=None, reshaping=True):
+    def __init__(self, seed, choose=None, reshaping=True, widened=False):
         rng = np.random.default_rng(seed)
         self.reshaping = reshaping   # False: no vec/kron/reshape/stack/concatenate, the draws of earlier seeds
+        self.widened = widened       # True: results over merged dims too (widedraws.py)
+        self.sizes = SIZES
         self.choose = choose or (lambda n: int(rng.integers(n)))
         self.S = {
             "r": td.scalar("r"), "q": td.scalar("q"),
@@ -137,6 +142,8 @@ class ExpressionGenerator(ReshapeDraws):
 
     def leaf(self, shape):
         S = self.S
+        if is_merged(shape):
+            return self.merged_leaf(shape)
         if shape == ():
             return self.sym(self.pick(["r", "q"]))
         if shape == ("a",):
@@ -162,6 +169,8 @@ class ExpressionGenerator(ReshapeDraws):
         """A random expression of ``shape`` (dims "a"/"b") at most ``depth`` operations deep, and its twin."""
         if depth <= 0 or self.choose(10) == 0:
             return self.leaf(shape)
+        if is_merged(shape):
+            return self.tame(self.pick(self.merged_shape_rules(shape))(shape, depth))
         rules = [self.elementwise_binary, self.scalar_broadcast, self.unary, self.power, self.divide,
                  self.abs_relu, self.user_function]
         rules += [{0: self.scalar_rules, 1: self.vector_rules, 2: self.matrix_rules,
@@ -171,6 +180,8 @@ class ExpressionGenerator(ReshapeDraws):
         rules += [self.reduction_rules] * 2
         if self.reshaping:
             rules += [self.reshaping_rules]   # reshapedraws.py: vec, kron, reshape, stack, concatenate
+        if self.widened:
+            rules += [self.through_merged]    # widedraws.py: vec(F)ᵀ vec(G), unvec, y'Ky
         return self.tame(self.pick(rules)(shape, depth))
 
     def elementwise_binary(self, shape, depth):
@@ -425,7 +436,7 @@ class ExpressionGenerator(ReshapeDraws):
                 return td.where(c > 0, td.log(c), e2), (lambda V: _quiet(lambda: np.where(fc(V) > 0, np.log(fc(V)),
                                                                                         f2(V))))
             return td.where(c <= e1, e1, e2), (lambda V: np.broadcast_to(np.where(fc(V) <= f1(V), f1(V), f2(V)),
-                                                                         tuple(SIZES[d] for d in shape)))
+                                                                         tuple(size_of(d) for d in shape)))
         if kind == "mask":
             (c, fc), (e1, f1) = self.gen(shape, depth - 1), self.gen(self.pick([shape, self.tail(shape)]), depth - 1)
             if self.choose(2):
@@ -473,6 +484,11 @@ class ExpressionGenerator(ReshapeDraws):
         builder = {"max": td.max, "min": td.min, "mean": td.mean, "logsumexp": td.logsumexp}[kind]
         twin = {"max": np.max, "min": np.min, "mean": np.mean, "logsumexp": _logsumexp}[kind]
         return builder(e, axis=axis), (lambda V: np.asarray(twin(f(V), axis=axis)))
+
+
+def size_of(dim):
+    """The size of a dim of the generator's: a, b, or a merged one (a·b) as the product of its parts."""
+    return int(np.prod([SIZES[part] for part in dim.split("·")]))
 
 
 def _quiet(compute):

@@ -258,6 +258,8 @@ class MatrixForms:
         if not node.shape:
             return text
         if all(_scalar_spread(child) for child in node.children()):
+            if self.in_sum is node:   # an operand that a sum, maximum or where spreads: spread once (seed 51136)
+                return text
             return f"{text}*{'vector(1)' if len(node.shape) == 1 else 'matrix(1)'}" if len(node.shape) <= 2 else None
         if len(node.shape) == 2 and not any(_varies_along_every_axis(child) for child in node.children()):
             return f"({text}) .* matrix(1)"   # a row or column written for a matrix: spread back as a sum spreads it

@@ -87,7 +87,7 @@ def ops_for(backend):
 
 def _not_positive_definite(node):
     return EvaluationError(f"cholesky of a matrix that is not positive definite: {_matrix_label(node.arg)} "
-                           "(its symmetric part has an eigenvalue <= 0, or nan entries)")
+                           "(its symmetric part has an eigenvalue <= 0)")
 
 
 def _matrix_label(arg):
@@ -146,11 +146,11 @@ def _cholesky_step(node, backend, singular, conditioning_policy="warn"):
         if name == "torch":
             factor, info = lib.linalg.cholesky_ex(a)
             failed = int(info) != 0
-            if failed and label is None:
+            if failed and (label is None or not bool(lib.isfinite(a).all())):   # nan/inf entries: nan, as numpy
                 return lib.full_like(a, float("nan"))
-        else:   # jax and cupy: nan entries where it fails
+        else:   # jax and cupy: nan entries where it fails; a matrix with nan/inf entries is not checked, as numpy's
             factor = lib.linalg.cholesky(a)
-            failed = bool(lib.isnan(factor).any()) and not bool(lib.isnan(a).any())
+            failed = bool(lib.isnan(factor).any()) and bool(lib.isfinite(a).all())
         if failed and label is not None:
             raise EvaluationError(label)
         if not failed:
@@ -166,9 +166,26 @@ def _axis_step(method):
         ops, axes = ops_for(backend), tuple(node.axes)
 
         def run(args, sizes, place):
+            if 0 in args[0].shape:
+                return _of_empty(ops, method, node, args[0], axes)
             return getattr(ops, method)(args[0], axes)
         return run
     return plan
+
+
+def _of_empty(ops, method, node, x, axes):
+    """A reduction of an array with no entries, computed without the shift by the max, which has
+    no value over an axis of size 0 (and fails in dask on any empty array): over such an axis
+    logsumexp is -inf and softmax empty, as scipy's and jax's, and max (and min) raise."""
+    empty = [node.arg.shape[a] for a in axes if x.shape[a] == 0]
+    if method == "max" and empty:
+        raise EvaluationError(f"max (or min) over an empty axis: dim {empty[0]!r} has size 0 in "
+                              f"{short(node.arg, 60)}, and an empty max has no value")
+    e = ops.xp.exp(x)
+    if method == "softmax":
+        return e
+    total = ops.xp.sum(e, axis=axes) if not isinstance(ops, TorchOps) else ops.xp.sum(e, dim=axes)
+    return total if method == "max" else ops.xp.log(total)   # max: an empty array of its shape
 
 
 def _compare_step(node, backend, singular):

@@ -30,7 +30,9 @@ from .expr import Apply, Einsum, topological
 from .kinks import crosses_kink
 from .matrixform import to_matrix
 from .printing import user_function_name
+from .indices import base_dims
 from .randexpr import DEPTH, SHAPES, SIZES, USER_FUNCTIONS, ExpressionGenerator
+from .widedraws import MERGED_SHAPES
 from .testing import numeric_diff
 
 __all__ = ["ExpressionGenerator", "PROPERTIES", "check_example", "main"]
@@ -51,10 +53,11 @@ MAX_THIRD_ORDER_BASE = 200
 class Example:
     """A random expression with its values, twin, and memoised symbolic derivatives."""
 
-    def __init__(self, seed, choose=None, reshaping=True):
+    def __init__(self, seed, choose=None, reshaping=True, widened=False):
         self.seed = seed
-        self.gen = ExpressionGenerator(seed, choose, reshaping)
-        self.shape = SHAPES[self.gen.choose(len(SHAPES))]
+        self.gen = ExpressionGenerator(seed, choose, reshaping, widened)
+        shapes = SHAPES + MERGED_SHAPES if widened else SHAPES
+        self.shape = shapes[self.gen.choose(len(shapes))]
         self.expr, self.twin = self.gen.gen(self.shape, DEPTH)
         self.V = self.gen.V
         self.S = self.gen.S
@@ -381,8 +384,9 @@ def _reading_value(ex, reading):
 
 
 def _sized(e):
-    """Whether every dim of ``e`` has a size in SIZES."""
-    return all(d in SIZES for n in topological([e]) for d in (n.dims if isinstance(n, Einsum) else n.shape))
+    """Whether every dim of ``e`` has a size in SIZES (a merged dim a·b through its parts)."""
+    return all(d in SIZES or "·" in d and set(base_dims(d)) <= set(SIZES)
+               for n in topological([e]) for d in (n.dims if isinstance(n, Einsum) else n.shape))
 
 
 def _check_simplify(ex, max_order):
@@ -411,6 +415,27 @@ def _check_pickle(ex, max_order):
             raise CheckFailure("an expression does not unpickle to the same (interned) node")
 
 
+def _check_several(ex, max_order):
+    """td.grad/td.jacobian/td.hessian of several symbols at once (a tuple, nested tuples of blocks
+    as jax.hessian(argnums=...)) equal the derivatives taken one symbol at a time, which the other
+    properties check; one td.compile of all of them shares their work and gives the same values."""
+    if len(ex.names) < 2:
+        return False
+    wrt = [ex.S[n] for n in ex.names[:3]]
+    firsts = td.jacobian(ex.expr, wrt) if ex.expr.shape else td.grad(ex.expr, wrt)
+    wanted = [(name,) for name in ex.names[:3]]
+    got = [firsts]
+    if max_order >= 2 and not ex.expr.shape:
+        got.append(td.hessian(ex.expr, wrt[:2]))
+        wanted += [(a, b) for a in ex.names[:2] for b in ex.names[:2]]
+    values = td.compile(got)(functions=USER_FUNCTIONS, **ex.V)
+    flat = list(values[0]) + [block for row in values[1:] for blocks in row for block in blocks]
+    if not isinstance(firsts, tuple) or len(firsts) != len(wrt):
+        raise CheckFailure(f"several symbols at once gave {type(firsts).__name__}, not a tuple of {len(wrt)}")
+    for names, value in zip(wanted, flat):
+        assert_close(value, ex.evaluate(ex.d(*names)), EXACT_TOL, f"d/d{'d'.join(names)} of several at once")
+
+
 # name: (check, what it compares). A check returns False when it does not apply to the example.
 PROPERTIES = {
     "builds": (None, "the random expression builds, with the shape asked for"),
@@ -419,6 +444,7 @@ PROPERTIES = {
     "d2 vs FD": (_check_second, "second derivatives (pure, mixed) vs FD of the first"),
     "d3 vs FD": (_check_third, "third derivatives (small symbols) vs FD of the second"),
     "vs jax": (_check_jax, "derivatives (orders 1..max) vs nested jax.jacfwd of generated jax code"),
+    "several at once": (_check_several, "grad/jacobian/hessian of a list of symbols equal one at a time"),
     "parse round trip": (_check_parse_round_trip, "td.parse(matrix notation, t1 = ... names too) evaluates equal"),
     "codegen numpy": (_check_codegen, "generated numpy code equals evaluation"),
     "simplify": (_check_simplify, "simplify keeps the value and is idempotent"),
@@ -427,7 +453,7 @@ PROPERTIES = {
 }
 
 
-def check_example(seed, max_order=2, properties=None, choose=None, jax_every=1, reshaping=True):
+def check_example(seed, max_order=2, properties=None, choose=None, jax_every=1, reshaping=True, widened=False):
     """({property: None (passed), False (not applicable) or the failure text}, the example).
 
     jax compiles a program per example (about a second), so it checks only every ``jax_every``-th seed.
@@ -437,7 +463,7 @@ def check_example(seed, max_order=2, properties=None, choose=None, jax_every=1, 
     []
     """
     try:
-        ex = Example(seed, choose, reshaping)
+        ex = Example(seed, choose, reshaping, widened)
         if ex.expr.shape != ex.shape:
             raise CheckFailure(f"built an expression of shape {ex.expr.shape}, not {ex.shape}")
     except Exception:  # noqa: BLE001 - building must not fail either; report it as a failure
@@ -469,7 +495,8 @@ def _table(counts):
     return "\n".join(lines)
 
 
-def run(examples, seed=0, max_order=2, properties=None, jax_every=1, out=sys.stdout, quiet=False, reshaping=True):
+def run(examples, seed=0, max_order=2, properties=None, jax_every=1, out=sys.stdout, quiet=False, reshaping=True,
+        widened=False):
     """Check ``examples`` random examples (seeds seed, seed+1, ...); returns {property: (tried, failed)}, failures."""
     names = list(properties or PROPERTIES)
     counts = {name: [0, 0] for name in names}
@@ -477,7 +504,8 @@ def run(examples, seed=0, max_order=2, properties=None, jax_every=1, out=sys.std
     large = 0   # examples whose third derivative was not taken: their second is over MAX_THIRD_ORDER_BASE nodes
     start = time.perf_counter()
     for k in range(examples):
-        results, ex = check_example(seed + k, max_order, names, jax_every=jax_every, reshaping=reshaping)
+        results, ex = check_example(seed + k, max_order, names, jax_every=jax_every, reshaping=reshaping,
+                                    widened=widened)
         large += bool(max_order >= 3 and ex is not None and ex.small and not ex.third)
         for name, result in results.items():
             if result is not False:
@@ -505,13 +533,16 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--without-reshaping", action="store_true",
                         help="draw no vec/kron/reshape/stack/concatenate: the seeds of runs before they were added")
+    parser.add_argument("--without-widening", action="store_true",
+                        help="draw no results over merged dims (vec(F), kron(A, B)): the seeds of runs below 50000")
     args = parser.parse_args(argv)
     properties = [p for p in PROPERTIES if not (args.no_jax and p == "vs jax")]
     start = time.perf_counter()
     if "jax" not in sys.modules:  # the programs jax compiles here are tiny and run once: skip LLVM's optimiser
         os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
     counts, failures = run(args.examples, args.seed, args.max_order, properties, max(args.jax_every, 1),
-                           quiet=args.quiet, reshaping=not args.without_reshaping)
+                           quiet=args.quiet, reshaping=not args.without_reshaping,
+                           widened=not (args.without_widening or args.without_reshaping))
     print(f"tensordiff selfcheck: {args.examples} examples from seed {args.seed}, max order {args.max_order}, "
           f"{time.perf_counter() - start:.0f} s")
     print(_table(counts))

@@ -254,6 +254,9 @@ OTHERS = {
     "scipy_objective: x of the wrong length": (lambda: _objective().fun(np.ones(5)), ["(5,)", "2"]),
     "scipy_objective: x as a column": (lambda: _objective().fun(np.ones((2, 1))), ["(2, 1)"]),
     "scipy_objective: x as text": (lambda: _objective().fun("ab"), ["x"]),
+    "scipy_objective: complex x (its imaginary part was dropped)": (lambda: _objective().fun(np.ones(2) + 1j),
+                                                                    ["complex"]),
+    "scipy_objective: a complex direction": (lambda: _objective().hessp(np.ones(2), np.ones(2) * 1j), ["complex"]),
 }
 
 
@@ -397,3 +400,109 @@ def test_a_value_for_a_symbol_a_zero_derivative_lost_binds_despite_a_homonym_of_
     got = td.evaluate(third, T=np.ones((3, 4)), U=np.ones((3, 2)), V=np.ones((4, 2)))
     assert got.shape == (3, 2) * 3 and not got.any()
     assert other.ndim == 3
+
+
+# ---------------------------------------------------------------- ambiguous calls, once silently resolved
+
+AMBIGUOUS = {
+    "a functions= name of no user function": (
+        lambda: td.evaluate(td.sum(h(w)), w=np.ones(2), functions={"h": np.sin, "hh": np.cos}),
+        ["'hh'", "no user function", "did you mean 'h'"]),
+    "a functions= typo beside the right derivative": (
+        lambda: td.evaluate(td.grad(td.sum(h(w)), w), w=np.ones(2), functions={"h'": np.cos, "hp": np.cos}),
+        ["'hp'"]),
+    "a functions= key that is no string": (
+        lambda: td.evaluate(td.sum(h(w)), w=np.ones(2), functions={h: np.sin}), ["keyed by function names"]),
+    "a dict key and a keyword for one symbol": (
+        lambda: td.evaluate(f, {"X": np.ones((3, 2)), "y": np.ones(3)}, X=np.zeros((3, 2)), w=np.ones(2)),
+        ["'X'", "keyword X="]),
+    "a symbol key and a keyword for one symbol": (
+        lambda: td.evaluate(f, {X: np.ones((3, 2)), "y": np.ones(3)}, X=np.zeros((3, 2)), w=np.ones(2)),
+        ["'X'", "keyword X="]),
+    "a symbol key and its name in one dict": (
+        lambda: td.evaluate(f, {X: np.ones((3, 2)), "X": np.zeros((3, 2)), "y": np.ones(3), "w": np.ones(2)}),
+        ["'X'", "pass it once"]),
+    "a compiled program given a symbol twice": (
+        lambda: td.compile(f)({"w": np.ones(2)}, X=np.ones((3, 2)), y=np.ones(3), w=np.zeros(2)), ["'w'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AMBIGUOUS))
+def test_an_ambiguous_call_is_an_error_not_a_silent_choice(case):
+    call, words = AMBIGUOUS[case]
+    with pytest.raises(td.EvaluationError) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), (case, str(info.value))
+
+
+def test_functions_may_name_a_declared_user_function_the_expression_lost():
+    """One functions= dict serves f and its derivatives: the name of a user function (or of one of
+    its derivatives, in any spelling) that this expression does not use is accepted, as a value
+    for a symbol differentiated away is."""
+    g = td.sum(h(w)) + td.sum(X)
+    implementations = {"h": np.sin, "h'": np.cos, "h′": np.cos, "h''": np.sin, "h^(4)": np.sin}
+    value = td.evaluate(td.grad(g, X), X=np.ones((3, 2)), w=np.ones(2), functions=implementations)
+    np.testing.assert_array_equal(value, np.ones((3, 2)))
+    both = td.evaluate([g, td.grad(g, w)], X=np.ones((3, 2)), w=np.array([0.5, 1.0]), functions=implementations)
+    np.testing.assert_allclose(both[0], 6 + np.sin(0.5) + np.sin(1.0))
+    np.testing.assert_allclose(both[1], np.cos([0.5, 1.0]))
+
+
+# ---------------------------------------------------------------- non-finite matrices, zero-size axes
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "dask", "torch"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_cholesky_of_a_non_finite_matrix_is_nan_on_every_backend_never_an_error(backend, bad):
+    """The policy of inv, solve and logdet (docs/reliability.md): a matrix with nan or infinite
+    entries is not checked, its non-finite factor shows it. jax raised for -inf where numpy gave nan."""
+    if backend != "numpy":
+        pytest.importorskip(backend)
+
+    def run(value):
+        got = td.evaluate(td.cholesky(A), A=value, backend=backend)
+        return np.asarray(got.compute() if hasattr(got, "compute") else got)
+    value = np.eye(2)
+    value[0, 1] = value[1, 0] = bad
+    got = run(value)
+    assert got.shape == (2, 2) and not np.all(np.isfinite(got))
+    assert np.all(np.isfinite(run(2 * np.eye(2))))
+    with pytest.raises(td.EvaluationError, match="positive definite"):   # finite and indefinite still raises
+        run(-np.eye(2))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "dask"])
+def test_soft_maxima_over_an_empty_axis_are_minus_inf_and_empty_and_max_is_an_error(backend):
+    """numpy's max of an empty axis was a bare ValueError inside softmax and logsumexp too; scipy and
+    jax give logsumexp -inf and softmax an empty array there."""
+    pytest.importorskip(backend)
+
+    def run(e, **values):
+        got = td.evaluate(e, backend=backend, **values)
+        return np.asarray(got.compute() if hasattr(got, "compute") else got)
+    assert run(td.logsumexp(y), y=np.zeros(0)) == -np.inf
+    np.testing.assert_array_equal(run(td.logsumexp(X, axis=0), X=np.zeros((0, 2))), [-np.inf, -np.inf])
+    assert run(td.softmax(y), y=np.zeros(0)).shape == (0,)
+    assert run(td.hessian(td.logsumexp(y), y), y=np.zeros(0)).shape == (0, 0)
+    np.testing.assert_allclose(run(td.logsumexp(X, axis=1), X=np.zeros((0, 2))), np.zeros(0))   # a kept empty axis
+    assert run(td.max(X, axis=1), X=np.zeros((0, 2))).shape == (0,)   # an empty array, not over an empty axis
+    for reduction in (td.max, td.min):
+        with pytest.raises(td.EvaluationError, match="'n' has size 0"):
+            run(reduction(X, axis=0), X=np.zeros((0, 2)))
+
+
+def test_a_value_sizes_the_dims_of_the_one_homonym_its_shape_fits():
+    """A notebook that declared X as n×n and later as n×p: the Hessian of tr(XᵀAX) lost X, and a
+    3×2 value for X could not size p ("the size of dim 'p' is unknown") though only X (n, p) can
+    have that shape. Two homonyms its shape both fits stay ambiguous."""
+    square = td.matrix("X", "n n")
+    rectangular, a = td.matrix("X", "n p"), td.matrix("A", "n n")
+    hessian = td.diff(td.diff(td.trace(rectangular.T @ a @ rectangular), rectangular), rectangular)
+    assert "X" not in hessian.free
+    value = np.asarray(td.evaluate(hessian, X=np.ones((3, 2)), A=np.arange(9.0).reshape(3, 3)))
+    want = np.einsum("ik,jl->ijkl", np.arange(9.0).reshape(3, 3) + np.arange(9.0).reshape(3, 3).T, np.eye(2))
+    np.testing.assert_allclose(value, want)
+    other = td.matrix("X", "p n")   # its dims lie in the Hessian's too, and a 3×2 value fits it
+    with pytest.raises(td.EvaluationError, match="'p'"):
+        td.evaluate(hessian, X=np.ones((3, 2)), A=np.ones((3, 3)))
+    del square, other

@@ -102,6 +102,7 @@ from .expr import Expr
 
 __all__ = ["parse"]
 
+MIN_REPEAT = 8   # characters: a shorter operand or group is read again faster than it is looked up
 MAX_DEPTH = 64  # nested parentheses and calls (8 frames each): deeper is a ParseError, not a RecursionError
 ONE = 0  # the dim variable of the literal 1; it never unifies with a dim
 SCALAR = (ONE, ONE)
@@ -194,6 +195,7 @@ _SPACE = re.compile(r"\s*", re.ASCII)
 _TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
                     r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[<>]=?|[-+*/^'(),]))", re.ASCII)  # spaces first
 _GROUPS = {index: kind for kind, index in _TOKEN.groupindex.items()}
+_NUMBER_GROUP = _TOKEN.groupindex["num"]
 _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
 _WORD = re.compile(r"[\w.]*", re.ASCII)
 
@@ -297,17 +299,16 @@ class _Parser:
             hint = _HINTS.get(ch) or ("names are ASCII: write alpha, not α" if ch.isalpha() else "")
             _fail(ParseError, f"unexpected character {ch!r}" + (f"; {hint}" if hint else ""), text, pos)
         group = m.lastindex
-        kind, (start, end) = _GROUPS[group], m.span(group)
+        start, end = m.span(group)
         value = text[start:end]
-        if kind == "num":
-            value = float(value)
-            if _AFTER_NUMBER.match(text, end) or math.isinf(value):
-                nxt = text[end:end + 1]
-                hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
-                _fail(ParseError, f"bad number {_WORD.match(text, start).group()!r}{hint}", text, start)
-        elif value == ".'":
-            value = "'"
-        return tuple.__new__(_Token, (kind, value, start, end))
+        if group != _NUMBER_GROUP:
+            return tuple.__new__(_Token, (_GROUPS[group], "'" if value == ".'" else value, start, end))
+        value = float(value)
+        if _AFTER_NUMBER.match(text, end) or math.isinf(value):
+            nxt = text[end:end + 1]
+            hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
+            _fail(ParseError, f"bad number {_WORD.match(text, start).group()!r}{hint}", text, start)
+        return tuple.__new__(_Token, ("num", value, start, end))
 
     def peek(self):
         return self.tok
@@ -378,7 +379,10 @@ class _Parser:
         """A chain: one read before with the same text is taken as it is."""
         start = self.tok.pos
         text = self.text
-        key = text[start:operand_end(text, start, self.closing)].rstrip()
+        end = operand_end(text, start, self.closing)
+        if end - start < MIN_REPEAT:
+            return self.chain()
+        key = text[start:end].rstrip()
         memo = self.operands.get(key)
         if memo is not None and self.depth + memo.depth <= MAX_DEPTH:
             return self.reuse(memo, start)
@@ -540,8 +544,8 @@ class _Parser:
         of the same text read before is taken as it is."""
         start = opening.pos
         close = self.closing.get(start)
-        key = None if close is None else self.text[start:close + 1]
-        memo = self.groups.get(key)
+        key = None if close is None or close - start < MIN_REPEAT else self.text[start:close + 1]
+        memo = None if key is None else self.groups.get(key)
         if memo is not None and self.depth + memo.depth <= MAX_DEPTH:
             return self.reuse(memo, start)
         deepest, sized, self.deepest = self.deepest, self.sized, self.depth

@@ -95,12 +95,14 @@ from .indices import merged_dim, merged_parts, parse_dims
 from .kronform import TENSOR_PRODUCTS, tensor_product
 from .vecform import UNVEC_WORDS, unvec_columns
 from .matrixnames import expand as expand_names
+from .textspans import closing_parens, operand_end
 from .simplify import add_node, as_expr, constant, einsum_node
 from .annotations import Dims
 from .expr import Expr
 
 __all__ = ["parse"]
 
+MIN_REPEAT = 8   # characters: a shorter operand or group is read again faster than it is looked up
 MAX_DEPTH = 64  # nested parentheses and calls (8 frames each): deeper is a ParseError, not a RecursionError
 ONE = 0  # the dim variable of the literal 1; it never unifies with a dim
 SCALAR = (ONE, ONE)
@@ -193,6 +195,7 @@ _SPACE = re.compile(r"\s*", re.ASCII)
 _TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+(?:\.(?![*/^'])\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
                     r"|(?P<name>(?:user\.)?[A-Za-z_]\w*)|(?P<op>\.[*/^']|[<>]=?|[-+*/^'(),]))", re.ASCII)  # spaces first
 _GROUPS = {index: kind for kind, index in _TOKEN.groupindex.items()}
+_NUMBER_GROUP = _TOKEN.groupindex["num"]
 _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
 _WORD = re.compile(r"[\w.]*", re.ASCII)
 
@@ -246,31 +249,106 @@ class _Node:
         key = (kind, value, kids[0].key) if len(kids) == 1 else (kind, value, *[kid.key for kid in kids])
         self.key = keys.setdefault(key, len(keys))
 
+    def moved(self, offset):
+        """This node read ``offset`` characters further on: the same key and children (a repeat of its
+        text), its own positions, which its parent's messages quote."""
+        node = object.__new__(_Node)
+        node.kind, node.kids, node.value, node.key = self.kind, self.kids, self.value, self.key
+        node.pos, node.start, node.end = self.pos + offset, self.start + offset, self.end + offset
+        return node
+
+
+class _Memo:
+    """A piece of text read before: its node, how many levels deeper than its start it nests, and
+    its last token relative to its start."""
+
+    __slots__ = ("node", "start", "depth", "last")
+
+    def __init__(self, node, start, depth, last):
+        self.node, self.start, self.depth, self.last = node, start, depth, last
+
 
 class _Parser:
-    """Recursive descent over the grammar; it recurses only at "(", at most MAX_DEPTH deep."""
+    """Recursive descent over the grammar; it recurses only at "(", at most MAX_DEPTH deep.
+
+    Tokens are read one at a time from the text as the parser moves on. A sum operand or a
+    parenthesised group whose exact text was read before (textspans.py finds where it ends) is
+    not read again: its node is taken from the first reading, so the work is linear in the
+    distinct text, whatever the repeats."""
 
     def __init__(self, text):
         self.text = text
-        self.tokens, self.i, self.depth = _tokenize(text), 0, 0
+        self.depth = 0
         self.keys = {}
+        self.before = None   # the token last taken
+        self.tok = self.scan(0)   # the token next
+        self.closing = closing_parens(text)
+        self.groups, self.operands = {}, {}   # text -> _Memo
+        self.deepest = 0   # the deepest nesting reached, for _Memo.depth
+        self.sized = 0     # eye and ones nodes made: a piece holding one is not reused, as each is sized alone
+
+    def scan(self, pos):
+        """The token at ``pos`` (after spaces); bad characters and numbers fail here."""
+        text = self.text
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            pos = _SPACE.match(text, pos).end()
+            if pos == len(text):
+                return _Token("end", None, pos, pos)
+            ch = text[pos]
+            hint = _HINTS.get(ch) or ("names are ASCII: write alpha, not α" if ch.isalpha() else "")
+            _fail(ParseError, f"unexpected character {ch!r}" + (f"; {hint}" if hint else ""), text, pos)
+        group = m.lastindex
+        start, end = m.span(group)
+        value = text[start:end]
+        if group != _NUMBER_GROUP:
+            return tuple.__new__(_Token, (_GROUPS[group], "'" if value == ".'" else value, start, end))
+        value = float(value)
+        if _AFTER_NUMBER.match(text, end) or math.isinf(value):
+            nxt = text[end:end + 1]
+            hint = " (a product needs '*': 2*x)" if nxt.isalpha() and nxt not in "eE" else ""
+            _fail(ParseError, f"bad number {_WORD.match(text, start).group()!r}{hint}", text, start)
+        return tuple.__new__(_Token, ("num", value, start, end))
 
     def peek(self):
-        return self.tokens[self.i]
+        return self.tok
 
     def take(self):
-        self.i += 1
-        return self.tokens[self.i - 1]
+        token = self.before = self.tok
+        self.tok = self.scan(token.end)
+        return token
 
     @property
     def end(self):
-        return self.tokens[self.i - 1].end if self.i else 0
+        return self.before.end if self.before else 0
 
     def fail(self, message, token):
         _fail(ParseError, message, self.text, token.pos)
 
     def source(self, token):
         return repr(self.text[token.pos:token.end])
+
+    def enter(self, opening):
+        """One level deeper, at the "(" ``opening``."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"expression nested more than {MAX_DEPTH} levels deep", opening)
+        self.deepest = max(self.deepest, self.depth)
+
+    def reuse(self, memo, start):
+        """The node of text read before, which starts at ``start`` here: the tokens move past it."""
+        kind, value, pos, end = memo.last
+        self.deepest = max(self.deepest, self.depth + memo.depth)
+        self.before = tuple.__new__(_Token, (kind, value, start + pos, start + end))
+        self.tok = self.scan(start + end)
+        return memo.node if start == memo.start else memo.node.moved(start - memo.start)
+
+    def remember(self, table, key, node, start, deepest, sized):
+        """Keep ``node``, read from ``key`` at ``start``, unless it holds an eye or ones (each sized alone)."""
+        if self.sized == sized:
+            last = self.before
+            table[key] = _Memo(node, start, self.deepest - self.depth, (last.kind, last.value, last.pos - start, last.end - start))
+        self.deepest = max(deepest, self.deepest)
 
     def parse(self):
         if self.peek().kind == "end":
@@ -284,11 +362,9 @@ class _Parser:
 
     def series(self, operators, operand, kind, value):
         """operand { operator operand }: the operand alone, or a node of ``kind`` over them all."""
-        tokens = self.tokens   # the loops below index tokens directly: they run once per token
-        start, kids = tokens[self.i].pos, [operand()]
-        while tokens[self.i].value in operators:
-            token = tokens[self.i]
-            self.i += 1
+        start, kids = self.tok.pos, [operand()]
+        while self.tok.value in operators:
+            token = self.take()
             value.append((token.value, token.pos))
             kids.append(operand())
         return kids[0] if len(kids) == 1 else _Node(self.keys, kind, value[-len(kids) + 1][1], start, self.end, kids, value)
@@ -297,23 +373,40 @@ class _Parser:
         return self.series(COMPARISONS, self.sum, "compare", [])
 
     def sum(self):
-        return self.series(("+", "-"), self.chain, "sum", [("+", self.peek().pos)])
+        return self.series(("+", "-"), self.operand, "sum", [("+", self.peek().pos)])
+
+    def operand(self):
+        """A chain: one read before with the same text is taken as it is."""
+        start = self.tok.pos
+        text = self.text
+        end = operand_end(text, start, self.closing)
+        if end - start < MIN_REPEAT:
+            return self.chain()
+        key = text[start:end].rstrip()
+        memo = self.operands.get(key)
+        if memo is not None and self.depth + memo.depth <= MAX_DEPTH:
+            return self.reuse(memo, start)
+        deepest, sized, self.deepest = self.deepest, self.sized, self.depth
+        node = self.chain()
+        if self.end - start == len(key):   # the guessed end is the operand's (no comparison, no odd sign)
+            self.remember(self.operands, key, node, start, deepest, sized)
+        else:
+            self.deepest = max(deepest, self.deepest)
+        return node
 
     def chain(self):
         return self.series(("*", ".*", "./", "/"), self.unary, "chain", [])
 
     def unary(self):
-        tokens = self.tokens
-        start, negative = tokens[self.i].pos, False
-        while tokens[self.i].value in ("+", "-"):
-            negative ^= tokens[self.i].value == "-"
-            self.i += 1
+        start, negative = self.tok.pos, False
+        while self.tok.value in ("+", "-"):
+            negative ^= self.take().value == "-"
         node = self.power()
         return _Node(self.keys, "neg", start, start, self.end, (node,)) if negative else node
 
     def power(self):
         node = self.postfix()
-        while self.tokens[self.i].value in ("^", ".^"):
+        while self.tok.value in ("^", ".^"):
             op = self.take()
             number, exponent = self.exponent()
             kids = (node,) if exponent is None else (node, exponent)
@@ -321,38 +414,40 @@ class _Parser:
         return node
 
     def postfix(self):
-        node, transposes, tokens = self.primary(), 0, self.tokens
-        while tokens[self.i].value == "'":
-            pos, transposes = tokens[self.i].pos, transposes + 1
-            self.i += 1
+        node, transposes = self.primary(), 0
+        while self.tok.value == "'":
+            pos, transposes = self.take().pos, transposes + 1
         if transposes % 2:
             node = _Node(self.keys, "T", pos, node.start, self.end, (node,))
         return node
 
     def exponent(self):
         """(number, None) for a number exponent (x^2, x^-1, x.^(0.5)), else (None, the exponent's node)."""
-        start, sign = self.i, 1.0
+        start, sign = (self.tok, self.before), 1.0
         paren = self.peek().value == "(" and self.take()
         while self.peek().value in ("+", "-"):
             sign = -sign if self.take().value == "-" else sign
         number = self.peek()
-        if number.kind == "num" and (not paren or self.tokens[self.i + 1].value == ")"):
-            self.i += 2 if paren else 1
+        if number.kind == "num" and (not paren or self.scan(number.end).value == ")"):
+            self.take()
+            if paren:
+                self.take()
             return sign * number.value, None
-        self.i, first, negative = start, self.peek(), False
+        (self.tok, self.before), first, negative = start, self.peek(), False
         while self.peek().value in ("+", "-"):
             negative ^= self.take().value == "-"
         node = self.postfix()
         return None, (_Node(self.keys, "neg", first.pos, first.pos, self.end, (node,)) if negative else node)
 
     def primary(self):
+        previous = self.before
         token = self.take()
         if token.kind == "num":
             return _Node(self.keys, "num", token.pos, token.pos, token.end, (), token.value)
         if token.value == "(":
             return self.group(token)
         if token.kind == "end":
-            self.fail(f"expected an operand after {self.source(self.tokens[self.i - 2])}, got the end", token)
+            self.fail(f"expected an operand after {self.source(previous)}, got the end", token)
         if token.kind != "name":
             self.fail(f"expected an operand, got {self.source(token)}", token)
         name = token.value
@@ -380,7 +475,10 @@ class _Parser:
             return _Node(self.keys, "call", token.pos, token.pos, self.end, tuple(args), name)
         if _function_word(name):
             self.fail(f"function {name!r} needs parentheses: {name}(...)", token)
-        return _Node(self.keys, "eye" if name in IDENTITY else "sym", token.pos, token.pos, token.end, (), name)
+        if name in IDENTITY:
+            self.sized += 1
+            return _Node(self.keys, "eye", token.pos, token.pos, token.end, (), name)
+        return _Node(self.keys, "sym", token.pos, token.pos, token.end, (), name)
 
     def ones(self, word):
         """vector(c) or matrix(c) after the word: every entry the number c (vector(1): all ones)."""
@@ -390,14 +488,13 @@ class _Parser:
         number = self.take() if opening.value == "(" else opening
         if opening.value != "(" or number.kind != "num" or self.take().value != ")":
             self.fail(f"{word.value} takes a number, the value of every entry: {word.value}(1) is all ones", word)
+        self.sized += 1
         return _Node(self.keys, "ones", word.pos, word.pos, self.end, (), (word.value, sign * number.value))
 
     def along(self, word, name):
         """name(x) or name(x, d) after the word, d = 1 or 2 the dimension reduced (as MATLAB)."""
         opening = self.take()
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            self.fail(f"expression nested more than {MAX_DEPTH} levels deep", opening)
+        self.enter(opening)
         arg, dim = self.expr(), None
         if self.peek().value == ",":
             self.take()
@@ -420,16 +517,14 @@ class _Parser:
 
     def primes_before_a_call(self):
         """How many ' come next if a ( follows them (h''(x)), else None."""
-        k = self.i
-        while self.tokens[k].value == "'":
-            k += 1
-        return k - self.i if self.tokens[k].value == "(" else None
+        token, primes = self.tok, 0
+        while token.value == "'":
+            token, primes = self.scan(token.end), primes + 1
+        return primes if token.value == "(" else None
 
     def arguments(self, opening, call):
         """The ARITY[call] comma-separated expressions after ``opening`` "(", through its ")"."""
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            self.fail(f"expression nested more than {MAX_DEPTH} levels deep", opening)
+        self.enter(opening)
         args = [self.expr()]
         while self.peek().value == ",":
             self.take()
@@ -445,10 +540,16 @@ class _Parser:
         return args
 
     def group(self, opening, call=None):
-        """The expression after ``opening`` "(", through its ")" (the argument of ``call``)."""
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            self.fail(f"expression nested more than {MAX_DEPTH} levels deep", opening)
+        """The expression after ``opening`` "(", through its ")" (the argument of ``call``); a group
+        of the same text read before is taken as it is."""
+        start = opening.pos
+        close = self.closing.get(start)
+        key = None if close is None or close - start < MIN_REPEAT else self.text[start:close + 1]
+        memo = None if key is None else self.groups.get(key)
+        if memo is not None and self.depth + memo.depth <= MAX_DEPTH:
+            return self.reuse(memo, start)
+        deepest, sized, self.deepest = self.deepest, self.sized, self.depth
+        self.enter(opening)
         node, token = self.expr(), self.take()
         if token.value == "," and call:
             self.fail(f"{call}() takes one argument", token)
@@ -457,6 +558,10 @@ class _Parser:
         if token.value != ")":
             self.fail(f"expected ')' or an operator, got {self.source(token)}", token)
         self.depth -= 1
+        if key is not None and token.pos == close:
+            self.remember(self.groups, key, node, start, deepest, sized)
+        else:
+            self.deepest = max(deepest, self.deepest)
         return node
 
 
@@ -939,8 +1044,12 @@ def _build_chain(node, kids, typed):
 
 def _build_sum(node, kids, typed):
     shape = max((kid.shape for kid in kids), key=len)
-    terms = [ops.broadcast_to(kid, shape) for kid in kids]
-    return add_node([-t if sign == "-" else t for t, (sign, _) in zip(terms, node.value)], shape)
+    signed = {}   # a term repeated in the sum (x + y - x - x) is broadcast and negated once: kids are interned
+    for kid, (sign, _) in zip(kids, node.value):
+        if (id(kid), sign) not in signed:
+            term = ops.broadcast_to(kid, shape)
+            signed[id(kid), sign] = -term if sign == "-" else term
+    return add_node([signed[id(kid), sign] for kid, (sign, _) in zip(kids, node.value)], shape)
 
 
 def _build_compare(node, kids, typed):
@@ -1117,7 +1226,13 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     wanted = _symmetric_names(symmetric)
     try:
         with without_cycle_collection():
-            order = _postorder(_Parser(text).parse())
+            try:
+                tree = _Parser(text).parse()
+            except ParseError:
+                _tokenize(text)   # a bad character or number anywhere in the text is the error reported, as ever
+                raise
+            order = _postorder(tree)
+            del tree
             for node in order:
                 live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
                 if live is not None:

@@ -805,6 +805,8 @@ def substitute(expr, mapping):
     for node in topological([expr]):
         if node in mapping:
             new[node] = mapping[node]
+        elif all(new[child] is child for child in node.children()):
+            new[node] = node   # nothing below it changed: rebuilding would canonicalise it again to itself
         else:
             new[node] = _REBUILD[type(node)](node, new)
     return new[expr]

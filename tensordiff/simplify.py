@@ -223,16 +223,23 @@ def _refined_keys(ops, subs, rank, symmetric):
             slot = 0 if either_way else slot
             uses[i].append((k, slot, str(slot)))
     keys = []
+    narrow = all(len(sub) <= 10 for sub in subs)
     classes = len(set(colour.values()))
     for done in range(REFINEMENT_ROUNDS):
         keys = [(skey, tuple(sorted([colour[i] for i in sub])) if either_way else tuple([colour[i] for i in sub]))
                 for skey, sub, either_way in zip(skeys, subs, symmetric)]
         as_text = _text_ranks(colour.values())
-        texts = [(skey, tuple([as_text[c] for c in key])) for skey, key in keys]
         signature = {}
-        for i, parts in uses.items():
-            parts = sorted([(keys[k], slot, k, text) for k, slot, text in parts])
-            signature[i] = (as_text[colour[i]], tuple([(texts[k], text) for _, _, k, text in parts]) + _LAST)
+        if narrow and all(as_text[c] <= as_text[d] for c, d in _pairs(sorted(as_text))):
+            # the colours' text order is their numeric order (all below 10, say), and the slots' too (below
+            # 10): keys and slots stand for their text
+            for i, parts in uses.items():
+                signature[i] = (colour[i], tuple(sorted([(keys[k], slot) for k, slot, _ in parts])) + _LAST)
+        else:
+            texts = [(skey, tuple([as_text[c] for c in key])) for skey, key in keys]
+            for i, parts in uses.items():
+                parts = sorted([(keys[k], slot, k, text) for k, slot, text in parts])
+                signature[i] = (as_text[colour[i]], tuple([(texts[k], text) for _, _, k, text in parts]) + _LAST)
         ranked = {sig: n for n, sig in enumerate(sorted(set(signature.values())))}
         colour = {i: ranked[sig] for i, sig in signature.items()}
         if len(ranked) == classes and done < REFINEMENT_ROUNDS - 1:
@@ -247,6 +254,10 @@ def _refined_keys(ops, subs, rank, symmetric):
             break
         classes = len(ranked)
     return keys, colour
+
+
+def _pairs(values):
+    return zip(values, values[1:])
 
 
 def _text_ranks(values):

@@ -73,7 +73,7 @@ def test_refinement_ranks_as_the_text_did_on_deep_programs(compared):
 def test_refinement_ranks_as_the_text_did_on_random_products():
     rng = np.random.default_rng(16)
     pool = [td.matrix(f"rp{k}", "n n") for k in range(3)] + [td.matrix("rpS", "n n", symmetric=True)] + \
-        [td.vector(f"rv{k}", "n") for k in range(2)] + [td.tensor("rT", "n n n")]
+        [td.vector(f"rv{k}", "n") for k in range(2)] + [td.tensor("rT", "n n n"), td.tensor("rW", " ".join("n" * 12))]
     for trial in range(300):
         count = int(rng.integers(2, 30))
         ops = [pool[k] for k in rng.integers(0, len(pool), count)]

@@ -196,8 +196,16 @@ def _symmetric(node):
     if isinstance(node, Einsum):
         if node.out[0] == node.out[1]:
             return True
+        if _readers(node, node.out[0]) != _readers(node, node.out[1]):
+            return False   # no relabelling swaps the two axes, so the transpose's canonical form differs
         return transpose(node, (1, 0)) is node
     return False
+
+
+def _readers(node, index):
+    """The structural keys of the operands reading ``index`` of the Einsum ``node``, once per read
+    (sorted): equal for both axes of a product equal to its transpose, as a relabelling swaps them."""
+    return sorted(op.skey for op, sub in zip(node.operands, node.subscripts) for i in sub if i == index)
 
 
 REFINEMENT_ROUNDS = 4

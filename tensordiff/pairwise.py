@@ -15,8 +15,9 @@ import functools
 import math
 
 import numpy as np
-import opt_einsum
 from opt_einsum.parser import convert_to_valid_einsum_chars
+
+from .contractionpaths import contraction_path
 
 __all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
 
@@ -165,7 +166,7 @@ def planned_contraction(equation, shapes, optimize):
     >>> f(A, B, v)   # A @ (B @ v)
     array([40., 40., 40.])
     """
-    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+    _, info = contraction_path(equation, tuple(map(tuple, shapes)), optimize)
     size = {}
     for term, shape in zip(equation.split("->")[0].split(","), shapes):
         size.update(zip(term, shape))

@@ -19,6 +19,7 @@ import opt_einsum
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Solve, Take, Triangle, Var, Where)
 from .conditioning import lapack
+from .contractionpaths import contraction_path
 from .kernels import kernels_available
 
 __all__ = ["replay", "Replay", "PRICES"]
@@ -90,7 +91,7 @@ def _einsum_price(node, sizes, into_buffer=False):
     equation = ",".join("".join(symbol(i) for i in node.subscripts[k]) for k in tensors) + "->" + \
         "".join(symbol(i) for i in core)
     shapes = [tuple(sizes[node.dims[i]] for i in node.subscripts[k]) for k in tensors]
-    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
+    _, info = contraction_path(equation, tuple(shapes), "auto")
     flops = int(info.opt_cost)
     structured = core != tuple(node.out)
     if structured or into_buffer:
@@ -109,7 +110,7 @@ def _path_temporaries(equation, shapes, keep_last):
     order; ``keep_last``: the last pair's result is a temporary too (the core written elsewhere)."""
     optimize = "dp" if len(shapes) <= 12 else "auto"   # evaluate._path_search
     if math.prod(max(s) if s else 1 for s in shapes) and len(shapes) > 2:
-        _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+        _, info = contraction_path(equation, tuple(shapes), optimize)
         pairs = info.contraction_list
     else:
         pairs = [(tuple(reversed(range(len(shapes)))), None, equation, None, None)]

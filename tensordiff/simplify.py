@@ -196,8 +196,16 @@ def _symmetric(node):
     if isinstance(node, Einsum):
         if node.out[0] == node.out[1]:
             return True
+        if _readers(node, node.out[0]) != _readers(node, node.out[1]):
+            return False   # no relabelling swaps the two axes, so the transpose's canonical form differs
         return transpose(node, (1, 0)) is node
     return False
+
+
+def _readers(node, index):
+    """The structural keys of the operands reading ``index`` of the Einsum ``node``, once per read
+    (sorted): equal for both axes of a product equal to its transpose, as a relabelling swaps them."""
+    return sorted(op.skey for op, sub in zip(node.operands, node.subscripts) for i in sub if i == index)
 
 
 REFINEMENT_ROUNDS = 4
@@ -209,31 +217,64 @@ def _refined_keys(ops, subs, rank, symmetric):
     REFINEMENT_ROUNDS rounds; an operand's key is its node and its indices' colours. Returns the
     operands' keys and the indices' colours.
 
-    Colours are ranked by the text of their signatures, (colour, sorted [(key, slot), ...]); each
-    operand's key is written once a round and each signature once, since this runs for every
-    product with equal operands (a chain X·X·…·X of 63 factors is one)."""
+    Colours are ranked in the order of the text of their signatures, (colour, [(key, slot), ...])
+    with the parts sorted by (key, slot), but without writing the text: integers compare in that
+    text as their decimal strings do (so each round first ranks the colours in use by their
+    strings), a structural key (a fixed-length hex digest) as itself, and a shorter list of parts
+    after a longer one it begins (']' sorts after ','). Once a round splits no colour class, the
+    next rounds can only rename the classes, which is done without recomputing signatures."""
     colour = {i: rank.get(i, _BIG) for sub in subs for i in sub}
     skeys = [op.skey for op in ops]
+    uses = {i: [] for i in colour}   # each index's (operand, slot) occurrences; a symmetric operand's slots alike
+    for k, (sub, either_way) in enumerate(zip(subs, symmetric)):
+        for slot, i in enumerate(sub):
+            slot = 0 if either_way else slot
+            uses[i].append((k, slot, str(slot)))
     keys = []
-    for _ in range(REFINEMENT_ROUNDS):
+    narrow = all(len(sub) <= 10 for sub in subs)
+    classes = len(set(colour.values()))
+    for done in range(REFINEMENT_ROUNDS):
         keys = [(skey, tuple(sorted([colour[i] for i in sub])) if either_way else tuple([colour[i] for i in sub]))
                 for skey, sub, either_way in zip(skeys, subs, symmetric)]
-        seen = {i: [] for i in colour}
-        for key, sub, either_way in zip(keys, subs, symmetric):
-            text = repr(key)
-            for slot, i in enumerate(sub):
-                seen[i].append((key, 0 if either_way else slot, text))
+        as_text = _text_ranks(colour.values())
         signature = {}
-        for i, parts in seen.items():
-            parts.sort(key=_key_and_slot)
-            signature[i] = f"({colour[i]!r}, [{', '.join([f'({text}, {slot!r})' for _, slot, text in parts])}])"
+        if narrow and all(as_text[c] <= as_text[d] for c, d in _pairs(sorted(as_text))):
+            # the colours' text order is their numeric order (all below 10, say), and the slots' too (below
+            # 10): keys and slots stand for their text
+            for i, parts in uses.items():
+                signature[i] = (colour[i], tuple(sorted([(keys[k], slot) for k, slot, _ in parts])) + _LAST)
+        else:
+            texts = [(skey, tuple([as_text[c] for c in key])) for skey, key in keys]
+            for i, parts in uses.items():
+                parts = sorted([(keys[k], slot, k, text) for k, slot, text in parts])
+                signature[i] = (as_text[colour[i]], tuple([(texts[k], text) for _, _, k, text in parts]) + _LAST)
         ranked = {sig: n for n, sig in enumerate(sorted(set(signature.values())))}
         colour = {i: ranked[sig] for i, sig in signature.items()}
+        if len(ranked) == classes and done < REFINEMENT_ROUNDS - 1:
+            # stable: every later round ranks the classes by their colours' text alone
+            for _ in range(done + 1, REFINEMENT_ROUNDS - 1):
+                as_text = _text_ranks(colour.values())
+                colour = {i: as_text[c] for i, c in colour.items()}
+            keys = [(skey, tuple(sorted([colour[i] for i in sub])) if either_way else tuple([colour[i] for i in sub]))
+                    for skey, sub, either_way in zip(skeys, subs, symmetric)]
+            as_text = _text_ranks(colour.values())
+            colour = {i: as_text[c] for i, c in colour.items()}
+            break
+        classes = len(ranked)
     return keys, colour
 
 
-def _key_and_slot(part):
-    return part[0], part[1]
+def _pairs(values):
+    return zip(values, values[1:])
+
+
+def _text_ranks(values):
+    """Each integer's rank among ``values`` in the order of their decimal strings."""
+    return {c: n for n, c in enumerate(sorted(set(values), key=str))}
+
+
+# after every part of a signature: a list that ends first sorts after the longer ones (text ']' > ', (')
+_LAST = ((("~",),),)
 
 
 def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
@@ -783,6 +824,8 @@ def substitute(expr, mapping):
     for node in topological([expr]):
         if node in mapping:
             new[node] = mapping[node]
+        elif all(new[child] is child for child in node.children()):
+            new[node] = node   # nothing below it changed: rebuilding would canonicalise it again to itself
         else:
             new[node] = _REBUILD[type(node)](node, new)
     return new[expr]

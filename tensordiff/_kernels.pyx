@@ -18,15 +18,17 @@ added left to right, as the twin adds group after group into the target.
 from cpython.buffer cimport PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdlib cimport free, malloc
 
-
-cdef extern from "_kernelrows.h" nogil:
-    # out[j] (= or +=) s[0]·p[0][j] + ... + s[count-1]·p[count-1][j] for count 1 to 4, contiguous rows
-    void td_fused_row_double(double* out, Py_ssize_t n, int count, const double* s, double** p, int assign)
-    void td_fused_row_float(float* out, Py_ssize_t n, int count, const float* s, float** p, int assign)
-
 # kernels.py refuses a compiled module of another version (a stale build left by an editable
 # install whose source changed) and uses the numpy twin instead of crashing on a new signature
 KERNEL_VERSION = 2
+
+
+cdef extern from "_kernelrows.h" nogil:
+    # a block of rows: out[r][j] (= or +=) Σ_g s[g·m + r] · p[g][r·pstride[g] + j] for count 1 to 4 groups
+    void td_fused_block_double(double* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, int count,
+                               const double* s, Py_ssize_t m, double** p, const Py_ssize_t* pstride, int assign)
+    void td_fused_block_float(float* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, int count,
+                              const float* s, Py_ssize_t m, float** p, const Py_ssize_t* pstride, int assign)
 
 ctypedef fused real:
     float
@@ -55,7 +57,7 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
                const Py_ssize_t* sub_factors, const double* coeffs, bint add,
                Py_ssize_t* index, Py_ssize_t* foffset, real** inner, Py_ssize_t* inner_stride,
                real* partial, real* scalars, real* scratch, bint* fused, real** pointers,
-               real* values) noexcept nogil:
+               Py_ssize_t* pstrides) noexcept nogil:
     cdef int last = ndim - 1
     cdef int rowaxis = last - 1   # -1 for a vector: one block of one row
     cdef Py_ssize_t length = shape[last], step = tstrides[last]
@@ -64,7 +66,6 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
     cdef Py_ssize_t blocks = 1, block, k, toffset = 0, st
     cdef int g, sub, f, r, c, count, ninner, axis
     cdef real v0
-    cdef real* out
     cdef real* srow
     cdef const real* ptr
     cdef bint assign
@@ -118,25 +119,26 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
                 else:
                     for k in range(m):
                         srow[k] = srow[k] + scratch[k]
-        for k in range(m):
-            out = target + toffset + k * rstride
-            assign = not add
-            g = 0
-            while g < ngroups:
-                if fused[g]:
-                    count = 0
-                    while count < 4 and g + count < ngroups and fused[g + count]:
-                        f = refs[group_inner[2 * (g + count)]]
-                        values[count] = scalars[(g + count) * m + k]
-                        pointers[count] = (<real*> addresses[f]) + foffset[f] + \
-                            (k * fstrides[f * ndim + rowaxis] if rowaxis >= 0 else 0)
-                        count += 1
-                    if real is double:
-                        td_fused_row_double(out, length, count, values, pointers, assign)
-                    else:
-                        td_fused_row_float(out, length, count, values, pointers, assign)
-                    g += count
+        # the block's rows: up to four consecutive fused groups in one pass, any other group in its own
+        assign = not add
+        g = 0
+        while g < ngroups:
+            if fused[g]:
+                count = 0
+                while count < 4 and g + count < ngroups and fused[g + count]:
+                    f = refs[group_inner[2 * (g + count)]]
+                    pointers[count] = (<real*> addresses[f]) + foffset[f]
+                    pstrides[count] = fstrides[f * ndim + rowaxis] if rowaxis >= 0 else 0
+                    count += 1
+                if real is double:
+                    td_fused_block_double(target + toffset, m, rstride, length, count, scalars + g * m, m,
+                                          pointers, pstrides, assign)
                 else:
+                    td_fused_block_float(target + toffset, m, rstride, length, count, scalars + g * m, m,
+                                         pointers, pstrides, assign)
+                g += count
+            else:
+                for k in range(m):
                     ninner = 0
                     for r in range(group_inner[2 * g], group_inner[2 * g + 1]):
                         f = refs[r]
@@ -144,9 +146,10 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
                             (k * fstrides[f * ndim + rowaxis] if rowaxis >= 0 else 0)
                         inner_stride[ninner] = fstrides[f * ndim + last]
                         ninner += 1
-                    _group_row(out, length, step, scalars[g * m + k], ninner, inner, inner_stride, assign)
-                    g += 1
-                assign = False
+                    _group_row(target + toffset + k * rstride, length, step, scalars[g * m + k], ninner, inner,
+                               inner_stride, assign)
+                g += 1
+            assign = False
         # advance the odometer over the axes before the last two
         axis = rowaxis - 1
         while axis >= 0:
@@ -205,11 +208,11 @@ def products(target, Py_ssize_t[::1] shape, Py_ssize_t[::1] tstrides, tuple fact
     cdef double* scratch = <double*> malloc(sizeof(double) * (rows + 1))
     cdef bint* fused = <bint*> malloc(sizeof(bint) * (ngroups + 1))
     cdef void** pointers = <void**> malloc(sizeof(void*) * 4)
-    cdef double* values = <double*> malloc(sizeof(double) * 4)
+    cdef Py_ssize_t* pstrides = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * 4)
     cdef Py_ssize_t* addresses = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (nfactors + 1))
     try:
         if index == NULL or foffset == NULL or inner_stride == NULL or inner == NULL or partial == NULL \
-                or scalars == NULL or scratch == NULL or fused == NULL or pointers == NULL or values == NULL \
+                or scalars == NULL or scratch == NULL or fused == NULL or pointers == NULL or pstrides == NULL \
                 or addresses == NULL:
             raise MemoryError()
         for f in range(nfactors):
@@ -220,13 +223,13 @@ def products(target, Py_ssize_t[::1] shape, Py_ssize_t[::1] tstrides, tuple fact
                              &fstrides[0] if nfactors else NULL, nfactors, &refs[0] if refs.shape[0] else NULL,
                              &group_subs[0], &group_inner[0], ngroups, &sub_factors[0], &coeffs[0], add,
                              index, foffset, <double**> inner, inner_stride, partial, scalars, scratch, fused,
-                             <double**> pointers, values)
+                             <double**> pointers, pstrides)
             else:
                 _run[float](<float*> address, &shape[0], &tstrides[0], ndim, addresses,
                             &fstrides[0] if nfactors else NULL, nfactors, &refs[0] if refs.shape[0] else NULL,
                             &group_subs[0], &group_inner[0], ngroups, &sub_factors[0], &coeffs[0], add,
                             index, foffset, <float**> inner, inner_stride, <float*> partial, <float*> scalars,
-                            <float*> scratch, fused, <float**> pointers, <float*> values)
+                            <float*> scratch, fused, <float**> pointers, pstrides)
     finally:
         free(index); free(foffset); free(inner_stride); free(inner); free(partial); free(scalars)
-        free(scratch); free(fused); free(pointers); free(values); free(addresses)
+        free(scratch); free(fused); free(pointers); free(pstrides); free(addresses)

@@ -191,10 +191,10 @@ def made_by(program):
             names[k] = "pair reuse"
         elif getattr(step, "gram", None) is not None:
             names[k] = "Gram products"
+        elif node in introduced:   # a sum an expression pass made (a group sum) is that pass's, though run in one pass
+            names[k] = introduced[node]
         elif getattr(step, "made_by", None) is not None:   # a sum written in one pass (steps.py)
             names[k] = step.made_by
-        elif node in introduced:
-            names[k] = introduced[node]
         elif node not in seen:   # a factor group of a split term: made when the steps were
             names[k] = "term splitting"
         else:

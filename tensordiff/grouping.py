@@ -40,9 +40,9 @@ def group_factors(outputs):
     """The outputs with each sum's terms grouped by their shared outer factors (module docstring).
 
     >>> import tensordiff as td
-    >>> a, b, c = td.vector("a", "n"), td.vector("b", "m"), td.vector("c", "m")
-    >>> s = td.outer(a, b) + td.outer(a, c)   # a[i] b[j] + a[i] c[j]
-    >>> [type(node).__name__ for node in group_factors([s])[0].operands]   # a ⊗ (b + c)
+    >>> a, A = td.vector("a", "n"), td.matrix("A", "n n")
+    >>> s = td.einsum("i,jk->ijk", a, A) + td.einsum("i,j,k->ijk", a, a, a)   # a[i] A[j,k] + a[i] a[j] a[k]
+    >>> [type(node).__name__ for node in group_factors([s])[0].operands]   # a ⊗ (A + a ⊗ a)
     ['Var', 'Add']
     """
     mapping, made = {}, {}

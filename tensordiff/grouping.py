@@ -85,16 +85,20 @@ def _best_partition(splits, ndim):
     group the most terms (then the smallest group sums, at equal dim sizes); None where no axis
     groups two terms into a sum smaller than the output.
 
-    Every term has at most one factor running along a given axis, so the terms fall into classes
-    by that factor: a partition, and one product per class replaces its members."""
+    A term whose one factor runs along the axis falls into the class of that factor (a term where
+    several factors share the axis's index joins none), so the classes are disjoint: one product
+    per class replaces its members."""
     best, best_score = None, None
     for axis in range(ndim):
         classes = {}
         for k, split in enumerate(splits):
-            for key, (_, rest_axes) in (split or {}).items():
-                if any(axis in places for places in key[1]):
-                    members, span = classes.get(key, ((), frozenset()))
-                    classes[key] = (members + (k,), span | rest_axes)
+            carriers = [(key, rest_axes) for key, (_, rest_axes) in (split or {}).items()
+                        if any(axis in places for places in key[1])]
+            if len(carriers) != 1:   # none, or several factors sharing the axis's index (a product along it)
+                continue
+            key, rest_axes = carriers[0]
+            members, span = classes.get(key, ((), frozenset()))
+            classes[key] = (members + (k,), span | rest_axes)
         chosen = {key: (members, tuple(sorted(span))) for key, (members, span) in classes.items()
                   if len(members) > 1 and len(span) < ndim}
         if not chosen:

@@ -156,6 +156,29 @@ def test_terms_with_deltas_and_shared_output_indices_group_exactly(implementatio
                                        rtol=1e-6, atol=1e-7)
 
 
+def test_a_term_whose_factors_share_an_output_index_joins_no_class_twice(implementation, without_grouping):
+    """Previously failed: in a softmax attention Hessian the factors of one term all carry the row
+    index i (A[i,j] B[i,l] c[i]); counted in the class of each, the term was added twice."""
+    A, B = td.matrix("A", "n n"), td.matrix("B", "n n")
+    c = td.vector("c", "n")
+    expr = td.einsum("ij,il,i->ijl", A, B, c) + td.einsum("ij,il->ijl", A, A) + td.einsum("il,ij->ijl", B, B)
+    rng = np.random.default_rng(6)
+    values = dict(A=rng.standard_normal((3, 3)), B=rng.standard_normal((3, 3)), c=rng.standard_normal(3))
+    a, b, cv = values["A"], values["B"], values["c"]
+    want = np.einsum("ij,il,i->ijl", a, b, cv) + np.einsum("ij,il->ijl", a, a) + np.einsum("il,ij->ijl", b, b)
+    np.testing.assert_allclose(td.compile(expr)(**values), want, rtol=1e-13, atol=1e-13)
+
+    Q, K, V, C = td.matrix("Q", "n d"), td.matrix("K", "m d"), td.matrix("V", "m e"), td.matrix("C", "n e")
+    f = td.sum(td.softmax(Q @ K.T / 2.0) @ V * C)
+    values = dict(Q=rng.standard_normal((2, 4)), K=rng.standard_normal((3, 4)), V=rng.standard_normal((3, 2)),
+                  C=rng.standard_normal((2, 2)))
+    gradient = td.diff(f, Q)
+    hessian = td.diff(gradient, Q)
+    got = td.compile(hessian)(**values)
+    np.testing.assert_allclose(got, without_grouping(hessian)(**values), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(got, numeric_diff(gradient, Q, values), rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("seed", range(24))
 def test_random_expressions_and_derivatives_keep_their_values(seed, implementation, without_grouping):
     gen = ExpressionGenerator(5300 + seed)

@@ -31,7 +31,7 @@ from .simplify import add_node, einsum_on, substitute
 
 __all__ = ["group_factors"]
 
-MAX_TERMS = 512      # a sum with more terms is left as it is: grouping it costs more than it saves
+MAX_TERMS = 128      # a sum with more terms is left as it is (planning time; factoring.py's bound)
 UNIFORM_SIZE = 64    # the dim size at which group sums are compared (sizes are not known when planning)
 MAX_PERMUTED = 4     # group sums of at most this many axes are matched up to a permutation (4! = 24 tries)
 
@@ -61,8 +61,8 @@ def _group_sum(node, made):
     """``node`` (a sum) with its terms grouped; ``made``: the group sums formed so far, to read a
     permuted one instead of forming it again."""
     terms, grouped = list(node.terms), False
-    while True:
-        splits = [_split(t) if isinstance(t, Einsum) else None for t in terms]
+    splits = [_split(t) if isinstance(t, Einsum) else None for t in terms]
+    while True:   # each round replaces two or more terms by one: it ends
         classes = _best_partition(splits, len(node.shape))
         if classes is None:
             break
@@ -75,7 +75,9 @@ def _group_sum(node, made):
                 total = _group_sum(total, made)
             new_terms.append(_product(key, total, axes, node.shape, made))
             merged.update(members)
-        terms = new_terms + [t for k, t in enumerate(terms) if k not in merged]
+        kept = [k for k in range(len(terms)) if k not in merged]
+        splits = [_split(t) if isinstance(t, Einsum) else None for t in new_terms] + [splits[k] for k in kept]
+        terms = new_terms + [terms[k] for k in kept]
         grouped = True
     return add_node(terms, node.shape) if grouped else node
 

@@ -58,7 +58,8 @@ def extensions():
         return []
     from setuptools import Extension
     compile_args, link_args = compile_and_link_flags()
-    kernel = Extension("tensordiff._kernels", ["tensordiff/_kernels.pyx"], extra_compile_args=compile_args,
+    kernel = Extension("tensordiff._kernels", ["tensordiff/_kernels.pyx"], include_dirs=["tensordiff"], depends=["tensordiff/_kernelrows.h"],
+                       extra_compile_args=compile_args,
                        extra_link_args=link_args)
     return cythonize([kernel], quiet=True)
 

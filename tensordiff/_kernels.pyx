@@ -3,12 +3,16 @@
 
 A target is any strided view of the output (the output itself, or its generalised diagonal when
 the terms carry Kronecker deltas). Each term is ``coeff · Π factor[axes]``; a factor's strides are
-given per target axis in elements (0 where the factor does not depend on that axis). The loop
-walks the target row by row. Terms come in groups that share the factors running along the last axis
-(kernels.products groups them): per row, each term's other factors fold into one scalar (the
-part that does not move along the last two axes is computed once per block of rows), the
-group's scalars are summed, and the shared row factors are read once. Results match the numpy
-twin bit for bit because both do the same operations in the same order.
+given per target axis in elements (0 where the factor does not depend on that axis). Terms come in
+groups that share the factors running along the last axis (kernels.products groups them). The loop
+walks the target a block at a time (a block: every index fixed but the last two). Per block, each
+term's factors that move along neither of the last two axes fold into one scalar, and each group's
+scalar for every row of the block is formed in strided passes over the factors that move along the
+rows. Each row is then written in one pass in the BLAS axpy style: out[j] = Σ_g s_g · F_g[j] over
+up to four groups whose one row factor is contiguous, with no index arithmetic in the inner loop;
+any other group (no row factor, several, or strided) gets a pass of its own. Results match the
+numpy twin bit for bit because both do the same operations in the same order: the group sums are
+added left to right, as the twin adds group after group into the target.
 """
 
 from cpython.buffer cimport PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
@@ -18,112 +22,145 @@ from libc.stdlib cimport free, malloc
 # install whose source changed) and uses the numpy twin instead of crashing on a new signature
 KERNEL_VERSION = 2
 
+
+cdef extern from "_kernelrows.h" nogil:
+    # a block of rows: out[r][j] (= or +=) Σ_g s[g·m + r] · p[g][r·pstride[g] + j] for count 1 to 4 groups
+    void td_fused_block_double(double* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, int count,
+                               const double* s, Py_ssize_t m, double** p, const Py_ssize_t* pstride, int assign)
+    void td_fused_block_float(float* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, int count,
+                              const float* s, Py_ssize_t m, float** p, const Py_ssize_t* pstride, int assign)
+
 ctypedef fused real:
     float
     double
+
+
+cdef void _group_row(real* out, Py_ssize_t length, Py_ssize_t step, real s, int ninner, real** inner,
+                     const Py_ssize_t* inner_stride, bint assign) noexcept nogil:
+    """One group's row, any strides: out[j·step] (= or +=) s · Π_k inner[k][j·inner_stride[k]]."""
+    cdef Py_ssize_t j
+    cdef int k
+    cdef real v
+    for j in range(length):
+        v = s
+        for k in range(ninner):
+            v = v * inner[k][j * inner_stride[k]]
+        if assign:
+            out[j * step] = v
+        else:
+            out[j * step] = out[j * step] + v
 
 
 cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides, int ndim,
                const Py_ssize_t* addresses, const Py_ssize_t* fstrides, int nfactors, const Py_ssize_t* refs,
                const Py_ssize_t* group_subs, const Py_ssize_t* group_inner, int ngroups,
                const Py_ssize_t* sub_factors, const double* coeffs, bint add,
-               const Py_ssize_t* moving, const Py_ssize_t* moving_bounds,
                Py_ssize_t* index, Py_ssize_t* foffset, real** inner, Py_ssize_t* inner_stride,
-               real* partial) noexcept nogil:
+               real* partial, real* scalars, real* scratch, bint* fused, real** pointers,
+               Py_ssize_t* pstrides) noexcept nogil:
     cdef int last = ndim - 1
+    cdef int rowaxis = last - 1   # -1 for a vector: one block of one row
     cdef Py_ssize_t length = shape[last], step = tstrides[last]
-    cdef Py_ssize_t rows = 1, row, j, toffset = 0
-    cdef int g, sub, f, k, r, ninner, axis
-    cdef real s, v
-    cdef real* out
-    cdef real* p0
-    cdef real* p1
-    cdef bint contiguous, assign, new_block = True
+    cdef Py_ssize_t m = shape[rowaxis] if rowaxis >= 0 else 1
+    cdef Py_ssize_t rstride = tstrides[rowaxis] if rowaxis >= 0 else 0
+    cdef Py_ssize_t blocks = 1, block, k, toffset = 0, st
+    cdef int g, sub, f, r, c, count, ninner, axis
+    cdef real v0
+    cdef real* srow
+    cdef const real* ptr
+    cdef bint assign
     cdef int nsubs = group_subs[ngroups]
-    for axis in range(last):
-        rows *= shape[axis]
+    for axis in range(rowaxis):
+        blocks *= shape[axis]
     for axis in range(ndim):
         index[axis] = 0
     for f in range(nfactors):
         foffset[f] = 0
-    for row in range(rows):
-        out = target + toffset
-        if new_block:  # the factors that do not move along the last two axes, once per block of rows
-            for sub in range(nsubs):
-                v = <real> coeffs[sub]
-                for r in range(sub_factors[3 * sub], sub_factors[3 * sub + 1]):
-                    f = refs[r]
-                    v = v * (<real*> addresses[f])[foffset[f]]
-                partial[sub] = v
-            new_block = False
+    # a group is written in the fused pass when it reads one factor along a contiguous row
+    for g in range(ngroups):
+        fused[g] = step == 1 and group_inner[2 * g + 1] - group_inner[2 * g] == 1 and \
+            fstrides[refs[group_inner[2 * g]] * ndim + last] == 1
+    for block in range(blocks):
+        # the part of each term fixed over the block: its coefficient times the factors that move
+        # along neither of the last two axes
+        for sub in range(nsubs):
+            v0 = <real> coeffs[sub]
+            for r in range(sub_factors[3 * sub], sub_factors[3 * sub + 1]):
+                f = refs[r]
+                v0 = v0 * (<real*> addresses[f])[foffset[f]]
+            partial[sub] = v0
+        # each group's scalar for every row of the block: Σ over its terms of the fixed part times
+        # the factors that move along the rows (one strided pass per factor, not per row)
         for g in range(ngroups):
-            assign = g == 0 and not add
-            s = 0
+            srow = scalars + g * m
             for sub in range(group_subs[g], group_subs[g + 1]):
-                v = partial[sub]
+                v0 = partial[sub]
+                if sub_factors[3 * sub + 1] == sub_factors[3 * sub + 2]:
+                    if sub == group_subs[g]:
+                        for k in range(m):
+                            srow[k] = v0
+                    else:
+                        for k in range(m):
+                            srow[k] = srow[k] + v0
+                    continue
                 for r in range(sub_factors[3 * sub + 1], sub_factors[3 * sub + 2]):
                     f = refs[r]
-                    v = v * (<real*> addresses[f])[foffset[f]]
-                if sub == group_subs[g]:
-                    s = v
-                else:
-                    s = s + v
-            ninner = 0
-            contiguous = step == 1
-            for r in range(group_inner[2 * g], group_inner[2 * g + 1]):
-                f = refs[r]
-                inner[ninner] = (<real*> addresses[f]) + foffset[f]
-                inner_stride[ninner] = fstrides[f * ndim + last]
-                if inner_stride[ninner] != 1:
-                    contiguous = False
-                ninner += 1
-            if ninner == 0:
-                if assign:
-                    for j in range(length):
-                        out[j * step] = s
-                else:
-                    for j in range(length):
-                        out[j * step] += s
-            elif contiguous and ninner == 1:
-                p0 = inner[0]
-                if assign:
-                    for j in range(length):
-                        out[j] = s * p0[j]
-                else:
-                    for j in range(length):
-                        out[j] += s * p0[j]
-            elif contiguous and ninner == 2:
-                p0 = inner[0]
-                p1 = inner[1]
-                if assign:
-                    for j in range(length):
-                        out[j] = s * p0[j] * p1[j]
-                else:
-                    for j in range(length):
-                        out[j] += s * p0[j] * p1[j]
-            else:
-                for j in range(length):
-                    v = s
-                    for k in range(ninner):
-                        v = v * inner[k][j * inner_stride[k]]
-                    if assign:
-                        out[j * step] = v
+                    ptr = (<real*> addresses[f]) + foffset[f]
+                    st = fstrides[f * ndim + rowaxis]
+                    if r == sub_factors[3 * sub + 1]:
+                        for k in range(m):
+                            scratch[k] = v0 * ptr[k * st]
                     else:
-                        out[j * step] += v
-        # advance the odometer over every axis but the last, touching only factors that move
-        axis = last - 1
+                        for k in range(m):
+                            scratch[k] = scratch[k] * ptr[k * st]
+                if sub == group_subs[g]:
+                    for k in range(m):
+                        srow[k] = scratch[k]
+                else:
+                    for k in range(m):
+                        srow[k] = srow[k] + scratch[k]
+        # the block's rows: up to four consecutive fused groups in one pass, any other group in its own
+        assign = not add
+        g = 0
+        while g < ngroups:
+            if fused[g]:
+                count = 0
+                while count < 4 and g + count < ngroups and fused[g + count]:
+                    f = refs[group_inner[2 * (g + count)]]
+                    pointers[count] = (<real*> addresses[f]) + foffset[f]
+                    pstrides[count] = fstrides[f * ndim + rowaxis] if rowaxis >= 0 else 0
+                    count += 1
+                if real is double:
+                    td_fused_block_double(target + toffset, m, rstride, length, count, scalars + g * m, m,
+                                          pointers, pstrides, assign)
+                else:
+                    td_fused_block_float(target + toffset, m, rstride, length, count, scalars + g * m, m,
+                                         pointers, pstrides, assign)
+                g += count
+            else:
+                for k in range(m):
+                    ninner = 0
+                    for r in range(group_inner[2 * g], group_inner[2 * g + 1]):
+                        f = refs[r]
+                        inner[ninner] = (<real*> addresses[f]) + foffset[f] + \
+                            (k * fstrides[f * ndim + rowaxis] if rowaxis >= 0 else 0)
+                        inner_stride[ninner] = fstrides[f * ndim + last]
+                        ninner += 1
+                    _group_row(target + toffset + k * rstride, length, step, scalars[g * m + k], ninner, inner,
+                               inner_stride, assign)
+                g += 1
+            assign = False
+        # advance the odometer over the axes before the last two
+        axis = rowaxis - 1
         while axis >= 0:
             index[axis] += 1
             toffset += tstrides[axis]
-            for r in range(moving_bounds[axis], moving_bounds[axis + 1]):
-                f = moving[r]
+            for f in range(nfactors):
                 foffset[f] += fstrides[f * ndim + axis]
             if index[axis] < shape[axis]:
                 break
-            new_block = True
             toffset -= tstrides[axis] * shape[axis]
-            for r in range(moving_bounds[axis], moving_bounds[axis + 1]):
-                f = moving[r]
+            for f in range(nfactors):
                 foffset[f] -= fstrides[f * ndim + axis] * shape[axis]
             index[axis] = 0
             axis -= 1
@@ -154,45 +191,45 @@ def products(target, Py_ssize_t[::1] shape, Py_ssize_t[::1] tstrides, tuple fact
     cdef int nfactors = len(factors)
     cdef Py_ssize_t address = _address(target, PyBUF_STRIDES | PyBUF_WRITABLE)
     cdef bint double_precision = target.dtype.char == "d"
-    cdef int axis, f, count = 0
+    cdef int axis, f
     if ngroups <= 0:
         return
     for axis in range(ndim):
         if shape[axis] == 0:
             return
+    cdef Py_ssize_t rows = shape[ndim - 2] if ndim >= 2 else 1
     cdef Py_ssize_t* index = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (ndim + 1))
     cdef Py_ssize_t* foffset = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (nfactors + 1))
     cdef Py_ssize_t nrefs = refs.shape[0]  # a factor may appear twice in one term (x * x)
     cdef Py_ssize_t* inner_stride = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (nrefs + 1))
     cdef void** inner = <void**> malloc(sizeof(void*) * (nrefs + 1))
-    cdef Py_ssize_t* moving = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (nfactors * ndim + 1))
-    cdef Py_ssize_t* moving_bounds = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (ndim + 1))
     cdef double* partial = <double*> malloc(sizeof(double) * (coeffs.shape[0] + 1))
+    cdef double* scalars = <double*> malloc(sizeof(double) * (ngroups * rows + 1))
+    cdef double* scratch = <double*> malloc(sizeof(double) * (rows + 1))
+    cdef bint* fused = <bint*> malloc(sizeof(bint) * (ngroups + 1))
+    cdef void** pointers = <void**> malloc(sizeof(void*) * 4)
+    cdef Py_ssize_t* pstrides = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * 4)
     cdef Py_ssize_t* addresses = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (nfactors + 1))
     try:
-        if index == NULL or foffset == NULL or inner_stride == NULL or inner == NULL or moving == NULL \
-                or moving_bounds == NULL or partial == NULL or addresses == NULL:
+        if index == NULL or foffset == NULL or inner_stride == NULL or inner == NULL or partial == NULL \
+                or scalars == NULL or scratch == NULL or fused == NULL or pointers == NULL or pstrides == NULL \
+                or addresses == NULL:
             raise MemoryError()
         for f in range(nfactors):
             addresses[f] = _address(factors[f], PyBUF_STRIDES)
-        for axis in range(ndim):
-            moving_bounds[axis] = count
-            for f in range(nfactors):
-                if fstrides[f * ndim + axis] != 0:
-                    moving[count] = f
-                    count += 1
-        moving_bounds[ndim] = count
         with nogil:
             if double_precision:
                 _run[double](<double*> address, &shape[0], &tstrides[0], ndim, addresses,
                              &fstrides[0] if nfactors else NULL, nfactors, &refs[0] if refs.shape[0] else NULL,
                              &group_subs[0], &group_inner[0], ngroups, &sub_factors[0], &coeffs[0], add,
-                             moving, moving_bounds, index, foffset, <double**> inner, inner_stride, partial)
+                             index, foffset, <double**> inner, inner_stride, partial, scalars, scratch, fused,
+                             <double**> pointers, pstrides)
             else:
                 _run[float](<float*> address, &shape[0], &tstrides[0], ndim, addresses,
                             &fstrides[0] if nfactors else NULL, nfactors, &refs[0] if refs.shape[0] else NULL,
                             &group_subs[0], &group_inner[0], ngroups, &sub_factors[0], &coeffs[0], add,
-                            moving, moving_bounds, index, foffset, <float**> inner, inner_stride, <float*> partial)
+                            index, foffset, <float**> inner, inner_stride, <float*> partial, <float*> scalars,
+                            <float*> scratch, fused, <float**> pointers, pstrides)
     finally:
-        free(index); free(foffset); free(inner_stride); free(inner); free(moving); free(moving_bounds)
-        free(partial); free(addresses)
+        free(index); free(foffset); free(inner_stride); free(inner); free(partial); free(scalars)
+        free(scratch); free(fused); free(pointers); free(pstrides); free(addresses)

@@ -11,6 +11,7 @@ from collections import namedtuple
 
 from .expr import Add, Einsum, Inv, Solve, Var, make, topological
 from .factoring import factor_sums
+from .grouping import group_factors
 from .reshapesteps import plan_structures
 from .select import plan_selections
 from .simplify import add_node, einsum_node, einsum_on, scale, substitute
@@ -107,6 +108,11 @@ def common_factors(outputs, checks=None):
     return factor_sums(outputs)
 
 
+def factor_grouping(outputs, checks=None):
+    """grouping.group_factors as a pass."""
+    return group_factors(outputs)
+
+
 def selections(outputs, checks):
     """select.plan_selections as a pass: the int selections it finds are appended to ``checks``."""
     planned, found = plan_selections(outputs)
@@ -125,6 +131,9 @@ EXPRESSION_PASSES = (
     Pass("selections", selections,
          "a selection of a summed index becomes a slice of the operands (select.py): nothing is computed "
          "to be thrown away"),
+    Pass("factor grouping", factor_grouping,
+         "Σ_t F⊗R_t = F⊗Σ_t R_t: terms sharing an outer factor write it once against the sum of their rests, "
+         "and a group sum that is another's transposition reads it (grouping.py)"),
 )
 
 STEP_PASSES = (
@@ -182,10 +191,10 @@ def made_by(program):
             names[k] = "pair reuse"
         elif getattr(step, "gram", None) is not None:
             names[k] = "Gram products"
+        elif node in introduced:   # a sum an expression pass made (a group sum) is that pass's, though run in one pass
+            names[k] = introduced[node]
         elif getattr(step, "made_by", None) is not None:   # a sum written in one pass (steps.py)
             names[k] = step.made_by
-        elif node in introduced:
-            names[k] = introduced[node]
         elif node not in seen:   # a factor group of a split term: made when the steps were
             names[k] = "term splitting"
         else:

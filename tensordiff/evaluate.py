@@ -270,6 +270,11 @@ class Program:
 
     def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:   # '/': a symbol may be called self
         try:
+            if not args and functions is None and self.specialisations:   # the common call: skip _run's checks
+                key = signature(values, None, self.dims)   # None unless numpy arrays and numbers alone
+                if key is not None and key in self.specialisations and self.backend.name == "numpy" \
+                        and delay_for(self.progress) is None:
+                    return self._run_specialised(key, values, None)
             return self._run(*args, functions=functions, **values)
         except MemoryError as exc:   # an array library failed to allocate: name the step that asked
             raise EvaluationError(out_of_memory_message(self, exc, (Program._run.__code__,
@@ -341,9 +346,8 @@ class Program:
                 check_memory(self, sizes, dtype)
         with self.backend.quiet():   # inf/nan: IEEE, quietly
             results = special(arrays, functions)
-        outputs = []
-        for result in results:
-            outputs.append(self.backend.finish(result, special.place, outputs, arrays.values()))
+        outputs = []   # named before the copies: guard.py reads a MemoryError from here on as theirs
+        special.finish(results, arrays, outputs)
         return outputs[0] if self.single else nest(tuple(outputs), self.nesting)
 
     def part(self, outputs: Any) -> ProgramPart:

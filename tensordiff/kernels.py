@@ -186,6 +186,7 @@ class ProductsLayout:
                 self.term_of_sub.append(t)
             group_subs.append(len(self.term_of_sub))
         self.distinct = list(distinct)
+        self.keys = [key for key, _ in self.distinct]   # the arrays run() reads, in the kernel's order
         self._geometries = {}
         intp = np.intp
         self.refs, self.group_subs = np.array(refs, dtype=intp), np.array(group_subs, dtype=intp)
@@ -198,18 +199,22 @@ class ProductsLayout:
     def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
         """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term);
         ``kernel_coeffs``: their ``kernel_coefficients``, when made once for many runs."""
-        if _state["compiled"] and target.dtype in _KERNEL_DTYPES and \
-                all(arrays[key].dtype == target.dtype for key, _ in self.distinct):
-            self._compiled(target, arrays, coeffs if kernel_coeffs is None else kernel_coeffs, add,
-                           kernel_coeffs is not None)
-        else:
-            self._numpy(target, arrays, coeffs, add)
+        dtype = target.dtype
+        if _state["compiled"] and dtype in _KERNEL_DTYPES:
+            factors = tuple([arrays[key] for key in self.keys])
+            for factor in factors:
+                if factor.dtype != dtype:
+                    break
+            else:
+                self._compiled(target, factors, coeffs if kernel_coeffs is None else kernel_coeffs, add,
+                               kernel_coeffs is not None)
+                return target
+        self._numpy(target, arrays, coeffs, add)
         return target
 
-    def _compiled(self, target, arrays, coeffs, add, prepared=False):
+    def _compiled(self, target, factors, coeffs, add, prepared=False):
         view = target.reshape(1) if target.ndim == 0 else target
-        factors = tuple(arrays[key] for key, _ in self.distinct)
-        signature = (view.shape, view.strides, tuple(f.strides for f in factors))
+        signature = (view.shape, view.strides, *[f.strides for f in factors])
         geometry = self._geometries.get(signature)
         if geometry is None:   # the same shapes and strides come back on every call of a program
             geometry = self._geometry(view, factors)

@@ -56,6 +56,8 @@ def numbers_only(name, array, kind, to_float64):
     return array
 
 
+# np.einsum past its __array_function__ dispatch, which contractions of numpy's own arrays never need
+_einsum = getattr(np.einsum, "_implementation", np.einsum)
 NAIVE_LOOP_LIMIT = 4096  # index-space size below which numpy's direct einsum loop beats planning
 NAIVE_LOOP_OPERANDS = 16  # numpy's einsum takes at most 63 operands (and is slow on many)
 
@@ -78,7 +80,7 @@ def numpy_contraction(equation, shapes):
         sizes.update(zip(term, shape))
     if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT and len(shapes) <= NAIVE_LOOP_OPERANDS \
             and equation.isascii():   # past 52 indices the letters are ones np.einsum does not read
-        return functools.partial(np.einsum, equation)
+        return functools.partial(_einsum, equation)
     pairwise = pairwise_contraction(equation, shapes) if len(shapes) == 2 else None
     if pairwise is not None:
         return pairwise

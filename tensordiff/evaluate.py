@@ -272,9 +272,9 @@ class Program:
         try:
             if not args and functions is None and self.specialisations:   # the common call: skip _run's checks
                 key = signature(values, None, self.dims)   # None unless numpy arrays and numbers alone
-                if key is not None and key in self.specialisations and self.backend.name == "numpy" \
-                        and delay_for(self.progress) is None:
-                    return self._run_specialised(key, values, None)
+                special = self.specialisations.get(key) if key is not None else None
+                if special is not None and self.backend.name == "numpy" and delay_for(self.progress) is None:
+                    return self._run_specialised(key, values, None, special)
             return self._run(*args, functions=functions, **values)
         except MemoryError as exc:   # an array library failed to allocate: name the step that asked
             raise EvaluationError(out_of_memory_message(self, exc, (Program._run.__code__,
@@ -327,10 +327,11 @@ class Program:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else nest(tuple(outputs), self.nesting)
 
-    def _run_specialised(self, key, values, functions):
+    def _run_specialised(self, key, values, functions, special=None):
         """A call through the program specialised to the values' signature ``key`` (specialise.py),
-        made on the first call with that signature."""
-        special = self.specialisations.get(key)
+        made on the first call with that signature (``special``: the one stored for ``key``)."""
+        if special is None:
+            special = self.specialisations.get(key)
         if special is None:
             arrays, sizes, dtype = bind_values(self, values)
             check_memory(self, sizes, dtype)

@@ -157,7 +157,8 @@ class FusedSumStep:
             if in_place is not None and _writable_into(args[in_place[0]], shape, out_dtype, output):
                 return _run_in_place(args, keys, out_dtype, *in_place)
             out = allocate(shape, dtype=out_dtype)
-            arrays = {node: _as_dtype(args[i], out_dtype) for i, node in keys}
+            arrays = {node: args[i] for i, node in keys} if out_dtype is dtype else \
+                {node: _as_dtype(args[i], out_dtype) for i, node in keys}
             for layout, view, pattern, pass_coeffs, kernel_coeffs in passes:
                 layout.run(out if view is None else view(out, pattern), arrays, pass_coeffs, view is not None,
                            kernel_coeffs)

@@ -124,7 +124,7 @@ class Specialised:
         as ``finish`` would after comparing every pair of buffers."""
         backend, place, given = self.backend, self.place, arrays.values()
         for result in results:
-            if self.owns_check and type(result) is np.ndarray and result.dtype == place:
+            if self.owns_check and type(result) is np.ndarray and (result.dtype is place or result.dtype == place):
                 flags = result.flags
                 if flags.owndata and flags.writeable and not any(result is other for other in outputs) \
                         and not any(result is value for value in given):

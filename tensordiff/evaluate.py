@@ -346,7 +346,7 @@ class Program:
             if not fits(special.bound, self.memory_limit):
                 check_memory(self, sizes, dtype)
         with self.backend.quiet():   # inf/nan: IEEE, quietly
-            results = special(arrays, functions)
+            results = special(arrays, functions) if special.compiler is not None else special.run(arrays, functions)
         outputs = []   # named before the copies: guard.py reads a MemoryError from here on as theirs
         special.finish(results, arrays, outputs)
         return outputs[0] if self.single else nest(tuple(outputs), self.nesting)

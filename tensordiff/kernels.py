@@ -114,8 +114,22 @@ def use_compiled(flag: bool) -> bool:
     return previous
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIAGONALS: dict[tuple, str] = {}   # out_ids -> the einsum equation of their diagonal view ("abab->ab")
+_einsum = getattr(np.einsum, "_implementation", np.einsum)   # past __array_function__: numpy's own arrays
+
+
 def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     """The writable view of ``array`` indexed by the distinct ids of ``out_ids`` (first appearance order)."""
+    key = out_ids if isinstance(out_ids, tuple) else tuple(out_ids)
+    equation = _DIAGONALS.get(key)
+    if equation is None and 0 < len(key) <= len(_LETTERS):
+        letter = {u: _LETTERS[k] for k, u in enumerate(dict.fromkeys(key))}
+        equation = "".join(letter[i] for i in key) + "->" + "".join(letter.values())
+        if len(_DIAGONALS) < 1024:
+            _DIAGONALS[key] = equation
+    if equation is not None and array.flags.writeable:   # einsum's diagonal of one operand is a view of it
+        return _einsum(equation, array)
     unique = list(dict.fromkeys(out_ids))
     strides = [0] * len(unique)
     shape = [0] * len(unique)

@@ -143,6 +143,39 @@ def numpy_det(a, on_singular):
         return np.asarray(sign * np.exp(logabs), dtype=a.dtype)   # as numpy's det computes it
 
 
+def _ignoring_errors():
+    """A context manager class that makes numpy ignore floating-point errors in its ``with`` block, as
+    ``np.errstate(all="ignore")`` does, through the same mechanism (numpy >= 2: a context variable
+    holding the ufuncs' error state, made by ``_make_extobj`` from the current one) without errstate's
+    Python layers, which cost about as much as a small evaluation's einsum; np.errstate itself where
+    numpy's internals are not those, or do not behave so when tried here."""
+    try:
+        from numpy._core import _ufunc_config   # noqa: PLC0415 - numpy's own module, probed once
+        variable, make = _ufunc_config._extobj_contextvar, _ufunc_config._make_extobj
+    except (ImportError, AttributeError):
+        return None
+
+    class IgnoringErrors:
+        __slots__ = ("token",)
+
+        def __enter__(self):
+            self.token = variable.set(make(all="ignore"))
+
+        def __exit__(self, *exc_info):
+            variable.reset(self.token)
+    try:
+        before = np.geterr()
+        with IgnoringErrors():
+            inside = np.geterr()
+        works = set(inside.values()) == {"ignore"} and np.geterr() == before
+    except Exception:   # noqa: BLE001 - any surprise: numpy's public errstate instead
+        return None
+    return IgnoringErrors if works else None
+
+
+_IgnoringErrors = _ignoring_errors()
+
+
 class NumpyBackend:
     """numpy; the other backends override what their library does differently."""
 
@@ -159,7 +192,7 @@ class NumpyBackend:
 
     def quiet(self):
         """A context in which inf/nan arise without numpy's warnings (README "Numerics")."""
-        return np.errstate(all="ignore")
+        return _IgnoringErrors() if _IgnoringErrors is not None else np.errstate(all="ignore")
 
     # ---- values
     def to_array(self, name, value):

@@ -133,3 +133,25 @@ def test_the_singular_policy_holds_on_the_quick_path():
     assert np.isnan(quiet(**singular)).all()
     with pytest.warns(td.IllConditionedWarning):
         raising(A=np.diag([1.0, 1e-17]), b=np.ones(2))
+
+
+@pytest.mark.parametrize("ids, shape", [((0, 0), (3, 3)), ((0, 1, 0, 1), (2, 3, 2, 3)), ((1, 0, 1), (2, 4, 2)),
+                                        ((0, 1, 2), (2, 3, 4)), ((5, "x", 5, "x", 7), (2, 3, 2, 3, 4)),
+                                        ((0, 0), (0, 0)), ((0, 0, 0), (2, 2, 2))])
+def test_a_diagonal_view_is_the_strided_view_of_the_same_entries(ids, shape):
+    from numpy.lib.stride_tricks import as_strided
+
+    from tensordiff.kernels import diagonal_view
+    array = np.random.default_rng(0).standard_normal(shape)
+    for target in (array, array[..., ::-1]):   # contiguous, and not
+        unique = list(dict.fromkeys(ids))
+        strides, sizes = [0] * len(unique), [0] * len(unique)
+        for axis, i in enumerate(ids):
+            strides[unique.index(i)] += target.strides[axis]
+            sizes[unique.index(i)] = target.shape[axis]
+        want = as_strided(target, shape=tuple(sizes), strides=tuple(strides))
+        view = diagonal_view(target, ids)
+        assert view.shape == want.shape and view.strides == want.strides
+        assert view.__array_interface__["data"][0] == want.__array_interface__["data"][0]
+        view[...] = 7.0
+        np.testing.assert_array_equal(want, np.full(want.shape, 7.0))

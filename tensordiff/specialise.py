@@ -83,6 +83,9 @@ class Specialised:
             if program.backend.name == "numpy" else frozenset()
         self.symmetric = program.symmetric
         self.all_given = not self.symmetric and len(self.as_given) == len(values)
+        # numbers numpy reads as float64 0-d arrays (Python floats, np.float64), as numpy_value converts them
+        self.floats = frozenset(name for name, value in values.items() if isinstance(value, float)) \
+            if program.backend.name == "numpy" else frozenset()
         self.owns_check = program.backend.name == "numpy"   # finish's quick test of arrays the call made
         self.bound = None   # above the peak memory at these sizes (Program._peak_bound), set by the program
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
@@ -107,7 +110,9 @@ class Specialised:
         as_given, to_array = self.as_given, self.backend.to_array
         if self.all_given:   # float numpy arrays alone, nothing to check: the values are the arrays
             return values
-        arrays = {name: value if name in as_given else to_array(name, value) for name, value in values.items()}
+        floats = self.floats
+        arrays = {name: value if name in as_given else np.asarray(float(value)) if name in floats
+                  else to_array(name, value) for name, value in values.items()}
         if self.symmetric:
             for name, node in self.symmetric.items():
                 require_symmetric(node, arrays[name])

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .conditioning import lapack, lapack_slogdet, threshold
+from . import conditioning
 
 __all__ = ["bound_linalg"]
 
@@ -36,12 +36,12 @@ def bound_linalg(kind, operation, on_singular):
     def below(rcond, dtype):
         limit = limits.get(dtype)
         if limit is None:
-            limit = limits[dtype] = threshold(dtype)
+            limit = limits[dtype] = conditioning.threshold(dtype)   # the module's, looked up on first use
         return rcond < limit
 
     def factored(a, dtype):
         """numpy_solve/logdet/det's lapack_lu: (functions, factors, pivots, info), rcond checked."""
-        functions = lapack(np.result_type(dtype, np.float32))
+        functions = conditioning.lapack(np.result_type(dtype, np.float32))
         if functions is None:
             return None
         anorm = float(_one_norm(a))   # before the factors exist, as lapack_lu
@@ -86,7 +86,7 @@ def bound_linalg(kind, operation, on_singular):
             lu = factored(a, a.dtype) if a.size else None
             if lu is None:
                 return operation(a, on_singular)
-            sign, logabs = lapack_slogdet(lu)
+            sign, logabs = conditioning.lapack_slogdet(lu)
             if kind == "det":
                 return np.asarray(sign * np.exp(logabs), dtype=a.dtype)
             logabs = np.asarray(logabs, dtype=a.dtype)

@@ -7,7 +7,9 @@ For each problem and backend: the program compiled with ``backend=`` (numpy arra
 the library's), a warm-up call, then ``--batches`` batches of calls, each batch timed as a whole;
 the report is the median time per call in µs and the spread (the 25th and 75th percentiles) over
 the batches. The machine may be loaded: compare medians measured in the same run. The 1×1 column
-is the same program with every dim of size 1: what a call costs beyond its arithmetic.
+is the same program with every dim of size 1: what a call costs beyond its arithmetic. Each row
+ends with the ratios of the medians to the hand-written closed form's (benchmarks/problems.py),
+timed the same way in the same run, at the small size and at 1×1 (the "closed" rows).
 """
 
 import argparse
@@ -67,20 +69,23 @@ def main():
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
     parser.add_argument("--batches", type=int, default=15)
     args = parser.parse_args()
-    print(f"{'problem':<14}{'backend':<8}{'small µs (q1-q3)':>26}{'1x1 µs (q1-q3)':>26}")
+    print(f"{'problem':<14}{'backend':<8}{'small µs (q1-q3)':>26}{'1x1 µs (q1-q3)':>26}{'x closed':>16}")
     for name in args.problems:
         problem = PROBLEMS[name]
         expr = problem.tensordiff()
         rng = np.random.default_rng(0)
         small = problem.inputs(problem.sizes["small"], rng)
         tiny = problem.inputs({d: 1 for d in problem.sizes["small"]}, rng)
+        closed = [per_call(problem.closed, values, "numpy", args.batches) for values in (small, tiny)]
+        rows = [("closed", problem.closed, closed)]
         for backend in args.backends:
             program = td.compile(expr, backend=backend)
-            cells = []
-            for values in (small, tiny):
-                median, low, high = per_call(program, convert(values, backend), backend, args.batches)
-                cells.append(f"{median:9.1f} ({low:7.1f}-{high:7.1f})")
-            print(f"{name:<14}{backend:<8}{cells[0]:>26}{cells[1]:>26}", flush=True)
+            rows.append((backend, program, [per_call(program, convert(values, backend), backend, args.batches)
+                                            for values in (small, tiny)]))
+        for label, _, timings in rows:
+            cells = [f"{median:9.1f} ({low:7.1f}-{high:7.1f})" for median, low, high in timings]
+            ratios = " ".join(f"{t[0] / c[0]:5.2f}" for t, c in zip(timings, closed))
+            print(f"{name:<14}{label:<8}{cells[0]:>26}{cells[1]:>26}{ratios:>16}", flush=True)
 
 
 if __name__ == "__main__":

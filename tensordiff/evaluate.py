@@ -271,6 +271,11 @@ class Program:
 
     def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:   # '/': a symbol may be called self
         try:
+            if not args and functions is None and self.specialisations:   # the common call: skip _run's checks
+                key = signature(values, None, self.dims)   # None unless numpy arrays and numbers alone
+                special = self.specialisations.get(key) if key is not None else None
+                if special is not None and self.backend.name == "numpy" and delay_for(self.progress) is None:
+                    return self._run_specialised(key, values, None, special)
             return self._run(*args, functions=functions, **values)
         except MemoryError as exc:   # an array library failed to allocate: name the step that asked
             raise EvaluationError(out_of_memory_message(self, exc, (Program._run.__code__,
@@ -325,10 +330,11 @@ class Program:
             outputs.append(self.backend.finish(results[s], place, outputs, arrays.values()))
         return outputs[0] if self.single else nest(tuple(outputs), self.nesting)
 
-    def _run_specialised(self, key, values, functions):
+    def _run_specialised(self, key, values, functions, special=None):
         """A call through the program specialised to the values' signature ``key`` (specialise.py),
-        made on the first call with that signature."""
-        special = self.specialisations.get(key)
+        made on the first call with that signature (``special``: the one stored for ``key``)."""
+        if special is None:
+            special = self.specialisations.get(key)
         if special is None:
             arrays, sizes, dtype = bind_values(self, values)
             check_memory(self, sizes, dtype)
@@ -343,10 +349,9 @@ class Program:
             if not fits(special.bound, self.memory_limit):
                 check_memory(self, sizes, dtype)
         with self.backend.quiet():   # inf/nan: IEEE, quietly
-            results = special(arrays, functions)
-        outputs = []
-        for result in results:
-            outputs.append(self.backend.finish(result, special.place, outputs, arrays.values()))
+            results = special(arrays, functions) if special.compiler is not None else special.run(arrays, functions)
+        outputs = []   # named before the copies: guard.py reads a MemoryError from here on as theirs
+        special.finish(results, arrays, outputs)
         return outputs[0] if self.single else nest(tuple(outputs), self.nesting)
 
     def part(self, outputs: Any) -> ProgramPart:

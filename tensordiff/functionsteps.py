@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .backends import OnSingular
+from .boundlinalg import bound_linalg
 from .errors import EvaluationError
 from .expr import Det, Inv, LogDet, Solve
 from .printing import short
@@ -147,6 +148,7 @@ class MatrixStep:
         kind, matrix = self.OPERATIONS[type(node)]
         self.kind = kind
         self.operation = getattr(backend, kind)
+        self.numpy = backend.name == "numpy"
         self.on_singular = OnSingular(singular, "inv" if kind == "solve" else kind, getattr(node, matrix),
                                                conditioning)
 
@@ -155,6 +157,10 @@ class MatrixStep:
 
     def bind(self, sizes, place):
         operation, on_singular = self.operation, self.on_singular
+        if self.numpy:   # numpy's own, bound once: the same LAPACK calls (boundlinalg.py)
+            bound = bound_linalg(self.kind, operation, on_singular)
+            if bound is not None:
+                return bound
         return lambda *args: operation(*args, on_singular)
 
     def __call__(self, args, sizes, dtype):

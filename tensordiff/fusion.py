@@ -149,11 +149,16 @@ class FusedSumStep:
 
         def run(*args):
             args = [np.asarray(a) for a in args]
-            out_dtype = np.result_type(dtype, *args)
+            out_dtype = dtype
+            for a in args:   # np.result_type only where some factor's dtype differs (the rare case)
+                if a.dtype != dtype:
+                    out_dtype = np.result_type(dtype, *args)
+                    break
             if in_place is not None and _writable_into(args[in_place[0]], shape, out_dtype, output):
                 return _run_in_place(args, keys, out_dtype, *in_place)
             out = allocate(shape, dtype=out_dtype)
-            arrays = {node: _as_dtype(args[i], out_dtype) for i, node in keys}
+            arrays = {node: args[i] for i, node in keys} if out_dtype is dtype else \
+                {node: _as_dtype(args[i], out_dtype) for i, node in keys}
             for layout, view, pattern, pass_coeffs, kernel_coeffs in passes:
                 layout.run(out if view is None else view(out, pattern), arrays, pass_coeffs, view is not None,
                            kernel_coeffs)

@@ -114,8 +114,22 @@ def use_compiled(flag: bool) -> bool:
     return previous
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIAGONALS: dict[tuple, str] = {}   # out_ids -> the einsum equation of their diagonal view ("abab->ab")
+_einsum = getattr(np.einsum, "_implementation", np.einsum)   # past __array_function__: numpy's own arrays
+
+
 def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     """The writable view of ``array`` indexed by the distinct ids of ``out_ids`` (first appearance order)."""
+    key = out_ids if isinstance(out_ids, tuple) else tuple(out_ids)
+    equation = _DIAGONALS.get(key)
+    if equation is None and 0 < len(key) <= len(_LETTERS):
+        letter = {u: _LETTERS[k] for k, u in enumerate(dict.fromkeys(key))}
+        equation = "".join(letter[i] for i in key) + "->" + "".join(letter.values())
+        if len(_DIAGONALS) < 1024:
+            _DIAGONALS[key] = equation
+    if equation is not None and array.flags.writeable:   # einsum's diagonal of one operand is a view of it
+        return _einsum(equation, array)
     unique = list(dict.fromkeys(out_ids))
     strides = [0] * len(unique)
     shape = [0] * len(unique)
@@ -186,6 +200,7 @@ class ProductsLayout:
                 self.term_of_sub.append(t)
             group_subs.append(len(self.term_of_sub))
         self.distinct = list(distinct)
+        self.keys = [key for key, _ in self.distinct]   # the arrays run() reads, in the kernel's order
         self._geometries = {}
         intp = np.intp
         self.refs, self.group_subs = np.array(refs, dtype=intp), np.array(group_subs, dtype=intp)
@@ -198,18 +213,22 @@ class ProductsLayout:
     def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
         """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term);
         ``kernel_coeffs``: their ``kernel_coefficients``, when made once for many runs."""
-        if _state["compiled"] and target.dtype in _KERNEL_DTYPES and \
-                all(arrays[key].dtype == target.dtype for key, _ in self.distinct):
-            self._compiled(target, arrays, coeffs if kernel_coeffs is None else kernel_coeffs, add,
-                           kernel_coeffs is not None)
-        else:
-            self._numpy(target, arrays, coeffs, add)
+        dtype = target.dtype
+        if _state["compiled"] and dtype in _KERNEL_DTYPES:
+            factors = tuple([arrays[key] for key in self.keys])
+            for factor in factors:
+                if factor.dtype != dtype:
+                    break
+            else:
+                self._compiled(target, factors, coeffs if kernel_coeffs is None else kernel_coeffs, add,
+                               kernel_coeffs is not None)
+                return target
+        self._numpy(target, arrays, coeffs, add)
         return target
 
-    def _compiled(self, target, arrays, coeffs, add, prepared=False):
+    def _compiled(self, target, factors, coeffs, add, prepared=False):
         view = target.reshape(1) if target.ndim == 0 else target
-        factors = tuple(arrays[key] for key, _ in self.distinct)
-        signature = (view.shape, view.strides, tuple(f.strides for f in factors))
+        signature = (view.shape, view.strides, *[f.strides for f in factors])
         geometry = self._geometries.get(signature)
         if geometry is None:   # the same shapes and strides come back on every call of a program
             geometry = self._geometry(view, factors)

@@ -56,6 +56,8 @@ def numbers_only(name, array, kind, to_float64):
     return array
 
 
+# np.einsum past its __array_function__ dispatch, which contractions of numpy's own arrays never need
+_einsum = getattr(np.einsum, "_implementation", np.einsum)
 NAIVE_LOOP_LIMIT = 4096  # index-space size below which numpy's direct einsum loop beats planning
 NAIVE_LOOP_OPERANDS = 16  # numpy's einsum takes at most 63 operands (and is slow on many)
 
@@ -78,7 +80,7 @@ def numpy_contraction(equation, shapes):
         sizes.update(zip(term, shape))
     if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT and len(shapes) <= NAIVE_LOOP_OPERANDS \
             and equation.isascii():   # past 52 indices the letters are ones np.einsum does not read
-        return functools.partial(np.einsum, equation)
+        return functools.partial(_einsum, equation)
     pairwise = pairwise_contraction(equation, shapes) if len(shapes) == 2 else None
     if pairwise is not None:
         return pairwise
@@ -141,6 +143,39 @@ def numpy_det(a, on_singular):
         return np.asarray(sign * np.exp(logabs), dtype=a.dtype)   # as numpy's det computes it
 
 
+def _ignoring_errors():
+    """A context manager class that makes numpy ignore floating-point errors in its ``with`` block, as
+    ``np.errstate(all="ignore")`` does, through the same mechanism (numpy >= 2: a context variable
+    holding the ufuncs' error state, made by ``_make_extobj`` from the current one) without errstate's
+    Python layers, which cost about as much as a small evaluation's einsum; np.errstate itself where
+    numpy's internals are not those, or do not behave so when tried here."""
+    try:
+        from numpy._core import _ufunc_config   # noqa: PLC0415 - numpy's own module, probed once
+        variable, make = _ufunc_config._extobj_contextvar, _ufunc_config._make_extobj
+    except (ImportError, AttributeError):
+        return None
+
+    class IgnoringErrors:
+        __slots__ = ("token",)
+
+        def __enter__(self):
+            self.token = variable.set(make(all="ignore"))
+
+        def __exit__(self, *exc_info):
+            variable.reset(self.token)
+    try:
+        before = np.geterr()
+        with IgnoringErrors():
+            inside = np.geterr()
+        works = set(inside.values()) == {"ignore"} and np.geterr() == before
+    except Exception:   # noqa: BLE001 - any surprise: numpy's public errstate instead
+        return None
+    return IgnoringErrors if works else None
+
+
+_IgnoringErrors = _ignoring_errors()
+
+
 class NumpyBackend:
     """numpy; the other backends override what their library does differently."""
 
@@ -157,7 +192,7 @@ class NumpyBackend:
 
     def quiet(self):
         """A context in which inf/nan arise without numpy's warnings (README "Numerics")."""
-        return np.errstate(all="ignore")
+        return _IgnoringErrors() if _IgnoringErrors is not None else np.errstate(all="ignore")
 
     # ---- values
     def to_array(self, name, value):

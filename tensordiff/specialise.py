@@ -82,6 +82,11 @@ class Specialised:
                                   if type(value) is np.ndarray and value.dtype in _FLOAT_KINDS) \
             if program.backend.name == "numpy" else frozenset()
         self.symmetric = program.symmetric
+        self.all_given = not self.symmetric and len(self.as_given) == len(values)
+        # numbers numpy reads as float64 0-d arrays (Python floats, np.float64), as numpy_value converts them
+        self.floats = frozenset(name for name, value in values.items() if isinstance(value, float)) \
+            if program.backend.name == "numpy" else frozenset()
+        self.owns_check = program.backend.name == "numpy"   # finish's quick test of arrays the call made
         self.bound = None   # above the peak memory at these sizes (Program._peak_bound), set by the program
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
         # a library that compiles whole functions (jax.jit) compiles this one once its signature repeats,
@@ -103,13 +108,35 @@ class Specialised:
     def arrays(self, values):
         """The validated arrays of ``values`` (whose signature is this one's)."""
         as_given, to_array = self.as_given, self.backend.to_array
-        arrays = {name: value if name in as_given else to_array(name, value) for name, value in values.items()}
+        if self.all_given:   # float numpy arrays alone, nothing to check: the values are the arrays
+            return values
+        floats = self.floats
+        arrays = {name: value if name in as_given else np.asarray(float(value)) if name in floats
+                  else to_array(name, value) for name, value in values.items()}
         if self.symmetric:
             for name, node in self.symmetric.items():
                 require_symmetric(node, arrays[name])
         if self.backend.name != "numpy":   # one dtype and device (torch), as the step loop's call prepares them
             arrays = self.backend.prepare(arrays, self.sizes, self.dtype, None)[0]   # (dask's alone reads the program)
         return arrays
+
+    def finish(self, results, arrays, outputs):
+        """Append to ``outputs`` each result as an array the caller owns (the backend's ``finish``).
+
+        On numpy, a result of the evaluation's dtype that owns its writable buffer and is neither
+        a value given nor an earlier output is one this call allocated, so it shares no memory with
+        them (an array owning its buffer shares it only with its views): it is handed back as it is,
+        as ``finish`` would after comparing every pair of buffers."""
+        backend, place, given = self.backend, self.place, arrays.values()
+        for result in results:
+            if self.owns_check and type(result) is np.ndarray and (result.dtype is place or result.dtype == place):
+                flags = result.flags
+                if flags.owndata and flags.writeable and not any(result is other for other in outputs) \
+                        and not any(result is value for value in given):
+                    outputs.append(result)
+                    continue
+            outputs.append(backend.finish(result, place, outputs, given))
+        return outputs
 
     def step_at(self, line):
         """The program step running at ``line`` of the generated function (None: outside the steps)."""

@@ -1,0 +1,97 @@
+"""numpy's inv, solve, logdet and det bound for a program specialised to its shapes (specialise.py).
+
+A bound function runs the operations of numpyarrays.py's ``numpy_inv``, ``numpy_solve``,
+``numpy_logdet`` and ``numpy_det`` with their conditioning estimates, in the same order and with
+the same LAPACK calls, so the results and the estimates are bit-identical. What it saves per call
+is what only the dtypes decide (scipy's LAPACK functions, the conditioning threshold, looked up
+once per dtype) and the nested errstate contexts: a specialised call runs inside the backend's
+``quiet()`` already. The conditioning policy is called only with an estimate below its threshold,
+the one case where ``conditioning.check_rcond`` warns or raises; a NaN estimate is never below it.
+Under ``conditioning="ignore"`` (no estimate) and without scipy the unbound operation runs.
+"""
+
+import math
+
+import numpy as np
+
+from . import conditioning
+
+__all__ = ["bound_linalg"]
+
+_add, _maximum, _absolute = np.add.reduce, np.maximum.reduce, np.absolute
+
+
+def _one_norm(a):
+    """conditioning.one_norm of a numpy matrix: the same reductions, without the method calls."""
+    return _maximum(_add(_absolute(a), axis=0))
+
+
+def bound_linalg(kind, operation, on_singular):
+    """``operation(*matrices, on_singular)`` (kind "inv", "solve", "logdet" or "det") as a function
+    of the matrices, for calls inside numpy's quiet errstate; None where nothing is saved."""
+    if not on_singular.checks_conditioning:
+        return None
+    limits = {}
+
+    def below(rcond, dtype):
+        limit = limits.get(dtype)
+        if limit is None:
+            limit = limits[dtype] = conditioning.threshold(dtype)   # the module's, looked up on first use
+        return rcond < limit
+
+    def factored(a, dtype):
+        """numpy_solve/logdet/det's lapack_lu: (functions, factors, pivots, info), rcond checked."""
+        functions = conditioning.lapack(np.result_type(dtype, np.float32))
+        if functions is None:
+            return None
+        anorm = float(_one_norm(a))   # before the factors exist, as lapack_lu
+        factors, pivots, info = functions["getrf"](a)
+        if info == 0 and math.isfinite(anorm):
+            rcond, gecon_info = functions["gecon"](factors, anorm)
+            if gecon_info == 0 and below(rcond, factors.dtype):
+                on_singular.check_conditioning(rcond, factors.dtype)
+        return functions, factors, pivots, info
+
+    if kind == "inv":
+        def inv(a):
+            try:
+                inverse = np.linalg.inv(a)
+            except np.linalg.LinAlgError:
+                return on_singular(lambda: np.full(a.shape, np.nan, dtype=a.dtype))
+            if a.shape[0]:
+                rcond = 1.0 / (_one_norm(a) * _one_norm(inverse))
+                if below(rcond, inverse.dtype):
+                    on_singular.check_conditioning(rcond, inverse.dtype)
+            return inverse
+        return inv
+
+    if kind == "solve":
+        def solve(a, b):
+            if not a.size:
+                return operation(a, b, on_singular)
+            lu = factored(a, np.result_type(a, b))
+            if lu is None:
+                return operation(a, b, on_singular)
+            functions, factors, pivots, info = lu
+            shape = a.shape[:1] + b.shape[1:]
+            if info > 0:
+                return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
+            flat = b.reshape(b.shape[0], math.prod(b.shape[1:]))
+            solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype, copy=False))
+            return solved.reshape(shape)
+        return solve
+
+    if kind in ("logdet", "det"):
+        def determinant(a):
+            lu = factored(a, a.dtype) if a.size else None
+            if lu is None:
+                return operation(a, on_singular)
+            sign, logabs = conditioning.lapack_slogdet(lu)
+            if kind == "det":
+                return np.asarray(sign * np.exp(logabs), dtype=a.dtype)
+            logabs = np.asarray(logabs, dtype=a.dtype)
+            if sign == 0:
+                return on_singular(lambda: logabs)   # -inf
+            return logabs
+        return determinant
+    return None

@@ -132,11 +132,12 @@ def render_text(columns, rows):
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-def render_markdown(columns, rows):
+def render_markdown(columns, rows, left=2):
+    """A markdown table, its first ``left`` columns aligned left and the figures right."""
     def cell(value):
         return str(value).replace("|", "\\|")
     head = "| " + " | ".join(map(cell, columns)) + " |"
-    rule = "|" + "|".join("---" if k < 2 else "--:" for k in range(len(columns))) + "|"
+    rule = "|" + "|".join("---" if k < left else "--:" for k in range(len(columns))) + "|"
     return "\n".join([head, rule] + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
 
 
@@ -220,7 +221,7 @@ def target_markdown(checks, sizes):
                 cell += "; misses: " + ", ".join(f"{name} ({why})" for name, _, _, why in failed)
             cells.append(cell)
         rows.append(cells)
-    return render_markdown(columns, rows)
+    return render_markdown(columns, rows, left=len(columns))
 
 
 def _run_line(meta):
@@ -235,7 +236,8 @@ def _run_line(meta):
     return (f"Run of {meta.get('date', '?')} on {meta.get('processor', '?')} ({meta.get('cores', '?')} cores, "
             f"{meta.get('platform', '?')}), Python {meta.get('python', '?')}; {versions}. "
             f"Sizes {', '.join(args.get('sizes', []))}; {threading}; median of up to {args.get('repeats', '?')} "
-            f"calls after a warm-up, each case in its own process; {meta.get('wall_s', 0) / 60:.0f} minutes in all.")
+            "calls after a warm-up, each case in its own process"
+            + (f"; {meta['wall_s'] / 60:.0f} minutes in all." if meta.get("wall_s") else "."))
 
 
 def summary_markdown(records, meta, problems, sizes, methods, peers, notes):

@@ -17,6 +17,8 @@ records the flags: such a call takes the NaN path and checks no condition (docs/
 import math
 import threading
 
+from . import conditioning
+
 __all__ = ["DeferredCheck", "collecting", "active", "defer", "flag_values", "apply"]
 
 _state = threading.local()   # tracing happens in the calling thread: one collector per thread
@@ -29,6 +31,8 @@ class DeferredCheck:
 
     def __init__(self, on_failure, on_conditioning, dtype):
         self.on_failure, self.on_conditioning, self.dtype = on_failure, on_conditioning, dtype
+        # the rcond below which the policy acts (conditioning.threshold); -inf where nothing is checked
+        self.limit = conditioning.threshold(dtype) if on_conditioning is not None else -math.inf
 
     def __call__(self, failed, rcond):
         if failed:
@@ -85,6 +89,9 @@ def flag_values(xp, flags):
 
 
 def apply(checks, values):
-    """Run each check's policies on its concrete flags (``values``: flag_values' vector), in step order."""
+    """Run each check's policies on its concrete flags (``values``: flag_values' numpy vector), in
+    step order; at once where no step failed and no estimate is below its limit (a NaN is not)."""
+    if not values[0::2].any() and not (values[1::2] < [check.limit for check in checks]).any():
+        return
     for k, check in enumerate(checks):
         check(bool(values[2 * k]), float(values[2 * k + 1]))

@@ -35,9 +35,15 @@ of 10 calls on the same problem with every dim of size 1 (the "fixed us" columns
 costs beyond its arithmetic. --explain prints each problem's tensordiff plan at the first size
 run: its steps, the pass that made each, and their FLOPs and bytes (``program.explain``).
 
-Results: a table of medians (ms) with ratios to the closed form, a memory table, a check of the
-suite's performance targets, JSON in benchmarks/results/NAME.json, the table in NAME.txt, and a
-log-log plot NAME.png when matplotlib is importable.
+"tensordiff-jax" is the same compiled program on the jax backend, with jax arrays (it jits itself
+from its second call with one signature, so that call is always its warm-up).
+
+Results (report.py): a table of medians (ms) with ratios to the closed form, a memory table, a
+check of the suite's performance targets, JSON in benchmarks/results/NAME.json, the text in
+NAME.txt, the markdown summary the docs include in NAME.md (targets per size, ratios, fixed cost
+per call, memory), and a log-log plot NAME.png when matplotlib is importable. NAME is "latest"
+for a full run (what docs/background/benchmarks.md shows), "quick" with --quick, else "partial";
+``--report NAME`` rewrites the reports from NAME.json without running anything.
 """
 
 import argparse

@@ -35,9 +35,15 @@ of 10 calls on the same problem with every dim of size 1 (the "fixed us" columns
 costs beyond its arithmetic. --explain prints each problem's tensordiff plan at the first size
 run: its steps, the pass that made each, and their FLOPs and bytes (``program.explain``).
 
-Results: a table of medians (ms) with ratios to the closed form, a memory table, a check of the
-suite's performance targets, JSON in benchmarks/results/NAME.json, the table in NAME.txt, and a
-log-log plot NAME.png when matplotlib is importable.
+"tensordiff-jax" is the same compiled program on the jax backend, with jax arrays (it jits itself
+from its second call with one signature, so that call is always its warm-up).
+
+Results (report.py): a table of medians (ms) with ratios to the closed form, a memory table, a
+check of the suite's performance targets, JSON in benchmarks/results/NAME.json, the text in
+NAME.txt, the markdown summary the docs include in NAME.md (targets per size, ratios, fixed cost
+per call, memory), and a log-log plot NAME.png when matplotlib is importable. NAME is "latest"
+for a full run (what docs/background/benchmarks.md shows), "quick" with --quick, else "partial";
+``--report NAME`` rewrites the reports from NAME.json without running anything.
 """
 
 import argparse
@@ -61,14 +67,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.dirname(HERE))
 
 from problems import PROBLEMS, SIZES  # noqa: E402
+from report import write_reports  # noqa: E402
 
 PEERS = {"jax": "jax", "torch": "torch", "autograd": "autograd"}  # method -> module to find
-METHODS = ("floor", "closed", "tensordiff") + tuple(PEERS)
-SETUP_LABEL = {"tensordiff": "plan", "jax": "compile"}
-TARGET_RATIO_CLOSED = 1.5   # (a) tensordiff eval <= 1.5x closed form at medium/large
-TARGET_RATIO_FLOOR = 3.0    # (c) memory-bound problems within 3x of the floor at large
-TARGET_PLAN_MS = 50.0       # (d) planning (derive + compile) < 50 ms
-TARGET_MEMORY = 2.0         # (e) peak memory <= 2x (output + inputs)
+BACKENDS = {"tensordiff-jax": "jax"}   # tensordiff on another backend: method -> module it needs
+METHODS = ("floor", "closed", "tensordiff") + tuple(BACKENDS) + tuple(PEERS)
 TRACED = ("floor", "closed", "tensordiff")   # numpy methods: tracemalloc sees their arrays (jax and torch allocate their own)
 
 
@@ -186,16 +189,20 @@ def _setup(problem, method, inputs, shape, peer):
         return call, lambda r: None, np.asarray, {}, np.__version__
     if method == "closed":
         return (lambda: problem.closed(**inputs)), lambda r: None, np.asarray, {}, np.__version__
-    if method == "tensordiff":
+    if method in ("tensordiff", "tensordiff-jax"):
         import tensordiff as td
         start = time.perf_counter()
         expr = problem.tensordiff()
         derived = time.perf_counter()
-        program = td.compile(expr)
+        program = td.compile(expr, backend=BACKENDS.get(method))
         compiled = time.perf_counter()
         setup = dict(derive_ms=(derived - start) * 1e3, compile_ms=(compiled - derived) * 1e3)
         setup["plan_ms"] = setup["derive_ms"] + setup["compile_ms"]
-        return (lambda: program(**inputs)), lambda r: None, np.asarray, setup, td.__version__
+        if method == "tensordiff":
+            return (lambda: program(**inputs)), lambda r: None, np.asarray, setup, td.__version__
+        # the jax backend: jax arrays in and out; the program jits itself once its signature repeats
+        values = {name: peer.to_native(value) for name, value in inputs.items()}
+        return (lambda: program(**values)), peer.sync, peer.to_numpy, setup, td.__version__
     fn, wrt, mode = problem.peer
     names = [wrt] + [k for k in inputs if k != wrt]
     primal = lambda *args: fn(peer.ns, **dict(zip(names, args)))  # noqa: E731
@@ -245,7 +252,8 @@ def _warm_blas():
 
 def run_case(name, size, method, repeats, budget_s):
     problem = PROBLEMS[name]
-    peer = PEER_LOADERS[method]() if method in PEER_LOADERS else None  # imports count before the baseline
+    loader = PEER_LOADERS.get(method) or PEER_LOADERS.get(BACKENDS.get(method))
+    peer = loader() if loader else None  # imports count before the baseline
     _warm_blas()
     rss_start = _rss_bytes()
     inputs = problem.inputs(problem.sizes[size], np.random.default_rng(0))
@@ -270,7 +278,9 @@ def run_case(name, size, method, repeats, budget_s):
     # differences) in this process, whose freed arrays the allocator may keep resident and would
     # count in this method's peak RSS
     record["peak_reset"] = _reset_peak()
-    if record["first_call_ms"] < budget_s * 1e3:  # a call slower than the budget has warmed up enough
+    # a call slower than the budget has warmed up enough, except on a backend that compiles the program
+    # on its second call with a signature (jax.jit): that call is the warm-up
+    if record["first_call_ms"] < budget_s * 1e3 or method in BACKENDS:
         sync(call())
     median, times = measure(call, sync, repeats, budget_s)
     peak = _maxrss_bytes()
@@ -406,12 +416,13 @@ def _predicted_too_slow(records, name, size, method, timeout):
 
 
 def run_all(args):
-    available = {m: importlib.util.find_spec(module) is not None for m, module in PEERS.items()}
+    needs = {**PEERS, **BACKENDS}
+    available = {m: importlib.util.find_spec(module) is not None for m, module in needs.items()}
     notes, records, given_up = [], [], {}
     for method in args.methods:
-        if method in PEERS and not available[method]:
-            notes.append(f"{method}: not importable, skipped (pip install {PEERS[method]})")
-    methods = [m for m in args.methods if m not in PEERS or available[m]]
+        if method in needs and not available[method]:
+            notes.append(f"{method}: not importable, skipped (pip install {needs[method]})")
+    methods = [m for m in args.methods if m not in needs or available[m]]
     for name in args.problems:
         for size in args.sizes:
             for method in methods:
@@ -437,179 +448,7 @@ def run_all(args):
     return records, notes
 
 
-# ================================================================ in the parent: reporting
-
-def _index(records):
-    return {(r["problem"], r["size"], r["method"]): r for r in records}
-
-
-def _fmt_ms(ms):
-    if ms >= 100:
-        return f"{ms:.0f}"
-    if ms >= 10:
-        return f"{ms:.1f}"
-    if ms >= 1:
-        return f"{ms:.2f}"
-    return f"{ms:.3f}"
-
-
-def _failure_label(error):
-    if error.startswith("skipped"):
-        return "skip"
-    if "memory" in error:
-        return "OOM"
-    return "timeout" if "timed out" in error else "FAIL"
-
-
-def _fmt_ratio(ratio):
-    return f"{ratio:.0f}x" if ratio >= 100 else f"{ratio:.2g}x" if ratio >= 0.01 else "<0.01x"
-
-
-def tables(records, args, methods):
-    """The time table (median ms and ratio to the closed form) and the memory table (peak MB)."""
-    index = _index(records)
-    rows = []
-    for name in args.problems:
-        for size in args.sizes:
-            base = next((index[name, size, m] for m in methods if "shape" in index.get((name, size, m), {})), None)
-            if base is None:
-                continue
-            rows.append((name, size, base))
-    fixed = [m for m in ("closed", "tensordiff", "jax") if m in methods]
-    traced = [m for m in ("closed", "tensordiff") if m in methods]
-    time_cols = ["problem", "size", "output"] + [m for m in methods] + ["td plan", "jax compile"] + \
-        [f"{m} fixed us" for m in fixed]
-    time_rows, mem_rows = [], []
-    for name, size, base in rows:
-        closed = index.get((name, size, "closed"), {}).get("median_ms")
-        cells = [name, size, f"{'x'.join(map(str, base['shape']))} ({base['output_mb']:.3g} MB)"]
-        for m in methods:
-            r = index.get((name, size, m), {})
-            if "median_ms" not in r:
-                cells.append(_failure_label(r.get("error")) if r else "-")
-            elif m == "closed" or not closed:
-                cells.append(_fmt_ms(r["median_ms"]))
-            else:
-                cells.append(f"{_fmt_ms(r['median_ms'])} ({_fmt_ratio(r['median_ms'] / closed)})")
-        td_r, jax_r = index.get((name, size, "tensordiff"), {}), index.get((name, size, "jax"), {})
-        cells.append(_fmt_ms(td_r["plan_ms"]) if "plan_ms" in td_r else "-")
-        cells.append(_fmt_ms(jax_r["compile_ms"]) if "compile_ms" in jax_r and "median_ms" in jax_r else "-")
-        for m in fixed:
-            r = index.get((name, size, m), {})
-            cells.append(f"{r['fixed_us']:.1f}" if "fixed_us" in r else "-")
-        time_rows.append(cells)
-        mem = [name, size, f"{base['output_mb']:.3g} + {base['inputs_mb']:.3g}"]
-        for m in methods:
-            r = index.get((name, size, m), {})
-            mem.append(f"{r['extra_mb']:.0f}" if r.get("extra_mb") is not None and "median_ms" in r else "-")
-        for m in traced:
-            r = index.get((name, size, m), {})
-            mem.append(f"{r['traced_mb']:.3g}" if "traced_mb" in r and "median_ms" in r else "-")
-        mem_rows.append(mem)
-    mem_cols = ["problem", "size", "out + in MB"] + list(methods) + [f"{m} traced" for m in traced]
-    return _render(time_cols, time_rows), _render(mem_cols, mem_rows)
-
-
-def _render(columns, rows):
-    widths = [max(len(str(c)), *(len(str(r[k])) for r in rows)) if rows else len(c) for k, c in enumerate(columns)]
-    line = lambda cells: "  ".join(str(c).ljust(w) if k < 2 else str(c).rjust(w)  # noqa: E731
-                                   for k, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
-def targets(records, args, methods):
-    """Check the suite's targets (a)-(e) for tensordiff; returns printable lines."""
-    index = _index(records)
-    peers = [m for m in methods if m in PEERS]
-    checks = {k: [] for k in "abcdef"}
-    for name in args.problems:
-        problem = PROBLEMS[name]
-        for size in args.sizes:
-            td_r = index.get((name, size, "tensordiff"), {})
-            if "median_ms" not in td_r:
-                continue
-            t = td_r["median_ms"]
-            tag = f"{name}/{size}"
-            closed = index.get((name, size, "closed"), {}).get("median_ms")
-            if size in ("medium", "large") and closed:
-                checks["a"].append((tag, t <= TARGET_RATIO_CLOSED * closed, f"{t / closed:.2f}x closed"))
-            peer_times = {m: index[name, size, m]["median_ms"] for m in peers if "median_ms" in index.get((name, size, m), {})}
-            if peer_times:
-                best = min(peer_times, key=peer_times.get)
-                checks["b"].append((tag, t < peer_times[best], f"{peer_times[best] / t:.2f}x faster than {best}"
-                                    if t < peer_times[best] else f"{t / peer_times[best]:.2f}x slower than {best}"))
-            floor = index.get((name, size, "floor"), {}).get("median_ms")
-            if problem.memory_bound and size == "large" and floor:
-                checks["c"].append((tag, t <= TARGET_RATIO_FLOOR * floor, f"{t / floor:.2g}x floor"))
-            checks["d"].append((tag, td_r["plan_ms"] < TARGET_PLAN_MS, f"plan {td_r['plan_ms']:.1f} ms"))
-            floor_r = index.get((name, size, "floor"), {})
-            if "traced_mb" in td_r and size == "large":
-                data = td_r["output_mb"] + td_r["inputs_mb"]
-                closed_r = index.get((name, size, "closed"), {})
-                closed = f", closed form {closed_r['traced_mb'] / data:.2g}x" if "traced_mb" in closed_r else ""
-                checks["f"].append((tag, td_r["traced_mb"] <= TARGET_MEMORY * data,
-                                    f"{td_r['traced_mb']:.0f} MB = {td_r['traced_mb'] / data:.2g}x of {data:.0f} MB{closed}"))
-            if td_r.get("extra_mb") is not None and floor_r.get("extra_mb") is not None and size == "large":
-                data = td_r["output_mb"] + td_r["inputs_mb"]
-                overhead = max(floor_r["extra_mb"] - data, 0.0)  # what a process holds beyond its data
-                used = td_r["extra_mb"] - overhead
-                closed_r = index.get((name, size, "closed"), {})
-                closed = (f", closed form {(closed_r['extra_mb'] - overhead) / data:.2g}x"
-                          if closed_r.get("extra_mb") is not None else "")
-                checks["e"].append((tag, used <= TARGET_MEMORY * data,
-                                    f"{used:.0f} MB = {used / data:.2g}x of {data:.0f} MB{closed}"))
-    labels = dict(a=f"(a) tensordiff eval <= {TARGET_RATIO_CLOSED}x closed form (medium/large)",
-                  b="(b) tensordiff faster than the fastest peer",
-                  c=f"(c) memory-bound problems within {TARGET_RATIO_FLOOR:g}x of the floor (large)",
-                  d=f"(d) planning (derive + compile) < {TARGET_PLAN_MS:g} ms",
-                  e=f"(e) peak memory <= {TARGET_MEMORY:g}x (output + inputs) (large; peak RSS, the floor process's "
-                    "overhead beyond its data subtracted; it counts freed arrays the allocator keeps resident)",
-                  f=f"(f) peak memory <= {TARGET_MEMORY:g}x (output + inputs) (large; inputs + the peak numpy allocates "
-                    "during a call, as tracemalloc sees it)")
-    lines = []
-    for key, items in checks.items():
-        if not items:
-            lines.append(f"{labels[key]}: not measured")
-            continue
-        failed = [i for i in items if not i[1]]
-        lines.append(f"{labels[key]}: {len(items) - len(failed)}/{len(items)} hold"
-                     + ("" if not failed else "; misses: " + ", ".join(f"{tag} ({why})" for tag, _, why in failed)))
-    return lines
-
-
-def plot(records, args, methods, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not importable: no plot (pip install matplotlib)"
-    index = _index(records)
-    names = list(args.problems)
-    cols = min(3, len(names))
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        for m in methods:
-            pts = [(index[name, s, m]["output_mb"] + index[name, s, m]["inputs_mb"], index[name, s, m]["median_ms"])
-                   for s in args.sizes if "median_ms" in index.get((name, s, m), {})]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=m, linestyle="--" if m == "floor" else "-")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("inputs + output (MB)")
-        ax.set_ylabel("median time (ms)")
-        ax.grid(True, which="both", alpha=0.3)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(methods))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return f"saved {path}"
-
+# ================================================================ in the parent: plans
 
 def explain_plans(args):
     """Each problem's compiled tensordiff plan at the first size, with its passes and prices."""
@@ -638,52 +477,56 @@ def main(argv=None):
                         help="GiB of RSS a case may use before it is killed (default 60%% of RAM)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for BLAS / OpenMP / torch / XLA in the children (default: theirs)")
-    parser.add_argument("--name", default=None, help="results/NAME.{json,txt,png} (default latest, quick: quick)")
+    parser.add_argument("--name", default=None, help="results/NAME.{json,txt,md,png} (default: latest for a full run, "
+                        "which the docs show; quick with --quick; partial for any other selection)")
+    parser.add_argument("--report", metavar="NAME", help="rewrite results/NAME.{txt,md,png} from NAME.json, running nothing")
     parser.add_argument("--explain", action="store_true",
                         help="print each problem's tensordiff plan (steps, passes, FLOPs, bytes) at the first size")
     args = parser.parse_args(argv)
     args.sizes = args.sizes or (["small"] if args.quick else list(SIZES))
     args.repeats = args.repeats or (5 if args.quick else 7)
     args.timeout = args.timeout or (30.0 if args.quick else 60.0)
-    args.name = args.name or ("quick" if args.quick else "latest")
+    full = set(args.problems) == set(PROBLEMS) and args.sizes == list(SIZES) and args.methods == list(METHODS)
+    args.name = args.name or ("quick" if args.quick else "latest" if full else "partial")
     if args.memory_limit is None:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 16 * 2 ** 30
         args.memory_limit = 0.6 * total / 2 ** 30
 
-    started = time.perf_counter()
-    records, notes = run_all(args)
-    methods = [m for m in args.methods if any(r["method"] == m and "median_ms" in r for r in records)]
-    time_table, mem_table = tables(records, args, methods)
-    failures = [f"{r['problem']}/{r['size']}/{r['method']}: {r['error']}" for r in records if "error" in r]
-    cpu = platform.processor() or platform.machine()
-    header = (f"tensordiff benchmarks ({cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"numpy {np.__version__}); median of up to {args.repeats} calls after warm-up, in ms, "
-              "(ratio to the closed form)")
-    text = "\n".join(
-        [header, "", time_table, "",
-         "peak RSS over the child's RSS before building inputs (MB): inputs + everything the method holds; "
-         "traced: inputs + the peak of what numpy allocates during one call (tracemalloc)", "",
-         mem_table, "", "targets:"] + ["  " + line for line in targets(records, args, methods)]
-        + ([""] + ["notes:"] + ["  " + n for n in notes + failures] if notes or failures else []))
-    if args.explain:
-        text += "\n\nplans (program.explain() at the " + args.sizes[0] + " size):\n\n" + explain_plans(args)
-    print(text)
-
     results = os.path.join(HERE, "results")
     os.makedirs(results, exist_ok=True)
+    if args.report:
+        return report_again(results, args.report)
+    started = time.perf_counter()
+    records, notes = run_all(args)
     versions = {r["method"]: r["version"] for r in records if "version" in r}
-    meta = dict(platform=platform.platform(), processor=cpu, cores=os.cpu_count(),
-                python=platform.python_version(), versions=versions, date=time.strftime("%Y-%m-%d %H:%M:%S"),
-                args=vars(args), wall_s=time.perf_counter() - started, notes=notes)
+    meta = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
+                cores=os.cpu_count(), python=platform.python_version(), versions=versions,
+                date=time.strftime("%Y-%m-%d %H:%M:%S"), args=vars(args), wall_s=time.perf_counter() - started,
+                notes=notes)
     with open(os.path.join(results, args.name + ".json"), "w") as f:
         json.dump(dict(meta=meta, results=records), f, indent=1)
-    with open(os.path.join(results, args.name + ".txt"), "w") as f:
-        f.write(text + "\n")
-    print(f"\nsaved {os.path.join(results, args.name + '.json')} and .txt")
-    print(plot(records, args, methods, os.path.join(results, args.name + ".png")))
+    text, plotted = write_reports(records, meta, results, args.name, PEERS, explain_plans(args) if args.explain else None)
+    print(text)
+    print(f"\nsaved {os.path.join(results, args.name)}.json, .txt and .md")
+    print(plotted)
     print(f"total {time.perf_counter() - started:.1f} s")
     return 1 if any(r.get("error", "").startswith("AssertionError") or "disagrees" in r.get("error", "")
                     for r in records) else 0
+
+
+def report_again(results, name):
+    """Rewrite NAME.txt, .md and .png from NAME.json, running nothing."""
+    path = os.path.join(results, name + ".json")
+    if not os.path.isfile(path):
+        print(f"no {path}: run the benchmark first", file=sys.stderr)
+        return 2
+    with open(path) as f:
+        saved = json.load(f)
+    text, plotted = write_reports(saved["results"], saved["meta"], results, name, PEERS)
+    print(text)
+    print(f"\nrewrote {os.path.join(results, name)}.txt and .md from its .json")
+    print(plotted)
+    return 0
 
 
 if __name__ == "__main__":

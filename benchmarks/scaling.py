@@ -38,6 +38,7 @@ import time
 
 import numpy as np
 
+import curves
 import tensordiff as td
 from tensordiff.testing import numeric_diff
 
@@ -307,6 +308,7 @@ def main(argv=None):
         with open(out, "w") as fh:
             json.dump(dict(machine=platform.platform(), python=platform.python_version(), rows=rows), fh, indent=1)
         print(f"saved {out}")
+        print(curves.write("targets"))   # the docs' table and plot (curves.py)
         return
     if args.one_parse:
         family, megabytes, repeats = args.one_parse
@@ -319,6 +321,7 @@ def main(argv=None):
         with open(out, "w") as fh:
             json.dump(dict(machine=platform.platform(), python=platform.python_version(), rows=rows), fh, indent=1)
         print(f"saved {out}")
+        print(curves.write("parse"))   # the docs' table and plot (curves.py)
         return
     rows = []
     header = (f"{'shape':<7} {'size':>6} {'build':>8} {'derive':>8} {'index':>8} {'latex':>8} {'einsum':>8} "
@@ -341,6 +344,7 @@ def main(argv=None):
         json.dump(dict(machine=platform.platform(), python=platform.python_version(), numpy=np.__version__,
                        rows=rows), fh, indent=1)
     print(f"saved {out}")
+    print(curves.write("scaling"))   # the docs' table and plot (curves.py)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 import opt_einsum
 
-from . import conditioning
+from . import conditioning, deferredchecks
 from .errors import EvaluationError
 from .numpyarrays import NumpyBackend, numbers_only, numpy_value
 
@@ -161,7 +161,8 @@ class ArrayLibrary(NumpyBackend):
 
     def logdet(self, a, on_singular):
         sign, logabs = self.xp.linalg.slogdet(a)
-        if self.traced(sign):   # traced: the NaN path, whatever the policy (docs/interop.md)
+        if self.traced(sign):   # traced: the NaN path; a compiled call applies the policy after it (deferredchecks.py)
+            deferredchecks.defer(sign == 0, None, lambda: on_singular(lambda: None), None, logabs.dtype)
             return logabs
         if bool(sign == 0):
             return on_singular(lambda: logabs)   # slogdet's log|det| is already -inf
@@ -208,21 +209,40 @@ class LazyModule:
 class LUFactoredLibrary(ArrayLibrary):
     """jax and cupy return inf/nan for a singular matrix: an exact zero pivot of LU detects it, as LAPACK's does."""
 
-    def _factor(self, a, b, shape, on_singular):
+    def _factor(self, a, b, shape, on_singular, inverse=False):
         """(a's LU, None); or (None, the result inv(a) @ b of ``shape``) when a is singular (a zero
         pivot) or traced: then no Python bool is taken of a traced flag, the result is NaN where a is
-        singular, and conditioning is not checked (docs/interop.md)."""
+        singular, and conditioning is checked only in a call that tensordiff compiled, after it
+        (deferredchecks.py; docs/interop.md)."""
         lu = self.lu_factor(a)
         singular = (self.xp.diagonal(lu[0]) == 0).any()
         if self.traced(singular):
-            return None, self.xp.where(singular, math.nan, self.lu_solve(lu, b).reshape(shape))
+            return None, self._traced_solve(a, lu, singular, b, on_singular, inverse).reshape(shape)
         if bool(singular):
             return None, on_singular(lambda: self.xp.full(shape, math.nan, dtype=b.dtype))
         return lu, None
 
+    def _traced_solve(self, a, lu, singular, flat, on_singular, inverse):
+        """inv(a) @ flat under tracing, NaN where a is singular; in a compiled call the singular flag
+        and an rcond estimate (from the inverse, or from probe columns solved beside ``flat``) are
+        recorded for the policies to read after the call (``inverse``: flat is the identity)."""
+        if not deferredchecks.active():
+            return self.xp.where(singular, math.nan, self.lu_solve(lu, flat))
+        checks = on_singular.checks_conditioning and a.shape[0]
+        columns, probes = (flat, None) if inverse or not checks else conditioning.with_probes(self, a, flat, on_singular)
+        solved = self.lu_solve(lu, columns)
+        rcond = None
+        if inverse and checks:
+            rcond = conditioning.rcond_from_inverse(a, solved)
+        elif probes is not None:
+            rcond = conditioning.rcond_from_probes(a, solved[:, -2:], probes)
+            solved = solved[:, :-2]
+        deferredchecks.defer(singular, rcond, lambda: on_singular(lambda: None), on_singular, solved.dtype)
+        return self.xp.where(singular, math.nan, solved)
+
     def inv(self, a, on_singular):
         eye = self.xp.eye(a.shape[0], dtype=a.dtype)
-        lu, early = self._factor(a, eye, a.shape, on_singular)
+        lu, early = self._factor(a, eye, a.shape, on_singular, inverse=True)
         if lu is None:
             return early
         return conditioning.checked_inverse(a, self.lu_solve(lu, eye), on_singular)

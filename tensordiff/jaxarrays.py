@@ -1,7 +1,11 @@
-"""The jax backend: jax.numpy with LU-based linear algebra; traced values (jit, vmap, grad) take the NaN path."""
+"""The jax backend: jax.numpy with LU-based linear algebra; traced values (a user's jit, vmap, grad)
+take the NaN path, and a program that tensordiff jits itself checks its matrices after the call."""
 
 import importlib
 
+import numpy
+
+from . import deferredchecks
 from .arraylibrary import LUFactoredLibrary
 
 __all__ = ["JaxBackend"]
@@ -12,6 +16,7 @@ class JaxBackend(LUFactoredLibrary):
     module = "jax.numpy"
     special_module = "jax.scipy.special"
     specialises = True   # outside tracing: a traced call runs the steps, which jax.jit traces once anyway
+    checks_after_compiling = True
 
     def __init__(self, lib):
         super().__init__(lib)
@@ -29,12 +34,28 @@ class JaxBackend(LUFactoredLibrary):
 
     def plan_compiler(self):
         """jax.jit of the whole straight-line function: one XLA computation instead of a dispatch per
-        operation (about a millisecond each on a CPU); called only for a traceable program."""
+        operation (about a millisecond each on a CPU); called only for a traceable program. The
+        matrix steps' singular and conditioning flags come back beside the outputs, and their
+        policies run after the call (deferredchecks.py), as the eager steps would run them."""
         jit = importlib.import_module("jax").jit
+        xp = self.xp
 
         def compile_run(run):
-            jitted = jit(lambda inputs: run(inputs, None))
-            return lambda inputs, functions: jitted(inputs)
+            traced_checks = []   # the policies behind the flags, recorded when jit traces the function
+
+            def traced(inputs):
+                with deferredchecks.collecting() as found:
+                    outputs = run(inputs, None)
+                traced_checks[:] = found.checks
+                return outputs, deferredchecks.flag_values(xp, found.flags)
+            jitted = jit(traced)
+
+            def call(inputs, functions):
+                outputs, flags = jitted(inputs)
+                if traced_checks:
+                    deferredchecks.apply(traced_checks, numpy.asarray(flags))
+                return outputs
+            return call
         return compile_run
 
     def signature_entry(self, value):

@@ -15,11 +15,12 @@ array(1001.09861229)
 array([0., 0., 1.])
 """
 
+import functools
 import operator
 
 import numpy as np
 
-from . import conditioning
+from . import conditioning, deferredchecks
 from .backends import OnSingular
 from .errors import EvaluationError
 from .expr import Add, Cholesky, Compare, Einsum, LogSumExp, Max, Maximum, Softmax, Triangle, Var, Where
@@ -124,6 +125,22 @@ def _check_conditioning(a, factor, on_conditioning):
             on_conditioning.check_conditioning(conditioning.cholesky_rcond(a, factor), factor.dtype)
 
 
+def _defer_checks(lib, a, factor, label, on_conditioning):
+    """In a call that tensordiff compiled (jax.jit), record the traced failure flag and rcond
+    estimate, for the policies to run after the call as they run eagerly (deferredchecks.py)."""
+    if not deferredchecks.active():
+        return
+    failed = lib.isnan(factor).any() & ~lib.isnan(a).any()
+    checks = on_conditioning.checks_conditioning and a.shape[0]
+    rcond = conditioning.cholesky_rcond(a, factor) if checks else None
+    deferredchecks.defer(failed, rcond, None if label is None else functools.partial(_refuse, label), on_conditioning,
+                         factor.dtype)
+
+
+def _refuse(label):
+    raise EvaluationError(label)
+
+
 def _cholesky_step(node, backend, singular, conditioning_policy="warn"):
     """Not positive definite: an EvaluationError naming the matrix, or NaN with singular="nan".
     Ill-conditioned: an IllConditionedWarning (or error) naming it, per ``conditioning_policy``;
@@ -142,7 +159,9 @@ def _cholesky_step(node, backend, singular, conditioning_policy="warn"):
             if name == "torch":
                 factor, info = lib.linalg.cholesky_ex(a)
                 return lib.where(info == 0, factor, float("nan"))
-            return lib.linalg.cholesky(a)
+            factor = lib.linalg.cholesky(a)
+            _defer_checks(lib, a, factor, label, on_conditioning)
+            return factor
         if name == "torch":
             factor, info = lib.linalg.cholesky_ex(a)
             failed = int(info) != 0

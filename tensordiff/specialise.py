@@ -26,7 +26,7 @@ import threading
 import numpy as np
 
 from .binding import require_symmetric
-from .expr import Apply, Var
+from .expr import Apply, Cholesky, Var
 from .functionsteps import ApplyStep, MatrixStep
 from .steps import EinsumStep, SumStep
 
@@ -146,16 +146,18 @@ class Specialised:
 
 def traceable(program):
     """Whether the program means the same traced (jax.jit) as run eagerly: contractions, sums and
-    built-in functions do; the matrix functions only under singular="nan" and conditioning="ignore"
-    (traced, a singular matrix takes the NaN path and no condition is estimated); user functions
-    and the other steps are left eager."""
+    built-in functions do; the matrix functions (and cholesky) where the backend's compiled function
+    applies their policies after the call (deferredchecks.py), else only under singular="nan" and
+    conditioning="ignore" (traced, a singular matrix takes the NaN path and no condition is
+    estimated); user functions and the other steps are left eager."""
     for node, step, _, _ in program.steps:
         if isinstance(node, Var) or isinstance(step, (EinsumStep, SumStep)):
             continue
         if isinstance(step, ApplyStep) and not step.fn.user:
             continue
-        if isinstance(step, MatrixStep) and program.singular == "nan" and program.conditioning == "ignore":
-            continue
+        if isinstance(step, MatrixStep) or isinstance(node, Cholesky):
+            if program.backend.checks_after_compiling or (program.singular == "nan" and program.conditioning == "ignore"):
+                continue
         return False
     return True
 

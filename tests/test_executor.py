@@ -130,7 +130,10 @@ def test_eager_libraries_run_a_specialised_program_identical_to_the_step_loop(li
     for seed in range(3):
         got, want = program(**_values(seed)), loop(**_values(seed))
         for a, b in zip(got, want):
-            assert np.array_equal(np.asarray(a), np.asarray(b))
+            if seed == 0 or library != "jax":
+                assert np.array_equal(np.asarray(a), np.asarray(b))
+            else:   # jax.jit-compiled from the second call: XLA fuses operations, to rounding
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
     assert len(program.specialisations) == 1   # one signature, specialised once
     program(**_values(n=5))
     assert len(program.specialisations) == 2
@@ -157,7 +160,10 @@ def test_programs_of_every_backend_pickle(library):
     program(**_values())   # specialised (eager libraries) before pickling
     again = pickle.loads(pickle.dumps(program))
     for a, b in zip(again(**_values(2)), program(**_values(2))):
-        np.testing.assert_array_equal(_as_numpy(a), _as_numpy(b))
+        if library == "jax":   # the original's second call runs jax.jit-compiled: XLA fuses, to rounding
+            np.testing.assert_allclose(_as_numpy(a), _as_numpy(b), rtol=1e-12, atol=1e-12)
+        else:
+            np.testing.assert_array_equal(_as_numpy(a), _as_numpy(b))
 
 
 def test_repr_reads_the_step_records():
@@ -182,7 +188,7 @@ def test_a_traceable_jax_program_is_compiled_once_its_signature_repeats():
     assert special.compiled and special.calls >= 2   # compiled (jax.jit) on the second call
 
 
-def test_jax_compiles_matrix_functions_only_where_tracing_keeps_the_singular_policy():
+def test_jax_compiles_matrix_functions_and_still_applies_the_singular_policy():
     _library("jax")
     A = td.matrix("A", "n n")
     strict, lenient = td.compile(td.logdet(A), backend="jax"), \
@@ -190,7 +196,7 @@ def test_jax_compiles_matrix_functions_only_where_tracing_keeps_the_singular_pol
     for program in (strict, lenient):
         for _ in range(3):
             np.testing.assert_allclose(float(program(A=np.diag([1.0, 2.0, 4.0]))), np.log(8.0))
-    assert not next(iter(strict.specialisations.values())).compiled   # left eager: it must raise
+    assert next(iter(strict.specialisations.values())).compiled   # its flags are checked after the call
     assert next(iter(lenient.specialisations.values())).compiled
     with pytest.raises(td.EvaluationError, match="singular"):
         strict(A=np.zeros((3, 3)))

@@ -13,10 +13,10 @@ A step's value is one of three kinds (``value_kind``):
   function returned: never written into.
 
 ``buffer_roots`` follows these through the plan: the steps whose allocations a value may share.
-``may_overwrite`` is the rule ``fusion.donate_buffers`` applies before a sum writes into the
-buffer of one of its terms: every root of that term's value is a fresh allocation, and every other
-value that may share one of those roots (the term's argument, a view of it another step took, a
-view of a view) has had its last reader before the sum and is no output. Slots are dead only as
+``may_overwrite`` is the rule ``inplace.donate_buffers`` applies before a step writes into the
+buffer of one of its arguments: every root of that argument's value is a fresh allocation, and
+every other value that may share one of those roots (the argument's own argument, a view of it
+another step took, a view of a view) has had its last reader before that step and is no output. Slots are dead only as
 far as their readers go; a view keeps its base's buffer alive, which the step's own release list
 cannot see (selfcheck seed 40942: a sum wrote into exp(x)'s buffer while a later step still read
 its diagonal, a view of it).
@@ -26,7 +26,8 @@ import numpy as np
 
 from .expr import Add, Apply, Einsum, Inv, Solve
 
-__all__ = ["FRESH", "FRESH_OR_VIEW", "OPAQUE", "value_kind", "buffer_roots", "last_reads", "may_overwrite"]
+__all__ = ["FRESH", "FRESH_OR_VIEW", "OPAQUE", "value_kind", "buffer_roots", "last_reads", "may_overwrite",
+           "distinct_entries"]
 
 FRESH, FRESH_OR_VIEW, OPAQUE = "fresh", "fresh or a view of its arguments", "opaque"
 
@@ -89,3 +90,24 @@ def may_overwrite(slot, k, roots, opaque, last, outputs):
         if other != slot and roots[other] & mine and (other in outputs or last.get(other, -1) >= k):
             return False
     return True
+
+
+def distinct_entries(array):
+    """Whether no two entries of numpy ``array`` share memory (its axes, taken by increasing
+    stride, each step over the whole extent of the ones before): only then does an elementwise
+    write into it give each entry its own result. A broadcast (stride 0) fails, a transpose or
+    a diagonal passes.
+
+    >>> import numpy as np
+    >>> from tensordiff.buffers import distinct_entries
+    >>> x = np.zeros((3, 4))
+    >>> distinct_entries(x.T), distinct_entries(np.diagonal(x)), distinct_entries(np.lib.stride_tricks.as_strided(x, (3, 4), (8, 0)))
+    (True, True, False)
+    """
+    extent = array.itemsize
+    for stride, size in sorted((abs(st), n) for st, n in zip(array.strides, array.shape) if n > 1):
+        if stride < extent:
+            return False
+        extent = stride * size
+    return True
+

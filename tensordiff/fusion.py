@@ -9,7 +9,7 @@ materialising each term at full size and adding. Terms whose output carries Kron
 written onto the output's generalised diagonal in a second, much smaller pass.
 
 A sum whose dense term is an intermediate read by nothing after it (a Gram product, a solve)
-adds the other terms into that term's buffer instead of a new one (``donate_buffers``): the
+adds the other terms into that term's buffer instead of a new one (``inplace.donate_buffers``): the
 output is written in place, and the peak holds one array of the output's size, not two.
 """
 
@@ -17,13 +17,13 @@ from collections import namedtuple
 
 import numpy as np
 
-from .buffers import buffer_roots, last_reads, may_overwrite
+from .buffers import distinct_entries
 from .expr import Einsum
 from .indices import UnionFind
 from .kernels import ProductsLayout, diagonal_view
 from .simplify import einsum_on
 
-__all__ = ["SumPlan", "FusedSumStep", "split_term", "donate_buffers"]
+__all__ = ["SumPlan", "FusedSumStep", "split_term"]
 
 # coeff: float; orphan_dims: dims whose sizes multiply the term; factors: ((node, axes), ...) with
 # axes positions in the pattern's distinct ids; pattern: the output axes' positions in those ids.
@@ -214,7 +214,7 @@ def _writable_into(array, shape, dtype, owned):
     """Whether a sum may write into ``array``; ``owned``: it must own its buffer (a result handed
     back that is a view is copied for the caller, which would cost the array saved)."""
     return array.shape == shape and array.dtype == dtype and array.flags.writeable and \
-        (not owned or array.flags.owndata)
+        (not owned or array.flags.owndata) and distinct_entries(array)
 
 
 def _run_in_place(args, keys, dtype, argument, coeff, scales, diagonal_passes, dense_rest):
@@ -233,32 +233,3 @@ def _run_in_place(args, keys, dtype, argument, coeff, scales, diagonal_passes, d
     for layout, view, pattern, pass_coeffs, kernel_coeffs in diagonal_passes:
         layout.run(view(out, pattern), arrays, pass_coeffs, True, kernel_coeffs)
     return out
-
-
-def donate_buffers(steps, output_slots):
-    """Let each numpy sum write into the buffer of a dense term that it reads last (FusedSumStep.donate).
-
-    ``steps`` are a program's (node, step, argument slots, released slots). A term qualifies when it
-    is the one factor of a dense part of the sum, read once by it, and ``buffers.may_overwrite``
-    allows it: the term's value is a fresh allocation or a view of fresh allocations (a sum, a
-    solve, an inverse, a contraction, a built-in elementwise function), and neither it nor any
-    value that may share its buffer (its argument, a view of it) is an output or read from this
-    step on. Sound because the sum's value is that term times its coefficient plus the other
-    parts, no other part reads the term, and nothing reads its old entries afterwards; the buffer
-    is checked at run time (its shape, dtype, writability) and a new one is allocated otherwise.
-    """
-    outputs = set(output_slots)
-    fused = [getattr(wrapper, "fused", wrapper) for _, wrapper, _, _ in steps]   # steps.SumStep runs a FusedSumStep where the backend writes in place
-    for step in fused:
-        if isinstance(step, FusedSumStep):
-            step.donor = None
-    roots, opaque = buffer_roots(steps)
-    last = last_reads(steps)
-    for k, (step, (_, _, args, _)) in enumerate(zip(fused, steps)):
-        if not isinstance(step, FusedSumStep):
-            continue
-        for argument, part in step.donor_candidates():
-            slot = args[argument]
-            if args.count(slot) == 1 and may_overwrite(slot, k, roots, opaque, last, outputs):
-                step.donate(argument, part, k in outputs)
-                break

@@ -1,8 +1,9 @@
 """Steps that write their value into the buffer of a dying argument (numpy only).
 
-``fusion.donate_buffers`` decides, with ``buffers.may_overwrite``, which argument's buffer a step
-may take: the argument's value is a fresh allocation that no other value shares, read by no later
-step and no output. Two kinds of step use it here, besides the sums of fusion.py:
+``donate_buffers`` decides, with ``buffers.may_overwrite``, which argument's buffer a step may
+take: the argument's value is a fresh allocation (or a view of one) that no live value shares,
+read by no later step and no output. Two kinds of step use it here, besides the sums of
+fusion.py (``FusedSumStep.donate``):
 
 - a built-in elementwise function whose numpy implementation is a ufunc: ``f(x, out=x)`` writes
   the same numbers ``f(x)`` would into x's buffer (``InPlaceFunctionStep``);
@@ -126,11 +127,13 @@ def _may_be_scaled(step, position):
 
 
 def donate_buffers(steps, output_slots):
-    """Let each numpy sum write into the buffer of a dense term that it reads last (FusedSumStep.donate).
+    """Let numpy steps write into the buffer of an argument that dies with them: a sum into a dense
+    term (FusedSumStep.donate), a ufunc into its argument, a contraction's scaling into an operand
+    (``in_place_step``); ``steps`` (a program's (node, step, argument slots, released slots)) is
+    changed in place.
 
-    ``steps`` are a program's (node, step, argument slots, released slots). A term qualifies when it
-    is the one factor of a dense part of the sum, read once by it, and ``buffers.may_overwrite``
-    allows it: the term's value is a fresh allocation or a view of fresh allocations (a sum, a
+    A sum's term qualifies when it is the one factor of a dense part of the sum, read once by it,
+    and ``buffers.may_overwrite`` allows it (as it must for the others' argument): the term's value is a fresh allocation or a view of fresh allocations (a sum, a
     solve, an inverse, a contraction, a built-in elementwise function), and neither it nor any
     value that may share its buffer (its argument, a view of it) is an output or read from this
     step on. Sound because the sum's value is that term times its coefficient plus the other
@@ -161,11 +164,11 @@ def donate_buffers(steps, output_slots):
 def smaller_first(children):
     """``children`` (node -> its operands) with each node's operands in the order a plan computes
     them: the computed ones of fewer axes first (a stable sort; symbols and constants keep their
-    places), so a big value is made just before the
-    step that reads it rather than held while the smaller ones are made, and a value that both
-    a small and a big branch read dies in the big branch, where a function or sum can write
-    into it (for the network gradient, tanh(XW)a is formed before 1 - tanh(XW)^2 takes
-    tanh's buffer). Only the order of the steps changes: each computes the same numbers."""
+    places), so a big value is made just before the step that reads it rather than held while
+    the smaller ones are made, and a value that both a small and a big branch read dies in the
+    big branch, where a function or sum can write into it (for the network gradient, tanh(XW)a
+    is formed before 1 - tanh(XW)^2 takes tanh's buffer). Only the order of the steps changes:
+    each computes the same numbers."""
     def ordered(node):
         operands = list(children(node))
         computed = [k for k, child in enumerate(operands) if child.children()]   # symbols and constants stay put

@@ -28,7 +28,8 @@ from .errors import EvaluationError
 from .expr import Add, Apply, Einsum, Expr, Var, check_homonyms, topological
 from .functions import FUNCTIONS
 from .functionsteps import ApplyStep, MatrixStep
-from .fusion import SumPlan, donate_buffers
+from .fusion import SumPlan
+from .inplace import donate_buffers, smaller_first
 from .guard import check_memory, itemsize_of, out_of_memory_message, peak_bound
 from .indices import base_dims, check_dim_lengths, slice_of
 from .memory import fits, validate_limit
@@ -163,7 +164,7 @@ class Program:
         def children(node):
             return sums[node].children if node in sums else self.reads.get(node, node).children()
 
-        nodes = topological(planned, children=children)
+        nodes = topological(planned, children=smaller_first(children))   # inplace.py: big values made late
         self.nodes = nodes
         # the dims _peak_bound prices, as plain tuples: torch.compile traces a call and cannot hash nodes
         self.bound_dims = ([node.shape for node in nodes],
@@ -210,7 +211,7 @@ class Program:
                 plan = PLANS[type(node)](self.reads.get(node, node), self.backend, singular)
             self.steps.append((node, plan, args, release))
         if self.backend.writes_in_place:
-            donate_buffers(self.steps, self.output_slots)   # sums written into a dying term's buffer (fusion.py)
+            donate_buffers(self.steps, self.output_slots)   # steps written into a dying argument's buffer (inplace.py)
 
     def __reduce__(self):
         options = dict(backend=None if self.follows_inputs else self.backend.name, singular=self.singular,

@@ -9,7 +9,7 @@ materialising each term at full size and adding. Terms whose output carries Kron
 written onto the output's generalised diagonal in a second, much smaller pass.
 
 A sum whose dense term is an intermediate read by nothing after it (a Gram product, a solve)
-adds the other terms into that term's buffer instead of a new one (``donate_buffers``): the
+adds the other terms into that term's buffer instead of a new one (``inplace.donate_buffers``): the
 output is written in place, and the peak holds one array of the output's size, not two.
 """
 
@@ -17,12 +17,13 @@ from collections import namedtuple
 
 import numpy as np
 
-from .expr import Add, Apply, Einsum, Inv, Solve
+from .buffers import distinct_entries
+from .expr import Einsum
 from .indices import UnionFind
 from .kernels import ProductsLayout, diagonal_view
 from .simplify import einsum_on
 
-__all__ = ["SumPlan", "FusedSumStep", "split_term", "donate_buffers"]
+__all__ = ["SumPlan", "FusedSumStep", "split_term"]
 
 # coeff: float; orphan_dims: dims whose sizes multiply the term; factors: ((node, axes), ...) with
 # axes positions in the pattern's distinct ids; pattern: the output axes' positions in those ids.
@@ -97,8 +98,12 @@ class FusedSumStep:
         """(argument position, part) of a dense part's factor that spans the output in its axis order
         and that the sum reads once: the term whose buffer the sum could write into (the part's other
         factors, smaller, scale it there); None where there is none."""
+        return next(self.donor_candidates(), None)
+
+    def donor_candidates(self):
+        """Every (argument position, part) that ``donor_candidate`` could return, in its order."""
         if not self.writes_all:
-            return None
+            return
         dense = tuple(range(len(self.shape)))
         reads = {}
         for part in self.parts:
@@ -109,8 +114,7 @@ class FusedSumStep:
             for j, (node, axes) in enumerate(factors):
                 if axes == dense and reads[node] == 1 and \
                         all(len(other) < len(dense) for i, (_, other) in enumerate(factors) if i != j):
-                    return self.arg_offsets[k] + j, k
-        return None
+                    yield self.arg_offsets[k] + j, k
 
     def donate(self, argument, part, output):
         """Write into the buffer of argument ``argument`` (a factor of dense part ``part`` spanning the
@@ -215,7 +219,7 @@ def _writable_into(array, shape, dtype, owned):
     """Whether a sum may write into ``array``; ``owned``: it must own its buffer (a result handed
     back that is a view is copied for the caller, which would cost the array saved)."""
     return array.shape == shape and array.dtype == dtype and array.flags.writeable and \
-        (not owned or array.flags.owndata)
+        (not owned or array.flags.owndata) and distinct_entries(array)
 
 
 def _run_in_place(args, keys, dtype, argument, coeff, scales, diagonal_passes, dense_rest):
@@ -234,40 +238,3 @@ def _run_in_place(args, keys, dtype, argument, coeff, scales, diagonal_passes, d
     for layout, view, pattern, pass_coeffs, kernel_coeffs in diagonal_passes:
         layout.run(view(out, pattern), arrays, pass_coeffs, True, kernel_coeffs)
     return out
-
-
-# the steps whose value is an array they allocated (never an input or a view of another step's value)
-def _allocates(node, step):
-    if isinstance(node, (Add, Inv, Solve)):
-        return True
-    if isinstance(node, Apply):   # not trusted: donating a function's result gave a wrong Hessian (selfcheck seed 40942)
-        return False
-    return isinstance(node, Einsum) and (getattr(step, "gram", None) is not None or
-                                         len(getattr(step, "tensor_args", ())) >= 2)
-
-
-def donate_buffers(steps, output_slots):
-    """Let each numpy sum write into the buffer of a dense term that it reads last (FusedSumStep.donate).
-
-    ``steps`` are a program's (node, step, argument slots, released slots). A term qualifies when it
-    is the one factor of a dense part of the sum, read once by it, not an output, released by this
-    step (no later step reads it), and made by a step that allocates its value (a sum, a solve, an
-    inverse, a contraction of two or more arrays): so the buffer is no input's and no other value's.
-    Sound because the sum's value is that term times its coefficient plus the other parts, and no
-    other part reads the term; the buffer is checked at run time (its shape, dtype, writability)
-    and a new one is allocated otherwise.
-    """
-    outputs = set(output_slots)
-    for k, (_, wrapper, args, release) in enumerate(steps):
-        step = getattr(wrapper, "fused", wrapper)   # steps.SumStep runs a FusedSumStep where the backend writes in place
-        if not isinstance(step, FusedSumStep):
-            continue
-        step.donor = None
-        candidate = step.donor_candidate()
-        if candidate is None:
-            continue
-        argument, part = candidate
-        slot = args[argument]
-        producer, producer_step = steps[slot][0], steps[slot][1]
-        if slot in release and slot not in outputs and args.count(slot) == 1 and _allocates(producer, producer_step):
-            step.donate(argument, part, k in outputs)

@@ -17,6 +17,7 @@ import math
 import numpy as np
 from opt_einsum.parser import convert_to_valid_einsum_chars
 
+from .buffers import distinct_entries
 from .contractionpaths import contraction_path
 
 __all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
@@ -126,7 +127,7 @@ def scaling_in_place(equation, made):
                     shape[out.index(c)] = n
                 factor = np.transpose(factor, order).reshape(shape)
                 if target.flags.writeable and np.result_type(target, factor) == target.dtype and \
-                        not np.may_share_memory(target, factor):
+                        not np.may_share_memory(target, factor) and distinct_entries(target):
                     return np.multiply(target, factor, out=target)
                 return target * factor
             return scale
@@ -155,9 +156,11 @@ def unary_contraction(equation):
     return contract
 
 
-def planned_contraction(equation, shapes, optimize):
+def planned_contraction(equation, shapes, optimize, writable=()):
     """A function of ``len(shapes)`` arrays computing ``np.einsum(equation, ...)`` along
-    opt_einsum's path (found with ``optimize``), one planned pair at a time.
+    opt_einsum's path (found with ``optimize``), one planned pair at a time; the operands at
+    positions ``writable`` are dying buffers that a scaling on the path may write into, as it
+    writes into the path's own intermediates (inplace.py).
 
     >>> import numpy as np
     >>> from tensordiff.pairwise import planned_contraction
@@ -170,7 +173,7 @@ def planned_contraction(equation, shapes, optimize):
     size = {}
     for term, shape in zip(equation.split("->")[0].split(","), shapes):
         size.update(zip(term, shape))
-    current, steps = [(shape, False) for shape in shapes], []
+    current, steps = [(shape, k in writable) for k, shape in enumerate(shapes)], []
     for positions, _, step_equation, _, _ in info.contraction_list:
         picked = [current.pop(k) for k in positions]
         run = scaling_in_place(step_equation, [made for _, made in picked]) if len(picked) == 2 else None

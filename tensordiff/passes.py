@@ -146,8 +146,9 @@ STEP_PASSES = (
     Pass("Gram products", None,
          "G.T @ (w G) when a product's halves are one tensor: a symmetric rank-k update (gram.py)"),
     Pass("buffer reuse", None,
-         "a sum writes into the buffer of a term that no later step reads (fusion.donate_buffers; its step "
-         "says \"in place\"), and a contraction scales its own intermediate in place (pairwise.scaling_in_place)"),
+         "a sum, a ufunc or a contraction's scaling writes into the buffer of an argument that nothing reads "
+         "again, a view of it included (inplace.donate_buffers, buffers.py; its step says \"in place\"), and a "
+         "contraction scales its own intermediate in place (pairwise.scaling_in_place)"),
     Pass("specialisation", None,
          "at the first call with new shapes, the steps become one straight-line function (specialise.py)"),
 )

@@ -1,7 +1,8 @@
 """Checks on a call's arguments that would otherwise let a mistake pass silently.
 
-- ``merged_values``: the values of one call, from a dict and keywords, refusing a symbol given
-  twice (``{x: a}`` and ``x=b``, or ``{x: a, "x": b}``), where one would silently win.
+- ``merged_values``: the values of one call, from a dict and keywords; a keyword overrides the
+  dict's value for its symbol, as ``dict(values, x=b)`` does (binding.by_name refuses a symbol
+  given twice within one dict, ``{x: a, "x": b}``, where neither is an override).
 - ``check_function_names``: ``functions=`` names only user functions (td.elementwise) and their
   derivatives; a name of none, a typo most likely, is refused instead of being ignored. A name
   of a declared user function that this expression does not use is accepted, as a value for a
@@ -20,19 +21,13 @@ _DERIVATIVE_MARKS = re.compile(r"(?:['′″‴]+|\^\(\d+\))$")
 
 
 def merged_values(named, keywords):
-    """One {name: value} dict from ``named`` (a values dict keyed by names: binding.by_name's) and ``keywords``.
+    """One {name: value} dict from ``named`` (a values dict keyed by names: binding.by_name's) and
+    ``keywords``, each keyword overriding the dict's value of its symbol: ``program(values, x=x2)``
+    evaluates at ``values`` with ``x`` moved, as ``dict(values, x=x2)`` would.
 
-    >>> merged_values({"s": 1.0}, {"t": 2.0})
-    {'s': 1.0, 't': 2.0}
-    >>> merged_values({"s": 1.0}, {"s": 2.0})
-    Traceback (most recent call last):
-        ...
-    tensordiff.errors.EvaluationError: two values for symbol 's': one in the values dict and one as the keyword s=; pass it once
+    >>> merged_values({"s": 1.0, "t": 2.0}, {"s": 3.0})
+    {'s': 3.0, 't': 2.0}
     """
-    for name in keywords:
-        if name in named:
-            raise EvaluationError(f"two values for symbol {name!r}: one in the values dict and one as the keyword "
-                                  f"{name}=; pass it once")
     return {**named, **keywords}
 
 

@@ -413,18 +413,20 @@ AMBIGUOUS = {
         ["'hp'"]),
     "a functions= key that is no string": (
         lambda: td.evaluate(td.sum(h(w)), w=np.ones(2), functions={h: np.sin}), ["keyed by function names"]),
-    "a dict key and a keyword for one symbol": (
-        lambda: td.evaluate(f, {"X": np.ones((3, 2)), "y": np.ones(3)}, X=np.zeros((3, 2)), w=np.ones(2)),
-        ["'X'", "keyword X="]),
-    "a symbol key and a keyword for one symbol": (
-        lambda: td.evaluate(f, {X: np.ones((3, 2)), "y": np.ones(3)}, X=np.zeros((3, 2)), w=np.ones(2)),
-        ["'X'", "keyword X="]),
     "a symbol key and its name in one dict": (
         lambda: td.evaluate(f, {X: np.ones((3, 2)), "X": np.zeros((3, 2)), "y": np.ones(3), "w": np.ones(2)}),
         ["'X'", "pass it once"]),
-    "a compiled program given a symbol twice": (
-        lambda: td.compile(f)({"w": np.ones(2)}, X=np.ones((3, 2)), y=np.ones(3), w=np.zeros(2)), ["'w'"]),
 }
+
+
+def test_a_keyword_overrides_the_values_dict_for_its_symbol():
+    """The documented convention (tests/test_conventions.py): program(values, x=x2) moves one symbol."""
+    values = {"X": np.ones((3, 2)), "y": np.ones(3), "w": np.ones(2)}
+    moved = dict(values, X=np.arange(6.0).reshape(3, 2))
+    want = td.evaluate(f, moved)
+    assert np.array_equal(td.evaluate(f, values, X=moved["X"]), want)
+    assert np.array_equal(td.evaluate(f, {X: values["X"], "y": values["y"], "w": values["w"]}, X=moved["X"]), want)
+    assert np.array_equal(td.compile(f)(values, X=moved["X"]), want)
 
 
 @pytest.mark.parametrize("case", sorted(AMBIGUOUS))

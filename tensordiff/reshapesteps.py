@@ -124,8 +124,10 @@ def _split(ops, subs, dims, c, parts, out):
 def _read_as(ops, subs, out, dims, old, new):
     """Replace each run of indices ``old`` by ``new`` (one flat index read two ways) wherever it
     occurs, reshaping operands; False (nothing changed) if an index of ``old`` occurs outside a
-    whole run in order."""
+    whole run in order, or twice in ``old``."""
     old, places, rewritten = list(old), subs + [out], []
+    if len(set(old)) != len(old):   # [k = (l, l)]: reading it as new ties new's parts together, a diagonal
+        return False
     for sub in places:
         result, p = [], 0
         while p < len(sub):

@@ -52,3 +52,18 @@ def test_seed_51268_an_all_ones_vector_is_no_common_factor_of_terms_of_two_inner
     np.testing.assert_allclose(td.evaluate(parsed, values), td.evaluate(slope, values), rtol=1e-12, err_msg=text)
     results, _ = check_example(51268, max_order=3, properties=["parse round trip"])
     assert not any(results.values()), results
+
+
+def test_seed_61066_a_merge_of_a_repeated_index_read_as_another_merge_keeps_its_diagonal():
+    # selfcheck --seed 61000 --examples 150 --max-order 3 --jax-every 10: example 61066's d/dM printed
+    # 'cosh(tr(M))*unvec(vec(S)*vec(eye)')', which read back with a matrix of ones for the identity:
+    # unvec(vec(eye)) is Σ_kl [k = (j,i)] [k = (l,l)], and the plan read the second merge as the first
+    # (l, l) -> (j, i) without tying j to i, the diagonal that the repeated l says.
+    for text in ("unvec(vec(eye))", "unvec(vec(eye)')"):
+        np.testing.assert_array_equal(td.evaluate(td.parse(text), n=3), np.eye(3), err_msg=text)
+    A = td.matrix("A", "n n")
+    values = dict(A=np.arange(9.0).reshape(3, 3) + 1)
+    tied = td.parse("unvec(vec(eye)) * A")   # the identity's diagonal as a matrix product's factor
+    np.testing.assert_allclose(td.evaluate(tied, values), values["A"], rtol=1e-15)
+    results, _ = check_example(61066, max_order=3, properties=["parse round trip"], widened=True)
+    assert not any(results.values()), results

@@ -23,22 +23,29 @@ from .indices import UnionFind
 from .kernels import ProductsLayout, diagonal_view
 from .simplify import einsum_on
 
-__all__ = ["SumPlan", "FusedSumStep", "split_term"]
+__all__ = ["SumPlan", "FusedSumStep", "split_term", "connected_factors"]
 
 # coeff: float; orphan_dims: dims whose sizes multiply the term; factors: ((node, axes), ...) with
 # axes positions in the pattern's distinct ids; pattern: the output axes' positions in those ids.
 Part = namedtuple("Part", "coeff orphan_dims factors pattern")
 
 
-def split_term(term):
-    """The Part for einsum ``term``: its operands grouped by the summed indices that tie them."""
-    unique = list(dict.fromkeys(term.out))
-    position = {u: k for k, u in enumerate(unique)}
+def connected_factors(term, kept):
+    """The operand positions of einsum ``term`` grouped into factors: operands tied by an index not
+    in ``kept`` (a summed index, for ``kept`` the output's) are in one group. Groups come in the
+    order of their first operand, each listing its positions in increasing order.
+
+    >>> import tensordiff as td
+    >>> x, y, z = td.vector("x", "i"), td.vector("y", "j"), td.vector("z", "j")
+    >>> term = td.parse("x * (y'*z)", x=x, y=y, z=z)   # out[i] = Σ_j z[j] y[j] x[i]
+    >>> connected_factors(term, term.out)
+    [[0, 1], [2]]
+    """
     groups = UnionFind(len(term.operands))
     owner = {}
     for k, sub in enumerate(term.subscripts):
         for i in sub:
-            if i not in position:
+            if i not in kept:
                 if i in owner:
                     groups.union(owner[i], k)
                 else:
@@ -46,8 +53,15 @@ def split_term(term):
     members = {}
     for k in range(len(term.operands)):
         members.setdefault(groups.find(k), []).append(k)
+    return list(members.values())
+
+
+def split_term(term):
+    """The Part for einsum ``term``: its operands grouped by the summed indices that tie them."""
+    unique = list(dict.fromkeys(term.out))
+    position = {u: k for k, u in enumerate(unique)}
     factors = []
-    for group in members.values():
+    for group in connected_factors(term, position):
         ops = tuple(term.operands[k] for k in group)
         subs = [term.subscripts[k] for k in group]
         ids = list(dict.fromkeys(i for s in subs for i in s))
@@ -148,8 +162,13 @@ class FusedSumStep:
         if self.donor is not None:
             argument, part, (_, rest, layout), output, scales = self.donor
             rest_coeffs = [coeffs[k] for k in rest]
-            in_place = (argument, coeffs[part], scales, passes[1:],
+            factor_shapes = {offset + k: tuple(sizes[d] for d in node.shape)
+                             for part_, offset in zip(self.parts, self.arg_offsets)
+                             for k, (node, _) in enumerate(part_.factors)}
+            in_place = (argument, coeffs[part], [placed_scale(i, axes, factor_shapes[i], len(shape)) for i, axes in scales],
+                        passes[1:], [(i, node) for i, node in keys if i != argument],
                         None if layout is None else (layout, rest_coeffs, layout.kernel_coefficients(rest_coeffs)))
+            writable = WritableCheck(shape, output)
 
         def run(*args):
             args = [np.asarray(a) for a in args]
@@ -158,8 +177,8 @@ class FusedSumStep:
                 if a.dtype != dtype:
                     out_dtype = np.result_type(dtype, *args)
                     break
-            if in_place is not None and _writable_into(args[in_place[0]], shape, out_dtype, output):
-                return _run_in_place(args, keys, out_dtype, *in_place)
+            if in_place is not None and writable(args[in_place[0]], out_dtype):
+                return _run_in_place(args, out_dtype, *in_place)
             out = allocate(shape, dtype=out_dtype)
             arrays = {node: args[i] for i, node in keys} if out_dtype is dtype else \
                 {node: _as_dtype(args[i], out_dtype) for i, node in keys}
@@ -215,23 +234,61 @@ def broadcastable(array, axes, ndim):
     return np.transpose(array, order).reshape(shape)
 
 
-def _writable_into(array, shape, dtype, owned):
-    """Whether a sum may write into ``array``; ``owned``: it must own its buffer (a result handed
-    back that is a view is copied for the caller, which would cost the array saved)."""
-    return array.shape == shape and array.dtype == dtype and array.flags.writeable and \
-        (not owned or array.flags.owndata) and distinct_entries(array)
+class WritableCheck:
+    """Whether a bound sum may write into an array (a call: ``(array, dtype)``): one of ``shape``
+    and ``dtype``, writable, whose entries are distinct; ``owned``: it must own its buffer (a
+    result handed back that is a view is copied for the caller, which would cost the array
+    saved). The strides found to give distinct entries are remembered: a program's calls produce
+    a few layouts, the same on every call."""
+
+    def __init__(self, shape, owned):
+        self.shape, self.owned = shape, owned
+        self.distinct = set()
+
+    def __call__(self, array, dtype):
+        if array.shape != self.shape or array.dtype != dtype:
+            return False
+        flags = array.flags
+        if not flags.writeable or (self.owned and not flags.owndata):
+            return False
+        strides = array.strides
+        if strides in self.distinct:
+            return True
+        if not distinct_entries(array):
+            return False
+        if len(self.distinct) < 16:
+            self.distinct.add(strides)   # distinct_entries reads only the shape (fixed) and the strides
+        return True
 
 
-def _run_in_place(args, keys, dtype, argument, coeff, scales, diagonal_passes, dense_rest):
+def placed_scale(argument, axes, shape, ndim):
+    """(argument, axes, shape, transposition, placed shape): ``broadcastable`` of an argument of
+    ``shape`` to the output's ``ndim`` axes, worked out once for a bound sum."""
+    order = sorted(range(len(axes)), key=lambda k: axes[k])
+    placed = [1] * ndim
+    for axis, size in zip(sorted(axes), (shape[k] for k in order)):
+        placed[axis] = size
+    return argument, axes, shape, None if order == list(range(len(axes))) else order, tuple(placed)
+
+
+def _run_in_place(args, dtype, argument, coeff, scales, diagonal_passes, others, dense_rest):
     """The sum written into ``args[argument]``, the buffer of a dense term (donate_buffers): that
-    term's coefficient and smaller factors scale it in place, then the other terms are added."""
+    term's coefficient and smaller factors scale it in place, then the other terms are added.
+    ``scales`` are ``placed_scale``'s; ``others``: (argument, node) of the other factors."""
     out = args[argument]
     scale = coeff
-    for i, axes in scales:
-        scale = scale * broadcastable(_as_dtype(args[i], dtype), axes, out.ndim)
+    for i, axes, shape, order, placed in scales:
+        factor = _as_dtype(args[i], dtype)
+        if factor.shape != shape:   # not the shape bound: placed as broadcastable places it
+            factor = broadcastable(factor, axes, out.ndim)
+        elif order is not None:
+            factor = np.transpose(factor, order).reshape(placed)
+        else:
+            factor = factor.reshape(placed)
+        scale = scale * factor
     if not (isinstance(scale, float) and scale == 1.0):
         out *= scale
-    arrays = {node: _as_dtype(args[i], dtype) for i, node in keys if i != argument}
+    arrays = {node: _as_dtype(args[i], dtype) for i, node in others}
     if dense_rest is not None:
         layout, rest_coeffs, kernel_coeffs = dense_rest
         layout.run(out, arrays, rest_coeffs, True, kernel_coeffs)

@@ -75,14 +75,20 @@ class GramPlan:
         weight_contraction = plan(self.weight_equation, [shapes[k] for k in self.weights]) if self.weights else None
         weight_shape = [n if carried else 1 for n, carried in zip(shared_shape, self.weight_carried)]
         half_args, weight_args, permutation = self.half, self.weights, self.permutation
+        # a weight that carries every shared id is its own broadcast: reshaped alone, the same entries
+        weight_spans = all(self.weight_carried)
+        result_shape = left_shape + left_shape
+        in_order = permutation == sorted(permutation)
 
         def run(arrays, factor):
             g = half_contraction(*[arrays[k] for k in half_args]).reshape(rows, cols)
             weight = None
             if weight_args:
-                weight = weight_contraction(*[arrays[k] for k in weight_args]).reshape(weight_shape)
-                weight = np.broadcast_to(weight, shared_shape).reshape(rows, 1)
-            return _permuted(gram_product(g, weight, factor, left_shape + left_shape), permutation)
+                weight = weight_contraction(*[arrays[k] for k in weight_args])
+                weight = weight.reshape(rows, 1) if weight_spans else \
+                    np.broadcast_to(weight.reshape(weight_shape), shared_shape).reshape(rows, 1)
+            result = gram_product(g, weight, factor, result_shape)
+            return result if in_order else np.transpose(result, permutation)
         return run
 
     def __call__(self, arrays, factor):
@@ -139,20 +145,36 @@ def gram_product(g, weight, factor, shape=None):
         nonnegative = np.isrealobj(weight) and bool((weight >= 0).all())
         root = np.sqrt(weight) if nonnegative else None
         block = max(1, ROW_BLOCK_ENTRIES // max(cols, 1))
-        for start in range(0, rows, block):
-            stop = start + block
+        if rows <= block:   # one block: its product written straight into the result (the same BLAS call)
             if nonnegative:
-                half = g[start:stop] * root[start:stop]
-                part = half.T @ half                                 # syrk
+                half = g * root
+                _write_product(matrix, half.T, half)                 # syrk
             else:
-                part = g[start:stop].T @ (g[start:stop] * weight[start:stop])
-            if start == 0:
-                matrix[...] = part
-            else:
-                matrix += part
+                _write_product(matrix, g.T, g * weight)
+        else:
+            for start in range(0, rows, block):
+                stop = start + block
+                if nonnegative:
+                    half = g[start:stop] * root[start:stop]
+                    part = half.T @ half                             # syrk
+                else:
+                    part = g[start:stop].T @ (g[start:stop] * weight[start:stop])
+                if start == 0:
+                    matrix[...] = part
+                else:
+                    matrix += part
     if scale_result:
         matrix *= factor
     return result
+
+
+def _write_product(matrix, a, b):
+    """matrix[...] = a @ b, by matmul straight into ``matrix`` where the product has its dtype (the
+    same BLAS call, without the temporary)."""
+    if matrix.dtype == np.result_type(a, b):
+        np.matmul(a, b, out=matrix)
+    else:
+        matrix[...] = a @ b
 
 
 def gram_plan(operands, subs, core_ids, contract):

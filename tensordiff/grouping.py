@@ -26,7 +26,7 @@ from itertools import permutations
 
 from .errors import TensorDiffError
 from .expr import Add, Einsum, topological
-from .indices import UnionFind
+from .fusion import connected_factors
 from .simplify import add_node, einsum_on, substitute
 
 __all__ = ["group_factors"]
@@ -119,22 +119,11 @@ def _split(term):
     out = term.out
     if not out:
         return None
-    groups = UnionFind(len(term.operands))
-    owner = {}
-    for k, sub in enumerate(term.subscripts):
-        for i in sub:
-            if i not in out:
-                if i in owner:
-                    groups.union(owner[i], k)
-                else:
-                    owner[i] = k
-    members = {}
-    for k in range(len(term.operands)):
-        members.setdefault(groups.find(k), []).append(k)
+    members = connected_factors(term, out)
     if len(members) < 2:
         return None
     found = {}
-    for group in members.values():
+    for group in members:
         ops = tuple(term.operands[k] for k in group)
         subs = [term.subscripts[k] for k in group]
         ids = sorted({i for s in subs for i in s})

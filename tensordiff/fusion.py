@@ -150,24 +150,23 @@ class FusedSumStep:
         once; the arithmetic is __call__'s."""
         shape = tuple(sizes[d] for d in self.shape)
         coeffs = self.coefficients(sizes)
-        passes = []
-        for n, (pattern, members, layout) in enumerate(self.passes):
-            pass_coeffs = [coeffs[k] for k in members]
-            passes.append((layout, diagonal_view if n or not self.writes_all else None, pattern, pass_coeffs,
-                           layout.kernel_coefficients(pass_coeffs)))
         keys = [(offset + k, node) for part, offset in zip(self.parts, self.arg_offsets)
                 for k, (node, _) in enumerate(part.factors)]
+        position = {node: i for i, node in keys}
+
+        def bound_pass(layout, members):
+            """(layout, its coefficients, the kernel's, the arguments it reads in its keys' order)."""
+            pass_coeffs = [coeffs[k] for k in members]
+            return layout, pass_coeffs, layout.kernel_coefficients(pass_coeffs), [position[key] for key in layout.keys]
+        passes = [(diagonal_view if n or not self.writes_all else None, pattern, bound_pass(layout, members))
+                  for n, (pattern, members, layout) in enumerate(self.passes)]
         allocate = np.empty if self.writes_all else np.zeros
         in_place = None
         if self.donor is not None:
             argument, part, (_, rest, layout), output, scales = self.donor
-            rest_coeffs = [coeffs[k] for k in rest]
-            factor_shapes = {offset + k: tuple(sizes[d] for d in node.shape)
-                             for part_, offset in zip(self.parts, self.arg_offsets)
-                             for k, (node, _) in enumerate(part_.factors)}
+            factor_shapes = {i: tuple(sizes[d] for d in node.shape) for i, node in keys}
             in_place = (argument, coeffs[part], [placed_scale(i, axes, factor_shapes[i], len(shape)) for i, axes in scales],
-                        passes[1:], [(i, node) for i, node in keys if i != argument],
-                        None if layout is None else (layout, rest_coeffs, layout.kernel_coefficients(rest_coeffs)))
+                        passes[1:], None if layout is None else bound_pass(layout, rest))
             writable = WritableCheck(shape, output)
 
         def run(*args):
@@ -176,15 +175,14 @@ class FusedSumStep:
             for a in args:   # np.result_type only where some factor's dtype differs (the rare case)
                 if a.dtype != dtype:
                     out_dtype = np.result_type(dtype, *args)
+                    args = [_as_dtype(a, out_dtype) for a in args]
                     break
             if in_place is not None and writable(args[in_place[0]], out_dtype):
-                return _run_in_place(args, out_dtype, *in_place)
+                return _run_in_place(args, *in_place)
             out = allocate(shape, dtype=out_dtype)
-            arrays = {node: args[i] for i, node in keys} if out_dtype is dtype else \
-                {node: _as_dtype(args[i], out_dtype) for i, node in keys}
-            for layout, view, pattern, pass_coeffs, kernel_coeffs in passes:
-                layout.run(out if view is None else view(out, pattern), arrays, pass_coeffs, view is not None,
-                           kernel_coeffs)
+            for view, pattern, (layout, pass_coeffs, kernel_coeffs, reads) in passes:
+                layout.run_factors(out if view is None else view(out, pattern), tuple([args[i] for i in reads]),
+                                   pass_coeffs, view is not None, kernel_coeffs)
             return out
         return run
 
@@ -271,14 +269,14 @@ def placed_scale(argument, axes, shape, ndim):
     return argument, axes, shape, None if order == list(range(len(axes))) else order, tuple(placed)
 
 
-def _run_in_place(args, dtype, argument, coeff, scales, diagonal_passes, others, dense_rest):
-    """The sum written into ``args[argument]``, the buffer of a dense term (donate_buffers): that
-    term's coefficient and smaller factors scale it in place, then the other terms are added.
-    ``scales`` are ``placed_scale``'s; ``others``: (argument, node) of the other factors."""
+def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
+    """The sum written into ``args[argument]`` (all of the output's dtype), the buffer of a dense
+    term (donate_buffers): that term's coefficient and smaller factors scale it in place, then the
+    other terms are added. ``scales`` are ``placed_scale``'s; the passes are FusedSumStep.bind's."""
     out = args[argument]
     scale = coeff
     for i, axes, shape, order, placed in scales:
-        factor = _as_dtype(args[i], dtype)
+        factor = args[i]
         if factor.shape != shape:   # not the shape bound: placed as broadcastable places it
             factor = broadcastable(factor, axes, out.ndim)
         elif order is not None:
@@ -288,10 +286,9 @@ def _run_in_place(args, dtype, argument, coeff, scales, diagonal_passes, others,
         scale = scale * factor
     if not (isinstance(scale, float) and scale == 1.0):
         out *= scale
-    arrays = {node: _as_dtype(args[i], dtype) for i, node in others}
     if dense_rest is not None:
-        layout, rest_coeffs, kernel_coeffs = dense_rest
-        layout.run(out, arrays, rest_coeffs, True, kernel_coeffs)
-    for layout, view, pattern, pass_coeffs, kernel_coeffs in diagonal_passes:
-        layout.run(view(out, pattern), arrays, pass_coeffs, True, kernel_coeffs)
+        layout, rest_coeffs, kernel_coeffs, reads = dense_rest
+        layout.run_factors(out, tuple([args[i] for i in reads]), rest_coeffs, True, kernel_coeffs)
+    for view, pattern, (layout, pass_coeffs, kernel_coeffs, reads) in diagonal_passes:
+        layout.run_factors(view(out, pattern), tuple([args[i] for i in reads]), pass_coeffs, True, kernel_coeffs)
     return out

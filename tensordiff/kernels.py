@@ -213,9 +213,13 @@ class ProductsLayout:
     def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
         """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term);
         ``kernel_coeffs``: their ``kernel_coefficients``, when made once for many runs."""
+        return self.run_factors(target, tuple([arrays[key] for key in self.keys]), coeffs, add, kernel_coeffs)
+
+    def run_factors(self, target, factors, coeffs, add, kernel_coeffs=None):
+        """``run`` with the factor arrays given in the order of ``keys`` (a bound sum picks them from
+        its arguments by position, with no dict to build)."""
         dtype = target.dtype
         if _state["compiled"] and dtype in _KERNEL_DTYPES:
-            factors = tuple([arrays[key] for key in self.keys])
             for factor in factors:
                 if factor.dtype != dtype:
                     break
@@ -223,7 +227,7 @@ class ProductsLayout:
                 self._compiled(target, factors, coeffs if kernel_coeffs is None else kernel_coeffs, add,
                                kernel_coeffs is not None)
                 return target
-        self._numpy(target, arrays, coeffs, add)
+        self._numpy(target, dict(zip(self.keys, factors)), coeffs, add)
         return target
 
     def _compiled(self, target, factors, coeffs, add, prepared=False):

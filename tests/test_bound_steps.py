@@ -213,3 +213,34 @@ def test_kernels_and_twin_agree_bit_for_bit_on_the_bound_steps(name):
             kernels.use_compiled(previous)
     for got, want in zip(results[0], results[-1]):
         _identical(got, want)
+
+
+def test_running_a_layout_on_factors_by_position_is_running_it_on_factors_by_key(implementation):
+    rng = np.random.default_rng(11)
+    terms = [[("a", (0, 1)), ("b", (1,))], [("c", (0, 1))], [("b", (1,)), ("d", (0,))]]
+    layout = kernels.ProductsLayout(terms, 2)
+    coeffs = [1.5, -2.0, 0.25]
+    for dtype in (np.float64, np.float32):
+        arrays = {"a": rng.standard_normal((6, 5)), "b": rng.standard_normal(5), "c": rng.standard_normal((5, 6)).T,
+                  "d": rng.standard_normal(6).astype(np.float32)}   # a float32 factor: the twin's path
+        for add in (False, True):
+            start = rng.standard_normal((6, 5)).astype(dtype)
+            by_key, by_position = start.copy(), start.copy()
+            layout.run(by_key, arrays, coeffs, add)
+            layout.run_factors(by_position, tuple(arrays[key] for key in layout.keys), coeffs, add,
+                               layout.kernel_coefficients(coeffs))
+            _identical(by_position, by_key)
+
+
+@pytest.mark.parametrize("name", ["nn-grad", "nn-hess", "logreg-hess", "tikhonov-J"])
+def test_bound_sums_of_mixed_dtypes_agree_with_the_step_loop(name, implementation):
+    problem = PROBLEMS[name]
+    values = problem.inputs(problem.sizes["small"], np.random.default_rng(6))
+    first = sorted(k for k, v in values.items() if np.ndim(v) > 0)[0]
+    values[first] = values[first].astype(np.float32)
+    expr = problem.tensordiff()
+    program, loop = td.compile(expr), _step_loop(expr)
+    for _ in range(2):
+        got = program(**values)
+        _identical(got, loop(**values))
+    np.testing.assert_allclose(got, problem.closed(**values), rtol=1e-4, atol=1e-5)

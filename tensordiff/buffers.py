@@ -27,7 +27,7 @@ import numpy as np
 from .expr import Add, Apply, Einsum, Inv, Solve
 
 __all__ = ["FRESH", "FRESH_OR_VIEW", "OPAQUE", "value_kind", "buffer_roots", "last_reads", "may_overwrite",
-           "distinct_entries"]
+           "distinct_entries", "DistinctLayouts"]
 
 FRESH, FRESH_OR_VIEW, OPAQUE = "fresh", "fresh or a view of its arguments", "opaque"
 
@@ -111,3 +111,31 @@ def distinct_entries(array):
         extent = stride * size
     return True
 
+
+
+class DistinctLayouts:
+    """``distinct_entries`` for a bound step (specialise.py), remembering the layouts (shape and
+    strides, all the answer reads) found to pass: a program's calls produce a few, the same on
+    every call. Thread-safe: a layout is only ever added, and only once it has passed.
+
+    >>> import numpy as np
+    >>> check = DistinctLayouts()
+    >>> x = np.zeros((3, 4))
+    >>> check(x), check(x.T), check(np.lib.stride_tricks.as_strided(x, (3, 4), (8, 0)))
+    (True, True, False)
+    """
+
+    LIMIT = 16   # layouts remembered
+
+    def __init__(self):
+        self.passed = set()
+
+    def __call__(self, array):
+        layout = (array.shape, array.strides)
+        if layout in self.passed:
+            return True
+        if not distinct_entries(array):
+            return False
+        if len(self.passed) < self.LIMIT:
+            self.passed.add(layout)
+        return True

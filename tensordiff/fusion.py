@@ -17,7 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .buffers import distinct_entries
+from .buffers import DistinctLayouts
 from .expr import Einsum
 from .indices import UnionFind
 from .kernels import ProductsLayout, diagonal_view
@@ -175,10 +175,12 @@ class FusedSumStep:
             for a in args:   # np.result_type only where some factor's dtype differs (the rare case)
                 if a.dtype != dtype:
                     out_dtype = np.result_type(dtype, *args)
-                    args = [_as_dtype(a, out_dtype) for a in args]
                     break
-            if in_place is not None and writable(args[in_place[0]], out_dtype):
-                return _run_in_place(args, *in_place)
+            if in_place is not None and writable(args[in_place[0]], out_dtype):   # before any conversion
+                return _run_in_place([_as_dtype(a, out_dtype) for a in args] if out_dtype is not dtype else args,
+                                     *in_place)
+            if out_dtype is not dtype:
+                args = [_as_dtype(a, out_dtype) for a in args]
             out = allocate(shape, dtype=out_dtype)
             for view, pattern, (layout, pass_coeffs, kernel_coeffs, reads) in passes:
                 layout.run_factors(out if view is None else view(out, pattern), tuple([args[i] for i in reads]),
@@ -236,27 +238,17 @@ class WritableCheck:
     """Whether a bound sum may write into an array (a call: ``(array, dtype)``): one of ``shape``
     and ``dtype``, writable, whose entries are distinct; ``owned``: it must own its buffer (a
     result handed back that is a view is copied for the caller, which would cost the array
-    saved). The strides found to give distinct entries are remembered: a program's calls produce
-    a few layouts, the same on every call."""
+    saved)."""
 
     def __init__(self, shape, owned):
         self.shape, self.owned = shape, owned
-        self.distinct = set()
+        self.distinct = DistinctLayouts()
 
     def __call__(self, array, dtype):
         if array.shape != self.shape or array.dtype != dtype:
             return False
         flags = array.flags
-        if not flags.writeable or (self.owned and not flags.owndata):
-            return False
-        strides = array.strides
-        if strides in self.distinct:
-            return True
-        if not distinct_entries(array):
-            return False
-        if len(self.distinct) < 16:
-            self.distinct.add(strides)   # distinct_entries reads only the shape (fixed) and the strides
-        return True
+        return flags.writeable and (not self.owned or flags.owndata) and self.distinct(array)
 
 
 def placed_scale(argument, axes, shape, ndim):

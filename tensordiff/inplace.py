@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from .buffers import buffer_roots, distinct_entries, last_reads, may_overwrite
+from .buffers import DistinctLayouts, buffer_roots, distinct_entries, last_reads, may_overwrite
 from .functionsteps import ApplyStep
 from .fusion import FusedSumStep
 from .numpyarrays import numpy_contraction, path_search
@@ -49,10 +49,12 @@ class InPlaceFunctionStep(ApplyStep):
         return super().describe() + " (in place)"
 
     def bind(self, sizes, place):
-        ufunc = self.ufunc
+        ufunc, distinct = self.ufunc, DistinctLayouts()
 
-        def run(arg):
-            return ufunc(arg, out=arg) if _writable(arg) else np.asarray(ufunc(arg))
+        def run(arg):   # _writable's test, its layouts remembered
+            if type(arg) is np.ndarray and arg.flags.writeable and arg.dtype.kind == "f" and distinct(arg):
+                return ufunc(arg, out=arg)
+            return np.asarray(ufunc(arg))
         return run
 
     def __call__(self, args, sizes, dtype, functions=None):

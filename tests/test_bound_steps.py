@@ -244,3 +244,21 @@ def test_bound_sums_of_mixed_dtypes_agree_with_the_step_loop(name, implementatio
         got = program(**values)
         _identical(got, loop(**values))
     np.testing.assert_allclose(got, problem.closed(**values), rtol=1e-4, atol=1e-5)
+
+
+def test_a_bound_elementwise_step_refuses_an_overlapping_buffer_after_a_fresh_one():
+    x = td.matrix("x", "n k")
+    program = td.compile(td.tanh(td.exp(x)) + 1)
+    step = next(step for _, step, _, _ in program.steps if "tanh (in place)" in getattr(step, "describe", str)())
+    run = step.bind({}, None)
+    fresh = np.array([[0.5, -1.0, 2.0]] * 4)
+    assert run(fresh) is fresh                                    # written in place, its layout remembered
+    base = np.array([0.5, -1.0, 2.0])
+    overlapping = np.lib.stride_tricks.as_strided(base, (4, 3), (0, 8), writeable=True)
+    got = run(overlapping)
+    assert got is not overlapping
+    np.testing.assert_array_equal(base, [0.5, -1.0, 2.0])
+    np.testing.assert_array_equal(got, np.tanh(np.broadcast_to(base, (4, 3))))
+    other = np.asfortranarray(np.full((4, 3), 0.25))               # another layout, distinct entries
+    assert run(other) is other
+    np.testing.assert_array_equal(other, np.tanh(np.full((4, 3), 0.25)))

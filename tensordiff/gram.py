@@ -79,6 +79,7 @@ class GramPlan:
         weight_spans = all(self.weight_carried)
         result_shape = left_shape + left_shape
         in_order = permutation == sorted(permutation)
+        dtypes = {}   # the result's dtype, by what decides it: the operands' dtypes and the factor's kind
 
         def run(arrays, factor):
             g = half_contraction(*[arrays[k] for k in half_args]).reshape(rows, cols)
@@ -87,7 +88,11 @@ class GramPlan:
                 weight = weight_contraction(*[arrays[k] for k in weight_args])
                 weight = weight.reshape(rows, 1) if weight_spans else \
                     np.broadcast_to(weight.reshape(weight_shape), shared_shape).reshape(rows, 1)
-            result = gram_product(g, weight, factor, result_shape)
+            key = (g.dtype, None if weight is None else weight.dtype, type(factor), getattr(factor, "dtype", None))
+            dtype = dtypes.get(key)
+            result = gram_product(g, weight, factor, result_shape, dtype)
+            if dtype is None and len(dtypes) < 16:
+                dtypes[key] = result.dtype
             return result if in_order else np.transpose(result, permutation)
         return run
 
@@ -110,9 +115,17 @@ def _permuted(result, permutation):
     return result if permutation == sorted(permutation) else np.transpose(result, permutation)
 
 
-def gram_product(g, weight, factor, shape=None):
+def gram_dtype(g, weight, factor):
+    """The dtype of gram_product's result: G's and the weight's (None: none), and the factor's where
+    it scales the result (None where it does not)."""
+    dtype = np.result_type(g, weight) if weight is not None else g.dtype
+    return dtype if factor is None else np.result_type(dtype, factor)
+
+
+def gram_product(g, weight, factor, shape=None, dtype=None):
     """factor · G.T @ (w·G) for ``g`` (rows × cols) and ``weight`` (rows × 1, or None: all ones),
-    in a new array of ``shape`` (default cols × cols) that owns its buffer.
+    in a new array of ``shape`` (default cols × cols) that owns its buffer; ``dtype``: its dtype
+    (gram_dtype's), where the caller knows it.
 
     The weighted copy of G is made ``ROW_BLOCK_ENTRIES`` at a time and the blocks' products are
     summed (Σ_S splits into blocks of S: the same sum, in another order); weights that are all ≥ 0
@@ -132,9 +145,8 @@ def gram_product(g, weight, factor, shape=None):
             weight = factor
         else:
             weight = weight * factor
-    dtype = np.result_type(g, weight) if weight is not None else g.dtype
-    if scale_result:
-        dtype = np.result_type(dtype, factor)
+    if dtype is None:
+        dtype = gram_dtype(g, weight, factor if scale_result else None)
     result = np.empty((cols, cols) if shape is None else shape, dtype=dtype)
     matrix = result.reshape(cols, cols)   # a view of result's buffer: matmul writes it in place
     if weight is None:
@@ -142,7 +154,7 @@ def gram_product(g, weight, factor, shape=None):
     elif np.ndim(weight) == 0 or rows == 0:
         np.matmul(g.T, g * weight, out=matrix)
     else:
-        nonnegative = np.isrealobj(weight) and bool((weight >= 0).all())
+        nonnegative = np.isrealobj(weight) and bool(weight.min() >= 0)   # False with a NaN, as (w >= 0).all()
         root = np.sqrt(weight) if nonnegative else None
         block = max(1, ROW_BLOCK_ENTRIES // max(cols, 1))
         if rows <= block:   # one block: its product written straight into the result (the same BLAS call)

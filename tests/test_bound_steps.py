@@ -130,21 +130,24 @@ def _plan(equation, shapes):
     (["G", "G"], [(0, 1), (0, 2)], (1, 2), {"G": (4, 5)}),
 ])
 @pytest.mark.parametrize("signs", ["nonnegative", "mixed"])
-def test_a_bound_gram_plan_computes_what_the_plan_computes(case, signs):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_bound_gram_plan_computes_what_the_plan_computes(case, signs, dtype):
     operands, subs, core_ids, shapes = case
     plan = gram_plan(operands, subs, core_ids, _contract)
     assert plan is not None
     rng = np.random.default_rng(3)
-    values = {name: rng.random(shape) if signs == "nonnegative" else rng.standard_normal(shape)
+    values = {name: (rng.random(shape) if signs == "nonnegative" else rng.standard_normal(shape)).astype(dtype)
               for name, shape in shapes.items()}
     arrays = [values[name] for name in operands]
     bound = plan.bind([values[name].shape for name in operands], _plan)
-    for factor in (1.0, -3.0):
+    equation = ",".join("".join(chr(97 + i) for i in sub) for sub in subs) + "->" + \
+        "".join(chr(97 + i) for i in core_ids)
+    # the result's dtype is remembered by the factor's kind: each kind, then each again
+    for factor in (1.0, -3.0, np.float32(2.0), np.float64(0.5), 0.5 + 1j, np.asarray(-1.5), -3.0, np.float32(2.0)):
         got = bound(arrays, factor)
         _identical(got, plan(arrays, factor))
-        equation = ",".join("".join(chr(97 + i) for i in sub) for sub in subs) + "->" + \
-            "".join(chr(97 + i) for i in core_ids)
-        np.testing.assert_allclose(got, factor * np.einsum(equation, *arrays), rtol=1e-12, atol=1e-12)
+        tolerance = 1e-12 if dtype == np.float64 else 1e-4
+        np.testing.assert_allclose(got, factor * np.einsum(equation, *arrays), rtol=tolerance, atol=tolerance)
 
 
 # ---------------------------------------------------------------- fusion.py

@@ -6,7 +6,11 @@
 For each problem and backend: the program compiled with ``backend=`` (numpy arrays converted once to
 the library's), a warm-up call, then ``--batches`` batches of calls, each batch timed as a whole;
 the report is the median time per call in µs and the spread (the 25th and 75th percentiles) over
-the batches. The machine may be loaded: compare medians measured in the same run. The 1×1 column
+the batches. The machine may be loaded: compare medians measured in the same run. ``--single``
+reports instead the 10th percentile of calls timed one at a time (2,000 of them; the spread is the
+fastest call and the median):
+on a loaded machine a batch's mean takes every preemption in it, while the fastest tenth of single
+calls stays within a few percent from run to run. The 1×1 column
 is the same program with every dim of size 1: what a call costs beyond its arithmetic. Each row
 ends with the ratios of the medians to the hand-written closed form's (benchmarks/problems.py),
 timed the same way in the same run, at the small size and at 1×1 (the "closed" rows).
@@ -46,6 +50,19 @@ def block(result, backend):
             r.block_until_ready()
 
 
+def single_calls(program, values, backend, count=2000):
+    """(10th percentile, fastest, median) of ``count`` calls timed one at a time, in µs: per_call's
+    (median, q1, q3) places, so the tables read alike."""
+    block(program(**values), backend)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        block(program(**values), backend)
+        times.append((time.perf_counter() - start) * 1e6)
+    times.sort()
+    return times[count // 10], times[0], times[count // 2]
+
+
 def per_call(program, values, backend, batches, budget=0.05):
     block(program(**values), backend)
     start = time.perf_counter()
@@ -68,19 +85,24 @@ def main():
     parser.add_argument("--backends", nargs="+", default=["numpy", "torch", "jax"])
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
     parser.add_argument("--batches", type=int, default=15)
+    parser.add_argument("--single", action="store_true", help="time calls one at a time: their 10th percentile (fastest-median)")
     args = parser.parse_args()
-    print(f"{'problem':<14}{'backend':<8}{'small µs (q1-q3)':>26}{'1x1 µs (q1-q3)':>26}{'x closed':>16}")
+    spread = "(min-median)" if args.single else "(q1-q3)"
+    print(f"{'problem':<14}{'backend':<8}{'small µs ' + spread:>26}{'1x1 µs ' + spread:>26}{'x closed':>16}")
     for name in args.problems:
         problem = PROBLEMS[name]
         expr = problem.tensordiff()
         rng = np.random.default_rng(0)
         small = problem.inputs(problem.sizes["small"], rng)
         tiny = problem.inputs({d: 1 for d in problem.sizes["small"]}, rng)
-        closed = [per_call(problem.closed, values, "numpy", args.batches) for values in (small, tiny)]
+        def timed(function, values, backend):
+            return single_calls(function, values, backend) if args.single else \
+                per_call(function, values, backend, args.batches)
+        closed = [timed(problem.closed, values, "numpy") for values in (small, tiny)]
         rows = [("closed", problem.closed, closed)]
         for backend in args.backends:
             program = td.compile(expr, backend=backend)
-            rows.append((backend, program, [per_call(program, convert(values, backend), backend, args.batches)
+            rows.append((backend, program, [timed(program, convert(values, backend), backend)
                                             for values in (small, tiny)]))
         for label, _, timings in rows:
             cells = [f"{median:9.1f} ({low:7.1f}-{high:7.1f})" for median, low, high in timings]

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from opt_einsum.parser import convert_to_valid_einsum_chars
 
-from .buffers import distinct_entries
+from .buffers import DistinctLayouts
 from .contractionpaths import contraction_path
 
 __all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
@@ -118,20 +118,36 @@ def scaling_in_place(equation, made):
         if made[k] and term == out and len(set(out)) == len(out) and set(other) <= set(out) and \
                 len(set(other)) == len(other):
             order = sorted(range(len(other)), key=lambda j: out.index(other[j]))
-            placed = [other[j] for j in order]
-
-            def scale(*pair, k=k, order=order, placed=placed):
-                target, factor = pair[k], pair[1 - k]
-                shape = [1] * len(out)
-                for c, n in zip(placed, (factor.shape[j] for j in order)):
-                    shape[out.index(c)] = n
-                factor = np.transpose(factor, order).reshape(shape)
-                if target.flags.writeable and np.result_type(target, factor) == target.dtype and \
-                        not np.may_share_memory(target, factor) and distinct_entries(target):
-                    return np.multiply(target, factor, out=target)
-                return target * factor
-            return scale
+            return _scaling(k, order, [out.index(other[j]) for j in order], len(out))
     return None
+
+
+def _scaling(k, order, axes, ndim):
+    """scaling_in_place's function: operand ``k`` of the pair scaled by the other, whose axes
+    (transposed by ``order``) run along the product's ``axes``. What only the shapes and dtypes
+    decide is remembered: the factor's broadcast shape, whether the product keeps the target's
+    dtype, and the target layouts whose entries are distinct."""
+    shapes, keeps_dtype, distinct = {}, {}, DistinctLayouts()
+
+    def scale(*pair):
+        target, factor = pair[k], pair[1 - k]
+        shape = shapes.get(factor.shape)
+        if shape is None:
+            shape = [1] * ndim
+            for axis, j in zip(axes, order):
+                shape[axis] = factor.shape[j]
+            shape = tuple(shape)
+            if len(shapes) < 16:
+                shapes[factor.shape] = shape
+        factor = np.transpose(factor, order).reshape(shape)
+        dtypes = (target.dtype, factor.dtype)
+        keeps = keeps_dtype.get(dtypes)
+        if keeps is None:
+            keeps = keeps_dtype[dtypes] = np.result_type(target, factor) == target.dtype   # arrays: dtypes alone decide
+        if target.flags.writeable and keeps and not np.may_share_memory(target, factor) and distinct(target):
+            return np.multiply(target, factor, out=target)
+        return target * factor
+    return scale
 
 
 def unary_contraction(equation):

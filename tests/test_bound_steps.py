@@ -265,3 +265,29 @@ def test_a_bound_elementwise_step_refuses_an_overlapping_buffer_after_a_fresh_on
     other = np.asfortranarray(np.full((4, 3), 0.25))               # another layout, distinct entries
     assert run(other) is other
     np.testing.assert_array_equal(other, np.tanh(np.full((4, 3), 0.25)))
+
+
+def test_an_in_place_scaling_remembers_only_what_shapes_and_dtypes_decide():
+    from tensordiff.pairwise import scaling_in_place
+    scale = scaling_in_place("abc,ca->abc", [True, False])
+    rng = np.random.default_rng(4)
+    for shape in ((2, 3, 4), (3, 1, 5), (2, 3, 4)):   # the factor's broadcast shape, per shape
+        target, factor = rng.standard_normal(shape), rng.standard_normal((shape[2], shape[0]))
+        want = target * factor.T[:, None, :]
+        assert scale(target, factor) is target
+        _identical(target, want)
+    narrow = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    got = scale(narrow, rng.standard_normal((4, 2)))                # float64 product: not into float32
+    assert got is not narrow and got.dtype == np.float64
+    same = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    assert scale(same, rng.standard_normal((4, 2)).astype(np.float32)) is same
+    base = rng.standard_normal((3, 4))
+    overlapping = np.lib.stride_tricks.as_strided(base, (2, 3, 4), (0, 32, 8), writeable=True)
+    kept = base.copy()
+    factor = rng.standard_normal((4, 2))
+    got = scale(overlapping, factor)
+    assert got is not overlapping
+    _identical(base, kept)
+    _identical(got, np.broadcast_to(kept, (2, 3, 4)) * factor.T[:, None, :])
+    shared = rng.standard_normal((2, 3, 4))
+    assert scale(shared, shared[:, 0, :].T) is not shared             # the factor reads the target's buffer

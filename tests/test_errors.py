@@ -238,7 +238,7 @@ def test_value_for_unknown_symbol():
         td.evaluate(a, a_n=np.ones(3), zz_unknown=np.ones(3))
 
 
-@pytest.mark.parametrize("bad", ["abc", None, True, np.array(["x", "y", "z"])])
+@pytest.mark.parametrize("bad", ["abc", None, {"x": 1.0}, np.array(["x", "y", "z"])])   # bools are numbers: test_bool_values.py
 def test_values_that_are_not_numbers(bad):
     a = td.vector("a_n", "n")
     with raises(td.EvaluationError, "'a_n'"):

@@ -25,7 +25,8 @@ from .codegen import codegen
 from .cost import Cost, DerivativeSize, cost, derivative_size
 from .matrixlatex import MatrixNotation, latex, matrix_notation
 from .parse import parse
-from .printing import index_notation, to_einsum
+from .einsumcode import to_einsum
+from .printing import index_notation
 from .reshaping import concatenate, kron, reshape, stack, vec
 from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
                          triu, where, zeros)

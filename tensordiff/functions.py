@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import re
-import textwrap
 import threading
 import weakref
 from collections.abc import Callable
@@ -41,8 +40,10 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .errors import EvaluationError, TensorDiffError
-from .expr import Apply, Einsum, symbol
+from . import functionvalues
+from .errors import TensorDiffError
+from .functiondocs import row_docstring
+from .expr import Apply, Einsum
 from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
 from .annotations import ExprLike
 from .expr import Expr
@@ -65,7 +66,7 @@ class _TableDocstring:
     def __get__(self, fn, owner=None):
         if fn is None or fn.user or FUNCTIONS.get(fn.name) is not fn:
             return self.class_doc
-        fn.__dict__["__doc__"] = doc = _row_docstring(fn)
+        fn.__dict__["__doc__"] = doc = row_docstring(fn, _ROW_SUMMARIES[fn.name])
         return doc
 
 
@@ -192,71 +193,6 @@ def _check_function_name(name, what):
         raise TensorDiffError(f"{what} must be an identifier (a str such as 'h'), got {name!r:.60}")
 
 
-# ---------------------------------------------------------------- numeric helpers
-
-def _scipy_special(required_by=None):
-    """scipy.special, imported on first use; None without scipy (an error when ``required_by`` needs it)."""
-    try:
-        import scipy.special   # optional: only the gamma-family functions need it, and erf is faster with it
-    except ImportError:
-        if required_by is None:
-            return None
-        raise EvaluationError(f"td.{required_by} needs scipy to evaluate (pip install scipy)") from None
-    return scipy.special
-
-
-def _per_entry(scalar_function, x):
-    """``scalar_function`` (a math-module function) applied to every entry of ``x``."""
-    x = np.asarray(x)
-    dtype = np.result_type(x.dtype, np.float32)
-    return np.asarray(np.frompyfunc(scalar_function, 1, 1)(x), dtype=dtype)   # a 0-d x gives a float
-
-
-def _erf(x):
-    special = _scipy_special()
-    return special.erf(x) if special is not None else _per_entry(math.erf, x)
-
-
-def _normal_cdf(x):
-    # Φ(x) = erfc(-x/√2)/2: exact in its tail, where 1 + erf(x/√2) would cancel to 0
-    special = _scipy_special()
-    return 0.5 * (special.erfc(-x * _SQRT_HALF) if special is not None else _per_entry(math.erfc, -x * _SQRT_HALF))
-
-
-def _gelu(x):
-    return x * _normal_cdf(x)
-
-
-def _special_function(name, public):
-    def evaluate(x):
-        return getattr(_scipy_special(public), name)(x)
-    evaluate.__name__ = name
-    return evaluate
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _step(x):
-    return np.heaviside(x, 0.0).astype(np.result_type(x, np.float32), copy=False)
-
-
-def _relu(x):
-    return np.maximum(x, 0)
-
-
-def _softplus(x):
-    return np.logaddexp(0.0, x)   # log(1 + e^x) without overflow for large x
-
-
-def _identity(x):
-    return np.array(x, copy=True)
-
-
-_SQRT_HALF = math.sqrt(0.5)
-
-
 # ---------------------------------------------------------------- derivative helpers
 
 def _f(name):
@@ -278,7 +214,7 @@ def _log_of_exp(arg):
 
 def _gelu_derivative(x):
     # gelu′(x) = Φ(x) + x φ(x), with Φ(x) = (1 + erf(x/√2))/2 and φ(x) = exp(-x²/2)/√(2π)
-    cdf = add_node([constant(0.5, x.shape), scale(_f("erf")(scale(x, _SQRT_HALF)), 0.5)])
+    cdf = add_node([constant(0.5, x.shape), scale(_f("erf")(scale(x, functionvalues.SQRT_HALF)), 0.5)])
     density = scale(_f("exp")(scale(power(x, 2.0), -0.5)), 1.0 / math.sqrt(2.0 * math.pi))
     return add_node([cdf, hadamard(x, density)])
 
@@ -289,60 +225,6 @@ def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real
 
 
 _ROW_SUMMARIES = {}   # name -> the row's summary (None: the ufunc's name says it)
-_DOMAIN_NOTES = {
-    "real": "Defined for every real entry.",
-    "positive": "Its tests draw positive entries; outside its domain the value follows numpy (nan or inf), silently.",
-    "interval": "Its tests draw entries with |x| ≤ 1/2, well inside the domain (and away from the poles).",
-    "kink": "Not smooth at 0: the derivative there is the convention stated above.",
-}
-_EXAMPLE_POINTS = {"real": 0.5, "positive": 2.0, "interval": 0.25, "kink": -1.5}
-
-
-def _row_docstring(fn):
-    """A numpydoc docstring for table row ``fn``, from its facts: summary, derivative, domain, value."""
-    x = symbol("x", ())
-    summary = f"``{fn.name}(x)`` entry by entry" + (f", as ``np.{fn.ufunc.__name__}``." if fn.ufunc else ".")
-    described = _ROW_SUMMARIES[fn.name]
-    description = ""
-    if described:
-        # "natural logarithm" starts a sentence; "log(1 + x)" or "x's value" is left as written
-        description = (described[0].upper() + described[1:] if described.split()[0].isalpha() else described) + ". "
-    if fn.ufunc is not None:
-        description += f"``np.{fn.ufunc.__name__}`` of an expression builds it too. "
-    derivative = str(fn.derivative(x))
-    if "\n" in derivative:
-        description += "Its derivative is printed in the example below; "
-    else:
-        description += f"Its derivative is {fn.name}′(x) = {derivative.removeprefix('out = ')}; "
-    description = textwrap.fill(description + f"derivatives of any order follow from it. {_DOMAIN_NOTES[fn.domain]}", 96)
-    point = _EXAMPLE_POINTS[fn.domain]
-    try:
-        value = f"\n>>> round(float(td.evaluate(td.{fn.name}(x), x={point})), 6)\n{round(float(fn.numeric(np.float64(point))), 6)}"
-    except TensorDiffError:   # lgamma and digamma without scipy
-        value = ""
-    return f"""{summary}
-
-{description}
-
-Parameters
-----------
-x : Expr or array_like
-    The argument, of any shape (a number is a scalar).
-
-Returns
--------
-Expr
-    {fn.name}(x[i,...]) at each entry, of the shape of ``x``.
-
-Examples
---------
->>> import tensordiff as td
->>> x = td.scalar("x")
->>> print(td.diff(td.{fn.name}(x), x))
-{derivative}
->>> print(td.{fn.name}(td.matrix("A", "n p")))
-out[i,j] = {fn.display}(A[i,j]){value}
-"""
 
 
 # ---------------------------------------------------------------- the table
@@ -374,39 +256,39 @@ _ROWS = [
          lambda xp, sp, x: xp.cosh(x), "{np}.cosh({x})", np.cosh),
     _row("tanh", np.tanh, lambda x: _one_plus(power(_f("tanh")(x), 2.0), -1.0), r"\tanh",
          lambda xp, sp, x: xp.tanh(x), "{np}.tanh({x})", np.tanh),
-    _row("sigmoid", _sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
+    _row("sigmoid", functionvalues.sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
          lambda xp, sp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
          {"numpy": "(0.5 * (1 + {np}.tanh(0.5 * {x})))", "torch": "{np}.sigmoid({x})"},
          summary="logistic function 1/(1 + e^-x), computed as (1 + tanh(x/2))/2 (no overflow)"),
-    _row("softplus", _softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
+    _row("softplus", functionvalues.softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
          lambda xp, sp, x: xp.logaddexp(x * 0, x),
          {"numpy": "{np}.logaddexp(0.0, {x})", "torch": "{np}.logaddexp({np}.zeros_like({x}), {x})"},
          summary="log(1 + e^x), computed without overflow; its derivative is sigmoid"),
-    _row("erf", _erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
+    _row("erf", functionvalues.erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
          r"\operatorname{erf}", lambda xp, sp, x: sp.erf(x), "{sp}.erf({x})",
          summary="error function (scipy.special.erf with scipy, math.erf entry by entry without)"),
-    _row("gelu", _gelu, _gelu_derivative, r"\operatorname{gelu}",
-         lambda xp, sp, x: x * (0.5 * sp.erfc(-x * _SQRT_HALF)),
+    _row("gelu", functionvalues.gelu, _gelu_derivative, r"\operatorname{gelu}",
+         lambda xp, sp, x: x * (0.5 * sp.erfc(-x * functionvalues.SQRT_HALF)),
          "{x} * (0.5 * {sp}.erfc(-({x}) * 0.7071067811865476))",
          summary="exact GELU x·Φ(x), Φ the normal CDF (torch's default, jax.nn.gelu(approximate=False))"),
-    _row("lgamma", _special_function("gammaln", "lgamma"), lambda x: _f("digamma")(x), r"\log\Gamma",
+    _row("lgamma", functionvalues.special_function("gammaln", "lgamma"), lambda x: _f("digamma")(x), r"\log\Gamma",
          lambda xp, sp, x: sp.gammaln(x), "{sp}.gammaln({x})", None, "positive",
          summary="log|Γ(x)| (scipy.special.gammaln; needs scipy to evaluate)"),
-    _row("digamma", _special_function("digamma", "digamma"), lambda x: polygamma_function(1)(x), r"\psi",
+    _row("digamma", functionvalues.special_function("digamma", "digamma"), lambda x: polygamma_function(1)(x), r"\psi",
          lambda xp, sp, x: sp.digamma(x), "{sp}.digamma({x})", None, "positive",
          summary="ψ(x) = Γ′(x)/Γ(x); its derivatives are polygamma1, polygamma2, ... (needs scipy)"),
     _row("abs", np.abs, lambda x: _f("sign")(x), r"\operatorname{abs}",
          lambda xp, sp, x: xp.abs(x), "{np}.abs({x})", np.absolute, "kink", summary="absolute value; abs′(0) = 0"),
     _row("sign", np.sign, _zero_derivative, r"\operatorname{sign}",
          lambda xp, sp, x: xp.sign(x), "{np}.sign({x})", np.sign, "kink", summary="sign -1, 0, 1; its derivative is 0"),
-    _row("step", _step, _zero_derivative, r"\theta",
+    _row("step", functionvalues.step, _zero_derivative, r"\theta",
          lambda xp, sp, x: xp.heaviside(x, 0.0),
          {"numpy": "{np}.heaviside({x}, 0.0)", "torch": "{np}.heaviside({x}, {np}.zeros_like({x}))"},
          None, "kink", summary="Heaviside step: 1 where x > 0, else 0; its derivative is 0"),
-    _row("relu", _relu, lambda x: _f("step")(x), r"\operatorname{relu}",
+    _row("relu", functionvalues.relu, lambda x: _f("step")(x), r"\operatorname{relu}",
          lambda xp, sp, x: xp.maximum(x, 0), {"numpy": "{np}.maximum({x}, 0)", "torch": "{np}.clamp({x}, min=0)"},
          None, "kink", summary="max(x, 0); its derivative is step(x), 0 at 0"),
-    _row("stop_gradient", _identity, _zero_derivative, r"\operatorname{sg}",
+    _row("stop_gradient", functionvalues.identity, _zero_derivative, r"\operatorname{sg}",
          lambda xp, sp, x: x, {"numpy": "{x}", "jax": "{lax}.stop_gradient({x})", "torch": "({x}).detach()"},
          finite_differences=False,
          summary="x's value with derivative 0 at every order (jax.lax.stop_gradient, torch's detach)"),
@@ -433,7 +315,7 @@ def polygamma_function(n):
             fn = _polygammas.get(n)
             if fn is None:
                 fn = _polygammas[n] = Elementwise(
-                    f"polygamma{n}", lambda x: _scipy_special("polygamma").polygamma(n, x),
+                    f"polygamma{n}", lambda x: functionvalues.scipy_special("polygamma").polygamma(n, x),
                     lambda x: polygamma_function(n + 1)(x), r"\psi^{(%d)}" % n,
                     array=lambda xp, sp, x: sp.polygamma(n, x),
                     code={"numpy": "{sp}.polygamma(%d, {x})" % n, "torch": "{sp}.polygamma(%d, {x})" % n},

@@ -13,11 +13,12 @@ from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import EvaluationError, IllConditionedWarning, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate
 from .expr import Expr
-from .functions import FUNCTIONS, Elementwise, elementwise, polygamma
+from .functions import FUNCTIONS, Elementwise, polygamma
 from .functions import *  # noqa: F401,F403  one public name per row of functions.FUNCTIONS: td.exp, td.erf, ...
 if TYPE_CHECKING:   # those rows are published at run time; functionrows.pyi names them for type checkers
     from .functionrows import *  # noqa: F401,F403
 from .kernels import kernels_available
+from .userfunctions import elementwise
 from .memory import get_memory_limit, set_memory_limit
 from .ops import (det, diag, diagonal, einsum, eye, inv, logdet, matrix, matrix_power, norm, outer, scalar, solve,
                   sqrt, sum, tensor, trace, vector)

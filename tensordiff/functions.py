@@ -24,7 +24,7 @@ A row (an ``Elementwise`` made by ``_row`` below) gives the function's
 
 ``Power`` is the one parametrised family with a constant (x^p; sqrt is x^0.5) and
 ``polygamma_function(n)`` the derivatives of digamma. User functions come from
-``elementwise``: abstract ones have derivatives h′, h″, ... that are abstract too; bound ones
+``elementwise`` (userfunctions.py): abstract ones have derivatives h′, h″, ... that are abstract too; bound ones
 carry numpy implementations. A user function may take any name, a built-in one's too: it
 prints with the prefix ``user.`` where its name is a built-in word (``user.softplus(x)``).
 """
@@ -118,8 +118,8 @@ class Elementwise:
                  user: bool = False, array: Optional[Callable[..., Any]] = None,
                  code: Union[str, dict[str, str], None] = None, ufunc: Optional[np.ufunc] = None, domain: str = "real",
                  finite_differences: bool = True, doc: Optional[str] = None) -> None:
-        _check_function_name(name, "function name")
-        _check_function_name(base if base is not None else name, "function base name")
+        check_function_name(name, "function name")
+        check_function_name(base if base is not None else name, "function base name")
         for what, value in (("numeric", numeric), ("derivative", derivative), ("array", array)):
             if value is not None and not callable(value):
                 raise TensorDiffError(f"{what} of function {name} must be callable or None, got {value!r:.60}")
@@ -173,7 +173,7 @@ class Elementwise:
         if self._derivative is None:
             if not self.user:
                 raise TensorDiffError(f"function {self.display} has no derivative rule")
-            self._derivative = _abstract(self.base, self.order + 1, None, self.latex)
+            self._derivative = abstract_function(self.base, self.order + 1, None, self.latex)
         return self._derivative
 
     def __call__(self, x: ExprLike) -> Expr:
@@ -188,7 +188,7 @@ class Elementwise:
         return (_user_function, (self.base, self.order))
 
 
-def _check_function_name(name, what):
+def check_function_name(name, what):
     if not isinstance(name, str) or not name.isidentifier():
         raise TensorDiffError(f"{what} must be an identifier (a str such as 'h'), got {name!r:.60}")
 
@@ -470,100 +470,29 @@ def power(x, p):
 
 # ---------------------------------------------------------------- user functions
 
-_user_registry = {}
+DECLARED_USER_FUNCTIONS = {}   # name -> the user function td.elementwise declared under it (userfunctions.py)
 
 
 def registered_user_function(base, order=0):
     """The user function ``base`` (declared with td.elementwise) differentiated ``order`` times, or None."""
-    return _user_function(base, order) if base in _user_registry else None
+    return _user_function(base, order) if base in DECLARED_USER_FUNCTIONS else None
 
 
 def _user_function(base, order):
     """The user function ``base`` differentiated ``order`` times (unpickling; parsing h'(x))."""
-    fn = _user_registry.get(base)
-    if fn is None:
-        fn = elementwise(base)
+    fn = DECLARED_USER_FUNCTIONS.get(base)
+    if fn is None:   # declared now, abstract, as td.elementwise(base) declares it
+        fn = DECLARED_USER_FUNCTIONS[base] = abstract_function(base, 0, None, None)
     for _ in range(order):
         fn = fn.derivative_function()
     return fn
 
 
-def elementwise(name: str, fn: Optional[Callable[..., Any]] = None,
-                deriv: Union[Callable[..., Any], Elementwise, None] = None, latex: Optional[str] = None) -> Elementwise:
-    """A user elementwise function, abstract or bound to numpy implementations.
-
-    An abstract function (``fn`` None) differentiates to abstract derivatives printed h′, h″, ...,
-    and its implementations are passed at evaluation (``functions={"h": [h, h_prime, ...]}``). A bound
-    one evaluates like a built-in; without ``deriv`` its derivative is abstract.
-
-    Any identifier is a name, a built-in one's too: ``td.elementwise("softplus", f, df)`` is your
-    own function, distinct from ``td.softplus``, and prints (and parses) as ``user.softplus(x)``.
-
-    Parameters
-    ----------
-    name : str
-        The function's name, an identifier; it prints as ``name(...)`` and reads back with
-        ``td.parse`` while the function is declared.
-    fn : callable, optional
-        The numpy implementation, applied to arrays elementwise.
-    deriv : callable or Elementwise, optional
-        The derivative's numpy implementation, or an ``Elementwise`` with its own derivative (for
-        higher orders).
-    latex : str, optional
-        The LaTeX of the name, used by ``td.latex``.
-
-    Returns
-    -------
-    Elementwise
-        The function; call it on expressions.
-
-    Raises
-    ------
-    TensorDiffError
-        If ``name`` is not an identifier, or ``fn``, ``deriv`` or ``latex`` has the wrong type.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> h = td.elementwise("h")                     # abstract
-    >>> print(td.diff(td.sum(h(x)), x))
-    out[i] = h′(x[i])
-    >>> td.evaluate(td.diff(td.sum(h(x)), x), x=np.array([0.0, 1.0]), functions={"h": [np.sin, np.cos]})
-    array([1.        , 0.54030231])
-    >>> g = td.elementwise("g", np.tanh, lambda v: 1 - np.tanh(v) ** 2)   # bound
-    >>> td.evaluate(td.diff(td.sum(g(x)), x), x=np.array([0.0]))
-    array([1.])
-    """
-    _check_function_name(name, "function name")
-    if fn is not None and not callable(fn):
-        raise TensorDiffError(f"fn of {name} must be a callable numpy implementation (or None for an abstract "
-                              f"function), got {fn!r:.60}")
-    if latex is not None and not isinstance(latex, str):
-        raise TensorDiffError(f"latex of {name} must be a str, got {latex!r:.60}")
-    if name == "pow":
-        raise TensorDiffError("'pow' names tensordiff's power family x^p; choose another name")
-    existing = _user_registry.get(name)
-    if existing is not None and fn is None and deriv is None:
-        return existing
-    result = _abstract(name, 0, fn, latex)
-    if deriv is not None:
-        if isinstance(deriv, Elementwise):
-            result._derivative = deriv
-        elif callable(deriv):
-            result._derivative = _abstract(name, 1, deriv, latex)
-        else:
-            raise TensorDiffError(f"deriv of {name} must be callable or a td.elementwise function, got {deriv!r:.60}")
-    _user_registry[name] = result
-    return result
-
-
-def _abstract(base, order, numeric, latex):
+def abstract_function(base, order, numeric, latex):
     """h^(order) with numeric implementation ``numeric`` (None: supplied at evaluation)."""
     fn = Elementwise(base, numeric, None, latex, order=order, base=base, user=True)
     fn.name = base if order == 0 else base + PRIMES.get(order, f"^({order})")
     return fn
 
 
-__all__ = ["Elementwise", "elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]   # noqa: PLE0604 - the rows' names
+__all__ = ["Elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]   # noqa: PLE0604 - the rows' names

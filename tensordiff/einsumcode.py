@@ -6,7 +6,7 @@ the expression (naming.py); sizes of dims are read from the symbols' shapes.
 """
 
 from .errors import TensorDiffError
-from .expr import Apply, Expr, Var, symbol_with_dim, topological
+from .expr import Apply, Einsum, Expr, Var, symbol_with_dim, topological
 from .indices import slice_of, slice_text
 from .naming import CodeNames, user_names
 from .printing import code_name, number_text, printable, shared_bindings
@@ -186,6 +186,10 @@ class CodePrinter(CodeForms, StructureCodeForms):
         fn = node.fn
         if self.target == "torch" and _is_number(arg):   # torch's functions take tensors, not Python numbers
             arg = f"{self.ids.module}.tensor({arg}, dtype={self.ids.module}.float64)"
+        elif isinstance(node.arg, Einsum) and not node.arg.operands:   # a size, a Python int: 1/n at n = 0
+            module = self.ids.module                                     # is inf (np.mean's nan), not an error
+            arg = {"torch": f"{module}.tensor({arg}, dtype={module}.float64)",
+                   "jax": f"{module}.asarray({arg}, dtype=float)"}.get(self.target, f"{module}.float64({arg})")
         if fn.user:
             return f"{self.ids.functions[fn.base, fn.order]}({arg})"
         if fn.exponent is not None:

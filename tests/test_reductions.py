@@ -322,3 +322,20 @@ def test_printed_means_read_back_nan_over_empty_axes():
                 want = twin(Xv, vv)
             for result in [td.evaluate(e, X=Xv, v=vv), td.evaluate(back, X=Xv, v=vv)]:
                 assert np.array_equal(result, want, equal_nan=True), (text, Xv.shape)
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax"])
+def test_generated_code_of_a_mean_over_an_empty_axis_is_nan_too(target):
+    if target == "jax":
+        jax, _ = _jax()
+    X, v = td.matrix("X", "n p"), td.vector("v", "p")
+    exprs = [td.mean(X, axis=0), td.mean(X), td.mean(X, axis=0) @ v, td.sum(X, axis=0)]
+    namespace = {}
+    exec(td.codegen(exprs, target=target), namespace)
+    for Xv in [np.zeros((0, 3)), np.ones((2, 3))]:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # numpy's own 1/0 in plain generated code
+            got = namespace["f"](Xv, np.ones(3))
+        for result, e in zip(got, exprs):
+            want = td.evaluate(e, X=Xv, v=np.ones(3))
+            assert np.allclose(np.asarray(result), want, rtol=1e-14, atol=0, equal_nan=True), (td.index_notation(e), Xv.shape)

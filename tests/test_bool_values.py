@@ -8,7 +8,7 @@ import pytest
 
 import tensordiff as td
 
-s, b, w = td.scalar("s"), td.vector("b", "n"), td.vector("w", "n")
+s, b, w = td.scalar("s"), td.vector("b", "n_bools"), td.vector("w", "n_bools")   # a dim no other test declares
 f = td.sum(td.exp(w) * b) * s + s * s
 
 BOOL_SCALARS = [True, False, np.bool_(True), np.bool_(False), np.array(True), np.array(False)]
@@ -74,8 +74,8 @@ def test_values_that_are_no_numbers_still_name_the_symbol():
 
 
 def test_a_bool_dim_size_and_a_bool_constant_stay_errors():
-    with pytest.raises(td.TensorDiffError, match="n"):
-        td.evaluate(td.trace(td.eye("n")), n=True)
+    with pytest.raises(td.TensorDiffError, match="n_bools"):
+        td.evaluate(td.trace(td.eye("n_bools")), n_bools=True)
     for constant in (True, np.bool_(True)):
         with pytest.raises(td.ShapeError, match="bool"):
             _ = w * constant

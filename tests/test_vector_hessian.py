@@ -44,7 +44,8 @@ def _problems():
 @pytest.mark.parametrize("case", range(5))
 def test_hessian_of_any_shape_matches_jax_and_finite_differences(case):
     problems, values = _problems()
-    name, f, wrt, values, twin = problems[case][0], problems[case][1], problems[case][2], values, problems[case][3]
+    name, f, wrt, twin = problems[case][0], problems[case][1], problems[case][2], problems[case][3]
+    values = {k: v for k, v in values.items() if k in f.free}   # a name another test declares stays out
     args = [jnp.asarray(values[v.name]) for v in wrt]
 
     def jax_twin(*xs):

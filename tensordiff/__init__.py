@@ -13,11 +13,12 @@ from .diff import diff, grad, hessian, hvp, jacobian, jvp, vjp
 from .errors import EvaluationError, IllConditionedWarning, ParseError, ShapeError, TensorDiffError
 from .evaluate import Program, compile, evaluate
 from .expr import Expr
-from .functions import FUNCTIONS, Elementwise, elementwise, polygamma
+from .functions import FUNCTIONS, Elementwise, polygamma
 from .functions import *  # noqa: F401,F403  one public name per row of functions.FUNCTIONS: td.exp, td.erf, ...
 if TYPE_CHECKING:   # those rows are published at run time; functionrows.pyi names them for type checkers
     from .functionrows import *  # noqa: F401,F403
 from .kernels import kernels_available
+from .userfunctions import elementwise
 from .memory import get_memory_limit, set_memory_limit
 from .ops import (det, diag, diagonal, einsum, eye, inv, logdet, matrix, matrix_power, norm, outer, scalar, solve,
                   sqrt, sum, tensor, trace, vector)
@@ -25,7 +26,8 @@ from .codegen import codegen
 from .cost import Cost, DerivativeSize, cost, derivative_size
 from .matrixlatex import MatrixNotation, latex, matrix_notation
 from .parse import parse
-from .printing import index_notation, to_einsum
+from .einsumcode import to_einsum
+from .printing import index_notation
 from .reshaping import concatenate, kron, reshape, stack, vec
 from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
                          triu, where, zeros)

@@ -189,6 +189,14 @@ def smallest(arrays):
     return best
 
 
+def scaled_operand(arrays):
+    """The position of the operand that a contraction's scalar factor scales: the smallest, or None
+    where one is empty, since then the factor must scale the contracted (zero) result: a sum over no
+    terms times an inf or nan factor is nan, as ``np.sum(x) * c`` and so ``np.mean`` of nothing."""
+    least = smallest(arrays)
+    return None if numel(arrays[least]) == 0 else least
+
+
 def einsum_equation(subs, out):
     symbol = opt_einsum.get_symbol
     return ",".join("".join(symbol(i) for i in s) for s in subs) + "->" + "".join(symbol(i) for i in out)

@@ -33,7 +33,8 @@ from .expr import Var, topological
 from .kernels import kernels_info
 from .matrixlatex import latex, matrix_notation
 from .parse import parse
-from .printing import index_notation, to_einsum
+from .einsumcode import to_einsum
+from .printing import index_notation
 from .testing import random_values
 
 __all__ = ["main"]

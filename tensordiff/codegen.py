@@ -16,7 +16,8 @@ from .codechecks import gradient_check, scalar_tensors, shape_asserts
 from .errors import TensorDiffError
 from .expr import Var, topological
 from .naming import CodeNames
-from .printing import TARGETS, _code_name, _CodePrinter, code_bindings, import_line
+from .einsumcode import TARGETS, CodePrinter, code_bindings, import_line
+from .printing import code_name
 from .reshapesteps import plan_structures
 from .simplify import as_expr
 from .annotations import Exprs, Target
@@ -89,14 +90,14 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f", asserts: bo
     """
     if not isinstance(target, str) or target not in TARGETS:
         raise TensorDiffError(f"unknown codegen target {target!r:.60}; choose one of {', '.join(TARGETS)}")
-    _code_name(name, "codegen")
+    code_name(name, "codegen")
     single = not isinstance(exprs, (list, tuple))
     roots = [as_expr(e) for e in ((exprs,) if single else exprs)]
     roots = plan_structures(roots)   # vec, kron, concatenate: reshapes, slices and pads, as evaluation runs them
     ids = CodeNames(roots, TARGETS[target]["module"], avoid={name})
     bound = [n for n in code_bindings(roots, target) if n not in roots]
     names = dict(zip(bound, ids.bindings(len(bound))))
-    printer = _CodePrinter(names, target, ids)
+    printer = CodePrinter(names, target, ids)
     body = [f"{names[node]} = {printer.code(node, defining=node)}" for node in bound]
     results = [printer.code(root, defining=root) if root not in names else names[root] for root in roots]
     sizes = _size_lines(roots, printer.dims_used, ids)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import opt_einsum
 
+from .arraylibrary import scaled_operand
 from .numpyarrays import NumpyBackend, numbers_only, numpy_det, numpy_inv, numpy_logdet, numpy_solve, numpy_value
 from .errors import EvaluationError
 from .indices import check_dim_lengths
@@ -41,6 +42,11 @@ def _quietly(block, impl):
 
 def _sum_of_blocks(*blocks, specs):
     """One output block of a dask sum of einsums (see _Dask.sum_of_einsums for ``specs``)."""
+    with np.errstate(all="ignore"):   # nan and inf propagate quietly, as on numpy
+        return _add_blocks(blocks, specs)
+
+
+def _add_blocks(blocks, specs):
     total, position = None, 0
     for core_equation, n_tensors, structure_equation, n_structure, n_scalars, number in specs:
         tensors = list(blocks[position:position + n_tensors])
@@ -51,10 +57,12 @@ def _sum_of_blocks(*blocks, specs):
             factor = factor * scalar
         position += n_scalars
         operands = tensors or structure
-        if factor != 1.0 and operands:
-            smallest = min(range(len(operands)), key=lambda k: operands[k].size)
-            operands[smallest] = operands[smallest] * factor
+        scaled = scaled_operand(operands) if factor != 1.0 and operands else None
+        if scaled is not None:
+            operands[scaled] = operands[scaled] * factor
         value = _contract_block(core_equation, *tensors) if tensors else None
+        if value is not None and factor != 1.0 and scaled is None:   # an empty operand (scaled_operand says why)
+            value = value * factor
         if structure_equation is not None:
             value = _contract_block(structure_equation, *([value] if tensors else []), *structure)
         elif value is None:

@@ -604,8 +604,8 @@ def hvp(f: ExprLike, wrt: Wrt, v: Directions) -> Union[Expr, tuple[Expr, ...]]:
     >>> np.allclose(td.evaluate(Hv, **values), np.einsum("ijkl,kl->ij", H, values["V"]))
     True
     """
+    _scalar_only(f, "hvp")
     if _several(wrt):
-        _scalar_only(f, "hvp")
         wrts, vs = _wrt_list(wrt), _directions(v, wrt, "hvp")
         return tuple(jvp(grad(f, w), wrts, vs) for w in wrts)
     _need_direction(v, "hvp")
@@ -705,33 +705,33 @@ def hessian(f: ExprLike, wrt: Expr) -> Expr: ...
 @overload
 def hessian(f: ExprLike, wrt: Symbols) -> tuple[tuple[Expr, ...], ...]: ...
 def hessian(f: ExprLike, wrt: Wrt) -> Union[Expr, tuple[tuple[Expr, ...], ...]]:
-    """Hessian of a scalar expression.
+    """The Hessian ∂²f/∂wrt∂wrt, the same as ``td.diff(f, wrt, order=2)``.
 
-    With a list [x, y], the blocks as nested tuples ((Hxx, Hxy), (Hyx, Hyy)), Hxy of shape
-    x.shape + y.shape, as ``jax.hessian(f, argnums=(0, 1))`` gives them.
+    For an ``f`` that is not a scalar it has ``f``'s axes first, then ``wrt``'s twice, as
+    ``jax.hessian`` gives it (and as ``td.jacobian`` puts ``f``'s axes first). With a list [x, y],
+    the blocks as nested tuples ((Hxx, Hxy), (Hyx, Hyy)), Hxy of shape f.shape + x.shape + y.shape,
+    as ``jax.hessian(f, argnums=(0, 1))`` gives them.
 
     Parameters
     ----------
-    f : Expr
-        A scalar expression.
+    f : Expr or number
+        The expression, of any shape (a scalar for the usual Hessian).
     wrt : Expr or list of Expr
         The symbol to differentiate with respect to.
 
     Returns
     -------
     Expr
-        The Hessian ∂²f/∂wrt∂wrt, of shape ``wrt.shape + wrt.shape``.
+        The Hessian, of shape ``f.shape + wrt.shape + wrt.shape``.
 
     Raises
     ------
-    ShapeError
-        If ``f`` is not a scalar.
     TensorDiffError
         If ``wrt`` is not a symbol.
 
     See Also
     --------
-    hvp : the Hessian applied to a direction, without forming it.
+    hvp : the Hessian of a scalar applied to a direction, without forming it.
 
     Examples
     --------
@@ -742,6 +742,8 @@ def hessian(f: ExprLike, wrt: Wrt) -> Union[Expr, tuple[tuple[Expr, ...], ...]]:
     >>> X = td.matrix("X", "n p")
     >>> td.hessian(td.sum(td.tanh(X) ** 2), X).shape
     ('n', 'p', 'n', 'p')
+    >>> w = td.vector("w", "p")
+    >>> td.hessian(td.tanh(X @ w), w).shape   # a vector function: its axes first
+    ('n', 'p', 'p')
     """
-    _scalar_only(f, "hessian")
     return diff(f, wrt, order=2)

@@ -24,7 +24,7 @@ A row (an ``Elementwise`` made by ``_row`` below) gives the function's
 
 ``Power`` is the one parametrised family with a constant (x^p; sqrt is x^0.5) and
 ``polygamma_function(n)`` the derivatives of digamma. User functions come from
-``elementwise``: abstract ones have derivatives h′, h″, ... that are abstract too; bound ones
+``elementwise`` (userfunctions.py): abstract ones have derivatives h′, h″, ... that are abstract too; bound ones
 carry numpy implementations. A user function may take any name, a built-in one's too: it
 prints with the prefix ``user.`` where its name is a built-in word (``user.softplus(x)``).
 """
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import re
-import textwrap
 import threading
 import weakref
 from collections.abc import Callable
@@ -41,8 +40,10 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .errors import EvaluationError, TensorDiffError
-from .expr import Apply, Einsum, symbol
+from . import functionvalues
+from .errors import TensorDiffError
+from .functiondocs import row_docstring
+from .expr import Apply, Einsum
 from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
 from .annotations import ExprLike
 from .expr import Expr
@@ -65,7 +66,7 @@ class _TableDocstring:
     def __get__(self, fn, owner=None):
         if fn is None or fn.user or FUNCTIONS.get(fn.name) is not fn:
             return self.class_doc
-        fn.__dict__["__doc__"] = doc = _row_docstring(fn)
+        fn.__dict__["__doc__"] = doc = row_docstring(fn, _ROW_SUMMARIES[fn.name])
         return doc
 
 
@@ -117,8 +118,8 @@ class Elementwise:
                  user: bool = False, array: Optional[Callable[..., Any]] = None,
                  code: Union[str, dict[str, str], None] = None, ufunc: Optional[np.ufunc] = None, domain: str = "real",
                  finite_differences: bool = True, doc: Optional[str] = None) -> None:
-        _check_function_name(name, "function name")
-        _check_function_name(base if base is not None else name, "function base name")
+        check_function_name(name, "function name")
+        check_function_name(base if base is not None else name, "function base name")
         for what, value in (("numeric", numeric), ("derivative", derivative), ("array", array)):
             if value is not None and not callable(value):
                 raise TensorDiffError(f"{what} of function {name} must be callable or None, got {value!r:.60}")
@@ -172,7 +173,7 @@ class Elementwise:
         if self._derivative is None:
             if not self.user:
                 raise TensorDiffError(f"function {self.display} has no derivative rule")
-            self._derivative = _abstract(self.base, self.order + 1, None, self.latex)
+            self._derivative = abstract_function(self.base, self.order + 1, None, self.latex)
         return self._derivative
 
     def __call__(self, x: ExprLike) -> Expr:
@@ -187,74 +188,9 @@ class Elementwise:
         return (_user_function, (self.base, self.order))
 
 
-def _check_function_name(name, what):
+def check_function_name(name, what):
     if not isinstance(name, str) or not name.isidentifier():
         raise TensorDiffError(f"{what} must be an identifier (a str such as 'h'), got {name!r:.60}")
-
-
-# ---------------------------------------------------------------- numeric helpers
-
-def _scipy_special(required_by=None):
-    """scipy.special, imported on first use; None without scipy (an error when ``required_by`` needs it)."""
-    try:
-        import scipy.special   # optional: only the gamma-family functions need it, and erf is faster with it
-    except ImportError:
-        if required_by is None:
-            return None
-        raise EvaluationError(f"td.{required_by} needs scipy to evaluate (pip install scipy)") from None
-    return scipy.special
-
-
-def _per_entry(scalar_function, x):
-    """``scalar_function`` (a math-module function) applied to every entry of ``x``."""
-    x = np.asarray(x)
-    dtype = np.result_type(x.dtype, np.float32)
-    return np.asarray(np.frompyfunc(scalar_function, 1, 1)(x), dtype=dtype)   # a 0-d x gives a float
-
-
-def _erf(x):
-    special = _scipy_special()
-    return special.erf(x) if special is not None else _per_entry(math.erf, x)
-
-
-def _normal_cdf(x):
-    # Φ(x) = erfc(-x/√2)/2: exact in its tail, where 1 + erf(x/√2) would cancel to 0
-    special = _scipy_special()
-    return 0.5 * (special.erfc(-x * _SQRT_HALF) if special is not None else _per_entry(math.erfc, -x * _SQRT_HALF))
-
-
-def _gelu(x):
-    return x * _normal_cdf(x)
-
-
-def _special_function(name, public):
-    def evaluate(x):
-        return getattr(_scipy_special(public), name)(x)
-    evaluate.__name__ = name
-    return evaluate
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _step(x):
-    return np.heaviside(x, 0.0).astype(np.result_type(x, np.float32), copy=False)
-
-
-def _relu(x):
-    return np.maximum(x, 0)
-
-
-def _softplus(x):
-    return np.logaddexp(0.0, x)   # log(1 + e^x) without overflow for large x
-
-
-def _identity(x):
-    return np.array(x, copy=True)
-
-
-_SQRT_HALF = math.sqrt(0.5)
 
 
 # ---------------------------------------------------------------- derivative helpers
@@ -278,7 +214,7 @@ def _log_of_exp(arg):
 
 def _gelu_derivative(x):
     # gelu′(x) = Φ(x) + x φ(x), with Φ(x) = (1 + erf(x/√2))/2 and φ(x) = exp(-x²/2)/√(2π)
-    cdf = add_node([constant(0.5, x.shape), scale(_f("erf")(scale(x, _SQRT_HALF)), 0.5)])
+    cdf = add_node([constant(0.5, x.shape), scale(_f("erf")(scale(x, functionvalues.SQRT_HALF)), 0.5)])
     density = scale(_f("exp")(scale(power(x, 2.0), -0.5)), 1.0 / math.sqrt(2.0 * math.pi))
     return add_node([cdf, hadamard(x, density)])
 
@@ -289,60 +225,6 @@ def _row(name, numeric, derivative, latex, array, code, ufunc=None, domain="real
 
 
 _ROW_SUMMARIES = {}   # name -> the row's summary (None: the ufunc's name says it)
-_DOMAIN_NOTES = {
-    "real": "Defined for every real entry.",
-    "positive": "Its tests draw positive entries; outside its domain the value follows numpy (nan or inf), silently.",
-    "interval": "Its tests draw entries with |x| ≤ 1/2, well inside the domain (and away from the poles).",
-    "kink": "Not smooth at 0: the derivative there is the convention stated above.",
-}
-_EXAMPLE_POINTS = {"real": 0.5, "positive": 2.0, "interval": 0.25, "kink": -1.5}
-
-
-def _row_docstring(fn):
-    """A numpydoc docstring for table row ``fn``, from its facts: summary, derivative, domain, value."""
-    x = symbol("x", ())
-    summary = f"``{fn.name}(x)`` entry by entry" + (f", as ``np.{fn.ufunc.__name__}``." if fn.ufunc else ".")
-    described = _ROW_SUMMARIES[fn.name]
-    description = ""
-    if described:
-        # "natural logarithm" starts a sentence; "log(1 + x)" or "x's value" is left as written
-        description = (described[0].upper() + described[1:] if described.split()[0].isalpha() else described) + ". "
-    if fn.ufunc is not None:
-        description += f"``np.{fn.ufunc.__name__}`` of an expression builds it too. "
-    derivative = str(fn.derivative(x))
-    if "\n" in derivative:
-        description += "Its derivative is printed in the example below; "
-    else:
-        description += f"Its derivative is {fn.name}′(x) = {derivative.removeprefix('out = ')}; "
-    description = textwrap.fill(description + f"derivatives of any order follow from it. {_DOMAIN_NOTES[fn.domain]}", 96)
-    point = _EXAMPLE_POINTS[fn.domain]
-    try:
-        value = f"\n>>> round(float(td.evaluate(td.{fn.name}(x), x={point})), 6)\n{round(float(fn.numeric(np.float64(point))), 6)}"
-    except TensorDiffError:   # lgamma and digamma without scipy
-        value = ""
-    return f"""{summary}
-
-{description}
-
-Parameters
-----------
-x : Expr or array_like
-    The argument, of any shape (a number is a scalar).
-
-Returns
--------
-Expr
-    {fn.name}(x[i,...]) at each entry, of the shape of ``x``.
-
-Examples
---------
->>> import tensordiff as td
->>> x = td.scalar("x")
->>> print(td.diff(td.{fn.name}(x), x))
-{derivative}
->>> print(td.{fn.name}(td.matrix("A", "n p")))
-out[i,j] = {fn.display}(A[i,j]){value}
-"""
 
 
 # ---------------------------------------------------------------- the table
@@ -374,39 +256,39 @@ _ROWS = [
          lambda xp, sp, x: xp.cosh(x), "{np}.cosh({x})", np.cosh),
     _row("tanh", np.tanh, lambda x: _one_plus(power(_f("tanh")(x), 2.0), -1.0), r"\tanh",
          lambda xp, sp, x: xp.tanh(x), "{np}.tanh({x})", np.tanh),
-    _row("sigmoid", _sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
+    _row("sigmoid", functionvalues.sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
          lambda xp, sp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
          {"numpy": "(0.5 * (1 + {np}.tanh(0.5 * {x})))", "torch": "{np}.sigmoid({x})"},
          summary="logistic function 1/(1 + e^-x), computed as (1 + tanh(x/2))/2 (no overflow)"),
-    _row("softplus", _softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
+    _row("softplus", functionvalues.softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
          lambda xp, sp, x: xp.logaddexp(x * 0, x),
          {"numpy": "{np}.logaddexp(0.0, {x})", "torch": "{np}.logaddexp({np}.zeros_like({x}), {x})"},
          summary="log(1 + e^x), computed without overflow; its derivative is sigmoid"),
-    _row("erf", _erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
+    _row("erf", functionvalues.erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
          r"\operatorname{erf}", lambda xp, sp, x: sp.erf(x), "{sp}.erf({x})",
          summary="error function (scipy.special.erf with scipy, math.erf entry by entry without)"),
-    _row("gelu", _gelu, _gelu_derivative, r"\operatorname{gelu}",
-         lambda xp, sp, x: x * (0.5 * sp.erfc(-x * _SQRT_HALF)),
+    _row("gelu", functionvalues.gelu, _gelu_derivative, r"\operatorname{gelu}",
+         lambda xp, sp, x: x * (0.5 * sp.erfc(-x * functionvalues.SQRT_HALF)),
          "{x} * (0.5 * {sp}.erfc(-({x}) * 0.7071067811865476))",
          summary="exact GELU x·Φ(x), Φ the normal CDF (torch's default, jax.nn.gelu(approximate=False))"),
-    _row("lgamma", _special_function("gammaln", "lgamma"), lambda x: _f("digamma")(x), r"\log\Gamma",
+    _row("lgamma", functionvalues.special_function("gammaln", "lgamma"), lambda x: _f("digamma")(x), r"\log\Gamma",
          lambda xp, sp, x: sp.gammaln(x), "{sp}.gammaln({x})", None, "positive",
          summary="log|Γ(x)| (scipy.special.gammaln; needs scipy to evaluate)"),
-    _row("digamma", _special_function("digamma", "digamma"), lambda x: polygamma_function(1)(x), r"\psi",
+    _row("digamma", functionvalues.special_function("digamma", "digamma"), lambda x: polygamma_function(1)(x), r"\psi",
          lambda xp, sp, x: sp.digamma(x), "{sp}.digamma({x})", None, "positive",
          summary="ψ(x) = Γ′(x)/Γ(x); its derivatives are polygamma1, polygamma2, ... (needs scipy)"),
     _row("abs", np.abs, lambda x: _f("sign")(x), r"\operatorname{abs}",
          lambda xp, sp, x: xp.abs(x), "{np}.abs({x})", np.absolute, "kink", summary="absolute value; abs′(0) = 0"),
     _row("sign", np.sign, _zero_derivative, r"\operatorname{sign}",
          lambda xp, sp, x: xp.sign(x), "{np}.sign({x})", np.sign, "kink", summary="sign -1, 0, 1; its derivative is 0"),
-    _row("step", _step, _zero_derivative, r"\theta",
+    _row("step", functionvalues.step, _zero_derivative, r"\theta",
          lambda xp, sp, x: xp.heaviside(x, 0.0),
          {"numpy": "{np}.heaviside({x}, 0.0)", "torch": "{np}.heaviside({x}, {np}.zeros_like({x}))"},
          None, "kink", summary="Heaviside step: 1 where x > 0, else 0; its derivative is 0"),
-    _row("relu", _relu, lambda x: _f("step")(x), r"\operatorname{relu}",
+    _row("relu", functionvalues.relu, lambda x: _f("step")(x), r"\operatorname{relu}",
          lambda xp, sp, x: xp.maximum(x, 0), {"numpy": "{np}.maximum({x}, 0)", "torch": "{np}.clamp({x}, min=0)"},
          None, "kink", summary="max(x, 0); its derivative is step(x), 0 at 0"),
-    _row("stop_gradient", _identity, _zero_derivative, r"\operatorname{sg}",
+    _row("stop_gradient", functionvalues.identity, _zero_derivative, r"\operatorname{sg}",
          lambda xp, sp, x: x, {"numpy": "{x}", "jax": "{lax}.stop_gradient({x})", "torch": "({x}).detach()"},
          finite_differences=False,
          summary="x's value with derivative 0 at every order (jax.lax.stop_gradient, torch's detach)"),
@@ -433,7 +315,7 @@ def polygamma_function(n):
             fn = _polygammas.get(n)
             if fn is None:
                 fn = _polygammas[n] = Elementwise(
-                    f"polygamma{n}", lambda x: _scipy_special("polygamma").polygamma(n, x),
+                    f"polygamma{n}", lambda x: functionvalues.scipy_special("polygamma").polygamma(n, x),
                     lambda x: polygamma_function(n + 1)(x), r"\psi^{(%d)}" % n,
                     array=lambda xp, sp, x: sp.polygamma(n, x),
                     code={"numpy": "{sp}.polygamma(%d, {x})" % n, "torch": "{sp}.polygamma(%d, {x})" % n},
@@ -588,100 +470,29 @@ def power(x, p):
 
 # ---------------------------------------------------------------- user functions
 
-_user_registry = {}
+DECLARED_USER_FUNCTIONS = {}   # name -> the user function td.elementwise declared under it (userfunctions.py)
 
 
 def registered_user_function(base, order=0):
     """The user function ``base`` (declared with td.elementwise) differentiated ``order`` times, or None."""
-    return _user_function(base, order) if base in _user_registry else None
+    return _user_function(base, order) if base in DECLARED_USER_FUNCTIONS else None
 
 
 def _user_function(base, order):
     """The user function ``base`` differentiated ``order`` times (unpickling; parsing h'(x))."""
-    fn = _user_registry.get(base)
-    if fn is None:
-        fn = elementwise(base)
+    fn = DECLARED_USER_FUNCTIONS.get(base)
+    if fn is None:   # declared now, abstract, as td.elementwise(base) declares it
+        fn = DECLARED_USER_FUNCTIONS[base] = abstract_function(base, 0, None, None)
     for _ in range(order):
         fn = fn.derivative_function()
     return fn
 
 
-def elementwise(name: str, fn: Optional[Callable[..., Any]] = None,
-                deriv: Union[Callable[..., Any], Elementwise, None] = None, latex: Optional[str] = None) -> Elementwise:
-    """A user elementwise function, abstract or bound to numpy implementations.
-
-    An abstract function (``fn`` None) differentiates to abstract derivatives printed h′, h″, ...,
-    and its implementations are passed at evaluation (``functions={"h": [h, h_prime, ...]}``). A bound
-    one evaluates like a built-in; without ``deriv`` its derivative is abstract.
-
-    Any identifier is a name, a built-in one's too: ``td.elementwise("softplus", f, df)`` is your
-    own function, distinct from ``td.softplus``, and prints (and parses) as ``user.softplus(x)``.
-
-    Parameters
-    ----------
-    name : str
-        The function's name, an identifier; it prints as ``name(...)`` and reads back with
-        ``td.parse`` while the function is declared.
-    fn : callable, optional
-        The numpy implementation, applied to arrays elementwise.
-    deriv : callable or Elementwise, optional
-        The derivative's numpy implementation, or an ``Elementwise`` with its own derivative (for
-        higher orders).
-    latex : str, optional
-        The LaTeX of the name, used by ``td.latex``.
-
-    Returns
-    -------
-    Elementwise
-        The function; call it on expressions.
-
-    Raises
-    ------
-    TensorDiffError
-        If ``name`` is not an identifier, or ``fn``, ``deriv`` or ``latex`` has the wrong type.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> h = td.elementwise("h")                     # abstract
-    >>> print(td.diff(td.sum(h(x)), x))
-    out[i] = h′(x[i])
-    >>> td.evaluate(td.diff(td.sum(h(x)), x), x=np.array([0.0, 1.0]), functions={"h": [np.sin, np.cos]})
-    array([1.        , 0.54030231])
-    >>> g = td.elementwise("g", np.tanh, lambda v: 1 - np.tanh(v) ** 2)   # bound
-    >>> td.evaluate(td.diff(td.sum(g(x)), x), x=np.array([0.0]))
-    array([1.])
-    """
-    _check_function_name(name, "function name")
-    if fn is not None and not callable(fn):
-        raise TensorDiffError(f"fn of {name} must be a callable numpy implementation (or None for an abstract "
-                              f"function), got {fn!r:.60}")
-    if latex is not None and not isinstance(latex, str):
-        raise TensorDiffError(f"latex of {name} must be a str, got {latex!r:.60}")
-    if name == "pow":
-        raise TensorDiffError("'pow' names tensordiff's power family x^p; choose another name")
-    existing = _user_registry.get(name)
-    if existing is not None and fn is None and deriv is None:
-        return existing
-    result = _abstract(name, 0, fn, latex)
-    if deriv is not None:
-        if isinstance(deriv, Elementwise):
-            result._derivative = deriv
-        elif callable(deriv):
-            result._derivative = _abstract(name, 1, deriv, latex)
-        else:
-            raise TensorDiffError(f"deriv of {name} must be callable or a td.elementwise function, got {deriv!r:.60}")
-    _user_registry[name] = result
-    return result
-
-
-def _abstract(base, order, numeric, latex):
+def abstract_function(base, order, numeric, latex):
     """h^(order) with numeric implementation ``numeric`` (None: supplied at evaluation)."""
     fn = Elementwise(base, numeric, None, latex, order=order, base=base, user=True)
     fn.name = base if order == 0 else base + PRIMES.get(order, f"^({order})")
     return fn
 
 
-__all__ = ["Elementwise", "elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]   # noqa: PLE0604 - the rows' names
+__all__ = ["Elementwise", "polygamma", "FUNCTIONS", *FUNCTIONS]   # noqa: PLE0604 - the rows' names

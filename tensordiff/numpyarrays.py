@@ -19,7 +19,9 @@ __all__ = ["NumpyBackend", "numpy_contraction", "numpy_value", "numbers_only", "
 
 
 def numpy_value(name, value):
-    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, list, tuple, dict)):
+    """The value given for symbol ``name`` as a numpy array: numbers and bools (True is 1, as in
+    numpy's arithmetic), whether Python's, numpy's scalars or arrays, become float64 (float32 stays)."""
+    if value is None or isinstance(value, (str, bytes, list, tuple, dict)):
         raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
     if isinstance(value, (int, float)):
         return np.asarray(finite_float(name, value))

@@ -267,8 +267,7 @@ def _fresh_symbol(name, dims, taken):
 
 
 def _as_float_array(name, value):
-    if isinstance(value, bool) or not isinstance(value, (numbers.Number, np.ndarray, np.generic)) and \
-            not hasattr(value, "__array__"):
+    if not isinstance(value, (numbers.Number, np.ndarray, np.generic)) and not hasattr(value, "__array__"):
         raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
     try:
         array = np.asarray(value)

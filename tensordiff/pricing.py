@@ -160,8 +160,9 @@ def _gram_price(node, step, sizes):
 def _sum_price(node, step, sizes):
     """A sum writes each part's product of factors (one multiply-add per factor and entry) onto the
     output or its diagonal (one entry per distinct axis of its pattern); the factors are steps of
-    their own. numpy plans every sum as a FusedSumStep (its ``parts``); other backends add whole
-    terms, each a temporary the size of the output."""
+    their own. numpy plans every sum as a FusedSumStep (its ``parts``), which the compiled kernel
+    writes without temporaries and its numpy twin with the products it forms (``_twin_temporaries``);
+    other backends add whole terms."""
     entries = math.prod(sizes[d] for d in node.shape)
     parts = getattr(step, "parts", None)
     if parts is None:
@@ -171,9 +172,66 @@ def _sum_price(node, step, sizes):
         written = math.prod(sizes[node.shape[part.pattern.index(p)]] for p in set(part.pattern))
         flops += max(len(part.factors), 1) * written
         widest = max(widest, written)
-    # the compiled kernel accumulates in place; its numpy twin forms each product (and a partial
-    # product) before adding it
-    return flops, 0 if kernels_available() else 2 * widest
+    fused = getattr(step, "fused", None)
+    if kernels_available() or fused is None:   # the compiled kernel accumulates in place
+        return flops, 0 if kernels_available() else 2 * widest
+    return flops, _twin_temporaries(fused, [sizes[d] for d in node.shape])
+
+
+def _twin_temporaries(fused, shape):
+    """The most entries the numpy twin (kernels.ProductsLayout, fusion._run_in_place) holds at once
+    while it writes a FusedSumStep into an output of ``shape``: a term written into its own dying
+    buffer is scaled there by the product of its smaller factors, then each pass adds its products."""
+    worst = 0
+    passes = fused.passes
+    if fused.donor is not None:
+        _, _, (_, _, rest_layout), _, scales = fused.donor
+        worst = _chain(None, [axes for _, axes in scales], shape)[1]
+        if rest_layout is not None:
+            worst = max(worst, _pass_temporaries(rest_layout, shape))
+        passes = passes[1:]
+    for pattern, _, layout in passes:
+        view = [shape[pattern.index(u)] for u in dict.fromkeys(pattern)]
+        worst = max(worst, _pass_temporaries(layout, view))
+    return worst
+
+
+def _pass_temporaries(layout, view):
+    """Entries held at once by one pass of the twin over a target of shape ``view``: in each group
+    a term's product grows factor by factor (the old and the new product alive together), joins
+    the group's total (the total, the term and their sum), and the total is multiplied by the
+    factors along the last axis. A product of numbers alone stays a number; the target is written
+    in place."""
+    worst = 0
+    for along, subs in layout.groups:
+        total = None
+        for _, constant in subs:
+            value, held = _chain(None, [axes for _, axes in constant], view)
+            worst = max(worst, _entries(total, view) + held)
+            if total is None or value is None:
+                total = total if value is None else value
+            else:
+                joined = total | value
+                worst = max(worst, _entries(total, view) + _entries(value, view) + _entries(joined, view))
+                total = joined
+        worst = max(worst, _chain(total, [axes for _, axes in along], view)[1])
+    return worst
+
+
+def _chain(value, factor_axes, shape):
+    """(axes of the product, the most entries held at once) of multiplying ``value`` (the axes it
+    spans; None: a number) by factors spanning ``factor_axes`` one after another, as numpy does."""
+    worst = _entries(value, shape)
+    for axes in factor_axes:
+        grown = (value or frozenset()) | frozenset(axes)
+        grown = grown or None   # a number times a 0-d array: a number
+        worst = max(worst, _entries(value, shape) + _entries(grown, shape))
+        value = grown
+    return value, worst
+
+
+def _entries(axes, shape):
+    return 0 if axes is None else math.prod(shape[a] for a in axes)
 
 
 def _may_be_a_view(node, step=None):

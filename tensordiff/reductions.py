@@ -121,6 +121,9 @@ def min(x: ExprLike, axis: Axis = None) -> Expr:
 def mean(x: ExprLike, axis: Axis = None) -> Expr:
     """The mean along ``axis``, as np.mean: the sum divided by the sizes of the reduced dims.
 
+    A mean over no entries (an axis of size 0) is nan, as np.mean, without a warning; so are the
+    derivatives that contain it.
+
     Parameters
     ----------
     x : Expr or array_like
@@ -143,6 +146,9 @@ def mean(x: ExprLike, axis: Axis = None) -> Expr:
     >>> import tensordiff as td
     >>> td.mean(td.matrix("X", "n p"), axis=0).shape
     ('p',)
+    >>> import numpy as np
+    >>> td.evaluate(td.mean(td.matrix("X", "n p"), axis=0), X=np.zeros((0, 2)))
+    array([nan, nan])
     """
     x = as_expr(x)
     axes = _axes(x, axis, "mean")

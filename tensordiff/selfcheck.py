@@ -27,20 +27,17 @@ import numpy as np
 
 import tensordiff as td
 from .expr import Apply, Einsum, topological
-from .kinks import crosses_kink
 from .matrixform import to_matrix
 from .printing import user_function_name
-from .indices import base_dims
 from .randexpr import DEPTH, SHAPES, SIZES, USER_FUNCTIONS, ExpressionGenerator
 from .widedraws import MERGED_SHAPES
 from .testing import numeric_diff
+from .selfcheckcompare import EXACT_TOL, CheckFailure, assert_close, confirm_by_differences, fd_twin
+from .selfcheckreading import reads_back
 
-__all__ = ["ExpressionGenerator", "PROPERTIES", "check_example", "main"]
+__all__ = ["ExpressionGenerator", "PROPERTIES", "check_example", "main", "Example", "CheckFailure", "confirm_by_differences",
+           "fd_twin"]
 
-FD_TOL = 1e-6          # finite differences, relative to the largest entry (at least 1e-3)
-FD_STEP = 1e-6         # the finite-difference step; where it disagrees, the others of FD_RETRY_STEPS are tried
-FD_RETRY_STEPS = (1e-5, 1e-4, 1e-7)
-EXACT_TOL = 1e-8       # against jax, generated code and rebuilt expressions
 SMALL = 4              # third derivatives only with respect to symbols of at most this many entries
 # ... and only of second derivatives of at most this many nodes. The product rule keeps terms that
 # are equal up to a transpose apart, so a derivative can multiply out: seed 1292's second
@@ -104,91 +101,8 @@ class Example:
         return result
 
 
-class CheckFailure(AssertionError):
-    """A property does not hold on an example."""
-
-
-def assert_close(got, want, tol, what, differenced=None):
-    """|got - want| <= tol · max(|want|, 1e-3) entrywise-max, with equal shapes and finite values.
-
-    ``differenced``: the values finite differences were taken of. Their rounding noise is about
-    1e-16 |f| / eps = 1e-10 |f|, so the scale is at least 1e-3 |f| (a tolerance ten times that
-    noise): a derivative near zero of a large function cannot be resolved more finely."""
-    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
-    if got.shape != want.shape:
-        raise CheckFailure(f"{what}: shape {got.shape} != {want.shape}")
-    if not np.all(np.isfinite(got)):
-        raise CheckFailure(f"{what}: non-finite values")
-    error = float(np.max(np.abs(got - want))) if got.size else 0.0
-    scale = max(float(np.max(np.abs(want))) if want.size else 0.0, 1e-3)
-    if differenced is not None and np.size(differenced):
-        scale = max(scale, 1e-3 * float(np.max(np.abs(differenced))))
-    if not error <= tol * scale:
-        raise CheckFailure(f"{what}: max abs error {error:.3e}, relative {error / scale:.3e}")
-
-
-def fd_twin(twin, V, name, eps=1e-6, symmetric=False):
-    """Central finite differences of the numpy twin with respect to symbol ``name``; a symmetric
-    symbol moves (i, j) and (j, i) together, giving sym(G) as td.diff does."""
-    x0 = np.asarray(V[name], dtype=float)
-    f0 = np.asarray(twin(V))
-    out = np.zeros(f0.shape + x0.shape)
-    as_value = (lambda a: a) if x0.shape else float
-    for index in np.ndindex(*x0.shape):
-        plus, minus = x0.copy(), x0.copy()
-        plus[index] += eps
-        minus[index] -= eps
-        moved = 1
-        if symmetric and index[0] != index[1]:
-            plus[index[::-1]] += eps
-            minus[index[::-1]] -= eps
-            moved = 2
-        out[(Ellipsis,) + index] = (np.asarray(twin({**V, name: as_value(plus)}))
-                                    - np.asarray(twin({**V, name: as_value(minus)}))) / (2 * eps * moved)
-    return out
-
-
 def _check_value(ex, max_order):
     assert_close(ex.evaluate(ex.expr), ex.twin(ex.V), 1e-10, "value vs numpy twin")
-
-
-def confirm_by_differences(ex, got, name, lower, what, differenced):
-    """Whether ``got`` agrees with central differences of ``lower`` (None: the numpy twin) along
-    ``name``; raises CheckFailure where no step confirms it.
-
-    One step cannot always decide. Where the function differenced is zero up to rounding
-    (softmax of entries equal along its axis, tanh(x) - gr(x) with gr bound to tanh), its
-    rounding noise over the step is larger than the tolerance: a larger step divides the noise
-    by more. Where a maximum, comparison, where or kinked function changes branch within the
-    step, the difference spans two branches: a step that stays on one branch is taken, and the
-    comparison does not apply (None) where none does. A wrong derivative disagrees at every step,
-    so the tolerance is the same at each."""
-    symbol = ex.S[name]
-
-    def differences(step):
-        if lower is None:
-            return fd_twin(ex.twin, ex.V, name, eps=step, symmetric=symbol.symmetric)
-        return numeric_diff(lower, symbol, ex.V, eps=step, functions=USER_FUNCTIONS)
-
-    try:
-        assert_close(got, differences(FD_STEP), FD_TOL, what, differenced)
-        return True
-    except CheckFailure as failure:
-        first = failure
-    decided = [ex.expr if lower is None else lower]
-    first_crossed = crosses_kink(decided, symbol, ex.V, FD_STEP, USER_FUNCTIONS)
-    for step in FD_RETRY_STEPS:
-        if crosses_kink(decided, symbol, ex.V, step, USER_FUNCTIONS):
-            continue
-        try:
-            assert_close(got, differences(step), FD_TOL, what, differenced)
-            return True
-        except CheckFailure as failure:
-            if first_crossed:
-                first, first_crossed = failure, False
-    if first_crossed:
-        return None
-    raise first
 
 
 def _check_first(ex, max_order):
@@ -308,85 +222,8 @@ def _check_parse_round_trip(ex, max_order):
         if text is None:
             continue
         for written in dict.fromkeys([text, str(td.matrix_notation(e))]):
-            tried |= _reads_back(ex, e, written)
+            tried |= reads_back(ex, e, written)
     return tried
-
-
-def _reads_back(ex, e, text):
-    """Whether ``text``, the matrix notation of ``e``, could be read with sizes (it then evaluates
-    equal to ``e``, else CheckFailure)."""
-    try:
-        parsed = td.parse(text)
-    except td.TensorDiffError as exc:
-        raise CheckFailure(f"td.parse({text!r}) failed: {exc}") from None
-    readings = _sized_readings(parsed, text, e.shape)
-    if not readings:
-        return False
-    failures = []
-    for reading in readings:   # the notation carries no size for an unsized eye: one reading must agree
-        try:
-            assert_close(_reading_value(ex, reading), ex.evaluate(e), EXACT_TOL, f"td.parse({text!r})")
-            return True
-        except CheckFailure as failure:
-            failures.append(failure)
-    raise failures[0]
-
-
-def _sized_readings(parsed, text, shape):
-    """The readings of ``text`` whose dims all have sizes: ``parsed`` itself when it has them, else
-    one per size that ``eye`` can be given where an identity that no symbol sizes left it unsized
-    (``eye`` alone, ``s*eye``, ``logdet(2*eye)``: the notation carries no size, so each size is a
-    reading). None fits when the text's identities need different sizes
-    (tanh(det(eye + M*M'))*eye); an empty list then. A result of order 3 or 4 may also read with
-    each identity at its own size (tprod(eye, eye)): (reading, sizes), see _identity_sized."""
-    if parsed.shape == shape and _sized(parsed):
-        return [parsed]
-    readings = [] if len(shape) <= 2 else _identity_sized(parsed, shape)
-    for dim in dict.fromkeys(shape[:1] + tuple(SIZES)):
-        try:
-            reading = td.parse(text, eye=dim)
-        except td.ShapeError:
-            continue
-        if reading.shape == shape and _sized(reading):
-            readings.append(reading)
-    return readings
-
-
-CARRIER = "sizes_of_identities"   # a symbol whose value sizes the dims no symbol of a reading has
-
-
-def _identity_sized(parsed, shape):
-    """[(parsed, the sizes of its dims no symbol has)] where those dims are axes of ``parsed``
-    standing where ``shape`` has a dim of one size: tprod(eye, eye) reads with identities of
-    fresh dims, and ∂X/∂X with X (a, b) has two sizes, which no one ``eye=`` gives; else []."""
-    if len(parsed.shape) != len(shape):
-        return []
-    sizes = {}
-    for got, want in zip(parsed.shape, shape):
-        if want not in SIZES or sizes.setdefault(got, SIZES[want]) != SIZES[want] \
-                or got in SIZES and SIZES[got] != SIZES[want]:
-            return []
-    fresh = {d: size for d, size in sizes.items() if d not in SIZES}
-    if not fresh or not all(d in SIZES or d in fresh for n in topological([parsed])
-                            for d in (n.dims if isinstance(n, Einsum) else n.shape)):
-        return []
-    return [(parsed, fresh)]
-
-
-def _reading_value(ex, reading):
-    """The value of a reading: an expression, or (expression, sizes of its dims no symbol has)."""
-    if not isinstance(reading, tuple):
-        return ex.evaluate(reading)
-    expr, sizes = reading
-    carrier = td.tensor(CARRIER, tuple(sizes))
-    values = {**ex.V, CARRIER: np.zeros(tuple(sizes.values()))}
-    return np.asarray(td.evaluate([expr, carrier], functions=USER_FUNCTIONS, **values)[0])
-
-
-def _sized(e):
-    """Whether every dim of ``e`` has a size in SIZES (a merged dim a·b through its parts)."""
-    return all(d in SIZES or "·" in d and set(base_dims(d)) <= set(SIZES)
-               for n in topological([e]) for d in (n.dims if isinstance(n, Einsum) else n.shape))
 
 
 def _check_simplify(ex, max_order):

@@ -57,7 +57,7 @@ def signature(values, backend=None, dims=()):
             key.append((name, value.shape, value.dtype))
         elif name in dims and not isinstance(value, (float, np.floating)):
             key.append((name, kind, value))
-        elif kind is float or kind is int or isinstance(value, np.generic):
+        elif kind is float or kind is int or kind is bool or isinstance(value, np.generic):
             key.append((name, kind))
         else:
             entry = backend.signature_entry(value) if backend is not None else None

@@ -22,7 +22,7 @@ same reused pairs.
 import math
 import threading
 
-from .arraylibrary import einsum_equation, is_one, smallest
+from .arraylibrary import einsum_equation, is_one, scaled_operand
 from .fusion import FusedSumStep
 from .gram import gram_plan
 
@@ -97,10 +97,12 @@ class EinsumStep:
         if not self.tensor_args:
             return None, factor
         arrays = [args[k] for k in self.tensor_args]
+        least = scaled_operand(arrays)
+        if least is None:   # an empty operand: the factor scales the result (scaled_operand says why)
+            return self._contract(self.equation, arrays), factor
         if self.gram is not None:
             return self.gram(arrays, factor), 1.0
         if not is_one(factor):
-            least = smallest(arrays)
             arrays[least] = arrays[least] * factor
         return self._contract(self.equation, arrays), 1.0
 
@@ -110,6 +112,8 @@ class EinsumStep:
         if not self.tensor_args or not self.backend.specialises:
             return None
         shapes = [tuple(sizes[self.id_dims[i]] for i in self.subscripts[k]) for k in self.tensor_args]
+        if any(math.prod(shape) == 0 for shape in shapes):   # as parts: the factor scales the result
+            return None
         tensor_args, scalar_args, plain = self.tensor_args, self.scalar_args, self.plain
         constant = None if scalar_args else self.factor((), sizes)
         write_out = None if plain else self.backend.assembler(self.core_ids, self.out_ids, self.id_dims, sizes, place)

@@ -196,7 +196,7 @@ DERIVATIVES = {
     "a direction of another shape": (lambda: td.diff(f, w, direction=y), ["(n)", "'w'", "(p)"]),
     "a direction with several symbols": (lambda: td.diff(f, [X, w], direction=w), ["jvp"]),
     "grad of a vector": (lambda: td.grad(X @ w, w), ["scalar", "(n)"]),
-    "hessian of a vector": (lambda: td.hessian(X @ w, w), ["scalar", "(n)"]),
+    "hvp of a vector": (lambda: td.hvp(X @ w, w, w), ["hvp", "scalar", "(n)"]),   # td.hessian takes any shape
     "jvp with too few tangents": (lambda: td.jvp(f, [X, w], [w]), ["2"]),
     "jvp with swapped tangents": (lambda: td.jvp(f, [X, w], [w, X]), ["'X'"]),
     "vjp with a wrong cotangent": (lambda: td.vjp(X @ w, w, w), ["(p)", "(n)"]),

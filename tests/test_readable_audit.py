@@ -21,20 +21,20 @@ from test_matrix_sums import SYMPY_17_TERMS, _symbols, _values
 def _round_trips(seeds):
     """[(seed, text, whether it was read with sizes)] of every text the selfcheck's round trip reads."""
     checked = []
-    original = selfcheck._reads_back
+    original = selfcheck.reads_back
 
     def recording(ex, e, text):
         read = original(ex, e, text)
         checked.append((ex.seed, text, read))
         return read
 
-    selfcheck._reads_back = recording
+    selfcheck.reads_back = recording
     try:
         for seed in seeds:
             results, _ = selfcheck.check_example(seed, max_order=2, properties=["parse round trip"])
             assert not results["parse round trip"], results["parse round trip"]
     finally:
-        selfcheck._reads_back = original
+        selfcheck.reads_back = original
     return checked
 
 

@@ -2,6 +2,7 @@
 differences, ties split equally as jax.grad splits them, and bad axes named."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -244,3 +245,97 @@ def test_generated_code_of_every_new_node_matches_evaluation(target):
     for e, got in zip(exprs, results):
         got = got.numpy() if target == "torch" else np.asarray(got)
         assert np.allclose(got, td.evaluate(e, **values)), td.index_notation(e)
+
+
+# ---- a mean over no entries is nan, as np.mean (which also warns) and jnp.mean; numpy's sum of
+# nothing is 0 and stays 0. Derivatives that contain the mean are nan too: they are the mean of
+# the slopes over no entries (jax's forward mode agrees; its reverse mode pushes the inf cotangent
+# into no entries and reports 0).
+
+def _empty_cases():
+    X, a, v = td.matrix("X", "n p"), td.scalar("a"), td.vector("v", "p")
+    return [td.mean(X, axis=0), td.mean(X), td.mean(a * X, axis=0) + v, td.grad(td.mean(a * X), a),
+            td.mean(X, axis=0) @ v, td.jacobian(td.mean(a * X, axis=0), a), td.hessian(td.mean(a * a * X), a),
+            td.mean(X, axis=0) * v, td.mean(td.exp(X) * a, axis=0)]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "dask", "jax"])
+def test_a_mean_over_an_empty_axis_is_nan_everywhere_and_quietly(backend):
+    pytest.importorskip({"numpy": "numpy", "dask": "dask.array", "jax": "jax"}[backend])
+    if backend == "jax":
+        _jax()
+    values = {"X": np.zeros((0, 3)), "a": 2.0, "v": np.ones(3)}
+    exprs = _empty_cases()
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = td.compile(exprs, backend=backend)(**values)
+        compiled_again = td.compile(exprs, backend=backend)(**values)   # the specialised call of a known signature
+        evaluated = [td.evaluate(e, backend=backend, **values) for e in exprs]
+    for e, *results in zip(exprs, compiled, compiled_again, evaluated):
+        for result in results:
+            result = np.asarray(result.compute() if backend == "dask" else result)
+            assert result.shape == td.evaluate(e, X=np.ones((2, 3)), a=2.0, v=np.ones(3)).shape
+            assert np.isnan(result).all(), (td.index_notation(e), result)
+
+
+def test_a_mean_over_an_empty_axis_agrees_with_numpy_and_jax_values():
+    jax, jnp = _jax()
+    X = td.matrix("X", "n p")
+    for shape in [(0, 3), (0, 1), (0, 0)]:
+        Xv = np.zeros(shape)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for axis in [0, None, (0, 1)]:
+                want = np.mean(Xv, axis=axis)
+                assert np.array_equal(td.evaluate(td.mean(X, axis=axis), X=Xv), want, equal_nan=True)
+                assert np.array_equal(np.asarray(jnp.mean(Xv, axis=axis)), want, equal_nan=True)
+            # axis 1 of an (0, k) matrix leaves no entries: empty, as numpy's
+            assert td.evaluate(td.mean(X, axis=1), X=Xv).shape == np.mean(Xv, axis=1).shape == (0,)
+    forward = jax.jacfwd(lambda a: jnp.mean(a * np.zeros((0, 3))))(2.0)
+    a = td.scalar("a")
+    assert np.isnan(forward) and np.isnan(td.evaluate(td.grad(td.mean(a * X), a), X=np.zeros((0, 3)), a=2.0))
+
+
+def test_a_sum_over_an_empty_axis_stays_zero_even_scaled():
+    X, a = td.matrix("X", "n p"), td.scalar("a")
+    values = {"X": np.zeros((0, 3)), "a": 2.0}
+    for e in [td.sum(X, axis=0), td.sum(X), a * td.sum(X, axis=0), td.grad(td.sum(a * X), a)]:
+        assert np.array_equal(td.evaluate(e, **values), np.zeros(np.shape(td.evaluate(e, X=np.ones((2, 3)), a=2.0))))
+    # an infinite scale of a sum of nothing is nan, as np.sum(x) * inf
+    assert np.isnan(td.evaluate(a * td.sum(X), X=np.zeros((0, 3)), a=np.inf))
+
+
+def test_printed_means_read_back_nan_over_empty_axes():
+    X, v = td.matrix("X", "n p"), td.vector("v", "p")
+    cases = [(td.mean(X, axis=0), lambda Xv, vv: np.mean(Xv, axis=0)), (td.mean(X), lambda Xv, vv: np.mean(Xv)),
+             # with X (0, 0) numpy's mean(X, 0) has no entries, so its product with v is a sum of
+             # nothing; the one contraction here divides its whole sum by n = 0 (docs/background/numerics.md)
+             (td.mean(X, axis=0) @ v, lambda Xv, vv: np.nan if Xv.shape[0] == 0 else np.mean(Xv, axis=0) @ vv),
+             (td.mean(X, axis=1), lambda Xv, vv: np.mean(Xv, axis=1))]
+    for e, twin in cases:
+        text = td.matrix_notation(e)
+        back = td.parse(text)
+        for Xv in [np.zeros((0, 3)), np.zeros((2, 0)), np.zeros((0, 0))]:
+            vv = np.ones(Xv.shape[1])
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = twin(Xv, vv)
+            for result in [td.evaluate(e, X=Xv, v=vv), td.evaluate(back, X=Xv, v=vv)]:
+                assert np.array_equal(result, want, equal_nan=True), (text, Xv.shape)
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax"])
+def test_generated_code_of_a_mean_over_an_empty_axis_is_nan_too(target):
+    if target == "jax":
+        jax, _ = _jax()
+    X, v = td.matrix("X", "n p"), td.vector("v", "p")
+    exprs = [td.mean(X, axis=0), td.mean(X), td.mean(X, axis=0) @ v, td.sum(X, axis=0)]
+    namespace = {}
+    exec(td.codegen(exprs, target=target), namespace)
+    for Xv in [np.zeros((0, 3)), np.ones((2, 3))]:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # numpy's own 1/0 in plain generated code
+            got = namespace["f"](Xv, np.ones(3))
+        for result, e in zip(got, exprs):
+            want = td.evaluate(e, X=Xv, v=np.ones(3))
+            assert np.allclose(np.asarray(result), want, rtol=1e-14, atol=0, equal_nan=True), (td.index_notation(e), Xv.shape)

@@ -77,6 +77,7 @@ def measure_case(name):
     row = dict(case=name)
     for phase, k in (("derive", 1), ("compile", 2), ("call", 3)):
         row[f"{phase}_s"] = marks[k][0] - marks[k - 1][0]
+        row[f"{phase}_cpu_s"] = marks[k][1] - marks[k - 1][1]
     row["total_s"] = marks[3][0] - marks[0][0]
     row["total_cpu_s"] = marks[3][1] - marks[0][1]
     return row

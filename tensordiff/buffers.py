@@ -53,12 +53,29 @@ def value_kind(node, step):
     return OPAQUE
 
 
+class BufferRoots(list):
+    """Per slot, the frozenset of slots whose allocations its value may share; ``sharers[root]``
+    lists the slots whose roots hold ``root``, so ``may_overwrite`` visits only the values that may
+    share a buffer rather than every slot (linear planning of deep programs, not quadratic)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sharers = {}
+
+    def append(self, slot_roots):
+        slot = len(self)
+        super().append(slot_roots)
+        for root in slot_roots:
+            self.sharers.setdefault(root, []).append(slot)
+
+
 def buffer_roots(steps):
     """For each slot of ``steps`` (a program's (node, step, argument slots, released slots)), the
-    frozenset of slots whose allocations its value may share, and the set of OPAQUE slots.
+    frozenset of slots whose allocations its value may share (a ``BufferRoots``), and the set of
+    OPAQUE slots.
 
     A FRESH value's roots are itself; the others' are themselves and their arguments' roots."""
-    roots, opaque = [], set()
+    roots, opaque = BufferRoots(), set()
     for k, (node, step, args, _) in enumerate(steps):
         kind = value_kind(node, step)
         if kind == OPAQUE:
@@ -86,9 +103,10 @@ def may_overwrite(slot, k, roots, opaque, last, outputs):
     mine = roots[slot]
     if mine & opaque or slot in outputs or last.get(slot) != k:
         return False
-    for other in range(len(roots)):
-        if other != slot and roots[other] & mine and (other in outputs or last.get(other, -1) >= k):
-            return False
+    for root in mine:
+        for other in roots.sharers[root]:
+            if other != slot and (other in outputs or last.get(other, -1) >= k):
+                return False
     return True
 
 

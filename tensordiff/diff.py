@@ -62,16 +62,23 @@ MAX_ORDER = 1000
 # order-by-order derivative, which collects its coefficients at every order, is the accurate one.
 MAX_SHARED_ORDER = 24
 
-# A derivative with more terms than this is used as one (sum) operand instead of being
-# distributed over the product: distributing everything swells deep chains quadratically.
-MAX_DISTRIBUTED_TERMS = 12
+# A derivative whose terms hold more operands than this in all is used as one (sum) operand instead
+# of being distributed over the product: distributing everything swells deep chains quadratically,
+# as each term is the product of all the slopes before it (a chain of depth d would build d terms of
+# up to d operands per operation). Counting operands, not terms, still distributes the few short
+# terms whose merging cancels or collects (3 det(X³) inv(X)' from det(X X X)).
+MAX_DISTRIBUTED_OPERANDS = 12
+
+
+def _distributed_size(terms):
+    return sum(len(term.operands) if isinstance(term, Einsum) else 1 for term in terms)
 
 
 def _product_rule(coeff, operands, subs, out, dims, k, d_k, new):
     """Terms of coeff·einsum(...) with operand k replaced by the terms of its derivative d_k."""
     result = []
     terms = terms_of(d_k)
-    if len(terms) > MAX_DISTRIBUTED_TERMS:
+    if len(terms) > 1 and _distributed_size(terms) > MAX_DISTRIBUTED_OPERANDS:
         terms = (d_k,)
     for term in terms:
         ops = operands[:k] + (term,) + operands[k + 1:]

@@ -116,7 +116,7 @@ def _factor_common_operand(node):
             break
         best = max(shared, key=lambda key: (counts[key], -min(k for k in remaining if key in options[k])))
         members = sorted(k for k in remaining if best in options[k])
-        rests = [options[k][best][0] for k in members]
+        rests = [options[k][best][0]() for k in members]
         rebuild = options[members[0]][best][1]
         before = sum(uniform_cost(node.terms[k]) for k in members)
         after = sum(uniform_cost(r) for r in rests) + uniform_cost(rebuild(add_node(rests)))
@@ -161,7 +161,7 @@ def _equation_cost(equation, size):
 
 
 def _operand_factorings(term):
-    """{key: (rest R, rebuild(R_sum))} for each operand F of ``term`` that can be factored out."""
+    """{key: (build_rest() -> R, rebuild(R_sum))} for each operand F of ``term`` that can be factored out."""
     out = term.out
     if len(set(out)) != len(out):
         return {}
@@ -175,14 +175,21 @@ def _operand_factorings(term):
         if not interface or len(interface) == len(sub) or not set(interface) <= rest_ids:
             continue
         rest_out = tuple(interface) + tuple(i for i in out if i in rest_ids)
-        rest_ops = term.operands[:f] + term.operands[f + 1:]
-        used = {i for s in term.subscripts for i in s}
-        orphans = {i for i in range(len(term.dims)) if i not in used and i not in out}
-        rest = einsum_on(term.coeff, rest_ops, rest_subs, rest_out, term.dims, sorted(rest_ids | orphans))
         role = tuple(out.index(i) if i in out else -1 - interface.index(i) for i in sub)
         key = (op, role, tuple(out.index(i) for i in rest_out[len(interface):]))
-        found[key] = (rest, _rebuild(op, sub, rest_out, term))
+        found[key] = (_rest(term, f, rest_subs, rest_out, rest_ids), _rebuild(op, sub, rest_out, term))
     return found
+
+
+def _rest(term, f, rest_subs, rest_out, rest_ids):
+    """``term`` without its operand ``f``, built when called: only an operand that another term of the
+    sum shares is ever factored out, so most rests are never needed (a deep chain's sums share none)."""
+    def build():
+        used = {i for s in term.subscripts for i in s}
+        orphans = {i for i in range(len(term.dims)) if i not in used and i not in term.out}
+        rest_ops = term.operands[:f] + term.operands[f + 1:]
+        return einsum_on(term.coeff, rest_ops, rest_subs, rest_out, term.dims, sorted(rest_ids | orphans))
+    return build
 
 
 def _rebuild(op, sub, rest_out, term):

@@ -11,6 +11,7 @@ rebuilding terminates.
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -25,10 +26,29 @@ from .annotations import ExprLike
 # Merging an einsum into its parent stops when the result would have more operands than this,
 # so repeated self-products (A = X@X, B = A@A, ...) cannot grow without bound.
 MAX_MERGED_OPERANDS = 64
+# ... and than this when the einsum merged in repeats an operand (X@X@...@v): canonicalising such a
+# product refines the colours of its equal operands, which costs about the square of its length in
+# every pass that rebuilds it, while its blocks of powers are computed once and shared anyway.
+MAX_MERGED_REPEATING = 12
 _BIG = 1 << 30
 
 
 # ---------------------------------------------------------------- einsum
+
+def merge_limit(product):
+    """The most operands a product that merges the Einsum ``product`` in may hold.
+
+    >>> import tensordiff as td
+    >>> X, v = td.matrix("X", "n n"), td.vector("v", "n")
+    >>> power = X @ X @ X @ X @ X @ X @ X @ X @ X @ X @ X @ v
+    >>> merge_limit(power), merge_limit(X @ X @ v)
+    (12, 64)
+    """
+    operands = product.operands
+    if len(operands) >= MAX_MERGED_REPEATING and 2 * max(collections.Counter(operands).values()) > len(operands):
+        return MAX_MERGED_REPEATING
+    return MAX_MERGED_OPERANDS
+
 
 def einsum_node(coeff, operands, subs, out, dims):
     """Canonical ``coeff * einsum(operands[subs] -> out)``; ``dims[i]`` is the dim of index i."""
@@ -39,7 +59,7 @@ def einsum_node(coeff, operands, subs, out, dims):
     for op, sub in zip(operands, subs):
         if isinstance(op, Einsum) and op.coeff == 0.0:
             return zeros(tuple(dims[i] for i in out))
-        if isinstance(op, Einsum) and len(flat_ops) + len(op.operands) <= MAX_MERGED_OPERANDS:
+        if isinstance(op, Einsum) and len(flat_ops) + len(op.operands) <= merge_limit(op):
             coeff = _product(coeff, op.coeff)
             # an inner index read at an output position is the outer index there; the others are new
             local = [None] * len(op.dims)
@@ -523,7 +543,7 @@ def _unit_skey(t):
 def _with_total(t, coeff):
     """The term ``t`` of a sum with its coefficient-1 form's total coefficient ``coeff``."""
     if isinstance(t, Einsum):
-        if t.coeff == coeff and len(t.operands) <= MAX_MERGED_OPERANDS:
+        if t.coeff == coeff and len(t.operands) <= merge_limit(t):
             return t    # canonical already: scale would merge it whole and canonicalise it again to itself
         base = with_coeff(t, 1.0)
     else:

@@ -25,6 +25,27 @@ def test_deep_chain_differentiates_without_recursion_and_checks_numerically():
     np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-9)
 
 
+
+def test_powers_and_chains_split_into_bounded_products_keep_their_values():
+    # a power merges at most simplify.MAX_MERGED_REPEATING factors a product, and a chain's derivative
+    # of many long terms stays one sum operand (diff.MAX_DISTRIBUTED_OPERANDS): both against finite
+    # differences, the power's gradient and Hessian in the matrix and the chain's Hessian
+    rng = np.random.default_rng(16)
+    X, u, v = td.matrix("bpX", "n n"), td.vector("bpu", "n"), td.vector("bpv", "n")
+    e = v
+    for _ in range(40):
+        e = X @ e
+    values = dict(bpX=np.eye(3) + 0.05 * rng.standard_normal((3, 3)), bpu=rng.standard_normal(3),
+                  bpv=rng.standard_normal(3))
+    assert td.check(u @ e, X, order=2, **values).max_rel_error < 1e-5
+    x, A = td.vector("bcx", "n"), td.matrix("bcA", "n n")
+    e = x
+    for k in range(60):
+        e = td.tanh(e) * 0.9 + x if k % 2 else A @ e
+    chain_values = dict(bcx=rng.standard_normal(3) * 0.3, bcA=0.4 * np.eye(3) + 0.1 * rng.standard_normal((3, 3)))
+    assert td.check(td.sum(e), x, order=2, **chain_values).max_rel_error < 1e-5
+
+
 def test_symmetry_classification_of_deep_graphs_does_not_recurse():
     A = td.matrix("sA", "n n")
     e = A

@@ -65,6 +65,13 @@ def test_refinement_ranks_as_the_text_did_on_deep_programs(compared):
     for _ in range(80):
         e = X @ e
     td.compile(td.grad(u @ e, X))
+    # a power merges 12 factors a product (simplify.merge_limit); a product of three matrices taken
+    # in turn, 48 factors, keeps its refinements of long products
+    cycle = [X, td.matrix("rfY", "n n"), td.matrix("rfZ", "n n")]
+    e = v
+    for k in range(48):
+        e = cycle[k % 3] @ e
+    td.compile(td.grad(u @ e, X))
     S = td.matrix("rfS", "n n", symmetric=True)
     td.hessian(td.trace(S @ S @ S @ td.matrix("rfB", "n n")), S)
     assert len(compared) > 100 and max(compared) > 40

@@ -74,10 +74,10 @@ def test_canonicalisations_of_a_chains_gradient_grow_linearly(monkeypatch):
         planned.append(canonical.take())
     assert_linear(derived, 50)
     assert_linear(planned, 50)
-    # planning rebuilds only what it changes: 577 at depth 200 (381 without factor grouping's group
-    # sums; 871 when every sum's factoring rebuilt the whole graph and each matrix's symmetry test
-    # built its transpose)
-    assert planned[-1] <= 3.0 * 200, planned
+    # planning rebuilds only what it changes: 571 at depth 200 (577 when derivatives were distributed
+    # up to 12 terms; 381 without factor grouping's group sums; 871 when every sum's factoring rebuilt
+    # the whole graph and each matrix's symmetry test built its transpose)
+    assert planned[-1] <= 2.9 * 200, planned
 
 
 def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
@@ -89,9 +89,9 @@ def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
         td.compile(td.grad(f, x))
         counts.append(refined.take())
     assert_linear(counts, 50)
-    # 1,326 at depth 200, derivation and planning (1,254 without factor grouping; 1,441 when planning
-    # rebuilt unchanged nodes)
-    assert counts[-1] <= 6.75 * 200, counts
+    # 98 at depth 200, derivation and planning: 1,326 when derivatives were distributed up to 12 terms
+    # (diff.MAX_DISTRIBUTED_OPERANDS), whose products of 8-24 slopes each needed refinement
+    assert counts[-1] <= 0.5 * 200, counts
 
 
 def test_pair_reuse_of_a_matrix_power_is_near_linear(monkeypatch):
@@ -115,16 +115,29 @@ def test_pair_reuse_of_a_matrix_power_is_near_linear(monkeypatch):
 
 def test_planning_a_matrix_power_canonicalises_linearly(monkeypatch):
     canonical = Counter(monkeypatch, simplify_module, "_canonical_einsum")
-    counts = []
-    for k in (100, 200):   # past one block of simplify.MAX_MERGED_OPERANDS factors, where growth turns linear
+    operands_canonicalised = [0]
+    original = simplify_module._canonical_einsum   # the counting wrapper
+
+    def counted(coeff, ops, *rest):
+        operands_canonicalised[0] += len(ops)
+        return original(coeff, ops, *rest)
+    monkeypatch.setattr(simplify_module, "_canonical_einsum", counted)
+    counts, operands = [], []
+    for k in (100, 200):   # past several blocks of simplify.MAX_MERGED_REPEATING factors
         f, X = power(k, f"q{k}")
         g = td.grad(f, X)
         canonical.take()
+        operands_canonicalised[0] = 0
         td.compile(g)
         counts.append(canonical.take())
+        operands.append(operands_canonicalised[0])
     assert_linear(counts, 100)
-    # 949 at k = 200: 803 without factor grouping's group sums, 1,013 when factoring rebuilt every product
-    assert counts[-1] <= 4.75 * 200, counts
+    # 1,375 products of 10,628 operands in all at k = 200, since a power merges into products of at
+    # most 12 factors (simplify.merge_limit): 949 products of 53,703 operands when it merged
+    # 63 factors a product (803 without factor grouping's group sums, 1,013 when factoring rebuilt
+    # every product)
+    assert counts[-1] <= 7.1 * 200, counts
+    assert operands[-1] <= 54 * 200, operands
 
 
 def test_parsing_distinct_terms_canonicalises_linearly(monkeypatch):

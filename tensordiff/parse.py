@@ -89,14 +89,15 @@ from typing import Union
 
 from . import ops, reductions, reshaping
 from .errors import ParseError, ShapeError, TensorDiffError
-from .expr import Var, describe_symbol, lookup_symbol, symbol_with_dim, without_cycle_collection
+from .expr import Apply, Einsum, Inv, Var, describe_symbol, lookup_symbol, symbol_with_dim, without_cycle_collection
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import merged_dim, merged_parts, parse_dims
 from .kronform import TENSOR_PRODUCTS, tensor_product
 from .vecform import UNVEC_WORDS, unvec_columns
 from .matrixnames import expand as expand_names
 from .textspans import closing_parens, operand_end
-from .simplify import add_node, as_expr, constant, einsum_node
+from .simplify import MAX_MERGED_OPERANDS, add_node, as_expr, constant, einsum_node, is_symmetric
+from .composite import STRUCTURES
 from .annotations import Dims
 from .expr import Expr
 
@@ -1032,6 +1033,16 @@ def _merged_name(dims, root, names, fresh):
 
 
 def _build_chain(node, kids, typed):
+    """A chain of factors: a run of '*' alone is one product (_whole_product), else pairwise."""
+    if all(op == "*" for op, _ in node.value):
+        product = _whole_product(node, kids, typed)
+        if product is not None:
+            return product
+    return _pairwise_chain(node, kids, typed)
+
+
+def _pairwise_chain(node, kids, typed):
+    """The chain built operator by operator, left to right, as ``a * b`` and ``a @ b`` build it."""
     acc, kinds = kids[0], iter(typed.products[node.key])
     for (op, _), kid in zip(node.value, kids[1:]):
         if op == "*":
@@ -1040,6 +1051,65 @@ def _build_chain(node, kids, typed):
         else:
             acc = acc * kid if op == ".*" else acc / kid
     return acc
+
+
+def _fuses_alike(operands):
+    """Whether a product over ``operands`` (its factors' own operands, flattened) canonicalises to the
+    node the pairwise products give. It does when the operands are distinct and none is a symmetric
+    matrix: then simplify's sort keys have no ties, so the canonical order is the same from any
+    grouping (equal operands joined by summed indices only, as in x'XX'x·x'XX'x, are ordered by
+    colour refinement, which can tell two groupings apart), and when none sets off a rewrite that
+    looks at some operands only (A⁻¹A, x^a·x^b, structure pairs)."""
+    if len(set(map(id, operands))) != len(operands):
+        return False
+    for op in operands:
+        if isinstance(op, (Inv, *STRUCTURES)) or isinstance(op, Apply) and op.fn.name == "pow" \
+                or op.ndim == 2 and op.shape[0] == op.shape[1] and is_symmetric(op):
+            return False
+    return True
+
+
+def _whole_product(node, kids, typed):
+    """``kids[0] * kids[1] * ...`` as one product: one canonicalisation instead of one per operator,
+    and a transposed factor A' read as A with its indices swapped. The same interned node as
+    _pairwise_chain (tests/test_parse_products.py builds both); None where it might not be."""
+    kinds, shapes, values = typed.products[node.key], typed.shapes, typed.values
+    operands, subs, dims, flat = [], [], [], []
+    rows = cols = None   # the product's row and column index so far (None: an axis of size 1)
+    for k, (kid, value) in enumerate(zip(node.kids, kids)):
+        shape = shapes[kid.key]
+        if len(shape) > 2:
+            return None
+        swapped = kid.kind == "T" and value.ndim == 2
+        if swapped:
+            value = values[kid.kids[0].key]
+        flat.extend(value.operands if isinstance(value, Einsum) else (value,))
+        if len(flat) > MAX_MERGED_OPERANDS or value.ndim != (shape[0] != ONE) + (shape[1] != ONE):
+            return None
+        axes = value.shape[::-1] if swapped else value.shape
+        kind = kinds[k - 1] if k else "first"
+        own_rows = None
+        if shape[0] != ONE:
+            if kind == "matmul":   # the inner index: the product's columns
+                if dims[cols] != axes[0]:
+                    return None
+                own_rows = cols
+            else:
+                own_rows = len(dims)
+                dims.append(axes[0])
+        own_cols = None
+        if shape[1] != ONE:
+            own_cols = len(dims)
+            dims.append(axes[-1])
+        sub = tuple(i for i in (own_rows, own_cols) if i is not None)
+        operands.append(value)
+        subs.append(sub[::-1] if swapped else sub)
+        if kind in ("first", "matmul", "outer") or rows is None and cols is None:
+            rows = own_rows if kind in ("first", "scale") else rows
+            cols = own_cols
+    if not _fuses_alike(flat):
+        return None
+    return einsum_node(1.0, operands, subs, tuple(i for i in (rows, cols) if i is not None), dims)
 
 
 def _build_sum(node, kids, typed):
@@ -1138,6 +1208,7 @@ def _build(order, typed):
     interned operands) is built once, since building an interned node costs far more than a lookup."""
     typed.names = _dim_names(order, typed)
     values, built = {}, {}
+    typed.values = values   # by node key: _whole_product reads through a transpose to what it transposes
     for node in order:
         kids = [values[kid.key] for kid in node.kids]
         key = _build_key(node, kids, typed)

@@ -89,7 +89,8 @@ from typing import Union
 
 from . import ops, reductions, reshaping
 from .errors import ParseError, ShapeError, TensorDiffError
-from .expr import Apply, Einsum, Inv, Var, describe_symbol, lookup_symbol, symbol_with_dim, without_cycle_collection
+from .expr import (Apply, Einsum, Inv, Var, describe_symbol, lookup_symbol, symbol, symbol_with_dim,
+                   without_cycle_collection)
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .indices import merged_dim, merged_parts, parse_dims
 from .kronform import TENSOR_PRODUCTS, tensor_product
@@ -1032,12 +1033,20 @@ def _merged_name(dims, root, names, fresh):
     return merged_dim(tuple(parts))
 
 
+class _Deferred:
+    """The value of a transpose that only chains read: they read what it transposes, or build it."""
+
+    __slots__ = ()
+
+
 def _build_chain(node, kids, typed):
     """A chain of factors: a run of '*' alone is one product (_whole_product), else pairwise."""
     if all(op == "*" for op, _ in node.value):
         product = _whole_product(node, kids, typed)
         if product is not None:
             return product
+    kids = [typed.values[kid.kids[0].key].T if isinstance(value, _Deferred) else value
+            for kid, value in zip(node.kids, kids)]
     return _pairwise_chain(node, kids, typed)
 
 
@@ -1080,9 +1089,9 @@ def _whole_product(node, kids, typed):
         shape = shapes[kid.key]
         if len(shape) > 2:
             return None
-        swapped = kid.kind == "T" and value.ndim == 2
-        if swapped:
+        if kid.kind == "T":   # A' is A read with its indices swapped (a vector' is the vector)
             value = values[kid.kids[0].key]
+        swapped = kid.kind == "T" and value.ndim == 2
         flat.extend(value.operands if isinstance(value, Einsum) else (value,))
         if len(flat) > MAX_MERGED_OPERANDS or value.ndim != (shape[0] != ONE) + (shape[1] != ONE):
             return None
@@ -1117,7 +1126,7 @@ def _build_sum(node, kids, typed):
     signed = {}   # a term repeated in the sum (x + y - x - x) is broadcast and negated once: kids are interned
     for kid, (sign, _) in zip(kids, node.value):
         if (id(kid), sign) not in signed:
-            term = ops.broadcast_to(kid, shape)
+            term = kid if kid.shape == shape else ops.broadcast_to(kid, shape)
             signed[id(kid), sign] = -term if sign == "-" else term
     return add_node([signed[id(kid), sign] for kid, (sign, _) in zip(kids, node.value)], shape)
 
@@ -1131,6 +1140,19 @@ def _build_compare(node, kids, typed):
 
 def _dims_of(typed, shape):
     return tuple(typed.names[typed.dims.find(d)] for d in shape if d != ONE)
+
+
+def _build_symbol(node, kids, typed):
+    """The symbol of a name, as ops.tensor makes it; each dim name is checked once."""
+    checked = typed.checked_dims
+    dims = []
+    for d in typed.symbols[node.value]:
+        if d != ONE:
+            name = typed.names[typed.dims.find(d)]
+            if name not in checked:
+                checked[name] = parse_dims((name,), f"dims of {node.value!r}")[0]
+            dims.append(checked[name])
+    return symbol(node.value, tuple(dims), node.value in typed.symmetric)
 
 
 def _given_symbols(symbols, dims):
@@ -1176,8 +1198,7 @@ def _symmetric_names(symmetric):
 _BUILD = {
     "along": _build_along,
     "num": lambda node, kids, typed: as_expr(node.value),
-    "sym": lambda node, kids, typed: ops.tensor(node.value, _dims_of(typed, typed.symbols[node.value]),
-                                                symmetric=node.value in typed.symmetric),
+    "sym": _build_symbol,
     "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[node.key][:1])),
     "neg": lambda node, kids, typed: -kids[0],
     "T": lambda node, kids, typed: kids[0].T,
@@ -1209,7 +1230,15 @@ def _build(order, typed):
     typed.names = _dim_names(order, typed)
     values, built = {}, {}
     typed.values = values   # by node key: _whole_product reads through a transpose to what it transposes
+    typed.checked_dims = {}
+    needed = {order[-1].key}   # the transposes read by more than chains, which read through them
     for node in order:
+        if node.kind != "chain":
+            needed.update(kid.key for kid in node.kids)
+    for node in order:
+        if node.kind == "T" and node.key not in needed:
+            values[node.key] = _Deferred()   # its own object: equal build keys need equal transposes
+            continue
         kids = [values[kid.key] for kid in node.kids]
         key = _build_key(node, kids, typed)
         if key not in built:

@@ -656,6 +656,10 @@ class _Dims:
             return True
         if ONE in (a, b):
             return False
+        name, made = self.name, self.made
+        if name[a] is None and name[b] is None and a not in made and b not in made:   # two plain unknowns
+            self._link(a, b)
+            return True
         parts_a, parts_b = self.parts(a), self.parts(b)
         if parts_a is not None and parts_b is not None:   # two merged dims: part by part
             if len(parts_a) != len(parts_b):
@@ -687,8 +691,9 @@ class _Pass:
         self.shapes, self.symbols, self.products = {}, {}, {}
 
     def run(self, order):
+        shapes, rules = self.shapes, _TYPE
         for node in order:
-            self.shapes[node.key] = _TYPE[node.kind](self, node, [self.shapes[k.key] for k in node.kids])
+            shapes[node.key] = rules[node.kind](self, node, [shapes[k.key] for k in node.kids])
 
     def fail(self, pos, message):
         _fail(ShapeError, message, self.text, pos)

@@ -163,9 +163,26 @@ def _merged_name(dims, root, names, fresh):
 
 
 class _Deferred:
-    """The value of a transpose that only chains read: they read what it transposes, or build it."""
+    """The value of a transpose that only chains read (they read what it transposes), or of a chain
+    that only traces read (tr(A*B) is one product): built only where they need it after all."""
 
     __slots__ = ()
+
+
+def _build_call(node, kids, typed):
+    """A function of its arguments; the trace of a chain is built as one product where it can be."""
+    if isinstance(kids[0], _Deferred):   # tr(chain)
+        chain = node.kids[0]
+        chain_kids = [typed.values[kid.key] for kid in chain.kids]
+        product = _whole_product(chain, chain_kids, typed, traced=True) \
+            if all(op == "*" for op, _ in chain.value) else None
+        if product is not None:
+            return product
+        try:
+            kids = [_build_chain(chain, chain_kids, typed)]
+        except TensorDiffError as exc:   # the chain's own message and caret, as when built on its own
+            fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, chain.pos)
+    return function_row(node.value)[1](*kids, **typed.products.get(node.key, {}))
 
 
 def _build_chain(node, kids, typed):
@@ -207,10 +224,11 @@ def _fuses_alike(operands):
     return True
 
 
-def _whole_product(node, kids, typed):
-    """``kids[0] * kids[1] * ...`` as one product: one canonicalisation instead of one per operator,
-    and a transposed factor A' read as A with its indices swapped. The same interned node as
-    _pairwise_chain (tests/test_parse_products.py builds both); None where it might not be."""
+def _whole_product(node, kids, typed, traced=False):
+    """``kids[0] * kids[1] * ...`` as one product (its trace if ``traced``): one canonicalisation
+    instead of one per operator, and a transposed factor A' read as A with its indices swapped. The
+    same interned node as _pairwise_chain (and ops.trace of it): tests/test_parse_products.py builds
+    both; None where it might not be."""
     kinds, shapes, values = typed.products[node.key], typed.shapes, typed.values
     operands, subs, dims, flat = [], [], [], []
     rows = cols = None   # the product's row and column index so far (None: an axis of size 1)
@@ -247,6 +265,14 @@ def _whole_product(node, kids, typed):
             cols = own_cols
     if not _fuses_alike(flat):
         return None
+    if traced:   # the column index becomes the row index
+        if rows is None or cols is None or dims[rows] != dims[cols]:
+            return None
+        renumber = [i - (i > cols) for i in range(len(dims))]
+        renumber[cols] = renumber[rows]
+        subs = [tuple([renumber[i] for i in sub]) for sub in subs]
+        del dims[cols]
+        return einsum_node(1.0, operands, subs, (), dims)
     return einsum_node(1.0, operands, subs, tuple(i for i in (rows, cols) if i is not None), dims)
 
 
@@ -345,7 +371,7 @@ _BUILD = {
     "T": lambda node, kids, typed: kids[0].T,
     "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
     "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[node.key])),
-    "call": lambda node, kids, typed: function_row(node.value)[1](*kids, **typed.products.get(node.key, {})),
+    "call": _build_call,
     "sum": _build_sum,
     "chain": _build_chain,
     "compare": _build_compare,
@@ -372,13 +398,14 @@ def _build(order, typed):
     values, built = {}, {}
     typed.values = values   # by node key: _whole_product reads through a transpose to what it transposes
     typed.checked_dims = {}
-    needed = {order[-1].key}   # the transposes read by more than chains, which read through them
+    needed = {order[-1].key}   # the values read by more than what reads through them (_Deferred)
     for node in order:
-        if node.kind != "chain":
-            needed.update(kid.key for kid in node.kids)
+        traces = node.kind == "call" and node.value == "tr"
+        needed.update(kid.key for kid in node.kids if not (node.kind == "chain" and kid.kind == "T"
+                                                             or traces and kid.kind == "chain"))
     for node in order:
-        if node.kind == "T" and node.key not in needed:
-            values[node.key] = _Deferred()   # its own object: equal build keys need equal transposes
+        if node.kind in ("T", "chain") and node.key not in needed:
+            values[node.key] = _Deferred()   # its own object: equal build keys need the same value
             continue
         kids = [values[kid.key] for kid in node.kids]
         key = _build_key(node, kids, typed)

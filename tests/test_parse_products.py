@@ -47,9 +47,21 @@ def random_chain(rng, length):
     return "*".join(factors)
 
 
+def square_chain(rng, S):
+    """A random chain whose product is a square matrix."""
+    while True:
+        text = random_chain(rng, rng.randint(2, 7))
+        try:
+            shape = td.parse(text, S=S, **DIMS).shape
+        except (td.ShapeError, td.ParseError):
+            continue
+        if len(shape) == 2 and shape[0] == shape[1]:
+            return text
+
+
 def pairwise(monkeypatch, text, **dims):
     """The expression of ``text`` with every chain built operator by operator."""
-    monkeypatch.setattr(parse_module, "_whole_product", lambda node, kids, typed: None)
+    monkeypatch.setattr(parse_module, "_whole_product", lambda *args, **kwargs: None)
     try:
         return td.parse(text, **dims)
     finally:
@@ -59,16 +71,20 @@ def pairwise(monkeypatch, text, **dims):
 def test_random_chains_are_the_nodes_built_pairwise(monkeypatch):
     rng = random.Random(20261206)
     S = td.matrix("S", "n n", symmetric=True)
-    compared, fused, whole_product = 0, [], parse_module._whole_product
+    compared, fused, traced, whole_product = 0, [], [], parse_module._whole_product
 
-    def counted(node, kids, typed):
-        product = whole_product(node, kids, typed)
+    def counted(*args, **kwargs):
+        product = whole_product(*args, **kwargs)
         fused.append(product is not None)
+        traced.append(product is not None and kwargs.get("traced", False))
         return product
 
     for _ in range(1500):
         monkeypatch.setattr(parse_module, "_whole_product", counted)
         text = random_chain(rng, rng.randint(2, 7))
+        if rng.random() < 0.4:   # the trace of a chain is one product too: a square chain's
+            text = square_chain(rng, S)
+            text = f"tr({text})" if rng.random() < 0.5 else f"x'*y - 2*tr({text})"
         try:
             whole = td.parse(text, S=S, **DIMS)
         except (td.ShapeError, td.ParseError):
@@ -79,6 +95,7 @@ def test_random_chains_are_the_nodes_built_pairwise(monkeypatch):
         compared += 1
     assert compared > 1000
     assert sum(fused) > 1000 and not all(fused)   # most chains built whole, the others pairwise
+    assert sum(traced) > 50, sum(traced)
 
 
 def test_repeated_and_symmetric_factors_are_the_nodes_built_pairwise(monkeypatch):

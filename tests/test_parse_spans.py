@@ -12,13 +12,13 @@ import pytest
 import tensordiff as td
 from tensordiff.textspans import closing_parens, operand_end
 
-parse_module = importlib.import_module("tensordiff.parse")   # td.parse is the function
+syntax_module = importlib.import_module("tensordiff.parsesyntax")
 
 
 def scanned(monkeypatch, text, **dims):
     """(the expression, how many tokens the parser scanned, how many syntax nodes it made)."""
     counts = {"tokens": 0, "nodes": 0}
-    scan, node_init = parse_module._Parser.scan, parse_module._Node.__init__
+    scan, node_init = syntax_module.Parser.scan, syntax_module._Node.__init__
 
     def counted_scan(self, pos):
         counts["tokens"] += 1
@@ -28,8 +28,8 @@ def scanned(monkeypatch, text, **dims):
         counts["nodes"] += 1
         node_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(parse_module._Parser, "scan", counted_scan)
-    monkeypatch.setattr(parse_module._Node, "__init__", counted_node)
+    monkeypatch.setattr(syntax_module.Parser, "scan", counted_scan)
+    monkeypatch.setattr(syntax_module._Node, "__init__", counted_node)
     try:
         return td.parse(text, **dims), counts["tokens"], counts["nodes"]
     finally:
@@ -56,7 +56,7 @@ def test_repeated_terms_are_scanned_once(monkeypatch):
     per_term = (tokens_400 - tokens_100) / 300
     assert per_term <= 6, per_term
     assert nodes_400 == nodes_100   # the 24 distinct terms' nodes and the one sum: repeats make none
-    assert tokens_100 < len(parse_module._tokenize(repeated_text(100))) / 2
+    assert tokens_100 < len(syntax_module.tokenize(repeated_text(100))) / 2
 
 
 def test_a_text_twice_as_long_costs_at_most_twice_the_tokens(monkeypatch):

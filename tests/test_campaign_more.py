@@ -558,3 +558,71 @@ def test_printed_forms_read_back(name):
 
 
 NO_MATRIX_FORM = {"selected_entries_inside_a_loss"}   # X[0, 0], X[:, 1]: index notation only today
+
+
+# ---------------------------------------------------------------- several symbols, directions
+
+def test_mixed_third_order_blocks_and_hessian_products_match_jax():
+    """td.diff(f, [x, y], order=3) nests its blocks as jacfwd(argnums) does; hvp, jvp and vjp in one
+    symbol and in a list equal the full tensors contracted, and jax's."""
+    x, y, A = td.vector("x", "n"), td.vector("y", "n"), td.matrix("A", "n n")
+    u, U = td.vector("u", "n"), td.matrix("U", "n n")
+    f = td.sum(td.exp(x) * y) * (x @ A @ y) + td.logsumexp(x * y)
+    rng = rng_for("mixed")
+    v = dict(x=rng.standard_normal(3) / 2, y=rng.standard_normal(3) / 2, A=rng.standard_normal((3, 3)),
+             u=rng.standard_normal(3), U=rng.standard_normal((3, 3)))
+    jv = {k: jnp.asarray(a) for k, a in v.items()}
+
+    def twin(a, b):
+        return jnp.sum(jnp.exp(a) * b) * (a @ jv["A"] @ b) + jsp.logsumexp(a * b)
+
+    def mapped(a, m):   # a vector-valued map of x and A
+        return jnp.exp(m @ a) * jv["y"]
+
+    @jax.jit
+    def reference():
+        def hessian_twice(a, b):
+            h = jax.hessian(twin, argnums=(0, 1))(a, b)
+            return h, h
+        third, hess = jax.jacfwd(hessian_twice, argnums=(0, 1), has_aux=True)(jv["x"], jv["y"])
+        jac = jax.jacfwd(mapped, argnums=(0, 1))(jv["x"], jv["A"])
+        return third, hess, jac
+    third, hess, jac = jax.tree_util.tree_map(np.asarray, reference())
+
+    blocks = td.diff(f, [x, y], order=3)
+    values = td.compile([blocks[i][j][k] for i, j, k in itertools.product(range(2), repeat=3)])(v)
+    for (i, j, k), got in zip(itertools.product(range(2), repeat=3), values):
+        assert_close(got, third[i][j][k], EXACT, f"third-order block {i}{j}{k}")
+    assert_close(td.evaluate(td.hvp(f, x, u), v), hess[0][0] @ v["u"], EXACT, "hvp in x")
+    both = td.evaluate(list(td.hvp(f, [x, y], [u, u])), v)
+    for i in range(2):
+        assert_close(both[i], hess[i][0] @ v["u"] + hess[i][1] @ v["u"], EXACT, f"hvp block row {i}")
+    assert_close(td.evaluate(td.diff(f, x, order=3, direction=u), v),
+                 np.einsum("ijk,i,j,k->", third[0][0][0], v["u"], v["u"], v["u"]), EXACT, "order-3 directional")
+    g = td.exp(A @ x) * y
+    assert_close(td.evaluate(td.jvp(g, x, u), v), jac[0] @ v["u"], EXACT, "jvp in x")
+    assert_close(td.evaluate(td.vjp(g, x, u), v), v["u"] @ jac[0], EXACT, "vjp in x")
+    assert_close(td.evaluate(td.jvp(g, A, U), v), np.einsum("ijk,jk->i", jac[1], v["U"]), EXACT, "jvp in A")
+    assert_close(td.evaluate(td.vjp(g, A, u), v), np.einsum("i,ijk->jk", v["u"], jac[1]), EXACT, "vjp in A")
+    jacobians = td.evaluate(list(td.jacobian(g, [x, A])), v)
+    assert_close(jacobians[0], jac[0], EXACT, "jacobian in x")
+    assert_close(jacobians[1], jac[1], EXACT, "jacobian in A")
+
+
+def test_bad_directions_and_symbols_name_what_is_wrong():
+    """A direction or cotangent of the wrong shape, a symbol listed against a non-symbol, a
+    Hessian of a matrix map: tensordiff errors that name the shapes, never a numpy traceback."""
+    x, X = td.vector("x", "n"), td.matrix("X", "n p")
+    f = td.sum(td.exp(X @ X.T))
+    with pytest.raises(td.ShapeError, match=r"\(m\).*'x' has dims \(n\)"):
+        td.hvp(x @ x, x, td.vector("v", "m"))
+    with pytest.raises(td.ShapeError, match=r"'X' has dims \(n, p\)"):
+        td.jvp(X @ X.T, X, td.vector("v", "n"))
+    with pytest.raises(td.ShapeError, match=r"u has shape \(n\) but f has shape \(n, n\)"):
+        td.vjp(X @ X.T, X, td.vector("v", "n"))
+    with pytest.raises(td.ShapeError, match="hessian needs a scalar expression"):
+        td.hessian(X @ X.T, X)
+    with pytest.raises(td.TensorDiffError, match="with respect to a symbol"):
+        td.diff(f, [X, X.T])
+    with pytest.raises(td.ShapeError, match=r"direction has shape \(n, p\) but 'x' has dims \(n\)"):
+        td.diff(x @ x, x, order=3, direction=X)

@@ -567,7 +567,25 @@ def apply_node(fn, arg):
         result = rule(arg)
         if result is not None:
             return result
+    kept = _spread_axes(arg)
+    if kept is not None:
+        # f(v spread along new axes) is f(v) spread there: a sum along such an axis is then its
+        # size times the rest, which matrix notation writes size(X, k) (a power of a spread ones
+        # vector read back unsized), and f runs on the small v
+        inner = einsum_on(arg.coeff, arg.operands, arg.subscripts, kept, arg.dims, kept)
+        return einsum_node(1.0, (apply_node(fn, inner),), (kept,), arg.out, arg.dims)
     return make(Apply, fn, arg)
+
+
+def _spread_axes(node):
+    """For an Einsum that only repeats one operand along new axes (no sum, no diagonal, no
+    coefficient), the indices of ``node.out`` it keeps, in order; else None."""
+    if not isinstance(node, Einsum) or len(node.operands) != 1:
+        return None
+    sub, out = node.subscripts[0], node.out
+    if len(set(sub)) != len(sub) or len(set(out)) != len(out) or not set(sub) < set(out):
+        return None
+    return tuple(i for i in out if i in sub)
 
 
 def _folded_text(fn, value):

@@ -49,3 +49,24 @@ def assert_identical(got, want):
 def symbols_of(e):
     """The symbols an expression reads, in topological order."""
     return [n for n in topological([e]) if isinstance(n, Var)]
+
+
+def jacfwd_of_each_order(fn, x, top):
+    """[fn(x), jacfwd(fn)(x), ..., jacfwd^top(fn)(x)] as numpy arrays, from one jitted function
+    (one trace, one compile): each order's function hands the orders below it, at the same point,
+    through as jacfwd's auxiliary output. Nested eager jacfwd dispatches every operation on its own."""
+    import jax
+
+    def with_lower_orders(inner):
+        def keep(z):
+            highest, lower = inner(z)
+            return highest, (*lower, highest)
+        return jax.jacfwd(keep, has_aux=True)
+
+    def value(z):
+        return fn(z), ()
+    every = value
+    for _ in range(top):
+        every = with_lower_orders(every)
+    highest, lower = jax.jit(every)(x)
+    return [np.asarray(d) for d in (*lower, highest)]

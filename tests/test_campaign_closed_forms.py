@@ -22,7 +22,7 @@ import tensordiff as td
 from tensordiff.testing import numeric_diff
 
 import helpers
-from helpers import assert_close, registry, spd, symbols_of
+from helpers import assert_close, jacfwd_of_each_order, registry, spd, symbols_of
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -595,24 +595,9 @@ def test_derivatives_match_nested_jax_jacfwd(name):
 
 
 def jax_value_and_derivatives(c, top):
-    """The twin's value and its nested ``jax.jacfwd`` of orders 1..top at the case's values, from
-    one jitted function (one trace and one compile): each order's function hands the orders below
-    it, evaluated at the same point, through as jacfwd's auxiliary output."""
+    """The twin's value and its nested ``jax.jacfwd`` of orders 1..top at the case's values."""
     base = {k: jnp.asarray(np.asarray(x, dtype=float)) for k, x in c.values.items()}
-
-    def with_lower_orders(fn):
-        def keep(x):
-            highest, lower = fn(x)
-            return highest, (*lower, highest)
-        return jax.jacfwd(keep, has_aux=True)
-
-    def value_at(x):
-        return c.twin({**base, c.wrt.name: x}), ()
-    fn = value_at
-    for _ in range(top):
-        fn = with_lower_orders(fn)
-    highest, lower = jax.jit(fn)(base[c.wrt.name])
-    return [np.asarray(d) for d in (*lower, highest)]
+    return jacfwd_of_each_order(lambda x: c.twin({**base, c.wrt.name: x}), base[c.wrt.name], top)
 
 
 @pytest.mark.parametrize("name", NAMES)

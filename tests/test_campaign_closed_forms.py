@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.expr import Var, topological
 from tensordiff.testing import numeric_diff
+
+import helpers
+from helpers import assert_close, jacfwd_of_each_order, registry, spd, symbols_of
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -41,23 +43,15 @@ class Case:
     orders: tuple = (1, 2)            # orders checked against FD and jax
     printed: bool = True
     extra: dict = field(default_factory=dict)
+    derivatives: dict = field(default_factory=dict)   # {order: expression}, filled by derivative()
 
 
 CASES = {}
-
-
-def case(fn):
-    CASES[fn.__name__] = fn
-    return fn
+case = registry(CASES)
 
 
 def rng_for(name):
-    return np.random.default_rng(sum(map(ord, name)) + 7)
-
-
-def spd(rng, n, ridge=1.0):
-    a = rng.standard_normal((n, n)) / np.sqrt(n)
-    return a @ a.T + ridge * np.eye(n)
+    return helpers.rng_for(name, offset=7)
 
 
 def well_conditioned(rng, n):
@@ -175,26 +169,25 @@ def cholesky_logdet():
 
 # ---------------------------------------------------------------- quadratic forms, Gaussians
 
+def mahalanobis(seed_name):
+    """(x - mu)ᵀ S⁻¹ (x - mu) with its symbols (x, mu, S), values, S⁻¹, x - mu and jax twin."""
+    x, mu, S = td.vector("x", "n"), td.vector("mu", "n"), td.matrix("S", "n n")
+    rng = rng_for(seed_name)
+    v = dict(x=rng.standard_normal(3), mu=rng.standard_normal(3), S=spd(rng, 3))
+    return ((x - mu) @ td.inv(S) @ (x - mu), (x, mu, S), v, np.linalg.inv(v["S"]), v["x"] - v["mu"],
+            lambda w: (w["x"] - w["mu"]) @ jnp.linalg.solve(w["S"], w["x"] - w["mu"]))
+
+
 @case
 def mahalanobis_in_x():
-    x, mu, S = td.vector("x", "n"), td.vector("mu", "n"), td.matrix("S", "n n")
-    rng = rng_for("mahalanobis")
-    v = dict(x=rng.standard_normal(3), mu=rng.standard_normal(3), S=spd(rng, 3))
-    Si = np.linalg.inv(v["S"])
-    r = v["x"] - v["mu"]
-    return Case((x - mu) @ td.inv(S) @ (x - mu), x, v, {1: (Si + Si.T) @ r, 2: Si + Si.T},   # Cookbook (86)
-                lambda w: (w["x"] - w["mu"]) @ jnp.linalg.solve(w["S"], w["x"] - w["mu"]), orders=(1, 2, 3))
+    f, (x, _, _), v, Si, r, twin = mahalanobis("mahalanobis")
+    return Case(f, x, v, {1: (Si + Si.T) @ r, 2: Si + Si.T}, twin, orders=(1, 2, 3))   # Cookbook (86)
 
 
 @case
 def mahalanobis_in_covariance():
-    x, mu, S = td.vector("x", "n"), td.vector("mu", "n"), td.matrix("S", "n n")
-    rng = rng_for("mahalanobis S")
-    v = dict(x=rng.standard_normal(3), mu=rng.standard_normal(3), S=spd(rng, 3))
-    Si = np.linalg.inv(v["S"])
-    r = v["x"] - v["mu"]
-    return Case((x - mu) @ td.inv(S) @ (x - mu), S, v, {1: -Si.T @ np.outer(r, r) @ Si.T},   # Cookbook (61)
-                lambda w: (w["x"] - w["mu"]) @ jnp.linalg.solve(w["S"], w["x"] - w["mu"]))
+    f, (_, _, S), v, Si, r, twin = mahalanobis("mahalanobis S")
+    return Case(f, S, v, {1: -Si.T @ np.outer(r, r) @ Si.T}, twin)   # Cookbook (61)
 
 
 def gaussian_loglik(X, mu, S, n):
@@ -558,22 +551,14 @@ NAMES = sorted(CASES)
 
 
 def derivative(c, order):
-    e = c.expr
-    for _ in range(order):
-        e = td.diff(e, c.wrt)
-    return e
+    """d^order expr / d wrt^order, each order differentiated once per case and kept on it."""
+    if order not in c.derivatives:
+        c.derivatives[order] = c.expr if order == 0 else td.diff(derivative(c, order - 1), c.wrt)
+    return c.derivatives[order]
 
 
 def value(c, e):
     return np.asarray(td.evaluate(e, c.values), dtype=float)
-
-
-def assert_close(got, want, tol, what):
-    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
-    error = float(np.max(np.abs(got - want))) if want.size else 0.0
-    assert error <= tol * scale, f"{what}: max abs error {error:.3g} (scale {scale:.3g})"
 
 
 def test_there_are_at_least_thirty_problems():
@@ -603,22 +588,16 @@ def test_each_order_matches_finite_differences_of_the_one_below(name):
 def test_derivatives_match_nested_jax_jacfwd(name):
     c = _get(name)
     assert c.twin is not None
+    reference = jax_value_and_derivatives(c, max(c.orders))
+    assert_close(value(c, c.expr), reference[0], EXACT, f"{name}: value vs jax")
+    for order in c.orders:
+        assert_close(value(c, derivative(c, order)), reference[order], EXACT, f"{name}: order {order} vs jax.jacfwd")
+
+
+def jax_value_and_derivatives(c, top):
+    """The twin's value and its nested ``jax.jacfwd`` of orders 1..top at the case's values."""
     base = {k: jnp.asarray(np.asarray(x, dtype=float)) for k, x in c.values.items()}
-    assert_close(value(c, c.expr), np.asarray(c.twin(base)), EXACT, f"{name}: value vs jax")
-
-    def at(x):
-        return c.twin({**base, c.wrt.name: x})
-    g = at
-    top = max(c.orders)
-    for order in range(1, top + 1):
-        g = jax.jacfwd(g)
-        if order in c.orders:
-            assert_close(value(c, derivative(c, order)), np.asarray(g(base[c.wrt.name])), EXACT,
-                         f"{name}: order {order} vs jax.jacfwd")
-
-
-def _symbols(e):
-    return [n for n in topological([e]) if isinstance(n, Var)]
+    return jacfwd_of_each_order(lambda x: c.twin({**base, c.wrt.name: x}), base[c.wrt.name], top)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -635,7 +614,7 @@ def test_printed_forms_read_back(name):
         text = str(td.matrix_notation(e))
         if e.ndim > 4 or text.startswith("no matrix notation"):
             continue
-        parsed = td.parse(text, symbols=_symbols(e))
+        parsed = td.parse(text, symbols=symbols_of(e))
         assert parsed.ndim == e.ndim, (name, text)
         want = value(c, e)
         sizes = {d: n for d, n in zip(parsed.shape, want.shape) if d not in e.shape}
@@ -664,8 +643,10 @@ def test_several_symbols_hessian_blocks_of_the_cross_entropy_match_jax():
     def twin(Wj, bj):
         zj = Wj @ v["x"] + bj
         return jsp.logsumexp(zj) - zj[1]
-    want_h = jax.hessian(twin, argnums=(0, 1))(jnp.asarray(v["W"]), jnp.asarray(v["b"]))
-    want_g = jax.grad(twin, argnums=(0, 1))(jnp.asarray(v["W"]), jnp.asarray(v["b"]))
+    @jax.jit   # one compile for both, instead of eager dispatch of every operation of the Hessian
+    def grad_and_hessian(Wj, bj):
+        return jax.grad(twin, argnums=(0, 1))(Wj, bj), jax.hessian(twin, argnums=(0, 1))(Wj, bj)
+    want_g, want_h = grad_and_hessian(jnp.asarray(v["W"]), jnp.asarray(v["b"]))
     for i in range(2):
         assert_close(grads[i], np.asarray(want_g[i]), EXACT, f"grad {i}")
         for j in range(2):

@@ -24,6 +24,8 @@ import pytest
 import tensordiff as td
 from tensordiff.testing import numeric_diff
 
+from helpers import assert_close, registry, rng_for, spd, symbols_of
+
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
@@ -49,20 +51,7 @@ class Problem:
 
 
 PROBLEMS = {}
-
-
-def problem(fn):
-    PROBLEMS[fn.__name__] = fn
-    return fn
-
-
-def rng_for(name):
-    return np.random.default_rng(sum(map(ord, name)))
-
-
-def spd(rng, n, ridge=1.0):
-    a = rng.standard_normal((n, n)) / np.sqrt(n)
-    return a @ a.T + ridge * np.eye(n)
+problem = registry(PROBLEMS)
 
 
 def sym(x):
@@ -833,14 +822,6 @@ def contract(tensor, v, order):
     return tensor
 
 
-def assert_close(actual, expected, tol, what):
-    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
-    err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
-    assert err <= tol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g}, tol {tol})"
-
-
 FULL_JACOBIAN_ENTRIES = 400   # a full nested jacfwd up to this size; beyond, along a random direction only
 
 
@@ -1005,11 +986,6 @@ def test_printed_forms(name):
         assert_close(scope["out"], evaluate(p, e), 1e-10, f"{name}: to_einsum of {index[:60]}")
 
 
-def _symbols_of(e):
-    from tensordiff.expr import Var, topological
-    return [n for n in topological([e]) if isinstance(n, Var)]
-
-
 @pytest.mark.parametrize("name", PRINTED)
 def test_matrix_notation_parses_back(name):
     p = get(name)
@@ -1021,7 +997,7 @@ def test_matrix_notation_parses_back(name):
         if text.startswith("no matrix notation"):
             continue
         tried += 1
-        parsed = td.parse(text, symbols=_symbols_of(e))
+        parsed = td.parse(text, symbols=symbols_of(e))
         assert parsed.shape == e.shape, (text, parsed.shape, e.shape)
         assert_close(evaluate(p, parsed), evaluate(p, e), 1e-9, f"{name}: parse({text!r})")
     assert tried or name in NO_MATRIX_FORM, f"{name}: nothing printed in matrix notation"

@@ -95,6 +95,20 @@ def _reference(base, terms, add):
     return total
 
 
+def _assert_products_agree(base, terms, add, tol, what):
+    """kernels.products onto copies of base, with each implementation: the same dtype as base, the
+    same bits, and the reference's values within tol."""
+    results = []
+    for compiled in IMPLEMENTATIONS:
+        kernels.use_compiled(compiled)
+        target = base.copy()
+        kernels.products(target, terms, add)
+        assert target.dtype == base.dtype, what
+        results.append(target)
+    assert all(np.array_equal(r, results[0]) for r in results), what
+    np.testing.assert_allclose(results[0], _reference(base, terms, add), rtol=tol, atol=tol, err_msg=what)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_products_twins_agree_bit_for_bit(dtype, restore_kernels):
     rng = np.random.default_rng(11)
@@ -104,15 +118,7 @@ def test_products_twins_agree_bit_for_bit(dtype, restore_kernels):
         terms = _random_terms(rng, shape, dtype)
         add = bool(trial % 2)
         base = rng.standard_normal(shape).astype(dtype)
-        results = []
-        for compiled in IMPLEMENTATIONS:
-            kernels.use_compiled(compiled)
-            target = base.copy()
-            kernels.products(target, terms, add)
-            assert target.dtype == dtype
-            results.append(target)
-        assert all(np.array_equal(r, results[0]) for r in results), f"trial {trial}"
-        np.testing.assert_allclose(results[0], _reference(base, terms, add), rtol=tol, atol=tol)
+        _assert_products_agree(base, terms, add, tol, f"trial {trial}")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -139,15 +145,8 @@ def test_rows_of_many_groups_written_in_one_pass_agree_bit_for_bit(dtype, restor
             terms.append((float(rng.standard_normal()), factors))
         add = bool(trial % 2)
         base = rng.standard_normal(shape).astype(dtype)
-        results = []
-        for compiled in IMPLEMENTATIONS:
-            kernels.use_compiled(compiled)
-            target = base.copy()
-            kernels.products(target, terms, add)
-            results.append(target)
-        assert all(np.array_equal(r, results[0]) for r in results), f"trial {trial}"
         tol = 1e-12 if dtype == np.float64 else 1e-4
-        np.testing.assert_allclose(results[0], _reference(base, terms, add), rtol=tol, atol=tol)
+        _assert_products_agree(base, terms, add, tol, f"trial {trial}")
 
 
 def test_products_on_a_generalised_diagonal(restore_kernels):

@@ -11,6 +11,8 @@ import pytest
 import tensordiff as td
 from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
 
+from helpers import assert_identical
+
 
 def _built_in_only(k):
     """The k-th random expression, with its first derivatives, that needs no user function (made in
@@ -25,14 +27,6 @@ def _built_in_only(k):
         seed += 1
 
 
-def _assert_identical(got, want):
-    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape and a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("k", range(30))
 def test_random_expressions_agree_bit_for_bit_on_the_quick_path(k):
     exprs, values = _built_in_only(k)
@@ -42,8 +36,8 @@ def test_random_expressions_agree_bit_for_bit_on_the_quick_path(k):
     first = quick(**values)       # specialises
     assert len(quick.specialisations) == 1
     for _ in range(3):            # the stored specialisation, through the quick path
-        _assert_identical(quick(**values), want)
-    _assert_identical(first, want)
+        assert_identical(quick(**values), want)
+    assert_identical(first, want)
 
 
 def test_a_result_is_never_overwritten_by_a_later_call():
@@ -116,7 +110,7 @@ def test_a_program_pickled_after_specialising_runs_the_same():
     copy = pickle.loads(pickle.dumps(program))
     assert copy.specialisations == {}
     for _ in range(2):
-        _assert_identical(copy(**values), want)
+        assert_identical(copy(**values), want)
     assert len(copy.specialisations) == 1
 
 

@@ -12,6 +12,8 @@ import pytest
 import tensordiff as td
 from tensordiff.randexpr import DEPTH, SHAPES, USER_FUNCTIONS, ExpressionGenerator
 
+from helpers import assert_identical
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 from problems import PROBLEMS  # noqa: E402
 
@@ -23,14 +25,6 @@ def _step_loop(exprs):
     return program
 
 
-def _assert_identical(got, want):
-    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape and a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
 @pytest.mark.parametrize("size", ["small", "medium"])
 def test_peer_problems_agree_bit_for_bit_with_the_step_loop(name, size):
@@ -40,8 +34,8 @@ def test_peer_problems_agree_bit_for_bit_with_the_step_loop(name, size):
     specialised, loop = td.compile(expr), _step_loop(expr)
     first = specialised(**values)
     assert len(specialised.specialisations) == 1
-    _assert_identical(first, loop(**values))
-    _assert_identical(specialised(**values), first)      # the second call runs the stored specialisation
+    assert_identical(first, loop(**values))
+    assert_identical(specialised(**values), first)      # the second call runs the stored specialisation
     np.testing.assert_allclose(first, problem.closed(**values), rtol=1e-8, atol=1e-10)
 
 
@@ -52,7 +46,7 @@ def test_random_expressions_and_derivatives_agree_bit_for_bit(seed):
     exprs = [expr] + [td.diff(expr, gen.S[name]) for name in sorted(expr.free)[:2]]
     specialised, loop = td.compile(exprs), _step_loop(exprs)
     for _ in range(2):
-        _assert_identical(specialised(functions=USER_FUNCTIONS, **gen.V), loop(functions=USER_FUNCTIONS, **gen.V))
+        assert_identical(specialised(functions=USER_FUNCTIONS, **gen.V), loop(functions=USER_FUNCTIONS, **gen.V))
 
 
 def test_one_specialisation_per_signature_and_a_bounded_store():
@@ -102,7 +96,7 @@ def test_a_pickled_program_specialises_again():
     want = program(**values)
     again = pickle.loads(pickle.dumps(program))
     assert again.specialisations == {}
-    _assert_identical(again(**values), want)
+    assert_identical(again(**values), want)
     assert len(again.specialisations) == 1
 
 

@@ -47,7 +47,7 @@ def jax_tikhonov(values):
 def jax_derivative(f, x, order):
     for _ in range(order):
         f = jax.jacfwd(f)
-    return np.asarray(f(jnp.asarray(x)))
+    return np.asarray(jax.jit(f)(jnp.asarray(x)))   # one compile, not eager dispatch of each operation
 
 
 def slot_permutations(array, lead, width, count):
@@ -208,7 +208,7 @@ def test_several_symbols_third_order_blocks_match_jax():
 
     def g(u, w):
         return jnp.sum(jnp.tanh(w @ u) ** 2)
-    theirs = jax.jacfwd(jax.jacfwd(jax.jacfwd(g, argnums=(0, 1)), argnums=(0, 1)), argnums=(0, 1))(
+    theirs = jax.jit(jax.jacfwd(jax.jacfwd(jax.jacfwd(g, argnums=(0, 1)), argnums=(0, 1)), argnums=(0, 1)))(
         jnp.asarray(values["x"]), jnp.asarray(values["W"]))
     ours = td.diff(f, [x, W], order=3)
     for i, j, k in itertools.product(range(2), repeat=3):

@@ -1,0 +1,72 @@
+"""Helpers shared by the test files (imported as ``helpers``: pytest puts tests/ on sys.path).
+
+Problem tables and their data, the tolerance check every comparison uses, and the bit-for-bit
+check of two programs' results.
+"""
+
+import numpy as np
+
+from tensordiff.expr import Var, topological
+
+
+def registry(table):
+    """A decorator that files each function it decorates in ``table`` under the function's name."""
+    def register(fn):
+        table[fn.__name__] = fn
+        return fn
+    return register
+
+
+def rng_for(name, offset=0):
+    """A generator seeded from ``name`` (the sum of its characters, plus ``offset``)."""
+    return np.random.default_rng(sum(map(ord, name)) + offset)
+
+
+def spd(rng, n, ridge=1.0):
+    """A random n×n symmetric positive definite matrix, its eigenvalues at least ``ridge``."""
+    a = rng.standard_normal((n, n)) / np.sqrt(n)
+    return a @ a.T + ridge * np.eye(n)
+
+
+def assert_close(actual, expected, tol, what):
+    """Same shape, and the largest error at most ``tol`` relative to the largest entry (or 1)."""
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    assert err <= tol * scale, f"{what}: max abs error {err:.3g} (scale {scale:.3g}, tol {tol})"
+
+
+def assert_identical(got, want):
+    """Two programs' results (one array or a tuple of them): the same shapes, dtypes and bits."""
+    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def symbols_of(e):
+    """The symbols an expression reads, in topological order."""
+    return [n for n in topological([e]) if isinstance(n, Var)]
+
+
+def jacfwd_of_each_order(fn, x, top):
+    """[fn(x), jacfwd(fn)(x), ..., jacfwd^top(fn)(x)] as numpy arrays, from one jitted function
+    (one trace, one compile): each order's function hands the orders below it, at the same point,
+    through as jacfwd's auxiliary output. Nested eager jacfwd dispatches every operation on its own."""
+    import jax
+
+    def with_lower_orders(inner):
+        def keep(z):
+            highest, lower = inner(z)
+            return highest, (*lower, highest)
+        return jax.jacfwd(keep, has_aux=True)
+
+    def value(z):
+        return fn(z), ()
+    every = value
+    for _ in range(top):
+        every = with_lower_orders(every)
+    highest, lower = jax.jit(every)(x)
+    return [np.asarray(d) for d in (*lower, highest)]

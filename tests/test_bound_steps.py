@@ -16,6 +16,8 @@ from tensordiff.gram import gram_plan, gram_product
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 from problems import PROBLEMS  # noqa: E402
 
+from helpers import assert_identical  # noqa: E402
+
 
 # the compiled kernels where they are in use (CI's numpy-twin run switches them off), and the twin
 IMPLEMENTATIONS = [True, False] if kernels.kernels_info().startswith("compiled") else [False]
@@ -26,14 +28,6 @@ def implementation(request):
     previous = kernels.use_compiled(request.param)
     yield request.param
     kernels.use_compiled(previous)
-
-
-def _identical(got, want):
-    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape and a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
 
 
 # ---------------------------------------------------------------- connected_factors
@@ -106,7 +100,7 @@ def test_gram_product_equals_the_blockwise_formula_bit_for_bit(rows, cols, signs
         got = gram_product(g, weight, factor)
         want = _old_gram_product(g, weight, factor, max(1, block_entries // cols))
         assert got.flags.owndata
-        _identical(got, want)
+        assert_identical(got, want)
 
 
 def _contract(equation, arrays):
@@ -145,7 +139,7 @@ def test_a_bound_gram_plan_computes_what_the_plan_computes(case, signs, dtype):
     # the result's dtype is remembered by the factor's kind: each kind, then each again
     for factor in (1.0, -3.0, np.float32(2.0), np.float64(0.5), 0.5 + 1j, np.asarray(-1.5), -3.0, np.float32(2.0)):
         got = bound(arrays, factor)
-        _identical(got, plan(arrays, factor))
+        assert_identical(got, plan(arrays, factor))
         tolerance = 1e-12 if dtype == np.float64 else 1e-4
         np.testing.assert_allclose(got, factor * np.einsum(equation, *arrays), rtol=tolerance, atol=tolerance)
 
@@ -176,7 +170,7 @@ def test_a_placed_scale_places_as_broadcastable_does(axes):
     _, _, bound_shape, order, placed = placed_scale(5, axes, shape, 4)
     assert bound_shape == shape
     got = (array if order is None else np.transpose(array, order)).reshape(placed)
-    _identical(got, broadcastable(array, axes, 4))
+    assert_identical(got, broadcastable(array, axes, 4))
 
 
 def _step_loop(expr):
@@ -197,7 +191,7 @@ def test_bound_steps_take_new_strides_and_a_second_signature(name, implementatio
     program, loop = td.compile(expr), _step_loop(expr)
     for values in (small, fortran, strided, tiny, small):   # one signature, three layouts, a second one
         got = program(**values)
-        _identical(got, loop(**values))
+        assert_identical(got, loop(**values))
         np.testing.assert_allclose(got, problem.closed(**values), rtol=1e-8, atol=1e-10)
     assert len(program.specialisations) == 2
 
@@ -215,7 +209,7 @@ def test_kernels_and_twin_agree_bit_for_bit_on_the_bound_steps(name):
         finally:
             kernels.use_compiled(previous)
     for got, want in zip(results[0], results[-1]):
-        _identical(got, want)
+        assert_identical(got, want)
 
 
 def test_running_a_layout_on_factors_by_position_is_running_it_on_factors_by_key(implementation):
@@ -232,7 +226,7 @@ def test_running_a_layout_on_factors_by_position_is_running_it_on_factors_by_key
             layout.run(by_key, arrays, coeffs, add)
             layout.run_factors(by_position, tuple(arrays[key] for key in layout.keys), coeffs, add,
                                layout.kernel_coefficients(coeffs))
-            _identical(by_position, by_key)
+            assert_identical(by_position, by_key)
 
 
 @pytest.mark.parametrize("name", ["nn-grad", "nn-hess", "logreg-hess", "tikhonov-J"])
@@ -245,7 +239,7 @@ def test_bound_sums_of_mixed_dtypes_agree_with_the_step_loop(name, implementatio
     program, loop = td.compile(expr), _step_loop(expr)
     for _ in range(2):
         got = program(**values)
-        _identical(got, loop(**values))
+        assert_identical(got, loop(**values))
     np.testing.assert_allclose(got, problem.closed(**values), rtol=1e-4, atol=1e-5)
 
 
@@ -275,7 +269,7 @@ def test_an_in_place_scaling_remembers_only_what_shapes_and_dtypes_decide():
         target, factor = rng.standard_normal(shape), rng.standard_normal((shape[2], shape[0]))
         want = target * factor.T[:, None, :]
         assert scale(target, factor) is target
-        _identical(target, want)
+        assert_identical(target, want)
     narrow = rng.standard_normal((2, 3, 4)).astype(np.float32)
     got = scale(narrow, rng.standard_normal((4, 2)))                # float64 product: not into float32
     assert got is not narrow and got.dtype == np.float64
@@ -287,7 +281,7 @@ def test_an_in_place_scaling_remembers_only_what_shapes_and_dtypes_decide():
     factor = rng.standard_normal((4, 2))
     got = scale(overlapping, factor)
     assert got is not overlapping
-    _identical(base, kept)
-    _identical(got, np.broadcast_to(kept, (2, 3, 4)) * factor.T[:, None, :])
+    assert_identical(base, kept)
+    assert_identical(got, np.broadcast_to(kept, (2, 3, 4)) * factor.T[:, None, :])
     shared = rng.standard_normal((2, 3, 4))
     assert scale(shared, shared[:, 0, :].T) is not shared             # the factor reads the target's buffer

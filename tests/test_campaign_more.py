@@ -20,9 +20,12 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.expr import Var, topological
+from tensordiff.expr import topological
 from tensordiff.matrixform import to_matrix
 from tensordiff.testing import numeric_diff
+
+from helpers import assert_close, registry, spd, symbols_of
+from helpers import rng_for as shared_rng_for
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -31,18 +34,6 @@ jsp = pytest.importorskip("jax.scipy.special")
 
 EXACT = 1e-9   # closed forms and jax: exact up to rounding, relative to the largest entry
 FD = 2e-6      # central differences of the order below
-
-
-def assert_close(got, want, tol, what):
-    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
-    error = float(np.max(np.abs(got - want))) if want.size else 0.0
-    assert error <= tol * scale, f"{what}: max abs error {error:.3g} (scale {scale:.3g})"
-
-
-def symbols_of(e):
-    return [n for n in topological([e]) if isinstance(n, Var)]
 
 
 def reads_back(e, values, what):
@@ -107,20 +98,11 @@ class Problem:
 
 
 PROBLEMS = {}
-
-
-def problem(fn):
-    PROBLEMS[fn.__name__] = fn
-    return fn
+problem = registry(PROBLEMS)
 
 
 def rng_for(name):
-    return np.random.default_rng(sum(map(ord, name)) + 11)
-
-
-def spd(rng, n):
-    a = rng.standard_normal((n, n)) / np.sqrt(n)
-    return a @ a.T + np.eye(n)
+    return shared_rng_for(name, 11)
 
 
 def softmax(z):

@@ -27,6 +27,7 @@ __all__ = ["latex", "matrix_notation", "MatrixNotation"]
 
 # A result whose matrix notation is wider than this many characters prints one term per line.
 WIDTH = 72
+LINE = 160   # a term of an aligned block longer than this breaks inside its bracketed sum
 
 NO_MATRIX_FORM = "no matrix notation for this expression; in index notation:\n"
 
@@ -183,7 +184,9 @@ def _named_latex(text, name, functions, sizes):
     for k, (negative, term) in enumerate(terms):
         sign = "-" if negative else "" if k == 0 else "+ "
         lead = ("&\\quad " if k else f"{latex_name(name)} &= " if name is not None else "&")
-        lines.append(lead + (sign + " " if negative and k else sign) + writer.write(term, 1))
+        first, *rest = writer.write_lines(term)
+        lines.append(lead + (sign + " " if negative and k else sign) + first)
+        lines += [rf"&\qquad {piece}" for piece in rest]
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
@@ -211,14 +214,17 @@ def text_to_latex(text, name=None, functions=None, sizes=None):
     tree = _Reader(text).read()
     writer = _LatexWriter(functions or {}, sizes or {})
     terms = _terms(tree) if len(text) > WIDTH else [(False, tree)]
-    pieces = [("-" if negative else "+", writer.write(term, 1)) for negative, term in terms]
-    lead = latex_name(name) + " = " if name is not None else ""
-    if len(pieces) == 1:
-        sign, body = pieces[0]
-        return lead + ("-" + body if sign == "-" else body)
+    if len(terms) == 1:
+        body = writer.write(terms[0][1], 1)
+        lead = latex_name(name) + " = " if name is not None else ""
+        return lead + ("-" + body if terms[0][0] else body)
     head = latex_name(name) + " &= " if name is not None else "&"
-    lines = [head + ("-" if pieces[0][0] == "-" else "") + pieces[0][1]]
-    lines += [("&\\quad " if name is not None else "&") + f"{sign} {body}" for sign, body in pieces[1:]]
+    lines = []
+    for k, (negative, term) in enumerate(terms):
+        first, *rest = writer.write_lines(term)
+        sign = ("-" if negative else "") if k == 0 else ("- " if negative else "+ ")
+        lines.append((head if k == 0 else "&\\quad " if name is not None else "&") + sign + first)
+        lines += [rf"&\qquad {piece}" for piece in rest]
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
@@ -379,6 +385,20 @@ class _LatexWriter:
         if tree[0] == "call" and tree[1] in TENSOR_LATEX:   # A ⊗ B binds as a product of its factors
             binding = 2
         return rf"\left({text}\right)" if binding < place else text
+
+    def write_lines(self, term):
+        """A term of an aligned block as its lines: one line, unless it is longer than LINE and
+        ends in a bracketed sum, which then takes a line per term (in \\bigl( \\bigr), which, unlike
+        \\left( \\right), may span lines)."""
+        text = self.write(term, 1)
+        if len(text) <= LINE or term[0] != "*" or term[2][0] != "sum":
+            return [text]
+        inner = [(negative, self.write(piece, 2)) for negative, piece in term[2][1]]
+        first = ("-" if inner[0][0] else "") + inner[0][1]
+        lines = [self.write(term[1], 2) + r" \bigl(" + first]
+        lines += [f"{'-' if negative else '+'} {piece}" for negative, piece in inner[1:]]
+        lines[-1] += r"\bigr)"
+        return lines
 
     def bare(self, tree):
         kind = tree[0]

@@ -4,6 +4,8 @@ Problem tables and their data, the tolerance check every comparison uses, and th
 check of two programs' results.
 """
 
+import threading
+
 import numpy as np
 
 from tensordiff.expr import Var, topological
@@ -70,3 +72,25 @@ def jacfwd_of_each_order(fn, x, top):
         every = with_lower_orders(every)
     highest, lower = jax.jit(every)(x)
     return [np.asarray(d) for d in (*lower, highest)]
+
+
+def in_threads(work, count):
+    """Run work(k) for k < count in as many threads released together; re-raise the first error."""
+    results, errors = [None] * count, []
+    barrier = threading.Barrier(count)
+
+    def run(k):
+        try:
+            barrier.wait()
+            results[k] = work(k)
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results

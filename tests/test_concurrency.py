@@ -9,7 +9,6 @@ import gc
 import pickle
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -17,6 +16,8 @@ import pytest
 import tensordiff as td
 from tensordiff.steps import EinsumStep
 from tensordiff import expr as nodes
+
+from helpers import in_threads
 
 
 @pytest.fixture
@@ -32,28 +33,6 @@ def _values(seed, n=6, d=4, k=3):
                 y=rng.standard_normal(n))
 
 
-def _in_threads(work, count):
-    """Run work(k) for k < count in as many threads released together; re-raise the first error."""
-    results, errors = [None] * count, []
-    barrier = threading.Barrier(count)
-
-    def run(k):
-        try:
-            barrier.wait()
-            results[k] = work(k)
-        except Exception as exc:  # noqa: BLE001 - handed to the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
-
-
 def test_one_program_called_from_many_threads_at_once(network):
     f, W = network
     program = td.compile([f, td.grad(f, W), td.hessian(f, W)])
@@ -64,7 +43,7 @@ def test_one_program_called_from_many_threads_at_once(network):
 
     for prog in (program, fresh):
         for _ in range(3):
-            got = _in_threads(lambda k: prog(**cases[k % len(cases)]), 16)
+            got = in_threads(lambda k: prog(**cases[k % len(cases)]), 16)
             for k, outputs in enumerate(got):
                 for g, e in zip(outputs, expected[k % len(cases)]):
                     np.testing.assert_array_equal(g, e)
@@ -74,7 +53,7 @@ def test_deriving_in_threads_gives_the_same_derivatives(network):
     f, W = network
     values = _values(0)
     want = td.evaluate(td.hessian(f, W), **values)
-    got = _in_threads(lambda k: td.evaluate(td.hessian(f, W), **values), 8)
+    got = in_threads(lambda k: td.evaluate(td.hessian(f, W), **values), 8)
     for g in got:
         np.testing.assert_allclose(g, want, rtol=1e-12)
 
@@ -151,7 +130,7 @@ def test_threads_building_the_same_expression_get_one_node():
 
     for _ in range(5):
         gc.collect()
-        built = _in_threads(build, 8)
+        built = in_threads(build, 8)
         assert all(b is built[0] for b in built)
 
 

@@ -5,13 +5,14 @@ kept values (changed bytes, in-place changes, dtypes, shapes, functions=), threa
 other backends and bad outputs."""
 
 import pickle
-import threading
 
 import numpy as np
 import pytest
 
 import tensordiff as td
 from tensordiff.expr import Inv, LogDet, Solve
+
+from helpers import in_threads
 
 RNG = np.random.default_rng(1402)
 
@@ -225,11 +226,7 @@ def test_parts_and_incremental_evaluations_are_thread_safe():
             if not (np.array_equal(got_part[1], expected[k][3]) and
                     all(np.array_equal(a, b) for a, b in zip(got_run, expected[k]))):
                 failures.append(k)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(work, 6)
     assert not failures
 
 

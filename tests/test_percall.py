@@ -3,7 +3,6 @@
 still validated, thread-safe and picklable."""
 
 import pickle
-import threading
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import pytest
 import tensordiff as td
 from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
 
-from helpers import assert_identical
+from helpers import assert_identical, in_threads
 
 
 def _built_in_only(k):
@@ -93,11 +92,7 @@ def test_threads_on_the_quick_path_get_their_own_results():
             got = program(**inputs[k])
             if not all(np.array_equal(g, w) for g, w in zip(got, serial[k])):
                 failures.append(k)
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(work, 8)
     assert failures == []
 
 

@@ -4,7 +4,6 @@ bit for bit, one specialisation per signature, dropped on pickling and rebuilt."
 import os
 import pickle
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import pytest
 import tensordiff as td
 from tensordiff.randexpr import DEPTH, SHAPES, USER_FUNCTIONS, ExpressionGenerator
 
-from helpers import assert_identical
+from helpers import assert_identical, in_threads
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 from problems import PROBLEMS  # noqa: E402
@@ -113,11 +112,8 @@ def test_threads_share_one_program():
             got = program(**inputs[k])
             if not np.array_equal(got, wanted[k]):
                 failures.append(k)
-    threads = [threading.Thread(target=work, args=(k,)) for k in rng.permutation(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    order = rng.permutation(8)
+    in_threads(lambda k: work(order[k]), 8)
     assert not failures
 
 

@@ -15,13 +15,13 @@ import numpy as np
 
 from .arithmetic import T, add, divide, matmul, multiply, negative, power, sqrt, subtract
 from .broadcasting import broadcast_shapes, broadcast_to
+from .comparisons import greater, greater_equal, less, less_equal, maximum, minimum
 from .contractions import diag, diagonal, einsum, outer, sum, trace
 from .errors import UnsupportedOperation
 from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
 from .linalgops import det, inv, logdet, matrix_power, norm, solve
-from .reductions import greater, greater_equal, less, less_equal, maximum, minimum
 from .select import index
 from .simplify import as_expr
 from .symbols import eye, matrix, scalar, tensor, vector

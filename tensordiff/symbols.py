@@ -1,4 +1,5 @@
-"""Symbols and the identity: ``tensor``, ``scalar``, ``vector``, ``matrix`` and ``eye``.
+"""Symbols and constants: ``tensor``, ``scalar``, ``vector``, ``matrix``, the identity ``eye``, and
+``ones`` and ``zeros``.
 
 A symbol is a named tensor whose dims are names; sizes bind only at evaluation, from the arrays
 passed under the symbols' names. The same name, dims and kind give the same (interned) symbol.
@@ -9,11 +10,11 @@ from __future__ import annotations
 from .errors import ShapeError
 from .expr import symbol
 from .indices import format_dims, parse_dims
-from .simplify import einsum_node
+from .simplify import constant, einsum_node, zeros as zeros_node
 from .annotations import Dims
 from .expr import Expr
 
-__all__ = ["tensor", "scalar", "vector", "matrix", "eye"]
+__all__ = ["tensor", "scalar", "vector", "matrix", "eye", "ones", "zeros"]
 
 
 def tensor(name: str, dims: Dims, symmetric: bool = False) -> Expr:
@@ -199,3 +200,47 @@ def eye(dim: str) -> Expr:
     if len(dims) != 1:
         raise ShapeError(f"eye takes one dim name, got {dim!r}")
     return einsum_node(1.0, (), (), (0, 0), dims)
+
+
+def ones(dims: Dims) -> Expr:
+    """The all-ones tensor over ``dims`` (a space-separated string or a tuple of dim names).
+
+    Parameters
+    ----------
+    dims : str or tuple of str
+        Dim names, e.g. ``"n p"``; sizes bind at evaluation.
+
+    Returns
+    -------
+    Expr
+        A constant tensor of ones.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.ones("n p").shape
+    ('n', 'p')
+    """
+    return constant(1.0, parse_dims(dims, "dims of ones"))
+
+
+def zeros(dims: Dims) -> Expr:
+    """The all-zeros tensor over ``dims``.
+
+    Parameters
+    ----------
+    dims : str or tuple of str
+        Dim names, e.g. ``"n p"``; sizes bind at evaluation.
+
+    Returns
+    -------
+    Expr
+        A constant tensor of zeros.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> td.zeros("n").shape
+    ('n',)
+    """
+    return zeros_node(parse_dims(dims, "dims of zeros"))

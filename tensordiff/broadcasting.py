@@ -2,7 +2,7 @@
 
 A dim is a name, not a length, so there are no size-1 axes: trailing axes align, an operand
 spreads only along the leading axes it lacks, and two dims that differ where the axes align are
-a ShapeError naming both. ops.py's arithmetic and reductions.py's maximum, where and comparisons
+a ShapeError naming both. arithmetic.py's operators and comparisons.py's maximum, where and comparisons
 all broadcast through ``broadcast_operands``.
 """
 

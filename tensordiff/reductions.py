@@ -1,31 +1,30 @@
-"""Builders for reductions, soft maxima, masks and the Cholesky factor.
+"""Builders for reductions, soft maxima, triangles and the Cholesky factor.
 
 ``max``/``min``/``mean``/``logsumexp`` reduce along numpy-style axes (an int, a tuple, None for
-all; negative ints count from the end); ``softmax``/``log_softmax`` normalise along them;
-``maximum``/``minimum`` compare elementwise. Where entries tie for a max or min, the derivative is
-shared equally among them, as JAX does. Comparisons (``<``, ``<=``, ``>``, ``>=``) give 0/1 masks
-with derivative 0, and ``where`` chooses between two branches without ever multiplying the one
-it discards (so log of a negative in the unused branch cannot turn the result into nan).
+all; negative ints count from the end); ``softmax``/``log_softmax`` normalise along them. Where
+entries tie for a max or min, the derivative is shared equally among them, as JAX does.
 ``tril``/``triu`` keep a triangle of the last two axes; ``cholesky`` gives the lower factor of
-the symmetric part of a square matrix. docs/operations/reductions.md states every convention.
+the symmetric part of a square matrix. The elementwise ``maximum``, ``minimum``, comparisons and
+``where`` (comparisons.py) and the constants ``ones`` and ``zeros`` (symbols.py) are re-exported
+here. docs/operations/reductions.md states every convention.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 
-from .broadcasting import broadcast_operands
+from .comparisons import greater, greater_equal, less, less_equal, maximum, minimum, where
 from .errors import ShapeError, TensorDiffError
 from .expr import Var
 from .functions import power
-from .indices import format_dims, parse_dims
+from .indices import format_dims
 from .printing import short
-from .simplify import (add_node, as_expr, cholesky_node, compare_node, constant, einsum_node, expand_axes,
-                       is_symmetric, logsumexp_node, max_node, maximum_node, scale, softmax_node,
-                       transpose, triangle, where_node, zeros as zeros_node)
-from .annotations import Axis, Dims, ExprLike
+from .simplify import (add_node, as_expr, cholesky_node, einsum_node, expand_axes, is_symmetric, logsumexp_node,
+                       max_node, scale, softmax_node, transpose, triangle, zeros as zeros_node)
+from .symbols import ones, zeros
+from .annotations import Axis, ExprLike
 from .expr import Expr
+
 
 __all__ = ["max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax", "where", "tril", "triu",
            "ones", "zeros", "cholesky", "less", "less_equal", "greater", "greater_equal"]
@@ -159,64 +158,6 @@ def mean(x: ExprLike, axis: Axis = None) -> Expr:
     return einsum_node(1.0, (x, power(size, -1.0)), (ids, ()), kept, x.shape)
 
 
-def maximum(a: ExprLike, b: ExprLike) -> Expr:
-    """The elementwise larger of ``a`` and ``b``, broadcast as numpy does (by dim names), as np.maximum.
-
-    Where a == b, each gets half the derivative (as JAX).
-
-    Parameters
-    ----------
-    a, b : Expr or array_like
-        Operands of one shape, or a scalar with anything.
-
-    Returns
-    -------
-    Expr
-        The larger entry at each position.
-
-    Raises
-    ------
-    ShapeError
-        If the operands' shapes differ.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> td.maximum(td.vector("v", "n"), 0).shape
-    ('n',)
-    """
-    a, b = broadcast_operands("maximum", a, b)
-    return maximum_node(a, b)
-
-
-def minimum(a: ExprLike, b: ExprLike) -> Expr:
-    """The elementwise smaller of ``a`` and ``b`` (broadcast as numpy does), as np.minimum: -maximum(-a, -b).
-
-    Parameters
-    ----------
-    a, b : Expr or array_like
-        Operands of one shape, or a scalar with anything.
-
-    Returns
-    -------
-    Expr
-        The smaller entry at each position.
-
-    Raises
-    ------
-    ShapeError
-        If the operands' shapes differ.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> td.minimum(td.vector("v", "n"), td.vector("w", "n")).shape
-    ('n',)
-    """
-    a, b = broadcast_operands("minimum", a, b)
-    return scale(maximum_node(scale(a, -1.0), scale(b, -1.0)), -1.0)
-
-
 # ---------------------------------------------------------------- soft maxima
 
 def logsumexp(x: ExprLike, axis: Axis = None) -> Expr:
@@ -312,63 +253,7 @@ def log_softmax(x: ExprLike, axis: Axis = -1) -> Expr:
     return add_node([x, scale(expand_axes(logsumexp_node(x, axes), x.shape, axes), -1.0)], x.shape)
 
 
-# ---------------------------------------------------------------- masks
-
-def _comparison(op: str, name: str) -> Callable[[ExprLike, ExprLike], Expr]:
-    def compare(a: ExprLike, b: ExprLike) -> Expr:
-        a, b = broadcast_operands(f"'{op}'", a, b)
-        return compare_node(op, a, b)
-    compare.__name__ = name
-    compare.__doc__ = f"""The 0/1 mask a {op} b elementwise (broadcast as numpy does); its derivative is 0.
-
-    >>> import tensordiff as td
-    >>> (td.vector("v", "n") {op} 0).shape
-    ('n',)
-    """
-    return compare
-
-
-less = _comparison("<", "less")
-less_equal = _comparison("<=", "less_equal")
-greater = _comparison(">", "greater")
-greater_equal = _comparison(">=", "greater_equal")
-
-
-def where(mask: ExprLike, a: ExprLike, b: ExprLike) -> Expr:
-    """``a`` where ``mask`` is nonzero, else ``b`` (np.where, broadcast as numpy does), differentiated
-    through the chosen branch.
-
-    The branch not chosen is never multiplied by 0, so nan or inf in it cannot leak:
-    ``where(x > 0, log(x), 0)`` is 0 wherever x <= 0, and so is its derivative. The mask is
-    treated as piecewise constant (derivative 0).
-
-    Parameters
-    ----------
-    mask : Expr or array_like
-        Nonzero where ``a`` is chosen (a comparison such as ``x > 0`` gives 0/1).
-    a, b : Expr or array_like
-        The values chosen from; one shape with ``mask``, or scalars.
-
-    Returns
-    -------
-    Expr
-        The entries of ``a`` where ``mask`` is nonzero, of ``b`` elsewhere.
-
-    Raises
-    ------
-    ShapeError
-        If the operands' shapes differ.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> x = td.vector("x", "n")
-    >>> td.where(x > 0, td.log(x), 0).shape
-    ('n',)
-    """
-    mask, a, b = broadcast_operands("where", mask, a, b)
-    return where_node(mask, a, b)
-
+# ---------------------------------------------------------------- triangles
 
 def _triangle(x: Expr, k: int, lower: bool, what: str) -> Expr:
     x = as_expr(x)
@@ -442,50 +327,6 @@ def triu(x: Expr, k: int = 0) -> Expr:
     ('n', 'n')
     """
     return _triangle(x, k, False, "triu")
-
-
-def ones(dims: Dims) -> Expr:
-    """The all-ones tensor over ``dims`` (a space-separated string or a tuple of dim names).
-
-    Parameters
-    ----------
-    dims : str or tuple of str
-        Dim names, e.g. ``"n p"``; sizes bind at evaluation.
-
-    Returns
-    -------
-    Expr
-        A constant tensor of ones.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> td.ones("n p").shape
-    ('n', 'p')
-    """
-    return constant(1.0, parse_dims(dims, "dims of ones"))
-
-
-def zeros(dims: Dims) -> Expr:
-    """The all-zeros tensor over ``dims``.
-
-    Parameters
-    ----------
-    dims : str or tuple of str
-        Dim names, e.g. ``"n p"``; sizes bind at evaluation.
-
-    Returns
-    -------
-    Expr
-        A constant tensor of zeros.
-
-    Examples
-    --------
-    >>> import tensordiff as td
-    >>> td.zeros("n").shape
-    ('n',)
-    """
-    return zeros_node(parse_dims(dims, "dims of zeros"))
 
 
 # ---------------------------------------------------------------- cholesky

@@ -13,7 +13,8 @@ from typing import Any, Optional, Union, overload
 
 import numpy as np
 
-from .diff import _check_wrt, diff
+from .diff import diff
+from .differentiate import check_wrt
 from .errors import TensorDiffError
 from .evaluate import compile
 from .expr import Var, declared_dims, topological
@@ -166,7 +167,7 @@ def check(expr: ExprLike, wrt: Wrt, order: int = 1, functions: Optional[Function
     if isinstance(wrt, (list, tuple)):   # several symbols: one result each, on the same random values
         return tuple(check(expr, w, order, functions, eps, seed, **values) for w in wrt)
     expr = as_expr(expr)
-    _check_wrt(wrt)
+    check_wrt(wrt)
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 1:
         raise TensorDiffError(f"check's order must be a positive int, got {order!r}")
     order = int(order)

@@ -15,7 +15,7 @@ import tensordiff as td
 parse_module = importlib.import_module("tensordiff.parse")     # td.parse and td.simplify are functions
 shapes_module = importlib.import_module("tensordiff.parseshapes")
 simplify = importlib.import_module("tensordiff.simplify")
-diff_module = importlib.import_module("tensordiff.diff")
+diff_module = importlib.import_module("tensordiff.diffrules")   # the derivative rules build the products
 
 
 def chain(depth):

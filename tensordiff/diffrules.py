@@ -1,0 +1,233 @@
+"""The derivative rules: one index rule per node type, in the table ``RULES``, applied in forward
+mode over the shared graph.
+
+``derivative(e, X)`` is ∂e/∂X with shape e.shape + X.shape. Every rule returns a sum of einsum
+terms whose operands are nodes of the original graph (or their elementwise derivatives): the
+derivative of an operand is merged into the product that uses it, so the deltas ∂X/∂X creates
+unify indices and disappear wherever an index is summed, and no intermediate derivative tensor
+(shape node.shape + X.shape) is ever materialised.
+
+Why forward mode: symbolically both modes visit each node once, but forward mode keeps every
+term as one flat product over primal nodes that opt_einsum can then order freely; reverse mode
+would need transposition rules per node and yields the same terms after merging. ``td.diff``
+(differentiate.py) applies this pass once per order.
+"""
+
+from __future__ import annotations
+
+from .errors import TensorDiffError
+from .composite import Embed, Merge, Reinterpret
+from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
+                   Triangle, Var, Where, topological)
+from .expr import without_cycle_collection
+from .functions import power
+from .simplify import (add_node, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, max_node, scale,
+                       softmax_node, terms_of, triangle, where_node, zeros)
+
+__all__ = ["RULES", "derivative", "MAX_DISTRIBUTED_OPERANDS"]
+
+
+def _fresh(node, wrt):
+    """Ids for the new wrt axes of a node's derivative, and the extended dims and output."""
+    n = len(node.dims)
+    new = tuple(range(n, n + len(wrt.dims)))
+    return new, node.dims + wrt.dims, node.out + new
+
+
+# A derivative whose terms hold more operands than this in all is used as one (sum) operand instead
+# of being distributed over the product: distributing everything swells deep chains quadratically,
+# as each term is the product of all the slopes before it (a chain of depth d would build d terms of
+# up to d operands per operation). Counting operands, not terms, still distributes the few short
+# terms whose merging cancels or collects (3 det(X³) inv(X)' from det(X X X)).
+MAX_DISTRIBUTED_OPERANDS = 12
+
+
+def _distributed_size(terms):
+    return sum(len(term.operands) if isinstance(term, Einsum) else 1 for term in terms)
+
+
+def _product_rule(coeff, operands, subs, out, dims, k, d_k, new):
+    """Terms of coeff·einsum(...) with operand k replaced by the terms of its derivative d_k."""
+    result = []
+    terms = terms_of(d_k)
+    if len(terms) > 1 and _distributed_size(terms) > MAX_DISTRIBUTED_OPERANDS:
+        terms = (d_k,)
+    for term in terms:
+        ops = operands[:k] + (term,) + operands[k + 1:]
+        sub = subs[:k] + (subs[k] + new,) + subs[k + 1:]
+        result.append(einsum_node(coeff, ops, sub, out, dims))
+    return result
+
+
+def _var_rule(node, d, wrt):
+    ids = tuple(range(len(wrt.dims)))
+    if wrt.symmetric:
+        # ∂S[a,b]/∂S[c,d] = (δac δbd + δad δbc)/2: each S slot of a derivative is sym(G) = (G + Gᵀ)/2,
+        # the gradient on symmetric matrices under ⟨A, B⟩ = tr(AᵀB) (docs/operations/shapes.md)
+        return add_node([einsum_node(0.5, (), (), (0, 1, 0, 1), wrt.dims),
+                         einsum_node(0.5, (), (), (0, 1, 1, 0), wrt.dims)], wrt.dims * 2)
+    return einsum_node(1.0, (), (), ids + ids, wrt.dims)
+
+
+def _einsum_rule(node, d, wrt):
+    new, dims, out = _fresh(node, wrt)
+    terms = []
+    for k, op in enumerate(node.operands):
+        if wrt.name in op.free:
+            terms += _product_rule(node.coeff, node.operands, node.subscripts, out, dims, k, d(op), new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _add_rule(node, d, wrt):
+    return add_node([d(t) for t in node.terms], node.shape + wrt.dims)
+
+
+def _apply_rule(node, d, wrt):
+    ids = tuple(range(len(node.shape)))
+    new = tuple(range(len(ids), len(ids) + len(wrt.dims)))
+    slope = node.fn.derivative(node.arg)
+    terms = _product_rule(1.0, (slope, None), (ids, ids), ids + new, node.shape + wrt.dims, 1, d(node.arg), new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _inv_rule(node, d, wrt):
+    # ∂inv(A)[a,b] = -inv(A)[a,i] ∂A[i,j] inv(A)[j,b]          (Matrix Cookbook eq. 59)
+    dim = node.shape[0]
+    a, b, i, j = 0, 1, 2, 3
+    new = tuple(range(4, 4 + len(wrt.dims)))
+    ops = (node, None, node)
+    subs = ((a, i), (i, j), (j, b))
+    terms = _product_rule(-1.0, ops, subs, (a, b) + new, (dim,) * 4 + wrt.dims, 1, d(node.arg), new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _det_rule(node, d, wrt):
+    # ∂det(A) = det(A) inv(A)[j,i] ∂A[i,j]                    (Matrix Cookbook eq. 49)
+    dim = node.arg.shape[0]
+    new = tuple(range(2, 2 + len(wrt.dims)))
+    inv_a = inv_node(node.arg)
+    ops = (node, inv_a, None)
+    terms = _product_rule(1.0, ops, ((), (1, 0), (0, 1)), new, (dim, dim) + wrt.dims, 2, d(node.arg), new)
+    return add_node(terms, wrt.dims)
+
+
+def _logdet_rule(node, d, wrt):
+    # ∂log|det A| = inv(A)[j,i] ∂A[i,j]                       (Matrix Cookbook eq. 57)
+    dim = node.arg.shape[0]
+    new = tuple(range(2, 2 + len(wrt.dims)))
+    ops = (inv_node(node.arg), None)
+    terms = _product_rule(1.0, ops, ((1, 0), (0, 1)), new, (dim, dim) + wrt.dims, 1, d(node.arg), new)
+    return add_node(terms, wrt.dims)
+
+
+def _tie_share(arg, axes):
+    """1/(number of ties) where an entry of ``arg`` is the max along ``axes``, else 0 (piecewise constant)."""
+    mask = compare_node("==", arg, expand_axes(max_node(arg, axes), arg.shape, axes))
+    ids = tuple(range(arg.ndim))
+    count = einsum_node(1.0, (mask,), (ids,), tuple(i for i in ids if i not in axes), arg.shape)
+    return einsum_node(1.0, (mask, power(count, -1.0)), (ids, tuple(i for i in ids if i not in axes)), ids, arg.shape)
+
+
+def _along_axes_rule(share):
+    """Σ_axes share(arg)[I] ∂arg[I]: the rule of a reduction whose gradient is ``share``."""
+    def rule(node, d, wrt):
+        arg = node.arg
+        ids = tuple(range(arg.ndim))
+        new = tuple(range(arg.ndim, arg.ndim + wrt.ndim))
+        kept = tuple(i for i in ids if i not in node.axes)
+        terms = _product_rule(1.0, (share(node), None), (ids, ids), kept + new, arg.shape + wrt.dims, 1, d(arg), new)
+        return add_node(terms, node.shape + wrt.dims)
+    return rule
+
+
+def _softmax_rule(node, d, wrt):
+    # ∂s[I] = s[I] ∂x[I] - s[I] Σ_{I'} s[I'] ∂x[I'], I' running over the softmax axes of I
+    arg, n = node.arg, node.arg.ndim
+    ids = tuple(range(n))
+    primed = {axis: n + k for k, axis in enumerate(node.axes)}
+    other = tuple(primed.get(i, i) for i in ids)
+    new = tuple(range(n + len(primed), n + len(primed) + wrt.ndim))
+    dims = arg.shape + tuple(arg.shape[axis] for axis in node.axes) + wrt.dims
+    dx, own = d(arg), tuple(range(n, n + wrt.ndim))
+    terms = _product_rule(1.0, (node, None), (ids, ids), ids + own, arg.shape + wrt.dims, 1, dx, own)
+    terms += _product_rule(-1.0, (node, node, None), (ids, other, other), ids + new, dims, 2, dx, new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _where_rule(node, d, wrt):
+    # through the chosen branch only: where(m, ∂a, ∂b), never m ∂a + (1 - m) ∂b (0·inf is nan)
+    mask = broadcast_to(node.mask, node.shape + wrt.dims)
+    return where_node(mask, d(node.a), d(node.b))
+
+
+def _maximum_rule(node, d, wrt):
+    # ∂a where a > b, ∂b where a < b, and (∂a + ∂b)/2 at a tie (as JAX splits it)
+    shape = node.shape + wrt.dims
+    da, db = d(node.a), d(node.b)
+    tie = scale(add_node([da, db], shape), 0.5)
+    below = where_node(broadcast_to(compare_node("<", node.a, node.b), shape), db, tie)
+    return where_node(broadcast_to(compare_node(">", node.a, node.b), shape), da, below)
+
+
+def _cholesky_rule(node, d, wrt):
+    # ∂L = L Φ(L⁻¹ ∂A L⁻ᵀ), Φ: the strictly lower triangle plus half the diagonal (A symmetric)
+    dim = node.shape[0]
+    a, b, c, e, f = range(5)
+    new = tuple(range(5, 5 + wrt.ndim))
+    dims = (dim,) * 5 + wrt.dims
+    out = (a, b) + new
+    lower, l_inv, da = triangle(dim, dim, -1, True), inv_node(node), d(node.arg)
+    terms = _product_rule(1.0, (node, lower, l_inv, None, l_inv), ((a, c), (c, b), (c, e), (e, f), (b, f)),
+                          out, dims, 3, da, new)
+    a, b, e, f = range(4)   # the half diagonal: ½ L[a,b] (L⁻¹ ∂A L⁻ᵀ)[b,b]
+    new = tuple(range(4, 4 + wrt.ndim))
+    terms += _product_rule(0.5, (node, l_inv, None, l_inv), ((a, b), (b, e), (e, f), (b, f)), (a, b) + new,
+                           (dim,) * 4 + wrt.dims, 2, da, new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _constant_rule(node, d, wrt):
+    return zeros(node.shape + wrt.dims)
+
+
+RULES = {
+    Var: _var_rule,
+    Einsum: _einsum_rule,
+    Add: _add_rule,
+    Apply: _apply_rule,
+    Inv: _inv_rule,
+    Det: _det_rule,
+    LogDet: _logdet_rule,
+    Select: lambda node, d, wrt: zeros(node.shape + wrt.dims),  # a constant 0/1 selection
+    Max: _along_axes_rule(lambda node: _tie_share(node.arg, node.axes)),   # ties share the slope equally
+    LogSumExp: _along_axes_rule(lambda node: softmax_node(node.arg, node.axes)),
+    Softmax: _softmax_rule,
+    Where: _where_rule,
+    Maximum: _maximum_rule,
+    Cholesky: _cholesky_rule,
+    Compare: _constant_rule,    # piecewise constant: derivative 0 wherever it exists
+    Triangle: _constant_rule,
+    Merge: _constant_rule,         # the 0/1 constants of vec, kron, reshape and concatenate (composite.py)
+    Embed: _constant_rule,
+    Reinterpret: _constant_rule,
+}
+
+
+@without_cycle_collection()   # a deep program allocates millions of containers and no cycles
+def derivative(expr, wrt):
+    memo = {}
+
+    def d(node):
+        return memo[node]
+
+    for node in topological([expr]):
+        if wrt.name not in node.free:
+            memo[node] = zeros(node.shape + wrt.dims)
+        elif isinstance(node, Var):
+            memo[node] = _var_rule(node, d, wrt)
+        else:
+            rule = RULES.get(type(node))
+            if rule is None:
+                raise TensorDiffError(f"no derivative rule for node type {type(node).__name__}")
+            memo[node] = rule(node, d, wrt)
+    return memo[expr]

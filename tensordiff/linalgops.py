@@ -1,0 +1,247 @@
+"""Linear algebra on expressions: ``inv``, ``solve``, ``matrix_power``, ``det``, ``logdet`` and ``norm``.
+
+The inverse, determinant and log-determinant are nodes of their own (simplify's ``inv_node``,
+``det_node``, ``logdet_node``), so that evaluation can solve instead of inverting and use
+``slogdet``; ``solve`` and ``matrix_power`` are built from them and matrix products.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Literal
+
+from .arithmetic import matmul
+from .errors import ShapeError, TensorDiffError
+from .functions import power as constant_power
+from .indices import format_dims
+from .simplify import as_expr, det_node, einsum_node, inv_node, logdet_node
+from .symbols import eye
+from .annotations import ExprLike
+from .expr import Expr
+
+__all__ = ["inv", "solve", "matrix_power", "det", "logdet", "norm"]
+
+
+def inv(a: Expr) -> Expr:
+    """Inverse of a square matrix.
+
+    Evaluation raises for a singular matrix unless ``singular="nan"`` is asked for (see
+    ``td.compile``). Where an inverse is only applied to something, evaluation runs a linear solve
+    instead of forming it.
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        inv(a), of the same shape.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> td.evaluate(td.inv(A), A=np.diag([2.0, 4.0]))
+    array([[0.5 , 0.  ],
+           [0.  , 0.25]])
+    >>> td.inv(td.inv(A)) is A
+    True
+    """
+    return inv_node(as_expr(a))
+
+
+def solve(a: Expr, b: Expr) -> Expr:
+    """The solution x of a @ x = b.
+
+    This is ``inv(a) @ b`` as an expression (so it differentiates like one), and evaluation runs it
+    as a linear solve without forming the inverse.
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+    b : Expr
+        A vector or matrix whose first dim is ``d``.
+
+    Returns
+    -------
+    Expr
+        The solution, of shape ``b.shape``.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not square or its dims do not match ``b``'s first dim.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> X, y, lam = td.matrix("X", "n p"), td.vector("y", "n"), td.scalar("lam")
+    >>> w = td.solve(X.T @ X + lam * td.eye("p"), X.T @ y)     # ridge weights
+    >>> w.shape
+    ('p',)
+    """
+    return matmul(inv(a), b)
+
+
+def matrix_power(a: Expr, k: int) -> Expr:
+    """An integer power of a square matrix: a @ a @ ... @ a (k factors).
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+    k : int
+        The power; 0 gives the identity, a negative power is a power of ``inv(a)``.
+
+    Returns
+    -------
+    Expr
+        The power, of shape ``a.shape``, built by repeated squaring.
+
+    Raises
+    ------
+    TensorDiffError
+        If ``k`` is not an int.
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> print(td.matrix_power(A, 3))
+    out[i,j] = Σ_kl A[i,k] A[l,j] A[k,l]
+    >>> td.evaluate(td.matrix_power(A, -1), A=np.diag([2.0, 4.0]))
+    array([[0.5 , 0.  ],
+           [0.  , 0.25]])
+    """
+    a = as_expr(a)
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool):
+        raise TensorDiffError(f"matrix_power takes an int power, got {k!r:.40}")
+    if len(a.shape) != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"matrix_power needs a square matrix with dims (d, d), got {format_dims(a.shape)}")
+    base, k = (inv(a), -int(k)) if k < 0 else (a, int(k))
+    result, square = eye(a.shape[0]), base
+    while k:   # by squaring: log2(k) products, each already simplified
+        if k & 1:
+            result = matmul(result, square)
+        k >>= 1
+        if k:
+            square = matmul(square, square)
+    return result
+
+
+def det(a: Expr) -> Expr:
+    """Determinant of a square matrix.
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        The scalar det(a).
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    See Also
+    --------
+    logdet : log |det a|, better conditioned for large matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n n")
+    >>> float(td.evaluate(td.det(A), A=np.array([[2.0, 1.0], [0.0, 3.0]])))
+    6.0
+    >>> print(td.grad(td.det(A), A))
+    out[i,j] = inv(A)[j,i] det(A)
+    """
+    return det_node(as_expr(a))
+
+
+def logdet(a: Expr) -> Expr:
+    """log |det a| of a square matrix, evaluated with ``slogdet``.
+
+    Evaluation raises for a singular matrix unless ``singular="nan"`` is asked for, which gives -inf.
+
+    Parameters
+    ----------
+    a : Expr
+        A square matrix (dims ``"d d"``).
+
+    Returns
+    -------
+    Expr
+        The scalar log |det a|.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix.
+
+    Examples
+    --------
+    >>> import tensordiff as td
+    >>> W, s = td.matrix("W", "n m"), td.scalar("s")
+    >>> A = td.logdet(W @ W.T + s**2 * td.eye("n"))
+    >>> print(td.matrix_notation(td.grad(A, W)))
+    2*inv(s^2*eye + W*W')*W
+    """
+    return logdet_node(as_expr(a))
+
+
+def norm(a: ExprLike, ord: Literal[1, 2] = 2) -> Expr:
+    """The 2-norm of a vector, the Frobenius norm of a matrix: the square root of the sum of squares.
+
+    ``ord=1`` gives the sum of absolute values instead.
+
+    Parameters
+    ----------
+    a : Expr or number
+        A tensor of any order.
+    ord : {2, 1}, optional
+        2 (default): sqrt(Σ a[I]²); 1: Σ |a[I]|.
+
+    Returns
+    -------
+    Expr
+        The scalar norm.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> float(td.evaluate(td.norm(x), x=np.array([3.0, 4.0])))
+    5.0
+    >>> print(td.norm(x))
+    out = sqrt(Σ_i x[i] x[i])
+    >>> float(td.evaluate(td.norm(x, ord=1), x=np.array([3.0, -4.0])))
+    7.0
+    """
+    a = as_expr(a)
+    if isinstance(ord, bool) or ord not in (1, 2):
+        raise TensorDiffError(f"norm: ord must be 2 (the default: 2-norm, Frobenius for a matrix) or 1 (the sum of "
+                              f"absolute values), got {ord!r:.40}")
+    ids = tuple(range(a.ndim))
+    if ord == 1:
+        return einsum_node(1.0, (abs(a),), (ids,), (), a.shape)
+    return constant_power(einsum_node(1.0, (a, a), (ids, ids), (), a.shape), 0.5)
+

@@ -241,6 +241,14 @@ def _warm_blas():
     a = np.random.default_rng(0).standard_normal((1000, 1000))
     np.linalg.solve(a, a[:, :500])
     a @ a
+    try:   # scipy's wheels bundle an OpenBLAS of their own, whose LAPACK tensordiff's solve, det and
+        from scipy.linalg import lapack   # logdet call when scipy is there (conditioning.lapack): warm it too
+    except ImportError:
+        pass
+    else:
+        factors, pivots, _ = lapack.dgetrf(a)
+        lapack.dgetrs(factors, pivots, a[:, :500])
+        del factors, pivots
     del a
     gc.collect()
     try:   # glibc: hand the warm-up's freed arrays back, so that the baseline holds none of them

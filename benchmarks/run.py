@@ -233,14 +233,26 @@ def fixed_cost_us(problem, size, method, peer):
     return min(times) * 1e6
 
 
-def _warm_blas():
+def _warm_blas(scipy_lapack=False):
     """Run a large matrix product and an LU solve once, so that the buffers BLAS and LAPACK keep for
     the whole process (OpenBLAS: up to 32 MiB per thread, touched by the first large calls) are
     resident before the RSS baseline: every method then pays them there, the floor included, and a
-    method's peak counts its arrays rather than the library's first use."""
+    method's peak counts its arrays rather than the library's first use. ``scipy_lapack``: also
+    scipy's LAPACK, for the method that calls it (tensordiff's solve, det and logdet factor through
+    scipy when it is installed, conditioning.lapack): scipy's wheels bundle an OpenBLAS of their own."""
     a = np.random.default_rng(0).standard_normal((1000, 1000))
     np.linalg.solve(a, a[:, :500])
     a @ a
+    lapack = None
+    if scipy_lapack:
+        try:
+            from scipy.linalg import lapack
+        except ImportError:
+            pass
+    if lapack is not None:
+        factors, pivots, _ = lapack.dgetrf(a)
+        lapack.dgetrs(factors, pivots, a[:, :500])
+        del factors, pivots
     del a
     gc.collect()
     try:   # glibc: hand the warm-up's freed arrays back, so that the baseline holds none of them
@@ -254,7 +266,7 @@ def run_case(name, size, method, repeats, budget_s):
     problem = PROBLEMS[name]
     loader = PEER_LOADERS.get(method) or PEER_LOADERS.get(BACKENDS.get(method))
     peer = loader() if loader else None  # imports count before the baseline
-    _warm_blas()
+    _warm_blas(scipy_lapack=method == "tensordiff")
     rss_start = _rss_bytes()
     inputs = problem.inputs(problem.sizes[size], np.random.default_rng(0))
     shape = problem.shape(size)

@@ -19,7 +19,7 @@ from itertools import product
 import numpy as np
 import opt_einsum
 
-__all__ = ["gram_plan", "GramPlan", "gram_product", "ROW_BLOCK_ENTRIES"]
+__all__ = ["gram_plan", "GramPlan", "gram_product", "operand_is_view", "ROW_BLOCK_ENTRIES"]
 
 MAX_PAIRS = 4  # orientations tried: 2**4
 ROW_BLOCK_ENTRIES = 2 ** 20   # entries of the weighted copy of G made at once (8 MiB of float64)
@@ -42,14 +42,14 @@ class GramPlan:
         self.shared_count = len(shared)
         self.left_count = len(left)
         self.shared_ids, self.left_ids = tuple(shared), tuple(left)
-        self.half_is_operand = len(half) == 1 and tuple(subs[half[0][0]]) == tuple(shared + left)
+        self.half_is_operand = len(half) == 1 and operand_is_view(subs[half[0][0]], shared, left)
         order = left + [renaming[i] for i in left]
         self.permutation = [order.index(i) for i in core_ids]
         self.contract = contract
 
     def temporary_entries(self, size, unit_factor=False):
         """Entries of the temporaries of one run, ``size`` giving each index id's length: G (unless
-        it is an operand as it comes), and for weights a block of w·G and the block's product
+        it is a view of an operand, ``operand_is_view``), and for weights a block of w·G and the block's product
         (``unit_factor``: the factor is 1, so a wide G is not scaled)."""
         rows = math.prod(size[i] for i in self.shared_ids)
         cols = math.prod(size[i] for i in self.left_ids)
@@ -108,6 +108,27 @@ class GramPlan:
             weight = weight.reshape([n if carried else 1 for n, carried in zip(shared_shape, self.weight_carried)])
             weight = np.broadcast_to(weight, shared_shape).reshape(rows, 1)
         return _permuted(gram_product(g, weight, factor, tuple(left_shape) * 2), self.permutation)
+
+
+def operand_is_view(sub, shared, left):
+    """Whether G, the operand of subscripts ``sub`` with its axes ordered as ``shared + left`` and
+    reshaped to (rows, cols), is a view of the operand: a transposition of its axes, each group of
+    which lies side by side and in order in the operand (reshaping merges a group's axes without a
+    copy then, for an operand laid out in C order, as values and fresh intermediates are); WWᵀ's
+    half is Wᵀ, a view.
+
+    >>> operand_is_view((0, 1), [1], [0]), operand_is_view((0, 1, 2), [2], [0, 1]), operand_is_view((0, 1, 2), [2], [1, 0])
+    (True, True, False)
+    >>> operand_is_view((0,), [0], [])   # Σ x²: G is x as one column
+    True
+    """
+    if len(set(sub)) != len(sub) or sorted(sub) != sorted(list(shared) + list(left)):
+        return False
+    for group in (list(shared), list(left)):
+        start = list(sub).index(group[0]) if group else 0
+        if list(sub[start:start + len(group)]) != group:
+            return False
+    return True
 
 
 def _permuted(result, permutation):

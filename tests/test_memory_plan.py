@@ -36,6 +36,16 @@ def _logistic():
     return w, td.sum(td.log(1 + td.exp(-y * (X @ w))))
 
 
+def _traced(program, values):
+    """(the program's result for ``values``, the peak numpy allocated during that call, by tracemalloc)."""
+    tracemalloc.start()
+    try:
+        result = program(**values)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("block", [1, 7, 10 ** 9])
 @pytest.mark.parametrize("weights", ["positive", "mixed", "none"])
 @pytest.mark.parametrize("factor", [1.0, -2.5, 0.3])
@@ -210,12 +220,7 @@ def test_measured_peak_within_twice_output_and_inputs(monkeypatch):
     for program, values in cases:
         program(**values)
         inputs = sum(v.nbytes for v in values.values())
-        tracemalloc.start()
-        try:
-            result = program(**values)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        result, peak = _traced(program, values)
         assert peak + inputs <= 2 * (result.nbytes + inputs), (peak + inputs) / (result.nbytes + inputs)
 
 
@@ -246,15 +251,32 @@ def test_the_twin_s_priced_peak_is_its_traced_peak(name):
     previous = kernels.use_compiled(False) if kernels.kernels_available() else False
     try:
         program(**values)
-        tracemalloc.start()
-        try:
-            result = program(**values)
-            traced = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        result, traced = _traced(program, values)
         priced = td.cost(expr, **sizes).peak_bytes
     finally:
         kernels.use_compiled(previous)
     inputs = sum(v.nbytes for v in values.values())
     base = result.nbytes + inputs
     assert abs(priced - (traced + inputs)) <= 0.03 * base, (name, priced / base, (traced + inputs) / base)
+
+
+@pytest.mark.parametrize("equation, copied", [("ac,bc->ab", False), ("ca,cb->ab", False), ("abc,xyc->abxy", False),
+                                             ("abc,ayz->bcyz", False), ("abc,xbz->acxz", True)])
+def test_a_gram_half_read_as_a_view_is_priced_as_none(equation, copied):
+    """A Gram product's half G is one operand read transposed: reshaped, a view of it where each
+    group of its axes lies side by side in order (WWᵀ's half is Wᵀ), a copy otherwise. td.cost
+    prices the copy only where it is made, as tracemalloc sees it; WWᵀ priced a copy of W."""
+    dims = " ".join("abc"[:equation.index(",")])
+    shape = dict(a=30, b=40, c=50) if len(dims.split()) == 3 else dict(a=300, b=400)
+    symbol = td.tensor("T", dims) if len(dims.split()) == 3 else td.matrix("T", dims)
+    expr = td.einsum(equation, symbol, symbol)
+    program = td.compile(expr)
+    [gram] = [step for _, step, _, _ in program.steps if getattr(step, "gram", None) is not None]
+    values = dict(T=np.random.default_rng(3).standard_normal(tuple(shape[d] for d in dims.split())))
+    program(**values)
+    result, traced = _traced(program, values)
+    inputs = values["T"].nbytes
+    priced = td.cost(expr, **{d: shape[d] for d in dims.split()}).peak_bytes
+    assert gram.gram.half_is_operand is not copied
+    assert traced > result.nbytes + inputs // 2 if copied else traced < result.nbytes + inputs // 2
+    assert abs(priced - (traced + inputs)) <= 0.01 * (result.nbytes + inputs), (priced, traced + inputs)

@@ -11,3 +11,9 @@ def products(target: npt.NDArray[Any], shape: npt.NDArray[np.intp], tstrides: np
              factors: tuple[npt.NDArray[Any], ...], fstrides: npt.NDArray[np.intp], refs: npt.NDArray[np.intp],
              group_subs: npt.NDArray[np.intp], group_inner: npt.NDArray[np.intp],
              sub_factors: npt.NDArray[np.intp], coeffs: npt.NDArray[np.float64], add: bool) -> None: ...
+
+class BoundProducts:
+    def __init__(self, refs: list[int], group_subs: list[int], group_inner: list[int], sub_factors: list[int],
+                 coeffs: list[float], reads: list[int], factor_axes: list[tuple[int, ...]], view_of: tuple[int, ...],
+                 add: bool, scale: float = ...) -> None: ...
+    def run(self, target: npt.NDArray[Any], args: tuple[Any, ...]) -> bool: ...

@@ -78,7 +78,9 @@ def bound_linalg(kind, operation, on_singular):
                 return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
             flat = b.reshape(b.shape[0], math.prod(b.shape[1:]))
             solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype, copy=False))
-            return solved.reshape(shape)
+            # getrs's result is a new array (overwrite_b=0): not reshaped to itself, it stays one the
+            # caller owns, handed back without a copy when it is an output (Specialised.finish)
+            return solved if solved.shape == shape else solved.reshape(shape)
         return solve
 
     if kind in ("logdet", "det"):

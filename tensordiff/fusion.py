@@ -20,7 +20,7 @@ import numpy as np
 from .buffers import DistinctLayouts
 from .expr import Einsum
 from .indices import UnionFind
-from .kernels import ProductsLayout, diagonal_view
+from .kernels import ProductsLayout, compiled_in_use, diagonal_view
 from .simplify import einsum_on
 
 __all__ = ["SumPlan", "FusedSumStep", "split_term", "connected_factors"]
@@ -169,7 +169,35 @@ class FusedSumStep:
                         passes[1:], None if layout is None else bound_pass(layout, rest))
             writable = WritableCheck(shape, output)
 
+        # each pass in the compiled kernel, its layout held in C (kernels.ProductsLayout.bound): a list of
+        # (kernel, view, pattern, layout, coefficients, arguments read, add); None without the kernels
+        dense = tuple(range(len(shape)))
+        compiled = [(layout.bound(kernel_coeffs, reads, pattern if view is not None else dense, view is not None),
+                     view, pattern, layout, pass_coeffs, reads, view is not None)
+                    for view, pattern, (layout, pass_coeffs, kernel_coeffs, reads) in passes]
+        if any(kernel is None for kernel, *_ in compiled):
+            compiled = None
+        compiled_in_place, scale_first = None, 1.0
+        if in_place is not None and compiled is not None:
+            adds = ([(None, dense, in_place[4])] if in_place[4] is not None else []) + passes[1:]
+            # the donated term's coefficient, where no factor scales it too, is applied by the first kernel
+            if adds and not in_place[2] and type(in_place[1]) is float and in_place[1] != 1.0:
+                scale_first = in_place[1]
+            compiled_in_place = [(layout.bound(kernel_coeffs, reads, pattern, True, scale_first if n == 0 else 1.0),
+                                  view, pattern, layout, pass_coeffs, reads, True)
+                                 for n, (view, pattern, (layout, pass_coeffs, kernel_coeffs, reads)) in enumerate(adds)]
+
         def run(*args):
+            if compiled is not None and compiled_in_use():
+                for a in args:   # the common case: arrays of the evaluation's dtype, as the kernel reads them
+                    if type(a) is not np.ndarray or a.dtype is not dtype:
+                        break
+                else:
+                    if in_place is not None and writable(args[in_place[0]], dtype):
+                        if scale_first != 1.0:   # the first kernel scales the buffer
+                            return _run_passes(args[in_place[0]], args, compiled_in_place, scale_first)
+                        return _run_passes(_scaled_in_place(args, *in_place[:3]), args, compiled_in_place)
+                    return _run_passes(allocate(shape, dtype=dtype), args, compiled)
             args = [np.asarray(a) for a in args]
             out_dtype = dtype
             for a in args:   # np.result_type only where some factor's dtype differs (the rare case)
@@ -261,10 +289,9 @@ def placed_scale(argument, axes, shape, ndim):
     return argument, axes, shape, None if order == list(range(len(axes))) else order, tuple(placed)
 
 
-def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
-    """The sum written into ``args[argument]`` (all of the output's dtype), the buffer of a dense
-    term (donate_buffers): that term's coefficient and smaller factors scale it in place, then the
-    other terms are added. ``scales`` are ``placed_scale``'s; the passes are FusedSumStep.bind's."""
+def _scaled_in_place(args, argument, coeff, scales):
+    """``args[argument]``, the buffer of a dense term (donate_buffers), scaled in place by that
+    term's coefficient and smaller factors (``scales``: ``placed_scale``'s)."""
     out = args[argument]
     scale = coeff
     for i, axes, shape, order, placed in scales:
@@ -278,6 +305,26 @@ def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
         scale = scale * factor
     if not (isinstance(scale, float) and scale == 1.0):
         out *= scale
+    return out
+
+
+def _run_passes(out, args, passes, scale=1.0):
+    """Run a bound sum's compiled passes (FusedSumStep.bind) into ``out``, whose first kernel
+    multiplies ``out`` by ``scale`` first; a pass the kernel declines (an array it does not read as
+    it is) runs in the numpy twin, with the same numbers."""
+    for kernel, view, pattern, layout, coeffs, reads, add in passes:
+        if not kernel(out, args):
+            if scale != 1.0 and kernel is passes[0][0]:
+                out *= scale
+            layout.run_twin(out if view is None else view(out, pattern), tuple([args[i] for i in reads]), coeffs, add)
+    return out
+
+
+def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
+    """The sum written into ``args[argument]`` (all of the output's dtype), the buffer of a dense
+    term (donate_buffers): that term's coefficient and smaller factors scale it in place, then the
+    other terms are added. ``scales`` are ``placed_scale``'s; the passes are FusedSumStep.bind's."""
+    out = _scaled_in_place(args, argument, coeff, scales)
     if dense_rest is not None:
         layout, rest_coeffs, kernel_coeffs, reads = dense_rest
         layout.run_factors(out, tuple([args[i] for i in reads]), rest_coeffs, True, kernel_coeffs)

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-KERNEL_VERSION = 2   # of the signature kernels.py calls; _kernels.pyx states the same number
+KERNEL_VERSION = 3   # of the signature kernels.py calls; _kernels.pyx states the same number
 
 _compiled: Optional[ModuleType]
 try:
@@ -41,7 +41,7 @@ if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNE
     _why_not_compiled = "out of date (built from older source)"
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
-           "diagonal_view", "KernelsNotBuiltWarning"]
+           "compiled_in_use", "diagonal_view", "view_axes", "KernelsNotBuiltWarning"]
 
 _switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
 # "noted": the missing kernels were reported (the out-of-date warning above already did so)
@@ -97,6 +97,17 @@ def kernels_info() -> str:
     return "numpy twin: the compiled kernels are built but switched off (kernels.use_compiled(False))"
 
 
+def compiled_in_use() -> bool:
+    """Whether the compiled kernels run now (``kernels_available`` without its one-time warning):
+    a bound sum asks on every call, as ``use_compiled`` may switch them.
+
+    >>> from tensordiff.kernels import compiled_in_use, kernels_available
+    >>> compiled_in_use() == kernels_available()
+    True
+    """
+    return _state["compiled"]
+
+
 def use_compiled(flag: bool) -> bool:
     """Switch between the compiled kernels and the numpy twin; returns the previous setting.
 
@@ -140,6 +151,18 @@ def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     if array.flags.c_contiguous and array.flags.writeable and array.size:   # the same view, without as_strided's
         return np.ndarray(tuple(shape), array.dtype, buffer=array, strides=tuple(strides))   # Python overhead
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
+
+
+def view_axes(out_ids: Sequence[Hashable]) -> tuple[int, ...]:
+    """For each axis of an array, its axis in ``diagonal_view(array, out_ids)`` (the distinct ids
+    in order of first appearance).
+
+    >>> from tensordiff.kernels import view_axes
+    >>> view_axes(("i", "j", "i")), view_axes(())
+    ((0, 1, 0), ())
+    """
+    order = {u: k for k, u in enumerate(dict.fromkeys(out_ids))}
+    return tuple(order[i] for i in out_ids)
 
 
 def products(target: np.ndarray, terms: Sequence[tuple[float, Sequence[tuple[np.ndarray, tuple[int, ...]]]]],
@@ -209,6 +232,26 @@ class ProductsLayout:
     def kernel_coefficients(self, coeffs):
         """The coefficient array the compiled kernel reads, for ``coeffs`` (by term)."""
         return np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64)
+
+    def bound(self, kernel_coeffs, reads, out_ids, add, scale=1.0):
+        """This layout's run fixed for a bound sum: ``run(target, args)`` writes (or adds, per
+        ``add``) into ``diagonal_view(target, out_ids)`` the terms of coefficients ``kernel_coeffs``
+        (``kernel_coefficients``), reading factor k (of ``keys``) from ``args[reads[k]]``, in the
+        compiled kernel, and returns whether it ran (False, having written nothing, where an array
+        is not one the kernel reads as it is: ``run_twin`` runs it then). A ``scale`` (a float) other
+        than 1 multiplies the whole target by it first, as ``target *= scale`` does. None without the
+        compiled kernels."""
+        if _compiled is None:
+            return None
+        return _compiled.BoundProducts(self.refs.tolist(), self.group_subs.tolist(), self.group_inner.tolist(),
+                                       self.sub_factors.tolist(), [float(c) for c in kernel_coeffs], list(reads),
+                                       [axes for _, axes in self.distinct], view_axes(out_ids), bool(add),
+                                       scale).run
+
+    def run_twin(self, target, factors, coeffs, add):
+        """``run_factors`` by the numpy twin, whichever kernels are in use (the same numbers)."""
+        self._numpy(target, dict(zip(self.keys, factors)), coeffs, add)
+        return target
 
     def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
         """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term);

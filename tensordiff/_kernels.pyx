@@ -16,6 +16,7 @@ added left to right, as the twin adds group after group into the target.
 """
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from libc.math cimport fabs, fabsf
 from libc.stdlib cimport free, malloc
 
 # kernels.py refuses a compiled module of another version (a stale build left by an editable
@@ -407,3 +408,52 @@ cdef class BoundProducts:
             PyBuffer_Release(&tview)
             free(geometry)
         return done
+
+
+def one_norm(a):
+    """The 1-norm (largest column sum of absolute values) of a C-contiguous float64/float32 matrix,
+    as numpy's ``np.maximum.reduce(np.add.reduce(np.absolute(a), axis=0))`` computes it: each column
+    summed row after row in the matrix's dtype, a NaN sum propagated. None where numpy sums another
+    way or the matrix is not one of these (another layout or dtype, one column of several rows,
+    no entries): the caller runs numpy's."""
+    cdef Py_buffer view
+    cdef Py_ssize_t rows, cols, i, j
+    cdef double dbest, dsum
+    cdef float fbest, fsum
+    cdef double* drow
+    cdef float* frow
+    cdef char kind
+    PyObject_GetBuffer(a, &view, PyBUF_STRIDES | PyBUF_FORMAT)
+    try:
+        if view.ndim != 2 or view.format == NULL or view.format[1] != 0:
+            return None
+        kind = view.format[0]
+        rows, cols = view.shape[0], view.shape[1]
+        if (kind != b"d" and kind != b"f") or rows == 0 or cols == 0 or (cols == 1 and rows > 1) or \
+                view.strides[1] != view.itemsize or view.strides[0] != view.itemsize * cols:
+            return None
+        if kind == b"d":
+            drow = <double*> view.buf
+            dbest = 0.0
+            for j in range(cols):
+                dsum = fabs(drow[j])
+                for i in range(1, rows):
+                    dsum = dsum + fabs(drow[i * cols + j])
+                if j == 0 or dsum > dbest or dsum != dsum:
+                    dbest = dsum
+                if dbest != dbest:
+                    break
+            return dbest
+        frow = <float*> view.buf
+        fbest = 0.0
+        for j in range(cols):
+            fsum = fabsf(frow[j])
+            for i in range(1, rows):
+                fsum = fsum + fabsf(frow[i * cols + j])
+            if j == 0 or fsum > fbest or fsum != fsum:
+                fbest = fsum
+            if fbest != fbest:
+                break
+        return fbest
+    finally:
+        PyBuffer_Release(&view)

@@ -41,7 +41,7 @@ if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNE
     _why_not_compiled = "out of date (built from older source)"
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
-           "compiled_in_use", "diagonal_view", "view_axes", "KernelsNotBuiltWarning"]
+           "compiled_in_use", "diagonal_view", "view_axes", "one_norm", "KernelsNotBuiltWarning"]
 
 _switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
 # "noted": the missing kernels were reported (the out-of-date warning above already did so)
@@ -106,6 +106,24 @@ def compiled_in_use() -> bool:
     True
     """
     return _state["compiled"]
+
+
+def one_norm(a: np.ndarray) -> Optional[np.floating]:
+    """The 1-norm of a numpy matrix as ``np.maximum.reduce(np.add.reduce(np.absolute(a), axis=0))``
+    gives it (the same number, of a's dtype), by the compiled kernel where it sums as numpy does (a
+    C-contiguous float64/float32 matrix with entries, not a single column of several rows); None
+    elsewhere, or where the twin runs.
+
+    >>> import numpy as np
+    >>> from tensordiff.kernels import one_norm
+    >>> norm = one_norm(np.array([[1.0, -2.0], [3.0, 4.0]]))
+    >>> norm is None or float(norm) == 6.0
+    True
+    """
+    if not _state["compiled"] or _compiled is None:
+        return None
+    norm = _compiled.one_norm(a)
+    return None if norm is None else a.dtype.type(norm)
 
 
 def use_compiled(flag: bool) -> bool:

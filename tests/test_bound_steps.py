@@ -432,3 +432,52 @@ def test_a_program_output_that_is_also_an_input_or_a_donated_sum_is_the_callers(
     results = _assert_bound_equals_loop(exprs, values)
     assert results[0] is not values["X"]
     np.testing.assert_allclose(results[1], 2 * values["X"].T @ values["X"] + 1.5 * np.eye(3), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- boundlinalg.py
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, m", [(1, 1), (2, 3), (5, 5), (9, 1), (1, 7), (30, 2)])
+def test_the_kernels_one_norm_is_numpys(dtype, n, m):
+    rng = np.random.default_rng(n * 31 + m)
+    a = (rng.standard_normal((n, m)) * 10.0 ** rng.integers(-6, 6, (n, m))).astype(dtype)
+    want = np.maximum.reduce(np.add.reduce(np.absolute(a), axis=0))
+    for layout in (a, np.asfortranarray(a), a[::-1], -a):
+        got = kernels.one_norm(layout)
+        if got is not None:
+            assert type(got) is type(want) and got == want
+    if kernels.compiled_in_use() and m > 1:
+        assert kernels.one_norm(a) is not None
+    a[n // 2, m // 2] = np.nan
+    got = kernels.one_norm(a)
+    assert got is None or np.isnan(got)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["c", "fortran"])
+def test_a_bound_inverse_is_numpys_and_keeps_the_policies(dtype, layout, implementation):
+    A, B = td.matrix("A", "n n"), td.matrix("B", "n n")
+    expr = td.inv(A) @ B + td.inv(A).T
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 6):
+        a = (rng.standard_normal((n, n)) + n * np.eye(n)).astype(dtype)
+        a = np.asfortranarray(a) if layout == "fortran" else a
+        b = rng.standard_normal((n, n)).astype(dtype)
+        got = _assert_bound_equals_loop(expr, {"A": a, "B": b})
+        inverse = np.linalg.inv(a)
+        np.testing.assert_allclose(got, inverse @ b + inverse.T, rtol=1e-4 if dtype == np.float32 else 1e-12)
+        assert_identical(_assert_bound_equals_loop(td.inv(A), {"A": a}), inverse)
+    singular = np.zeros((3, 3), dtype=dtype)
+    program = td.compile(td.inv(A))
+    program(A=np.eye(3, dtype=dtype))   # specialised to the signature the singular call has
+    with pytest.raises(td.EvaluationError, match="singular"):
+        program(A=singular)
+    assert np.isnan(td.compile(td.inv(A), singular="nan")(A=singular)).all()
+    near = np.diag([1.0, 1.0, 1e-18 if dtype == np.float64 else 1e-9]).astype(dtype)
+    with pytest.warns(td.IllConditionedWarning, match="inv of an ill-conditioned matrix"):
+        program(A=near)
+    with pytest.raises(td.EvaluationError, match="ill-conditioned"):
+        td.compile(td.inv(A), conditioning="raise")(A=near)
+    nan_entries = np.eye(3, dtype=dtype)
+    nan_entries[0, 1] = np.nan
+    assert_identical(program(A=nan_entries), np.linalg.inv(nan_entries))

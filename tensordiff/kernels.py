@@ -362,8 +362,18 @@ def assembler(core_ids: Sequence[Hashable], out_ids: Sequence[Hashable], id_size
     view_shape = tuple(id_sizes[u] for u in unique)
     view_strides = [sum(element_strides[axis] for axis, i in enumerate(out_ids) if i == u) for u in unique]
     diagonal = len(unique) != len(out_ids)
+    # a core of the dtype bound is written onto the diagonal by the compiled kernel, as one product of one
+    # factor with coefficient 1 (the same numbers: 1·x is x)
+    layout = ProductsLayout([[("core", tuple(unique.index(i) for i in core_ids))]], len(unique)) if diagonal else None
+    onto_diagonal = layout.bound(layout.kernel_coefficients([1.0]), [0], out_ids, False) \
+        if layout is not None and np.dtype(dtype) in _KERNEL_DTYPES else None
+    dtype = np.dtype(dtype)
 
     def place(core):
+        if onto_diagonal is not None and _state["compiled"] and type(core) is np.ndarray and core.dtype == dtype:
+            result = np.zeros(shape, dtype=dtype)
+            if onto_diagonal(result, (core,)):
+                return result
         aligned = np.transpose(core, order) if transposed else core
         if missing:
             aligned = aligned.reshape(aligned_shape)

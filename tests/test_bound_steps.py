@@ -481,3 +481,23 @@ def test_a_bound_inverse_is_numpys_and_keeps_the_policies(dtype, layout, impleme
     nan_entries = np.eye(3, dtype=dtype)
     nan_entries[0, 1] = np.nan
     assert_identical(program(A=nan_entries), np.linalg.inv(nan_entries))
+
+
+@pytest.mark.parametrize("core_ids, out_ids", [((0, 1), (0, 1, 0, 1)), ((1, 0), (0, 1, 0, 1)), ((0,), (0, 1, 0)),
+                                               ((1,), (0, 0, 1)), ((), (0, 0)), ((0, 2), (2, 1, 0, 1, 2))])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_assembler_writes_the_diagonal_as_assemble_does(core_ids, out_ids, dtype, implementation):
+    sizes = {0: 3, 1: 2, 2: 4}
+    rng = np.random.default_rng(len(out_ids))
+    core = rng.standard_normal(tuple(sizes[i] for i in core_ids)).astype(dtype)
+    if core.size:
+        core.flat[0] = -0.0
+        core.flat[-1] = np.nan
+    place = kernels.assembler(core_ids, out_ids, sizes, np.dtype(dtype))
+    for given in (core, np.asfortranarray(core) if core.ndim else core, core[::-1] if core.ndim else core):
+        got = place(given)
+        want = kernels.assemble(given, list(core_ids), list(out_ids), sizes, 1.0, dtype)
+        assert_identical(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert_identical(place(core.astype(np.float64)), kernels.assemble(core.astype(np.float64), list(core_ids),
+                                                                      list(out_ids), sizes, 1.0, dtype))

@@ -276,6 +276,22 @@ cdef void _scale(real* data, Py_ssize_t n, real scale) noexcept nogil:
         data[i] = data[i] * scale
 
 
+cdef bint _all_of_kind(tuple args, char kind):
+    """Whether every item exports a buffer of entries of format ``kind`` ("d" or "f")."""
+    cdef Py_buffer view
+    cdef bint same
+    for item in args:
+        try:
+            PyObject_GetBuffer(item, &view, PyBUF_STRIDES | PyBUF_FORMAT)
+        except (TypeError, BufferError, ValueError):
+            return False
+        same = view.format != NULL and view.format[0] == kind and view.format[1] == 0
+        PyBuffer_Release(&view)
+        if not same:
+            return False
+    return True
+
+
 cdef Py_ssize_t* _copied(values, Py_ssize_t* count) except NULL:
     """A malloc'd copy of a sequence of ints (at least one slot), its length in ``count``."""
     cdef Py_ssize_t n = len(values), k
@@ -297,7 +313,8 @@ cdef class BoundProducts:
     ``run(target, args)`` writes (or adds, per ``add``) the terms into the view of ``target`` by
     ``view_of`` (each target axis's axis in the view: a Kronecker delta's axes share one), reading
     the factors ``args[reads[f]]``; a ``scale`` other than 1 first multiplies every entry of the
-    target by it, as numpy's ``target *= scale`` does (in the target's dtype). It returns False,
+    target by it, as numpy's ``target *= scale`` does (in the target's dtype). With ``check_all``,
+    every one of ``args`` must be an array of the target's dtype, read or not. It returns False,
     having written nothing, where an array is not what the kernel reads as it is (not
     float64/float32 or not the target's dtype, another shape than the view's along a factor's axes,
     a stride that is no whole number of entries, a target to scale that is not contiguous); the
@@ -314,11 +331,11 @@ cdef class BoundProducts:
     cdef Py_ssize_t* view_of
     cdef double* coeffs
     cdef Py_ssize_t nrefs, ncoeffs, nfactors, tndim, vndim, ngroups
-    cdef bint add
+    cdef bint add, check_all
     cdef double scale
 
     def __cinit__(self, refs, group_subs, group_inner, sub_factors, coeffs, reads, factor_axes, view_of, bint add,
-                  double scale=1.0):
+                  double scale=1.0, bint check_all=False):
         cdef Py_ssize_t n, k, total = 0
         self.refs = _copied(refs, &self.nrefs)
         self.group_subs = _copied(group_subs, &self.ngroups)
@@ -342,6 +359,7 @@ cdef class BoundProducts:
             self.coeffs[k] = coeffs[k]
         self.add = add
         self.scale = scale
+        self.check_all = check_all
 
     def __dealloc__(self):
         free(self.refs); free(self.group_subs); free(self.group_inner); free(self.sub_factors); free(self.reads)
@@ -365,6 +383,8 @@ cdef class BoundProducts:
         try:
             kind = tview.format[0] if tview.format != NULL else 0
             if (kind != b"d" and kind != b"f") or tview.format[1] != 0 or tview.ndim != self.tndim:
+                return False
+            if self.check_all and not _all_of_kind(args, kind):
                 return False
             itemsize = tview.itemsize
             for u in range(kdim):

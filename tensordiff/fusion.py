@@ -170,34 +170,39 @@ class FusedSumStep:
             writable = WritableCheck(shape, output)
 
         # each pass in the compiled kernel, its layout held in C (kernels.ProductsLayout.bound): a list of
-        # (kernel, view, pattern, layout, coefficients, arguments read, add); None without the kernels
+        # (kernel, view, pattern, layout, coefficients, arguments read, add); None without the kernels. The
+        # first pass's kernel runs only where every argument has the evaluation's dtype.
         dense = tuple(range(len(shape)))
-        compiled = [(layout.bound(kernel_coeffs, reads, pattern if view is not None else dense, view is not None),
+        compiled = [(layout.bound(kernel_coeffs, reads, pattern if view is not None else dense, view is not None,
+                                  check_all=n == 0),
                      view, pattern, layout, pass_coeffs, reads, view is not None)
-                    for view, pattern, (layout, pass_coeffs, kernel_coeffs, reads) in passes]
+                    for n, (view, pattern, (layout, pass_coeffs, kernel_coeffs, reads)) in enumerate(passes)]
         if any(kernel is None for kernel, *_ in compiled):
             compiled = None
-        compiled_in_place, scale_first = None, 1.0
+        compiled_in_place, scale_first, in_kernels = None, 1.0, False
         if in_place is not None and compiled is not None:
             adds = ([(None, dense, in_place[4])] if in_place[4] is not None else []) + passes[1:]
-            # the donated term's coefficient, where no factor scales it too, is applied by the first kernel
-            if adds and not in_place[2] and type(in_place[1]) is float and in_place[1] != 1.0:
-                scale_first = in_place[1]
-            compiled_in_place = [(layout.bound(kernel_coeffs, reads, pattern, True, scale_first if n == 0 else 1.0),
+            # in place wholly in the kernels where no factor scales the donated term: the first kernel
+            # applies its coefficient
+            in_kernels = bool(adds) and not in_place[2] and type(in_place[1]) is float
+            scale_first = in_place[1] if in_kernels else 1.0
+            compiled_in_place = [(layout.bound(kernel_coeffs, reads, pattern, True, scale_first if n == 0 else 1.0,
+                                               check_all=n == 0),
                                   view, pattern, layout, pass_coeffs, reads, True)
                                  for n, (view, pattern, (layout, pass_coeffs, kernel_coeffs, reads)) in enumerate(adds)]
 
         def run(*args):
-            if compiled is not None and compiled_in_use():
-                for a in args:   # the common case: arrays of the evaluation's dtype, as the kernel reads them
-                    if type(a) is not np.ndarray or a.dtype is not dtype:
-                        break
-                else:
-                    if in_place is not None and writable(args[in_place[0]], dtype):
-                        if scale_first != 1.0:   # the first kernel scales the buffer
-                            return _run_passes(args[in_place[0]], args, compiled_in_place, scale_first)
-                        return _run_passes(_scaled_in_place(args, *in_place[:3]), args, compiled_in_place)
-                    return _run_passes(allocate(shape, dtype=dtype), args, compiled)
+            if compiled is not None and compiled_in_use():   # arrays of the evaluation's dtype, the common case
+                if in_kernels:
+                    if writable(args[in_place[0]], dtype):
+                        out = _run_passes(args[in_place[0]], args, compiled_in_place, dtype, scale_first)
+                        if out is not None:
+                            return out
+                elif in_place is not None and _all_of(args, dtype) and writable(args[in_place[0]], dtype):
+                    return _run_passes(_scaled_in_place(args, *in_place[:3]), args, compiled_in_place, dtype)
+                out = _run_passes(allocate(shape, dtype=dtype), args, compiled, dtype)
+                if out is not None:
+                    return out
             args = [np.asarray(a) for a in args]
             out_dtype = dtype
             for a in args:   # np.result_type only where some factor's dtype differs (the rare case)
@@ -308,14 +313,26 @@ def _scaled_in_place(args, argument, coeff, scales):
     return out
 
 
-def _run_passes(out, args, passes, scale=1.0):
+def _all_of(args, dtype):
+    """Whether every argument is a numpy array of ``dtype``."""
+    for a in args:
+        if type(a) is not np.ndarray or a.dtype is not dtype:
+            return False
+    return True
+
+
+def _run_passes(out, args, passes, dtype, scale=1.0):
     """Run a bound sum's compiled passes (FusedSumStep.bind) into ``out``, whose first kernel
-    multiplies ``out`` by ``scale`` first; a pass the kernel declines (an array it does not read as
-    it is) runs in the numpy twin, with the same numbers."""
+    multiplies ``out`` by ``scale`` first, and return it; None, having written nothing, where an
+    argument is not an array of ``dtype`` (the general route runs then). A pass the kernel declines
+    otherwise (an array it does not read as it is) runs in the numpy twin, with the same numbers."""
     for kernel, view, pattern, layout, coeffs, reads, add in passes:
         if not kernel(out, args):
-            if scale != 1.0 and kernel is passes[0][0]:
-                out *= scale
+            if kernel is passes[0][0]:
+                if not _all_of(args, dtype):
+                    return None
+                if scale != 1.0:
+                    out *= scale
             layout.run_twin(out if view is None else view(out, pattern), tuple([args[i] for i in reads]), coeffs, add)
     return out
 

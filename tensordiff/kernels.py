@@ -251,20 +251,21 @@ class ProductsLayout:
         """The coefficient array the compiled kernel reads, for ``coeffs`` (by term)."""
         return np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64)
 
-    def bound(self, kernel_coeffs, reads, out_ids, add, scale=1.0):
+    def bound(self, kernel_coeffs, reads, out_ids, add, scale=1.0, check_all=False):
         """This layout's run fixed for a bound sum: ``run(target, args)`` writes (or adds, per
         ``add``) into ``diagonal_view(target, out_ids)`` the terms of coefficients ``kernel_coeffs``
         (``kernel_coefficients``), reading factor k (of ``keys``) from ``args[reads[k]]``, in the
         compiled kernel, and returns whether it ran (False, having written nothing, where an array
         is not one the kernel reads as it is: ``run_twin`` runs it then). A ``scale`` (a float) other
-        than 1 multiplies the whole target by it first, as ``target *= scale`` does. None without the
+        than 1 multiplies the whole target by it first, as ``target *= scale`` does; with ``check_all``
+        it runs only where every one of ``args`` is an array of the target's dtype. None without the
         compiled kernels."""
         if _compiled is None:
             return None
         return _compiled.BoundProducts(self.refs.tolist(), self.group_subs.tolist(), self.group_inner.tolist(),
                                        self.sub_factors.tolist(), [float(c) for c in kernel_coeffs], list(reads),
                                        [axes for _, axes in self.distinct], view_axes(out_ids), bool(add),
-                                       scale).run
+                                       scale, check_all).run
 
     def run_twin(self, target, factors, coeffs, add):
         """``run_factors`` by the numpy twin, whichever kernels are in use (the same numbers)."""

@@ -362,6 +362,13 @@ def test_a_bound_layout_declines_what_it_does_not_read_as_it_is_and_writes_nothi
         before = target.copy()
         assert not run(target, given)
         assert_identical(target, before)
+    checking = layout.bound(coeffs, reads, (0, 1), True, check_all=True)
+    target = np.zeros((4, 3))
+    assert checking(target, tuple(arrays[name] for name in names))   # every argument float64: it runs
+    for extra in (np.zeros(2, dtype=np.float32), 1.5, "text"):        # an argument no term reads, of another kind
+        before = target.copy()
+        assert not checking(target, tuple(arrays[name] for name in names) + (extra,))
+        assert_identical(target, before)
 
 
 def _assert_bound_equals_loop(expr, values):

@@ -95,6 +95,8 @@ class Specialised:
         # a library that compiles whole functions (jax.jit) compiles this one once its signature repeats,
         # where tracing keeps every step's meaning
         self.compiler = program.backend.plan_compiler() if traceable(program) else None
+        # numpy, never compiled: a call runs ``run`` itself (Program.__call__'s direct route)
+        self.direct = program.backend.name == "numpy" and self.compiler is None
         self.calls = 0
         self.compiled = False   # whether run is the compiler's function
         self.lock = threading.Lock()

@@ -477,3 +477,50 @@ def one_norm(a):
         return fbest
     finally:
         PyBuffer_Release(&view)
+
+
+def distinct_layout(array, bint writable_floats=False):
+    """Whether no two entries of ``array`` share memory (its axes, taken by increasing stride, each
+    step over the whole extent of the ones before: buffers.distinct_entries's test), read from its
+    buffer; with ``writable_floats``, also whether that buffer is writable and of native floats
+    (float64, float32, float16 or long double), False where it exports none. None where it exports
+    no buffer and ``writable_floats`` is not asked, or has no entries (numpy exports an empty
+    array's strides changed): the caller tests it in Python."""
+    cdef Py_buffer view
+    cdef Py_ssize_t strides[64]
+    cdef Py_ssize_t sizes[64]
+    cdef Py_ssize_t extent, stride, size
+    cdef int axis, k, count = 0
+    try:
+        PyObject_GetBuffer(array, &view, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE if writable_floats
+                           else PyBUF_STRIDES)
+    except (BufferError, TypeError, ValueError):
+        return False if writable_floats else None
+    try:
+        if view.ndim > 64:
+            return False if writable_floats else None
+        if writable_floats and (view.format == NULL or view.format[1] != 0 or view.format[0] not in b"dfeg"):
+            return False
+        for axis in range(view.ndim):
+            if view.shape[axis] == 0:   # numpy exports an empty array's strides changed: its own test
+                return None
+        for axis in range(view.ndim):   # the axes of more than one entry, sorted by |stride| (insertion)
+            size, stride = view.shape[axis], view.strides[axis]
+            if size <= 1:
+                continue
+            if stride < 0:
+                stride = -stride
+            k = count
+            while k > 0 and strides[k - 1] > stride:
+                strides[k], sizes[k] = strides[k - 1], sizes[k - 1]
+                k -= 1
+            strides[k], sizes[k] = stride, size
+            count += 1
+        extent = view.itemsize
+        for k in range(count):
+            if strides[k] < extent:
+                return False
+            extent = strides[k] * sizes[k]
+        return True
+    finally:
+        PyBuffer_Release(&view)

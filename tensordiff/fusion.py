@@ -17,7 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .buffers import DistinctLayouts
+from .buffers import writable_floats
 from .expr import Einsum
 from .indices import UnionFind
 from .kernels import ProductsLayout, compiled_in_use, diagonal_view
@@ -269,19 +269,17 @@ def broadcastable(array, axes, ndim):
 
 class WritableCheck:
     """Whether a bound sum may write into an array (a call: ``(array, dtype)``): one of ``shape``
-    and ``dtype``, writable, whose entries are distinct; ``owned``: it must own its buffer (a
-    result handed back that is a view is copied for the caller, which would cost the array
-    saved)."""
+    and ``dtype``, writable, whose entries are distinct (``buffers.writable_floats``); ``owned``: it
+    must own its buffer (a result handed back that is a view is copied for the caller, which would
+    cost the array saved)."""
 
     def __init__(self, shape, owned):
         self.shape, self.owned = shape, owned
-        self.distinct = DistinctLayouts()
 
     def __call__(self, array, dtype):
         if array.shape != self.shape or array.dtype != dtype:
             return False
-        flags = array.flags
-        return flags.writeable and (not self.owned or flags.owndata) and self.distinct(array)
+        return (not self.owned or array.flags.owndata) and writable_floats(array)
 
 
 def placed_scale(argument, axes, shape, ndim):

@@ -41,12 +41,17 @@ if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNE
     _why_not_compiled = "out of date (built from older source)"
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
-           "compiled_in_use", "diagonal_view", "view_axes", "one_norm", "KernelsNotBuiltWarning"]
+           "compiled_in_use", "diagonal_view", "view_axes", "one_norm", "compiled_distinct_layout",
+           "KernelsNotBuiltWarning"]
 
 _switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
 # "noted": the missing kernels were reported (the out-of-date warning above already did so)
 _state = {"compiled": _compiled is not None and not _switched_off, "noted": _why_not_compiled.startswith("out")}
 _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+# the compiled test of an array's layout (buffers.py reads it: a check, not arithmetic, so it runs whichever
+# kernels are in use); None without the compiled module
+compiled_distinct_layout: Optional[Callable[..., Optional[bool]]] = \
+    _compiled.distinct_layout if _compiled is not None else None
 
 
 class KernelsNotBuiltWarning(UserWarning):

@@ -508,3 +508,23 @@ def test_an_assembler_writes_the_diagonal_as_assemble_does(core_ids, out_ids, dt
         assert np.array_equal(np.signbit(got), np.signbit(want))
     assert_identical(place(core.astype(np.float64)), kernels.assemble(core.astype(np.float64), list(core_ids),
                                                                       list(out_ids), sizes, 1.0, dtype))
+
+
+def test_the_compiled_layout_test_is_distinct_entries_and_writable_floats_its_conditions():
+    from tensordiff.buffers import distinct_entries, writable_floats
+    rng = np.random.default_rng(12)
+    base = np.zeros(4096)
+    for _ in range(400):
+        ndim = int(rng.integers(0, 4))
+        shape = tuple(int(n) for n in rng.integers(0, 5, ndim))
+        strides = tuple(int(s) * 8 for s in rng.integers(-6, 7, ndim))
+        view = np.lib.stride_tricks.as_strided(base[2048:], shape, strides, writeable=True)
+        want = distinct_entries(view)
+        if kernels.compiled_distinct_layout is not None:
+            assert kernels.compiled_distinct_layout(view) == (None if 0 in shape else want)
+        assert writable_floats(view) == want
+        frozen = view.view()
+        frozen.flags.writeable = False
+        assert not writable_floats(frozen)
+    assert not writable_floats(np.zeros((2, 3), dtype=np.int64))
+    assert writable_floats(np.zeros((2, 3), dtype=np.float32)) and writable_floats(np.zeros((3, 2)).T)

@@ -430,6 +430,26 @@ cdef class BoundProducts:
         return done
 
 
+cdef real _largest_column_sum(const real* data, Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    """max_j Σ_i |data[i·cols + j]|: each column summed row after row, a NaN sum propagated."""
+    cdef Py_ssize_t i, j
+    cdef real best = 0, total
+    for j in range(cols):
+        if real is double:
+            total = fabs(data[j])
+            for i in range(1, rows):
+                total = total + fabs(data[i * cols + j])
+        else:
+            total = fabsf(data[j])
+            for i in range(1, rows):
+                total = total + fabsf(data[i * cols + j])
+        if j == 0 or total > best or total != total:
+            best = total
+        if best != best:
+            break
+    return best
+
+
 def one_norm(a):
     """The 1-norm (largest column sum of absolute values) of a C-contiguous float64/float32 matrix,
     as numpy's ``np.maximum.reduce(np.add.reduce(np.absolute(a), axis=0))`` computes it: each column
@@ -437,11 +457,7 @@ def one_norm(a):
     way or the matrix is not one of these (another layout or dtype, one column of several rows,
     no entries): the caller runs numpy's."""
     cdef Py_buffer view
-    cdef Py_ssize_t rows, cols, i, j
-    cdef double dbest, dsum
-    cdef float fbest, fsum
-    cdef double* drow
-    cdef float* frow
+    cdef Py_ssize_t rows, cols
     cdef char kind
     PyObject_GetBuffer(a, &view, PyBUF_STRIDES | PyBUF_FORMAT)
     try:
@@ -453,28 +469,8 @@ def one_norm(a):
                 view.strides[1] != view.itemsize or view.strides[0] != view.itemsize * cols:
             return None
         if kind == b"d":
-            drow = <double*> view.buf
-            dbest = 0.0
-            for j in range(cols):
-                dsum = fabs(drow[j])
-                for i in range(1, rows):
-                    dsum = dsum + fabs(drow[i * cols + j])
-                if j == 0 or dsum > dbest or dsum != dsum:
-                    dbest = dsum
-                if dbest != dbest:
-                    break
-            return dbest
-        frow = <float*> view.buf
-        fbest = 0.0
-        for j in range(cols):
-            fsum = fabsf(frow[j])
-            for i in range(1, rows):
-                fsum = fsum + fabsf(frow[i * cols + j])
-            if j == 0 or fsum > fbest or fsum != fsum:
-                fbest = fsum
-            if fbest != fbest:
-                break
-        return fbest
+            return _largest_column_sum[double](<double*> view.buf, rows, cols)
+        return _largest_column_sum[float](<float*> view.buf, rows, cols)
     finally:
         PyBuffer_Release(&view)
 

@@ -136,12 +136,16 @@ class Specialised:
         On numpy, a result of the evaluation's dtype that owns its writable buffer and is neither
         a value given nor an earlier output is one this call allocated, so it shares no memory with
         them (an array owning its buffer shares it only with its views): it is handed back as it is,
-        as ``finish`` would after comparing every pair of buffers."""
+        as ``finish`` would after comparing every pair of buffers. One that does not own a
+        writable buffer is copied, as ``finish`` copies it, without comparing the copy's buffer."""
         backend, place, given = self.backend, self.place, arrays.values()
         for result in results:
             if self.owns_check and type(result) is np.ndarray and (result.dtype is place or result.dtype == place):
                 flags = result.flags
-                if flags.owndata and flags.writeable and _none_is(result, outputs) and _none_is(result, given):
+                if not (flags.owndata and flags.writeable):   # a view, or read-only: finish copies it, and a
+                    outputs.append(result.copy())            # copy shares memory with nothing
+                    continue
+                if _none_is(result, outputs) and _none_is(result, given):
                     outputs.append(result)
                     continue
             outputs.append(backend.finish(result, place, outputs, given))

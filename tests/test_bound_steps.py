@@ -434,7 +434,7 @@ def test_bound_sums_of_empty_and_one_entry_dims_equal_the_step_loop(sizes):
 def test_a_program_output_that_is_also_an_input_or_a_donated_sum_is_the_callers():
     X, c = td.matrix("X", "n n"), td.scalar("c")
     G = X.T @ X
-    exprs = [X, 2 * G + c * td.eye("n"), G + c * td.eye("n"), X + c * td.eye("n")]
+    exprs = [X, 2 * G + c * td.eye("n"), G + c * td.eye("n"), X + c * td.eye("n"), X.T, X.T]   # X.T: a view of X
     values = {"X": np.random.default_rng(3).standard_normal((3, 3)), "c": 1.5}
     results = _assert_bound_equals_loop(exprs, values)
     assert results[0] is not values["X"]

@@ -13,7 +13,9 @@ on a loaded machine a batch's mean takes every preemption in it, while the faste
 calls stays within a few percent from run to run. The 1×1 column
 is the same program with every dim of size 1: what a call costs beyond its arithmetic. Each row
 ends with the ratios of the medians to the hand-written closed form's (benchmarks/problems.py),
-timed the same way in the same run, at the small size and at 1×1 (the "closed" rows).
+timed the same way in the same run, at the small size and at 1×1 (the "closed" rows). ``--peers jax``
+adds a row for each peer's own compiled derivative (jax.jit of jax.grad/jacfwd/jacrev/hessian, as
+benchmarks/run.py runs it), timed alike: the "faster than jit'd jax" target reads that row.
 """
 
 import argparse
@@ -28,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from problems import PROBLEMS  # noqa: E402
+from run import PEER_LOADERS, peer_call  # noqa: E402
 
 import tensordiff as td  # noqa: E402
 
@@ -85,10 +88,13 @@ def main():
     parser.add_argument("--backends", nargs="+", default=["numpy", "torch", "jax"])
     parser.add_argument("--problems", nargs="+", choices=list(PROBLEMS), default=list(PROBLEMS))
     parser.add_argument("--batches", type=int, default=15)
+    parser.add_argument("--peers", nargs="*", choices=list(PEER_LOADERS), default=[],
+                        help="also time the peers' own derivatives (jax: jax.jit of its transform)")
     parser.add_argument("--single", action="store_true", help="time calls one at a time: their 10th percentile (fastest-median)")
     args = parser.parse_args()
     spread = "(min-median)" if args.single else "(q1-q3)"
     print(f"{'problem':<14}{'backend':<8}{'small µs ' + spread:>26}{'1x1 µs ' + spread:>26}{'x closed':>16}")
+    peers = {name: PEER_LOADERS[name]() for name in args.peers}
     for name in args.problems:
         problem = PROBLEMS[name]
         expr = problem.tensordiff()
@@ -104,6 +110,10 @@ def main():
             program = td.compile(expr, backend=backend)
             rows.append((backend, program, [timed(program, convert(values, backend), backend)
                                             for values in (small, tiny)]))
+        for label, peer in peers.items():
+            sync = "jax" if label == "jax" else "numpy"   # block() waits for jax's asynchronous results
+            calls = [peer_call(problem, values, peer) for values in (small, tiny)]
+            rows.append((label + "-own", None, [timed(lambda call=call: call(), {}, sync) for call in calls]))
         for label, _, timings in rows:
             cells = [f"{median:9.1f} ({low:7.1f}-{high:7.1f})" for median, low, high in timings]
             ratios = " ".join(f"{t[0] / c[0]:5.2f}" for t, c in zip(timings, closed))

@@ -203,12 +203,18 @@ def _setup(problem, method, inputs, shape, peer):
         # the jax backend: jax arrays in and out; the program jits itself once its signature repeats
         values = {name: peer.to_native(value) for name, value in inputs.items()}
         return (lambda: program(**values)), peer.sync, peer.to_numpy, setup, td.__version__
+    return peer_call(problem, inputs, peer), peer.sync, peer.to_numpy, {}, peer.version
+
+
+def peer_call(problem, inputs, peer):
+    """A call of the peer's derivative of ``problem`` on ``inputs`` (converted once; ``peer``: a loaded
+    PEER_LOADERS entry); benchmarks/percall.py times it too."""
     fn, wrt, mode = problem.peer
     names = [wrt] + [k for k in inputs if k != wrt]
     primal = lambda *args: fn(peer.ns, **dict(zip(names, args)))  # noqa: E731
     derivative = peer.transform(primal, mode)
     args = [peer.to_native(inputs[k]) for k in names]
-    return (lambda: derivative(*args)), peer.sync, peer.to_numpy, {}, peer.version
+    return lambda: derivative(*args)
 
 
 FIXED_CALLS, FIXED_BATCHES = 10, 100   # calls timed on the 1x1 problem, in batches short enough to fit

@@ -15,15 +15,38 @@ import math
 import numpy as np
 
 from . import conditioning
+from .kernels import one_norm as compiled_one_norm
 
 __all__ = ["bound_linalg"]
 
 _add, _maximum, _absolute = np.add.reduce, np.maximum.reduce, np.absolute
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _one_norm(a):
-    """conditioning.one_norm of a numpy matrix: the same reductions, without the method calls."""
-    return _maximum(_add(_absolute(a), axis=0))
+    """conditioning.one_norm of a numpy matrix: the same reductions, without the method calls (in
+    the compiled kernel where it sums as numpy does)."""
+    norm = compiled_one_norm(a)
+    return _maximum(_add(_absolute(a), axis=0)) if norm is None else norm
+
+
+def _inverse_gufunc():
+    """numpy's inverse gufunc, the one np.linalg.inv calls, without inv's Python layers (its checks,
+    its errstate, its result's wrap), or None where numpy's internals are not those or do not
+    behave so when tried here: the same inverse as np.linalg.inv, NaN for a singular matrix."""
+    try:
+        from numpy.linalg import _umath_linalg   # noqa: PLC0415 - numpy's own module, probed once
+        inverse = _umath_linalg.inv
+        a = np.array([[2.0, 1.0], [1.0, 3.0]])
+        works = np.array_equal(inverse(a, signature="d->d"), np.linalg.inv(a))
+        with np.errstate(all="ignore"):
+            works = works and bool(np.isnan(inverse(np.zeros((2, 2)), signature="d->d")).all())
+    except Exception:   # noqa: BLE001 - any surprise: np.linalg.inv itself
+        return None
+    return inverse if works else None
+
+
+_inverse = _inverse_gufunc()
 
 
 def bound_linalg(kind, operation, on_singular):
@@ -54,6 +77,18 @@ def bound_linalg(kind, operation, on_singular):
 
     if kind == "inv":
         def inv(a):
+            if _inverse is not None and type(a) is np.ndarray and a.ndim == 2 and a.shape[0] and a.dtype in _FLOATS:
+                # np.linalg.inv's own computation (in double, then in a's dtype); a singular matrix gives
+                # NaN there, where np.linalg.inv raises: its NaN norm sends it to np.linalg.inv below
+                inverse = _inverse(a, signature="d->d")
+                if inverse.dtype != a.dtype:
+                    inverse = inverse.astype(a.dtype)
+                inverse_norm = _one_norm(inverse)
+                if inverse_norm == inverse_norm:
+                    rcond = 1.0 / (_one_norm(a) * inverse_norm)
+                    if below(rcond, inverse.dtype):
+                        on_singular.check_conditioning(rcond, inverse.dtype)
+                    return inverse
             try:
                 inverse = np.linalg.inv(a)
             except np.linalg.LinAlgError:
@@ -78,7 +113,9 @@ def bound_linalg(kind, operation, on_singular):
                 return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
             flat = b.reshape(b.shape[0], math.prod(b.shape[1:]))
             solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype, copy=False))
-            return solved.reshape(shape)
+            # getrs's result is a new array (overwrite_b=0): not reshaped to itself, it stays one the
+            # caller owns, handed back without a copy when it is an output (Specialised.finish)
+            return solved if solved.shape == shape else solved.reshape(shape)
         return solve
 
     if kind in ("logdet", "det"):

@@ -25,6 +25,7 @@ its diagonal, a view of it).
 import numpy as np
 
 from .expr import Add, Apply, Einsum, Inv, Solve
+from .kernels import compiled_distinct_layout
 
 __all__ = ["FRESH", "FRESH_OR_VIEW", "OPAQUE", "value_kind", "buffer_roots", "last_reads", "may_overwrite",
            "distinct_entries", "DistinctLayouts"]
@@ -131,6 +132,23 @@ def distinct_entries(array):
 
 
 
+def writable_floats(array):
+    """Whether a step may write into numpy ``array`` entry by entry: it is writable, of floats, and
+    its entries are distinct (``distinct_entries``), read from its buffer by the compiled kernels
+    where they are built.
+
+    >>> import numpy as np
+    >>> from tensordiff.buffers import writable_floats
+    >>> x = np.zeros((3, 4))
+    >>> writable_floats(x.T), writable_floats(np.zeros(3, dtype=int)), writable_floats(np.broadcast_to(x, (2, 3, 4)))
+    (True, False, False)
+    """
+    answer = compiled_distinct_layout(array, True) if compiled_distinct_layout is not None else None
+    if answer is not None:
+        return answer
+    return array.flags.writeable and array.dtype.kind == "f" and distinct_entries(array)
+
+
 class DistinctLayouts:
     """``distinct_entries`` for a bound step (specialise.py), remembering the layouts (shape and
     strides, all the answer reads) found to pass: a program's calls produce a few, the same on
@@ -149,6 +167,10 @@ class DistinctLayouts:
         self.passed = set()
 
     def __call__(self, array):
+        if compiled_distinct_layout is not None:   # read from its buffer, cheaper than a remembered layout
+            answer = compiled_distinct_layout(array)
+            if answer is not None:
+                return answer
         layout = (array.shape, array.strides)
         if layout in self.passed:
             return True

@@ -275,11 +275,20 @@ class Program:
             if not args and functions is None and self.specialisations:   # the common call: skip _run's checks
                 key = signature(values, None, self.dims)   # None unless numpy arrays and numbers alone
                 special = self.specialisations.get(key) if key is not None else None
-                if special is not None and self.backend.name == "numpy" and delay_for(self.progress) is None:
-                    return self._run_specialised(key, values, None, special)
+                if special is not None and special.direct and delay_for(self.progress) is None:
+                    # _run_specialised's work for a signature seen before, without its frame (names as there:
+                    # guard.py reads them from this frame after a MemoryError)
+                    arrays, sizes, dtype = special.arrays(values), special.sizes, special.dtype
+                    if not fits(special.bound, self.memory_limit):
+                        check_memory(self, sizes, dtype)
+                    with self.backend.quiet():   # inf/nan: IEEE, quietly
+                        results = special.run(arrays, None)
+                    outputs: list = []
+                    special.finish(results, arrays, outputs)
+                    return outputs[0] if self.single else nest(tuple(outputs), self.nesting)
             return self._run(*args, functions=functions, **values)
         except MemoryError as exc:   # an array library failed to allocate: name the step that asked
-            raise EvaluationError(out_of_memory_message(self, exc, (Program._run.__code__,
+            raise EvaluationError(out_of_memory_message(self, exc, (Program.__call__.__code__, Program._run.__code__,
                                                                     Program._run_specialised.__code__))) from exc
 
     def _run(self, /, *args, functions=None, **values):

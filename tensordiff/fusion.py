@@ -17,10 +17,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from .buffers import DistinctLayouts
+from .buffers import writable_floats
 from .expr import Einsum
 from .indices import UnionFind
-from .kernels import ProductsLayout, diagonal_view
+from .kernels import ProductsLayout, compiled_in_use, diagonal_view
 from .simplify import einsum_on
 
 __all__ = ["SumPlan", "FusedSumStep", "split_term", "connected_factors"]
@@ -169,7 +169,40 @@ class FusedSumStep:
                         passes[1:], None if layout is None else bound_pass(layout, rest))
             writable = WritableCheck(shape, output)
 
+        # each pass in the compiled kernel, its layout held in C (kernels.ProductsLayout.bound): a list of
+        # (kernel, view, pattern, layout, coefficients, arguments read, add); None without the kernels. The
+        # first pass's kernel runs only where every argument has the evaluation's dtype.
+        dense = tuple(range(len(shape)))
+        compiled = [(layout.bound(kernel_coeffs, reads, pattern if view is not None else dense, view is not None,
+                                  check_all=n == 0),
+                     view, pattern, layout, pass_coeffs, reads, view is not None)
+                    for n, (view, pattern, (layout, pass_coeffs, kernel_coeffs, reads)) in enumerate(passes)]
+        if any(kernel is None for kernel, *_ in compiled):
+            compiled = None
+        compiled_in_place, scale_first, in_kernels = None, 1.0, False
+        if in_place is not None and compiled is not None:
+            adds = ([(None, dense, in_place[4])] if in_place[4] is not None else []) + passes[1:]
+            # in place wholly in the kernels where no factor scales the donated term: the first kernel
+            # applies its coefficient
+            in_kernels = bool(adds) and not in_place[2] and type(in_place[1]) is float
+            scale_first = in_place[1] if in_kernels else 1.0
+            compiled_in_place = [(layout.bound(kernel_coeffs, reads, pattern, True, scale_first if n == 0 else 1.0,
+                                               check_all=n == 0),
+                                  view, pattern, layout, pass_coeffs, reads, True)
+                                 for n, (view, pattern, (layout, pass_coeffs, kernel_coeffs, reads)) in enumerate(adds)]
+
         def run(*args):
+            if compiled is not None and compiled_in_use():   # arrays of the evaluation's dtype, the common case
+                if in_kernels:
+                    if writable(args[in_place[0]], dtype):
+                        out = _run_passes(args[in_place[0]], args, compiled_in_place, dtype, scale_first)
+                        if out is not None:
+                            return out
+                elif in_place is not None and _all_of(args, dtype) and writable(args[in_place[0]], dtype):
+                    return _run_passes(_scaled_in_place(args, *in_place[:3]), args, compiled_in_place, dtype)
+                out = _run_passes(allocate(shape, dtype=dtype), args, compiled, dtype)
+                if out is not None:
+                    return out
             args = [np.asarray(a) for a in args]
             out_dtype = dtype
             for a in args:   # np.result_type only where some factor's dtype differs (the rare case)
@@ -236,19 +269,17 @@ def broadcastable(array, axes, ndim):
 
 class WritableCheck:
     """Whether a bound sum may write into an array (a call: ``(array, dtype)``): one of ``shape``
-    and ``dtype``, writable, whose entries are distinct; ``owned``: it must own its buffer (a
-    result handed back that is a view is copied for the caller, which would cost the array
-    saved)."""
+    and ``dtype``, writable, whose entries are distinct (``buffers.writable_floats``); ``owned``: it
+    must own its buffer (a result handed back that is a view is copied for the caller, which would
+    cost the array saved)."""
 
     def __init__(self, shape, owned):
         self.shape, self.owned = shape, owned
-        self.distinct = DistinctLayouts()
 
     def __call__(self, array, dtype):
         if array.shape != self.shape or array.dtype != dtype:
             return False
-        flags = array.flags
-        return flags.writeable and (not self.owned or flags.owndata) and self.distinct(array)
+        return (not self.owned or array.flags.owndata) and writable_floats(array)
 
 
 def placed_scale(argument, axes, shape, ndim):
@@ -261,10 +292,9 @@ def placed_scale(argument, axes, shape, ndim):
     return argument, axes, shape, None if order == list(range(len(axes))) else order, tuple(placed)
 
 
-def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
-    """The sum written into ``args[argument]`` (all of the output's dtype), the buffer of a dense
-    term (donate_buffers): that term's coefficient and smaller factors scale it in place, then the
-    other terms are added. ``scales`` are ``placed_scale``'s; the passes are FusedSumStep.bind's."""
+def _scaled_in_place(args, argument, coeff, scales):
+    """``args[argument]``, the buffer of a dense term (donate_buffers), scaled in place by that
+    term's coefficient and smaller factors (``scales``: ``placed_scale``'s)."""
     out = args[argument]
     scale = coeff
     for i, axes, shape, order, placed in scales:
@@ -278,6 +308,38 @@ def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
         scale = scale * factor
     if not (isinstance(scale, float) and scale == 1.0):
         out *= scale
+    return out
+
+
+def _all_of(args, dtype):
+    """Whether every argument is a numpy array of ``dtype``."""
+    for a in args:
+        if type(a) is not np.ndarray or a.dtype is not dtype:
+            return False
+    return True
+
+
+def _run_passes(out, args, passes, dtype, scale=1.0):
+    """Run a bound sum's compiled passes (FusedSumStep.bind) into ``out``, whose first kernel
+    multiplies ``out`` by ``scale`` first, and return it; None, having written nothing, where an
+    argument is not an array of ``dtype`` (the general route runs then). A pass the kernel declines
+    otherwise (an array it does not read as it is) runs in the numpy twin, with the same numbers."""
+    for kernel, view, pattern, layout, coeffs, reads, add in passes:
+        if not kernel(out, args):
+            if kernel is passes[0][0]:
+                if not _all_of(args, dtype):
+                    return None
+                if scale != 1.0:
+                    out *= scale
+            layout.run_twin(out if view is None else view(out, pattern), tuple([args[i] for i in reads]), coeffs, add)
+    return out
+
+
+def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
+    """The sum written into ``args[argument]`` (all of the output's dtype), the buffer of a dense
+    term (donate_buffers): that term's coefficient and smaller factors scale it in place, then the
+    other terms are added. ``scales`` are ``placed_scale``'s; the passes are FusedSumStep.bind's."""
+    out = _scaled_in_place(args, argument, coeff, scales)
     if dense_rest is not None:
         layout, rest_coeffs, kernel_coeffs, reads = dense_rest
         layout.run_factors(out, tuple([args[i] for i in reads]), rest_coeffs, True, kernel_coeffs)

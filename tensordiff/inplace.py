@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from .buffers import DistinctLayouts, buffer_roots, distinct_entries, last_reads, may_overwrite
+from .buffers import buffer_roots, distinct_entries, last_reads, may_overwrite, writable_floats
 from .functionsteps import ApplyStep
 from .fusion import FusedSumStep
 from .numpyarrays import numpy_contraction, path_search
@@ -49,10 +49,10 @@ class InPlaceFunctionStep(ApplyStep):
         return super().describe() + " (in place)"
 
     def bind(self, sizes, place):
-        ufunc, distinct = self.ufunc, DistinctLayouts()
+        ufunc = self.ufunc
 
-        def run(arg):   # _writable's test, its layouts remembered
-            if type(arg) is np.ndarray and arg.flags.writeable and arg.dtype.kind == "f" and distinct(arg):
+        def run(arg):   # _writable's test
+            if type(arg) is np.ndarray and writable_floats(arg):
                 return ufunc(arg, out=arg)
             return np.asarray(ufunc(arg))
         return run

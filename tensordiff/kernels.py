@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-KERNEL_VERSION = 2   # of the signature kernels.py calls; _kernels.pyx states the same number
+KERNEL_VERSION = 3   # of the signature kernels.py calls; _kernels.pyx states the same number
 
 _compiled: Optional[ModuleType]
 try:
@@ -41,12 +41,17 @@ if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNE
     _why_not_compiled = "out of date (built from older source)"
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
-           "diagonal_view", "KernelsNotBuiltWarning"]
+           "compiled_in_use", "diagonal_view", "view_axes", "one_norm", "compiled_distinct_layout",
+           "KernelsNotBuiltWarning"]
 
 _switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
 # "noted": the missing kernels were reported (the out-of-date warning above already did so)
 _state = {"compiled": _compiled is not None and not _switched_off, "noted": _why_not_compiled.startswith("out")}
 _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+# the compiled test of an array's layout (buffers.py reads it: a check, not arithmetic, so it runs whichever
+# kernels are in use); None without the compiled module
+compiled_distinct_layout: Optional[Callable[..., Optional[bool]]] = \
+    _compiled.distinct_layout if _compiled is not None else None
 
 
 class KernelsNotBuiltWarning(UserWarning):
@@ -97,6 +102,35 @@ def kernels_info() -> str:
     return "numpy twin: the compiled kernels are built but switched off (kernels.use_compiled(False))"
 
 
+def compiled_in_use() -> bool:
+    """Whether the compiled kernels run now (``kernels_available`` without its one-time warning):
+    a bound sum asks on every call, as ``use_compiled`` may switch them.
+
+    >>> from tensordiff.kernels import compiled_in_use, kernels_available
+    >>> compiled_in_use() == kernels_available()
+    True
+    """
+    return _state["compiled"]
+
+
+def one_norm(a: np.ndarray) -> Optional[np.floating]:
+    """The 1-norm of a numpy matrix as ``np.maximum.reduce(np.add.reduce(np.absolute(a), axis=0))``
+    gives it (the same number, of a's dtype), by the compiled kernel where it sums as numpy does (a
+    C-contiguous float64/float32 matrix with entries, not a single column of several rows); None
+    elsewhere, or where the twin runs.
+
+    >>> import numpy as np
+    >>> from tensordiff.kernels import one_norm
+    >>> norm = one_norm(np.array([[1.0, -2.0], [3.0, 4.0]]))
+    >>> norm is None or float(norm) == 6.0
+    True
+    """
+    if not _state["compiled"] or _compiled is None:
+        return None
+    norm = _compiled.one_norm(a)
+    return None if norm is None else a.dtype.type(norm)
+
+
 def use_compiled(flag: bool) -> bool:
     """Switch between the compiled kernels and the numpy twin; returns the previous setting.
 
@@ -140,6 +174,18 @@ def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     if array.flags.c_contiguous and array.flags.writeable and array.size:   # the same view, without as_strided's
         return np.ndarray(tuple(shape), array.dtype, buffer=array, strides=tuple(strides))   # Python overhead
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
+
+
+def view_axes(out_ids: Sequence[Hashable]) -> tuple[int, ...]:
+    """For each axis of an array, its axis in ``diagonal_view(array, out_ids)`` (the distinct ids
+    in order of first appearance).
+
+    >>> from tensordiff.kernels import view_axes
+    >>> view_axes(("i", "j", "i")), view_axes(())
+    ((0, 1, 0), ())
+    """
+    order = {u: k for k, u in enumerate(dict.fromkeys(out_ids))}
+    return tuple(order[i] for i in out_ids)
 
 
 def products(target: np.ndarray, terms: Sequence[tuple[float, Sequence[tuple[np.ndarray, tuple[int, ...]]]]],
@@ -209,6 +255,27 @@ class ProductsLayout:
     def kernel_coefficients(self, coeffs):
         """The coefficient array the compiled kernel reads, for ``coeffs`` (by term)."""
         return np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64)
+
+    def bound(self, kernel_coeffs, reads, out_ids, add, scale=1.0, check_all=False):
+        """This layout's run fixed for a bound sum: ``run(target, args)`` writes (or adds, per
+        ``add``) into ``diagonal_view(target, out_ids)`` the terms of coefficients ``kernel_coeffs``
+        (``kernel_coefficients``), reading factor k (of ``keys``) from ``args[reads[k]]``, in the
+        compiled kernel, and returns whether it ran (False, having written nothing, where an array
+        is not one the kernel reads as it is: ``run_twin`` runs it then). A ``scale`` (a float) other
+        than 1 multiplies the whole target by it first, as ``target *= scale`` does; with ``check_all``
+        it runs only where every one of ``args`` is an array of the target's dtype. None without the
+        compiled kernels."""
+        if _compiled is None:
+            return None
+        return _compiled.BoundProducts(self.refs.tolist(), self.group_subs.tolist(), self.group_inner.tolist(),
+                                       self.sub_factors.tolist(), [float(c) for c in kernel_coeffs], list(reads),
+                                       [axes for _, axes in self.distinct], view_axes(out_ids), bool(add),
+                                       scale, check_all).run
+
+    def run_twin(self, target, factors, coeffs, add):
+        """``run_factors`` by the numpy twin, whichever kernels are in use (the same numbers)."""
+        self._numpy(target, dict(zip(self.keys, factors)), coeffs, add)
+        return target
 
     def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
         """Write (or add) the terms with factor arrays ``arrays`` (by key) and ``coeffs`` (by term);
@@ -301,8 +368,18 @@ def assembler(core_ids: Sequence[Hashable], out_ids: Sequence[Hashable], id_size
     view_shape = tuple(id_sizes[u] for u in unique)
     view_strides = [sum(element_strides[axis] for axis, i in enumerate(out_ids) if i == u) for u in unique]
     diagonal = len(unique) != len(out_ids)
+    # a core of the dtype bound is written onto the diagonal by the compiled kernel, as one product of one
+    # factor with coefficient 1 (the same numbers: 1·x is x)
+    layout = ProductsLayout([[("core", tuple(unique.index(i) for i in core_ids))]], len(unique)) if diagonal else None
+    onto_diagonal = layout.bound(layout.kernel_coefficients([1.0]), [0], out_ids, False) \
+        if layout is not None and np.dtype(dtype) in _KERNEL_DTYPES else None
+    dtype = np.dtype(dtype)
 
     def place(core):
+        if onto_diagonal is not None and _state["compiled"] and type(core) is np.ndarray and core.dtype == dtype:
+            result = np.zeros(shape, dtype=dtype)
+            if onto_diagonal(result, (core,)):
+                return result
         aligned = np.transpose(core, order) if transposed else core
         if missing:
             aligned = aligned.reshape(aligned_shape)

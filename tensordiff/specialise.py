@@ -86,12 +86,17 @@ class Specialised:
         # numbers numpy reads as float64 0-d arrays (Python floats, np.float64), as numpy_value converts them
         self.floats = frozenset(name for name, value in values.items() if isinstance(value, float)) \
             if program.backend.name == "numpy" else frozenset()
+        # numpy float arrays and numbers read as float64 alone, nothing to check: the numbers converted
+        self.only_floats = tuple(self.floats) if program.backend.name == "numpy" and not self.symmetric and \
+            len(self.as_given) + len(self.floats) == len(values) else None
         self.owns_check = program.backend.name == "numpy"   # finish's quick test of arrays the call made
         self.bound = None   # above the peak memory at these sizes (Program._peak_bound), set by the program
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
         # a library that compiles whole functions (jax.jit) compiles this one once its signature repeats,
         # where tracing keeps every step's meaning
         self.compiler = program.backend.plan_compiler() if traceable(program) else None
+        # numpy, never compiled: a call runs ``run`` itself (Program.__call__'s direct route)
+        self.direct = program.backend.name == "numpy" and self.compiler is None
         self.calls = 0
         self.compiled = False   # whether run is the compiler's function
         self.lock = threading.Lock()
@@ -110,6 +115,11 @@ class Specialised:
         as_given, to_array = self.as_given, self.backend.to_array
         if self.all_given:   # float numpy arrays alone, nothing to check: the values are the arrays
             return values
+        if self.only_floats is not None:
+            arrays = dict(values)
+            for name in self.only_floats:
+                arrays[name] = np.asarray(float(arrays[name]))
+            return arrays
         floats = self.floats
         arrays = {name: value if name in as_given else np.asarray(float(value)) if name in floats
                   else to_array(name, value) for name, value in values.items()}
@@ -126,13 +136,16 @@ class Specialised:
         On numpy, a result of the evaluation's dtype that owns its writable buffer and is neither
         a value given nor an earlier output is one this call allocated, so it shares no memory with
         them (an array owning its buffer shares it only with its views): it is handed back as it is,
-        as ``finish`` would after comparing every pair of buffers."""
+        as ``finish`` would after comparing every pair of buffers. One that does not own a
+        writable buffer is copied, as ``finish`` copies it, without comparing the copy's buffer."""
         backend, place, given = self.backend, self.place, arrays.values()
         for result in results:
             if self.owns_check and type(result) is np.ndarray and (result.dtype is place or result.dtype == place):
                 flags = result.flags
-                if flags.owndata and flags.writeable and not any(result is other for other in outputs) \
-                        and not any(result is value for value in given):
+                if not (flags.owndata and flags.writeable):   # a view, or read-only: finish copies it, and a
+                    outputs.append(result.copy())            # copy shares memory with nothing
+                    continue
+                if _none_is(result, outputs) and _none_is(result, given):
                     outputs.append(result)
                     continue
             outputs.append(backend.finish(result, place, outputs, given))
@@ -142,6 +155,14 @@ class Specialised:
         """The program step running at ``line`` of the generated function (None: outside the steps)."""
         index = line - 2
         return self.line_steps[index] if 0 <= index < len(self.line_steps) else None
+
+
+def _none_is(item, items):
+    """Whether no member of ``items`` is ``item`` (a loop: cheaper than any() of a generator)."""
+    for other in items:
+        if other is item:
+            return False
+    return True
 
 
 def traceable(program):

@@ -129,6 +129,14 @@ class EinsumStep:
         if constant is not None and is_one(constant) and plain and tensor_args == list(range(len(tensor_args))):
             return contraction   # a plain product of the operands as they come: the contraction itself
         least = min(range(len(shapes)), key=lambda k: math.prod(shapes[k]))
+        if constant is not None and not scalar_args and not is_one(constant):
+            # the common case, its choices made once: a constant factor, every operand a tensor
+            def run_scaled(*operands):
+                arrays = list(operands)
+                arrays[least] = arrays[least] * constant
+                core = contraction(*arrays)
+                return core if plain else write_out(core)
+            return run_scaled
 
         def run(*operands):
             factor = constant if constant is not None else self.factor(operands, sizes)

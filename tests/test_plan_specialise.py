@@ -219,3 +219,28 @@ def test_numpy_scalars_specialise_and_array_subclasses_run_the_step_loop(tmp_pat
     assert len(program.specialisations) == 5   # a subclass is converted in full on every call
     with pytest.raises(td.EvaluationError, match="masked"):
         program(x=np.ma.masked_array(np.arange(3.0)), s=2.0)
+
+
+def test_a_call_by_the_direct_route_keeps_the_memory_guard_and_names_an_out_of_memory_step():
+    # Program.__call__ runs a signature seen before itself: the guard and guard.py's message hold there
+    x = td.vector("x", "n")
+    program = td.compile(td.sum(td.tanh(td.outer(x, x))))
+    value = np.linspace(-1.0, 1.0, 300)
+    first = program(x=value)
+    assert program(x=value) == first
+    td.set_memory_limit(2 ** 16)   # below the 300 x 300 outer product
+    try:
+        with pytest.raises(td.EvaluationError, match="but the memory limit is 64 KiB"):
+            program(x=value)
+    finally:
+        td.set_memory_limit("auto")   # the default, as tests/test_guards.py restores it
+    assert program(x=value) == first
+    A = td.matrix("A", "n n")
+    huge = np.broadcast_to(np.float64(2.0), (10 ** 6, 10 ** 6))
+    unguarded = td.compile(td.tanh(A), memory_limit=None)
+    for _ in range(2):   # the first call specialises, the second takes the direct route
+        with pytest.raises(td.EvaluationError) as info:
+            unguarded(A=huge)
+        assert str(info.value).startswith("out of memory in step %1 (elementwise tanh)")
+        assert isinstance(info.value.__cause__, MemoryError)
+    assert len(unguarded.specialisations) == 1

@@ -228,10 +228,8 @@ def _term(node, write):
 
 
 def _vector(node, axis, root, uf, write):
-    """The vector factor on output ``axis``: its operands' product, or vector(1) where it has none."""
+    """The vector factor on output ``axis``: its operands' product, or vector(1, size(X, 1)) where it has none."""
     here = uf.find(node.out[axis])
-    if here not in root:
-        return "vector(1)"
     return _part(node, 1.0, [k for k, r in enumerate(root) if r == here], (node.out[axis],), write)
 
 

@@ -78,6 +78,11 @@ class EinsumWriter:
                 if not scalars:
                     return self.writer.ones(node.coeff, node.shape)
                 return self._join(scalars, [self.writer.ones(1.0, node.shape)])
+            if len(out) in ONES_WORDS and len(unique_out) == len(out) and not any(i in used for i in out):
+                # a scalar of the operands spread: sum(w)*vector(1, size(X, 1))
+                scalar = einsum_on(node.coeff, node.operands, node.subscripts, (), node.dims,
+                                   [i for i in range(len(node.dims)) if i not in out])
+                return f"{_paren(self.writer.write(scalar))}*{self.writer.ones(1.0, node.shape)}"
             if self.writer.in_sum is node and len(out) == 2 and out[0] not in used:
                 # a vector over the columns spread over the rows, in a sum: the row vector v', which
                 # + and - spread as numpy does (X*W + b'); other partial broadcasts have no 'ones' here

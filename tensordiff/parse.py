@@ -16,7 +16,8 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     postfix  = primary { "'" | ".'" }                       transpose
     primary  = number | name | function [ "'"... ] "(" expr { "," expr } ")" | ones | along | "(" expr ")"
     along    = ("sum" | "max" | "min" | "mean" | "logsumexp" | "size") "(" expr "," ("1" | "2") ")"
-    ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number ")"    every entry the number
+    ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number { "," size } ")"   every entry the number
+    size     = "size" "(" expr "," ("1" | "2") ")"     eye(size(X, 2)), vector(1, size(X, 1)): sized so
     function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
     name     = ASCII letter or "_", then ASCII letters, digits, "_"

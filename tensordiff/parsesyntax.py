@@ -361,11 +361,11 @@ class Parser:
                 self.take()   # the "," before a size
             token = self.take()
             if token.value != "size" or self.peek().value != "(":
-                self.fail(f"{usage} takes {what} as size(X, d), got {self.source(token) or 'the end'}", token)
+                self.fail(f"{usage} takes {what} as size(X, d), got {self.source(token) if token.kind != 'end' else 'the end'}", token)
             found.append(self.along(token, "size"))
             if self.peek().value != ("," if len(found) < count else ")"):
                 self.fail(f"{usage} takes {count} size{'s' if count > 1 else ''}, "
-                          f"got {self.source(self.peek()) or 'the end'}", self.peek())
+                          f"got {self.source(self.peek()) if self.peek().kind != 'end' else 'the end'}", self.peek())
         self.take()
         return tuple(found)
 

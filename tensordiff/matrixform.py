@@ -21,6 +21,7 @@ from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .kronform import tensor_form
 from .vecform import vec_form
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
+from .parsewords import BOOL_WORDS
 from .matrixchains import ONES_WORDS, EinsumWriter, NoMatrixForm
 from .matrixtext import atom as _atom, common_factor as _common_factor, join_terms as _join_terms, number as _number
 from .matrixsums import MAX_DISTRIBUTED_TERMS, distributed
@@ -28,7 +29,7 @@ from .reductionprint import MatrixForms
 from .reshapeform import StructureMatrixForms, structure_matrix_form
 
 # Names td.parse reads as something else than a symbol or user function of that name.
-PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES)
+PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES) | frozenset(BOOL_WORDS)
 
 __all__ = ["to_matrix"]
 

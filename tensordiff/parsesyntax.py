@@ -9,7 +9,7 @@ import re
 
 from .errors import ParseError
 from .functions import USER_PREFIX, registered_user_function
-from .parsewords import ALONG, ARITY, COMPARISONS, FUNCTION_TABLE, IDENTITY, ONES, function_word
+from .parsewords import ALONG, ARITY, BOOL_WORDS, COMPARISONS, FUNCTION_TABLE, IDENTITY, ONES, function_word
 from .textspans import closing_parens, operand_end
 
 MIN_REPEAT = 8   # characters: a shorter operand or group is read again faster than it is looked up
@@ -331,6 +331,8 @@ class Parser:
         if name in IDENTITY:
             self.sized += 1
             return _Node(self.keys, "eye", token.pos, token.pos, token.end, (), name)
+        if name in BOOL_WORDS:
+            return _Node(self.keys, "num", token.pos, token.pos, token.end, (), BOOL_WORDS[name])
         return _Node(self.keys, "sym", token.pos, token.pos, token.end, (), name)
 
     def ones(self, word):

@@ -94,7 +94,7 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
     >>> print(td.matrix_notation(td.diff(W @ W.T, W)))
-    tbox(W, eye) + tprod(eye, W)
+    tbox(W, eye(size(W, 1))) + tprod(eye(size(W, 1)), W)
     >>> print(td.matrix_notation(td.diff(td.exp(W), W)))
     no matrix notation for this expression; in index notation:
     out[i,j,k,l] = exp(W[i,j]) δ[i,k] δ[j,l]

@@ -74,6 +74,24 @@ PAGES_WITH_EXAMPLES = sorted(page for page in DOCS.rglob("*.md") if _python_bloc
 
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_interactive_examples_in_the_docs_pages_run(page):
+    run_page(page)
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_the_docs_pages_run_beside_other_symbols_of_their_names(page):
+    # td.parse reads a name nobody declared as the live symbol so named: a test file holding a
+    # module-level w of dim n_bools once broke a page. Each page declares what it parses (or passes
+    # the symbols), so decoys of every one-letter name, alive on dims no page has, change nothing.
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    decoys = [td.vector(name, "decoy_n") for name in letters]
+    decoys += [td.matrix(name.upper(), "decoy_r decoy_c") for name in letters if name != "i"]   # I is eye
+    run_page(page)
+    del decoys
+    gc.collect()
+
+
+def run_page(page):
+    """Run a docs page's interactive blocks as one session; fail on any example that fails."""
     # a page is one session: its blocks run in order in one namespace, as a reader pastes them
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     namespace = {}

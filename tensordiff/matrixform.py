@@ -153,8 +153,8 @@ class _Writer(MatrixForms, StructureMatrixForms):
             return f"{ONES_WORDS[len(dims)]}({_number(value)})"
 
     def _ones_vector(self, value, dim):
-        parts = [f"vector({_number(value if k == 0 else 1.0)}, {self.size(part)})" for k, part in enumerate(atoms(dim))]
-        return _kron(parts)
+        parts = atoms(dim)
+        return _kron([f"vector({_number(value if k == 0 else 1.0)}, {self.size(part)})" for k, part in enumerate(parts)])
 
     def identity(self, dim):
         """eye(size(X, 1)): the identity over ``dim`` (kron(eye(...), eye(...)) over a merged one),

@@ -316,14 +316,13 @@ class Parser:
         if name in ALONG and self.peek().value == "(":
             return self.along(token, name)
         if name in IDENTITY and self.peek().value == "(":   # eye(size(X, 1)): the identity of that size
-            opening = self.take()
-            sizes = self.sizes(opening, word=token)
+            self.take()
+            sizes = self.sizes(token)
             self.sized += 1
             return _Node(self.keys, "eye", token.pos, token.pos, self.end, sizes, name)
         if self.peek().value == "(":
             if not function_word(name):
-                hint = ""
-                self.fail(f"unknown function {name!r}{hint} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
+                self.fail(f"unknown function {name!r} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
             args = self.arguments(self.take(), name) if name in ARITY else (self.group(self.take(), name),)
             return _Node(self.keys, "call", token.pos, token.pos, self.end, tuple(args), name)
         if function_word(name):
@@ -344,32 +343,36 @@ class Parser:
         if opening.value != "(" or number.kind != "num" or self.peek().value not in (")", ","):
             self.fail(f"{word.value} takes a number, the value of every entry: {word.value}(1) is all ones", word)
         if self.peek().value == ",":   # vector(1, size(X, 1)): sized by X, not by its surroundings
-            sizes = self.sizes(opening, word, ONES.index(word.value) + 1)
+            sizes = self.sizes(word, ONES.index(word.value) + 1)
         else:
             sizes = ()
             self.take()
         self.sized += 1
         return _Node(self.keys, "ones", word.pos, word.pos, self.end, sizes, (word.value, sign * number.value))
 
-    def sizes(self, opening, word, count=1):
+    def sizes(self, word, count=1):
         """The ``count`` sizes size(X, d) of eye(size(X, 1)), vector(c, size(X, 1)) or
-        matrix(c, size(X, 1), size(Y, 2)), after ``opening`` (a "(") and any number, through the ")"."""
+        matrix(c, size(X, 1), size(Y, 2)), after the word's "(" and any number, through the ")"."""
         usage = {"vector": "vector(c, size(X, d))", "matrix": "matrix(c, size(X, d), size(Y, e))"}.get(
             word.value, f"{word.value}(size(X, d))")
-        what = "its size" if count == 1 else "its sizes"
         found = []
         while len(found) < count:
             if found or word.value in ONES:
                 self.take()   # the "," before a size
             token = self.take()
             if token.value != "size" or self.peek().value != "(":
-                self.fail(f"{usage} takes {what} as size(X, d), got {self.source(token) if token.kind != 'end' else 'the end'}", token)
+                self.fail(f"{usage} takes {'its size' if count == 1 else 'its sizes'} as size(X, d), "
+                          f"got {self.shown(token)}", token)
             found.append(self.along(token, "size"))
             if self.peek().value != ("," if len(found) < count else ")"):
-                self.fail(f"{usage} takes {count} size{'s' if count > 1 else ''}, "
-                          f"got {self.source(self.peek()) if self.peek().kind != 'end' else 'the end'}", self.peek())
+                self.fail(f"{usage} takes {count} size{'s' if count > 1 else ''}, got {self.shown(self.peek())}",
+                          self.peek())
         self.take()
         return tuple(found)
+
+    def shown(self, token):
+        """``token`` as its source text in quotes, or "the end"."""
+        return "the end" if token.kind == "end" else self.source(token)
 
     def along(self, word, name):
         """name(x) or name(x, d) after the word, d = 1 or 2 the dimension reduced (as MATLAB)."""

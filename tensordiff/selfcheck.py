@@ -10,9 +10,10 @@ finite differences of the symbolic derivative one order lower (``confirm_by_diff
 other steps where the first disagrees, none across a branch of maximum/where/a kink);
 derivatives against jax's nested ``jacfwd`` of the expression's generated jax code (when jax is
 installed); parse(matrix_notation) round trips, of the plain form and the one that names a repeated
-call (t1 = ...); generated numpy code equals evaluation; simplifier invariants; pickling. It prints a
-table of examples tried and failed per property, a reproducer for each failure, and exits 1 when
-anything failed. The test suite runs the same checks through a hypothesis strategy.
+call (t1 = ...), each read back alone with every dim sized (a constant prints its size); generated
+numpy code equals evaluation; simplifier invariants; pickling. It prints a table of examples tried
+and failed per property, a reproducer for each failure, and exits 1 when anything failed. The test
+suite runs the same checks through a hypothesis strategy.
 """
 
 import argparse

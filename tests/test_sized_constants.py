@@ -49,6 +49,16 @@ def test_spread_constants_and_identities_read_back_alone():
         assert "size(" in text, text
 
 
+def test_a_spread_scalar_of_the_operands_is_a_sized_ones_vector():
+    X, mu, w, values = _setup()
+    spread = td.ones("b") * td.sum(w)
+    assert _round_trip(spread, values) == "sum(w)*vector(1, size(w, 1))"
+    assert td.latex(spread) == r"\mathrm{out} = \operatorname{sum}\left(w\right) \mathbf{1}_{b}"
+    ones = td.sum(X) * td.ones("b p")
+    assert _round_trip(ones, values) == "sum(X)*matrix(1, size(X, 1), size(X, 2))"
+    assert td.latex(ones).endswith(r"\mathbf{1}_{b}\mathbf{1}_{p}^\top")
+
+
 @pytest.mark.parametrize("text, shape, value", [
     ("vector(1.5, size(X, 1))", ("b",), lambda v: np.full(5, 1.5)),
     ("matrix(-2, size(X, 2), size(w, 1))", ("p", "b"), lambda v: np.full((3, 5), -2.0)),

@@ -65,11 +65,15 @@ def test_a_sum_over_a_vector_times_a_matrix_is_a_product_with_ones(network):
 
 
 @pytest.mark.parametrize("make, printed", [
-    (lambda: td.zeros("n p"), "matrix(0)"), (lambda: td.ones("n"), "vector(1)"),
-    (lambda: 2.5 * td.ones("n p"), "matrix(2.5)"), (lambda: -td.ones("n"), "vector(-1)"),
+    (lambda: td.zeros("n p"), "matrix(0, size(Z, 1), size(Z, 2))"), (lambda: td.ones("n"), "vector(1, size(Z, 1))"),
+    (lambda: 2.5 * td.ones("n p"), "matrix(2.5, size(Z, 1), size(Z, 2))"),
+    (lambda: -td.ones("n"), "vector(-1, size(Z, 1))"),
 ])
 def test_zero_and_all_ones_have_a_matrix_form(make, printed):
+    # no symbol of the constant sizes it: the live one with most of its dims, declared last, does
+    Z = td.matrix("Z", "n p")
     assert td.matrix_notation(make()) == printed
+    assert td.parse(printed).shape == make().shape and Z.shape == ("n", "p")
 
 
 def test_filled_matrices_read_back_sized_by_their_surroundings(network):

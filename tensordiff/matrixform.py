@@ -136,8 +136,9 @@ class _Writer(MatrixForms, StructureMatrixForms):
                 candidates.append((name, axis, live))
         if not candidates:
             raise NoMatrixForm   # no symbol carries it: the notation has no name for the size
-        # the one with most of the result's dims (∂X/∂X: X's), else the one declared last
-        name, axis, _ = max(candidates, key=lambda c: len(set(c[2].shape) & set(self.whole.shape)))
+        # the one with most of the result's dims (∂X/∂X: X's) and fewest others, else the one declared last
+        wanted = set(self.whole.shape)
+        name, axis, _ = max(candidates, key=lambda c: (len(set(c[2].shape) & wanted), -len(set(c[2].shape) - wanted)))
         return f"size({name}, {axis + 1})"
 
     def ones(self, value, dims):

@@ -466,7 +466,7 @@ class _LatexWriter:
             zero = r"\mathbf{0}" + (rf"_{{{sizes[0]} \times {sizes[1]}}}" if len(sizes) == 2 and None not in sizes
                                      else subscripts[0] if len(sizes) == 1 else "")
             return ones if value == "1" else zero if value == "0" else rf"{value}\,{ones}"
-        if name == "eye" and len(args) == 1 and self.size_name(args[0]) is not None:   # eye(size(X, 2)): I_p
+        if name in ("eye", "I") and len(args) == 1 and self.size_name(args[0]) is not None:   # eye(size(X, 2)): I_p
             return rf"I_{{{self.size_name(args[0])}}}"
         if name == "size" and self.size_name((None, name, args)) is not None:
             return self.size_name((None, name, args))   # the size of a dim is its name, as a textbook writes n

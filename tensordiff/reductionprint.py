@@ -283,4 +283,4 @@ class MatrixForms:
             self.in_sum = saved
 
     def _triangle(self, node):   # a Hadamard product with it prints as tril(M) (matrixtext.hadamard)
-        return f"{'tril' if node.lower else 'triu'}(matrix(1))" if node.k == 0 else None
+        return f"{'tril' if node.lower else 'triu'}({self.ones(1.0, node.shape)})" if node.k == 0 else None

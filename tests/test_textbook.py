@@ -232,7 +232,7 @@ def test_the_jeffreys_prior_gradient_holds_the_diagonal_of_a_product():
 
 
 @pytest.mark.parametrize("build, printed", [
-    (lambda u, a, X, b: (0.5 * u) ** (-1) * u, "vector(2, size(X, 1))"),
+    (lambda u, a, X, b: (0.5 * u) ** (-1) * u, "vector(2, size(a, 1))"),
     (lambda u, a, X, b: (u @ u) ** (-0.5), "1/norm2(u)"),
     (lambda u, a, X, b: td.grad(td.norm(u - a), u), "(u - a)/norm2(u - a)"),
     (lambda u, a, X, b: a @ X @ b, "a'*X*b"),

@@ -6,6 +6,10 @@ import numpy as np
 import pytest
 
 import tensordiff as td
+from helpers import round_trip
+from tensordiff.selfcheck import Example
+from tensordiff.selfcheckcompare import CheckFailure
+from tensordiff.selfcheckreading import reads_back
 
 RNG = np.random.default_rng(94)
 
@@ -16,27 +20,18 @@ def _setup():
     return X, mu, w, values
 
 
-def _round_trip(expr, values):
-    text = td.matrix_notation(expr)
-    assert not text.startswith("no matrix notation"), text
-    back = td.parse(text)
-    assert back.shape == expr.shape, (text, back.shape)
-    np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(expr, **values), rtol=1e-12, atol=1e-14)
-    return text
-
-
 def test_the_hessian_of_a_centred_sum_of_squares_is_a_sized_identity():
     X, mu, _, values = _setup()
     hessian = td.hessian(td.sum((X - mu) ** 2), mu)
-    assert _round_trip(hessian, values) == "2*size(X, 1)*eye(size(mu, 1))"
+    assert round_trip(hessian, values) == "2*size(X, 1)*eye(size(mu, 1))"
     assert td.latex(hessian) == r"\mathrm{out} = 2 b I_{p}"
     assert np.allclose(td.evaluate(hessian, **values), 2 * 5 * np.eye(3))
 
 
 def test_a_zero_derivative_carries_the_variables_size():
     X, mu, w, values = _setup()
-    assert _round_trip(td.grad(td.sum(td.sign(X)), X), values) == "matrix(0, size(X, 1), size(X, 2))"
-    assert _round_trip(td.grad(td.sum(td.sign(w)), w), values).startswith("vector(0, size(")
+    assert round_trip(td.grad(td.sum(td.sign(X)), X), values) == "matrix(0, size(X, 1), size(X, 2))"
+    assert round_trip(td.grad(td.sum(td.sign(w)), w), values).startswith("vector(0, size(")
     assert td.latex(td.grad(td.sum(td.sign(X)), X)) == r"\mathrm{out} = \mathbf{0}_{b \times p}"
 
 
@@ -45,17 +40,17 @@ def test_spread_constants_and_identities_read_back_alone():
     for expr in (3 * td.eye("p"), td.broadcast_to(mu, ("b", "p"))
                  if hasattr(td, "broadcast_to") else td.outer(td.ones("b"), mu), td.diff(X, X),
                  td.diff(td.vec(X), X), td.ones("b") * td.sum(w)):
-        text = _round_trip(expr, values)
+        text = round_trip(expr, values)
         assert "size(" in text, text
 
 
 def test_a_spread_scalar_of_the_operands_is_a_sized_ones_vector():
     X, mu, w, values = _setup()
     spread = td.ones("b") * td.sum(w)
-    assert _round_trip(spread, values) == "sum(w)*vector(1, size(w, 1))"
+    assert round_trip(spread, values) == "sum(w)*vector(1, size(w, 1))"
     assert td.latex(spread) == r"\mathrm{out} = \operatorname{sum}\left(w\right) \mathbf{1}_{b}"
     ones = td.sum(X) * td.ones("b p")
-    assert _round_trip(ones, values) == "sum(X)*matrix(1, size(X, 1), size(X, 2))"
+    assert round_trip(ones, values) == "sum(X)*matrix(1, size(X, 1), size(X, 2))"
     assert td.latex(ones).endswith(r"\mathbf{1}_{b}\mathbf{1}_{p}^\top")
 
 
@@ -85,3 +80,18 @@ def test_a_malformed_size_is_a_parse_error_naming_the_form(text, message):
     with pytest.raises(td.ParseError, match=None) as info:
         td.parse(text)
     assert message in str(info.value)
+
+
+def test_the_hessian_in_the_text_of_the_issue_reads_back_too():
+    X, mu = td.matrix("X", "b p"), td.vector("mu", "p")
+    f = td.parse("sum((X - mu').^2)", X=X, mu=mu)
+    values = {"X": RNG.standard_normal((4, 2)), "mu": RNG.standard_normal(2)}
+    assert round_trip(td.hessian(f, mu), values) == "2*size(X, 1)*eye(size(mu, 1))"
+
+
+def test_the_selfcheck_fails_a_text_that_reads_back_unsized():
+    # seed 60022's expression is a zero vector over a merged dim: vector(0) alone has no size
+    example = Example(60022, widened=True)
+    assert reads_back(example, example.expr, td.matrix_notation(example.expr))
+    with pytest.raises(CheckFailure, match="no symbol sizes"):
+        reads_back(example, example.expr, "vector(0)")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
+from helpers import round_trip
 
 RNG = np.random.default_rng(17)
 SIZES = {"n": 5, "p": 3, "h": 4, "k": 2}
@@ -20,16 +21,6 @@ def _value(symbol):
 
 def _symbols(expr):
     return {node.name: node for node in td.symbols(expr)} if hasattr(td, "symbols") else {}
-
-
-def round_trip(expr, values):
-    """The matrix notation of ``expr``: it exists, and td.parse reads it back to an equal value."""
-    text = td.matrix_notation(expr)
-    assert not text.startswith("no matrix notation"), text
-    back = td.parse(text)
-    assert back.shape == expr.shape, (text, back.shape)
-    np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(expr, **values), rtol=1e-10, atol=1e-12)
-    return text
 
 
 @pytest.fixture

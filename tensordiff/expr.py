@@ -261,15 +261,19 @@ def lookup_symbol(name):
 
 def symbol_with_dim(dim):
     """(name, axis) of the most recently declared symbol that has ``dim``, or None."""
+    return next(symbols_with_dim(dim), None)
+
+
+def symbols_with_dim(dim):
+    """(name, axis) of each symbol declared with ``dim``, the most recently declared first."""
     for name in reversed(list(_declared_dims)):
         dims = _declared_dims[name]
         if dim in dims:
-            return name, dims.index(dim)
+            yield name, dims.index(dim)
     for name, alive in list(_homonyms.items()):   # an older declaration of a name, still alive
         for node in list(alive):
             if dim in node.dims:
-                return name, node.dims.index(dim)
-    return None
+                yield name, node.dims.index(dim)
 
 
 def declared_dims(name):

@@ -12,7 +12,9 @@ axes then X's (diff.py), so ``tprod`` pairs F's rows with X's rows and F's colum
 (a vector F is a column): ∂X/∂X = tprod(eye, eye), ∂(A*X*B)/∂X = tprod(A, B'), ∂(A*x)/∂A =
 tprod(eye, x'); ``tbox`` pairs them crosswise (∂X'/∂X = tbox(eye, eye)) and ``outer`` F's axes
 together (the Hessian of (a'Xb)² is 2*outer(a*b', a*b')). A factor along an axis where the
-result is constant is the all-ones vector(1) (∂(X*W + b')/∂b = tprod(vector(1), eye)). ``tensor_form`` writes an expression of
+result is constant is the all-ones vector(1) (∂(X*W + b')/∂b = tprod(vector(1), eye)). Printed, an
+identity or all-ones factor carries its size (tprod(eye(size(X, 1)), eye(size(X, 2)))), as nothing
+beside it in a product of these words sizes it. ``tensor_form`` writes an expression of
 order 3 or 4 so when each of its terms is a product of two such factors and scalars; the factors
 are written by the matrix notation, which matrixform.py passes in. The parser reads the three
 words (parse.py), td.latex writes ⊗, ⊠ and ∘ (matrixlatex.py); docs/guide/notation.md defines them.
@@ -87,7 +89,7 @@ def tprod(a: ExprLike, b: ExprLike) -> Expr:
     >>> td.simplify(td.diff(A @ X, X) - td.tprod(A, td.eye("p"))).is_constant
     True
     >>> print(td.matrix_notation(td.diff(A @ X, X)))
-    tprod(A, eye)
+    tprod(A, eye(size(X, 2)))
     """
     return tensor_product("tprod", a, b)
 
@@ -123,7 +125,7 @@ def tbox(a: ExprLike, b: ExprLike) -> Expr:
     >>> td.tbox(td.eye("p"), td.eye("n")).shape
     ('p', 'n', 'n', 'p')
     >>> print(td.matrix_notation(td.diff(X.T, X)))
-    tbox(eye, eye)
+    tbox(eye(size(X, 2)), eye(size(X, 1)))
     """
     return tensor_product("tbox", a, b)
 
@@ -228,10 +230,8 @@ def _term(node, write):
 
 
 def _vector(node, axis, root, uf, write):
-    """The vector factor on output ``axis``: its operands' product, or vector(1) where it has none."""
+    """The vector factor on output ``axis``: its operands' product, or vector(1, size(X, 1)) where it has none."""
     here = uf.find(node.out[axis])
-    if here not in root:
-        return "vector(1)"
     return _part(node, 1.0, [k for k, r in enumerate(root) if r == here], (node.out[axis],), write)
 
 

@@ -35,14 +35,14 @@ class EinsumWriter:
 
     def text(self):
         node = self.node
-        if node.coeff == 0.0:   # a zero: a number, or 0*eye where the two dims agree
+        if node.coeff == 0.0:   # a zero: a number, or matrix(0, size(X, 1), size(X, 2)) sized by a symbol
             if not node.shape:
                 return "0"
-            if len(node.shape) == 2 and node.shape[0] == node.shape[1]:
-                return "0*eye"
             if len(node.shape) not in ONES_WORDS:
                 raise NoMatrixForm
-            return ONES_WORDS[len(node.shape)] + "(0)"
+            zero = self.writer.ones(0.0, node.shape)
+            square = len(node.shape) == 2 and node.shape[0] == node.shape[1]
+            return "0*eye" if square and zero == "matrix(0)" else zero   # no symbol has the dim: one size for both
         mean = self.writer.mean_of(node)
         if mean is not None:
             return self._join([], [mean])
@@ -71,13 +71,20 @@ class EinsumWriter:
                 self._merge_hadamard(items, ())
                 self._split_busy_indices(items, ())
                 chains, products = self._chains(items, ()) if items else ([], [])
-                return self._join(scalars, chains + ["eye"], products)
+                # in a sum (A + lam*eye) the other terms size eye; alone (2*eye) it takes its size
+                eye = "eye" if self.writer.sum_term is node else self.writer.identity(node.shape[0])
+                return self._join(scalars, chains + [eye], products)
             if not items and self.writer.in_sum is node:  # a scalar that + and - broadcast
                 return self._join(scalars, [])
             if not used and len(out) in ONES_WORDS:   # a scalar spread over a vector or matrix
                 if not scalars:
-                    return f"{ONES_WORDS[len(out)]}({_number(node.coeff)})"
-                return self._join(scalars, [ONES_WORDS[len(out)] + "(1)"])
+                    return self.writer.ones(node.coeff, node.shape)
+                return self._join(scalars, [self.writer.ones(1.0, node.shape)])
+            if len(out) in ONES_WORDS and len(unique_out) == len(out) and not any(i in used for i in out):
+                # a scalar of the operands spread: sum(w)*vector(1, size(X, 1))
+                scalar = einsum_on(node.coeff, node.operands, node.subscripts, (), node.dims,
+                                   [i for i in range(len(node.dims)) if i not in out])
+                return f"{_paren(self.writer.write(scalar))}*{self.writer.ones(1.0, node.shape)}"
             if self.writer.in_sum is node and len(out) == 2 and out[0] not in used:
                 # a vector over the columns spread over the rows, in a sum: the row vector v', which
                 # + and - spread as numpy does (X*W + b'); other partial broadcasts have no 'ones' here
@@ -89,7 +96,8 @@ class EinsumWriter:
                 vector = einsum_on(abs(node.coeff), node.operands, node.subscripts, (kept,), node.dims,
                                    [i for i in range(len(node.dims)) if i not in out or i == kept])
                 text = _paren(self.writer.write(vector))
-                spread = f"{text}*vector(1)'" if kept == out[0] else f"vector(1)*{_atom(text)}'"
+                ones = self.writer.ones(1.0, (node.shape[1 if kept == out[0] else 0],))
+                spread = f"{text}*{_atom(ones)}'" if kept == out[0] else f"{_paren(ones)}*{_atom(text)}'"
                 return ("-" if node.coeff < 0 else "") + spread
             raise NoMatrixForm
         diagonal = self._diagonal_of_a_product(items, unique_out) if not diag_out else None

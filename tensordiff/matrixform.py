@@ -13,19 +13,23 @@ would read back as the identity, ``tr`` as the trace). A user function so named 
 ``user.<name>(...)``, which the parser reads back as that user function.
 """
 
-from .expr import Apply, Einsum, Var, topological
+import functools
+
+from .expr import Apply, Einsum, Var, lookup_symbol, symbols_with_dim, topological
+from .indices import atoms
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .kronform import tensor_form
 from .vecform import vec_form
 from .parse import FUNCTION_TABLE, IDENTITY, ONES
-from .matrixchains import EinsumWriter, NoMatrixForm
+from .parsewords import BOOL_WORDS
+from .matrixchains import ONES_WORDS, EinsumWriter, NoMatrixForm
 from .matrixtext import atom as _atom, common_factor as _common_factor, join_terms as _join_terms, number as _number
 from .matrixsums import MAX_DISTRIBUTED_TERMS, distributed
 from .reductionprint import MatrixForms
 from .reshapeform import StructureMatrixForms, structure_matrix_form
 
 # Names td.parse reads as something else than a symbol or user function of that name.
-PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES)
+PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES) | frozenset(BOOL_WORDS)
 
 __all__ = ["to_matrix"]
 
@@ -36,14 +40,17 @@ __all__ = ["to_matrix"]
 MAX_NESTING = 150
 
 
-def to_matrix(expr):
-    """The matrix notation of ``expr`` as a string, or None when it has none."""
+def to_matrix(expr, whole=None):
+    """The matrix notation of ``expr`` as a string, or None when it has none; ``whole``: the
+    expression ``expr`` is a part of, whose symbols size its constants (tprod(X, eye(size(X, 1))))."""
+    whole = expr if whole is None else whole
     if len(expr.shape) > 2:   # order 3 and 4: tprod/tbox/outer of matrices written here (kronform.py)
-        return vec_form(expr, to_matrix) or tensor_form(expr, to_matrix)   # ∂vec(F)/∂X: vecform.py
+        write = functools.partial(to_matrix, whole=whole)
+        return vec_form(expr, write) or tensor_form(expr, write)   # ∂vec(F)/∂X: vecform.py
     if _nesting(expr) > MAX_NESTING:
         return None
     try:
-        return _Writer(expr).write(expr)
+        return _Writer(expr, whole).write(expr)
     except NoMatrixForm:
         return None
 
@@ -77,6 +84,14 @@ def _sum_of_squares(node):
     return None
 
 
+def _kron(parts):
+    """kron(kron(a, b), c): the Kronecker product of the texts ``parts`` (one part: itself)."""
+    text = parts[0]
+    for part in parts[1:]:
+        text = f"kron({text}, {part})"
+    return text
+
+
 def _broadcast_scalar(node):
     """Whether ``node`` is a scalar broadcast over all its axes (an einsum with no output index used)."""
     if not (isinstance(node, Einsum) and node.shape) or len(set(node.out)) < len(node.out):
@@ -93,20 +108,62 @@ def _row_broadcast(node):
 
 class _Writer(MatrixForms, StructureMatrixForms):
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
+    sum_term = None   # the same, but not an operand of where or maximum, which spread a scalar but size no eye
 
-    def __init__(self, root):
+    def __init__(self, root, whole):
         self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
         self.root = root
+        self.whole = whole   # the expression root is a part of (an operand of tprod), for size()
         self.scalar_lead = {}   # a term's text -> how many of its leading factors are scalars
         self.scalar_texts = set()   # the texts of scalar nodes, wherever they stand in a product
         self.distributing = MAX_DISTRIBUTED_TERMS   # terms a product over sums may still be multiplied into
+        self.symbols = None   # the symbols of the result by name, once size() asks
 
     def size(self, dim):
-        """size(X, d): the size of ``dim`` read from a symbol X of the result that has it."""
-        for node in topological([self.root]):
-            if isinstance(node, Var) and dim in node.shape and node.ndim <= 2 and node.name not in PARSER_WORDS:
+        """size(X, d): the size of ``dim`` read from a symbol X of the result that has it, else from
+        the live symbol declared last with it, which td.parse reads the name X as (the symbol a
+        derivative was taken by: a zero ∂f/∂X is matrix(0, size(X, 1), size(X, 2)))."""
+        if self.symbols is None:
+            self.symbols = {node.name: node for node in topological([self.whole]) if isinstance(node, Var)}
+        for node in self.symbols.values():
+            if dim in node.shape and node.ndim <= 2 and node.name not in PARSER_WORDS:
                 return f"size({node.name}, {node.shape.index(dim) + 1})"
-        raise NoMatrixForm   # no symbol carries it: the notation has no name for the size
+        candidates = []
+        for name, axis in symbols_with_dim(dim):
+            live = lookup_symbol(name)   # what td.parse reads the name as
+            if live is not None and live.ndim <= 2 and name not in PARSER_WORDS and name not in self.symbols \
+                    and live.shape[axis:axis + 1] == (dim,):
+                candidates.append((name, axis, live))
+        if not candidates:
+            raise NoMatrixForm   # no symbol carries it: the notation has no name for the size
+        # the one with most of the result's dims (∂X/∂X: X's) and fewest others, else the one declared last
+        wanted = set(self.whole.shape)
+        name, axis, _ = max(candidates, key=lambda c: (len(set(c[2].shape) & wanted), -len(set(c[2].shape) - wanted)))
+        return f"size({name}, {axis + 1})"
+
+    def ones(self, value, dims):
+        """A vector or matrix every entry of which is ``value``, sized: vector(c, size(X, 1)),
+        matrix(c, size(X, 1), size(Y, 2)), a merged dim a·b as kron(vector(c, ...), vector(1, ...));
+        vector(c) or matrix(c), sized by where it stands, when no symbol has one of the dims."""
+        try:
+            if all(len(atoms(d)) == 1 for d in dims):
+                return f"{ONES_WORDS[len(dims)]}({_number(value)}, {', '.join(map(self.size, dims))})"
+            vectors = [self._ones_vector(v, d) for v, d in zip((value, 1.0), dims)]
+            return vectors[0] if len(dims) == 1 else f"{vectors[0]}*{_atom(vectors[1])}'"
+        except NoMatrixForm:
+            return f"{ONES_WORDS[len(dims)]}({_number(value)})"
+
+    def _ones_vector(self, value, dim):
+        parts = atoms(dim)
+        return _kron([f"vector({_number(value if k == 0 else 1.0)}, {self.size(part)})" for k, part in enumerate(parts)])
+
+    def identity(self, dim):
+        """eye(size(X, 1)): the identity over ``dim`` (kron(eye(...), eye(...)) over a merged one),
+        or eye, sized by where it stands, when no symbol has the dim."""
+        try:
+            return _kron([f"eye({self.size(part)})" for part in atoms(dim)])
+        except NoMatrixForm:
+            return "eye"
 
     def write(self, node):
         key = (node, self.in_sum is node)
@@ -176,10 +233,11 @@ class _Writer(MatrixForms, StructureMatrixForms):
         if shape and all(_broadcast_scalar(t) or _row_broadcast(t) for t in terms):
             raise NoMatrixForm  # c1 + c2 (or b' + c') broadcast to a matrix: it would read back smaller
         parts, outer = [], self.in_sum   # restored after: a sum inside a term (log(1 + r*r)) must not clear
+        outer_term = self.sum_term
         for term in terms:                # the term's own mark (selfcheck seed 51136)
-            self.in_sum = term
+            self.in_sum = self.sum_term = term
             parts.append(self.write(term))
-        self.in_sum = outer
+        self.in_sum, self.sum_term = outer, outer_term
         leads = [self.scalar_lead.get(part, 0) for part in parts] if shape else None
         return _common_factor(parts, leads, self.scalar_texts if shape else None) or _join_terms(parts)
 

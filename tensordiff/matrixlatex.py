@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from .errors import TensorDiffError
-from .expr import Apply, Expr, Var, topological
+from .expr import Apply, Expr, Var, lookup_symbol, topological
 from .functions import USER_PREFIX, marked
 from .kronform import TENSOR_LATEX
 from .matrixform import to_matrix
@@ -94,7 +94,7 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
     >>> print(td.matrix_notation(td.diff(W @ W.T, W)))
-    tbox(W, eye) + tprod(eye, W)
+    tbox(W, eye(size(W, 1))) + tprod(eye(size(W, 1)), W)
     >>> print(td.matrix_notation(td.diff(td.exp(W), W)))
     no matrix notation for this expression; in index notation:
     out[i,j,k,l] = exp(W[i,j]) δ[i,k] δ[j,l]
@@ -439,19 +439,37 @@ class _LatexWriter:
             return self.write(inner, 5) + r"^\top"
         return self.call(tree[1], tree[2])
 
+    def size_name(self, tree):
+        """The LaTeX name of the dim of a size(X, d) ``tree`` (X a symbol of the expression, else the
+        live symbol td.parse reads X as), or None."""
+        if tree[0] not in ("call", None) or tree[1] != "size" or len(tree[2]) != 2:
+            return None
+        (kind, name), (number_kind, d) = tree[2][0][:2], tree[2][1][:2]
+        if kind != "name" or number_kind != "number" or d not in ("1", "2"):
+            return None
+        dim = self.sizes.get((name, int(d)))
+        live = lookup_symbol(name) if dim is None else None
+        if live is not None and int(d) <= live.ndim:
+            dim = live.dims[int(d) - 1]
+        return latex_name(dim) if dim is not None else None
+
     def call(self, name, args):
         if name == "inv":
             return self.write(args[0], 5) + "^{-1}"
         if name == "sqrt":
             return rf"\sqrt{{{self.write(args[0], 0)}}}"
-        if name in ("vector", "matrix"):
-            ones = r"\mathbf{1}" if name == "vector" else r"\mathbf{1}\mathbf{1}^\top"
+        if name in ("vector", "matrix"):   # vector(1, size(X, 1)) is 1_n, matrix(0, ...) 0_{m×n}
+            sizes = [self.size_name(size) for size in args[1:]]
+            subscripts = [f"_{{{size}}}" if size is not None else "" for size in sizes] or ["", ""]
+            ones = r"\mathbf{1}" + subscripts[0] + ("" if name == "vector" else rf"\mathbf{{1}}{subscripts[-1]}^\top")
             value = self.write(args[0], 0)
-            return ones if value == "1" else r"\mathbf{0}" if value == "0" else rf"{value}\,{ones}"
-        if name == "size" and len(args) == 2 and args[0][0] == "name" and args[1][0] == "number":
-            dim = self.sizes.get((args[0][1], int(float(args[1][1]))))
-            if dim is not None:   # the size of a dim is its name, as a textbook writes n
-                return latex_name(dim)
+            zero = r"\mathbf{0}" + (rf"_{{{sizes[0]} \times {sizes[1]}}}" if len(sizes) == 2 and None not in sizes
+                                     else subscripts[0] if len(sizes) == 1 else "")
+            return ones if value == "1" else zero if value == "0" else rf"{value}\,{ones}"
+        if name in ("eye", "I") and len(args) == 1 and self.size_name(args[0]) is not None:   # eye(size(X, 2)): I_p
+            return rf"I_{{{self.size_name(args[0])}}}"
+        if name == "size" and self.size_name((None, name, args)) is not None:
+            return self.size_name((None, name, args))   # the size of a dim is its name, as a textbook writes n
         if name in ("norm1", "norm2"):
             return rf"\left\|{self.write(args[0], 0)}\right\|_{name[-1]}"
         if name in TENSOR_LATEX and len(args) == 2:   # tprod(A, B): A \otimes B (kronform.py)

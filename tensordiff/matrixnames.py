@@ -18,6 +18,8 @@ __all__ = ["name_repeats", "expand", "MIN_LENGTH"]
 
 MIN_LENGTH = 12   # inv(X'*X) stays as it is; sigmoid(X*W1) repeated is named
 MAX_NAMES = 26
+# eye(size(X, 1)), vector(1, size(X, 1)): a constant with its size, not a computation to name
+SIZED_CONSTANTS = ("eye(", "vector(", "matrix(")
 
 _CALL = re.compile(r"(?<![\w.'])([A-Za-z_][\w.]*)\(")
 _BINDING = re.compile(r"\s*([A-Za-z_]\w*)\s*=(?!=)(.*)$")
@@ -32,7 +34,8 @@ def name_repeats(text, taken):
         for piece in [body] + [value for _, value in bindings]:
             for call in _calls(piece):
                 counts[call] = counts.get(call, 0) + 1
-        repeated = [call for call, count in counts.items() if count > 1 and len(call) >= MIN_LENGTH]
+        repeated = [call for call, count in counts.items()
+                    if count > 1 and len(call) >= MIN_LENGTH and not call.startswith(SIZED_CONSTANTS)]
         if not repeated:
             break
         call = max(repeated, key=lambda c: (len(c), c))

@@ -9,6 +9,7 @@ the left, so an operand of ``.*`` that is a product is bracketed.
 """
 
 import math
+import re
 from fractions import Fraction
 
 __all__ = ["number", "paren", "atom", "unwrapped", "transposed", "join_terms", "fewest_transposes", "product_factors", "common_factor",
@@ -45,7 +46,7 @@ def hadamard(left, right):
     """``left .* right``, where a triangle mask (``tril(matrix(1))``, ``triu(matrix(1))``, maybe
     transposed) applied to a matrix M is written ``tril(M)`` or ``triu(M)``."""
     if _triangle_mask(left) is not None and _triangle_mask(left) == _triangle_mask(right):
-        return f"{_triangle_mask(left)}(matrix(1))"   # a mask times itself
+        return right if left.endswith("'") else left   # a mask times itself
     for mask, other in ((right, left), (left, right)):
         word = _triangle_mask(mask)
         if word is not None:
@@ -67,14 +68,20 @@ def _hadamard_operand(text):
     return atom(text)
 
 
-_MASKS = {"tril(matrix(1))": "tril", "triu(matrix(1))": "triu",
-          "tril(matrix(1))'": "triu", "triu(matrix(1))'": "tril"}
+# tril(matrix(1)), sized or not (tril(matrix(1, size(X, 1), size(X, 1)))), maybe transposed
+_MASK = re.compile(r"(tril|triu)\(matrix\(1(?:, size\(\w+, [12]\)){0,2}\)\)('?)")
+_FLIPPED = {"tril": "triu", "triu": "tril"}
 
 
 def _triangle_mask(text):
-    if text not in _MASKS and text.startswith("(") and text.endswith(")"):
-        text = text[1:-1]
-    return _MASKS.get(text)
+    """"tril" or "triu" when ``text`` is a triangle mask (in brackets or not) that M .* mask makes
+    tril(M) or triu(M); else None."""
+    match = _MASK.fullmatch(text)
+    if match is None and text.startswith("(") and text.endswith(")"):
+        match = _MASK.fullmatch(text[1:-1])
+    if match is None:
+        return None
+    return _FLIPPED[match[1]] if match[2] else match[1]
 
 
 def number(x):

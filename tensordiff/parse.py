@@ -14,9 +14,11 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     power    = postfix { ("^" | ".^") exponent }            x^2^3 is (x^2)^3, as MATLAB
     exponent = { "+" | "-" } postfix                        a number: a constant power
     postfix  = primary { "'" | ".'" }                       transpose
-    primary  = number | name | function [ "'"... ] "(" expr { "," expr } ")" | ones | along | "(" expr ")"
+    primary  = number | "True" | "False" | name | function [ "'"... ] "(" expr { "," expr } ")" | ones | along
+             | "eye" "(" size ")" | "(" expr ")"
     along    = ("sum" | "max" | "min" | "mean" | "logsumexp" | "size") "(" expr "," ("1" | "2") ")"
-    ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number ")"    every entry the number
+    ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number { "," size } ")"   every entry the number
+    size     = "size" "(" expr "," ("1" | "2") ")"     eye(size(X, 2)), vector(1, size(X, 1)): sized so
     function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
     name     = ASCII letter or "_", then ASCII letters, digits, "_"
@@ -28,8 +30,10 @@ scalar; ``^`` raises a scalar to a scalar power, ``.^`` any shape elementwise. A
 is a constant power (x^2); any other exponent is exp(log(base)·exponent), for a positive base
 (a^b, 2^x). ``eye`` and ``I`` are the identity, and ``vector(c)``/``matrix(c)`` the vector/matrix
 whose entries are all c (vector(1): all ones), their sizes taken from their surroundings, or for
-eye from ``**dims`` (eye="p") where none do. Function names are reserved: inv det logdet tr diag
-sum norm1 norm2 sqrt vector matrix, polygamma1 polygamma2 ..., and every elementwise function of
+eye from ``**dims`` (eye="p") where none do; ``eye(size(X, 2))``, ``vector(c, size(X, 1))`` and
+``matrix(c, size(X, 1), size(Y, 2))`` take theirs from X and Y (matrix notation prints them where
+nothing else sizes a constant). ``True`` and ``False`` are 1 and 0, as numpy counts them.
+Function names are reserved: inv det logdet tr diag sum norm1 norm2 sqrt vector matrix, polygamma1 polygamma2 ..., and every elementwise function of
 ``functions.FUNCTIONS`` (exp log log1p sin cos tan arcsin arccos arctan sinh cosh tanh sigmoid
 softplus erf gelu lgamma digamma abs sign step relu stop_gradient). A user function declared with
 td.elementwise reads as h(x), its derivatives as h'(x), h''(x); ``user.h(x)`` reads it too, and is

@@ -199,7 +199,20 @@ def _type_sym(p, node, kids):
     return p.symbols[name]
 
 
+def _given_sizes(p, node):
+    """The dims of the sizes size(X, d) that eye(...), vector(c, ...) or matrix(c, ...) was given."""
+    return tuple(p.shapes[size.kids[0].key][size.value[1] - 1] for size in node.kids)
+
+
+def _type_ones(p, node, kids):
+    if node.kids:
+        return _given_sizes(p, node) + (ONE,) * (2 - len(node.kids))
+    return p.dims.new(None), ONE if node.value[0] == "vector" else p.dims.new(None)
+
+
 def _type_eye(p, node, kids):
+    if node.kids:
+        return _given_sizes(p, node) * 2
     dims = p.given.get(node.value, (None,))
     if len(set(dims)) != 1:
         p.fail(node.pos, f"{node.value} is the identity: its dims are one name ({node.value}=\"n\"), "
@@ -354,7 +367,7 @@ _TYPE = {
     "num": lambda p, node, kids: SCALAR,
     "sym": _type_sym,
     "eye": _type_eye,
-    "ones": lambda p, node, kids: (p.dims.new(None), ONE if node.value[0] == "vector" else p.dims.new(None)),
+    "ones": _type_ones,
     "neg": lambda p, node, kids: kids[0],
     "T": _type_transpose,
     "pow": _type_pow,

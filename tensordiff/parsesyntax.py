@@ -9,7 +9,7 @@ import re
 
 from .errors import ParseError
 from .functions import USER_PREFIX, registered_user_function
-from .parsewords import ALONG, ARITY, COMPARISONS, FUNCTION_TABLE, IDENTITY, ONES, function_word
+from .parsewords import ALONG, ARITY, BOOL_WORDS, COMPARISONS, FUNCTION_TABLE, IDENTITY, ONES, function_word
 from .textspans import closing_parens, operand_end
 
 MIN_REPEAT = 8   # characters: a shorter operand or group is read again faster than it is looked up
@@ -315,10 +315,14 @@ class Parser:
             return self.ones(token)
         if name in ALONG and self.peek().value == "(":
             return self.along(token, name)
+        if name in IDENTITY and self.peek().value == "(":   # eye(size(X, 1)): the identity of that size
+            self.take()
+            sizes = self.sizes(token)
+            self.sized += 1
+            return _Node(self.keys, "eye", token.pos, token.pos, self.end, sizes, name)
         if self.peek().value == "(":
             if not function_word(name):
-                hint = "; eye takes no argument, its size is inferred" if name in IDENTITY else ""
-                self.fail(f"unknown function {name!r}{hint} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
+                self.fail(f"unknown function {name!r} (functions: {', '.join(sorted(FUNCTION_TABLE))})", token)
             args = self.arguments(self.take(), name) if name in ARITY else (self.group(self.take(), name),)
             return _Node(self.keys, "call", token.pos, token.pos, self.end, tuple(args), name)
         if function_word(name):
@@ -326,6 +330,8 @@ class Parser:
         if name in IDENTITY:
             self.sized += 1
             return _Node(self.keys, "eye", token.pos, token.pos, token.end, (), name)
+        if name in BOOL_WORDS:
+            return _Node(self.keys, "num", token.pos, token.pos, token.end, (), BOOL_WORDS[name])
         return _Node(self.keys, "sym", token.pos, token.pos, token.end, (), name)
 
     def ones(self, word):
@@ -334,10 +340,39 @@ class Parser:
         while opening.value == "(" and self.peek().value in ("+", "-"):
             sign = -sign if self.take().value == "-" else sign
         number = self.take() if opening.value == "(" else opening
-        if opening.value != "(" or number.kind != "num" or self.take().value != ")":
+        if opening.value != "(" or number.kind != "num" or self.peek().value not in (")", ","):
             self.fail(f"{word.value} takes a number, the value of every entry: {word.value}(1) is all ones", word)
+        if self.peek().value == ",":   # vector(1, size(X, 1)): sized by X, not by its surroundings
+            sizes = self.sizes(word, ONES.index(word.value) + 1)
+        else:
+            sizes = ()
+            self.take()
         self.sized += 1
-        return _Node(self.keys, "ones", word.pos, word.pos, self.end, (), (word.value, sign * number.value))
+        return _Node(self.keys, "ones", word.pos, word.pos, self.end, sizes, (word.value, sign * number.value))
+
+    def sizes(self, word, count=1):
+        """The ``count`` sizes size(X, d) of eye(size(X, 1)), vector(c, size(X, 1)) or
+        matrix(c, size(X, 1), size(Y, 2)), after the word's "(" and any number, through the ")"."""
+        usage = {"vector": "vector(c, size(X, d))", "matrix": "matrix(c, size(X, d), size(Y, e))"}.get(
+            word.value, f"{word.value}(size(X, d))")
+        found = []
+        while len(found) < count:
+            if found or word.value in ONES:
+                self.take()   # the "," before a size
+            token = self.take()
+            if token.value != "size" or self.peek().value != "(":
+                self.fail(f"{usage} takes {'its size' if count == 1 else 'its sizes'} as size(X, d), "
+                          f"got {self.shown(token)}", token)
+            found.append(self.along(token, "size"))
+            if self.peek().value != ("," if len(found) < count else ")"):
+                self.fail(f"{usage} takes {count} size{'s' if count > 1 else ''}, got {self.shown(self.peek())}",
+                          self.peek())
+        self.take()
+        return tuple(found)
+
+    def shown(self, token):
+        """``token`` as its source text in quotes, or "the end"."""
+        return "the end" if token.kind == "end" else self.source(token)
 
     def along(self, word, name):
         """name(x) or name(x, d) after the word, d = 1 or 2 the dimension reduced (as MATLAB)."""

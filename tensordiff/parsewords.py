@@ -11,6 +11,7 @@ from .kronform import TENSOR_PRODUCTS, tensor_product
 from .vecform import UNVEC_WORDS, unvec_columns
 
 IDENTITY = ("eye", "I")
+BOOL_WORDS = {"True": 1.0, "False": 0.0}   # numbers, as numpy counts them (X*True is X*1): never a symbol
 ONES = ("vector", "matrix")   # vector(1), matrix(1): all-ones (any number c: every entry c), sized like eye
 
 # name: (shape rule, builder). Shape rules: "same" (elementwise), "square" (square in, same out),
@@ -57,7 +58,7 @@ FUNCTION_TABLE.update({word: ("unvec", functools.partial(unvec_columns, transpos
 # The reductions that take a dimension, as MATLAB's sum(X, 1); and size(X, d), which needs one.
 ALONG = frozenset({"sum", "max", "min", "mean", "logsumexp", "size"})
 
-reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES, *ALONG])   # a user function so named prints as user.<name>
+reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES, *ALONG, *BOOL_WORDS])   # a user function so named prints as user.<name>
 
 
 @functools.lru_cache(maxsize=4096)   # asked for every name token; the answer never changes

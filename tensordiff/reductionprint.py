@@ -254,15 +254,16 @@ class MatrixForms:
 
     def full(self, node, text):
         """``text`` of an elementwise node whose operands may all be written as scalars: then it reads
-        as a scalar, so it is spread back over the node's shape (s*matrix(1), as a spread constant)."""
+        as a scalar, so it is spread back over the node's shape (s*matrix(1, size(X, 1), size(X, 2)))."""
         if not node.shape:
             return text
         if all(_scalar_spread(child) for child in node.children()):
             if self.in_sum is node:   # an operand that a sum, maximum or where spreads: spread once (seed 51136)
                 return text
-            return f"{text}*{'vector(1)' if len(node.shape) == 1 else 'matrix(1)'}" if len(node.shape) <= 2 else None
+            return f"{text}*{self.ones(1.0, node.shape)}" if len(node.shape) <= 2 else None
         if len(node.shape) == 2 and not any(_varies_along_every_axis(child) for child in node.children()):
-            return f"({text}) .* matrix(1)"   # a row or column written for a matrix: spread back as a sum spreads it
+            # a row or column written for a matrix: spread back as a sum spreads it
+            return f"({text}) .* {self.ones(1.0, node.shape)}"
         return text
 
     def spread(self, node):
@@ -282,4 +283,4 @@ class MatrixForms:
             self.in_sum = saved
 
     def _triangle(self, node):   # a Hadamard product with it prints as tril(M) (matrixtext.hadamard)
-        return f"{'tril' if node.lower else 'triu'}(matrix(1))" if node.k == 0 else None
+        return f"{'tril' if node.lower else 'triu'}({self.ones(1.0, node.shape)})" if node.k == 0 else None

@@ -10,9 +10,10 @@ finite differences of the symbolic derivative one order lower (``confirm_by_diff
 other steps where the first disagrees, none across a branch of maximum/where/a kink);
 derivatives against jax's nested ``jacfwd`` of the expression's generated jax code (when jax is
 installed); parse(matrix_notation) round trips, of the plain form and the one that names a repeated
-call (t1 = ...); generated numpy code equals evaluation; simplifier invariants; pickling. It prints a
-table of examples tried and failed per property, a reproducer for each failure, and exits 1 when
-anything failed. The test suite runs the same checks through a hypothesis strategy.
+call (t1 = ...), each read back alone with every dim sized (a constant prints its size); generated
+numpy code equals evaluation; simplifier invariants; pickling. It prints a table of examples tried
+and failed per property, a reproducer for each failure, and exits 1 when anything failed. The test
+suite runs the same checks through a hypothesis strategy.
 """
 
 import argparse
@@ -282,7 +283,8 @@ PROPERTIES = {
     "d3 vs FD": (_check_third, "third derivatives (small symbols) vs FD of the second"),
     "vs jax": (_check_jax, "derivatives (orders 1..max) vs nested jax.jacfwd of generated jax code"),
     "several at once": (_check_several, "grad/jacobian/hessian of a list of symbols equal one at a time"),
-    "parse round trip": (_check_parse_round_trip, "td.parse(matrix notation, t1 = ... names too) evaluates equal"),
+    "parse round trip": (_check_parse_round_trip,
+                         "td.parse(matrix notation, t1 = ... names too) sizes every dim and evaluates equal"),
     "codegen numpy": (_check_codegen, "generated numpy code equals evaluation"),
     "simplify": (_check_simplify, "simplify keeps the value and is idempotent"),
     "no summed identity": (_check_plan, "no dense identity is summed in an evaluation plan"),

@@ -883,6 +883,9 @@ def as_expr(value: object) -> Expr:
     """An expression from an expression or a Python/numpy number (a scalar constant)."""
     if isinstance(value, Expr):
         return value
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, np.ndarray) and value.shape == () \
+            and value.dtype.kind == "b":   # True and False are 1 and 0, as numpy and jax count them
+        return constant(float(value))
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         try:
             return constant(float(value))

@@ -13,7 +13,7 @@ unvec(kron(eye, eye)), ∂vec(X')/∂X = unvecT(kron(eye, eye)). ``vec_form`` wr
 expression whose first axis is a merged dim of two parts so whenever the order-4 tensor with that
 axis split (∂F/∂X) has a tensor-product form (kronform.py): tprod(A, B) is unvec(kron(B, A)),
 tbox(A, B) is unvecT(kron(B, A)) and outer(A, B) is unvec(vec(A)*vec(B)'). docs/guide/notation.md
-defines the words.
+defines the words; printed, each eye carries its size (unvec(kron(eye(size(X, 2)), eye(size(X, 1))))).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+import tensordiff as td
 from tensordiff.expr import Var, topological
 
 
@@ -94,3 +95,14 @@ def in_threads(work, count):
     if errors:
         raise errors[0]
     return results
+
+
+def round_trip(expr, values):
+    """The matrix notation of ``expr``: it exists, and td.parse reads it back alone to the same
+    shape and an equal value."""
+    text = td.matrix_notation(expr)
+    assert not text.startswith("no matrix notation"), text
+    back = td.parse(text)
+    assert back.shape == expr.shape, (text, back.shape)
+    np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(expr, **values), rtol=1e-10, atol=1e-12)
+    return text

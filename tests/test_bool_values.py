@@ -73,9 +73,8 @@ def test_values_that_are_no_numbers_still_name_the_symbol():
             td.evaluate(f, s_bools=bad, b_bools=np.ones(3), w_bools=np.ones(3))
 
 
-def test_a_bool_dim_size_and_a_bool_constant_stay_errors():
+def test_a_bool_dim_size_stays_an_error_and_a_bool_constant_is_its_number():
     with pytest.raises(td.TensorDiffError, match="n_bools"):
         td.evaluate(td.trace(td.eye("n_bools")), n_bools=True)
-    for constant in (True, np.bool_(True)):
-        with pytest.raises(td.ShapeError, match="bool"):
-            _ = w * constant
+    for constant in (True, np.bool_(True), np.array(True)):   # as numpy: w * True is w * 1
+        assert w * constant is w * 1 and w * (not constant) is w * 0

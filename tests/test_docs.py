@@ -9,6 +9,8 @@ import doctest
 import gc
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,35 @@ PAGES_WITH_EXAMPLES = sorted(page for page in DOCS.rglob("*.md") if _python_bloc
 
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_interactive_examples_in_the_docs_pages_run(page):
+    run_page(page)
+
+
+DECOYS = """
+import sys
+sys.path.insert(0, {tests!r})
+import tensordiff as td
+from test_docs import PAGES_WITH_EXAMPLES, run_page
+letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+decoys = [td.vector(name, "decoy_n") for name in letters]
+decoys += [td.matrix(name.upper(), "decoy_r decoy_c") for name in letters if name != "i"]   # I is eye
+for page in PAGES_WITH_EXAMPLES:
+    run_page(page)
+"""
+
+
+def test_the_docs_pages_run_beside_other_symbols_of_their_names():
+    # td.parse reads a name nobody declared as the live symbol so named: a test file holding a
+    # module-level w of dim n_bools once broke a page. Each page declares what it parses (or passes
+    # the symbols), so decoys of every one-letter name, alive on dims no page has, change nothing.
+    # A fresh process: a name stays declared after its symbol dies (evaluate(..., n=3.0) would then
+    # read n as that symbol's value in a later test).
+    script = DECOYS.format(tests=str(ROOT / "tests"))
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+def run_page(page):
+    """Run a docs page's interactive blocks as one session; fail on any example that fails."""
     # a page is one session: its blocks run in order in one namespace, as a reader pastes them
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     namespace = {}

@@ -87,9 +87,8 @@ def _expanded(node):
 
 def _reads_back(text, expr, gen):
     back = td.parse(text, **gen.S)
-    if back.shape != expr.shape:
-        return   # vector(1) or eye spread along a dim no symbol of the text has: the notation leaves it unsized
-    values = {k: v for k, v in gen.V.items() if k in back.free or k in expr.free}
+    assert back.shape == expr.shape, text   # a constant no symbol beside it sizes is written with its size
+    values = {k: v for k, v in gen.V.items() if k in back.free or k in expr.free or f"size({k}," in text}
     np.testing.assert_allclose(td.evaluate(back, functions=USER_FUNCTIONS, **values),
                                td.evaluate(expr, functions=USER_FUNCTIONS, **values), rtol=1e-8, atol=1e-10, err_msg=text)
 
@@ -115,8 +114,7 @@ def test_random_gradients_have_a_matrix_form_whenever_each_term_has_one(block):
                 assert text is not None, (seed, wrt, td.index_notation(g))
                 written += 1
                 multiplied_out += len(terms) > len(getattr(g, "terms", (g,)))
-                if g.free:   # a zero (matrix(0)) has no symbol to size it
-                    _reads_back(text, g, gen)
+                _reads_back(text, g, gen)   # a zero too: matrix(0, size(M, 1), size(M, 2))
     assert written >= 60 and multiplied_out >= 10, (written, multiplied_out)
 
 

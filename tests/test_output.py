@@ -63,7 +63,7 @@ def test_no_matrix_form_says_so_and_gives_index_notation():
 
 def test_identities_times_scalar_products_and_zeros_have_matrix_forms():
     # the Hessians of the Rayleigh quotient and of ‖x‖⁴ hold (xᵀAx)·I and (xᵀx)·I terms, once
-    # without a matrix form; a zero square matrix is 0*eye
+    # without a matrix form; a zero matrix carries its size
     x, A = td.vector("x", "n"), td.matrix("A", "n n")
     values = dict(x=np.array([0.3, -1.0, 2.0]), A=np.eye(3) + 0.1 * np.arange(9.0).reshape(3, 3))
     assert td.matrix_notation(td.hessian(td.norm(x) ** 4, x)) == "8*x*x' + 4*(x'*x)*eye"
@@ -73,7 +73,7 @@ def test_identities_times_scalar_products_and_zeros_have_matrix_forms():
         assert not text.startswith("no matrix notation"), text
         back = td.parse(text, eye="n")
         np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(e, **values), rtol=1e-12, atol=1e-15)
-    assert td.matrix_notation(0 * td.matrix("B", "n p")) == "matrix(0)"   # sized where it is used
+    assert td.matrix_notation(0 * td.matrix("B", "n p")) == "matrix(0, size(B, 1), size(B, 2))"
 
 
 def test_the_diagonal_of_a_product_has_a_matrix_form():

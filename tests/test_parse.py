@@ -287,7 +287,7 @@ ERRORS = [
     ("X)", {}, td.ParseError, "unmatched ')'", 1),
     ("()", {}, td.ParseError, "expected an operand, got ')'", 1),
     ("foo(X)", {}, td.ParseError, "unknown function 'foo'", 0),
-    ("2*eye(3)", {}, td.ParseError, "eye takes no argument", 2),
+    ("2*eye(3)", {}, td.ParseError, "eye(size(X, d)) takes its size as size(X, d), got '3'", 6),
     ("tr(X, Y)", {}, td.ParseError, "tr() takes one argument", 4),
     ("tr X", {}, td.ParseError, "function 'tr' needs parentheses", 0),
     ("A + exp", {}, td.ParseError, "function 'exp' needs parentheses", 4),

@@ -145,7 +145,7 @@ def test_index_notation_and_latex_bindings_avoid_user_names():
     assert r"t_{1}" in latex and "t^{(1)}" not in latex and "t^{(3)}" in latex, latex
 
 
-@pytest.mark.parametrize("value", [2.0, 3, np.float32(1.5)])
+@pytest.mark.parametrize("value", [2.0, 3, np.float32(1.5), True, np.bool_(False)])
 def test_printers_print_numbers_as_constants(value):
     assert td.index_notation(value) == f"out = {float(value):g}"
     assert td.matrix_notation(value) == f"{float(value):g}"
@@ -153,7 +153,7 @@ def test_printers_print_numbers_as_constants(value):
 
 
 @pytest.mark.parametrize("printer", [td.index_notation, td.to_einsum, td.latex, td.matrix_notation])
-@pytest.mark.parametrize("value", [None, "x", [td.scalar("s_listed")], np.ones(3), True])
+@pytest.mark.parametrize("value", [None, "x", [td.scalar("s_listed")], np.ones(3), np.ones(3, bool)])
 def test_printers_refuse_what_is_not_an_expression(printer, value):
     with pytest.raises(td.TensorDiffError, match="expression"):
         printer(value)

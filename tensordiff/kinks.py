@@ -69,6 +69,8 @@ def crosses_kink(exprs, wrt, values, step, functions=None):
     program = compile([n for a, b, _ in points for n in ((a, b) if b is not None else (a,))])
     x0 = np.array(values[wrt.name], dtype=np.float64)
     as_value = (lambda v: v) if x0.shape else float
+    if not program.user_function_names:   # implementations of functions these branches never call
+        functions = None
     taken = _branches(points, program(functions=functions, **values))
     for index in np.ndindex(*x0.shape):
         if wrt.symmetric and index[0] > index[1]:

@@ -118,12 +118,15 @@ def _factor_common_operand(node):
         members = sorted(k for k in remaining if best in options[k])
         rests = [options[k][best][0]() for k in members]
         rebuild = options[members[0]][best][1]
+        summed = add_node(rests)
+        factored = rebuild(summed)
         before = sum(uniform_cost(node.terms[k]) for k in members)
-        after = sum(uniform_cost(r) for r in rests) + uniform_cost(rebuild(add_node(rests)))
+        after = sum(uniform_cost(r) for r in rests) + uniform_cost(factored)
         if after > SAVING * before:
             refused.add(best)
             continue
-        terms.append(rebuild(_factor_common_operand(add_node(rests))))
+        inner = _factor_common_operand(summed)   # the priced sum and product are kept where nothing more factors
+        terms.append(factored if inner is summed else rebuild(inner))
         remaining.difference_update(members)
     if not terms:
         return node

@@ -112,6 +112,23 @@ def test_common_operand_factoring_builds_each_priced_product_once(monkeypatch):
     assert counts[-1] <= 1.2 * 200, counts
 
 
+def test_common_operand_pricing_writes_each_equation_once(monkeypatch):
+    # a chain's products repeat a few subscript patterns: each pattern's einsum equation is written
+    # (and its path searched) once, not once per product priced (~1.6 per operation)
+    written = Counter(monkeypatch, factoring_module, "_equation_cost")
+    counts = []
+    for depth in (100, 200):
+        f, x = chain(depth, f"e{depth}")
+        g = td.grad(f, x)
+        factoring_module._subscripts_cost.cache_clear()
+        written.take()
+        td.compile(g)
+        counts.append(written.take())
+    assert_linear(counts, 20)
+    # 115 at depth 200: 325 when the equation was written for every product priced
+    assert counts[-1] <= 0.75 * 200, counts
+
+
 def test_planning_a_deep_chain_runs_no_cycle_collection():
     # planning allocates thousands of steps and makes no reference cycles: with the collector on,
     # each full collection rescanned every node and step alive (a third of the compile of the

@@ -97,16 +97,23 @@ def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
     assert counts[-1] <= 0.5 * 200, counts
 
 
-def test_common_operand_factoring_builds_each_priced_product_once(monkeypatch):
-    built = Counter(monkeypatch, factoring_module, "einsum_on")
+def planning_counts(counter, tag, prepare=None):
+    """``counter``'s calls while compiling a chain's gradient at depths 100 and 200 (asserted linear)."""
     counts = []
     for depth in (100, 200):
-        f, x = chain(depth, f"f{depth}")
+        f, x = chain(depth, f"{tag}{depth}")
         g = td.grad(f, x)
-        built.take()
+        if prepare is not None:
+            prepare()
+        counter.take()
         td.compile(g)
-        counts.append(built.take())
+        counts.append(counter.take())
     assert_linear(counts, 20)
+    return counts
+
+
+def test_common_operand_factoring_builds_each_priced_product_once(monkeypatch):
+    counts = planning_counts(Counter(monkeypatch, factoring_module, "einsum_on"), "f")
     # 234 at depth 200: each rest once, each candidate's product once; 267 when an accepted candidate's
     # sum of rests and its product were built again after pricing
     assert counts[-1] <= 1.2 * 200, counts
@@ -115,16 +122,8 @@ def test_common_operand_factoring_builds_each_priced_product_once(monkeypatch):
 def test_common_operand_pricing_writes_each_equation_once(monkeypatch):
     # a chain's products repeat a few subscript patterns: each pattern's einsum equation is written
     # (and its path searched) once, not once per product priced (~1.6 per operation)
-    written = Counter(monkeypatch, factoring_module, "_equation_cost")
-    counts = []
-    for depth in (100, 200):
-        f, x = chain(depth, f"e{depth}")
-        g = td.grad(f, x)
-        factoring_module._subscripts_cost.cache_clear()
-        written.take()
-        td.compile(g)
-        counts.append(written.take())
-    assert_linear(counts, 20)
+    counts = planning_counts(Counter(monkeypatch, factoring_module, "_equation_cost"), "e",
+                             prepare=factoring_module._subscripts_cost.cache_clear)
     # 115 at depth 200: 325 when the equation was written for every product priced
     assert counts[-1] <= 0.75 * 200, counts
 

@@ -25,7 +25,7 @@ from . import backends, conditioning as conditioning_checks
 from .binding import bind_values, by_name, flatten_outputs, nest
 from .callchecks import check_function_names, merged_values
 from .errors import EvaluationError
-from .expr import Add, Apply, Einsum, Expr, Var, check_homonyms, topological
+from .expr import Add, Apply, Einsum, Expr, Var, check_homonyms, topological, without_cycle_collection
 from .functions import FUNCTIONS
 from .functionsteps import ApplyStep, MatrixStep
 from .fusion import SumPlan
@@ -124,6 +124,7 @@ class Program:
       %2 = einsum 'ba,b->a'(%0, %1)  shape (p)
     """
 
+    @without_cycle_collection()   # planning a deep program allocates its steps by the thousand and no cycles
     def __init__(self, exprs, single, backend=None, singular="raise", memory_limit="auto", chunks=None,
                  conditioning="warn", progress=None):
         self.progress = validate_progress(progress)

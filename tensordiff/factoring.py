@@ -118,12 +118,15 @@ def _factor_common_operand(node):
         members = sorted(k for k in remaining if best in options[k])
         rests = [options[k][best][0]() for k in members]
         rebuild = options[members[0]][best][1]
+        summed = add_node(rests)
+        factored = rebuild(summed)
         before = sum(uniform_cost(node.terms[k]) for k in members)
-        after = sum(uniform_cost(r) for r in rests) + uniform_cost(rebuild(add_node(rests)))
+        after = sum(uniform_cost(r) for r in rests) + uniform_cost(factored)
         if after > SAVING * before:
             refused.add(best)
             continue
-        terms.append(rebuild(_factor_common_operand(add_node(rests))))
+        inner = _factor_common_operand(summed)   # the priced sum and product are kept where nothing more factors
+        terms.append(factored if inner is summed else rebuild(inner))
         remaining.difference_update(members)
     if not terms:
         return node
@@ -144,12 +147,18 @@ def uniform_cost(node):
 def _contraction_cost(node, size):
     if not isinstance(node, Einsum):
         return 0.0
-    tensors = [k for k, op in enumerate(node.operands) if op.shape]
-    if not tensors:
+    tensor_subs = tuple([sub for op, sub in zip(node.operands, node.subscripts) if op.shape])
+    if not tensor_subs:
         return 0.0
+    return _subscripts_cost(tensor_subs, node.out, size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _subscripts_cost(tensor_subs, out, size):
+    """The cost by the tensor operands' subscripts: the equation's text is made once per pattern."""
     symbol = opt_einsum.get_symbol
-    out = "".join(symbol(i) for i in dict.fromkeys(node.out) if any(i in node.subscripts[k] for k in tensors))
-    equation = ",".join("".join(symbol(i) for i in node.subscripts[k]) for k in tensors) + "->" + out
+    kept = "".join(symbol(i) for i in dict.fromkeys(out) if any(i in sub for sub in tensor_subs))
+    equation = ",".join("".join(symbol(i) for i in sub) for sub in tensor_subs) + "->" + kept
     return _equation_cost(equation, size)
 
 
@@ -165,26 +174,31 @@ def _operand_factorings(term):
     out = term.out
     if len(set(out)) != len(out):
         return {}
+    readers = {}   # index -> how many operands read it
+    for sub in term.subscripts:
+        for i in set(sub):
+            readers[i] = readers.get(i, 0) + 1
     found = {}
     for f, (op, sub) in enumerate(zip(term.operands, term.subscripts)):
         if not sub or len(set(sub)) != len(sub):
             continue
         interface = [i for i in sub if i not in out]
-        rest_subs = [s for k, s in enumerate(term.subscripts) if k != f]
-        rest_ids = {i for s in rest_subs for i in s}
-        if not interface or len(interface) == len(sub) or not set(interface) <= rest_ids:
+        # with F's indices distinct, an index is read by the rest when another operand reads it
+        if not interface or len(interface) == len(sub) or any(readers[i] < 2 for i in interface):
             continue
-        rest_out = tuple(interface) + tuple(i for i in out if i in rest_ids)
+        rest_out = tuple(interface) + tuple(i for i in out if readers.get(i, 0) > (i in sub))
         role = tuple(out.index(i) if i in out else -1 - interface.index(i) for i in sub)
         key = (op, role, tuple(out.index(i) for i in rest_out[len(interface):]))
-        found[key] = (_rest(term, f, rest_subs, rest_out, rest_ids), _rebuild(op, sub, rest_out, term))
+        found[key] = (_rest(term, f, rest_out), _rebuild(op, sub, rest_out, term))
     return found
 
 
-def _rest(term, f, rest_subs, rest_out, rest_ids):
+def _rest(term, f, rest_out):
     """``term`` without its operand ``f``, built when called: only an operand that another term of the
     sum shares is ever factored out, so most rests are never needed (a deep chain's sums share none)."""
     def build():
+        rest_subs = [s for k, s in enumerate(term.subscripts) if k != f]
+        rest_ids = {i for s in rest_subs for i in s}
         used = {i for s in term.subscripts for i in s}
         orphans = {i for i in range(len(term.dims)) if i not in used and i not in term.out}
         rest_ops = term.operands[:f] + term.operands[f + 1:]

@@ -14,6 +14,7 @@ output is written in place, and the peak holds one array of the output's size, n
 """
 
 from collections import namedtuple
+from itertools import accumulate
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class FusedSumStep:
             members = [k for k, part in enumerate(self.parts) if part.pattern == pattern]
             layout = ProductsLayout([self.parts[k].factors for k in members], len(dict.fromkeys(pattern)))
             self.passes.append((pattern, members, layout))
-        self.arg_offsets = np.cumsum([0] + [len(part.factors) for part in self.parts]).tolist()
+        self.arg_offsets = list(accumulate([0] + [len(part.factors) for part in self.parts]))
         self.donor = None   # (argument, part, the first pass without that part): set by donate_buffers
 
     def donor_candidate(self):

@@ -7,6 +7,7 @@ doubles the count. Pair reuse is also checked against a brute-force search that 
 of operands, so the fast search finds exactly what the exhaustive one does.
 """
 
+import gc
 import sys
 from itertools import permutations
 
@@ -21,6 +22,7 @@ from tensordiff.simplify import einsum_on
 
 simplify_module = sys.modules["tensordiff.simplify"]
 reuse_module = sys.modules["tensordiff.reuse"]
+factoring_module = sys.modules["tensordiff.factoring"]
 evaluate_module = sys.modules["tensordiff.evaluate"]
 
 
@@ -74,10 +76,11 @@ def test_canonicalisations_of_a_chains_gradient_grow_linearly(monkeypatch):
         planned.append(canonical.take())
     assert_linear(derived, 50)
     assert_linear(planned, 50)
-    # planning rebuilds only what it changes: 571 at depth 200 (577 when derivatives were distributed
-    # up to 12 terms; 381 without factor grouping's group sums; 871 when every sum's factoring rebuilt
-    # the whole graph and each matrix's symmetry test built its transpose)
-    assert planned[-1] <= 2.9 * 200, planned
+    # planning rebuilds only what it changes: 373 at depth 200 (406 when an accepted common-operand
+    # factoring built its priced sum and product again; 577 when derivatives were distributed up to
+    # 12 terms; 871 when every sum's factoring rebuilt the whole graph and each matrix's symmetry
+    # test built its transpose)
+    assert planned[-1] <= 1.95 * 200, planned
 
 
 def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
@@ -92,6 +95,63 @@ def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
     # 98 at depth 200, derivation and planning: 1,326 when derivatives were distributed up to 12 terms
     # (diff.MAX_DISTRIBUTED_OPERANDS), whose products of 8-24 slopes each needed refinement
     assert counts[-1] <= 0.5 * 200, counts
+
+
+def planning_counts(counter, tag, prepare=None):
+    """``counter``'s calls while compiling a chain's gradient at depths 100 and 200 (asserted linear)."""
+    counts = []
+    for depth in (100, 200):
+        f, x = chain(depth, f"{tag}{depth}")
+        g = td.grad(f, x)
+        if prepare is not None:
+            prepare()
+        counter.take()
+        td.compile(g)
+        counts.append(counter.take())
+    assert_linear(counts, 20)
+    return counts
+
+
+def test_common_operand_factoring_builds_each_priced_product_once(monkeypatch):
+    counts = planning_counts(Counter(monkeypatch, factoring_module, "einsum_on"), "f")
+    # 234 at depth 200: each rest once, each candidate's product once; 267 when an accepted candidate's
+    # sum of rests and its product were built again after pricing
+    assert counts[-1] <= 1.2 * 200, counts
+
+
+def test_common_operand_pricing_writes_each_equation_once(monkeypatch):
+    # a chain's products repeat a few subscript patterns: each pattern's einsum equation is written
+    # (and its path searched) once, not once per product priced (~1.6 per operation)
+    counts = planning_counts(Counter(monkeypatch, factoring_module, "_equation_cost"), "e",
+                             prepare=factoring_module._subscripts_cost.cache_clear)
+    # 115 at depth 200: 325 when the equation was written for every product priced
+    assert counts[-1] <= 0.75 * 200, counts
+
+
+def test_planning_a_deep_chain_runs_no_cycle_collection():
+    # planning allocates thousands of steps and makes no reference cycles: with the collector on,
+    # each full collection rescanned every node and step alive (a third of the compile of the
+    # 3,000-operation chain, in 5 full collections and ~600 young ones)
+    f, x = chain(400, "gc")
+    g = td.grad(f, x)
+    collections = []
+
+    def count(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+    was_enabled = gc.isenabled()
+    gc.enable()
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        td.compile(g)
+        enabled_after = gc.isenabled()
+    finally:
+        gc.callbacks.remove(count)
+        if not was_enabled:
+            gc.disable()
+    assert enabled_after
+    assert len(collections) <= 1, collections   # at most the one young collection when the collector resumes
 
 
 def test_pair_reuse_of_a_matrix_power_is_near_linear(monkeypatch):

@@ -380,15 +380,19 @@ _BUILD = {
 
 def _build_key(node, kids, typed):
     """What ``_BUILD`` reads of a node, without source positions: equal keys build the same expression."""
-    if node.kind in ("sum", "chain", "compare"):
-        value = tuple(op for op, _ in node.value), typed.products.get(node.key)
-    elif node.kind in ("eye", "ones"):
-        value = node.value, _dims_of(typed, typed.shapes[node.key])
-    elif node.kind == "call" and node.key in typed.products:   # tprod(A, x) and tprod(A, x'): x is built alike
-        value = node.value, typed.products[node.key]
+    kind = node.kind
+    if kind in ("sum", "chain", "compare"):
+        products = typed.products.get(node.key)
+        value = tuple([op for op, _ in node.value]), products if products is None else tuple(products)
+    elif kind in ("sym", "along") or kind == "call" and node.key not in typed.products:
+        value = node.value   # names and ints: no float to tell apart by its text
+    elif kind in ("eye", "ones"):
+        value = repr((node.value, _dims_of(typed, typed.shapes[node.key])))
+    elif kind == "call":   # tprod(A, x) and tprod(A, x'): x is built alike
+        value = repr((node.value, typed.products[node.key]))
     else:
-        value = node.value
-    return node.kind, repr(value), tuple(map(id, kids))   # repr: -0.0 is not 0.0; kids are interned
+        value = repr(node.value)   # repr: -0.0 is not 0.0
+    return kind, value, tuple(map(id, kids))   # kids are interned
 
 
 def _build(order, typed):

@@ -41,7 +41,8 @@ __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Sol
            "Max", "LogSumExp", "Softmax", "Compare", "Where", "Maximum", "Triangle", "Cholesky"]
 
 _interned = weakref.WeakValueDictionary()
-_interned_refs = _interned.data   # key -> weak reference; nothing iterates _interned, so no removal is pending
+# key -> weak reference (typeshed leaves the attribute out); nothing iterates _interned, so no removal is pending
+_interned_refs = _interned.data  # type: ignore[attr-defined]
 _intern_lock = threading.Lock()
 _symbols = weakref.WeakValueDictionary()   # name -> the live symbol declared last under it
 # The dims each name was last declared with: lets evaluation bind dims from a value whose symbol a

@@ -45,6 +45,7 @@ _interned = weakref.WeakValueDictionary()
 _interned_refs = _interned.data  # type: ignore[attr-defined]
 _intern_lock = threading.Lock()
 _symbols = weakref.WeakValueDictionary()   # name -> the live symbol declared last under it
+_symbol_refs = _symbols.data  # type: ignore[attr-defined]
 # The dims each name was last declared with: lets evaluation bind dims from a value whose symbol a
 # simplified result no longer holds.
 _declared_dims = {}
@@ -222,7 +223,8 @@ def symbol(name, dims, symmetric=False):
         raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice (\"n n\"), "
                          f"got dims {format_dims(dims)}")
     node = make(Var, name, dims, True) if symmetric else make(Var, name, dims)
-    latest = _symbols.get(name)
+    ref = _symbol_refs.get(name)   # read past WeakValueDictionary.get, as make does
+    latest = None if ref is None else ref()
     if latest is not node:
         others = _homonyms.get(name)
         if others is None and latest is not None:   # a second live symbol of the name: track them all

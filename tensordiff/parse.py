@@ -408,17 +408,19 @@ def _build(order, typed):
         needed.update(kid.key for kid in node.kids if not (node.kind == "chain" and kid.kind == "T"
                                                              or traces and kid.kind == "chain"))
     for node in order:
-        if node.kind in ("T", "chain") and node.key not in needed:
+        kind = node.kind
+        if kind in ("T", "chain") and node.key not in needed:
             values[node.key] = _Deferred()   # its own object: equal build keys need the same value
             continue
         kids = [values[kid.key] for kid in node.kids]
-        key = _build_key(node, kids, typed)
-        if key not in built:
+        key = (kind, node.value, ()) if kind == "sym" else _build_key(node, kids, typed)   # a name: its own key
+        value = built.get(key)
+        if value is None:
             try:
-                built[key] = _BUILD[node.kind](node, kids, typed)
+                value = built[key] = _BUILD[kind](node, kids, typed)
             except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
                 fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
-        values[node.key] = built[key]
+        values[node.key] = value
     return values[order[-1].key]
 
 

@@ -342,6 +342,17 @@ def _given_symbols(symbols, dims):
     return given, chosen
 
 
+def _take_live_symbols(order, given, chosen):
+    """The live symbols of the names the text uses and ``given`` does not, taken as given. A function
+    of its own: a loop variable left in parse would keep the syntax tree's root, and so the whole
+    tree, alive until parse returns, for the collector to scan once it is back on."""
+    for node in order:
+        live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
+        if live is not None:
+            chosen[node.value] = live
+            given[node.value] = live.dims
+
+
 def _symmetric_names(symmetric):
     names = (symmetric,) if isinstance(symmetric, str) else symmetric
     if not isinstance(names, (list, tuple, set, frozenset)) or not all(
@@ -507,11 +518,7 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
                 raise
             order = postorder(tree)
             del tree
-            for node in order:
-                live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
-                if live is not None:
-                    chosen[node.value] = live
-                    given[node.value] = live.dims
+            _take_live_symbols(order, given, chosen)
             marked = wanted | {name for name, node in chosen.items() if node.symmetric}
             for name in sorted(wanted & set(given)):
                 if len(given[name]) != 2 or given[name][0] != given[name][1]:

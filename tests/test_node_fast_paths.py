@@ -1,6 +1,11 @@
 """The cheap ways of building nodes give the very node, interned, that the general canonicalisation
 gives: scaling a canonical product only changes its coefficient (simplify.scale), and a symbol knows
-whether it is symmetric when it is made (expr.Var)."""
+whether it is symmetric when it is made (expr.Var). And a parse leaves no syntax tree for the garbage
+collector to scan when it comes back on."""
+
+import contextlib
+import gc
+import importlib
 
 import pytest
 
@@ -67,3 +72,19 @@ def test_a_symbol_knows_whether_it_is_symmetric():
                td.vector("x", "n"), td.scalar("s")]
     for node in symbols + [n for n in random_nodes(range(20)) if isinstance(n, Var)]:
         assert node.symmetric_cache is _symmetric(node), node
+
+
+def test_the_syntax_tree_is_gone_when_the_collector_comes_back(monkeypatch):
+    parse_module = importlib.import_module("tensordiff.parse")
+    pause, alive = parse_module.without_cycle_collection, []
+
+    @contextlib.contextmanager
+    def counting():
+        with pause():
+            yield
+            alive.append(sum(type(o).__name__ == "_Node" for o in gc.get_objects()))
+
+    monkeypatch.setattr(parse_module, "without_cycle_collection", counting)
+    text = " + ".join(f"{k}.5*tanh(A{k}*x{k} + b{k})'*B*y - tr(C{k}'*A*B)" for k in range(50))
+    assert td.parse(text).shape == ()
+    assert alive == [0]

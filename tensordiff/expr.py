@@ -41,8 +41,11 @@ __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Sol
            "Max", "LogSumExp", "Softmax", "Compare", "Where", "Maximum", "Triangle", "Cholesky"]
 
 _interned = weakref.WeakValueDictionary()
+# key -> weak reference (typeshed leaves the attribute out); nothing iterates _interned, so no removal is pending
+_interned_refs = _interned.data  # type: ignore[attr-defined]
 _intern_lock = threading.Lock()
 _symbols = weakref.WeakValueDictionary()   # name -> the live symbol declared last under it
+_symbol_refs = _symbols.data  # type: ignore[attr-defined]
 # The dims each name was last declared with: lets evaluation bind dims from a value whose symbol a
 # simplified result no longer holds.
 _declared_dims = {}
@@ -161,10 +164,12 @@ class Expr(Operators):
 def make(cls, *fields):
     """Return the interned node ``cls(*fields)``; fields are already canonical."""
     key = (cls,) + fields
-    node = _interned.get(key)
+    ref = _interned_refs.get(key)   # read past WeakValueDictionary.get, a Python-level call per node
+    node = None if ref is None else ref()
     if node is None:
         with _intern_lock:   # two threads building the same node must get one node (identity is equality)
-            node = _interned.get(key)
+            ref = _interned_refs.get(key)
+            node = None if ref is None else ref()
             if node is None:
                 node = object.__new__(cls)
                 _set(node, "symmetric_cache", None)
@@ -185,6 +190,8 @@ class Var(Expr):
         _set(self, "name", name)
         _set(self, "dims", dims)
         _set(self, "symmetric", symmetric)
+        # what simplify.is_symmetric would find, known now: a square symbol is symmetric when declared so
+        _set(self, "symmetric_cache", symmetric if len(dims) == 2 and dims[0] == dims[1] else False)
         _set(self, "shape", dims)
         _set(self, "free", frozenset((name,)))
         _set(self, "skey", _digest("Var", name, dims, "symmetric") if symmetric else _digest("Var", name, dims))
@@ -216,16 +223,34 @@ def symbol(name, dims, symmetric=False):
         raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice (\"n n\"), "
                          f"got dims {format_dims(dims)}")
     node = make(Var, name, dims, True) if symmetric else make(Var, name, dims)
-    _symbols[name] = node
-    _homonyms.setdefault(name, weakref.WeakSet()).add(node)
+    ref = _symbol_refs.get(name)   # read past WeakValueDictionary.get, as make does
+    latest = None if ref is None else ref()
+    if latest is not node:
+        others = _homonyms.get(name)
+        if others is None and latest is not None:   # a second live symbol of the name: track them all
+            others = _homonyms[name] = weakref.WeakSet((latest,))
+        if others is not None:
+            others.add(node)
+        _symbols[name] = node
     _declared_dims.pop(name, None)  # re-insert: the order is that of the latest declaration
     _declared_dims[name] = dims
     return node
 
 
-# Every live symbol declared under each name: more than one means a name declared again with other
-# dims or kind, and only then can an expression mix two symbols of one name (check_homonyms).
+# Every live symbol declared under a name, kept only for names declared with a second symbol while
+# the first was alive (one WeakSet per name would cost most of a long parse of new names): more than
+# one means a name declared again with other dims or kind, and only then can an expression mix two
+# symbols of one name (check_homonyms).
 _homonyms = {}
+
+
+def _alive(name):
+    """The live symbols declared under ``name``."""
+    others = _homonyms.get(name)
+    if others is not None:
+        return list(others)
+    node = _symbols.get(name)
+    return [] if node is None else [node]
 
 
 def check_homonyms(*exprs):
@@ -254,7 +279,7 @@ def lookup_symbol(name):
     """The live symbol called ``name`` that was declared last, or None."""
     node = _symbols.get(name)
     if node is None:   # the latest declaration is gone: an older one still alive is unambiguous
-        alive = list(_homonyms.get(name, ()))
+        alive = _alive(name)
         node = alive[0] if len(alive) == 1 else None
     return node
 
@@ -270,7 +295,8 @@ def symbols_with_dim(dim):
         dims = _declared_dims[name]
         if dim in dims:
             yield name, dims.index(dim)
-    for name, alive in list(_homonyms.items()):   # an older declaration of a name, still alive
+    for name, alive in list(_homonyms.items()):   # an older declaration of a name, still alive (the
+        # latest declarations' dims are in _declared_dims, so names declared once need no look here)
         for node in list(alive):
             if dim in node.dims:
                 yield name, node.dims.index(dim)
@@ -294,7 +320,7 @@ def value_dims(name, among, ndim=None, shape=None):
     that name (with ``ndim`` axes, if known) whose dims lie in ``among``; with one declaration, its
     dims; None where several symbols share the name and none fits, so the value sizes nothing here.
     A value's ``shape`` rules out the symbols it cannot be: X of (n, n) for a 3×2 value."""
-    alive = {node.dims for node in list(_homonyms.get(name, ())) if ndim is None or len(node.dims) == ndim}
+    alive = {node.dims for node in _alive(name) if ndim is None or len(node.dims) == ndim}
     fitting = {dims for dims in alive if set(dims) <= among and _sized_alike(dims, shape)}
     if len(fitting) == 1:
         return fitting.pop()

@@ -346,6 +346,17 @@ def _given_symbols(symbols, dims):
     return given, chosen
 
 
+def _take_live_symbols(order, given, chosen):
+    """The live symbols of the names the text uses and ``given`` does not, taken as given. A function
+    of its own: a loop variable left in parse would keep the syntax tree's root, and so the whole
+    tree, alive until parse returns, for the collector to scan once it is back on."""
+    for node in order:
+        live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
+        if live is not None:
+            chosen[node.value] = live
+            given[node.value] = live.dims
+
+
 def _symmetric_names(symmetric):
     names = (symmetric,) if isinstance(symmetric, str) else symmetric
     if not isinstance(names, (list, tuple, set, frozenset)) or not all(
@@ -384,15 +395,19 @@ _BUILD = {
 
 def _build_key(node, kids, typed):
     """What ``_BUILD`` reads of a node, without source positions: equal keys build the same expression."""
-    if node.kind in ("sum", "chain", "compare"):
-        value = tuple(op for op, _ in node.value), typed.products.get(node.key)
-    elif node.kind in ("eye", "ones"):
-        value = node.value, _dims_of(typed, typed.shapes[node.key])
-    elif node.kind == "call" and node.key in typed.products:   # tprod(A, x) and tprod(A, x'): x is built alike
-        value = node.value, typed.products[node.key]
+    kind = node.kind
+    if kind in ("sum", "chain", "compare"):
+        products = typed.products.get(node.key)
+        value = tuple([op for op, _ in node.value]), products if products is None else tuple(products)
+    elif kind in ("sym", "along") or kind == "call" and node.key not in typed.products:
+        value = node.value   # names and ints: no float to tell apart by its text
+    elif kind in ("eye", "ones"):
+        value = repr((node.value, _dims_of(typed, typed.shapes[node.key])))
+    elif kind == "call":   # tprod(A, x) and tprod(A, x'): x is built alike
+        value = repr((node.value, typed.products[node.key]))
     else:
-        value = node.value
-    return node.kind, repr(value), tuple(map(id, kids))   # repr: -0.0 is not 0.0; kids are interned
+        value = repr(node.value)   # repr: -0.0 is not 0.0
+    return kind, value, tuple(map(id, kids))   # kids are interned
 
 
 def _build(order, typed):
@@ -408,17 +423,19 @@ def _build(order, typed):
         needed.update(kid.key for kid in node.kids if not (node.kind == "chain" and kid.kind == "T"
                                                              or traces and kid.kind == "chain"))
     for node in order:
-        if node.kind in ("T", "chain") and node.key not in needed:
+        kind = node.kind
+        if kind in ("T", "chain") and node.key not in needed:
             values[node.key] = _Deferred()   # its own object: equal build keys need the same value
             continue
         kids = [values[kid.key] for kid in node.kids]
-        key = _build_key(node, kids, typed)
-        if key not in built:
+        key = (kind, node.value, ()) if kind == "sym" else _build_key(node, kids, typed)   # a name: its own key
+        value = built.get(key)
+        if value is None:
             try:
-                built[key] = _BUILD[node.kind](node, kids, typed)
+                value = built[key] = _BUILD[kind](node, kids, typed)
             except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
                 fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
-        values[node.key] = built[key]
+        values[node.key] = value
     return values[order[-1].key]
 
 
@@ -505,11 +522,7 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
                 raise
             order = postorder(tree)
             del tree
-            for node in order:
-                live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
-                if live is not None:
-                    chosen[node.value] = live
-                    given[node.value] = live.dims
+            _take_live_symbols(order, given, chosen)
             marked = wanted | {name for name, node in chosen.items() if node.symmetric}
             for name in sorted(wanted & set(given)):
                 if len(given[name]) != 2 or given[name][0] != given[name][1]:

@@ -317,39 +317,46 @@ def _row_runs(operators, shapes):
     return [head is not None and head[0] == ONE and tail[1] != ONE for head, tail in zip(first[:n], last[:n])]
 
 
-def _product(p, pos, left_span, left, right_node, right):
-    """The shape of left * right and how to build it: "scale", "outer" or "matmul"."""
+def _product(p, pos, node, k, left, right):
+    """The shape of the chain ``node``'s factors before factor k times factor k (``left * right``) and
+    how to build it: "scale", "outer" or "matmul"."""
     if left == SCALAR or right == SCALAR:
         return (right if left == SCALAR else left), "scale"
+    if len(left) <= 2 and len(right) <= 2 and p.dims.unify(left[1], right[0]):
+        return (left[0], right[1]), ("outer" if left[1] == ONE else "matmul")
+    left_span, right_node = (node.start, node.kids[k - 1].end), node.kids[k]
     if len(left) > 2 or len(right) > 2:
         p.fail(pos, f"'*' scales an order-3/4 tensor product by a scalar only, but {p.show(*left_span, left)} "
                     f"and {p.show(right_node.start, right_node.end, right)}")
-    if not p.dims.unify(left[1], right[0]):
-        hint = "; write x'*y for an inner product, x.*y elementwise" if left[1] == right[1] == ONE else ""
-        p.fail(pos, f"'*' needs matching inner dims: {p.show(*left_span, left)} but "
-                    f"{p.show(right_node.start, right_node.end, right)}{hint}")
-    return (left[0], right[1]), ("outer" if left[1] == ONE else "matmul")
+    hint = "; write x'*y for an inner product, x.*y elementwise" if left[1] == right[1] == ONE else ""
+    p.fail(pos, f"'*' needs matching inner dims: {p.show(*left_span, left)} but "
+                f"{p.show(right_node.start, right_node.end, right)}{hint}")
 
 
 def _type_chain(p, node, kids):
-    operators = [op for op, _ in node.value]
-    rows = _row_runs(operators, kids)
+    rows = None   # _row_runs, worked out when a scalar meets a factor (x*y')
     acc, kinds = kids[0], []
     for k, (op, pos) in enumerate(node.value, 1):
-        shape, kid, left = kids[k], node.kids[k], (node.start, node.kids[k - 1].end)
+        shape = kids[k]
         if op == "*":
             if acc[1] != ONE and len(acc) == 2:  # A*x, y'*x: a matrix or row vector on the left
-                p.want_vector([kid], shape)
-            elif acc == SCALAR and rows[k] and (k == 1 or operators[k - 2] == "*"):  # x*y'
-                p.want_vector([node.kids[k - 1]], kids[k - 1])
-            acc, kind = _product(p, pos, left, acc, kid, shape)
+                p.want_vector([node.kids[k]], shape)
+            elif acc == SCALAR:
+                if rows is None:
+                    rows = _row_runs([op for op, _ in node.value], kids)
+                if rows[k] and (k == 1 or node.value[k - 2][0] == "*"):  # x*y'
+                    p.want_vector([node.kids[k - 1]], kids[k - 1])
+            acc, kind = _product(p, pos, node, k, acc, shape)
             kinds.append(kind)
-        elif op == "/" and shape != SCALAR:
+            continue
+        kid = node.kids[k]
+        if op == "/" and shape != SCALAR:
             p.fail(pos, f"'/' divides by a scalar, but {p.show(kid.start, kid.end, shape)}: "
                         f"write *inv(B) for a matrix, ./ elementwise")
         elif op != "/":  # .* and ./ ; a left operand of several factors leads nothing (2*x .* y)
             leads = node.kids[:1] if k == 1 else []
-            acc = p.common([(op, pos)] * 2, [(*left, acc, leads), (kid.start, kid.end, shape, [kid])])
+            acc = p.common([(op, pos)] * 2, [(node.start, node.kids[k - 1].end, acc, leads),
+                                             (kid.start, kid.end, shape, [kid])])
     p.products[node.key] = kinds
     return acc
 

@@ -94,7 +94,12 @@ class _Node:
             value = value[0], repr(value[1])   # repr: -0.0 is not 0.0
         elif kind in ("eye", "ones"):
             value = pos
-        key = (kind, value, kids[0].key) if len(kids) == 1 else (kind, value, *[kid.key for kid in kids])
+        if not kids:
+            key = (kind, value)
+        elif len(kids) == 1:
+            key = (kind, value, kids[0].key)
+        else:
+            key = (kind, value, *[kid.key for kid in kids])
         self.key = keys.setdefault(key, len(keys))
 
     def moved(self, offset):

@@ -382,6 +382,13 @@ def constant_value(node):
 
 def scale(node, factor):
     """``factor * node``."""
+    if isinstance(node, Einsum) and factor != 0.0 and node.coeff != 0.0 and len(node.operands) <= merge_limit(node):
+        # einsum_node would merge the canonical product whole and canonicalise it again to itself:
+        # only the coefficient changes (tests/test_node_fast_paths.py compares the two)
+        coeff = _product(float(factor), node.coeff)
+        if coeff == 1.0 and _is_wrapper(node):
+            return node.operands[0]
+        return make(Einsum, _finite(coeff), node.operands, node.subscripts, node.out, node.dims)
     ids = tuple(range(len(node.shape)))
     return einsum_node(factor, (node,), (ids,), ids, node.shape)
 

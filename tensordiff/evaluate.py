@@ -350,7 +350,8 @@ class Program:
             arrays, sizes, dtype = bind_values(self, values)
             check_memory(self, sizes, dtype)
             arrays, place = self.backend.prepare(arrays, sizes, dtype, self)
-            special = Specialised(self, values, sizes, dtype, place)
+            with without_cycle_collection():   # binding a deep program allocates a closure per step: no rescans meanwhile
+                special = Specialised(self, values, sizes, dtype, place)
             special.bound = peak_bound(self, sizes, itemsize_of(dtype))   # check_memory's first test
             if len(self.specialisations) >= MAX_SIGNATURES:
                 self.specialisations.clear()

@@ -13,7 +13,9 @@ on a loaded machine a batch's mean takes every preemption in it, while the faste
 calls stays within a few percent from run to run. The 1×1 column
 is the same program with every dim of size 1: what a call costs beyond its arithmetic. Each row
 ends with the ratios of the medians to the hand-written closed form's (benchmarks/problems.py),
-timed the same way in the same run, at the small size and at 1×1 (the "closed" rows).
+timed the same way in the same run, at the small size and at 1×1 (the "closed" rows). With jax
+among the backends, the "jax-jit" rows time the problem's jax peer (run.py's "jax" method: the
+jit'd jax transform of the primal) the same way.
 """
 
 import argparse
@@ -28,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from problems import PROBLEMS  # noqa: E402
+from run import PEER_LOADERS  # noqa: E402
 
 import tensordiff as td  # noqa: E402
 
@@ -42,6 +45,16 @@ def convert(values, backend):
         import jax.numpy as jnp
         return {k: jnp.asarray(np.asarray(v)) for k, v in values.items()}
     return values
+
+
+def jit_peer(problem, values):
+    """jax.jit of the problem's jax peer (run.py's "jax" method) as a function of no arguments."""
+    fn, wrt, mode = problem.peer
+    peer = PEER_LOADERS["jax"]()
+    names = [wrt] + [k for k in values if k != wrt]
+    derivative = peer.transform(lambda *args: fn(peer.ns, **dict(zip(names, args))), mode)
+    args = [peer.to_native(values[k]) for k in names]
+    return lambda: derivative(*args)
 
 
 def block(result, backend):
@@ -104,6 +117,8 @@ def main():
             program = td.compile(expr, backend=backend)
             rows.append((backend, program, [timed(program, convert(values, backend), backend)
                                             for values in (small, tiny)]))
+        if "jax" in args.backends:   # jit'd jax beside tensordiff's jax backend
+            rows.append(("jax-jit", None, [timed(jit_peer(problem, values), {}, "jax") for values in (small, tiny)]))
         for label, _, timings in rows:
             cells = [f"{median:9.1f} ({low:7.1f}-{high:7.1f})" for median, low, high in timings]
             ratios = " ".join(f"{t[0] / c[0]:5.2f}" for t, c in zip(timings, closed))

@@ -273,9 +273,9 @@ class Program:
     def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:   # '/': a symbol may be called self
         try:
             if not args and functions is None and self.specialisations:   # the common call: skip _run's checks
-                key = signature(values, None, self.dims)   # None unless numpy arrays and numbers alone
+                key = signature(values, self.backend, self.dims)   # None unless arrays it keys and numbers alone
                 special = self.specialisations.get(key) if key is not None else None
-                if special is not None and self.backend.name == "numpy" and delay_for(self.progress) is None:
+                if special is not None and delay_for(self.progress) is None and not self.backend.compiling():
                     return self._run_specialised(key, values, None, special)
             return self._run(*args, functions=functions, **values)
         except MemoryError as exc:   # an array library failed to allocate: name the step that asked

@@ -74,9 +74,11 @@ def defer(failed, rcond, on_failure, on_conditioning, dtype):
     return True
 
 
-def flag_values(xp, flags):
-    """The recorded flags as one traced vector (failed as 0/1, then rcond or NaN, per check), in
-    the widest dtype of the estimates, so that one transfer brings them all back unchanged."""
+def flag_values(xp, flags, checks):
+    """The recorded flags as one traced vector, in the widest dtype of the estimates, so that one
+    transfer brings them all back unchanged: first whether any policy must act (1 where a step
+    failed or an estimate is below its check's limit, else 0), then per check failed as 0/1 and
+    rcond or NaN. Reading the first entry is all a call without trouble costs after the transfer."""
     if not flags:
         return None
     estimates = [rcond for _, rcond in flags if rcond is not None]
@@ -85,13 +87,17 @@ def flag_values(xp, flags):
     for failed, rcond in flags:
         values.append(xp.asarray(failed, dtype=dtype))
         values.append(xp.asarray(math.nan if rcond is None else rcond, dtype=dtype))
-    return xp.stack(values)
+    stacked = xp.stack(values)
+    limits = xp.asarray([check.limit for check in checks], dtype=dtype)
+    alarm = (stacked[0::2] != 0).any() | (stacked[1::2] < limits).any()   # a NaN estimate is not below
+    return xp.concatenate([alarm.astype(dtype)[None], stacked])
 
 
 def apply(checks, values):
     """Run each check's policies on its concrete flags (``values``: flag_values' numpy vector), in
-    step order; at once where no step failed and no estimate is below its limit (a NaN is not)."""
-    if not values[0::2].any() and not (values[1::2] < [check.limit for check in checks]).any():
+    step order; at once where its first entry says that no step failed and no estimate is below
+    its limit."""
+    if not values[0]:
         return
     for k, check in enumerate(checks):
-        check(bool(values[2 * k]), float(values[2 * k + 1]))
+        check(bool(values[2 * k + 1]), float(values[2 * k + 2]))

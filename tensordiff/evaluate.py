@@ -274,9 +274,11 @@ class Program:
     def __call__(self, /, *args: Values, functions: Optional[Functions] = None, **values: Any) -> Arrays:   # '/': a symbol may be called self
         try:
             if not args and functions is None and self.specialisations:   # the common call: skip _run's checks
-                key = signature(values, None, self.dims)   # None unless numpy arrays and numbers alone
+                key = signature(values, self.backend, self.dims)   # None unless arrays it keys and numbers alone
                 special = self.specialisations.get(key) if key is not None else None
-                if special is not None and special.direct and delay_for(self.progress) is None:
+                if special is not None and delay_for(self.progress) is None and not self.backend.compiling():
+                    if not special.direct:
+                        return self._run_specialised(key, values, None, special)
                     # _run_specialised's work for a signature seen before, without its frame (names as there:
                     # guard.py reads them from this frame after a MemoryError)
                     arrays, sizes, dtype = special.arrays(values), special.sizes, special.dtype

@@ -239,8 +239,10 @@ class NumpyBackend:
         generated code (torch.compile): its contractions run unplanned, and nothing is specialised."""
         return False
 
-    def plan_compiler(self):
-        """A function compiling a specialised program's function (specialise.py), or None."""
+    def plan_compiler(self, program, special, values):
+        """A function compiling the function of ``special`` (``program`` specialised to the signature
+        of ``values``, specialise.py), or None. The compiled function takes a call's values as
+        given (unconverted) and returns its outputs finished (``finish``)."""
         return None
 
     def signature_entry(self, value):

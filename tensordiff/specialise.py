@@ -94,7 +94,7 @@ class Specialised:
         self.run, self.line_steps, self.source = straight_line(program, sizes, place)
         # a library that compiles whole functions (jax.jit) compiles this one once its signature repeats,
         # where tracing keeps every step's meaning
-        self.compiler = program.backend.plan_compiler() if traceable(program) else None
+        self.compiler = program.backend.plan_compiler(program, self, values) if traceable(program) else None
         # numpy, never compiled: a call runs ``run`` itself (Program.__call__'s direct route)
         self.direct = program.backend.name == "numpy" and self.compiler is None
         self.calls = 0
@@ -107,7 +107,8 @@ class Specialised:
             with self.lock:
                 self.calls += 1
                 if self.compiler is not None and self.calls >= COMPILE_AFTER:
-                    self.run, self.compiler, self.compiled = self.compiler(self.run), None, True
+                    # the compiled function converts the values itself and finishes its outputs (plan_compiler)
+                    self.run, self.compiler, self.compiled, self.all_given = self.compiler(self.run), None, True, True
         return self.run(arrays, functions)
 
     def arrays(self, values):

@@ -8,7 +8,9 @@ import threading
 
 import numpy as np
 
+import tensordiff as td
 from tensordiff.expr import Var, topological
+from tensordiff.matrixform import to_matrix
 
 
 def registry(table):
@@ -46,6 +48,20 @@ def assert_identical(got, want):
     for a, b in zip(got, want):
         assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
+
+
+def reads_back(e, values, what):
+    """Both matrix-notation texts of ``e`` (plain, and with repeated calls named) parse back, with
+    every dim sized by the symbols, to ``e``'s value; how many texts there were."""
+    want = np.asarray(td.evaluate(e, values), dtype=float)
+    texts = [text for text in dict.fromkeys([to_matrix(e), str(td.matrix_notation(e))])
+             if text is not None and not text.startswith("no matrix notation")]
+    for text in texts:
+        parsed = td.parse(text, symbols=symbols_of(e))
+        assert parsed.ndim == e.ndim, (what, text)
+        sizes = {d: n for d, n in zip(parsed.shape, want.shape) if d not in e.shape}   # tprod(eye, eye)
+        assert_close(td.evaluate(parsed, values, **sizes), want, 1e-9, f"{what}: td.parse({text!r})")
+    return len(texts)
 
 
 def symbols_of(e):

@@ -24,7 +24,7 @@ from tensordiff.expr import topological
 from tensordiff.matrixform import to_matrix
 from tensordiff.testing import numeric_diff
 
-from helpers import assert_close, registry, spd, symbols_of
+from helpers import assert_close, reads_back, registry, spd
 from helpers import rng_for as shared_rng_for
 
 jax = pytest.importorskip("jax")
@@ -34,20 +34,6 @@ jsp = pytest.importorskip("jax.scipy.special")
 
 EXACT = 1e-9   # closed forms and jax: exact up to rounding, relative to the largest entry
 FD = 2e-6      # central differences of the order below
-
-
-def reads_back(e, values, what):
-    """Both matrix-notation texts of ``e`` (plain, and with repeated calls named) parse back, with
-    every dim sized by the symbols, to ``e``'s value; how many texts there were."""
-    want = np.asarray(td.evaluate(e, values), dtype=float)
-    texts = [text for text in dict.fromkeys([to_matrix(e), str(td.matrix_notation(e))])
-             if text is not None and not text.startswith("no matrix notation")]
-    for text in texts:
-        parsed = td.parse(text, symbols=symbols_of(e))
-        assert parsed.ndim == e.ndim, (what, text)
-        sizes = {d: n for d, n in zip(parsed.shape, want.shape) if d not in e.shape}   # tprod(eye, eye)
-        assert_close(td.evaluate(parsed, values, **sizes), want, 1e-9, f"{what}: td.parse({text!r})")
-    return len(texts)
 
 
 # ---------------------------------------------------------------- regressions found by this file

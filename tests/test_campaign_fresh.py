@@ -20,6 +20,7 @@ give float32 results within float32's rounding.
 import gc
 import itertools
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -560,9 +561,8 @@ NAMES = sorted(PROBLEMS)
 
 
 def build(name):
-    """The problem, built afresh after the last one's symbols are collected: problems share symbol
-    names with other dims, and td.parse reads a bare name as the live symbol of that name."""
-    gc.collect()
+    """The problem, built afresh (problems share symbol names with other dims; tests/conftest.py
+    collects a test's symbols that outlive it, so nothing here may hold them in a cycle)."""
     return PROBLEMS[name]()
 
 
@@ -580,14 +580,16 @@ def jax_every_order(p):
         size = int(np.size(p.values[var.name]))
         slices[var.name] = (start, start + size)
         start += size
+    # the jitted function keeps only names, shapes and the twin: jax's caches must not hold a symbol
+    twin, read = p.twin, [(var.name, np.shape(p.values[var.name]), var.symmetric) for var in p.wrt]
 
     def packed(flat):
         u = dict(base)
-        for var in p.wrt:
-            lo, hi = slices[var.name]
-            z = flat[lo:hi].reshape(np.shape(p.values[var.name]))
-            u[var.name] = (z + z.T) / 2 if var.symmetric else z
-        return p.twin(u)
+        for name, shape, symmetric in read:
+            lo, hi = slices[name]
+            z = flat[lo:hi].reshape(shape)
+            u[name] = (z + z.T) / 2 if symmetric else z
+        return twin(u)
     flat = jnp.concatenate([base[var.name].reshape(-1) for var in p.wrt])
     return dict(enumerate(jacfwd_of_each_order(packed, flat, p.top))), slices
 
@@ -676,10 +678,11 @@ def test_higher_orders_along_one_direction_match_jax(name):
     p = build(name)
     var, U, direction, top = p.direction
     base = {k: jnp.asarray(np.asarray(x, dtype=float)) for k, x in p.values.items()}
+    twin, name, symmetric = p.twin, var.name, var.symmetric   # no symbol in what jax keeps
 
     def along(t):
-        z = base[var.name] + t * jnp.asarray(direction)
-        return p.twin({**base, var.name: (z + z.T) / 2 if var.symmetric else z})
+        z = base[name] + t * jnp.asarray(direction)
+        return twin({**base, name: (z + z.T) / 2 if symmetric else z})
     reference = jacfwd_of_each_order(along, jnp.float64(0.0), top)
     values = {**p.values, U.name: direction}
     full = derivatives(p, var)
@@ -737,9 +740,11 @@ def test_a_non_scalar_hessian_in_two_symbols_matches_jax_hessian_argnums():
     rng = rng_of("hessian map")
     v = {x.name: rng.standard_normal(3) / 2, A.name: rng.standard_normal((2, 3)) / 2, b.name: rng.standard_normal(2)}
 
+    shift = v[b.name]   # jax's caches keep what the jitted function reads: no symbol
+
     @jax.jit
     def reference(xj, Aj):
-        return jax.hessian(lambda a, m: jnp.tanh(m @ a + v[b.name]) * jsp.logsumexp(a), argnums=(0, 1))(xj, Aj)
+        return jax.hessian(lambda a, m: jnp.tanh(m @ a + shift) * jsp.logsumexp(a), argnums=(0, 1))(xj, Aj)
     want = jax.tree_util.tree_map(np.asarray, reference(jnp.asarray(v[x.name]), jnp.asarray(v[A.name])))
     blocks = td.compile(td.hessian(g, [x, A]))(v)
     for i, j in itertools.product(range(2), repeat=2):
@@ -773,3 +778,26 @@ def test_a_symmetric_symbol_of_size_zero_is_accepted_and_its_derivatives_are_emp
     assert_close(td.evaluate(f, one), 1.5 * math.log(s) + (yv * yv + 1) / s, EXACT, "1×1 value")
     with pytest.raises(td.EvaluationError, match="not symmetric"):   # the check itself still runs on non-empty values
         td.evaluate(f, {S.name: np.array([[2.0, 0.5], [0.0, 2.0]]), y.name: np.ones(2)})
+
+
+def test_a_dropped_program_and_its_symbols_are_freed_without_the_cyclic_collector():
+    # the first call's generated plan function lived in its own globals (names["run"] = run, and
+    # run.__globals__ is names): a reference cycle, so a program that had run, its expressions and
+    # their symbols outlived their last reference until the next gc.collect(). tests/conftest.py
+    # then collected after nearly every test (0.2-0.7 s each once jax is loaded); specialise.py
+    # pops run from its namespace
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        X, y = td.matrix("X_dropped_program", "n p"), td.vector("y_dropped_program", "n")
+        f = td.sum(td.exp(X @ td.solve(X.T @ X + td.eye("p"), X.T @ y)))
+        program = td.compile([f, td.grad(f, X), td.hessian(f, y)])
+        program({X.name: np.ones((3, 2)) + np.eye(3, 2), y.name: np.ones(3)})
+        program({X.name: np.ones((4, 2)) + np.eye(4, 2), y.name: np.ones(4)})   # a second signature
+        watched = [weakref.ref(obj) for obj in (X, y, f, program)]
+        del X, y, f, program
+        assert [ref() for ref in watched] == [None] * 4
+    finally:
+        if enabled:
+            gc.enable()

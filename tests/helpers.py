@@ -64,6 +64,22 @@ def reads_back(e, values, what):
     return len(texts)
 
 
+def printed_forms_read_back(exprs, values, what):
+    """Each expression's LaTeX and index notation print, its generated einsum code runs to its
+    value, and (up to 4 axes) its matrix notation reads back (``reads_back``); how many
+    matrix-notation texts were read."""
+    read = 0
+    for e in exprs:
+        assert td.latex(e) and td.index_notation(e)
+        scope = {"np": np, **{k: np.asarray(x, dtype=float) for k, x in values.items()}}
+        exec(td.to_einsum(e), scope)   # noqa: S102 - the generated code is what is tested
+        assert_close(scope["out"], np.asarray(td.evaluate(e, values), dtype=float), 1e-10,
+                     f"{what}: to_einsum of {td.index_notation(e)[:80]}")
+        if e.ndim <= 4:
+            read += reads_back(e, values, what)
+    return read
+
+
 def symbols_of(e):
     """The symbols an expression reads, in topological order."""
     return [n for n in topological([e]) if isinstance(n, Var)]

@@ -793,3 +793,23 @@ def test_a_dropped_program_and_its_symbols_are_freed_without_the_cyclic_collecto
     finally:
         if enabled:
             gc.enable()
+
+
+def test_check_takes_dim_sizes_by_name_as_evaluate_does():
+    # td.check(f, S, n=4) drew S at its default size and then passed n on as a float value:
+    # "the size of dim 'n' must be an int >= 0, got 2.0" (with n=2), or a size clash (with n=0)
+    S, y = td.matrix("S_check_sizes", "n n", symmetric=True), td.vector("y_check_sizes", "n")
+    f = td.logdet(S) + y @ td.solve(S, y)
+    for n in (0, 1, 4):
+        result = td.check(f, S, n=n)
+        assert result.symbolic.shape == result.numeric.shape == (n, n)
+        assert result.max_rel_error < 1e-6
+    hessians = td.check(f, [S, y], order=2, n=3)
+    assert [r.symbolic.shape for r in hessians] == [(3, 3, 3, 3), (3, 3)]
+    assert all(r.max_rel_error < 1e-6 for r in hessians)
+    s, x = td.scalar("s_check_sizes"), td.vector("x_check_sizes", "m")
+    assert td.check(td.sum(x ** 3) * s, x, m=5, **{s.name: 2}).symbolic.shape == (5,)   # an int symbol value stays a value
+    with pytest.raises(td.ShapeError, match="dim 'n' is 2"):
+        td.check(f, S, n=2, **{y.name: np.ones(3)})
+    with pytest.raises(td.EvaluationError, match="size of dim 'n'"):
+        td.check(f, S, n=True)

@@ -88,6 +88,8 @@ def require_symmetric(node, array):
 
     A value with NaN entries is not checked (its results are NaN, quietly, as numpy's), nor is
     one being traced (jax.jit), which cannot be inspected."""
+    if 0 in array.shape:   # an empty matrix is symmetric (and has no largest entry)
+        return
     try:
         gap = abs(array - array.T)
         largest, worst = float(abs(array).max()), float(gap.max())

@@ -214,4 +214,4 @@ def straight_line(program, sizes, place):
     lines.append("    return (" + "".join(f"r{s}, " for s in program.output_slots) + ")")
     source = "\n".join(lines) + "\n"
     builtins.exec(builtins.compile(source, PLAN_FILENAME, "exec"), names)
-    return names["run"], line_steps, source
+    return names.pop("run"), line_steps, source   # popped: run in its own globals would be a cycle

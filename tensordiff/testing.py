@@ -84,7 +84,7 @@ def numeric_diff(expr: Expr, wrt: Expr, values: Mapping[str, Any], eps: float = 
         raise TensorDiffError(f"numeric_diff differentiates with respect to a symbol, got {type(wrt).__name__} "
                               f"{wrt!r:.60}")
     program = compile(as_expr(expr))
-    base = {k: (np.array(v, dtype=np.float64) if not isinstance(v, (int, float)) else float(v))
+    base = {k: (np.array(v, dtype=np.float64) if not isinstance(v, (int, float)) else v)   # an int may size a dim
             for k, v in values.items()}
     x0 = np.array(base[wrt.name], dtype=np.float64)
     f0 = np.asarray(program(functions=functions, **base))
@@ -137,7 +137,8 @@ def check(expr: ExprLike, wrt: Wrt, order: int = 1, functions: Optional[Function
         The seed of the random values drawn for symbols not given (default 0).
     **values : array_like
         Values of symbols; the others are drawn at random (square matrices near the identity, so
-        that inverses and log-determinants are well conditioned).
+        that inverses and log-determinants are well conditioned). An int under a dim's name
+        sizes that dim in the values drawn, as in ``td.evaluate``.
 
     Returns
     -------
@@ -175,7 +176,10 @@ def check(expr: ExprLike, wrt: Wrt, order: int = 1, functions: Optional[Function
         raise TensorDiffError(f"check's eps (the finite-difference step) must be a positive number, got {eps!r:.40}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise TensorDiffError(f"check's seed must be an int ≥ 0, got {seed!r:.40}")
-    values = {**random_values([expr, wrt], seed=seed, extra=values.keys()), **values}
+    symbols = {node.name for node in topological([expr, wrt]) if isinstance(node, Var)}
+    sizes = {k: v for k, v in values.items()   # dims by name (a bool is left to evaluate, which refuses it)
+             if k not in symbols and isinstance(v, numbers.Integral) and not isinstance(v, bool)}
+    values = {**random_values([expr, wrt], sizes, seed=seed, extra=values.keys() - sizes.keys()), **values}
     lower = diff(expr, wrt, order - 1)
     symbolic = np.asarray(compile(diff(lower, wrt))(functions=functions, **values))
     numeric = numeric_diff(lower, wrt, values, eps=eps, functions=functions)

@@ -10,6 +10,7 @@ import numpy as np
 
 import tensordiff as td
 from tensordiff.expr import Var, topological
+from tensordiff.matrixform import to_matrix
 
 
 def registry(table):
@@ -47,6 +48,36 @@ def assert_identical(got, want):
     for a, b in zip(got, want):
         assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
+
+
+def reads_back(e, values, what):
+    """Both matrix-notation texts of ``e`` (plain, and with repeated calls named) parse back, with
+    every dim sized by the symbols, to ``e``'s value; how many texts there were."""
+    want = np.asarray(td.evaluate(e, values), dtype=float)
+    texts = [text for text in dict.fromkeys([to_matrix(e), str(td.matrix_notation(e))])
+             if text is not None and not text.startswith("no matrix notation")]
+    for text in texts:
+        parsed = td.parse(text, symbols=symbols_of(e))
+        assert parsed.ndim == e.ndim, (what, text)
+        sizes = {d: n for d, n in zip(parsed.shape, want.shape) if d not in e.shape}   # tprod(eye, eye)
+        assert_close(td.evaluate(parsed, values, **sizes), want, 1e-9, f"{what}: td.parse({text!r})")
+    return len(texts)
+
+
+def printed_forms_read_back(exprs, values, what):
+    """Each expression's LaTeX and index notation print, its generated einsum code runs to its
+    value, and (up to 4 axes) its matrix notation reads back (``reads_back``); how many
+    matrix-notation texts were read."""
+    read = 0
+    for e in exprs:
+        assert td.latex(e) and td.index_notation(e)
+        scope = {"np": np, **{k: np.asarray(x, dtype=float) for k, x in values.items()}}
+        exec(td.to_einsum(e), scope)   # noqa: S102 - the generated code is what is tested
+        assert_close(scope["out"], np.asarray(td.evaluate(e, values), dtype=float), 1e-10,
+                     f"{what}: to_einsum of {td.index_notation(e)[:80]}")
+        if e.ndim <= 4:
+            read += reads_back(e, values, what)
+    return read
 
 
 def symbols_of(e):

@@ -190,36 +190,31 @@ def mahalanobis_in_covariance():
     return Case(f, S, v, {1: -Si.T @ np.outer(r, r) @ Si.T}, twin)   # Cookbook (61)
 
 
-def gaussian_loglik(X, mu, S, n):
-    R = X - mu
-    return -0.5 * n * td.logdet(S) - 0.5 * td.sum(R * (R @ td.inv(S)))
+def gaussian_loglik(seed_name, n=5):
+    """The log-likelihood of the n rows of D under N(mu, S) (constants dropped), with its symbols
+    (mu, S), values, S⁻¹, the residuals R = D - muᵀ and its jax twin."""
+    D, mu, S = td.matrix("D", "m n"), td.vector("mu", "n"), td.matrix("S", "n n")
+    rng = rng_for(seed_name)
+    v = dict(D=rng.standard_normal((n, 3)), mu=rng.standard_normal(3), S=spd(rng, 3))
+    R = D - mu
 
-
-def gaussian_twin(w, n):
-    R = w["D"] - w["mu"]
-    return -0.5 * n * jnp.linalg.slogdet(w["S"])[1] - 0.5 * jnp.sum(R * jnp.linalg.solve(w["S"], R.T).T)
+    def twin(w):
+        Rj = w["D"] - w["mu"]
+        return -0.5 * n * jnp.linalg.slogdet(w["S"])[1] - 0.5 * jnp.sum(Rj * jnp.linalg.solve(w["S"], Rj.T).T)
+    return (-0.5 * n * td.logdet(S) - 0.5 * td.sum(R * (R @ td.inv(S))), (mu, S), v, np.linalg.inv(v["S"]),
+            v["D"] - v["mu"], twin)
 
 
 @case
 def gaussian_loglik_in_mean():
-    X, mu, S = td.matrix("D", "m n"), td.vector("mu", "n"), td.matrix("S", "n n")
-    rng = rng_for("gauss mu")
-    v = dict(D=rng.standard_normal((5, 3)), mu=rng.standard_normal(3), S=spd(rng, 3))
-    Si = np.linalg.inv(v["S"])
-    R = v["D"] - v["mu"]
-    return Case(gaussian_loglik(X, mu, S, 5), mu, v, {1: 0.5 * (Si + Si.T) @ R.sum(axis=0), 2: -2.5 * (Si + Si.T)},
-                lambda w: gaussian_twin(w, 5), orders=(1, 2, 3))
+    f, (mu, _), v, Si, R, twin = gaussian_loglik("gauss mu")
+    return Case(f, mu, v, {1: 0.5 * (Si + Si.T) @ R.sum(axis=0), 2: -2.5 * (Si + Si.T)}, twin, orders=(1, 2, 3))
 
 
 @case
 def gaussian_loglik_in_covariance():
-    X, mu, S = td.matrix("D", "m n"), td.vector("mu", "n"), td.matrix("S", "n n")
-    rng = rng_for("gauss S")
-    v = dict(D=rng.standard_normal((5, 3)), mu=rng.standard_normal(3), S=spd(rng, 3))
-    Si = np.linalg.inv(v["S"])
-    R = v["D"] - v["mu"]
-    return Case(gaussian_loglik(X, mu, S, 5), S, v, {1: -2.5 * Si.T + 0.5 * Si.T @ R.T @ R @ Si.T},
-                lambda w: gaussian_twin(w, 5), orders=(1, 2))
+    f, (_, S), v, Si, R, twin = gaussian_loglik("gauss S")
+    return Case(f, S, v, {1: -2.5 * Si.T + 0.5 * Si.T @ R.T @ R @ Si.T}, twin, orders=(1, 2))
 
 
 @case

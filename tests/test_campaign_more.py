@@ -24,7 +24,7 @@ from tensordiff.expr import topological
 from tensordiff.matrixform import to_matrix
 from tensordiff.testing import numeric_diff
 
-from helpers import assert_close, registry, spd, symbols_of
+from helpers import assert_close, printed_forms_read_back, reads_back, registry, spd
 from helpers import rng_for as shared_rng_for
 
 jax = pytest.importorskip("jax")
@@ -34,20 +34,6 @@ jsp = pytest.importorskip("jax.scipy.special")
 
 EXACT = 1e-9   # closed forms and jax: exact up to rounding, relative to the largest entry
 FD = 2e-6      # central differences of the order below
-
-
-def reads_back(e, values, what):
-    """Both matrix-notation texts of ``e`` (plain, and with repeated calls named) parse back, with
-    every dim sized by the symbols, to ``e``'s value; how many texts there were."""
-    want = np.asarray(td.evaluate(e, values), dtype=float)
-    texts = [text for text in dict.fromkeys([to_matrix(e), str(td.matrix_notation(e))])
-             if text is not None and not text.startswith("no matrix notation")]
-    for text in texts:
-        parsed = td.parse(text, symbols=symbols_of(e))
-        assert parsed.ndim == e.ndim, (what, text)
-        sizes = {d: n for d, n in zip(parsed.shape, want.shape) if d not in e.shape}   # tprod(eye, eye)
-        assert_close(td.evaluate(parsed, values, **sizes), want, 1e-9, f"{what}: td.parse({text!r})")
-    return len(texts)
 
 
 # ---------------------------------------------------------------- regressions found by this file
@@ -206,13 +192,18 @@ def piecewise_abs_relu_max_and_leaky():
                    + 0.5 * jnp.sum(jnp.maximum(u["w"], 0.3 * u["w"]) ** 2), closed, orders=(1, 2, 3))
 
 
+def standardised(seed_name):
+    """Z = (X - mᵀ)/sᵀ, a vector broadcast over the rows: the symbols (X, m, s), values and Z's value."""
+    X, m, s = td.matrix("X", "n d"), td.vector("m", "d"), td.vector("s", "d")
+    rng = rng_for(seed_name)
+    v = dict(X=rng.standard_normal((4, 3)), m=rng.standard_normal(3), s=1 + rng.random(3))
+    return (X, m, s), v, (v["X"] - v["m"]) / v["s"]
+
+
 @problem
 def standardised_columns_tanh_loss():
-    # Z = (X - mᵀ)/sᵀ, a vector broadcast over the rows; f = Σ tanh(Z)²
-    X, m, s = td.matrix("X", "n d"), td.vector("m", "d"), td.vector("s", "d")
-    rng = rng_for("standardise")
-    v = dict(X=rng.standard_normal((4, 3)), m=rng.standard_normal(3), s=1 + rng.random(3))
-    Z = (v["X"] - v["m"]) / v["s"]
+    # f = Σ tanh(Z)²
+    (X, m, s), v, Z = standardised("standardise")
     g = 2 * np.tanh(Z) * (1 - np.tanh(Z) ** 2)   # d tanh(z)²/dz
     closed = {("m", 1): -(g / v["s"]).sum(axis=0), ("s", 1): -(g * Z / v["s"]).sum(axis=0), ("X", 1): g / v["s"]}
     return Problem(td.sum(td.tanh((X - m) / s) ** 2), [m, s, X], v,
@@ -222,10 +213,7 @@ def standardised_columns_tanh_loss():
 @problem
 def standardised_columns_matrix_valued():
     # ∂Z[i,j]/∂m[k] = -δ[j,k]/s[j], ∂Z[i,j]/∂s[k] = -Z[i,j]δ[j,k]/s[j]
-    X, m, s = td.matrix("X", "n d"), td.vector("m", "d"), td.vector("s", "d")
-    rng = rng_for("standardise matrix")
-    v = dict(X=rng.standard_normal((4, 3)), m=rng.standard_normal(3), s=1 + rng.random(3))
-    Z = (v["X"] - v["m"]) / v["s"]
+    (X, m, s), v, Z = standardised("standardise matrix")
     closed = {("m", 1): -np.einsum("j,jk->jk", 1 / v["s"], np.eye(3))[None].repeat(4, 0),
               ("s", 1): -np.einsum("ij,j,jk->ijk", Z, 1 / v["s"], np.eye(3))}
     return Problem((X - m) / s, [m, s], v, lambda u: (u["X"] - u["m"]) / u["s"], closed)
@@ -528,14 +516,7 @@ def test_printed_forms_read_back(name):
     for var in p.wrt:
         first = td.diff(p.expr, var)
         exprs += [first] + ([td.diff(first, var)] if first.ndim <= 2 else [])
-    read = 0
-    for e in exprs:
-        assert td.latex(e)
-        scope = {"np": np, **{k: np.asarray(x, dtype=float) for k, x in p.values.items()}}
-        exec(td.to_einsum(e), scope)   # noqa: S102 - the generated code is what is tested
-        assert_close(scope["out"], value(p, e), 1e-10, f"{name}: to_einsum of {td.index_notation(e)[:80]}")
-        if e.ndim <= 4:
-            read += reads_back(e, p.values, name)
+    read = printed_forms_read_back(exprs, p.values, name)
     assert read or name in NO_MATRIX_FORM, f"{name}: nothing printed in matrix notation"
 
 

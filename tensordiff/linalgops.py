@@ -15,7 +15,7 @@ from .errors import ShapeError, TensorDiffError
 from .functions import power as constant_power
 from .indices import format_dims
 from .simplify import as_expr, det_node, einsum_node, inv_node, logdet_node
-from .symbols import eye
+from .declarations import eye
 from .annotations import ExprLike
 from .expr import Expr
 

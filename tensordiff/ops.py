@@ -2,7 +2,7 @@
 
 Importing this module attaches the operators (``+ - * / ** @``, ``.T``, comparisons, indexing) to
 ``Expr``, and numpy's protocol hooks, so that ``np.exp(x)`` builds ``td.exp(x)`` and numpy functions
-that need arrays say so. The builders live by concern: symbols.py (symbols and the identity),
+that need arrays say so. The builders live by concern: declarations.py (symbols and the identity),
 arithmetic.py (elementwise arithmetic and the matrix product), contractions.py (einsum, sums,
 traces, diagonals, outer products) and linalgops.py (inverse, solve, powers, determinants, norms);
 each checks dims and says which dims or operand are at fault, then hands over to the canonical
@@ -24,7 +24,7 @@ from .indices import format_dims
 from .linalgops import det, inv, logdet, matrix_power, norm, solve
 from .select import index
 from .simplify import as_expr
-from .symbols import eye, matrix, scalar, tensor, vector
+from .declarations import eye, matrix, scalar, tensor, vector
 
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
            "diagonal", "outer", "inv", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py

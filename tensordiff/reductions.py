@@ -5,7 +5,7 @@ all; negative ints count from the end); ``softmax``/``log_softmax`` normalise al
 entries tie for a max or min, the derivative is shared equally among them, as JAX does.
 ``tril``/``triu`` keep a triangle of the last two axes; ``cholesky`` gives the lower factor of
 the symmetric part of a square matrix. The elementwise ``maximum``, ``minimum``, comparisons and
-``where`` (comparisons.py) and the constants ``ones`` and ``zeros`` (symbols.py) are re-exported
+``where`` (comparisons.py) and the constants ``ones`` and ``zeros`` (declarations.py) are re-exported
 here. docs/operations/reductions.md states every convention.
 """
 
@@ -21,7 +21,7 @@ from .indices import format_dims
 from .printing import short
 from .simplify import (add_node, as_expr, cholesky_node, einsum_node, expand_axes, is_symmetric, logsumexp_node,
                        max_node, scale, softmax_node, transpose, triangle, zeros as zeros_node)
-from .symbols import ones, zeros
+from .declarations import ones, zeros
 from .annotations import Axis, ExprLike
 from .expr import Expr
 

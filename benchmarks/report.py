@@ -45,6 +45,13 @@ SHORT_LABELS = dict(a="eval ≤ 2× closed form (small), ≤ 1.5× (medium, larg
                     f="peak allocated ≤ 2× (output + inputs) (large)")
 
 
+def fast_calls(args):
+    """How a run times fast calls, as its header says it ("" for a run that predates the rule)."""
+    if "min_timed_ms" not in args:
+        return ""
+    return f" (faster ones: as many as fill {args['min_timed_ms']:.0f} ms, at most {args['max_calls']:,})"
+
+
 def index(records):
     return {(r["problem"], r["size"], r["method"]): r for r in records}
 
@@ -236,7 +243,7 @@ def _run_line(meta):
     return (f"Run of {meta.get('date', '?')} on {meta.get('processor', '?')} ({meta.get('cores', '?')} cores, "
             f"{meta.get('platform', '?')}), Python {meta.get('python', '?')}; {versions}. "
             f"Sizes {', '.join(args.get('sizes', []))}; {threading}; median of up to {args.get('repeats', '?')} "
-            "calls after a warm-up, each case in its own process"
+            f"calls{fast_calls(args)} after a warm-up, each case in its own process"
             + (f"; {meta['wall_s'] / 60:.0f} minutes in all." if meta.get("wall_s") else "."))
 
 
@@ -312,7 +319,7 @@ def text_report(records, meta, problems, sizes, methods, peers, notes):
     failures = [f"{r['problem']}/{r['size']}/{r['method']}: {r['error']}" for r in records if "error" in r]
     header = (f"tensordiff benchmarks ({meta.get('processor', '?')}, {meta.get('cores', '?')} cores, Python "
               f"{meta.get('python', '?')}, numpy {meta.get('versions', {}).get('closed', '?')}); median of up to "
-              f"{args.get('repeats', '?')} calls after warm-up, in ms, (ratio to the closed form)")
+              f"{args.get('repeats', '?')} calls{fast_calls(args)} after warm-up, in ms, (ratio to the closed form)")
     checks = target_checks(records, problems, sizes, methods, peers)
     return "\n".join(
         [header, "", render_text(*time_table(records, problems, sizes, methods)), "",

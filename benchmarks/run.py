@@ -104,11 +104,16 @@ def _reset_peak():
         return False
 
 
+MIN_TIMED_S = 0.05   # fast calls are timed until they fill this much time ...
+MAX_CALLS = 1000     # ... or this many calls: a median of 7 calls of 30 µs moves with every preemption
+
+
 def measure(call, sync, repeats, budget_s):
     """Median wall time of ``sync(call())`` over up to ``repeats`` calls, stopping early once the
-    calls have used ``budget_s`` seconds (at least one call)."""
+    calls have used ``budget_s`` seconds (at least one call); calls that together take less than
+    MIN_TIMED_S go on until they fill it (at most MAX_CALLS), for every method alike."""
     times = []
-    while len(times) < repeats:
+    while len(times) < repeats or (sum(times) < MIN_TIMED_S and len(times) < MAX_CALLS):
         start = time.perf_counter()
         sync(call())
         times.append(time.perf_counter() - start)
@@ -302,7 +307,8 @@ def run_case(name, size, method, repeats, budget_s):
         sync(call())
     median, times = measure(call, sync, repeats, budget_s)
     peak = _maxrss_bytes()
-    record.update(median_ms=median * 1e3, times_ms=[t * 1e3 for t in times], peak_mb=peak / 2 ** 20,
+    q1, q3 = np.percentile(times, [25, 75])
+    record.update(median_ms=median * 1e3, calls=len(times), q1_ms=q1 * 1e3, q3_ms=q3 * 1e3, peak_mb=peak / 2 ** 20,
                   rss_start_mb=(rss_start or 0) / 2 ** 20,
                   extra_mb=(peak - (rss_start or 0)) / 2 ** 20 if rss_start else None)
 
@@ -519,7 +525,7 @@ def main(argv=None):
     versions = {r["method"]: r["version"] for r in records if "version" in r}
     meta = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
                 cores=os.cpu_count(), python=platform.python_version(), versions=versions,
-                date=time.strftime("%Y-%m-%d %H:%M:%S"), args=vars(args), wall_s=time.perf_counter() - started,
+                date=time.strftime("%Y-%m-%d %H:%M:%S"), args=dict(vars(args), min_timed_ms=MIN_TIMED_S * 1e3, max_calls=MAX_CALLS), wall_s=time.perf_counter() - started,
                 notes=notes)
     with open(os.path.join(results, args.name + ".json"), "w") as f:
         json.dump(dict(meta=meta, results=records), f, indent=1)

@@ -56,15 +56,17 @@ def test_a_sum_over_a_vector_times_a_matrix_is_a_product_with_ones(network):
 
 
 @pytest.mark.parametrize("make, printed", [
-    (lambda: td.zeros("n p"), "matrix(0, size(Z, 1), size(Z, 2))"), (lambda: td.ones("n"), "vector(1, size(Z, 1))"),
-    (lambda: 2.5 * td.ones("n p"), "matrix(2.5, size(Z, 1), size(Z, 2))"),
-    (lambda: -td.ones("n"), "vector(-1, size(Z, 1))"),
+    (lambda: td.zeros("n_zo p_zo"), "matrix(0, size(Z, 1), size(Z, 2))"),
+    (lambda: td.ones("n_zo"), "vector(1, size(Z, 1))"),
+    (lambda: 2.5 * td.ones("n_zo p_zo"), "matrix(2.5, size(Z, 1), size(Z, 2))"),
+    (lambda: -td.ones("n_zo"), "vector(-1, size(Z, 1))"),
 ])
 def test_zero_and_all_ones_have_a_matrix_form(make, printed):
     # no symbol of the constant sizes it: the live one with most of its dims, declared last, does
-    Z = td.matrix("Z", "n p")
+    # (dims no other test file declares: a live vector of dim n elsewhere would size ones("n") first)
+    Z = td.matrix("Z", "n_zo p_zo")
     assert td.matrix_notation(make()) == printed
-    assert td.parse(printed).shape == make().shape and Z.shape == ("n", "p")
+    assert td.parse(printed).shape == make().shape and Z.shape == ("n_zo", "p_zo")
 
 
 def test_filled_matrices_read_back_sized_by_their_surroundings(network):

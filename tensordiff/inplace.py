@@ -24,7 +24,8 @@ import numpy as np
 from .buffers import buffer_roots, distinct_entries, last_reads, may_overwrite, writable_floats
 from .functionsteps import ApplyStep
 from .fusion import FusedSumStep
-from .numpyarrays import numpy_contraction, path_search
+from .contractionpaths import path_search
+from .numpyarrays import numpy_contraction
 from .pairwise import planned_contraction, scaling_in_place
 from .steps import EinsumStep
 
@@ -97,7 +98,7 @@ def in_place_contraction(equation, shapes, writable):
         return scaling_in_place(equation, [k == writable for k in range(2)]) or contraction
     if isinstance(contraction, functools.partial):   # numpy's own einsum loop, for tiny index spaces
         return contraction
-    return planned_contraction(equation, shapes, path_search(len(shapes)), writable=(writable,))
+    return planned_contraction(equation, shapes, path_search(equation, shapes), writable=(writable,))
 
 
 def in_place_step(node, step, args, may_take):

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import conditioning
 from .errors import EvaluationError
+from .contractionpaths import path_search
 from .kernels import assemble, assembler
 from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
 
@@ -64,13 +65,6 @@ NAIVE_LOOP_LIMIT = 4096  # index-space size below which numpy's direct einsum lo
 NAIVE_LOOP_OPERANDS = 16  # numpy's einsum takes at most 63 operands (and is slow on many)
 
 
-def path_search(operands):
-    """opt_einsum's dynamic programming finds the cheapest order (its "auto" picks a greedy one
-    beyond four operands that can build a k·n·k intermediate where n·k suffices); past a dozen
-    operands its search time grows, and "auto" is used."""
-    return "dp" if operands <= 12 else "auto"
-
-
 def numpy_contraction(equation, shapes):
     """A function contracting numpy arrays of ``shapes``: planned pairwise contractions on
     opt_einsum's path (pairwise.py: BLAS), or for tiny index spaces numpy's single einsum loop,
@@ -86,7 +80,7 @@ def numpy_contraction(equation, shapes):
     pairwise = pairwise_contraction(equation, shapes) if len(shapes) == 2 else None
     if pairwise is not None:
         return pairwise
-    return planned_contraction(equation, shapes, path_search(len(shapes)))
+    return planned_contraction(equation, shapes, path_search(equation, shapes))
 
 
 # NaN entries propagate quietly, as they do through elementwise functions (README "Numerics")

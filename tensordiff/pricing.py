@@ -19,7 +19,7 @@ import opt_einsum
 from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
                    Solve, Take, Triangle, Var, Where)
 from .conditioning import lapack
-from .contractionpaths import contraction_path
+from .contractionpaths import contraction_path, path_search
 from .kernels import kernels_available
 
 __all__ = ["replay", "Replay", "PRICES"]
@@ -108,7 +108,7 @@ def _path_temporaries(equation, shapes, keep_last):
     opt_einsum's path (pairwise.planned_contraction): the intermediates made and not yet read, the
     pair's result, and the copy matmul needs of an operand that is not in (batch, kept, summed)
     order; ``keep_last``: the last pair's result is a temporary too (the core written elsewhere)."""
-    optimize = "dp" if len(shapes) <= 12 else "auto"   # evaluate._path_search
+    optimize = path_search(equation, shapes)
     if math.prod(max(s) if s else 1 for s in shapes) and len(shapes) > 2:
         _, info = contraction_path(equation, tuple(shapes), optimize)
         pairs = info.contraction_list

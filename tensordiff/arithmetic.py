@@ -11,10 +11,13 @@ import math
 
 from .broadcasting import broadcast_shapes, broadcast_to
 from .errors import ShapeError, TensorDiffError
-from .expr import check_homonyms
+from .symboltable import check_homonyms
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
-from .simplify import add_node, as_expr, constant_value, einsum_node, hadamard, scale, transpose
+from .constantnodes import constant_value
+from .einsumnodes import einsum_node, hadamard, scale, transpose
+from .simplify import as_expr
+from .sumnodes import add_node
 from .annotations import ExprLike
 from .expr import Expr
 

@@ -12,7 +12,8 @@ import numbers
 import numpy as np
 
 from .errors import EvaluationError, ShapeError
-from .expr import Var, declared_dims, value_dims
+from .expr import Var
+from .symboltable import declared_dims, value_dims
 from .indices import format_dims, slice_of
 from .reshapesteps import bind_composites
 from .select import bind_selections

@@ -9,10 +9,12 @@ all broadcast through ``broadcast_operands``.
 from __future__ import annotations
 
 from .errors import ShapeError
-from .expr import Var, check_homonyms
+from .expr import Var
+from .symboltable import check_homonyms
 from .indices import format_dims, parse_dims, slice_of
 from .printing import short
-from .simplify import as_expr, broadcast, einsum_node
+from .einsumnodes import broadcast, einsum_node
+from .simplify import as_expr
 from .annotations import Dims, ExprLike, Shape
 from .expr import Expr
 

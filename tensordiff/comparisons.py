@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .broadcasting import broadcast_operands
-from .simplify import compare_node, maximum_node, scale, where_node
+from .einsumnodes import scale
+from .simplify import compare_node, maximum_node, where_node
 from .annotations import ExprLike
 from .expr import Expr
 

@@ -7,9 +7,10 @@ index stands for one dim and that axes exist; the errors name the spec, axis or 
 from __future__ import annotations
 
 from .errors import ShapeError
-from .expr import check_homonyms
+from .symboltable import check_homonyms
 from .indices import format_dims, parse_spec
-from .simplify import as_expr, einsum_node
+from .einsumnodes import einsum_node
+from .simplify import as_expr
 from .annotations import Axis, ExprLike
 from .expr import Expr
 

@@ -24,7 +24,8 @@ from .indices import check_dim_lengths, slice_of
 from .reshapesteps import bind_composites
 from .memory import format_bytes, get_memory_limit
 from .pricing import replay
-from .simplify import is_zero, terms_of
+from .constantnodes import is_zero
+from .sumnodes import terms_of
 from .annotations import Exprs
 from .expr import Expr
 from .symmetry import orbit_sum, orbit_terms

@@ -8,9 +8,10 @@ passed under the symbols' names. The same name, dims and kind give the same (int
 from __future__ import annotations
 
 from .errors import ShapeError
-from .expr import symbol
+from .symboltable import symbol
 from .indices import format_dims, parse_dims
-from .simplify import constant, einsum_node, zeros as zeros_node
+from .constantnodes import constant, zeros as zeros_node
+from .einsumnodes import einsum_node
 from .annotations import Dims
 from .expr import Expr
 

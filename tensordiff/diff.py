@@ -17,7 +17,9 @@ from .differentiate import MAX_AXES, MAX_ORDER, MAX_SHARED_ORDER  # noqa: F401
 from .diffrules import MAX_DISTRIBUTED_OPERANDS, RULES  # noqa: F401
 from .errors import ShapeError, TensorDiffError
 from .indices import format_dims
-from .simplify import add_node, as_expr, einsum_node, terms_of
+from .einsumnodes import einsum_node
+from .simplify import as_expr
+from .sumnodes import add_node, terms_of
 from .annotations import Directions, ExprLike, Symbols, Wrt
 from .expr import Expr
 

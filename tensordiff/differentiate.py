@@ -18,9 +18,14 @@ from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
 from .diffrules import RULES, derivative
 from .errors import ShapeError, TensorDiffError
-from .expr import Einsum, Var, Where, check_homonyms, make, topological
+from .expr import Einsum, Var, make, topological
+from .reductionnodes import Where
+from .symboltable import check_homonyms
 from .indices import format_dims
-from .simplify import add_node, as_expr, einsum_node, is_zero, substitute, terms_of, transpose, where_node, zeros
+from .constantnodes import is_zero, zeros
+from .einsumnodes import einsum_node, transpose
+from .simplify import as_expr, substitute, where_node
+from .sumnodes import add_node, terms_of
 from .symmetry import orbit_terms, symmetrize
 from .taylor import scalar_derivative
 from .annotations import Directions, ExprLike, Symbols, Wrt

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from .errors import TensorDiffError
 from .composite import Embed, Merge, Reinterpret
-from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
-                   Triangle, Var, Where, topological)
+from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Select, Var, topological
+from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .expr import without_cycle_collection
 from .functions import power
-from .simplify import (add_node, broadcast_to, compare_node, einsum_node, expand_axes, inv_node, max_node, scale,
-                       softmax_node, terms_of, triangle, where_node, zeros)
+from .constantnodes import zeros
+from .einsumnodes import broadcast_to, einsum_node, expand_axes, scale
+from .simplify import compare_node, inv_node, max_node, softmax_node, triangle, where_node
+from .sumnodes import add_node, terms_of
 
 __all__ = ["RULES", "derivative", "MAX_DISTRIBUTED_OPERANDS"]
 

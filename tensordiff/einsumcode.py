@@ -6,7 +6,8 @@ the expression (naming.py); sizes of dims are read from the symbols' shapes.
 """
 
 from .errors import TensorDiffError
-from .expr import Apply, Einsum, Expr, Var, symbol_with_dim, topological
+from .expr import Apply, Einsum, Expr, Var, topological
+from .symboltable import symbol_with_dim
 from .indices import slice_of, slice_text
 from .naming import CodeNames, user_names
 from .printing import code_name, number_text, printable, shared_bindings

@@ -25,7 +25,8 @@ from . import backends, conditioning as conditioning_checks
 from .binding import bind_values, by_name, flatten_outputs, nest
 from .callchecks import check_function_names, merged_values
 from .errors import EvaluationError
-from .expr import Add, Apply, Einsum, Expr, Var, check_homonyms, topological, without_cycle_collection
+from .expr import Add, Apply, Einsum, Expr, Var, topological, without_cycle_collection
+from .symboltable import check_homonyms
 from .functions import FUNCTIONS
 from .functionsteps import ApplyStep, MatrixStep
 from .fusion import SumPlan

@@ -17,10 +17,11 @@
 ``Max``, ``LogSumExp``, ``Softmax``   reductions and soft maxima of ``arg`` along sorted ``axes``
 ``Compare``  a 0/1 mask a < b (<=, >, >=, ==); ``Where`` numpy's where; ``Maximum`` elementwise max
 ``Triangle`` the constant 0/1 matrix of tril/triu; ``Cholesky`` the lower factor of a symmetric matrix
+(the classes from ``Max`` to ``Triangle`` are in ``reductionnodes``; symbols are declared through ``symboltable``)
 
-Nodes are built only through ``make`` (or the smart constructors of ``simplify``), which interns
-them: structurally equal nodes are the same object, so equality is identity and common
-subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``.
+Nodes are built only through ``make`` (or the smart constructors of ``einsumnodes``, ``sumnodes`` and
+``simplify``), which interns them: structurally equal nodes are the same object, so equality is
+identity and common subexpressions are shared. Operators (``+``, ``@``, ...) are attached by ``ops``.
 """
 
 from __future__ import annotations
@@ -32,26 +33,19 @@ import threading
 import weakref
 from typing import Any
 
-from .errors import FrozenNodeError, ShapeError, UnsupportedOperation
+from .errors import FrozenNodeError, UnsupportedOperation
 from .indices import format_dims, sliced_dim
 from .operators import Operators
 
-__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "symbol",
-           "check_homonyms", "describe_symbol", "value_dims",
-           "Max", "LogSumExp", "Softmax", "Compare", "Where", "Maximum", "Triangle", "Cholesky"]
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "Cholesky"]
 
 _interned = weakref.WeakValueDictionary()
 # key -> weak reference (typeshed leaves the attribute out); nothing iterates _interned, so no removal is pending
 _interned_refs = _interned.data  # type: ignore[attr-defined]
 _intern_lock = threading.Lock()
-_symbols = weakref.WeakValueDictionary()   # name -> the live symbol declared last under it
-_symbol_refs = _symbols.data  # type: ignore[attr-defined]
-# The dims each name was last declared with: lets evaluation bind dims from a value whose symbol a
-# simplified result no longer holds.
-_declared_dims = {}
 
 
-def _digest(*parts):
+def digest(*parts):
     return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
 
 
@@ -190,11 +184,11 @@ class Var(Expr):
         _set(self, "name", name)
         _set(self, "dims", dims)
         _set(self, "symmetric", symmetric)
-        # what simplify.is_symmetric would find, known now: a square symbol is symmetric when declared so
+        # what einsumnodes.is_symmetric would find, known now: a square symbol is symmetric when declared so
         _set(self, "symmetric_cache", symmetric if len(dims) == 2 and dims[0] == dims[1] else False)
         _set(self, "shape", dims)
         _set(self, "free", frozenset((name,)))
-        _set(self, "skey", _digest("Var", name, dims, "symmetric") if symmetric else _digest("Var", name, dims))
+        _set(self, "skey", digest("Var", name, dims, "symmetric") if symmetric else digest("Var", name, dims))
 
     def _fields(self):
         # a plain symbol keeps the two fields it always had, so make(Var, name, dims) is still that symbol
@@ -202,131 +196,6 @@ class Var(Expr):
 
     def __reduce__(self):
         return (symbol, self._fields())
-
-
-def describe_symbol(node):
-    """``X (n, p)`` or ``S (n, n), symmetric``: a symbol as error messages name it."""
-    return f"{node.name!r} {format_dims(node.dims)}" + (", symmetric" if node.symmetric else "")
-
-
-def symbol(name, dims, symmetric=False):
-    """The symbol ``name`` with ``dims``; ``symmetric=True`` makes a symmetric matrix (dims "d d").
-
-    Symbols are values: declaring a name again with the same dims and kind gives the same symbol,
-    with other dims a new one (the older keeps its meaning in the expressions that hold it).
-    """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ShapeError(f"symbol name must be an identifier, got {name!r}")
-    if not isinstance(symmetric, bool):
-        raise ShapeError(f"symmetric= of symbol {name!r} must be True or False, got {symmetric!r:.40}")
-    if symmetric and (len(dims) != 2 or dims[0] != dims[1]):
-        raise ShapeError(f"symmetric symbol {name!r} must be a square matrix with one dim twice (\"n n\"), "
-                         f"got dims {format_dims(dims)}")
-    node = make(Var, name, dims, True) if symmetric else make(Var, name, dims)
-    ref = _symbol_refs.get(name)   # read past WeakValueDictionary.get, as make does
-    latest = None if ref is None else ref()
-    if latest is not node:
-        others = _homonyms.get(name)
-        if others is None and latest is not None:   # a second live symbol of the name: track them all
-            others = _homonyms[name] = weakref.WeakSet((latest,))
-        if others is not None:
-            others.add(node)
-        _symbols[name] = node
-    _declared_dims.pop(name, None)  # re-insert: the order is that of the latest declaration
-    _declared_dims[name] = dims
-    return node
-
-
-# Every live symbol declared under a name, kept only for names declared with a second symbol while
-# the first was alive (one WeakSet per name would cost most of a long parse of new names): more than
-# one means a name declared again with other dims or kind, and only then can an expression mix two
-# symbols of one name (check_homonyms).
-_homonyms = {}
-
-
-def _alive(name):
-    """The live symbols declared under ``name``."""
-    others = _homonyms.get(name)
-    if others is not None:
-        return list(others)
-    node = _symbols.get(name)
-    return [] if node is None else [node]
-
-
-def check_homonyms(*exprs):
-    """Refuse expressions that together hold two different symbols of one name (ShapeError).
-
-    Values bind by name, so such a mix could never be evaluated; the check walks the graphs only
-    when a shared name has been declared more than once and both declarations are still alive.
-    """
-    names = set()
-    for expr in exprs:
-        names |= expr.free
-    suspects = {name for name in names if len(_homonyms.get(name, ())) > 1}
-    if not suspects:
-        return
-    seen = {}
-    for node in topological(list(exprs)):
-        if isinstance(node, Var) and node.name in suspects:
-            other = seen.setdefault(node.name, node)
-            if other is not node:
-                raise ShapeError(f"one expression mixes two different symbols named {node.name!r}: "
-                                 f"{describe_symbol(other)} and {describe_symbol(node)} (the name was declared "
-                                 "again with other dims or kind; values bind by name, so use one of them)")
-
-
-def lookup_symbol(name):
-    """The live symbol called ``name`` that was declared last, or None."""
-    node = _symbols.get(name)
-    if node is None:   # the latest declaration is gone: an older one still alive is unambiguous
-        alive = _alive(name)
-        node = alive[0] if len(alive) == 1 else None
-    return node
-
-
-def symbol_with_dim(dim):
-    """(name, axis) of the most recently declared symbol that has ``dim``, or None."""
-    return next(symbols_with_dim(dim), None)
-
-
-def symbols_with_dim(dim):
-    """(name, axis) of each symbol declared with ``dim``, the most recently declared first."""
-    for name in reversed(list(_declared_dims)):
-        dims = _declared_dims[name]
-        if dim in dims:
-            yield name, dims.index(dim)
-    for name, alive in list(_homonyms.items()):   # an older declaration of a name, still alive (the
-        # latest declarations' dims are in _declared_dims, so names declared once need no look here)
-        for node in list(alive):
-            if dim in node.dims:
-                yield name, node.dims.index(dim)
-
-
-def declared_dims(name):
-    """The dims of the live symbol ``name``, else those it was last declared with, else None."""
-    node = lookup_symbol(name)
-    return node.dims if node is not None else _declared_dims.get(name)
-
-
-def _sized_alike(dims, shape):
-    """Whether a value of ``shape`` (None: unknown) can have ``dims``: a dim repeated has one size."""
-    sizes = {}
-    return shape is None or all(sizes.setdefault(d, n) == n for d, n in zip(dims, shape))
-
-
-def value_dims(name, among, ndim=None, shape=None):
-    """The dims a value for ``name`` has where an expression of dims ``among`` holds no symbol of that
-    name (differentiated away, its dims possibly still in the result's shape): the live symbol of
-    that name (with ``ndim`` axes, if known) whose dims lie in ``among``; with one declaration, its
-    dims; None where several symbols share the name and none fits, so the value sizes nothing here.
-    A value's ``shape`` rules out the symbols it cannot be: X of (n, n) for a 3×2 value."""
-    alive = {node.dims for node in _alive(name) if ndim is None or len(node.dims) == ndim}
-    fitting = {dims for dims in alive if set(dims) <= among and _sized_alike(dims, shape)}
-    if len(fitting) == 1:
-        return fitting.pop()
-    if len(alive) == 1:
-        return alive.pop()
-    return declared_dims(name) if not alive else None
 
 
 class Einsum(Expr):
@@ -367,7 +236,7 @@ class Einsum(Expr):
 
 def einsum_skey(coeff, operands, subs, out, dims):
     """The structural key of the Einsum node with these fields, whether it is built or not."""
-    return _digest("Einsum", coeff, tuple([op.skey for op in operands]), subs, out, dims)
+    return digest("Einsum", coeff, tuple([op.skey for op in operands]), subs, out, dims)
 
 
 class Add(Expr):
@@ -379,7 +248,7 @@ class Add(Expr):
         _set(self, "terms", terms)
         _set(self, "shape", terms[0].shape)
         _set(self, "free", frozenset().union(*(t.free for t in terms)))
-        _set(self, "skey", _digest("Add", tuple(t.skey for t in terms)))
+        _set(self, "skey", digest("Add", tuple(t.skey for t in terms)))
 
     def _fields(self):
         return (self.terms,)
@@ -401,7 +270,7 @@ class Apply(Expr):
         _set(self, "arg", arg)
         _set(self, "shape", arg.shape)
         _set(self, "free", arg.free)
-        _set(self, "skey", _digest("Apply", fn.key, arg.skey))
+        _set(self, "skey", digest("Apply", fn.key, arg.skey))
 
     def _fields(self):
         return (self.fn, self.arg)
@@ -419,7 +288,7 @@ class _MatrixFunction(Expr):
         _set(self, "arg", arg)
         _set(self, "shape", self._shape(arg))
         _set(self, "free", arg.free)
-        _set(self, "skey", _digest(type(self).__name__, arg.skey))
+        _set(self, "skey", digest(type(self).__name__, arg.skey))
 
     def _fields(self):
         return (self.arg,)
@@ -467,7 +336,7 @@ class Solve(Expr):
         _set(self, "rhs", rhs)
         _set(self, "shape", matrix.shape[:1] + rhs.shape[1:])
         _set(self, "free", matrix.free | rhs.free)
-        _set(self, "skey", _digest("Solve", matrix.skey, rhs.skey))
+        _set(self, "skey", digest("Solve", matrix.skey, rhs.skey))
 
     def _fields(self):
         return (self.matrix, self.rhs)
@@ -489,7 +358,7 @@ class Select(Expr):
         _set(self, "key", key)
         _set(self, "shape", (dim,) if isinstance(key, int) else (sliced_dim(dim, key), dim))
         _set(self, "free", frozenset())
-        _set(self, "skey", _digest("Select", dim, key))
+        _set(self, "skey", digest("Select", dim, key))
 
     def _fields(self):
         return (self.dim, self.key)
@@ -509,7 +378,7 @@ class Take(Expr):
         _set(self, "shape", tuple(dim if key is None else sliced_dim(dim, key)
                                    for dim, key in zip(arg.shape, keys) if not isinstance(key, int)))
         _set(self, "free", arg.free)
-        _set(self, "skey", _digest("Take", arg.skey, keys))
+        _set(self, "skey", digest("Take", arg.skey, keys))
 
     def _fields(self):
         return (self.arg, self.keys)
@@ -578,143 +447,8 @@ def _unflatten(records):
     return nodes[-1]
 
 
-# ---------------------------------------------------------------- reductions, soft maxima, masks, cholesky
-# (built by ``reductions``; their rules are rows of diff.RULES, their steps live in ``reductionsteps``)
-
-class _AxisNode(Expr):
-    """A function of ``arg`` along ``axes`` (sorted axis positions of arg)."""
-
-    __slots__ = ("arg", "axes")
-    arg: Expr
-    axes: tuple[int, ...]
-    _expr_fields = (0,)
-    keeps_shape = False
-
-    def _init(self, arg, axes):
-        _set(self, "arg", arg)
-        _set(self, "axes", axes)
-        _set(self, "shape", arg.shape if self.keeps_shape else
-             tuple(d for k, d in enumerate(arg.shape) if k not in axes))
-        _set(self, "free", arg.free)
-        _set(self, "skey", _digest(type(self).__name__, arg.skey, axes))
-
-    def _fields(self):
-        return (self.arg, self.axes)
-
-    def children(self):
-        return (self.arg,)
-
-
-class Max(_AxisNode):
-    """The largest entry of ``arg`` along ``axes`` (min is -max(-x))."""
-
-    __slots__ = ()
-
-
-class LogSumExp(_AxisNode):
-    """log Σ exp(arg) along ``axes``, evaluated with the max shifted out."""
-
-    __slots__ = ()
-
-
-class Softmax(_AxisNode):
-    """exp(arg - logsumexp(arg)) along ``axes``: the shape of ``arg``."""
-
-    __slots__ = ()
-    keeps_shape = True
-
-
-class Compare(Expr):
-    """The 0/1 mask ``a op b`` elementwise (op one of < <= > >= ==); a and b have one shape."""
-
-    __slots__ = ("op", "a", "b")
-    op: str
-    a: Expr
-    b: Expr
-    _expr_fields = (1, 2)
-
-    def _init(self, op, a, b):
-        _set(self, "op", op)
-        _set(self, "a", a)
-        _set(self, "b", b)
-        _set(self, "shape", a.shape)
-        _set(self, "free", a.free | b.free)
-        _set(self, "skey", _digest("Compare", op, a.skey, b.skey))
-
-    def _fields(self):
-        return (self.op, self.a, self.b)
-
-    def children(self):
-        return (self.a, self.b)
-
-
-class Where(Expr):
-    """``a`` where ``mask`` is nonzero, else ``b`` (numpy's where); all three have one shape."""
-
-    __slots__ = ("mask", "a", "b")
-    mask: Expr
-    a: Expr
-    b: Expr
-    _expr_fields = (0, 1, 2)
-
-    def _init(self, mask, a, b):
-        _set(self, "mask", mask)
-        _set(self, "a", a)
-        _set(self, "b", b)
-        _set(self, "shape", a.shape)
-        _set(self, "free", mask.free | a.free | b.free)
-        _set(self, "skey", _digest("Where", mask.skey, a.skey, b.skey))
-
-    def _fields(self):
-        return (self.mask, self.a, self.b)
-
-    def children(self):
-        return (self.mask, self.a, self.b)
-
-
-class Maximum(Expr):
-    """The elementwise larger of ``a`` and ``b`` (one shape); minimum is -maximum(-a, -b)."""
-
-    __slots__ = ("a", "b")
-    a: Expr
-    b: Expr
-    _expr_fields = (0, 1)
-
-    def _init(self, a, b):
-        _set(self, "a", a)
-        _set(self, "b", b)
-        _set(self, "shape", a.shape)
-        _set(self, "free", a.free | b.free)
-        _set(self, "skey", _digest("Maximum", a.skey, b.skey))
-
-    def _fields(self):
-        return (self.a, self.b)
-
-    def children(self):
-        return (self.a, self.b)
-
-
-class Triangle(Expr):
-    """The constant 0/1 matrix over (rows, cols) that is 1 where col - row <= k (``lower``) or
-    col - row >= k (not ``lower``): numpy's tril/triu of a matrix of ones."""
-
-    __slots__ = ("rows", "cols", "k", "lower")
-    rows: str
-    cols: str
-    k: int
-    lower: bool
-
-    def _init(self, rows, cols, k, lower):
-        _set(self, "rows", rows)
-        _set(self, "cols", cols)
-        _set(self, "k", k)
-        _set(self, "lower", lower)
-        _set(self, "shape", (rows, cols))
-        _set(self, "free", frozenset())
-        _set(self, "skey", _digest("Triangle", rows, cols, k, lower))
-
-    def _fields(self):
-        return (self.rows, self.cols, self.k, self.lower)
+# ---------------------------------------------------------------- cholesky
+# (built by ``reductions``; the other reductions' nodes are in ``reductionnodes``)
 
 
 class Cholesky(_MatrixFunction):
@@ -725,3 +459,7 @@ class Cholesky(_MatrixFunction):
     @staticmethod
     def _shape(arg):
         return arg.shape
+
+
+# the symbol registry builds Var nodes, and pickled symbols are declared again through it
+from .symboltable import symbol  # noqa: E402

@@ -13,7 +13,9 @@ from itertools import permutations
 import opt_einsum
 
 from .expr import Add, Einsum, topological
-from .simplify import add_node, einsum_on, substitute
+from .einsumnodes import einsum_on
+from .simplify import substitute
+from .sumnodes import add_node
 
 __all__ = ["factor_sums", "uniform_cost"]
 

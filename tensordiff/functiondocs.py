@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 
 from .errors import TensorDiffError
-from .expr import symbol
+from .symboltable import symbol
 
 __all__ = ["row_docstring", "DOMAIN_NOTES", "EXAMPLE_POINTS"]
 

@@ -44,7 +44,10 @@ from . import functionvalues
 from .errors import TensorDiffError
 from .functiondocs import row_docstring
 from .expr import Apply, Einsum
-from .simplify import add_node, apply_node, as_expr, constant, constant_value, hadamard, scale, zeros
+from .constantnodes import constant, constant_value, zeros
+from .einsumnodes import apply_node, hadamard, scale
+from .simplify import as_expr
+from .sumnodes import add_node
 from .annotations import ExprLike
 from .expr import Expr
 

@@ -22,7 +22,7 @@ from .buffers import writable_floats
 from .expr import Einsum
 from .indices import UnionFind
 from .kernels import ProductsLayout, compiled_in_use, diagonal_view
-from .simplify import einsum_on
+from .einsumnodes import einsum_on
 
 __all__ = ["SumPlan", "FusedSumStep", "split_term", "connected_factors"]
 

@@ -27,7 +27,9 @@ from itertools import permutations
 from .errors import TensorDiffError
 from .expr import Add, Einsum, topological
 from .fusion import connected_factors
-from .simplify import add_node, einsum_on, substitute
+from .einsumnodes import einsum_on
+from .simplify import substitute
+from .sumnodes import add_node
 
 __all__ = ["group_factors"]
 

@@ -10,7 +10,8 @@ can take another step rather than report a false alarm.
 import numpy as np
 
 from .evaluate import compile
-from .expr import Apply, Compare, Max, Maximum, Where, topological
+from .expr import Apply, topological
+from .reductionnodes import Compare, Max, Maximum, Where
 
 __all__ = ["branch_points", "crosses_kink"]
 

@@ -28,7 +28,9 @@ from .expr import Einsum, Expr
 from .indices import UnionFind
 from .matrixsums import MAX_DISTRIBUTED_TERMS, distributed
 from .ops import einsum, outer
-from .simplify import as_expr, einsum_on, terms_of
+from .einsumnodes import einsum_on
+from .simplify import as_expr
+from .sumnodes import terms_of
 
 __all__ = ["tprod", "tbox", "tensor_product", "tensor_form", "TENSOR_PRODUCTS", "TENSOR_LATEX"]
 

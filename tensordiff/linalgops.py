@@ -14,7 +14,8 @@ from .arithmetic import matmul
 from .errors import ShapeError, TensorDiffError
 from .functions import power as constant_power
 from .indices import format_dims
-from .simplify import as_expr, det_node, einsum_node, inv_node, logdet_node
+from .einsumnodes import einsum_node
+from .simplify import as_expr, det_node, inv_node, logdet_node
 from .declarations import eye
 from .annotations import ExprLike
 from .expr import Expr

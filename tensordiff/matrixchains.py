@@ -9,7 +9,7 @@ that does not fit raises NoMatrixForm.
 from .matrixgraph import merge_parallel_paths, pendant_groups
 from .matrixtext import atom as _atom, components as _components, fewest_transposes as _fewest_transposes
 from .matrixtext import hadamard, number as _number, paren as _paren, transposed, unwrapped
-from .simplify import einsum_on, is_symmetric
+from .einsumnodes import einsum_on, is_symmetric
 
 __all__ = ["EinsumWriter", "NoMatrixForm", "ONES_WORDS"]
 

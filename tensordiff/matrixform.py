@@ -15,12 +15,13 @@ would read back as the identity, ``tr`` as the trace). A user function so named 
 
 import functools
 
-from .expr import Apply, Einsum, Var, lookup_symbol, symbols_with_dim, topological
+from .expr import Apply, Einsum, Var, topological
+from .symboltable import lookup_symbol, symbols_with_dim
 from .indices import atoms
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .kronform import tensor_form
 from .vecform import vec_form
-from .parse import FUNCTION_TABLE, IDENTITY, ONES
+from .parsewords import FUNCTION_TABLE, IDENTITY, ONES
 from .parsewords import BOOL_WORDS
 from .matrixchains import ONES_WORDS, EinsumWriter, NoMatrixForm
 from .matrixtext import atom as _atom, common_factor as _common_factor, join_terms as _join_terms, number as _number

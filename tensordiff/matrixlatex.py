@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 
 from .errors import TensorDiffError
-from .expr import Apply, Expr, Var, lookup_symbol, topological
+from .expr import Apply, Expr, Var, topological
+from .symboltable import lookup_symbol
 from .functions import USER_PREFIX, marked
 from .kronform import TENSOR_LATEX
 from .matrixform import to_matrix

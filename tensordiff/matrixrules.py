@@ -1,8 +1,8 @@
 """Simplifier rules that need the function table: det(inv(A)) = 1/det(A), and collecting a sum's
 products that differ in one factor (A·B·c + A·B·d = A·B·(c + d)).
 
-simplify.py builds nodes and cannot import functions.py (functions.py builds its derivatives with
-simplify's constructors), so these rules live here and are added to simplify's tables when the
+simplify.py and sumnodes.py build nodes and cannot import functions.py (functions.py builds its
+derivatives with their constructors), so these rules live here and are added to their tables when the
 package is imported. Each rule returns None when it does not apply, or a node with fewer
 operations, so the constructors that run them terminate.
 """
@@ -10,8 +10,10 @@ operations, so the constructors that run them terminate.
 from .composite import STRUCTURES
 from .expr import Einsum, Inv
 from .functions import power_function
-from .simplify import (DET_RULES, INV_RULES, SUM_RULES, add_node, apply_node, det_node, einsum_node, inv_node, scale,
-                       terms_of, with_coeff)
+from .constantnodes import with_coeff
+from .einsumnodes import apply_node, einsum_node, scale
+from .simplify import DET_RULES, INV_RULES, det_node, inv_node
+from .sumnodes import SUM_RULES, add_node, terms_of
 
 __all__ = ["determinant_of_inverse", "inverse_of_product", "collect_products"]
 

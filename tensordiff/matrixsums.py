@@ -8,7 +8,8 @@ rewrites what is printed: the expression keeps its factored form, which evaluate
 """
 
 from .expr import Add, Einsum
-from .simplify import einsum_node, terms_of
+from .einsumnodes import einsum_node
+from .sumnodes import terms_of
 
 __all__ = ["distributed", "MAX_DISTRIBUTED_TERMS"]
 

@@ -14,7 +14,9 @@ from .factoring import factor_sums
 from .grouping import group_factors
 from .reshapesteps import plan_structures
 from .select import plan_selections
-from .simplify import add_node, einsum_node, einsum_on, scale, substitute
+from .einsumnodes import einsum_node, einsum_on, scale
+from .simplify import substitute
+from .sumnodes import add_node
 
 __all__ = ["Pass", "EXPRESSION_PASSES", "STEP_PASSES", "run_passes", "made_by", "use_solve", "AS_DERIVED"]
 

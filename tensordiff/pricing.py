@@ -16,8 +16,8 @@ from collections import namedtuple
 
 import opt_einsum
 
-from .expr import (Add, Apply, Cholesky, Compare, Det, Einsum, Inv, LogDet, LogSumExp, Max, Maximum, Select, Softmax,
-                   Solve, Take, Triangle, Var, Where)
+from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
+from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .conditioning import lapack
 from .contractionpaths import contraction_path, path_search
 from .kernels import kernels_available

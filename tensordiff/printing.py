@@ -11,7 +11,8 @@ prints as the position it picks: x[3] is ``x[3]``, x[1:4] is ``x[1+i]`` over i i
 import keyword
 
 from .errors import TensorDiffError
-from .expr import Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select, Triangle, Var, topological
+from .expr import Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select, Var, topological
+from .reductionnodes import Triangle
 from .functions import USER_PREFIX, marked
 from .indices import letters, slice_of
 from .naming import CodeNames, binding_names, user_function_name, user_names  # noqa: F401 (selfcheck's)

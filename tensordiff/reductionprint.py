@@ -18,10 +18,11 @@ out[i,j] = where([X[i,j] > 0], log(X[i,j]), 0)
 
 import math
 
-from .expr import Apply, Compare, Einsum, Maximum, Where
+from .expr import Apply, Einsum
+from .reductionnodes import Compare, Maximum, Where
 from .indices import letters
 from .matrixtext import atom
-from .simplify import constant_value
+from .constantnodes import constant_value
 
 __all__ = ["IndexForms", "LatexForms", "CodeForms", "MatrixForms"]
 

@@ -19,8 +19,10 @@ from .expr import Var
 from .functions import power
 from .indices import format_dims
 from .printing import short
-from .simplify import (add_node, as_expr, cholesky_node, einsum_node, expand_axes, is_symmetric, logsumexp_node,
-                       max_node, scale, softmax_node, transpose, triangle, zeros as zeros_node)
+from .constantnodes import zeros as zeros_node
+from .einsumnodes import einsum_node, expand_axes, is_symmetric, scale, transpose
+from .simplify import as_expr, cholesky_node, logsumexp_node, max_node, softmax_node, triangle
+from .sumnodes import add_node
 from .declarations import ones, zeros
 from .annotations import Axis, ExprLike
 from .expr import Expr

@@ -23,9 +23,10 @@ import numpy as np
 from . import conditioning, deferredchecks
 from .backends import OnSingular
 from .errors import EvaluationError
-from .expr import Add, Cholesky, Compare, Einsum, LogSumExp, Max, Maximum, Softmax, Triangle, Var, Where
+from .expr import Add, Cholesky, Einsum, Var
+from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .printing import short
-from .simplify import transpose
+from .einsumnodes import transpose
 
 __all__ = ["REDUCTION_PLANS", "CONDITIONED_PLANS", "ArrayOps", "TorchOps", "ops_for"]
 

@@ -10,7 +10,7 @@ notation here (index notation shows it).
 
 from .composite import STRUCTURES, Merge
 from .indices import UnionFind
-from .simplify import einsum_on
+from .einsumnodes import einsum_on
 
 __all__ = ["StructureMatrixForms", "structure_matrix_form"]
 

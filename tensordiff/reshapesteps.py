@@ -24,7 +24,8 @@ from .expr import Einsum, make, topological
 from .indices import atoms, concat_parts, dim_size, format_dims, is_plain, merged_parts, slice_of
 from .pricing import PRICES
 from .reductionsteps import ops_for
-from .simplify import einsum_node, rewrite
+from .einsumnodes import einsum_node
+from .simplify import rewrite
 
 __all__ = ["plan_structures", "bind_composites", "STRUCTURE_PLANS"]
 

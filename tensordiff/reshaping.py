@@ -18,7 +18,9 @@ from .errors import ShapeError
 from .expr import Select, Var, make
 from .indices import atoms, concat_dim, concat_parts, format_dims, merged_dim, parse_dims
 from .printing import short
-from .simplify import add_node, as_expr, einsum_node
+from .einsumnodes import einsum_node
+from .simplify import as_expr
+from .sumnodes import add_node
 from .annotations import Dims, ExprLike
 from .expr import Expr
 

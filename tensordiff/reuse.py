@@ -18,7 +18,7 @@ import heapq
 from itertools import permutations
 
 from .expr import Einsum, make
-from .simplify import einsum_on, is_symmetric
+from .einsumnodes import einsum_on, is_symmetric
 
 __all__ = ["reuse_pairs", "is_pair"]
 

@@ -24,7 +24,10 @@ import numpy as np
 from .errors import EvaluationError, ShapeError, TensorDiffError
 from .expr import Add, Apply, Einsum, Select, Take, make, topological
 from .indices import format_dims, slice_of, sliced_dim, sliced_size
-from .simplify import add_node, apply_node, einsum_node, rewrite, zeros
+from .constantnodes import zeros
+from .einsumnodes import apply_node, einsum_node
+from .simplify import rewrite
+from .sumnodes import add_node
 
 __all__ = ["index", "plan_selections", "bind_selections", "SELECTION_PLANS"]
 

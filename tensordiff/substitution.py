@@ -18,7 +18,9 @@ from .errors import ShapeError, TensorDiffError
 from .expr import Add, Einsum, Expr, Var, make, topological
 from .indices import format_dims
 from .printing import short
-from .simplify import add_node, as_expr, einsum_node, is_symmetric, rewrite, substitute as replace_nodes
+from .einsumnodes import einsum_node, is_symmetric
+from .simplify import as_expr, rewrite, substitute as replace_nodes
+from .sumnodes import add_node
 from .annotations import ExprLike, Substitution
 
 __all__ = ["substitute"]

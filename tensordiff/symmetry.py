@@ -27,7 +27,8 @@ import itertools
 import math
 
 from .expr import Add, Einsum
-from .simplify import add_node, einsum_node, is_symmetric, scale, terms_of, transpose
+from .einsumnodes import einsum_node, is_symmetric, scale, transpose
+from .sumnodes import add_node, terms_of
 
 __all__ = ["orbit_terms", "symmetrize", "orbit_sum", "MAX_TIED_ORDERINGS"]
 

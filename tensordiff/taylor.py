@@ -24,7 +24,10 @@ import math
 
 from .errors import TensorDiffError
 from .expr import Add, Apply, Det, Einsum, Inv, LogDet, Var, topological
-from .simplify import add_node, constant, einsum_node, einsum_on, inv_node, is_zero, logdet_node, zeros
+from .constantnodes import constant, is_zero, zeros
+from .einsumnodes import einsum_node, einsum_on
+from .simplify import inv_node, logdet_node
+from .sumnodes import add_node
 
 __all__ = ["scalar_derivative"]
 

@@ -17,7 +17,8 @@ from .diff import diff
 from .differentiate import check_wrt
 from .errors import TensorDiffError
 from .evaluate import compile
-from .expr import Var, declared_dims, topological
+from .expr import Var, topological
+from .symboltable import declared_dims
 from .indices import base_dims, dim_size
 from .simplify import as_expr
 from .annotations import ExprLike, Functions, Symbols, Wrt

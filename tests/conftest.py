@@ -13,14 +13,14 @@ from collections import namedtuple
 import pytest
 
 import tensordiff as td
-from tensordiff import expr
+from tensordiff import symboltable
 
 Tikhonov = namedtuple("Tikhonov", "X y lam q")
 
 
 @pytest.fixture(autouse=True)
 def _release_symbols_after_each_test():
-    before = set(expr._symbols)
+    before = set(symboltable._symbols)
     yield
     failed = False
     for name in ("last_type", "last_value", "last_traceback", "last_exc"):
@@ -30,7 +30,7 @@ def _release_symbols_after_each_test():
     # a symbol the test declared that outlives it sits in a reference cycle (a traceback kept by
     # `pytest.raises(...) as info` holds the test's frame): collect it, or td.parse in a later
     # test would infer that symbol's dims
-    if failed or set(expr._symbols) - before:
+    if failed or set(symboltable._symbols) - before:
         gc.collect()
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import tensordiff as td
 from tensordiff.expr import topological
-from tensordiff.simplify import terms_of
+from tensordiff.sumnodes import terms_of
 from tensordiff.symmetry import orbit_sum
 
 ACCURACY = 3.0

@@ -27,7 +27,7 @@ def test_deep_chain_differentiates_without_recursion_and_checks_numerically():
 
 
 def test_powers_and_chains_split_into_bounded_products_keep_their_values():
-    # a power merges at most simplify.MAX_MERGED_REPEATING factors a product, and a chain's derivative
+    # a power merges at most einsumnodes.MAX_MERGED_REPEATING factors a product, and a chain's derivative
     # of many long terms stays one sum operand (diff.MAX_DISTRIBUTED_OPERANDS): both against finite
     # differences, the power's gradient and Hessian in the matrix and the chain's Hessian
     rng = np.random.default_rng(16)

@@ -12,7 +12,7 @@ import pytest
 
 import tensordiff as td
 from tensordiff.expr import topological
-from tensordiff.simplify import terms_of
+from tensordiff.sumnodes import terms_of
 from tensordiff.symmetry import orbit_sum
 
 # order: (nodes, terms) of the Tikhonov map q(X) = inv(X'X + lam I) X'y differentiated in X

@@ -12,9 +12,11 @@ import pytest
 
 import tensordiff as td
 
-parse_module = importlib.import_module("tensordiff.parse")     # td.parse and td.simplify are functions
+build_module = importlib.import_module("tensordiff.parsebuild")
 shapes_module = importlib.import_module("tensordiff.parseshapes")
-simplify = importlib.import_module("tensordiff.simplify")
+sums_module = importlib.import_module("tensordiff.sumnodes")
+einsum_module = importlib.import_module("tensordiff.einsumnodes")
+simplify_module = importlib.import_module("tensordiff.simplify")   # td.simplify is the function
 diff_module = importlib.import_module("tensordiff.diffrules")   # the derivative rules build the products
 
 
@@ -43,24 +45,24 @@ def test_a_sum_keeps_its_canonical_terms_without_rebuilding_them(monkeypatch):
     x, y, A = td.vector("x", "n"), td.vector("y", "n"), td.matrix("A", "n n")
     B = td.matrix("B", "n n")   # A·x and A·exp(x) would collect into A·(x + exp(x)) (matrixrules.py)
     terms = [2.0 * (A @ x), 3.0 * td.tanh(y), -1.5 * (B @ td.exp(x)), x]
-    built = Counter(monkeypatch, "einsum_node", simplify, diff_module)
-    total = simplify.add_node(terms)
+    built = Counter(monkeypatch, "einsum_node", einsum_module, simplify_module, diff_module)
+    total = sums_module.add_node(terms)
     assert built.calls == 0
     assert set(total.terms) == set(terms)
 
 
 def test_a_sum_still_collects_and_rescales_equal_terms():
     x, A = td.vector("x", "n"), td.matrix("A", "n n")
-    total = simplify.add_node([2.0 * (A @ x), 3.0 * (A @ x), -5.0 * x, x])
-    assert total is simplify.add_node([5.0 * (A @ x), -4.0 * x])
-    assert simplify.add_node([2.0 * (A @ x), -2.0 * (A @ x)]) is td.zeros("n")
+    total = sums_module.add_node([2.0 * (A @ x), 3.0 * (A @ x), -5.0 * x, x])
+    assert total is sums_module.add_node([5.0 * (A @ x), -4.0 * x])
+    assert sums_module.add_node([2.0 * (A @ x), -2.0 * (A @ x)]) is td.zeros("n")
 
 
 def test_deep_chain_gradient_builds_a_bounded_number_of_products_per_operation(monkeypatch):
     counts = {}
     for depth in (100, 200):
         f, x = chain(depth)
-        built = Counter(monkeypatch, "einsum_node", simplify, diff_module)
+        built = Counter(monkeypatch, "einsum_node", einsum_module, simplify_module, diff_module)
         td.grad(f, x)
         counts[depth] = built.calls
         monkeypatch.undo()
@@ -84,7 +86,7 @@ def test_parse_types_and_builds_a_repeated_subexpression_once(monkeypatch):
     # one pass of typing: A*x and tanh(...)'*B*y once each, A*x + b and the sum of the 500 terms
     assert kinds.count("chain") == 2
     assert kinds.count("sum") == 2
-    assert many is simplify.scale(once, 500.0)
+    assert many is einsum_module.scale(once, 500.0)
 
 
 def test_parse_of_a_repeated_subexpression_keeps_each_occurrence_in_error_messages():
@@ -100,13 +102,13 @@ def test_parse_of_a_repeated_subexpression_keeps_each_occurrence_in_error_messag
 @pytest.mark.parametrize("family", ["repeats", "distinct"])
 def test_parse_visits_each_distinct_subexpression_once(monkeypatch, family):
     built = []
-    table = dict(parse_module._BUILD)
+    table = dict(build_module._BUILD)
     for kind, rule in table.items():
         def counted(node, kids, typed, rule=rule):
             built.append(node.kind)
             return rule(node, kids, typed)
         table[kind] = counted
-    monkeypatch.setattr(parse_module, "_BUILD", table)
+    monkeypatch.setattr(build_module, "_BUILD", table)
     bias = [f"b{k % 5}" if family == "repeats" else f"b{k}" for k in range(60)]
     terms = [f"{k % 3 + 1}.5*tanh(A*x + {b})" for k, b in enumerate(bias)]
     e = td.parse(" + ".join(terms), A="n n", x="n", **dict.fromkeys(bias, "n"))

@@ -1,5 +1,5 @@
 """The cheap ways of building nodes give the very node, interned, that the general canonicalisation
-gives: scaling a canonical product only changes its coefficient (simplify.scale), and a symbol knows
+gives: scaling a canonical product only changes its coefficient (einsumnodes.scale), and a symbol knows
 whether it is symmetric when it is made (expr.Var). And a parse leaves no syntax tree for the garbage
 collector to scan when it comes back on."""
 
@@ -12,7 +12,7 @@ import pytest
 import tensordiff as td
 from tensordiff.expr import Einsum, Var, topological
 from tensordiff.randexpr import ExpressionGenerator
-from tensordiff.simplify import _symmetric, einsum_node, scale
+from tensordiff.einsumnodes import _symmetric, einsum_node, scale
 
 FACTORS = (-1.0, 2.5, 0.5, 1.0, -3.0, 1e-3)
 
@@ -33,7 +33,7 @@ def random_nodes(seeds):
 
 
 def general_scale(node, factor):
-    """``factor * node`` through einsum_node, as simplify.scale built it before its fast path."""
+    """``factor * node`` through einsum_node, as einsumnodes.scale built it before its fast path."""
     ids = tuple(range(node.ndim))
     return einsum_node(factor, (node,), (ids,), ids, node.shape)
 

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensordiff as td
-from tensordiff.expr import Var, symbol_with_dim, topological
+from tensordiff.expr import Var, topological
+from tensordiff.symboltable import symbol_with_dim
 from tensordiff.parse import MAX_DEPTH, parse
 from tensordiff.testing import random_values
 

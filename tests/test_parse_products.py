@@ -1,4 +1,4 @@
-"""A chain of '*' is built as one product (parse._whole_product): it must give the very node,
+"""A chain of '*' is built as one product (parsebuild._whole_product): it must give the very node,
 interned, that building it operator by operator gives. Where it might not (equal or symmetric
 operands, rewrites such as A⁻¹A), the chain is built pairwise."""
 
@@ -9,7 +9,7 @@ import pytest
 
 import tensordiff as td
 
-parse_module = importlib.import_module("tensordiff.parse")   # td.parse is the function
+build_module = importlib.import_module("tensordiff.parsebuild")
 
 DIMS = dict(A="n n", B="n n", C="n n", X="n p", Y="p n", x="n", y="n", u="p", s="", t="")
 
@@ -61,7 +61,7 @@ def square_chain(rng, S):
 
 def pairwise(monkeypatch, text, **dims):
     """The expression of ``text`` with every chain built operator by operator."""
-    monkeypatch.setattr(parse_module, "_whole_product", lambda *args, **kwargs: None)
+    monkeypatch.setattr(build_module, "_whole_product", lambda *args, **kwargs: None)
     try:
         return td.parse(text, **dims)
     finally:
@@ -71,7 +71,7 @@ def pairwise(monkeypatch, text, **dims):
 def test_random_chains_are_the_nodes_built_pairwise(monkeypatch):
     rng = random.Random(20261206)
     S = td.matrix("S", "n n", symmetric=True)
-    compared, fused, traced, whole_product = 0, [], [], parse_module._whole_product
+    compared, fused, traced, whole_product = 0, [], [], build_module._whole_product
 
     def counted(*args, **kwargs):
         product = whole_product(*args, **kwargs)
@@ -80,7 +80,7 @@ def test_random_chains_are_the_nodes_built_pairwise(monkeypatch):
         return product
 
     for _ in range(1500):
-        monkeypatch.setattr(parse_module, "_whole_product", counted)
+        monkeypatch.setattr(build_module, "_whole_product", counted)
         text = random_chain(rng, rng.randint(2, 7))
         if rng.random() < 0.4:   # the trace of a chain is one product too: a square chain's
             text = square_chain(rng, S)

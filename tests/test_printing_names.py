@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.parse import FUNCTION_TABLE, IDENTITY, ONES
+from tensordiff.parsewords import FUNCTION_TABLE, IDENTITY, ONES
 
 RNG = np.random.default_rng(11)
 SIZES = {"n": 3, "m": 2}

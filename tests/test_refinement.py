@@ -1,4 +1,4 @@
-"""Colour refinement (simplify._refined_keys) ranks colours without writing their signatures' text:
+"""Colour refinement (colourrefinement.refined_keys) ranks colours without writing their signatures' text:
 it must rank them exactly as the text did, or canonical forms (and printed forms) would change.
 
 The reference below is the text-writing refinement it replaced; both run on every product with
@@ -14,7 +14,8 @@ import pytest
 
 import tensordiff as td
 
-simplify_module = sys.modules["tensordiff.simplify"]
+einsum_module = sys.modules["tensordiff.einsumnodes"]   # calls refined_keys
+refinement_module = sys.modules["tensordiff.colourrefinement"]
 BIG = 1 << 30
 
 
@@ -22,7 +23,7 @@ def reference_refined_keys(ops, subs, rank, symmetric):
     colour = {i: rank.get(i, BIG) for sub in subs for i in sub}
     skeys = [op.skey for op in ops]
     keys = []
-    for _ in range(simplify_module.REFINEMENT_ROUNDS):
+    for _ in range(refinement_module.REFINEMENT_ROUNDS):
         keys = [(skey, tuple(sorted([colour[i] for i in sub])) if either_way else tuple([colour[i] for i in sub]))
                 for skey, sub, either_way in zip(skeys, subs, symmetric)]
         seen = {i: [] for i in colour}
@@ -43,14 +44,14 @@ def reference_refined_keys(ops, subs, rank, symmetric):
 def compared(monkeypatch):
     """Every refinement run both ways and compared; yields the list of compared calls."""
     calls = []
-    fast = simplify_module._refined_keys
+    fast = refinement_module.refined_keys
 
     def both(ops, subs, rank, symmetric):
         got = fast(ops, subs, rank, symmetric)
         assert got == reference_refined_keys(ops, subs, rank, symmetric)
         calls.append(len(ops))
         return got
-    monkeypatch.setattr(simplify_module, "_refined_keys", both)
+    monkeypatch.setattr(einsum_module, "refined_keys", both)
     return calls
 
 
@@ -65,7 +66,7 @@ def test_refinement_ranks_as_the_text_did_on_deep_programs(compared):
     for _ in range(80):
         e = X @ e
     td.compile(td.grad(u @ e, X))
-    # a power merges 12 factors a product (simplify.merge_limit); a product of three matrices taken
+    # a power merges 12 factors a product (einsumnodes.merge_limit); a product of three matrices taken
     # in turn, 48 factors, keeps its refinements of long products
     cycle = [X, td.matrix("rfY", "n n"), td.matrix("rfZ", "n n")]
     e = v
@@ -89,5 +90,5 @@ def test_refinement_ranks_as_the_text_did_on_random_products():
         used = sorted({i for s in subs for i in s})
         rank = {i: r for r, i in enumerate(rng.permutation(used)[:int(rng.integers(0, 4))].tolist())}
         symmetric = [bool(op.symmetric) if hasattr(op, "symmetric") else False for op in ops]
-        got = simplify_module._refined_keys(ops, subs, rank, symmetric)
+        got = refinement_module.refined_keys(ops, subs, rank, symmetric)
         assert got == reference_refined_keys(ops, subs, rank, symmetric), trial

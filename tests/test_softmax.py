@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.expr import Apply, Softmax, topological
+from tensordiff.expr import Apply, topological
+from tensordiff.reductionnodes import Softmax
 
 RNG = np.random.default_rng(13)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff import expr as expr_module
+from tensordiff import symboltable as symbols_module
 
 RNG = np.random.default_rng(14)
 
@@ -89,14 +89,14 @@ def test_parse_finds_symbols_passed_to_it():
 
 def test_lookup_and_declared_dims_follow_the_latest_live_declaration():
     X = td.matrix("Xl", "n_l p_l")
-    assert expr_module.lookup_symbol("Xl") is X and expr_module.declared_dims("Xl") == ("n_l", "p_l")
+    assert symbols_module.lookup_symbol("Xl") is X and symbols_module.declared_dims("Xl") == ("n_l", "p_l")
     Y = td.matrix("Xl", "a_l b_l")
-    assert expr_module.lookup_symbol("Xl") is Y and expr_module.declared_dims("Xl") == ("a_l", "b_l")
+    assert symbols_module.lookup_symbol("Xl") is Y and symbols_module.declared_dims("Xl") == ("a_l", "b_l")
     del Y
     gc.collect()
-    assert expr_module.lookup_symbol("Xl") is X         # the only one left alive
-    assert expr_module.symbol_with_dim("a_l") == ("Xl", 0)
-    assert expr_module.symbol_with_dim("p_l") == ("Xl", 1)   # from the older declaration, still alive
+    assert symbols_module.lookup_symbol("Xl") is X         # the only one left alive
+    assert symbols_module.symbol_with_dim("a_l") == ("Xl", 0)
+    assert symbols_module.symbol_with_dim("p_l") == ("Xl", 1)   # from the older declaration, still alive
 
 
 def test_evaluation_binds_by_name_and_sizes_an_identity_from_another_value():

@@ -13,7 +13,8 @@ import pytest
 
 import tensordiff as td
 from tensordiff.expr import Add, topological
-from tensordiff.simplify import terms_of, transpose
+from tensordiff.einsumnodes import transpose
+from tensordiff.sumnodes import terms_of
 from tensordiff.symmetry import orbit_terms, representative, slot_mean, symmetrize
 from tensordiff.testing import numeric_diff
 

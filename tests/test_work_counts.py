@@ -18,9 +18,9 @@ import tensordiff as td
 from tensordiff.expr import Einsum, topological
 from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
 from tensordiff.reuse import is_pair, reuse_pairs
-from tensordiff.simplify import einsum_on
+from tensordiff.einsumnodes import einsum_on
 
-simplify_module = sys.modules["tensordiff.simplify"]
+einsum_module = sys.modules["tensordiff.einsumnodes"]
 reuse_module = sys.modules["tensordiff.reuse"]
 factoring_module = sys.modules["tensordiff.factoring"]
 evaluate_module = sys.modules["tensordiff.evaluate"]
@@ -65,7 +65,7 @@ def assert_linear(counts, slack):
 
 
 def test_canonicalisations_of_a_chains_gradient_grow_linearly(monkeypatch):
-    canonical = Counter(monkeypatch, simplify_module, "_canonical_einsum")
+    canonical = Counter(monkeypatch, einsum_module, "_canonical_einsum")
     derived, planned = [], []
     for depth in (100, 200):
         f, x = chain(depth, f"c{depth}")
@@ -84,7 +84,7 @@ def test_canonicalisations_of_a_chains_gradient_grow_linearly(monkeypatch):
 
 
 def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
-    refined = Counter(monkeypatch, simplify_module, "_refined_keys")
+    refined = Counter(monkeypatch, einsum_module, "refined_keys")
     counts = []
     for depth in (100, 200):
         f, x = chain(depth, f"r{depth}")
@@ -174,16 +174,16 @@ def test_pair_reuse_of_a_matrix_power_is_near_linear(monkeypatch):
 
 
 def test_planning_a_matrix_power_canonicalises_linearly(monkeypatch):
-    canonical = Counter(monkeypatch, simplify_module, "_canonical_einsum")
+    canonical = Counter(monkeypatch, einsum_module, "_canonical_einsum")
     operands_canonicalised = [0]
-    original = simplify_module._canonical_einsum   # the counting wrapper
+    original = einsum_module._canonical_einsum   # the counting wrapper
 
     def counted(coeff, ops, *rest):
         operands_canonicalised[0] += len(ops)
         return original(coeff, ops, *rest)
-    monkeypatch.setattr(simplify_module, "_canonical_einsum", counted)
+    monkeypatch.setattr(einsum_module, "_canonical_einsum", counted)
     counts, operands = [], []
-    for k in (100, 200):   # past several blocks of simplify.MAX_MERGED_REPEATING factors
+    for k in (100, 200):   # past several blocks of einsumnodes.MAX_MERGED_REPEATING factors
         f, X = power(k, f"q{k}")
         g = td.grad(f, X)
         canonical.take()
@@ -193,7 +193,7 @@ def test_planning_a_matrix_power_canonicalises_linearly(monkeypatch):
         operands.append(operands_canonicalised[0])
     assert_linear(counts, 100)
     # 1,375 products of 10,628 operands in all at k = 200, since a power merges into products of at
-    # most 12 factors (simplify.merge_limit): 949 products of 53,703 operands when it merged
+    # most 12 factors (einsumnodes.merge_limit): 949 products of 53,703 operands when it merged
     # 63 factors a product (803 without factor grouping's group sums, 1,013 when factoring rebuilt
     # every product)
     assert counts[-1] <= 7.1 * 200, counts
@@ -201,7 +201,7 @@ def test_planning_a_matrix_power_canonicalises_linearly(monkeypatch):
 
 
 def test_parsing_distinct_terms_canonicalises_linearly(monkeypatch):
-    canonical = Counter(monkeypatch, simplify_module, "_canonical_einsum")
+    canonical = Counter(monkeypatch, einsum_module, "_canonical_einsum")
     counts = []
     for terms in (100, 200):
         text = " + ".join(f"tanh(A{terms}_{k}*x{terms}_{k} + b{terms}_{k})'*B{terms}*y{terms} - "

@@ -1,0 +1,314 @@
+"""Building the expression of a typed syntax tree (parse.py's second half).
+
+Each node is built by the same builders as Python code (ops.py), a repeated subexpression once; a
+chain of '*' is built as one product where that gives the very node the operator-by-operator
+products give. The live symbols of the names the text uses are read here too.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from . import ops
+from .errors import ParseError, ShapeError, TensorDiffError
+from .expr import Apply, Einsum, Inv
+from .symboltable import lookup_symbol, symbol, symbol_with_dim
+from .indices import merged_dim, parse_dims
+from .parseshapes import ONE
+from .parsesyntax import fail_at
+from .parsewords import COMPARISONS, FUNCTION_TABLE, function_row
+from .constantnodes import constant
+from .einsumnodes import MAX_MERGED_OPERANDS, einsum_node, is_symmetric
+from .simplify import as_expr
+from .sumnodes import add_node
+from .composite import STRUCTURES
+
+
+DIM_NAMES = ("n", "p", "q", "r", "s", "t", "u", "v", "w", "k", "l", "m")
+
+
+def _dim_names(order, typed):
+    """A name for each dim class: its given name, else the next free one of DIM_NAMES, d1, d2, ...
+
+    A class that only identities have (``2*eye`` alone) also skips the dims of declared symbols:
+    evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
+    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
+    of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[n.key]}
+
+    candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
+    unfolding = itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
+    first_free = 0    # candidates before it are all taken: each call starts there, so naming is linear
+
+    def fresh(root):
+        nonlocal first_free
+        k = first_free
+        while True:
+            if k == len(candidates):
+                candidates.append(next(unfolding))
+            name = candidates[k]
+            if name not in taken and (root in of_symbols or symbol_with_dim(name) is None):
+                taken.add(name)
+                break
+            k += 1
+        while first_free < len(candidates) and candidates[first_free] in taken:
+            first_free += 1
+        return name
+
+    names = {}
+    for node in order:   # eye="p" for an identity whose surroundings leave its size open
+        if node.kind == "eye" and node.value in typed.given:
+            root = typed.dims.find(typed.shapes[node.key][0])
+            if root != ONE and typed.dims.name[root] is None:
+                names.setdefault(root, typed.given[node.value][0])
+    for node in order:
+        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones") else ():
+            root = typed.dims.find(d)
+            if root != ONE and root not in names:
+                names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
+    return names
+
+
+def _merged_name(dims, root, names, fresh):
+    """The name of a dim variable: a merged one's from its parts' ("n·m"), another fresh."""
+    if root not in dims.made:
+        return fresh(root)
+    parts = []
+    for part in dims.made[root]:
+        part = dims.find(part)
+        if part not in names:
+            names[part] = dims.name[part] or _merged_name(dims, part, names, fresh)
+        parts.append(names[part])
+    return merged_dim(tuple(parts))
+
+
+class _Deferred:
+    """The value of a transpose that only chains read (they read what it transposes), or of a chain
+    that only traces read (tr(A*B) is one product): built only where they need it after all."""
+
+    __slots__ = ()
+
+
+def _build_call(node, kids, typed):
+    """A function of its arguments; the trace of a chain is built as one product where it can be."""
+    if isinstance(kids[0], _Deferred):   # tr(chain)
+        chain = node.kids[0]
+        chain_kids = [typed.values[kid.key] for kid in chain.kids]
+        product = _whole_product(chain, chain_kids, typed, traced=True) \
+            if all(op == "*" for op, _ in chain.value) else None
+        if product is not None:
+            return product
+        try:
+            kids = [_build_chain(chain, chain_kids, typed)]
+        except TensorDiffError as exc:   # the chain's own message and caret, as when built on its own
+            fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, chain.pos)
+    return function_row(node.value)[1](*kids, **typed.products.get(node.key, {}))
+
+
+def _build_chain(node, kids, typed):
+    """A chain of factors: a run of '*' alone is one product (_whole_product), else pairwise."""
+    if all(op == "*" for op, _ in node.value):
+        product = _whole_product(node, kids, typed)
+        if product is not None:
+            return product
+    kids = [typed.values[kid.kids[0].key].T if isinstance(value, _Deferred) else value
+            for kid, value in zip(node.kids, kids)]
+    return _pairwise_chain(node, kids, typed)
+
+
+def _pairwise_chain(node, kids, typed):
+    """The chain built operator by operator, left to right, as ``a * b`` and ``a @ b`` build it."""
+    acc, kinds = kids[0], iter(typed.products[node.key])
+    for (op, _), kid in zip(node.value, kids[1:]):
+        if op == "*":
+            kind = next(kinds)
+            acc = acc * kid if kind == "scale" else ops.outer(acc, kid) if kind == "outer" else acc @ kid
+        else:
+            acc = acc * kid if op == ".*" else acc / kid
+    return acc
+
+
+def _fuses_alike(operands):
+    """Whether a product over ``operands`` (its factors' own operands, flattened) canonicalises to the
+    node the pairwise products give. It does when the operands are distinct and none is a symmetric
+    matrix: then simplify's sort keys have no ties, so the canonical order is the same from any
+    grouping (equal operands joined by summed indices only, as in x'XX'x·x'XX'x, are ordered by
+    colour refinement, which can tell two groupings apart), and when none sets off a rewrite that
+    looks at some operands only (A⁻¹A, x^a·x^b, structure pairs)."""
+    if len(set(map(id, operands))) != len(operands):
+        return False
+    for op in operands:
+        if isinstance(op, (Inv, *STRUCTURES)) or isinstance(op, Apply) and op.fn.name == "pow" \
+                or op.ndim == 2 and op.shape[0] == op.shape[1] and is_symmetric(op):
+            return False
+    return True
+
+
+def _whole_product(node, kids, typed, traced=False):
+    """``kids[0] * kids[1] * ...`` as one product (its trace if ``traced``): one canonicalisation
+    instead of one per operator, and a transposed factor A' read as A with its indices swapped. The
+    same interned node as _pairwise_chain (and ops.trace of it): tests/test_parse_products.py builds
+    both; None where it might not be."""
+    kinds, shapes, values = typed.products[node.key], typed.shapes, typed.values
+    operands, subs, dims, flat = [], [], [], []
+    rows = cols = None   # the product's row and column index so far (None: an axis of size 1)
+    for k, (kid, value) in enumerate(zip(node.kids, kids)):
+        shape = shapes[kid.key]
+        if len(shape) > 2:
+            return None
+        if kid.kind == "T":   # A' is A read with its indices swapped (a vector' is the vector)
+            value = values[kid.kids[0].key]
+        swapped = kid.kind == "T" and value.ndim == 2
+        flat.extend(value.operands if isinstance(value, Einsum) else (value,))
+        if len(flat) > MAX_MERGED_OPERANDS or value.ndim != (shape[0] != ONE) + (shape[1] != ONE):
+            return None
+        axes = value.shape[::-1] if swapped else value.shape
+        kind = kinds[k - 1] if k else "first"
+        own_rows = None
+        if shape[0] != ONE:
+            if kind == "matmul":   # the inner index: the product's columns
+                if dims[cols] != axes[0]:
+                    return None
+                own_rows = cols
+            else:
+                own_rows = len(dims)
+                dims.append(axes[0])
+        own_cols = None
+        if shape[1] != ONE:
+            own_cols = len(dims)
+            dims.append(axes[-1])
+        sub = tuple(i for i in (own_rows, own_cols) if i is not None)
+        operands.append(value)
+        subs.append(sub[::-1] if swapped else sub)
+        if kind in ("first", "matmul", "outer") or rows is None and cols is None:
+            rows = own_rows if kind in ("first", "scale") else rows
+            cols = own_cols
+    if not _fuses_alike(flat):
+        return None
+    if traced:   # the column index becomes the row index
+        if rows is None or cols is None or dims[rows] != dims[cols]:
+            return None
+        renumber = [i - (i > cols) for i in range(len(dims))]
+        renumber[cols] = renumber[rows]
+        subs = [tuple([renumber[i] for i in sub]) for sub in subs]
+        del dims[cols]
+        return einsum_node(1.0, operands, subs, (), dims)
+    return einsum_node(1.0, operands, subs, tuple(i for i in (rows, cols) if i is not None), dims)
+
+
+def _build_sum(node, kids, typed):
+    shape = max((kid.shape for kid in kids), key=len)
+    signed = {}   # a term repeated in the sum (x + y - x - x) is broadcast and negated once: kids are interned
+    for kid, (sign, _) in zip(kids, node.value):
+        if (id(kid), sign) not in signed:
+            term = kid if kid.shape == shape else ops.broadcast_to(kid, shape)
+            signed[id(kid), sign] = -term if sign == "-" else term
+    return add_node([signed[id(kid), sign] for kid, (sign, _) in zip(kids, node.value)], shape)
+
+
+def _build_compare(node, kids, typed):
+    acc = kids[0]
+    for (op, _), kid in zip(node.value, kids[1:]):   # a < b < c is (a < b) < c, as MATLAB reads it
+        acc = COMPARISONS[op](acc, kid)
+    return acc
+
+
+def _dims_of(typed, shape):
+    return tuple(typed.names[typed.dims.find(d)] for d in shape if d != ONE)
+
+
+def _build_symbol(node, kids, typed):
+    """The symbol of a name, as ops.tensor makes it; each dim name is checked once."""
+    checked = typed.checked_dims
+    dims = []
+    for d in typed.symbols[node.value]:
+        if d != ONE:
+            name = typed.names[typed.dims.find(d)]
+            if name not in checked:
+                checked[name] = parse_dims((name,), f"dims of {node.value!r}")[0]
+            dims.append(checked[name])
+    return symbol(node.value, tuple(dims), node.value in typed.symmetric)
+
+
+def take_live_symbols(order, given, chosen):
+    """The live symbols of the names the text uses and ``given`` does not, taken as given. A function
+    of its own: a loop variable left in parse would keep the syntax tree's root, and so the whole
+    tree, alive until parse returns, for the collector to scan once it is back on."""
+    for node in order:
+        live = lookup_symbol(node.value) if node.kind == "sym" and node.value not in given else None
+        if live is not None:
+            chosen[node.value] = live
+            given[node.value] = live.dims
+
+
+def _build_along(node, kids, typed):
+    name, dim = node.value
+    (arg,) = kids
+    along = typed.dims.find(typed.shapes[node.kids[0].key][dim - 1])
+    if along == ONE:   # a dimension of size 1: its size, or the reduction of one entry
+        return constant(1.0) if name == "size" else arg
+    axis = 0 if arg.ndim < 2 else dim - 1
+    if name == "size":
+        return einsum_node(1.0, (), (), (), (arg.shape[axis],))
+    return FUNCTION_TABLE[name][1](arg, axis=axis)
+
+
+_BUILD = {
+    "along": _build_along,
+    "num": lambda node, kids, typed: as_expr(node.value),
+    "sym": _build_symbol,
+    "eye": lambda node, kids, typed: ops.eye(_dims_of(typed, typed.shapes[node.key][:1])),
+    "neg": lambda node, kids, typed: -kids[0],
+    "T": lambda node, kids, typed: kids[0].T,
+    "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
+    "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[node.key])),
+    "call": _build_call,
+    "sum": _build_sum,
+    "chain": _build_chain,
+    "compare": _build_compare,
+}
+
+
+def _build_key(node, kids, typed):
+    """What ``_BUILD`` reads of a node, without source positions: equal keys build the same expression."""
+    kind = node.kind
+    if kind in ("sum", "chain", "compare"):
+        products = typed.products.get(node.key)
+        value = tuple([op for op, _ in node.value]), products if products is None else tuple(products)
+    elif kind in ("sym", "along") or kind == "call" and node.key not in typed.products:
+        value = node.value   # names and ints: no float to tell apart by its text
+    elif kind in ("eye", "ones"):
+        value = repr((node.value, _dims_of(typed, typed.shapes[node.key])))
+    elif kind == "call":   # tprod(A, x) and tprod(A, x'): x is built alike
+        value = repr((node.value, typed.products[node.key]))
+    else:
+        value = repr(node.value)   # repr: -0.0 is not 0.0
+    return kind, value, tuple(map(id, kids))   # kids are interned
+
+
+def build(order, typed):
+    """The expression of the syntax tree: a repeated subexpression (the same text, or the same
+    interned operands) is built once, since building an interned node costs far more than a lookup."""
+    typed.names = _dim_names(order, typed)
+    values, built = {}, {}
+    typed.values = values   # by node key: _whole_product reads through a transpose to what it transposes
+    typed.checked_dims = {}
+    needed = {order[-1].key}   # the values read by more than what reads through them (_Deferred)
+    for node in order:
+        traces = node.kind == "call" and node.value == "tr"
+        needed.update(kid.key for kid in node.kids if not (node.kind == "chain" and kid.kind == "T"
+                                                             or traces and kid.kind == "chain"))
+    for node in order:
+        kind = node.kind
+        if kind in ("T", "chain") and node.key not in needed:
+            values[node.key] = _Deferred()   # its own object: equal build keys need the same value
+            continue
+        kids = [values[kid.key] for kid in node.kids]
+        key = (kind, node.value, ()) if kind == "sym" else _build_key(node, kids, typed)   # a name: its own key
+        value = built.get(key)
+        if value is None:
+            try:
+                value = built[key] = _BUILD[kind](node, kids, typed)
+            except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
+                fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
+        values[node.key] = value
+    return values[order[-1].key]

@@ -4,13 +4,12 @@ only when nothing still holds that buffer, a view of it included.
 Each case runs on the compiled kernels (where built) and on their numpy twin, and compares a
 program that writes in place with the same expression planned without any in-place write."""
 
-import importlib
 
 import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff import kernels, pricing
+from tensordiff import kernels, planning, pricing
 from tensordiff.buffers import FRESH, FRESH_OR_VIEW, OPAQUE, buffer_roots, last_reads, value_kind
 from tensordiff.selfcheck import USER_FUNCTIONS, Example, check_example
 
@@ -26,7 +25,6 @@ def _built():
     return True
 
 
-EVALUATE = importlib.import_module("tensordiff.evaluate")   # td.evaluate is the function
 IMPLEMENTATIONS = [True, False] if _built() else [False]
 
 
@@ -45,7 +43,7 @@ def _in_place_steps(program):
 
 def _without_in_place_writes(monkeypatch, exprs):
     with monkeypatch.context() as patch:
-        patch.setattr(EVALUATE, "donate_buffers", lambda steps, outputs: None)
+        patch.setattr(planning, "donate_buffers", lambda steps, outputs: None)
         reference = td.compile(exprs)
     assert not _in_place_steps(reference)
     return reference

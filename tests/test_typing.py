@@ -35,10 +35,13 @@ def _callables(name, value):
     if inspect.isclass(value):
         if issubclass(value, (Exception, Warning)):   # the error classes: constructors are the builtins'
             return []
-        found = []
-        for attr, member in vars(value).items():
-            if attr.startswith("_") and attr != "__call__":
+        found, seen = [], set()
+        # the class's own members and those of its tensordiff bases (Program's plan is planning.py's)
+        members = [item for klass in value.__mro__ if _defined_here(klass) for item in vars(klass).items()]
+        for attr, member in members:
+            if (attr.startswith("_") and attr != "__call__") or attr in seen:
                 continue
+            seen.add(attr)
             function = member.fget if isinstance(member, property) else member
             if isinstance(function, (staticmethod, classmethod)):
                 function = function.__func__

@@ -23,7 +23,7 @@ from tensordiff.einsumnodes import einsum_on
 einsum_module = sys.modules["tensordiff.einsumnodes"]
 reuse_module = sys.modules["tensordiff.reuse"]
 factoring_module = sys.modules["tensordiff.factoring"]
-evaluate_module = sys.modules["tensordiff.evaluate"]
+planning_module = sys.modules["tensordiff.planning"]
 
 
 class Counter:
@@ -272,7 +272,7 @@ def test_pair_reuse_finds_what_the_exhaustive_search_finds(seed, monkeypatch):
         fast = reuse_pairs(nodes)
         seen.append((fast, exhaustive_reuse(nodes)))
         return fast
-    monkeypatch.setattr(evaluate_module, "reuse_pairs", both)
+    monkeypatch.setattr(planning_module, "reuse_pairs", both)
     gen = ExpressionGenerator(9100 + seed)
     expr, _ = gen.gen(SHAPES[seed % len(SHAPES)], DEPTH)
     exprs = [expr] + [td.diff(expr, gen.S[name], order=1 + seed % 2) for name in sorted(expr.free)[:2]]

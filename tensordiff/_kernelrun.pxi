@@ -1,0 +1,132 @@
+# The walk of the compiled products kernel over its target (included by _kernels.pyx, which defines
+# the fused type ``real`` and declares the row loops of _kernelrows.h): _run and its generic row.
+
+cdef void _group_row(real* out, Py_ssize_t length, Py_ssize_t step, real s, int ninner, real** inner,
+                     const Py_ssize_t* inner_stride, bint assign) noexcept nogil:
+    """One group's row, any strides: out[j·step] (= or +=) s · Π_k inner[k][j·inner_stride[k]]."""
+    cdef Py_ssize_t j
+    cdef int k
+    cdef real v
+    for j in range(length):
+        v = s
+        for k in range(ninner):
+            v = v * inner[k][j * inner_stride[k]]
+        if assign:
+            out[j * step] = v
+        else:
+            out[j * step] = out[j * step] + v
+
+
+cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides, int ndim,
+               const Py_ssize_t* addresses, const Py_ssize_t* fstrides, int nfactors, const Py_ssize_t* refs,
+               const Py_ssize_t* group_subs, const Py_ssize_t* group_inner, int ngroups,
+               const Py_ssize_t* sub_factors, const double* coeffs, bint add,
+               Py_ssize_t* index, Py_ssize_t* foffset, real** inner, Py_ssize_t* inner_stride,
+               real* partial, real* scalars, real* scratch, bint* fused, real** pointers,
+               Py_ssize_t* pstrides) noexcept nogil:
+    cdef int last = ndim - 1
+    cdef int rowaxis = last - 1   # -1 for a vector: one block of one row
+    cdef Py_ssize_t length = shape[last], step = tstrides[last]
+    cdef Py_ssize_t m = shape[rowaxis] if rowaxis >= 0 else 1
+    cdef Py_ssize_t rstride = tstrides[rowaxis] if rowaxis >= 0 else 0
+    cdef Py_ssize_t blocks = 1, block, k, toffset = 0, st
+    cdef int g, sub, f, r, c, count, ninner, axis
+    cdef real v0
+    cdef real* srow
+    cdef const real* ptr
+    cdef bint assign
+    cdef int nsubs = group_subs[ngroups]
+    for axis in range(rowaxis):
+        blocks *= shape[axis]
+    for axis in range(ndim):
+        index[axis] = 0
+    for f in range(nfactors):
+        foffset[f] = 0
+    # a group is written in the fused pass when it reads one factor along a contiguous row
+    for g in range(ngroups):
+        fused[g] = step == 1 and group_inner[2 * g + 1] - group_inner[2 * g] == 1 and \
+            fstrides[refs[group_inner[2 * g]] * ndim + last] == 1
+    for block in range(blocks):
+        # the part of each term fixed over the block: its coefficient times the factors that move
+        # along neither of the last two axes
+        for sub in range(nsubs):
+            v0 = <real> coeffs[sub]
+            for r in range(sub_factors[3 * sub], sub_factors[3 * sub + 1]):
+                f = refs[r]
+                v0 = v0 * (<real*> addresses[f])[foffset[f]]
+            partial[sub] = v0
+        # each group's scalar for every row of the block: Σ over its terms of the fixed part times
+        # the factors that move along the rows (one strided pass per factor, not per row)
+        for g in range(ngroups):
+            srow = scalars + g * m
+            for sub in range(group_subs[g], group_subs[g + 1]):
+                v0 = partial[sub]
+                if sub_factors[3 * sub + 1] == sub_factors[3 * sub + 2]:
+                    if sub == group_subs[g]:
+                        for k in range(m):
+                            srow[k] = v0
+                    else:
+                        for k in range(m):
+                            srow[k] = srow[k] + v0
+                    continue
+                for r in range(sub_factors[3 * sub + 1], sub_factors[3 * sub + 2]):
+                    f = refs[r]
+                    ptr = (<real*> addresses[f]) + foffset[f]
+                    st = fstrides[f * ndim + rowaxis]
+                    if r == sub_factors[3 * sub + 1]:
+                        for k in range(m):
+                            scratch[k] = v0 * ptr[k * st]
+                    else:
+                        for k in range(m):
+                            scratch[k] = scratch[k] * ptr[k * st]
+                if sub == group_subs[g]:
+                    for k in range(m):
+                        srow[k] = scratch[k]
+                else:
+                    for k in range(m):
+                        srow[k] = srow[k] + scratch[k]
+        # the block's rows: up to four consecutive fused groups in one pass, any other group in its own
+        assign = not add
+        g = 0
+        while g < ngroups:
+            if fused[g]:
+                count = 0
+                while count < 4 and g + count < ngroups and fused[g + count]:
+                    f = refs[group_inner[2 * (g + count)]]
+                    pointers[count] = (<real*> addresses[f]) + foffset[f]
+                    pstrides[count] = fstrides[f * ndim + rowaxis] if rowaxis >= 0 else 0
+                    count += 1
+                if real is double:
+                    td_fused_block_double(target + toffset, m, rstride, length, count, scalars + g * m, m,
+                                          pointers, pstrides, assign)
+                else:
+                    td_fused_block_float(target + toffset, m, rstride, length, count, scalars + g * m, m,
+                                         pointers, pstrides, assign)
+                g += count
+            else:
+                for k in range(m):
+                    ninner = 0
+                    for r in range(group_inner[2 * g], group_inner[2 * g + 1]):
+                        f = refs[r]
+                        inner[ninner] = (<real*> addresses[f]) + foffset[f] + \
+                            (k * fstrides[f * ndim + rowaxis] if rowaxis >= 0 else 0)
+                        inner_stride[ninner] = fstrides[f * ndim + last]
+                        ninner += 1
+                    _group_row(target + toffset + k * rstride, length, step, scalars[g * m + k], ninner, inner,
+                               inner_stride, assign)
+                g += 1
+            assign = False
+        # advance the odometer over the axes before the last two
+        axis = rowaxis - 1
+        while axis >= 0:
+            index[axis] += 1
+            toffset += tstrides[axis]
+            for f in range(nfactors):
+                foffset[f] += fstrides[f * ndim + axis]
+            if index[axis] < shape[axis]:
+                break
+            toffset -= tstrides[axis] * shape[axis]
+            for f in range(nfactors):
+                foffset[f] -= fstrides[f * ndim + axis] * shape[axis]
+            index[axis] = 0
+            axis -= 1

@@ -20,6 +20,7 @@ from tensordiff import backends
 from tensordiff.errors import EvaluationError
 from tensordiff.passes import EXPRESSION_PASSES, STEP_PASSES
 from tensordiff.passgates import PASS_GATES, fired_passes, skipped_passes
+from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 from problems import PROBLEMS  # noqa: E402
@@ -62,8 +63,9 @@ def test_numpy_skips_nothing():
 def test_each_pass_numpy_makes_is_made_or_skipped_with_a_reason(name, backend):
     library = _backend(backend)
     expr = PROBLEMS[name].tensordiff()
-    on_numpy = set(fired_passes(td.compile(expr)))
-    on_backend = set(fired_passes(td.compile(expr, backend=backend)))
+    numpy_program, program = td.compile(expr), td.compile(expr, backend=backend)
+    assert program.nodes == numpy_program.nodes and program.reads == numpy_program.reads   # one plan
+    on_numpy, on_backend = set(fired_passes(numpy_program)), set(fired_passes(program))
     skipped = skipped_passes(library)
     listing = _listing(name, backend)
     assert on_numpy - on_backend <= set(skipped), listing      # missing, yet not said to be skipped
@@ -134,3 +136,16 @@ def test_each_backend_computes_numpys_values_on_the_benchmark_problems(name, bac
         for _ in range(3):   # jax: compiled from the second call with a signature
             np.testing.assert_allclose(_to_numpy(program(**native)), want, rtol=1e-9, atol=1e-11)
 
+
+
+@pytest.mark.parametrize("backend", ["jax", "dask"])
+@pytest.mark.parametrize("seed", range(12))
+def test_random_expressions_and_derivatives_get_one_plan_on_every_backend(seed, backend):
+    library = _backend(backend)
+    gen = ExpressionGenerator(7100 + seed)
+    expr, _ = gen.gen(SHAPES[seed % len(SHAPES)], DEPTH)
+    exprs = [expr] + [td.diff(expr, gen.S[name]) for name in sorted(expr.free)[:2]]
+    numpy_program, program = td.compile(exprs), td.compile(exprs, backend=backend)
+    assert program.nodes == numpy_program.nodes and program.reads == numpy_program.reads
+    on_numpy, on_backend = set(fired_passes(numpy_program)), set(fired_passes(program))
+    assert on_numpy - on_backend <= set(skipped_passes(library)), (on_numpy, on_backend)

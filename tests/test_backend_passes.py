@@ -24,6 +24,7 @@ from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 from problems import PROBLEMS  # noqa: E402
+from run import passes_by_backend  # noqa: E402
 
 OTHER_BACKENDS = ("jax", "torch", "cupy", "dask")
 EXPRESSION_PASS_NAMES = {p.name for p in EXPRESSION_PASSES}
@@ -149,3 +150,13 @@ def test_random_expressions_and_derivatives_get_one_plan_on_every_backend(seed, 
     assert program.nodes == numpy_program.nodes and program.reads == numpy_program.reads
     on_numpy, on_backend = set(fired_passes(numpy_program)), set(fired_passes(program))
     assert on_numpy - on_backend <= set(skipped_passes(library)), (on_numpy, on_backend)
+
+
+def test_the_benchmarks_explain_lists_the_passes_of_each_installed_backend():
+    table = passes_by_backend(["ridge"]).splitlines()
+    rows = {tuple(line.split()[:2]): line for line in table[1:]}
+    assert "Gram products" in rows[("ridge", "numpy")]
+    for backend in ("jax", "dask"):
+        if ("ridge", backend) in rows:
+            reason = skipped_passes(backends.get_backend(backend))["Gram products"]
+            assert f"  {backend} skips Gram products: {reason}" in table

@@ -90,8 +90,8 @@ class JaxBackend(LUFactoredLibrary):
 
             def call(values, functions):
                 outputs, flags = jitted(values if as_given else inputs_of(values))
-                if traced_checks:
-                    deferredchecks.apply(traced_checks, numpy.asarray(flags))
+                if traced_checks:   # waited for first: numpy's read of a pending array waits several µs longer
+                    deferredchecks.apply(traced_checks, numpy.asarray(flags.block_until_ready()))
                 return outputs
             return call
         return compile_run

@@ -482,7 +482,31 @@ def explain_plans(args):
         problem = PROBLEMS[name]
         program = td.compile(problem.tensordiff())
         texts.append(f"{name}:\n" + program.explain(**problem.sizes[args.sizes[0]]))
-    return "\n\n".join(texts)
+    return "\n\n".join(texts + [passes_by_backend(args.problems)])
+
+
+def passes_by_backend(problems):
+    """A table of the planning passes that fired on each problem, for each backend installed; a
+    pass a backend skips is listed below the table with its reason (tensordiff/passgates.py)."""
+    import tensordiff as td
+    from tensordiff.backends import BACKENDS, get_backend
+    from tensordiff.errors import EvaluationError
+    from tensordiff.passgates import fired_passes, skipped_passes
+    installed = {}
+    for name in BACKENDS:
+        try:
+            installed[name] = get_backend(name)
+        except EvaluationError:
+            pass
+    lines = ["passes fired, by backend:"]
+    for name in problems:
+        expr = PROBLEMS[name].tensordiff()
+        for backend in installed:
+            lines.append(f"  {name:<12} {backend:<6} " + (", ".join(fired_passes(td.compile(expr, backend=backend))) or "none"))
+    for backend, library in installed.items():
+        for skipped, reason in skipped_passes(library).items():
+            lines.append(f"  {backend} skips {skipped}: {reason}")
+    return "\n".join(lines)
 
 
 def main(argv=None):

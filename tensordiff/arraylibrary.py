@@ -35,6 +35,12 @@ class ArrayLibrary(NumpyBackend):
     specialises = False
     writes_in_place = False   # immutable arrays (jax), autograd and torch.compile: contractions, then sums
     gram_products = False   # no syrk behind g.T @ g: the full product is as cheap
+    declines = {
+        "writes_in_place": "the one-pass kernels and buffer donation write into host numpy buffers: "
+                           "each split term is one contraction of the library's arrays, and the terms are added",
+        "gram_products": "the library's matmul runs G.T @ G as a full product (no symmetric rank-k update): "
+                         "its contraction path forms the same product at the same cost",
+    }
 
     # ---- contractions (steps.py)
     def contraction(self, equation, shapes):

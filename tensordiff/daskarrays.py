@@ -80,6 +80,14 @@ class DaskBackend(NumpyBackend):
     specialises = False
     writes_in_place = False   # a lazy graph: each split term is a blockwise contraction
     gram_products = False
+    declines = {
+        "writes_in_place": "a lazy graph whose blocks dask owns: each split term is a blockwise contraction, "
+                           "and the terms are added",
+        "gram_products": "each output block is one blockwise contraction (numpy's on the block): a Gram "
+                         "product's rows would need a second chunking inside it",
+        "specialises": "a call builds a lazy task graph that dask's scheduler runs: there is no per-step "
+                       "dispatch for a straight-line function to remove",
+    }
 
     def __init__(self, lib):
         super().__init__(lib)

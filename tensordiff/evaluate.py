@@ -106,6 +106,9 @@ class Program(ProgramPlan):
                 key = signature(values, self.backend, self.dims)   # None unless arrays it keys and numbers alone
                 special = self.specialisations.get(key) if key is not None else None
                 if special is not None and delay_for(self.progress) is None and not self.backend.compiling():
+                    if special.compiled_run is not None and fits(special.bound, self.memory_limit):
+                        results = special.compiled_run(values, None)   # jax.jit's: it converts and finishes
+                        return results[0] if self.single else nest(results, self.nesting)
                     if not special.direct:
                         return self._run_specialised(key, values, None, special)
                     # _run_specialised's work for a signature seen before, without its frame (names as there:

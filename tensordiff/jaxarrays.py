@@ -18,6 +18,12 @@ class JaxBackend(LUFactoredLibrary):
     special_module = "jax.scipy.special"
     specialises = True   # outside tracing: a traced call runs the steps, which jax.jit traces once anyway
     checks_after_compiling = True
+    declines = {
+        "writes_in_place": "jax arrays are immutable: each split term is one contraction and the terms are "
+                           "added; inside a compiled call XLA reuses dead buffers itself",
+        "gram_products": "XLA runs G.T @ G as a full dot (no symmetric rank-k update): the contraction path "
+                         "forms the same product at the same cost, fused into the compiled call",
+    }
 
     def __init__(self, lib):
         super().__init__(lib)
@@ -84,8 +90,8 @@ class JaxBackend(LUFactoredLibrary):
 
             def call(values, functions):
                 outputs, flags = jitted(values if as_given else inputs_of(values))
-                if traced_checks:
-                    deferredchecks.apply(traced_checks, numpy.asarray(flags))
+                if traced_checks:   # waited for first: numpy's read of a pending array waits several µs longer
+                    deferredchecks.apply(traced_checks, numpy.asarray(flags.block_until_ready()))
                 return outputs
             return call
         return compile_run

@@ -182,6 +182,8 @@ class NumpyBackend:
     specialises = True   # calls run the program specialised to their signature (specialise.py)
     writes_in_place = True   # a sum's terms are written into one buffer by the kernels (steps.py)
     gram_products = True   # g.T @ g runs as BLAS's symmetric rank-k update (gram.py)
+    # capability -> why this backend turns it off (passgates.py: the plan reports the passes it skips)
+    declines: dict[str, str] = {}
     checks_after_compiling = False   # plan_compiler's function applies the matrix policies after it (deferredchecks.py)
 
     def __init__(self, lib):

@@ -13,6 +13,7 @@ from .expr import Var
 from .indices import format_dims
 from .memory import format_bytes
 from .passes import AS_DERIVED, EXPRESSION_PASSES, STEP_PASSES, made_by
+from .passgates import skipped_passes
 from .pricing import replay
 
 __all__ = ["StepRecord", "step_records", "explain_text", "plan_text"]
@@ -60,6 +61,8 @@ def explain_text(program, sizes=None, itemsize=8):
     lines = [f"<tensordiff plan: {len(records)} steps, inputs {sorted(program.symbols)}>",
              "  passes, in order: " + ", ".join(names),
              "  made steps here: " + (", ".join(fired) or "none")]
+    lines += [f"  skipped on {program.backend.name}: {name}, as {reason}"
+              for name, reason in skipped_passes(program.backend).items()]
     for r in records:
         if r.operation.startswith("input "):
             continue

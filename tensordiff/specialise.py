@@ -99,6 +99,8 @@ class Specialised:
         self.direct = program.backend.name == "numpy" and self.compiler is None
         self.calls = 0
         self.compiled = False   # whether run is the compiler's function
+        # once compiled, run itself: it takes a call's values as given and finishes its outputs (plan_compiler)
+        self.compiled_run = None
         self.lock = threading.Lock()
 
     def __call__(self, arrays, functions):
@@ -109,6 +111,7 @@ class Specialised:
                 if self.compiler is not None and self.calls >= COMPILE_AFTER:
                     # the compiled function converts the values itself and finishes its outputs (plan_compiler)
                     self.run, self.compiler, self.compiled, self.all_given = self.compiler(self.run), None, True, True
+                    self.compiled_run = self.run
         return self.run(arrays, functions)
 
     def arrays(self, values):

@@ -33,6 +33,12 @@ class TorchBackend(ArrayLibrary):
     name = module = extra = "torch"
     specialises = True
     special_module = "torch.special"
+    declines = {
+        "writes_in_place": "autograd and torch.compile refuse writes into tensors they track: each split "
+                           "term is one contraction and the terms are added",
+        "gram_products": "torch.matmul runs G.T @ G as a full product (no symmetric rank-k update): the "
+                         "contraction path forms the same product at the same cost",
+    }
 
     def __init__(self, lib):
         super().__init__(lib)

@@ -112,6 +112,38 @@ def test_one_specialisation_per_shape_and_dtype_of_the_jax_arrays():
     assert len(program.specialisations) == 3
 
 
+def test_a_compiled_call_runs_from_the_program_call_and_keeps_every_guard():
+    """Once compiled, a call with a signature seen before runs the jitted function from
+    Program.__call__ (``compiled_run``); the memory guard, a new shape, a bad value and a singular
+    matrix still get tensordiff's errors, and the nested outputs come back as they do eagerly."""
+    X, y, alpha = td.matrix("X", "N D"), td.vector("y", "N"), td.scalar("alpha")
+    w = td.inv(X.T @ X + alpha * td.eye("D")) @ X.T @ y
+    program = td.compile([[td.diff(w, alpha)], td.sum(w)], backend="jax")
+    rng = np.random.default_rng(4)
+    values = dict(X=jnp.asarray(rng.standard_normal((6, 3))), y=jnp.asarray(rng.standard_normal(6)),
+                  alpha=jnp.asarray(0.5))
+    want = td.compile([[td.diff(w, alpha)], td.sum(w)])(**{k: np.asarray(v) for k, v in values.items()})
+    results = _calls(program, values)
+    assert _only_specialisation(program).compiled_run is not None
+    for (derivative,), total in results:
+        np.testing.assert_allclose(np.asarray(derivative), want[0][0], rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(total), want[1], rtol=1e-12)
+    program.memory_limit = 8
+    with pytest.raises(td.EvaluationError, match="memory"):
+        program(**values)
+    program.memory_limit = None
+    with pytest.raises(td.ShapeError):
+        program(**dict(values, y=jnp.ones(5)))
+    with pytest.raises(td.ShapeError, match="'alpha'"):
+        program(**dict(values, alpha=jnp.asarray([0.5, 1.0])))
+    with pytest.raises(td.EvaluationError, match="'alpha'"):
+        program(**dict(values, alpha="half"))
+    with pytest.raises(td.EvaluationError, match="singular"):
+        program(**dict(values, X=jnp.zeros((6, 3)), alpha=jnp.asarray(0.0)))
+    (derivative,), _ = program(**values)
+    np.testing.assert_allclose(np.asarray(derivative), want[0][0], rtol=1e-12)
+
+
 class Recorder:
     """A conditioning policy that records the estimates it is asked about."""
 

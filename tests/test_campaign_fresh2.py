@@ -19,6 +19,7 @@ direction to order 4, and every gradient is compiled on the numpy, jax and dask 
 """
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -758,3 +759,102 @@ def test_compiled_gradients_agree_on_every_backend(backend):
         got = td.compile(exprs, backend=backend)(values)
         for g, w, e in zip(got, want, exprs):
             assert_close(np.asarray(g, dtype=float), w, 1e-10, f"{name} on {backend}: {td.index_notation(e)[:60]}")
+
+
+# ---------------------------------------------------------------- bad input, on every backend
+
+BACKENDS = ["numpy", "jax", "dask"]
+
+
+def raises_naming(error, words, call):
+    """``call()`` raises ``error`` (a tensordiff error) whose message holds every one of ``words``."""
+    with pytest.raises(error) as caught:
+        call()
+    message = str(caught.value)
+    assert all(w in message for w in words), (words, message)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_non_symmetric_value_of_a_symmetric_symbol_is_refused_on_every_backend(backend):
+    # dask used to wrap the numpy value lazily before the check, so the non-symmetric value went
+    # through and tr(S²) came back as the value of a matrix the expression assumes symmetric
+    S = td.matrix("S_bad", "p_bad p_bad", symmetric=True)
+    program = td.compile(td.trace(S @ S), backend=backend)
+    assert float(np.asarray(program(S_bad=np.eye(3)))) == 3.0
+    asymmetric = np.arange(9.0).reshape(3, 3)
+    raises_naming(td.EvaluationError, ["S_bad", "not symmetric", "(0, 2)"], lambda: np.asarray(program(S_bad=asymmetric)))
+    raises_naming(td.EvaluationError, ["S_bad", "not symmetric"],
+                  lambda: np.asarray(td.evaluate(td.logdet(S), S_bad=asymmetric + 10 * np.eye(3), backend=backend)))
+
+
+def test_infinite_entries_of_a_symmetric_value_propagate_without_a_numpy_warning():
+    # inf - inf in the symmetry check is NaN: numpy's "invalid value" warning leaked from it
+    S = td.matrix("S_inf", "p_inf p_inf", symmetric=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = td.evaluate(td.trace(S), S_inf=np.full((2, 2), np.inf))
+    assert value == np.inf
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wrong_sizes_and_shapes_at_call_time_name_the_dim_and_both_symbols(backend):
+    A, w = td.matrix("A_sz", "p_sz p_sz"), td.vector("w_sz", "p_sz")
+    program = td.compile(td.inv(A) @ w, backend=backend)
+    np.asarray(program(A_sz=np.eye(3), w_sz=np.ones(3)))      # specialised to these shapes first
+    raises_naming(td.ShapeError, ["p_sz", "A_sz", "w_sz", "3", "4"], lambda: program(A_sz=np.eye(3), w_sz=np.ones(4)))
+    raises_naming(td.ShapeError, ["p_sz", "A_sz", "axis 1"], lambda: program(A_sz=np.ones((3, 4)), w_sz=np.ones(3)))
+    raises_naming(td.ShapeError, ["A_sz", "(3,)"], lambda: program(A_sz=np.ones(3), w_sz=np.ones(3)))
+    raises_naming(td.EvaluationError, ["w_sz"], lambda: program(A_sz=np.eye(3)))
+    raises_naming(td.EvaluationError, ["w_sz", "str"], lambda: program(A_sz=np.eye(3), w_sz="1 2 3"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_singular_and_indefinite_matrices_name_the_matrix_on_every_backend(backend):
+    A, S = td.matrix("A_sg", "p_sg p_sg"), td.matrix("S_sg", "p_sg p_sg", symmetric=True)
+    w = td.vector("w_sg", "p_sg")
+    raises_naming(td.EvaluationError, ["singular", "A_sg"],
+                  lambda: np.asarray(td.evaluate(td.solve(A, w), A_sg=np.ones((3, 3)), w_sg=np.ones(3), backend=backend)))
+    raises_naming(td.EvaluationError, ["logdet", "singular", "A_sg"],
+                  lambda: np.asarray(td.evaluate(td.logdet(A), A_sg=np.zeros((3, 3)), backend=backend)))
+    raises_naming(td.EvaluationError, ["inv", "singular", "A_sg"],     # ∂ log det A/∂A = A⁻ᵀ
+                  lambda: np.asarray(td.evaluate(td.grad(td.logdet(A), A), A_sg=np.zeros((3, 3)), backend=backend)))
+    raises_naming(td.EvaluationError, ["cholesky", "positive definite", "S_sg"],
+                  lambda: np.asarray(td.evaluate(td.cholesky(S), S_sg=-np.eye(3), backend=backend)))
+    nan = np.asarray(td.evaluate(td.solve(A, w), A_sg=np.ones((3, 3)), w_sg=np.ones(3), backend=backend, singular="nan"))
+    assert nan.shape == (3,) and not np.isfinite(nan).all()
+
+
+def test_non_finite_inputs_propagate_quietly_as_ieee_values():
+    X, w = td.matrix("X_nf", "n_nf p_nf"), td.vector("w_nf", "p_nf")
+    gradient = td.grad(td.sum(td.softplus(w)) + td.sum(X @ w), w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = td.evaluate(gradient, X_nf=np.ones((2, 3)), w_nf=np.array([np.nan, np.inf, -np.inf]))
+        through = td.evaluate(X @ w, X_nf=np.eye(2, 3), w_nf=np.array([1.0, np.inf, np.nan]))
+    np.testing.assert_array_equal(got, [np.nan, 3.0, 2.0])   # σ(nan), σ(inf), σ(-inf), each + 2
+    np.testing.assert_array_equal(through, [np.nan, np.nan])  # 0·nan and 0·inf are nan, as in numpy's matmul
+
+
+@pytest.mark.parametrize("text, character", [("X*y # 2", "'#'"), ("X*y@z", "'@'"), ("X*y²", "'²'"),
+                                             ("x'*x\x00", "'\\x00'"), ("(X*y", "'('"), ("X*y)", "')'")])
+def test_parse_points_at_a_bad_character(text, character):
+    with pytest.raises(td.ParseError) as caught:
+        td.parse(text)
+    message = str(caught.value)
+    assert character in message and "^" in message.splitlines()[-1], message
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: td.matrix("1M", "a b"), ["symbol name", "'1M'"]),
+    (lambda: td.vector("v_bad", "a-b"), ["'v_bad'", "'a-b'"]),
+    (lambda: td.matrix("S_odd", "p q", symmetric=True), ["'S_odd'", "(p, q)"]),
+    (lambda: td.einsum("i$,jk->ik", td.matrix("M_es", "a b"), td.matrix("N_es", "b c")), ["'$'"]),
+    (lambda: td.parse("inv(X)", X="n p"), ["inv", "X", "(n, p)"]),
+    (lambda: td.parse("X*Y", X="n p", Y="q r"), ["X is (n, p)", "Y is (q, r)"]),
+    (lambda: td.evaluate(td.eye("q_eye"), q_eye=2.5), ["'q_eye'", "2.5"]),
+    (lambda: td.evaluate(td.reshape(td.matrix("R_rs", "n_rsb p_rsb"), "k_rsb"), R_rs=np.ones((3, 4)), k_rsb=5),
+     ["12", "5", "k_rsb"]),
+    (lambda: td.diff(td.sum(td.vector("v_dd", "n_dd")), td.vector("v_dd", "n_dd"), order=1.5), ["order", "1.5"]),
+])
+def test_building_errors_name_the_symbol_dim_or_character(call, words):
+    raises_naming(td.TensorDiffError, words, call)

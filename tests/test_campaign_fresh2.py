@@ -610,7 +610,7 @@ def tikhonov_value_in_penalty_and_design_to_order_three():
     def twin(u):
         xj = jnp.linalg.solve(u["X_tik"].T @ u["X_tik"] + u["al_tik"] * jnp.eye(2), u["X_tik"].T @ u["y_tik"])
         return jnp.sum((u["X_tik"] @ xj - u["y_tik"]) ** 2) + u["al_tik"] * xj @ xj
-    return Problem(f, {al: 3, X: 2}, v, twin, closed)
+    return Problem(f, {al: 3, X: 3}, v, twin, closed)
 
 
 # ---------------------------------------------------------------- checking

@@ -9,7 +9,8 @@ likelihoods (erf, lgamma), swish, softmax entropy, max over a relu layer away fr
 log-cosh, a smoothed elastic net, kron/vec identities (tr(A⊗B·C⊗D) = tr(AC)tr(BD),
 vec(X)ᵀ(B⊗A)vec(X) = tr(XᵀAXBᵀ)), a layer whose weights are a reshaped flat vector, concatenated
 polynomial features, a Schur complement, the entropic transport plan (its gradient is the plan),
-the Tikhonov value in α and X to order 3, and log det of a Kronecker sum.
+the Tikhonov value in α and X to order 3, log det of a Kronecker sum, a covariance through its
+log-Cholesky parametrisation (tril, diag, exp), a stacked polynomial basis and a Gram determinant.
 
 Every problem is checked against its closed form (worked out in the comment, written in numpy),
 against central finite differences of the order below, and against nested ``jax.jacfwd`` of a twin
@@ -611,6 +612,55 @@ def tikhonov_value_in_penalty_and_design_to_order_three():
         xj = jnp.linalg.solve(u["X_tik"].T @ u["X_tik"] + u["al_tik"] * jnp.eye(2), u["X_tik"].T @ u["y_tik"])
         return jnp.sum((u["X_tik"] @ xj - u["y_tik"]) ** 2) + u["al_tik"] * xj @ xj
     return Problem(f, {al: 3, X: 3}, v, twin, closed)
+
+
+# ---------------------------------------------------------------- triangular parametrisations, stacks, Gram determinants
+
+@problem
+def covariance_through_a_log_cholesky_parametrisation():
+    # Σ = LLᵀ, L = tril(M, -1) + diag(exp(diag M)), f = log det Σ + tr(Σ⁻¹S): G_Σ = Σ⁻¹ - Σ⁻¹SΣ⁻¹,
+    # G_L = 2G_ΣL, ∂f/∂M = tril(G_L, -1) + diag(diag(G_L)∘exp(diag M))
+    M, S = td.matrix("M_lc", "n_lc n_lc"), td.matrix("S_lc", "n_lc n_lc", symmetric=True)
+    L = td.tril(M, -1) + td.diag(td.exp(td.diagonal(M)))
+    Sig = L @ L.T
+    f = td.logdet(Sig) + td.trace(td.solve(Sig, S))
+    rng = rng_of("log cholesky")
+    v = dict(M_lc=0.3 * rng.standard_normal((3, 3)), S_lc=spd(rng, 3))
+    Lv = np.tril(v["M_lc"], -1) + np.diag(np.exp(np.diag(v["M_lc"])))
+    Si = np.linalg.inv(Lv @ Lv.T)
+    GL = 2 * (Si - Si @ v["S_lc"] @ Si) @ Lv
+
+    def twin(u):
+        Lj = jnp.tril(u["M_lc"], -1) + jnp.diag(jnp.exp(jnp.diagonal(u["M_lc"])))
+        return jnp.linalg.slogdet(Lj @ Lj.T)[1] + jnp.trace(jnp.linalg.solve(Lj @ Lj.T, u["S_lc"]))
+    return Problem(f, {M: 2}, v, twin,
+                   {("M_lc", 1): np.tril(GL, -1) + np.diag(np.diag(GL) * np.exp(np.diag(v["M_lc"])))})
+
+
+@problem
+def stacked_polynomial_basis_to_order_three():
+    # B = [x; x²; x³] stacked (a new axis of dim "3"), f = Σ tanh(Σ_r B_r∘B_r + (Σ_j B_rj)ᵀB):
+    # jax and finite differences only (the closed form is the chain rule written out)
+    x = td.vector("x_st", "m_st")
+    B = td.stack([x, x ** 2, x ** 3])
+    f = td.sum(td.tanh(td.sum(B * B, axis=0) + td.sum(B, axis=1) @ B))
+    v = dict(x_st=0.5 * rng_of("stacked basis").standard_normal(4))
+
+    def twin(u):
+        Bj = jnp.stack([u["x_st"], u["x_st"] ** 2, u["x_st"] ** 3])
+        return jnp.sum(jnp.tanh(jnp.sum(Bj * Bj, axis=0) + jnp.sum(Bj, axis=1) @ Bj))
+    return Problem(f, {x: 3}, v, twin)
+
+
+@problem
+def gram_determinant_to_order_three():
+    # f = det(XᵀX): ∂f/∂X = 2f X(XᵀX)⁻¹
+    X = td.matrix("X_gd", "n_gd p_gd")
+    f = td.det(X.T @ X)
+    v = dict(X_gd=rng_of("gram determinant").standard_normal((3, 2)))
+    G = v["X_gd"].T @ v["X_gd"]
+    return Problem(f, {X: 3}, v, lambda u: jnp.linalg.det(u["X_gd"].T @ u["X_gd"]),
+                   {("X_gd", 1): 2 * np.linalg.det(G) * v["X_gd"] @ np.linalg.inv(G)})
 
 
 # ---------------------------------------------------------------- checking

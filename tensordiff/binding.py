@@ -54,8 +54,8 @@ def bind_values(program, values):
         if not isinstance(value, (int, float)):
             dtypes.append(array.dtype)
         arrays[name] = array
-        if name in program.symmetric and not program.backend.lazy:
-            require_symmetric(program.symmetric[name], array)
+        if name in program.symmetric and (isinstance(value, np.ndarray) or not program.backend.lazy):
+            require_symmetric(program.symmetric[name], value if program.backend.lazy else array)   # numpy, before dask wraps it
     for dim, size in given_sizes.items():
         if sizes.setdefault(dim, size) != size:
             raise ShapeError(f"dim {dim!r} is given as {size} but is {sizes[dim]} in {origin[dim]}")
@@ -92,7 +92,8 @@ def require_symmetric(node, array):
     if 0 in array.shape:   # an empty matrix is symmetric (and has no largest entry)
         return
     try:
-        gap = abs(array - array.T)
+        with np.errstate(invalid="ignore"):   # inf - inf is a NaN gap: not checked, as a NaN entry
+            gap = abs(array - array.T)
         largest, worst = float(abs(array).max()), float(gap.max())
     except TypeError:   # a jax tracer has no concrete value to compare
         return

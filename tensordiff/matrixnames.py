@@ -19,7 +19,7 @@ __all__ = ["name_repeats", "expand", "MIN_LENGTH"]
 MIN_LENGTH = 12   # inv(X'*X) stays as it is; sigmoid(X*W1) repeated is named
 MAX_NAMES = 26
 # eye(size(X, 1)), vector(1, size(X, 1)): a constant with its size, not a computation to name
-SIZED_CONSTANTS = ("eye(", "vector(", "matrix(")
+SIZED_CONSTANTS = ("eye(", "vector(", "matrix(", "size(")
 
 _CALL = re.compile(r"(?<![\w.'])([A-Za-z_][\w.]*)\(")
 _BINDING = re.compile(r"\s*([A-Za-z_]\w*)\s*=(?!=)(.*)$")

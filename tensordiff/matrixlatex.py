@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from .errors import TensorDiffError
-from .expr import Apply, Expr, Var, lookup_symbol, topological
+from .expr import Apply, Expr, Var, topological
 from .functions import USER_PREFIX, marked
 from .kronform import TENSOR_LATEX
 from .matrixform import to_matrix
@@ -440,17 +440,17 @@ class _LatexWriter:
         return self.call(tree[1], tree[2])
 
     def size_name(self, tree):
-        """The LaTeX name of the dim of a size(X, d) ``tree`` (X a symbol of the expression, else the
-        live symbol td.parse reads X as), or None."""
-        if tree[0] not in ("call", None) or tree[1] != "size" or len(tree[2]) != 2:
+        """The LaTeX name of the dim of a size(X, d) ``tree`` (X a symbol of the expression) or of
+        size(n) (the dim n itself), or None."""
+        if tree[0] not in ("call", None) or tree[1] != "size" or len(tree[2]) not in (1, 2):
             return None
-        (kind, name), (number_kind, d) = tree[2][0][:2], tree[2][1][:2]
+        kind, name = tree[2][0][:2]
+        if len(tree[2]) == 1:
+            return latex_name(name) if kind == "name" else None
+        number_kind, d = tree[2][1][:2]
         if kind != "name" or number_kind != "number" or d not in ("1", "2"):
             return None
         dim = self.sizes.get((name, int(d)))
-        live = lookup_symbol(name) if dim is None else None
-        if live is not None and int(d) <= live.ndim:
-            dim = live.dims[int(d) - 1]
         return latex_name(dim) if dim is not None else None
 
     def call(self, name, args):

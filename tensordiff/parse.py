@@ -19,6 +19,7 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     along    = ("sum" | "max" | "min" | "mean" | "logsumexp" | "size") "(" expr "," ("1" | "2") ")"
     ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number { "," size } ")"   every entry the number
     size     = "size" "(" expr "," ("1" | "2") ")"     eye(size(X, 2)), vector(1, size(X, 1)): sized so
+             | "size" "(" name ")"                     size(n): the size of the dim named n
     function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
     name     = ASCII letter or "_", then ASCII letters, digits, "_"
@@ -117,7 +118,7 @@ def _dim_names(order, typed):
 
     A class that only identities have (``2*eye`` alone) also skips the dims of declared symbols:
     evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
-    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
+    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind in ("sym", "dim")}
     of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[n.key]}
 
     candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
@@ -146,7 +147,7 @@ def _dim_names(order, typed):
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
     for node in order:
-        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones") else ():
+        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones", "dim") else ():
             root = typed.dims.find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
@@ -386,6 +387,7 @@ _BUILD = {
     "T": lambda node, kids, typed: kids[0].T,
     "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
     "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[node.key])),
+    "dim": lambda node, kids, typed: constant(1.0, _dims_of(typed, typed.shapes[node.key])),   # size(n)
     "call": _build_call,
     "sum": _build_sum,
     "chain": _build_chain,

@@ -13,6 +13,8 @@ WIDTH characters breaks into an ``aligned`` block with one term per line.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Union
 
 from .errors import TensorDiffError
 from .expr import Apply, Expr, Var, topological
@@ -20,7 +22,7 @@ from .functions import USER_PREFIX, marked
 from .kronform import TENSOR_LATEX
 from .matrixform import to_matrix
 from .matrixnames import name_repeats
-from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
+from .printing import index_latex, index_notation, latex_function_name, latex_name, printable, sizing_symbols
 from .annotations import ExprLike, Notation
 
 __all__ = ["latex", "matrix_notation", "MatrixNotation"]
@@ -60,7 +62,7 @@ class MatrixNotation(str):
         return _repr_latex_(self.expr) if self.expr is not None else "$$" + text_to_latex(str(self)) + "$$"
 
 
-def matrix_notation(expr: ExprLike) -> MatrixNotation:
+def matrix_notation(expr: ExprLike, sized_by: Union[Expr, Sequence[Expr], None] = None) -> MatrixNotation:
     """An expression in matrix notation, or a note that it has none followed by its index notation.
 
     The notation is the parser's own (``'`` transpose, ``*`` product or scaling, ``.*`` Hadamard,
@@ -70,10 +72,18 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     contractions that no product of matrices writes, have no matrix form. Constants print as
     the fractions they are (``1/3``, ``^(-2/3)``), a power of -1/2 as ``1/sqrt(...)``.
 
+    A constant that nothing beside it sizes (a zero, a ones vector, an identity) carries its size:
+    ``size(X, 1)`` of the first symbol X of the expression with that dim, else of the first symbol
+    of ``sized_by`` with it, else ``size(n)``, the dim by its name. The text depends only on the
+    expression and the arguments, never on which other symbols are alive.
+
     Parameters
     ----------
     expr : Expr or number
         The expression to print.
+    sized_by : Expr or list of Expr, optional
+        Symbols whose sizes name the dims the expression holds no symbol of: the symbols a
+        derivative was taken by (a zero ∂f/∂X prints as ``matrix(0, size(X, 1), size(X, 2))``).
 
     Returns
     -------
@@ -85,12 +95,17 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     Raises
     ------
     TensorDiffError
-        If ``expr`` is neither an expression nor a number.
+        If ``expr`` is neither an expression nor a number, or ``sized_by`` holds anything but symbols.
 
     Examples
     --------
     >>> import tensordiff as td
     >>> W, s = td.matrix("W", "n m"), td.scalar("s")
+    >>> zero = td.grad(td.trace(W @ W.T), s)   # s is not in it
+    >>> print(td.matrix_notation(td.grad(td.sum(td.sign(W)), W)), td.matrix_notation(zero))
+    matrix(0, size(n), size(m)) 0
+    >>> print(td.matrix_notation(td.grad(td.sum(td.sign(W)), W), sized_by=W))
+    matrix(0, size(W, 1), size(W, 2))
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
     >>> print(td.matrix_notation(td.diff(W @ W.T, W)))
@@ -100,7 +115,7 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     out[i,j,k,l] = exp(W[i,j]) δ[i,k] δ[j,l]
     """
     expr = printable(expr, "matrix_notation")
-    text = to_matrix(expr)
+    text = to_matrix(expr, sized_by=sizing_symbols(sized_by, "matrix_notation"))
     if text is not None:   # a long call that repeats is named once: t1 = sigmoid(X*W)
         text = _named(text, expr)
     form = MatrixNotation(text if text is not None else NO_MATRIX_FORM + index_notation(expr))

@@ -295,7 +295,7 @@ def to_einsum(expr: Expr, name: str = "out", sized_by: Union[Expr, Sequence[Expr
     sizing = sizing_symbols(sized_by, "to_einsum")
     symbols, _, dims = user_names(topological([expr]))
     held = {d for node in symbols.values() for d in node.dims}
-    lost = {}   # a dim the result no longer holds (I_k in d(X@V)/dV) -> the first of sized_by with it
+    lost: dict[str, Var] = {}   # a dim the result no longer holds (I_k in d(X@V)/dV) -> the first of sized_by with it
     for node in sizing:
         if node.name not in symbols:   # one named like a symbol of expr would be read as that one
             for d in node.dims:

@@ -250,7 +250,7 @@ def to_einsum(expr: Expr, name: str = "out", sized_by: Union[Expr, Sequence[Expr
 
     Symbols are read under their names (made Python-safe where needed: ``lambda`` becomes
     ``lambda_``); sizes of dims are read from the symbols' shapes: of the expression's symbols,
-    else of ``sized_by``'s, else the code leaves the size to fill in (``k = ...``). The code
+    else of ``sized_by``'s, else the code reads it as a variable named like the dim. The code
     depends only on the expression and the arguments, never on which other symbols are alive.
     ``td.codegen`` wraps the same code in a standalone function (a size no argument has is a parameter).
 
@@ -324,6 +324,7 @@ def _size_lines(expr, dims, ids, lost):
                 sources.setdefault(dim, f"{ids.symbols[node.name]}.shape[{axis}]")
     for dim, node in lost.items():   # a symbol the result no longer holds, from sized_by
         sources.setdefault(dim, f"{ids.symbols[node.name]}.shape[{node.dims.index(dim)}]")
-    parts = [f"{ids.dims[d]} = {sources.get(d, '...  # size of ' + d + ': no symbol of the expression has it (sized_by=)')}"
+    parts = [f"{ids.dims[d]} = {sources[d]}" if d in sources else   # read from the namespace, as the symbols are
+             f"# {ids.dims[d]}: the size of dim {d}, which no symbol of the expression has (sized_by= names one)"
              for d in sorted(dims)]
     return "\n".join(parts)

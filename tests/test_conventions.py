@@ -287,7 +287,7 @@ def test_to_einsum_when_the_result_no_longer_holds_the_symbol_with_the_dims():
         code, got = _exec_einsum(expr, values, sized_by=wrt)
         np.testing.assert_allclose(got, td.evaluate(expr, **values), err_msg=code)
         assert f"= {wrt.name}.shape[" in code and "..." not in code, code
-        assert "= ...  # size of " in td.to_einsum(expr), td.to_einsum(expr)
+        assert "# n: the size of dim n, which no symbol" in td.to_einsum(expr), td.to_einsum(expr)
 
 
 # ---------------------------------------------------------------- deltas and identity

@@ -245,7 +245,7 @@ def _wrap(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
 
 
-def to_einsum(expr: Expr, name: str = "out", sized_by: Union[Expr, Sequence[Expr], None] = None) -> str:
+def to_einsum(expr: Expr, name: str = "out", *, sized_by: Union[Expr, Sequence[Expr], None] = None) -> str:
     """numpy code computing an expression with einsum calls, shared subexpressions assigned once.
 
     Symbols are read under their names (made Python-safe where needed: ``lambda`` becomes

@@ -62,7 +62,7 @@ class MatrixNotation(str):
         return _repr_latex_(self.expr) if self.expr is not None else "$$" + text_to_latex(str(self)) + "$$"
 
 
-def matrix_notation(expr: ExprLike, sized_by: Union[Expr, Sequence[Expr], None] = None) -> MatrixNotation:
+def matrix_notation(expr: ExprLike, *, sized_by: Union[Expr, Sequence[Expr], None] = None) -> MatrixNotation:
     """An expression in matrix notation, or a note that it has none followed by its index notation.
 
     The notation is the parser's own (``'`` transpose, ``*`` product or scaling, ``.*`` Hadamard,

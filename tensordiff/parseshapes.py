@@ -391,10 +391,11 @@ _TYPE = {
 def _check_dim_names(order, text, given):
     """size(n) names a dim; size(X) of a symbol X (of the text, given, or alive and no live symbol's
     dim) lacks the d of size(X, d) instead: a ParseError, not a new dim named X."""
-    symbols = set(given) | {node.value for node in order if node.kind == "sym"}
-    for node in order:
-        name = node.value if node.kind == "dim" else None
-        if name is not None and (name in symbols or lookup_symbol(name) is not None and symbol_with_dim(name) is None):
+    named = [node for node in order if node.kind == "dim"]
+    symbols = set(given) | {node.value for node in order if node.kind == "sym"} if named else set()
+    for node in named:
+        name = node.value
+        if name in symbols or lookup_symbol(name) is not None and symbol_with_dim(name) is None:
             fail_at(ParseError, f"size({name}) names a dim, but {name} is a symbol: size({name}, d) needs the "
                                 "dimension d, 1 for the number of rows, 2 of columns", text, node.pos)
 

@@ -89,8 +89,8 @@ def tprod(a: ExprLike, b: ExprLike) -> Expr:
     ('m', 'p', 'n', 'p')
     >>> td.simplify(td.diff(A @ X, X) - td.tprod(A, td.eye("p"))).is_constant
     True
-    >>> print(td.matrix_notation(td.diff(A @ X, X)))
-    tprod(A, eye(size(X, 2)))
+    >>> print(td.matrix_notation(td.diff(A @ X, X)), td.matrix_notation(td.diff(A @ X, X), sized_by=X))
+    tprod(A, eye(size(p))) tprod(A, eye(size(X, 2)))
     """
     return tensor_product("tprod", a, b)
 
@@ -125,7 +125,7 @@ def tbox(a: ExprLike, b: ExprLike) -> Expr:
     >>> X = td.matrix("X", "n p")
     >>> td.tbox(td.eye("p"), td.eye("n")).shape
     ('p', 'n', 'n', 'p')
-    >>> print(td.matrix_notation(td.diff(X.T, X)))
+    >>> print(td.matrix_notation(td.diff(X.T, X), sized_by=X))
     tbox(eye(size(X, 2)), eye(size(X, 1)))
     """
     return tensor_product("tbox", a, b)

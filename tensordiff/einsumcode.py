@@ -12,7 +12,8 @@ from .errors import TensorDiffError
 from .expr import Apply, Einsum, Expr, Var, topological
 from .indices import slice_of, slice_text
 from .naming import CodeNames, user_names
-from .printing import code_name, number_text, printable, shared_bindings, sizing_symbols
+from .matrixform import sizing_symbols
+from .printing import code_name, number_text, printable, shared_bindings
 from .reductionprint import CodeForms
 from .reshapeprint import StructureCodeForms, size_code
 

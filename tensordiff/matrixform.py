@@ -11,12 +11,18 @@ vector sharing an index with two other factors becomes diag(v). An einsum that d
 neither has an expression holding a symbol named like a word of the parser (a symbol ``I``
 would read back as the identity, ``tr`` as the trace). A user function so named prints as
 ``user.<name>(...)``, which the parser reads back as that user function.
+
+A constant or identity that nothing beside it sizes carries its size (size_sources): size(X, d)
+of the expression's own symbol X, else of a symbol the caller passes (sized_by), else size(n),
+the dim by its name. Never from whichever symbol happens to be alive: the text is a function of
+the expression and the arguments.
 """
 
 import functools
 import re
 
-from .expr import Apply, Einsum, Var, topological
+from .errors import TensorDiffError
+from .expr import Apply, Einsum, Expr, Var, topological
 from .indices import atoms
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .kronform import tensor_form
@@ -32,7 +38,7 @@ from .reshapeform import StructureMatrixForms, structure_matrix_form
 # Names td.parse reads as something else than a symbol or user function of that name.
 PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES) | frozenset(BOOL_WORDS)
 
-__all__ = ["to_matrix", "size_sources", "dim_size_text"]
+__all__ = ["to_matrix", "size_sources", "dim_size_text", "sizing_symbols"]
 
 _DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")   # a name as td.parse reads one
 
@@ -72,6 +78,18 @@ def size_sources(whole, sized_by=()):
             for axis, dim in enumerate(node.dims):
                 sources.setdefault(dim, f"size({node.name}, {axis + 1})")
     return sources
+
+
+def sizing_symbols(sized_by, printer):
+    """The symbols of ``sized_by`` (None, a symbol, or a list or tuple of symbols) as a tuple; a
+    TensorDiffError naming anything else."""
+    if sized_by is None:
+        return ()
+    items = (sized_by,) if isinstance(sized_by, Expr) else sized_by
+    if not isinstance(items, (list, tuple)) or not all(isinstance(node, Var) for node in items):
+        raise TensorDiffError(f"td.{printer}: sized_by= takes a symbol or a list of symbols (those a derivative "
+                              f"was taken by), got {sized_by!r:.60}")
+    return tuple(items)
 
 
 def dim_size_text(dim, symbols=()):
@@ -165,7 +183,7 @@ class _Writer(MatrixForms, StructureMatrixForms):
     def ones(self, value, dims):
         """A vector or matrix every entry of which is ``value``, sized: vector(c, size(X, 1)),
         matrix(c, size(X, 1), size(Y, 2)), a merged dim a·b as kron(vector(c, ...), vector(1, ...));
-        vector(c) or matrix(c), sized by where it stands, when no symbol has one of the dims."""
+        vector(c) or matrix(c), sized by where it stands, when a dim has no size to print (size_sources, dim_size_text)."""
         try:
             if all(len(atoms(d)) == 1 for d in dims):
                 return f"{ONES_WORDS[len(dims)]}({_number(value)}, {', '.join(map(self.size, dims))})"
@@ -180,7 +198,7 @@ class _Writer(MatrixForms, StructureMatrixForms):
 
     def identity(self, dim):
         """eye(size(X, 1)): the identity over ``dim`` (kron(eye(...), eye(...)) over a merged one),
-        or eye, sized by where it stands, when no symbol has the dim."""
+        or eye, sized by where it stands, when the dim has no size to print."""
         try:
             return _kron([f"eye({self.size(part)})" for part in atoms(dim)])
         except NoMatrixForm:

@@ -20,9 +20,9 @@ from .errors import TensorDiffError
 from .expr import Apply, Expr, Var, topological
 from .functions import USER_PREFIX, marked
 from .kronform import TENSOR_LATEX
-from .matrixform import to_matrix
+from .matrixform import sizing_symbols, to_matrix
 from .matrixnames import name_repeats
-from .printing import index_latex, index_notation, latex_function_name, latex_name, printable, sizing_symbols
+from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
 from .annotations import ExprLike, Notation
 
 __all__ = ["latex", "matrix_notation", "MatrixNotation"]
@@ -72,18 +72,13 @@ def matrix_notation(expr: ExprLike, *, sized_by: Union[Expr, Sequence[Expr], Non
     contractions that no product of matrices writes, have no matrix form. Constants print as
     the fractions they are (``1/3``, ``^(-2/3)``), a power of -1/2 as ``1/sqrt(...)``.
 
-    A constant that nothing beside it sizes (a zero, a ones vector, an identity) carries its size:
-    ``size(X, 1)`` of the first symbol X of the expression with that dim, else of the first symbol
-    of ``sized_by`` with it, else ``size(n)``, the dim by its name. The text depends only on the
-    expression and the arguments, never on which other symbols are alive.
-
     Parameters
     ----------
     expr : Expr or number
         The expression to print.
     sized_by : Expr or list of Expr, optional
-        Symbols whose sizes name the dims the expression holds no symbol of: the symbols a
-        derivative was taken by (a zero ∂f/∂X prints as ``matrix(0, size(X, 1), size(X, 2))``).
+        Symbols that size a constant (``size(X, 1)``) where no symbol of the expression has its dim,
+        e.g. those a derivative was taken by; else it is ``size(n)``, the dim by name, never a live symbol.
 
     Returns
     -------
@@ -101,11 +96,9 @@ def matrix_notation(expr: ExprLike, *, sized_by: Union[Expr, Sequence[Expr], Non
     --------
     >>> import tensordiff as td
     >>> W, s = td.matrix("W", "n m"), td.scalar("s")
-    >>> zero = td.grad(td.trace(W @ W.T), s)   # s is not in it
-    >>> print(td.matrix_notation(td.grad(td.sum(td.sign(W)), W)), td.matrix_notation(zero))
-    matrix(0, size(n), size(m)) 0
-    >>> print(td.matrix_notation(td.grad(td.sum(td.sign(W)), W), sized_by=W))
-    matrix(0, size(W, 1), size(W, 2))
+    >>> zero = td.grad(td.sum(td.sign(W)), W)
+    >>> print(td.matrix_notation(zero), td.matrix_notation(zero, sized_by=W))
+    matrix(0, size(n), size(m)) matrix(0, size(W, 1), size(W, 2))
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
     >>> print(td.matrix_notation(td.diff(W @ W.T, W)))

@@ -454,18 +454,6 @@ def printable(value, printer):
                               f"{value!r:.60}{hint}") from None
 
 
-def sizing_symbols(sized_by, printer):
-    """The symbols of ``sized_by`` (None, a symbol, or a list or tuple of symbols) as a tuple; a
-    TensorDiffError naming anything else."""
-    if sized_by is None:
-        return ()
-    items = (sized_by,) if isinstance(sized_by, Expr) else sized_by
-    if not isinstance(items, (list, tuple)) or not all(isinstance(node, Var) for node in items):
-        raise TensorDiffError(f"td.{printer}: sized_by= takes a symbol or a list of symbols (those a derivative "
-                              f"was taken by), got {sized_by!r:.60}")
-    return tuple(items)
-
-
 def _text_name(name, printer):
     if not isinstance(name, str):
         raise TensorDiffError(f"td.{printer}: name= is the printed name of the result, a str; got {name!r:.60}")

@@ -110,7 +110,7 @@ def matrix_notation(expr: ExprLike, *, sized_by: Union[Expr, Sequence[Expr], Non
     expr = printable(expr, "matrix_notation")
     text = to_matrix(expr, sized_by=sizing_symbols(sized_by, "matrix_notation"))
     if text is not None:   # a long call that repeats is named once: t1 = sigmoid(X*W)
-        text = _named(text, expr)
+        text = _named(text)
     form = MatrixNotation(text if text is not None else NO_MATRIX_FORM + index_notation(expr))
     form.expr = expr
     return form
@@ -169,12 +169,13 @@ def latex(expr: ExprLike, name: str = "out", notation: Notation = "auto") -> str
             raise TensorDiffError("td.latex: this expression has no matrix form; notation='auto' prints "
                                   "its index notation")
         return index_latex(expr, name)
-    return _named_latex(_named(text, expr), name, _function_names(expr), _dim_sizes(expr))
+    return _named_latex(_named(text), name, _function_names(expr), _dim_sizes(expr))
 
 
-def _named(text, expr):
-    """The matrix notation ``text`` of ``expr`` with each long call that repeats named once."""
-    return name_repeats(text, {node.name for node in topological([expr]) if isinstance(node, Var)})
+def _named(text):
+    """The matrix notation ``text`` with each long call that repeats named once (t1, t2 clear
+    of every name the text holds: its symbols, those of sized_by, the dims of size(n))."""
+    return name_repeats(text, set(re.findall(r"[A-Za-z_]\w*", text)))
 
 
 def _named_latex(text, name, functions, sizes):
@@ -492,7 +493,7 @@ class _LatexWriter:
 def _repr_latex_(expr):
     """A notebook's view of an expression: its matrix form alone, else its index notation."""
     text = to_matrix(expr)
-    return "$$" + (_named_latex(_named(text, expr), None, _function_names(expr), _dim_sizes(expr))
+    return "$$" + (_named_latex(_named(text), None, _function_names(expr), _dim_sizes(expr))
                    if text is not None else index_latex(expr)) + "$$"
 
 

@@ -134,3 +134,11 @@ def test_size_of_a_dim_name_reads_back_and_a_symbol_name_there_is_an_error():
     with pytest.raises(td.TensorDiffError, match="sized_by= takes a symbol"):
         td.to_einsum(X, sized_by=[X.T])
     assert isinstance(X, Var)
+
+
+def test_a_named_repeat_never_takes_the_name_of_a_dim_the_text_sizes_by():
+    X, W = td.matrix("X", "n p"), td.matrix("W", "p q")
+    e = td.sum(td.ones("t1")) * td.sigmoid(X @ W) + td.sigmoid(X @ W) * td.sigmoid(X @ W)
+    text = td.matrix_notation(e)
+    assert "size(t1)" in text and "t1 = " not in text and "= sigmoid(X*W)" in text, text
+    assert td.parse(text) is e

@@ -126,7 +126,9 @@ def run(args, out):
     result = diff(expr, wrt, args.order)
     shape = ", ".join(result.shape)
     writers = {
-        "matrix": matrix_notation, "index": index_notation, "einsum": to_einsum, "latex": latex,
+        # the symbols of the request size the dims the derivative no longer holds (eye(size(U, 1)))
+        "matrix": lambda e: matrix_notation(e, sized_by=[wrt, *symbols.values()]), "index": index_notation,
+        "einsum": lambda e: to_einsum(e, sized_by=[wrt, *symbols.values()]), "latex": latex,
         "numpy": lambda e: codegen(e, "numpy", "derivative"), "jax": lambda e: codegen(e, "jax", "derivative"),
         "torch": lambda e: codegen(e, "torch", "derivative"),
     }

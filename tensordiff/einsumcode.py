@@ -5,11 +5,14 @@ Shared subexpressions are assigned once, under names clear of every symbol, dim 
 the expression (naming.py); sizes of dims are read from the symbols' shapes.
 """
 
+from collections.abc import Sequence
+from typing import Union
+
 from .errors import TensorDiffError
 from .expr import Apply, Einsum, Expr, Var, topological
-from .symboltable import symbol_with_dim
 from .indices import slice_of, slice_text
 from .naming import CodeNames, user_names
+from .matrixform import sizing_symbols
 from .printing import code_name, number_text, printable, shared_bindings
 from .reductionprint import CodeForms
 from .reshapeprint import StructureCodeForms, size_code
@@ -243,12 +246,14 @@ def _wrap(text):
     return text if text.replace("_", "").replace(".", "").isalnum() else "(" + text + ")"
 
 
-def to_einsum(expr: Expr, name: str = "out") -> str:
+def to_einsum(expr: Expr, name: str = "out", *, sized_by: Union[Expr, Sequence[Expr], None] = None) -> str:
     """numpy code computing an expression with einsum calls, shared subexpressions assigned once.
 
     Symbols are read under their names (made Python-safe where needed: ``lambda`` becomes
-    ``lambda_``); sizes of dims are read from the symbols' shapes. ``td.codegen`` wraps the same
-    code in a standalone function.
+    ``lambda_``); sizes of dims are read from the symbols' shapes: of the expression's symbols,
+    else of ``sized_by``'s, else the code reads it as a variable named like the dim. The code
+    depends only on the expression and the arguments, never on which other symbols are alive.
+    ``td.codegen`` wraps the same code in a standalone function (a size no argument has is a parameter).
 
     Parameters
     ----------
@@ -256,6 +261,9 @@ def to_einsum(expr: Expr, name: str = "out") -> str:
         The expression to write.
     name : str, optional
         The variable the last line assigns (default "out").
+    sized_by : Expr or list of Expr, optional
+        Symbols whose shapes size the dims the expression holds no symbol of: the symbols a
+        derivative was taken by (the k of d(A @ V)/dV = A[i,k] δ[j,l] is V's columns).
 
     Returns
     -------
@@ -265,7 +273,8 @@ def to_einsum(expr: Expr, name: str = "out") -> str:
     Raises
     ------
     TensorDiffError
-        If ``expr`` is neither an expression nor a number, or ``name`` is not a Python identifier.
+        If ``expr`` is neither an expression nor a number, ``name`` is not a Python identifier, or
+        ``sized_by`` holds anything but symbols.
 
     Examples
     --------
@@ -277,35 +286,46 @@ def to_einsum(expr: Expr, name: str = "out") -> str:
     >>> print(td.to_einsum(td.inv(X.T @ X + lam * td.eye("p")) @ X.T))
     p = X.shape[1]
     out = np.einsum('jk,ik->ij', X, np.linalg.inv((np.einsum('ki,kj->ij', X, X) + lam * (np.eye(p)))))
+    >>> V = td.matrix("V", "p k")
+    >>> print(td.to_einsum(td.diff(X @ V, V), sized_by=V))
+    k = V.shape[1]
+    out = np.einsum('ik,jl->ijkl', X, np.eye(k))
     """
     expr = printable(expr, "to_einsum")
     name = code_name(name, "to_einsum")
+    sizing = sizing_symbols(sized_by, "to_einsum")
     symbols, _, dims = user_names(topological([expr]))
     held = {d for node in symbols.values() for d in node.dims}
-    lost = [symbol_with_dim(d)[0] for d in dims - held if symbol_with_dim(d) is not None]  # see _size_lines
-    ids = CodeNames([expr], TARGETS["numpy"]["module"], avoid={name}, extra_symbols=lost)
+    lost: dict[str, Var] = {}   # a dim the result no longer holds (I_k in d(X@V)/dV) -> the first of sized_by with it
+    for node in sizing:
+        if node.name not in symbols:   # one named like a symbol of expr would be read as that one
+            for d in node.dims:
+                if d in dims - held:
+                    lost.setdefault(d, node)
+    ids = CodeNames([expr], TARGETS["numpy"]["module"], avoid={name},
+                    extra_symbols=sorted({node.name for node in lost.values()}))
     bound = code_bindings([expr], "numpy")
     names = dict(zip(bound, ids.bindings(len(bound))))
     printer = CodePrinter(names, "numpy", ids)
     lines = [f"{names[node]} = {printer.code(node, defining=node)}" for node in bound]
     lines.append(f"{name} = {printer.code(expr, defining=expr)}")
     if printer.dims_used:
-        lines.insert(0, _size_lines(expr, printer.dims_used, ids))
+        lines.insert(0, _size_lines(expr, printer.dims_used, ids, lost))
     lines[:0] = printer.import_lines()
     if ids.module != TARGETS["numpy"]["module"]:
         lines.insert(0, import_line("numpy", ids.module))
     return "\n".join(lines)
 
 
-def _size_lines(expr, dims, ids):
+def _size_lines(expr, dims, ids, lost):
     sources = {}
     for node in topological([expr]):
         if isinstance(node, Var):
             for axis, dim in enumerate(node.dims):
                 sources.setdefault(dim, f"{ids.symbols[node.name]}.shape[{axis}]")
-    for dim in dims:
-        if dim not in sources and symbol_with_dim(dim) is not None:
-            name, axis = symbol_with_dim(dim)  # a symbol the result no longer holds
-            sources[dim] = f"{ids.symbols[name]}.shape[{axis}]"
-    parts = [f"{ids.dims[d]} = {sources.get(d, '...  # size of ' + d)}" for d in sorted(dims)]
+    for dim, node in lost.items():   # a symbol the result no longer holds, from sized_by
+        sources.setdefault(dim, f"{ids.symbols[node.name]}.shape[{node.dims.index(dim)}]")
+    parts = [f"{ids.dims[d]} = {sources[d]}" if d in sources else   # read from the namespace, as the symbols are
+             f"# {ids.dims[d]}: the size of dim {d}, which no symbol of the expression has (sized_by= names one)"
+             for d in sorted(dims)]
     return "\n".join(parts)

@@ -14,7 +14,8 @@ tprod(eye, x'); ``tbox`` pairs them crosswise (∂X'/∂X = tbox(eye, eye)) and 
 together (the Hessian of (a'Xb)² is 2*outer(a*b', a*b')). A factor along an axis where the
 result is constant is the all-ones vector(1) (∂(X*W + b')/∂b = tprod(vector(1), eye)). Printed, an
 identity or all-ones factor carries its size (tprod(eye(size(X, 1)), eye(size(X, 2)))), as nothing
-beside it in a product of these words sizes it. ``tensor_form`` writes an expression of
+beside it in a product of these words sizes it; a zero is outer(matrix(0, ...), matrix(0, ...)).
+``tensor_form`` writes an expression of
 order 3 or 4 so when each of its terms is a product of two such factors and scalars; the factors
 are written by the matrix notation, which matrixform.py passes in. The parser reads the three
 words (parse.py), td.latex writes ⊗, ⊠ and ∘ (matrixlatex.py); docs/guide/notation.md defines them.
@@ -28,6 +29,7 @@ from .expr import Einsum, Expr
 from .indices import UnionFind
 from .matrixsums import MAX_DISTRIBUTED_TERMS, distributed
 from .ops import einsum, outer
+from .constantnodes import constant
 from .einsumnodes import einsum_on
 from .simplify import as_expr
 from .sumnodes import terms_of
@@ -90,8 +92,8 @@ def tprod(a: ExprLike, b: ExprLike) -> Expr:
     ('m', 'p', 'n', 'p')
     >>> td.simplify(td.diff(A @ X, X) - td.tprod(A, td.eye("p"))).is_constant
     True
-    >>> print(td.matrix_notation(td.diff(A @ X, X)))
-    tprod(A, eye(size(X, 2)))
+    >>> print(td.matrix_notation(td.diff(A @ X, X)), td.matrix_notation(td.diff(A @ X, X), sized_by=X))
+    tprod(A, eye(size(p))) tprod(A, eye(size(X, 2)))
     """
     return tensor_product("tprod", a, b)
 
@@ -126,7 +128,7 @@ def tbox(a: ExprLike, b: ExprLike) -> Expr:
     >>> X = td.matrix("X", "n p")
     >>> td.tbox(td.eye("p"), td.eye("n")).shape
     ('p', 'n', 'n', 'p')
-    >>> print(td.matrix_notation(td.diff(X.T, X)))
+    >>> print(td.matrix_notation(td.diff(X.T, X), sized_by=X))
     tbox(eye(size(X, 2)), eye(size(X, 1)))
     """
     return tensor_product("tbox", a, b)
@@ -170,7 +172,7 @@ def tensor_form(expr, write):
             continue
         terms.append(written)
     if not terms:
-        return None   # a zero: the notation has no zero tensor
+        return _zero(expr, write)
     for side in (1, 0):   # tprod(A, C) + tprod(B, C) is tprod(A + B, C); then a shared first factor
         terms = _collect(terms, side)
     terms.sort(key=lambda term: term[0].startswith("-"))   # a positive term first: A - B, not -B + A
@@ -181,6 +183,15 @@ def tensor_form(expr, write):
         terms = [(prefix[:len(prefix) - len(common)] if not negative else "", *rest) for prefix, *rest in terms]
         return ("-" if negative else "") + common + "(" + _sum([_text(*term) for term in terms]) + ")"
     return _sum([_text(*term) for term in terms])
+
+
+def _zero(expr, write):
+    """A zero tensor as the outer product of two zeros, each sized: outer(matrix(0, ...), matrix(0, ...))
+    of order 4, outer(matrix(0, ...), vector(0, ...)) of order 3; None where a factor has no size."""
+    factors = [write(constant(0.0, expr.shape[:2])), write(constant(0.0, expr.shape[2:]))]
+    if any(factor is None or factor.endswith("(0)") for factor in factors):   # unsized: nothing beside it sizes it
+        return None
+    return f"outer({factors[0]}, {factors[1]})"
 
 
 def _sum(texts):

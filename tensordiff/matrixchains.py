@@ -42,7 +42,7 @@ class EinsumWriter:
                 raise NoMatrixForm
             zero = self.writer.ones(0.0, node.shape)
             square = len(node.shape) == 2 and node.shape[0] == node.shape[1]
-            return "0*eye" if square and zero == "matrix(0)" else zero   # no symbol has the dim: one size for both
+            return "0*eye" if square and zero == "matrix(0)" else zero   # the dim has no size to print: one for both
         mean = self.writer.mean_of(node)
         if mean is not None:
             return self._join([], [mean])

@@ -11,12 +11,18 @@ vector sharing an index with two other factors becomes diag(v). An einsum that d
 neither has an expression holding a symbol named like a word of the parser (a symbol ``I``
 would read back as the identity, ``tr`` as the trace). A user function so named prints as
 ``user.<name>(...)``, which the parser reads back as that user function.
+
+A constant or identity that nothing beside it sizes carries its size (size_sources): size(X, d)
+of the expression's own symbol X, else of a symbol the caller passes (sized_by), else size(n),
+the dim by its name. Never from whichever symbol happens to be alive: the text is a function of
+the expression and the arguments.
 """
 
 import functools
+import re
 
-from .expr import Apply, Einsum, Var, topological
-from .symboltable import lookup_symbol, symbols_with_dim
+from .errors import TensorDiffError
+from .expr import Apply, Einsum, Expr, Var, topological
 from .indices import atoms
 from .functions import FUNCTIONS, USER_PREFIX, builtin_function, marked
 from .kronform import tensor_form
@@ -32,7 +38,9 @@ from .reshapeform import StructureMatrixForms, structure_matrix_form
 # Names td.parse reads as something else than a symbol or user function of that name.
 PARSER_WORDS = frozenset(FUNCTION_TABLE) | frozenset(IDENTITY) | frozenset(ONES) | frozenset(BOOL_WORDS)
 
-__all__ = ["to_matrix"]
+__all__ = ["to_matrix", "size_sources", "dim_size_text", "sizing_symbols"]
+
+_DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")   # a name as td.parse reads one
 
 
 # Matrix notation has no names for subexpressions, so it nests as deep as the graph. Deeper than
@@ -41,19 +49,57 @@ __all__ = ["to_matrix"]
 MAX_NESTING = 150
 
 
-def to_matrix(expr, whole=None):
+def to_matrix(expr, whole=None, sized_by=()):
     """The matrix notation of ``expr`` as a string, or None when it has none; ``whole``: the
-    expression ``expr`` is a part of, whose symbols size its constants (tprod(X, eye(size(X, 1))))."""
+    expression ``expr`` is a part of, whose symbols size its constants (tprod(X, eye(size(X, 1))));
+    ``sized_by``: symbols that size the dims no symbol of ``whole`` has (``size_sources``)."""
     whole = expr if whole is None else whole
     if len(expr.shape) > 2:   # order 3 and 4: tprod/tbox/outer of matrices written here (kronform.py)
-        write = functools.partial(to_matrix, whole=whole)
+        write = functools.partial(to_matrix, whole=whole, sized_by=sized_by)
         return vec_form(expr, write) or tensor_form(expr, write)   # ∂vec(F)/∂X: vecform.py
     if _nesting(expr) > MAX_NESTING:
         return None
     try:
-        return _Writer(expr, whole).write(expr)
+        return _Writer(expr, whole, sized_by).write(expr)
     except NoMatrixForm:
         return None
+
+
+def size_sources(whole, sized_by=()):
+    """{dim: "size(X, d)"}: for each dim of a symbol of order ≤ 2 in ``whole`` (the first in
+    topological order that has it), else of a symbol of ``sized_by`` (the first given), the
+    matrix-notation text of its size. Only what is printed decides, never which other symbols
+    are alive, so printing the same expression always gives the same text."""
+    own = [node for node in topological([whole]) if isinstance(node, Var)]
+    names = {node.name for node in own}   # a given symbol named like one of whole's would read back as that one
+    sources = {}
+    for node in own + [node for node in sized_by if node.name not in names]:
+        if node.ndim <= 2 and node.name not in PARSER_WORDS:
+            for axis, dim in enumerate(node.dims):
+                sources.setdefault(dim, f"size({node.name}, {axis + 1})")
+    return sources
+
+
+def sizing_symbols(sized_by, printer):
+    """The symbols of ``sized_by`` (None, a symbol, or a list or tuple of symbols) as a tuple; a
+    TensorDiffError naming anything else."""
+    if sized_by is None:
+        return ()
+    items = (sized_by,) if isinstance(sized_by, Expr) else sized_by
+    if not isinstance(items, (list, tuple)) or not all(isinstance(node, Var) for node in items):
+        raise TensorDiffError(f"td.{printer}: sized_by= takes a symbol or a list of symbols (those a derivative "
+                              f"was taken by), got {sized_by!r:.60}")
+    return tuple(items)
+
+
+def dim_size_text(dim, symbols=()):
+    """size(n), the size of the dim named n as td.parse reads it, or None for a dim the parser
+    cannot name that way (a merged, sliced or numbered dim, a word of the notation, or one of the
+    names ``symbols`` of the printed symbols: size(X) of a symbol X is no dim)."""
+    if _DIM_NAME.fullmatch(dim) and dim not in PARSER_WORDS and dim != "size" and builtin_function(dim) is None \
+            and dim not in symbols:
+        return f"size({dim})"
+    return None
 
 
 def _nesting(expr):
@@ -111,41 +157,33 @@ class _Writer(MatrixForms, StructureMatrixForms):
     in_sum = None  # the term of a sum being written, where a broadcast scalar may stand
     sum_term = None   # the same, but not an operand of where or maximum, which spread a scalar but size no eye
 
-    def __init__(self, root, whole):
+    def __init__(self, root, whole, sized_by=()):
         self.written = {}  # (node, written as a term of a sum) -> text, or None: no matrix form
         self.root = root
         self.whole = whole   # the expression root is a part of (an operand of tprod), for size()
         self.scalar_lead = {}   # a term's text -> how many of its leading factors are scalars
         self.scalar_texts = set()   # the texts of scalar nodes, wherever they stand in a product
         self.distributing = MAX_DISTRIBUTED_TERMS   # terms a product over sums may still be multiplied into
-        self.symbols = None   # the symbols of the result by name, once size() asks
+        self.sized_by = sized_by
+        self.sources = None   # {dim: its size's text}, once size() asks
 
     def size(self, dim):
-        """size(X, d): the size of ``dim`` read from a symbol X of the result that has it, else from
-        the live symbol declared last with it, which td.parse reads the name X as (the symbol a
-        derivative was taken by: a zero ∂f/∂X is matrix(0, size(X, 1), size(X, 2)))."""
-        if self.symbols is None:
-            self.symbols = {node.name: node for node in topological([self.whole]) if isinstance(node, Var)}
-        for node in self.symbols.values():
-            if dim in node.shape and node.ndim <= 2 and node.name not in PARSER_WORDS:
-                return f"size({node.name}, {node.shape.index(dim) + 1})"
-        candidates = []
-        for name, axis in symbols_with_dim(dim):
-            live = lookup_symbol(name)   # what td.parse reads the name as
-            if live is not None and live.ndim <= 2 and name not in PARSER_WORDS and name not in self.symbols \
-                    and live.shape[axis:axis + 1] == (dim,):
-                candidates.append((name, axis, live))
-        if not candidates:
-            raise NoMatrixForm   # no symbol carries it: the notation has no name for the size
-        # the one with most of the result's dims (∂X/∂X: X's) and fewest others, else the one declared last
-        wanted = set(self.whole.shape)
-        name, axis, _ = max(candidates, key=lambda c: (len(set(c[2].shape) & wanted), -len(set(c[2].shape) - wanted)))
-        return f"size({name}, {axis + 1})"
+        """size(X, d): the size of ``dim`` read from a symbol X of the result that has it, else of
+        ``sized_by`` (the symbol a derivative was taken by: a zero ∂f/∂X is matrix(0, size(X, 1),
+        size(X, 2))), else size(n), the dim by its name (size_sources, dim_size_text)."""
+        if self.sources is None:
+            self.sources = size_sources(self.whole, self.sized_by)
+            self.symbol_names = {node.name for node in topological([self.whole]) if isinstance(node, Var)} \
+                | {node.name for node in self.sized_by}
+        text = self.sources.get(dim) or dim_size_text(dim, self.symbol_names)
+        if text is None:
+            raise NoMatrixForm   # the notation has no name for the size
+        return text
 
     def ones(self, value, dims):
         """A vector or matrix every entry of which is ``value``, sized: vector(c, size(X, 1)),
         matrix(c, size(X, 1), size(Y, 2)), a merged dim a·b as kron(vector(c, ...), vector(1, ...));
-        vector(c) or matrix(c), sized by where it stands, when no symbol has one of the dims."""
+        vector(c) or matrix(c), sized by where it stands, when a dim has no size to print (size_sources, dim_size_text)."""
         try:
             if all(len(atoms(d)) == 1 for d in dims):
                 return f"{ONES_WORDS[len(dims)]}({_number(value)}, {', '.join(map(self.size, dims))})"
@@ -160,7 +198,7 @@ class _Writer(MatrixForms, StructureMatrixForms):
 
     def identity(self, dim):
         """eye(size(X, 1)): the identity over ``dim`` (kron(eye(...), eye(...)) over a merged one),
-        or eye, sized by where it stands, when no symbol has the dim."""
+        or eye, sized by where it stands, when the dim has no size to print."""
         try:
             return _kron([f"eye({self.size(part)})" for part in atoms(dim)])
         except NoMatrixForm:

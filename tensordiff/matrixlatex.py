@@ -13,13 +13,14 @@ WIDTH characters breaks into an ``aligned`` block with one term per line.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Union
 
 from .errors import TensorDiffError
 from .expr import Apply, Expr, Var, topological
-from .symboltable import lookup_symbol
 from .functions import USER_PREFIX, marked
 from .kronform import TENSOR_LATEX
-from .matrixform import to_matrix
+from .matrixform import sizing_symbols, to_matrix
 from .matrixnames import name_repeats
 from .printing import index_latex, index_notation, latex_function_name, latex_name, printable
 from .annotations import ExprLike, Notation
@@ -61,7 +62,7 @@ class MatrixNotation(str):
         return _repr_latex_(self.expr) if self.expr is not None else "$$" + text_to_latex(str(self)) + "$$"
 
 
-def matrix_notation(expr: ExprLike) -> MatrixNotation:
+def matrix_notation(expr: ExprLike, *, sized_by: Union[Expr, Sequence[Expr], None] = None) -> MatrixNotation:
     """An expression in matrix notation, or a note that it has none followed by its index notation.
 
     The notation is the parser's own (``'`` transpose, ``*`` product or scaling, ``.*`` Hadamard,
@@ -75,6 +76,9 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     ----------
     expr : Expr or number
         The expression to print.
+    sized_by : Expr or list of Expr, optional
+        Symbols that size a constant (``size(X, 1)``) where no symbol of the expression has its dim,
+        e.g. those a derivative was taken by; else it is ``size(n)``, the dim by name, never a live symbol.
 
     Returns
     -------
@@ -86,12 +90,15 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     Raises
     ------
     TensorDiffError
-        If ``expr`` is neither an expression nor a number.
+        If ``expr`` is neither an expression nor a number, or ``sized_by`` holds anything but symbols.
 
     Examples
     --------
     >>> import tensordiff as td
     >>> W, s = td.matrix("W", "n m"), td.scalar("s")
+    >>> zero = td.grad(td.sum(td.sign(W)), W)
+    >>> print(td.matrix_notation(zero), td.matrix_notation(zero, sized_by=W))
+    matrix(0, size(n), size(m)) matrix(0, size(W, 1), size(W, 2))
     >>> td.matrix_notation(td.grad(td.logdet(W @ W.T + s**2 * td.eye("n")), W))
     "2*inv(s^2*eye + W*W')*W"
     >>> print(td.matrix_notation(td.diff(W @ W.T, W)))
@@ -101,9 +108,9 @@ def matrix_notation(expr: ExprLike) -> MatrixNotation:
     out[i,j,k,l] = exp(W[i,j]) δ[i,k] δ[j,l]
     """
     expr = printable(expr, "matrix_notation")
-    text = to_matrix(expr)
+    text = to_matrix(expr, sized_by=sizing_symbols(sized_by, "matrix_notation"))
     if text is not None:   # a long call that repeats is named once: t1 = sigmoid(X*W)
-        text = _named(text, expr)
+        text = _named(text)
     form = MatrixNotation(text if text is not None else NO_MATRIX_FORM + index_notation(expr))
     form.expr = expr
     return form
@@ -162,12 +169,13 @@ def latex(expr: ExprLike, name: str = "out", notation: Notation = "auto") -> str
             raise TensorDiffError("td.latex: this expression has no matrix form; notation='auto' prints "
                                   "its index notation")
         return index_latex(expr, name)
-    return _named_latex(_named(text, expr), name, _function_names(expr), _dim_sizes(expr))
+    return _named_latex(_named(text), name, _function_names(expr), _dim_sizes(expr))
 
 
-def _named(text, expr):
-    """The matrix notation ``text`` of ``expr`` with each long call that repeats named once."""
-    return name_repeats(text, {node.name for node in topological([expr]) if isinstance(node, Var)})
+def _named(text):
+    """The matrix notation ``text`` with each long call that repeats named once (t1, t2 clear
+    of every name the text holds: its symbols, those of sized_by, the dims of size(n))."""
+    return name_repeats(text, set(re.findall(r"[A-Za-z_]\w*", text)))
 
 
 def _named_latex(text, name, functions, sizes):
@@ -441,17 +449,17 @@ class _LatexWriter:
         return self.call(tree[1], tree[2])
 
     def size_name(self, tree):
-        """The LaTeX name of the dim of a size(X, d) ``tree`` (X a symbol of the expression, else the
-        live symbol td.parse reads X as), or None."""
-        if tree[0] not in ("call", None) or tree[1] != "size" or len(tree[2]) != 2:
+        """The LaTeX name of the dim of a size(X, d) ``tree`` (X a symbol of the expression) or of
+        size(n) (the dim n itself), or None."""
+        if tree[0] not in ("call", None) or tree[1] != "size" or len(tree[2]) not in (1, 2):
             return None
-        (kind, name), (number_kind, d) = tree[2][0][:2], tree[2][1][:2]
+        kind, name = tree[2][0][:2]
+        if len(tree[2]) == 1:
+            return latex_name(name) if kind == "name" else None
+        number_kind, d = tree[2][1][:2]
         if kind != "name" or number_kind != "number" or d not in ("1", "2"):
             return None
         dim = self.sizes.get((name, int(d)))
-        live = lookup_symbol(name) if dim is None else None
-        if live is not None and int(d) <= live.ndim:
-            dim = live.dims[int(d) - 1]
         return latex_name(dim) if dim is not None else None
 
     def call(self, name, args):
@@ -485,7 +493,7 @@ class _LatexWriter:
 def _repr_latex_(expr):
     """A notebook's view of an expression: its matrix form alone, else its index notation."""
     text = to_matrix(expr)
-    return "$$" + (_named_latex(_named(text, expr), None, _function_names(expr), _dim_sizes(expr))
+    return "$$" + (_named_latex(_named(text), None, _function_names(expr), _dim_sizes(expr))
                    if text is not None else index_latex(expr)) + "$$"
 
 

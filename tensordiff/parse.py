@@ -19,6 +19,7 @@ Grammar (EBNF; MATLAB's precedence, loosest first; binary operators group left t
     along    = ("sum" | "max" | "min" | "mean" | "logsumexp" | "size") "(" expr "," ("1" | "2") ")"
     ones     = ("vector" | "matrix") "(" [ "+" | "-" ] number { "," size } ")"   every entry the number
     size     = "size" "(" expr "," ("1" | "2") ")"     eye(size(X, 2)), vector(1, size(X, 1)): sized so
+             | "size" "(" name ")"                     size(n): the size of the dim named n
     function = a function word | "user." name                          user.h: a user function
     number   = digits [ "." [ digits ] ] [ ("e" | "E") [ "+" | "-" ] digits ] | "." digits
     name     = ASCII letter or "_", then ASCII letters, digits, "_"

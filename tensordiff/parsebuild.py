@@ -32,7 +32,7 @@ def _dim_names(order, typed):
 
     A class that only identities have (``2*eye`` alone) also skips the dims of declared symbols:
     evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
-    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
+    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind in ("sym", "dim")}
     of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[n.key]}
 
     candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
@@ -61,7 +61,7 @@ def _dim_names(order, typed):
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
     for node in order:
-        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones") else ():
+        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones", "dim") else ():
             root = typed.dims.find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
@@ -261,6 +261,7 @@ _BUILD = {
     "T": lambda node, kids, typed: kids[0].T,
     "pow": lambda node, kids, typed: kids[0] ** (node.value[1] if len(kids) == 1 else kids[1]),
     "ones": lambda node, kids, typed: constant(node.value[1], _dims_of(typed, typed.shapes[node.key])),
+    "dim": lambda node, kids, typed: constant(1.0, _dims_of(typed, typed.shapes[node.key])),   # size(n)
     "call": _build_call,
     "sum": _build_sum,
     "chain": _build_chain,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import ShapeError
+from .errors import ParseError, ShapeError
+from .symboltable import lookup_symbol, symbol_with_dim
 from .indices import merged_parts
 from .parsesyntax import fail_at
 from .parsewords import function_row
@@ -373,6 +374,7 @@ _TYPE = {
     "along": _type_along,
     "num": lambda p, node, kids: SCALAR,
     "sym": _type_sym,
+    "dim": lambda p, node, kids: (p.dims.new(node.value), ONE),   # n in size(n): a vector over the dim n
     "eye": _type_eye,
     "ones": _type_ones,
     "neg": lambda p, node, kids: kids[0],
@@ -386,9 +388,22 @@ _TYPE = {
 }
 
 
+def _check_dim_names(order, text, given):
+    """size(n) names a dim; size(X) of a symbol X (of the text, given, or alive and no live symbol's
+    dim) lacks the d of size(X, d) instead: a ParseError, not a new dim named X."""
+    named = [node for node in order if node.kind == "dim"]
+    symbols = set(given) | {node.value for node in order if node.kind == "sym"} if named else set()
+    for node in named:
+        name = node.value
+        if name in symbols or lookup_symbol(name) is not None and symbol_with_dim(name) is None:
+            fail_at(ParseError, f"size({name}) names a dim, but {name} is a symbol: size({name}, d) needs the "
+                                "dimension d, 1 for the number of rows, 2 of columns", text, node.pos)
+
+
 def infer_shapes(order, text, given, symmetric=frozenset()):
     """The kinds the uses decide, then matrixcalculus.org's convention for the names they leave open:
     a lower-case name from h to z is a vector wherever the expression still types with it as one."""
+    _check_dim_names(order, text, given)
     scalars = set(_leads([k for n in order if n.kind == "pow" and n.value[0] == "^" for k in n.kids]))
     typed = _settle(order, text, given, set(), scalars, symmetric)
     open_names = [name for name in dict.fromkeys(n.value for n in order if n.kind == "sym")

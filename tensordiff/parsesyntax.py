@@ -397,8 +397,12 @@ class Parser:
         if token.value != ")":
             self.fail(f"expected {')' if dim else ', or )'} or an operator, got {self.source(token)}", token)
         self.depth -= 1
+        if dim is None and name == "size" and arg.kind == "sym":   # size(n): the size of the dim named n
+            return _Node(self.keys, "along", word.pos, word.pos, self.end,
+                         (_Node(self.keys, "dim", arg.pos, arg.start, arg.end, (), arg.value),), (name, 1))
         if dim is None and name == "size":
-            self.fail("size(X, d) needs the dimension d: 1 for the number of rows, 2 of columns", word)
+            self.fail("size(X, d) needs the dimension d: 1 for the number of rows, 2 of columns; "
+                      "size(n) is the size of the dim named n", word)
         if dim is None:
             return _Node(self.keys, "call", word.pos, word.pos, self.end, (arg,), name)
         return _Node(self.keys, "along", word.pos, word.pos, self.end, (arg,), (name, dim))

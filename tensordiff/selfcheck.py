@@ -216,13 +216,15 @@ def _check_parse_round_trip(ex, max_order):
     form, and td.matrix_notation's, which names a repeated call once (t1 = ...)."""
     tried = False
     second = [d for d in ex.derivatives(max_order) if len(d.shape) > 2] if max_order >= 2 else []
-    for e in list(dict.fromkeys([ex.expr] + [ex.d(n) for n in ex.names] + second)):   # tprod notation too
+    # each with the symbols it was taken by, which size what it no longer holds (sized_by=)
+    printed = {ex.expr: ()} | {ex.d(n): (ex.S[n],) for n in ex.names} | {d: tuple(ex.S.values()) for d in second}
+    for e, sized_by in printed.items():   # tprod notation too
         if e.ndim > 4 or _has_user_function(e):
             continue  # the parser reads up to order 4 (tprod, tbox, outer) and the built-in functions only
         text = to_matrix(e)
         if text is None:
             continue
-        for written in dict.fromkeys([text, str(td.matrix_notation(e))]):
+        for written in dict.fromkeys([text, str(td.matrix_notation(e)), to_matrix(e, sized_by=sized_by)]):
             tried |= reads_back(ex, e, written)
     return tried
 

@@ -69,10 +69,11 @@ def printed_forms_read_back(exprs, values, what):
     value, and (up to 4 axes) its matrix notation reads back (``reads_back``); how many
     matrix-notation texts were read."""
     read = 0
+    problem = [n for n in topological(list(exprs)) if isinstance(n, Var)]   # size what a derivative dropped
     for e in exprs:
         assert td.latex(e) and td.index_notation(e)
         scope = {"np": np, **{k: np.asarray(x, dtype=float) for k, x in values.items()}}
-        exec(td.to_einsum(e), scope)   # noqa: S102 - the generated code is what is tested
+        exec(td.to_einsum(e, sized_by=problem), scope)   # noqa: S102 - the generated code is what is tested
         assert_close(scope["out"], np.asarray(td.evaluate(e, values), dtype=float), 1e-10,
                      f"{what}: to_einsum of {td.index_notation(e)[:80]}")
         if e.ndim <= 4:

@@ -80,6 +80,6 @@ def test_seed_1820_an_identity_the_notation_leaves_unsized_is_read_at_each_size(
 
     w = td.vector("w", "a")
     e = td.sum(w) * td.logdet(2 * td.eye("b"))
-    assert to_matrix(e).count("logdet(2*eye)") == 1
+    assert to_matrix(e).count("logdet(2*eye(size(b)))") == 1   # now sized by its dim's name, b
     results, _ = check_example(1820, reshaping=False, max_order=1, properties=["parse round trip"])
     assert not any(results.values()), results

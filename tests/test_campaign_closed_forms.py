@@ -604,7 +604,7 @@ def test_printed_forms_read_back(name):
     for e in [c.expr, derivative(c, 1)]:
         assert td.latex(e) and td.index_notation(e)
         scope = {"np": np, **{k: np.asarray(x, dtype=float) for k, x in c.values.items()}}
-        exec(td.to_einsum(e), scope)   # noqa: S102 - the generated code is what is tested
+        exec(td.to_einsum(e, sized_by=c.wrt), scope)   # noqa: S102 - the generated code is what is tested
         assert_close(scope["out"], value(c, e), 1e-10, f"{name}: to_einsum")
         text = str(td.matrix_notation(e))
         if e.ndim > 4 or text.startswith("no matrix notation"):

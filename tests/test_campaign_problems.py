@@ -968,11 +968,6 @@ def test_several_variables_hessian_blocks(name):
             assert_close(got_h[i][j], reference["hessian"][i][j], EXACT, f"{name}: hessian block {names[i]},{names[j]}")
 
 
-def redeclare(node):
-    """Declare symbol ``node`` again (the same interned symbol): the latest declaration of its dims."""
-    assert td.tensor(node.name, node.dims, symmetric=node.symmetric) is node
-
-
 def printable_exprs(p):
     return [p.expr] + [derivative(p, var, 1) for var in p.wrt]
 
@@ -980,16 +975,13 @@ def printable_exprs(p):
 @pytest.mark.parametrize("name", PRINTED)
 def test_printed_forms(name):
     p = get(name)
-    # einsum code sizes a dim the result no longer holds (I_e in d(A@V)/dV) from the symbol last
-    # declared with it, as in a notebook: this problem's, not another cached problem's of that dim
-    for node in symbols_of(p.expr):
-        redeclare(node)
     for e in printable_exprs(p):
         latex = td.latex(e)
         assert isinstance(latex, str) and latex
         index = td.index_notation(e)
         assert isinstance(index, str) and index
-        code = td.to_einsum(e)
+        # a dim the result no longer holds (I_e in d(A@V)/dV) is sized by the problem's own symbols
+        code = td.to_einsum(e, sized_by=symbols_of(p.expr))
         scope = {"np": np, **{k: np.asarray(v) for k, v in p.values.items()}}
         exec(code, scope)   # noqa: S102 - the generated code is the thing under test
         assert_close(scope["out"], evaluate(p, e), 1e-10, f"{name}: to_einsum of {index[:60]}")

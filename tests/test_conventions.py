@@ -216,8 +216,8 @@ def test_str_of_delta_and_derivatives():
     assert "inv(t1)" in str(g)
 
 
-def _exec_einsum(expr, values, functions=None):
-    code = td.to_einsum(expr)
+def _exec_einsum(expr, values, functions=None, sized_by=None):
+    code = td.to_einsum(expr, sized_by=sized_by)
     namespace = {"np": np, **values, **(functions or {})}
     exec(compile(code, "<to_einsum>", "exec"), namespace)
     return code, np.asarray(namespace["out"])
@@ -277,14 +277,17 @@ def test_to_einsum_with_user_functions():
 
 
 def test_to_einsum_when_the_result_no_longer_holds_the_symbol_with_the_dims():
-    """Derivatives whose delta dims come only from a symbol the result dropped: the printed code must
-    still run given the values (as td.evaluate does)."""
+    """Derivatives whose delta dims come only from a symbol the result dropped: given that symbol
+    (sized_by=, the one differentiated by), the printed code runs given the values (as td.evaluate
+    does); without it, the code leaves the size to fill in rather than read another symbol's."""
     X, Y, A, x = td.matrix("X", "n p"), td.matrix("Y", "p q"), td.matrix("A", "n n"), td.vector("x", "n")
     values = dict(X=RNG.standard_normal((2, 3)), Y=RNG.standard_normal((3, 4)),
                   A=RNG.standard_normal((2, 2)), x=RNG.standard_normal(2))
-    for expr in (td.diff(X @ Y, X), td.diff(X, X), td.grad(td.trace(A), A), td.diff(2 * x, x)):
-        code, got = _exec_einsum(expr, values)
+    for expr, wrt in ((td.diff(X @ Y, X), X), (td.diff(X, X), X), (td.grad(td.trace(A), A), A), (td.diff(2 * x, x), x)):
+        code, got = _exec_einsum(expr, values, sized_by=wrt)
         np.testing.assert_allclose(got, td.evaluate(expr, **values), err_msg=code)
+        assert f"= {wrt.name}.shape[" in code and "..." not in code, code
+        assert "# n: the size of dim n, which no symbol" in td.to_einsum(expr), td.to_einsum(expr)
 
 
 # ---------------------------------------------------------------- deltas and identity

@@ -113,10 +113,10 @@ EXAMPLES = [
     ("dX/dX (73)", lambda s: s.X, "X", 1, "tprod(eye(size(X, 1)), eye(size(X, 2)))", r"I_{n} \otimes I_{m}"),
     ("d(Ax)/dA", lambda s: s.A @ s.x, "A", 1, "tprod(eye(size(A, 1)), x')", r"I_{p} \otimes x^\top"),
     ("d(Xb)/dX", lambda s: s.X @ s.b, "X", 1, "tprod(eye(size(X, 1)), b')", r"I_{n} \otimes b^\top"),
-    ("d(AX)/dX", lambda s: s.A @ s.X, "X", 1, "tprod(A, eye(size(H, 2)))", r"A \otimes I_{m}"),
-    ("d(XB)/dX (74)", lambda s: s.X @ s.B, "X", 1, "tprod(eye(size(F, 1)), B')", r"I_{n} \otimes B^\top"),
+    ("d(AX)/dX", lambda s: s.A @ s.X, "X", 1, "tprod(A, eye(size(X, 2)))", r"A \otimes I_{m}"),
+    ("d(XB)/dX (74)", lambda s: s.X @ s.B, "X", 1, "tprod(eye(size(X, 1)), B')", r"I_{n} \otimes B^\top"),
     ("d(AXB)/dX", lambda s: s.A @ s.X @ s.B, "X", 1, "tprod(A, B')", r"A \otimes B^\top"),
-    ("d(X'E)/dX (75)", lambda s: s.X.T @ s.E, "X", 1, "tbox(eye(size(B, 1)), E')", r"I_{m} \boxtimes E^\top"),
+    ("d(X'E)/dX (75)", lambda s: s.X.T @ s.E, "X", 1, "tbox(eye(size(X, 2)), E')", r"I_{m} \boxtimes E^\top"),
     ("dX'/dX", lambda s: s.X.T, "X", 1, "tbox(eye(size(X, 2)), eye(size(X, 1)))", r"I_{m} \boxtimes I_{n}"),
     ("d(HX'F)/dX", lambda s: s.H @ s.X.T @ s.F, "X", 1, "tbox(H, F')", r"H \boxtimes F^\top"),
     ("d(X'X)/dX", lambda s: s.X.T @ s.X, "X", 1, "tbox(eye(size(X, 2)), X') + tprod(X', eye(size(X, 2)))", r"I_{m} \boxtimes X^\top + X^\top \otimes I_{m}"),
@@ -124,15 +124,15 @@ EXAMPLES = [
      r"I_{m} \boxtimes \left(C X\right)^\top + X^\top C \otimes I_{m}"),
     ("d(QQ)/dQ", lambda s: s.Q @ s.Q, "Q", 1, "tprod(Q, eye(size(Q, 1))) + tprod(eye(size(Q, 1)), Q')", r"Q \otimes I_{n} + I_{n} \otimes Q^\top"),
     ("d inv(Q)/dQ (60)", lambda s: td.inv(s.Q), "Q", 1, "-tprod(inv(Q), inv(Q)')", r"-\left(Q^{-1} \otimes Q^{-\top}\right)"),
-    ("d(xy')/dx", lambda s: td.outer(s.x, s.y), "x", 1, "tprod(eye(size(A, 2)), y)", r"I_{n} \otimes y"),
-    ("d(yx')/dx", lambda s: td.outer(s.y, s.x), "x", 1, "tprod(y, eye(size(A, 2)))", r"y \otimes I_{n}"),
-    ("d(XB + c')/dc, a bias", lambda s: s.X @ s.B + s.c, "c", 1, "tprod(vector(1, size(F, 1)), eye(size(F, 2)))", r"\mathbf{1}_{n} \otimes I_{q}"),
+    ("d(xy')/dx", lambda s: td.outer(s.x, s.y), "x", 1, "tprod(eye(size(x, 1)), y)", r"I_{n} \otimes y"),
+    ("d(yx')/dx", lambda s: td.outer(s.y, s.x), "x", 1, "tprod(y, eye(size(x, 1)))", r"y \otimes I_{n}"),
+    ("d(XB + c')/dc, a bias", lambda s: s.X @ s.B + s.c, "c", 1, "tprod(vector(1, size(n)), eye(size(c, 1)))", r"\mathbf{1}_{n} \otimes I_{q}"),
     ("d(C sum(x))/dx", lambda s: s.C * td.sum(s.x), "x", 1, "tprod(C, vector(1, size(C, 1))')", r"C \otimes \mathbf{1}_{n}^\top"),
     ("d(X sum(X))/dX", lambda s: s.X * td.sum(s.X), "X", 1, "sum(X)*tprod(eye(size(X, 1)), eye(size(X, 2))) + outer(X, vector(1, size(X, 1))*vector(1, size(X, 2))')",
      "\\begin{aligned}\n&\\operatorname{sum}\\left(X\\right) \\left(I_{n} \\otimes I_{m}\\right) \\\\\n"
      "&+ X \\circ \\mathbf{1}_{n} \\mathbf{1}_{m}^\\top\n\\end{aligned}"),
     ("d(tr(Q) C)/dQ", lambda s: td.trace(s.Q) * s.C, "Q", 1, "outer(C, eye(size(C, 1)))", r"C \circ I_{n}"),
-    ("dS/dS, S symmetric", lambda s: s.S, "S", 1, "0.5*(tbox(eye(size(a, 1)), eye(size(a, 1))) + tprod(eye(size(a, 1)), eye(size(a, 1))))",
+    ("dS/dS, S symmetric", lambda s: s.S, "S", 1, "0.5*(tbox(eye(size(S, 1)), eye(size(S, 1))) + tprod(eye(size(S, 1)), eye(size(S, 1))))",
      r"0.5 \left(I_{n} \boxtimes I_{n} + I_{n} \otimes I_{n}\right)"),
     ("Hessian of |T - UV'|^2 in U", lambda s: td.sum((s.T - s.U @ s.V.T) ** 2), "U", 2, "2*tprod(eye(size(U, 1)), V'*V)",
      r"2 \left(I_{n} \otimes V^\top V\right)"),
@@ -153,7 +153,8 @@ IDS = [example[0] for example in EXAMPLES]
 def test_each_example_prints_its_tensor_product_form_and_reads_back(what, build, wrt, order, text, latex):
     symbols = _symbols()
     derivative = td.diff(build(symbols), getattr(symbols, wrt), order=order)
-    assert td.matrix_notation(derivative) == text
+    # the symbol differentiated by sizes the dims the derivative no longer holds (eye(size(X, 2)))
+    assert td.matrix_notation(derivative, sized_by=getattr(symbols, wrt)) == text
     lines = latex.split("\n&")   # a long one is an aligned block, "out &=" on its first line
     assert td.latex(derivative) == (r"\mathrm{out} = " + latex if len(lines) == 1 else
                                     lines[0] + "\n\\mathrm{out} &= " + "\n&\\quad ".join(lines[1:]))
@@ -192,7 +193,16 @@ def test_a_result_without_that_structure_falls_back_to_index_notation():
     X, A, x = s.X, s.A, s.x
     for result in (td.diff(td.exp(X), X), td.diff(td.exp(A) @ x, A), td.diff(td.exp(X) * td.sum(X), X)):
         assert td.matrix_notation(result).startswith("no matrix notation"), td.matrix_notation(result)
-    assert td.matrix_notation(0 * td.tprod(A, X)).startswith("no matrix notation")   # no zero tensor
+
+
+
+def test_a_zero_tensor_is_the_outer_product_of_sized_zeros_and_reads_back():
+    s = _symbols()
+    X, A, x = s.X, s.A, s.x
+    for zero in (0 * td.tprod(A, X), td.diff(td.diff(td.sum(A), X), X), td.diff(A @ x, X)):
+        text = td.matrix_notation(zero)
+        assert text.startswith("outer(matrix(0, size(") and td.parse(text) is zero, text
+    assert td.matrix_notation(td.zeros("n m p q r")).startswith("no matrix notation")   # order 5: no notation
 
 
 def test_notebooks_render_the_tensor_product_form():

@@ -12,7 +12,7 @@ import tensordiff as td
 from tensordiff.expr import Add
 from tensordiff.matrixform import to_matrix
 from tensordiff.matrixsums import distributed
-from tensordiff.randexpr import USER_FUNCTIONS, ExpressionGenerator
+from tensordiff.randexpr import SIZES, USER_FUNCTIONS, ExpressionGenerator
 
 # SymPy's test_derivatives_of_complicated_matrix_expr (sympy/matrices/expressions/tests/
 # test_derivatives.py), in the parser's language; SymPy prints its derivative, 17 terms, in 560 characters.
@@ -89,6 +89,7 @@ def _reads_back(text, expr, gen):
     back = td.parse(text, **gen.S)
     assert back.shape == expr.shape, text   # a constant no symbol beside it sizes is written with its size
     values = {k: v for k, v in gen.V.items() if k in back.free or k in expr.free or f"size({k}," in text}
+    values |= {dim: size for dim, size in SIZES.items() if f"size({dim})" in text}   # size(a): the dim a
     np.testing.assert_allclose(td.evaluate(back, functions=USER_FUNCTIONS, **values),
                                td.evaluate(expr, functions=USER_FUNCTIONS, **values), rtol=1e-8, atol=1e-10, err_msg=text)
 
@@ -110,7 +111,7 @@ def test_random_gradients_have_a_matrix_form_whenever_each_term_has_one(block):
                 terms = _expanded(g)
                 if len(terms) > 200 or any(to_matrix(t) is None for t in terms):
                     continue
-                text = to_matrix(g)
+                text = to_matrix(g, sized_by=(S[wrt],))
                 assert text is not None, (seed, wrt, td.index_notation(g))
                 written += 1
                 multiplied_out += len(terms) > len(getattr(g, "terms", (g,)))

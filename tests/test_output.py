@@ -73,7 +73,7 @@ def test_identities_times_scalar_products_and_zeros_have_matrix_forms():
         assert not text.startswith("no matrix notation"), text
         back = td.parse(text, eye="n")
         np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(e, **values), rtol=1e-12, atol=1e-15)
-    assert td.matrix_notation(0 * td.matrix("B", "n p")) == "matrix(0, size(B, 1), size(B, 2))"
+    assert td.matrix_notation(0 * td.matrix("B", "n p")) == "matrix(0, size(n), size(p))"
 
 
 def test_the_diagonal_of_a_product_has_a_matrix_form():

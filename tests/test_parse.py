@@ -189,7 +189,7 @@ def test_identity_takes_the_size_around_it_or_the_given_one():
     assert parse("eye*X", eye="m", X="n p").shape == ("n", "p")
     A = td.matrix("A", "n n")
     text = td.matrix_notation(td.trace(A + td.eye("n")) * td.eye("p"))
-    assert text == "tr(A + eye)*eye" and parse(text, eye="p").shape == ("p", "p")
+    assert text == "tr(A + eye)*eye(size(p))" and parse(text).shape == ("p", "p")
     sizer = td.matrix("P_sizer", "p p")   # a symbol to give p its size at evaluation
     value = td.evaluate([parse(text, eye="p"), sizer], A=np.eye(2), P_sizer=np.zeros((3, 3)))[0]
     np.testing.assert_allclose(value, 4 * np.eye(3))

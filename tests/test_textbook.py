@@ -56,17 +56,15 @@ def test_a_sum_over_a_vector_times_a_matrix_is_a_product_with_ones(network):
 
 
 @pytest.mark.parametrize("make, printed", [
-    (lambda: td.zeros("n_zo p_zo"), "matrix(0, size(Z, 1), size(Z, 2))"),
-    (lambda: td.ones("n_zo"), "vector(1, size(Z, 1))"),
-    (lambda: 2.5 * td.ones("n_zo p_zo"), "matrix(2.5, size(Z, 1), size(Z, 2))"),
-    (lambda: -td.ones("n_zo"), "vector(-1, size(Z, 1))"),
+    (lambda: td.zeros("n p"), "matrix(0, size(n), size(p))"), (lambda: td.ones("n"), "vector(1, size(n))"),
+    (lambda: 2.5 * td.ones("n p"), "matrix(2.5, size(n), size(p))"),
+    (lambda: -td.ones("n"), "vector(-1, size(n))"),
 ])
 def test_zero_and_all_ones_have_a_matrix_form(make, printed):
-    # no symbol of the constant sizes it: the live one with most of its dims, declared last, does
-    # (dims no other test file declares: a live vector of dim n elsewhere would size ones("n") first)
-    Z = td.matrix("Z", "n_zo p_zo")
+    # no symbol of the constant sizes it: size(n) names the dim itself, whatever symbols are alive
+    Z = td.matrix("Z", "n p")
     assert td.matrix_notation(make()) == printed
-    assert td.parse(printed).shape == make().shape and Z.shape == ("n_zo", "p_zo")
+    assert td.parse(printed).shape == make().shape and Z.shape == ("n", "p")
 
 
 def test_filled_matrices_read_back_sized_by_their_surroundings(network):
@@ -188,12 +186,13 @@ def test_the_parser_reads_a_reduction_along_a_dimension(text, axis):
 
 
 def test_size_reads_a_dim_of_a_symbol_and_bad_dimensions_are_parse_errors():
-    td.matrix("X", "n p")   # X is alive: td.parse gives it these dims
+    X = td.matrix("X", "n p")   # X is alive: td.parse gives it these dims
     assert td.evaluate(td.parse("size(X, 1)*size(X, 2)"), X=np.ones((5, 3))) == 15
     for text, message in [("size(X)", "needs the dimension"), ("sum(X, 3)", "1 \\(the rows\\) or 2"),
                           ("mean(X, 0)", "1 \\(the rows\\) or 2")]:
         with pytest.raises(td.ParseError, match=message):
             td.parse(text)
+    assert X.shape == ("n", "p")
 
 
 def test_the_centred_gaussian_gradient_holds_the_size_of_a_dim():
@@ -225,7 +224,7 @@ def test_the_jeffreys_prior_gradient_holds_the_diagonal_of_a_product():
 
 
 @pytest.mark.parametrize("build, printed", [
-    (lambda u, a, X, b: (0.5 * u) ** (-1) * u, "vector(2, size(a, 1))"),
+    (lambda u, a, X, b: (0.5 * u) ** (-1) * u, "vector(2, size(n))"),
     (lambda u, a, X, b: (u @ u) ** (-0.5), "1/norm2(u)"),
     (lambda u, a, X, b: td.grad(td.norm(u - a), u), "(u - a)/norm2(u - a)"),
     (lambda u, a, X, b: a @ X @ b, "a'*X*b"),

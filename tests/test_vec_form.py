@@ -89,7 +89,7 @@ def test_the_jacobian_is_the_magnus_neudecker_matrix():
     flat = j.transpose(0, 2, 1).reshape(j.shape[0], -1)   # columns in vec(X)'s (column-major) order
     np.testing.assert_allclose(flat, np.kron(b.T, a), atol=1e-12)
     assert str(td.matrix_notation(td.diff(td.vec(A @ X @ B), X))) == "unvec(kron(B', A))"
-    assert str(td.matrix_notation(td.diff(td.vec(X.T), X))) == "unvecT(kron(eye(size(X, 1)), eye(size(X, 2))))"
+    assert str(td.matrix_notation(td.diff(td.vec(X.T), X), sized_by=X)) == "unvecT(kron(eye(size(X, 1)), eye(size(X, 2))))"
 
 
 def _sized(expr, **values):

@@ -216,11 +216,8 @@ class Einsum(Expr):
         _set(self, "subscripts", subs)
         _set(self, "out", out)
         _set(self, "dims", dims)
-        _set(self, "shape", tuple(dims[i] for i in out))
-        free = frozenset()
-        for op in operands:
-            free |= op.free
-        _set(self, "free", free)
+        _set(self, "shape", tuple([dims[i] for i in out]))
+        _set(self, "free", _free_of(operands))
         _set(self, "skey", einsum_skey(coeff, operands, subs, out, dims))
 
     def _fields(self):
@@ -232,6 +229,21 @@ class Einsum(Expr):
     @property
     def is_constant(self):
         return not self.operands
+
+
+def _free_of(children):
+    """The names the ``children`` use: the set of the child that uses them all where there is one
+    (a transpose, a scaling, a sum of terms over one symbol), so the node adds no set of its own."""
+    sets = [child.free for child in children]
+    if not sets:
+        return _NO_NAMES
+    widest = max(sets, key=len)
+    if all(names <= widest for names in sets):
+        return widest
+    return widest.union(*sets)
+
+
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 def einsum_skey(coeff, operands, subs, out, dims):
@@ -247,8 +259,8 @@ class Add(Expr):
     def _init(self, terms):
         _set(self, "terms", terms)
         _set(self, "shape", terms[0].shape)
-        _set(self, "free", frozenset().union(*(t.free for t in terms)))
-        _set(self, "skey", digest("Add", tuple(t.skey for t in terms)))
+        _set(self, "free", _free_of(terms))
+        _set(self, "skey", digest("Add", tuple([t.skey for t in terms])))
 
     def _fields(self):
         return (self.terms,)

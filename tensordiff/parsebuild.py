@@ -137,10 +137,14 @@ def _fuses_alike(operands):
     if len(set(map(id, operands))) != len(operands):
         return False
     for op in operands:
-        if isinstance(op, (Inv, *STRUCTURES)) or isinstance(op, Apply) and op.fn.name == "pow" \
-                or op.ndim == 2 and op.shape[0] == op.shape[1] and is_symmetric(op):
+        shape = op.shape
+        if isinstance(op, _REWRITTEN) or isinstance(op, Apply) and op.fn.name == "pow" \
+                or len(shape) == 2 and shape[0] == shape[1] and is_symmetric(op):
             return False
     return True
+
+
+_REWRITTEN = (Inv, *STRUCTURES)   # operands a product rewrites by looking at some of the others
 
 
 def _whole_product(node, kids, typed, traced=False):
@@ -157,11 +161,13 @@ def _whole_product(node, kids, typed, traced=False):
             return None
         if kid.kind == "T":   # A' is A read with its indices swapped (a vector' is the vector)
             value = values[kid.kids[0].key]
-        swapped = kid.kind == "T" and value.ndim == 2
+        axes = value.shape
+        swapped = kid.kind == "T" and len(axes) == 2
         flat.extend(value.operands if isinstance(value, Einsum) else (value,))
-        if len(flat) > MAX_MERGED_OPERANDS or value.ndim != (shape[0] != ONE) + (shape[1] != ONE):
+        if len(flat) > MAX_MERGED_OPERANDS or len(axes) != (shape[0] != ONE) + (shape[1] != ONE):
             return None
-        axes = value.shape[::-1] if swapped else value.shape
+        if swapped:
+            axes = axes[::-1]
         kind = kinds[k - 1] if k else "first"
         own_rows = None
         if shape[0] != ONE:
@@ -176,7 +182,7 @@ def _whole_product(node, kids, typed, traced=False):
         if shape[1] != ONE:
             own_cols = len(dims)
             dims.append(axes[-1])
-        sub = tuple(i for i in (own_rows, own_cols) if i is not None)
+        sub = _present(own_rows, own_cols)
         operands.append(value)
         subs.append(sub[::-1] if swapped else sub)
         if kind in ("first", "matmul", "outer") or rows is None and cols is None:
@@ -192,7 +198,14 @@ def _whole_product(node, kids, typed, traced=False):
         subs = [tuple([renumber[i] for i in sub]) for sub in subs]
         del dims[cols]
         return einsum_node(1.0, operands, subs, (), dims)
-    return einsum_node(1.0, operands, subs, tuple(i for i in (rows, cols) if i is not None), dims)
+    return einsum_node(1.0, operands, subs, _present(rows, cols), dims)
+
+
+def _present(rows, cols):
+    """The indices of a factor's or product's axes (None: an axis of size 1, left out)."""
+    if rows is None:
+        return () if cols is None else (cols,)
+    return (rows,) if cols is None else (rows, cols)
 
 
 def _build_sum(node, kids, typed):

@@ -32,8 +32,9 @@ def _dim_names(order, typed):
 
     A class that only identities have (``2*eye`` alone) also skips the dims of declared symbols:
     evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
-    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind == "sym"}
-    of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[n.key]}
+    sized = [n for n in order if n.kind in ("sym", "eye", "ones")]   # the nodes whose dims are named here
+    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in sized if n.kind == "sym"}
+    of_symbols = {typed.dims.find(d) for n in sized if n.kind == "sym" for d in typed.shapes[n.key]}
 
     candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
     unfolding = itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
@@ -55,13 +56,13 @@ def _dim_names(order, typed):
         return name
 
     names = {}
-    for node in order:   # eye="p" for an identity whose surroundings leave its size open
+    for node in sized:   # eye="p" for an identity whose surroundings leave its size open
         if node.kind == "eye" and node.value in typed.given:
             root = typed.dims.find(typed.shapes[node.key][0])
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
-    for node in order:
-        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones") else ():
+    for node in sized:
+        for d in typed.shapes[node.key]:
             root = typed.dims.find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)

@@ -231,16 +231,15 @@ class Einsum(Expr):
         return not self.operands
 
 
-def _free_of(children):
-    """The names the ``children`` use: the set of the child that uses them all where there is one
-    (a transpose, a scaling, a sum of terms over one symbol), so the node adds no set of its own."""
-    sets = [child.free for child in children]
-    if not sets:
-        return _NO_NAMES
-    widest = max(sets, key=len)
-    if all(names <= widest for names in sets):
-        return widest
-    return widest.union(*sets)
+def _free_of(operands):
+    """The names a product's ``operands`` use: an operand's own set where it holds the others' (a
+    transpose, a scaling), so the product adds no set of its own."""
+    free = _NO_NAMES
+    for op in operands:
+        names = op.free
+        if not names <= free:
+            free = names if free <= names else free | names
+    return free
 
 
 _NO_NAMES: frozenset[str] = frozenset()
@@ -259,7 +258,7 @@ class Add(Expr):
     def _init(self, terms):
         _set(self, "terms", terms)
         _set(self, "shape", terms[0].shape)
-        _set(self, "free", _free_of(terms))
+        _set(self, "free", frozenset().union(*[t.free for t in terms]))
         _set(self, "skey", digest("Add", tuple([t.skey for t in terms])))
 
     def _fields(self):

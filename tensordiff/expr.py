@@ -216,11 +216,8 @@ class Einsum(Expr):
         _set(self, "subscripts", subs)
         _set(self, "out", out)
         _set(self, "dims", dims)
-        _set(self, "shape", tuple(dims[i] for i in out))
-        free = frozenset()
-        for op in operands:
-            free |= op.free
-        _set(self, "free", free)
+        _set(self, "shape", tuple([dims[i] for i in out]))
+        _set(self, "free", _free_of(operands))
         _set(self, "skey", einsum_skey(coeff, operands, subs, out, dims))
 
     def _fields(self):
@@ -232,6 +229,20 @@ class Einsum(Expr):
     @property
     def is_constant(self):
         return not self.operands
+
+
+def _free_of(operands):
+    """The names a product's ``operands`` use: an operand's own set where it holds the others' (a
+    transpose, a scaling), so the product adds no set of its own."""
+    free = _NO_NAMES
+    for op in operands:
+        names = op.free
+        if not names <= free:
+            free = names if free <= names else free | names
+    return free
+
+
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 def einsum_skey(coeff, operands, subs, out, dims):
@@ -247,8 +258,8 @@ class Add(Expr):
     def _init(self, terms):
         _set(self, "terms", terms)
         _set(self, "shape", terms[0].shape)
-        _set(self, "free", frozenset().union(*(t.free for t in terms)))
-        _set(self, "skey", digest("Add", tuple(t.skey for t in terms)))
+        _set(self, "free", frozenset().union(*[t.free for t in terms]))
+        _set(self, "skey", digest("Add", tuple([t.skey for t in terms])))
 
     def _fields(self):
         return (self.terms,)

@@ -97,7 +97,7 @@ from .indices import parse_dims
 from .matrixnames import expand as expand_names
 from .parsebuild import build, take_live_symbols
 from .parseshapes import infer_shapes
-from .parsesyntax import MAX_DEPTH, Parser, postorder, tokenize
+from .parsesyntax import MAX_DEPTH, Parser, tokenize
 from .annotations import Dims
 from .expr import Expr
 
@@ -220,13 +220,14 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     wanted = _symmetric_names(symmetric)
     try:
         with without_cycle_collection():
+            parser = Parser(text)
             try:
-                tree = Parser(text).parse()
+                parser.parse()
             except ParseError:
                 tokenize(text)   # a bad character or number anywhere in the text is the error reported, as ever
                 raise
-            order = postorder(tree)
-            del tree
+            order = parser.keys.order   # children first, one node per key; the last is the whole text's
+            del parser
             take_live_symbols(order, given, chosen)
             marked = wanted | {name for name, node in chosen.items() if node.symmetric}
             for name in sorted(wanted & set(given)):

@@ -32,8 +32,9 @@ def _dim_names(order, typed):
 
     A class that only identities have (``2*eye`` alone) also skips the dims of declared symbols:
     evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
-    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in order if n.kind in ("sym", "dim")}
-    of_symbols = {typed.dims.find(d) for n in order if n.kind == "sym" for d in typed.shapes[n.key]}
+    sized = [n for n in order if n.kind in ("sym", "eye", "ones", "dim")]   # the nodes whose dims are named here
+    taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in sized if n.kind in ("sym", "dim")}
+    of_symbols = {typed.dims.find(d) for n in sized if n.kind == "sym" for d in typed.shapes[n.key]}
 
     candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
     unfolding = itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
@@ -55,13 +56,13 @@ def _dim_names(order, typed):
         return name
 
     names = {}
-    for node in order:   # eye="p" for an identity whose surroundings leave its size open
+    for node in sized:   # eye="p" for an identity whose surroundings leave its size open
         if node.kind == "eye" and node.value in typed.given:
             root = typed.dims.find(typed.shapes[node.key][0])
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
-    for node in order:
-        for d in typed.shapes[node.key] if node.kind in ("sym", "eye", "ones", "dim") else ():
+    for node in sized:
+        for d in typed.shapes[node.key]:
             root = typed.dims.find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
@@ -137,10 +138,14 @@ def _fuses_alike(operands):
     if len(set(map(id, operands))) != len(operands):
         return False
     for op in operands:
-        if isinstance(op, (Inv, *STRUCTURES)) or isinstance(op, Apply) and op.fn.name == "pow" \
-                or op.ndim == 2 and op.shape[0] == op.shape[1] and is_symmetric(op):
+        shape = op.shape
+        if isinstance(op, _REWRITTEN) or isinstance(op, Apply) and op.fn.name == "pow" \
+                or len(shape) == 2 and shape[0] == shape[1] and is_symmetric(op):
             return False
     return True
+
+
+_REWRITTEN = (Inv, *STRUCTURES)   # operands a product rewrites by looking at some of the others
 
 
 def _whole_product(node, kids, typed, traced=False):
@@ -157,11 +162,13 @@ def _whole_product(node, kids, typed, traced=False):
             return None
         if kid.kind == "T":   # A' is A read with its indices swapped (a vector' is the vector)
             value = values[kid.kids[0].key]
-        swapped = kid.kind == "T" and value.ndim == 2
+        axes = value.shape
+        swapped = kid.kind == "T" and len(axes) == 2
         flat.extend(value.operands if isinstance(value, Einsum) else (value,))
-        if len(flat) > MAX_MERGED_OPERANDS or value.ndim != (shape[0] != ONE) + (shape[1] != ONE):
+        if len(flat) > MAX_MERGED_OPERANDS or len(axes) != (shape[0] != ONE) + (shape[1] != ONE):
             return None
-        axes = value.shape[::-1] if swapped else value.shape
+        if swapped:
+            axes = axes[::-1]
         kind = kinds[k - 1] if k else "first"
         own_rows = None
         if shape[0] != ONE:
@@ -176,7 +183,7 @@ def _whole_product(node, kids, typed, traced=False):
         if shape[1] != ONE:
             own_cols = len(dims)
             dims.append(axes[-1])
-        sub = tuple(i for i in (own_rows, own_cols) if i is not None)
+        sub = _present(own_rows, own_cols)
         operands.append(value)
         subs.append(sub[::-1] if swapped else sub)
         if kind in ("first", "matmul", "outer") or rows is None and cols is None:
@@ -192,7 +199,14 @@ def _whole_product(node, kids, typed, traced=False):
         subs = [tuple([renumber[i] for i in sub]) for sub in subs]
         del dims[cols]
         return einsum_node(1.0, operands, subs, (), dims)
-    return einsum_node(1.0, operands, subs, tuple(i for i in (rows, cols) if i is not None), dims)
+    return einsum_node(1.0, operands, subs, _present(rows, cols), dims)
+
+
+def _present(rows, cols):
+    """The indices of a factor's or product's axes (None: an axis of size 1, left out)."""
+    if rows is None:
+        return () if cols is None else (cols,)
+    return (rows,) if cols is None else (rows, cols)
 
 
 def _build_sum(node, kids, typed):

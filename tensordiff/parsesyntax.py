@@ -100,7 +100,10 @@ class _Node:
             key = (kind, value, kids[0].key)
         else:
             key = (kind, value, *[kid.key for kid in kids])
-        self.key = keys.setdefault(key, len(keys))
+        number = len(keys)
+        self.key = keys.setdefault(key, number)
+        if self.key == number:
+            keys.order.append(self)
 
     def moved(self, offset):
         """This node read ``offset`` characters further on: the same key and children (a repeat of its
@@ -109,6 +112,18 @@ class _Node:
         node.kind, node.kids, node.value, node.key = self.kind, self.kids, self.value, self.key
         node.pos, node.start, node.end = self.pos + offset, self.start + offset, self.end + offset
         return node
+
+
+class _Keys(dict):
+    """The number of each node key, and the first node of each key in the order the parser finishes
+    them: children before parents, left to right (the post-order of the tree, one node per key), so
+    a repeated subexpression is typed and built once."""
+
+    __slots__ = ("order",)
+
+    def __init__(self):
+        super().__init__()
+        self.order = []
 
 
 class _Memo:
@@ -132,7 +147,7 @@ class Parser:
     def __init__(self, text):
         self.text = text
         self.depth = 0
-        self.keys = {}
+        self.keys = _Keys()
         self.before = None   # the token last taken
         self.tok = self.scan(0)   # the token next
         self.closing = closing_parens(text)
@@ -455,18 +470,3 @@ class Parser:
         else:
             self.deepest = max(deepest, self.deepest)
         return node
-
-
-def postorder(root):
-    """The nodes under ``root``, children first, without recursion: one node per key (the first in
-    the text), so a repeated subexpression is typed and built once."""
-    order, stack, seen = [], [(root, False)], set()
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-        elif node.key not in seen:
-            seen.add(node.key)
-            stack.append((node, True))
-            stack.extend((kid, False) for kid in reversed(node.kids))
-    return order

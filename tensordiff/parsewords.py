@@ -61,10 +61,11 @@ ALONG = frozenset({"sum", "max", "min", "mean", "logsumexp", "size"})
 reserve_words([*FUNCTION_TABLE, *IDENTITY, *ONES, *ALONG, *BOOL_WORDS])   # a user function so named prints as user.<name>
 
 
-@functools.lru_cache(maxsize=4096)   # asked for every name token; the answer never changes
 def function_word(name):
     """Whether ``name`` is a function of the notation (FUNCTION_TABLE, or polygamma1, polygamma2, ...)."""
-    return name in FUNCTION_TABLE or builtin_function(name) is not None
+    # asked for every name token: a symbol's name is told apart without the polygamma pattern
+    return name in FUNCTION_TABLE or (name in FUNCTIONS or name.startswith("polygamma")) and \
+        builtin_function(name) is not None
 
 
 def function_row(value):

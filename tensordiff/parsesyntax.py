@@ -413,6 +413,9 @@ class Parser:
             self.fail(f"expected {')' if dim else ', or )'} or an operator, got {self.source(token)}", token)
         self.depth -= 1
         if dim is None and name == "size" and arg.kind == "sym":   # size(n): the size of the dim named n
+            if self.keys.order[-1] is arg:   # n read first as a symbol, new to the text: not one of its nodes
+                del self.keys[("sym", arg.value)]
+                self.keys.order.pop()
             return _Node(self.keys, "along", word.pos, word.pos, self.end,
                          (_Node(self.keys, "dim", arg.pos, arg.start, arg.end, (), arg.value),), (name, 1))
         if dim is None and name == "size":

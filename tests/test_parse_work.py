@@ -95,7 +95,8 @@ def reference_postorder(root):
 def random_text(rng, depth):
     """Matrix notation over a few names, repeats (read once, reused), identities and ones included."""
     if depth == 0 or rng.random() < 0.2:
-        return rng.choice(["A", "B", "x", "y", "s", "eye", "vector(1)", "2.5", "(A*x + y)", "tanh(B'*x)"])
+        return rng.choice(["A", "B", "x", "y", "s", "eye", "vector(1)", "2.5", "(A*x + y)", "tanh(B'*x)",
+                           "vector(1, size(n))", "size(n)*x", "s*size(s)"])
     pick = rng.randrange(8)
     a, b = random_text(rng, depth - 1), random_text(rng, depth - 1)
     return [f"{a} + {b}", f"{a}*{b}", f"({a})'", f"exp({a})", f"{a} - ({b})", f"{a}.*{b}", f"-{a}",
@@ -118,7 +119,8 @@ def test_the_parsers_order_is_the_post_order_of_its_tree():
 
 
 @pytest.mark.parametrize("text", ["(A*x + y)'*(A*x + y) + (A*x + y)'*B", "x + (x) + ((x))", "eye*eye + eye",
-                                  "tanh(B'*x) .* tanh(B'*x) - tanh(B'*x)"])
+                                  "tanh(B'*x) .* tanh(B'*x) - tanh(B'*x)",
+                                  "size(n)*x + n*x", "n*x + size(n)*x", "matrix(0, size(n), size(p)) + A"])
 def test_repeated_text_is_one_node_in_the_parsers_order(text):
     parser = Parser(text)
     root = parser.parse()

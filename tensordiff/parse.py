@@ -180,7 +180,8 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     symbols : list or dict of Expr, optional
         Symbols to use by name: a list of symbols or a dict {name: symbol}.
     symmetric : str or list of str, optional
-        The names of symbols that are symmetric matrices.
+        The names of symbols that are symmetric matrices; a symbol passed (in ``symbols=`` or as
+        ``X=X``) that is not symmetric may not be named here (ShapeError).
 
     Returns
     -------
@@ -218,6 +219,10 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     text = expand_names(text)   # "t1 = sigmoid(X*W)\n t1 .* (1 - t1)": matrix notation's named parts
     given, chosen = _given_symbols(symbols, dims)
     wanted = _symmetric_names(symmetric)
+    for name in sorted(wanted & set(chosen)):
+        if not chosen[name].symmetric:
+            raise ShapeError(f"symmetric= names {name!r}, but the symbol {name!r} passed to parse is not symmetric: "
+                             f"declare it with symmetric=True, or leave {name!r} out of symmetric=")
     try:
         with without_cycle_collection():
             parser = Parser(text)

@@ -859,19 +859,14 @@ def test_einsum_code_sizes_a_dim_held_only_inside_a_composite_dim(kind):
     assert_close(scope["out"], want, 1e-12, td.to_einsum(e))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "td.parse(text, symbols=[P], symmetric='P') with P a plain matrix builds a symmetric P, not the "
-    "symbol passed (the guide: a symbol in symbols= is used as it is, dims and kind); parse.py marks "
-    "every name in symmetric= (marked = wanted | ...) without checking it against the given symbol"))
-def test_parse_keeps_a_plain_symbol_passed_in_symbols_or_refuses_symmetric_for_it():
+def test_parse_refuses_symmetric_for_a_plain_symbol_passed_to_it():
+    # a symbol passed to parse is used as it is: symmetric= naming a plain one is a contradiction
     P = td.matrix("P_sy", "n_sy n_sy")
-    try:
-        e = td.parse("tr(P_sy*A_sy)", symbols=[P], symmetric="P_sy")
-    except td.ShapeError as error:
-        assert "P_sy" in str(error)
-        return
-    used = [n for n in symbols_of(e) if n.name == "P_sy"]
-    assert used == [P], used
+    for passed in (dict(symbols=[P]), dict(P_sy=P)):
+        with pytest.raises(td.ShapeError, match="P_sy.*not symmetric"):
+            td.parse("tr(P_sy*A_sy)", symmetric="P_sy", **passed)
+    S = td.matrix("S_sy", "n_sy n_sy", symmetric=True)
+    assert [n for n in symbols_of(td.parse("tr(S_sy*A_sy)", symbols=[S], symmetric="S_sy")) if n.name == "S_sy"] == [S]
 
 
 # ---------------------------------------------------------------- bad input, on every backend

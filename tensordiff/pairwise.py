@@ -20,7 +20,7 @@ from opt_einsum.parser import convert_to_valid_einsum_chars
 from .buffers import DistinctLayouts
 from .contractionpaths import contraction_path
 
-__all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
+__all__ = ["pairwise_contraction", "direct_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
 
 
 def pairwise_contraction(equation, shapes):
@@ -56,6 +56,9 @@ def pairwise_contraction(equation, shapes):
     result_shape = batch_shape + tuple(size[c] for c in kept_a + kept_b)
     produced = batch + kept_a + kept_b
     perm_out = tuple(produced.index(c) for c in out)
+    direct = direct_contraction(equation, shapes)
+    if direct is not None:
+        return direct
     if not summed or (batch and rows == cols == 1):   # outer or elementwise products, batched dots
         if len(size) <= 52:   # einsum's loop beats tiny matmuls, but reads 52 letters at most
             return functools.partial(np.einsum, convert_to_valid_einsum_chars(equation))
@@ -83,6 +86,78 @@ def pairwise_contraction(equation, shapes):
         product = np.matmul(x.transpose(perm_a).reshape(a_shape), y.transpose(perm_b).reshape(b_shape))
         return product.reshape(result_shape).transpose(perm_out)
     return contract
+
+
+def direct_contraction(equation, shapes):
+    """A function of two arrays computing ``np.einsum(equation, a, b)`` as one numpy call on views
+    of them, where the pair is an elementwise or outer product (a broadcast multiplication) or a
+    product of matrices and vectors summing one index (np.dot); else None. Either is cheaper than
+    einsum's loop at any size: nothing is parsed per call, and np.dot is BLAS.
+
+    >>> import numpy as np
+    >>> from tensordiff.pairwise import direct_contraction
+    >>> A, v = np.arange(6.0).reshape(2, 3), np.arange(3.0)
+    >>> direct_contraction("ab,b->a", [(2, 3), (3,)])(A, v), direct_contraction("ab,b->ab", [(2, 3), (3,)])(A, v)[1]
+    (array([ 5., 14.]), array([ 0.,  4., 10.]))
+    >>> direct_contraction("ab,ab->a", [(2, 3), (2, 3)]) is None   # a batched dot: einsum's
+    True
+    """
+    inputs, out = equation.split("->")
+    a, b = inputs.split(",")
+    if any(len(set(term)) != len(term) for term in (a, b, out)) or not set(a + b) <= set(out) | (set(a) & set(b)):
+        return None   # a diagonal, or an index summed out of one operand alone
+    summed = [c for c in a if c in b and c not in out]
+    if not summed:
+        return _broadcast_product(a, b, out)
+    batch = [c for c in out if c in a and c in b]
+    if not batch and len(summed) == 1 and len(a) <= 2 and len(b) <= 2 and len(out) >= 1:
+        return _dot_product(a, b, out, summed[0])
+    return None
+
+
+def _broadcast_product(a, b, out):
+    """The product of two terms that sum nothing and carry only indices of the output, whose
+    indices each appear once: each operand's axes put in the output's order (a transpose, only
+    where they are not) and broadcast over the indices it lacks (a view each), then one
+    multiplication an entry, as einsum's loop makes it, without its per-call parsing."""
+    moves = []
+    for term in (a, b):
+        order = tuple(sorted(range(len(term)), key=lambda k: out.index(term[k])))
+        spread = tuple(slice(None) if c in term else None for c in out)
+        moves.append((None if order == tuple(range(len(term))) else order,
+                      None if len(term) == len(out) else spread))
+    (order_a, spread_a), (order_b, spread_b) = moves
+    if order_a is None and order_b is None and spread_a is None:
+        return np.multiply if spread_b is None else lambda x, y: np.multiply(x, y[spread_b])
+
+    def product(x, y):
+        if order_a is not None:
+            x = x.transpose(order_a)
+        if order_b is not None:
+            y = y.transpose(order_b)
+        return np.multiply(x if spread_a is None else x[spread_a], y if spread_b is None else y[spread_b])
+    return product
+
+
+def _dot_product(a, b, out, summed):
+    """A product of a matrix or vector with a matrix or vector that sums one index (not two
+    vectors: that is a number, which np.dot gives as a scalar): one np.dot of the operands, each
+    transposed (a view) to put the summed index last in the left one and first in the right one,
+    in the order that gives the output's axes as they come."""
+    if len(out) == 2 and out[0] not in a:   # (A B)ᵀ = Bᵀ Aᵀ: the output's first axis is b's
+        a, b, swap = b, a, True
+    else:
+        swap = False
+    turn_a = len(a) == 2 and a[1] != summed   # the left operand's summed index first: transposed
+    turn_b = len(b) == 2 and b[0] != summed
+    if not turn_a and not turn_b:
+        return np.dot if not swap else lambda x, y: np.dot(y, x)
+
+    def product(x, y):
+        if swap:
+            x, y = y, x
+        return np.dot(x.T if turn_a else x, y.T if turn_b else y)
+    return product
 
 
 def _matrix_product(perm_a, perm_b, perm_out):

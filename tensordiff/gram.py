@@ -182,7 +182,8 @@ def gram_product(g, weight, factor, shape=None, dtype=None):
     result = np.empty((cols, cols) if shape is None else shape, dtype=dtype)
     matrix = result.reshape(cols, cols)   # a view of result's buffer: matmul writes it in place
     if weight is None:
-        np.matmul(g.T, g.copy() if narrow(rows, cols) else g, out=matrix)   # gemm, or syrk on G itself
+        # gemm with a copy of G in its own layout (a plain copy), or syrk on G itself
+        np.matmul(g.T, g.copy(order="K") if narrow(rows, cols) else g, out=matrix)
     elif np.ndim(weight) == 0 or rows == 0:
         np.matmul(g.T, g * weight, out=matrix)
     else:

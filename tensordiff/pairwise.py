@@ -20,7 +20,8 @@ from opt_einsum.parser import convert_to_valid_einsum_chars
 from .buffers import DistinctLayouts
 from .contractionpaths import contraction_path
 
-__all__ = ["pairwise_contraction", "direct_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
+__all__ = ["pairwise_contraction", "direct_contraction", "planned_contraction", "unary_contraction", "scaling_in_place",
+           "IN_PLACE_ENTRIES"]
 
 INNER_RATIO = 4   # a broadcast product's longest axis is written innermost where it is this many times the last
 INNER_LOOPS = 128   # and where the output's order would run numpy's inner loop this many times

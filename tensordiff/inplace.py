@@ -14,8 +14,9 @@ fusion.py (``FusedSumStep.donate``):
 Either way the arithmetic and its order are those of the step it replaces, so the results are
 bit-identical; the buffer is checked at run time (a writable float array of the result's shape
 and dtype) and the step allocates as before otherwise. A contraction's scaling of fewer than
-``pairwise.IN_PLACE_ENTRIES`` entries allocates too: there the checks cost more than the allocation. ``donor`` names the argument whose buffer
-is taken, which pricing.replay reads as it does for sums.
+``pairwise.IN_PLACE_ENTRIES`` entries allocates too: there the checks cost more than the
+allocation. ``donor`` names the argument whose buffer is taken, which pricing.replay reads as it
+does for sums.
 """
 
 import functools

@@ -5,10 +5,12 @@ it hands batch indices (kept, and in both operands) to einsum's loop instead of 
 plan is made once: indices only one operand has and the output lacks are summed out of it first,
 then each operand is transposed to (batch, kept, summed) and reshaped to 3-d, so one ``matmul``
 does the rest; the result is reshaped and transposed to the output's order. Products that sum
-nothing (outer and elementwise ones) and batched dot products have no matrices worth the name:
-numpy's einsum loop runs those (opt_einsum took ~50 ms for a 40⁴ outer product that einsum
-writes in ~6 ms). Contractions of more operands follow opt_einsum's path (its order of pairs),
-each pair run this way, without opt_einsum's per-call dispatch.
+nothing (outer and elementwise ones) have no matrices worth the name: they are one broadcast
+multiplication (opt_einsum took ~50 ms for a 40⁴ outer product that einsum writes in ~6 ms), and
+a matrix or vector times a matrix or vector is one np.dot (``direct_contraction``); batched dot
+products and sums out of one operand alone run in numpy's einsum loop. Contractions of more
+operands follow opt_einsum's path (its order of pairs), each pair run this way, without
+opt_einsum's per-call dispatch.
 """
 
 import functools
@@ -29,9 +31,10 @@ IN_PLACE_ENTRIES = 1024   # a scaling on a contraction's path writes into its op
 
 
 def pairwise_contraction(equation, shapes):
-    """A function of two arrays computing ``np.einsum(equation, a, b)``: one matmul, or einsum's
-    own loop where nothing is summed or the matrices are 1×1; None when an index repeats within
-    one term (a diagonal: left to the caller).
+    """A function of two arrays computing ``np.einsum(equation, a, b)``: ``direct_contraction``'s
+    one numpy call where it has one, else one matmul, or einsum's own loop where the pair is a
+    batched dot or an operand has an index summed alone; None when an index repeats within one
+    term (a diagonal: left to the caller).
 
     >>> import numpy as np
     >>> from tensordiff.pairwise import pairwise_contraction

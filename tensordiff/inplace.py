@@ -13,11 +13,14 @@ fusion.py (``FusedSumStep.donate``):
 
 Either way the arithmetic and its order are those of the step it replaces, so the results are
 bit-identical; the buffer is checked at run time (a writable float array of the result's shape
-and dtype) and the step allocates as before otherwise. ``donor`` names the argument whose buffer
-is taken, which pricing.replay reads as it does for sums.
+and dtype) and the step allocates as before otherwise. A contraction's scaling of fewer than
+``pairwise.IN_PLACE_ENTRIES`` entries allocates too: there the checks cost more than the
+allocation. ``donor`` names the argument whose buffer is taken, which pricing.replay reads as it
+does for sums.
 """
 
 import functools
+import math
 
 import numpy as np
 
@@ -26,7 +29,7 @@ from .functionsteps import ApplyStep
 from .fusion import FusedSumStep
 from .contractionpaths import path_search
 from .numpyarrays import numpy_contraction
-from .pairwise import planned_contraction, scaling_in_place
+from .pairwise import IN_PLACE_ENTRIES, planned_contraction, scaling_in_place
 from .steps import EinsumStep
 
 __all__ = ["donate_buffers", "smaller_first", "InPlaceFunctionStep", "InPlaceContractionStep", "in_place_step"]
@@ -95,6 +98,8 @@ def in_place_contraction(equation, shapes, writable):
     (a pair that sums nothing and keeps that operand's axes) writes into that operand's buffer."""
     contraction = numpy_contraction(equation, shapes)
     if len(shapes) == 2:   # one multiplication per entry, as einsum's loop makes it
+        if math.prod(shapes[writable]) < IN_PLACE_ENTRIES:   # as on a path: small products are made anew
+            return contraction
         return scaling_in_place(equation, [k == writable for k in range(2)]) or contraction
     if isinstance(contraction, functools.partial):   # numpy's own einsum loop, for tiny index spaces
         return contraction

@@ -14,7 +14,7 @@ from . import conditioning
 from .errors import EvaluationError
 from .contractionpaths import path_search
 from .kernels import assemble, assembler
-from .pairwise import pairwise_contraction, planned_contraction, unary_contraction
+from .pairwise import direct_contraction, pairwise_contraction, planned_contraction, unary_contraction
 
 __all__ = ["NumpyBackend", "numpy_contraction", "numpy_value", "numbers_only", "numpy_inv", "numpy_solve", "numpy_logdet", "numpy_det"]
 
@@ -74,6 +74,9 @@ def numpy_contraction(equation, shapes):
     sizes = {}
     for term, shape in zip(equation.split("->")[0].split(","), shapes):
         sizes.update(zip(term, shape))
+    direct = direct_contraction(equation, shapes) if len(shapes) == 2 else None
+    if direct is not None:   # one np.dot or broadcast product (pairwise.py) beats einsum's loop at any size
+        return direct
     if math.prod(sizes.values()) <= NAIVE_LOOP_LIMIT and len(shapes) <= NAIVE_LOOP_OPERANDS \
             and equation.isascii():   # past 52 indices the letters are ones np.einsum does not read
         return functools.partial(_einsum, equation)

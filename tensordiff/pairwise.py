@@ -5,10 +5,12 @@ it hands batch indices (kept, and in both operands) to einsum's loop instead of 
 plan is made once: indices only one operand has and the output lacks are summed out of it first,
 then each operand is transposed to (batch, kept, summed) and reshaped to 3-d, so one ``matmul``
 does the rest; the result is reshaped and transposed to the output's order. Products that sum
-nothing (outer and elementwise ones) and batched dot products have no matrices worth the name:
-numpy's einsum loop runs those (opt_einsum took ~50 ms for a 40⁴ outer product that einsum
-writes in ~6 ms). Contractions of more operands follow opt_einsum's path (its order of pairs),
-each pair run this way, without opt_einsum's per-call dispatch.
+nothing (outer and elementwise ones) have no matrices worth the name: they are one broadcast
+multiplication (opt_einsum took ~50 ms for a 40⁴ outer product that einsum writes in ~6 ms), and
+a matrix or vector times a matrix or vector is one np.dot (``direct_contraction``); batched dot
+products and sums out of one operand alone run in numpy's einsum loop. Contractions of more
+operands follow opt_einsum's path (its order of pairs), each pair run this way, without
+opt_einsum's per-call dispatch.
 """
 
 import functools
@@ -20,13 +22,20 @@ from opt_einsum.parser import convert_to_valid_einsum_chars
 from .buffers import DistinctLayouts
 from .contractionpaths import contraction_path
 
-__all__ = ["pairwise_contraction", "planned_contraction", "unary_contraction", "scaling_in_place"]
+__all__ = ["pairwise_contraction", "direct_contraction", "planned_contraction", "unary_contraction", "scaling_in_place",
+           "IN_PLACE_ENTRIES"]
+
+INNER_RATIO = 4   # a broadcast product's longest axis is written innermost where it is this many times the last
+INNER_LOOPS = 128   # and where the output's order would run numpy's inner loop this many times
+INNER_ENTRIES = 2 ** 15   # in a product of at most this many entries (past it, reading operands across strides costs more)
+IN_PLACE_ENTRIES = 1024   # a scaling on a contraction's path writes into its operand from this many entries
 
 
 def pairwise_contraction(equation, shapes):
-    """A function of two arrays computing ``np.einsum(equation, a, b)``: one matmul, or einsum's
-    own loop where nothing is summed or the matrices are 1×1; None when an index repeats within
-    one term (a diagonal: left to the caller).
+    """A function of two arrays computing ``np.einsum(equation, a, b)``: ``direct_contraction``'s
+    one numpy call where it has one, else one matmul, or einsum's own loop where the pair is a
+    batched dot or an operand has an index summed alone; None when an index repeats within one
+    term (a diagonal: left to the caller).
 
     >>> import numpy as np
     >>> from tensordiff.pairwise import pairwise_contraction
@@ -56,6 +65,9 @@ def pairwise_contraction(equation, shapes):
     result_shape = batch_shape + tuple(size[c] for c in kept_a + kept_b)
     produced = batch + kept_a + kept_b
     perm_out = tuple(produced.index(c) for c in out)
+    direct = direct_contraction(equation, shapes)
+    if direct is not None:
+        return direct
     if not summed or (batch and rows == cols == 1):   # outer or elementwise products, batched dots
         if len(size) <= 52:   # einsum's loop beats tiny matmuls, but reads 52 letters at most
             return functools.partial(np.einsum, convert_to_valid_einsum_chars(equation))
@@ -83,6 +95,97 @@ def pairwise_contraction(equation, shapes):
         product = np.matmul(x.transpose(perm_a).reshape(a_shape), y.transpose(perm_b).reshape(b_shape))
         return product.reshape(result_shape).transpose(perm_out)
     return contract
+
+
+def direct_contraction(equation, shapes):
+    """A function of two arrays computing ``np.einsum(equation, a, b)`` as one numpy call on views
+    of them, where the pair is an elementwise or outer product (a broadcast multiplication) or a
+    product of matrices and vectors summing one index (np.dot); else None. Either is cheaper than
+    einsum's loop at any size: nothing is parsed per call, and np.dot is BLAS.
+
+    >>> import numpy as np
+    >>> from tensordiff.pairwise import direct_contraction
+    >>> A, v = np.arange(6.0).reshape(2, 3), np.arange(3.0)
+    >>> direct_contraction("ab,b->a", [(2, 3), (3,)])(A, v), direct_contraction("ab,b->ab", [(2, 3), (3,)])(A, v)[1]
+    (array([ 5., 14.]), array([ 0.,  4., 10.]))
+    >>> direct_contraction("ab,ab->a", [(2, 3), (2, 3)]) is None   # a batched dot: einsum's
+    True
+    """
+    inputs, out = equation.split("->")
+    a, b = inputs.split(",")
+    if any(len(set(term)) != len(term) for term in (a, b, out)) or not set(a + b) <= set(out) | (set(a) & set(b)):
+        return None   # a diagonal, or an index summed out of one operand alone
+    summed = [c for c in a if c in b and c not in out]
+    if not summed:
+        size = dict(zip(a, shapes[0]))
+        size.update(zip(b, shapes[1]))
+        return _broadcast_product(a, b, out, size)
+    batch = [c for c in out if c in a and c in b]
+    if not batch and len(summed) == 1 and len(a) <= 2 and len(b) <= 2 and len(out) >= 1:
+        return _dot_product(a, b, out, summed[0])
+    return None
+
+
+def _broadcast_product(a, b, out, size):
+    """The product of two terms that sum nothing and carry only indices of the output, whose
+    indices each appear once: each operand's axes put in the order of the product (a transpose,
+    only where they are not) and broadcast over the indices it lacks (a view each), then one
+    multiplication an entry, as einsum's loop makes it, without its per-call parsing.
+
+    The product is written in the output's order, except that an index at least ``INNER_RATIO``
+    times longer than the output's last one is written last (the result is then a transposed
+    view) where an operand is broadcast, the product has at most ``INNER_ENTRIES`` entries and the
+    other axes make ``INNER_LOOPS`` entries or more:
+    numpy's loop then runs once per entry of the other axes, so a short innermost axis makes it
+    run often (a 50×8×4 Khatri–Rao product: 4.8 µs in the output's order, 2.8 µs with the 50
+    innermost), where a few short loops cost less than the transposes."""
+    longest = max(out, key=lambda c: size[c], default="")
+    loops = math.prod(size[c] for c in out[:-1])   # the inner loops of the product in the output's order
+    broadcast = len(a) < len(out) or len(b) < len(out)   # else the operands' axes coalesce into one loop
+    turn = broadcast and loops >= INNER_LOOPS and loops * size[out[-1]] <= INNER_ENTRIES and \
+        size[longest] >= INNER_RATIO * size[out[-1]]
+    work = "".join(c for c in out if c != longest) + longest if turn else out
+    back = None if work == out else tuple(work.index(c) for c in out)
+    moves = []
+    for term in (a, b):
+        order = tuple(sorted(range(len(term)), key=lambda k: work.index(term[k])))
+        spread = tuple(slice(None) if c in term else None for c in work)
+        moves.append((None if order == tuple(range(len(term))) else order,
+                      None if len(term) == len(work) else spread))
+    (order_a, spread_a), (order_b, spread_b) = moves
+    if order_a is None and order_b is None and spread_a is None and back is None:
+        return np.multiply if spread_b is None else lambda x, y: np.multiply(x, y[spread_b])
+
+    def product(x, y):
+        if order_a is not None:
+            x = x.transpose(order_a)
+        if order_b is not None:
+            y = y.transpose(order_b)
+        result = np.multiply(x if spread_a is None else x[spread_a], y if spread_b is None else y[spread_b],
+                             order="C")   # the work's order, whatever the operands' layouts
+        return result if back is None else result.transpose(back)
+    return product
+
+
+def _dot_product(a, b, out, summed):
+    """A product of a matrix or vector with a matrix or vector that sums one index (not two
+    vectors: that is a number, which np.dot gives as a scalar): one np.dot of the operands, each
+    transposed (a view) to put the summed index last in the left one and first in the right one,
+    in the order that gives the output's axes as they come."""
+    if len(out) == 2 and out[0] not in a:   # (A B)ᵀ = Bᵀ Aᵀ: the output's first axis is b's
+        a, b, swap = b, a, True
+    else:
+        swap = False
+    turn_a = len(a) == 2 and a[1] != summed   # the left operand's summed index first: transposed
+    turn_b = len(b) == 2 and b[0] != summed
+    if not turn_a and not turn_b:
+        return np.dot if not swap else lambda x, y: np.dot(y, x)
+
+    def product(x, y):
+        if swap:
+            x, y = y, x
+        return np.dot(x.T if turn_a else x, y.T if turn_b else y)
+    return product
 
 
 def _matrix_product(perm_a, perm_b, perm_out):
@@ -176,7 +279,8 @@ def planned_contraction(equation, shapes, optimize, writable=()):
     """A function of ``len(shapes)`` arrays computing ``np.einsum(equation, ...)`` along
     opt_einsum's path (found with ``optimize``), one planned pair at a time; the operands at
     positions ``writable`` are dying buffers that a scaling on the path may write into, as it
-    writes into the path's own intermediates (inplace.py).
+    writes into the path's own intermediates (inplace.py), where the product has at least
+    ``IN_PLACE_ENTRIES`` entries.
 
     >>> import numpy as np
     >>> from tensordiff.pairwise import planned_contraction
@@ -192,7 +296,10 @@ def planned_contraction(equation, shapes, optimize, writable=()):
     current, steps = [(shape, k in writable) for k, shape in enumerate(shapes)], []
     for positions, _, step_equation, _, _ in info.contraction_list:
         picked = [current.pop(k) for k in positions]
-        run = scaling_in_place(step_equation, [made for _, made in picked]) if len(picked) == 2 else None
+        made_shape = tuple(size[c] for c in step_equation.split("->")[1])
+        # a small product is made anew: the checks that writing in place needs cost more than it saves
+        run = scaling_in_place(step_equation, [made for _, made in picked]) \
+            if len(picked) == 2 and math.prod(made_shape) >= IN_PLACE_ENTRIES else None
         if run is None:
             shapes_picked = [shape for shape, _ in picked]
             run = pairwise_contraction(step_equation, shapes_picked) if len(picked) == 2 else \
@@ -200,7 +307,7 @@ def planned_contraction(equation, shapes, optimize, writable=()):
         if run is None:   # a diagonal, or more than two operands at once
             run = functools.partial(np.einsum, convert_to_valid_einsum_chars(step_equation))
         # a pair's result is a new array (a lone operand's may be a view of it)
-        current.append((tuple(size[c] for c in step_equation.split("->")[1]), len(picked) >= 2))
+        current.append((made_shape, len(picked) >= 2))
         steps.append((positions, run))
 
     def contract(*arrays):

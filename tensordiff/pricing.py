@@ -21,6 +21,7 @@ from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle,
 from .conditioning import lapack
 from .contractionpaths import contraction_path, path_search
 from .kernels import kernels_available
+from .pairwise import IN_PLACE_ENTRIES
 
 __all__ = ["replay", "Replay", "PRICES"]
 
@@ -60,7 +61,9 @@ def replay(program, sizes, itemsize):
         flops += step_flops
         step_prices[k] = (step_flops, size, temporary * itemsize)
         donor = getattr(getattr(step, "fused", step), "donor", None)   # a sum written into its dying term's buffer (fusion.py)
-        if donor is not None:
+        # a contraction scales its donor in place from IN_PLACE_ENTRIES entries on (pairwise.py)
+        if donor is not None and (isinstance(node, Add) or isinstance(node, Apply) or
+                                  entries(program.steps[_args[donor[0]]][0].shape) >= IN_PLACE_ENTRIES):
             live_bytes -= live.pop(_args[donor[0]], 0)
         if live_bytes + size + temporary * itemsize > peak:
             peak, peak_step = live_bytes + size + temporary * itemsize, k

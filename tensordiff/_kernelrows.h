@@ -1,5 +1,6 @@
-/* The innermost loops of tensordiff/_kernels.pyx: a block of rows, each written as a sum of up to
- * four scaled rows, out[r][j] (= or +=) s[0][r]*p[0][r][j] + ... + s[count-1][r]*p[count-1][r][j],
+/* The innermost loops of tensordiff/_kernels.pyx (its walk is _kernelrun.pxi). The first: a block
+ * of rows, each written as a sum of up to four scaled rows,
+ * out[r][j] (= or +=) s[0][r]*p[0][r][j] + ... + s[count-1][r]*p[count-1][r][j],
  * added left to right (row r of factor g starts at p[g] + r*pstride[g]; its scalar is s[g*m + r]).
  *
  * GCC on x86-64 Linux builds it twice, for AVX2 and for the baseline, and the loader picks one per
@@ -51,5 +52,95 @@ TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff
 
 TD_FUSED_BLOCK(td_fused_block_double, double)
 TD_FUSED_BLOCK(td_fused_block_float, float)
+
+/* a block of rows of a group with no factor along them (a constant, or factors of the row alone):
+ * out[r][j] (= or +=) s[r] */
+#define TD_FILL_BLOCK(NAME, REAL)                                                                   \
+TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff_t n, const REAL *s, \
+                           int assign)                                                              \
+{                                                                                                   \
+    ptrdiff_t r, j;                                                                                 \
+    for (r = 0; r < rows; r++) {                                                                    \
+        REAL *o = out + r * rstride;                                                                \
+        const REAL v = s[r];                                                                        \
+        if (assign)                                                                                 \
+            for (j = 0; j < n; j++) o[j] = v;                                                       \
+        else                                                                                        \
+            for (j = 0; j < n; j++) o[j] = o[j] + v;                                                \
+    }                                                                                               \
+}
+
+/* a block of rows of one group reading count >= 2 contiguous factors along them, multiplied left
+ * to right as the twin does: out[r][j] (= or +=) s[r] * p[0][r][j] * ... * p[count-1][r][j] */
+#define TD_PRODUCT_BLOCK(NAME, REAL)                                                                \
+TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff_t n, int count,    \
+                           const REAL *s, REAL *const *p, const ptrdiff_t *pstride, int assign)     \
+{                                                                                                   \
+    ptrdiff_t r, j;                                                                                 \
+    int q;                                                                                          \
+    for (r = 0; r < rows; r++) {                                                                    \
+        REAL *o = out + r * rstride;                                                                \
+        const REAL v = s[r];                                                                        \
+        const REAL *p0 = p[0] + r * pstride[0], *p1 = p[1] + r * pstride[1];                        \
+        if (count == 2) {                                                                           \
+            if (assign) for (j = 0; j < n; j++) o[j] = v * p0[j] * p1[j];                           \
+            else for (j = 0; j < n; j++) o[j] = o[j] + v * p0[j] * p1[j];                           \
+        } else if (count == 3) {                                                                    \
+            const REAL *p2 = p[2] + r * pstride[2];                                                 \
+            if (assign) for (j = 0; j < n; j++) o[j] = v * p0[j] * p1[j] * p2[j];                   \
+            else for (j = 0; j < n; j++) o[j] = o[j] + v * p0[j] * p1[j] * p2[j];                   \
+        } else {                                                                                    \
+            for (j = 0; j < n; j++) {                                                               \
+                REAL x = v;                                                                         \
+                for (q = 0; q < count; q++) x = x * p[q][r * pstride[q] + j];                       \
+                o[j] = assign ? x : o[j] + x;                                                       \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+/* a block of rows scaled in place as numpy's out *= c; out *= F[0]; ...; out *= F[count-1] does (one
+ * multiplication after another, in that order): row r of factor q starts at p[q] + r*prow[q] and
+ * steps pstep[q] along it (0: one number for the row) */
+#define TD_SCALE_BLOCK(NAME, REAL)                                                                  \
+TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff_t n, REAL c,       \
+                           int count, REAL *const *p, const ptrdiff_t *prow, const ptrdiff_t *pstep)\
+{                                                                                                   \
+    ptrdiff_t r, j;                                                                                 \
+    int q, kind = -1;                                                                               \
+    const int unit0 = count > 0 && (pstep[0] == 0 || pstep[0] == 1);                                \
+    const int unit1 = count > 1 && (pstep[1] == 0 || pstep[1] == 1);                                \
+    if (count == 0) kind = 0;                                                                       \
+    else if (count == 1 && unit0) kind = 1 + (int)pstep[0];                                         \
+    else if (count == 2 && unit0 && unit1) kind = 3 + 2 * (int)pstep[0] + (int)pstep[1];            \
+    for (r = 0; r < rows; r++) {                                                                    \
+        REAL *o = out + r * rstride;                                                                \
+        const REAL *a = count > 0 ? p[0] + r * prow[0] : NULL;                                      \
+        const REAL *b = count > 1 ? p[1] + r * prow[1] : NULL;                                      \
+        switch (kind) {                                                                             \
+        case 0: for (j = 0; j < n; j++) o[j] = o[j] * c; break;                                     \
+        case 1: { const REAL a0 = a[0]; for (j = 0; j < n; j++) o[j] = o[j] * c * a0; } break;      \
+        case 2: for (j = 0; j < n; j++) o[j] = o[j] * c * a[j]; break;                              \
+        case 3: { const REAL a0 = a[0], b0 = b[0];                                                  \
+                  for (j = 0; j < n; j++) o[j] = o[j] * c * a0 * b0; } break;                       \
+        case 4: { const REAL a0 = a[0]; for (j = 0; j < n; j++) o[j] = o[j] * c * a0 * b[j]; } break; \
+        case 5: { const REAL b0 = b[0]; for (j = 0; j < n; j++) o[j] = o[j] * c * a[j] * b0; } break; \
+        case 6: for (j = 0; j < n; j++) o[j] = o[j] * c * a[j] * b[j]; break;                       \
+        default:                                                                                    \
+            for (j = 0; j < n; j++) {                                                               \
+                REAL x = o[j] * c;                                                                  \
+                for (q = 0; q < count; q++) x = x * p[q][r * prow[q] + j * pstep[q]];               \
+                o[j] = x;                                                                           \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+TD_FILL_BLOCK(td_fill_block_double, double)
+TD_FILL_BLOCK(td_fill_block_float, float)
+TD_PRODUCT_BLOCK(td_product_block_double, double)
+TD_PRODUCT_BLOCK(td_product_block_float, float)
+TD_SCALE_BLOCK(td_scale_block_double, double)
+TD_SCALE_BLOCK(td_scale_block_float, float)
 
 #endif

@@ -176,24 +176,27 @@ def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
 
 
-TWIN_CHUNK_ENTRIES = 1 << 12   # 32 KiB of float64: a chunk's products stay in cache, and small beside the output
+TWIN_CHUNK_ENTRIES = 1 << 12   # 32 KiB of float64 at least: a chunk's products are small beside the output
+TWIN_CHUNKS = 32               # and at most this many chunks: a chunk costs a few numpy calls
 
 
 def twin_chunk_shape(shape: Sequence[int]) -> tuple[int, ...]:
     """The shape of a chunk of rows (a slice along the first axis) of a target of ``shape`` in which
     the numpy twin adds a sum into a buffer written in place (fusion.py): its products, which numpy
-    forms whole, are a chunk's size, not the target's (the same numbers: entry by entry). At least
-    one row; the target's own shape where it has fewer than two axes.
+    forms whole, are a chunk's size (a 32nd of the target, or 4,096 entries where that is more), not
+    the target's; the same numbers, entry by entry. At least one row; the target's own shape where
+    it has fewer than two axes.
 
     >>> from tensordiff.kernels import twin_chunk_shape
-    >>> twin_chunk_shape((20000, 100)), twin_chunk_shape((3, 4)), twin_chunk_shape((7,))
-    ((40, 100), (3, 4), (7,))
+    >>> twin_chunk_shape((20000, 100)), twin_chunk_shape((4000, 20)), twin_chunk_shape((3, 4)), twin_chunk_shape((7,))
+    ((625, 100), (204, 20), (3, 4), (7,))
     """
     shape = tuple(shape)
     if len(shape) < 2:
         return shape
-    row = math.prod(shape[1:])
-    return (max(1, min(shape[0], TWIN_CHUNK_ENTRIES // max(row, 1))),) + shape[1:]
+    row = max(math.prod(shape[1:]), 1)
+    entries = max(TWIN_CHUNK_ENTRIES, shape[0] * row // TWIN_CHUNKS)
+    return (max(1, min(shape[0], entries // row)),) + shape[1:]
 
 
 def view_axes(out_ids: Sequence[Hashable]) -> tuple[int, ...]:

@@ -63,12 +63,13 @@ def _group(rng, shape, dtype, kind, layout):
 
 
 def _reference(base, terms, add):
+    """The sum in float64 by np.einsum: each term's factors multiplied onto the target's letters."""
+    letters = "abcdefgh"[:base.ndim]
     total = base.astype(np.float64) if add else np.zeros(base.shape)
     for coeff, factors in terms:
-        value = coeff
-        for array, axes in factors:
-            value = value * kernels._broadcastable(array.astype(np.float64), axes, base.ndim)
-        total = total + value
+        inputs = [letters] + ["".join(letters[a] for a in axes) for _, axes in factors]
+        total += coeff * np.einsum(",".join(inputs) + "->" + letters, np.ones(base.shape),
+                                   *[array.astype(np.float64) for array, _ in factors])
     return total
 
 

@@ -126,7 +126,8 @@ cdef class BoundProducts:
         cdef int kdim = self.vndim if self.vndim > 0 else 1
         cdef Py_ssize_t itemsize, axis, u, f, j, size, stride
         cdef char kind
-        cdef bint done = False
+        cdef bint done = False, rows
+        cdef double row_scale
         cdef Py_ssize_t* geometry = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (2 * kdim + (self.nfactors + 1) * (kdim + 1)))
         if geometry == NULL:
             raise MemoryError()
@@ -168,13 +169,18 @@ cdef class BoundProducts:
                     addresses[f] = <Py_ssize_t> fview.buf
                 finally:
                     PyBuffer_Release(&fview)
-            if self.nscale:
+            # the scale applied by _run a chunk of rows at a time, just before the terms are added
+            # (one pass over the target): where the target is the view and its rows are contiguous
+            row_scale = 1.0
+            if self.nscale or self.scale != 1.0:
+                rows = self.ngroups > 0 and tstrides[kdim - 1] == 1
                 for axis in range(self.tndim):
-                    if self.view_of[axis] != axis:
-                        return False
-                if self.ngroups <= 0 or tstrides[kdim - 1] != 1:
+                    rows = rows and self.view_of[axis] == axis
+                if rows:
+                    row_scale = self.scale
+                elif self.nscale:
                     return False
-            elif self.scale != 1.0:
+            if self.scale != 1.0 and row_scale == 1.0:
                 if not _contiguous(&tview):
                     return False
                 if kind == b"d":
@@ -184,7 +190,7 @@ cdef class BoundProducts:
             _products(<Py_ssize_t> tview.buf, kind == b"d", shape, tstrides, kdim, addresses,
                       fstrides, self.nfactors, self.refs, self.nrefs, self.group_subs, self.group_inner,
                       self.ngroups, self.sub_factors, self.coeffs, self.ncoeffs, self.add, <int> self.nscale,
-                      self.scale)
+                      row_scale)
             done = True
         finally:
             PyBuffer_Release(&tview)

@@ -37,10 +37,10 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
                Py_ssize_t* index, Py_ssize_t* foffset, real** inner, Py_ssize_t* inner_stride,
                real* partial, real* scalars, real* scratch, int* path, real** pointers,
                Py_ssize_t* pstrides, real** spointers, Py_ssize_t* sprow, Py_ssize_t* sstep) noexcept nogil:
-    """The walk. With ``nscale``, the target is first multiplied by ``scale`` and then by each of the
-    last ``nscale`` factors in turn, as numpy's ``target *= scale; target *= F1 ...`` does (a
-    contiguous target's rows only: the caller checks), a chunk of rows just before the groups add
-    to it."""
+    """The walk. With ``nscale`` or a ``scale`` other than 1, the target is first multiplied by
+    ``scale`` and then by each of the last ``nscale`` factors in turn, as numpy's ``target *=
+    scale; target *= F1 ...`` does (a contiguous target's rows only: the caller checks), a chunk
+    of rows just before the groups add to it."""
     cdef int last = ndim - 1
     cdef int rowaxis = last - 1   # -1 for a vector: one block of one row
     cdef Py_ssize_t length = shape[last], step = tstrides[last]
@@ -67,7 +67,7 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
         path[g] = GENERIC
         if contiguous:
             path[g] = FILL if ninner == 0 else FUSED if ninner == 1 else PRODUCT
-    if ngroups > 1 or nscale:
+    if ngroups > 1 or nscale or scale != 1.0:
         chunk = CHUNK // length if length < CHUNK else 1
         if chunk < 1:
             chunk = 1
@@ -116,7 +116,7 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
         while r0 < m:
             rows = chunk if chunk < m - r0 else m - r0
             rowoffset = toffset + r0 * rstride
-            if nscale:
+            if nscale or scale != 1.0:
                 for q in range(nscale):
                     f = nfactors - nscale + q
                     sstep[q] = fstrides[f * ndim + last]

@@ -65,8 +65,8 @@ cdef class BoundProducts:
     ``view_of`` (each target axis's axis in the view: a Kronecker delta's axes share one), reading
     the factors ``args[reads[f]]``; a ``scale`` other than 1 first multiplies every entry of the
     target by it, as numpy's ``target *= scale`` does (in the target's dtype); the last
-    ``scale_factors`` of the factors (not read by the layout) then multiply it in turn, as
-    ``target *= F1; target *= F2 ...`` does, each row scaled just before the terms are added to it
+    ``scale_factors`` of the factors (not read by the layout) multiply that scale, as
+    ``target *= scale * F1 * F2 ...`` does, each row scaled just before the terms are added to it
     (the target must be the view itself, its rows contiguous). With ``check_all``,
     every one of ``args`` must be an array of the target's dtype, read or not. It returns False,
     having written nothing, where an array is not what the kernel reads as it is (not

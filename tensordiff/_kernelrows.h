@@ -99,38 +99,38 @@ TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff
     }                                                                                               \
 }
 
-/* a block of rows scaled in place as numpy's out *= c; out *= F[0]; ...; out *= F[count-1] does (one
- * multiplication after another, in that order): row r of factor q starts at p[q] + r*prow[q] and
- * steps pstep[q] along it (0: one number for the row) */
+/* a block of rows scaled in place as numpy's out *= c * F[0] * ... * F[count-1] does (the scale formed
+ * left to right, broadcast, then one multiplication): row r of factor q starts at p[q] + r*prow[q] and
+ * steps pstep[q] along it (0: one number for the row). The leading factors that are one number per
+ * row are multiplied once per row: the same operations in the same order. */
 #define TD_SCALE_BLOCK(NAME, REAL)                                                                  \
 TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff_t n, REAL c,       \
                            int count, REAL *const *p, const ptrdiff_t *prow, const ptrdiff_t *pstep)\
 {                                                                                                   \
     ptrdiff_t r, j;                                                                                 \
-    int q, kind = -1;                                                                               \
-    const int unit0 = count > 0 && (pstep[0] == 0 || pstep[0] == 1);                                \
-    const int unit1 = count > 1 && (pstep[1] == 0 || pstep[1] == 1);                                \
-    if (count == 0) kind = 0;                                                                       \
-    else if (count == 1 && unit0) kind = 1 + (int)pstep[0];                                         \
-    else if (count == 2 && unit0 && unit1) kind = 3 + 2 * (int)pstep[0] + (int)pstep[1];            \
+    int q, first;                                                                                   \
     for (r = 0; r < rows; r++) {                                                                    \
         REAL *o = out + r * rstride;                                                                \
-        const REAL *a = count > 0 ? p[0] + r * prow[0] : NULL;                                      \
-        const REAL *b = count > 1 ? p[1] + r * prow[1] : NULL;                                      \
-        switch (kind) {                                                                             \
-        case 0: for (j = 0; j < n; j++) o[j] = o[j] * c; break;                                     \
-        case 1: { const REAL a0 = a[0]; for (j = 0; j < n; j++) o[j] = o[j] * c * a0; } break;      \
-        case 2: for (j = 0; j < n; j++) o[j] = o[j] * c * a[j]; break;                              \
-        case 3: { const REAL a0 = a[0], b0 = b[0];                                                  \
-                  for (j = 0; j < n; j++) o[j] = o[j] * c * a0 * b0; } break;                       \
-        case 4: { const REAL a0 = a[0]; for (j = 0; j < n; j++) o[j] = o[j] * c * a0 * b[j]; } break; \
-        case 5: { const REAL b0 = b[0]; for (j = 0; j < n; j++) o[j] = o[j] * c * a[j] * b0; } break; \
-        case 6: for (j = 0; j < n; j++) o[j] = o[j] * c * a[j] * b[j]; break;                       \
-        default:                                                                                    \
+        REAL v = c;                                                                                 \
+        for (first = 0; first < count && pstep[first] == 0; first++)                                \
+            v = v * p[first][r * prow[first]];                                                      \
+        if (first == count) {                                                                       \
+            for (j = 0; j < n; j++) o[j] = o[j] * v;                                                \
+        } else if (first == count - 1 && pstep[first] == 1) {                                       \
+            const REAL *a = p[first] + r * prow[first];                                             \
+            for (j = 0; j < n; j++) o[j] = o[j] * (v * a[j]);                                       \
+        } else if (first == count - 2 && pstep[first] == 1 && pstep[first + 1] == 0) {              \
+            const REAL *a = p[first] + r * prow[first];                                             \
+            const REAL b = p[first + 1][r * prow[first + 1]];                                       \
+            for (j = 0; j < n; j++) o[j] = o[j] * (v * a[j] * b);                                   \
+        } else if (first == count - 2 && pstep[first] == 1 && pstep[first + 1] == 1) {              \
+            const REAL *a = p[first] + r * prow[first], *b = p[first + 1] + r * prow[first + 1];    \
+            for (j = 0; j < n; j++) o[j] = o[j] * (v * a[j] * b[j]);                                \
+        } else {                                                                                    \
             for (j = 0; j < n; j++) {                                                               \
-                REAL x = o[j] * c;                                                                  \
-                for (q = 0; q < count; q++) x = x * p[q][r * prow[q] + j * pstep[q]];               \
-                o[j] = x;                                                                           \
+                REAL x = v;                                                                         \
+                for (q = first; q < count; q++) x = x * p[q][r * prow[q] + j * pstep[q]];           \
+                o[j] = o[j] * x;                                                                    \
             }                                                                                       \
         }                                                                                           \
     }                                                                                               \

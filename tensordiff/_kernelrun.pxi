@@ -38,8 +38,7 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
                real* partial, real* scalars, real* scratch, int* path, real** pointers,
                Py_ssize_t* pstrides, real** spointers, Py_ssize_t* sprow, Py_ssize_t* sstep) noexcept nogil:
     """The walk. With ``nscale`` or a ``scale`` other than 1, the target is first multiplied by
-    ``scale`` and then by each of the last ``nscale`` factors in turn, as numpy's ``target *=
-    scale; target *= F1 ...`` does (a contiguous target's rows only: the caller checks), a chunk
+    ``scale`` times the last ``nscale`` factors, as numpy's ``target *= scale * F1 * ...`` does (a contiguous target's rows only: the caller checks), a chunk
     of rows just before the groups add to it."""
     cdef int last = ndim - 1
     cdef int rowaxis = last - 1   # -1 for a vector: one block of one row

@@ -297,22 +297,36 @@ def placed_scale(argument, axes, shape, ndim):
 
 
 def _scaled_in_place(args, argument, coeff, scales):
-    """``args[argument]``, the buffer of a dense term (donate_buffers), scaled in place by that
-    term's coefficient, then by each of its smaller factors in turn (``scales``: ``placed_scale``'s):
-    no array of the output's size is formed (their product would be one), and the compiled kernel
-    multiplies in the same order (kernels.ProductsLayout.bound's ``scales``)."""
+    """``args[argument]``, the buffer of a dense term (donate_buffers), scaled in place by the product
+    of that term's coefficient and smaller factors (``scales``: ``placed_scale``'s), formed left to
+    right, as the compiled kernel forms it (kernels.ProductsLayout.bound's ``scales``). A product that
+    runs along the first axis is formed a chunk of rows at a time (kernels.twin_chunk_shape): it may
+    be as large as the buffer (e[i]·a[j]), which it must not double."""
     out = args[argument]
-    if not (isinstance(coeff, float) and coeff == 1.0):
-        out *= coeff
-    for i, axes, shape, order, placed in scales:
+    placed = []
+    for i, axes, shape, order, shape_placed in scales:
         factor = args[i]
         if factor.shape != shape:   # not the shape bound: placed as broadcastable places it
             factor = broadcastable(factor, axes, out.ndim)
         elif order is not None:
-            factor = np.transpose(factor, order).reshape(placed)
+            factor = np.transpose(factor, order).reshape(shape_placed)
         else:
-            factor = factor.reshape(placed)
-        out *= factor
+            factor = factor.reshape(shape_placed)
+        placed.append(factor)
+    if not placed:
+        if not (isinstance(coeff, float) and coeff == 1.0):
+            out *= coeff
+        return out
+    rows = twin_chunk_shape(out.shape)[0] if out.ndim >= 2 and any(f.shape[0] > 1 for f in placed) else len(out)
+    for start in range(0, len(out) if out.ndim else 1, rows if out.ndim else 1):
+        chunk = slice(start, start + rows)
+        scale = coeff
+        for factor in placed:
+            scale = scale * (factor[chunk] if out.ndim and factor.shape[0] > 1 else factor)
+        if out.ndim:
+            out[chunk] *= scale
+        else:
+            out *= scale
     return out
 
 

@@ -286,8 +286,8 @@ class ProductsLayout:
         compiled kernel, and returns whether it ran (False, having written nothing, where an array
         is not one the kernel reads as it is: ``run_twin`` runs it then). A ``scale`` (a float) other
         than 1 multiplies the whole target by it first, as ``target *= scale`` does, and ``scales``
-        ((argument, the target axes it runs along), ...) then multiply it in turn, as
-        ``target *= args[i1]; target *= args[i2] ...`` (placed by their axes) does, each row just
+        ((argument, the target axes it runs along), ...) multiply that scale, as
+        ``target *= scale * args[i1] * args[i2] ...`` (placed by their axes) does, each row just
         before the terms are added to it: the target must then be the view (no delta in ``out_ids``)
         and its rows contiguous, else it declines. With
         ``check_all`` it runs only where every one of ``args`` is an array of the target's dtype. None

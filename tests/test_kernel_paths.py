@@ -150,11 +150,12 @@ def _scaled_bound(rng, shape, dtype, scale_axes, coeff, layout="c"):
 
 
 def _scaled_by_numpy(target, args, layout, scales, coeffs, coeff):
-    """What the twin does (fusion._run_in_place): the target scaled in place factor after factor, then added to."""
-    if coeff != 1.0:
-        target *= coeff
+    """numpy's target *= coeff * F1 * F2 ..., then the terms added (fusion._run_in_place's numbers)."""
+    scale = coeff
     for i, axes in scales:
-        target *= kernels._broadcastable(args[i], axes, target.ndim)
+        scale = scale * kernels._broadcastable(args[i], axes, target.ndim)
+    if scales or coeff != 1.0:
+        target *= scale
     layout.run_twin(target, args[:len(layout.keys)], coeffs, True)
     return target
 
@@ -166,8 +167,8 @@ def _scaled_by_numpy(target, args, layout, scales, coeffs, coeff):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("coeff", [1.0, -2.0])
 def test_a_dying_buffer_scaled_in_the_kernel_is_scaled_as_numpy_does(shape, scale_axes, dtype, coeff):
-    """The kernel multiplies each row of the target by the coefficient and then by each factor in
-    turn, just before adding the terms: the twin's in-place multiplications, bit for bit."""
+    """The kernel multiplies each row of the target by the product of the coefficient and the
+    factors, formed left to right, just before adding the terms: numpy's numbers, bit for bit."""
     rng = np.random.default_rng(len(shape) * 100 + len(scale_axes))
     scale_axes = [tuple(sorted({a % len(shape) for a in axes})) for axes in scale_axes]
     bound, layout, args, scales, kernel_coeffs, coeffs = _scaled_bound(rng, shape, dtype, scale_axes, coeff)

@@ -66,10 +66,21 @@ cdef void _run(real* target, const Py_ssize_t* shape, const Py_ssize_t* tstrides
         path[g] = GENERIC
         if contiguous:
             path[g] = FILL if ninner == 0 else FUSED if ninner == 1 else PRODUCT
-    if ngroups > 1 or nscale or scale != 1.0:
+    # rows are written a chunk at a time where a row is visited more than once (several passes over
+    # it: a scaling, then groups that are not fused into one); else the block's rows in one call
+    count = 1 if nscale or scale != 1.0 else 0
+    g = 0
+    while g < ngroups:
+        if path[g] == FUSED:
+            ninner = 0
+            while ninner < 4 and g + ninner < ngroups and path[g + ninner] == FUSED:
+                ninner += 1
+            g += ninner
+        else:
+            g += 1
+        count += 1
+    if count > 1:
         chunk = CHUNK // length if length < CHUNK else 1
-        if chunk < 1:
-            chunk = 1
     for block in range(blocks):
         # the part of each term fixed over the block: its coefficient times the factors that move
         # along neither of the last two axes

@@ -64,7 +64,10 @@ cdef class BoundProducts:
     ``run(target, args)`` writes (or adds, per ``add``) the terms into the view of ``target`` by
     ``view_of`` (each target axis's axis in the view: a Kronecker delta's axes share one), reading
     the factors ``args[reads[f]]``; a ``scale`` other than 1 first multiplies every entry of the
-    target by it, as numpy's ``target *= scale`` does (in the target's dtype). With ``check_all``,
+    target by it, as numpy's ``target *= scale`` does (in the target's dtype); the last
+    ``scale_factors`` of the factors (not read by the layout) multiply that scale, as
+    ``target *= scale * F1 * F2 ...`` does, each row scaled just before the terms are added to it
+    (the target must be the view itself, its rows contiguous). With ``check_all``,
     every one of ``args`` must be an array of the target's dtype, read or not. It returns False,
     having written nothing, where an array is not what the kernel reads as it is (not
     float64/float32 or not the target's dtype, another shape than the view's along a factor's axes,
@@ -81,12 +84,12 @@ cdef class BoundProducts:
     cdef Py_ssize_t* axes
     cdef Py_ssize_t* view_of
     cdef double* coeffs
-    cdef Py_ssize_t nrefs, ncoeffs, nfactors, tndim, vndim, ngroups
+    cdef Py_ssize_t nrefs, ncoeffs, nfactors, tndim, vndim, ngroups, nscale
     cdef bint add, check_all
     cdef double scale
 
     def __cinit__(self, refs, group_subs, group_inner, sub_factors, coeffs, reads, factor_axes, view_of, bint add,
-                  double scale=1.0, bint check_all=False):
+                  double scale=1.0, bint check_all=False, Py_ssize_t scale_factors=0):
         cdef Py_ssize_t n, k, total = 0
         self.refs = _copied(refs, &self.nrefs)
         self.group_subs = _copied(group_subs, &self.ngroups)
@@ -111,6 +114,7 @@ cdef class BoundProducts:
         self.add = add
         self.scale = scale
         self.check_all = check_all
+        self.nscale = scale_factors
 
     def __dealloc__(self):
         free(self.refs); free(self.group_subs); free(self.group_inner); free(self.sub_factors); free(self.reads)
@@ -122,7 +126,8 @@ cdef class BoundProducts:
         cdef int kdim = self.vndim if self.vndim > 0 else 1
         cdef Py_ssize_t itemsize, axis, u, f, j, size, stride
         cdef char kind
-        cdef bint done = False
+        cdef bint done = False, rows
+        cdef double row_scale
         cdef Py_ssize_t* geometry = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * (2 * kdim + (self.nfactors + 1) * (kdim + 1)))
         if geometry == NULL:
             raise MemoryError()
@@ -164,7 +169,18 @@ cdef class BoundProducts:
                     addresses[f] = <Py_ssize_t> fview.buf
                 finally:
                     PyBuffer_Release(&fview)
-            if self.scale != 1.0:
+            # the scale applied by _run a chunk of rows at a time, just before the terms are added
+            # (one pass over the target): where the target is the view and its rows are contiguous
+            row_scale = 1.0
+            if self.nscale or self.scale != 1.0:
+                rows = self.ngroups > 0 and tstrides[kdim - 1] == 1
+                for axis in range(self.tndim):
+                    rows = rows and self.view_of[axis] == axis
+                if rows:
+                    row_scale = self.scale
+                elif self.nscale:
+                    return False
+            if self.scale != 1.0 and row_scale == 1.0:
                 if not _contiguous(&tview):
                     return False
                 if kind == b"d":
@@ -173,7 +189,8 @@ cdef class BoundProducts:
                     _scale[float](<float*> tview.buf, tview.len // itemsize, <float> self.scale)
             _products(<Py_ssize_t> tview.buf, kind == b"d", shape, tstrides, kdim, addresses,
                       fstrides, self.nfactors, self.refs, self.nrefs, self.group_subs, self.group_inner,
-                      self.ngroups, self.sub_factors, self.coeffs, self.ncoeffs, self.add)
+                      self.ngroups, self.sub_factors, self.coeffs, self.ncoeffs, self.add, <int> self.nscale,
+                      row_scale)
             done = True
         finally:
             PyBuffer_Release(&tview)

@@ -1,5 +1,6 @@
-/* The innermost loops of tensordiff/_kernels.pyx: a block of rows, each written as a sum of up to
- * four scaled rows, out[r][j] (= or +=) s[0][r]*p[0][r][j] + ... + s[count-1][r]*p[count-1][r][j],
+/* The innermost loops of tensordiff/_kernels.pyx (its walk is _kernelrun.pxi). The first: a block
+ * of rows, each written as a sum of up to four scaled rows,
+ * out[r][j] (= or +=) s[0][r]*p[0][r][j] + ... + s[count-1][r]*p[count-1][r][j],
  * added left to right (row r of factor g starts at p[g] + r*pstride[g]; its scalar is s[g*m + r]).
  *
  * GCC on x86-64 Linux builds it twice, for AVX2 and for the baseline, and the loader picks one per
@@ -51,5 +52,95 @@ TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff
 
 TD_FUSED_BLOCK(td_fused_block_double, double)
 TD_FUSED_BLOCK(td_fused_block_float, float)
+
+/* a block of rows of a group with no factor along them (a constant, or factors of the row alone):
+ * out[r][j] (= or +=) s[r] */
+#define TD_FILL_BLOCK(NAME, REAL)                                                                   \
+TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff_t n, const REAL *s, \
+                           int assign)                                                              \
+{                                                                                                   \
+    ptrdiff_t r, j;                                                                                 \
+    for (r = 0; r < rows; r++) {                                                                    \
+        REAL *o = out + r * rstride;                                                                \
+        const REAL v = s[r];                                                                        \
+        if (assign)                                                                                 \
+            for (j = 0; j < n; j++) o[j] = v;                                                       \
+        else                                                                                        \
+            for (j = 0; j < n; j++) o[j] = o[j] + v;                                                \
+    }                                                                                               \
+}
+
+/* a block of rows of one group reading count >= 2 contiguous factors along them, multiplied left
+ * to right as the twin does: out[r][j] (= or +=) s[r] * p[0][r][j] * ... * p[count-1][r][j] */
+#define TD_PRODUCT_BLOCK(NAME, REAL)                                                                \
+TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff_t n, int count,    \
+                           const REAL *s, REAL *const *p, const ptrdiff_t *pstride, int assign)     \
+{                                                                                                   \
+    ptrdiff_t r, j;                                                                                 \
+    int q;                                                                                          \
+    for (r = 0; r < rows; r++) {                                                                    \
+        REAL *o = out + r * rstride;                                                                \
+        const REAL v = s[r];                                                                        \
+        const REAL *p0 = p[0] + r * pstride[0], *p1 = p[1] + r * pstride[1];                        \
+        if (count == 2) {                                                                           \
+            if (assign) for (j = 0; j < n; j++) o[j] = v * p0[j] * p1[j];                           \
+            else for (j = 0; j < n; j++) o[j] = o[j] + v * p0[j] * p1[j];                           \
+        } else if (count == 3) {                                                                    \
+            const REAL *p2 = p[2] + r * pstride[2];                                                 \
+            if (assign) for (j = 0; j < n; j++) o[j] = v * p0[j] * p1[j] * p2[j];                   \
+            else for (j = 0; j < n; j++) o[j] = o[j] + v * p0[j] * p1[j] * p2[j];                   \
+        } else {                                                                                    \
+            for (j = 0; j < n; j++) {                                                               \
+                REAL x = v;                                                                         \
+                for (q = 0; q < count; q++) x = x * p[q][r * pstride[q] + j];                       \
+                o[j] = assign ? x : o[j] + x;                                                       \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+/* a block of rows scaled in place as numpy's out *= c * F[0] * ... * F[count-1] does (the scale formed
+ * left to right, broadcast, then one multiplication): row r of factor q starts at p[q] + r*prow[q] and
+ * steps pstep[q] along it (0: one number for the row). The leading factors that are one number per
+ * row are multiplied once per row: the same operations in the same order. */
+#define TD_SCALE_BLOCK(NAME, REAL)                                                                  \
+TD_CLONES static void NAME(REAL *out, ptrdiff_t rows, ptrdiff_t rstride, ptrdiff_t n, REAL c,       \
+                           int count, REAL *const *p, const ptrdiff_t *prow, const ptrdiff_t *pstep)\
+{                                                                                                   \
+    ptrdiff_t r, j;                                                                                 \
+    int q, first;                                                                                   \
+    for (r = 0; r < rows; r++) {                                                                    \
+        REAL *o = out + r * rstride;                                                                \
+        REAL v = c;                                                                                 \
+        for (first = 0; first < count && pstep[first] == 0; first++)                                \
+            v = v * p[first][r * prow[first]];                                                      \
+        if (first == count) {                                                                       \
+            for (j = 0; j < n; j++) o[j] = o[j] * v;                                                \
+        } else if (first == count - 1 && pstep[first] == 1) {                                       \
+            const REAL *a = p[first] + r * prow[first];                                             \
+            for (j = 0; j < n; j++) o[j] = o[j] * (v * a[j]);                                       \
+        } else if (first == count - 2 && pstep[first] == 1 && pstep[first + 1] == 0) {              \
+            const REAL *a = p[first] + r * prow[first];                                             \
+            const REAL b = p[first + 1][r * prow[first + 1]];                                       \
+            for (j = 0; j < n; j++) o[j] = o[j] * (v * a[j] * b);                                   \
+        } else if (first == count - 2 && pstep[first] == 1 && pstep[first + 1] == 1) {              \
+            const REAL *a = p[first] + r * prow[first], *b = p[first + 1] + r * prow[first + 1];    \
+            for (j = 0; j < n; j++) o[j] = o[j] * (v * a[j] * b[j]);                                \
+        } else {                                                                                    \
+            for (j = 0; j < n; j++) {                                                               \
+                REAL x = v;                                                                         \
+                for (q = first; q < count; q++) x = x * p[q][r * prow[q] + j * pstep[q]];           \
+                o[j] = o[j] * x;                                                                    \
+            }                                                                                       \
+        }                                                                                           \
+    }                                                                                               \
+}
+
+TD_FILL_BLOCK(td_fill_block_double, double)
+TD_FILL_BLOCK(td_fill_block_float, float)
+TD_PRODUCT_BLOCK(td_product_block_double, double)
+TD_PRODUCT_BLOCK(td_product_block_float, float)
+TD_SCALE_BLOCK(td_scale_block_double, double)
+TD_SCALE_BLOCK(td_scale_block_float, float)
 
 #endif

@@ -24,7 +24,7 @@ from libc.stdlib cimport free, malloc
 
 # kernels.py refuses a compiled module of another version (a stale build left by an editable
 # install whose source changed) and uses the numpy twin instead of crashing on a new signature
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 
 
 cdef extern from "_kernelrows.h" nogil:
@@ -33,6 +33,21 @@ cdef extern from "_kernelrows.h" nogil:
                                const double* s, Py_ssize_t m, double** p, const Py_ssize_t* pstride, int assign)
     void td_fused_block_float(float* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, int count,
                               const float* s, Py_ssize_t m, float** p, const Py_ssize_t* pstride, int assign)
+    # a block of rows of a group with no factor along them: out[r][j] (= or +=) s[r]
+    void td_fill_block_double(double* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, const double* s,
+                              int assign)
+    void td_fill_block_float(float* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, const float* s,
+                             int assign)
+    # a block of rows of one group of count >= 2 contiguous factors along them: out[r][j] (= or +=) s[r]·Π_q p[q][r][j]
+    void td_product_block_double(double* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, int count,
+                                 const double* s, double** p, const Py_ssize_t* pstride, int assign)
+    void td_product_block_float(float* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, int count,
+                                const float* s, float** p, const Py_ssize_t* pstride, int assign)
+    # a block of rows scaled in place: out[r][j] = out[r][j] · (c · Π_q p[q][r·prow[q] + j·pstep[q]])
+    void td_scale_block_double(double* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, double c, int count,
+                               double** p, const Py_ssize_t* prow, const Py_ssize_t* pstep)
+    void td_scale_block_float(float* out, Py_ssize_t rows, Py_ssize_t rstride, Py_ssize_t n, float c, int count,
+                              float** p, const Py_ssize_t* prow, const Py_ssize_t* pstep)
 
 ctypedef fused real:
     float
@@ -56,8 +71,9 @@ cdef int _products(Py_ssize_t address, bint double_precision, const Py_ssize_t* 
                    int ndim, const Py_ssize_t* addresses, const Py_ssize_t* fstrides, int nfactors,
                    const Py_ssize_t* refs, Py_ssize_t nrefs, const Py_ssize_t* group_subs,
                    const Py_ssize_t* group_inner, int ngroups, const Py_ssize_t* sub_factors, const double* coeffs,
-                   Py_ssize_t ncoeffs, bint add) except -1:
-    """The scratch space of one run (per call: a layout may run in several threads at once), then _run."""
+                   Py_ssize_t ncoeffs, bint add, int nscale=0, double scale=1.0) except -1:
+    """The scratch space of one run (per call: a layout may run in several threads at once), then _run.
+    The last ``nscale`` of the factors scale the target first (_run)."""
     cdef int axis
     if ngroups <= 0:
         return 0
@@ -72,27 +88,31 @@ cdef int _products(Py_ssize_t address, bint double_precision, const Py_ssize_t* 
     cdef double* partial = <double*> malloc(sizeof(double) * (ncoeffs + 1))
     cdef double* scalars = <double*> malloc(sizeof(double) * (ngroups * rows + 1))
     cdef double* scratch = <double*> malloc(sizeof(double) * (rows + 1))
-    cdef bint* fused = <bint*> malloc(sizeof(bint) * (ngroups + 1))
+    cdef int* path = <int*> malloc(sizeof(int) * (ngroups + 1))
     cdef void** pointers = <void**> malloc(sizeof(void*) * 4)
     cdef Py_ssize_t* pstrides = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * 4)
+    cdef void** spointers = <void**> malloc(sizeof(void*) * (nscale + 1))
+    cdef Py_ssize_t* sgeometry = <Py_ssize_t*> malloc(sizeof(Py_ssize_t) * 2 * (nscale + 1))
     try:
         if index == NULL or foffset == NULL or inner_stride == NULL or inner == NULL or partial == NULL \
-                or scalars == NULL or scratch == NULL or fused == NULL or pointers == NULL or pstrides == NULL:
+                or scalars == NULL or scratch == NULL or path == NULL or pointers == NULL or pstrides == NULL \
+                or spointers == NULL or sgeometry == NULL:
             raise MemoryError()
         with nogil:
             if double_precision:
                 _run[double](<double*> address, shape, tstrides, ndim, addresses, fstrides, nfactors, refs,
-                             group_subs, group_inner, ngroups, sub_factors, coeffs, add,
-                             index, foffset, <double**> inner, inner_stride, partial, scalars, scratch, fused,
-                             <double**> pointers, pstrides)
+                             group_subs, group_inner, ngroups, sub_factors, coeffs, add, nscale, scale,
+                             index, foffset, <double**> inner, inner_stride, partial, scalars, scratch, path,
+                             <double**> pointers, pstrides, <double**> spointers, sgeometry, sgeometry + nscale + 1)
             else:
                 _run[float](<float*> address, shape, tstrides, ndim, addresses, fstrides, nfactors, refs,
-                            group_subs, group_inner, ngroups, sub_factors, coeffs, add,
+                            group_subs, group_inner, ngroups, sub_factors, coeffs, add, nscale, scale,
                             index, foffset, <float**> inner, inner_stride, <float*> partial, <float*> scalars,
-                            <float*> scratch, fused, <float**> pointers, pstrides)
+                            <float*> scratch, path, <float**> pointers, pstrides, <float**> spointers, sgeometry,
+                            sgeometry + nscale + 1)
     finally:
         free(index); free(foffset); free(inner_stride); free(inner); free(partial); free(scalars)
-        free(scratch); free(fused); free(pointers); free(pstrides)
+        free(scratch); free(path); free(pointers); free(pstrides); free(spointers); free(sgeometry)
     return 0
 
 

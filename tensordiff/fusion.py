@@ -21,7 +21,7 @@ import numpy as np
 from .buffers import writable_floats
 from .expr import Einsum
 from .indices import UnionFind
-from .kernels import ProductsLayout, compiled_in_use, diagonal_view
+from .kernels import ProductsLayout, compiled_in_use, diagonal_view, twin_chunk_shape
 from .einsumnodes import einsum_on
 
 __all__ = ["SumPlan", "FusedSumStep", "split_term", "connected_factors"]
@@ -180,15 +180,18 @@ class FusedSumStep:
                     for n, (view, pattern, (layout, pass_coeffs, kernel_coeffs, reads)) in enumerate(passes)]
         if any(kernel is None for kernel, *_ in compiled):
             compiled = None
-        compiled_in_place, scale_first, in_kernels = None, 1.0, False
+        compiled_in_place, scale_first, in_kernels, scaled_by = None, 1.0, False, None
         if in_place is not None and compiled is not None:
             adds = ([(None, dense, in_place[4])] if in_place[4] is not None else []) + passes[1:]
-            # in place wholly in the kernels where no factor scales the donated term: the first kernel
-            # applies its coefficient
-            in_kernels = bool(adds) and not in_place[2] and type(in_place[1]) is float
+            # in place wholly in the kernels: the first kernel applies the donated term's coefficient, and
+            # its smaller factors where that kernel writes the whole output (the dense rest), each row
+            # scaled just before the rest is added to it (one pass over the buffer, not two)
+            scaled_by = in_place[:3] if in_place[2] and in_place[4] is not None else None
+            in_kernels = bool(adds) and (not in_place[2] or scaled_by is not None) and type(in_place[1]) is float
             scale_first = in_place[1] if in_kernels else 1.0
+            scales = [(i, axes) for i, axes, *_ in in_place[2]] if scaled_by is not None else []
             compiled_in_place = [(layout.bound(kernel_coeffs, reads, pattern, True, scale_first if n == 0 else 1.0,
-                                               check_all=n == 0),
+                                               check_all=n == 0, scales=scales if n == 0 else ()),
                                   view, pattern, layout, pass_coeffs, reads, True)
                                  for n, (view, pattern, (layout, pass_coeffs, kernel_coeffs, reads)) in enumerate(adds)]
 
@@ -196,7 +199,7 @@ class FusedSumStep:
             if compiled is not None and compiled_in_use():   # arrays of the evaluation's dtype, the common case
                 if in_kernels:
                     if writable(args[in_place[0]], dtype):
-                        out = _run_passes(args[in_place[0]], args, compiled_in_place, dtype, scale_first)
+                        out = _run_passes(args[in_place[0]], args, compiled_in_place, dtype, scale_first, scaled_by)
                         if out is not None:
                             return out
                 elif in_place is not None and _all_of(args, dtype) and writable(args[in_place[0]], dtype):
@@ -294,21 +297,36 @@ def placed_scale(argument, axes, shape, ndim):
 
 
 def _scaled_in_place(args, argument, coeff, scales):
-    """``args[argument]``, the buffer of a dense term (donate_buffers), scaled in place by that
-    term's coefficient and smaller factors (``scales``: ``placed_scale``'s)."""
+    """``args[argument]``, the buffer of a dense term (donate_buffers), scaled in place by the product
+    of that term's coefficient and smaller factors (``scales``: ``placed_scale``'s), formed left to
+    right, as the compiled kernel forms it (kernels.ProductsLayout.bound's ``scales``). A product that
+    runs along the first axis is formed a chunk of rows at a time (kernels.twin_chunk_shape): it may
+    be as large as the buffer (e[i]·a[j]), which it must not double."""
     out = args[argument]
-    scale = coeff
-    for i, axes, shape, order, placed in scales:
+    placed = []
+    for i, axes, shape, order, shape_placed in scales:
         factor = args[i]
         if factor.shape != shape:   # not the shape bound: placed as broadcastable places it
             factor = broadcastable(factor, axes, out.ndim)
         elif order is not None:
-            factor = np.transpose(factor, order).reshape(placed)
+            factor = np.transpose(factor, order).reshape(shape_placed)
         else:
-            factor = factor.reshape(placed)
-        scale = scale * factor
-    if not (isinstance(scale, float) and scale == 1.0):
-        out *= scale
+            factor = factor.reshape(shape_placed)
+        placed.append(factor)
+    if not placed:
+        if not (isinstance(coeff, float) and coeff == 1.0):
+            out *= coeff
+        return out
+    rows = twin_chunk_shape(out.shape)[0] if out.ndim >= 2 and any(f.shape[0] > 1 for f in placed) else len(out)
+    for start in range(0, len(out) if out.ndim else 1, rows if out.ndim else 1):
+        chunk = slice(start, start + rows)
+        scale = coeff
+        for factor in placed:
+            scale = scale * (factor[chunk] if out.ndim and factor.shape[0] > 1 else factor)
+        if out.ndim:
+            out[chunk] *= scale
+        else:
+            out *= scale
     return out
 
 
@@ -320,17 +338,21 @@ def _all_of(args, dtype):
     return True
 
 
-def _run_passes(out, args, passes, dtype, scale=1.0):
+def _run_passes(out, args, passes, dtype, scale=1.0, scaled_by=None):
     """Run a bound sum's compiled passes (FusedSumStep.bind) into ``out``, whose first kernel
-    multiplies ``out`` by ``scale`` first, and return it; None, having written nothing, where an
-    argument is not an array of ``dtype`` (the general route runs then). A pass the kernel declines
-    otherwise (an array it does not read as it is) runs in the numpy twin, with the same numbers."""
+    multiplies ``out`` by ``scale`` first (and by the factors of ``scaled_by``, the donated term's
+    (argument, coefficient, placed_scale's), where given), and return it; None, having written
+    nothing, where an argument is not an array of ``dtype`` (the general route runs then). A pass
+    the kernel declines otherwise (an array it does not read as it is) runs in the numpy twin, with
+    the same numbers."""
     for kernel, view, pattern, layout, coeffs, reads, add in passes:
         if not kernel(out, args):
             if kernel is passes[0][0]:
                 if not _all_of(args, dtype):
                     return None
-                if scale != 1.0:
+                if scaled_by is not None:
+                    _scaled_in_place(args, *scaled_by)
+                elif scale != 1.0:
                     out *= scale
             layout.run_twin(out if view is None else view(out, pattern), tuple([args[i] for i in reads]), coeffs, add)
     return out
@@ -343,7 +365,23 @@ def _run_in_place(args, argument, coeff, scales, diagonal_passes, dense_rest):
     out = _scaled_in_place(args, argument, coeff, scales)
     if dense_rest is not None:
         layout, rest_coeffs, kernel_coeffs, reads = dense_rest
-        layout.run_factors(out, tuple([args[i] for i in reads]), rest_coeffs, True, kernel_coeffs)
+        _add_in_chunks(out, layout, tuple([args[i] for i in reads]), rest_coeffs, kernel_coeffs)
     for view, pattern, (layout, pass_coeffs, kernel_coeffs, reads) in diagonal_passes:
         layout.run_factors(view(out, pattern), tuple([args[i] for i in reads]), pass_coeffs, True, kernel_coeffs)
     return out
+
+
+def _add_in_chunks(out, layout, factors, coeffs, kernel_coeffs):
+    """``layout``'s terms (of ``factors``, in its keys' order) added into ``out`` a chunk of rows at a
+    time (kernels.twin_chunk_shape): the twin's products are a chunk's size, so a sum written into
+    a dying buffer holds no array of the output's size beside it. The same numbers: entry by entry."""
+    rows = twin_chunk_shape(out.shape)[0] if out.ndim else 1
+    if out.ndim < 2 or rows >= out.shape[0]:
+        layout.run_factors(out, factors, coeffs, True, kernel_coeffs)
+        return
+    along_first = [axes.index(0) if 0 in axes else None for _, axes in layout.distinct]
+    for start in range(0, out.shape[0], rows):
+        chunk = slice(start, start + rows)
+        parts = tuple(factor if axis is None else factor[(slice(None),) * axis + (chunk,)]
+                      for factor, axis in zip(factors, along_first))
+        layout.run_factors(out[chunk], parts, coeffs, True, kernel_coeffs)

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-KERNEL_VERSION = 3   # of the signature kernels.py calls; _kernels.pyx states the same number
+KERNEL_VERSION = 4   # of the signature kernels.py calls; _kernels.pyx states the same number
 
 _compiled: Optional[ModuleType]
 try:
@@ -42,7 +42,7 @@ if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNE
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
            "compiled_in_use", "diagonal_view", "view_axes", "one_norm", "compiled_distinct_layout",
-           "KernelsNotBuiltWarning"]
+           "KernelsNotBuiltWarning", "twin_chunk_shape"]
 
 _switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
 # "noted": the missing kernels were reported (the out-of-date warning above already did so)
@@ -176,6 +176,29 @@ def diagonal_view(array: np.ndarray, out_ids: Sequence[Hashable]) -> np.ndarray:
     return as_strided(array, shape=tuple(shape), strides=tuple(strides))
 
 
+TWIN_CHUNK_ENTRIES = 1 << 12   # 32 KiB of float64 at least: a chunk's products are small beside the output
+TWIN_CHUNKS = 32               # and at most this many chunks: a chunk costs a few numpy calls
+
+
+def twin_chunk_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """The shape of a chunk of rows (a slice along the first axis) of a target of ``shape`` in which
+    the numpy twin adds a sum into a buffer written in place (fusion.py): its products, which numpy
+    forms whole, are a chunk's size (a 32nd of the target, or 4,096 entries where that is more), not
+    the target's; the same numbers, entry by entry. At least one row; the target's own shape where
+    it has fewer than two axes.
+
+    >>> from tensordiff.kernels import twin_chunk_shape
+    >>> twin_chunk_shape((20000, 100)), twin_chunk_shape((4000, 20)), twin_chunk_shape((3, 4)), twin_chunk_shape((7,))
+    ((625, 100), (204, 20), (3, 4), (7,))
+    """
+    shape = tuple(shape)
+    if len(shape) < 2:
+        return shape
+    row = max(math.prod(shape[1:]), 1)
+    entries = max(TWIN_CHUNK_ENTRIES, shape[0] * row // TWIN_CHUNKS)
+    return (max(1, min(shape[0], entries // row)),) + shape[1:]
+
+
 def view_axes(out_ids: Sequence[Hashable]) -> tuple[int, ...]:
     """For each axis of an array, its axis in ``diagonal_view(array, out_ids)`` (the distinct ids
     in order of first appearance).
@@ -256,21 +279,26 @@ class ProductsLayout:
         """The coefficient array the compiled kernel reads, for ``coeffs`` (by term)."""
         return np.array([coeffs[t] for t in self.term_of_sub], dtype=np.float64)
 
-    def bound(self, kernel_coeffs, reads, out_ids, add, scale=1.0, check_all=False):
+    def bound(self, kernel_coeffs, reads, out_ids, add, scale=1.0, check_all=False, scales=()):
         """This layout's run fixed for a bound sum: ``run(target, args)`` writes (or adds, per
         ``add``) into ``diagonal_view(target, out_ids)`` the terms of coefficients ``kernel_coeffs``
         (``kernel_coefficients``), reading factor k (of ``keys``) from ``args[reads[k]]``, in the
         compiled kernel, and returns whether it ran (False, having written nothing, where an array
         is not one the kernel reads as it is: ``run_twin`` runs it then). A ``scale`` (a float) other
-        than 1 multiplies the whole target by it first, as ``target *= scale`` does; with ``check_all``
-        it runs only where every one of ``args`` is an array of the target's dtype. None without the
-        compiled kernels."""
+        than 1 multiplies the whole target by it first, as ``target *= scale`` does, and ``scales``
+        ((argument, the target axes it runs along), ...) multiply that scale, as
+        ``target *= scale * args[i1] * args[i2] ...`` (placed by their axes) does, each row just
+        before the terms are added to it: the target must then be the view (no delta in ``out_ids``)
+        and its rows contiguous, else it declines. With
+        ``check_all`` it runs only where every one of ``args`` is an array of the target's dtype. None
+        without the compiled kernels."""
         if _compiled is None:
             return None
         return _compiled.BoundProducts(self.refs.tolist(), self.group_subs.tolist(), self.group_inner.tolist(),
-                                       self.sub_factors.tolist(), [float(c) for c in kernel_coeffs], list(reads),
-                                       [axes for _, axes in self.distinct], view_axes(out_ids), bool(add),
-                                       scale, check_all).run
+                                       self.sub_factors.tolist(), [float(c) for c in kernel_coeffs],
+                                       list(reads) + [i for i, _ in scales],
+                                       [axes for _, axes in self.distinct] + [tuple(axes) for _, axes in scales],
+                                       view_axes(out_ids), bool(add), scale, check_all, len(scales)).run
 
     def run_twin(self, target, factors, coeffs, add):
         """``run_factors`` by the numpy twin, whichever kernels are in use (the same numbers)."""

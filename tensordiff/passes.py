@@ -13,6 +13,7 @@ from .expr import Add, Einsum, Inv, Solve, Var, make, topological
 from .factoring import factor_sums
 from .grouping import group_factors
 from .reshapesteps import plan_structures
+from .scalefolding import fold_scales
 from .select import plan_selections
 from .einsumnodes import einsum_node, einsum_on, scale
 from .simplify import substitute
@@ -136,6 +137,9 @@ EXPRESSION_PASSES = (
     Pass("factor grouping", factor_grouping,
          "Σ_t F⊗R_t = F⊗Σ_t R_t: terms sharing an outer factor write it once against the sum of their rests, "
          "and a group sum that is another's transposition reads it (grouping.py)"),
+    Pass("scale folding", fold_scales,
+         "c·F·Σ_t T_t = Σ_t c·F·T_t: a product's coefficient and broadcast factors of a sum it alone reads are "
+         "written by the sum's one pass, not in passes of their own (scalefolding.py)"),
 )
 
 STEP_PASSES = (

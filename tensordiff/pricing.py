@@ -14,13 +14,14 @@ the limit, both before anything is allocated.
 import math
 from collections import namedtuple
 
+import numpy as np
 import opt_einsum
 
 from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
 from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .conditioning import lapack
 from .contractionpaths import contraction_path, path_search
-from .kernels import kernels_available
+from .kernels import kernels_available, twin_chunk_shape
 from .pairwise import IN_PLACE_ENTRIES
 
 __all__ = ["replay", "Replay", "PRICES"]
@@ -184,14 +185,19 @@ def _sum_price(node, step, sizes):
 def _twin_temporaries(fused, shape):
     """The most entries the numpy twin (kernels.ProductsLayout, fusion._run_in_place) holds at once
     while it writes a FusedSumStep into an output of ``shape``: a term written into its own dying
-    buffer is scaled there by the product of its smaller factors, then each pass adds its products."""
+    buffer is scaled there by the product of its smaller factors and the rest of its pass added,
+    each a chunk of rows at a time where they run along the first axis, then each other pass adds
+    its products."""
     worst = 0
     passes = fused.passes
     if fused.donor is not None:
         _, _, (_, _, rest_layout), _, scales = fused.donor
-        worst = _chain(None, [axes for _, axes in scales], shape)[1]
-        if rest_layout is not None:
-            worst = max(worst, _pass_temporaries(rest_layout, shape))
+        axes = [axes for _, axes in scales]   # scaled in its own buffer by their product, a chunk of rows at a time
+        worst = _chain(None, axes, twin_chunk_shape(shape) if any(0 in a for a in axes) else shape)[1]
+        if rest_layout is not None:   # then the rest added a chunk of rows at a time
+            worst = max(worst, _pass_temporaries(rest_layout, twin_chunk_shape(shape)))
+        if scales:   # a product broadcast over the buffer is read through numpy's ufunc buffer
+            worst += np.getbufsize()
         passes = passes[1:]
     for pattern, _, layout in passes:
         view = [shape[pattern.index(u)] for u in dict.fromkeys(pattern)]

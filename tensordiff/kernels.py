@@ -302,7 +302,7 @@ class ProductsLayout:
 
     def run_twin(self, target, factors, coeffs, add):
         """``run_factors`` by the numpy twin, whichever kernels are in use (the same numbers)."""
-        self._numpy(target, dict(zip(self.keys, factors)), coeffs, add)
+        self._numpy(target, dict(zip(self.distinct, factors)), coeffs, add)
         return target
 
     def run(self, target, arrays, coeffs, add, kernel_coeffs=None):
@@ -322,7 +322,7 @@ class ProductsLayout:
                 self._compiled(target, factors, coeffs if kernel_coeffs is None else kernel_coeffs, add,
                                kernel_coeffs is not None)
                 return target
-        self._numpy(target, dict(zip(self.keys, factors)), coeffs, add)
+        self._numpy(target, dict(zip(self.distinct, factors)), coeffs, add)
         return target
 
     def _compiled(self, target, factors, coeffs, add, prepared=False):
@@ -350,6 +350,8 @@ class ProductsLayout:
                 factor_strides.reshape(-1))
 
     def _numpy(self, target, arrays, coeffs, add):
+        """The twin's sum; ``arrays`` by factor, (key, axes): one array may be read at two sets of
+        axes, and a chunk of rows (fusion._add_in_chunks) slices each such read on its own."""
         ndim = target.ndim
         scalar = target.dtype.type
         for k, (along, subs) in enumerate(self.groups):
@@ -357,10 +359,10 @@ class ProductsLayout:
             for t, constant in subs:
                 value = scalar(coeffs[t])
                 for key, axes in constant:
-                    value = value * _broadcastable(arrays[key], axes, ndim)
+                    value = value * _broadcastable(arrays[key, axes], axes, ndim)
                 total = value if total is None else total + value
             for key, axes in along:
-                total = total * _broadcastable(arrays[key], axes, ndim)
+                total = total * _broadcastable(arrays[key, axes], axes, ndim)
             if k == 0 and not add:
                 target[...] = total
             else:

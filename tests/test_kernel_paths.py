@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff import kernels, passes
+from tensordiff import fusion, kernels, passes
 from tensordiff.fusion import FusedSumStep
 from tensordiff.passes import run_passes
 from tensordiff.scalefolding import fold_scales
@@ -348,3 +348,32 @@ def test_a_fold_keeps_the_value_on_random_sums(monkeypatch):
                 assert "[scale folding]" not in unfolded.explain()
                 want = unfolded(**{k: v for k, v in values.items() if k in unfolded.symbols})
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=spec)
+
+
+def test_a_sum_added_in_chunks_may_read_one_array_at_two_sets_of_axes(restore_kernels, monkeypatch):
+    # the third derivative of Σ chol(AAᵀ + I)∘C in A (3x3) adds a sum into a dying 3^8 buffer a row
+    # at a time (the twin's chunks), and its terms read one array at two sets of axes: each read is
+    # sliced on its own (the twin looked arrays up by key, so one read's slice stood for both). The
+    # names are the campaign problem's: they order the terms, and so the layout, that showed it
+    A, C = td.matrix("A", "n n"), td.matrix("C", "n n")
+    f = td.sum(td.cholesky(A @ A.T + td.eye("n")) * C)
+    derivative = f
+    for _ in range(3):   # one order at a time: td.diff(f, A, 3) builds one term per orbit of slots
+        derivative = td.diff(derivative, A)
+    rng = np.random.default_rng(5)
+    values = dict(A=rng.standard_normal((3, 3)), C=rng.standard_normal((3, 3)))
+    repeated_reads_in_chunks = []
+    add_in_chunks = fusion._add_in_chunks
+
+    def watched(out, layout, factors, coeffs, kernel_coeffs):
+        if len(set(layout.keys)) < len(layout.keys) and kernels.twin_chunk_shape(out.shape)[0] < out.shape[0]:
+            repeated_reads_in_chunks.append(out.shape)
+        return add_in_chunks(out, layout, factors, coeffs, kernel_coeffs)
+    monkeypatch.setattr(fusion, "_add_in_chunks", watched)
+    results = []
+    for compiled in IMPLEMENTATIONS:   # a program binds its sums to the implementation in use at its first call
+        kernels.use_compiled(compiled)
+        results.append(td.compile(derivative)(**values))
+    assert repeated_reads_in_chunks   # the case this guards
+    assert all(np.array_equal(r, results[0]) for r in results)
+    assert td.check(f, A, order=3, **values).max_rel_error < 1e-6

@@ -2,7 +2,8 @@
 ``td.codegen`` wraps in a standalone function, for numpy, jax and torch.
 
 Shared subexpressions are assigned once, under names clear of every symbol, dim and function of
-the expression (naming.py); sizes of dims are read from the symbols' shapes.
+the expression (naming.py); sizes of dims are read from the symbols' shapes, or derived from a
+composite dim of one (sizecode.py).
 """
 
 from collections.abc import Sequence
@@ -250,8 +251,9 @@ def to_einsum(expr: Expr, name: str = "out", *, sized_by: Union[Expr, Sequence[E
 
     Symbols are read under their names (made Python-safe where needed: ``lambda`` becomes
     ``lambda_``); sizes of dims are read from the symbols' shapes: of the expression's symbols,
-    else of ``sized_by``'s, else the code reads it as a variable named like the dim. The code
-    depends only on the expression and the arguments, never on which other symbols are alive.
+    else of ``sized_by``'s; a dim a symbol holds only inside a composite dim is derived from it
+    (θ of dims d·k gives ``k = θ.shape[0] // d``, v of dims a+b gives ``b = v.shape[0] - a``); else
+    the code reads it as a variable named like the dim. The code depends only on the expression and the arguments, never on which other symbols are alive.
     ``td.codegen`` wraps the same code in a standalone function (a size no argument has is a parameter).
 
     Parameters
@@ -289,6 +291,11 @@ def to_einsum(expr: Expr, name: str = "out", *, sized_by: Union[Expr, Sequence[E
     >>> print(td.to_einsum(td.diff(X @ V, V), sized_by=V))
     k = V.shape[1]
     out = np.einsum('ik,jl->ijkl', X, np.eye(k))
+    >>> v, q = td.vector("v", "a+b"), td.vector("q", "a")
+    >>> print(td.to_einsum(td.sum(v * td.concatenate([q, td.ones("b")]))))
+    a = q.shape[0]
+    b = v.shape[0] - a
+    out = np.einsum('i,i->', v, (np.einsum('ij,j->i', np.eye((a + b))[:, 0:0 + a], q) + np.einsum('ij->i', np.eye((a + b))[:, a:a + b])))
     """
     expr = printable(expr, "to_einsum")
     name = code_name(name, "to_einsum")

@@ -33,6 +33,10 @@ def size_lines(shapes, wanted, names):
 
     ``shapes``: (identifier, dims) of each symbol, the first to read a dim from first; ``names``:
     {dim: identifier} of the dims the code may name (plain ones are sized).
+
+    >>> names = {d: d for d in ("n", "d", "k", "e")}
+    >>> size_lines([("X", ("n", "d")), ("theta", ("d·k",))], ["k", "n", "e"], names)
+    [('d', 'X.shape[1]'), ('e', None), ('k', 'theta.shape[0] // d'), ('n', 'X.shape[0]')]
     """
     sources, reads = {}, {}
     for identifier, dims in shapes:

@@ -21,7 +21,7 @@ from .einsumcode import TARGETS, CodePrinter, code_bindings, import_line
 from .printing import code_name
 from .reshapesteps import plan_structures
 from .simplify import as_expr
-from .sizecode import size_lines
+from .sizecode import composite_asserts, size_lines
 from .annotations import Exprs, Target
 from .expr import Expr
 
@@ -47,8 +47,9 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f", asserts: bo
     name : str, optional
         The function's name (default "f").
     asserts : bool, optional
-        Start the function with asserts on its inputs: each argument's number of axes, and each
-        dim it shares with an earlier argument of the same size (default False).
+        Start the function with asserts on its inputs: each argument's number of axes, each
+        dim it shares with an earlier argument of the same size, and each composite axis (d·k,
+        a+b) of the size its parts give (default False).
     check : bool, optional
         Add ``check_<name>(...)``, with the same arguments and ``eps=1e-6, seed=0``, returning the
         largest relative error between each gradient the function returns and central differences
@@ -111,6 +112,10 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f", asserts: bo
         lines += [f"    {line}" for line in shape_asserts(roots, ids)]
     lines += [f"    {line}" for line in scalar_tensors(roots, ids, target)]
     lines += [f"    {ids.dims[d]} = {code}" for d, code in sizes if code is not None]
+    if asserts:
+        arguments = sorted((n for n in topological(roots) if isinstance(n, Var)), key=lambda n: n.name)
+        lines += [f"    {line}" for line in composite_asserts([(ids.symbols[n.name], n.dims) for n in arguments],
+                                                             {d for d, _ in sizes}, ids.dims)]
     lines += [f"    {line}" for line in body]
     lines.append("    return " + (results[0] if single else "(" + ", ".join(results) + ("," if results else "") + ")"))
     if check:

@@ -11,7 +11,7 @@ depend only on the shapes given and their order, never on which other symbols ar
 from .indices import base_dims, concat_parts, is_plain, merged_parts, slice_of, slice_text
 from .reshapeprint import size_code
 
-__all__ = ["dim_size_code", "size_lines"]
+__all__ = ["dim_size_code", "size_lines", "composite_asserts"]
 
 
 def dim_size_code(dim, plain_size):
@@ -61,6 +61,19 @@ def size_lines(shapes, wanted, names):
         dim = min(d for d in needed if not reads.get(d, set()) & needed)
         needed.remove(dim)
         lines.append((dim, sources.get(dim)))
+    return lines
+
+
+def composite_asserts(shapes, sized, names):
+    """Lines asserting that each composite axis of the shapes has the size its parts give (a θ of 7
+    entries is no d·k for d = 3, though 7 // 3 sizes k), where every part's plain dims are ``sized``."""
+    lines = []
+    for identifier, dims in shapes:
+        for axis, dim in enumerate(dims):
+            if (concat_parts(dim) or merged_parts(dim)) and all(b in sized for b in base_dims(dim)):
+                code = dim_size_code(dim, names.__getitem__)
+                lines.append(f'assert {identifier}.shape[{axis}] == {code}, f"{identifier}: axis {axis} is dim {dim}, '
+                             f'of size {{{code}}}, got {{{identifier}.shape[{axis}]}}"')
     return lines
 
 

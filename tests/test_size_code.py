@@ -102,3 +102,26 @@ def test_the_derivation_does_not_depend_on_live_symbols():
     e_again = _nested()[0]
     assert e_again is e and (td.to_einsum(e_again), td.codegen(e_again, name="f_sz")) == alone
     assert decoys
+
+
+def test_codegen_asserts_a_composite_axis_has_the_size_its_parts_give():
+    # k = θ.shape[0] // d truncates: a θ of 7 entries with d = 3 must be refused, not read as k = 2
+    e, shapes, _ = _merged()
+    scope = {}
+    exec(td.codegen(e, name="f_sz", asserts=True), scope)   # noqa: S102
+    values = _values(shapes)
+    assert_close(scope["f_sz"](**values), td.evaluate(e, values), 1e-12, "asserts on")
+    with pytest.raises(AssertionError, match="th_sz: axis 0 is dim d_sz·k_sz, of size 12, got 13"):
+        scope["f_sz"](**{**values, "th_sz": RNG.standard_normal(13)})
+
+
+def test_codegen_asserts_a_concatenated_axis_against_parts_read_elsewhere():
+    # v of dims a+b, with a and b each read off a symbol of its own: v's length is checked against a + b
+    v, q, r = td.vector("v_cc", "a_cc+b_cc"), td.vector("q_cc", "a_cc"), td.vector("r_cc", "b_cc")
+    e = td.sum(v * td.concatenate([q, r]))
+    scope = {}
+    exec(td.codegen(e, name="g_cc", asserts=True), scope)   # noqa: S102
+    q_value, r_value = RNG.standard_normal(3), RNG.standard_normal(2)
+    assert_close(scope["g_cc"](q_cc=q_value, r_cc=r_value, v_cc=np.ones(5)), q_value.sum() + r_value.sum(), 1e-12, "")
+    with pytest.raises(AssertionError, match="v_cc: axis 0 is dim a_cc\\+b_cc, of size 5, got 6"):
+        scope["g_cc"](q_cc=q_value, r_cc=r_value, v_cc=np.ones(6))

@@ -2,7 +2,8 @@
 ``td.codegen`` wraps in a standalone function, for numpy, jax and torch.
 
 Shared subexpressions are assigned once, under names clear of every symbol, dim and function of
-the expression (naming.py); sizes of dims are read from the symbols' shapes.
+the expression (naming.py); sizes of dims are read from the symbols' shapes, or derived from a
+composite dim of one (sizecode.py).
 """
 
 from collections.abc import Sequence
@@ -10,12 +11,13 @@ from typing import Union
 
 from .errors import TensorDiffError
 from .expr import Apply, Einsum, Expr, Var, topological
-from .indices import slice_of, slice_text
+from .indices import base_dims, slice_text
 from .naming import CodeNames, user_names
 from .matrixform import sizing_symbols
 from .printing import code_name, number_text, printable, shared_bindings
 from .reductionprint import CodeForms
-from .reshapeprint import StructureCodeForms, size_code
+from .reshapeprint import StructureCodeForms
+from .sizecode import dim_size_code, size_lines
 
 __all__ = ["to_einsum", "CodePrinter", "TARGETS", "HELPER_MODULES", "code_bindings", "helper_import",
            "repeats_argument", "import_line"]
@@ -111,15 +113,13 @@ class CodePrinter(CodeForms, StructureCodeForms):
         return getattr(self, "_" + type(node).__name__.lower())(node)
 
     def size(self, dim):
-        """Code for the size of ``dim``: its name, or len(range(n)[2:5]) for a dim made by slicing."""
-        composite = size_code(dim, self.size)   # n·m, n+m, 3
-        if composite is not None:
-            return composite
-        parts = slice_of(dim)
-        if parts is None:
-            self.dims_used.add(dim)
-            return self.ids.dims[dim]
-        return f"len(range({self.size(parts[0])})[{slice_text(parts[1])}])"
+        """Code for the size of ``dim``: its name, (n * m) for a composite, or len(range(n)[2:5]) for a
+        dim made by slicing."""
+        return dim_size_code(dim, self._plain_size)
+
+    def _plain_size(self, dim):
+        self.dims_used.add(dim)
+        return self.ids.dims[dim]
 
     def _var(self, node):
         return self.ids.symbols[node.name]
@@ -251,8 +251,9 @@ def to_einsum(expr: Expr, name: str = "out", *, sized_by: Union[Expr, Sequence[E
 
     Symbols are read under their names (made Python-safe where needed: ``lambda`` becomes
     ``lambda_``); sizes of dims are read from the symbols' shapes: of the expression's symbols,
-    else of ``sized_by``'s, else the code reads it as a variable named like the dim. The code
-    depends only on the expression and the arguments, never on which other symbols are alive.
+    else of ``sized_by``'s; a dim a symbol holds only inside a composite dim is derived from it
+    (θ of dims d·k gives ``k = θ.shape[0] // d``, v of dims a+b gives ``b = v.shape[0] - a``); else
+    the code reads it as a variable named like the dim. The code depends only on the expression and the arguments, never on which other symbols are alive.
     ``td.codegen`` wraps the same code in a standalone function (a size no argument has is a parameter).
 
     Parameters
@@ -290,42 +291,38 @@ def to_einsum(expr: Expr, name: str = "out", *, sized_by: Union[Expr, Sequence[E
     >>> print(td.to_einsum(td.diff(X @ V, V), sized_by=V))
     k = V.shape[1]
     out = np.einsum('ik,jl->ijkl', X, np.eye(k))
+    >>> v, q = td.vector("v", "a+b"), td.vector("q", "a")
+    >>> print(td.to_einsum(td.sum(v * td.concatenate([q, td.ones("b")]))))
+    a = q.shape[0]
+    b = v.shape[0] - a
+    out = np.einsum('i,i->', v, (np.einsum('ij,j->i', np.eye((a + b))[:, 0:0 + a], q) + np.einsum('ij->i', np.eye((a + b))[:, a:a + b])))
     """
     expr = printable(expr, "to_einsum")
     name = code_name(name, "to_einsum")
     sizing = sizing_symbols(sized_by, "to_einsum")
     symbols, _, dims = user_names(topological([expr]))
-    held = {d for node in symbols.values() for d in node.dims}
-    lost: dict[str, Var] = {}   # a dim the result no longer holds (I_k in d(X@V)/dV) -> the first of sized_by with it
-    for node in sizing:
-        if node.name not in symbols:   # one named like a symbol of expr would be read as that one
-            for d in node.dims:
-                if d in dims - held:
-                    lost.setdefault(d, node)
-    ids = CodeNames([expr], TARGETS["numpy"]["module"], avoid={name},
-                    extra_symbols=sorted({node.name for node in lost.values()}))
+    unheld = dims - {d for node in symbols.values() for d in node.dims}
+    sizers: dict[str, Var] = {}   # symbols of sized_by with a dim the expression's symbols hold no axis of
+    for node in sizing:           # (I_k in d(X@V)/dV); one named like a symbol of expr would be read as that one
+        if node.name not in symbols and any(b in unheld for d in node.dims for b in base_dims(d)):
+            sizers.setdefault(node.name, node)
+    ids = CodeNames([expr], TARGETS["numpy"]["module"], avoid={name}, extra_symbols=sorted(sizers))
     bound = code_bindings([expr], "numpy")
     names = dict(zip(bound, ids.bindings(len(bound))))
     printer = CodePrinter(names, "numpy", ids)
     lines = [f"{names[node]} = {printer.code(node, defining=node)}" for node in bound]
     lines.append(f"{name} = {printer.code(expr, defining=expr)}")
     if printer.dims_used:
-        lines.insert(0, _size_lines(expr, printer.dims_used, ids, lost))
+        lines.insert(0, _size_lines(expr, printer.dims_used, ids, list(sizers.values())))
     lines[:0] = printer.import_lines()
     if ids.module != TARGETS["numpy"]["module"]:
         lines.insert(0, import_line("numpy", ids.module))
     return "\n".join(lines)
 
 
-def _size_lines(expr, dims, ids, lost):
-    sources = {}
-    for node in topological([expr]):
-        if isinstance(node, Var):
-            for axis, dim in enumerate(node.dims):
-                sources.setdefault(dim, f"{ids.symbols[node.name]}.shape[{axis}]")
-    for dim, node in lost.items():   # a symbol the result no longer holds, from sized_by
-        sources.setdefault(dim, f"{ids.symbols[node.name]}.shape[{node.dims.index(dim)}]")
-    parts = [f"{ids.dims[d]} = {sources[d]}" if d in sources else   # read from the namespace, as the symbols are
-             f"# {ids.dims[d]}: the size of dim {d}, which no symbol of the expression has (sized_by= names one)"
-             for d in sorted(dims)]
-    return "\n".join(parts)
+def _size_lines(expr, dims, ids, sizers):
+    """The lines sizing ``dims``: from the expression's symbols, then from ``sizers`` (of sized_by)."""
+    shapes = [(ids.symbols[node.name], node.dims) for node in [*topological([expr]), *sizers] if isinstance(node, Var)]
+    return "\n".join(f"{ids.dims[d]} = {code}" if code is not None else   # read from the namespace, as the symbols are
+                     f"# {ids.dims[d]}: the size of dim {d}, which no symbol of the expression has (sized_by= names one)"
+                     for d, code in size_lines(shapes, dims, ids.dims))

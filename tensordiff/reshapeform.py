@@ -11,6 +11,7 @@ notation here (index notation shows it).
 from .composite import STRUCTURES, Merge
 from .indices import UnionFind
 from .einsumnodes import einsum_on
+from .matrixtext import paren
 
 __all__ = ["StructureMatrixForms", "structure_matrix_form"]
 
@@ -86,7 +87,8 @@ def _times_vec(write, node, k, count):
         return False
     inner = _piece(node, rest, (i, j), {a for a in range(len(node.dims)) if a not in count})
     factor = write(ops[y])
-    factor = factor if len(subs[y]) == 2 and subs[y][1] == c else f"{factor}'" if _atomic(factor) else f"({factor})'"
+    # a sum is bracketed: (C - q)*vec(X), not C - q*vec(X)
+    factor = paren(factor) if len(subs[y]) == 2 and subs[y][1] == c else f"{factor}'" if _atomic(factor) else f"({factor})'"
     return f"{factor}*vec({write(inner)})"
 
 

@@ -812,14 +812,7 @@ def test_compiled_gradients_agree_on_every_backend(backend):
             assert_close(np.asarray(g, dtype=float), w, 1e-10, f"{name} on {backend}: {td.index_notation(e)[:60]}")
 
 
-EINSUM_CODE_MISSES_A_MERGED_PART = pytest.mark.xfail(strict=True, reason=(
-    "to_einsum writes 'k = ...  # size of k' for a dim that only a composite dim of a symbol holds "
-    "(θ of dims d·k reshaped to (d, k); v of dims a+b): the code does not run, though k = θ.shape[0] // d "
-    "and b = v.shape[0] - a (einsumcode._size_lines looks up only whole dims of symbols)"))
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=EINSUM_CODE_MISSES_A_MERGED_PART)
-                                  if n == "layer_whose_weights_are_a_reshaped_flat_vector" else n for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_printed_forms_of_the_value_and_gradients_read_back(name):
     p = build(name)
     values = symbol_values(p)
@@ -841,10 +834,9 @@ def test_a_repeated_size_is_not_named_so_its_vector_reads_back():
     assert_close(td.evaluate(td.parse(text, symbols=[x, mu, s]), values), td.evaluate(g, values), 1e-12, text)
 
 
-@EINSUM_CODE_MISSES_A_MERGED_PART
 @pytest.mark.parametrize("kind", ["merged", "concatenated"])
 def test_einsum_code_sizes_a_dim_held_only_inside_a_composite_dim(kind):
-    # d·k: k = θ.shape[0] // d; a+b: b = v.shape[0] - a. Evaluation finds both; the code wrote "..."
+    # d·k: k = θ.shape[0] // d; a+b: b = v.shape[0] - a. Evaluation finds both; the code once wrote "..."
     if kind == "merged":
         theta, X = td.vector("th_ec", "d_ec·k_ec"), td.matrix("X_ec", "n_ec d_ec")
         e = td.sum(X @ td.reshape(theta, "d_ec k_ec"))

@@ -7,6 +7,7 @@ import pytest
 
 import tensordiff as td
 from tensordiff.expr import Var, topological
+from tensordiff.matrixform import to_matrix
 
 SIZES = {"n": 3, "p": 2, "q": 4, "r": 5, "s": 2, "t": 3}
 CARRIER = "sizes_of_identities"
@@ -143,3 +144,23 @@ def test_the_inverse_and_a_second_derivative_in_a_vector():
                         for e in np.eye(3)], axis=-1)
     np.testing.assert_allclose(got, numeric, atol=1e-6)
     np.testing.assert_allclose(td.evaluate(td.parse(text), **values), got, atol=1e-12)
+
+
+@pytest.mark.parametrize("build", [
+    lambda C, q, N: (C - q) @ td.vec(N.T),          # selfcheck seed 97502's last product, at its smallest
+    lambda C, q, N: (-C - q) @ td.vec(N.T),
+    lambda C, q, N: (td.exp(C) - q * C) @ td.vec(N.T),
+    lambda C, q, N: td.vec(N.T) @ (C - q),           # the transposed factor: (C - q)'*vec(N')
+], ids=["C-q", "-C-q", "exp(C)-qC", "vec'(C-q)"])
+def test_a_sum_times_vec_is_bracketed_and_reads_back(build):
+    # (C - q)*vec(N') was printed C - q*vec(N'): td.parse then subtracts a column from a matrix, and
+    # (-C - q)*vec(N') printed -q - C*vec(N') reads back with the wrong value
+    C, q, N = td.matrix("C_sv", "a_sv·b_sv a_sv·b_sv"), td.scalar("q_sv"), td.matrix("N_sv", "a_sv b_sv")
+    e = build(C, q, N)
+    rng = np.random.default_rng(97502)
+    values = dict(C_sv=rng.standard_normal((6, 6)), q_sv=0.7, N_sv=rng.standard_normal((2, 3)))
+    for text in dict.fromkeys([to_matrix(e), str(td.matrix_notation(e))]):   # plain, and with t1 = ... names
+        assert "*vec(" in text, text   # still the vec form, bracketed
+        back = td.parse(text, symbols=[C, q, N])
+        assert back.shape == e.shape, text
+        np.testing.assert_allclose(td.evaluate(back, values), td.evaluate(e, values), rtol=1e-12, atol=1e-12, err_msg=text)

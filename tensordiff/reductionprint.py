@@ -264,7 +264,7 @@ class MatrixForms:
             return f"{text}*{self.ones(1.0, node.shape)}" if len(node.shape) <= 2 else None
         if len(node.shape) == 2 and not any(_varies_along_every_axis(child) for child in node.children()):
             # a row or column written for a matrix: spread back as a sum spreads it
-            return f"({text}) .* {self.ones(1.0, node.shape)}"
+            return f"({text}) .* {atom(self.ones(1.0, node.shape))}"
         return text
 
     def spread(self, node):

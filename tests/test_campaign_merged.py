@@ -17,7 +17,9 @@ import pytest
 
 import tensordiff as td
 from tensordiff import fusion, kernels
-from tensordiff.testing import numeric_diff
+from tensordiff.randexpr import USER_FUNCTIONS
+from tensordiff.selfcheck import Example
+from tensordiff.testing import numeric_diff, random_values
 
 from helpers import assert_close, symbols_of
 
@@ -259,7 +261,8 @@ def test_a_row_spread_over_a_merged_dim_is_bracketed_before_a_hadamard_product()
 
 def test_the_campaign_adds_sums_in_chunks_that_read_one_array_twice(restore_kernels, monkeypatch):
     """Third derivatives at size 7 are where the twin adds a sum a few rows at a time (7^6 entries),
-    some of whose terms read one array at two sets of axes: the bit-for-bit test above covers both."""
+    some of whose terms read one array at two sets of axes (chol_logdet's too): the bit-for-bit test
+    above covers both."""
     chunked = []
     add_in_chunks = fusion._add_in_chunks
 
@@ -269,9 +272,8 @@ def test_the_campaign_adds_sums_in_chunks_that_read_one_array_twice(restore_kern
         return add_in_chunks(out, layout, factors, coeffs, kernel_coeffs)
     monkeypatch.setattr(fusion, "_add_in_chunks", watched)
     kernels.use_compiled(False)
-    for name in ("chol_logdet", "gram_cholesky_solve"):
-        f, wrt, make, steps = derivatives(name, "bits", 3)
-        td.compile(steps[3])(**_values(name, make, 7))
+    f, wrt, make, steps = derivatives("gram_cholesky_solve", "bits", 3)
+    td.compile(steps[3])(**_values("gram_cholesky_solve", make, 7))
     assert len(chunked) >= 2 and any(chunked)
 
 
@@ -303,3 +305,27 @@ def test_derivatives_of_orders_two_and_three_match_jax(name):
         assert_close(td.evaluate(steps[k], values), want, 1e-8, f"{name}, order {k}: vs jax")
         if k < 3:   # the FD test compares td.diff(f, X, 3) with the third one built an order at a time
             assert_close(td.evaluate(td.diff(f, wrt, k), values), want, 1e-8, f"{name}, order {k} at once: vs jax")
+
+
+def test_kernels_and_twin_agree_bit_for_bit_on_random_third_derivatives_summed_in_chunks(restore_kernels):
+    """Third derivatives of selfcheck's random scalar expressions in a matrix symbol, at size 5
+    (5^6 entries: the twin adds their sums a few rows at a time), by each implementation."""
+    compared = 0
+    for seed in range(160000, 160080):
+        example = Example(seed)
+        matrices = [example.S[n] for n in example.names if example.S[n].ndim == 2]
+        if example.expr.ndim > 1 or not matrices:
+            continue
+        derivative = example.expr
+        for _ in range(3):
+            derivative = td.diff(derivative, matrices[0])
+        dims = {str(d) for s in symbols_of(example.expr) for d in s.dims}
+        values = random_values([example.expr], sizes={d: 5 for d in dims if "·" not in d and "+" not in d}, seed=seed)
+        results = []
+        for compiled in IMPLEMENTATIONS:
+            kernels.use_compiled(compiled)
+            program = td.compile(derivative, singular="nan", conditioning="ignore")
+            results.append(np.asarray(program(functions=USER_FUNCTIONS, **values)))
+        assert all(np.array_equal(r, results[0], equal_nan=True) for r in results), f"seed {seed}"
+        compared += 1
+    assert compared >= 10

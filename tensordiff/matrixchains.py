@@ -106,7 +106,7 @@ class EinsumWriter:
             self._merge_hadamard(items, ends)
             self._split_busy_indices(items, ends)
             chains, products = self._chains(items, ends)
-            text = " .* ".join([f"diag({chains[0]})"] + [_paren(v) for v in vectors])
+            text = " .* ".join([f"diag({chains[0]})"] + [_atom(v) for v in vectors])
             return self._join(scalars, [f"({text})" if vectors else text] + chains[1:], products)
         both = self._hadamard_of_two_chains(items, unique_out) if not diag_out else None
         if both is not None:   # out[i,j] = Σ A[i,..]..B[..,j] C[i,..]..D[..,j]: (A*..*B) .* (C*..*D)

@@ -18,7 +18,7 @@ import pytest
 import tensordiff as td
 from tensordiff import fusion, kernels
 from tensordiff.randexpr import USER_FUNCTIONS
-from tensordiff.selfcheck import Example
+from tensordiff.selfcheck import Example, check_example
 from tensordiff.testing import numeric_diff, random_values
 
 from helpers import assert_close, symbols_of
@@ -329,3 +329,11 @@ def test_kernels_and_twin_agree_bit_for_bit_on_random_third_derivatives_summed_i
         assert all(np.array_equal(r, results[0], equal_nan=True) for r in results), f"seed {seed}"
         compared += 1
     assert compared >= 10
+
+
+def test_a_product_after_hadamard_with_a_diagonal_is_bracketed():
+    # selfcheck seed 162082: a derivative written diag(X*v*(X*v)') .* w .* inv(T)*...*vector(1) (a
+    # diagonal of a product times vectors, one of them a product) had no brackets round the last
+    # vector, so td.parse read (diag(...) .* w .* inv(T))*...*vector(1), a column .* a matrix
+    results, example = check_example(162082, widened=True)   # the command line widens
+    assert results["parse round trip"] is None, results["parse round trip"]

@@ -337,3 +337,15 @@ def test_a_product_after_hadamard_with_a_diagonal_is_bracketed():
     # vector, so td.parse read (diag(...) .* w .* inv(T))*...*vector(1), a column .* a matrix
     results, example = check_example(162082, widened=True)   # the command line widens
     assert results["parse round trip"] is None, results["parse round trip"]
+
+
+@pytest.mark.xfail(strict=True, reason="planning's composite-structures pass evaluates Σ_ij [i = (j,j)] (a merge "
+                   "read at a repeated part, summed) as 1, not a: the plan is einsum '->'() with dim a gone "
+                   "(selfcheck seed 162023, widened)")
+def test_the_trace_of_a_reshaped_vector_has_the_derivative_a_in_a_scalar_added_to_it():
+    v, w, r = td.vector("v_mg", "a_mg*a_mg"), td.vector("w_mg", "a_mg"), td.scalar("r_mg")
+    f = td.trace(td.reshape(v + r, "a_mg a_mg")) + td.sum(w)   # d/dr = Σ_j 1 = a; w sizes a
+    values = {v.name: np.arange(9.0), w.name: np.ones(3), r.name: 0.3}
+    assert_close(numeric_diff(f, r, values), 3.0, FD, "central differences")   # the value is right
+    weighted = td.diff(f, r) * td.sum(w)   # the derivative alone holds no symbol to size a
+    assert_close(td.evaluate(weighted, values), 3.0 * 3.0, EXACT, f"({td.diff(f, r)}) * sum(w) at a = 3")

@@ -50,6 +50,10 @@ def _unstructured(node):
                 sub[:] = [s if i == t else i for i in sub]
     keep = [k for k, op in enumerate(ops) if not isinstance(op, Reinterpret)]
     ops, subs = [ops[k] for k in keep], [subs[k] for k in keep]
+    # an index stays summed (a factor of its size) unless a structure's expansion replaces it: the
+    # parts of Σ_c [c = (j, j)] with c read nowhere else are read by no operand, yet Σ_j counts a
+    summed = {i for sub in subs for i in sub} | set(out)
+    replaced = set()
     undo = []   # what turns the expanded output back, last first
     while True:
         k = _next_structure(ops, subs)
@@ -57,11 +61,12 @@ def _unstructured(node):
             break
         op, sub = ops.pop(k), subs.pop(k)
         before = [dims[i] for i in out]
+        replaced.add(sub[0])
         if isinstance(op, Merge):
             c, parts = sub[0], sub[1:]
             if c in out:
                 out[:] = [j for i in out for j in (parts if i == c else [i])]
-            _split(ops, subs, dims, c, parts, out)
+            replaced |= _split(ops, subs, dims, c, parts, out)
             if [dims[i] for i in out] != before:
                 undo.append(("reshape", tuple(before)))
         else:
@@ -76,7 +81,7 @@ def _unstructured(node):
             out[:] = [a if i == c else i for i in out]
             for p in positions:
                 undo.append(("place", (p, op.parts, op.k)))
-    used = sorted({i for sub in subs for i in sub} | set(out) | _orphans(node))
+    used = sorted({i for sub in subs for i in sub} | set(out) | _orphans(node) | (summed - replaced))
     renumber = {i: n for n, i in enumerate(used)}
     result = einsum_node(node.coeff, ops, [tuple(renumber[i] for i in sub) for sub in subs],
                          tuple(renumber[i] for i in out), [dims[i] for i in used])
@@ -105,8 +110,9 @@ def _next_structure(ops, subs):
 
 
 def _split(ops, subs, dims, c, parts, out):
-    """Index c replaced by ``parts`` in every operand: reshaped in C order (a view)."""
-    same = []
+    """Index c replaced by ``parts`` in every operand: reshaped in C order (a view). Returns the
+    indices of other merges of c that are now read as ``parts`` (replaced, as c is)."""
+    same, read_as_parts = [], set()
     for j, (op, sub) in enumerate(zip(ops, subs)):
         if c not in sub:
             continue
@@ -117,9 +123,12 @@ def _split(ops, subs, dims, c, parts, out):
         ops[j] = _reshape(op, tuple(dims[i] for i in subs[j]))
     for j in sorted(same, reverse=True):
         op, sub = ops.pop(j), subs.pop(j)
-        if not _read_as(ops, subs, out, dims, sub[1:], parts):
+        if _read_as(ops, subs, out, dims, sub[1:], parts):
+            read_as_parts.update(sub[1:])
+        else:
             ops.append(_reshape(op, tuple(dims[i] for i in list(parts) + sub[1:])))   # last resort: built
             subs.append(list(parts) + sub[1:])
+    return read_as_parts
 
 
 def _read_as(ops, subs, out, dims, old, new):

@@ -43,13 +43,12 @@ import numpy as np
 from . import functionvalues
 from .errors import TensorDiffError
 from .functiondocs import row_docstring
-from .expr import Apply, Einsum
+from .expr import Apply, Einsum, Expr
 from .constantnodes import constant, constant_value, zeros
 from .einsumnodes import apply_node, hadamard, scale
 from .simplify import as_expr
 from .sumnodes import add_node
 from .annotations import ExprLike
-from .expr import Expr
 
 PRIMES = {1: "′", 2: "″", 3: "‴"}
 DOMAINS = ("real", "positive", "interval", "kink")

@@ -155,12 +155,16 @@ class MatrixStep:
     def describe(self):
         return self.kind
 
+    def bound(self, kind):
+        """numpy's own ``kind`` of operation, bound once with the same LAPACK calls (boundlinalg.py);
+        None on another backend or where nothing is saved."""
+        return bound_linalg(kind, self.operation, self.on_singular) if self.numpy else None
+
     def bind(self, sizes, place):
         operation, on_singular = self.operation, self.on_singular
-        if self.numpy:   # numpy's own, bound once: the same LAPACK calls (boundlinalg.py)
-            bound = bound_linalg(self.kind, operation, on_singular)
-            if bound is not None:
-                return bound
+        bound = self.bound(self.kind)
+        if bound is not None:
+            return bound
         return lambda *args: operation(*args, on_singular)
 
     def __call__(self, args, sizes, dtype):

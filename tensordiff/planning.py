@@ -18,6 +18,7 @@ from . import backends, conditioning as conditioning_checks
 from .errors import EvaluationError
 from .expr import Add, Apply, Einsum, Var, topological, without_cycle_collection
 from .functionsteps import ApplyStep, MatrixStep
+from .repeatedsolve import RepeatedSolveStep, repeated_solves
 from .fusion import SumPlan
 from .inplace import donate_buffers, smaller_first
 from .indices import base_dims, check_dim_lengths, slice_of
@@ -113,13 +114,20 @@ class ProgramPlan:
         base = topological(planned)
         split = _fusable_terms(base, planned)
         sums = {node: SumPlan(node, split) for node in base if isinstance(node, Add)}
+        solved_twice = repeated_solves(base, planned)   # outer solve -> the inner one it factors for
+
+        def planned_children(node):
+            if node in sums:
+                return sums[node].children
+            if node in solved_twice:
+                return (node.matrix, solved_twice[node].rhs)
+            return node.children()
 
         # products that read a pair another step computes (reuse.py); found on the program's nodes
-        self.reads = reuse_pairs(topological(planned, children=lambda n: sums[n].children if n in sums
-                                             else n.children()))
+        self.reads = reuse_pairs(topological(planned, children=planned_children))
 
         def children(node):
-            return sums[node].children if node in sums else self.reads.get(node, node).children()
+            return planned_children(self.reads.get(node, node))
 
         nodes = topological(planned, children=smaller_first(children))   # inplace.py: big values made late
         self.nodes = nodes
@@ -160,6 +168,8 @@ class ProgramPlan:
                 plan = SumStep(node, sums[node], self.backend)
             elif isinstance(node, Einsum):
                 plan = EinsumStep.of(self.reads.get(node, node), self.backend)
+            elif node in solved_twice:
+                plan = RepeatedSolveStep(node, self.backend, singular, conditioning)
             elif type(node) in MatrixStep.OPERATIONS:
                 plan = MatrixStep(self.reads.get(node, node), self.backend, singular, conditioning)
             elif type(node) in CONDITIONED_PLANS:

@@ -56,6 +56,9 @@ def replay(program, sizes, itemsize):
             step_flops, temporary = _sum_price(node, step, sizes)
         elif getattr(step, "gram", None) is not None:
             step_flops, temporary = _gram_price(program.reads.get(node, node), step, sizes)
+        elif getattr(step, "made_by", None) == "factor once":   # repeatedsolve.py: one LU, two solves
+            step_flops, temporary = _solve_price(node, sizes)
+            step_flops += 2 * sizes[node.matrix.shape[0]] ** 2 * math.prod(sizes[d] for d in node.rhs.shape[1:])
         else:
             price = PRICES.get(type(node), _entries_price)   # a node type with no row: one pass over its entries
             step_flops, temporary = price(program.reads.get(node, node), sizes)

@@ -148,3 +148,15 @@ def test_the_small_plans_contract_by_numpy_calls_not_einsum_loops():
                                                   for k in step.tensor_args])
              for step in steps if step.gram is None and len(step.tensor_args) == 2]
     assert len(pairs) == 2 and not any(isinstance(contraction, functools.partial) for contraction in pairs)
+
+
+@pytest.mark.parametrize("equation", ["ca,cb->ab", "cb,ca->ab", "ca,cb->ba"])
+@pytest.mark.parametrize("sides", [(7, 3), (3, 7), (5, 5)])
+def test_transposed_times_plain_products_in_either_orientation_equal_the_product(equation, sides):
+    """xᵀy summing both operands' first axis runs with the smaller output side first (BLAS is
+    faster so): the same numbers as einsum, on contiguous operands and on views that are not."""
+    rng = np.random.default_rng(sum(sides))
+    x, y = rng.standard_normal((40, sides[0])), rng.standard_normal((40, sides[1]))
+    for left, right in ((x, y), (x[::2], y[::2]), (np.asfortranarray(x), y)):
+        product = direct_contraction(equation, [left.shape, right.shape])
+        np.testing.assert_allclose(product(left, right), np.einsum(equation, left, right), rtol=1e-13, atol=1e-13)

@@ -281,7 +281,10 @@ def scale(node, factor):
         coeff = product(float(factor), node.coeff)
         if coeff == 1.0 and is_wrapper(node):
             return node.operands[0]
-        return make(Einsum, finite(coeff), node.operands, node.subscripts, node.out, node.dims)
+        scaled = make(Einsum, finite(coeff), node.operands, node.subscripts, node.out, node.dims)
+        if scaled.unit_skey_cache is None:   # the coefficient-1 form's key, which a sum sorts by, is known
+            scaled.unit_skey_cache = node.skey if node.coeff == 1.0 else node.unit_skey_cache
+        return scaled
     ids = tuple(range(len(node.shape)))
     return einsum_node(factor, (node,), (ids,), ids, node.shape)
 

@@ -45,6 +45,23 @@ _interned_refs = _interned.data  # type: ignore[attr-defined]
 _intern_lock = threading.Lock()
 
 
+class _KeyedRef(weakref.ref):
+    """weakref.KeyedRef without its Python-level __new__ and __init__: a weak value of a
+    WeakValueDictionary, whose removal callback reads ``key``."""
+
+    __slots__ = ("key",)
+
+
+def store_weakly(table, key, value):
+    """``table[key] = value`` for a WeakValueDictionary, at half the cost of its ``__setitem__`` (one
+    store per node made): the same keyed weak reference, made by C calls only."""
+    if table._pending_removals:   # only while the table is iterated
+        table._commit_removals()
+    ref = _KeyedRef(value, table._remove)
+    ref.key = key
+    table.data[key] = ref
+
+
 def digest(*parts):
     return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
 
@@ -168,7 +185,7 @@ def make(cls, *fields):
                 node = object.__new__(cls)
                 _set(node, "symmetric_cache", None)
                 node._init(*fields)
-                _interned[key] = node
+                store_weakly(_interned, key, node)
     return node
 
 

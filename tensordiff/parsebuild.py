@@ -300,6 +300,13 @@ def _build_key(node, kids, typed):
     return kind, value, tuple(map(id, kids))   # kids are interned
 
 
+def _build_node(node, kids, typed):
+    try:
+        return _BUILD[node.kind](node, kids, typed)
+    except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
+        fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
+
+
 def build(order, typed):
     """The expression of the syntax tree: a repeated subexpression (the same text, or the same
     interned operands) is built once, since building an interned node costs far more than a lookup."""
@@ -309,21 +316,28 @@ def build(order, typed):
     typed.checked_dims = {}
     needed = {order[-1].key}   # the values read by more than what reads through them (_Deferred)
     for node in order:
-        traces = node.kind == "call" and node.value == "tr"
-        needed.update(kid.key for kid in node.kids if not (node.kind == "chain" and kid.kind == "T"
-                                                             or traces and kid.kind == "chain"))
+        kids = node.kids
+        if not kids:
+            continue
+        kind = node.kind
+        if kind == "chain":
+            needed.update([kid.key for kid in kids if kid.kind != "T"])
+        elif kind == "call" and node.value == "tr":
+            needed.update([kid.key for kid in kids if kid.kind != "chain"])
+        else:
+            needed.update([kid.key for kid in kids])
     for node in order:
         kind = node.kind
+        if kind == "sym":   # one node per name (the parser's keys): built once without a build key
+            values[node.key] = _build_node(node, (), typed)
+            continue
         if kind in ("T", "chain") and node.key not in needed:
             values[node.key] = _Deferred()   # its own object: equal build keys need the same value
             continue
         kids = [values[kid.key] for kid in node.kids]
-        key = (kind, node.value, ()) if kind == "sym" else _build_key(node, kids, typed)   # a name: its own key
+        key = _build_key(node, kids, typed)
         value = built.get(key)
         if value is None:
-            try:
-                value = built[key] = _BUILD[kind](node, kids, typed)
-            except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
-                fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
+            value = built[key] = _build_node(node, kids, typed)
         values[node.key] = value
     return values[order[-1].key]

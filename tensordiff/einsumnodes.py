@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .colourrefinement import BIG, refined_keys
-from .composite import structure_pair
+from .composite import STRUCTURES, structure_pair
 from .constantnodes import constant, constant_value, finite, product, zeros
 from .errors import ShapeError, TensorDiffError
 from .expr import Add, Apply, Einsum, Inv, Var, make, topological
@@ -97,7 +97,7 @@ def einsum_node(coeff, operands, subs, out, dims):
         new = lambda sub: tuple(renumber[rename.get(i, i)] for i in sub)  # noqa: E731
         return einsum_node(coeff, [o for o, _ in rest], [new(u) for _, u in rest], new(out),
                            [dims[r] for r in renumber])
-    paired = structure_pair(flat_ops, flat_subs, out)   # composite.py: RᵀR = I for merged/concatenated axes
+    paired = None if kinds.isdisjoint(STRUCTURES) else structure_pair(flat_ops, flat_subs, out)   # composite.py: RᵀR = I
     if paired is not None:
         return _without_pair(coeff, flat_ops, flat_subs, out, dims, find, paired)
     merged = _merge_powers(flat_ops, flat_subs) if Apply in kinds else None

@@ -242,7 +242,7 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     keys = [(op.skey, tuple(map(rank_of, sub))) for op, sub in zip(ops, subs)] if out else \
         [(op.skey, (BIG,) * len(sub)) for op, sub in zip(ops, subs)]
     order = sorted(range(len(ops)), key=keys.__getitem__)
-    if any(keys[a] == keys[b] for a, b in zip(order, order[1:])) or symmetric and any(
+    if len(set(keys)) < len(keys) or symmetric and any(
             sym and rank[sub[0]] == rank[sub[1]] for sub, sym in zip(subs, symmetric)):
         # equal operands on summed indices only (Z[m,l] Z[m,k]), or a symmetric one (Q[k,l]), leave
         # the order open: what they are joined to decides it, so that Z[m,k] Z[m,l] and Z[m,l] Z[m,k]
@@ -257,7 +257,7 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     for k in order:
         sequence += subs[k]
     sequence += orphans
-    renumber = {old: new for new, old in enumerate(dict.fromkeys(sequence))}
+    renumber = dict(zip(dict.fromkeys(sequence), range(len(dims))))   # old id -> new, by first appearance
     new_dims = tuple([dims[old] for old in renumber])
     index = renumber.__getitem__
     new_out = tuple(map(index, out))

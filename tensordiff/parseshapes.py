@@ -123,7 +123,8 @@ class _Pass:
     def run(self, order):
         shapes, rules = self.shapes, _TYPE
         for node in order:
-            shapes[node.key] = rules[node.kind](self, node, [shapes[k.key] for k in node.kids])
+            kids = node.kids   # a leaf's rule reads no shapes of kids: it gets its own empty kids
+            shapes[node.key] = rules[node.kind](self, node, [shapes[k.key] for k in kids] if kids else kids)
 
     def fail(self, pos, message):
         fail_at(ShapeError, message, self.text, pos)

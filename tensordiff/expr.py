@@ -205,7 +205,10 @@ class Var(Expr):
         _set(self, "symmetric_cache", symmetric if len(dims) == 2 and dims[0] == dims[1] else False)
         _set(self, "shape", dims)
         _set(self, "free", frozenset((name,)))
-        _set(self, "skey", digest("Var", name, dims, "symmetric") if symmetric else digest("Var", name, dims))
+        # digest("Var", name, dims[, "symmetric"]), its text put together as einsum_skey does
+        kind = ", 'symmetric'" if symmetric else ""
+        text = f"('Var', {name!r}, {_repr_of(dims)}{kind})"
+        _set(self, "skey", hashlib.blake2b(text.encode(), digest_size=10).hexdigest())
 
     def _fields(self):
         # a plain symbol keeps the two fields it always had, so make(Var, name, dims) is still that symbol
@@ -263,8 +266,38 @@ _NO_NAMES: frozenset[str] = frozenset()
 
 
 def einsum_skey(coeff, operands, subs, out, dims):
-    """The structural key of the Einsum node with these fields, whether it is built or not."""
-    return digest("Einsum", coeff, tuple([op.skey for op in operands]), subs, out, dims)
+    """The structural key of the Einsum node with these fields, whether it is built or not.
+
+    ``digest("Einsum", coeff, (skeys...), subs, out, dims)``, its text put together from parts: the
+    index and dim tuples recur in node after node, and their repr (a third of a node's making) is
+    looked up; an skey is hex digits, which repr quotes as they are.
+
+    >>> fields = (2.5, (), ((0, 1), (1,)), (0,), ("n", "p"))
+    >>> einsum_skey(*fields) == digest("Einsum", 2.5, (), *fields[2:])
+    True
+    """
+    text = f"('Einsum', {coeff!r}, {_skeys_repr(operands)}, {_repr_of(subs)}, {_repr_of(out)}, {_repr_of(dims)})"
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def _skeys_repr(nodes):
+    """``repr(tuple(node.skey for node in nodes))``: skeys are hex digits, quoted as they are."""
+    skeys = "', '".join([node.skey for node in nodes])
+    return f"('{skeys}')" if len(nodes) > 1 else f"('{skeys}',)" if nodes else "()"
+
+
+_REPRS: dict[tuple, str] = {}   # index and dim tuples -> their repr
+MAX_REPRS = 1 << 16
+
+
+def _repr_of(value):
+    text = _REPRS.get(value)
+    if text is None:
+        text = repr(value)
+        if len(_REPRS) >= MAX_REPRS:   # bounded: dims named apart (d1, d2, ...) need not recur
+            _REPRS.clear()
+        _REPRS[value] = text
+    return text
 
 
 class Add(Expr):
@@ -276,7 +309,7 @@ class Add(Expr):
         _set(self, "terms", terms)
         _set(self, "shape", terms[0].shape)
         _set(self, "free", frozenset().union(*[t.free for t in terms]))
-        _set(self, "skey", digest("Add", tuple([t.skey for t in terms])))
+        _set(self, "skey", hashlib.blake2b(f"('Add', {_skeys_repr(terms)})".encode(), digest_size=10).hexdigest())
 
     def _fields(self):
         return (self.terms,)

@@ -81,7 +81,11 @@ class _Dims:
         return d
 
     def unify(self, a, b):
-        a, b = self.find(a), self.find(b)
+        parent = self.parent
+        if parent[a] != a:   # most are roots: find only the others
+            a = self.find(a)
+        if parent[b] != b:
+            b = self.find(b)
         if a == b:
             return True
         if ONE in (a, b):
@@ -342,7 +346,8 @@ def _type_chain(p, node, kids):
         shape = kids[k]
         if op == "*":
             if acc[1] != ONE and len(acc) == 2:  # A*x, y'*x: a matrix or row vector on the left
-                p.want_vector([node.kids[k]], shape)
+                if shape == SCALAR:   # what want_vector asks first, asked before making its list
+                    p.want_vector([node.kids[k]], shape)
             elif acc == SCALAR:
                 if rows is None:
                     rows = _row_runs([op for op, _ in node.value], kids)

@@ -34,7 +34,8 @@ def _dim_names(order, typed):
     evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
     sized = [n for n in order if n.kind in ("sym", "eye", "ones", "dim")]   # the nodes whose dims are named here
     taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in sized if n.kind in ("sym", "dim")}
-    of_symbols = {typed.dims.find(d) for n in sized if n.kind == "sym" for d in typed.shapes[n.key]}
+    find, shapes = typed.dims.find, typed.shapes
+    of_symbols = {find(d) for n in sized if n.kind == "sym" for d in shapes[n.key]}
 
     candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
     unfolding = itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
@@ -62,8 +63,8 @@ def _dim_names(order, typed):
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
     for node in sized:
-        for d in typed.shapes[node.key]:
-            root = typed.dims.find(d)
+        for d in shapes[node.key]:
+            root = find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
     return names

@@ -154,36 +154,36 @@ def _whole_product(node, kids, typed, traced=False):
     instead of one per operator, and a transposed factor A' read as A with its indices swapped. The
     same interned node as _pairwise_chain (and ops.trace of it): tests/test_parse_products.py builds
     both; None where it might not be."""
-    kinds, shapes, values = typed.products[node.key], typed.shapes, typed.values
+    shapes, values = typed.shapes, typed.values
     operands, subs, dims, flat = [], [], [], []
     rows = cols = None   # the product's row and column index so far (None: an axis of size 1)
-    for k, (kid, value) in enumerate(zip(node.kids, kids)):
+    for kid, value, kind in zip(node.kids, kids, ("first", *typed.products[node.key])):
         shape = shapes[kid.key]
         if len(shape) > 2:
             return None
+        has_rows, has_cols = shape[0] != ONE, shape[1] != ONE
         if kid.kind == "T":   # A' is A read with its indices swapped (a vector' is the vector)
             value = values[kid.kids[0].key]
         axes = value.shape
         swapped = kid.kind == "T" and len(axes) == 2
-        flat.extend(value.operands if isinstance(value, Einsum) else (value,))
-        if len(flat) > MAX_MERGED_OPERANDS or len(axes) != (shape[0] != ONE) + (shape[1] != ONE):
+        if isinstance(value, Einsum):
+            flat.extend(value.operands)
+        else:
+            flat.append(value)
+        if len(flat) > MAX_MERGED_OPERANDS or len(axes) != has_rows + has_cols:
             return None
-        if swapped:
-            axes = axes[::-1]
-        kind = kinds[k - 1] if k else "first"
-        own_rows = None
-        if shape[0] != ONE:
+        own_rows = own_cols = None
+        if has_rows:
             if kind == "matmul":   # the inner index: the product's columns
-                if dims[cols] != axes[0]:
+                if dims[cols] != axes[-1 if swapped else 0]:
                     return None
                 own_rows = cols
             else:
                 own_rows = len(dims)
-                dims.append(axes[0])
-        own_cols = None
-        if shape[1] != ONE:
+                dims.append(axes[-1 if swapped else 0])
+        if has_cols:
             own_cols = len(dims)
-            dims.append(axes[-1])
+            dims.append(axes[0 if swapped else -1])
         sub = _present(own_rows, own_cols)
         operands.append(value)
         subs.append(sub[::-1] if swapped else sub)

@@ -184,7 +184,8 @@ class _Pass:
                                f"but {self.show(start, end, shape)}")
         if result is not None and result[1] == ONE:
             for _, _, shape, nodes in items:
-                self.want_vector(nodes, shape)
+                if shape == SCALAR:   # what want_vector asks first
+                    self.want_vector(nodes, shape)
         return result or SCALAR
 
 
@@ -249,9 +250,10 @@ def _type_pow(p, node, kids):
 
 
 def _type_call(p, node, kids):
-    if function_row(node.value)[0] == "tensor" or any(len(shape) > 2 for shape in kids):
+    rule = function_row(node.value)[0]
+    if rule == "tensor" or max(map(len, kids), default=0) > 2:
         return _type_tensor_call(p, node, kids)
-    rule, (rows, cols), arg = function_row(node.value)[0], kids[0], node.kids[0]
+    (rows, cols), arg = kids[0], node.kids[0]
     if rule == "elementwise":
         items = [(kid.start, kid.end, shape, [kid]) for kid, shape in zip(node.kids, kids)]
         return p.common([(node.value, node.pos)] * len(kids), items)
@@ -285,7 +287,7 @@ def _type_call(p, node, kids):
     if not p.dims.unify(rows, cols):
         what = "a vector or a square matrix" if rule == "diag" else "a square matrix"
         p.fail(node.pos, f"{node.value} needs {what}, but {p.show(arg.start, arg.end, kids[0])}")
-    return {"square": kids[0], "trace": SCALAR, "diag": (rows, ONE)}[rule]
+    return SCALAR if rule == "trace" else (rows, ONE) if rule == "diag" else kids[0]   # "square": itself
 
 
 def _type_tensor_call(p, node, kids):

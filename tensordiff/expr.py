@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import threading
 import weakref
 from typing import Any
 
 from .errors import FrozenNodeError, UnsupportedOperation
 from .indices import format_dims, sliced_dim
+from .nodekeys import add_skey, digest, einsum_skey, var_skey
 from .operators import Operators
 
 __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "Cholesky"]
@@ -60,10 +60,6 @@ def store_weakly(table, key, value):
     ref = _KeyedRef(value, table._remove)
     ref.key = key
     table.data[key] = ref
-
-
-def digest(*parts):
-    return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
 
 
 @contextlib.contextmanager
@@ -205,10 +201,7 @@ class Var(Expr):
         _set(self, "symmetric_cache", symmetric if len(dims) == 2 and dims[0] == dims[1] else False)
         _set(self, "shape", dims)
         _set(self, "free", frozenset((name,)))
-        # digest("Var", name, dims[, "symmetric"]), its text put together as einsum_skey does
-        kind = ", 'symmetric'" if symmetric else ""
-        text = f"('Var', {name!r}, {_repr_of(dims)}{kind})"
-        _set(self, "skey", hashlib.blake2b(text.encode(), digest_size=10).hexdigest())
+        _set(self, "skey", var_skey(name, dims, symmetric))
 
     def _fields(self):
         # a plain symbol keeps the two fields it always had, so make(Var, name, dims) is still that symbol
@@ -265,41 +258,6 @@ def _free_of(operands):
 _NO_NAMES: frozenset[str] = frozenset()
 
 
-def einsum_skey(coeff, operands, subs, out, dims):
-    """The structural key of the Einsum node with these fields, whether it is built or not.
-
-    ``digest("Einsum", coeff, (skeys...), subs, out, dims)``, its text put together from parts: the
-    index and dim tuples recur in node after node, and their repr (a third of a node's making) is
-    looked up; an skey is hex digits, which repr quotes as they are.
-
-    >>> fields = (2.5, (), ((0, 1), (1,)), (0,), ("n", "p"))
-    >>> einsum_skey(*fields) == digest("Einsum", 2.5, (), *fields[2:])
-    True
-    """
-    text = f"('Einsum', {coeff!r}, {_skeys_repr(operands)}, {_repr_of(subs)}, {_repr_of(out)}, {_repr_of(dims)})"
-    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
-
-
-def _skeys_repr(nodes):
-    """``repr(tuple(node.skey for node in nodes))``: skeys are hex digits, quoted as they are."""
-    skeys = "', '".join([node.skey for node in nodes])
-    return f"('{skeys}')" if len(nodes) > 1 else f"('{skeys}',)" if nodes else "()"
-
-
-_REPRS: dict[tuple, str] = {}   # index and dim tuples -> their repr
-MAX_REPRS = 1 << 16
-
-
-def _repr_of(value):
-    text = _REPRS.get(value)
-    if text is None:
-        text = repr(value)
-        if len(_REPRS) >= MAX_REPRS:   # bounded: dims named apart (d1, d2, ...) need not recur
-            _REPRS.clear()
-        _REPRS[value] = text
-    return text
-
-
 class Add(Expr):
     __slots__ = ("terms",)
     terms: tuple[Expr, ...]
@@ -309,7 +267,7 @@ class Add(Expr):
         _set(self, "terms", terms)
         _set(self, "shape", terms[0].shape)
         _set(self, "free", frozenset().union(*[t.free for t in terms]))
-        _set(self, "skey", hashlib.blake2b(f"('Add', {_skeys_repr(terms)})".encode(), digest_size=10).hexdigest())
+        _set(self, "skey", add_skey(terms))
 
     def _fields(self):
         return (self.terms,)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from .constantnodes import is_zero, with_coeff, zeros
 from .einsumnodes import is_wrapper, merge_limit, scale
 from .errors import ShapeError
-from .expr import Add, Einsum, einsum_skey, make
+from .expr import Add, Einsum, make
+from .nodekeys import einsum_skey
 from .indices import format_dims
 
 # Rules on a sum's collected [(term, coefficient)]: each returns a shorter list or None. matrixrules.py

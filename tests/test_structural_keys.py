@@ -4,7 +4,8 @@ one a sum would compute."""
 
 import tensordiff as td
 from tensordiff.einsumnodes import scale
-from tensordiff.expr import Add, Einsum, Var, digest, einsum_skey, topological
+from tensordiff.expr import Add, Einsum, Var, topological
+from tensordiff.nodekeys import digest, einsum_skey
 from tensordiff.randexpr import DEPTH, SHAPES, ExpressionGenerator
 
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .colourrefinement import BIG, refined_keys
-from .composite import structure_pair
+from .composite import STRUCTURES, structure_pair
 from .constantnodes import constant, constant_value, finite, product, zeros
 from .errors import ShapeError, TensorDiffError
 from .expr import Add, Apply, Einsum, Inv, Var, make, topological
@@ -97,7 +97,7 @@ def einsum_node(coeff, operands, subs, out, dims):
         new = lambda sub: tuple(renumber[rename.get(i, i)] for i in sub)  # noqa: E731
         return einsum_node(coeff, [o for o, _ in rest], [new(u) for _, u in rest], new(out),
                            [dims[r] for r in renumber])
-    paired = structure_pair(flat_ops, flat_subs, out)   # composite.py: RᵀR = I for merged/concatenated axes
+    paired = None if kinds.isdisjoint(STRUCTURES) else structure_pair(flat_ops, flat_subs, out)   # composite.py: RᵀR = I
     if paired is not None:
         return _without_pair(coeff, flat_ops, flat_subs, out, dims, find, paired)
     merged = _merge_powers(flat_ops, flat_subs) if Apply in kinds else None
@@ -242,7 +242,7 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     keys = [(op.skey, tuple(map(rank_of, sub))) for op, sub in zip(ops, subs)] if out else \
         [(op.skey, (BIG,) * len(sub)) for op, sub in zip(ops, subs)]
     order = sorted(range(len(ops)), key=keys.__getitem__)
-    if any(keys[a] == keys[b] for a, b in zip(order, order[1:])) or symmetric and any(
+    if len(set(keys)) < len(keys) or symmetric and any(
             sym and rank[sub[0]] == rank[sub[1]] for sub, sym in zip(subs, symmetric)):
         # equal operands on summed indices only (Z[m,l] Z[m,k]), or a symmetric one (Q[k,l]), leave
         # the order open: what they are joined to decides it, so that Z[m,k] Z[m,l] and Z[m,l] Z[m,k]
@@ -257,7 +257,7 @@ def _canonical_einsum(coeff, ops, subs, out, dims, orphans):
     for k in order:
         sequence += subs[k]
     sequence += orphans
-    renumber = {old: new for new, old in enumerate(dict.fromkeys(sequence))}
+    renumber = dict(zip(dict.fromkeys(sequence), range(len(dims))))   # old id -> new, by first appearance
     new_dims = tuple([dims[old] for old in renumber])
     index = renumber.__getitem__
     new_out = tuple(map(index, out))
@@ -281,7 +281,10 @@ def scale(node, factor):
         coeff = product(float(factor), node.coeff)
         if coeff == 1.0 and is_wrapper(node):
             return node.operands[0]
-        return make(Einsum, finite(coeff), node.operands, node.subscripts, node.out, node.dims)
+        scaled = make(Einsum, finite(coeff), node.operands, node.subscripts, node.out, node.dims)
+        if scaled.unit_skey_cache is None:   # the coefficient-1 form's key, which a sum sorts by, is known
+            scaled.unit_skey_cache = node.skey if node.coeff == 1.0 else node.unit_skey_cache
+        return scaled
     ids = tuple(range(len(node.shape)))
     return einsum_node(factor, (node,), (ids,), ids, node.shape)
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import threading
 import weakref
 from typing import Any
 
 from .errors import FrozenNodeError, UnsupportedOperation
 from .indices import format_dims, sliced_dim
+from .nodekeys import add_skey, digest, einsum_skey, var_skey
 from .operators import Operators
 
 __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "Cholesky"]
@@ -45,8 +45,21 @@ _interned_refs = _interned.data  # type: ignore[attr-defined]
 _intern_lock = threading.Lock()
 
 
-def digest(*parts):
-    return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
+class _KeyedRef(weakref.ref):
+    """weakref.KeyedRef without its Python-level __new__ and __init__: a weak value of a
+    WeakValueDictionary, whose removal callback reads ``key``."""
+
+    __slots__ = ("key",)
+
+
+def store_weakly(table, key, value):
+    """``table[key] = value`` for a WeakValueDictionary, at half the cost of its ``__setitem__`` (one
+    store per node made): the same keyed weak reference, made by C calls only."""
+    if table._pending_removals:   # only while the table is iterated
+        table._commit_removals()
+    ref = _KeyedRef(value, table._remove)
+    ref.key = key
+    table.data[key] = ref
 
 
 @contextlib.contextmanager
@@ -168,7 +181,7 @@ def make(cls, *fields):
                 node = object.__new__(cls)
                 _set(node, "symmetric_cache", None)
                 node._init(*fields)
-                _interned[key] = node
+                store_weakly(_interned, key, node)
     return node
 
 
@@ -188,7 +201,7 @@ class Var(Expr):
         _set(self, "symmetric_cache", symmetric if len(dims) == 2 and dims[0] == dims[1] else False)
         _set(self, "shape", dims)
         _set(self, "free", frozenset((name,)))
-        _set(self, "skey", digest("Var", name, dims, "symmetric") if symmetric else digest("Var", name, dims))
+        _set(self, "skey", var_skey(name, dims, symmetric))
 
     def _fields(self):
         # a plain symbol keeps the two fields it always had, so make(Var, name, dims) is still that symbol
@@ -245,11 +258,6 @@ def _free_of(operands):
 _NO_NAMES: frozenset[str] = frozenset()
 
 
-def einsum_skey(coeff, operands, subs, out, dims):
-    """The structural key of the Einsum node with these fields, whether it is built or not."""
-    return digest("Einsum", coeff, tuple([op.skey for op in operands]), subs, out, dims)
-
-
 class Add(Expr):
     __slots__ = ("terms",)
     terms: tuple[Expr, ...]
@@ -259,7 +267,7 @@ class Add(Expr):
         _set(self, "terms", terms)
         _set(self, "shape", terms[0].shape)
         _set(self, "free", frozenset().union(*[t.free for t in terms]))
-        _set(self, "skey", digest("Add", tuple([t.skey for t in terms])))
+        _set(self, "skey", add_skey(terms))
 
     def _fields(self):
         return (self.terms,)

@@ -34,7 +34,8 @@ def _dim_names(order, typed):
     evaluation would otherwise size it from an unrelated symbol's value instead of asking."""
     sized = [n for n in order if n.kind in ("sym", "eye", "ones", "dim")]   # the nodes whose dims are named here
     taken = {d for dims in typed.given.values() for d in dims} | {n.value for n in sized if n.kind in ("sym", "dim")}
-    of_symbols = {typed.dims.find(d) for n in sized if n.kind == "sym" for d in typed.shapes[n.key]}
+    find, shapes = typed.dims.find, typed.shapes
+    of_symbols = {find(d) for n in sized if n.kind == "sym" for d in shapes[n.key]}
 
     candidates = []   # DIM_NAMES, d1, d2, ..., listed as far as needed
     unfolding = itertools.chain(DIM_NAMES, (f"d{k}" for k in itertools.count(1)))
@@ -62,8 +63,8 @@ def _dim_names(order, typed):
             if root != ONE and typed.dims.name[root] is None:
                 names.setdefault(root, typed.given[node.value][0])
     for node in sized:
-        for d in typed.shapes[node.key]:
-            root = typed.dims.find(d)
+        for d in shapes[node.key]:
+            root = find(d)
             if root != ONE and root not in names:
                 names[root] = typed.dims.name[root] or _merged_name(typed.dims, root, names, fresh)
     return names
@@ -153,36 +154,36 @@ def _whole_product(node, kids, typed, traced=False):
     instead of one per operator, and a transposed factor A' read as A with its indices swapped. The
     same interned node as _pairwise_chain (and ops.trace of it): tests/test_parse_products.py builds
     both; None where it might not be."""
-    kinds, shapes, values = typed.products[node.key], typed.shapes, typed.values
+    shapes, values = typed.shapes, typed.values
     operands, subs, dims, flat = [], [], [], []
     rows = cols = None   # the product's row and column index so far (None: an axis of size 1)
-    for k, (kid, value) in enumerate(zip(node.kids, kids)):
+    for kid, value, kind in zip(node.kids, kids, ("first", *typed.products[node.key])):
         shape = shapes[kid.key]
         if len(shape) > 2:
             return None
+        has_rows, has_cols = shape[0] != ONE, shape[1] != ONE
         if kid.kind == "T":   # A' is A read with its indices swapped (a vector' is the vector)
             value = values[kid.kids[0].key]
         axes = value.shape
         swapped = kid.kind == "T" and len(axes) == 2
-        flat.extend(value.operands if isinstance(value, Einsum) else (value,))
-        if len(flat) > MAX_MERGED_OPERANDS or len(axes) != (shape[0] != ONE) + (shape[1] != ONE):
+        if isinstance(value, Einsum):
+            flat.extend(value.operands)
+        else:
+            flat.append(value)
+        if len(flat) > MAX_MERGED_OPERANDS or len(axes) != has_rows + has_cols:
             return None
-        if swapped:
-            axes = axes[::-1]
-        kind = kinds[k - 1] if k else "first"
-        own_rows = None
-        if shape[0] != ONE:
+        own_rows = own_cols = None
+        if has_rows:
             if kind == "matmul":   # the inner index: the product's columns
-                if dims[cols] != axes[0]:
+                if dims[cols] != axes[-1 if swapped else 0]:
                     return None
                 own_rows = cols
             else:
                 own_rows = len(dims)
-                dims.append(axes[0])
-        own_cols = None
-        if shape[1] != ONE:
+                dims.append(axes[-1 if swapped else 0])
+        if has_cols:
             own_cols = len(dims)
-            dims.append(axes[-1])
+            dims.append(axes[0 if swapped else -1])
         sub = _present(own_rows, own_cols)
         operands.append(value)
         subs.append(sub[::-1] if swapped else sub)
@@ -300,6 +301,13 @@ def _build_key(node, kids, typed):
     return kind, value, tuple(map(id, kids))   # kids are interned
 
 
+def _build_node(node, kids, typed):
+    try:
+        return _BUILD[node.kind](node, kids, typed)
+    except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
+        fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
+
+
 def build(order, typed):
     """The expression of the syntax tree: a repeated subexpression (the same text, or the same
     interned operands) is built once, since building an interned node costs far more than a lookup."""
@@ -309,21 +317,28 @@ def build(order, typed):
     typed.checked_dims = {}
     needed = {order[-1].key}   # the values read by more than what reads through them (_Deferred)
     for node in order:
-        traces = node.kind == "call" and node.value == "tr"
-        needed.update(kid.key for kid in node.kids if not (node.kind == "chain" and kid.kind == "T"
-                                                             or traces and kid.kind == "chain"))
+        kids = node.kids
+        if not kids:
+            continue
+        kind = node.kind
+        if kind == "chain":
+            needed.update([kid.key for kid in kids if kid.kind != "T"])
+        elif kind == "call" and node.value == "tr":
+            needed.update([kid.key for kid in kids if kid.kind != "chain"])
+        else:
+            needed.update([kid.key for kid in kids])
     for node in order:
         kind = node.kind
+        if kind == "sym":   # one node per name (the parser's keys): built once without a build key
+            values[node.key] = _build_node(node, (), typed)
+            continue
         if kind in ("T", "chain") and node.key not in needed:
             values[node.key] = _Deferred()   # its own object: equal build keys need the same value
             continue
         kids = [values[kid.key] for kid in node.kids]
-        key = (kind, node.value, ()) if kind == "sym" else _build_key(node, kids, typed)   # a name: its own key
+        key = _build_key(node, kids, typed)
         value = built.get(key)
         if value is None:
-            try:
-                value = built[key] = _BUILD[kind](node, kids, typed)
-            except TensorDiffError as exc:   # e.g. "1/0": no expression can be built from this text
-                fail_at(ShapeError if isinstance(exc, ShapeError) else ParseError, str(exc), typed.text, node.pos)
+            value = built[key] = _build_node(node, kids, typed)
         values[node.key] = value
     return values[order[-1].key]

@@ -81,7 +81,11 @@ class _Dims:
         return d
 
     def unify(self, a, b):
-        a, b = self.find(a), self.find(b)
+        parent = self.parent
+        if parent[a] != a:   # most are roots: find only the others
+            a = self.find(a)
+        if parent[b] != b:
+            b = self.find(b)
         if a == b:
             return True
         if ONE in (a, b):
@@ -123,7 +127,8 @@ class _Pass:
     def run(self, order):
         shapes, rules = self.shapes, _TYPE
         for node in order:
-            shapes[node.key] = rules[node.kind](self, node, [shapes[k.key] for k in node.kids])
+            kids = node.kids   # a leaf's rule reads no shapes of kids: it gets its own empty kids
+            shapes[node.key] = rules[node.kind](self, node, [shapes[k.key] for k in kids] if kids else kids)
 
     def fail(self, pos, message):
         fail_at(ShapeError, message, self.text, pos)
@@ -179,7 +184,8 @@ class _Pass:
                                f"but {self.show(start, end, shape)}")
         if result is not None and result[1] == ONE:
             for _, _, shape, nodes in items:
-                self.want_vector(nodes, shape)
+                if shape == SCALAR:   # what want_vector asks first
+                    self.want_vector(nodes, shape)
         return result or SCALAR
 
 
@@ -244,9 +250,10 @@ def _type_pow(p, node, kids):
 
 
 def _type_call(p, node, kids):
-    if function_row(node.value)[0] == "tensor" or any(len(shape) > 2 for shape in kids):
+    rule = function_row(node.value)[0]
+    if rule == "tensor" or max(map(len, kids), default=0) > 2:
         return _type_tensor_call(p, node, kids)
-    rule, (rows, cols), arg = function_row(node.value)[0], kids[0], node.kids[0]
+    (rows, cols), arg = kids[0], node.kids[0]
     if rule == "elementwise":
         items = [(kid.start, kid.end, shape, [kid]) for kid, shape in zip(node.kids, kids)]
         return p.common([(node.value, node.pos)] * len(kids), items)
@@ -280,7 +287,7 @@ def _type_call(p, node, kids):
     if not p.dims.unify(rows, cols):
         what = "a vector or a square matrix" if rule == "diag" else "a square matrix"
         p.fail(node.pos, f"{node.value} needs {what}, but {p.show(arg.start, arg.end, kids[0])}")
-    return {"square": kids[0], "trace": SCALAR, "diag": (rows, ONE)}[rule]
+    return SCALAR if rule == "trace" else (rows, ONE) if rule == "diag" else kids[0]   # "square": itself
 
 
 def _type_tensor_call(p, node, kids):
@@ -341,7 +348,8 @@ def _type_chain(p, node, kids):
         shape = kids[k]
         if op == "*":
             if acc[1] != ONE and len(acc) == 2:  # A*x, y'*x: a matrix or row vector on the left
-                p.want_vector([node.kids[k]], shape)
+                if shape == SCALAR:   # what want_vector asks first, asked before making its list
+                    p.want_vector([node.kids[k]], shape)
             elif acc == SCALAR:
                 if rows is None:
                     rows = _row_runs([op for op, _ in node.value], kids)

@@ -47,6 +47,7 @@ _NUMBER_GROUP = _TOKEN.groupindex["num"]
 _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number bad: 2x, 1e, 1.2.3
 _WORD = re.compile(r"[\w.]*", re.ASCII)
 
+_WORDS = frozenset((*ONES, *ALONG, *IDENTITY, *BOOL_WORDS))   # names that are no symbol, or not always
 _Token = collections.namedtuple("_Token", "kind value pos end")
 
 
@@ -319,6 +320,9 @@ class Parser:
         if token.kind != "name":
             self.fail(f"expected an operand, got {self.source(token)}", token)
         name = token.value
+        if self.tok.value not in ("(", "'") and name not in _WORDS and not function_word(name) \
+                and not name.startswith(USER_PREFIX):   # a symbol: what the checks below come to, sooner
+            return _Node(self.keys, "sym", token.pos, token.pos, token.end, (), name)
         primes = self.primes_before_a_call()
         user = name.startswith(USER_PREFIX)   # user.softplus(x): the user function, not the built-in
         base = name[len(USER_PREFIX):] if user else name

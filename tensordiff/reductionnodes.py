@@ -6,7 +6,8 @@ live in ``reductionsteps``. Interned through ``expr.make`` like every node.
 
 from __future__ import annotations
 
-from .expr import Expr, digest
+from .expr import Expr
+from .nodekeys import digest
 
 _set = object.__setattr__   # the one way fields are written: by _init, while make builds a node (expr.py)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from .constantnodes import is_zero, with_coeff, zeros
 from .einsumnodes import is_wrapper, merge_limit, scale
 from .errors import ShapeError
-from .expr import Add, Einsum, einsum_skey, make
+from .expr import Add, Einsum, make
+from .nodekeys import einsum_skey
 from .indices import format_dims
 
 # Rules on a sum's collected [(term, coefficient)]: each returns a shorter list or None. matrixrules.py
@@ -38,7 +39,7 @@ def add_node(terms, shape=None):
     for term in terms:
         if term.shape != shape:
             raise ShapeError(f"cannot add a term of shape {format_dims(term.shape)} to one of shape {format_dims(shape)}")
-        for t in terms_of(term):
+        for t in term.terms if isinstance(term, Add) else () if is_zero(term) else (term,):   # terms_of(term)
             if isinstance(t, Einsum) and t.coeff != 1.0:
                 key, c = _unit_key(t), t.coeff
             else:
@@ -58,7 +59,7 @@ def add_node(terms, shape=None):
         return zeros(shape)
     if len(kept) > 1:
         kept.sort(key=lambda kc: _unit_skey(original[kc[0]]))
-    nodes = tuple(_with_total(original[key], c) for key, c in kept)
+    nodes = tuple([_with_total(original[key], c) for key, c in kept])
     if len(nodes) == 1:
         return nodes[0]
     return make(Add, nodes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 
 from .errors import ShapeError
-from .expr import Var, make, topological
+from .expr import Var, make, store_weakly, topological
 from .indices import format_dims
 
 
@@ -48,7 +48,7 @@ def symbol(name, dims, symmetric=False):
             others = _homonyms[name] = weakref.WeakSet((latest,))
         if others is not None:
             others.add(node)
-        _symbols[name] = node
+        store_weakly(_symbols, name, node)
     _declared_dims.pop(name, None)  # re-insert: the order is that of the latest declaration
     _declared_dims[name] = dims
     return node

@@ -15,7 +15,7 @@ from .errors import EvaluationError, ShapeError
 from .expr import Var
 from .symboltable import declared_dims, value_dims
 from .indices import format_dims, slice_of
-from .reshapesteps import bind_composites
+from .dimsizes import bind_dim_sizes
 from .select import bind_selections
 from .simplify import as_expr
 
@@ -64,7 +64,7 @@ def bind_values(program, values):
         raise EvaluationError("no value for symbol(s) " + ", ".join(
             f"{m!r} (dims {format_dims(program.symbols[m])})" for m in missing))
     bind_selections(program.dims, program.index_checks, sizes)
-    bind_composites(program.dims, program.nodes, sizes)
+    bind_dim_sizes(program.dims, program.nodes, sizes)   # dimsizes.py: parts solved from composites too
     unbound = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
     if unbound:
         taken = [d for d in unbound if d in values]

@@ -54,6 +54,9 @@ class ArrayOps:
     def log(self, x):
         return self.xp.log(x)
 
+    def pad(self, x, widths):
+        return self.xp.pad(x, widths)
+
     def softmax(self, x, axes):
         e = self.xp.exp(x - self.shift(x, axes))
         return e / self.xp.sum(e, axis=axes, keepdims=True)
@@ -101,6 +104,12 @@ class DaskOps(ArrayOps):
 
     def log(self, x):
         return self.quietly(np.log, x)
+
+    def pad(self, x, widths):
+        if x.size:
+            return self.xp.pad(x, widths)
+        shape = tuple(n + before + after for n, (before, after) in zip(x.shape, widths))
+        return self.xp.zeros(shape, dtype=x.dtype)   # dask's pad divides by an empty array's chunk length
 
 
 def _quietly(function, *blocks):

@@ -260,7 +260,7 @@ def _place_step(node, backend, singular):
             return ops.xp.nn.functional.pad(x, pads)
         widths = [(0, 0)] * x.ndim
         widths[node.axis] = (before, after)
-        return ops.xp.pad(x, widths)
+        return ops.pad(x, widths)
     return run
 
 

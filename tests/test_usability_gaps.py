@@ -2,6 +2,9 @@
 
 1. dask computes its tasks after the call, outside its ``np.errstate``: soft maxima and sums must
    give numpy's backend's values (-inf, inf, nan) without numpy's RuntimeWarnings.
+2. A dim held only inside a composite dim (b in v's a+b) is solved from the composite's size and
+   its other parts' (b = len(v) - a), as the code printers write it; sizes no part can have are
+   refused naming the dim and the part.
 """
 
 import warnings
@@ -10,7 +13,10 @@ import numpy as np
 import pytest
 
 import tensordiff as td
+from tensordiff.dimsizes import solve_parts
 from tensordiff.reductionsteps import ArrayOps, DaskOps, TorchOps, ops_for
+
+BACKENDS = ["numpy", "dask", "jax"]
 
 
 def _quietly_on(backend, exprs, chunks=None, **values):
@@ -83,3 +89,99 @@ def test_each_backend_gets_the_array_operations_of_its_library():
     for name in ["numpy", "jax", "cupy"]:
         assert type(ops_for(Named(name, np))) is ArrayOps
     assert ops_for(Named("numpy", object())).xp is np
+
+
+# ---------------------------------------------------------------- 2. parts of composite dims solved at a call
+
+def _on(backend, expr, **values):
+    pytest.importorskip({"numpy": "numpy", "dask": "dask.array", "jax": "jax"}[backend])
+    if backend == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    result = td.evaluate(expr, backend=backend, **values)
+    return np.asarray(result.compute() if backend == "dask" else result)
+
+
+def _concatenated():
+    v, y = td.vector("v_ug", "a_ug+b_ug"), td.vector("y_ug", "a_ug")
+    return v, y, td.sum(v * td.concatenate([y, 2 * td.ones("b_ug")]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("a, b", [(3, 2), (1, 4), (3, 0), (0, 3), (0, 0)])
+def test_a_part_of_a_concatenated_dim_is_solved_from_the_values(backend, a, b):
+    v, y, f = _concatenated()
+    rng = np.random.default_rng(a * 10 + b)
+    vv, yv = rng.standard_normal(a + b), rng.standard_normal(a)
+    closed = vv[:a] @ yv + 2 * vv[a:].sum()
+    assert np.allclose(_on(backend, f, v_ug=vv, y_ug=yv), closed, rtol=1e-13, atol=1e-13)
+    # as passing b by name gives, and as the generated einsum code (b = v.shape[0] - a) computes
+    assert np.allclose(td.evaluate(f, v_ug=vv, y_ug=yv, b_ug=b), closed, rtol=1e-13, atol=1e-13)
+    scope = {"np": np, "v_ug": vv, "y_ug": yv}
+    exec(td.to_einsum(f), scope)   # noqa: S102 - the generated code is what is compared
+    assert np.allclose(scope["out"], closed, rtol=1e-13, atol=1e-13)
+    # its gradient in v holds y and ones(b): sized the same way, and checked by finite differences
+    g = td.grad(f, v)
+    assert np.allclose(_on(backend, g, v_ug=vv, y_ug=yv), np.concatenate([yv, 2 * np.ones(b)]))
+
+
+def test_the_solved_part_is_checked_against_finite_differences():
+    v, y, f = _concatenated()
+    h = td.sum(td.exp(td.concatenate([y, td.ones("b_ug")]) * v))
+    rng = np.random.default_rng(3)
+    values = {"v_ug": rng.standard_normal(5), "y_ug": rng.standard_normal(3)}
+    assert td.check(h, v, **values).max_rel_error < 1e-7
+    assert td.check(td.grad(h, y), v, **values).max_rel_error < 1e-7
+    assert td.check(h, v, order=2, **values).max_rel_error < 1e-7
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_part_of_a_merged_dim_is_solved_and_an_uneven_length_refused(backend):
+    theta, X = td.vector("th_ug", "d_ug·k_ug"), td.matrix("X_ug", "n_ug d_ug")
+    # the k of ones(k) is only in θ's d·k: no reshape node relates it to θ's length
+    f = td.sum(X @ td.reshape(theta, "d_ug k_ug")) + 3 * td.sum(td.ones("k_ug"))
+    g = td.sum(theta) * td.sum(td.ones("k_ug"))
+    rng = np.random.default_rng(5)
+    th, Xv = rng.standard_normal(12), rng.standard_normal((2, 4))
+    assert np.allclose(_on(backend, f, th_ug=th, X_ug=Xv), (Xv @ th.reshape(4, 3)).sum() + 9)
+    assert np.allclose(_on(backend, g, th_ug=th, X_ug=Xv), th.sum() * 3)
+    with pytest.raises(td.ShapeError, match="'d_ug·k_ug' has size 13.*part 'k_ug'.*d_ug=4"):
+        _on(backend, g, th_ug=np.ones(13), X_ug=Xv)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sizes_no_part_can_have_are_refused_naming_the_dim_and_the_part(backend):
+    v, y, f = _concatenated()
+    with pytest.raises(td.ShapeError, match="'a_ug\\+b_ug' has size 2.*part 'b_ug'.*hold 3: a_ug=3"):
+        _on(backend, f, v_ug=np.ones(2), y_ug=np.ones(3))
+    w = td.vector("w_ug", "a_ug+a_ug")
+    twice = td.sum(w) + td.sum(td.ones("a_ug"))
+    assert _on(backend, twice, w_ug=np.ones(6)) == 9.0               # 2a = 6
+    with pytest.raises(td.ShapeError, match="part 'a_ug'.*occurs 2 times"):
+        _on(backend, twice, w_ug=np.ones(5))
+
+
+def test_a_part_no_linear_relation_determines_stays_unknown():
+    # k·k = 9 has one solution, but no linear one; 0·k = 0 holds for every k; n from n[1:] neither
+    sizes = {"k·k": 9}
+    assert not solve_parts(sizes) and sizes == {"k·k": 9}
+    sizes = {"d·k": 0, "d": 0}
+    assert not solve_parts(sizes) and "k" not in sizes
+    sizes = {"d·k": 0, "d": 2}
+    assert solve_parts(sizes) and sizes["k"] == 0
+    u = td.vector("u_ug", "k_ug·k_ug")
+    with pytest.raises(td.EvaluationError, match="'k_ug' is unknown"):
+        td.evaluate(td.sum(u) * td.sum(td.ones("k_ug")), u_ug=np.ones(9))
+    assert td.evaluate(td.sum(u) * td.sum(td.ones("k_ug")), u_ug=np.ones(9), k_ug=3) == 27.0
+
+
+def test_nested_composites_are_solved_one_part_at_a_time():
+    sizes = {"(a+b)·c": 12, "c": 3, "a": 1}
+    assert solve_parts(sizes) and (sizes["a+b"], sizes["b"]) == (4, 3)
+    theta, c = td.vector("th2_ug", "(p_ug+q_ug)·c_ug"), td.vector("c_ug", "c_ug")
+    p = td.vector("p_ug", "p_ug")
+    f = td.sum(theta) + td.sum(p) * td.sum(td.ones("q_ug")) + td.sum(c)
+    value = td.evaluate(f, th2_ug=np.ones(12), c_ug=np.ones(3), p_ug=np.ones(1))
+    assert value == 12 + 1 * 3 + 3
+    with pytest.raises(td.ShapeError, match="part 'q_ug'"):
+        td.evaluate(f, th2_ug=np.ones(12), c_ug=np.ones(3), p_ug=np.ones(5))

@@ -7,6 +7,13 @@ a time ((a+b)·c gives a+b, then b from a), as the code printers read them (size
 occurs twice in a concatenation (a+a) is solved too (2a = length); one in a product twice (k·k) is
 not (no linear relation determines it).
 
+A size passed by name (``n=4``) is taken for a dim of the expression, and, as an int under a name
+no symbol has, for a dim of a declared symbol: one table of sizes serves a function and each of
+its derivatives, though a derivative may have lost a dim (the zero derivative of a function of
+X (n, p) in a scalar), as values of the symbols it lost are taken. A value under a name that is
+neither a symbol nor such a dim (a typo), or a dim's size that is no int, is refused naming the
+expression's symbols and dims; a dim the expression needs and nothing sizes, by name.
+
 >>> import numpy as np, tensordiff as td
 >>> v, y = td.vector("v", "a+b"), td.vector("y", "a")
 >>> f = td.sum(v * td.concatenate([y, td.ones("b")]))
@@ -14,11 +21,14 @@ not (no linear relation determines it).
 array(10.)
 """
 
-from .errors import ShapeError
-from .indices import concat_parts, dim_size, merged_parts, slice_of
-from .reshapesteps import bind_composites
+import numbers
 
-__all__ = ["bind_dim_sizes", "solve_parts"]
+from .errors import EvaluationError, ShapeError
+from .indices import concat_parts, dim_size, format_dims, is_plain, merged_parts, slice_of
+from .reshapesteps import bind_composites
+from .symboltable import declared_dims, symbols_with_dim
+
+__all__ = ["bind_dim_sizes", "solve_parts", "is_dim_size", "unknown_name"]
 
 
 def bind_dim_sizes(dims, nodes, sizes):
@@ -90,3 +100,30 @@ def _product(parts, part, sizes):
         if p != part:
             product *= dim_size(p, sizes)
     return product
+
+
+def is_dim_size(name, value, program):
+    """Whether ``value``, under a ``name`` that is no symbol of ``program``'s expression, is a dim's size:
+    for a dim of the expression, an int or anything under a name no symbol was declared with (then
+    checked to be an int); for another dim, an int where no symbol has that name and a declared
+    symbol has that dim as an axis (the registry lists no dim held only inside a composite one).
+
+    >>> import tensordiff as td
+    >>> zero = td.diff(td.sum(td.matrix("X", "n p")) * td.scalar("s"), td.scalar("s"), order=2)
+    >>> td.evaluate(zero, n=2, p=3)          # the sizes of f's dims, which the derivative lost
+    array(0.)
+    """
+    if name in program.dims:
+        return isinstance(value, numbers.Integral) or declared_dims(name) is None
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and is_plain(name) \
+        and declared_dims(name) is None and next(symbols_with_dim(name), None) is not None
+
+
+def unknown_name(name, value, program):
+    """The EvaluationError for ``value`` under a name that is neither a symbol nor a dim's size."""
+    dims = sorted(d for d in program.dims if slice_of(d) is None)
+    an_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    hint = "; a dim's size is an int >= 0" if is_plain(name) and not an_int else ""
+    return EvaluationError(f"value given for {name!r}, which is no symbol of this expression, nor the size of a "
+                           f"dim of it or of a declared symbol (got {type(value).__name__}; its symbols: {', '.join(sorted(program.symbols)) or 'none'}"
+                           f"; its dims: {format_dims(dims) if dims else 'none'}{hint})")

@@ -5,6 +5,10 @@
 2. A dim held only inside a composite dim (b in v's a+b) is solved from the composite's size and
    its other parts' (b = len(v) - a), as the code printers write it; sizes no part can have are
    refused naming the dim and the part.
+3. One table of dim sizes serves a function and its derivatives: an int under a name no symbol has
+   sizes that dim where a declared symbol has it, even where a derivative (a zero holding no
+   symbol) lost it; anything else under a name that is no symbol is refused naming the
+   expression's symbols and dims.
 """
 
 import warnings
@@ -178,10 +182,75 @@ def test_a_part_no_linear_relation_determines_stays_unknown():
 def test_nested_composites_are_solved_one_part_at_a_time():
     sizes = {"(a+b)·c": 12, "c": 3, "a": 1}
     assert solve_parts(sizes) and (sizes["a+b"], sizes["b"]) == (4, 3)
-    theta, c = td.vector("th2_ug", "(p_ug+q_ug)·c_ug"), td.vector("c_ug", "c_ug")
-    p = td.vector("p_ug", "p_ug")
+    theta, c = td.vector("th2_ug", "(p2_ug+q_ug)·c_ug"), td.vector("c_ug", "c_ug")
+    p = td.vector("pv_ug", "p2_ug")
     f = td.sum(theta) + td.sum(p) * td.sum(td.ones("q_ug")) + td.sum(c)
-    value = td.evaluate(f, th2_ug=np.ones(12), c_ug=np.ones(3), p_ug=np.ones(1))
+    value = td.evaluate(f, th2_ug=np.ones(12), c_ug=np.ones(3), pv_ug=np.ones(1))
     assert value == 12 + 1 * 3 + 3
     with pytest.raises(td.ShapeError, match="part 'q_ug'"):
-        td.evaluate(f, th2_ug=np.ones(12), c_ug=np.ones(3), p_ug=np.ones(5))
+        td.evaluate(f, th2_ug=np.ones(12), c_ug=np.ones(3), pv_ug=np.ones(5))
+
+
+# ---------------------------------------------------------------- 3. sizes by dim name, for dims a derivative lost
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_table_of_sizes_evaluates_a_function_and_each_derivative_block(backend):
+    X, w, s = td.matrix("X_ug", "n_ug p_ug"), td.vector("w_ug", "p_ug"), td.scalar("s_ug")
+    f = s * td.sum(X @ w) + s ** 3
+    table = {"n_ug": 2, "p_ug": 3}
+    rng = np.random.default_rng(11)
+    Xv, wv, sv = rng.standard_normal((2, 3)), rng.standard_normal(3), 0.7
+    values = {"X_ug": Xv, "w_ug": wv, "s_ug": sv}
+    blocks = td.hessian(f, [w, s, X])
+    closed = {(0, 0): np.zeros((3, 3)), (1, 1): 6 * sv, (2, 2): np.zeros((2, 3, 2, 3)),
+              (0, 1): Xv.sum(axis=0), (1, 0): Xv.sum(axis=0)}
+    for (i, j), want in closed.items():
+        block = blocks[i][j]
+        if not block.free:   # holds no symbol: the table alone sizes it, though it lost n (the w, w block)
+            assert np.allclose(_on(backend, block, **table), want), (i, j, td.index_notation(block))
+        assert np.allclose(_on(backend, block, **table, **values), want), (i, j, td.index_notation(block))
+    zero = td.diff(td.sum(X) * s, s, order=2)   # a scalar zero: the sizes of f's dims are taken, not needed
+    assert _on(backend, zero, n_ug=2, p_ug=3, s_ug=0.5) == 0.0
+    assert td.check(f, w, **values).max_rel_error < 1e-7
+
+
+def test_a_size_for_a_dim_held_only_inside_a_composite_dim_is_refused_naming_both():
+    # the registry of declarations lists the dims symbols have as axes: b of v (a+b) is none of them
+    v, y, f = _concatenated()
+    block = td.diff(f, y, order=2)                 # zeros (a, a)
+    assert np.array_equal(td.evaluate(block, a_ug=3), np.zeros((3, 3)))
+    with pytest.raises(td.EvaluationError, match="'b_ug', which is no symbol.*its dims: \\(a_ug\\)"):
+        td.evaluate(block, a_ug=3, b_ug=2)
+
+
+def test_a_size_given_for_a_lost_dim_still_agrees_with_the_values_given():
+    X, s = td.matrix("X_ug", "n_ug p_ug"), td.scalar("s_ug")
+    zero = td.diff(td.sum(X) * s, s, order=2)
+    assert td.evaluate(zero, X_ug=np.ones((2, 3)), n_ug=2) == 0.0
+    with pytest.raises(td.ShapeError, match="'n_ug' is given as 5 but is 2 in axis 0 of 'X_ug'"):
+        td.evaluate(zero, X_ug=np.ones((2, 3)), n_ug=5)
+    with pytest.raises(td.EvaluationError, match="size of dim 'n_ug' must be an int >= 0, got -1"):
+        td.evaluate(zero, n_ug=-1)
+
+
+@pytest.mark.parametrize("value, kind", [(2.0, "float"), (np.ones(2), "ndarray"), (True, "bool"), ("3", "str"),
+                                         (3, "int")])
+def test_a_name_that_is_neither_a_symbol_nor_a_size_is_refused_naming_the_expression(value, kind):
+    v, y, f = _concatenated()
+    block = td.diff(f, y, order=2)                 # zeros (a, a)
+    with pytest.raises(td.EvaluationError, match=f"'zz_ug', which is no symbol of this expression, nor the size "
+                                                 f"of a dim of it or of a declared symbol \\(got {kind}; its symbols: none; its dims: \\(a_ug\\)"
+                                                 + ("\\)$" if kind == "int" else "; a dim's size is an int >= 0\\)$")):
+        td.evaluate(block, a_ug=3, zz_ug=value)
+    with pytest.raises(td.EvaluationError, match="'c\\+d', which is no symbol.*its symbols: v_ug, y_ug"):
+        td.evaluate(f, {"c+d": 4, "v_ug": np.ones(5), "y_ug": np.ones(3)})
+    # an int under the name of a symbol is that symbol's value, not a size
+    r = td.scalar("r_ug")
+    assert td.evaluate(block + 0 * td.sum(td.ones("a_ug")), a_ug=3, r_ug=2).shape == (3, 3)
+    del r
+
+
+def test_a_dim_the_expression_needs_is_still_refused_when_no_size_is_given():
+    X, s = td.matrix("X_ug", "n_ug p_ug"), td.scalar("s_ug")
+    with pytest.raises(td.EvaluationError, match="size of dim\\(s\\) 'p_ug' is unknown"):
+        td.evaluate(td.diff(s * td.sum(X), X, order=2), n_ug=2)

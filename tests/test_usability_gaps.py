@@ -9,6 +9,8 @@
    sizes that dim where a declared symbol has it, even where a derivative (a zero holding no
    symbol) lost it; anything else under a name that is no symbol is refused naming the
    expression's symbols and dims.
+4. ``td.stack(xs, dim="k")`` names the stacked axis, so a symbol (a vector of coefficients, one
+   per operand) can share it; a value of another length is refused naming both dims.
 """
 
 import warnings
@@ -254,3 +256,84 @@ def test_a_dim_the_expression_needs_is_still_refused_when_no_size_is_given():
     X, s = td.matrix("X_ug", "n_ug p_ug"), td.scalar("s_ug")
     with pytest.raises(td.EvaluationError, match="size of dim\\(s\\) 'p_ug' is unknown"):
         td.evaluate(td.diff(s * td.sum(X), X, order=2), n_ug=2)
+
+
+# ---------------------------------------------------------------- 4. a stack's axis named for a symbol to share
+
+def _layers():
+    X, Y, c = td.matrix("X4_ug", "n4_ug p4_ug"), td.matrix("Y4_ug", "n4_ug p4_ug"), td.vector("c4_ug", "k4_ug")
+    stacked = td.stack([X, td.tanh(Y), X * Y], axis=2, dim="k4_ug")
+    f = td.sum(td.tanh(td.einsum("npk,k->np", stacked, c)))
+    rng = np.random.default_rng(4)
+    values = {"X4_ug": rng.standard_normal((3, 2)), "Y4_ug": rng.standard_normal((3, 2)), "c4_ug": rng.standard_normal(3)}
+    return X, Y, c, stacked, f, values
+
+
+def _layers_closed(values):
+    X, Y, c = values["X4_ug"], values["Y4_ug"], values["c4_ug"]
+    return np.tanh(c[0] * X + c[1] * np.tanh(Y) + c[2] * X * Y).sum()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_coefficient_vector_over_a_named_stack_axis_weighs_the_operands(backend):
+    X, Y, c, stacked, f, values = _layers()
+    assert stacked.shape == ("n4_ug", "p4_ug", "k4_ug")
+    assert np.allclose(_on(backend, f, **values), _layers_closed(values), rtol=1e-6 if backend == "jax" else 1e-13)
+    Xv, Yv = values["X4_ug"], values["Y4_ug"]
+    assert np.allclose(_on(backend, stacked, **values), np.stack([Xv, np.tanh(Yv), Xv * Yv], axis=2))
+
+
+def test_derivatives_through_a_named_stack_axis_agree_with_finite_differences_and_jax():
+    X, Y, c, stacked, f, values = _layers()
+    for wrt in (X, Y, c):
+        assert td.check(f, wrt, **values).max_rel_error < 1e-7, wrt.name
+        assert td.check(f, wrt, order=2, **values).max_rel_error < 1e-7, wrt.name
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def twin(c_):
+        Xv, Yv = values["X4_ug"], values["Y4_ug"]
+        return jnp.tanh(jnp.einsum("npk,k->np", jnp.stack([Xv, jnp.tanh(Yv), Xv * Yv], axis=2), c_)).sum()
+    assert np.allclose(td.evaluate(td.grad(f, c), **values), jax.grad(twin)(values["c4_ug"]), rtol=1e-12)
+    assert np.allclose(td.evaluate(td.hessian(f, c), **values), jax.hessian(twin)(values["c4_ug"]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_value_that_sizes_the_named_axis_otherwise_is_refused_naming_both_dims(backend):
+    X, Y, c, stacked, f, values = _layers()
+    values["c4_ug"] = np.ones(4)
+    with pytest.raises(td.ShapeError, match="dims 'k4_ug' and '3' name one axis.*'k4_ug' has size 4 and '3' 3"):
+        _on(backend, f, **values)
+    # the axis named as a dim the operands already have: a square matrix of n vectors, checked alike
+    u, v = td.vector("u4_ug", "n4_ug"), td.vector("v4_ug", "n4_ug")
+    square = td.stack([u, v], axis=1, dim="n4_ug")
+    assert square.shape == ("n4_ug", "n4_ug")
+    assert _on(backend, td.trace(square), u4_ug=np.array([1.0, 2.0]), v4_ug=np.array([3.0, 4.0])) == 5.0
+    with pytest.raises(td.ShapeError, match="'n4_ug' and '2' name one axis.*'n4_ug' has size 3 and '2' 2"):
+        _on(backend, td.trace(square), u4_ug=np.ones(3), v4_ug=np.ones(3))
+
+
+def test_stacks_of_stacks_name_each_axis_and_unnamed_axes_stay_decimal():
+    u, v = td.vector("u4_ug", "n4_ug"), td.vector("v4_ug", "n4_ug")
+    w = td.vector("w4_ug", "m4_ug")
+    inner = [td.stack([u, v]), td.stack([v, u])]
+    assert inner[0].shape == ("2", "n4_ug")
+    nested = td.stack(inner, dim="m4_ug")
+    assert nested.shape == ("m4_ug", "2", "n4_ug")
+    uv, vv = np.array([1.0, 2.0, 3.0]), np.array([-1.0, 0.5, 4.0])
+    got = td.evaluate(td.einsum("m,mkn->kn", w, nested), w4_ug=np.array([2.0, -3.0]), u4_ug=uv, v4_ug=vv)
+    assert np.allclose(got, 2 * np.stack([uv, vv]) - 3 * np.stack([vv, uv]))
+
+
+@pytest.mark.parametrize("dim", ["2", "a+b", "n m", 3, "", "k!"])
+def test_a_stack_axis_name_that_is_no_identifier_is_refused(dim):
+    u, v = td.vector("u4_ug", "n4_ug"), td.vector("v4_ug", "n4_ug")
+    with pytest.raises(td.ShapeError, match="stack's dim= names the new axis with an identifier"):
+        td.stack([u, v], dim=dim)
+
+
+def test_declaring_a_decimal_dim_points_to_stack_dim():
+    with pytest.raises(td.ShapeError, match="dim name '2' is not an identifier.*td.stack\\(xs, dim='k'\\) names it"):
+        td.vector("c4_ug", "2")
+

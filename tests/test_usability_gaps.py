@@ -11,6 +11,9 @@
    expression's symbols and dims.
 4. ``td.stack(xs, dim="k")`` names the stacked axis, so a symbol (a vector of coefficients, one
    per operand) can share it; a value of another length is refused naming both dims.
+5. ``symmetric=`` in td.parse (and the CLI's --symmetric) naming a symbol the text does not use is
+   a ShapeError naming it: a typo would leave a matrix non-symmetric. Unused dim keywords stay
+   accepted (one dims table serves many texts).
 """
 
 import warnings
@@ -19,7 +22,9 @@ import numpy as np
 import pytest
 
 import tensordiff as td
+from tensordiff.cli import main
 from tensordiff.dimsizes import solve_parts
+from tensordiff.expr import Var, topological
 from tensordiff.reductionsteps import ArrayOps, DaskOps, TorchOps, ops_for
 
 BACKENDS = ["numpy", "dask", "jax"]
@@ -337,3 +342,38 @@ def test_declaring_a_decimal_dim_points_to_stack_dim():
     with pytest.raises(td.ShapeError, match="dim name '2' is not an identifier.*td.stack\\(xs, dim='k'\\) names it"):
         td.vector("c4_ug", "2")
 
+
+# ---------------------------------------------------------------- 5. symmetric= naming no symbol of the text
+
+@pytest.mark.parametrize("symmetric, unused", [("Ss", "Ss"), (["S", "T"], "T"), (("U", "S"), "U"), (["s"], "s")])
+def test_symmetric_naming_a_symbol_the_text_does_not_use_is_refused_naming_it(symmetric, unused):
+    with pytest.raises(td.ShapeError, match=f"symmetric= names '{unused}', which the text does not use "
+                                            "\\(its symbols: S, x\\)"):
+        td.parse("x'*S*x", symmetric=symmetric)
+
+
+def test_symmetric_naming_symbols_the_text_uses_still_makes_them_symmetric():
+    f = td.parse("x'*S*x + tr(S*C)", symmetric=["S"], S="n5_ug n5_ug", x="n5_ug", C="n5_ug n5_ug")
+    S = next(node for node in _symbols_of(f) if node.name == "S")
+    assert S.symmetric
+    # a symbol the text uses is named even where simplification removes it from the result
+    assert td.parse("tr(S) - tr(S)", symmetric="S").shape == ()
+    # unused dim keywords stay accepted: one table of dims serves many texts
+    assert td.parse("x'*S*x", symmetric="S", S="n5_ug n5_ug", x="n5_ug", Q="q5_ug q5_ug").shape == ()
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((3, 3))
+    value = td.evaluate(f, S=A + A.T, x=np.ones(3), C=np.eye(3))
+    assert np.isclose(value, np.ones(3) @ (A + A.T) @ np.ones(3) + np.trace(A + A.T))
+
+
+def _symbols_of(expr):
+    return [node for node in topological([expr]) if isinstance(node, Var)]
+
+
+def test_the_cli_refuses_an_unused_symmetric_name_with_one_clean_line(capsys):
+    assert main(["x'*S*x", "--wrt", "x", "--symmetric", "Ss"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["tensordiff: error: symmetric= names 'Ss', which the text does not use (its symbols: S, x)"]
+    assert main(["x'*S*x", "--wrt", "x", "--symmetric", "S"]) == 0
+    captured = capsys.readouterr()
+    assert not captured.err and captured.out

@@ -15,7 +15,7 @@ from .errors import EvaluationError, ShapeError
 from .expr import Var
 from .symboltable import declared_dims, value_dims
 from .indices import format_dims, slice_of
-from .reshapesteps import bind_composites
+from .dimsizes import bind_dim_sizes, is_dim_size, unknown_name
 from .select import bind_selections
 from .simplify import as_expr
 
@@ -29,16 +29,14 @@ def bind_values(program, values):
     given_sizes = {}
     for name, value in values.items():
         dims = program.symbols.get(name)
-        if dims is None and name in program.dims and (isinstance(value, numbers.Integral)
-                                                   or declared_dims(name) is None):
+        if dims is None and is_dim_size(name, value, program):   # dimsizes.py: a dim's size, even one it lost
             # the size of a dim no value has: eye("n"), n=4 (a float for a symbol so named is its value)
             given_sizes[name] = dim_size(name, value)
             continue
         if dims is None:
             dims = declared_dims(name)
             if dims is None:
-                raise EvaluationError(f"value given for {name!r}, which is no symbol of this expression "
-                                      f"(its symbols: {', '.join(sorted(program.symbols)) or 'none'})")
+                raise unknown_name(name, value, program)
             dims = value_dims(name, program.dims, getattr(value, "ndim", None), getattr(value, "shape", None))
             if dims is None:   # several symbols of that name, none of them this expression's
                 continue
@@ -64,7 +62,7 @@ def bind_values(program, values):
         raise EvaluationError("no value for symbol(s) " + ", ".join(
             f"{m!r} (dims {format_dims(program.symbols[m])})" for m in missing))
     bind_selections(program.dims, program.index_checks, sizes)
-    bind_composites(program.dims, program.nodes, sizes)
+    bind_dim_sizes(program.dims, program.nodes, sizes)   # dimsizes.py: parts solved from composites too
     unbound = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
     if unbound:
         taken = [d for d in unbound if d in values]

@@ -29,7 +29,9 @@ def parse_dims(dims, what="dims"):
         # a decimal dim ("2", a stack's new axis) is made by stack, never declared: "n 1" is a slip
         if dim is None or any(literal_size(b) is not None for b in re.split(r"[^\w]+", dim) if b):
             raise ShapeError(f"{what}: dim name {name!r} is not an identifier or a composite "
-                             "dim such as 'q·m' (merged, also written 'q*m') or 'n+m' (concatenated)")
+                             "dim such as 'q·m' (merged, also written 'q*m') or 'n+m' (concatenated)"
+                             + ("; a decimal dim is a stack's unnamed axis: td.stack(xs, dim='k') names it"
+                                if dim is not None else ""))
     return canonical
 
 

@@ -233,6 +233,10 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
                 raise
             order = parser.keys.order   # children first, one node per key; the last is the whole text's
             del parser
+            used = {node.value for node in order if node.kind == "sym"} if wanted else ()
+            for name in sorted(set(wanted) - set(used)):   # a typo would leave a matrix non-symmetric
+                raise ShapeError(f"symmetric= names {name!r}, which the text does not use (its symbols: "
+                                 f"{', '.join(sorted(used)) or 'none'})")
             take_live_symbols(order, given, chosen)
             marked = wanted | {name for name, node in chosen.items() if node.symmetric}
             for name in sorted(wanted & set(given)):

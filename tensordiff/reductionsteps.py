@@ -28,7 +28,7 @@ from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle,
 from .printing import short
 from .einsumnodes import transpose
 
-__all__ = ["REDUCTION_PLANS", "CONDITIONED_PLANS", "ArrayOps", "TorchOps", "ops_for"]
+__all__ = ["REDUCTION_PLANS", "CONDITIONED_PLANS", "ArrayOps", "TorchOps", "DaskOps", "ops_for"]
 
 _RELATIONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
 
@@ -50,6 +50,12 @@ class ArrayOps:
     def logsumexp(self, x, axes):
         m = self.shift(x, axes)
         return self.xp.squeeze(m, axis=axes) + self.xp.log(self.xp.sum(self.xp.exp(x - m), axis=axes))
+
+    def log(self, x):
+        return self.xp.log(x)
+
+    def pad(self, x, widths):
+        return self.xp.pad(x, widths)
 
     def softmax(self, x, axes):
         e = self.xp.exp(x - self.shift(x, axes))
@@ -78,10 +84,53 @@ class TorchOps(ArrayOps):
         return self.xp.exp(x - self.xp.logsumexp(x, dim=axes, keepdim=True))
 
 
+class DaskOps(ArrayOps):
+    """dask's tasks run numpy when the array is computed, outside the call's ``np.errstate``: the
+    elementwise parts of the soft maxima run in blocks that ignore numpy's floating-point errors,
+    so -inf, inf and nan give numpy's backend's values without its warnings (the reductions
+    between them, max and a sum of exp >= 0, warn about nothing)."""
+
+    def quietly(self, function, *arrays):
+        return self.xp.map_blocks(_quietly, function, *arrays, dtype=np.result_type(*arrays))
+
+    def logsumexp(self, x, axes):
+        m = self.shift(x, axes)
+        total = self.xp.sum(self.quietly(_exp_of_difference, x, m), axis=axes)
+        return self.quietly(_plus_log, self.xp.squeeze(m, axis=axes), total)
+
+    def softmax(self, x, axes):
+        e = self.quietly(_exp_of_difference, x, self.shift(x, axes))
+        return self.quietly(np.divide, e, self.xp.sum(e, axis=axes, keepdims=True))
+
+    def log(self, x):
+        return self.quietly(np.log, x)
+
+    def pad(self, x, widths):
+        if x.size:
+            return self.xp.pad(x, widths)
+        shape = tuple(n + before + after for n, (before, after) in zip(x.shape, widths))
+        return self.xp.zeros(shape, dtype=x.dtype)   # dask's pad divides by an empty array's chunk length
+
+
+def _quietly(function, *blocks):
+    with np.errstate(all="ignore"):
+        return function(*blocks)
+
+
+def _exp_of_difference(x, m):
+    return np.exp(x - m)
+
+
+def _plus_log(m, total):
+    return m + np.log(total)
+
+
 def ops_for(backend):
     """The ArrayOps of a backend (backends.get_backend's object)."""
     if backend.name == "torch":
         return TorchOps(backend.lib)
+    if backend.name == "dask":
+        return DaskOps(backend.lib)
     return ArrayOps(np if backend.name == "numpy" else backend.lib)
 
 
@@ -205,7 +254,7 @@ def _of_empty(ops, method, node, x, axes):
     if method == "softmax":
         return e
     total = ops.xp.sum(e, axis=axes) if not isinstance(ops, TorchOps) else ops.xp.sum(e, dim=axes)
-    return total if method == "max" else ops.xp.log(total)   # max: an empty array of its shape
+    return total if method == "max" else ops.log(total)   # max: an empty array of its shape
 
 
 def _compare_step(node, backend, singular):

@@ -46,6 +46,9 @@ def _unstructured(node):
     for k in [k for k, op in enumerate(ops) if isinstance(op, Reinterpret)]:
         t, s = subs[k]
         if t != s:
+            for j, sub in enumerate(subs):
+                if t in sub and not isinstance(ops[j], STRUCTURES):   # read as s: a reshape, whose sizes binding checks
+                    ops[j] = _reshape(ops[j], tuple(dims[s] if i == t else dims[i] for i in sub))
             for sub in subs + [out]:
                 sub[:] = [s if i == t else i for i in sub]
     keep = [k for k, op in enumerate(ops) if not isinstance(op, Reinterpret)]
@@ -195,6 +198,12 @@ def bind_composites(dims, nodes, sizes):
     for source, target in pairs:
         n, m = _total(source, sizes), _total(target, sizes)
         if n is not None and m is not None and n != m:
+            renamed = [(a, b) for a, b in zip(source, target) if a != b] if len(source) == len(target) else ()
+            if len(renamed) == 1:
+                (a, b), = renamed
+                raise ShapeError(f"dims {a!r} and {b!r} name one axis (a reshape renamed it, or td.stack(..., "
+                                 f"dim=) named a stack's axis), but {a!r} has size {dim_size(a, sizes)} and {b!r} "
+                                 f"{dim_size(b, sizes)}")
             raise ShapeError(f"reshape of {format_dims(source)} (sizes {_sizes(source, sizes)}, {n} entries) to "
                              f"{format_dims(target)} (sizes {_sizes(target, sizes)}, {m} entries): the totals differ")
 
@@ -260,7 +269,7 @@ def _place_step(node, backend, singular):
             return ops.xp.nn.functional.pad(x, pads)
         widths = [(0, 0)] * x.ndim
         widths[node.axis] = (before, after)
-        return ops.xp.pad(x, widths)
+        return ops.pad(x, widths)
     return run
 
 

@@ -250,10 +250,13 @@ def _operands(xs, what):
     return xs
 
 
-def stack(xs: Sequence[ExprLike], axis: int = 0) -> Expr:
+def stack(xs: Sequence[ExprLike], axis: int = 0, *, dim: str | None = None) -> Expr:
     """The operands, all of one shape, stacked along a new axis, as np.stack.
 
-    The new axis has the decimal dim "k" (its size, the number of operands).
+    The new axis has the decimal dim "k" for k operands (its size), unless ``dim`` names it: a
+    symbol can then share it, such as a vector of coefficients, one per operand (a decimal dim
+    cannot be declared). A value that gives ``dim`` another size than the number of operands is
+    refused at evaluation, naming both dims.
 
     Parameters
     ----------
@@ -261,6 +264,8 @@ def stack(xs: Sequence[ExprLike], axis: int = 0) -> Expr:
         Operands of one shape.
     axis : int, optional
         Where the new axis goes (default 0; negative counts from the end).
+    dim : str, optional
+        The name of the new axis's dim, an identifier (default: the number of operands, "k").
 
     Returns
     -------
@@ -270,14 +275,21 @@ def stack(xs: Sequence[ExprLike], axis: int = 0) -> Expr:
     Raises
     ------
     ShapeError
-        If the shapes differ or the axis does not exist.
+        If the shapes differ, the axis does not exist, or ``dim`` is no identifier; at evaluation,
+        if a value sizes ``dim`` other than the number of operands.
 
     Examples
     --------
-    >>> import tensordiff as td
+    >>> import numpy as np, tensordiff as td
     >>> x, y = td.vector("x", "n"), td.vector("y", "n")
     >>> td.stack([x, y], axis=1).shape
     ('n', '2')
+    >>> layers = td.stack([x, y], dim="k")          # a vector over the stacked axis can weigh them
+    >>> layers.shape
+    ('k', 'n')
+    >>> c = td.vector("c", "k")
+    >>> td.evaluate(c @ layers, c=np.array([2.0, -1.0]), x=np.ones(3), y=np.arange(3.0))
+    array([2., 1., 0.])
     """
     xs = _operands(xs, "stack")
     first = xs[0]
@@ -287,11 +299,18 @@ def stack(xs: Sequence[ExprLike], axis: int = 0) -> Expr:
                              f"{format_dims(first.shape)}, operand {k} {_operand(x)} has {format_dims(x.shape)}")
     axis = _axis(first, axis, "stack", extra=1)
     new = str(len(xs))
+    if dim is not None and (not isinstance(dim, str) or not dim.isidentifier()):
+        raise ShapeError(f"stack's dim= names the new axis with an identifier such as 'k', got {dim!r:.40}")
     ids = tuple(range(first.ndim))
     out = ids[:axis] + (first.ndim,) + ids[axis:]
     dims = first.shape + (new,)
     terms = [einsum_node(1.0, (x, make(Select, new, j)), (ids, (first.ndim,)), out, dims) for j, x in enumerate(xs)]
-    return add_node(terms, tuple(dims[i] for i in out))
+    stacked = add_node(terms, tuple(dims[i] for i in out))
+    if dim is None:
+        return stacked
+    ids = tuple(range(stacked.ndim))   # the new axis renamed, as reshape renames a dim: I[dim, k]
+    return einsum_node(1.0, (stacked, reinterpret(new, dim)), (ids, (stacked.ndim, axis)),
+                       tuple(stacked.ndim if i == axis else i for i in ids), stacked.shape + (dim,))
 
 
 def concatenate(xs: Sequence[ExprLike], axis: int = 0) -> Expr:

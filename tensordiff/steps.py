@@ -170,7 +170,7 @@ class SumStep:
             if self.fused is not None:
                 pass
             elif part.coeff == 1.0 and not part.orphan_dims and count == 1 and part.factors[0][1] == dense \
-                    and part.pattern == dense:
+                    and part.pattern == dense and not backend.lazy:   # lazy: added later, outside np.errstate
                 self.terms.append((None, position))   # a term read as it is
             else:
                 unique = list(dict.fromkeys(part.pattern))

@@ -1,0 +1,129 @@
+"""Sizes of dims at a call that no value gives directly: parts solved from composite dims, and
+sizes passed by dim name.
+
+A value of dims a+b with a known gives b = (its length) - a; one of dims d·k with d known gives
+k = (its length) / d, refused where d does not divide it; a nested composite unwraps one part at
+a time ((a+b)·c gives a+b, then b from a), as the code printers read them (sizecode.py). A part that
+occurs twice in a concatenation (a+a) is solved too (2a = length); one in a product twice (k·k) is
+not (no linear relation determines it).
+
+A size passed by name (``n=4``) is taken for a dim of the expression, and, as an int under a name
+no symbol has, for a dim of a declared symbol: one table of sizes serves a function and each of
+its derivatives, though a derivative may have lost a dim (the zero derivative of a function of
+X (n, p) in a scalar), as values of the symbols it lost are taken. A value under a name that is
+neither a symbol nor such a dim (a typo), or a dim's size that is no int, is refused naming the
+expression's symbols and dims; a dim the expression needs and nothing sizes, by name.
+
+>>> import numpy as np, tensordiff as td
+>>> v, y = td.vector("v", "a+b"), td.vector("y", "a")
+>>> f = td.sum(v * td.concatenate([y, td.ones("b")]))
+>>> td.evaluate(f, v=np.arange(5.0), y=np.ones(3))                 # b = 5 - 3
+array(10.)
+"""
+
+import numbers
+
+from .errors import EvaluationError, ShapeError
+from .indices import concat_parts, dim_size, format_dims, is_plain, merged_parts, slice_of
+from .reshapesteps import bind_composites
+from .symboltable import declared_dims, symbols_with_dim
+
+__all__ = ["bind_dim_sizes", "solve_parts", "is_dim_size", "unknown_name"]
+
+
+def bind_dim_sizes(dims, nodes, sizes):
+    """``bind_composites`` (reshapesteps.py), then, while a dim of ``dims`` has no size, the parts of
+    composite dims solved from their sizes (``solve_parts``) and ``bind_composites`` again."""
+    bind_composites(dims, nodes, sizes)
+    while any(slice_of(d) is None for d in dims - sizes.keys()) and solve_parts(sizes):
+        bind_composites(dims, nodes, sizes)
+
+
+def solve_parts(sizes):
+    """Add to ``sizes`` each part of a sized composite dim that the sizes of the other parts determine;
+    whether one was added. A ShapeError where no size of the part gives the composite's.
+
+    >>> sizes = {"(a+b)·c": 12, "c": 3, "a": 1}
+    >>> solve_parts(sizes), sizes["a+b"], sizes["b"]
+    (True, 4, 3)
+    """
+    added = False
+    progress = True
+    while progress:
+        progress = False
+        for dim, size in list(sizes.items()):
+            part = _solvable_part(dim, sizes)
+            if part is not None:
+                sizes[part] = _part_size(dim, size, part, sizes)
+                progress = added = True
+    return added
+
+
+def _solvable_part(dim, sizes):
+    """The one part of ``dim`` without a size, where the other parts' sizes determine it, else None."""
+    parts = concat_parts(dim) or merged_parts(dim)
+    if parts is None:
+        return None
+    unknown = {p for p in parts if dim_size(p, sizes) is None}
+    if len(unknown) != 1:
+        return None
+    (part,) = unknown
+    if slice_of(part) is not None:
+        return None   # n from the size of n[2:5]: not determined
+    if concat_parts(dim) is None and (parts.count(part) > 1 or sizes[dim] == 0 == _product(parts, part, sizes)):
+        return None   # k from k·k (no linear relation), or any k in 0·k = 0
+    return part
+
+
+def _part_size(dim, size, part, sizes):
+    parts = concat_parts(dim)
+    known = ", ".join(f"{p}={dim_size(p, sizes)}" for p in dict.fromkeys(parts or merged_parts(dim)) if p != part)
+    if parts is not None:
+        held = sum(dim_size(p, sizes) for p in parts if p != part)
+        copies = parts.count(part)
+        if size >= held and (size - held) % copies == 0:
+            return (size - held) // copies
+        held_by = f"its other parts hold {held}: {known}" if known else "it has no other part"
+        twice = f", and {part!r} occurs {copies} times" if copies > 1 else ""
+        raise ShapeError(f"dim {dim!r} has size {size}, but no size of its part {part!r} gives that "
+                         f"({held_by}{twice})")
+    product = _product(merged_parts(dim), part, sizes)
+    if product and size % product == 0:
+        return size // product
+    raise ShapeError(f"dim {dim!r} has size {size}, but no size of its part {part!r} gives that "
+                     f"(its other parts multiply to {product}: {known})")
+
+
+def _product(parts, part, sizes):
+    product = 1
+    for p in parts:
+        if p != part:
+            product *= dim_size(p, sizes)
+    return product
+
+
+def is_dim_size(name, value, program):
+    """Whether ``value``, under a ``name`` that is no symbol of ``program``'s expression, is a dim's size:
+    for a dim of the expression, an int or anything under a name no symbol was declared with (then
+    checked to be an int); for another dim, an int where no symbol has that name and a declared
+    symbol has that dim as an axis (the registry lists no dim held only inside a composite one).
+
+    >>> import tensordiff as td
+    >>> zero = td.diff(td.sum(td.matrix("X", "n p")) * td.scalar("s"), td.scalar("s"), order=2)
+    >>> td.evaluate(zero, n=2, p=3)          # the sizes of f's dims, which the derivative lost
+    array(0.)
+    """
+    if name in program.dims:
+        return isinstance(value, numbers.Integral) or declared_dims(name) is None
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and is_plain(name) \
+        and declared_dims(name) is None and next(symbols_with_dim(name), None) is not None
+
+
+def unknown_name(name, value, program):
+    """The EvaluationError for ``value`` under a name that is neither a symbol nor a dim's size."""
+    dims = sorted(d for d in program.dims if slice_of(d) is None)
+    an_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    hint = "; a dim's size is an int >= 0" if is_plain(name) and not an_int else ""
+    return EvaluationError(f"value given for {name!r}, which is no symbol of this expression, nor the size of a "
+                           f"dim of it or of a declared symbol (got {type(value).__name__}; its symbols: {', '.join(sorted(program.symbols)) or 'none'}"
+                           f"; its dims: {format_dims(dims) if dims else 'none'}{hint})")

@@ -19,6 +19,7 @@ import opt_einsum
 
 from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
 from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .buffers import DONATED_SUM_ENTRIES
 from .conditioning import lapack
 from .contractionpaths import contraction_path, path_search
 from .kernels import kernels_available, twin_chunk_shape
@@ -63,7 +64,8 @@ def replay(program, sizes, itemsize):
         step_prices[k] = (step_flops, size, temporary * itemsize)
         donor = getattr(getattr(step, "fused", step), "donor", None)   # a sum written into its dying term's buffer (fusion.py)
         # a contraction scales its donor in place from IN_PLACE_ENTRIES entries on (pairwise.py)
-        if donor is not None and (isinstance(node, Add) or isinstance(node, Apply) or
+        if donor is not None and ((isinstance(node, Add) and entries(node.shape) >= DONATED_SUM_ENTRIES) or
+                                  isinstance(node, Apply) or
                                   entries(program.steps[_args[donor[0]]][0].shape) >= IN_PLACE_ENTRIES):
             live_bytes -= live.pop(_args[donor[0]], 0)
         if live_bytes + size + temporary * itemsize > peak:
@@ -190,7 +192,7 @@ def _twin_temporaries(fused, shape):
     its products."""
     worst = 0
     passes = fused.passes
-    if fused.donor is not None:
+    if fused.donor is not None and math.prod(shape) >= DONATED_SUM_ENTRIES:   # as FusedSumStep.bind decides
         _, _, (_, _, rest_layout), _, scales = fused.donor
         axes = [axes for _, axes in scales]   # scaled in its own buffer by their product, a chunk of rows at a time
         worst = _chain(None, axes, twin_chunk_shape(shape) if any(0 in a for a in axes) else shape)[1]

@@ -63,10 +63,8 @@ def replay(program, sizes, itemsize):
         flops += step_flops
         step_prices[k] = (step_flops, size, temporary * itemsize)
         donor = getattr(getattr(step, "fused", step), "donor", None)   # a sum written into its dying term's buffer (fusion.py)
-        # a contraction scales its donor in place from IN_PLACE_ENTRIES entries on (pairwise.py)
-        if donor is not None and ((isinstance(node, Add) and entries(node.shape) >= DONATED_SUM_ENTRIES) or
-                                  isinstance(node, Apply) or
-                                  entries(program.steps[_args[donor[0]]][0].shape) >= IN_PLACE_ENTRIES):
+        if donor is not None and _writes_into_donor(node, entries(node.shape),
+                                                    entries(program.steps[_args[donor[0]]][0].shape)):
             live_bytes -= live.pop(_args[donor[0]], 0)
         if live_bytes + size + temporary * itemsize > peak:
             peak, peak_step = live_bytes + size + temporary * itemsize, k
@@ -182,6 +180,18 @@ def _sum_price(node, step, sizes):
     if kernels_available() or fused is None:   # the compiled kernel accumulates in place
         return flops, 0 if kernels_available() else 2 * widest
     return flops, _twin_temporaries(fused, [sizes[d] for d in node.shape])
+
+
+def _writes_into_donor(node, node_entries, donor_entries):
+    """Whether a step with a donor writes into it at these sizes, as its bound run decides: a sum
+    from DONATED_SUM_ENTRIES output entries (fusion.FusedSumStep.bind), a function from
+    IN_PLACE_ENTRIES (inplace.InPlaceFunctionStep), a contraction's scaling where its donor has
+    IN_PLACE_ENTRIES (pairwise.py)."""
+    if isinstance(node, Add):
+        return node_entries >= DONATED_SUM_ENTRIES
+    if isinstance(node, Apply):
+        return node_entries >= IN_PLACE_ENTRIES
+    return donor_entries >= IN_PLACE_ENTRIES
 
 
 def _twin_temporaries(fused, shape):

@@ -28,7 +28,12 @@ from .expr import Add, Apply, Einsum, Inv, Solve
 from .kernels import compiled_distinct_layout
 
 __all__ = ["FRESH", "FRESH_OR_VIEW", "OPAQUE", "value_kind", "buffer_roots", "last_reads", "may_overwrite",
-           "distinct_entries", "DistinctLayouts"]
+           "distinct_entries", "DistinctLayouts", "DONATED_SUM_ENTRIES"]
+
+# a sum writes into its dying term's buffer (fusion.FusedSumStep.donate) where its output has at least
+# this many entries: below (32 KiB of float64) the buffer saved is nothing to a peak, while scaling the
+# term in place costs numpy's broadcast passes, which the kernels' one pass into a new output skips
+DONATED_SUM_ENTRIES = 2 ** 12
 
 FRESH, FRESH_OR_VIEW, OPAQUE = "fresh", "fresh or a view of its arguments", "opaque"
 

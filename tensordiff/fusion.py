@@ -13,12 +13,13 @@ adds the other terms into that term's buffer instead of a new one (``inplace.don
 output is written in place, and the peak holds one array of the output's size, not two.
 """
 
+import math
 from collections import namedtuple
 from itertools import accumulate
 
 import numpy as np
 
-from .buffers import writable_floats
+from .buffers import DONATED_SUM_ENTRIES, writable_floats
 from .expr import Einsum
 from .indices import UnionFind
 from .kernels import ProductsLayout, compiled_in_use, diagonal_view, twin_chunk_shape
@@ -163,7 +164,7 @@ class FusedSumStep:
                   for n, (pattern, members, layout) in enumerate(self.passes)]
         allocate = np.empty if self.writes_all else np.zeros
         in_place = None
-        if self.donor is not None:
+        if self.donor is not None and math.prod(shape) >= DONATED_SUM_ENTRIES:
             argument, part, (_, rest, layout), output, scales = self.donor
             factor_shapes = {i: tuple(sizes[d] for d in node.shape) for i, node in keys}
             in_place = (argument, coeffs[part], [placed_scale(i, axes, factor_shapes[i], len(shape)) for i, axes in scales],
@@ -317,16 +318,22 @@ def _scaled_in_place(args, argument, coeff, scales):
         if not (isinstance(coeff, float) and coeff == 1.0):
             out *= coeff
         return out
-    rows = twin_chunk_shape(out.shape)[0] if out.ndim >= 2 and any(f.shape[0] > 1 for f in placed) else len(out)
-    for start in range(0, len(out) if out.ndim else 1, rows if out.ndim else 1):
-        chunk = slice(start, start + rows)
+    along_rows = False
+    for factor in placed:
+        if factor.ndim and factor.shape[0] > 1:
+            along_rows = True
+    if not along_rows or out.ndim < 2:   # the product is as small as its factors: formed once, in one multiplication
         scale = coeff
         for factor in placed:
-            scale = scale * (factor[chunk] if out.ndim and factor.shape[0] > 1 else factor)
-        if out.ndim:
-            out[chunk] *= scale
-        else:
-            out *= scale
+            scale = scale * factor
+        return np.multiply(out, scale, out=out)   # out *= scale, without out[chunk]'s write-back of itself
+    rows = twin_chunk_shape(out.shape)[0]
+    for start in range(0, len(out), rows):
+        chunk = out[start:start + rows]
+        scale = coeff
+        for factor in placed:
+            scale = scale * (factor[start:start + rows] if factor.shape[0] > 1 else factor)
+        np.multiply(chunk, scale, out=chunk)
     return out
 
 

@@ -92,8 +92,25 @@ class GramPlan:
         in_order = permutation == sorted(permutation)
         dtypes = {}   # the result's dtype, by what decides it: the operands' dtypes and the factor's kind
 
-        def run(arrays, factor):
+        plain_copy = narrow(rows, cols)   # gram_product's choice for an unweighted G of these sizes
+        scale_result = cols <= rows
+
+        def unweighted(arrays, factor):
+            """``run`` for a Gram product without weights and a float factor (the common case): gram_product's
+            operations for these sizes, chosen once, on a float64 G (whose dtype a Python float keeps)."""
             g = half_contraction(*[arrays[k] for k in half_args]).reshape(rows, cols)
+            if type(factor) is not float or g.dtype.char != "d" or not (factor == 1.0 or scale_result):
+                return run(arrays, factor, g)
+            result = np.empty(result_shape, dtype=g.dtype)
+            matrix = result.reshape(cols, cols)
+            np.matmul(g.T, g.copy(order="K") if plain_copy else g, out=matrix)
+            if factor != 1.0:
+                matrix *= factor
+            return result if in_order else np.transpose(result, permutation)
+
+        def run(arrays, factor, g=None):
+            if g is None:
+                g = half_contraction(*[arrays[k] for k in half_args]).reshape(rows, cols)
             weight = None
             if weight_args:
                 weight = weight_contraction(*[arrays[k] for k in weight_args])
@@ -105,7 +122,7 @@ class GramPlan:
             if dtype is None and len(dtypes) < 16:
                 dtypes[key] = result.dtype
             return result if in_order else np.transpose(result, permutation)
-        return run
+        return run if weight_args else unweighted
 
     def __call__(self, arrays, factor):
         half = self.contract(self.half_equation, [arrays[k] for k in self.half])

@@ -54,6 +54,8 @@ class InPlaceFunctionStep(ApplyStep):
 
     def bind(self, sizes, place):
         ufunc = self.ufunc
+        if math.prod([sizes[d] for d in self.node.shape]) < IN_PLACE_ENTRIES:   # as on a path: a small value is
+            return lambda arg: np.asarray(ufunc(arg))   # made anew, the test for writing in place costing more
 
         def run(arg):   # _writable's test
             if type(arg) is np.ndarray and writable_floats(arg):
@@ -63,7 +65,7 @@ class InPlaceFunctionStep(ApplyStep):
 
     def __call__(self, args, sizes, dtype, functions=None):
         arg = args[0]
-        if not _writable(arg):
+        if not _writable(arg) or arg.size < IN_PLACE_ENTRIES:   # bind's choice
             return super().__call__(args, sizes, dtype, functions)
         with self.backend.quiet():
             return self.ufunc(arg, out=arg)

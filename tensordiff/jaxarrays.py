@@ -33,6 +33,7 @@ class JaxBackend(LUFactoredLibrary):
         jax = importlib.import_module("jax")
         self._array_type, self._tracer_type = jax.Array, jax.core.Tracer
         self._concrete_type = type(lib.zeros(0))   # the class of concrete arrays (a tracer is none)
+        self.keyed_array_type = self._concrete_type   # specialise.signature keys these first, by signature_entry
 
     def is_array(self, value):
         return isinstance(value, self._array_type)

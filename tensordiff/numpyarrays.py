@@ -154,11 +154,19 @@ def _ignoring_errors():
     except (ImportError, AttributeError):
         return None
 
+    made = {}   # the error state made from each current one (it derives from it): made once, not per call
+
     class IgnoringErrors:
         __slots__ = ("token",)
 
         def __enter__(self):
-            self.token = variable.set(make(all="ignore"))
+            current = variable.get()
+            ignoring = made.get(current)
+            if ignoring is None:
+                if len(made) >= 8:
+                    made.clear()
+                ignoring = made[current] = make(all="ignore")
+            self.token = variable.set(ignoring)
 
         def __exit__(self, *exc_info):
             variable.reset(self.token)
@@ -187,6 +195,8 @@ class NumpyBackend:
     gram_products = True   # g.T @ g runs as BLAS's symmetric rank-k update (gram.py)
     # capability -> why this backend turns it off (passgates.py: the plan reports the passes it skips)
     declines: dict[str, str] = {}
+    # the class of this library's arrays that specialise.signature keys by signature_entry before any other test
+    keyed_array_type: Optional[type] = None
     checks_after_compiling = False   # plan_compiler's function applies the matrix policies after it (deferredchecks.py)
 
     def __init__(self, lib):

@@ -13,6 +13,7 @@ operands follow opt_einsum's path (its order of pairs), each pair run this way, 
 opt_einsum's per-call dispatch.
 """
 
+import builtins
 import functools
 import math
 
@@ -29,6 +30,7 @@ INNER_RATIO = 4   # a broadcast product's longest axis is written innermost wher
 INNER_LOOPS = 128   # and where the output's order would run numpy's inner loop this many times
 INNER_ENTRIES = 2 ** 15   # in a product of at most this many entries (past it, reading operands across strides costs more)
 IN_PLACE_ENTRIES = 1024   # a scaling on a contraction's path writes into its operand from this many entries
+STRAIGHT_STEPS = 8   # a path of at most this many pairs runs from slots worked out once (_along_path)
 
 
 def pairwise_contraction(equation, shapes):
@@ -321,10 +323,41 @@ def planned_contraction(equation, shapes, optimize, writable=()):
         current.append((made_shape, len(picked) >= 2))
         steps.append((positions, run))
 
-    def contract(*arrays):
-        arrays = list(arrays)
-        for positions, run in steps:
-            picked = [arrays.pop(k) for k in positions]
-            arrays.append(run(*picked))
-        return arrays[0]
-    return contract
+    return _along_path(len(shapes), steps)
+
+
+def _along_path(count, steps):
+    """A function of ``count`` arrays running ``steps`` ((positions popped, function), opt_einsum's
+    contraction list): each step's operands are the arrays at the positions that list gives, popped
+    in order, and its result goes last. A path of at most ``STRAIGHT_STEPS`` steps runs as one
+    generated function, a line per step on slots worked out here, each intermediate dropped after
+    the step reading it (as popping drops it): the same functions on the same arrays, without a
+    list to pop from on every call.
+
+    >>> import numpy as np
+    >>> run = _along_path(3, [((2, 0), np.add), ((1, 0), np.multiply)])   # c + a, then (c + a) b
+    >>> run(np.ones(2), np.full(2, 2.0), np.full(2, 3.0))
+    array([8., 8.])
+    """
+    if len(steps) > STRAIGHT_STEPS:
+        def contract(*arrays):
+            arrays = list(arrays)
+            for positions, run in steps:
+                picked = [arrays.pop(k) for k in positions]
+                arrays.append(run(*picked))
+            return arrays[0]
+        return contract
+    slots, lines, names = [f"a{k}" for k in range(count)], [], {}
+    for n, (positions, run) in enumerate(steps):
+        picked = [slots.pop(k) for k in positions]
+        names[f"run{n}"] = run
+        made = f"a{count + n}"
+        dropped = [name for name in picked if int(name[1:]) >= count]   # intermediates read by nothing after
+        lines.append(f"    {made} = run{n}({', '.join(picked)})" + "".join(f"; {name} = None" for name in dropped))
+        slots.append(made)
+    source = f"def contract({', '.join(f'a{k}' for k in range(count))}):\n" + "\n".join(lines) + \
+        f"\n    return {slots[0]}\n"
+    builtins.exec(builtins.compile(source, "<tensordiff contraction path>", "exec"), names)
+    return names["contract"]
+
+

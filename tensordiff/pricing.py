@@ -19,6 +19,7 @@ import opt_einsum
 
 from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
 from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .buffers import DONATED_SUM_ENTRIES
 from .conditioning import lapack
 from .contractionpaths import contraction_path, path_search
 from .kernels import kernels_available, twin_chunk_shape
@@ -65,9 +66,8 @@ def replay(program, sizes, itemsize):
         flops += step_flops
         step_prices[k] = (step_flops, size, temporary * itemsize)
         donor = getattr(getattr(step, "fused", step), "donor", None)   # a sum written into its dying term's buffer (fusion.py)
-        # a contraction scales its donor in place from IN_PLACE_ENTRIES entries on (pairwise.py)
-        if donor is not None and (isinstance(node, Add) or isinstance(node, Apply) or
-                                  entries(program.steps[_args[donor[0]]][0].shape) >= IN_PLACE_ENTRIES):
+        if donor is not None and _writes_into_donor(node, entries(node.shape),
+                                                    entries(program.steps[_args[donor[0]]][0].shape)):
             live_bytes -= live.pop(_args[donor[0]], 0)
         if live_bytes + size + temporary * itemsize > peak:
             peak, peak_step = live_bytes + size + temporary * itemsize, k
@@ -185,6 +185,18 @@ def _sum_price(node, step, sizes):
     return flops, _twin_temporaries(fused, [sizes[d] for d in node.shape])
 
 
+def _writes_into_donor(node, node_entries, donor_entries):
+    """Whether a step with a donor writes into it at these sizes, as its bound run decides: a sum
+    from DONATED_SUM_ENTRIES output entries (fusion.FusedSumStep.bind), a function from
+    IN_PLACE_ENTRIES (inplace.InPlaceFunctionStep), a contraction's scaling where its donor has
+    IN_PLACE_ENTRIES (pairwise.py)."""
+    if isinstance(node, Add):
+        return node_entries >= DONATED_SUM_ENTRIES
+    if isinstance(node, Apply):
+        return node_entries >= IN_PLACE_ENTRIES
+    return donor_entries >= IN_PLACE_ENTRIES
+
+
 def _twin_temporaries(fused, shape):
     """The most entries the numpy twin (kernels.ProductsLayout, fusion._run_in_place) holds at once
     while it writes a FusedSumStep into an output of ``shape``: a term written into its own dying
@@ -193,7 +205,7 @@ def _twin_temporaries(fused, shape):
     its products."""
     worst = 0
     passes = fused.passes
-    if fused.donor is not None:
+    if fused.donor is not None and math.prod(shape) >= DONATED_SUM_ENTRIES:   # as FusedSumStep.bind decides
         _, _, (_, _, rest_layout), _, scales = fused.donor
         axes = [axes for _, axes in scales]   # scaled in its own buffer by their product, a chunk of rows at a time
         worst = _chain(None, axes, twin_chunk_shape(shape) if any(0 in a for a in axes) else shape)[1]

@@ -51,10 +51,13 @@ def signature(values, backend=None, dims=()):
     (('X', (2, 3), dtype('float64')), ('lam', <class 'float'>))
     """
     key = []
+    array_type = getattr(backend, "keyed_array_type", None)   # its arrays' class, tested first (jax's concrete arrays)
     for name, value in values.items():
         kind = type(value)
         if kind is np.ndarray:
             key.append((name, value.shape, value.dtype))
+        elif kind is array_type:
+            key.append((name, *backend.signature_entry(value)))
         elif name in dims and not isinstance(value, (float, np.floating)):
             key.append((name, kind, value))
         elif kind is float or kind is int or kind is bool or isinstance(value, np.generic):

@@ -12,6 +12,7 @@ import tensordiff as td
 from tensordiff import kernels, planning, pricing
 from tensordiff.buffers import FRESH, FRESH_OR_VIEW, OPAQUE, buffer_roots, last_reads, value_kind
 from tensordiff.selfcheck import USER_FUNCTIONS, Example, check_example
+from tensordiff.pairwise import IN_PLACE_ENTRIES
 
 
 def _built():
@@ -230,7 +231,8 @@ def test_an_elementwise_write_skips_a_buffer_whose_entries_overlap():
     step = next(step for _, step, _, _ in program.steps if "tanh (in place)" in getattr(step, "describe", str)())
     base = np.array([0.5, -1.0, 2.0])
     overlapping = np.lib.stride_tricks.as_strided(base, (4, 3), (0, 8), writeable=True)
-    for run in (step.bind({}, None), lambda arg: step([arg], {}, None)):
+    # sizes at which the bound step writes in place (smaller values are made anew); it reads the arrays' own shapes
+    for run in (step.bind({"n": IN_PLACE_ENTRIES, "k": 1}, None), lambda arg: step([arg], {}, None)):
         got = run(overlapping)
         np.testing.assert_array_equal(got, np.tanh(np.broadcast_to(np.array([0.5, -1.0, 2.0]), (4, 3))))
         np.testing.assert_array_equal(base, [0.5, -1.0, 2.0])

@@ -194,7 +194,8 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
     ParseError
         If the text is not well formed, with a caret under the column at fault.
     ShapeError
-        If the operands' dims do not fit (``X*Y`` with mismatched inner dims), with a caret.
+        If the operands' dims do not fit (``X*Y`` with mismatched inner dims), with a caret; or if
+        ``symmetric=`` names a symbol the text does not use.
 
     Examples
     --------

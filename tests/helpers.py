@@ -138,3 +138,35 @@ def round_trip(expr, values):
     assert back.shape == expr.shape, (text, back.shape)
     np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(expr, **values), rtol=1e-10, atol=1e-12)
     return text
+
+
+def jax_every_order(p):
+    """Every order of a problem's jax twin (``p.twin``, of a dict of jax arrays) up to the highest
+    of ``p.tops`` (symbol -> order), at ``p.values``, in one flat vector of all differentiated
+    symbols (a symmetric one enters through sym(·), which gives tensordiff's convention), and the
+    slices of each symbol in it."""
+    import jax.numpy as jnp
+
+    slices, start = {}, 0
+    for s in p.tops:
+        size = int(np.prod(np.shape(p.values[s.name]), dtype=int))
+        slices[s.name] = (slice(start, start + size), np.shape(p.values[s.name]))
+        start += size
+    flat = np.concatenate([np.ravel(p.values[s.name]) for s in p.tops]).astype(float)
+
+    def fn(z):
+        u = {k: jnp.asarray(x, dtype=float) for k, x in p.values.items()}
+        for s in p.tops:
+            piece = z[slices[s.name][0]].reshape(slices[s.name][1])
+            u[s.name] = (piece + piece.T) / 2 if s.symmetric else piece
+        return p.twin(u)
+    return jacfwd_of_each_order(fn, flat, max(p.tops.values())), slices
+
+
+def block(tensor, out_ndim, parts):
+    """The block of a flat jax derivative: each axis after the output's sliced to a symbol's slice
+    and reshaped to its shape."""
+    for k, (sl, _) in enumerate(parts):
+        index = (slice(None),) * (out_ndim + k) + (sl,)
+        tensor = tensor[index]
+    return tensor.reshape(tensor.shape[:out_ndim] + sum((tuple(shape) for _, shape in parts), ()))

@@ -30,7 +30,7 @@ import pytest
 import tensordiff as td
 from tensordiff.testing import numeric_diff
 
-from helpers import assert_close, jacfwd_of_each_order, printed_forms_read_back, registry, spd, symbols_of
+from helpers import assert_close, block, jacfwd_of_each_order, jax_every_order, printed_forms_read_back, registry, spd, symbols_of
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -677,35 +677,6 @@ def build(name):
 
 def symbol_values(p):
     return {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
-
-
-def jax_every_order(p):
-    """Every order of the twin up to the highest top, in one flat vector of all differentiated
-    symbols (a symmetric one enters through sym(·), which gives tensordiff's convention), and the
-    slices of each symbol in it."""
-    slices, start = {}, 0
-    for s in p.tops:
-        size = int(np.prod(np.shape(p.values[s.name]), dtype=int))
-        slices[s.name] = (slice(start, start + size), np.shape(p.values[s.name]))
-        start += size
-    flat = np.concatenate([np.ravel(p.values[s.name]) for s in p.tops]).astype(float)
-
-    def fn(z):
-        u = {k: jnp.asarray(x, dtype=float) for k, x in p.values.items()}
-        for s in p.tops:
-            piece = z[slices[s.name][0]].reshape(slices[s.name][1])
-            u[s.name] = (piece + piece.T) / 2 if s.symmetric else piece
-        return p.twin(u)
-    return jacfwd_of_each_order(fn, flat, max(p.tops.values())), slices
-
-
-def block(tensor, out_ndim, parts):
-    """The block of a flat jax derivative: each axis after the output's sliced to a symbol's slice
-    and reshaped to its shape."""
-    for k, (sl, _) in enumerate(parts):
-        index = (slice(None),) * (out_ndim + k) + (sl,)
-        tensor = tensor[index]
-    return tensor.reshape(tensor.shape[:out_ndim] + sum((tuple(shape) for _, shape in parts), ()))
 
 
 JAX = {}

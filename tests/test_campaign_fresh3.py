@@ -1,0 +1,592 @@
+"""A third round of independent problems, none in the other campaign files: factor analysis in its
+loadings and uniquenesses, log det(WWᵀ + s²I) with a data term to order 3 (the fourth seed
+question), a matrix-normal likelihood in both (symmetric) covariances, polynomial-kernel ridge in
+its offset and data, a Kalman innovation likelihood in the transition matrix, column batch
+normalisation, cross-entropy written with a max shift (the max must cancel), least squares through
+kron(Bᵀ, A) vec(X), a symmetric argument read by inv, logdet and a product to order 3, smooth and
+hard max/min reductions in a temperature, a periodic-kernel Gaussian process in its period,
+length-scale and inputs, a Cayley rotation, ridge with its inverse read several times (the first
+two seed questions), order 4 in a matrix, a whitened Mahalanobis distance through the Cholesky
+factor of a symmetric argument, three symbols of three ranks, a reshaped order-3 tensor, a
+Kronecker product read entrywise and vectorised, causal (tril) attention, the Wishart density in
+its scale and degrees of freedom (lgamma), and the Jacobian of a softmax layer.
+
+Each problem is checked against its closed form where one is worked out (in numpy, in the
+comment), central finite differences of the order below, and nested ``jax.jacfwd`` of a twin
+written in jax.numpy; the gradients and Hessian blocks of several symbols at once; the compiled
+kernels against the numpy twin on fresh programs; the numpy, jax and dask backends; and the printed
+forms read back (td.parse of the matrix notation, the generated einsum code).
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+from tensordiff import kernels
+from tensordiff.testing import numeric_diff
+
+from helpers import assert_close, block, jax_every_order, printed_forms_read_back, registry, spd
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", True)
+jnp = jax.numpy
+jss = pytest.importorskip("jax.scipy.special")
+pytest.importorskip("scipy")     # lgamma and digamma evaluate through scipy
+
+EXACT = 1e-9    # closed forms, jax and the other implementations: exact up to rounding
+FD = 2e-6       # central differences of the order below, relative to the largest entry (or 1)
+FD_ENTRIES = 9  # orders above 2 are differenced only in symbols this small
+
+
+@dataclass
+class Problem:
+    expr: td.Expr
+    tops: dict                 # symbol -> the highest order checked in it
+    values: dict
+    twin: Callable             # dict of jax arrays -> jax array, written independently in jax.numpy
+    closed: dict = field(default_factory=dict)   # {(symbol name, order): numpy array}
+
+
+PROBLEMS = {}
+problem = registry(PROBLEMS)
+
+
+def rng_of(name):
+    return np.random.default_rng(sum(map(ord, name)) + 7211)
+
+
+def sym(a):
+    return (a + np.swapaxes(a, -1, -2)) / 2
+
+
+def softmax_rows(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def differences(x):
+    return x[:, None] - x[None, :]
+
+
+# ---------------------------------------------------------------- covariance models
+
+@problem
+def factor_analysis_in_loadings_and_uniquenesses():
+    # Σ = ΛΛᵀ + diag ψ, f = log det Σ + tr(Σ⁻¹S): with G = Σ⁻¹ - Σ⁻¹SΣ⁻¹, ∂/∂Λ = 2GΛ, ∂/∂ψ = diag G
+    L, psi = td.matrix("L_fa", "p_fa k_fa"), td.vector("psi_fa", "p_fa")
+    S = td.matrix("S_fa", "p_fa p_fa", symmetric=True)
+    Sig = L @ L.T + td.diag(psi)
+    f = td.logdet(Sig) + td.trace(td.solve(Sig, S))
+    rng = rng_of("factor analysis")
+    v = dict(L_fa=rng.standard_normal((4, 2)), psi_fa=rng.uniform(0.5, 1.5, 4), S_fa=spd(rng, 4, 0.5))
+    Si = np.linalg.inv(v["L_fa"] @ v["L_fa"].T + np.diag(v["psi_fa"]))
+    G = Si - Si @ v["S_fa"] @ Si
+
+    def twin(u):
+        Sj = u["L_fa"] @ u["L_fa"].T + jnp.diag(u["psi_fa"])
+        return jnp.linalg.slogdet(Sj)[1] + jnp.trace(jnp.linalg.solve(Sj, u["S_fa"]))
+    return Problem(f, {L: 3, psi: 2}, v, twin, {("L_fa", 1): 2 * G @ v["L_fa"], ("psi_fa", 1): np.diag(G)})
+
+
+@problem
+def log_det_of_wwt_plus_noise_with_a_data_term_to_order_three():
+    # Σ = WWᵀ + s²I, f = log det Σ + 0.1 tr(YᵀΣY): ∂/∂W = 2Σ⁻¹W + 0.2YYᵀW, ∂/∂s = 2s tr Σ⁻¹ + 0.2 s‖Y‖²
+    W, s, Y = td.matrix("W_ld", "n_ld k_ld"), td.scalar("s_ld"), td.matrix("Y_ld", "n_ld m_ld")
+    Sig = W @ W.T + s ** 2 * td.eye("n_ld")
+    f = td.logdet(Sig) + 0.1 * td.trace(Y.T @ Sig @ Y)
+    rng = rng_of("wwt")
+    v = dict(W_ld=rng.standard_normal((3, 2)), s_ld=0.8, Y_ld=rng.standard_normal((3, 4)))
+    Si = np.linalg.inv(v["W_ld"] @ v["W_ld"].T + 0.64 * np.eye(3))
+    YY = v["Y_ld"] @ v["Y_ld"].T
+
+    def twin(u):
+        Sj = u["W_ld"] @ u["W_ld"].T + u["s_ld"] ** 2 * jnp.eye(3)
+        return jnp.linalg.slogdet(Sj)[1] + 0.1 * jnp.trace(u["Y_ld"].T @ Sj @ u["Y_ld"])
+    return Problem(f, {W: 3, s: 3}, v, twin, {("W_ld", 1): 2 * Si @ v["W_ld"] + 0.2 * YY @ v["W_ld"],
+                                              ("s_ld", 1): 1.6 * np.trace(Si) + 0.16 * np.trace(YY)})
+
+
+@problem
+def matrix_normal_likelihood_in_both_covariances_and_the_mean():
+    # E = X - M, f = -½tr(V⁻¹EᵀU⁻¹E) - (p/2) log det U - (n/2) log det V:
+    # ∂/∂U = ½U⁻¹EV⁻¹EᵀU⁻¹ - (p/2)U⁻¹, ∂/∂V = ½V⁻¹EᵀU⁻¹EV⁻¹ - (n/2)V⁻¹, ∂/∂M = U⁻¹EV⁻¹
+    U = td.matrix("U_mn", "n_mn n_mn", symmetric=True)
+    V = td.matrix("V_mn", "p_mn p_mn", symmetric=True)
+    X, M = td.matrix("X_mn", "n_mn p_mn"), td.matrix("M_mn", "n_mn p_mn")
+    E = X - M
+    f = -0.5 * td.trace(td.solve(V, E.T) @ td.solve(U, E)) - 1.0 * td.logdet(U) - 1.5 * td.logdet(V)
+    rng = rng_of("matrix normal")
+    v = dict(U_mn=spd(rng, 3, 0.5), V_mn=spd(rng, 2, 0.5), X_mn=rng.standard_normal((3, 2)),
+             M_mn=rng.standard_normal((3, 2)))
+    Ui, Vi, Ev = np.linalg.inv(v["U_mn"]), np.linalg.inv(v["V_mn"]), v["X_mn"] - v["M_mn"]
+
+    def twin(u):
+        Ej = u["X_mn"] - u["M_mn"]
+        return (-0.5 * jnp.trace(jnp.linalg.solve(u["V_mn"], Ej.T) @ jnp.linalg.solve(u["U_mn"], Ej))
+                - jnp.linalg.slogdet(u["U_mn"])[1] - 1.5 * jnp.linalg.slogdet(u["V_mn"])[1])
+    return Problem(f, {U: 3, V: 2, M: 2}, v, twin, {
+        ("U_mn", 1): 0.5 * Ui @ Ev @ Vi @ Ev.T @ Ui - Ui, ("V_mn", 1): 0.5 * Vi @ Ev.T @ Ui @ Ev @ Vi - 1.5 * Vi,
+        ("M_mn", 1): Ui @ Ev @ Vi})
+
+
+@problem
+def polynomial_kernel_ridge_in_its_offset_and_data():
+    # K = (XXᵀ + c)∘², α = (K + ½I)⁻¹y, f = yᵀα: ∂/∂c = -αᵀ(2(XXᵀ + c))α
+    X, c, y = td.matrix("X_pk", "n_pk d_pk"), td.scalar("c_pk"), td.vector("y_pk", "n_pk")
+    K = (X @ X.T + c) ** 2
+    f = y @ td.solve(K + 0.5 * td.eye("n_pk"), y)
+    rng = rng_of("polynomial kernel")
+    v = dict(X_pk=rng.standard_normal((7, 2)) * 0.6, c_pk=0.7, y_pk=rng.standard_normal(7))
+    G = v["X_pk"] @ v["X_pk"].T + 0.7
+    alpha = np.linalg.solve(G ** 2 + 0.5 * np.eye(7), v["y_pk"])
+    return Problem(f, {c: 3, X: 2}, v, lambda u: u["y_pk"] @ jnp.linalg.solve(
+        (u["X_pk"] @ u["X_pk"].T + u["c_pk"]) ** 2 + 0.5 * jnp.eye(7), u["y_pk"]),
+        {("c_pk", 1): -alpha @ (2 * G) @ alpha})
+
+
+@problem
+def kalman_innovation_likelihood_in_the_transition_matrix():
+    # P' = APAᵀ + Q, S = HP'Hᵀ + R, e = z - HAm, f = -½eᵀS⁻¹e - ½ log det S
+    A, P = td.matrix("A_kf", "s_kf s_kf"), td.matrix("P_kf", "s_kf s_kf", symmetric=True)
+    Q = td.matrix("Q_kf", "s_kf s_kf", symmetric=True)
+    H, R = td.matrix("H_kf", "o_kf s_kf"), td.matrix("R_kf", "o_kf o_kf", symmetric=True)
+    m, z = td.vector("m_kf", "s_kf"), td.vector("z_kf", "o_kf")
+    S = H @ (A @ P @ A.T + Q) @ H.T + R
+    e = z - H @ (A @ m)
+    f = -0.5 * e @ td.solve(S, e) - 0.5 * td.logdet(S)
+    rng = rng_of("kalman")
+    v = dict(A_kf=np.eye(3) * 0.9 + 0.2 * rng.standard_normal((3, 3)), P_kf=spd(rng, 3, 0.3), Q_kf=spd(rng, 3, 0.2),
+             H_kf=rng.standard_normal((2, 3)), R_kf=spd(rng, 2, 0.3), m_kf=rng.standard_normal(3),
+             z_kf=rng.standard_normal(2))
+
+    def twin(u):
+        Sj = u["H_kf"] @ (u["A_kf"] @ u["P_kf"] @ u["A_kf"].T + u["Q_kf"]) @ u["H_kf"].T + u["R_kf"]
+        ej = u["z_kf"] - u["H_kf"] @ (u["A_kf"] @ u["m_kf"])
+        return -0.5 * ej @ jnp.linalg.solve(Sj, ej) - 0.5 * jnp.linalg.slogdet(Sj)[1]
+    return Problem(f, {A: 3, m: 2}, v, twin)
+
+
+# ---------------------------------------------------------------- networks and reductions
+
+@problem
+def column_batch_normalisation_then_a_gain():
+    # centred, scaled columns C/√(var + ε) with a per-column gain g, read through tanh
+    X, g, Wt = td.matrix("X_bn", "n_bn p_bn"), td.vector("g_bn", "p_bn"), td.matrix("Wt_bn", "n_bn p_bn")
+    C = X - td.mean(X, axis=0)
+    Xh = C / td.sqrt(td.mean(C ** 2, axis=0) + 1e-3)
+    f = td.sum(Wt * td.tanh(Xh * g))
+    rng = rng_of("batch norm")
+    v = dict(X_bn=rng.standard_normal((6, 3)), g_bn=rng.uniform(0.5, 1.5, 3), Wt_bn=rng.standard_normal((6, 3)))
+
+    def twin(u):
+        Cj = u["X_bn"] - jnp.mean(u["X_bn"], axis=0)
+        return jnp.sum(u["Wt_bn"] * jnp.tanh(Cj / jnp.sqrt(jnp.mean(Cj ** 2, axis=0) + 1e-3) * u["g_bn"]))
+    return Problem(f, {X: 2, g: 3}, v, twin)
+
+
+@problem
+def cross_entropy_written_with_a_max_shift():
+    # lse(z) = log Σ exp(z - max z) + max z, so the max cancels: with P = softmax rows of Z = XW,
+    # ∂/∂W = Xᵀ(w∘(P - T)) and ∂²/∂W_ab∂W_ce = Σ_i w_i X_ia X_ic (δ_be P_ib - P_ib P_ie)
+    X, W = td.matrix("X_ms", "n_ms d_ms"), td.matrix("W_ms", "d_ms k_ms")
+    T, w = td.matrix("T_ms", "n_ms k_ms"), td.vector("w_ms", "n_ms")
+    Z = X @ W
+    m = td.max(Z, axis=1)
+    shifted = Z - td.outer(m, td.ones("k_ms"))
+    f = td.sum(w * (td.log(td.sum(td.exp(shifted), axis=1)) + m - td.sum(T * Z, axis=1)))
+    rng = rng_of("max shift")
+    v = dict(X_ms=rng.standard_normal((5, 3)), W_ms=rng.standard_normal((3, 4)),
+             T_ms=np.eye(4)[rng.integers(0, 4, 5)], w_ms=rng.uniform(0.5, 2.0, 5))
+    P = softmax_rows(v["X_ms"] @ v["W_ms"])
+    wX = v["w_ms"][:, None] * v["X_ms"]
+    hess = (np.einsum("ia,ic,ib,be->abce", wX, v["X_ms"], P, np.eye(4))
+            - np.einsum("ia,ic,ib,ie->abce", wX, v["X_ms"], P, P))
+
+    def twin(u):
+        Zj = u["X_ms"] @ u["W_ms"]
+        return jnp.sum(u["w_ms"] * (jss.logsumexp(Zj, axis=1) - jnp.sum(u["T_ms"] * Zj, axis=1)))
+    return Problem(f, {W: 2, X: 2}, v, twin, {("W_ms", 1): v["X_ms"].T @ (v["w_ms"][:, None] * (P - v["T_ms"])),
+                                              ("W_ms", 2): hess})
+
+
+@problem
+def temperature_smooth_max_and_hard_max_and_min():
+    # f = τ Σ_j lse_i(X_ij/τ) - Σ_j max_i X_ij + Σ_i min_j X_ij: ∂/∂τ = Σ_j (lse_j - Σ_i p_ij X_ij/τ),
+    # p the softmax of each column of X/τ
+    X, tau = td.matrix("X_sm", "n_sm p_sm"), td.scalar("tau_sm")
+    f = tau * td.sum(td.logsumexp(X / tau, axis=0)) - td.sum(td.max(X, axis=0)) + td.sum(td.min(X, axis=1))
+    rng = rng_of("smooth max")
+    v = dict(X_sm=rng.standard_normal((4, 3)), tau_sm=0.7)
+    Zc = v["X_sm"] / 0.7
+    lse = np.log(np.sum(np.exp(Zc), axis=0))
+    p = softmax_rows(Zc.T).T
+    return Problem(f, {tau: 3, X: 2}, v, lambda u: (u["tau_sm"] * jnp.sum(jss.logsumexp(u["X_sm"] / u["tau_sm"], axis=0))
+                                                    - jnp.sum(jnp.max(u["X_sm"], axis=0))
+                                                    + jnp.sum(jnp.min(u["X_sm"], axis=1))),
+                   {("tau_sm", 1): np.sum(lse - np.sum(p * Zc, axis=0))})
+
+
+@problem
+def cayley_rotation_procrustes_in_its_generator():
+    # A = B - Bᵀ (skew), R = (I - A)(I + A)⁻¹ orthogonal, f = ‖XR - Y‖²
+    B, X, Y = td.matrix("B_cy", "d_cy d_cy"), td.matrix("X_cy", "n_cy d_cy"), td.matrix("Y_cy", "n_cy d_cy")
+    A = B - B.T
+    I = td.eye("d_cy")
+    f = td.sum((X @ ((I - A) @ td.inv(I + A)) - Y) ** 2)
+    rng = rng_of("cayley")
+    v = dict(B_cy=0.4 * rng.standard_normal((3, 3)), X_cy=rng.standard_normal((4, 3)), Y_cy=rng.standard_normal((4, 3)))
+
+    def twin(u):
+        Aj = u["B_cy"] - u["B_cy"].T
+        return jnp.sum((u["X_cy"] @ ((jnp.eye(3) - Aj) @ jnp.linalg.inv(jnp.eye(3) + Aj)) - u["Y_cy"]) ** 2)
+    return Problem(f, {B: 3}, v, twin)
+
+
+@problem
+def three_symbols_of_three_ranks():
+    a, x, M = td.scalar("a_tr"), td.vector("x_tr", "n_tr"), td.matrix("M_tr", "n_tr n_tr")
+    f = td.exp(a) * (x @ M @ x) + a ** 2 * td.trace(M) + td.sum(td.tanh(M @ x))
+    rng = rng_of("three ranks")
+    v = dict(a_tr=0.3, x_tr=rng.standard_normal(3), M_tr=rng.standard_normal((3, 3)))
+    return Problem(f, {a: 3, x: 2, M: 2}, v, lambda u: (jnp.exp(u["a_tr"]) * (u["x_tr"] @ u["M_tr"] @ u["x_tr"])
+                                                        + u["a_tr"] ** 2 * jnp.trace(u["M_tr"])
+                                                        + jnp.sum(jnp.tanh(u["M_tr"] @ u["x_tr"]))),
+                   {("a_tr", 1): math.exp(0.3) * v["x_tr"] @ v["M_tr"] @ v["x_tr"] + 0.6 * np.trace(v["M_tr"])})
+
+
+@problem
+def softmax_layer_jacobian_in_its_weights():
+    # P = softmax rows of XW: ∂P_ij/∂W_ab = P_ij(δ_jb - P_ib)X_ia
+    X, W = td.matrix("X_sj", "n_sj d_sj"), td.matrix("W_sj", "d_sj k_sj")
+    f = td.softmax(X @ W, axis=1)
+    rng = rng_of("softmax jacobian")
+    v = dict(X_sj=rng.standard_normal((3, 2)), W_sj=rng.standard_normal((2, 4)))
+    P = softmax_rows(v["X_sj"] @ v["W_sj"])
+    jac = np.einsum("ij,jb,ia->ijab", P, np.eye(4), v["X_sj"]) - np.einsum("ij,ib,ia->ijab", P, P, v["X_sj"])
+    return Problem(f, {W: 2}, v, lambda u: jax.nn.softmax(u["X_sj"] @ u["W_sj"], axis=1), {("W_sj", 1): jac})
+
+
+@problem
+def causal_attention_in_queries_keys_and_values():
+    # E = tril(exp(QKᵀ)), P = E / rowsums, f = Σ Wt∘(PV)
+    Q, K, V = td.matrix("Q_ca", "n_ca d_ca"), td.matrix("K_ca", "n_ca d_ca"), td.matrix("V_ca", "n_ca e_ca")
+    Wt = td.matrix("Wt_ca", "n_ca e_ca")
+    E = td.tril(td.exp(Q @ K.T))
+    P = E / td.outer(td.sum(E, axis=1), td.ones("n_ca"))
+    f = td.sum(Wt * (P @ V))
+    rng = rng_of("causal attention")
+    v = dict(Q_ca=rng.standard_normal((4, 2)) * 0.7, K_ca=rng.standard_normal((4, 2)) * 0.7,
+             V_ca=rng.standard_normal((4, 3)), Wt_ca=rng.standard_normal((4, 3)))
+
+    def twin(u):
+        Ej = jnp.tril(jnp.exp(u["Q_ca"] @ u["K_ca"].T))
+        return jnp.sum(u["Wt_ca"] * ((Ej / jnp.sum(Ej, axis=1, keepdims=True)) @ u["V_ca"]))
+    return Problem(f, {Q: 2, K: 2, V: 2}, v, twin)
+
+
+# ---------------------------------------------------------------- kernels and regression
+
+@problem
+def periodic_kernel_gp_in_period_lengthscale_and_inputs():
+    # K = exp(-2 sin²(π(x_i - x_j)/p)/ℓ²) + 0.1I, f = -½yᵀK⁻¹y - ½ log det K
+    x, y, ell, per = td.vector("x_pg", "n_pg"), td.vector("y_pg", "n_pg"), td.scalar("ell_pg"), td.scalar("per_pg")
+    D = td.outer(x, td.ones("n_pg")) - td.outer(td.ones("n_pg"), x)
+    K = td.exp(-2 * td.sin(math.pi * D / per) ** 2 / ell ** 2) + 0.1 * td.eye("n_pg")
+    f = -0.5 * y @ td.solve(K, y) - 0.5 * td.logdet(K)
+    rng = rng_of("periodic gp")
+    v = dict(x_pg=np.sort(rng.uniform(0, 3, 5)), y_pg=rng.standard_normal(5), ell_pg=0.9, per_pg=1.7)
+
+    def twin(u):
+        Kj = jnp.exp(-2 * jnp.sin(jnp.pi * differences(u["x_pg"]) / u["per_pg"]) ** 2 / u["ell_pg"] ** 2) + 0.1 * jnp.eye(5)
+        return -0.5 * u["y_pg"] @ jnp.linalg.solve(Kj, u["y_pg"]) - 0.5 * jnp.linalg.slogdet(Kj)[1]
+    return Problem(f, {ell: 3, per: 2, x: 2}, v, twin)
+
+
+@problem
+def ridge_objective_with_its_inverse_read_several_times():
+    # M = XᵀX + αI, w = M⁻¹Xᵀy, f = wᵀM⁻¹w + tr M⁻¹ + ‖y - Xw‖² + α(‖w‖² - 1): the last two terms'
+    # α-derivative through w vanishes (w minimises them), ∂w/∂α = -M⁻¹w, so
+    # ∂f/∂α = -3wᵀM⁻²w - tr M⁻² + ‖w‖² - 1
+    X, y, alpha = td.matrix("X_rg", "n_rg d_rg"), td.vector("y_rg", "n_rg"), td.scalar("alpha_rg")
+    Mi = td.inv(X.T @ X + alpha * td.eye("d_rg"))
+    w = Mi @ (X.T @ y)
+    f = w @ Mi @ w + td.trace(Mi) + td.sum((y - X @ w) ** 2) + alpha * (w @ w - 1)
+    rng = rng_of("ridge several")
+    v = dict(X_rg=rng.standard_normal((6, 3)), y_rg=rng.standard_normal(6), alpha_rg=0.8)
+    Miv = np.linalg.inv(v["X_rg"].T @ v["X_rg"] + 0.8 * np.eye(3))
+    wv = Miv @ v["X_rg"].T @ v["y_rg"]
+
+    def twin(u):
+        Mj = jnp.linalg.inv(u["X_rg"].T @ u["X_rg"] + u["alpha_rg"] * jnp.eye(3))
+        wj = Mj @ (u["X_rg"].T @ u["y_rg"])
+        return (wj @ Mj @ wj + jnp.trace(Mj) + jnp.sum((u["y_rg"] - u["X_rg"] @ wj) ** 2)
+                + u["alpha_rg"] * (wj @ wj - 1))
+    return Problem(f, {alpha: 4, X: 2}, v, twin,
+                   {("alpha_rg", 1): -3 * wv @ Miv @ Miv @ wv - np.trace(Miv @ Miv) + wv @ wv - 1})
+
+
+@problem
+def ridge_solution_jacobian_in_the_design():
+    # q = M⁻¹Xᵀy, M = XᵀX + λI: ∂q_a/∂X_ij = M⁻¹_aj z_i - (M⁻¹Xᵀ)_ai q_j, z = y - Xq (second seed question)
+    X, y = td.matrix("X_rj", "n_rj p_rj"), td.vector("y_rj", "n_rj")
+    f = td.solve(X.T @ X + 0.5 * td.eye("p_rj"), X.T @ y)
+    rng = rng_of("ridge jacobian")
+    v = dict(X_rj=rng.standard_normal((4, 2)), y_rj=rng.standard_normal(4))
+    Mi = np.linalg.inv(v["X_rj"].T @ v["X_rj"] + 0.5 * np.eye(2))
+    q = Mi @ v["X_rj"].T @ v["y_rj"]
+    z = v["y_rj"] - v["X_rj"] @ q
+    jac = np.einsum("aj,i->aij", Mi, z) - np.einsum("ai,j->aij", Mi @ v["X_rj"].T, q)
+    return Problem(f, {X: 3}, v, lambda u: jnp.linalg.solve(u["X_rj"].T @ u["X_rj"] + 0.5 * jnp.eye(2),
+                                                            u["X_rj"].T @ u["y_rj"]), {("X_rj", 1): jac})
+
+
+@problem
+def order_four_in_a_general_matrix():
+    X = td.matrix("X_o4", "n_o4 n_o4")
+    f = td.logdet(td.eye("n_o4") + X.T @ X) + td.trace(td.matrix_power(X, 3)) + td.sum(td.sin(X @ X))
+    v = dict(X_o4=np.array([[0.6, -0.3], [0.4, 0.9]]))
+    # ∂/∂X of tr X³ is 3(X²)ᵀ; of log det(I + XᵀX) it is 2X(I + XᵀX)⁻¹; of Σ sin(X²) it is
+    # Cᵀ... with C = cos(X²): ∂/∂X_ab Σ sin(XX)_ij = (C Xᵀ)_ab + (XᵀC)_ab
+    Xv = v["X_o4"]
+    C = np.cos(Xv @ Xv)
+    grad = 3 * (Xv @ Xv).T + 2 * Xv @ np.linalg.inv(np.eye(2) + Xv.T @ Xv) + C @ Xv.T + Xv.T @ C
+    return Problem(f, {X: 4}, v, lambda u: (jnp.linalg.slogdet(jnp.eye(2) + u["X_o4"].T @ u["X_o4"])[1]
+                                            + jnp.trace(u["X_o4"] @ u["X_o4"] @ u["X_o4"])
+                                            + jnp.sum(jnp.sin(u["X_o4"] @ u["X_o4"]))), {("X_o4", 1): grad})
+
+
+@problem
+def whitened_mahalanobis_through_the_cholesky_of_a_symmetric_argument():
+    # L = chol S, f = ‖L⁻¹x‖² + 2 Σ log diag L = xᵀS⁻¹x + log det S: ∂/∂S = S⁻¹ - S⁻¹xxᵀS⁻¹, ∂/∂x = 2S⁻¹x
+    S, x = td.matrix("S_wm", "n_wm n_wm", symmetric=True), td.vector("x_wm", "n_wm")
+    L = td.cholesky(S)
+    a = td.solve(L, x)
+    f = a @ a + 2 * td.sum(td.log(td.diagonal(L)))
+    rng = rng_of("whitened mahalanobis")
+    v = dict(S_wm=spd(rng, 3, 0.5), x_wm=rng.standard_normal(3))
+    Si = np.linalg.inv(v["S_wm"])
+    return Problem(f, {S: 3, x: 2}, v, lambda u: (u["x_wm"] @ jnp.linalg.solve(u["S_wm"], u["x_wm"])
+                                                  + jnp.linalg.slogdet(u["S_wm"])[1]),
+                   {("S_wm", 1): Si - Si @ np.outer(v["x_wm"], v["x_wm"]) @ Si, ("x_wm", 1): 2 * Si @ v["x_wm"]})
+
+
+@problem
+def symmetric_argument_read_by_inverse_logdet_and_a_product_to_order_three():
+    # f = tr(S⁻¹A) + log det S + tr(SBS): the unconstrained gradient is -S⁻¹AᵀS⁻¹ + S⁻¹ + BS + SB
+    # (S, B symmetric); the symmetric one is its symmetric part
+    S = td.matrix("S_sy", "n_sy n_sy", symmetric=True)
+    A, B = td.matrix("A_sy", "n_sy n_sy"), td.matrix("B_sy", "n_sy n_sy", symmetric=True)
+    f = td.trace(td.inv(S) @ A) + td.logdet(S) + td.trace(S @ B @ S)
+    rng = rng_of("symmetric argument")
+    v = dict(S_sy=spd(rng, 3, 0.5), A_sy=rng.standard_normal((3, 3)), B_sy=sym(rng.standard_normal((3, 3))))
+    Si = np.linalg.inv(v["S_sy"])
+    G = -Si @ v["A_sy"].T @ Si + Si + v["B_sy"] @ v["S_sy"] + v["S_sy"] @ v["B_sy"]
+
+    def twin(u):
+        return (jnp.trace(jnp.linalg.inv(u["S_sy"]) @ u["A_sy"]) + jnp.linalg.slogdet(u["S_sy"])[1]
+                + jnp.trace(u["S_sy"] @ u["B_sy"] @ u["S_sy"]))
+    return Problem(f, {S: 3}, v, twin, {("S_sy", 1): sym(G)})
+
+
+@problem
+def wishart_density_in_its_scale_and_degrees_of_freedom():
+    # f = ((ν-p-1)/2) log det X - ½tr(Σ⁻¹X) - (ν/2) log det Σ - (νp/2) log 2 - Σ_j lgamma(ν/2 - h_j):
+    # ∂/∂ν = ½ log det X - ½ log det Σ - (p/2) log 2 - ½ Σ_j digamma(ν/2 - h_j),
+    # ∂/∂Σ = ½Σ⁻¹XΣ⁻¹ - (ν/2)Σ⁻¹
+    Sig = td.matrix("Sig_wi", "p_wi p_wi", symmetric=True)
+    X = td.matrix("X_wi", "p_wi p_wi", symmetric=True)
+    nu, h = td.scalar("nu_wi"), td.vector("h_wi", "p_wi")
+    f = ((nu - 4) / 2 * td.logdet(X) - 0.5 * td.trace(td.solve(Sig, X)) - nu / 2 * td.logdet(Sig)
+         - nu * 1.5 * math.log(2) - td.sum(td.lgamma(nu / 2 - h)))
+    rng = rng_of("wishart")
+    v = dict(Sig_wi=spd(rng, 3, 0.5), X_wi=spd(rng, 3, 0.5), nu_wi=5.5, h_wi=np.array([0.0, 0.5, 1.0]))
+    from scipy.special import digamma
+    Si = np.linalg.inv(v["Sig_wi"])
+    logdet = lambda a: np.linalg.slogdet(a)[1]   # noqa: E731
+
+    def twin(u):
+        return ((u["nu_wi"] - 4) / 2 * jnp.linalg.slogdet(u["X_wi"])[1]
+                - 0.5 * jnp.trace(jnp.linalg.solve(u["Sig_wi"], u["X_wi"]))
+                - u["nu_wi"] / 2 * jnp.linalg.slogdet(u["Sig_wi"])[1] - u["nu_wi"] * 1.5 * jnp.log(2.0)
+                - jnp.sum(jss.gammaln(u["nu_wi"] / 2 - u["h_wi"])))
+    return Problem(f, {nu: 3, Sig: 2}, v, twin, {
+        ("nu_wi", 1): (0.5 * logdet(v["X_wi"]) - 0.5 * logdet(v["Sig_wi"]) - 1.5 * math.log(2)
+                       - 0.5 * np.sum(digamma(5.5 / 2 - v["h_wi"]))),
+        ("Sig_wi", 1): 0.5 * Si @ v["X_wi"] @ Si - 2.75 * Si})
+
+
+# ---------------------------------------------------------------- merged dims: vec, kron, reshape
+
+@problem
+def least_squares_through_a_kronecker_matrix_and_its_entries():
+    # ‖kron(Bᵀ, A) vec X - vec C‖² = ‖AXB - C‖² (∂/∂X = 2Aᵀ(AXB - C)Bᵀ), plus Σ sin(kron(A, Bᵀ))
+    A, X = td.matrix("A_kv", "i_kv j_kv"), td.matrix("X_kv", "j_kv k_kv")
+    B, C = td.matrix("B_kv", "k_kv l_kv"), td.matrix("C_kv", "i_kv l_kv")
+    f = td.sum((td.kron(B.T, A) @ td.vec(X) - td.vec(C)) ** 2) + td.sum(td.sin(td.kron(A, B.T)))
+    rng = rng_of("kron vec")
+    v = dict(A_kv=rng.standard_normal((3, 2)), X_kv=rng.standard_normal((2, 4)), B_kv=rng.standard_normal((4, 3)),
+             C_kv=rng.standard_normal((3, 3)))
+    R = v["A_kv"] @ v["X_kv"] @ v["B_kv"] - v["C_kv"]
+    return Problem(f, {X: 2, A: 2, B: 2}, v, lambda u: (jnp.sum((u["A_kv"] @ u["X_kv"] @ u["B_kv"] - u["C_kv"]) ** 2)
+                                                        + jnp.sum(jnp.sin(jnp.kron(u["A_kv"], u["B_kv"].T)))),
+                   {("X_kv", 1): 2 * v["A_kv"].T @ R @ v["B_kv"].T})
+
+
+@problem
+def reshaped_order_three_tensor_through_a_layer():
+    # M = reshape(T, (a·b, c)) in C order, f = Σ tanh(MW) + (vec(T)ᵀu)², vec column-major
+    T = td.tensor("T_rt", "a_rt b_rt c_rt")
+    W, u = td.matrix("W_rt", "c_rt k_rt"), td.vector("u_rt", "c_rt·b_rt·a_rt")
+    f = td.sum(td.tanh(td.reshape(T, "a_rt·b_rt c_rt") @ W)) + (td.vec(T) @ u) ** 2
+    rng = rng_of("reshaped tensor")
+    v = dict(T_rt=rng.standard_normal((2, 3, 4)) * 0.5, W_rt=rng.standard_normal((4, 2)), u_rt=rng.standard_normal(24) * 0.3)
+    return Problem(f, {T: 2, W: 2}, v, lambda w: (jnp.sum(jnp.tanh(w["T_rt"].reshape(6, 4) @ w["W_rt"]))
+                                                  + (jnp.transpose(w["T_rt"]).reshape(-1) @ w["u_rt"]) ** 2))
+
+
+@problem
+def kronecker_product_read_entrywise_and_vectorised():
+    # K = kron(A, B), f = Σ C∘sin(K) + vec(K)ᵀu + ‖K‖⁴/100
+    A, B = td.matrix("A_ke", "i_ke j_ke"), td.matrix("B_ke", "k_ke l_ke")
+    C, u = td.matrix("C_ke", "i_ke·k_ke j_ke·l_ke"), td.vector("u_ke", "j_ke·l_ke·i_ke·k_ke")
+    K = td.kron(A, B)
+    f = td.sum(C * td.sin(K)) + td.vec(K) @ u + td.sum(K ** 2) ** 2 / 100
+    rng = rng_of("kron entrywise")
+    v = dict(A_ke=rng.standard_normal((2, 2)), B_ke=rng.standard_normal((3, 2)), C_ke=rng.standard_normal((6, 4)),
+             u_ke=rng.standard_normal(24))
+
+    def twin(w):
+        Kj = jnp.kron(w["A_ke"], w["B_ke"])
+        return jnp.sum(w["C_ke"] * jnp.sin(Kj)) + Kj.T.reshape(-1) @ w["u_ke"] + jnp.sum(Kj ** 2) ** 2 / 100
+    return Problem(f, {A: 3, B: 2}, v, twin)
+
+
+# ---------------------------------------------------------------- checking
+
+NAMES = sorted(PROBLEMS)
+BUILT = {}
+JAX = {}
+
+
+def build(name):
+    if name not in BUILT:
+        BUILT[name] = PROBLEMS[name]()
+    return BUILT[name]
+
+
+def jax_of(name):
+    if name not in JAX:
+        JAX[name] = jax_every_order(build(name))
+    return JAX[name]
+
+
+def symbol_values(p):
+    return {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
+
+
+def test_there_are_at_least_twenty_problems():
+    assert len(NAMES) >= 20
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_order_matches_closed_forms_jax_and_finite_differences(name):
+    p = build(name)
+    values = symbol_values(p)
+    orders, slices = jax_of(name)
+    assert_close(td.evaluate(p.expr, values), orders[0], EXACT, f"{name}: value")
+    for s, top in p.tops.items():
+        below = p.expr
+        for k in range(1, top + 1):
+            d = td.diff(p.expr, s, k)
+            assert d.shape == p.expr.shape + s.shape * k, (name, s.name, k, d.shape)
+            got = td.evaluate(d, values)
+            assert_close(got, block(orders[k], p.expr.ndim, [slices[s.name]] * k), EXACT,
+                         f"{name}: ∂^{k}/∂{s.name}^{k} vs jax")
+            if (s.name, k) in p.closed:
+                assert_close(got, p.closed[(s.name, k)], EXACT, f"{name}: ∂^{k}/∂{s.name}^{k} vs closed form")
+            if k <= 2 or values[s.name].size <= FD_ENTRIES:
+                assert_close(got, numeric_diff(below, s, values), FD, f"{name}: ∂^{k}/∂{s.name}^{k} vs finite differences")
+            below = d
+    for (sname, k) in p.closed:
+        assert any(s.name == sname and k <= top for s, top in p.tops.items()), (name, sname, k)
+
+
+def gradients_and_hessian_blocks(p):
+    """The symbols, and the first derivatives in each then the second in each pair (row-major)."""
+    wrt = list(p.tops)
+    return wrt, [*(td.diff(p.expr, s) for s in wrt), *(td.diff(td.diff(p.expr, si), sj) for si in wrt for sj in wrt)]
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if len(build(n).tops) > 1 and build(n).expr.ndim == 0])
+def test_several_symbols_give_jax_s_gradient_and_hessian_blocks(name):
+    p = build(name)
+    orders, slices = jax_of(name)
+    wrt = list(p.tops)
+    exprs = [*td.grad(p.expr, wrt), *(h for row in td.hessian(p.expr, wrt) for h in row)]
+    results = td.compile(exprs)(symbol_values(p))
+    for k, s in enumerate(wrt):
+        assert_close(results[k], block(orders[1], 0, [slices[s.name]]), EXACT, f"{name}: grad {s.name}")
+    blocks = results[len(wrt):]
+    for i, si in enumerate(wrt):
+        for j, sj in enumerate(wrt):
+            assert_close(blocks[i * len(wrt) + j], block(orders[2], 0, [slices[si.name], slices[sj.name]]), EXACT,
+                         f"{name}: hessian block ({si.name}, {sj.name})")
+
+
+@pytest.fixture
+def restore_kernels():
+    previous = kernels.kernels_available()
+    yield
+    kernels.use_compiled(previous)
+
+
+def kernels_built():
+    try:
+        previous = kernels.use_compiled(True)
+    except RuntimeError:   # not built: the twin is the one implementation
+        return False
+    kernels.use_compiled(previous)
+    return True
+
+
+@pytest.mark.skipif(not kernels_built(), reason="the compiled kernels are not built: the twin is all there is")
+@pytest.mark.parametrize("name", NAMES)
+def test_kernels_and_numpy_twin_agree_on_fresh_programs(name, restore_kernels):
+    p = build(name)
+    values = symbol_values(p)
+    exprs = [p.expr, *gradients_and_hessian_blocks(p)[1]]
+    results = []
+    for compiled in (True, False):
+        kernels.use_compiled(compiled)
+        results.append(td.compile(exprs)(values))
+    for got, want, e in zip(results[1], results[0], exprs):
+        assert_close(got, want, EXACT, f"{name}: twin vs kernels on {td.index_notation(e)[:60]}")
+
+
+# the jax and dask backends run eagerly, one dispatch per step: a spread of the problems keeps them quick
+ON_BACKEND = {"numpy": NAMES, "jax": NAMES[::4], "dask": NAMES[1::3]}
+
+
+@pytest.mark.parametrize("backend", sorted(ON_BACKEND))
+def test_compiled_gradients_agree_on_every_backend(backend):
+    if backend == "dask":
+        pytest.importorskip("dask.array")
+    for name in ON_BACKEND[backend]:
+        p = build(name)
+        values = symbol_values(p)
+        exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops)]
+        want = [np.asarray(td.evaluate(e, values), dtype=float) for e in exprs]
+        got = td.compile(exprs, backend=backend)(values)
+        for g, w, e in zip(got, want, exprs):
+            assert_close(np.asarray(g, dtype=float), w, 1e-10, f"{name} on {backend}: {td.index_notation(e)[:60]}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_printed_forms_of_the_value_and_gradients_read_back(name):
+    p = build(name)
+    exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops)]
+    printed_forms_read_back(exprs, symbol_values(p), name)

@@ -590,3 +590,59 @@ def test_printed_forms_of_the_value_and_gradients_read_back(name):
     p = build(name)
     exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops)]
     printed_forms_read_back(exprs, symbol_values(p), name)
+
+
+# ---------------------------------------------------------------- incremental evaluation: bit-identical reuse
+
+def incremental_and_full_calls(exprs, values, changed, factor):
+    """The results of an Incremental of ``exprs`` called at ``values`` then with symbol ``changed``
+    scaled by ``factor``, and of the program's own call at the second values."""
+    program = td.compile(exprs)
+    incremental = program.incremental()
+    incremental(values)
+    moved = {**values, changed: values[changed] * factor}
+    return incremental(moved), program(moved)
+
+
+def assert_bit_identical(got, want, what):
+    for g, w in zip(got, want):
+        assert np.asarray(g).shape == np.asarray(w).shape, what
+        assert np.array_equal(g, w), f"{what}: max abs difference {np.max(np.abs(np.asarray(g) - w)):.3g}"
+
+
+@pytest.mark.parametrize("compiled", [True, False] if kernels_built() else [False])
+def test_incremental_reuse_of_a_transposed_kept_value_is_bit_identical(compiled, restore_kernels):
+    # the gradient in B of vec(kron(A, B))ᵀu is a transposed array, kept and reused when B alone
+    # changes; the value <B, ∇_B> then read a C-order copy of it, and einsum summed it in another
+    # order than the program did (1 ulp off; partial.py copied kept values in C order)
+    kernels.use_compiled(compiled)
+    A, B = td.matrix("A_it", "i_it j_it"), td.matrix("B_it", "k_it l_it")
+    u = td.vector("u_it", "j_it·l_it·i_it·k_it")
+    f = td.vec(td.kron(A, B)) @ u
+    rng = np.random.default_rng(3)
+    values = dict(A_it=rng.standard_normal((2, 2)), B_it=rng.standard_normal((3, 2)), u_it=rng.standard_normal(24))
+    for k in range(1, 21):
+        got, want = incremental_and_full_calls([f, td.grad(f, B)], values, "B_it", 1 + k / 100)
+        assert_bit_identical(got, want, f"B scaled by {1 + k / 100}")
+
+
+@pytest.mark.parametrize("compiled", [True, False] if kernels_built() else [False])
+def test_incremental_reuse_of_a_sum_s_donated_term_is_bit_identical(compiled, restore_kernels):
+    # the gradient in A of the Kalman likelihood sums u vᵀ and a kept term W (it depends on A only)
+    # into W's dying buffer; the incremental view handed the sum W read-only, so it took its
+    # other route, which rounds differently (1 ulp off; partial.py now hands it a copy it owns)
+    kernels.use_compiled(compiled)
+    p = build("kalman_innovation_likelihood_in_the_transition_matrix")
+    exprs = [p.expr, *td.grad(p.expr, list(p.tops))]
+    got, want = incremental_and_full_calls(exprs, symbol_values(p), "m_kf", 1.01)
+    assert_bit_identical(got, want, "m scaled by 1.01")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_incremental_reuse_is_bit_identical_whichever_symbol_changes(name):
+    p = build(name)
+    values = symbol_values(p)
+    exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops)]
+    for s in p.tops:
+        got, want = incremental_and_full_calls(exprs, values, s.name, 1.01)
+        assert_bit_identical(got, want, f"{name}: {s.name} scaled by 1.01")

@@ -282,16 +282,19 @@ class Recording:
 def kept_copy(value):
     """A copy of a step's value that later steps of this run cannot change (numpy: read-only)."""
     if type(value) is np.ndarray:
-        value = value.copy(order="K")
+        value = fresh_copy(value)
         value.flags.writeable = False
         return value
     return fresh_copy(value)
 
 
 def fresh_copy(value):
-    """A copy of an array the caller may change (jax and dask arrays are immutable: themselves)."""
+    """A copy of an array the caller may change (jax and dask arrays are immutable: themselves); a
+    numpy copy keeps the layout and, as a view, the not owning its data: a sum writes into a dying
+    term's buffer by those (fusion.py), so a step reading the copy rounds as it did reading the value."""
     if isinstance(value, np.ndarray):
-        return value.copy(order="K")
+        copy = value.copy(order="K")
+        return copy if value.flags.owndata else copy.view()
     library = library_of(value)
     if library == "torch":
         return value.clone()

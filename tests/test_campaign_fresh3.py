@@ -827,3 +827,61 @@ def test_incremental_reuse_is_bit_identical_whichever_symbol_changes(name):
     for s in p.tops:
         got, want = incremental_and_full_calls(exprs, values, s.name, 1.01)
         assert_bit_identical(got, want, f"{name}: {s.name} scaled by 1.01")
+
+
+def hessian_vector_products(p, values, seed, prefix):
+    """``p``'s Hessian-vector products in all its symbols, with a direction symbol per symbol
+    (named ``prefix`` + the symbol's name: the name decides the program's input order) and its values (standard normal, from ``seed`` each) added to ``values``."""
+    wrt = list(p.tops)
+    directions = [td.matrix(prefix + s.name, s.shape, symmetric=True) if s.symmetric else td.tensor(prefix + s.name, s.shape)
+                  for s in wrt]
+    for s, u in zip(wrt, directions):
+        direction = np.random.default_rng(seed).standard_normal(values[s.name].shape)
+        values[u.name] = sym(direction) if s.symmetric else direction
+    products = td.hvp(p.expr, wrt, directions) if len(wrt) > 1 else (td.hvp(p.expr, wrt[0], directions[0]),)
+    return list(products)
+
+
+def parts_follow_the_program(p, seed, calls, directions_seed=1, prefix="U6_"):
+    """An Incremental of ``p``'s value, gradients and Hessian-vector products and three of its parts,
+    called ``calls`` times as an optimiser might (each call changes one symbol or direction, or
+    none, and asks one part or the whole), each result against the program's own call, bit for bit."""
+    values = symbol_values(p)
+    exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops), *hessian_vector_products(p, values, directions_seed, prefix)]
+    program = td.compile(exprs)
+    incremental = program.incremental()
+    every = list(range(len(exprs)))
+    asked = [[0], list(range(1, 1 + len(p.tops))), every]
+    parts = [incremental.part(indices) for indices in asked] + [incremental]
+    asked.append(every)
+    rng = np.random.default_rng(seed)
+    names = [s.name for s in p.tops] + [prefix + s.name for s in p.tops]
+    for call in range(calls):
+        name = names[rng.integers(len(names))]
+        if rng.random() < 0.7:
+            values = {**values, name: values[name] * (1 + 0.003 * rng.standard_normal())}
+        which = int(rng.integers(4))
+        want = program(values)
+        got = parts[which](values)
+        got = got if isinstance(got, tuple) else (got,)
+        assert_bit_identical(got, [want[k] for k in asked[which]], f"call {call} of part {which}")
+
+
+def test_incremental_parts_of_batch_normalisation_follow_the_program():
+    # the Hessian-vector product in X sums into the buffer of a dying term that, in the program, is
+    # a view (so the sum, an output, allocates); a kept copy of it owned its data, so the sum wrote
+    # in place and rounded otherwise (1 ulp; partial.py's copies now keep not owning their data)
+    parts_follow_the_program(build("column_batch_normalisation_then_a_gain"), 2, 7)
+
+
+@pytest.mark.xfail(strict=True, reason="1 ulp off the program in the Hessian-vector product in x at the "
+                   "second call (U_x changed, every output asked); cause not found: not the layout, ownership "
+                   "or writeability of a kept value handed to a step that writes into it")
+def test_incremental_parts_of_stacked_features_follow_the_program():
+    name = "stacked_features_through_a_log_softmax_and_their_gram_determinant"
+    parts_follow_the_program(build(name), sum(map(ord, name)), 2, directions_seed=2, prefix="U_")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if build(n).expr.ndim == 0])
+def test_incremental_parts_follow_the_program_through_an_optimiser_s_calls(name):
+    parts_follow_the_program(build(name), sum(map(ord, name)), 12)

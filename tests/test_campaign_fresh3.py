@@ -13,14 +13,16 @@ its scale and degrees of freedom (lgamma), the Jacobian of a softmax layer, an e
 diagonal and three operands, stacked and concatenated features (log_softmax, softmax over axis 0),
 Huber and leaky relu through where/abs/maximum, means, logsumexp and max over two axes of an
 order-3 tensor, the Dirichlet likelihood to order 3 (digamma, polygamma), triu/tril of a symmetric
-argument, a Frobenius norm to order 3, and tprod/tbox read by order-4 weights.
+argument, a Frobenius norm to order 3, tprod/tbox read by order-4 weights, and matrix-valued
+functions of a symmetric argument (its Cholesky factor; its inverse, cube and lower triangle).
 
 Each problem is checked against its closed form where one is worked out (in numpy, in the
 comment), central finite differences of the order below, and nested ``jax.jacfwd`` of a twin
 written in jax.numpy; the gradients and Hessian blocks of several symbols at once; the compiled
 kernels against the numpy twin on fresh programs; the numpy, jax and dask backends; and the printed
 forms read back (td.parse of the matrix notation, the generated einsum code); and an Incremental
-of each program, reusing kept values, against the program's own call, bit for bit.
+of each program and its parts, reusing kept values through an optimiser's calls (Hessian-vector
+products included), against the program's own call, bit for bit.
 """
 
 import math

@@ -5,10 +5,13 @@ check of two programs' results.
 """
 
 import threading
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 import tensordiff as td
+from tensordiff import kernels
 from tensordiff.expr import Var, topological
 from tensordiff.matrixform import to_matrix
 
@@ -170,3 +173,25 @@ def block(tensor, out_ndim, parts):
         index = (slice(None),) * (out_ndim + k) + (sl,)
         tensor = tensor[index]
     return tensor.reshape(tensor.shape[:out_ndim] + sum((tuple(shape) for _, shape in parts), ()))
+
+
+@dataclass
+class Problem:
+    """An independent problem: an expression, the highest order checked in each symbol, values, a
+    twin written in jax.numpy (a dict of jax arrays -> jax array) and closed forms
+    ({(symbol name, order): numpy array})."""
+    expr: td.Expr
+    tops: dict
+    values: dict
+    twin: Callable
+    closed: dict = field(default_factory=dict)
+
+
+def kernels_built():
+    """Whether the compiled kernels are built (else the numpy twin is the one implementation)."""
+    try:
+        previous = kernels.use_compiled(True)
+    except RuntimeError:
+        return False
+    kernels.use_compiled(previous)
+    return True

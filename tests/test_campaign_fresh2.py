@@ -21,8 +21,6 @@ direction to order 4, and every gradient is compiled on the numpy, jax and dask 
 
 import math
 import warnings
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -30,7 +28,7 @@ import pytest
 import tensordiff as td
 from tensordiff.testing import numeric_diff
 
-from helpers import assert_close, block, jacfwd_of_each_order, jax_every_order, printed_forms_read_back, registry, spd, symbols_of
+from helpers import Problem, assert_close, block, jacfwd_of_each_order, jax_every_order, printed_forms_read_back, registry, spd, symbols_of
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -41,15 +39,6 @@ pytest.importorskip("scipy")     # lgamma and digamma evaluate through scipy
 EXACT = 1e-9    # closed forms and jax: exact up to rounding, relative to the largest entry (or 1)
 FD = 2e-6       # central differences of the order below
 FD_ENTRIES = 9  # orders above 2 are differenced only in symbols this small (two evaluations per entry)
-
-
-@dataclass
-class Problem:
-    expr: td.Expr
-    tops: dict                 # symbol -> the highest order checked in it
-    values: dict
-    twin: Callable             # dict of jax arrays -> jax array, written independently in jax.numpy
-    closed: dict = field(default_factory=dict)   # {(symbol name, order): numpy array}
 
 
 PROBLEMS = {}

@@ -26,8 +26,6 @@ products included), against the program's own call, bit for bit.
 """
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -36,7 +34,7 @@ import tensordiff as td
 from tensordiff import kernels
 from tensordiff.testing import numeric_diff
 
-from helpers import assert_close, block, jax_every_order, printed_forms_read_back, registry, spd
+from helpers import Problem, assert_close, block, jax_every_order, kernels_built, printed_forms_read_back, registry, spd
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -47,15 +45,6 @@ pytest.importorskip("scipy")     # lgamma and digamma evaluate through scipy
 EXACT = 1e-9    # closed forms, jax and the other implementations: exact up to rounding
 FD = 2e-6       # central differences of the order below, relative to the largest entry (or 1)
 FD_ENTRIES = 9  # orders above 2 are differenced only in symbols this small
-
-
-@dataclass
-class Problem:
-    expr: td.Expr
-    tops: dict                 # symbol -> the highest order checked in it
-    values: dict
-    twin: Callable             # dict of jax arrays -> jax array, written independently in jax.numpy
-    closed: dict = field(default_factory=dict)   # {(symbol name, order): numpy array}
 
 
 PROBLEMS = {}
@@ -725,15 +714,6 @@ def restore_kernels():
     previous = kernels.kernels_available()
     yield
     kernels.use_compiled(previous)
-
-
-def kernels_built():
-    try:
-        previous = kernels.use_compiled(True)
-    except RuntimeError:   # not built: the twin is the one implementation
-        return False
-    kernels.use_compiled(previous)
-    return True
 
 
 @pytest.mark.skipif(not kernels_built(), reason="the compiled kernels are not built: the twin is all there is")

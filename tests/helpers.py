@@ -12,6 +12,7 @@ import numpy as np
 
 import tensordiff as td
 from tensordiff import kernels
+from tensordiff.testing import numeric_diff
 from tensordiff.expr import Var, topological
 from tensordiff.matrixform import to_matrix
 
@@ -195,3 +196,27 @@ def kernels_built():
         return False
     kernels.use_compiled(previous)
     return True
+
+
+def every_order_matches(p, name, orders, slices, exact, fd, fd_entries):
+    """Each order of ``Problem`` p in each symbol up to its top, against jax's block (``orders``,
+    ``slices``: jax_every_order's), its closed form (within ``exact``) and central differences of
+    the order below (within ``fd``; above order 2 only in symbols of at most ``fd_entries``
+    entries); every closed form is of an order checked."""
+    values = {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
+    assert_close(td.evaluate(p.expr, values), orders[0], exact, f"{name}: value")
+    for s, top in p.tops.items():
+        below = p.expr
+        for k in range(1, top + 1):
+            d = td.diff(p.expr, s, order=k)
+            assert d.shape == p.expr.shape + s.shape * k, (name, s.name, k, d.shape)
+            got = td.evaluate(d, values)
+            assert_close(got, block(orders[k], p.expr.ndim, [slices[s.name]] * k), exact,
+                         f"{name}: ∂^{k}/∂{s.name}^{k} vs jax")
+            if (s.name, k) in p.closed:
+                assert_close(got, p.closed[(s.name, k)], exact, f"{name}: ∂^{k}/∂{s.name}^{k} vs closed form")
+            if k <= 2 or values[s.name].size <= fd_entries:
+                assert_close(got, numeric_diff(below, s, values), fd, f"{name}: ∂^{k}/∂{s.name}^{k} vs finite differences")
+            below = d
+    for (sname, k) in p.closed:
+        assert any(s.name == sname and k <= top for s, top in p.tops.items()), (name, sname, k)

@@ -26,9 +26,8 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.testing import numeric_diff
 
-from helpers import Problem, assert_close, block, jacfwd_of_each_order, jax_every_order, printed_forms_read_back, registry, spd, symbols_of
+from helpers import Problem, assert_close, block, every_order_matches, jacfwd_of_each_order, jax_every_order, printed_forms_read_back, registry, spd, symbols_of
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -683,24 +682,7 @@ def test_there_are_at_least_thirty_problems():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_order_matches_closed_forms_jax_and_finite_differences(name):
-    p = build(name)
-    values = symbol_values(p)
-    (orders, slices) = jax_of(name)
-    assert_close(td.evaluate(p.expr, values), orders[0], EXACT, f"{name}: value")
-    for s, top in p.tops.items():
-        below = p.expr
-        for k in range(1, top + 1):
-            d = td.diff(p.expr, s, order=k)
-            assert d.shape == p.expr.shape + s.shape * k, (name, s.name, k, d.shape)
-            got = td.evaluate(d, values)
-            assert_close(got, block(orders[k], p.expr.ndim, [slices[s.name]] * k), EXACT, f"{name}: ∂^{k}/∂{s.name}^{k} vs jax")
-            if (s.name, k) in p.closed:
-                assert_close(got, p.closed[(s.name, k)], EXACT, f"{name}: ∂^{k}/∂{s.name}^{k} vs closed form")
-            if k <= 2 or values[s.name].size <= FD_ENTRIES:
-                assert_close(got, numeric_diff(below, s, values), FD, f"{name}: ∂^{k}/∂{s.name}^{k} vs finite differences")
-            below = d
-    for (sname, k) in p.closed:
-        assert any(s.name == sname and k <= top for s, top in p.tops.items()), (name, sname, k)
+    every_order_matches(build(name), name, *jax_of(name), EXACT, FD, FD_ENTRIES)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if len(build(n).tops) > 1])

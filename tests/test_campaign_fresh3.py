@@ -32,9 +32,8 @@ import pytest
 
 import tensordiff as td
 from tensordiff import kernels
-from tensordiff.testing import numeric_diff
 
-from helpers import Problem, assert_close, block, jax_every_order, kernels_built, printed_forms_read_back, registry, spd
+from helpers import Problem, assert_close, block, every_order_matches, jax_every_order, kernels_built, printed_forms_read_back, registry, spd
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -651,25 +650,7 @@ def test_there_are_at_least_thirty_problems():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_order_matches_closed_forms_jax_and_finite_differences(name):
-    p = build(name)
-    values = symbol_values(p)
-    orders, slices = jax_of(name)
-    assert_close(td.evaluate(p.expr, values), orders[0], EXACT, f"{name}: value")
-    for s, top in p.tops.items():
-        below = p.expr
-        for k in range(1, top + 1):
-            d = td.diff(p.expr, s, k)
-            assert d.shape == p.expr.shape + s.shape * k, (name, s.name, k, d.shape)
-            got = td.evaluate(d, values)
-            assert_close(got, block(orders[k], p.expr.ndim, [slices[s.name]] * k), EXACT,
-                         f"{name}: ∂^{k}/∂{s.name}^{k} vs jax")
-            if (s.name, k) in p.closed:
-                assert_close(got, p.closed[(s.name, k)], EXACT, f"{name}: ∂^{k}/∂{s.name}^{k} vs closed form")
-            if k <= 2 or values[s.name].size <= FD_ENTRIES:
-                assert_close(got, numeric_diff(below, s, values), FD, f"{name}: ∂^{k}/∂{s.name}^{k} vs finite differences")
-            below = d
-    for (sname, k) in p.closed:
-        assert any(s.name == sname and k <= top for s, top in p.tops.items()), (name, sname, k)
+    every_order_matches(build(name), name, *jax_of(name), EXACT, FD, FD_ENTRIES)
 
 
 def test_a_hessian_of_a_symbol_listed_twice_repeats_its_blocks():

@@ -135,11 +135,15 @@ def plan_view(program, part, cached=frozenset(), record=frozenset(), store=None)
             for s in steps[k][2]:
                 last_use[s] = k
     keep = set(part.output_slots)
+    # a kept value that a step writes into (its dying argument's buffer) is read as a copy it owns, so
+    # that step runs its in-place route, as in the program: the other route may round differently
+    owned = keep | {steps[k][2][donor[0]] for k in order if k not in cached and
+                    (donor := getattr(getattr(steps[k][1], "fused", steps[k][1]), "donor", None)) is not None}
     view_steps = []
     for k in order:
         node, plan, args, _ = steps[k]
         if k in cached:
-            plan, args = CachedValue(plan, store, k, k in keep), ()
+            plan, args = CachedValue(plan, store, k, k in owned), ()
         elif k in record:
             plan = Recording(plan, store, k)
         release = tuple(renumber[s] for s in set(args) if last_use.get(s) == k and s not in keep)
@@ -278,16 +282,19 @@ class Recording:
 def kept_copy(value):
     """A copy of a step's value that later steps of this run cannot change (numpy: read-only)."""
     if type(value) is np.ndarray:
-        value = value.copy()
+        value = fresh_copy(value)
         value.flags.writeable = False
         return value
     return fresh_copy(value)
 
 
 def fresh_copy(value):
-    """A copy of an array the caller may change (jax and dask arrays are immutable: themselves)."""
+    """A copy of an array the caller may change (jax and dask arrays are immutable: themselves); a
+    numpy copy keeps the layout and, as a view, the not owning its data: a sum writes into a dying
+    term's buffer by those (fusion.py), so a step reading the copy rounds as it did reading the value."""
     if isinstance(value, np.ndarray):
-        return value.copy()
+        copy = value.copy(order="K")
+        return copy if value.flags.owndata else copy.view()
     library = library_of(value)
     if library == "torch":
         return value.clone()

@@ -5,10 +5,14 @@ check of two programs' results.
 """
 
 import threading
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 import tensordiff as td
+from tensordiff import kernels
+from tensordiff.testing import numeric_diff
 from tensordiff.expr import Var, topological
 from tensordiff.matrixform import to_matrix
 
@@ -138,3 +142,81 @@ def round_trip(expr, values):
     assert back.shape == expr.shape, (text, back.shape)
     np.testing.assert_allclose(td.evaluate(back, **values), td.evaluate(expr, **values), rtol=1e-10, atol=1e-12)
     return text
+
+
+def jax_every_order(p):
+    """Every order of a problem's jax twin (``p.twin``, of a dict of jax arrays) up to the highest
+    of ``p.tops`` (symbol -> order), at ``p.values``, in one flat vector of all differentiated
+    symbols (a symmetric one enters through sym(·), which gives tensordiff's convention), and the
+    slices of each symbol in it."""
+    import jax.numpy as jnp
+
+    slices, start = {}, 0
+    for s in p.tops:
+        size = int(np.prod(np.shape(p.values[s.name]), dtype=int))
+        slices[s.name] = (slice(start, start + size), np.shape(p.values[s.name]))
+        start += size
+    flat = np.concatenate([np.ravel(p.values[s.name]) for s in p.tops]).astype(float)
+
+    def fn(z):
+        u = {k: jnp.asarray(x, dtype=float) for k, x in p.values.items()}
+        for s in p.tops:
+            piece = z[slices[s.name][0]].reshape(slices[s.name][1])
+            u[s.name] = (piece + piece.T) / 2 if s.symmetric else piece
+        return p.twin(u)
+    return jacfwd_of_each_order(fn, flat, max(p.tops.values())), slices
+
+
+def block(tensor, out_ndim, parts):
+    """The block of a flat jax derivative: each axis after the output's sliced to a symbol's slice
+    and reshaped to its shape."""
+    for k, (sl, _) in enumerate(parts):
+        index = (slice(None),) * (out_ndim + k) + (sl,)
+        tensor = tensor[index]
+    return tensor.reshape(tensor.shape[:out_ndim] + sum((tuple(shape) for _, shape in parts), ()))
+
+
+@dataclass
+class Problem:
+    """An independent problem: an expression, the highest order checked in each symbol, values, a
+    twin written in jax.numpy (a dict of jax arrays -> jax array) and closed forms
+    ({(symbol name, order): numpy array})."""
+    expr: td.Expr
+    tops: dict
+    values: dict
+    twin: Callable
+    closed: dict = field(default_factory=dict)
+
+
+def kernels_built():
+    """Whether the compiled kernels are built (else the numpy twin is the one implementation)."""
+    try:
+        previous = kernels.use_compiled(True)
+    except RuntimeError:
+        return False
+    kernels.use_compiled(previous)
+    return True
+
+
+def every_order_matches(p, name, orders, slices, exact, fd, fd_entries):
+    """Each order of ``Problem`` p in each symbol up to its top, against jax's block (``orders``,
+    ``slices``: jax_every_order's), its closed form (within ``exact``) and central differences of
+    the order below (within ``fd``; above order 2 only in symbols of at most ``fd_entries``
+    entries); every closed form is of an order checked."""
+    values = {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
+    assert_close(td.evaluate(p.expr, values), orders[0], exact, f"{name}: value")
+    for s, top in p.tops.items():
+        below = p.expr
+        for k in range(1, top + 1):
+            d = td.diff(p.expr, s, order=k)
+            assert d.shape == p.expr.shape + s.shape * k, (name, s.name, k, d.shape)
+            got = td.evaluate(d, values)
+            assert_close(got, block(orders[k], p.expr.ndim, [slices[s.name]] * k), exact,
+                         f"{name}: ∂^{k}/∂{s.name}^{k} vs jax")
+            if (s.name, k) in p.closed:
+                assert_close(got, p.closed[(s.name, k)], exact, f"{name}: ∂^{k}/∂{s.name}^{k} vs closed form")
+            if k <= 2 or values[s.name].size <= fd_entries:
+                assert_close(got, numeric_diff(below, s, values), fd, f"{name}: ∂^{k}/∂{s.name}^{k} vs finite differences")
+            below = d
+    for (sname, k) in p.closed:
+        assert any(s.name == sname and k <= top for s, top in p.tops.items()), (name, sname, k)

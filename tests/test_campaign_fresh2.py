@@ -21,16 +21,13 @@ direction to order 4, and every gradient is compiled on the numpy, jax and dask 
 
 import math
 import warnings
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff.testing import numeric_diff
 
-from helpers import assert_close, jacfwd_of_each_order, printed_forms_read_back, registry, spd, symbols_of
+from helpers import Problem, assert_close, block, every_order_matches, jacfwd_of_each_order, jax_every_order, printed_forms_read_back, registry, spd, symbols_of
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -41,15 +38,6 @@ pytest.importorskip("scipy")     # lgamma and digamma evaluate through scipy
 EXACT = 1e-9    # closed forms and jax: exact up to rounding, relative to the largest entry (or 1)
 FD = 2e-6       # central differences of the order below
 FD_ENTRIES = 9  # orders above 2 are differenced only in symbols this small (two evaluations per entry)
-
-
-@dataclass
-class Problem:
-    expr: td.Expr
-    tops: dict                 # symbol -> the highest order checked in it
-    values: dict
-    twin: Callable             # dict of jax arrays -> jax array, written independently in jax.numpy
-    closed: dict = field(default_factory=dict)   # {(symbol name, order): numpy array}
 
 
 PROBLEMS = {}
@@ -679,35 +667,6 @@ def symbol_values(p):
     return {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
 
 
-def jax_every_order(p):
-    """Every order of the twin up to the highest top, in one flat vector of all differentiated
-    symbols (a symmetric one enters through sym(·), which gives tensordiff's convention), and the
-    slices of each symbol in it."""
-    slices, start = {}, 0
-    for s in p.tops:
-        size = int(np.prod(np.shape(p.values[s.name]), dtype=int))
-        slices[s.name] = (slice(start, start + size), np.shape(p.values[s.name]))
-        start += size
-    flat = np.concatenate([np.ravel(p.values[s.name]) for s in p.tops]).astype(float)
-
-    def fn(z):
-        u = {k: jnp.asarray(x, dtype=float) for k, x in p.values.items()}
-        for s in p.tops:
-            piece = z[slices[s.name][0]].reshape(slices[s.name][1])
-            u[s.name] = (piece + piece.T) / 2 if s.symmetric else piece
-        return p.twin(u)
-    return jacfwd_of_each_order(fn, flat, max(p.tops.values())), slices
-
-
-def block(tensor, out_ndim, parts):
-    """The block of a flat jax derivative: each axis after the output's sliced to a symbol's slice
-    and reshaped to its shape."""
-    for k, (sl, _) in enumerate(parts):
-        index = (slice(None),) * (out_ndim + k) + (sl,)
-        tensor = tensor[index]
-    return tensor.reshape(tensor.shape[:out_ndim] + sum((tuple(shape) for _, shape in parts), ()))
-
-
 JAX = {}
 
 
@@ -723,24 +682,7 @@ def test_there_are_at_least_thirty_problems():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_order_matches_closed_forms_jax_and_finite_differences(name):
-    p = build(name)
-    values = symbol_values(p)
-    (orders, slices) = jax_of(name)
-    assert_close(td.evaluate(p.expr, values), orders[0], EXACT, f"{name}: value")
-    for s, top in p.tops.items():
-        below = p.expr
-        for k in range(1, top + 1):
-            d = td.diff(p.expr, s, order=k)
-            assert d.shape == p.expr.shape + s.shape * k, (name, s.name, k, d.shape)
-            got = td.evaluate(d, values)
-            assert_close(got, block(orders[k], p.expr.ndim, [slices[s.name]] * k), EXACT, f"{name}: ∂^{k}/∂{s.name}^{k} vs jax")
-            if (s.name, k) in p.closed:
-                assert_close(got, p.closed[(s.name, k)], EXACT, f"{name}: ∂^{k}/∂{s.name}^{k} vs closed form")
-            if k <= 2 or values[s.name].size <= FD_ENTRIES:
-                assert_close(got, numeric_diff(below, s, values), FD, f"{name}: ∂^{k}/∂{s.name}^{k} vs finite differences")
-            below = d
-    for (sname, k) in p.closed:
-        assert any(s.name == sname and k <= top for s, top in p.tops.items()), (name, sname, k)
+    every_order_matches(build(name), name, *jax_of(name), EXACT, FD, FD_ENTRIES)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if len(build(n).tops) > 1])

@@ -100,38 +100,27 @@ def bound_linalg(kind, operation, on_singular):
             return inverse
         return inv
 
-    if kind == "solve":
+    if kind in ("solve", "solve twice"):   # solve twice: solve(a, solve(a, b)), a factored once (repeatedsolve.py)
+        times = 1 if kind == "solve" else 2
+
         def solve(a, b):
-            if not a.size:
-                return operation(a, b, on_singular)
-            lu = factored(a, np.result_type(a, b))
+            lu = factored(a, np.result_type(a, b)) if a.size else None
             if lu is None:
-                return operation(a, b, on_singular)
+                for _ in range(times):
+                    b = operation(a, b, on_singular)
+                return b
             functions, factors, pivots, info = lu
             shape = a.shape[:1] + b.shape[1:]
             if info > 0:
                 return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
             flat = b.reshape(b.shape[0], math.prod(b.shape[1:]))
             solved, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype, copy=False))
+            for _ in range(times - 1):
+                solved, _ = functions["getrs"](factors, pivots, solved, overwrite_b=1)
             # getrs's result is a new array (overwrite_b=0): not reshaped to itself, it stays one the
             # caller owns, handed back without a copy when it is an output (Specialised.finish)
             return solved if solved.shape == shape else solved.reshape(shape)
         return solve
-
-    if kind == "solve twice":   # solve(a, solve(a, b)): a factored once (repeatedsolve.py)
-        def solve_twice(a, b):
-            lu = factored(a, np.result_type(a, b)) if a.size else None
-            if lu is None:
-                return operation(a, operation(a, b, on_singular), on_singular)
-            functions, factors, pivots, info = lu
-            shape = a.shape[:1] + b.shape[1:]
-            if info > 0:
-                return on_singular(lambda: np.full(shape, np.nan, dtype=factors.dtype))
-            flat = b.reshape(b.shape[0], math.prod(b.shape[1:]))
-            once, _ = functions["getrs"](factors, pivots, flat.astype(factors.dtype, copy=False))
-            twice, _ = functions["getrs"](factors, pivots, once, overwrite_b=1)
-            return twice if twice.shape == shape else twice.reshape(shape)
-        return solve_twice
 
     if kind in ("logdet", "det"):
         def determinant(a):

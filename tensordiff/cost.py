@@ -20,7 +20,6 @@ from .errors import EvaluationError, TensorDiffError
 from .evaluate import compile as compile_program
 from .expr import Einsum, Var, topological
 from .select import bind_selections
-from .dimsizes import sizes_of_dims
 from .indices import check_dim_lengths, slice_of
 from .reshapesteps import bind_composites
 from .memory import format_bytes, get_memory_limit
@@ -161,7 +160,6 @@ def cost(exprs: Exprs, dtype: DTypeLike = "float64", *, wrt: Optional[Expr] = No
     if kind != "f" or np.dtype(dtype).itemsize not in (4, 8):
         raise EvaluationError(f"dtype must be float32 or float64 (float16 values compute in float32), got {dtype!r}")
     dtype = np.dtype(dtype)
-    dim_sizes = sizes_of_dims(dim_sizes, program.dims)   # f's size table serves its derivatives
     check_dim_lengths(dim_sizes, program.dims, "size", least=0)
     sizes = dict(dim_sizes)
     bind_selections(program.dims, program.index_checks, sizes)   # sizes of sliced dims: n[2:5] from n

@@ -28,7 +28,7 @@ from .indices import concat_parts, dim_size, format_dims, is_plain, merged_parts
 from .reshapesteps import bind_composites
 from .symboltable import declared_dims, symbols_with_dim
 
-__all__ = ["bind_dim_sizes", "solve_parts", "is_dim_size", "unknown_name", "sizes_of_dims"]
+__all__ = ["bind_dim_sizes", "solve_parts", "is_dim_size", "unknown_name"]
 
 
 def bind_dim_sizes(dims, nodes, sizes):
@@ -127,18 +127,3 @@ def unknown_name(name, value, program):
     return EvaluationError(f"value given for {name!r}, which is no symbol of this expression, nor the size of a "
                            f"dim of it or of a declared symbol (got {type(value).__name__}; its symbols: {', '.join(sorted(program.symbols)) or 'none'}"
                            f"; its dims: {format_dims(dims) if dims else 'none'}{hint})")
-
-
-def sizes_of_dims(sizes, dims):
-    """The sizes of ``dims`` among ``sizes``, for a price or a plan (td.cost, program.explain): a size
-    of another dim a declared symbol has is left out, as evaluation takes it (one table of sizes
-    for f and each of its derivatives); any other name stays, for check_dim_lengths to refuse.
-
-    >>> import tensordiff as td
-    >>> X = td.matrix("X", "n p")
-    >>> sizes_of_dims(dict(n=3, p=2, q=4), {"p"})
-    {'p': 2, 'q': 4}
-    """
-    return {name: size for name, size in sizes.items()
-            if name in dims or not (isinstance(size, numbers.Integral) and is_plain(name)
-                                    and next(symbols_with_dim(name), None) is not None)}

@@ -21,7 +21,6 @@ from .functionsteps import ApplyStep, MatrixStep
 from .repeatedsolve import RepeatedSolveStep, repeated_solves
 from .fusion import SumPlan
 from .inplace import donate_buffers, smaller_first
-from .dimsizes import sizes_of_dims
 from .indices import base_dims, check_dim_lengths, slice_of
 from .memory import validate_limit
 from .passes import run_passes
@@ -224,8 +223,8 @@ class ProgramPlan:
         """
         if not sizes:
             return explain_text(self)
-        sizes = sizes_of_dims(sizes, self.dims)   # f's size table serves its derivatives
         check_dim_lengths(sizes, self.dims, "size", least=0)
+        sizes = dict(sizes)
         bind_selections(self.dims, self.index_checks, sizes)
         missing = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
         if missing:

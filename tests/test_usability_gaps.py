@@ -377,14 +377,3 @@ def test_the_cli_refuses_an_unused_symmetric_name_with_one_clean_line(capsys):
     assert main(["x'*S*x", "--wrt", "x", "--symmetric", "S"]) == 0
     captured = capsys.readouterr()
     assert not captured.err and captured.out
-
-
-def test_cost_and_explain_take_the_size_table_of_f_for_a_derivative_that_lost_a_dim():
-    X, W, V = td.matrix("X", "n p"), td.matrix("W", "p p"), td.matrix("V", "p p")
-    gradient = td.grad(td.sum(td.max(X @ W, axis=1)), W)
-    hvp = td.diff(td.sum(gradient * V), W)   # piecewise linear: zero, of dims (p, p) only
-    sizes = dict(n=1000, p=100)
-    assert td.cost(gradient, **sizes).peak_bytes > td.cost(hvp, **sizes).peak_bytes > 0
-    assert "p) = (100, 100)" in td.compile(hvp).explain(**sizes)
-    with pytest.raises(td.EvaluationError, match="'nn'"):   # a typo is still refused, by name
-        td.cost(hvp, nn=3, p=100)

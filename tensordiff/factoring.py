@@ -80,9 +80,6 @@ def _factor_sum(node):
             continue
         leader, order, _ = members[0]
         weights = add_node([weigh(interface) for _, interface, weigh in members])   # built only for a group
-        if len(weights.shape) > len(leader.out):   # a sum larger than the product (sumdistribution.py)
-            terms.extend(term for term, _, _ in members)
-            continue
         skeleton_ops, skeleton_subs = _skeleton_operands(leader)
         ids = sorted(set(leader.out) | {i for s in skeleton_subs for i in s})
         terms.append(einsum_on(1.0, skeleton_ops + (weights,), skeleton_subs + [order], leader.out, leader.dims, ids))

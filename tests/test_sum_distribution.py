@@ -97,19 +97,3 @@ def test_sums_of_lower_order_or_of_many_terms_are_read_as_they_are():
     assert isinstance(many, Add) and len(many.terms) == MAX_DISTRIBUTED_TERMS + 1
     wide = td.einsum("ijkl,l->ij", many, v)
     assert distribute_sums([wide]) == [wide]
-
-
-def test_attention_hvp_groups_no_skeleton_over_a_larger_sum():
-    # common factors grouped two outer products into an n×p×p×n sum read by an n×p product
-    # (224 GiB and 2e13 flops at n = 1000, p = 100)
-    Q, K, X, Wt, V = (td.matrix(name, "n p") for name in ("Q", "K", "X", "Wt", "V"))
-    f = td.sum(Wt * (td.softmax(Q @ K.T, axis=1) @ X))
-    gradient = td.grad(f, Q)
-    hvp = td.diff(td.sum(gradient * V), Q)
-    planned, _ = run_passes([hvp])
-    assert not _larger_sums_read(planned)
-    assert td.cost(hvp, n=1000, p=100).peak_bytes < 64 * 2 ** 20
-    rng = np.random.default_rng(3)
-    values = {name: rng.standard_normal((5, 3)) for name in ("Q", "K", "X", "Wt", "V")}
-    want = np.einsum("ijkl,kl->ij", numeric_diff(gradient, Q, values), values["V"])
-    np.testing.assert_allclose(td.evaluate(hvp, values), want, rtol=1e-6, atol=1e-8)

@@ -122,9 +122,6 @@ def _factor_common_operand(node):
         rebuild = options[members[0]][best][1]
         summed = add_node(rests)
         factored = rebuild(summed)
-        if len(summed.shape) > len(factored.shape):   # a sum larger than the product (sumdistribution.py)
-            refused.add(best)
-            continue
         before = sum(uniform_cost(node.terms[k]) for k in members)
         after = sum(uniform_cost(r) for r in rests) + uniform_cost(factored)
         if after > SAVING * before:

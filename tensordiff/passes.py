@@ -18,7 +18,6 @@ from .select import plan_selections
 from .einsumnodes import einsum_node, einsum_on, scale
 from .simplify import substitute
 from .sumnodes import add_node
-from .sumdistribution import distribute_sums
 
 __all__ = ["Pass", "EXPRESSION_PASSES", "STEP_PASSES", "run_passes", "made_by", "use_solve", "AS_DERIVED"]
 
@@ -152,9 +151,6 @@ def selections(outputs, checks):
 
 
 EXPRESSION_PASSES = (
-    Pass("sum distribution", distribute_sums,
-         "a product reading a sum with more axes than its result becomes the sum of its products with each "
-         "term: the larger sum is never built, and each term loses its Kronecker deltas (sumdistribution.py)"),
     Pass("composite structures", composite_structures,
          "a product with a merge or an embedding (vec, kron, reshape, stack, concatenate) becomes reshapes, "
          "slices and pads of its operands (reshapesteps.py): no Kronecker product or 0/1 tensor is built"),

@@ -216,7 +216,7 @@ class ProgramPlan:
         >>> A, x = td.matrix("A", "n n"), td.vector("x", "n")
         >>> print(td.compile(td.inv(A) @ x).explain(n=100))   # doctest: +ELLIPSIS
         <tensordiff plan: 3 steps, inputs ['A', 'x']>
-          passes, in order: sum distribution, composite structures, common factors, inverse→solve, ...
+          passes, in order: composite structures, common factors, inverse→solve, selections, ...
           made steps here: inverse→solve
           %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.1 KiB temporary  [inverse→solve]
           total 6.87e+05 flops; peak 158 KiB (inputs 78.9 KiB included)

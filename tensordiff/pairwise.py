@@ -124,7 +124,7 @@ def direct_contraction(equation, shapes):
         return _broadcast_product(a, b, out, size)
     batch = [c for c in out if c in a and c in b]
     if not batch and len(summed) == 1 and len(a) <= 2 and len(b) <= 2 and len(out) >= 1:
-        return _dot_product(a, b, out, summed[0])
+        return _dot_product(a, b, out, summed[0], shapes)
     return None
 
 
@@ -169,7 +169,7 @@ def _broadcast_product(a, b, out, size):
     return product
 
 
-def _dot_product(a, b, out, summed):
+def _dot_product(a, b, out, summed, shapes):
     """A product of a matrix or vector with a matrix or vector that sums one index (not two
     vectors: that is a number, which np.dot gives as a scalar): one np.dot of the operands, each
     transposed (a view) to put the summed index last in the left one and first in the right one,
@@ -183,13 +183,15 @@ def _dot_product(a, b, out, summed):
     if not turn_a and not turn_b:
         return np.dot if not swap else lambda x, y: np.dot(y, x)
 
-    if turn_a and not turn_b and len(b) == 2:   # xᵀ y, both summing their first axis
+    x_shape, y_shape = shapes[::-1] if swap else shapes
+    if turn_a and not turn_b and len(b) == 2 and x_shape[1] > y_shape[1]:
+        # xᵀy, both summing their first axis, with more columns in x: BLAS's transposed-times-plain
+        # product runs faster with the smaller output side first, as (yᵀx)ᵀ (OpenBLAS, measured:
+        # 0.62-0.94x the time where the sides differ 2-10x, on contiguous operands)
         def product(x, y):
             if swap:
                 x, y = y, x
-            if x.shape[1] > y.shape[1] and x.flags.c_contiguous and y.flags.c_contiguous:
-                # BLAS's transposed-times-plain product runs faster with the smaller output side
-                # first (OpenBLAS, measured: 0.62-0.94x the time where the sides differ 2-10x)
+            if x.flags.c_contiguous and y.flags.c_contiguous:
                 return np.dot(y.T, x).T
             return np.dot(x.T, y)
         return product

@@ -226,7 +226,7 @@ def made_by(program):
             names[k] = "input"
         elif node in program.reads:
             names[k] = "pair reuse"
-        elif getattr(step, "made_by", None) == "factor once":   # it computes a node beside its own
+        elif getattr(step, "solves", 1) > 1:   # repeatedsolve.py's step: it computes a node beside its own
             names[k] = step.made_by
         elif getattr(step, "gram", None) is not None:
             names[k] = "Gram products"

@@ -57,9 +57,8 @@ def replay(program, sizes, itemsize):
             step_flops, temporary = _sum_price(node, step, sizes)
         elif getattr(step, "gram", None) is not None:
             step_flops, temporary = _gram_price(program.reads.get(node, node), step, sizes)
-        elif getattr(step, "made_by", None) == "factor once":   # repeatedsolve.py: one LU, two solves
-            step_flops, temporary = _solve_price(node, sizes)
-            step_flops += 2 * sizes[node.matrix.shape[0]] ** 2 * math.prod(sizes[d] for d in node.rhs.shape[1:])
+        elif getattr(step, "solves", 1) > 1:   # repeatedsolve.py: one factorisation, several solves
+            step_flops, temporary = _solve_price(node, sizes, step.solves)
         else:
             price = PRICES.get(type(node), _entries_price)   # a node type with no row: one pass over its entries
             step_flops, temporary = price(program.reads.get(node, node), sizes)
@@ -285,9 +284,10 @@ def _inv_price(node, sizes):
     return 2 * n ** 3, _lu_price(n, n)[1]   # numpy's inv solves for the identity (LU, then triangular solves)
 
 
-def _solve_price(node, sizes):
+def _solve_price(node, sizes, solves=1):
     n, right_hand_sides = sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:])
-    flops, temporary = _lu_price(n, right_hand_sides)
+    flops = _lu_price(n, solves * right_hand_sides)[0]   # one factorisation, ``solves`` getrs on its factors
+    temporary = _lu_price(n, right_hand_sides)[1]
     if lapack("float64") is not None:
         # scipy's getrf factors a copy of the matrix (after a temporary |A| for its norm) and getrs
         # overwrites a copy of the right-hand sides, which is the result

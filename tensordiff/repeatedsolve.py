@@ -38,7 +38,8 @@ def repeated_solves(nodes, outputs):
 class RepeatedSolveStep(MatrixStep):
     """solve(A, solve(A, B)) from (A, B), with A factored once on numpy (boundlinalg's "solve twice")."""
 
-    made_by = "factor once"
+    made_by = "factor once"   # a step pass's step, computing the inner solve's node beside its own
+    solves = 2   # right-hand-side solves per factorisation (pricing.py)
 
     def __init__(self, node, backend, singular, conditioning="warn"):
         super().__init__(node, backend, singular, conditioning)

@@ -15,6 +15,7 @@ import opt_einsum
 from .expr import Add, Einsum, topological
 from .einsumnodes import einsum_on
 from .simplify import substitute
+from .sumdistribution import outgrows_its_reader
 from .sumnodes import add_node
 
 __all__ = ["factor_sums", "uniform_cost"]
@@ -81,6 +82,9 @@ def _factor_sum(node):
         leader, order, _ = members[0]
         weights = add_node([weigh(interface) for _, interface, weigh in members])   # built only for a group
         skeleton_ops, skeleton_subs = _skeleton_operands(leader)
+        if outgrows_its_reader(len(weights.shape), len(leader.out), [len(op.shape) for op in skeleton_ops]):
+            terms.extend(term for term, _, _ in members)   # the sum would be larger than all it saves
+            continue
         ids = sorted(set(leader.out) | {i for s in skeleton_subs for i in s})
         terms.append(einsum_on(1.0, skeleton_ops + (weights,), skeleton_subs + [order], leader.out, leader.dims, ids))
     return _factor_common_operand(add_node(terms, node.shape))
@@ -122,6 +126,9 @@ def _factor_common_operand(node):
         rebuild = options[members[0]][best][1]
         summed = add_node(rests)
         factored = rebuild(summed)
+        if outgrows_its_reader(len(summed.shape), len(factored.shape), [len(best[0].shape)]):
+            refused.add(best)   # the rests' sum would be larger than the product and the factor
+            continue
         before = sum(uniform_cost(node.terms[k]) for k in members)
         after = sum(uniform_cost(r) for r in rests) + uniform_cost(factored)
         if after > SAVING * before:

@@ -18,6 +18,7 @@ from .select import plan_selections
 from .einsumnodes import einsum_node, einsum_on, scale
 from .simplify import substitute
 from .sumnodes import add_node
+from .sumdistribution import distribute_sums
 
 __all__ = ["Pass", "EXPRESSION_PASSES", "STEP_PASSES", "run_passes", "made_by", "use_solve", "AS_DERIVED"]
 
@@ -115,10 +116,10 @@ def _solve_form(node, k, matrix_read_once=False, solve_rhs=None):
 
 
 def _computed(node):
-    """Whether ``node`` is a contraction or a sum whose step a coefficient would fold into."""
+    """Whether ``node`` is a contraction, a fill or a sum whose step a coefficient would fold into."""
     if isinstance(node, Add):
         return True
-    return isinstance(node, Einsum) and (len(node.operands) > 1 or node.subscripts[0] != node.out)
+    return isinstance(node, Einsum) and (len(node.operands) != 1 or node.subscripts[0] != node.out)
 
 
 def _scaled(node, factor):
@@ -151,6 +152,10 @@ def selections(outputs, checks):
 
 
 EXPRESSION_PASSES = (
+    Pass("sum distribution", distribute_sums,
+         "a product reading a sum with more axes than its result and its other operands becomes the sum of its "
+         "products with each term: the larger sum is never built, and each term loses its Kronecker deltas "
+         "(sumdistribution.py)"),
     Pass("composite structures", composite_structures,
          "a product with a merge or an embedding (vec, kron, reshape, stack, concatenate) becomes reshapes, "
          "slices and pads of its operands (reshapesteps.py): no Kronecker product or 0/1 tensor is built"),

@@ -27,7 +27,7 @@ from .passes import run_passes
 from .progress import validate_progress
 from .records import explain_text, plan_text
 from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
-from .reshapesteps import STRUCTURE_PLANS
+from .reshapesteps import STRUCTURE_PLANS, bind_composites
 from .reuse import reuse_pairs
 from .select import SELECTION_PLANS, bind_selections
 from .steps import EinsumStep, SumStep
@@ -216,7 +216,7 @@ class ProgramPlan:
         >>> A, x = td.matrix("A", "n n"), td.vector("x", "n")
         >>> print(td.compile(td.inv(A) @ x).explain(n=100))   # doctest: +ELLIPSIS
         <tensordiff plan: 3 steps, inputs ['A', 'x']>
-          passes, in order: composite structures, common factors, inverse→solve, selections, ...
+          passes, in order: sum distribution, composite structures, common factors, inverse→solve, ...
           made steps here: inverse→solve
           %2 = solve(%0, %1)  shape (n) = (100,)  6.87e+05 flops, 800 B + 78.1 KiB temporary  [inverse→solve]
           total 6.87e+05 flops; peak 158 KiB (inputs 78.9 KiB included)
@@ -226,6 +226,7 @@ class ProgramPlan:
         check_dim_lengths(sizes, self.dims, "size", least=0)
         sizes = dict(sizes)
         bind_selections(self.dims, self.index_checks, sizes)
+        bind_composites(self.dims, self.nodes, sizes)   # n·m from n and m, as td.cost does
         missing = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
         if missing:
             raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "

@@ -370,6 +370,9 @@ def test_a_sum_added_in_chunks_may_read_one_array_at_two_sets_of_axes(restore_ke
             repeated_reads_in_chunks.append(out.shape)
         return add_in_chunks(out, layout, factors, coeffs, kernel_coeffs)
     monkeypatch.setattr(fusion, "_add_in_chunks", watched)
+    # sum distribution plans this derivative without the 3^8 sum (its reader's result has 3^6 entries)
+    monkeypatch.setattr(passes, "EXPRESSION_PASSES",
+                        tuple(p for p in passes.EXPRESSION_PASSES if p.name != "sum distribution"))
     results = []
     for compiled in IMPLEMENTATIONS:   # a program binds its sums to the implementation in use at its first call
         kernels.use_compiled(compiled)

@@ -298,14 +298,14 @@ def test_the_one_program_holds_every_output_and_each_call_runs_only_its_part():
     assert len(obj.program.outputs) == 1 + 3 + 3 + 6   # value, gradients, products, upper Hessian blocks
     x = obj.x0(**point)
     obj.fun(x)
-    first = obj.evaluation.steps_run
+    assert obj.evaluation.steps_run > 0
     obj.jac(x)
     assert obj.evaluation.steps_run == 0
     obj.hessp(x, np.ones(x.size))
     obj.hessp(x, np.arange(x.size, dtype=float))
     ran = [obj.program.steps[k][0] for k in obj.evaluation.last_run]
     names = {v.name for v in obj.directions}
-    assert ran and all(node.free & names for node in ran) and len(ran) < first
+    assert ran and all(node.free & names for node in ran) and len(ran) < len(obj.program.steps) / 2
     obj.hess(x)
     assert all(not node.free & names for node in (obj.program.steps[k][0] for k in obj.evaluation.last_run))
 

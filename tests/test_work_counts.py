@@ -92,9 +92,10 @@ def test_colour_refinements_of_a_chains_gradient_grow_linearly(monkeypatch):
         td.compile(td.grad(f, x))
         counts.append(refined.take())
     assert_linear(counts, 50)
-    # 98 at depth 200, derivation and planning: 1,326 when derivatives were distributed up to 12 terms
-    # (diff.MAX_DISTRIBUTED_OPERANDS), whose products of 8-24 slopes each needed refinement
-    assert counts[-1] <= 0.5 * 200, counts
+    # 101 at depth 200, derivation and planning (98 before sum distribution split one matrix sum
+    # read by a matrix-vector product in two): 1,326 when derivatives were distributed up to 12
+    # terms (diff.MAX_DISTRIBUTED_OPERANDS), whose products of 8-24 slopes each needed refinement
+    assert counts[-1] <= 0.55 * 200, counts
 
 
 def planning_counts(counter, tag, prepare=None):

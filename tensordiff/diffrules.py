@@ -22,8 +22,9 @@ from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle,
 from .expr import without_cycle_collection
 from .functions import power
 from .constantnodes import zeros
-from .einsumnodes import broadcast_to, einsum_node, expand_axes, scale
-from .simplify import compare_node, inv_node, max_node, softmax_node, triangle, where_node
+from .einsumnodes import einsum_node, expand_axes, scale
+from .simplify import compare_node, inv_node, max_node, softmax_node, triangle
+from .branchderivatives import where_of_derivatives
 from .sumnodes import add_node, terms_of
 
 __all__ = ["RULES", "derivative", "MAX_DISTRIBUTED_OPERANDS"]
@@ -158,8 +159,7 @@ def _softmax_rule(node, d, wrt):
 
 def _where_rule(node, d, wrt):
     # through the chosen branch only: where(m, ∂a, ∂b), never m ∂a + (1 - m) ∂b (0·inf is nan)
-    mask = broadcast_to(node.mask, node.shape + wrt.dims)
-    return where_node(mask, d(node.a), d(node.b))
+    return where_of_derivatives(node.mask, d(node.a), d(node.b))
 
 
 def _maximum_rule(node, d, wrt):
@@ -167,8 +167,8 @@ def _maximum_rule(node, d, wrt):
     shape = node.shape + wrt.dims
     da, db = d(node.a), d(node.b)
     tie = scale(add_node([da, db], shape), 0.5)
-    below = where_node(broadcast_to(compare_node("<", node.a, node.b), shape), db, tie)
-    return where_node(broadcast_to(compare_node(">", node.a, node.b), shape), da, below)
+    below = where_of_derivatives(compare_node("<", node.a, node.b), db, tie)
+    return where_of_derivatives(compare_node(">", node.a, node.b), da, below)
 
 
 def _cholesky_rule(node, d, wrt):

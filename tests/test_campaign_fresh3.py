@@ -837,9 +837,10 @@ def test_incremental_parts_of_batch_normalisation_follow_the_program():
     parts_follow_the_program(build("column_batch_normalisation_then_a_gain"), 2, 7)
 
 
-@pytest.mark.xfail(strict=True, reason="1 ulp off the program in the Hessian-vector product in x at the "
-                   "second call (U_x changed, every output asked); cause not found: not the layout, ownership "
-                   "or writeability of a kept value handed to a step that writes into it")
+@pytest.mark.xfail(strict=False, reason="1 ulp off the program in the Hessian-vector product in x at the "
+                   "second call (U_x changed, every output asked) on some machines and not on others, at one "
+                   "commit; cause not found: not the layout, ownership or writeability of a kept value handed "
+                   "to a step that writes into it")
 def test_incremental_parts_of_stacked_features_follow_the_program():
     name = "stacked_features_through_a_log_softmax_and_their_gram_determinant"
     parts_follow_the_program(build(name), sum(map(ord, name)), 2, directions_seed=2, prefix="U_")

@@ -744,18 +744,40 @@ def test_printed_forms_of_the_value_and_gradients_read_back(name):
 
 # ---------------------------------------------------------------- what the selfcheck on seeds 320000-320999 found
 
-SOLVE_OF_ONES = ("passes._computed reads subscripts[0] of the right-hand side use_solve builds, which is an Einsum "
-                 "of no operands (ones) when the inverse is the product's only operand: c·Σ_j inv(B)[i,j] with B a "
-                 "sum or product read once and c != 1 raises IndexError while planning (fix: `len(node.operands) != 1` "
-                 "in _computed, so a fill of ones takes the coefficient)")
+SOLVE_OF_ONES = ("passes._computed reads subscripts[0] of the right-hand side use_solve builds for c·inv(B) read by "
+                 "a product, and that rhs is an Einsum of no operands (a fill of ones) when the inverse is the "
+                 "product's only operand: c·Σ_j inv(B)[i,j] (c != 1, B read once) raises IndexError while planning, "
+                 "B a symbol or computed (regression of 464e2eb; fix: `len(node.operands) != 1` in _computed, so "
+                 "the fill takes the coefficient)")
+
+
+def inverse_values(name):
+    return 2 * np.eye(3) + 0.3 * rng_of(name).standard_normal((3, 3))
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError, reason=SOLVE_OF_ONES)
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_scaled_row_or_column_sum_of_an_inverse_evaluates(axis):
+    B = td.matrix("B_rs4", "n_rs4 n_rs4")
+    Bv = inverse_values("row sum of an inverse")
+    assert_close(td.evaluate(3 * td.sum(td.inv(B), axis=axis), B_rs4=Bv), 3 * np.linalg.inv(Bv).sum(axis=axis), EXACT,
+                 f"3 Σ inv(B) over axis {axis}")
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError, reason=SOLVE_OF_ONES)
+def test_an_inverse_times_a_constant_vector_evaluates():
+    B = td.matrix("B_cv4", "n_cv4 n_cv4")
+    Bv = inverse_values("inverse times constant")
+    assert_close(td.evaluate(td.inv(B) @ (3 * td.ones("n_cv4")), B_cv4=Bv), np.linalg.solve(Bv, np.full(3, 3.0)), EXACT,
+                 "inv(B) 3·1")
 
 
 @pytest.mark.xfail(strict=True, raises=IndexError, reason=SOLVE_OF_ONES)
 def test_a_scaled_row_sum_of_the_inverse_of_a_computed_matrix_evaluates():
     X = td.matrix("X_rs4", "n_rs4 m_rs4")
-    e = 2 * td.sum(td.inv(X @ X.T + td.eye("n_rs4")), axis=1)
-    Xv = rng_of("row sum of an inverse").standard_normal((3, 2))
-    assert_close(td.evaluate(e, X_rs4=Xv), 2 * np.linalg.inv(Xv @ Xv.T + np.eye(3)).sum(axis=1), EXACT, "2 inv(XXᵀ + I) 1")
+    Xv = rng_of("row sum of a computed inverse").standard_normal((3, 2))
+    assert_close(td.evaluate(2 * td.sum(td.inv(X @ X.T + td.eye("n_rs4")), axis=1), X_rs4=Xv),
+                 2 * np.linalg.inv(Xv @ Xv.T + np.eye(3)).sum(axis=1), EXACT, "2 inv(XXᵀ + I) 1")
 
 
 @pytest.mark.xfail(strict=True, reason=SOLVE_OF_ONES)

@@ -831,13 +831,16 @@ SOLVE_OF_ONES = ("passes._computed reads subscripts[0] of the right-hand side us
                  "the fill takes the coefficient)")
 
 
-B_SO = td.matrix("B_so4", "n_so4 n_so4")
+B_SO, X_SO = td.matrix("B_so4", "n_so4 n_so4"), td.vector("x_so4", "n_so4")
 SCALED_SUMS_OF_AN_INVERSE = {   # (expression, its value from B's value)
     "3 Σ_j inv(B)[i,j]": (3 * td.sum(td.inv(B_SO), axis=1), lambda b: 3 * np.linalg.inv(b).sum(axis=1)),
     "3 Σ_i inv(B)[i,j]": (3 * td.sum(td.inv(B_SO), axis=0), lambda b: 3 * np.linalg.inv(b).sum(axis=0)),
     "-Σ_j inv(B)[i,j]": (-td.sum(td.inv(B_SO), axis=1), lambda b: -np.linalg.inv(b).sum(axis=1)),
     "inv(B) (3·1)": (td.inv(B_SO) @ (3 * td.ones("n_so4")), lambda b: np.linalg.solve(b, np.full(3, 3.0))),
     "inv(2B) 1": (td.inv(2 * B_SO) @ td.ones("n_so4"), lambda b: np.linalg.solve(2 * b, np.ones(3))),
+    # gradients of linear functionals of a solve or an inverse are such sums: x's value does not enter
+    "∇ₓ 2Σ solve(B, x)": (td.grad(2 * td.sum(td.solve(B_SO, X_SO)), X_SO), lambda b: 2 * np.linalg.inv(b).sum(axis=0)),
+    "∇ₓ -Σ inv(B)x": (td.grad(-td.sum(td.inv(B_SO) @ X_SO), X_SO), lambda b: -np.linalg.inv(b).sum(axis=0)),
 }
 
 
@@ -846,7 +849,7 @@ SCALED_SUMS_OF_AN_INVERSE = {   # (expression, its value from B's value)
 def test_a_scaled_row_or_column_sum_of_an_inverse_evaluates(form):
     e, value = SCALED_SUMS_OF_AN_INVERSE[form]
     Bv = 2 * np.eye(3) + 0.3 * rng_of("row sum of an inverse").standard_normal((3, 3))
-    assert_close(td.evaluate(e, B_so4=Bv), value(Bv), EXACT, form)
+    assert_close(td.evaluate(e, B_so4=Bv, x_so4=np.ones(3)), value(Bv), EXACT, form)
 
 
 @pytest.mark.xfail(strict=True, raises=IndexError, reason=SOLVE_OF_ONES)

@@ -5,7 +5,8 @@ generated code does: an assert per argument that its number of axes is right and
 shares with an earlier argument has the same size, and, for a scalar function emitted together
 with its gradients, ``check_<name>(...)``, which compares each gradient with central finite
 differences of the function along a random direction (HIPS autograd's check, in the generated
-code's own array library, with numpy drawing the directions).
+code's own array library, with numpy drawing the directions; symmetric for a symmetric symbol, whose
+gradient sym(G) gives the derivative along symmetric directions only).
 """
 
 from .diff import grad
@@ -90,11 +91,13 @@ def gradient_check(roots, ids, name, target, params, module):
              f"    {local['results']} = {name}({', '.join(params)})",
              f"    {worst} = 0.0"]
     for k, symbol in pairs:
-        arg = ids.symbols[symbol.name]
-        direction = to_array.format(m=module, x=f"{rng}.standard_normal({local['numpy']}.shape({arg}))", arg=arg)
-        moved = {sign: [f"{p} {sign} {eps} * {local['direction']}" if p == arg else p for p in params]
+        arg, direction = ids.symbols[symbol.name], local["direction"]
+        moved = {sign: [f"{p} {sign} {eps} * {direction}" if p == arg else p for p in params]
                  for sign in "+-"}
-        lines += [f"    {local['direction']} = {direction}",
+        lines.append(f"    {direction} = {rng}.standard_normal({local['numpy']}.shape({arg}))")
+        if symbol.symmetric:   # the gradient is sym(G): it gives the derivative along symmetric directions only
+            lines.append(f"    {direction} = ({direction} + {direction}.T) / 2")
+        lines += [f"    {direction} = {to_array.format(m=module, x=direction, arg=arg)}",
                   f"    {local['up']} = {as_numpy(name + '(' + ', '.join(moved['+']) + ')[0]')}",
                   f"    {local['down']} = {as_numpy(name + '(' + ', '.join(moved['-']) + ')[0]')}",
                   f"    {local['numeric']} = float(({local['up']} - {local['down']}) / (2 * {eps}))",

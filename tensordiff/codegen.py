@@ -53,7 +53,8 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f", asserts: bo
     check : bool, optional
         Add ``check_<name>(...)``, with the same arguments and ``eps=1e-6, seed=0``, returning the
         largest relative error between each gradient the function returns and central differences
-        of its first result along a random direction (it imports numpy for the directions). Needs a
+        of its first result along a random direction, symmetric for a symmetric symbol (it imports
+        numpy for the directions). Needs a
         scalar first expression followed by gradients of it (default False).
 
     Returns
@@ -95,8 +96,8 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f", asserts: bo
         raise TensorDiffError(f"unknown codegen target {target!r:.60}; choose one of {', '.join(TARGETS)}")
     code_name(name, "codegen")
     single = not isinstance(exprs, (list, tuple))
-    roots = [as_expr(e) for e in ((exprs,) if single else exprs)]
-    roots = plan_structures(roots)   # vec, kron, concatenate: reshapes, slices and pads, as evaluation runs them
+    given = [as_expr(e) for e in ((exprs,) if single else exprs)]
+    roots = plan_structures(given)   # vec, kron, concatenate: reshapes, slices and pads, as evaluation runs them
     ids = CodeNames(roots, TARGETS[target]["module"], avoid={name})
     bound = [n for n in code_bindings(roots, target) if n not in roots]
     names = dict(zip(bound, ids.bindings(len(bound))))
@@ -119,7 +120,7 @@ def codegen(exprs: Exprs, target: Target = "numpy", name: str = "f", asserts: bo
     lines += [f"    {line}" for line in body]
     lines.append("    return " + (results[0] if single else "(" + ", ".join(results) + ("," if results else "") + ")"))
     if check:
-        lines += gradient_check(roots, ids, name, target, params, ids.module)
+        lines += gradient_check(given, ids, name, target, params, ids.module)   # td.grad finds the gradients as given
     return "\n".join(lines) + "\n"
 
 

@@ -1,9 +1,10 @@
 """Indexing expressions symbolically: ``H[3]``, ``H[:, 1:4]``, ``td.diff(f, X)[i, j]``.
 
 Building: ``index(expr, key)`` selects with numpy's basic-indexing rules (ints, negative ints,
-slices with steps, one ``...``, fewer keys than axes select leading axes). An int removes its
-axis; a slice turns dim ``n`` into the dim ``n[start:stop:step]`` (see ``indices.sliced_dim``);
-``:`` keeps the axis as it is. The selection is pushed down the expression: into every term of
+slices with steps, one ``...``, fewer keys than axes select leading axes, ``None`` for a new
+axis). An int removes its axis; a slice turns dim ``n`` into the dim ``n[start:stop:step]`` (see
+``indices.sliced_dim``); ``:`` keeps the axis as it is; ``None`` (np.newaxis) adds a length-1
+axis of dim "1" (reshaping.py's ``with_unit_axes``), which broadcasts against any dim. The selection is pushed down the expression: into every term of
 a sum, through elementwise functions, and into the operands of a product that carry the selected
 index, so only what the selected entries depend on is ever computed. Where it cannot go further
 (a symbol, an inverse, a delta in an output) it stays as a ``Select`` operand of a product:
@@ -28,6 +29,7 @@ from .constantnodes import zeros
 from .einsumnodes import apply_node, einsum_node
 from .simplify import rewrite
 from .sumnodes import add_node
+from .reshaping import with_unit_axes
 
 __all__ = ["index", "plan_selections", "bind_selections", "SELECTION_PLANS"]
 
@@ -45,8 +47,15 @@ def index(expr, key):
     >>> H = td.hessian(td.sum(td.tanh(X @ W) @ a), W)     # dims (d, k, d, k)
     >>> H[3, :, 1:4].shape                                # H[3, j, 1 + l, m]
     ('k', 'd[1:4]', 'k')
+    >>> a = td.vector("a", "k")
+    >>> (a[:, None] * a[None, :]).shape                    # None adds a length-1 axis, which broadcasts
+    ('k', 'k')
     """
-    picks = _parse_key(expr, key)
+    picks, new_axes = _parse_key(expr, key)
+    return with_unit_axes(_selected(expr, picks), new_axes)
+
+
+def _selected(expr, picks):
     if not picks:
         return expr
     result = _select(expr, picks, {}, 0)
@@ -72,25 +81,32 @@ def _as_int(value):
 
 
 def _parse_key(expr, key):
-    """{axis: int or (start, stop, step)} from a numpy-style key; whole-axis slices are left out."""
+    """({axis: int or (start, stop, step)}, the result's axes that ``None`` adds) from a numpy-style
+    key; whole-axis slices are left out."""
     items = key if isinstance(key, tuple) else (key,)
     for position, item in enumerate(items):
         if isinstance(item, (np.ndarray, list)) and not (isinstance(item, np.ndarray) and item.ndim == 0):
             raise TensorDiffError(f"index {position} is {type(item).__name__} {item!r:.40}: tensordiff selects with "
-                                  "ints, slices (start:stop:step) and '...', not index or boolean arrays")
+                                  "ints, slices (start:stop:step), '...' and None, not index or boolean arrays")
     if sum(item is Ellipsis for item in items) > 1:
         raise TensorDiffError(f"an index can hold only one '...', got {key!r}")
-    named = len(items) - (Ellipsis in items)
+    named = sum(item is not Ellipsis and item is not None for item in items)
     if named > expr.ndim:
         raise ShapeError(f"too many indices: {named} for an expression of shape {format_dims(expr.shape)}")
-    picks, axis = {}, 0
+    picks, new_axes, axis, out_axis = {}, [], 0, 0   # out_axis: the result's axes so far
     for position, item in enumerate(items):
         if item is Ellipsis:
             axis += expr.ndim - named
+            out_axis += expr.ndim - named
+            continue
+        if item is None:
+            new_axes.append(out_axis)
+            out_axis += 1
             continue
         number = _as_int(item)
         if number is not None:
             picks[axis] = number
+            out_axis -= 1
         elif isinstance(item, slice):
             bounds = [_slice_bound(part, item, position) for part in (item.start, item.stop, item.step)]
             start, stop, step = bounds
@@ -102,11 +118,12 @@ def _parse_key(expr, key):
             if (start, stop, step) != (None, None, 1):
                 picks[axis] = (start, stop, step)
         else:
-            what = "None (np.newaxis) adds no axis here" if item is None else f"{type(item).__name__} {item!r:.40}"
-            raise TensorDiffError(f"index {position} of {key!r:.60} is {what}: tensordiff selects with ints, "
-                                  "slices (start:stop:step) and '...'")
+            raise TensorDiffError(f"index {position} of {key!r:.60} is {type(item).__name__} {item!r:.40}: "
+                                  "tensordiff selects with ints, slices (start:stop:step), '...' and None "
+                                  "(a new axis)")
         axis += 1
-    return picks
+        out_axis += 1
+    return picks, new_axes
 
 
 def _slice_bound(part, item, position):

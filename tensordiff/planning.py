@@ -21,7 +21,8 @@ from .functionsteps import ApplyStep, MatrixStep
 from .repeatedsolve import RepeatedSolveStep, repeated_solves
 from .fusion import SumPlan
 from .inplace import donate_buffers, smaller_first
-from .indices import base_dims, check_dim_lengths, slice_of
+from .dimsizes import priced_table
+from .indices import base_dims, slice_of
 from .memory import validate_limit
 from .passes import run_passes
 from .progress import validate_progress
@@ -29,7 +30,7 @@ from .records import explain_text, plan_text
 from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
 from .reshapesteps import STRUCTURE_PLANS
 from .reuse import reuse_pairs
-from .select import SELECTION_PLANS, bind_selections
+from .select import SELECTION_PLANS
 from .steps import EinsumStep, SumStep
 from .symboltable import check_homonyms
 
@@ -223,13 +224,7 @@ class ProgramPlan:
         """
         if not sizes:
             return explain_text(self)
-        check_dim_lengths(sizes, self.dims, "size", least=0)
-        sizes = dict(sizes)
-        bind_selections(self.dims, self.index_checks, sizes)
-        missing = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
-        if missing:
-            raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "
-                                  f"e.g. program.explain({missing[0]}=100)")
+        sizes = priced_table(self, sizes, "program.explain(")   # f's table of sizes serves its derivatives
         return explain_text(self, sizes, np.dtype(dtype).itemsize)
 
 

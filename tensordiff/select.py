@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from .errors import EvaluationError, ShapeError, TensorDiffError
-from .expr import Add, Apply, Einsum, Select, Take, make, topological
+from .expr import Add, Apply, Einsum, Expr, Select, Take, make, topological
 from .indices import format_dims, slice_of, sliced_dim, sliced_size
 from .constantnodes import zeros
 from .einsumnodes import apply_node, einsum_node
@@ -85,6 +85,10 @@ def _parse_key(expr, key):
     key; whole-axis slices are left out."""
     items = key if isinstance(key, tuple) else (key,)
     for position, item in enumerate(items):
+        if isinstance(item, Expr):
+            raise TensorDiffError(f"index {position} is an expression of shape {format_dims(item.shape)}: tensordiff "
+                                  "selects with ints, slices (start:stop:step), '...' and None, not with masks or "
+                                  "index arrays; td.where(mask, x, 0) keeps the entries a mask selects")
         if isinstance(item, (np.ndarray, list)) and not (isinstance(item, np.ndarray) and item.ndim == 0):
             raise TensorDiffError(f"index {position} is {type(item).__name__} {item!r:.40}: tensordiff selects with "
                                   "ints, slices (start:stop:step), '...' and None, not index or boolean arrays")

@@ -11,6 +11,10 @@
 3. A dim held only inside a composite dim (vec, kron, reshape, a+b) is taken by name wherever the
    expression has it or was derived from one that has it; a dim no size determines (k in k·k)
    is refused saying which composite holds it and that it must be passed by name.
+4. What a numpy user types besides: the ndarray methods ``X.sum``, ``X.mean``, ``X.max``, ``X.min``
+   (``keepdims=True`` leaves "1" axes, so the stable-softmax idiom works as in numpy) and
+   ``X.reshape``; a mask or an expression as an index is refused pointing at td.where, without
+   printing the mask's whole expression.
 """
 
 import numpy as np
@@ -211,3 +215,36 @@ def test_a_dim_its_composite_does_not_determine_is_refused_saying_so():
         td.evaluate(K, K=np.ones((9, 2)), k=4)
     with pytest.raises(td.EvaluationError, match="no size for dim\\(s\\) 'k'.*td.cost\\(expr, k=100\\)"):
         td.cost(K, p=2)
+
+
+# ---------------------------------------------------------------- 4. what a numpy user types besides
+
+def test_the_ndarray_methods_reduce_and_keep_dims_as_numpy():
+    X, A = td.matrix("X", "n p"), td.matrix("A", "n p")
+    value = RNG.standard_normal((4, 3))
+    for method in ("sum", "mean", "max", "min"):
+        for axis in (None, 0, 1, -1, (0, 1)):
+            for keepdims in (False, True):
+                got = getattr(X, method)(axis=axis, keepdims=keepdims)
+                want = getattr(value, method)(axis=axis, keepdims=keepdims)
+                assert np.allclose(td.evaluate(got, X=value), want) and td.evaluate(got, X=value).shape == want.shape
+    assert X.max(axis=1, keepdims=True).shape == ("n", "1") and X.sum(axis=0) is td.sum(X, axis=0)
+    assert X.reshape("n·p") is td.reshape(X, "n·p") and X.reshape("n", "1", "p").shape == ("n", "1", "p")
+    shifted = X - X.max(axis=1, keepdims=True)           # the stable softmax as numpy users write it
+    by_hand = td.sum(td.exp(shifted) / td.exp(shifted).sum(axis=1, keepdims=True) * A)
+    values = {"X": value, "A": RNG.standard_normal((4, 3))}
+    assert np.allclose(td.evaluate(by_hand, **values), td.evaluate(td.sum(td.softmax(X, axis=1) * A), **values))
+    twin = lambda X, A: jnp.sum(jax.nn.softmax(X, axis=1) * A)   # noqa: E731
+    assert np.allclose(td.evaluate(td.hessian(by_hand, X), **values), jax.hessian(twin)(value, values["A"]),
+                       rtol=1e-10, atol=1e-12)
+    with pytest.raises(td.ShapeError, match="keepdims must be True or False"):
+        X.sum(keepdims=1)
+    with pytest.raises(td.ShapeError, match="axis 2"):
+        X.max(axis=2, keepdims=True)
+
+
+def test_a_mask_as_an_index_is_refused_pointing_at_where():
+    X = td.matrix("X", "n p")
+    with pytest.raises(td.TensorDiffError, match="index 0 is an expression of shape \\(n, p\\).*td.where") as info:
+        X[X > 0]
+    assert "out[" not in str(info.value)      # the mask's expression is not printed into the message

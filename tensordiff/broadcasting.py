@@ -9,6 +9,8 @@ all broadcast through ``broadcast_operands``.
 
 from __future__ import annotations
 
+import re
+
 from .errors import ShapeError
 from .expr import Var
 from .symboltable import check_homonyms
@@ -31,6 +33,10 @@ def parse_unit_dims(dims: Dims, what: str) -> Shape:
     if not isinstance(names, (tuple, list)):
         return parse_dims(dims, what)   # its error
     units = [name == UNIT or (isinstance(name, int) and not isinstance(name, bool) and name == 1) for name in names]
+    for name in names:
+        if isinstance(name, str) and name != UNIT and UNIT in re.split(r"[^\w]+", name):
+            raise ShapeError(f"{what}: dim name {name!r} holds a length-1 dim '1' inside a composite dim; '1' is an "
+                             f"axis of its own (a merge with it is the other part: 'n·1' is 'n')")
     named = iter(parse_dims(tuple(name for name, unit in zip(names, units) if not unit), what))
     return tuple(UNIT if unit else next(named) for unit in units)
 

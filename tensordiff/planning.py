@@ -199,7 +199,8 @@ class ProgramPlan:
         dtype : {"float64", "float32"}, optional
             The dtype to price the bytes in (default "float64").
         **sizes : int
-            The size of every dim, by name (none: the plan without prices).
+            The size of every dim, by name (none: the plan without prices); sizes of dims a
+            derivative lost (those of what it was derived from) are taken too, as td.cost takes them.
 
         Returns
         -------

@@ -47,7 +47,9 @@ class _Contraction:
         return [self.index(a) for a in atoms(dim)]
 
     def axis(self, group):
-        """The index of an axis made of the atom indices ``group``."""
+        """The index of an axis made of the atom indices ``group``; length-1 atoms (dim "1") are left
+        out of a merge, as they change no position (kron of (n, 1) and (1, m) is (n, m), as numpy's)."""
+        group = [i for i in group if self.dims[i] != UNIT] or list(group[:1])
         if len(group) == 1:
             return group[0]
         c = self.index(merged_dim(tuple(self.dims[i] for i in group)))
@@ -178,7 +180,8 @@ def reshape(x: ExprLike, dims: Dims) -> Expr:
     x : Expr
         The tensor.
     dims : str or tuple of str
-        The new dims, e.g. "q·m" or ("q", "m"); "*" may be written for "·"; "1" a length-1 axis.
+        The new dims, e.g. "q·m" or ("q", "m"); "*" may be written for "·"; "1" a length-1 axis;
+        -1 all of x's entries in one axis (C order), as numpy's ``reshape(-1)``.
 
     Returns
     -------
@@ -202,6 +205,9 @@ def reshape(x: ExprLike, dims: Dims) -> Expr:
     ('q', '1', 'm')
     """
     x = as_expr(x)
+    if isinstance(dims, int) and not isinstance(dims, bool) and dims == -1 or dims == (-1,):
+        entries = tuple(a for d in x.shape for a in atoms(d) if a != UNIT)   # numpy's -1: one axis of them all
+        dims = (merged_dim(entries) if entries else UNIT,)
     dims = parse_unit_dims(dims, "dims of reshape")
     if UNIT in x.shape or UNIT in dims:   # length-1 axes leave the C order as it is: dropped, then added
         inner = _reshape(_without_unit_axes(x), tuple(d for d in dims if d != UNIT))

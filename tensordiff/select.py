@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import EvaluationError, ShapeError, TensorDiffError
 from .expr import Add, Apply, Einsum, Expr, Select, Take, make, topological
-from .indices import format_dims, slice_of, sliced_dim, sliced_size
+from .indices import dim_size, format_dims, literal_size, slice_of, sliced_dim, sliced_size
 from .constantnodes import zeros
 from .einsumnodes import apply_node, einsum_node
 from .simplify import rewrite
@@ -109,6 +109,10 @@ def _parse_key(expr, key):
             continue
         number = _as_int(item)
         if number is not None:
+            length = literal_size(expr.shape[axis])
+            if length is not None and not -length <= number < length:   # a new or stacked axis: known now
+                raise ShapeError(f"index {number} is out of range for axis {axis} of {format_dims(expr.shape)}, "
+                                 f"whose dim {expr.shape[axis]!r} has length {length}")
             picks[axis] = number
             out_axis -= 1
         elif isinstance(item, slice):
@@ -313,7 +317,7 @@ def bind_selections(dims, checks, sizes):
             if size is not None:
                 sizes[dim] = size
     for dim, key in checks:
-        size = sliced_size(dim, sizes)
+        size = dim_size(dim, sizes)
         if size is not None and not -size <= key < size:
             raise EvaluationError(f"index {key} is out of range for dim {dim!r} of size {size}")
 

@@ -171,7 +171,7 @@ def test_a_lost_dim_is_taken_through_a_chain_of_derivatives_and_in_several_symbo
     blocks = td.grad(f, [lam, w])
     assert td.cost(blocks[0], **sizes).shapes == [()] and td.cost(blocks[1], **sizes).shapes == [(5,)]
     values = {"X": RNG.standard_normal((7, 5)), "w": RNG.standard_normal(5), "v": RNG.standard_normal(3), "lam": 0.3}
-    assert np.isclose(td.evaluate(first, **values, **sizes), values["v"] @ values["v"])
+    assert np.isclose(td.evaluate(first, **values), values["v"] @ values["v"])
 
 
 def test_a_dim_no_expression_derived_it_from_is_refused_though_another_symbol_has_it():
@@ -190,12 +190,13 @@ def test_a_dim_no_expression_derived_it_from_is_refused_though_another_symbol_ha
 # ---------------------------------------------------------------- 3. dims held only inside composite dims
 
 def test_a_dim_only_inside_a_composite_dim_is_taken_by_name():
-    u, s, Z = td.vector("u", "a+b"), td.scalar("s"), td.matrix("Z", "q·r k")
-    zero = td.diff(td.sum(u) * s + td.sum(Z) * s, s, order=2)   # lost a, b, q, r and k, all inside composites
-    assert np.array_equal(td.evaluate(zero, a=2, b=3, q=1), np.zeros(()))
-    assert td.cost(zero, a=2, b=3, q=1, r=2, k=3).shapes == [()]
-    with pytest.raises(td.EvaluationError, match="'qq'"):
-        td.evaluate(zero, qq=2)
+    # names no symbol of another test has: an int under a symbol's name is that symbol's value
+    u, s, Z = td.vector("u", "a_g4+b_g4"), td.scalar("s"), td.matrix("Z", "q_g4·r_g4 k_g4")
+    zero = td.diff(td.sum(u) * s + td.sum(Z) * s, s, order=2)   # lost all five dims, each inside a composite
+    assert np.array_equal(td.evaluate(zero, a_g4=2, b_g4=3, q_g4=1), np.zeros(()))
+    assert td.cost(zero, a_g4=2, b_g4=3, q_g4=1, r_g4=2, k_g4=3).shapes == [()]
+    with pytest.raises(td.EvaluationError, match="'qq_g4'"):
+        td.evaluate(zero, qq_g4=2)
     ones = td.ones("(a+b)·c")
     assert "((a+b)·c) = (10,)" in td.compile(ones).explain(a=2, b=3, c=2)   # explain binds composites as cost does
     assert td.cost(ones, a=2, b=3, c=2).shapes == [(10,)]
@@ -248,3 +249,29 @@ def test_a_mask_as_an_index_is_refused_pointing_at_where():
     with pytest.raises(td.TensorDiffError, match="index 0 is an expression of shape \\(n, p\\).*td.where") as info:
         X[X > 0]
     assert "out[" not in str(info.value)      # the mask's expression is not printed into the message
+
+
+def test_length_1_axes_meet_kron_vec_and_reshape_as_in_numpy():
+    x, y = td.vector("x", "n"), td.vector("y", "m")
+    xv, yv = RNG.standard_normal(3), RNG.standard_normal(4)
+    product = td.kron(x[:, None], y[None, :])         # numpy: (3, 4), the outer product
+    assert product.shape == ("n", "m")
+    assert np.allclose(td.evaluate(product, x=xv, y=yv), np.kron(xv[:, None], yv[None, :]))
+    assert td.vec(x[:, None]) is x and td.reshape(x[:, None], -1) is x
+    X = td.matrix("X", "n p")
+    assert X.reshape(-1).shape == ("n·p",)
+    assert np.array_equal(td.evaluate(X.reshape(-1), X=np.arange(6.0).reshape(2, 3)), np.arange(6.0))
+    assert td.reshape(td.scalar("s"), -1).shape == ("1",)     # np.reshape(2.0, -1).shape == (1,)
+    gradient = td.grad(td.sum(td.kron(x[:, None], y[None, :]) ** 3), x)
+    assert np.allclose(td.evaluate(gradient, x=xv, y=yv), 3 * xv ** 2 * np.sum(yv ** 3))
+
+
+def test_an_int_index_past_a_length_1_axis_is_refused_when_built():
+    x = td.vector("x", "n")
+    assert td.evaluate(x[:, None][:, 0], x=np.arange(3.0)).shape == (3,)
+    assert td.evaluate(x[:, None][:, -1], x=np.arange(3.0)).shape == (3,)
+    with pytest.raises(td.ShapeError, match="index 1 is out of range for axis 1 of \\(n, 1\\), whose dim '1' has "
+                                            "length 1"):
+        x[:, None][:, 1]
+    with pytest.raises(td.ShapeError, match="index -3 is out of range.*dim '2' has length 2"):
+        td.stack([x, x])[-3]

@@ -27,7 +27,7 @@ __all__ = ["broadcast_shapes", "broadcast_to", "broadcast_operands", "slices_hin
 UNIT = "1"
 
 
-def parse_unit_dims(dims: Dims, what: str) -> Shape:
+def parse_unit_dims(dims: object, what: str) -> Shape:
     """``parse_dims`` that also takes the length-1 dim "1" (or the int 1) as an axis of its own."""
     names = tuple(dims.replace(",", " ").split()) if isinstance(dims, str) else dims
     if not isinstance(names, (tuple, list)):

@@ -165,7 +165,7 @@ def kron(a: ExprLike, b: ExprLike) -> Expr:
     return c.build([ga[k] + gb[k] for k in range(a.ndim)])
 
 
-def reshape(x: ExprLike, dims: Dims) -> Expr:
+def reshape(x: ExprLike, dims: Dims | int) -> Expr:
     """``x`` with new dims, its entries read in numpy's C order (the last axis fastest), as np.reshape.
 
     Merged dims regroup the axes: a (q, m) matrix reshaped to "q·m" is its rows laid end to end,
@@ -179,7 +179,7 @@ def reshape(x: ExprLike, dims: Dims) -> Expr:
     ----------
     x : Expr
         The tensor.
-    dims : str or tuple of str
+    dims : str, tuple of str or -1
         The new dims, e.g. "q·m" or ("q", "m"); "*" may be written for "·"; "1" a length-1 axis;
         -1 all of x's entries in one axis (C order), as numpy's ``reshape(-1)``.
 
@@ -205,7 +205,7 @@ def reshape(x: ExprLike, dims: Dims) -> Expr:
     ('q', '1', 'm')
     """
     x = as_expr(x)
-    if isinstance(dims, int) and not isinstance(dims, bool) and dims == -1 or dims == (-1,):
+    if _is_minus_one(dims) or isinstance(dims, tuple) and len(dims) == 1 and _is_minus_one(dims[0]):
         entries = tuple(a for d in x.shape for a in atoms(d) if a != UNIT)   # numpy's -1: one axis of them all
         dims = (merged_dim(entries) if entries else UNIT,)
     dims = parse_unit_dims(dims, "dims of reshape")
@@ -213,6 +213,10 @@ def reshape(x: ExprLike, dims: Dims) -> Expr:
         inner = _reshape(_without_unit_axes(x), tuple(d for d in dims if d != UNIT))
         return with_unit_axes(inner, [k for k, d in enumerate(dims) if d == UNIT])
     return _reshape(x, dims)
+
+
+def _is_minus_one(dims: object) -> bool:
+    return isinstance(dims, int) and not isinstance(dims, bool) and dims == -1
 
 
 def with_unit_axes(x: Expr, positions: Sequence[int]) -> Expr:

@@ -11,6 +11,8 @@ constructors of ``simplify``.
 
 from __future__ import annotations
 
+from typing import Any, Union
+
 import numpy as np
 
 from .arithmetic import T, add, divide, matmul, multiply, negative, power, sqrt, subtract
@@ -25,6 +27,7 @@ from .linalgops import det, inv, logdet, matrix_power, norm, solve
 from .reductions import max, mean, min
 from .reshaping import reshape, with_unit_axes
 from .select import index
+from .annotations import Axis, Dims
 from .simplify import as_expr
 from .declarations import eye, matrix, scalar, tensor, vector
 
@@ -91,7 +94,7 @@ def _reduced_axes(x, axis):
 
 
 def _reduction_method(builder, doc):
-    def method(self, axis=None, keepdims=False):
+    def method(self: Expr, axis: Axis = None, keepdims: bool = False) -> Expr:
         if not isinstance(keepdims, (bool, np.bool_)):
             raise ShapeError(f"{builder.__name__}: keepdims must be True or False, got {keepdims!r:.40}")
         result = builder(self, axis)   # checks the axis
@@ -101,9 +104,10 @@ def _reduction_method(builder, doc):
     return method
 
 
-def _reshape_method(self, *dims):
+def _reshape_method(self: Expr, *dims: Union[Dims, int]) -> Expr:
     """``td.reshape(self, dims)``: ``x.reshape("q m")``, ``x.reshape("q", "m")``, "1" for a length-1 axis."""
-    return reshape(self, dims[0] if len(dims) == 1 else dims)
+    spec: Any = dims[0] if len(dims) == 1 else dims   # several: one tuple of names, "1" and 1 among them
+    return reshape(self, spec)
 
 
 def _install_operators():

@@ -27,8 +27,9 @@ __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "matmul
 def _pair(a, b, op):
     """a and b broadcast to one shape, as numpy does: trailing axes aligned, dims matched by name.
 
-    A dim is a name, not a length, so there are no size-1 axes: an operand broadcasts only along
-    the leading axes it lacks, and two dims that differ where the axes align are a ShapeError.
+    Dims are matched by name: an operand broadcasts along the leading axes it lacks and along its
+    length-1 axes (dim "1", broadcasting.py); two other dims that differ where the axes align are a
+    ShapeError.
     """
     a, b = as_expr(a), as_expr(b)
     if a.free & b.free:

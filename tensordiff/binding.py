@@ -15,7 +15,7 @@ from .errors import EvaluationError, ShapeError
 from .expr import Var
 from .symboltable import declared_dims, value_dims
 from .indices import format_dims, slice_of
-from .dimsizes import bind_dim_sizes, is_dim_size, unknown_name
+from .dimsizes import bind_dim_sizes, is_dim_size, undetermined_hint, unknown_name
 from .select import bind_selections
 from .simplify import as_expr
 
@@ -69,7 +69,7 @@ def bind_values(program, values):
         hint = (f" ({', '.join(map(repr, taken))} was taken as the value of a symbol of that name, declared "
                 "elsewhere: a dim's size is an int >= 0)") if taken else ""
         raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
-                              f"for a symbol that has them{hint}")
+                              f"for a symbol that has them{hint}" + undetermined_hint(unbound, sizes))
     return arrays, sizes, program.backend.result_type(dtypes)
 
 

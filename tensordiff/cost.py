@@ -19,9 +19,7 @@ from .diff import diff
 from .errors import EvaluationError, TensorDiffError
 from .evaluate import compile as compile_program
 from .expr import Einsum, Var, topological
-from .select import bind_selections
-from .indices import check_dim_lengths, slice_of
-from .reshapesteps import bind_composites
+from .dimsizes import priced_table
 from .memory import format_bytes, get_memory_limit
 from .pricing import replay
 from .constantnodes import is_zero
@@ -130,7 +128,8 @@ def cost(exprs: Exprs, dtype: DTypeLike = "float64", *, wrt: Optional[Expr] = No
     order : int, optional
         The order of that derivative (default 1).
     **dim_sizes : int
-        The size of every dim of the expressions, by name.
+        The size of every dim of the expressions, by name; sizes of dims that a derivative lost
+        (those of what it was derived from) are taken too, so one table serves f and its derivatives.
 
     Returns
     -------
@@ -160,14 +159,7 @@ def cost(exprs: Exprs, dtype: DTypeLike = "float64", *, wrt: Optional[Expr] = No
     if kind != "f" or np.dtype(dtype).itemsize not in (4, 8):
         raise EvaluationError(f"dtype must be float32 or float64 (float16 values compute in float32), got {dtype!r}")
     dtype = np.dtype(dtype)
-    check_dim_lengths(dim_sizes, program.dims, "size", least=0)
-    sizes = dict(dim_sizes)
-    bind_selections(program.dims, program.index_checks, sizes)   # sizes of sliced dims: n[2:5] from n
-    bind_composites(program.dims, program.nodes, sizes)            # and of merged ones: n·m from n and m
-    missing = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
-    if missing:
-        raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "
-                              f"e.g. td.cost(expr, {missing[0]}=100)")
+    sizes = priced_table(program, dim_sizes, "td.cost(expr, ")   # f's table of sizes serves its derivatives
     report = _replay(program, sizes, dtype)
     if wrt is not None:
         if not hasattr(exprs, "shape"):

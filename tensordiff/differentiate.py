@@ -17,6 +17,7 @@ import numbers
 from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
 from .diffrules import RULES, derivative
+from .dimsizes import remember_origin
 from .errors import ShapeError, TensorDiffError
 from .expr import Einsum, Var, make, topological
 from .reductionnodes import Where
@@ -179,6 +180,11 @@ def diff(expr: ExprLike, wrt: Wrt, order: int = 1, direction: Optional[Direction
     if several(wrt):
         return _diff_several(expr, wrt, order, direction)
     expr = as_expr(expr)
+    # td.cost and program.explain take sizes of the dims a derivative lost (dimsizes.py)
+    return remember_origin(_diff_one(expr, wrt, order, direction), expr, wrt)
+
+
+def _diff_one(expr, wrt, order, direction):
     check_wrt(wrt)
     check_homonyms(expr, wrt)
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 0:

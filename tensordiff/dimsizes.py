@@ -14,6 +14,14 @@ X (n, p) in a scalar), as values of the symbols it lost are taken. A value under
 neither a symbol nor such a dim (a typo), or a dim's size that is no int, is refused naming the
 expression's symbols and dims; a dim the expression needs and nothing sizes, by name.
 
+A price or a plan (``td.cost``, ``program.explain``), which has no values, takes the same table
+by what the expression was derived from: ``td.diff`` remembers the plain dims of the expression
+it differentiated, of its symbols and of the symbol it differentiated by (``remember_origin``),
+so a size for a dim the derivative lost is taken, while a name that is no dim of the expression
+nor of what it was derived from is refused by name (``priced_sizes``) as it always was: the
+registry of declared symbols, which evaluation reads, holds every dim some other expression of
+the session has, and cannot tell a typo from a lost dim there.
+
 >>> import numpy as np, tensordiff as td
 >>> v, y = td.vector("v", "a+b"), td.vector("y", "a")
 >>> f = td.sum(v * td.concatenate([y, td.ones("b")]))
@@ -22,13 +30,24 @@ array(10.)
 """
 
 import numbers
+import threading
+import weakref
 
 from .errors import EvaluationError, ShapeError
-from .indices import concat_parts, dim_size, format_dims, is_plain, merged_parts, slice_of
+from .expr import Var, topological
+from .indices import base_dims, check_dim_lengths, concat_parts, dim_size, format_dims, is_plain, merged_parts, \
+    slice_of
 from .reshapesteps import bind_composites
+from .select import bind_selections
 from .symboltable import declared_dims, symbols_with_dim
 
-__all__ = ["bind_dim_sizes", "solve_parts", "is_dim_size", "unknown_name"]
+__all__ = ["bind_dim_sizes", "solve_parts", "is_dim_size", "unknown_name", "remember_origin", "origin_dims",
+           "priced_sizes", "priced_table", "undetermined_hint"]
+
+# a derivative -> the plain dims of what it was derived from (interned nodes: a zero shared by two
+# derivatives holds both origins' dims); weak, so a derivative no one holds takes its entry with it
+_origins: "weakref.WeakKeyDictionary[object, frozenset[str]]" = weakref.WeakKeyDictionary()
+_origins_lock = threading.Lock()
 
 
 def bind_dim_sizes(dims, nodes, sizes):
@@ -106,7 +125,8 @@ def is_dim_size(name, value, program):
     """Whether ``value``, under a ``name`` that is no symbol of ``program``'s expression, is a dim's size:
     for a dim of the expression, an int or anything under a name no symbol was declared with (then
     checked to be an int); for another dim, an int where no symbol has that name and a declared
-    symbol has that dim as an axis (the registry lists no dim held only inside a composite one).
+    symbol has that dim as an axis, or the expression was derived from one holding it (inside a
+    composite dim too: the registry lists no dim held only inside a composite one).
 
     >>> import tensordiff as td
     >>> zero = td.diff(td.sum(td.matrix("X", "n p")) * td.scalar("s"), td.scalar("s"), order=2)
@@ -116,7 +136,8 @@ def is_dim_size(name, value, program):
     if name in program.dims:
         return isinstance(value, numbers.Integral) or declared_dims(name) is None
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and is_plain(name) \
-        and declared_dims(name) is None and next(symbols_with_dim(name), None) is not None
+        and declared_dims(name) is None and (next(symbols_with_dim(name), None) is not None
+                                             or name in origin_dims(getattr(program, "outputs", ())))
 
 
 def unknown_name(name, value, program):
@@ -127,3 +148,82 @@ def unknown_name(name, value, program):
     return EvaluationError(f"value given for {name!r}, which is no symbol of this expression, nor the size of a "
                            f"dim of it or of a declared symbol (got {type(value).__name__}; its symbols: {', '.join(sorted(program.symbols)) or 'none'}"
                            f"; its dims: {format_dims(dims) if dims else 'none'}{hint})")
+
+
+def remember_origin(derivative, expr, wrt):
+    """``derivative``, td.diff's result for ``expr`` and ``wrt``, with the plain dims of expr, its
+    symbols and wrt (and of what expr was itself derived from) remembered for ``origin_dims``."""
+    if derivative is expr:
+        return derivative
+    dims = set(_origins.get(expr, ()))
+    for node in topological([expr, wrt]):
+        if isinstance(node, Var):
+            dims.update(base for dim in node.shape for base in base_dims(dim))
+    dims.update(base for dim in expr.shape for base in base_dims(dim))
+    with _origins_lock:
+        _origins[derivative] = frozenset(dims | _origins.get(derivative, frozenset()))
+    return derivative
+
+
+def origin_dims(exprs):
+    """The plain dims of what ``exprs`` were derived from (none for an expression td.diff did not make).
+
+    >>> import tensordiff as td
+    >>> W, x = td.matrix("W", "k n"), td.vector("x", "n")
+    >>> sorted(origin_dims([td.diff(td.sum(W @ x), x, order=2)]))   # a zero (n, n): it lost k
+    ['k', 'n']
+    """
+    dims = set()
+    for expr in exprs:
+        dims.update(_origins.get(expr, ()))
+    return dims
+
+
+def priced_sizes(sizes, program, what="size"):
+    """The sizes of ``program``'s dims among ``sizes`` (by dim name, for td.cost and program.explain):
+    a size for a dim of what its outputs were derived from is taken and left out (the one table of
+    sizes of a function serves its derivatives); any other name, a sliced or composite dim, or a
+    size that is no int >= 0 is an EvaluationError naming it (``indices.check_dim_lengths``).
+
+    >>> import tensordiff as td
+    >>> W, x = td.matrix("W", "k n"), td.vector("x", "n")
+    >>> zero = td.diff(td.sum(W @ x), x, order=2)
+    >>> priced_sizes(dict(n=3, k=4), td.compile(zero))
+    {'n': 3}
+    """
+    lost = origin_dims(getattr(program, "outputs", ())) - program.dims
+    check_dim_lengths(sizes, program.dims | lost, what, least=0)
+    return {name: size for name, size in sizes.items() if name not in lost}
+
+
+def priced_table(program, sizes, call):
+    """Every dim's size that a price or a plan of ``program`` reads, from ``sizes`` by name
+    (``priced_sizes``): sliced dims' from their parents', composite dims' from their parts'. A dim
+    left without one is an EvaluationError naming the plain dims to pass, ``call`` ("td.cost(expr, ")
+    showing how.
+
+    >>> import tensordiff as td
+    >>> table = priced_table(td.compile(td.vec(td.matrix("X", "m n"))), dict(m=2, n=3), "td.cost(expr, ")
+    >>> table["n·m"]
+    6
+    """
+    table = priced_sizes(sizes, program)
+    bind_selections(program.dims, program.index_checks, table)   # n[2:5] from n
+    bind_dim_sizes(program.dims, program.nodes, table)            # n·m from n and m
+    missing = [d for d in program.dims - set(table) if slice_of(d) is None]
+    plain = sorted({b for d in missing for b in base_dims(d) if b not in table})
+    if missing:
+        raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, plain or sorted(missing)))}: pass them as "
+                              f"keywords, e.g. {call}{(plain or ['n'])[0]}=100)" + undetermined_hint(plain, table))
+    return table
+
+
+def undetermined_hint(unsized, sizes):
+    """Why dims of ``unsized`` are not solved from the sized composite dims that hold them, or ""."""
+    notes = []
+    for dim in unsized:
+        holders = sorted(c for c in sizes if not is_plain(c) and slice_of(c) is None and dim in base_dims(c))
+        if holders:
+            notes.append(f"{dim!r} occurs only inside {holders[0]!r} (of size {sizes[holders[0]]}), which does not "
+                         f"determine it")
+    return ("; " + "; ".join(notes) + ": pass it by name (" + f"{unsized[0]}=...)") if notes else ""

@@ -20,7 +20,7 @@ from .composite import STRUCTURES, structure_pair
 from .constantnodes import constant, constant_value, finite, product, zeros
 from .errors import ShapeError, TensorDiffError
 from .expr import Add, Apply, Einsum, Inv, Var, make, topological
-from .indices import format_dims, index_uses
+from .indices import format_dims, index_uses, literal_size
 
 
 # Merging an einsum into its parent stops when the result would have more operands than this,
@@ -111,6 +111,9 @@ def einsum_node(coeff, operands, subs, out, dims):
     orphans = ()
     if len(used) < len(dims):   # some index is used nowhere: unless merged away, a factor size(dim)
         orphans = [i for _, i in sorted((dims[i], i) for i in range(len(dims)) if find(i) == i and i not in used)]
+        for i in [i for i in orphans if literal_size(dims[i]) is not None]:   # a decimal dim's size is known: x[:, None]
+            coeff = product(coeff, float(literal_size(dims[i])))
+            orphans.remove(i)
     return _canonical_einsum(coeff, flat_ops, flat_subs, out, dims, orphans)
 
 

@@ -21,15 +21,16 @@ from .functionsteps import ApplyStep, MatrixStep
 from .repeatedsolve import RepeatedSolveStep, repeated_solves
 from .fusion import SumPlan
 from .inplace import donate_buffers, smaller_first
-from .indices import base_dims, check_dim_lengths, slice_of
+from .dimsizes import priced_table
+from .indices import base_dims, slice_of
 from .memory import validate_limit
 from .passes import run_passes
 from .progress import validate_progress
 from .records import explain_text, plan_text
 from .reductionsteps import CONDITIONED_PLANS, REDUCTION_PLANS
-from .reshapesteps import STRUCTURE_PLANS, bind_composites
+from .reshapesteps import STRUCTURE_PLANS
 from .reuse import reuse_pairs
-from .select import SELECTION_PLANS, bind_selections
+from .select import SELECTION_PLANS
 from .steps import EinsumStep, SumStep
 from .symboltable import check_homonyms
 
@@ -198,7 +199,8 @@ class ProgramPlan:
         dtype : {"float64", "float32"}, optional
             The dtype to price the bytes in (default "float64").
         **sizes : int
-            The size of every dim, by name (none: the plan without prices).
+            The size of every dim, by name (none: the plan without prices); sizes of dims a
+            derivative lost (those of what it was derived from) are taken too, as td.cost takes them.
 
         Returns
         -------
@@ -223,14 +225,7 @@ class ProgramPlan:
         """
         if not sizes:
             return explain_text(self)
-        check_dim_lengths(sizes, self.dims, "size", least=0)
-        sizes = dict(sizes)
-        bind_selections(self.dims, self.index_checks, sizes)
-        bind_composites(self.dims, self.nodes, sizes)   # n·m from n and m, as td.cost does
-        missing = sorted(d for d in self.dims - set(sizes) if slice_of(d) is None)
-        if missing:
-            raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, missing))}: pass them as keywords, "
-                                  f"e.g. program.explain({missing[0]}=100)")
+        sizes = priced_table(self, sizes, "program.explain(")   # f's table of sizes serves its derivatives
         return explain_text(self, sizes, np.dtype(dtype).itemsize)
 
 

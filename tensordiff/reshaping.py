@@ -13,10 +13,11 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+from .broadcasting import UNIT, parse_unit_dims
 from .composite import embed, merge, reinterpret
 from .errors import ShapeError
 from .expr import Select, Var, make
-from .indices import atoms, concat_dim, concat_parts, format_dims, merged_dim, parse_dims
+from .indices import atoms, concat_dim, concat_parts, format_dims, merged_dim
 from .printing import short
 from .einsumnodes import einsum_node
 from .simplify import as_expr
@@ -24,7 +25,7 @@ from .sumnodes import add_node
 from .annotations import Dims, ExprLike
 from .expr import Expr
 
-__all__ = ["vec", "kron", "reshape", "stack", "concatenate"]
+__all__ = ["vec", "kron", "reshape", "stack", "concatenate", "with_unit_axes"]
 
 
 def _operand(x):
@@ -46,7 +47,9 @@ class _Contraction:
         return [self.index(a) for a in atoms(dim)]
 
     def axis(self, group):
-        """The index of an axis made of the atom indices ``group``."""
+        """The index of an axis made of the atom indices ``group``; length-1 atoms (dim "1") are left
+        out of a merge, as they change no position (kron of (n, 1) and (1, m) is (n, m), as numpy's)."""
+        group = [i for i in group if self.dims[i] != UNIT] or list(group[:1])
         if len(group) == 1:
             return group[0]
         c = self.index(merged_dim(tuple(self.dims[i] for i in group)))
@@ -162,20 +165,23 @@ def kron(a: ExprLike, b: ExprLike) -> Expr:
     return c.build([ga[k] + gb[k] for k in range(a.ndim)])
 
 
-def reshape(x: ExprLike, dims: Dims) -> Expr:
+def reshape(x: ExprLike, dims: Dims | int) -> Expr:
     """``x`` with new dims, its entries read in numpy's C order (the last axis fastest), as np.reshape.
 
     Merged dims regroup the axes: a (q, m) matrix reshaped to "q·m" is its rows laid end to end,
     and a vector over "q·m" reshaped to "q m" is that matrix again. New dim names are allowed
     where the total size says what they are: their sizes must multiply to x's size, checked at
-    evaluation, where a single new dim that no value sizes takes the size that fits.
+    evaluation, where a single new dim that no value sizes takes the size that fits. The dim "1"
+    is a length-1 axis, added or dropped anywhere (numpy's ``x[:, None]`` and ``squeeze``); it
+    broadcasts against any dim.
 
     Parameters
     ----------
     x : Expr
         The tensor.
-    dims : str or tuple of str
-        The new dims, e.g. "q·m" or ("q", "m"); "*" may be written for "·".
+    dims : str, tuple of str or -1
+        The new dims, e.g. "q·m" or ("q", "m"); "*" may be written for "·"; "1" a length-1 axis;
+        -1 all of x's entries in one axis (C order), as numpy's ``reshape(-1)``.
 
     Returns
     -------
@@ -195,9 +201,44 @@ def reshape(x: ExprLike, dims: Dims) -> Expr:
     ('q·m',)
     >>> td.reshape(td.reshape(X, "q·m"), "q m") is X
     True
+    >>> td.reshape(X, "q 1 m").shape                     # X[:, None, :]
+    ('q', '1', 'm')
     """
     x = as_expr(x)
-    dims = parse_dims(dims, "dims of reshape")
+    if _is_minus_one(dims) or isinstance(dims, tuple) and len(dims) == 1 and _is_minus_one(dims[0]):
+        entries = tuple(a for d in x.shape for a in atoms(d) if a != UNIT)   # numpy's -1: one axis of them all
+        dims = (merged_dim(entries) if entries else UNIT,)
+    dims = parse_unit_dims(dims, "dims of reshape")
+    if UNIT in x.shape or UNIT in dims:   # length-1 axes leave the C order as it is: dropped, then added
+        inner = _reshape(_without_unit_axes(x), tuple(d for d in dims if d != UNIT))
+        return with_unit_axes(inner, [k for k, d in enumerate(dims) if d == UNIT])
+    return _reshape(x, dims)
+
+
+def _is_minus_one(dims: object) -> bool:
+    return isinstance(dims, int) and not isinstance(dims, bool) and dims == -1
+
+
+def with_unit_axes(x: Expr, positions: Sequence[int]) -> Expr:
+    """``x`` with a length-1 axis (dim "1") at each of the result's axes ``positions`` (ascending),
+    as numpy's ``expand_dims``: one entry, repeated along nothing, so it broadcasts against any dim."""
+    if not positions:
+        return x
+    ndim = x.ndim + len(positions)
+    kept = tuple(k for k in range(ndim) if k not in positions)
+    dims = [UNIT] * ndim
+    for k, dim in zip(kept, x.shape):
+        dims[k] = dim
+    return einsum_node(1.0, (x,), (kept,), tuple(range(ndim)), dims)
+
+
+def _without_unit_axes(x):
+    """``x`` with its length-1 axes summed out: each holds one entry (numpy's squeeze)."""
+    ids = tuple(range(x.ndim))
+    return einsum_node(1.0, (x,), (ids,), tuple(k for k in ids if x.shape[k] != UNIT), x.shape)
+
+
+def _reshape(x, dims):
     source = [a for d in x.shape for a in atoms(d)]
     target = [a for d in dims for a in atoms(d)]
     if source == target:

@@ -1,9 +1,10 @@
 """Indexing expressions symbolically: ``H[3]``, ``H[:, 1:4]``, ``td.diff(f, X)[i, j]``.
 
 Building: ``index(expr, key)`` selects with numpy's basic-indexing rules (ints, negative ints,
-slices with steps, one ``...``, fewer keys than axes select leading axes). An int removes its
-axis; a slice turns dim ``n`` into the dim ``n[start:stop:step]`` (see ``indices.sliced_dim``);
-``:`` keeps the axis as it is. The selection is pushed down the expression: into every term of
+slices with steps, one ``...``, fewer keys than axes select leading axes, ``None`` for a new
+axis). An int removes its axis; a slice turns dim ``n`` into the dim ``n[start:stop:step]`` (see
+``indices.sliced_dim``); ``:`` keeps the axis as it is; ``None`` (np.newaxis) adds a length-1
+axis of dim "1" (reshaping.py's ``with_unit_axes``), which broadcasts against any dim. The selection is pushed down the expression: into every term of
 a sum, through elementwise functions, and into the operands of a product that carry the selected
 index, so only what the selected entries depend on is ever computed. Where it cannot go further
 (a symbol, an inverse, a delta in an output) it stays as a ``Select`` operand of a product:
@@ -22,12 +23,13 @@ import numbers
 import numpy as np
 
 from .errors import EvaluationError, ShapeError, TensorDiffError
-from .expr import Add, Apply, Einsum, Select, Take, make, topological
-from .indices import format_dims, slice_of, sliced_dim, sliced_size
+from .expr import Add, Apply, Einsum, Expr, Select, Take, make, topological
+from .indices import dim_size, format_dims, literal_size, slice_of, sliced_dim, sliced_size
 from .constantnodes import zeros
 from .einsumnodes import apply_node, einsum_node
 from .simplify import rewrite
 from .sumnodes import add_node
+from .reshaping import with_unit_axes
 
 __all__ = ["index", "plan_selections", "bind_selections", "SELECTION_PLANS"]
 
@@ -45,8 +47,15 @@ def index(expr, key):
     >>> H = td.hessian(td.sum(td.tanh(X @ W) @ a), W)     # dims (d, k, d, k)
     >>> H[3, :, 1:4].shape                                # H[3, j, 1 + l, m]
     ('k', 'd[1:4]', 'k')
+    >>> a = td.vector("a", "k")
+    >>> (a[:, None] * a[None, :]).shape                    # None adds a length-1 axis, which broadcasts
+    ('k', 'k')
     """
-    picks = _parse_key(expr, key)
+    picks, new_axes = _parse_key(expr, key)
+    return with_unit_axes(_selected(expr, picks), new_axes)
+
+
+def _selected(expr, picks):
     if not picks:
         return expr
     result = _select(expr, picks, {}, 0)
@@ -72,25 +81,40 @@ def _as_int(value):
 
 
 def _parse_key(expr, key):
-    """{axis: int or (start, stop, step)} from a numpy-style key; whole-axis slices are left out."""
+    """({axis: int or (start, stop, step)}, the result's axes that ``None`` adds) from a numpy-style
+    key; whole-axis slices are left out."""
     items = key if isinstance(key, tuple) else (key,)
     for position, item in enumerate(items):
+        if isinstance(item, Expr):
+            raise TensorDiffError(f"index {position} is an expression of shape {format_dims(item.shape)}: tensordiff "
+                                  "selects with ints, slices (start:stop:step), '...' and None, not with masks or "
+                                  "index arrays; td.where(mask, x, 0) keeps the entries a mask selects")
         if isinstance(item, (np.ndarray, list)) and not (isinstance(item, np.ndarray) and item.ndim == 0):
             raise TensorDiffError(f"index {position} is {type(item).__name__} {item!r:.40}: tensordiff selects with "
-                                  "ints, slices (start:stop:step) and '...', not index or boolean arrays")
+                                  "ints, slices (start:stop:step), '...' and None, not index or boolean arrays")
     if sum(item is Ellipsis for item in items) > 1:
         raise TensorDiffError(f"an index can hold only one '...', got {key!r}")
-    named = len(items) - (Ellipsis in items)
+    named = sum(item is not Ellipsis and item is not None for item in items)
     if named > expr.ndim:
         raise ShapeError(f"too many indices: {named} for an expression of shape {format_dims(expr.shape)}")
-    picks, axis = {}, 0
+    picks, new_axes, axis, out_axis = {}, [], 0, 0   # out_axis: the result's axes so far
     for position, item in enumerate(items):
         if item is Ellipsis:
             axis += expr.ndim - named
+            out_axis += expr.ndim - named
+            continue
+        if item is None:
+            new_axes.append(out_axis)
+            out_axis += 1
             continue
         number = _as_int(item)
         if number is not None:
+            length = literal_size(expr.shape[axis])
+            if length is not None and not -length <= number < length:   # a new or stacked axis: known now
+                raise ShapeError(f"index {number} is out of range for axis {axis} of {format_dims(expr.shape)}, "
+                                 f"whose dim {expr.shape[axis]!r} has length {length}")
             picks[axis] = number
+            out_axis -= 1
         elif isinstance(item, slice):
             bounds = [_slice_bound(part, item, position) for part in (item.start, item.stop, item.step)]
             start, stop, step = bounds
@@ -102,11 +126,12 @@ def _parse_key(expr, key):
             if (start, stop, step) != (None, None, 1):
                 picks[axis] = (start, stop, step)
         else:
-            what = "None (np.newaxis) adds no axis here" if item is None else f"{type(item).__name__} {item!r:.40}"
-            raise TensorDiffError(f"index {position} of {key!r:.60} is {what}: tensordiff selects with ints, "
-                                  "slices (start:stop:step) and '...'")
+            raise TensorDiffError(f"index {position} of {key!r:.60} is {type(item).__name__} {item!r:.40}: "
+                                  "tensordiff selects with ints, slices (start:stop:step), '...' and None "
+                                  "(a new axis)")
         axis += 1
-    return picks
+        out_axis += 1
+    return picks, new_axes
 
 
 def _slice_bound(part, item, position):
@@ -292,7 +317,7 @@ def bind_selections(dims, checks, sizes):
             if size is not None:
                 sizes[dim] = size
     for dim, key in checks:
-        size = sliced_size(dim, sizes)
+        size = dim_size(dim, sizes)
         if size is not None and not -size <= key < size:
             raise EvaluationError(f"index {key} is out of range for dim {dim!r} of size {size}")
 

@@ -20,8 +20,8 @@ written in jax.numpy (orders 1 to 4); the gradients and Hessian blocks (or Jacob
 symbols at once against jax's blocks, and td.hvp in every symbol at once; the compiled kernels
 against the numpy twin on fresh programs; the numpy, jax and dask backends; and the printed forms of
 the value, first and (for a quarter of the problems) second derivatives read back (td.parse of the
-matrix notation, the generated einsum code). Last, strict xfails for what the random-expression
-selfcheck on seeds 320000-320999 found.
+matrix notation, the generated einsum code). Last, the regression the random-expression selfcheck
+on seeds 320000-320999 found (seed 320329, fixed in passes._computed).
 """
 
 import math
@@ -824,11 +824,9 @@ def test_the_check_helper_still_finds_a_wrong_gradient_of_a_symmetric_symbol():
 
 # ---------------------------------------------------------------- what the selfcheck on seeds 320000-320999 found
 
-SOLVE_OF_ONES = ("passes._computed reads subscripts[0] of the right-hand side use_solve builds for c·inv(B) read by "
-                 "a product, and that rhs is an Einsum of no operands (a fill of ones) when the inverse is the "
-                 "product's only operand: c·Σ_j inv(B)[i,j] (c != 1, B read once) raises IndexError while planning, "
-                 "B a symbol or computed (regression of 464e2eb; fix: `len(node.operands) != 1` in _computed, so "
-                 "the fill takes the coefficient)")
+# c·Σ_j inv(B)[i,j] (c != 1, B read once, a symbol or computed) raised IndexError while planning:
+# the right-hand side inverse→solve builds there is a fill of ones (an Einsum of no operands), which
+# passes._computed read as a product (a regression of 464e2eb)
 
 
 B_SO, X_SO = td.matrix("B_so4", "n_so4 n_so4"), td.vector("x_so4", "n_so4")
@@ -844,7 +842,6 @@ SCALED_SUMS_OF_AN_INVERSE = {   # (expression, its value from B's value)
 }
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=SOLVE_OF_ONES)
 @pytest.mark.parametrize("form", sorted(SCALED_SUMS_OF_AN_INVERSE))
 def test_a_scaled_row_or_column_sum_of_an_inverse_evaluates(form):
     e, value = SCALED_SUMS_OF_AN_INVERSE[form]
@@ -852,7 +849,6 @@ def test_a_scaled_row_or_column_sum_of_an_inverse_evaluates(form):
     assert_close(td.evaluate(e, B_so4=Bv, x_so4=np.ones(3)), value(Bv), EXACT, form)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=SOLVE_OF_ONES)
 def test_a_scaled_row_sum_of_the_inverse_of_a_computed_matrix_evaluates():
     X = td.matrix("X_rs4", "n_rs4 m_rs4")
     Xv = rng_of("row sum of a computed inverse").standard_normal((3, 2))
@@ -860,7 +856,6 @@ def test_a_scaled_row_sum_of_the_inverse_of_a_computed_matrix_evaluates():
                  2 * np.linalg.inv(Xv @ Xv.T + np.eye(3)).sum(axis=1), EXACT, "2 inv(XXᵀ + I) 1")
 
 
-@pytest.mark.xfail(strict=True, reason=SOLVE_OF_ONES)
 def test_selfcheck_seed_320329_passes():
     # the mixed second derivative of t1ᵀ inv(relu(P)relu(P)ᵀ + I) t1 (t1 = N1 + Σu) is 2Σ_l inv(·)[i,l]
     from tensordiff.selfcheck import check_example

@@ -66,6 +66,14 @@ class _Dims:
         named = merged_parts(self.name[d]) if self.name[d] else None
         return None if named is None else tuple(self.new(part) for part in named)
 
+    def fresh(self):
+        """A new unnamed dim variable (``new()``, without its look-up of the name)."""
+        parent = self.parent
+        d = len(parent)
+        parent.append(d)
+        self.name.append(None)
+        return d
+
     def new(self, name=None):
         if name not in self.by_name:
             self.parent.append(len(self.parent))
@@ -126,9 +134,15 @@ class _Pass:
 
     def run(self, order):
         shapes, rules = self.shapes, _TYPE
+        shape_of = shapes.__getitem__
         for node in order:
             kids = node.kids   # a leaf's rule reads no shapes of kids: it gets its own empty kids
-            shapes[node.key] = rules[node.kind](self, node, [shapes[k.key] for k in kids] if kids else kids)
+            if not kids:
+                shapes[node.key] = rules[node.kind](self, node, kids)
+            elif len(kids) == 1:
+                shapes[node.key] = rules[node.kind](self, node, [shapes[kids[0].key]])
+            else:
+                shapes[node.key] = rules[node.kind](self, node, list(map(shape_of, [k.key for k in kids])))
 
     def fail(self, pos, message):
         fail_at(ShapeError, message, self.text, pos)
@@ -191,19 +205,27 @@ class _Pass:
 
 def _type_sym(p, node, kids):
     name = node.value
-    if name not in p.symbols:
-        dims = p.given.get(name)
-        if dims is not None and len(dims) > 2:
+    shape = p.symbols.get(name)
+    if shape is not None:
+        return shape
+    dims = p.given.get(name)
+    if dims is not None:
+        if len(dims) > 2:
             p.fail(node.pos, f"{name!r} has dims ({', '.join(dims)}): parse reads scalars, vectors and matrices")
-        if dims is not None:
-            p.symbols[name] = tuple(p.dims.new(d) for d in dims) + (ONE,) * (2 - len(dims))
-        elif name in p.symmetric:
-            p.symbols[name] = (p.dims.new(),) * 2
-        elif name.lstrip("_")[:1].isupper():
-            p.symbols[name] = (p.dims.new(), p.dims.new())
-        else:
-            p.symbols[name] = (p.dims.new(), ONE) if name in p.vectors else SCALAR
-    return p.symbols[name]
+        shape = tuple([p.dims.new(d) for d in dims]) + (ONE,) * (2 - len(dims))
+    elif name in p.symmetric:
+        shape = (p.dims.fresh(),) * 2
+    elif _upper(name):
+        shape = (p.dims.fresh(), p.dims.fresh())
+    else:
+        shape = (p.dims.fresh(), ONE) if name in p.vectors else SCALAR
+    p.symbols[name] = shape
+    return shape
+
+
+def _upper(name):
+    """Whether ``name`` is upper-case by the conventions (X, W1, _A): a matrix unless given otherwise."""
+    return name[0].isupper() or name[0] == "_" and name.lstrip("_")[:1].isupper()
 
 
 def _given_sizes(p, node):
@@ -251,6 +273,8 @@ def _type_pow(p, node, kids):
 
 def _type_call(p, node, kids):
     rule = function_row(node.value)[0]
+    if rule == "same":   # elementwise: the argument's shape, a tensor's too (_type_tensor_call)
+        return kids[0]
     if rule == "tensor" or max(map(len, kids), default=0) > 2:
         return _type_tensor_call(p, node, kids)
     (rows, cols), arg = kids[0], node.kids[0]
@@ -355,6 +379,10 @@ def _type_chain(p, node, kids):
                     rows = _row_runs([op for op, _ in node.value], kids)
                 if rows[k] and (k == 1 or node.value[k - 2][0] == "*"):  # x*y'
                     p.want_vector([node.kids[k - 1]], kids[k - 1])
+            if acc == SCALAR or shape == SCALAR:   # _product's answer for a scaling, without the call
+                acc = shape if acc == SCALAR else acc
+                kinds.append("scale")
+                continue
             acc, kind = _product(p, pos, node, k, acc, shape)
             kinds.append(kind)
             continue
@@ -389,7 +417,8 @@ _TYPE = {
     "T": _type_transpose,
     "pow": _type_pow,
     "call": _type_call,
-    "sum": lambda p, node, kids: p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
+    "sum": lambda p, node, kids: SCALAR if kids.count(SCALAR) == len(kids) else   # common's answer, sooner
+    p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
     "compare": lambda p, node, kids: p.common(node.value[:1] + node.value,
                                               [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
     "chain": _type_chain,

@@ -132,17 +132,14 @@ class _Pass:
         self.dims, self.flips = _Dims(), set()
         self.shapes, self.symbols, self.products = {}, {}, {}
 
-    def run(self, order):
-        shapes, rules = self.shapes, _TYPE
-        shape_of = shapes.__getitem__
-        for node in order:
-            kids = node.kids   # a leaf's rule reads no shapes of kids: it gets its own empty kids
-            if not kids:
-                shapes[node.key] = rules[node.kind](self, node, kids)
-            elif len(kids) == 1:
-                shapes[node.key] = rules[node.kind](self, node, [shapes[kids[0].key]])
+    def run(self, plan):
+        """Type the nodes of ``plan`` (_plan's), children first."""
+        shapes = self.shapes
+        for rule, node, key, kid_keys in plan:
+            if kid_keys is None:   # a leaf's rule reads no shapes of kids: it gets its own empty kids
+                shapes[key] = rule(self, node, node.kids)
             else:
-                shapes[node.key] = rules[node.kind](self, node, list(map(shape_of, [k.key for k in kids])))
+                shapes[key] = rule(self, node, [shapes[k] for k in kid_keys])
 
     def fail(self, pos, message):
         fail_at(ShapeError, message, self.text, pos)
@@ -442,14 +439,15 @@ def infer_shapes(order, text, given, symmetric=frozenset()):
     a lower-case name from h to z is a vector wherever the expression still types with it as one."""
     _check_dim_names(order, text, given)
     scalars = set(_leads([k for n in order if n.kind == "pow" and n.value[0] == "^" for k in n.kids]))
-    typed = _settle(order, text, given, set(), scalars, symmetric)
+    plan = _plan(order)
+    typed = _settle(plan, text, given, set(), scalars, symmetric)
     open_names = [name for name in dict.fromkeys(n.value for n in order if n.kind == "sym")
                   if CONVENTIONAL_VECTOR.fullmatch(name) and name not in given and name not in scalars
                   and name not in typed.vectors]
     tries = [open_names] if len(open_names) > 1 else []   # all at once first: the usual case, one pass
     for attempt in tries + [[name] for name in open_names[:MAX_CONVENTION_TRIES]]:
         try:
-            typed = _settle(order, text, given, typed.vectors | set(attempt), scalars, symmetric)
+            typed = _settle(plan, text, given, typed.vectors | set(attempt), scalars, symmetric)
         except ShapeError:
             continue   # a scalar after all: its uses decide
         if attempt is open_names:
@@ -457,12 +455,18 @@ def infer_shapes(order, text, given, symmetric=frozenset()):
     return typed
 
 
-def _settle(order, text, given, vectors, scalars, symmetric):
+def _plan(order):
+    """(typing rule, node, key, its kids' keys or None for a leaf) of each node: what every pass reads."""
+    return [(_TYPE[node.kind], node, node.key, tuple([kid.key for kid in node.kids]) if node.kids else None)
+            for node in order]
+
+
+def _settle(plan, text, given, vectors, scalars, symmetric):
     """Passes of shape inference until no scalar wants to be a vector; the last pass."""
     while True:
         typed = _Pass(text, given, vectors, scalars, symmetric)
         try:
-            typed.run(order)
+            typed.run(plan)
         except ShapeError:
             if not typed.flips:
                 raise

@@ -157,7 +157,7 @@ def _whole_product(node, kids, typed, traced=False):
     shapes, values = typed.shapes, typed.values
     operands, subs, dims, flat = [], [], [], []
     rows = cols = None   # the product's row and column index so far (None: an axis of size 1)
-    merging = False   # whether a factor is a product of operands, or a constant not a nonzero scalar
+    merging = False   # whether a factor is an Einsum other than a nonzero scalar constant (no operands, no indices)
     for kid, value, kind in zip(node.kids, kids, ("first", *typed.products[node.key])):
         shape = shapes[kid.key]
         if len(shape) > 2:
@@ -170,7 +170,7 @@ def _whole_product(node, kids, typed, traced=False):
         swapped = transposed and len(axes) == 2
         if isinstance(value, Einsum):
             flat.extend(value.operands)
-            merging = merging or bool(value.operands or value.out) or value.coeff == 0.0
+            merging = merging or bool(value.operands or value.dims) or value.coeff == 0.0   # size(n): dims, no out
         else:
             flat.append(value)
         if len(flat) > MAX_MERGED_OPERANDS or len(axes) != has_rows + has_cols:
@@ -207,7 +207,7 @@ def _whole_product(node, kids, typed, traced=False):
         out = _present(rows, cols)
     if merging:
         return einsum_node(1.0, operands, subs, out, dims)
-    # No factor to merge but nonzero scalar constants, which einsum_node would fold into the
+    # No factor to merge but nonzero scalar constants (without indices: size(X, 1) has one), which einsum_node would fold into the
     # coefficient left to right, and (by _fuses_alike) nothing for it to rewrite; every index is
     # read by a factor: the canonical product of the rest is the node einsum_node gives.
     coeff, plain, plain_subs = 1.0, [], []

@@ -395,6 +395,12 @@ def _type_chain(p, node, kids):
     return acc
 
 
+def _type_sum(p, node, kids):
+    if kids.count(SCALAR) == len(kids):   # common's answer for scalars alone, without listing them
+        return SCALAR
+    return p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)])
+
+
 def _type_along(p, node, kids):
     """sum(X, 1) is a row vector (1, cols), sum(X, 2) a column vector (rows, 1); size(X, d) a scalar."""
     name, dim = node.value
@@ -414,8 +420,7 @@ _TYPE = {
     "T": _type_transpose,
     "pow": _type_pow,
     "call": _type_call,
-    "sum": lambda p, node, kids: SCALAR if kids.count(SCALAR) == len(kids) else   # common's answer, sooner
-    p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
+    "sum": _type_sum,
     "compare": lambda p, node, kids: p.common(node.value[:1] + node.value,
                                               [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
     "chain": _type_chain,

@@ -134,7 +134,8 @@ def test_plain_products_are_the_nodes_einsum_node_builds(monkeypatch):
         return node
 
     texts = ["1*x", "2.5*A*x", "x'*2*y", "(-1.5)*x'*A*y*0.5", "2*tr(X'*A*X*Y)", "A*x*3", "x*u'*2",
-             "3.5*tanh(A*x + y)'*B*y - tr(C'*A*B)", "1*X*1", "2*(A*X)'*x"]
+             "3.5*tanh(A*x + y)'*B*y - tr(C'*A*B)", "1*X*1", "2*(A*X)'*x", "size(X, 1)*size(X, 2)*x",
+             "2*size(A, 1)*A*x", "0*A*x", "vector(2)'*x", "eye*A*x", "size(n)*x'*y"]
     texts += [random_chain(rng, rng.randint(2, 6)) for _ in range(400)]
     for text in texts:
         monkeypatch.setattr(build_module, "plain_product", compared)

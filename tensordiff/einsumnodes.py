@@ -117,6 +117,20 @@ def einsum_node(coeff, operands, subs, out, dims):
     return _canonical_einsum(coeff, flat_ops, flat_subs, out, dims, orphans)
 
 
+def plain_product(coeff, operands, subs, out, dims):
+    """``einsum_node`` of operands that leave it nothing to do but put them in canonical order: no
+    Einsum among them (nothing to merge), no inverse, power or structure constant (nothing to
+    rewrite), and every index read by an operand or ``out`` (no size factor). The same node,
+    without looking for what is not there; the callers make sure of the conditions.
+
+    >>> import tensordiff as td
+    >>> A, x = td.matrix("A", "n p"), td.vector("x", "p")
+    >>> plain_product(2.0, [x, A], [(1,), (0, 1)], (0,), ["n", "p"]) is 2 * (A @ x)
+    True
+    """
+    return _canonical_einsum(float(coeff), list(operands), [tuple(sub) for sub in subs], tuple(out), list(dims), ())
+
+
 def _itself(i):
     return i
 

@@ -17,8 +17,8 @@ from .indices import merged_dim, parse_dims
 from .parseshapes import ONE
 from .parsesyntax import fail_at
 from .parsewords import COMPARISONS, FUNCTION_TABLE, function_row
-from .constantnodes import constant
-from .einsumnodes import MAX_MERGED_OPERANDS, einsum_node, is_symmetric
+from .constantnodes import constant, product
+from .einsumnodes import MAX_MERGED_OPERANDS, einsum_node, is_symmetric, plain_product
 from .simplify import as_expr
 from .sumnodes import add_node
 from .composite import STRUCTURES
@@ -157,17 +157,20 @@ def _whole_product(node, kids, typed, traced=False):
     shapes, values = typed.shapes, typed.values
     operands, subs, dims, flat = [], [], [], []
     rows = cols = None   # the product's row and column index so far (None: an axis of size 1)
+    merging = False   # whether a factor is an Einsum other than a nonzero scalar constant (no operands, no indices)
     for kid, value, kind in zip(node.kids, kids, ("first", *typed.products[node.key])):
         shape = shapes[kid.key]
         if len(shape) > 2:
             return None
         has_rows, has_cols = shape[0] != ONE, shape[1] != ONE
-        if kid.kind == "T":   # A' is A read with its indices swapped (a vector' is the vector)
+        transposed = kid.kind == "T"
+        if transposed:   # A' is A read with its indices swapped (a vector' is the vector)
             value = values[kid.kids[0].key]
         axes = value.shape
-        swapped = kid.kind == "T" and len(axes) == 2
+        swapped = transposed and len(axes) == 2
         if isinstance(value, Einsum):
             flat.extend(value.operands)
+            merging = merging or bool(value.operands or value.dims) or value.coeff == 0.0   # size(n): dims, no out
         else:
             flat.append(value)
         if len(flat) > MAX_MERGED_OPERANDS or len(axes) != has_rows + has_cols:
@@ -199,8 +202,22 @@ def _whole_product(node, kids, typed, traced=False):
         renumber[cols] = renumber[rows]
         subs = [tuple([renumber[i] for i in sub]) for sub in subs]
         del dims[cols]
-        return einsum_node(1.0, operands, subs, (), dims)
-    return einsum_node(1.0, operands, subs, _present(rows, cols), dims)
+        out = ()
+    else:
+        out = _present(rows, cols)
+    if merging:
+        return einsum_node(1.0, operands, subs, out, dims)
+    # No factor to merge but nonzero scalar constants (without indices: size(X, 1) has one), which einsum_node would fold into the
+    # coefficient left to right, and (by _fuses_alike) nothing for it to rewrite; every index is
+    # read by a factor: the canonical product of the rest is the node einsum_node gives.
+    coeff, plain, plain_subs = 1.0, [], []
+    for value, sub in zip(operands, subs):
+        if isinstance(value, Einsum):
+            coeff = product(coeff, value.coeff)
+        else:
+            plain.append(value)
+            plain_subs.append(sub)
+    return plain_product(coeff, plain, plain_subs, out, dims)
 
 
 def _present(rows, cols):

@@ -66,6 +66,14 @@ class _Dims:
         named = merged_parts(self.name[d]) if self.name[d] else None
         return None if named is None else tuple(self.new(part) for part in named)
 
+    def fresh(self):
+        """A new unnamed dim variable (``new()``, without its look-up of the name)."""
+        parent = self.parent
+        d = len(parent)
+        parent.append(d)
+        self.name.append(None)
+        return d
+
     def new(self, name=None):
         if name not in self.by_name:
             self.parent.append(len(self.parent))
@@ -124,11 +132,14 @@ class _Pass:
         self.dims, self.flips = _Dims(), set()
         self.shapes, self.symbols, self.products = {}, {}, {}
 
-    def run(self, order):
-        shapes, rules = self.shapes, _TYPE
-        for node in order:
-            kids = node.kids   # a leaf's rule reads no shapes of kids: it gets its own empty kids
-            shapes[node.key] = rules[node.kind](self, node, [shapes[k.key] for k in kids] if kids else kids)
+    def run(self, plan):
+        """Type the nodes of ``plan`` (_plan's), children first."""
+        shapes = self.shapes
+        for rule, node, key, kid_keys in plan:
+            if kid_keys is None:   # a leaf's rule reads no shapes of kids: it gets its own empty kids
+                shapes[key] = rule(self, node, node.kids)
+            else:
+                shapes[key] = rule(self, node, [shapes[k] for k in kid_keys])
 
     def fail(self, pos, message):
         fail_at(ShapeError, message, self.text, pos)
@@ -191,19 +202,27 @@ class _Pass:
 
 def _type_sym(p, node, kids):
     name = node.value
-    if name not in p.symbols:
-        dims = p.given.get(name)
-        if dims is not None and len(dims) > 2:
+    shape = p.symbols.get(name)
+    if shape is not None:
+        return shape
+    dims = p.given.get(name)
+    if dims is not None:
+        if len(dims) > 2:
             p.fail(node.pos, f"{name!r} has dims ({', '.join(dims)}): parse reads scalars, vectors and matrices")
-        if dims is not None:
-            p.symbols[name] = tuple(p.dims.new(d) for d in dims) + (ONE,) * (2 - len(dims))
-        elif name in p.symmetric:
-            p.symbols[name] = (p.dims.new(),) * 2
-        elif name.lstrip("_")[:1].isupper():
-            p.symbols[name] = (p.dims.new(), p.dims.new())
-        else:
-            p.symbols[name] = (p.dims.new(), ONE) if name in p.vectors else SCALAR
-    return p.symbols[name]
+        shape = tuple([p.dims.new(d) for d in dims]) + (ONE,) * (2 - len(dims))
+    elif name in p.symmetric:
+        shape = (p.dims.fresh(),) * 2
+    elif _upper(name):
+        shape = (p.dims.fresh(), p.dims.fresh())
+    else:
+        shape = (p.dims.fresh(), ONE) if name in p.vectors else SCALAR
+    p.symbols[name] = shape
+    return shape
+
+
+def _upper(name):
+    """Whether ``name`` is upper-case by the conventions (X, W1, _A): a matrix unless given otherwise."""
+    return name[0].isupper() or name[0] == "_" and name.lstrip("_")[:1].isupper()
 
 
 def _given_sizes(p, node):
@@ -251,6 +270,8 @@ def _type_pow(p, node, kids):
 
 def _type_call(p, node, kids):
     rule = function_row(node.value)[0]
+    if rule == "same":   # elementwise: the argument's shape, a tensor's too (_type_tensor_call)
+        return kids[0]
     if rule == "tensor" or max(map(len, kids), default=0) > 2:
         return _type_tensor_call(p, node, kids)
     (rows, cols), arg = kids[0], node.kids[0]
@@ -355,6 +376,10 @@ def _type_chain(p, node, kids):
                     rows = _row_runs([op for op, _ in node.value], kids)
                 if rows[k] and (k == 1 or node.value[k - 2][0] == "*"):  # x*y'
                     p.want_vector([node.kids[k - 1]], kids[k - 1])
+            if acc == SCALAR or shape == SCALAR:   # _product's answer for a scaling, without the call
+                acc = shape if acc == SCALAR else acc
+                kinds.append("scale")
+                continue
             acc, kind = _product(p, pos, node, k, acc, shape)
             kinds.append(kind)
             continue
@@ -368,6 +393,12 @@ def _type_chain(p, node, kids):
                                              (kid.start, kid.end, shape, [kid])])
     p.products[node.key] = kinds
     return acc
+
+
+def _type_sum(p, node, kids):
+    if kids.count(SCALAR) == len(kids):   # common's answer for scalars alone, without listing them
+        return SCALAR
+    return p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)])
 
 
 def _type_along(p, node, kids):
@@ -389,7 +420,7 @@ _TYPE = {
     "T": _type_transpose,
     "pow": _type_pow,
     "call": _type_call,
-    "sum": lambda p, node, kids: p.common(node.value, [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
+    "sum": _type_sum,
     "compare": lambda p, node, kids: p.common(node.value[:1] + node.value,
                                               [(k.start, k.end, s, [k]) for k, s in zip(node.kids, kids)]),
     "chain": _type_chain,
@@ -413,14 +444,15 @@ def infer_shapes(order, text, given, symmetric=frozenset()):
     a lower-case name from h to z is a vector wherever the expression still types with it as one."""
     _check_dim_names(order, text, given)
     scalars = set(_leads([k for n in order if n.kind == "pow" and n.value[0] == "^" for k in n.kids]))
-    typed = _settle(order, text, given, set(), scalars, symmetric)
+    plan = _plan(order)
+    typed = _settle(plan, text, given, set(), scalars, symmetric)
     open_names = [name for name in dict.fromkeys(n.value for n in order if n.kind == "sym")
                   if CONVENTIONAL_VECTOR.fullmatch(name) and name not in given and name not in scalars
                   and name not in typed.vectors]
     tries = [open_names] if len(open_names) > 1 else []   # all at once first: the usual case, one pass
     for attempt in tries + [[name] for name in open_names[:MAX_CONVENTION_TRIES]]:
         try:
-            typed = _settle(order, text, given, typed.vectors | set(attempt), scalars, symmetric)
+            typed = _settle(plan, text, given, typed.vectors | set(attempt), scalars, symmetric)
         except ShapeError:
             continue   # a scalar after all: its uses decide
         if attempt is open_names:
@@ -428,12 +460,18 @@ def infer_shapes(order, text, given, symmetric=frozenset()):
     return typed
 
 
-def _settle(order, text, given, vectors, scalars, symmetric):
+def _plan(order):
+    """(typing rule, node, key, its kids' keys or None for a leaf) of each node: what every pass reads."""
+    return [(_TYPE[node.kind], node, node.key, tuple([kid.key for kid in node.kids]) if node.kids else None)
+            for node in order]
+
+
+def _settle(plan, text, given, vectors, scalars, symmetric):
     """Passes of shape inference until no scalar wants to be a vector; the last pass."""
     while True:
         typed = _Pass(text, given, vectors, scalars, symmetric)
         try:
-            typed.run(order)
+            typed.run(plan)
         except ShapeError:
             if not typed.flips:
                 raise

@@ -8,7 +8,7 @@ import math
 import re
 
 from .errors import ParseError
-from .functions import USER_PREFIX, registered_user_function
+from .functions import FUNCTIONS, USER_PREFIX, registered_user_function
 from .parsewords import ALONG, ARITY, BOOL_WORDS, COMPARISONS, FUNCTION_TABLE, IDENTITY, ONES, function_word
 from .textspans import closing_parens, operand_end
 
@@ -48,6 +48,7 @@ _AFTER_NUMBER = re.compile(r"\w|\.(?![*/^'])", re.ASCII)  # what makes a number 
 _WORD = re.compile(r"[\w.]*", re.ASCII)
 
 _WORDS = frozenset((*ONES, *ALONG, *IDENTITY, *BOOL_WORDS))   # names that are no symbol, or not always
+_SPECIAL_PREFIXES = ("polygamma", USER_PREFIX)   # names that may be functions (function_word) or a user one
 _Token = collections.namedtuple("_Token", "kind value pos end")
 
 
@@ -113,6 +114,20 @@ class _Node:
         node.kind, node.kids, node.value, node.key = self.kind, self.kids, self.value, self.key
         node.pos, node.start, node.end = self.pos + offset, self.start + offset, self.end + offset
         return node
+
+
+def _leaf(keys, kind, pos, end, value):
+    """``_Node(keys, kind, pos, pos, end, (), value)`` of a sym or num, without asking which kind it is."""
+    node = _new_node(_Node)
+    node.kind, node.pos, node.start, node.end, node.kids, node.value = kind, pos, pos, end, (), value
+    number = len(keys)
+    node.key = keys.setdefault((kind, value), number)
+    if node.key == number:
+        keys.order.append(node)
+    return node
+
+
+_new_node = object.__new__
 
 
 class _Keys(dict):
@@ -312,7 +327,7 @@ class Parser:
         previous = self.before
         token = self.take()
         if token.kind == "num":
-            return _Node(self.keys, "num", token.pos, token.pos, token.end, (), token.value)
+            return _leaf(self.keys, "num", token.pos, token.end, token.value)
         if token.value == "(":
             return self.group(token)
         if token.kind == "end":
@@ -320,9 +335,9 @@ class Parser:
         if token.kind != "name":
             self.fail(f"expected an operand, got {self.source(token)}", token)
         name = token.value
-        if self.tok.value not in ("(", "'") and name not in _WORDS and not function_word(name) \
-                and not name.startswith(USER_PREFIX):   # a symbol: what the checks below come to, sooner
-            return _Node(self.keys, "sym", token.pos, token.pos, token.end, (), name)
+        if self.tok.value not in ("(", "'") and name not in _WORDS and name not in FUNCTION_TABLE \
+                and name not in FUNCTIONS and not name.startswith(_SPECIAL_PREFIXES):
+            return _leaf(self.keys, "sym", token.pos, token.end, name)   # a symbol: what the checks below come to, sooner
         primes = self.primes_before_a_call()
         user = name.startswith(USER_PREFIX)   # user.softplus(x): the user function, not the built-in
         base = name[len(USER_PREFIX):] if user else name
@@ -355,8 +370,8 @@ class Parser:
             self.sized += 1
             return _Node(self.keys, "eye", token.pos, token.pos, token.end, (), name)
         if name in BOOL_WORDS:
-            return _Node(self.keys, "num", token.pos, token.pos, token.end, (), BOOL_WORDS[name])
-        return _Node(self.keys, "sym", token.pos, token.pos, token.end, (), name)
+            return _leaf(self.keys, "num", token.pos, token.end, BOOL_WORDS[name])
+        return _leaf(self.keys, "sym", token.pos, token.end, name)
 
     def ones(self, word):
         """vector(c) or matrix(c) after the word: every entry the number c (vector(1): all ones)."""

@@ -116,3 +116,33 @@ def test_a_shape_error_in_a_chain_keeps_its_caret():
     with pytest.raises(td.ShapeError, match=r"'\*' needs matching inner dims") as info:
         td.parse("A*B*X'*C", **DIMS)
     assert str(info.value).splitlines()[-1].index("^") == str(info.value).splitlines()[-2].index("*X'")
+
+
+def test_plain_products_are_the_nodes_einsum_node_builds(monkeypatch):
+    """A chain of distinct plain factors and scalar constants skips einsum_node's merging
+    (einsumnodes.plain_product): each such product is checked against einsum_node on the same
+    fields, and the whole parse against the chain built operator by operator."""
+    rng = random.Random(20261207)
+    S = td.matrix("S", "n n", symmetric=True)
+    plain, einsum_node = build_module.plain_product, build_module.einsum_node
+    checked = []
+
+    def compared(coeff, operands, subs, out, dims):
+        node = plain(coeff, operands, subs, out, dims)
+        assert node is einsum_node(coeff, operands, subs, out, dims)
+        checked.append(node)
+        return node
+
+    texts = ["1*x", "2.5*A*x", "x'*2*y", "(-1.5)*x'*A*y*0.5", "2*tr(X'*A*X*Y)", "A*x*3", "x*u'*2",
+             "3.5*tanh(A*x + y)'*B*y - tr(C'*A*B)", "1*X*1", "2*(A*X)'*x", "size(X, 1)*size(X, 2)*x",
+             "2*size(A, 1)*A*x", "0*A*x", "vector(2)'*x", "eye*A*x", "size(n)*x'*y"]
+    texts += [random_chain(rng, rng.randint(2, 6)) for _ in range(400)]
+    for text in texts:
+        monkeypatch.setattr(build_module, "plain_product", compared)
+        try:
+            node = td.parse(text, S=S, **DIMS)
+        except (td.ShapeError, td.ParseError):
+            continue
+        assert node is pairwise(monkeypatch, text, S=S, **DIMS), text
+    assert len(checked) > 200, len(checked)
+    assert any(isinstance(node, td.Expr) and not hasattr(node, "coeff") for node in checked)  # 1*x is x

@@ -146,13 +146,13 @@ def whitened_squared_norm_through_a_cholesky_solve():
 @problem
 def log_cosh_of_data_whitened_by_a_cholesky_factor():
     # Σ log cosh(L⁻¹X), LLᵀ = S: a whitening with no symmetric square root, in S and the data
-    S = td.matrix("S_lc", "p_lc p_lc", symmetric=True)
-    X = td.matrix("X_lc", "p_lc n_lc")
+    S = td.matrix("S_lc4", "p_lc4 p_lc4", symmetric=True)
+    X = td.matrix("X_lc4", "p_lc4 n_lc4")
     f = td.sum(td.log(td.cosh(td.solve(td.cholesky(S), X))))
     rng = rng_of("log cosh whitened")
-    v = dict(S_lc=spd(rng, 3, 0.5), X_lc=rng.standard_normal((3, 2)))
+    v = dict(S_lc4=spd(rng, 3, 0.5), X_lc4=rng.standard_normal((3, 2)))
     return Problem(f, {S: 2, X: 2}, v, lambda u: jnp.sum(jnp.log(jnp.cosh(
-        jnp.linalg.solve(jnp.linalg.cholesky(u["S_lc"]), u["X_lc"])))))
+        jnp.linalg.solve(jnp.linalg.cholesky(u["S_lc4"]), u["X_lc4"])))))
 
 
 @problem
@@ -628,15 +628,15 @@ def vec_of_axb_whose_jacobian_in_x_is_kron_of_bt_and_a():
 @problem
 def squared_norm_plus_trace_of_a_kronecker_product_in_both_factors():
     # ‖A⊗B‖² = ‖A‖²‖B‖², tr(A⊗B) = tr A tr B: ∂/∂A = 2‖B‖²A + tr(B)I
-    A, B = td.matrix("A_kt", "m_kt m_kt"), td.matrix("B_kt", "n_kt n_kt")
+    A, B = td.matrix("A_kt4", "m_kt4 m_kt4"), td.matrix("B_kt4", "n_kt4 n_kt4")
     K = td.kron(A, B)
     f = td.sum(K ** 2) + td.trace(K)
     rng = rng_of("kron norm trace")
-    v = dict(A_kt=rng.standard_normal((2, 2)), B_kt=rng.standard_normal((3, 3)))
-    Av, Bv = v["A_kt"], v["B_kt"]
-    return Problem(f, {A: 2, B: 2}, v, lambda u: jnp.sum(jnp.kron(u["A_kt"], u["B_kt"]) ** 2) + jnp.trace(jnp.kron(u["A_kt"], u["B_kt"])),
-                   {("A_kt", 1): 2 * np.sum(Bv ** 2) * Av + np.trace(Bv) * np.eye(2),
-                    ("B_kt", 1): 2 * np.sum(Av ** 2) * Bv + np.trace(Av) * np.eye(3)})
+    v = dict(A_kt4=rng.standard_normal((2, 2)), B_kt4=rng.standard_normal((3, 3)))
+    Av, Bv = v["A_kt4"], v["B_kt4"]
+    return Problem(f, {A: 2, B: 2}, v, lambda u: jnp.sum(jnp.kron(u["A_kt4"], u["B_kt4"]) ** 2) + jnp.trace(jnp.kron(u["A_kt4"], u["B_kt4"])),
+                   {("A_kt4", 1): 2 * np.sum(Bv ** 2) * Av + np.trace(Bv) * np.eye(2),
+                    ("B_kt4", 1): 2 * np.sum(Av ** 2) * Bv + np.trace(Av) * np.eye(3)})
 
 
 # ---------------------------------------------------------------- checking

@@ -147,6 +147,13 @@ def _broadcast_scalar(node):
     return not any(i in used for i in node.out)
 
 
+def _scaled_identity(node):
+    """Whether ``node`` is scalars times the identity (an einsum writing a diagonal no operand reads)."""
+    if not (isinstance(node, Einsum) and len(node.out) == 2 and node.out[0] == node.out[1]):
+        return False
+    return not any(node.out[0] in sub for sub in node.subscripts)
+
+
 def _row_broadcast(node):
     """Whether ``node`` is constant along its first axis (a matrix einsum that never uses out[0])."""
     return isinstance(node, Einsum) and len(node.out) == 2 and node.out[0] != node.out[1] \
@@ -273,8 +280,11 @@ class _Writer(MatrixForms, StructureMatrixForms):
             raise NoMatrixForm  # c1 + c2 (or b' + c') broadcast to a matrix: it would read back smaller
         parts, outer = [], self.in_sum   # restored after: a sum inside a term (log(1 + r*r)) must not clear
         outer_term = self.sum_term
+        # an eye in a term is sized by another term only if one has the sum's shape: c*eye - d reads back unsized
+        sizing = [t for t in terms if not (_broadcast_scalar(t) or _scaled_identity(t))]
         for term in terms:                # the term's own mark (selfcheck seed 51136)
-            self.in_sum = self.sum_term = term
+            self.in_sum = term
+            self.sum_term = term if any(t is not term for t in sizing) else None
             parts.append(self.write(term))
         self.in_sum, self.sum_term = outer, outer_term
         leads = [self.scalar_lead.get(part, 0) for part in parts] if shape else None

@@ -95,3 +95,17 @@ def test_the_selfcheck_fails_a_text_that_reads_back_unsized():
     assert reads_back(example, example.expr, td.matrix_notation(example.expr))
     with pytest.raises(CheckFailure, match="no symbol sizes"):
         reads_back(example, example.expr, "vector(0)")
+
+
+def test_an_identity_in_a_sum_of_scalars_is_sized():
+    # selfcheck seed 331244: d/dM of Σ_i (M[i,i] - mean of M's column sums) times a scalar is
+    # c*eye - c/size(a); in a sum eye was left to the other terms to size, but a scalar sizes none,
+    # and td.parse read it back as n x n
+    M, q = td.matrix("M_se", "a_se a_se"), td.scalar("q_se")
+    f = q * (td.trace(M) - td.mean(td.sum(M, axis=0)))
+    gradient = td.grad(f, M)
+    values = {"M_se": RNG.standard_normal((4, 4)), "q_se": np.float64(1.7)}
+    text = round_trip(gradient, values)
+    assert "eye(size(a_se))" in text, text
+    A = td.matrix("A_se", "a_se a_se")   # beside a matrix term, eye stays unsized
+    assert round_trip(q * td.eye("a_se") + A, {"q_se": 0.5, "A_se": RNG.standard_normal((4, 4))}) == "q_se*eye + A_se"

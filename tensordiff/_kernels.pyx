@@ -15,16 +15,18 @@ numpy twin bit for bit because both do the same operations in the same order: th
 added left to right, as the twin adds group after group into the target.
 
 The module is one extension split over files for size: the walk is in _kernelrun.pxi, the bound
-pass in _kernelbound.pxi, the buffer checks in _kernelchecks.pxi (Cython ``include``).
+pass in _kernelbound.pxi, the buffer checks in _kernelchecks.pxi, the elementwise functions
+(tanh) in _kernelfunctions.pxi (Cython ``include``).
 """
 
-from cpython.buffer cimport PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (PyBUF_ANY_CONTIGUOUS, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from libc.math cimport fabs, fabsf
 from libc.stdlib cimport free, malloc
 
 # kernels.py refuses a compiled module of another version (a stale build left by an editable
 # install whose source changed) and uses the numpy twin instead of crashing on a new signature
-KERNEL_VERSION = 4
+KERNEL_VERSION = 5
 
 
 cdef extern from "_kernelrows.h" nogil:
@@ -149,3 +151,6 @@ include "_kernelbound.pxi"
 
 
 include "_kernelchecks.pxi"
+
+
+include "_kernelfunctions.pxi"

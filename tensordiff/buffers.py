@@ -22,7 +22,6 @@ cannot see (selfcheck seed 40942: a sum wrote into exp(x)'s buffer while a later
 its diagonal, a view of it).
 """
 
-import numpy as np
 
 from .expr import Add, Apply, Einsum, Inv, Solve
 from .kernels import compiled_distinct_layout
@@ -46,7 +45,7 @@ def value_kind(node, step):
     if isinstance(node, (Inv, Solve)):
         return FRESH
     if isinstance(node, Apply):   # a ufunc called without out= returns a new array
-        return OPAQUE if node.fn.user else FRESH if isinstance(node.fn.numeric, np.ufunc) else FRESH_OR_VIEW
+        return OPAQUE if node.fn.user else FRESH if node.fn.ufunc_like else FRESH_OR_VIEW
     if isinstance(node, Einsum):
         tensor_args = getattr(step, "tensor_args", None)
         if not tensor_args:

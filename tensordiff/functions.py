@@ -40,7 +40,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from . import functionvalues
+from . import functionvalues, kernelfunctions
 from .errors import TensorDiffError
 from .functiondocs import row_docstring
 from .expr import Apply, Einsum, Expr
@@ -142,6 +142,8 @@ class Elementwise:
         self.array = array
         self.code = code
         self.ufunc = ufunc
+        # numeric is called as a ufunc is: numeric(x) a new array, numeric(x, out=x) written into x
+        self.ufunc_like = isinstance(numeric, np.ufunc) or getattr(numeric, "ufunc_like", False)
         self.domain = domain
         self.finite_differences = finite_differences
         self.key = ("fn", self.base, order)
@@ -256,7 +258,7 @@ _ROWS = [
          lambda xp, sp, x: xp.sinh(x), "{np}.sinh({x})", np.sinh),
     _row("cosh", np.cosh, lambda x: _f("sinh")(x), r"\cosh",
          lambda xp, sp, x: xp.cosh(x), "{np}.cosh({x})", np.cosh),
-    _row("tanh", np.tanh, lambda x: _one_plus(power(_f("tanh")(x), 2.0), -1.0), r"\tanh",
+    _row("tanh", kernelfunctions.tanh, lambda x: _one_plus(power(_f("tanh")(x), 2.0), -1.0), r"\tanh",
          lambda xp, sp, x: xp.tanh(x), "{np}.tanh({x})", np.tanh),
     _row("sigmoid", functionvalues.sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
          lambda xp, sp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),

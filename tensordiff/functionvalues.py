@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from . import kernelfunctions
 from .errors import EvaluationError
 
 __all__ = ["scipy_special", "per_entry", "erf", "normal_cdf", "gelu", "special_function", "sigmoid", "step", "relu",
@@ -55,7 +56,7 @@ def special_function(name, public):
 
 
 def sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    return 0.5 * (1.0 + kernelfunctions.tanh(0.5 * x))
 
 
 def step(x):

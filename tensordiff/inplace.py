@@ -5,7 +5,8 @@ take: the argument's value is a fresh allocation (or a view of one) that no live
 read by no later step and no output. Two kinds of step use it here, besides the sums of
 fusion.py (``FusedSumStep.donate``):
 
-- a built-in elementwise function whose numpy implementation is a ufunc: ``f(x, out=x)`` writes
+- a built-in elementwise function whose numpy implementation is a ufunc (or called as one, as
+  kernelfunctions.tanh): ``f(x, out=x)`` writes
   the same numbers ``f(x)`` would into x's buffer (``InPlaceFunctionStep``);
 - a contraction that first scales one operand by others broadcast over it (``c,cb->cb`` on
   opt_einsum's path, then a matrix product): the scaling is written into that operand's buffer,
@@ -111,7 +112,7 @@ def in_place_contraction(equation, shapes, writable):
 def in_place_step(node, step, args, may_take):
     """The step replacing ``step`` (computing ``node`` from slots ``args``) that
     writes into a dying argument's buffer, or None; ``may_take(slot)``: whether that is allowed."""
-    if isinstance(step, ApplyStep) and not step.fn.user and isinstance(step.fn.numeric, np.ufunc) and \
+    if isinstance(step, ApplyStep) and not step.fn.user and step.fn.ufunc_like and \
             not step.backend.lazy and step.backend.name == "numpy":
         return InPlaceFunctionStep(step) if may_take(args[0]) else None
     if type(step) is EinsumStep and step.gram is None and len(step.tensor_args) >= 2 and \

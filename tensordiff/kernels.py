@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-KERNEL_VERSION = 4   # of the signature kernels.py calls; _kernels.pyx states the same number
+KERNEL_VERSION = 5   # of the signature kernels.py calls; _kernels.pyx states the same number
 
 _compiled: Optional[ModuleType]
 try:
@@ -41,7 +41,7 @@ if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNE
     _why_not_compiled = "out of date (built from older source)"
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
-           "compiled_in_use", "diagonal_view", "view_axes", "one_norm", "compiled_distinct_layout",
+           "compiled_in_use", "compiled_elementwise", "diagonal_view", "view_axes", "one_norm", "compiled_distinct_layout",
            "KernelsNotBuiltWarning", "twin_chunk_shape"]
 
 _switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
@@ -111,6 +111,19 @@ def compiled_in_use() -> bool:
     True
     """
     return _state["compiled"]
+
+
+def compiled_elementwise(name: str) -> Optional[Callable[..., None]]:
+    """The compiled elementwise loop ``name`` (``"tanh_contiguous"``, kernelfunctions.py's caller)
+    while the compiled kernels are in use; None while the twin runs.
+
+    >>> from tensordiff.kernels import compiled_elementwise, compiled_in_use
+    >>> (compiled_elementwise("tanh_contiguous") is not None) == compiled_in_use()
+    True
+    """
+    if not _state["compiled"] or _compiled is None:
+        return None
+    return getattr(_compiled, name)
 
 
 def one_norm(a: np.ndarray) -> Optional[np.floating]:

@@ -43,9 +43,9 @@ import numpy as np
 from . import functionvalues, kernelfunctions
 from .errors import TensorDiffError
 from .functiondocs import row_docstring
-from .expr import Apply, Einsum, Expr
+from .expr import Add, Apply, Einsum, Expr
 from .constantnodes import constant, constant_value, zeros
-from .einsumnodes import apply_node, hadamard, scale
+from .einsumnodes import apply_node, hadamard, is_wrapper, scale
 from .simplify import as_expr
 from .sumnodes import add_node
 from .annotations import ExprLike
@@ -216,6 +216,27 @@ def _log_of_exp(arg):
     return arg.arg if isinstance(arg, Apply) and arg.fn is FUNCTIONS["exp"] else None
 
 
+def _sigmoid_argument(node):
+    """u where ``node`` is sigmoid(u), else None."""
+    return node.arg if isinstance(node, Apply) and node.fn is FUNCTIONS["sigmoid"] else None
+
+
+def _log_of_sigmoid(arg):
+    """log σ(u) = -softplus(-u) and log(1 - σ(u)) = -softplus(u): a log-likelihood's terms, which
+    would round σ to 0 or 1 and the log to -inf a few dozen units out (σ(-40) = 4e-18)."""
+    inner = _sigmoid_argument(arg)
+    if inner is not None:
+        return scale(_f("softplus")(scale(inner, -1.0)), -1.0)
+    if isinstance(arg, Add) and len(arg.terms) == 2:
+        for one, other in (arg.terms, arg.terms[::-1]):
+            if constant_value(one) == 1.0 and isinstance(other, Einsum) and other.coeff == -1.0 and \
+                    is_wrapper(other) and other.shape == arg.shape:
+                inner = _sigmoid_argument(other.operands[0])
+                if inner is not None and inner.shape == arg.shape:
+                    return scale(_f("softplus")(inner), -1.0)
+    return None
+
+
 def _gelu_derivative(x):
     # gelu′(x) = Φ(x) + x φ(x), with Φ(x) = (1 + erf(x/√2))/2 and φ(x) = exp(-x²/2)/√(2π)
     cdf = add_node([constant(0.5, x.shape), scale(_f("erf")(scale(x, functionvalues.SQRT_HALF)), 0.5)])
@@ -237,7 +258,7 @@ _ROWS = [
     _row("exp", np.exp, lambda x: _f("exp")(x), r"\exp",
          lambda xp, sp, x: xp.exp(x), "{np}.exp({x})", np.exp),
     _row("log", np.log, lambda x: power(x, -1.0), r"\log",
-         lambda xp, sp, x: xp.log(x), "{np}.log({x})", np.log, "positive", rewrites=(_log_of_exp,),
+         lambda xp, sp, x: xp.log(x), "{np}.log({x})", np.log, "positive", rewrites=(_log_of_exp, _log_of_sigmoid),
          summary="natural logarithm; as numpy, silently nan for a negative entry and -inf at 0"),
     _row("log1p", np.log1p, lambda x: power(_one_plus(x), -1.0), r"\operatorname{log1p}",
          lambda xp, sp, x: xp.log1p(x), "{np}.log1p({x})", np.log1p, "positive",
@@ -261,9 +282,10 @@ _ROWS = [
     _row("tanh", kernelfunctions.tanh, lambda x: _one_plus(power(_f("tanh")(x), 2.0), -1.0), r"\tanh",
          lambda xp, sp, x: xp.tanh(x), "{np}.tanh({x})", np.tanh),
     _row("sigmoid", functionvalues.sigmoid, lambda x: hadamard(_f("sigmoid")(x), _one_plus(_f("sigmoid")(x), -1.0)), r"\sigma",
-         lambda xp, sp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
-         {"numpy": "(0.5 * (1 + {np}.tanh(0.5 * {x})))", "torch": "{np}.sigmoid({x})"},
-         summary="logistic function 1/(1 + e^-x), computed as (1 + tanh(x/2))/2 (no overflow)"),
+         lambda xp, sp, x: 1.0 / (1.0 + xp.exp(-x)),
+         {"numpy": "(1 / (1 + {np}.exp(-({x}))))", "torch": "{np}.sigmoid({x})"},
+         summary="logistic function 1/(1 + e^-x), computed from e^-|x| (accurate in both tails, no "
+                 "overflow); log(sigmoid(x)) is rewritten -softplus(-x)"),
     _row("softplus", functionvalues.softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
          lambda xp, sp, x: xp.logaddexp(x * 0, x),
          {"numpy": "{np}.logaddexp(0.0, {x})", "torch": "{np}.logaddexp({np}.zeros_like({x}), {x})"},

@@ -15,7 +15,8 @@ numpy twin bit for bit because both do the same operations in the same order: th
 added left to right, as the twin adds group after group into the target.
 
 The module is one extension split over files for size: the walk is in _kernelrun.pxi, the bound
-pass in _kernelbound.pxi, the buffer checks in _kernelchecks.pxi (Cython ``include``).
+pass in _kernelbound.pxi, the buffer checks in _kernelchecks.pxi, and parse's compiled reader of
+syntax in _kernelparse.pxi (Cython ``include``).
 """
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
@@ -149,3 +150,6 @@ include "_kernelbound.pxi"
 
 
 include "_kernelchecks.pxi"
+
+
+include "_kernelparse.pxi"

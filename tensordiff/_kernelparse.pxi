@@ -3,8 +3,8 @@
 # Python parser makes (parsesyntax._Node, the same keys in the same order). It covers the grammar's
 # common part only: on anything else (bad text, eye, ones, size, user functions, a non-number
 # exponent, ...) it gives up and parsesyntax's Python parser reads the text, so every message for
-# bad text is the Python parser's own. It reads a repeated piece again rather than look it up (as
-# the Python parser does): in C that costs less than finding where the piece ends.
+# bad text is the Python parser's own. As the Python parser does, it reads a repeated sum operand or
+# parenthesised group of 8 characters or more once, and takes its node (moved) where it comes again.
 
 from cpython.ref cimport PyObject
 from libc.math cimport isinf
@@ -51,6 +51,7 @@ cdef enum:
     _NAME_USER = 5        # a symbol's name that is also a user function's: h'(x) may call it
 
 _MAX_SYNTAX_DEPTH = 64   # parsesyntax.MAX_DEPTH
+_MIN_REPEAT = 8   # parsesyntax.MIN_REPEAT: characters of a piece looked up before it is read
 
 
 class _Unread(Exception):
@@ -103,7 +104,8 @@ cdef class _SyntaxReader:
     cdef bytes data
     cdef const unsigned char* chars
     cdef Py_ssize_t length, count, at, last_end
-    cdef int depth
+    cdef int depth, deepest
+    cdef Py_ssize_t* match   # the index of the ")" of each "(" token (-1 where unmatched, or no "(")
     cdef unsigned char* kinds
     cdef int* codes
     cdef Py_ssize_t* starts
@@ -112,19 +114,21 @@ cdef class _SyntaxReader:
     cdef str text
     cdef object keys, node_type, new_node, name_class
     cdef list order
-    cdef dict classes, op_text
+    cdef dict classes, operands, groups   # text of a piece read -> (node, start, depth, tokens)
 
     def __cinit__(self):
         self.kinds = NULL
         self.codes = NULL
         self.starts = NULL
         self.ends = NULL
+        self.match = NULL
 
     def __dealloc__(self):
         free(self.kinds)
         free(self.codes)
         free(self.starts)
         free(self.ends)
+        free(self.match)
 
     cdef int tokenize(self) except -1:
         """Every token into the arrays, ending with an end token; a bad character or number gives up."""
@@ -136,7 +140,8 @@ cdef class _SyntaxReader:
         self.codes = <int*>malloc((n + 1) * sizeof(int))
         self.starts = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
         self.ends = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
-        if self.kinds == NULL or self.codes == NULL or self.starts == NULL or self.ends == NULL:
+        self.match = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
+        if self.kinds == NULL or self.codes == NULL or self.starts == NULL or self.ends == NULL or self.match == NULL:
             raise MemoryError()
         numbers = self.numbers
         while True:
@@ -203,7 +208,109 @@ cdef class _SyntaxReader:
         self.kinds[k], self.codes[k], self.starts[k], self.ends[k] = _END, -1, n, n
         numbers.append(None)
         self.count = k + 1
+        self.match_parens()
         return 0
+
+    cdef int match_parens(self) except -1:
+        cdef Py_ssize_t* stack = <Py_ssize_t*>malloc(self.count * sizeof(Py_ssize_t))
+        cdef Py_ssize_t k, top = 0
+        if stack == NULL:
+            raise MemoryError()
+        for k in range(self.count):
+            self.match[k] = -1
+            if self.kinds[k] == _OP and self.codes[k] == _OPEN:
+                stack[top] = k
+                top += 1
+            elif self.kinds[k] == _OP and self.codes[k] == _CLOSE and top:
+                top -= 1
+                self.match[stack[top]] = k
+        free(stack)
+        return 0
+
+    cdef Py_ssize_t operand_stop(self, Py_ssize_t first):
+        """The token after the sum operand starting at token ``first`` if it holds no comparison: the
+        first + - , ) < <= > >= or end outside parentheses that is no sign; -1 past an unmatched "(".
+        A guess: operand() keeps an operand for a repeat only where it ended there."""
+        cdef Py_ssize_t k = first
+        cdef int code, before
+        while self.kinds[k] != _END:
+            if self.kinds[k] == _OP:
+                code = self.codes[k]
+                if code == _OPEN:
+                    if self.match[k] < 0:
+                        return -1
+                    k = self.match[k] + 1
+                    continue
+                if code == _COMMA or code == _CLOSE or _LESS <= code <= _GREATER_EQUAL:
+                    return k
+                if (code == _PLUS or code == _MINUS) and k > first and self.kinds[k - 1] == _OP:
+                    before = self.codes[k - 1]
+                    if before == _QUOTE or before == _CLOSE:
+                        return k
+                elif (code == _PLUS or code == _MINUS) and k > first:
+                    return k
+            k += 1
+        return k
+
+    cdef object moved(self, tuple memo, Py_ssize_t first, Py_ssize_t start):
+        """The node of a piece read before (``memo``), now at token ``first``, character ``start``:
+        the tokens move past it (parsesyntax.Parser.reuse, and _Node.moved)."""
+        cdef Py_ssize_t offset = start - <Py_ssize_t>memo[1]
+        node = memo[0]
+        self.deepest = max(self.deepest, self.depth + <int>memo[2])
+        self.at = first + <Py_ssize_t>memo[3]
+        self.last_end = self.ends[self.at - 1]
+        if offset == 0:
+            return node
+        copy = self.new_node(self.node_type)
+        copy.kind = node.kind
+        copy.kids = node.kids
+        copy.value = node.value
+        copy.key = node.key
+        copy.pos = node.pos + offset
+        copy.start = node.start + offset
+        copy.end = node.end + offset
+        return copy
+
+    cdef object operand(self):
+        """A chain, or the node of the same text read before (parsesyntax.Parser.operand)."""
+        cdef Py_ssize_t first = self.at, stop = self.operand_stop(first), start = self.starts[first], end
+        cdef int deepest
+        if stop <= first:
+            return self.series(2, "chain", [])
+        end = self.ends[stop - 1]
+        if end - start < _MIN_REPEAT:
+            return self.series(2, "chain", [])
+        key = self.text[start:end]
+        memo = self.operands.get(key)
+        if memo is not None and self.depth + <int>memo[2] <= _MAX_SYNTAX_DEPTH:
+            return self.moved(memo, first, start)
+        deepest, self.deepest = self.deepest, self.depth
+        node = self.series(2, "chain", [])
+        if self.at == stop:
+            self.operands[key] = (node, start, self.deepest - self.depth, stop - first)
+        self.deepest = max(deepest, self.deepest)
+        return node
+
+    cdef object group(self, Py_ssize_t opening):
+        """The expression after the "(" token ``opening`` (taken), through its ")"; a group of the
+        same text read before is taken as it is (parsesyntax.Parser.group)."""
+        cdef Py_ssize_t close = self.match[opening], start = self.starts[opening]
+        cdef int deepest
+        key = None
+        if close >= 0 and self.ends[close] - start > _MIN_REPEAT:
+            key = self.text[start:self.ends[close]]
+            memo = self.groups.get(key)
+            if memo is not None and self.depth + <int>memo[2] <= _MAX_SYNTAX_DEPTH:
+                return self.moved(memo, opening, start)
+        deepest, self.deepest = self.deepest, self.depth
+        self.enter()
+        node = self.expr()
+        self.close()
+        if key is not None and self.at == close + 1:
+            self.groups[key] = (node, start, self.deepest - self.depth, close + 1 - opening)
+        self.deepest = max(deepest, self.deepest)
+        return node
 
     cdef inline bint is_op(self, int code):
         return self.kinds[self.at] == _OP and self.codes[self.at] == code
@@ -245,7 +352,7 @@ cdef class _SyntaxReader:
         """operand { operator operand } at a level: 0 compare, 1 sum, 2 chain (parsesyntax.Parser.series)."""
         cdef Py_ssize_t start = self.starts[self.at], index
         cdef int code
-        kids = [self.expr(level + 1) if level < 2 else self.unary()]
+        kids = [self.expr(level + 1) if level == 0 else self.operand() if level == 1 else self.unary()]
         while self.kinds[self.at] == _OP:
             code = self.codes[self.at]
             if level == 0 and not (_LESS <= code <= _GREATER_EQUAL) or level == 1 and code != _PLUS and \
@@ -254,7 +361,7 @@ cdef class _SyntaxReader:
                 break
             index = self.take()
             value.append((_OP_TEXT[code], self.starts[index]))
-            kids.append(self.expr(level + 1) if level < 2 else self.unary())
+            kids.append(self.expr(level + 1) if level == 0 else self.operand() if level == 1 else self.unary())
         if len(kids) == 1:
             return kids[0]
         return self.node(kind, value[len(value) - len(kids) + 1][1], start, self.last_end, kids, value,
@@ -317,6 +424,7 @@ cdef class _SyntaxReader:
         self.depth += 1
         if self.depth > _MAX_SYNTAX_DEPTH:
             raise _Unread()
+        self.deepest = max(self.deepest, self.depth)
         return 0
 
     cdef object close(self):
@@ -335,10 +443,7 @@ cdef class _SyntaxReader:
         if self.kinds[index] == _OP:
             if self.codes[index] != _OPEN:
                 raise _Unread()
-            self.enter()
-            node = self.expr()
-            self.close()
-            return node
+            return self.group(index)
         pos, end = self.starts[index], self.ends[index]
         name = self.text[pos:end]
         found = self.classes.get(name)
@@ -351,7 +456,10 @@ cdef class _SyntaxReader:
             return self.node("sym", pos, pos, end, (), name, name)
         if name_class == _NAME_OTHER or not self.is_op(_OPEN):
             raise _Unread()
-        self.take()
+        index = self.take()
+        if name_class == _NAME_FUNCTION:
+            arg = self.group(index)
+            return self.node("call", pos, pos, self.last_end, (arg,), name, name)
         self.enter()
         args = [self.expr()]
         if name_class == _NAME_ARGUMENTS:
@@ -387,7 +495,8 @@ def read_syntax(object text, object keys, list order, object node_type, object n
     reader.chars, reader.length = reader.data, len(reader.data)
     reader.numbers, reader.keys, reader.order = [], keys, order
     reader.node_type, reader.new_node, reader.name_class, reader.classes = node_type, object.__new__, name_class, {}
-    reader.at, reader.last_end, reader.depth = 0, 0, 0
+    reader.operands, reader.groups = {}, {}
+    reader.at, reader.last_end, reader.depth, reader.deepest = 0, 0, 0, 0
     try:
         reader.tokenize()
         if reader.kinds[0] == _END:

@@ -90,6 +90,10 @@ def test_nesting_deeper_than_max_depth_is_left_to_the_parser():
     assert check_same("(" * 64 + "x" + ")" * 64)
     assert _compiled("(" * 65 + "x" + ")" * 65) is None
     assert _compiled("tanh(" * 65 + "x" + ")" * 65) is None
+    piece = "(" * 40 + "x + y" + ")" * 40   # read at depth 40, then again 30 deeper: no longer taken as read
+    assert check_same(piece + " + " + "(" * 20 + piece + ")" * 20 + " + " + piece)
+    assert _compiled(piece + " + " + "(" * 30 + piece + ")" * 30) is None
+    assert _compiled("x*y + tanh(a*b + c*d) + " + "(" * 30 + "tanh(a*b + c*d)" + ")" * 30 + " + x*y") is not None
 
 
 WORDS = ["x", "y", "A", "B", "x1", "b_2", "lam", "tanh", "exp", "sum", "max", "maximum", "where", "tr", "inv",

@@ -61,7 +61,8 @@ def extensions():
     compile_args, link_args = compile_and_link_flags()
     # _kernels.pyx includes the .pxi files (one module, split for size) and the row loops of _kernelrows.h
     depends = ["tensordiff/_kernelrows.h", "tensordiff/_kernelfunctions.h", "tensordiff/_kernelrun.pxi",
-               "tensordiff/_kernelbound.pxi", "tensordiff/_kernelchecks.pxi", "tensordiff/_kernelfunctions.pxi"]
+               "tensordiff/_kernelbound.pxi", "tensordiff/_kernelchecks.pxi", "tensordiff/_kernelfunctions.pxi",
+               "tensordiff/_kernelparse.pxi"]
     kernel = Extension("tensordiff._kernels", ["tensordiff/_kernels.pyx"], include_dirs=["tensordiff"], depends=depends,
                        extra_compile_args=compile_args,
                        extra_link_args=link_args)

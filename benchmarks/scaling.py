@@ -15,7 +15,8 @@ table and saves JSON to benchmarks/results/scaling.json. Time linear in size sho
 times ``td.parse`` on about that many megabytes of text (median of the repeats, one process per
 family): "sums" is a long sum of products of declared matrices and function calls with repeated
 subexpressions, "distinct" the same with new symbols in every term (nothing to share), and
-"nested" sums of calls nested 30 deep (within parse.MAX_DEPTH).
+"nested" sums of calls nested 30 deep (within parse.MAX_DEPTH). The syntax is read by the compiled
+reader (_kernelparse.pxi) where the kernels are built; TENSORDIFF_NO_KERNELS=1 times the Python parser.
 
     python benchmarks/scaling.py --targets [--no-jax]
 

@@ -17,6 +17,10 @@ added left to right, as the twin adds group after group into the target.
 The module is one extension split over files for size: the walk is in _kernelrun.pxi, the bound
 pass in _kernelbound.pxi, the buffer checks in _kernelchecks.pxi, the elementwise functions
 (tanh) in _kernelfunctions.pxi (Cython ``include``).
+
+
+pass in _kernelbound.pxi, the buffer checks in _kernelchecks.pxi, and parse's compiled reader of
+syntax in _kernelparse.pxi (Cython ``include``).
 """
 
 from cpython.buffer cimport (PyBUF_ANY_CONTIGUOUS, PyBUF_FORMAT, PyBUF_STRIDES, PyBUF_WRITABLE, PyBuffer_Release,
@@ -154,3 +158,6 @@ include "_kernelchecks.pxi"
 
 
 include "_kernelfunctions.pxi"
+
+
+include "_kernelparse.pxi"

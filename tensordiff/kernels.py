@@ -41,8 +41,8 @@ if _compiled is not None and getattr(_compiled, "KERNEL_VERSION", None) != KERNE
     _why_not_compiled = "out of date (built from older source)"
 
 __all__ = ["assemble", "products", "ProductsLayout", "kernels_available", "kernels_info", "use_compiled",
-           "compiled_in_use", "compiled_elementwise", "diagonal_view", "view_axes", "one_norm", "compiled_distinct_layout",
-           "KernelsNotBuiltWarning", "twin_chunk_shape"]
+           "compiled_in_use", "compiled_elementwise", "diagonal_view", "view_axes", "one_norm",
+           "compiled_distinct_layout", "KernelsNotBuiltWarning", "twin_chunk_shape", "syntax_reader"]
 
 _switched_off = os.environ.get("TENSORDIFF_NO_KERNELS", "0") not in ("", "0")
 # "noted": the missing kernels were reported (the out-of-date warning above already did so)
@@ -52,6 +52,8 @@ _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 # kernels are in use); None without the compiled module
 compiled_distinct_layout: Optional[Callable[..., Optional[bool]]] = \
     _compiled.distinct_layout if _compiled is not None else None
+# parse's compiled reader of syntax (_kernelparse.pxi); getattr: a build from before it has none
+_read_syntax: Optional[Callable[..., bool]] = getattr(_compiled, "read_syntax", None)
 
 
 class KernelsNotBuiltWarning(UserWarning):
@@ -124,6 +126,17 @@ def compiled_elementwise(name: str) -> Optional[Callable[..., None]]:
     if not _state["compiled"] or _compiled is None:
         return None
     return getattr(_compiled, name)
+
+
+def syntax_reader() -> Optional[Callable[..., bool]]:
+    """parse's compiled reader of syntax (``read_syntax`` of _kernelparse.pxi) while the compiled
+    kernels are in use, else None: parsesyntax.Parser, its pure-Python twin, reads the text then.
+
+    >>> from tensordiff.kernels import compiled_in_use, syntax_reader
+    >>> (syntax_reader() is not None) <= compiled_in_use()
+    True
+    """
+    return _read_syntax if _state["compiled"] else None
 
 
 def one_norm(a: np.ndarray) -> Optional[np.floating]:

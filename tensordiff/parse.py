@@ -97,7 +97,7 @@ from .indices import parse_dims
 from .matrixnames import expand as expand_names
 from .parsebuild import build, take_live_symbols
 from .parseshapes import infer_shapes
-from .parsesyntax import MAX_DEPTH, Parser, tokenize
+from .parsesyntax import MAX_DEPTH, read_syntax
 from .annotations import Dims
 from .expr import Expr
 
@@ -226,14 +226,7 @@ def parse(text: str, /, *, symbols: Union[Expr, list[Expr], tuple[Expr, ...], se
                              f"declare it with symmetric=True, or leave {name!r} out of symmetric=")
     try:
         with without_cycle_collection():
-            parser = Parser(text)
-            try:
-                parser.parse()
-            except ParseError:
-                tokenize(text)   # a bad character or number anywhere in the text is the error reported, as ever
-                raise
-            order = parser.keys.order   # children first, one node per key; the last is the whole text's
-            del parser
+            order = read_syntax(text)   # children first, one node per key; the last is the whole text's
             used = {node.value for node in order if node.kind == "sym"} if wanted else ()
             for name in sorted(set(wanted) - set(used)):   # a typo would leave a matrix non-symmetric
                 raise ShapeError(f"symmetric= names {name!r}, which the text does not use (its symbols: "

@@ -8,8 +8,10 @@ import math
 import re
 
 from .errors import ParseError
+from .kernels import syntax_reader
 from .functions import FUNCTIONS, USER_PREFIX, registered_user_function
-from .parsewords import ALONG, ARITY, BOOL_WORDS, COMPARISONS, FUNCTION_TABLE, IDENTITY, ONES, function_word
+from .parsewords import ALONG, ARITY, BOOL_WORDS, COMPARISONS, FUNCTION_TABLE, IDENTITY, ONES, function_word, \
+    name_class
 from .textspans import closing_parens, operand_end
 
 MIN_REPEAT = 8   # characters: a shorter operand or group is read again faster than it is looked up
@@ -77,6 +79,24 @@ def tokenize(text):
         hint = _HINTS.get(ch) or ("names are ASCII: write alpha, not α" if ch.isalpha() else "")
         fail_at(ParseError, f"unexpected character {ch!r}" + (f"; {hint}" if hint else ""), text, pos)
     return tokens + [_Token("end", None, len(text), len(text))]
+
+
+def read_syntax(text):
+    """The syntax nodes of ``text`` in post-order, one per key (``Parser.keys.order``). The compiled
+    reader (_kernelparse.pxi) makes the very nodes the Parser makes, where it reads the text; the
+    Parser, its pure-Python twin, reads the rest (the notation's rarer words) and reports bad text."""
+    compiled = syntax_reader()
+    if compiled is not None:
+        keys = _Keys()
+        if compiled(text, keys, keys.order, _Node, name_class):
+            return keys.order
+    parser = Parser(text)
+    try:
+        parser.parse()
+    except ParseError:
+        tokenize(text)   # a bad character or number anywhere in the text is the error reported, as ever
+        raise
+    return parser.keys.order
 
 
 class _Node:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 
 from . import ops, reductions, reshaping
-from .functions import FUNCTIONS, builtin_function, registered_user_function, reserve_words
+from .functions import FUNCTIONS, USER_PREFIX, builtin_function, registered_user_function, reserve_words
 from .kronform import TENSOR_PRODUCTS, tensor_product
 from .vecform import UNVEC_WORDS, unvec_columns
 
@@ -73,3 +73,23 @@ def function_row(value):
     if isinstance(value, tuple):
         return "same", registered_user_function(*value)
     return FUNCTION_TABLE[value] if value in FUNCTION_TABLE else ("same", builtin_function(value))
+
+
+def name_class(name, arity=False):
+    """What the compiled reader of syntax (_kernelparse.pxi) makes of a name: 1 a symbol, 5 a symbol
+    that also names a user function (h'(x) calls it); 2 a function of one argument, 3 one that may
+    take a dimension (sum(X, 1)), 4 one of several arguments; 0 any other word (eye, vector, size,
+    True, polygamma1, ...), whose text the Python parser reads. With ``arity``: how many arguments
+    the function ``name`` takes (ARITY).
+
+    >>> [name_class(word) for word in ("X", "tanh", "sum", "where", "eye")], name_class("where", True)
+    ([1, 2, 3, 4, 0], 3)
+    """
+    if arity:
+        return ARITY[name]
+    if name in FUNCTION_TABLE:
+        return 3 if name in ALONG else 4 if name in ARITY else 2
+    if name in ALONG or name in IDENTITY or name in ONES or name in BOOL_WORDS or name in FUNCTIONS \
+            or name.startswith(("polygamma", USER_PREFIX)):
+        return 0
+    return 5 if registered_user_function(name) is not None else 1

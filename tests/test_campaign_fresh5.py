@@ -32,7 +32,7 @@ import pytest
 
 import tensordiff as td
 
-from helpers import (Campaign, Problem, assert_close, backend_agrees, every_order_matches, first_and_second_blocks_match_jax,
+from helpers import (Campaign, Problem, assert_close, backend_agrees, block, every_order_matches, first_and_second_blocks_match_jax,
                      kernels_and_twin_agree, kernels_built, printed_forms_read_back, registry, spd, symbol_values)
 
 jax = pytest.importorskip("jax")
@@ -754,6 +754,34 @@ def test_printed_forms_of_the_value_and_gradients_read_back(name):
     p = build(name)
     exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops)]
     printed_forms_read_back(exprs, symbol_values(p), name)
+
+
+@pytest.mark.parametrize("name", NAMES[1::3])
+def test_printed_forms_of_second_derivatives_read_back(name):
+    # the value goes first so that the dims a constant second derivative dropped are sized by it
+    p = build(name)
+    printed_forms_read_back(first_and_second_derivatives(p), symbol_values(p), name)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if build(n).expr.ndim == 0])
+def test_hessian_vector_products_in_every_symbol_at_once_match_jax(name):
+    # td.hvp(f, [x, y, ...], [u, v, ...]) is Σ_j H_ij u_j per symbol i; against jax's Hessian blocks
+    p = build(name)
+    orders, slices = jax_of(name)
+    values = symbol_values(p)
+    wrt = list(p.tops)
+    directions = []
+    for k, s in enumerate(wrt):
+        u = td.tensor("U5_" + s.name, s.shape, symmetric=s.symmetric)
+        value = np.random.default_rng(k).standard_normal(values[s.name].shape)
+        values[u.name] = sym(value) if s.symmetric else value
+        directions.append(u)
+    products = td.hvp(p.expr, wrt, directions) if len(wrt) > 1 else (td.hvp(p.expr, wrt[0], directions[0]),)
+    got = td.compile(list(products))(values)
+    for i, si in enumerate(wrt):
+        want = sum(np.tensordot(block(orders[2], 0, [slices[si.name], slices[sj.name]]), values[u.name], axes=u.ndim)
+                   for sj, u in zip(wrt, directions))
+        assert_close(got[i], want, EXACT, f"{name}: hvp row {si.name}")
 
 
 def arguments_of(p, values):

@@ -851,3 +851,24 @@ def test_the_gradient_of_a_cholesky_factor_s_norm_plans_no_order_four_sum():
     assert cost.peak_bytes < 40 * 8 * 40 ** 2 and cost.flops < 2e6, cost
     Sv = spd(rng_of("cholesky norm plan"), 5, 0.5)
     assert_close(td.evaluate(td.grad(f, S), S_cn5=Sv), np.eye(5), EXACT, "∂‖chol(S)‖²/∂S = I")
+
+
+# ---------------------------------------------------------------- what the plan-size scan of random expressions found
+
+@pytest.mark.parametrize("chosen", ["maximum", "where"])
+def test_a_choice_over_a_row_major_vec_plans_no_jacobian(chosen):
+    # ∂vec(Nᵀ)/∂N is a bare 0/1 merge (vec(N)'s is an einsum of one), so where_of_derivatives
+    # did not see it as a Jacobian J and chose over the whole (a·b, a, b) shape: 102 MB at
+    # a = b = 40 for an a×b gradient (selfcheck seed 118's expression); now the choice is of the
+    # a·b factors, times J
+    N, q, W = td.matrix("N_vt5", "a_vt5 b_vt5"), td.scalar("q_vt5"), td.vector("W_vt5", "a_vt5·b_vt5")
+    flat = td.vec(N.T)
+    f = td.sum(W * (td.maximum(q, flat) if chosen == "maximum" else td.where(flat > q, flat, 0.5 * q)) ** 2)
+    cost = td.cost([f, td.grad(f, N)], a_vt5=40, b_vt5=40)
+    assert cost.peak_bytes < 40 * 8 * 40 ** 2, cost
+    rng = rng_of("row-major vec choice " + chosen)
+    v = dict(N_vt5=rng.standard_normal((3, 4)), q_vt5=0.1, W_vt5=rng.standard_normal(12))
+    flat_v = v["N_vt5"].ravel()
+    chosen_v = np.maximum(0.1, flat_v) if chosen == "maximum" else np.where(flat_v > 0.1, flat_v, 0.05)
+    slope = (flat_v > 0.1) * 2 * v["W_vt5"] * chosen_v    # ∂/∂N, read back in N's shape (row-major)
+    assert_close(td.evaluate(td.grad(f, N), v), slope.reshape(3, 4), EXACT, f"gradient through {chosen}")

@@ -13,13 +13,18 @@ is nan where ∂b is infinite). Branches through different Jacobians are chosen 
 zero, one Jacobian at a time.
 """
 
-from .constantnodes import is_zero, zeros
+from .composite import Embed, Merge, Reinterpret
+from .constantnodes import constant, is_zero, zeros
 from .einsumnodes import einsum_node, einsum_on
 from .expr import Add, Einsum
 from .simplify import where_node
 from .sumnodes import add_node
 
 __all__ = ["where_of_derivatives"]
+
+# the 0/1 constants of vec, kron, reshape and concatenate: a derivative that is one of them alone
+# is the Jacobian J of a factor 1 (its entries finite, so the choice's exact zeros may multiply them)
+STRUCTURES = (Merge, Embed, Reinterpret)
 
 
 def where_of_derivatives(mask, da, db):
@@ -63,7 +68,10 @@ def _by_jacobian(derivative, own):
     for term in (derivative.terms if isinstance(derivative, Add) else (derivative,)):
         if is_zero(term):
             continue
-        parts = _factored(term, own) if isinstance(term, Einsum) else None
+        if isinstance(term, STRUCTURES):   # 1·J: ∂vec(Nᵀ)/∂N is the bare 0/1 merge, no Einsum around it
+            parts = term, constant(1.0, term.shape[:own])
+        else:
+            parts = _factored(term, own) if isinstance(term, Einsum) else None
         if parts is None:
             rest.append(term)
         else:

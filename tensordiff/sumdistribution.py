@@ -6,7 +6,9 @@ result and other operands all have fewer axes, such a sum would be built whole, 
 anything else the product touches: a batch-norm gradient's Jacobian Σ_kl (T1 + T2 + T3)[i,j,k,l]
 R[k,l] is an n×p×n×p tensor (75 GiB at n = 1000, p = 100), where each term, contracted with R on
 its own, loses its Kronecker deltas and costs no more than the n×p result. So such a product
-becomes the sum of its products with each term.
+becomes the sum of its products with each term. A product of the sum alone, a reduction, is one
+too: the gradient of ‖chol(S)‖² is Σ_kl (T1 + T2 + T3)[i,j,k,l], a p⁴ sum where each term reduced
+on its own needs no more than p×p.
 
 A sum no larger than the product's result or another operand is read as it is: adding it first
 is as cheap, and distributing it would change the order in which its terms are rounded (a GP
@@ -60,7 +62,7 @@ def distribute_sums(outputs, checks=None):
 
 
 def _distributed(node):
-    if not isinstance(node, Einsum) or len(node.operands) < 2:
+    if not isinstance(node, Einsum):
         return None
     shapes = [len(op.shape) for op in node.operands]
     for k, operand in enumerate(node.operands):

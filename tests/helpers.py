@@ -220,3 +220,76 @@ def every_order_matches(p, name, orders, slices, exact, fd, fd_entries):
             below = d
     for (sname, k) in p.closed:
         assert any(s.name == sname and k <= top for s, top in p.tops.items()), (name, sname, k)
+
+
+def symbol_values(p):
+    """A Problem's values as float arrays."""
+    return {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
+
+
+class Campaign:
+    """The problems of a campaign file (a table name -> function returning a Problem), each built
+    and its jax orders (``jax_every_order``) computed once, on first use."""
+
+    def __init__(self, problems):
+        self.problems, self.built, self.orders = problems, {}, {}
+        self.names = sorted(problems)
+
+    def build(self, name):
+        if name not in self.built:
+            self.built[name] = self.problems[name]()
+        return self.built[name]
+
+    def jax_of(self, name):
+        if name not in self.orders:
+            self.orders[name] = jax_every_order(self.build(name))
+        return self.orders[name]
+
+
+def first_and_second_blocks_match_jax(p, name, orders, slices, exact, through):
+    """The derivatives of ``p`` in all its symbols at once, against jax's blocks of the flat first
+    and second derivatives: through td.grad and td.hessian of the list (``through="grad"``, a
+    scalar value), or td.jacobian of the list, then of the list of Jacobians when the value is not
+    a scalar (``through="jacobian"``)."""
+    wrt, out = list(p.tops), p.expr.ndim
+    if through == "grad":
+        assert out == 0, name
+        firsts, seconds = list(td.grad(p.expr, wrt)), [h for row in td.hessian(p.expr, wrt) for h in row]
+    else:
+        firsts = list(td.jacobian(p.expr, wrt))
+        seconds = ([h for row in td.hessian(p.expr, wrt) for h in row] if out == 0
+                   else [h for g in firsts for h in td.jacobian(g, wrt)])
+    results = td.compile([*firsts, *seconds])(symbol_values(p))
+    for k, s in enumerate(wrt):
+        assert_close(results[k], block(orders[1], out, [slices[s.name]]), exact, f"{name}: {through} in {s.name}")
+    blocks = results[len(wrt):]
+    for i, si in enumerate(wrt):
+        for j, sj in enumerate(wrt):
+            assert_close(blocks[i * len(wrt) + j], block(orders[2], out, [slices[si.name], slices[sj.name]]), exact,
+                         f"{name}: second-derivative block ({si.name}, {sj.name})")
+
+
+def kernels_and_twin_agree(exprs, values, exact, name):
+    """Fresh programs of ``exprs``, one compiled with the kernels and one with the numpy twin, give
+    the same results (within ``exact``); the kernels' setting is restored after."""
+    previous = kernels.kernels_available()
+    try:
+        results = []
+        for compiled in (True, False):
+            kernels.use_compiled(compiled)
+            results.append(td.compile(exprs)(values))
+    finally:
+        kernels.use_compiled(previous)
+    for got, want, e in zip(results[1], results[0], exprs):
+        assert_close(got, want, exact, f"{name}: twin vs kernels on {td.index_notation(e)[:60]}")
+
+
+def backend_agrees(backend, problems, tol):
+    """For each (name, Problem, expressions) of ``problems``, the expressions compiled on
+    ``backend`` give td.evaluate's values (within ``tol``)."""
+    for name, p, exprs in problems:
+        values = symbol_values(p)
+        want = [np.asarray(td.evaluate(e, values), dtype=float) for e in exprs]
+        got = td.compile(exprs, backend=backend)(values)
+        for g, w, e in zip(got, want, exprs):
+            assert_close(np.asarray(g, dtype=float), w, tol, f"{name} on {backend}: {td.index_notation(e)[:60]}")

@@ -27,7 +27,8 @@ import pytest
 
 import tensordiff as td
 
-from helpers import Problem, assert_close, block, every_order_matches, jacfwd_of_each_order, jax_every_order, printed_forms_read_back, registry, spd, symbols_of
+from helpers import (Campaign, Problem, assert_close, backend_agrees, every_order_matches, first_and_second_blocks_match_jax,
+                     jacfwd_of_each_order, printed_forms_read_back, registry, spd, symbol_values, symbols_of)
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -653,27 +654,8 @@ def gram_determinant_to_order_three():
 
 # ---------------------------------------------------------------- checking
 
-NAMES = sorted(PROBLEMS)
-BUILT = {}
-
-
-def build(name):
-    if name not in BUILT:
-        BUILT[name] = PROBLEMS[name]()
-    return BUILT[name]
-
-
-def symbol_values(p):
-    return {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
-
-
-JAX = {}
-
-
-def jax_of(name):
-    if name not in JAX:
-        JAX[name] = jax_every_order(build(name))
-    return JAX[name]
+CAMPAIGN = Campaign(PROBLEMS)
+NAMES, build, jax_of = CAMPAIGN.names, CAMPAIGN.build, CAMPAIGN.jax_of
 
 
 def test_there_are_at_least_thirty_problems():
@@ -687,21 +669,7 @@ def test_every_order_matches_closed_forms_jax_and_finite_differences(name):
 
 @pytest.mark.parametrize("name", [n for n in NAMES if len(build(n).tops) > 1])
 def test_several_symbols_give_jax_s_gradient_and_hessian_blocks(name):
-    p = build(name)
-    values = symbol_values(p)
-    orders, slices = jax_of(name)
-    wrt = list(p.tops)
-    grads = td.grad(p.expr, wrt)
-    hessian = td.hessian(p.expr, wrt)
-    program = td.compile([*grads, *(h for row in hessian for h in row)])
-    results = program(values)
-    for k, s in enumerate(wrt):
-        assert_close(results[k], block(orders[1], 0, [slices[s.name]]), EXACT, f"{name}: grad {s.name}")
-    blocks = results[len(wrt):]
-    for i, si in enumerate(wrt):
-        for j, sj in enumerate(wrt):
-            assert_close(blocks[i * len(wrt) + j], block(orders[2], 0, [slices[si.name], slices[sj.name]]), EXACT,
-                         f"{name}: hessian block ({si.name}, {sj.name})")
+    first_and_second_blocks_match_jax(build(name), name, *jax_of(name), EXACT, through="grad")
 
 
 DIRECTIONAL = [("mahalanobis_rows_in_mean_and_symmetric_metric", "S_mah"),
@@ -743,15 +711,8 @@ ON_BACKEND = {"numpy": NAMES, "jax": ["attention_in_queries_with_a_position_bias
 def test_compiled_gradients_agree_on_every_backend(backend):
     if backend == "dask":
         pytest.importorskip("dask.array")
-    for name in ON_BACKEND[backend]:
-        p = build(name)
-        values = symbol_values(p)
-        wrt = list(p.tops)
-        exprs = [p.expr, *td.grad(p.expr, wrt)]
-        want = [np.asarray(td.evaluate(e, values), dtype=float) for e in exprs]
-        got = td.compile(exprs, backend=backend)(values)
-        for g, w, e in zip(got, want, exprs):
-            assert_close(np.asarray(g, dtype=float), w, 1e-10, f"{name} on {backend}: {td.index_notation(e)[:60]}")
+    backend_agrees(backend, [(name, build(name), [build(name).expr, *td.grad(build(name).expr, list(build(name).tops))])
+                             for name in ON_BACKEND[backend]], 1e-10)
 
 
 @pytest.mark.parametrize("name", NAMES)

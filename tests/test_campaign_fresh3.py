@@ -33,7 +33,8 @@ import pytest
 import tensordiff as td
 from tensordiff import kernels
 
-from helpers import Problem, assert_close, block, every_order_matches, jax_every_order, kernels_built, printed_forms_read_back, registry, spd
+from helpers import (Campaign, Problem, assert_close, backend_agrees, every_order_matches, first_and_second_blocks_match_jax,
+                     kernels_and_twin_agree, kernels_built, printed_forms_read_back, registry, spd, symbol_values)
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -623,25 +624,8 @@ def inverse_cube_and_lower_triangle_of_a_symmetric_argument():
 
 # ---------------------------------------------------------------- checking
 
-NAMES = sorted(PROBLEMS)
-BUILT = {}
-JAX = {}
-
-
-def build(name):
-    if name not in BUILT:
-        BUILT[name] = PROBLEMS[name]()
-    return BUILT[name]
-
-
-def jax_of(name):
-    if name not in JAX:
-        JAX[name] = jax_every_order(build(name))
-    return JAX[name]
-
-
-def symbol_values(p):
-    return {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
+CAMPAIGN = Campaign(PROBLEMS)
+NAMES, build, jax_of = CAMPAIGN.names, CAMPAIGN.build, CAMPAIGN.jax_of
 
 
 def test_there_are_at_least_thirty_problems():
@@ -676,18 +660,7 @@ def gradients_and_hessian_blocks(p):
 
 @pytest.mark.parametrize("name", [n for n in NAMES if len(build(n).tops) > 1 and build(n).expr.ndim == 0])
 def test_several_symbols_give_jax_s_gradient_and_hessian_blocks(name):
-    p = build(name)
-    orders, slices = jax_of(name)
-    wrt = list(p.tops)
-    exprs = [*td.grad(p.expr, wrt), *(h for row in td.hessian(p.expr, wrt) for h in row)]
-    results = td.compile(exprs)(symbol_values(p))
-    for k, s in enumerate(wrt):
-        assert_close(results[k], block(orders[1], 0, [slices[s.name]]), EXACT, f"{name}: grad {s.name}")
-    blocks = results[len(wrt):]
-    for i, si in enumerate(wrt):
-        for j, sj in enumerate(wrt):
-            assert_close(blocks[i * len(wrt) + j], block(orders[2], 0, [slices[si.name], slices[sj.name]]), EXACT,
-                         f"{name}: hessian block ({si.name}, {sj.name})")
+    first_and_second_blocks_match_jax(build(name), name, *jax_of(name), EXACT, through="grad")
 
 
 @pytest.fixture
@@ -699,16 +672,9 @@ def restore_kernels():
 
 @pytest.mark.skipif(not kernels_built(), reason="the compiled kernels are not built: the twin is all there is")
 @pytest.mark.parametrize("name", NAMES)
-def test_kernels_and_numpy_twin_agree_on_fresh_programs(name, restore_kernels):
+def test_kernels_and_numpy_twin_agree_on_fresh_programs(name):
     p = build(name)
-    values = symbol_values(p)
-    exprs = [p.expr, *gradients_and_hessian_blocks(p)[1]]
-    results = []
-    for compiled in (True, False):
-        kernels.use_compiled(compiled)
-        results.append(td.compile(exprs)(values))
-    for got, want, e in zip(results[1], results[0], exprs):
-        assert_close(got, want, EXACT, f"{name}: twin vs kernels on {td.index_notation(e)[:60]}")
+    kernels_and_twin_agree([p.expr, *gradients_and_hessian_blocks(p)[1]], symbol_values(p), EXACT, name)
 
 
 # the jax and dask backends run eagerly, one dispatch per step: a spread of the problems keeps them quick
@@ -719,14 +685,8 @@ ON_BACKEND = {"numpy": NAMES, "jax": NAMES[::6], "dask": NAMES[1::3]}
 def test_compiled_gradients_agree_on_every_backend(backend):
     if backend == "dask":
         pytest.importorskip("dask.array")
-    for name in ON_BACKEND[backend]:
-        p = build(name)
-        values = symbol_values(p)
-        exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops)]
-        want = [np.asarray(td.evaluate(e, values), dtype=float) for e in exprs]
-        got = td.compile(exprs, backend=backend)(values)
-        for g, w, e in zip(got, want, exprs):
-            assert_close(np.asarray(g, dtype=float), w, 1e-10, f"{name} on {backend}: {td.index_notation(e)[:60]}")
+    backend_agrees(backend, [(name, build(name), [build(name).expr, *(td.diff(build(name).expr, s) for s in build(name).tops)])
+                             for name in ON_BACKEND[backend]], 1e-10)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -30,9 +30,9 @@ import numpy as np
 import pytest
 
 import tensordiff as td
-from tensordiff import kernels
 
-from helpers import Problem, assert_close, block, every_order_matches, jax_every_order, kernels_built, printed_forms_read_back, registry, spd
+from helpers import (Campaign, Problem, assert_close, backend_agrees, block, every_order_matches, first_and_second_blocks_match_jax,
+                     kernels_and_twin_agree, kernels_built, printed_forms_read_back, registry, spd, symbol_values)
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -641,25 +641,8 @@ def squared_norm_plus_trace_of_a_kronecker_product_in_both_factors():
 
 # ---------------------------------------------------------------- checking
 
-NAMES = sorted(PROBLEMS)
-BUILT = {}
-JAX = {}
-
-
-def build(name):
-    if name not in BUILT:
-        BUILT[name] = PROBLEMS[name]()
-    return BUILT[name]
-
-
-def jax_of(name):
-    if name not in JAX:
-        JAX[name] = jax_every_order(build(name))
-    return JAX[name]
-
-
-def symbol_values(p):
-    return {k: np.asarray(x, dtype=float) for k, x in p.values.items()}
+CAMPAIGN = Campaign(PROBLEMS)
+NAMES, build, jax_of = CAMPAIGN.names, CAMPAIGN.build, CAMPAIGN.jax_of
 
 
 def test_there_are_at_least_thirty_problems():
@@ -675,29 +658,7 @@ def test_every_order_matches_closed_forms_jax_and_finite_differences(name):
 def test_several_symbols_give_jax_s_jacobian_and_hessian_blocks(name):
     # td.jacobian / td.hessian of a list (the Hessian as td.jacobian of the list of gradients when
     # the value is not a scalar), against jax's blocks of the flat derivatives
-    p = build(name)
-    orders, slices = jax_of(name)
-    wrt, out = list(p.tops), p.expr.ndim
-    firsts = list(td.jacobian(p.expr, wrt))
-    if out == 0:
-        seconds = [h for row in td.hessian(p.expr, wrt) for h in row]
-    else:
-        seconds = [h for g in firsts for h in td.jacobian(g, wrt)]
-    results = td.compile([*firsts, *seconds])(symbol_values(p))
-    for k, s in enumerate(wrt):
-        assert_close(results[k], block(orders[1], out, [slices[s.name]]), EXACT, f"{name}: jacobian in {s.name}")
-    blocks = results[len(wrt):]
-    for i, si in enumerate(wrt):
-        for j, sj in enumerate(wrt):
-            assert_close(blocks[i * len(wrt) + j], block(orders[2], out, [slices[si.name], slices[sj.name]]), EXACT,
-                         f"{name}: second-derivative block ({si.name}, {sj.name})")
-
-
-@pytest.fixture
-def restore_kernels():
-    previous = kernels.kernels_available()
-    yield
-    kernels.use_compiled(previous)
+    first_and_second_blocks_match_jax(build(name), name, *jax_of(name), EXACT, through="jacobian")
 
 
 def first_and_second_derivatives(p):
@@ -707,16 +668,9 @@ def first_and_second_derivatives(p):
 
 @pytest.mark.skipif(not kernels_built(), reason="the compiled kernels are not built: the twin is all there is")
 @pytest.mark.parametrize("name", NAMES)
-def test_kernels_and_numpy_twin_agree_on_fresh_programs(name, restore_kernels):
+def test_kernels_and_numpy_twin_agree_on_fresh_programs(name):
     p = build(name)
-    values = symbol_values(p)
-    exprs = first_and_second_derivatives(p)
-    results = []
-    for compiled in (True, False):
-        kernels.use_compiled(compiled)
-        results.append(td.compile(exprs)(values))
-    for got, want, e in zip(results[1], results[0], exprs):
-        assert_close(got, want, EXACT, f"{name}: twin vs kernels on {td.index_notation(e)[:60]}")
+    kernels_and_twin_agree(first_and_second_derivatives(p), symbol_values(p), EXACT, name)
 
 
 # the jax and dask backends run eagerly, one dispatch per step: a spread of the problems keeps them quick
@@ -727,14 +681,8 @@ ON_BACKEND = {"numpy": NAMES, "jax": NAMES[::7], "dask": NAMES[3::7]}
 def test_compiled_gradients_agree_on_every_backend(backend):
     if backend == "dask":
         pytest.importorskip("dask.array")
-    for name in ON_BACKEND[backend]:
-        p = build(name)
-        values = symbol_values(p)
-        exprs = [p.expr, *(td.diff(p.expr, s) for s in p.tops)]
-        want = [np.asarray(td.evaluate(e, values), dtype=float) for e in exprs]
-        got = td.compile(exprs, backend=backend)(values)
-        for g, w, e in zip(got, want, exprs):
-            assert_close(np.asarray(g, dtype=float), w, 1e-10, f"{name} on {backend}: {td.index_notation(e)[:60]}")
+    backend_agrees(backend, [(name, build(name), [build(name).expr, *(td.diff(build(name).expr, s) for s in build(name).tops)])
+                             for name in ON_BACKEND[backend]], 1e-10)
 
 
 @pytest.mark.parametrize("name", NAMES)

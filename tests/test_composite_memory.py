@@ -1,0 +1,148 @@
+"""Peak memory of derivatives through vec/kron/reshape merges inside elementwise functions.
+
+A Kronecker product inside a function, f = Σ kron(M, v vᵀ) / (kron((M M)∘(M M), ...) + 1), has
+derivatives whose product reads a sum of the Kronecker factors' derivatives: with respect to M an
+(a·b, a·b, a, a) sum, 51.5 GiB at a = 40, b = 30, for a primal of 22 MiB (selfcheck seeds 400155
+and 400400, found by benchmarks/memoryscan.py). Sum distribution left it whole on two counts: a
+term repeating an operand stayed a nested product (einsumnodes.merge_limit), so the distributed
+products, alike but for it, were collected back into the product of their sum; and a merge
+constant, never built, counted as a 3-axis operand, so a 3-axis sum did not outgrow its reader.
+"""
+
+import numpy as np
+import pytest
+
+import tensordiff as td
+from tensordiff import kernels
+from tensordiff.composite import Merge
+from tensordiff.expr import Add, Einsum, topological
+from tensordiff.indices import base_dims
+from tensordiff.selfcheck import Example, check_example
+from tensordiff.sumdistribution import distribute_sums
+from tensordiff.testing import numeric_diff
+
+REALISTIC_KM = dict(a=40, b=30)
+MIB_KM = 2 ** 20
+
+
+def _kron_in_function_km():
+    """Σ kron(M, v vᵀ) / (kron((M M)∘(M M), (w∘w)(w∘w)ᵀ (w·w)²) + 1): the shape of seed 400400's expression."""
+    M, v, w = td.matrix("M", "a a"), td.vector("v", "b"), td.vector("w", "b")
+    K = td.kron((M @ M) * (M @ M), td.outer(w * w, w * w) * (w @ w) * (w @ w))
+    return td.sum(td.kron(M, td.outer(v, v)) / (K + 1)), {"M": M, "v": v, "w": w}
+
+
+def _values_km(seed=3, a=3, b=2):
+    rng = np.random.default_rng(seed)
+    return {"M": rng.standard_normal((a, a)) / 2, "v": rng.standard_normal(b), "w": rng.standard_normal(b) / 2}
+
+
+def _twin_km(values):
+    M, v, w = values["M"], values["v"], values["w"]
+    K = np.kron((M @ M) ** 2, np.outer(w * w, w * w) * (w @ w) ** 2)
+    return np.sum(np.kron(M, np.outer(v, v)) / (K + 1))
+
+
+def _cost_km(expr):
+    """td.cost at REALISTIC_KM, given the sizes of the plain dims ``expr``'s plan has (it refuses others)."""
+    present = {b for d in td.compile(expr).dims for b in base_dims(d)}
+    return td.cost(expr, **{d: n for d, n in REALISTIC_KM.items() if d in present})
+
+
+@pytest.mark.parametrize("name", ["M", "w", "v"])
+def test_kron_in_function_derivative_peak_stays_near_the_primal_km(name):
+    """Was 51.5 GiB (d/dM) and 1.3 GiB (d/dw) for a 22 MiB primal at a = 40, b = 30."""
+    f, symbols = _kron_in_function_km()
+    primal = td.cost(f, **REALISTIC_KM)
+    derivative = td.cost(td.diff(f, symbols[name]), **REALISTIC_KM)
+    assert primal.peak_bytes < 24 * MIB_KM
+    assert derivative.peak_bytes < 2 * primal.peak_bytes, (name, derivative.peak_bytes / MIB_KM)
+
+
+@pytest.mark.parametrize("name", ["M", "w", "v"])
+def test_kron_in_function_derivative_equals_finite_differences_km(name):
+    f, symbols = _kron_in_function_km()
+    values = _values_km()
+    assert np.allclose(td.evaluate(f, **values), _twin_km(values), rtol=1e-12)
+    got = td.evaluate(td.diff(f, symbols[name]), **values)
+    want = numeric_diff(f, symbols[name], values)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.skipif(not kernels.kernels_available(), reason="needs the compiled kernels to compare with the twin")
+def test_kron_in_function_derivative_kernels_equal_the_twin_bit_for_bit_km():
+    f, symbols = _kron_in_function_km()
+    exprs = [td.diff(f, symbols[n]) for n in ("M", "w")]
+    values = _values_km(seed=5)
+    compiled = td.compile(exprs)(**values)
+    previous = kernels.use_compiled(False)
+    try:
+        twin = td.compile(exprs)(**values)
+    finally:
+        kernels.use_compiled(previous)
+    for got, want in zip(compiled, twin):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", [400155, 400400])
+def test_selfcheck_seed_derivatives_peak_near_the_primal_km(seed):
+    """Each first derivative's planned peak at a = 40, b = 30 within 3x the primal's, or its own result's
+    and the inputs' (d/dT of seed 400155 is 330 MiB): was up to 51.5 GiB, 2399x the primal's 22 MiB."""
+    ex = Example(seed, None, True, True)
+    primal = _cost_km(ex.expr).peak_bytes
+    for name in ex.names:
+        derivative = _cost_km(ex.d(name))
+        least = max(primal, derivative.bytes + derivative.input_bytes)
+        assert derivative.peak_bytes < 3 * least, (seed, name, derivative.peak_bytes / MIB_KM, least / MIB_KM)
+
+
+@pytest.mark.parametrize("seed", [400155, 400400])
+def test_selfcheck_seed_derivatives_equal_finite_differences_km(seed):
+    results, _ = check_example(seed, max_order=2, properties=["value", "d1 vs FD", "d2 vs FD", "codegen numpy"])
+    assert not [name for name, result in results.items() if result], results
+
+
+def _outgrown_sums_km(expr):
+    """(sum axes, result axes, largest other built operand's axes) of each product reading a sum with more
+    axes than its result and its other operands, merges (never built) left out."""
+    found = []
+    for node in topological([expr]):
+        if not isinstance(node, Einsum):
+            continue
+        for k, op in enumerate(node.operands):
+            others = [len(o.shape) for j, o in enumerate(node.operands) if j != k and not isinstance(o, Merge)]
+            if isinstance(op, Add) and len(op.shape) > max([len(node.out), *others]):
+                found.append((len(op.shape), len(node.out), max(others, default=0)))
+    return found
+
+
+@pytest.mark.parametrize("name", ["M", "w"])
+def test_no_product_reads_a_larger_sum_after_distribution_km(name):
+    """d/dM: a (a·b, a·b, a, a) sum of 13-operand terms, 8 of them w, which einsum_node keeps nested
+    (merge_limit), read by a product of (a, a); d/dw: an (a·b, a·b, b) sum read by a product of (b)
+    beside 3-axis merges. Distributed, each term is read inline and no product reads a larger sum."""
+    f, symbols = _kron_in_function_km()
+    gradient = td.diff(f, symbols[name])
+    assert _outgrown_sums_km(gradient)   # as derived
+    (planned,) = distribute_sums([gradient])
+    assert not _outgrown_sums_km(planned)
+    values = _values_km(seed=11)
+    np.testing.assert_allclose(td.evaluate(planned, **values), numeric_diff(f, symbols[name], values),
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_a_term_with_a_diagonal_output_is_distributed_exactly_km():
+    """A term whose output repeats an index (x[i] y[j] read at (i, j, i, j)) is distributed as a nested
+    operand: its diagonal ties the product's indices, which einsum_node unifies."""
+    A, B = td.matrix("A", "a b"), td.matrix("B", "a b")
+    x, y, R = td.vector("x", "a"), td.vector("y", "b"), td.matrix("R", "a b")
+    diagonal = td.einsum("ik,jl->ijkl", td.diag(x), td.diag(y))
+    product = td.einsum("ijkl,kl->ij", td.outer(A, B) + diagonal, R)
+    (planned,) = distribute_sums([product])
+    assert isinstance(planned, Add)
+    rng = np.random.default_rng(2)
+    values = {"A": rng.standard_normal((3, 2)), "B": rng.standard_normal((3, 2)), "x": rng.standard_normal(3),
+              "y": rng.standard_normal(2), "R": rng.standard_normal((3, 2))}
+    want = values["A"] * np.sum(values["B"] * values["R"]) + np.outer(values["x"], values["y"]) * values["R"]
+    for expr in (product, planned):
+        np.testing.assert_allclose(td.evaluate(expr, **values), want, rtol=1e-13, atol=1e-14)

@@ -15,13 +15,14 @@ split over dK's terms).
 """
 
 from .expr import Add, Einsum, topological
+from .indices import atoms
 from .composite import STRUCTURES
 from .constantnodes import product
 from .einsumnodes import MAX_MERGED_OPERANDS, einsum_node, is_wrapper
 from .simplify import substitute
 from .sumnodes import add_node
 
-__all__ = ["distribute_sums", "outgrows_its_reader", "MAX_DISTRIBUTED_PRODUCTS"]
+__all__ = ["distribute_sums", "outgrows_its_reader", "atom_axes", "MAX_DISTRIBUTED_PRODUCTS"]
 
 MAX_DISTRIBUTED_PRODUCTS = 256   # a product that would become more products reads its sum as it is
 MAX_ROUNDS = 8                   # sums nested in the distributed terms are distributed in later rounds
@@ -32,6 +33,16 @@ def outgrows_its_reader(summed_axes, result_axes, other_axes):
     other operands have ``other_axes`` axes each, has more axes than all of them: built whole,
     it would be the product's largest tensor by a factor of a dim size or more."""
     return summed_axes > max([result_axes, *other_axes])
+
+
+def atom_axes(shape):
+    """The axes of ``shape`` with each merged dim counted as its parts: an (a·b, a·b, a, b) sum is a
+    6-axis tensor read by an (a, b, a, b) product, not as large as it.
+
+    >>> atom_axes(("a·b", "c", "a+b"))
+    4
+    """
+    return sum(len(atoms(d)) for d in shape)
 
 
 def distribute_sums(outputs, checks=None):
@@ -64,7 +75,7 @@ def distribute_sums(outputs, checks=None):
 def _distributed(node):
     if not isinstance(node, Einsum) or len(node.operands) < 2:
         return None
-    shapes = [len(op.shape) for op in node.operands]
+    shapes = [atom_axes(op.shape) for op in node.operands]
     for k, operand in enumerate(node.operands):
         if not isinstance(operand, Add) or len(operand.terms) > MAX_DISTRIBUTED_PRODUCTS:
             continue
@@ -73,7 +84,7 @@ def _distributed(node):
         others = [axes for j, axes in enumerate(shapes)
                   if j != k and not (isinstance(node.operands[j], Add) and axes >= shapes[k])
                   and not isinstance(node.operands[j], STRUCTURES)]
-        if outgrows_its_reader(shapes[k], len(node.out), others):
+        if outgrows_its_reader(shapes[k], atom_axes(node.shape), others):
             return add_node([_with_term(node, k, term) for term in operand.terms], node.shape)
     return None
 

@@ -62,6 +62,7 @@ def _unstructured(node):
         k = _next_structure(ops, subs)
         if k is None:
             break
+        k = _readable_merge(ops, subs, out, k)
         op, sub = ops.pop(k), subs.pop(k)
         before = [dims[i] for i in out]
         replaced.add(sub[0])
@@ -112,6 +113,46 @@ def _next_structure(ops, subs):
     return next((k for k, op in enumerate(ops) if isinstance(op, (Merge, Embed))), None)
 
 
+def _readable_merge(ops, subs, out, k):
+    """Among the merges of structure ``k``'s merged index, one whose parts every other merge of it
+    can be read as (the same parts, or parts that occur only as whole runs, ``_read_as``), so that
+    none is built as a 0/1 array: [c = (i, j)] [c = (k, p)] with (i, j) a (a, b) run of the output
+    and k, p read apart (b, a) splits c as (k, p) and reshapes the output. ``k`` when it is no
+    merge, or when no other merge of its index is readable either."""
+    if not isinstance(ops[k], Merge):
+        return k
+    c = subs[k][0]
+    merges = [j for j, (op, sub) in enumerate(zip(ops, subs)) if isinstance(op, Merge) and sub[0] == c
+              and c not in sub[1:]]
+    if k not in merges or len(merges) < 2:
+        return k
+    places = [sub for j, sub in enumerate(subs) if j not in merges] + [out]
+    for first in [k] + [j for j in merges if j != k]:
+        if all(ops[j].parts == ops[first].parts or _whole_runs(places, subs[j][1:]) for j in merges if j != first):
+            return first
+    return k
+
+
+def _whole_runs(places, old):
+    """Whether the indices ``old`` (distinct) occur in ``places`` only as whole runs in order."""
+    return len(set(old)) == len(old) and all(_runs_replaced(sub, old, old) is not None for sub in places)
+
+
+def _runs_replaced(sub, old, new):
+    """``sub`` with each run of ``old`` replaced by ``new``; None if an index of ``old`` occurs outside one."""
+    old, result, p = list(old), [], 0
+    while p < len(sub):
+        if list(sub[p:p + len(old)]) == old:
+            result += list(new)
+            p += len(old)
+        elif sub[p] in old:
+            return None
+        else:
+            result.append(sub[p])
+            p += 1
+    return result
+
+
 def _split(ops, subs, dims, c, parts, out):
     """Index c replaced by ``parts`` in every operand: reshaped in C order (a view). Returns the
     indices of other merges of c that are now read as ``parts`` (replaced, as c is)."""
@@ -128,30 +169,45 @@ def _split(ops, subs, dims, c, parts, out):
         op, sub = ops.pop(j), subs.pop(j)
         if _read_as(ops, subs, out, dims, sub[1:], parts):
             read_as_parts.update(sub[1:])
+        elif op.parts == tuple(dims[i] for i in parts):
+            read_as_parts.update(_unify(subs, out, zip(sub[1:], parts)))
         else:
             ops.append(_reshape(op, tuple(dims[i] for i in list(parts) + sub[1:])))   # last resort: built
             subs.append(list(parts) + sub[1:])
     return read_as_parts
 
 
+def _unify(subs, out, pairs):
+    """Each pair of indices made one everywhere (R[c, P] R[c, Q] = R[c, P] δ[P, Q], for one merge
+    read as P and as Q): [c = (k, k)] beside [c = (n, m)] is δ[n, k] δ[m, k], a diagonal, where
+    reading (k, k) as a whole run (``_read_as``) cannot be. Returns the indices renamed away."""
+    root = {}
+
+    def find(i):
+        while root.get(i, i) != i:
+            i = root[i]
+        return i
+    for a, b in pairs:
+        a, b = find(a), find(b)
+        if a != b:
+            root[max(a, b)] = min(a, b)
+    renamed = {i: find(i) for i in root}
+    for sub in subs + [out]:
+        sub[:] = [renamed.get(i, i) for i in sub]
+    return set(renamed)
+
+
 def _read_as(ops, subs, out, dims, old, new):
     """Replace each run of indices ``old`` by ``new`` (one flat index read two ways) wherever it
     occurs, reshaping operands; False (nothing changed) if an index of ``old`` occurs outside a
     whole run in order, or twice in ``old``."""
-    old, places, rewritten = list(old), subs + [out], []
+    places, rewritten = subs + [out], []
     if len(set(old)) != len(old):   # [k = (l, l)]: reading it as new ties new's parts together, a diagonal
         return False
     for sub in places:
-        result, p = [], 0
-        while p < len(sub):
-            if list(sub[p:p + len(old)]) == old:
-                result += list(new)
-                p += len(old)
-            elif sub[p] in old:
-                return False
-            else:
-                result.append(sub[p])
-                p += 1
+        result = _runs_replaced(sub, old, new)
+        if result is None:
+            return False
         rewritten.append(result)
     for j, (sub, result) in enumerate(zip(places, rewritten)):
         if list(sub) != result:

@@ -84,7 +84,7 @@ def test_kron_in_function_derivative_kernels_equal_the_twin_bit_for_bit_km():
         assert np.array_equal(got, want)
 
 
-@pytest.mark.parametrize("seed", [400155, 400400, 400408, 400017])
+@pytest.mark.parametrize("seed", [400155, 400400, 400408, 400017, 410243, 400254, 410291])
 def test_selfcheck_seed_derivatives_peak_near_the_primal_km(seed):
     """Each first derivative's planned peak at a = 40, b = 30 within 3x the primal's, or its own result's
     and the inputs' (d/dT of seed 400155 is 330 MiB): was 51.5 GiB for 400155, 400400 and 400408 (d/dM, d/dM,
@@ -97,7 +97,7 @@ def test_selfcheck_seed_derivatives_peak_near_the_primal_km(seed):
         assert derivative.peak_bytes < 3 * least, (seed, name, derivative.peak_bytes / MIB_KM, least / MIB_KM)
 
 
-@pytest.mark.parametrize("seed", [400155, 400400, 400408, 400017])
+@pytest.mark.parametrize("seed", [400155, 400400, 400408, 400017, 410243, 400254, 410291])
 def test_selfcheck_seed_derivatives_equal_finite_differences_km(seed):
     results, _ = check_example(seed, max_order=2, properties=["value", "d1 vs FD", "d2 vs FD", "codegen numpy"])
     assert not [name for name, result in results.items() if result], results
@@ -161,3 +161,71 @@ def test_a_sum_over_merged_dims_outgrows_a_reader_of_as_many_axes_km():
            and any("·" in d for d in node.shape)]
     assert big and not any(node in set(topological([planned])) for node in big)
     assert _cost_km(gradient).peak_bytes < 2 * _cost_km(ex.expr).peak_bytes
+
+
+def _diagonal_merge_km():
+    """inv(t tᵀ + I), t = |diag(w)| + unvec(|vec(diag(w))|) (selfcheck seed 410243): its derivative
+    reads one merged index as (k, k), vec of a diagonal, and as (n, m), the unvec."""
+    w = td.vector("w", "b")
+    t = td.abs(td.diag(w)) + td.reshape(td.abs(td.vec(td.diag(w))), ("b", "b"))
+    return td.inv(t @ t.T + td.eye("b")), w
+
+
+def test_a_merge_read_on_its_diagonal_is_unified_not_built_km():
+    """[o = (k, k)] beside [o = (n, m)] is δ[n, k] δ[m, k]: it was built as a b⁴ 0/1 tensor (24.4 GiB at
+    b = 200 for a 61 MiB derivative), now no step is larger than the derivative."""
+    f, w = _diagonal_merge_km()
+    derivative = td.cost(td.diff(f, w), b=200)
+    assert derivative.peak_bytes < 1.5 * (derivative.bytes + derivative.input_bytes), derivative.peak_bytes / MIB_KM
+    program = td.compile(td.diff(f, w))
+    assert not [node for node in program.nodes if isinstance(node, Merge)]
+
+
+def test_a_merge_read_on_its_diagonal_equals_finite_differences_km():
+    f, w = _diagonal_merge_km()
+    values = {"w": np.array([0.7, -1.3, 0.4])}
+    got = td.evaluate(td.diff(f, w), **values)
+    np.testing.assert_allclose(got, numeric_diff(f, w, values), rtol=1e-6, atol=1e-8)
+    if kernels.kernels_available():
+        previous = kernels.use_compiled(False)
+        try:
+            twin = td.compile(td.diff(f, w))(**values)
+        finally:
+            kernels.use_compiled(previous)
+        assert np.array_equal(got, twin)
+
+
+def _reinterpreted_km():
+    """unvec(vec(N) ∘ X read through a·b), X = (w∘w) relu(v)ᵀ of (b, a) (selfcheck seed 400254): one flat
+    index is (i, j) of the (a, b) output and N, and (k, l) of X, whose k a derivative in w keeps apart."""
+    N, v, w = td.matrix("N", "a b"), td.vector("v", "a"), td.vector("w", "b")
+    X = td.outer(w * w, td.relu(v))
+    return td.reshape(td.reshape(N, ("a·b",)) * td.reshape(X, ("a·b",)), ("a", "b")), {"N": N, "v": v, "w": w}
+
+
+@pytest.mark.parametrize("name", ["w", "v"])
+def test_a_reinterpreted_merge_is_split_the_readable_way_km(name):
+    """Split as (i, j) first, (k, l) could not be read and the (a·b)² 0/1 array was built: 13.4 GiB at
+    a = 200, b = 150 for a derivative of 35-46 MiB. Split as (k, l), (i, j) is a run of the output."""
+    f, symbols = _reinterpreted_km()
+    derivative = td.cost(td.diff(f, symbols[name]), a=200, b=150)
+    assert derivative.peak_bytes < 2.5 * (derivative.bytes + derivative.input_bytes), derivative.peak_bytes / MIB_KM
+    assert not [node for node in td.compile(td.diff(f, symbols[name])).nodes if isinstance(node, Merge)]
+
+
+@pytest.mark.parametrize("name", ["w", "v", "N"])
+def test_a_reinterpreted_merge_equals_finite_differences_km(name):
+    f, symbols = _reinterpreted_km()
+    rng = np.random.default_rng(4)
+    values = {"N": rng.standard_normal((3, 2)), "v": np.array([0.5, -0.7, 1.1]), "w": rng.standard_normal(2)}
+    want = (values["N"].reshape(-1) * np.outer(values["w"] ** 2, np.maximum(values["v"], 0)).reshape(-1)).reshape(3, 2)
+    np.testing.assert_allclose(td.evaluate(f, **values), want, rtol=1e-14)
+    got = td.evaluate(td.diff(f, symbols[name]), **values)
+    np.testing.assert_allclose(got, numeric_diff(f, symbols[name], values), rtol=1e-6, atol=1e-8)
+    if kernels.kernels_available():
+        previous = kernels.use_compiled(False)
+        try:
+            twin = td.compile(td.diff(f, symbols[name]))(**values)
+        finally:
+            kernels.use_compiled(previous)
+        assert np.array_equal(got, twin)

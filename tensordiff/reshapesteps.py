@@ -24,7 +24,7 @@ from .expr import Einsum, make, topological
 from .indices import atoms, concat_parts, dim_size, format_dims, is_plain, merged_parts, slice_of
 from .pricing import PRICES
 from .reductionsteps import ops_for
-from .einsumnodes import einsum_node
+from .einsumnodes import einsum_node, einsum_on
 from .simplify import rewrite
 
 __all__ = ["plan_structures", "bind_composites", "STRUCTURE_PLANS"]
@@ -62,7 +62,8 @@ def _unstructured(node):
         k = _next_structure(ops, subs)
         if k is None:
             break
-        k = _readable_merge(ops, subs, out, k)
+        k, grouped = _readable_merge(ops, subs, out, dims, k)
+        replaced |= grouped
         op, sub = ops.pop(k), subs.pop(k)
         before = [dims[i] for i in out]
         replaced.add(sub[0])
@@ -113,24 +114,70 @@ def _next_structure(ops, subs):
     return next((k for k, op in enumerate(ops) if isinstance(op, (Merge, Embed))), None)
 
 
-def _readable_merge(ops, subs, out, k):
-    """Among the merges of structure ``k``'s merged index, one whose parts every other merge of it
-    can be read as (the same parts, or parts that occur only as whole runs, ``_read_as``), so that
-    none is built as a 0/1 array: [c = (i, j)] [c = (k, p)] with (i, j) a (a, b) run of the output
-    and k, p read apart (b, a) splits c as (k, p) and reshapes the output. ``k`` when it is no
-    merge, or when no other merge of its index is readable either."""
+def _readable_merge(ops, subs, out, dims, k):
+    """(a merge of structure ``k``'s merged index to split it as, the indices summed in operands
+    grouped here): one whose parts every other merge of it can be read as (the same parts, or parts
+    that occur only as whole runs, ``_read_as``), so that none is built as a 0/1 array.
+
+    [c = (i, j)] [c = (k, p)] with (i, j) a (a, b) run of the output and k, p read apart (b, a)
+    splits c as (k, p) and reshapes the output. Where parts are read apart only by plain operands
+    (t3[q, o] t2[o, p] of [c = (q, p)]), those are contracted first into one operand that reads
+    them as a run, when it has no more axes than they. ``k`` when it is no merge, or none fits.
+    """
     if not isinstance(ops[k], Merge):
-        return k
+        return k, set()
     c = subs[k][0]
-    merges = [j for j, (op, sub) in enumerate(zip(ops, subs)) if isinstance(op, Merge) and sub[0] == c
-              and c not in sub[1:]]
-    if k not in merges or len(merges) < 2:
-        return k
+    merges = _merges_of(ops, subs, c)
+    if len(merges) < 2:
+        return k, set()
     places = [sub for j, sub in enumerate(subs) if j not in merges] + [out]
-    for first in [k] + [j for j in merges if j != k]:
+    order = [k] + [j for j in merges if j != k]
+    for first in order:
         if all(ops[j].parts == ops[first].parts or _whole_runs(places, subs[j][1:]) for j in merges if j != first):
-            return first
-    return k
+            return first, set()
+    for first in order:
+        apart = [subs[j][1:] for j in merges if j != first and ops[j].parts != ops[first].parts
+                 and not _whole_runs(places, subs[j][1:])]
+        built = len(subs[first]) - 1   # the 0/1 array built otherwise has these axes and each old's
+        groups = [_group_reading(ops, subs, out, dims, c, old, built + len(old)) for old in apart]
+        if all(g is not None for g in groups) and len({j for g in groups for j in g[0]}) == sum(len(g[0]) for g in groups):
+            chosen, summed = ops[first], set()
+            for members, grouped, grouped_sub, inner in groups:
+                summed |= inner
+                for j in sorted(members, reverse=True):
+                    ops.pop(j)
+                    subs.pop(j)
+                ops.append(grouped)
+                subs.append(grouped_sub)
+            return next(j for j in _merges_of(ops, subs, c) if ops[j] is chosen), summed
+    return k, set()
+
+
+def _merges_of(ops, subs, c):
+    return [j for j, (op, sub) in enumerate(zip(ops, subs)) if isinstance(op, Merge) and sub[0] == c
+            and c not in sub[1:]]
+
+
+def _group_reading(ops, subs, out, dims, c, old, built):
+    """(positions, their product, its indices, the indices summed in it) of the plain operands that
+    read the parts ``old`` of a merge of ``c``, contracted into one that reads them as a run last;
+    None where a structure reads them, the output reads them apart, or the product would have
+    more axes than each operand it contracts and than the ``built`` axes of the 0/1 array it saves
+    (one operand, inv(A)[i, j] of [c = (i, l)], is broadcast along l: a²b entries, not (ab)²)."""
+    old = list(old)
+    members = [j for j, sub in enumerate(subs) if set(sub) & set(old) and not (isinstance(ops[j], Merge) and sub[0] == c)]
+    if len(set(old)) != len(old) or _runs_replaced(out, old, old) is None or not members \
+            or any(isinstance(ops[j], STRUCTURES) for j in members):
+        return None
+    outside = {i for j, sub in enumerate(subs) if j not in members for i in sub} | set(out)
+    inside = {i for j in members for i in subs[j]}
+    kept = [i for i in sorted(inside & outside) if i not in old] + old
+    axes = sum(len(atoms(dims[i])) for i in kept)
+    if axes > max(sum(len(atoms(dims[i])) for i in subs[j]) for j in members) and axes >= built:
+        return None
+    ids = sorted(inside | set(old))   # a part no member reads is broadcast
+    grouped = einsum_on(1.0, [ops[j] for j in members], [subs[j] for j in members], kept, dims, ids)
+    return members, grouped, kept, inside - set(kept)
 
 
 def _whole_runs(places, old):

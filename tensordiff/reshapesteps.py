@@ -6,8 +6,11 @@ carries it (``Reshape``, a view in C order) and in the output (one reshape back 
 embedded index becomes a slice of the operands that carry it (``Part``) and a zero-padded output
 (``Place``); a renaming unifies its two indices (their sizes agree, checked by
 ``bind_composites``). So vec(X) is a reshape of Xᵀ, and kron(B.T, A) @ vec(X), which the
-simplifier already turned into A X B, costs what A X B costs. Only a constant that meets another
-on an index no operand splits cleanly is built as a 0/1 array (eye(N) reshaped), as a last resort.
+simplifier already turned into A X B, costs what A X B costs. One flat index merged several ways
+is split as the merge the others can be read as: the same parts are unified (a diagonal
+[c = (k, k)] too), other parts are read as whole runs, and operands that read parts apart are
+contracted first into one that reads them as a run. Only a constant that meets another on an
+index no operand splits cleanly is built as a 0/1 array (eye(N) reshaped), as a last resort.
 
 ``bind_composites`` gives every composite dim its size from its parts' (a merged dim the
 product, a concatenated one the sum, "3" three), infers a single unknown new dim of a reshape,

@@ -85,6 +85,11 @@ def _distributed(node):
                   if j != k and not (isinstance(node.operands[j], Add) and axes >= shapes[k])
                   and not isinstance(node.operands[j], STRUCTURES)]
         if outgrows_its_reader(shapes[k], atom_axes(node.shape), others):
+            ops = node.operands
+            plain = add_node([einsum_node(node.coeff, ops[:k] + (term,) + ops[k + 1:], node.subscripts, node.out,
+                                          node.dims) for term in operand.terms], node.shape)
+            if plain is not node:   # inline only where collected back: a matrix power's nested blocks stay
+                return plain
             return add_node([_with_term(node, k, term) for term in operand.terms], node.shape)
     return None
 

@@ -6,8 +6,11 @@ carries it (``Reshape``, a view in C order) and in the output (one reshape back 
 embedded index becomes a slice of the operands that carry it (``Part``) and a zero-padded output
 (``Place``); a renaming unifies its two indices (their sizes agree, checked by
 ``bind_composites``). So vec(X) is a reshape of Xᵀ, and kron(B.T, A) @ vec(X), which the
-simplifier already turned into A X B, costs what A X B costs. Only a constant that meets another
-on an index no operand splits cleanly is built as a 0/1 array (eye(N) reshaped), as a last resort.
+simplifier already turned into A X B, costs what A X B costs. One flat index merged several ways
+is split as the merge the others can be read as: the same parts are unified (a diagonal
+[c = (k, k)] too), other parts are read as whole runs, and operands that read parts apart are
+contracted first into one that reads them as a run. Only a constant that meets another on an
+index no operand splits cleanly is built as a 0/1 array (eye(N) reshaped), as a last resort.
 
 ``bind_composites`` gives every composite dim its size from its parts' (a merged dim the
 product, a concatenated one the sum, "3" three), infers a single unknown new dim of a reshape,
@@ -24,7 +27,7 @@ from .expr import Einsum, make, topological
 from .indices import atoms, concat_parts, dim_size, format_dims, is_plain, merged_parts, slice_of
 from .pricing import PRICES
 from .reductionsteps import ops_for
-from .einsumnodes import einsum_node
+from .einsumnodes import einsum_node, einsum_on
 from .simplify import rewrite
 
 __all__ = ["plan_structures", "bind_composites", "STRUCTURE_PLANS"]
@@ -62,6 +65,8 @@ def _unstructured(node):
         k = _next_structure(ops, subs)
         if k is None:
             break
+        k, grouped = _readable_merge(ops, subs, out, dims, k)
+        replaced |= grouped
         op, sub = ops.pop(k), subs.pop(k)
         before = [dims[i] for i in out]
         replaced.add(sub[0])
@@ -112,6 +117,92 @@ def _next_structure(ops, subs):
     return next((k for k, op in enumerate(ops) if isinstance(op, (Merge, Embed))), None)
 
 
+def _readable_merge(ops, subs, out, dims, k):
+    """(a merge of structure ``k``'s merged index to split it as, the indices summed in operands
+    grouped here): one whose parts every other merge of it can be read as (the same parts, or parts
+    that occur only as whole runs, ``_read_as``), so that none is built as a 0/1 array.
+
+    [c = (i, j)] [c = (k, p)] with (i, j) a (a, b) run of the output and k, p read apart (b, a)
+    splits c as (k, p) and reshapes the output. Where parts are read apart only by plain operands
+    (t3[q, o] t2[o, p] of [c = (q, p)]), those are contracted first into one operand that reads
+    them as a run, when it has no more axes than they. ``k`` when it is no merge, or none fits.
+    """
+    if not isinstance(ops[k], Merge):
+        return k, set()
+    c = subs[k][0]
+    merges = _merges_of(ops, subs, c)
+    if len(merges) < 2:
+        return k, set()
+    places = [sub for j, sub in enumerate(subs) if j not in merges] + [out]
+    order = [k] + [j for j in merges if j != k]
+    for first in order:
+        if all(ops[j].parts == ops[first].parts or _whole_runs(places, subs[j][1:]) for j in merges if j != first):
+            return first, set()
+    for first in order:
+        apart = [subs[j][1:] for j in merges if j != first and ops[j].parts != ops[first].parts
+                 and not _whole_runs(places, subs[j][1:])]
+        built = len(subs[first]) - 1   # the 0/1 array built otherwise has these axes and each old's
+        groups = [_group_reading(ops, subs, out, dims, c, old, built + len(old)) for old in apart]
+        if all(g is not None for g in groups) and len({j for g in groups for j in g[0]}) == sum(len(g[0]) for g in groups):
+            chosen, summed = ops[first], set()
+            for members, grouped, grouped_sub, inner in groups:
+                summed |= inner
+                for j in sorted(members, reverse=True):
+                    ops.pop(j)
+                    subs.pop(j)
+                ops.append(grouped)
+                subs.append(grouped_sub)
+            return next(j for j in _merges_of(ops, subs, c) if ops[j] is chosen), summed
+    return k, set()
+
+
+def _merges_of(ops, subs, c):
+    return [j for j, (op, sub) in enumerate(zip(ops, subs)) if isinstance(op, Merge) and sub[0] == c
+            and c not in sub[1:]]
+
+
+def _group_reading(ops, subs, out, dims, c, old, built):
+    """(positions, their product, its indices, the indices summed in it) of the plain operands that
+    read the parts ``old`` of a merge of ``c``, contracted into one that reads them as a run last;
+    None where a structure reads them, the output reads them apart, or the product would have
+    more axes than each operand it contracts and than the ``built`` axes of the 0/1 array it saves
+    (one operand, inv(A)[i, j] of [c = (i, l)], is broadcast along l: a²b entries, not (ab)²)."""
+    old = list(old)
+    members = [j for j, sub in enumerate(subs) if set(sub) & set(old) and not (isinstance(ops[j], Merge) and sub[0] == c)]
+    if len(set(old)) != len(old) or _runs_replaced(out, old, old) is None or not members \
+            or any(isinstance(ops[j], STRUCTURES) for j in members):
+        return None
+    outside = {i for j, sub in enumerate(subs) if j not in members for i in sub} | set(out)
+    inside = {i for j in members for i in subs[j]}
+    kept = [i for i in sorted(inside & outside) if i not in old] + old
+    axes = sum(len(atoms(dims[i])) for i in kept)
+    if axes > max(sum(len(atoms(dims[i])) for i in subs[j]) for j in members) and axes >= built:
+        return None
+    ids = sorted(inside | set(old))   # a part no member reads is broadcast
+    grouped = einsum_on(1.0, [ops[j] for j in members], [subs[j] for j in members], kept, dims, ids)
+    return members, grouped, kept, inside - set(kept)
+
+
+def _whole_runs(places, old):
+    """Whether the indices ``old`` (distinct) occur in ``places`` only as whole runs in order."""
+    return len(set(old)) == len(old) and all(_runs_replaced(sub, old, old) is not None for sub in places)
+
+
+def _runs_replaced(sub, old, new):
+    """``sub`` with each run of ``old`` replaced by ``new``; None if an index of ``old`` occurs outside one."""
+    old, result, p = list(old), [], 0
+    while p < len(sub):
+        if list(sub[p:p + len(old)]) == old:
+            result += list(new)
+            p += len(old)
+        elif sub[p] in old:
+            return None
+        else:
+            result.append(sub[p])
+            p += 1
+    return result
+
+
 def _split(ops, subs, dims, c, parts, out):
     """Index c replaced by ``parts`` in every operand: reshaped in C order (a view). Returns the
     indices of other merges of c that are now read as ``parts`` (replaced, as c is)."""
@@ -128,30 +219,45 @@ def _split(ops, subs, dims, c, parts, out):
         op, sub = ops.pop(j), subs.pop(j)
         if _read_as(ops, subs, out, dims, sub[1:], parts):
             read_as_parts.update(sub[1:])
+        elif op.parts == tuple(dims[i] for i in parts):
+            read_as_parts.update(_unify(subs, out, zip(sub[1:], parts)))
         else:
             ops.append(_reshape(op, tuple(dims[i] for i in list(parts) + sub[1:])))   # last resort: built
             subs.append(list(parts) + sub[1:])
     return read_as_parts
 
 
+def _unify(subs, out, pairs):
+    """Each pair of indices made one everywhere (R[c, P] R[c, Q] = R[c, P] δ[P, Q], for one merge
+    read as P and as Q): [c = (k, k)] beside [c = (n, m)] is δ[n, k] δ[m, k], a diagonal, where
+    reading (k, k) as a whole run (``_read_as``) cannot be. Returns the indices renamed away."""
+    root = {}
+
+    def find(i):
+        while root.get(i, i) != i:
+            i = root[i]
+        return i
+    for a, b in pairs:
+        a, b = find(a), find(b)
+        if a != b:
+            root[max(a, b)] = min(a, b)
+    renamed = {i: find(i) for i in root}
+    for sub in subs + [out]:
+        sub[:] = [renamed.get(i, i) for i in sub]
+    return set(renamed)
+
+
 def _read_as(ops, subs, out, dims, old, new):
     """Replace each run of indices ``old`` by ``new`` (one flat index read two ways) wherever it
     occurs, reshaping operands; False (nothing changed) if an index of ``old`` occurs outside a
     whole run in order, or twice in ``old``."""
-    old, places, rewritten = list(old), subs + [out], []
+    places, rewritten = subs + [out], []
     if len(set(old)) != len(old):   # [k = (l, l)]: reading it as new ties new's parts together, a diagonal
         return False
     for sub in places:
-        result, p = [], 0
-        while p < len(sub):
-            if list(sub[p:p + len(old)]) == old:
-                result += list(new)
-                p += len(old)
-            elif sub[p] in old:
-                return False
-            else:
-                result.append(sub[p])
-                p += 1
+        result = _runs_replaced(sub, old, new)
+        if result is None:
+            return False
         rewritten.append(result)
     for j, (sub, result) in enumerate(zip(places, rewritten)):
         if list(sub) != result:

@@ -19,13 +19,13 @@ from .arithmetic import T, add, divide, matmul, multiply, negative, power, sqrt,
 from .broadcasting import broadcast_shapes, broadcast_to
 from .comparisons import greater, greater_equal, less, less_equal, maximum, minimum
 from .contractions import diag, diagonal, einsum, outer, sum, trace
-from .errors import ShapeError, UnsupportedOperation
+from .errors import UnsupportedOperation
 from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
 from .linalgops import det, inv, logdet, matrix_power, norm, solve
 from .reductions import max, mean, min
-from .reshaping import reshape, with_unit_axes
+from .reshaping import reshape
 from .select import index
 from .annotations import Axis, Dims
 from .simplify import as_expr
@@ -87,18 +87,9 @@ def _array(self, dtype=None, copy=None):
 
 # ---------------------------------------------------------------- numpy's array methods
 
-def _reduced_axes(x, axis):
-    if axis is None:
-        return tuple(range(x.ndim))
-    return tuple(sorted(int(a) % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))))
-
-
 def _reduction_method(builder, doc):
     def method(self: Expr, axis: Axis = None, keepdims: bool = False) -> Expr:
-        if not isinstance(keepdims, (bool, np.bool_)):
-            raise ShapeError(f"{builder.__name__}: keepdims must be True or False, got {keepdims!r:.40}")
-        result = builder(self, axis)   # checks the axis
-        return with_unit_axes(result, _reduced_axes(self, axis)) if keepdims else result
+        return builder(self, axis, keepdims)
     method.__name__ = builder.__name__
     method.__doc__ = doc
     return method
@@ -137,7 +128,7 @@ def _install_operators():
     Expr.__array__ = _array
     for builder in (sum, mean, max, min):   # numpy's array methods, keepdims=True leaving "1" axes (x[:, None])
         setattr(Expr, builder.__name__, _reduction_method(builder, (
-            f"``td.{builder.__name__}(self, axis)``, as the ndarray method: keepdims=True keeps each reduced axis "
+            f"``td.{builder.__name__}(self, axis, keepdims)``, as the ndarray method: keepdims=True keeps each reduced axis "
             "as a length-1 axis (dim \"1\"), which broadcasts back against the operand.")))
     Expr.reshape = _reshape_method
 

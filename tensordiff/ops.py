@@ -24,6 +24,7 @@ from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
 from .linalgops import det, inv, logdet, matrix_power, norm, solve
+from .numpyfunctions import NUMPY_FUNCTIONS
 from .reductions import max, mean, min
 from .reshaping import reshape
 from .select import index
@@ -71,12 +72,21 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
 
 
 def _array_function(self, func, types, args, kwargs):
-    """numpy functions other than ufuncs (np.sum, np.dot, ...) need arrays, which expressions are not."""
+    """numpy functions with a tensordiff counterpart (np.sum, np.trace, np.expand_dims, ...: numpyfunctions.py)
+    build it; the others need arrays, which expressions are not."""
+    handler = NUMPY_FUNCTIONS.get(func)
+    if handler is not None:
+        return handler(*args, **kwargs)
     name = func.__name__
     module = "np.linalg." if func.__module__ == "numpy.linalg" else "np."
     hint = f"build it with td.{name}, or " if name in __all__ or name in FUNCTIONS else ""
     raise UnsupportedOperation(f"{module}{name} does not take tensordiff expressions: {hint}evaluate the expression "
-                               "first (td.evaluate(e, **values))")
+                               "first (td.evaluate(e, **values)); numpy functions that build expressions: "
+                               f"{', '.join(sorted(_qualified(f) for f in NUMPY_FUNCTIONS))}")
+
+
+def _qualified(func):
+    return ("np.linalg." if func.__module__ == "numpy.linalg" else "np.") + func.__name__
 
 
 def _array(self, dtype=None, copy=None):

@@ -110,3 +110,133 @@ def test_an_expression_inside_a_list_is_named_not_converted():
     X = td.matrix("X_u5", "n p")
     with pytest.raises(td.EvaluationError, match=r"holds a Var at X_u5\[0\]"):
         td.evaluate(td.sum(X), X_u5=[X, X])
+
+
+# ---------------------------------------------------------------- 3. numpy's functions on expressions
+
+AV = RNG.standard_normal((4, 4)) + 4 * np.eye(4)
+BV = RNG.standard_normal((3, 2))
+
+
+def _symbols():
+    return (td.matrix("X_u5", "n p"), td.vector("v_u5", "p"), td.matrix("A_u5", "p p"),
+            td.matrix("B_u5", "n m"))
+
+
+VALUES = dict(X_u5=XV, v_u5=VV, A_u5=AV, B_u5=BV)
+ROUTED = {   # numpy's call on an expression and on arrays: the same values
+    "sum keepdims": lambda X, v, A, B, m: m.sum(X, axis=0, keepdims=True),
+    "sum tuple": lambda X, v, A, B, m: m.sum(X * 2, axis=(0, 1)),
+    "mean": lambda X, v, A, B, m: m.mean(X, -1),
+    "max": lambda X, v, A, B, m: m.max(X, axis=1, keepdims=True),
+    "amin": lambda X, v, A, B, m: m.amin(X, 0),
+    "expand_dims 0": lambda X, v, A, B, m: m.expand_dims(v, 0),
+    "expand_dims -1": lambda X, v, A, B, m: m.expand_dims(X, -1),
+    "expand_dims tuple": lambda X, v, A, B, m: m.expand_dims(v, (0, 2)),
+    "squeeze all": lambda X, v, A, B, m: m.squeeze(m.expand_dims(X, (0, 3))),
+    "squeeze axis": lambda X, v, A, B, m: m.squeeze(m.expand_dims(X, (0, 3)), axis=-1),
+    "transpose": lambda X, v, A, B, m: m.transpose(X),
+    "transpose axes": lambda X, v, A, B, m: m.transpose(m.expand_dims(X, 1), (2, 0, 1)),
+    "trace": lambda X, v, A, B, m: m.trace(A),
+    "outer": lambda X, v, A, B, m: m.outer(v, X[:, 0]),
+    "kron": lambda X, v, A, B, m: m.kron(X, B),
+    "einsum": lambda X, v, A, B, m: m.einsum("ij,jk,k->i", X, A, v),
+    "dot matrix vector": lambda X, v, A, B, m: m.dot(X, v),
+    "dot scalar": lambda X, v, A, B, m: m.dot(2.0, v),
+    "inner": lambda X, v, A, B, m: m.inner(v, v),
+    "diag": lambda X, v, A, B, m: m.diag(v),
+    "diag of matrix": lambda X, v, A, B, m: m.diag(A),
+    "diagonal": lambda X, v, A, B, m: m.diagonal(A),
+    "where": lambda X, v, A, B, m: m.where(X > 0, X, -X * 2),
+    "clip": lambda X, v, A, B, m: m.clip(X, -0.5, 0.7),
+    "clip upper": lambda X, v, A, B, m: m.clip(X, None, 0.1),
+    "tril": lambda X, v, A, B, m: m.tril(A, -1),
+    "triu": lambda X, v, A, B, m: m.triu(A),
+    "stack": lambda X, v, A, B, m: m.stack([v, 2 * v], axis=1),
+    "concatenate": lambda X, v, A, B, m: m.concatenate([v, v * v]),
+    "norm vector": lambda X, v, A, B, m: m.linalg.norm(v),
+    "norm 1": lambda X, v, A, B, m: m.linalg.norm(v, 1),
+    "norm fro": lambda X, v, A, B, m: m.linalg.norm(X, "fro"),
+    "inv": lambda X, v, A, B, m: m.linalg.inv(A),
+    "det": lambda X, v, A, B, m: m.linalg.det(A),
+    "solve": lambda X, v, A, B, m: m.linalg.solve(A, v),
+    "matrix_power": lambda X, v, A, B, m: m.linalg.matrix_power(A, 3),
+    "cholesky": lambda X, v, A, B, m: m.linalg.cholesky(A @ A.T),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROUTED))
+def test_numpy_functions_build_expressions_with_numpy_values(case):
+    X, v, A, B = _symbols()
+    e = ROUTED[case](X, v, A, B, np)
+    assert isinstance(e, td.Expr)
+    want = ROUTED[case](XV, VV, AV, BV, np)
+    got = td.evaluate(e, **{k: VALUES[k] for k in e.free})
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["sum keepdims", "max", "expand_dims tuple", "squeeze axis", "outer", "einsum",
+                                  "clip", "norm fro", "solve", "cholesky", "where", "kron"])
+def test_numpy_built_expressions_differentiate(case):
+    X, v, A, B = _symbols()
+    f = td.sum(td.sin(ROUTED[case](X, v, A, B, np)))
+    for wrt in sorted((s for s in (X, v, A) if s.name in f.free), key=lambda s: s.name):
+        result = td.check(f, wrt, **{k: VALUES[k] for k in f.free})
+        assert result.max_rel_error < 1e-6, (case, wrt.name, result.max_rel_error)
+
+
+def test_numpy_functions_are_the_builders():
+    X, v, A, _ = _symbols()
+    assert np.sum(X, axis=1, keepdims=True) is X.sum(axis=1, keepdims=True) is td.sum(X, 1, keepdims=True)
+    assert np.expand_dims(v, 1) is v[:, None] and np.expand_dims(v, 0) is v[None, :]
+    assert np.squeeze(v[None, :, None]) is v and np.squeeze(v) is v
+    assert np.trace(A) is td.trace(A) and np.linalg.inv(A) is td.inv(A) and np.dot(A, v) is A @ v
+    assert np.linalg.norm(v) is td.norm(v) and np.einsum("ij,j", A, v) is td.einsum("ij,j", A, v)
+
+
+@pytest.mark.parametrize("call, fragments", [
+    (lambda X, v: np.expand_dims(v, 2), ["np.expand_dims", "axis 2 is out of bounds for array of dimension 2"]),
+    (lambda X, v: np.expand_dims(X, -4), ["axis -4 is out of bounds for array of dimension 3"]),
+    (lambda X, v: np.expand_dims(v, (0, 0)), ["np.expand_dims", "repeated axis"]),
+    (lambda X, v: np.squeeze(v[:, None], 3), ["np.squeeze", "axis 3 is out of bounds for array of dimension 2"]),
+    (lambda X, v: np.transpose(X, (0, 0)), ["np.transpose", "axes (0, 0) don't match array of dimension 2"]),
+])
+def test_a_bad_axis_is_numpys_axis_error_and_a_shape_error(call, fragments):
+    X, v, _, _ = _symbols()
+    with pytest.raises(getattr(np, "exceptions", np).AxisError) as info:   # np.AxisError before numpy 1.25
+        call(X, v)
+    assert isinstance(info.value, td.ShapeError) and isinstance(info.value, IndexError)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_squeezing_a_named_dim_is_refused_as_numpy_refuses_a_longer_axis():
+    X, _, _, _ = _symbols()
+    with pytest.raises(td.ShapeError, match=r"np.squeeze: cannot select an axis to squeeze out .* axis 1 of X_u5 "
+                                            r"\(n, p\) is dim 'p'"):
+        np.squeeze(X, axis=1)
+    assert np.squeeze(X) is X   # named dims are never squeezed: their sizes come with the values
+
+
+@pytest.mark.parametrize("call, fragments", [
+    (lambda X, v, A: np.sum(X, dtype=np.float32), ["np.sum", "dtype="]),
+    (lambda X, v, A: np.mean(X, where=np.ones((3, 4), bool)), ["np.mean", "where="]),
+    (lambda X, v, A: np.max(X, initial=0.0), ["np.max", "initial="]),
+    (lambda X, v, A: np.trace(A, offset=1), ["np.trace", "offset="]),
+    (lambda X, v, A: np.diag(v, k=1), ["np.diag", "k="]),
+    (lambda X, v, A: np.linalg.norm(A, 2), ["np.linalg.norm(ord=2)", "A_u5 (p, p)", "Frobenius"]),
+    (lambda X, v, A: np.linalg.norm(X, axis=0), ["np.linalg.norm", "axis="]),
+    (lambda X, v, A: np.outer(X, v), ["np.outer", "operand 0 X_u5 has shape (n, p)", "td.outer"]),
+    (lambda X, v, A: np.dot(td.tensor("T_u5", "n p q"), v), ["np.dot", "order 0 or 1 or 2", "td.einsum"]),
+    (lambda X, v, A: np.where(X > 0), ["np.where(condition) alone", "np.where(condition, x, y)"]),
+    (lambda X, v, A: np.clip(X), ["np.clip", "bound"]),
+    (lambda X, v, A: np.cumsum(X), ["np.cumsum does not take tensordiff expressions", "np.sum", "np.expand_dims"]),
+    (lambda X, v, A: np.linalg.norm(X, keepdims=True), ["np.linalg.norm", "keepdims="]),
+])
+def test_numpy_arguments_an_expression_cannot_honour_are_named(call, fragments):
+    X, v, A, _ = _symbols()
+    with pytest.raises(td.TensorDiffError) as info:
+        call(X, v, A)
+    for fragment in fragments:
+        assert fragment in str(info.value)

@@ -240,3 +240,79 @@ def test_numpy_arguments_an_expression_cannot_honour_are_named(call, fragments):
         call(X, v, A)
     for fragment in fragments:
         assert fragment in str(info.value)
+
+
+# ---------------------------------------------------------------- 4. dims nothing in the expression sizes
+
+def test_an_unsized_dim_names_the_symbol_it_came_from_and_the_size_by_name():
+    r = td.vector("r_u5", "k")
+    for hessian in (td.hessian(r @ r, r), td.diff(td.sum(r * r), r, order=2)):   # 2·I (k, k): r is gone
+        with pytest.raises(td.EvaluationError) as info:
+            td.evaluate(hessian)
+        message = str(info.value)
+        for fragment in ["'k' is unknown", "'r_u5' (k)", "derived from", "(k=...)"]:
+            assert fragment in message, message
+        assert "a symbol that has them" not in message   # the old message: the expression has no symbol
+        np.testing.assert_array_equal(td.evaluate(hessian, r_u5=np.ones(3)), 2 * np.eye(3))
+        np.testing.assert_array_equal(td.evaluate(hessian, k=2), 2 * np.eye(2))
+        with pytest.raises(td.EvaluationError, match=r"no size for dim\(s\) 'k' \(dims of 'r_u5' \(k\), which it "
+                                                     r"was derived from\): pass them as keywords"):
+            td.cost(hessian)
+
+
+def test_a_value_under_the_wrong_name_lists_what_the_expression_was_derived_from():
+    r = td.vector("r_u5", "k")
+    with pytest.raises(td.EvaluationError, match=r"value given for 'r_typo_u5'.*its symbols: none; derived from "
+                                                 r"'r_u5' \(k\); its dims: \(k\)"):
+        td.evaluate(td.hessian(r @ r, r), r_typo_u5=np.ones(3))
+
+
+def test_a_dim_no_symbol_has_is_asked_for_by_name_only():
+    with pytest.raises(td.EvaluationError, match=r"'zq_u5' is unknown: no value given sizes it; pass the size by "
+                                                 r"name \(zq_u5=\.\.\.\)"):
+        td.evaluate(td.eye("zq_u5"))
+    X = td.matrix("X_u5", "n p")
+    with pytest.raises(td.EvaluationError, match=r"'n', 'p' is unknown: no value given sizes them; pass a value for "
+                                                 r"'X_u5' \(n, p\) \(which it was derived from\), or the sizes by "
+                                                 r"name \(n=\.\.\., p=\.\.\.\)"):
+        td.evaluate(td.diff(td.sum(X * X), X, order=2))
+
+
+# ---------------------------------------------------------------- 7. a symbol declared again with other dims
+
+def test_a_lost_symbol_is_sized_by_the_declaration_the_derivative_was_built_from():
+    import gc
+    A = td.matrix("Rd_u5", "n m")
+    ones = td.grad(td.sum(A), A)                      # ones (n, m): it no longer holds A
+    zero = td.diff(td.sum(A) * td.scalar("s_u5"), td.scalar("s_u5"), order=2)
+    hessian = td.hessian(td.sum(A * A), A)            # 2 δ δ (n, m, n, m)
+    value = RNG.standard_normal((2, 3))
+    A = td.matrix("Rd_u5", "m n")                     # the notebook cell run again with the dims swapped
+    gc.collect()
+    assert td.evaluate(ones, Rd_u5=value).shape == (2, 3)      # before: (3, 2), sized from "m n"
+    assert td.evaluate(hessian, Rd_u5=value).shape == (2, 3, 2, 3)
+    np.testing.assert_array_equal(td.evaluate(hessian, Rd_u5=value).reshape(6, 6), 2 * np.eye(6))
+    assert td.evaluate(zero, Rd_u5=value, s_u5=1.0) == 0.0
+    np.testing.assert_array_equal(td.evaluate(td.grad(td.sum(A), A), Rd_u5=value.T), np.ones((3, 2)))
+    del A
+    gc.collect()
+    again = td.matrix("Rd_u5", "p q")                 # and again: the first declaration is gone
+    assert td.evaluate(ones, Rd_u5=value).shape == (2, 3) and again.shape == ("p", "q")
+    with pytest.raises(td.ShapeError, match=r"'Rd_u5' has shape \(2, 3, 1\) but the symbol has dims \(n, m\)"):
+        td.evaluate(ones, Rd_u5=value[..., None])
+
+
+def test_several_symbols_and_jacobians_remember_their_declarations_too():
+    import gc
+    W, x = td.matrix("Rw_u5", "k n"), td.vector("Rx_u5", "n")
+    gW, gx = td.grad(td.sum(W @ x), [W, x])           # gW = 1 xᵀ holds x; gx = Wᵀ1 holds W
+    jacobian = td.jacobian(W @ x, x)                   # W itself
+    lost = td.diff(td.sum(W @ x), x, order=2)          # zero (n, n): it lost W and k
+    wv, xv = RNG.standard_normal((2, 4)), RNG.standard_normal(4)
+    W = td.matrix("Rw_u5", "n k")
+    gc.collect()
+    np.testing.assert_allclose(td.evaluate(gW, Rw_u5=wv, Rx_u5=xv), np.outer(np.ones(2), xv))
+    np.testing.assert_allclose(td.evaluate(gx, Rw_u5=wv, Rx_u5=xv), wv.T @ np.ones(2))
+    np.testing.assert_allclose(td.evaluate(jacobian, Rw_u5=wv, Rx_u5=xv), wv)
+    assert td.evaluate(lost, Rw_u5=wv, Rx_u5=xv).shape == (4, 4)
+    assert td.cost(lost, n=4, k=2).flops >= 0

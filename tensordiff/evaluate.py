@@ -143,7 +143,7 @@ class Program(ProgramPlan):
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
         if functions:
-            check_function_names(functions, self.user_function_names)
+            check_function_names(functions, self.user_function_names, self.symbols)
         delay = delay_for(self.progress)
         key = signature(values, self.backend, self.dims) if self.specialisations is not None and delay is None \
             and not self.backend.compiling() else None

@@ -316,3 +316,37 @@ def test_several_symbols_and_jacobians_remember_their_declarations_too():
     np.testing.assert_allclose(td.evaluate(jacobian, Rw_u5=wv, Rx_u5=xv), wv)
     assert td.evaluate(lost, Rw_u5=wv, Rx_u5=xv).shape == (4, 4)
     assert td.cost(lost, n=4, k=2).flops >= 0
+
+
+# ---------------------------------------------------------------- 5. td.check's values passed positionally
+
+def test_check_takes_a_values_dict_in_orders_place_as_evaluate_does():
+    X, v, A, _ = _symbols()
+    f = td.sum(td.tanh(X @ A @ v))
+    values = {"X_u5": XV, "A_u5": AV, "v_u5": VV}
+    by_dict = td.check(f, v, values)
+    by_keywords = td.check(f, v, **values)
+    np.testing.assert_array_equal(by_dict.symbolic, by_keywords.symbolic)      # the values used, not random ones
+    np.testing.assert_allclose(by_dict.symbolic, td.evaluate(td.grad(f, v), values), rtol=1e-14)
+    assert by_dict.max_rel_error < 1e-7
+    several = td.check(f, [v, A], {X: XV, "A_u5": AV}, v_u5=VV)                # symbols as keys; keywords too
+    np.testing.assert_array_equal(several[1].symbolic, td.check(f, A, **values).symbolic)
+
+
+def test_check_says_what_a_dict_in_the_wrong_place_was_taken_for():
+    X, v, A, _ = _symbols()
+    f = td.sum(td.tanh(X @ A @ v))
+    values = {"X_u5": XV, "A_u5": AV, "v_u5": VV}
+    with pytest.raises(td.TensorDiffError, match="multiple values for argument 'order'; argument 3 is a dict, which "
+                                                 "stands in 'order''s place: to give order= too, pass the values as "
+                                                 r"keywords \(\*\*values\)"):
+        td.check(f, v, values, order=2)
+    with pytest.raises(td.EvaluationError, match="functions= names 'X_u5', a symbol of this expression: functions= "
+                                                 r"holds implementations of user functions .* \(X_u5=\.\.\.\)"):
+        td.check(f, v, 2, values)                     # before: "functions= names 'X_u5', which is no user function"
+    with pytest.raises(td.EvaluationError, match="functions= names 'X_u5', a symbol of this expression"):
+        td.evaluate(f, values, values)
+    with pytest.raises(td.EvaluationError, match=r"td.check: argument 3 \(in place of order=\) is a dict, taken as the "
+                                                 "values of symbols, but it has the key 3"):
+        td.check(f, v, {3: 1.0})
+    assert td.check(f, v, 2, **values).max_rel_error < 1e-6

@@ -350,3 +350,36 @@ def test_check_says_what_a_dict_in_the_wrong_place_was_taken_for():
                                                  "values of symbols, but it has the key 3"):
         td.check(f, v, {3: 1.0})
     assert td.check(f, v, 2, **values).max_rel_error < 1e-6
+
+
+# ---------------------------------------------------------------- 6. unit axes in matrix notation
+
+def _unit_axis_cases():
+    x, y = td.vector("x_u5", "n"), td.vector("y_u5", "m")
+    A, B = td.matrix("Au_u5", "n n"), td.matrix("B_u5", "n m")
+    with_unit = [x[:, None], x[None, :], x[None, :] @ A, A[:, :, None], x.sum(keepdims=True),
+                 np.expand_dims(B, 0), B.max(axis=1, keepdims=True)]
+    without = [x[:, None] * y, td.sum(x[:, None] * A, axis=0), x[:, None] + y[None, :], (x[:, None] * 3) @ y[None, :],
+               A - A.mean(axis=1, keepdims=True), B / B.sum(axis=0, keepdims=True), td.sum((x[:, None] - x[None, :]) ** 2),
+               td.exp(x[:, None] - y[None, :]) @ y, td.hessian(td.sum(td.exp(x[:, None] * y[None, :])), y)]
+    return with_unit, without
+
+
+def test_an_expression_with_a_unit_axis_prints_no_matrix_form_that_would_read_back_otherwise():
+    with_unit, _ = _unit_axis_cases()
+    for e in with_unit:
+        assert "1" in e.shape
+        printed = td.matrix_notation(e)
+        assert printed.startswith("no matrix notation for this expression; in index notation:"), printed
+        assert "vector(1)" not in printed   # before: x*vector(1)', read back as a ones vector of a fresh dim
+        assert td.latex(e) == td.latex(e, notation="index")
+        with pytest.raises(td.TensorDiffError, match="no matrix form"):
+            td.latex(e, notation="matrix")
+
+
+def test_unit_axes_inside_an_expression_print_and_read_back_to_the_same_expression():
+    _, without = _unit_axis_cases()
+    for e in without:
+        printed = str(td.matrix_notation(e))
+        assert not printed.startswith("no matrix notation"), printed
+        assert td.parse(printed) is e, (printed, td.index_notation(e))

@@ -12,21 +12,27 @@ handler are refused naming the tensordiff builder to use, if there is one.
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
-from .arithmetic import matmul, multiply
+from .arithmetic import matmul, multiply, sqrt
 from .broadcasting import UNIT
 from .comparisons import maximum, minimum, where
 from .contractions import diag, diagonal, einsum, outer, sum, trace
 from .errors import ShapeError, UnsupportedOperation
 from .indices import format_dims
-from .linalgops import det, inv, matrix_power, norm, solve
-from .reductionaxes import operand_text
+from .einsumnodes import einsum_node
+from .functions import FUNCTIONS
+from .linalgops import det, inv, logdet, matrix_power, norm, solve
+from .reductionaxes import operand_text, reduced_axes
 from .reductions import cholesky, max, mean, min, tril, triu
 from .reshaping import concatenate, kron, reshape, stack, with_unit_axes
 from .simplify import as_expr
 
-__all__ = ["NUMPY_FUNCTIONS", "AxisError"]
+__all__ = ["NUMPY_FUNCTIONS", "AxisError", "variance", "standard_deviation"]
+
+sign = FUNCTIONS["sign"]
 
 _NumpyAxisError = getattr(np, "exceptions", np).AxisError
 
@@ -82,6 +88,33 @@ def _reduction(builder, function):
     return handler
 
 
+def variance(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_ABSENT, mean=_ABSENT,
+             correction=_ABSENT):
+    """np.var: the mean squared deviation from the mean along ``axis``, divided by N - ddof."""
+    _refuse("np.var", dtype=dtype, out=out, where=where, mean=mean)
+    if correction is not _ABSENT:
+        ddof = correction
+    a = as_expr(a)
+    axes = reduced_axes(a, axis, "var")
+    deviation = a - _mean(a, axes, True)
+    squares = _mean(deviation * deviation, axes, keepdims)
+    if ddof == 0:
+        return squares
+    count = einsum_node(1.0, (), (), (), tuple(a.shape[k] for k in axes))   # N: the reduced dims' sizes
+    return squares * count * (count - ddof) ** -1.0
+
+
+def _mean(a, axes, keepdims):   # td.mean, which np.var's argument mean= hides inside it
+    return mean(a, axes, keepdims)
+
+
+def standard_deviation(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_ABSENT, mean=_ABSENT,
+                       correction=_ABSENT):
+    """np.std: the square root of np.var."""
+    _refuse("np.std", dtype=dtype, out=out, where=where, mean=mean)
+    return sqrt(variance(a, axis, None, None, ddof, keepdims, correction=correction))
+
+
 # ---------------------------------------------------------------- shapes
 
 def _expand_dims(a, axis):
@@ -118,6 +151,12 @@ def _transpose(a, axes=None):
             raise AxisError(f"np.transpose: axes {tuple(axes)!r} don't match array of dimension {a.ndim}")
     ids = tuple(range(a.ndim))
     return einsum(f"{''.join(chr(97 + i) for i in ids)}->{''.join(chr(97 + i) for i in perm)}", a) if a.ndim else a
+
+
+def _ravel(a, order="C"):
+    if order != "C":
+        raise UnsupportedOperation(f"np.ravel on tensordiff expressions reads entries in C order only, got order={order!r}")
+    return reshape(a, -1)
 
 
 def _stack(arrays, axis=0, out=None, dtype=None, casting=_ABSENT):
@@ -167,6 +206,49 @@ def _outer(a, b, out=None):
 
 def _kron(a, b):
     return kron(a, b)
+
+
+def _vdot(a, b):
+    a, b = as_expr(a), as_expr(b)
+    if a.shape != b.shape:   # numpy flattens both: one shape here, entry against entry
+        raise UnsupportedOperation(f"np.vdot on tensordiff expressions takes operands of one shape, got "
+                                   f"{format_dims(a.shape)} and {format_dims(b.shape)}: use td.einsum")
+    return sum(multiply(a, b))
+
+
+def _tensordot(a, b, axes=2):
+    """np.tensordot: the last ``axes`` axes of a against the first of b, or the axes listed in pairs."""
+    a, b = as_expr(a), as_expr(b)
+    if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+        if not 0 <= axes <= builtins.min(a.ndim, b.ndim):
+            raise ShapeError(f"np.tensordot: axes={int(axes)} does not fit operands of shapes {format_dims(a.shape)} "
+                             f"and {format_dims(b.shape)}")
+        pairs = [(a.ndim - int(axes) + k, k) for k in range(int(axes))]
+    else:
+        first, second = ([ax] if isinstance(ax, (int, np.integer)) else list(ax) for ax in axes)
+        if len(first) != len(second):
+            raise ShapeError(f"np.tensordot: axes {axes!r} pairs {len(first)} axes of a with {len(second)} of b")
+        _unit_axes("np.tensordot", tuple(first), a.ndim)    # each in range, none twice
+        _unit_axes("np.tensordot", tuple(second), b.ndim)
+        pairs = [(int(i) % a.ndim, int(j) % b.ndim) for i, j in zip(first, second)]
+    letters = [chr(97 + k) for k in range(a.ndim + b.ndim)]
+    left, right = letters[:a.ndim], letters[a.ndim:]
+    for i, j in pairs:
+        right[j] = left[i]
+    summed = {left[i] for i, _ in pairs}
+    out = [c for c in left + right if c not in summed]
+    return einsum(f"{''.join(left)},{''.join(right)}->{''.join(out)}", a, b)
+
+
+def _multi_dot(arrays, *, out=None):
+    _refuse("np.linalg.multi_dot", out=out)
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise UnsupportedOperation("np.linalg.multi_dot needs at least two operands")
+    result = as_expr(arrays[0])
+    for factor in arrays[1:]:
+        result = matmul(result, factor)
+    return result
 
 
 def _einsum(*operands, out=None, dtype=None, order=_ABSENT, casting=_ABSENT, optimize=False):
@@ -239,6 +321,11 @@ def _norm(x, ord=None, axis=None, keepdims=False):
                                "absolute values) and the Frobenius norm of a matrix")
 
 
+def _slogdet(a):
+    """np.linalg.slogdet: (sign, log|det|), the sign with derivative 0."""
+    return sign(det(a)), logdet(a)
+
+
 def _cholesky(a, upper=False):
     _refuse("np.linalg.cholesky", upper=upper)
     return cholesky(a)
@@ -255,4 +342,6 @@ NUMPY_FUNCTIONS = {
     np.where: _where, np.clip: _clip, np.tril: lambda m, k=0: tril(m, k), np.triu: lambda m, k=0: triu(m, k),
     np.linalg.norm: _norm, np.linalg.inv: inv, np.linalg.det: det, np.linalg.solve: solve,
     np.linalg.matrix_power: matrix_power, np.linalg.cholesky: _cholesky,
+    np.var: variance, np.std: standard_deviation, np.ndim: lambda a: as_expr(a).ndim, np.vdot: _vdot,
+    np.ravel: _ravel, np.tensordot: _tensordot, np.linalg.multi_dot: _multi_dot, np.linalg.slogdet: _slogdet,
 }

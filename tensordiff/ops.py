@@ -11,6 +11,7 @@ constructors of ``simplify``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Union
 
 import numpy as np
@@ -24,7 +25,7 @@ from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
 from .linalgops import det, inv, logdet, matrix_power, norm, solve
-from .numpyfunctions import NUMPY_FUNCTIONS
+from .numpyfunctions import NUMPY_FUNCTIONS, standard_deviation, variance
 from .reductions import max, mean, min
 from .reshaping import reshape
 from .select import index
@@ -39,6 +40,11 @@ __all__ += ["broadcast_shapes", "broadcast_to"]
 
 # ---------------------------------------------------------------- numpy interplay
 
+def _logaddexp(a, b):
+    """np.logaddexp: log(exp(a) + exp(b)) without overflow, max(a, b) + log1p(exp(-|a - b|))."""
+    return add(maximum(a, b), FUNCTIONS["log1p"](FUNCTIONS["exp"](negative(FUNCTIONS["abs"](subtract(a, b))))))
+
+
 # numpy ufunc → the builder it means on expressions (np.divide is np.true_divide)
 _UFUNCS = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.power: power,
@@ -46,7 +52,9 @@ _UFUNCS = {
     np.sqrt: sqrt, np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
     **{fn.ufunc: fn for fn in FUNCTIONS.values() if fn.ufunc is not None},   # np.exp → td.exp, ...
     np.less: less, np.less_equal: less_equal, np.greater: greater, np.greater_equal: greater_equal,
-    np.maximum: maximum, np.minimum: minimum,
+    np.maximum: maximum, np.minimum: minimum, np.fabs: FUNCTIONS["abs"],
+    np.log2: lambda a: FUNCTIONS["log"](a) / math.log(2.0), np.log10: lambda a: FUNCTIONS["log"](a) / math.log(10.0),
+    np.exp2: lambda a: FUNCTIONS["exp"](multiply(a, math.log(2.0))), np.logaddexp: _logaddexp,
 }
 
 
@@ -141,6 +149,18 @@ def _install_operators():
             f"``td.{builder.__name__}(self, axis, keepdims)``, as the ndarray method: keepdims=True keeps each reduced axis "
             "as a length-1 axis (dim \"1\"), which broadcasts back against the operand.")))
     Expr.reshape = _reshape_method
+    # more of numpy's array methods, each the numpy function's routing (numpyfunctions.py)
+    Expr.trace = lambda self: trace(self)
+    Expr.diagonal = lambda self: diagonal(self)
+    Expr.transpose = lambda self, *axes: NUMPY_FUNCTIONS[np.transpose](
+        self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None))
+    Expr.dot = lambda self, other: NUMPY_FUNCTIONS[np.dot](self, other)
+    Expr.clip = lambda self, min=None, max=None: NUMPY_FUNCTIONS[np.clip](self, min, max)
+    Expr.squeeze = lambda self, axis=None: NUMPY_FUNCTIONS[np.squeeze](self, axis)
+    Expr.ravel = Expr.flatten = lambda self: reshape(self, -1)   # C order, as numpy's
+    Expr.var = lambda self, axis=None, ddof=0, keepdims=False: variance(self, axis, ddof=ddof, keepdims=keepdims)
+    Expr.std = lambda self, axis=None, ddof=0, keepdims=False: standard_deviation(self, axis, ddof=ddof,
+                                                                                  keepdims=keepdims)
 
 
 _install_operators()

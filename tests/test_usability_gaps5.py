@@ -383,3 +383,90 @@ def test_unit_axes_inside_an_expression_print_and_read_back_to_the_same_expressi
         printed = str(td.matrix_notation(e))
         assert not printed.startswith("no matrix notation"), printed
         assert td.parse(printed) is e, (printed, td.index_notation(e))
+
+
+# ---------------------------------------------------------------- 8. what a researcher types
+
+ROUTED_MORE = {
+    "var": lambda X, v, A, B, m: m.var(X),
+    "var axis ddof": lambda X, v, A, B, m: m.var(X, axis=0, ddof=1),
+    "std keepdims": lambda X, v, A, B, m: m.std(X, axis=1, keepdims=True),
+    "std ddof": lambda X, v, A, B, m: m.std(v, ddof=1),
+    "vdot": lambda X, v, A, B, m: m.vdot(X, X * 2),
+    "tensordot 1": lambda X, v, A, B, m: m.tensordot(X, A, axes=1),
+    "tensordot 2": lambda X, v, A, B, m: m.tensordot(X, X, axes=2),
+    "tensordot pairs": lambda X, v, A, B, m: m.tensordot(X, B, axes=([0], [0])),
+    "tensordot 0": lambda X, v, A, B, m: m.tensordot(v, v, 0),
+    "multi_dot": lambda X, v, A, B, m: m.linalg.multi_dot([X, A, A, v]),
+    "ravel": lambda X, v, A, B, m: m.ravel(X),
+    "log2": lambda X, v, A, B, m: m.log2(X * X + 1),
+    "log10": lambda X, v, A, B, m: m.log10(X * X + 1),
+    "exp2": lambda X, v, A, B, m: m.exp2(X),
+    "fabs": lambda X, v, A, B, m: m.fabs(X),
+    "logaddexp": lambda X, v, A, B, m: m.logaddexp(X * 300, X[:, 0][:, None] * 2),
+}
+METHODS = {   # ndarray methods on an expression: the same values as on the array
+    "trace": lambda a: a.trace(), "diagonal": lambda a: a.diagonal(), "transpose": lambda a: a.transpose(),
+    "transpose axes": lambda a: a.transpose(1, 0), "transpose tuple": lambda a: a.transpose((1, 0)),
+    "dot": lambda a: a.dot(a), "clip": lambda a: a.clip(-1, 0.5), "clip min": lambda a: a.clip(min=0.0),
+    "squeeze": lambda a: a[:, None].squeeze(1), "ravel": lambda a: a.ravel(), "flatten": lambda a: a.flatten(),
+    "var": lambda a: a.var(axis=0), "std": lambda a: a.std(ddof=1), "std keepdims": lambda a: a.std(1, keepdims=True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROUTED_MORE))
+def test_more_numpy_functions_build_expressions_with_numpy_values(case):
+    X, v, A, B = _symbols()
+    e = ROUTED_MORE[case](X, v, A, B, np)
+    want = ROUTED_MORE[case](XV, VV, AV, BV, np)
+    got = td.evaluate(e, **{k: VALUES[k] for k in e.free})
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    if e.ndim <= 2:
+        f = td.sum(td.sin(e))
+        for wrt in sorted((s for s in (X, v, A) if s.name in f.free), key=lambda s: s.name):
+            result = td.check(f, wrt, **{k: VALUES[k] for k in f.free})
+            assert result.max_rel_error < 1e-6, (case, wrt.name, result.max_rel_error)
+
+
+@pytest.mark.parametrize("case", sorted(METHODS))
+def test_ndarray_methods_on_expressions_match_numpys(case):
+    A = td.matrix("A_u5", "p p")
+    e = METHODS[case](A)
+    np.testing.assert_allclose(td.evaluate(e, A_u5=AV), METHODS[case](AV), rtol=1e-12, atol=1e-14)
+
+
+def test_slogdet_and_ndim():
+    A = td.matrix("A_u5", "p p")
+    sign, logabs = np.linalg.slogdet(A)
+    for value in (AV, -AV[::-1]):
+        want = np.linalg.slogdet(value)
+        assert td.evaluate(sign, A_u5=value) == want[0]
+        assert td.evaluate(logabs, A_u5=value) == pytest.approx(want[1], rel=1e-12)
+    np.testing.assert_allclose(td.evaluate(td.grad(logabs, A), A_u5=AV), np.linalg.inv(AV).T, rtol=1e-10)
+    assert np.ndim(A) == 2 and np.ndim(A @ A[0]) == 1 and np.ndim(td.trace(A)) == 0
+
+
+def test_where_with_a_bool_from_an_expression_comparison_is_refused():
+    x, y = td.vector("x_u5", "n"), td.vector("y_u5", "n")
+    for mask in (x == y, x != y, np.float64(1.0) == x):
+        with pytest.raises(td.TensorDiffError, match=r"where: the mask is the bool .* == and != compare the "
+                                                     r"expressions themselves .* \(x >= y\) \* \(x <= y\)"):
+            td.where(mask, x, y)
+        with pytest.raises(td.TensorDiffError, match="the mask is the bool"):
+            np.where(mask, x, 0.0)
+    both = (x >= y) * (x <= y)                         # the elementwise equality the message suggests
+    xv, yv = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])
+    np.testing.assert_array_equal(td.evaluate(td.where(both, x, -y), x_u5=xv, y_u5=yv), np.where(xv == yv, xv, -yv))
+    assert td.evaluate(td.where(1, x, y), x_u5=xv, y_u5=yv).tolist() == xv.tolist()   # a number still chooses
+
+
+def test_power_of_a_negative_base_and_a_sqrt_are_nan_as_numpy():
+    x = td.vector("x_u5", "n")
+    xv = np.array([-4.0, 0.0, 9.0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want_half, want_sqrt = xv ** 0.5, np.sqrt(xv)
+    np.testing.assert_array_equal(td.evaluate(x ** 0.5, x_u5=xv), want_half)
+    np.testing.assert_array_equal(td.evaluate(np.sqrt(x), x_u5=xv), want_sqrt)
+    gradient = td.evaluate(td.grad(td.sum(x ** 0.5), x), x_u5=xv)
+    assert np.isnan(gradient[0]) and gradient[1] == np.inf and gradient[2] == pytest.approx(1 / 6)

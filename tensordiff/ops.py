@@ -12,7 +12,7 @@ constructors of ``simplify``.
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from .numpyfunctions import NUMPY_FUNCTIONS, standard_deviation, variance
 from .reductions import max, mean, min
 from .reshaping import reshape
 from .select import index
-from .annotations import Axis, Dims
+from .annotations import Axis, Dims, ExprLike
 from .simplify import as_expr
 from .declarations import eye, matrix, scalar, tensor, vector
 
@@ -119,6 +119,57 @@ def _reshape_method(self: Expr, *dims: Union[Dims, int]) -> Expr:
     return reshape(self, spec)
 
 
+def _trace_method(self: Expr) -> Expr:
+    """``td.trace(self)``, as ``ndarray.trace()``: the trace of a square matrix."""
+    return trace(self)
+
+
+def _diagonal_method(self: Expr) -> Expr:
+    """``td.diagonal(self)``, as ``ndarray.diagonal()``: the diagonal of a square matrix."""
+    return diagonal(self)
+
+
+def _transpose_method(self: Expr, *axes: Any) -> Expr:
+    """``np.transpose(self, axes)``, as ``ndarray.transpose``: no axes reverses them; ``(1, 0)`` or ``1, 0`` permutes."""
+    order = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None)
+    return NUMPY_FUNCTIONS[np.transpose](self, order)
+
+
+def _dot_method(self: Expr, other: ExprLike) -> Expr:
+    """``np.dot(self, other)``, as ``ndarray.dot``: the matrix product of operands of order ≤ 2, or a scaling."""
+    return NUMPY_FUNCTIONS[np.dot](self, other)
+
+
+def _clip_method(self: Expr, min: Optional[ExprLike] = None, max: Optional[ExprLike] = None) -> Expr:
+    """``np.clip(self, min, max)``, as ``ndarray.clip``: maximum(self, min), then minimum(..., max)."""
+    return NUMPY_FUNCTIONS[np.clip](self, min, max)
+
+
+def _squeeze_method(self: Expr, axis: Axis = None) -> Expr:
+    """``np.squeeze(self, axis)``, as ``ndarray.squeeze``: the length-1 axes (dim "1") left out."""
+    return NUMPY_FUNCTIONS[np.squeeze](self, axis)
+
+
+def _ravel_method(self: Expr) -> Expr:
+    """``td.reshape(self, -1)``, as ``ndarray.ravel()``: the entries in C order, one merged dim."""
+    return reshape(self, -1)
+
+
+def _flatten_method(self: Expr) -> Expr:
+    """``td.reshape(self, -1)``, as ``ndarray.flatten()`` (an expression is never copied)."""
+    return reshape(self, -1)
+
+
+def _var_method(self: Expr, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> Expr:
+    """``np.var(self, axis, ddof=ddof, keepdims=keepdims)``, as ``ndarray.var``."""
+    return variance(self, axis, ddof=ddof, keepdims=keepdims)
+
+
+def _std_method(self: Expr, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> Expr:
+    """``np.std(self, axis, ddof=ddof, keepdims=keepdims)``, as ``ndarray.std``."""
+    return standard_deviation(self, axis, ddof=ddof, keepdims=keepdims)
+
+
 def _install_operators():
     Expr.__add__ = add
     Expr.__radd__ = lambda self, other: add(other, self)
@@ -149,18 +200,8 @@ def _install_operators():
             f"``td.{builder.__name__}(self, axis, keepdims)``, as the ndarray method: keepdims=True keeps each reduced axis "
             "as a length-1 axis (dim \"1\"), which broadcasts back against the operand.")))
     Expr.reshape = _reshape_method
-    # more of numpy's array methods, each the numpy function's routing (numpyfunctions.py)
-    Expr.trace = lambda self: trace(self)
-    Expr.diagonal = lambda self: diagonal(self)
-    Expr.transpose = lambda self, *axes: NUMPY_FUNCTIONS[np.transpose](
-        self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None))
-    Expr.dot = lambda self, other: NUMPY_FUNCTIONS[np.dot](self, other)
-    Expr.clip = lambda self, min=None, max=None: NUMPY_FUNCTIONS[np.clip](self, min, max)
-    Expr.squeeze = lambda self, axis=None: NUMPY_FUNCTIONS[np.squeeze](self, axis)
-    Expr.ravel = Expr.flatten = lambda self: reshape(self, -1)   # C order, as numpy's
-    Expr.var = lambda self, axis=None, ddof=0, keepdims=False: variance(self, axis, ddof=ddof, keepdims=keepdims)
-    Expr.std = lambda self, axis=None, ddof=0, keepdims=False: standard_deviation(self, axis, ddof=ddof,
-                                                                                  keepdims=keepdims)
-
+    for method in (_trace_method, _diagonal_method, _transpose_method, _dot_method, _clip_method, _squeeze_method,
+                   _ravel_method, _flatten_method, _var_method, _std_method):   # numpy's, as numpy's functions
+        setattr(Expr, method.__name__.removeprefix("_").removesuffix("_method"), method)
 
 _install_operators()

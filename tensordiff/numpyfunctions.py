@@ -310,15 +310,40 @@ def _clip(a, a_min=_ABSENT, a_max=_ABSENT, out=None, *, min=_ABSENT, max=_ABSENT
 # ---------------------------------------------------------------- linear algebra
 
 def _norm(x, ord=None, axis=None, keepdims=False):
-    _refuse("np.linalg.norm", axis=axis, keepdims=keepdims)
+    """np.linalg.norm: a vector norm along one axis (ord None/2, 1, inf, -inf or any p > 0), a matrix
+    norm over two (Frobenius, 1, -1, inf, -inf), keepdims as numpy's. The spectral and nuclear norms
+    (ord 2, -2, 'nuc' of a matrix) have no tensordiff builder."""
     x = as_expr(x)
-    if ord is None or (ord == "fro" and x.ndim == 2) or (ord == 2 and x.ndim == 1):
+    if axis is None and not keepdims and (ord is None or (ord == "fro" and x.ndim == 2) or (ord == 2 and x.ndim == 1)):
         return norm(x)
-    if ord == 1 and x.ndim == 1:
-        return norm(x, 1)
-    raise UnsupportedOperation(f"np.linalg.norm(ord={ord!r}) of {operand_text(x)} {format_dims(x.shape)} has no "
-                               "tensordiff counterpart: td.norm gives the 2-norm of a vector (ord=1: the sum of "
-                               "absolute values) and the Frobenius norm of a matrix")
+    if axis is None:
+        if ord is not None and x.ndim not in (1, 2):
+            raise ShapeError(f"np.linalg.norm: ord={ord!r} without axis needs a vector or a matrix, got "
+                             f"{operand_text(x)} {format_dims(x.shape)}")
+        axis = tuple(range(x.ndim)) if ord is None else (0,) if x.ndim == 1 else (0, 1)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else tuple(axis)
+    positions = reduced_axes(x, axes, "np.linalg.norm")
+    if ord is None or (ord == "fro" and len(axes) == 2):
+        return sqrt(sum(x * x, positions, keepdims))
+    magnitude = FUNCTIONS["abs"](x)
+    if len(axes) == 1:
+        if ord == 2:
+            return sqrt(sum(x * x, positions, keepdims))
+        if ord in (np.inf, -np.inf):
+            return (max if ord > 0 else min)(magnitude, positions, keepdims)
+        if isinstance(ord, (int, float, np.number)) and not isinstance(ord, bool) and ord > 0:
+            return sum(magnitude if ord == 1 else magnitude ** float(ord), positions, keepdims) ** (1.0 / float(ord))
+    elif len(axes) == 2 and ord in (1, -1, np.inf, -np.inf):
+        rows, cols = (int(a) % x.ndim for a in axes)
+        summed, chosen = (rows, cols) if ord in (1, -1) else (cols, rows)   # 1: the largest column sum
+        pick = max if ord > 0 else min
+        result = pick(sum(magnitude, summed, True), chosen, True)
+        return result if keepdims else reshape(result, tuple(d for k, d in enumerate(result.shape)
+                                                                   if k not in positions))
+    raise UnsupportedOperation(f"np.linalg.norm(ord={ord!r}) over {len(axes)} ax{'is' if len(axes) == 1 else 'es'} of "
+                               f"{operand_text(x)} "
+                               f"{format_dims(x.shape)} has no tensordiff counterpart: vector norms take ord None, "
+                               "1, 2, inf, -inf or p > 0; matrix norms Frobenius, 1, -1, inf, -inf")
 
 
 def _slogdet(a):

@@ -482,3 +482,14 @@ def test_power_of_a_negative_base_and_a_sqrt_are_nan_as_numpy():
     np.testing.assert_array_equal(td.evaluate(np.sqrt(x), x_u5=xv), want_sqrt)
     gradient = td.evaluate(td.grad(td.sum(x ** 0.5), x), x_u5=xv)
     assert np.isnan(gradient[0]) and gradient[1] == np.inf and gradient[2] == pytest.approx(1 / 6)
+
+
+def test_lists_are_values_on_every_path():
+    X, v = td.matrix("X_u5", "n p"), td.vector("v_u5", "p")
+    f = td.sum((td.tanh(X) @ v) ** 2)
+    objective = td.scipy_objective(f, v, X_u5=XV.tolist())
+    assert objective.fun(VV) == pytest.approx(td.evaluate(f, X_u5=XV, v_u5=VV), rel=1e-14)
+    with pytest.raises(td.EvaluationError, match="value for 'X_u5' is a ragged list"):
+        td.scipy_objective(f, v, X_u5=[[1.0, 2.0], [3.0]])
+    np.testing.assert_allclose(np.asarray(td.evaluate(f, X_u5=XV.tolist(), v_u5=list(VV), backend="dask")),
+                               td.evaluate(f, X_u5=XV, v_u5=VV), rtol=1e-14)

@@ -2,7 +2,8 @@
 td.mean, td.logsumexp, their ndarray-style methods (``X.sum(axis=0, keepdims=True)``) and the numpy
 functions routed to them (``np.sum(X, axis=0, keepdims=True)``).
 
-``axis`` is numpy's: an int, a tuple of ints or None (all), negative counting from the end;
+``axis`` is numpy's: an int, a tuple of ints or None (all), negative counting from the end; a
+dim's name stands for the one axis that has it (``td.sum(X, axis="n")``);
 ``keepdims=True`` leaves each reduced axis as a length-1 axis (dim "1", as ``x[:, None]``), which
 broadcasts back against the operand.
 """
@@ -28,20 +29,23 @@ def operand_text(x):
 
 
 def reduced_axes(x: Expr, axis, what: str) -> tuple[int, ...]:
-    """Sorted positions of ``axis`` (an int, a tuple or list of ints, or None: all) in ``x``; a
-    ShapeError naming ``what``, the axis and the operand where one is no int, out of range or repeated.
+    """Sorted positions of ``axis`` (an int or a dim's name, a tuple or list of them, or None: all) in
+    ``x``; a ShapeError naming ``what``, the axis and the operand where one is no int, out of range,
+    repeated, or a name no single axis has.
 
     >>> import tensordiff as td
-    >>> reduced_axes(td.matrix("X", "n p"), (-1, 0), "sum")
-    (0, 1)
+    >>> reduced_axes(td.matrix("X", "n p"), (-1, 0), "sum"), reduced_axes(td.matrix("X", "n p"), "p", "sum")
+    ((0, 1), (1,))
     """
     if axis is None:
         return tuple(range(x.ndim))
     items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     result = []
     for ax in items:
+        if isinstance(ax, str):   # a dim by name: the axis that has it
+            ax = _named_axis(x, ax, what)
         if not isinstance(ax, numbers.Integral) or isinstance(ax, bool):
-            raise ShapeError(f"{what}: axis must be an int, a tuple of ints or None, got {axis!r:.40}")
+            raise ShapeError(f"{what}: axis must be an int, a dim's name, a tuple of them or None, got {axis!r:.40}")
         position = int(ax)
         if not -x.ndim <= position < x.ndim:
             raise ShapeError(f"{what}: axis {position} does not exist for an operand of shape {format_dims(x.shape)} "
@@ -50,6 +54,15 @@ def reduced_axes(x: Expr, axis, what: str) -> tuple[int, ...]:
     if len(set(result)) != len(result):
         raise ShapeError(f"{what}: axis {axis!r} names an axis twice")
     return tuple(sorted(result))
+
+
+def _named_axis(x, dim, what):
+    positions = [k for k, d in enumerate(x.shape) if d == dim]
+    if len(positions) != 1:
+        held = "names no dim of" if not positions else f"is the dim of {len(positions)} axes of"
+        raise ShapeError(f"{what}: axis {dim!r} {held} the operand of shape {format_dims(x.shape)}: "
+                         f"{operand_text(x)}" + ("; pass the axes as ints" if positions else ""))
+    return positions[0]
 
 
 def keeping_dims(result: Expr, axes: tuple[int, ...], keepdims, what: str) -> Expr:

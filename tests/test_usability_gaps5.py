@@ -76,6 +76,17 @@ def test_keepdims_and_axis_errors_name_the_function_and_operand():
     assert td.sum(X, axis=np.int64(1)) is td.sum(X, axis=1)     # numpy ints are axes, as in numpy
 
 
+def test_an_axis_may_be_a_dim_by_name():
+    X, A = td.matrix("X_u5", "n p"), td.matrix("A_u5", "p p")
+    assert td.sum(X, axis="n") is td.sum(X, 0) and X.mean(axis=("p", "n")) is td.mean(X)
+    assert td.max(X, "p", keepdims=True) is td.max(X, 1, keepdims=True)
+    assert td.softmax(X, axis="n") is td.softmax(X, axis=0) and np.sum(X, axis="p") is td.sum(X, 1)
+    with pytest.raises(td.ShapeError, match=r"sum: axis 'q' names no dim of the operand of shape \(n, p\): X_u5"):
+        td.sum(X, "q")
+    with pytest.raises(td.ShapeError, match=r"max: axis 'p' is the dim of 2 axes .* A_u5; pass the axes as ints"):
+        td.max(A, "p")
+
+
 # ---------------------------------------------------------------- 2. lists as values
 
 def test_lists_and_tuples_are_values_as_numpy_reads_them():

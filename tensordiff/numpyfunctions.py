@@ -52,15 +52,27 @@ class AxisError(ShapeError, _NumpyAxisError):  # type: ignore[misc,valid-type]
 _ABSENT = object()   # an optional numpy argument not given
 
 
+_DEFAULTS = {"offset": 0, "k": 0, "where": True}   # numpy's defaults other than None and False
+
+
 def _refuse(function, **given):
-    """An UnsupportedOperation for the first of ``given`` that is not numpy's default (None, False, 0
-    or absent), which ``function`` (np.sum, ...) cannot honour on an expression."""
+    """An UnsupportedOperation for the first of ``given`` that is not numpy's default (None, absent,
+    else False or that of _DEFAULTS), which ``function`` (np.sum, ...) cannot honour on an expression."""
     for name, value in given.items():
-        if value is not _ABSENT and value is not None and value is not False and not (
-                isinstance(value, int) and value == 0 and not isinstance(value, bool) and name in ("offset", "k")):
-            raise UnsupportedOperation(f"{function} on a tensordiff expression does not take {name}= (got "
-                                       f"{value!r:.40}): an expression has no buffer, dtype or mask; evaluate it "
-                                       "first (td.evaluate(e, **values)) for that")
+        if value is _ABSENT or value is None:
+            continue
+        if _is_default(name, value):
+            continue
+        raise UnsupportedOperation(f"{function} on a tensordiff expression does not take {name}={value!r:.40}: "
+                                   "only numpy's default builds an expression (no out buffer, dtype, mask or "
+                                   "offset); evaluate the expression first (td.evaluate(e, **values)) for that")
+
+
+def _is_default(name, value):
+    """Whether ``value`` is numpy's default for the argument ``name``: a bool for a bool, an int for an int."""
+    default = _DEFAULTS.get(name, False)
+    same_kind = isinstance(value, (bool, np.bool_)) == isinstance(default, bool)
+    return same_kind and isinstance(value, (bool, int, np.bool_, np.integer)) and value == default
 
 
 def _unit_axes(function, axis, ndim):

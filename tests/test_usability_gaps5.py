@@ -504,3 +504,14 @@ def test_lists_are_values_on_every_path():
         td.scipy_objective(f, v, X_u5=[[1.0, 2.0], [3.0]])
     np.testing.assert_allclose(np.asarray(td.evaluate(f, X_u5=XV.tolist(), v_u5=list(VV), backend="dask")),
                                td.evaluate(f, X_u5=XV, v_u5=VV), rtol=1e-14)
+
+
+def test_numpys_defaults_given_explicitly_still_build_the_expression():
+    X, v, A, _ = _symbols()
+    assert np.sum(X, where=True, dtype=None, out=None, keepdims=False) is td.sum(X)
+    assert np.mean(X, 0, where=np.True_) is td.mean(X, 0)
+    assert np.trace(A, offset=0) is td.trace(A) and np.diag(v, k=np.int64(0)) is td.diag(v)
+    for call, argument in [(lambda: np.sum(X, where=False), "where=False"), (lambda: np.diag(v, True), "k=True"),
+                           (lambda: np.trace(A, 1), "offset=1")]:
+        with pytest.raises(td.TensorDiffError, match=f"does not take {argument}: only numpy's default"):
+            call()

@@ -13,6 +13,7 @@ handler are refused naming the tensordiff builder to use, if there is one.
 from __future__ import annotations
 
 import builtins
+import numbers
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from .simplify import as_expr
 
 __all__ = ["NUMPY_FUNCTIONS", "AxisError", "variance", "standard_deviation"]
 
-sign = FUNCTIONS["sign"]
+_sign = FUNCTIONS["sign"]
 
 _NumpyAxisError = getattr(np, "exceptions", np).AxisError
 
@@ -75,7 +76,7 @@ def _is_default(name, value):
     return same_kind and isinstance(value, (bool, int, np.bool_, np.integer)) and value == default
 
 
-def _unit_axes(function, axis, ndim):
+def _numpy_axes(function, axis, ndim):
     """Sorted positions of ``axis`` (an int or a tuple) among ``ndim`` axes, as numpy normalises
     them; an AxisError naming the function where one is out of range or repeated."""
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
@@ -106,6 +107,8 @@ def variance(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, wher
     _refuse("np.var", dtype=dtype, out=out, where=where, mean=mean)
     if correction is not _ABSENT:
         ddof = correction
+    if isinstance(ddof, bool) or not isinstance(ddof, numbers.Real):
+        raise UnsupportedOperation(f"np.var: ddof must be a number, got {ddof!r:.40}")
     a = as_expr(a)
     axes = reduced_axes(a, axis, "var")
     deviation = a - _mean(a, axes, True)
@@ -133,7 +136,7 @@ def _expand_dims(a, axis):
     """np.expand_dims: a length-1 axis (dim "1", as a[:, None]) at each position of ``axis`` in the result."""
     a = as_expr(a)
     count = len(axis) if isinstance(axis, (tuple, list)) else 1
-    return with_unit_axes(a, _unit_axes("np.expand_dims", axis, a.ndim + count))
+    return with_unit_axes(a, _numpy_axes("np.expand_dims", axis, a.ndim + count))
 
 
 def _squeeze(a, axis=None):
@@ -143,7 +146,7 @@ def _squeeze(a, axis=None):
     if axis is None:
         positions = tuple(k for k, d in enumerate(a.shape) if d == UNIT)
     else:
-        positions = _unit_axes("np.squeeze", axis, a.ndim)
+        positions = _numpy_axes("np.squeeze", axis, a.ndim)
         for k in positions:
             if a.shape[k] != UNIT:
                 raise ShapeError(f"np.squeeze: cannot select an axis to squeeze out which has size not equal to "
@@ -240,8 +243,8 @@ def _tensordot(a, b, axes=2):
         first, second = ([ax] if isinstance(ax, (int, np.integer)) else list(ax) for ax in axes)
         if len(first) != len(second):
             raise ShapeError(f"np.tensordot: axes {axes!r} pairs {len(first)} axes of a with {len(second)} of b")
-        _unit_axes("np.tensordot", tuple(first), a.ndim)    # each in range, none twice
-        _unit_axes("np.tensordot", tuple(second), b.ndim)
+        _numpy_axes("np.tensordot", tuple(first), a.ndim)    # each in range, none twice
+        _numpy_axes("np.tensordot", tuple(second), b.ndim)
         pairs = [(int(i) % a.ndim, int(j) % b.ndim) for i, j in zip(first, second)]
     letters = [chr(97 + k) for k in range(a.ndim + b.ndim)]
     left, right = letters[:a.ndim], letters[a.ndim:]
@@ -360,7 +363,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):
 
 def _slogdet(a):
     """np.linalg.slogdet: (sign, log|det|), the sign with derivative 0."""
-    return sign(det(a)), logdet(a)
+    return _sign(det(a)), logdet(a)
 
 
 def _cholesky(a, upper=False):

@@ -37,11 +37,11 @@ def checked_arguments(fn: F) -> F:
         except TypeError as exc:
             if exc.__traceback__ is None or exc.__traceback__.tb_next is not None or isinstance(exc, ArgumentError):
                 raise   # raised inside fn, not by binding its arguments
-            raise ArgumentError(_explain(fn, exc, kwargs)) from None
+            raise ArgumentError(_explain(fn, exc, kwargs, args)) from None
     return call  # type: ignore[return-value]
 
 
-def _explain(fn, exc, kwargs):
+def _explain(fn, exc, kwargs, args=()):
     try:
         names = [p.name for p in inspect.signature(fn).parameters.values()
                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
@@ -55,6 +55,10 @@ def _explain(fn, exc, kwargs):
         close = difflib.get_close_matches(unknown[0], names, n=1)
         if close:
             text += f"; did you mean {close[0]!r}?"
+    twice = next((k for k, name in enumerate(names) if f"multiple values for argument {name!r}" in text), None)
+    if twice is not None and twice < len(args) and isinstance(args[twice], dict):   # td.check(f, x, {...}, order=2)
+        text += (f"; argument {twice + 1} is a dict, which stands in {names[twice]!r}'s place: to give "
+                 f"{names[twice]}= too, pass the values as keywords (**values)")
     if names:
         text += f" (it takes {', '.join(names)})"
     return text

@@ -15,7 +15,7 @@ from .errors import EvaluationError, ShapeError
 from .expr import Var
 from .symboltable import declared_dims, value_dims
 from .indices import format_dims, slice_of
-from .dimsizes import bind_dim_sizes, is_dim_size, undetermined_hint, unknown_name
+from .dimsizes import bind_dim_sizes, is_dim_size, origin_symbol_dims, unknown_name, unsized_error
 from .select import bind_selections
 from .simplify import as_expr
 
@@ -33,6 +33,8 @@ def bind_values(program, values):
             # the size of a dim no value has: eye("n"), n=4 (a float for a symbol so named is its value)
             given_sizes[name] = dim_size(name, value)
             continue
+        if dims is None:   # a symbol the expression lost: the one it was derived from, else by declaration
+            dims = origin_symbol_dims(name, getattr(program, "outputs", ()))
         if dims is None:
             dims = declared_dims(name)
             if dims is None:
@@ -65,11 +67,7 @@ def bind_values(program, values):
     bind_dim_sizes(program.dims, program.nodes, sizes)   # dimsizes.py: parts solved from composites too
     unbound = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
     if unbound:
-        taken = [d for d in unbound if d in values]
-        hint = (f" ({', '.join(map(repr, taken))} was taken as the value of a symbol of that name, declared "
-                "elsewhere: a dim's size is an int >= 0)") if taken else ""
-        raise EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: pass a value "
-                              f"for a symbol that has them{hint}" + undetermined_hint(unbound, sizes))
+        raise unsized_error(unbound, values, sizes, program)
     return arrays, sizes, program.backend.result_type(dtypes)
 
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from .broadcasting import broadcast_operands
 from .einsumnodes import scale
 from .simplify import compare_node, maximum_node, where_node
 from .annotations import ExprLike
+from .errors import TensorDiffError
 from .expr import Expr
 
 __all__ = ["maximum", "minimum", "less", "less_equal", "greater", "greater_equal", "where"]
@@ -125,6 +128,10 @@ def where(mask: ExprLike, a: ExprLike, b: ExprLike) -> Expr:
     ------
     ShapeError
         If the operands' shapes differ.
+    TensorDiffError
+        If ``mask`` is a bool while ``a`` or ``b`` is an expression: ``a == b`` on expressions
+        compares them as objects (they are dict keys), so where(x == y, ...) would choose one
+        branch everywhere.
 
     Examples
     --------
@@ -133,5 +140,10 @@ def where(mask: ExprLike, a: ExprLike, b: ExprLike) -> Expr:
     >>> td.where(x > 0, td.log(x), 0).shape
     ('n',)
     """
+    if isinstance(mask, (bool, np.bool_)) and (isinstance(a, Expr) or isinstance(b, Expr)):
+        raise TensorDiffError(f"where: the mask is the bool {bool(mask)}, not a mask of entries; on expressions "
+                              "== and != compare the expressions themselves (they are dict keys), not entry by "
+                              "entry: for where(x == y, ...) write the mask (x >= y) * (x <= y), or pass 1 or 0 "
+                              "to choose one branch everywhere")
     mask, a, b = broadcast_operands("where", mask, a, b)
     return where_node(mask, a, b)

@@ -10,6 +10,7 @@ from .errors import ShapeError
 from .symboltable import check_homonyms
 from .indices import format_dims, parse_spec
 from .einsumnodes import einsum_node
+from .reductionaxes import keeping_dims, reduced_axes
 from .simplify import as_expr
 from .annotations import Axis, ExprLike
 from .expr import Expr
@@ -69,23 +70,7 @@ def einsum(spec: str, *operands: ExprLike) -> Expr:
     return einsum_node(1.0, operands, subs, tuple(letter_id[ch] for ch in output), dims)
 
 
-def _axes(a, axis):
-    if axis is None:
-        return tuple(range(a.ndim))
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    result = []
-    for ax in axes:
-        if not isinstance(ax, int) or isinstance(ax, bool):
-            raise ShapeError(f"sum: axis must be an int, a tuple of ints or None, got {axis!r}")
-        if not -a.ndim <= ax < a.ndim:
-            raise ShapeError(f"sum: axis {ax} is out of range for shape {format_dims(a.shape)}")
-        result.append(ax % a.ndim)
-    if len(set(result)) != len(result):
-        raise ShapeError(f"sum: axis {axis!r} repeats an axis")
-    return tuple(result)
-
-
-def sum(a: ExprLike, axis: Axis = None) -> Expr:
+def sum(a: ExprLike, axis: Axis = None, keepdims: bool = False) -> Expr:
     """Sum over some axes, or all of them, as ``numpy.sum``.
 
     Parameters
@@ -94,16 +79,19 @@ def sum(a: ExprLike, axis: Axis = None) -> Expr:
         The expression to sum.
     axis : None, int or tuple of int, optional
         The axes to sum over (negative ones count from the end); None, the default, sums all.
+    keepdims : bool, optional
+        If True, each summed axis stays as a length-1 axis (dim "1"), which broadcasts against
+        ``a``, as numpy's keepdims (default False).
 
     Returns
     -------
     Expr
-        The sum, with the summed axes removed.
+        The sum, with the summed axes removed (or of length 1, with ``keepdims=True``).
 
     Raises
     ------
     ShapeError
-        If an axis is out of range, repeated, or not an int.
+        If an axis is out of range, repeated, or not an int, or keepdims is not a bool.
 
     Examples
     --------
@@ -113,11 +101,14 @@ def sum(a: ExprLike, axis: Axis = None) -> Expr:
     ('p',)
     >>> print(td.sum(X))
     out = Σ_ij X[i,j]
+    >>> td.sum(X, axis=1, keepdims=True).shape
+    ('n', '1')
     """
     a = as_expr(a)
-    axes = _axes(a, axis)
+    axes = reduced_axes(a, axis, "sum")
     ids = tuple(range(a.ndim))
-    return einsum_node(1.0, (a,), (ids,), tuple(i for i in ids if i not in axes), a.shape)
+    return keeping_dims(einsum_node(1.0, (a,), (ids,), tuple(i for i in ids if i not in axes), a.shape), axes,
+                        keepdims, "sum")
 
 
 def trace(a: Expr) -> Expr:

@@ -42,11 +42,15 @@ from .select import bind_selections
 from .symboltable import declared_dims, symbols_with_dim
 
 __all__ = ["bind_dim_sizes", "solve_parts", "is_dim_size", "unknown_name", "remember_origin", "origin_dims",
+           "origin_symbol_dims", "unsized_error",
            "priced_sizes", "priced_table", "undetermined_hint"]
 
 # a derivative -> the plain dims of what it was derived from (interned nodes: a zero shared by two
 # derivatives holds both origins' dims); weak, so a derivative no one holds takes its entry with it
 _origins: "weakref.WeakKeyDictionary[object, frozenset[str]]" = weakref.WeakKeyDictionary()
+# a derivative -> {name: dims} of the symbols it was derived from; None for a name two origins
+# declared with other dims (a notebook that declared it again), which then tells nothing
+_origin_symbols: "weakref.WeakKeyDictionary[object, dict]" = weakref.WeakKeyDictionary()
 _origins_lock = threading.Lock()
 
 
@@ -145,9 +149,40 @@ def unknown_name(name, value, program):
     dims = sorted(d for d in program.dims if slice_of(d) is None)
     an_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     hint = "; a dim's size is an int >= 0" if is_plain(name) and not an_int else ""
+    lost = _lost_symbols(program)
+    derived = f"; derived from {', '.join(f'{n!r} {format_dims(d)}' for n, d in lost)}" if lost else ""
     return EvaluationError(f"value given for {name!r}, which is no symbol of this expression, nor the size of a "
                            f"dim of it or of a declared symbol (got {type(value).__name__}; its symbols: {', '.join(sorted(program.symbols)) or 'none'}"
-                           f"; its dims: {format_dims(dims) if dims else 'none'}{hint})")
+                           f"{derived}; its dims: {format_dims(dims) if dims else 'none'}{hint})")
+
+
+def _lost_symbols(program):
+    """(name, dims) of each symbol ``program``'s outputs were derived from (td.diff) and no longer hold."""
+    outputs = getattr(program, "outputs", ())
+    names = sorted({name for expr in outputs for name in _origin_symbols.get(expr, {})} - set(program.symbols))
+    return [(name, dims) for name in names if (dims := origin_symbol_dims(name, outputs)) is not None]
+
+
+def unsized_error(unbound, values, sizes, program):
+    """The EvaluationError for dims of ``program`` that no value sizes (``unbound``, sorted), naming
+    the symbols that would size them (those the expression was derived from, else declared ones)
+    and the sizes by name, since the expression itself may hold no symbol with them
+    (td.hessian(r @ r, r) is 2·I of r's dim, without r)."""
+    lost = dict(_lost_symbols(program))
+    holders = {n: d for n, d in lost.items() if set(d) & set(unbound) and n not in values}
+    if not lost:
+        for dim in unbound:
+            holders.update((n, declared_dims(n) or ()) for n, _ in list(symbols_with_dim(dim))[:2] if n not in values)
+    kind = "which it was derived from" if lost else f"declared with {'them' if len(unbound) > 1 else 'it'}"
+    symbols = f"a value for {' or '.join(f'{n!r} {format_dims(d)}' for n, d in holders.items())} ({kind}), or " \
+        if holders else ""
+    taken = [d for d in unbound if d in values]
+    hint = (f" ({', '.join(map(repr, taken))} was taken as the value of a symbol of that name, declared "
+            "elsewhere: a dim's size is an int >= 0)") if taken else ""
+    return EvaluationError(f"the size of dim(s) {', '.join(map(repr, unbound))} is unknown: no value given sizes "
+                           f"{'them' if len(unbound) > 1 else 'it'}; pass {symbols}the "
+                           f"size{'s' if len(unbound) > 1 else ''} by name ({', '.join(f'{d}=...' for d in unbound)})"
+                           f"{hint}" + undetermined_hint(unbound, sizes))
 
 
 def remember_origin(derivative, expr, wrt):
@@ -156,13 +191,39 @@ def remember_origin(derivative, expr, wrt):
     if derivative is expr:
         return derivative
     dims = set(_origins.get(expr, ()))
+    symbols = dict(_origin_symbols.get(expr, {}))
     for node in topological([expr, wrt]):
         if isinstance(node, Var):
             dims.update(base for dim in node.shape for base in base_dims(dim))
+            symbols[node.name] = node.dims if symbols.get(node.name, node.dims) == node.dims else None
     dims.update(base for dim in expr.shape for base in base_dims(dim))
     with _origins_lock:
         _origins[derivative] = frozenset(dims | _origins.get(derivative, frozenset()))
+        earlier = _origin_symbols.get(derivative, {})
+        _origin_symbols[derivative] = {**symbols, **{name: held if symbols.get(name, held) == held else None
+                                                     for name, held in earlier.items()}}
     return derivative
+
+
+def origin_symbol_dims(name, exprs):
+    """The dims of the symbol ``name`` that ``exprs`` were derived from (td.diff's memory), or None
+    where they were derived from none of that name, or from two of it with other dims: a value for
+    a symbol a derivative lost binds to the declaration the derivative was built from, not to the
+    name's latest declaration.
+
+    >>> import tensordiff as td
+    >>> A = td.matrix("A", "n m")
+    >>> ones = td.grad(td.sum(A), A)          # (n, m): it no longer holds A
+    >>> B = td.matrix("A", "m n")             # the name declared again, other dims
+    >>> origin_symbol_dims("A", [ones])
+    ('n', 'm')
+    """
+    found = set()
+    for expr in exprs:
+        symbols = _origin_symbols.get(expr)
+        if symbols is not None and name in symbols:
+            found.add(symbols[name])
+    return found.pop() if len(found) == 1 else None
 
 
 def origin_dims(exprs):
@@ -213,8 +274,10 @@ def priced_table(program, sizes, call):
     missing = [d for d in program.dims - set(table) if slice_of(d) is None]
     plain = sorted({b for d in missing for b in base_dims(d) if b not in table})
     if missing:
-        raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, plain or sorted(missing)))}: pass them as "
-                              f"keywords, e.g. {call}{(plain or ['n'])[0]}=100)" + undetermined_hint(plain, table))
+        holders = [f"{n!r} {format_dims(d)}" for n, d in _lost_symbols(program) if set(d) & set(plain)]
+        whose = f" (dims of {' and '.join(holders)}, which it was derived from)" if holders else ""
+        raise EvaluationError(f"no size for dim(s) {', '.join(map(repr, plain or sorted(missing)))}{whose}: pass "
+                              f"them as keywords, e.g. {call}{(plain or ['n'])[0]}=100)" + undetermined_hint(plain, table))
     return table
 
 

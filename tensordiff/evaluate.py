@@ -143,7 +143,7 @@ class Program(ProgramPlan):
             raise EvaluationError(f"functions= implements user functions (td.elementwise); {built_in[0]!r} is "
                                   "built in and keeps its own implementation")
         if functions:
-            check_function_names(functions, self.user_function_names)
+            check_function_names(functions, self.user_function_names, self.symbols)
         delay = delay_for(self.progress)
         key = signature(values, self.backend, self.dims) if self.specialisations is not None and delay is None \
             and not self.backend.compiling() else None
@@ -419,7 +419,7 @@ def evaluate(expr: Exprs, values: Optional[Values] = None, /, functions: Optiona
         As for ``td.compile``.
     **kwargs : array_like
         The values of the symbols by name: arrays whose axes match the symbol's dims, or numbers for
-        scalars. Bools (Python's, numpy's, bool arrays) count as 1 and 0 and ints are promoted to
+        scalars; nested lists or tuples of numbers are read as ``np.array`` reads them. Bools (Python's, numpy's, bool arrays) count as 1 and 0 and ints are promoted to
         float64, as numpy's arithmetic reads them. Sizes of dims are read from them; a dim that no
         value has (an ``eye`` nothing else sizes) is passed by name as an int.
 

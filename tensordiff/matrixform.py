@@ -12,6 +12,9 @@ neither has an expression holding a symbol named like a word of the parser (a sy
 would read back as the identity, ``tr`` as the trace). A user function so named prints as
 ``user.<name>(...)``, which the parser reads back as that user function.
 
+An expression with a length-1 axis (dim "1": ``x[:, None]``, ``X.sum(axis=1, keepdims=True)``) has no
+matrix form: the parser's column vector is ``(n,)``, so no text reads back to ``(n, 1)``.
+
 A constant or identity that nothing beside it sizes carries its size (size_sources): size(X, d)
 of the expression's own symbol X, else of a symbol the caller passes (sized_by), else size(n),
 the dim by its name. Never from whichever symbol happens to be alive: the text is a function of
@@ -21,6 +24,7 @@ the expression and the arguments.
 import functools
 import re
 
+from .broadcasting import UNIT
 from .errors import TensorDiffError
 from .expr import Apply, Einsum, Expr, Var, topological
 from .indices import atoms
@@ -54,6 +58,8 @@ def to_matrix(expr, whole=None, sized_by=()):
     expression ``expr`` is a part of, whose symbols size its constants (tprod(X, eye(size(X, 1))));
     ``sized_by``: symbols that size the dims no symbol of ``whole`` has (``size_sources``)."""
     whole = expr if whole is None else whole
+    if UNIT in expr.shape:   # x[:, None]: the parser reads no length-1 axis (a column vector is (n,)), and
+        return None          # vector(1)' would read back as a ones vector of a fresh dim
     if len(expr.shape) > 2:   # order 3 and 4: tprod/tbox/outer of matrices written here (kronform.py)
         write = functools.partial(to_matrix, whole=whole, sized_by=sized_by)
         return vec_form(expr, write) or tensor_form(expr, write)   # ∂vec(F)/∂X: vecform.py

@@ -6,6 +6,7 @@ inside its tasks (daskarrays.py).
 
 import functools
 import math
+import numbers
 from typing import Optional
 
 import numpy as np
@@ -16,13 +17,15 @@ from .contractionpaths import path_search
 from .kernels import assemble, assembler
 from .pairwise import direct_contraction, pairwise_contraction, planned_contraction, unary_contraction
 
-__all__ = ["NumpyBackend", "numpy_contraction", "numpy_value", "numbers_only", "numpy_inv", "numpy_solve", "numpy_logdet", "numpy_det"]
+__all__ = ["NumpyBackend", "numpy_contraction", "numpy_value", "sequence_array", "numbers_only", "numpy_inv", "numpy_solve", "numpy_logdet", "numpy_det"]
 
 
 def numpy_value(name, value):
     """The value given for symbol ``name`` as a numpy array: numbers and bools (True is 1, as in
     numpy's arithmetic), whether Python's, numpy's scalars or arrays, become float64 (float32 stays)."""
-    if value is None or isinstance(value, (str, bytes, list, tuple, dict)):
+    if isinstance(value, (list, tuple)):   # nested numbers, as np.array reads them
+        value = sequence_array(name, value)
+    if value is None or isinstance(value, (str, bytes, dict)):
         raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
     if isinstance(value, (int, float)):
         return np.asarray(finite_float(name, value))
@@ -34,6 +37,47 @@ def numpy_value(name, value):
     except Exception as exc:  # noqa: BLE001 - any conversion failure is the caller's bad value
         raise EvaluationError(f"value for {name!r} cannot be read as an array: {exc}") from None
     return numbers_only(name, array, array.dtype.kind, lambda a: a.astype(np.float64))
+
+
+def sequence_array(name, value):
+    """A list or tuple of numbers (nested: rows of numbers, ...) as np.array reads it; where it is
+    ragged or holds something else than numbers, an EvaluationError naming the symbol and the place.
+
+    >>> sequence_array("X", [[1, 2], [3, 4]]).shape
+    (2, 2)
+    >>> sequence_array("X", [[1, 2], [3]])
+    Traceback (most recent call last):
+        ...
+    tensordiff.errors.EvaluationError: value for 'X' is a ragged list: X[0] has shape (2,) but X[1] has shape (1,); pass numbers nested to one shape, as np.array reads them
+    """
+    try:
+        array = np.array(value)
+    except Exception:  # noqa: BLE001 - ragged, or an item numpy cannot read: _sequence_shape says which
+        array = None
+    if array is not None and array.dtype.kind in "biufc":
+        return array
+    _sequence_shape(name, value, name)   # raises where it is ragged or holds no number
+    raise EvaluationError(f"value for {name!r} is a {type(value).__name__} numpy cannot read as an array of numbers")
+
+
+def _sequence_shape(name, value, place):
+    """The shape of the nested numbers ``value`` (at ``place``, as X[1][0]), or the EvaluationError
+    that names where they are ragged or hold no number."""
+    if isinstance(value, numbers.Number):
+        return ()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return value.shape
+    if not isinstance(value, (list, tuple)):
+        shown = f" {value!r:.40}" if isinstance(value, (str, bytes, type(None))) else ""
+        raise EvaluationError(f"value for {name!r} holds a {type(value).__name__}{shown} at {place}, which is no "
+                              "number; pass numbers nested to one shape, as np.array reads them")
+    shapes = [_sequence_shape(name, item, f"{place}[{k}]") for k, item in enumerate(value)]
+    for k, shape in enumerate(shapes[1:], 1):
+        if shape != shapes[0]:
+            raise EvaluationError(f"value for {name!r} is a ragged {type(value).__name__}: {place}[0] has shape "
+                                  f"{shapes[0]} but {place}[{k}] has shape {shape}; pass numbers nested to one "
+                                  "shape, as np.array reads them")
+    return (len(value),) + (shapes[0] if shapes else ())
 
 
 def finite_float(name, value):

@@ -11,7 +11,8 @@ constructors of ``simplify``.
 
 from __future__ import annotations
 
-from typing import Any, Union
+import math
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -19,15 +20,16 @@ from .arithmetic import T, add, divide, matmul, multiply, negative, power, sqrt,
 from .broadcasting import broadcast_shapes, broadcast_to
 from .comparisons import greater, greater_equal, less, less_equal, maximum, minimum
 from .contractions import diag, diagonal, einsum, outer, sum, trace
-from .errors import ShapeError, UnsupportedOperation
+from .errors import UnsupportedOperation
 from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
 from .linalgops import det, inv, logdet, matrix_power, norm, solve
+from .numpyfunctions import NUMPY_FUNCTIONS, standard_deviation, variance
 from .reductions import max, mean, min
-from .reshaping import reshape, with_unit_axes
+from .reshaping import reshape
 from .select import index
-from .annotations import Axis, Dims
+from .annotations import Axis, Dims, ExprLike
 from .simplify import as_expr
 from .declarations import eye, matrix, scalar, tensor, vector
 
@@ -38,6 +40,11 @@ __all__ += ["broadcast_shapes", "broadcast_to"]
 
 # ---------------------------------------------------------------- numpy interplay
 
+def _logaddexp(a, b):
+    """np.logaddexp: log(exp(a) + exp(b)) without overflow, max(a, b) + log1p(exp(-|a - b|))."""
+    return add(maximum(a, b), FUNCTIONS["log1p"](FUNCTIONS["exp"](negative(FUNCTIONS["abs"](subtract(a, b))))))
+
+
 # numpy ufunc → the builder it means on expressions (np.divide is np.true_divide)
 _UFUNCS = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.power: power,
@@ -45,7 +52,9 @@ _UFUNCS = {
     np.sqrt: sqrt, np.square: lambda a: constant_power(a, 2.0), np.reciprocal: lambda a: constant_power(a, -1.0),
     **{fn.ufunc: fn for fn in FUNCTIONS.values() if fn.ufunc is not None},   # np.exp → td.exp, ...
     np.less: less, np.less_equal: less_equal, np.greater: greater, np.greater_equal: greater_equal,
-    np.maximum: maximum, np.minimum: minimum,
+    np.maximum: maximum, np.minimum: minimum, np.fabs: FUNCTIONS["abs"],
+    np.log2: lambda a: FUNCTIONS["log"](a) / math.log(2.0), np.log10: lambda a: FUNCTIONS["log"](a) / math.log(10.0),
+    np.exp2: lambda a: FUNCTIONS["exp"](multiply(a, math.log(2.0))), np.logaddexp: _logaddexp,
 }
 
 
@@ -71,12 +80,21 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
 
 
 def _array_function(self, func, types, args, kwargs):
-    """numpy functions other than ufuncs (np.sum, np.dot, ...) need arrays, which expressions are not."""
+    """numpy functions with a tensordiff counterpart (np.sum, np.trace, np.expand_dims, ...: numpyfunctions.py)
+    build it; the others need arrays, which expressions are not."""
+    handler = NUMPY_FUNCTIONS.get(func)
+    if handler is not None:
+        return handler(*args, **kwargs)
     name = func.__name__
     module = "np.linalg." if func.__module__ == "numpy.linalg" else "np."
     hint = f"build it with td.{name}, or " if name in __all__ or name in FUNCTIONS else ""
     raise UnsupportedOperation(f"{module}{name} does not take tensordiff expressions: {hint}evaluate the expression "
-                               "first (td.evaluate(e, **values))")
+                               "first (td.evaluate(e, **values)); numpy functions that build expressions: "
+                               f"{', '.join(sorted(_qualified(f) for f in NUMPY_FUNCTIONS))}")
+
+
+def _qualified(func):
+    return ("np.linalg." if func.__module__ == "numpy.linalg" else "np.") + func.__name__
 
 
 def _array(self, dtype=None, copy=None):
@@ -87,18 +105,9 @@ def _array(self, dtype=None, copy=None):
 
 # ---------------------------------------------------------------- numpy's array methods
 
-def _reduced_axes(x, axis):
-    if axis is None:
-        return tuple(range(x.ndim))
-    return tuple(sorted(int(a) % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))))
-
-
 def _reduction_method(builder, doc):
     def method(self: Expr, axis: Axis = None, keepdims: bool = False) -> Expr:
-        if not isinstance(keepdims, (bool, np.bool_)):
-            raise ShapeError(f"{builder.__name__}: keepdims must be True or False, got {keepdims!r:.40}")
-        result = builder(self, axis)   # checks the axis
-        return with_unit_axes(result, _reduced_axes(self, axis)) if keepdims else result
+        return builder(self, axis, keepdims)
     method.__name__ = builder.__name__
     method.__doc__ = doc
     return method
@@ -108,6 +117,57 @@ def _reshape_method(self: Expr, *dims: Union[Dims, int]) -> Expr:
     """``td.reshape(self, dims)``: ``x.reshape("q m")``, ``x.reshape("q", "m")``, "1" for a length-1 axis."""
     spec: Any = dims[0] if len(dims) == 1 else dims   # several: one tuple of names, "1" and 1 among them
     return reshape(self, spec)
+
+
+def _trace_method(self: Expr) -> Expr:
+    """``td.trace(self)``, as ``ndarray.trace()``: the trace of a square matrix."""
+    return trace(self)
+
+
+def _diagonal_method(self: Expr) -> Expr:
+    """``td.diagonal(self)``, as ``ndarray.diagonal()``: the diagonal of a square matrix."""
+    return diagonal(self)
+
+
+def _transpose_method(self: Expr, *axes: Any) -> Expr:
+    """``np.transpose(self, axes)``, as ``ndarray.transpose``: no axes reverses them; ``(1, 0)`` or ``1, 0`` permutes."""
+    order = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None)
+    return NUMPY_FUNCTIONS[np.transpose](self, order)
+
+
+def _dot_method(self: Expr, other: ExprLike) -> Expr:
+    """``np.dot(self, other)``, as ``ndarray.dot``: the matrix product of operands of order ≤ 2, or a scaling."""
+    return NUMPY_FUNCTIONS[np.dot](self, other)
+
+
+def _clip_method(self: Expr, min: Optional[ExprLike] = None, max: Optional[ExprLike] = None) -> Expr:
+    """``np.clip(self, min, max)``, as ``ndarray.clip``: maximum(self, min), then minimum(..., max)."""
+    return NUMPY_FUNCTIONS[np.clip](self, min, max)
+
+
+def _squeeze_method(self: Expr, axis: Axis = None) -> Expr:
+    """``np.squeeze(self, axis)``, as ``ndarray.squeeze``: the length-1 axes (dim "1") left out."""
+    return NUMPY_FUNCTIONS[np.squeeze](self, axis)
+
+
+def _ravel_method(self: Expr) -> Expr:
+    """``td.reshape(self, -1)``, as ``ndarray.ravel()``: the entries in C order, one merged dim."""
+    return reshape(self, -1)
+
+
+def _flatten_method(self: Expr) -> Expr:
+    """``td.reshape(self, -1)``, as ``ndarray.flatten()`` (an expression is never copied)."""
+    return reshape(self, -1)
+
+
+def _var_method(self: Expr, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> Expr:
+    """``np.var(self, axis, ddof=ddof, keepdims=keepdims)``, as ``ndarray.var``."""
+    return variance(self, axis, ddof=ddof, keepdims=keepdims)
+
+
+def _std_method(self: Expr, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> Expr:
+    """``np.std(self, axis, ddof=ddof, keepdims=keepdims)``, as ``ndarray.std``."""
+    return standard_deviation(self, axis, ddof=ddof, keepdims=keepdims)
 
 
 def _install_operators():
@@ -137,9 +197,11 @@ def _install_operators():
     Expr.__array__ = _array
     for builder in (sum, mean, max, min):   # numpy's array methods, keepdims=True leaving "1" axes (x[:, None])
         setattr(Expr, builder.__name__, _reduction_method(builder, (
-            f"``td.{builder.__name__}(self, axis)``, as the ndarray method: keepdims=True keeps each reduced axis "
+            f"``td.{builder.__name__}(self, axis, keepdims)``, as the ndarray method: keepdims=True keeps each reduced axis "
             "as a length-1 axis (dim \"1\"), which broadcasts back against the operand.")))
     Expr.reshape = _reshape_method
-
+    for method in (_trace_method, _diagonal_method, _transpose_method, _dot_method, _clip_method, _squeeze_method,
+                   _ravel_method, _flatten_method, _var_method, _std_method):   # numpy's, as numpy's functions
+        setattr(Expr, method.__name__.removeprefix("_").removesuffix("_method"), method)
 
 _install_operators()

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .numpyarrays import sequence_array
 from .diff import diff, grad, jvp
 from .errors import EvaluationError, ShapeError, TensorDiffError
 from .evaluate import compile
@@ -267,6 +268,8 @@ def _fresh_symbol(name, dims, taken):
 
 
 def _as_float_array(name, value):
+    if isinstance(value, (list, tuple)):   # nested numbers, as td.evaluate reads them
+        value = sequence_array(name, value)
     if not isinstance(value, (numbers.Number, np.ndarray, np.generic)) and not hasattr(value, "__array__"):
         raise EvaluationError(f"value for {name!r} must be a number or an array, got {type(value).__name__}")
     try:

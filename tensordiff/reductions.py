@@ -15,10 +15,9 @@ import numbers
 
 from .comparisons import greater, greater_equal, less, less_equal, maximum, minimum, where
 from .errors import ShapeError, TensorDiffError
-from .expr import Var
 from .functions import power
 from .indices import format_dims
-from .printing import short
+from .reductionaxes import keeping_dims, operand_text, reduced_axes
 from .constantnodes import zeros as zeros_node
 from .einsumnodes import einsum_node, expand_axes, is_symmetric, scale, transpose
 from .simplify import as_expr, cholesky_node, logsumexp_node, max_node, softmax_node, triangle
@@ -32,32 +31,9 @@ __all__ = ["max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "
            "ones", "zeros", "cholesky", "less", "less_equal", "greater", "greater_equal"]
 
 
-def _operand(x):
-    """A symbol's name, or the index notation of an expression, cut short for a message."""
-    return x.name if isinstance(x, Var) else short(x, 60)
-
-
-def _axes(x, axis, what):
-    """Sorted positions of ``axis`` (an int, a tuple of ints or None: all) in ``x``, checked."""
-    if axis is None:
-        return tuple(range(x.ndim))
-    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    result = []
-    for ax in items:
-        if not isinstance(ax, numbers.Integral) or isinstance(ax, bool):
-            raise ShapeError(f"{what}: axis must be an int, a tuple of ints or None, got {axis!r:.40}")
-        if not -x.ndim <= ax < x.ndim:
-            raise ShapeError(f"{what}: axis {int(ax)} does not exist for an operand of shape {format_dims(x.shape)} "
-                             f"(axes {-x.ndim}..{x.ndim - 1}): {_operand(x)}")
-        result.append(int(ax) % x.ndim)
-    if len(set(result)) != len(result):
-        raise ShapeError(f"{what}: axis {axis!r} names an axis twice")
-    return tuple(sorted(result))
-
-
 # ---------------------------------------------------------------- reductions
 
-def max(x: ExprLike, axis: Axis = None) -> Expr:
+def max(x: ExprLike, axis: Axis = None, keepdims: bool = False) -> Expr:
     """The largest entry along ``axis`` (None: all, an int, or a tuple of ints), as np.max.
 
     Where several entries tie for the max, each gets an equal share of the derivative (as JAX).
@@ -68,6 +44,9 @@ def max(x: ExprLike, axis: Axis = None) -> Expr:
         The operand, of any shape.
     axis : int, tuple of int or None, optional
         The axes to reduce; None (default) reduces all.
+    keepdims : bool, optional
+        If True, each reduced axis stays as a length-1 axis (dim "1"), which broadcasts against
+        ``x``, as numpy's keepdims (default False).
 
     Returns
     -------
@@ -77,7 +56,7 @@ def max(x: ExprLike, axis: Axis = None) -> Expr:
     Raises
     ------
     ShapeError
-        If an axis does not exist or is named twice.
+        If an axis does not exist or is named twice, or keepdims is not a bool.
 
     Examples
     --------
@@ -86,10 +65,11 @@ def max(x: ExprLike, axis: Axis = None) -> Expr:
     ('n',)
     """
     x = as_expr(x)
-    return max_node(x, _axes(x, axis, "max"))
+    axes = reduced_axes(x, axis, "max")
+    return keeping_dims(max_node(x, axes), axes, keepdims, "max")
 
 
-def min(x: ExprLike, axis: Axis = None) -> Expr:
+def min(x: ExprLike, axis: Axis = None, keepdims: bool = False) -> Expr:
     """The smallest entry along ``axis``, as np.min: -max(-x), ties sharing the derivative equally.
 
     Parameters
@@ -98,6 +78,9 @@ def min(x: ExprLike, axis: Axis = None) -> Expr:
         The operand, of any shape.
     axis : int, tuple of int or None, optional
         The axes to reduce (negative counts from the end); None reduces all.
+    keepdims : bool, optional
+        If True, each reduced axis stays as a length-1 axis (dim "1"), which broadcasts against
+        ``x``, as numpy's keepdims (default False).
 
     Returns
     -------
@@ -107,7 +90,7 @@ def min(x: ExprLike, axis: Axis = None) -> Expr:
     Raises
     ------
     ShapeError
-        If an axis does not exist or is named twice.
+        If an axis does not exist or is named twice, or keepdims is not a bool.
 
     Examples
     --------
@@ -116,10 +99,11 @@ def min(x: ExprLike, axis: Axis = None) -> Expr:
     ()
     """
     x = as_expr(x)
-    return scale(max_node(scale(x, -1.0), _axes(x, axis, "min")), -1.0)
+    axes = reduced_axes(x, axis, "min")
+    return keeping_dims(scale(max_node(scale(x, -1.0), axes), -1.0), axes, keepdims, "min")
 
 
-def mean(x: ExprLike, axis: Axis = None) -> Expr:
+def mean(x: ExprLike, axis: Axis = None, keepdims: bool = False) -> Expr:
     """The mean along ``axis``, as np.mean: the sum divided by the sizes of the reduced dims.
 
     A mean over no entries (an axis of size 0) is nan, as np.mean, without a warning; so are the
@@ -131,6 +115,9 @@ def mean(x: ExprLike, axis: Axis = None) -> Expr:
         The operand, of any shape.
     axis : int, tuple of int or None, optional
         The axes to reduce (negative counts from the end); None reduces all.
+    keepdims : bool, optional
+        If True, each reduced axis stays as a length-1 axis (dim "1"), which broadcasts against
+        ``x``, as numpy's keepdims (default False).
 
     Returns
     -------
@@ -140,7 +127,7 @@ def mean(x: ExprLike, axis: Axis = None) -> Expr:
     Raises
     ------
     ShapeError
-        If an axis does not exist or is named twice.
+        If an axis does not exist or is named twice, or keepdims is not a bool.
 
     Examples
     --------
@@ -152,17 +139,17 @@ def mean(x: ExprLike, axis: Axis = None) -> Expr:
     array([nan, nan])
     """
     x = as_expr(x)
-    axes = _axes(x, axis, "mean")
+    axes = reduced_axes(x, axis, "mean")
     ids = tuple(range(x.ndim))
     kept = tuple(i for i in ids if i not in axes)
     # an einsum index that no operand uses contributes the size of its dim
     size = einsum_node(1.0, (), (), (), tuple(x.shape[a] for a in axes))
-    return einsum_node(1.0, (x, power(size, -1.0)), (ids, ()), kept, x.shape)
+    return keeping_dims(einsum_node(1.0, (x, power(size, -1.0)), (ids, ()), kept, x.shape), axes, keepdims, "mean")
 
 
 # ---------------------------------------------------------------- soft maxima
 
-def logsumexp(x: ExprLike, axis: Axis = None) -> Expr:
+def logsumexp(x: ExprLike, axis: Axis = None, keepdims: bool = False) -> Expr:
     """log Σ exp(x) along ``axis`` (None: all), without overflow: its derivative is softmax(x).
 
     Parameters
@@ -171,6 +158,9 @@ def logsumexp(x: ExprLike, axis: Axis = None) -> Expr:
         The operand, of any shape.
     axis : int, tuple of int or None, optional
         The axes to reduce (negative counts from the end); None reduces all.
+    keepdims : bool, optional
+        If True, each reduced axis stays as a length-1 axis (dim "1"), which broadcasts against
+        ``x``, as numpy's keepdims (default False).
 
     Returns
     -------
@@ -180,7 +170,7 @@ def logsumexp(x: ExprLike, axis: Axis = None) -> Expr:
     Raises
     ------
     ShapeError
-        If an axis does not exist or is named twice.
+        If an axis does not exist or is named twice, or keepdims is not a bool.
 
     Examples
     --------
@@ -189,7 +179,8 @@ def logsumexp(x: ExprLike, axis: Axis = None) -> Expr:
     ()
     """
     x = as_expr(x)
-    return logsumexp_node(x, _axes(x, axis, "logsumexp"))
+    axes = reduced_axes(x, axis, "logsumexp")
+    return keeping_dims(logsumexp_node(x, axes), axes, keepdims, "logsumexp")
 
 
 def softmax(x: ExprLike, axis: Axis = -1) -> Expr:
@@ -210,7 +201,7 @@ def softmax(x: ExprLike, axis: Axis = -1) -> Expr:
     Raises
     ------
     ShapeError
-        If an axis does not exist or is named twice.
+        If an axis does not exist or is named twice, or keepdims is not a bool.
 
     Examples
     --------
@@ -219,7 +210,7 @@ def softmax(x: ExprLike, axis: Axis = -1) -> Expr:
     ('q', 'k')
     """
     x = as_expr(x)
-    return softmax_node(x, _axes(x, axis, "softmax"))
+    return softmax_node(x, reduced_axes(x, axis, "softmax"))
 
 
 def log_softmax(x: ExprLike, axis: Axis = -1) -> Expr:
@@ -240,7 +231,7 @@ def log_softmax(x: ExprLike, axis: Axis = -1) -> Expr:
     Raises
     ------
     ShapeError
-        If an axis does not exist or is named twice.
+        If an axis does not exist or is named twice, or keepdims is not a bool.
 
     Examples
     --------
@@ -249,7 +240,7 @@ def log_softmax(x: ExprLike, axis: Axis = -1) -> Expr:
     ('c',)
     """
     x = as_expr(x)
-    axes = _axes(x, axis, "log_softmax")
+    axes = reduced_axes(x, axis, "log_softmax")
     if not axes:
         return zeros_node(x.shape)
     return add_node([x, scale(expand_axes(logsumexp_node(x, axes), x.shape, axes), -1.0)], x.shape)
@@ -261,7 +252,7 @@ def _triangle(x: Expr, k: int, lower: bool, what: str) -> Expr:
     x = as_expr(x)
     if x.ndim < 2:
         raise ShapeError(f"{what} needs a matrix (or a stack of them, the last two axes), got shape "
-                         f"{format_dims(x.shape)}: {_operand(x)}")
+                         f"{format_dims(x.shape)}: {operand_text(x)}")
     if not isinstance(k, numbers.Integral) or isinstance(k, bool):
         raise TensorDiffError(f"{what}: the diagonal k must be an int, got {k!r:.40}")
     ids = tuple(range(x.ndim))
@@ -368,7 +359,7 @@ def cholesky(a: Expr) -> Expr:
     a = as_expr(a)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ShapeError(f"cholesky needs a square matrix with dims (d, d), got shape {format_dims(a.shape)}: "
-                         f"{_operand(a)}")
+                         f"{operand_text(a)}")
     if not is_symmetric(a):
         a = scale(add_node([a, transpose(a, (1, 0))]), 0.5)
     return cholesky_node(a)

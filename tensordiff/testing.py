@@ -16,12 +16,13 @@ import numpy as np
 from .diff import diff
 from .differentiate import check_wrt
 from .errors import TensorDiffError
+from .callchecks import positional_values
 from .evaluate import compile
 from .expr import Var, topological
 from .symboltable import declared_dims
 from .indices import base_dims, dim_size
 from .simplify import as_expr
-from .annotations import ExprLike, Functions, Symbols, Wrt
+from .annotations import ExprLike, Functions, Symbols, Values, Wrt
 from .expr import Expr
 
 __all__ = ["check", "numeric_diff", "random_values", "CheckResult"]
@@ -106,12 +107,12 @@ def numeric_diff(expr: Expr, wrt: Expr, values: Mapping[str, Any], eps: float = 
 
 
 @overload
-def check(expr: ExprLike, wrt: Expr, order: int = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
+def check(expr: ExprLike, wrt: Expr, order: Union[int, Values] = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
           seed: int = 0, **values: Any) -> CheckResult: ...
 @overload
-def check(expr: ExprLike, wrt: Symbols, order: int = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
+def check(expr: ExprLike, wrt: Symbols, order: Union[int, Values] = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
           seed: int = 0, **values: Any) -> tuple[CheckResult, ...]: ...
-def check(expr: ExprLike, wrt: Wrt, order: int = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
+def check(expr: ExprLike, wrt: Wrt, order: Union[int, Values] = 1, functions: Optional[Functions] = None, eps: float = 1e-6,
           seed: int = 0, **values: Any) -> Union[CheckResult, tuple[CheckResult, ...]]:
     """Compare a symbolic derivative with central finite differences.
 
@@ -128,8 +129,10 @@ def check(expr: ExprLike, wrt: Wrt, order: int = 1, functions: Optional[Function
         The expression whose derivative is checked.
     wrt : Expr
         The symbol to differentiate with respect to.
-    order : int, optional
-        The order of the derivative checked (default 1).
+    order : int or dict, optional
+        The order of the derivative checked (default 1). A dict here is taken as the values of
+        symbols, as ``td.evaluate``'s second argument: ``td.check(f, x, {"x": v})`` checks order 1;
+        with another order, pass the values as keywords.
     functions : dict, optional
         Implementations of abstract user functions, as for ``td.evaluate``.
     eps : float, optional
@@ -166,6 +169,8 @@ def check(expr: ExprLike, wrt: Wrt, order: int = 1, functions: Optional[Function
     >>> td.check(td.sum(td.tanh(W) ** 3), W, order=2).max_rel_error < 1e-6
     True
     """
+    if isinstance(order, dict):   # td.check(f, x, {"x": v}): the values dict in order's place, as td.evaluate takes it
+        values, order = positional_values("td.check", order, "order", 3, values), 1
     if isinstance(wrt, (list, tuple)):   # several symbols: one result each, on the same random values
         return tuple(check(expr, w, order, functions, eps, seed, **values) for w in wrt)
     expr = as_expr(expr)

@@ -248,7 +248,8 @@ def test_a_name_that_is_neither_a_symbol_nor_a_size_is_refused_naming_the_expres
     v, y, f = _concatenated()
     block = td.diff(f, y, order=2)                 # zeros (a, a)
     with pytest.raises(td.EvaluationError, match=f"'zz_ug', which is no symbol of this expression, nor the size "
-                                                 f"of a dim of it or of a declared symbol \\(got {kind}; its symbols: none; its dims: \\(a_ug\\)"
+                                                 f"of a dim of it or of a declared symbol \\(got {kind}; its symbols: none; derived from 'v_ug' "
+                                                 f"\\(a_ug\\+b_ug\\), 'y_ug' \\(a_ug\\); its dims: \\(a_ug\\)"
                                                  + ("\\)$" if kind == "int" else "; a dim's size is an int >= 0\\)$")):
         td.evaluate(block, a_ug=3, zz_ug=value)
     with pytest.raises(td.EvaluationError, match="'c\\+d', which is no symbol.*its symbols: v_ug, y_ug"):

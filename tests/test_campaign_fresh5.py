@@ -874,11 +874,12 @@ def test_a_choice_over_a_row_major_vec_plans_no_jacobian(chosen):
     assert_close(td.evaluate(td.grad(f, N), v), slope.reshape(3, 4), EXACT, f"gradient through {chosen}")
 
 
-@pytest.mark.xfail(strict=True, reason="open: the composite-structures pass turns products of vec/kron merges into "
-                   "reshapes of order-4 Jacobians and sums three of them over (a·b, a, b) (82 MB at a = b = 40 for a "
-                   "40x40 gradient; 58 MB for seed 309); sum distribution runs before it and never sees that sum")
 @pytest.mark.parametrize("seed", [140, 309])
 def test_random_expressions_whose_gradient_plans_sum_order_four_jacobians(seed):
+    """Selfcheck seeds 140 and 309 (widened): the composite-structures pass made products of vec/kron
+    merges into reshapes of order-4 Jacobians summed over (a·b, a, b), 82 and 58 MB for a 40×40
+    gradient; sum distribution now reads the repeating terms inline and counts merged dims as
+    their parts (the kronmem branch)."""
     from tensordiff.selfcheck import Example
     ex = Example(seed, widened=True)
     W = td.tensor("W_rx5", ex.expr.shape)

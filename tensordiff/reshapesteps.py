@@ -220,7 +220,9 @@ def _split(ops, subs, dims, c, parts, out):
         if _read_as(ops, subs, out, dims, sub[1:], parts):
             read_as_parts.update(sub[1:])
         elif op.parts == tuple(dims[i] for i in parts):
-            read_as_parts.update(_unify(subs, out, zip(sub[1:], parts)))
+            renamed = _unify(subs, out, zip(sub[1:], parts))
+            parts = [renamed.get(i, i) for i in parts]   # a part renamed away is read by its new name after
+            read_as_parts.update(renamed)
         else:
             ops.append(_reshape(op, tuple(dims[i] for i in list(parts) + sub[1:])))   # last resort: built
             subs.append(list(parts) + sub[1:])
@@ -230,7 +232,7 @@ def _split(ops, subs, dims, c, parts, out):
 def _unify(subs, out, pairs):
     """Each pair of indices made one everywhere (R[c, P] R[c, Q] = R[c, P] δ[P, Q], for one merge
     read as P and as Q): [c = (k, k)] beside [c = (n, m)] is δ[n, k] δ[m, k], a diagonal, where
-    reading (k, k) as a whole run (``_read_as``) cannot be. Returns the indices renamed away."""
+    reading (k, k) as a whole run (``_read_as``) cannot be. Returns {index renamed away: its new name}."""
     root = {}
 
     def find(i):
@@ -244,7 +246,7 @@ def _unify(subs, out, pairs):
     renamed = {i: find(i) for i in root}
     for sub in subs + [out]:
         sub[:] = [renamed.get(i, i) for i in sub]
-    return set(renamed)
+    return renamed
 
 
 def _read_as(ops, subs, out, dims, old, new):

@@ -222,11 +222,12 @@ def _sigmoid_argument(node):
 
 
 def _log_of_sigmoid(arg):
-    """log σ(u) = -softplus(-u) and log(1 - σ(u)) = -softplus(u): a log-likelihood's terms, which
-    would round σ to 0 or 1 and the log to -inf a few dozen units out (σ(-40) = 4e-18)."""
+    """log σ(u) = log_sigmoid(u) and log(1 - σ(u)) = -softplus(u): a log-likelihood's terms, which
+    would round 1 - σ to 0 and the log to -inf a few dozen units out (1 - σ(40) rounds to 0), and σ
+    itself past -745. Their derivatives 1 - σ(u) and -σ(u) collect with every other σ(u) term."""
     inner = _sigmoid_argument(arg)
     if inner is not None:
-        return scale(_f("softplus")(scale(inner, -1.0)), -1.0)
+        return _f("log_sigmoid")(inner)
     if isinstance(arg, Add) and len(arg.terms) == 2:
         for one, other in (arg.terms, arg.terms[::-1]):
             if constant_value(one) == 1.0 and isinstance(other, Einsum) and other.coeff == -1.0 and \
@@ -285,11 +286,16 @@ _ROWS = [
          lambda xp, sp, x: 1.0 / (1.0 + xp.exp(-x)),
          {"numpy": "(1 / (1 + {np}.exp(-({x}))))", "torch": "{np}.sigmoid({x})"},
          summary="logistic function 1/(1 + e^-x), computed from e^-|x| (accurate in both tails, no "
-                 "overflow); log(sigmoid(x)) is rewritten -softplus(-x)"),
+                 "overflow); log(sigmoid(x)) is rewritten log_sigmoid(x), log(1 - sigmoid(x)) -softplus(x)"),
     _row("softplus", functionvalues.softplus, lambda x: _f("sigmoid")(x), r"\operatorname{softplus}",
          lambda xp, sp, x: xp.logaddexp(x * 0, x),
          {"numpy": "{np}.logaddexp(0.0, {x})", "torch": "{np}.logaddexp({np}.zeros_like({x}), {x})"},
          summary="log(1 + e^x), computed without overflow; its derivative is sigmoid"),
+    _row("log_sigmoid", functionvalues.log_sigmoid, lambda x: _one_plus(_f("sigmoid")(x), -1.0), r"\log\sigma",
+         lambda xp, sp, x: -xp.logaddexp(x * 0, -x),
+         {"numpy": "(-{np}.logaddexp(0.0, -({x})))", "torch": "(-{np}.logaddexp({np}.zeros_like({x}), -({x})))"},
+         summary="log(sigmoid(x)) = -softplus(-x), finite and accurate in both tails (jax.nn.log_sigmoid, "
+                 "torch's logsigmoid); its derivative is 1 - sigmoid(x); log(sigmoid(x)) is rewritten to it"),
     _row("erf", functionvalues.erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
          r"\operatorname{erf}", lambda xp, sp, x: sp.erf(x), "{sp}.erf({x})",
          summary="error function (scipy.special.erf with scipy, math.erf entry by entry without)"),

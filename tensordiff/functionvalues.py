@@ -1,7 +1,7 @@
 """The numpy implementations of the function table's rows that numpy has no one function for
 (functions.py): erf and gelu (through scipy.special where it is installed, else math's per entry),
-the gamma family (scipy.special, imported on first use), sigmoid, step, relu, softplus and the
-identity of stop_gradient.
+the gamma family (scipy.special, imported on first use), sigmoid, step, relu, softplus, log_sigmoid
+and the identity of stop_gradient.
 """
 
 import math
@@ -11,7 +11,7 @@ import numpy as np
 from .errors import EvaluationError
 
 __all__ = ["scipy_special", "per_entry", "erf", "normal_cdf", "gelu", "special_function", "sigmoid", "step", "relu",
-           "softplus", "identity", "SQRT_HALF"]
+           "softplus", "log_sigmoid", "identity", "SQRT_HALF"]
 
 
 def scipy_special(required_by=None):
@@ -73,6 +73,10 @@ def relu(x):
 
 def softplus(x):
     return np.logaddexp(0.0, x)   # log(1 + e^x) without overflow for large x
+
+
+def log_sigmoid(x):
+    return -np.logaddexp(0.0, -x)   # -softplus(-x): -x where sigmoid(x) underflows, -e^-x where it rounds to 1
 
 
 def identity(x):

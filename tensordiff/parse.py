@@ -36,7 +36,7 @@ eye from ``**dims`` (eye="p") where none do; ``eye(size(X, 2))``, ``vector(c, si
 nothing else sizes a constant). ``True`` and ``False`` are 1 and 0, as numpy counts them.
 Function names are reserved: inv det logdet tr diag sum norm1 norm2 sqrt vector matrix, polygamma1 polygamma2 ..., and every elementwise function of
 ``functions.FUNCTIONS`` (exp log log1p sin cos tan arcsin arccos arctan sinh cosh tanh sigmoid
-softplus erf gelu lgamma digamma abs sign step relu stop_gradient). A user function declared with
+softplus log_sigmoid erf gelu lgamma digamma abs sign step relu stop_gradient). A user function declared with
 td.elementwise reads as h(x), its derivatives as h'(x), h''(x); ``user.h(x)`` reads it too, and is
 how a user function named like a reserved word is written (user.softplus(x)). Elementwise
 functions take any shape; sum, norm1 (sum of absolute values) and norm2 (2-norm, Frobenius on a

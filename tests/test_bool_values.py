@@ -68,9 +68,11 @@ def test_the_scipy_bridge_takes_bool_constants_and_points():
 
 
 def test_values_that_are_no_numbers_still_name_the_symbol():
-    for bad, words in [(None, "NoneType"), ("yes", "str"), ([True], "list"), (np.array(["a"]), "dtype")]:
+    for bad, words in [(None, "NoneType"), ("yes", "str"), ([[True], [True, False]], "ragged"), (np.array(["a"]), "dtype")]:
         with pytest.raises(td.EvaluationError, match=f"'s_bools'.*{words}"):
             td.evaluate(f, s_bools=bad, b_bools=np.ones(3), w_bools=np.ones(3))
+    with pytest.raises(td.ShapeError, match="'s_bools' has shape \\(1,\\).*scalar"):   # a list is a value: its shape
+        td.evaluate(f, s_bools=[True], b_bools=np.ones(3), w_bools=np.ones(3))
 
 
 def test_a_bool_dim_size_stays_an_error_and_a_bool_constant_is_its_number():

@@ -128,8 +128,13 @@ def test_random_masks_read_back_from_matrix_notation():
         a, c, m = (operands[RNG.integers(len(operands))] for _ in range(3))
         kind = RNG.integers(4)
         try:
-            e = [td.where(m > c, a, c), td.maximum(a, c), (a <= c) * X, td.minimum(m, td.where(a >= 0, a, c))][kind]
+            e = [lambda: td.where(m > c, a, c), lambda: td.maximum(a, c), lambda: (a <= c) * X,
+                 lambda: td.minimum(m, td.where(a >= 0, a, c))][kind]()
         except td.ShapeError:
+            continue
+        except td.TensorDiffError as error:   # where(-1.5 >= 0, ...): a bool mask is refused, as x == y gives one
+            compared = (m, c) if kind == 0 else (a,)
+            assert "the mask is the bool" in str(error) and not any(isinstance(v, td.Expr) for v in compared), error
             continue
         text = td.matrix_notation(e)
         if text.startswith("no matrix notation"):

@@ -32,6 +32,7 @@ REFERENCE = {
     "exp": math.exp, "log": math.log, "log1p": math.log1p, "sin": math.sin, "cos": math.cos, "tan": math.tan,
     "arcsin": math.asin, "arccos": math.acos, "arctan": math.atan, "sinh": math.sinh, "cosh": math.cosh,
     "tanh": math.tanh, "sigmoid": lambda v: 1 / (1 + math.exp(-v)), "softplus": lambda v: math.log1p(math.exp(v)),
+    "log_sigmoid": lambda v: -math.log1p(math.exp(-v)),
     "erf": math.erf, "gelu": lambda v: v * 0.5 * (1 + math.erf(v / math.sqrt(2))), "lgamma": math.lgamma,
     "digamma": _digamma, "abs": lambda v: -v if v < 0 else v, "sign": lambda v: float((v > 0) - (v < 0)),
     "step": lambda v: 1.0 if v > 0 else 0.0, "relu": lambda v: max(v, 0.0), "stop_gradient": lambda v: v,
@@ -250,7 +251,8 @@ def _jax_functions():
     return jax, {
         "exp": jnp.exp, "log": jnp.log, "log1p": jnp.log1p, "sin": jnp.sin, "cos": jnp.cos, "tan": jnp.tan,
         "arcsin": jnp.arcsin, "arccos": jnp.arccos, "arctan": jnp.arctan, "sinh": jnp.sinh, "cosh": jnp.cosh,
-        "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "softplus": jax.nn.softplus, "erf": special.erf,
+        "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "softplus": jax.nn.softplus, "log_sigmoid": jax.nn.log_sigmoid,
+        "erf": special.erf,
         "gelu": lambda v: jax.nn.gelu(v, approximate=False), "lgamma": special.gammaln, "digamma": special.digamma,
         "abs": jnp.abs, "sign": jnp.sign, "step": lambda v: jnp.heaviside(v, 0.0), "relu": jax.nn.relu,
         "stop_gradient": jax.lax.stop_gradient,

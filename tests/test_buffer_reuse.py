@@ -14,19 +14,10 @@ from tensordiff.buffers import FRESH, FRESH_OR_VIEW, OPAQUE, buffer_roots, last_
 from tensordiff.selfcheck import USER_FUNCTIONS, Example, check_example
 from tensordiff.pairwise import IN_PLACE_ENTRIES
 
-
-def _built():
-    previous = kernels.kernels_available()
-    try:
-        kernels.use_compiled(True)
-    except RuntimeError:
-        return False
-    finally:
-        kernels.use_compiled(previous)
-    return True
+from helpers import kernels_built
 
 
-IMPLEMENTATIONS = [True, False] if _built() else [False]
+IMPLEMENTATIONS = [True, False] if kernels_built() else [False]
 
 
 @pytest.fixture(params=IMPLEMENTATIONS, ids=lambda compiled: "kernels" if compiled else "twin")

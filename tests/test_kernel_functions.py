@@ -7,19 +7,10 @@ import pytest
 import tensordiff as td
 from tensordiff import kernelfunctions, kernels
 
-
-def _built():
-    previous = kernels.compiled_in_use()
-    try:
-        kernels.use_compiled(True)
-    except RuntimeError:
-        return False
-    finally:
-        kernels.use_compiled(previous)
-    return True
+from helpers import kernels_built
 
 
-COMPILED = _built()
+COMPILED = kernels_built()
 
 
 def _both(x, **options):

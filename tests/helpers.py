@@ -293,3 +293,26 @@ def backend_agrees(backend, problems, tol):
         got = td.compile(exprs, backend=backend)(values)
         for g, w, e in zip(got, want, exprs):
             assert_close(np.asarray(g, dtype=float), w, tol, f"{name} on {backend}: {td.index_notation(e)[:60]}")
+
+
+# ---------------------------------------------------------------- numpy references of the campaigns
+
+def sym(a):
+    """The symmetric part (a + aᵀ)/2 of the last two axes."""
+    return (a + np.swapaxes(a, -1, -2)) / 2
+
+
+def softmax_rows(z):
+    """softmax along the last axis, numpy reference."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(z):
+    """The logistic function, numpy reference."""
+    return 1 / (1 + np.exp(-z))
+
+
+def one_hot(rng, n, k):
+    """n one-hot rows of k classes drawn by ``rng``."""
+    return np.eye(k)[rng.integers(k, size=n)]

@@ -22,7 +22,7 @@ import tensordiff as td
 from tensordiff.testing import numeric_diff
 
 import helpers
-from helpers import assert_close, jacfwd_of_each_order, registry, spd, symbols_of
+from helpers import assert_close, jacfwd_of_each_order, registry, sigmoid, spd, symbols_of
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -56,10 +56,6 @@ def rng_for(name):
 
 def well_conditioned(rng, n):
     return np.eye(n) * 2 + 0.3 * rng.standard_normal((n, n))
-
-
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
 
 
 def softmax(z, axis=-1):

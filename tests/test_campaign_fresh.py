@@ -30,7 +30,7 @@ import pytest
 import tensordiff as td
 from tensordiff.testing import numeric_diff
 
-from helpers import assert_close, jacfwd_of_each_order, printed_forms_read_back, registry, spd
+from helpers import assert_close, jacfwd_of_each_order, printed_forms_read_back, registry, softmax_rows, spd, sym
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -69,15 +69,6 @@ def rng_of(name):
 
 def well_conditioned(rng, n):
     return 2 * np.eye(n) + 0.3 * rng.standard_normal((n, n))
-
-
-def sym(a):
-    return (a + np.swapaxes(a, -1, -2)) / 2
-
-
-def softmax_rows(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def sym_hessian(h):

@@ -27,8 +27,9 @@ import pytest
 
 import tensordiff as td
 
-from helpers import (Campaign, Problem, assert_close, backend_agrees, every_order_matches, first_and_second_blocks_match_jax,
-                     jacfwd_of_each_order, printed_forms_read_back, registry, spd, symbol_values, symbols_of)
+from helpers import (Campaign, Problem, assert_close, backend_agrees, every_order_matches,
+                     first_and_second_blocks_match_jax, jacfwd_of_each_order, printed_forms_read_back, registry,
+                     softmax_rows, spd, sym, symbol_values, symbols_of)
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -47,15 +48,6 @@ problem = registry(PROBLEMS)
 
 def rng_of(name):
     return np.random.default_rng(sum(map(ord, name)) + 4099)
-
-
-def softmax_rows(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def sym(a):
-    return (a + np.swapaxes(a, -1, -2)) / 2
 
 
 def sq_distances(Z, np_=np):

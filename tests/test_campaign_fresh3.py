@@ -33,8 +33,9 @@ import pytest
 import tensordiff as td
 from tensordiff import kernels
 
-from helpers import (Campaign, Problem, assert_close, backend_agrees, every_order_matches, first_and_second_blocks_match_jax,
-                     kernels_and_twin_agree, kernels_built, printed_forms_read_back, registry, spd, symbol_values)
+from helpers import (Campaign, Problem, assert_close, backend_agrees, every_order_matches,
+                     first_and_second_blocks_match_jax, kernels_and_twin_agree, kernels_built, printed_forms_read_back,
+                     registry, softmax_rows, spd, sym, symbol_values)
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -53,15 +54,6 @@ problem = registry(PROBLEMS)
 
 def rng_of(name):
     return np.random.default_rng(sum(map(ord, name)) + 7211)
-
-
-def sym(a):
-    return (a + np.swapaxes(a, -1, -2)) / 2
-
-
-def softmax_rows(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def differences(x):

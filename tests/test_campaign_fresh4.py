@@ -31,8 +31,9 @@ import pytest
 
 import tensordiff as td
 
-from helpers import (Campaign, Problem, assert_close, backend_agrees, block, every_order_matches, first_and_second_blocks_match_jax,
-                     kernels_and_twin_agree, kernels_built, printed_forms_read_back, registry, spd, symbol_values)
+from helpers import (Campaign, Problem, assert_close, backend_agrees, block, every_order_matches,
+                     first_and_second_blocks_match_jax, kernels_and_twin_agree, kernels_built, printed_forms_read_back,
+                     registry, sigmoid, softmax_rows, spd, sym, symbol_values)
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -51,19 +52,6 @@ problem = registry(PROBLEMS)
 
 def rng_of(name):
     return np.random.default_rng(sum(map(ord, name)) + 9403)
-
-
-def sym(a):
-    return (a + np.swapaxes(a, -1, -2)) / 2
-
-
-def softmax_rows(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
 
 
 # ---------------------------------------------------------------- quadratic forms and symmetric arguments

@@ -6,7 +6,8 @@
  * above, 1 - 2/(e^{2|x|} + 1), with e^z = 2^k·(1 + 2r·p(r²)/(q(r²) - r·p(r²))), r = z - k·ln 2 (ln 2
  * in two parts, k = round(z/ln 2) by adding and subtracting 1.5·2^52, 2^k built from k's bits).
  * |x| is capped at 22, where tanh is 1 to double precision; the sign is copied back and NaN passes
- * through. Both branches are computed for every entry and one is selected, so the loop has no jumps.
+ * through. Both branches are computed for every entry and one is selected, so the loop has no jumps;
+ * the two share one division, of the operands the entry's branch needs (two divisions an entry, not three).
  * Measured against an 80-bit reference it is within 1.4 units in the last place (glibc's tanh:
  * 1.2), and at most 2 ulp from glibc's.
  *
@@ -72,9 +73,9 @@ TD_FUNCTION_CLONES static void td_tanh_double(const double *x, double *out, ptrd
             double a = fabs(v);
             a = a < TD_TANH_CAP ? a : TD_TANH_CAP;
             const double s = a * a;
+            const int is_small = a < TD_TANH_SMALL;
             const double num = (TD_TANH_P0 * s + TD_TANH_P1) * s + TD_TANH_P2;
             const double den = ((s + TD_TANH_Q0) * s + TD_TANH_Q1) * s + TD_TANH_Q2;
-            const double small = a + a * s * (num / den);
             const double z = a + a;
             const double shifted = z * TD_LOG2E + TD_ROUNDING_SHIFT;
             const double k = shifted - TD_ROUNDING_SHIFT;
@@ -88,9 +89,12 @@ TD_FUNCTION_CLONES static void td_tanh_double(const double *x, double *out, ptrd
             bits = (bits - TD_ROUNDING_SHIFT_BITS + 1023) << 52;
             double power;
             memcpy(&power, &bits, sizeof power);
-            const double e = (1.0 + 2.0 * (px / (qx - px))) * power;
+            /* one division serves the branch taken: num/den for the rational, px/(qx - px) for e */
+            const double quotient = (is_small ? num : px) / (is_small ? den : qx - px);
+            const double small = a + a * s * quotient;
+            const double e = (1.0 + 2.0 * quotient) * power;
             const double large = 1.0 - 2.0 / (e + 1.0);
-            const double t = copysign(a < TD_TANH_SMALL ? small : large, v);
+            const double t = copysign(is_small ? small : large, v);
             o[i] = v != v ? v : t;
         }
     }

@@ -88,8 +88,10 @@ def _factored(term, own):
     factor = [k for k, sub in enumerate(term.subscripts) if set(sub) <= own_set]
     rest = [k for k in range(len(term.operands)) if k not in factor]
     ops, subs = term.operands, term.subscripts
+    # a summed index no operand reads counts its dim's size (Σ_j 1 = m): the factor keeps it
+    counted = set(range(len(term.dims))).difference(term.out, *subs)
     factor_node = einsum_on(term.coeff, [ops[k] for k in factor], [subs[k] for k in factor], own_ids,
-                            term.dims, sorted(own_set))
+                            term.dims, sorted(own_set | counted))
     used = sorted(set(term.out).union(*(subs[k] for k in rest)))
     jacobian = einsum_on(1.0, [ops[k] for k in rest], [subs[k] for k in rest], term.out, term.dims, used)
     return jacobian, factor_node

@@ -102,3 +102,21 @@ def test_the_kernels_and_the_twin_agree_bit_for_bit():
         assert_identical(td.compile(derivatives)(**values), got)
     finally:
         kernels.use_compiled(True)
+
+
+@pytest.mark.parametrize("build", [
+    lambda c, w: td.where(w <= c, c, w),
+    lambda c, w: td.where(w <= c, c * c, 0.0),
+    lambda c, w: td.maximum(c, w),
+    lambda c, w: td.minimum(w, 2.0 * c),
+])
+def test_a_branch_counting_a_dim_keeps_its_size(build):
+    """c = Σ_j (r + X[i, j]) has ∂c/∂r = Σ_j 1 = m, an index no operand reads: taking the branches'
+    Jacobian out of the choice dropped it, so the derivative was 1 where it is m (random seed 2136)."""
+    r, X, w = td.scalar("r_count"), td.matrix("X_count", "n_count m_count"), td.vector("w_count", "n_count")
+    c = td.sum(r + X, axis=1)
+    f = build(c, w)
+    values = dict(r_count=0.3, X_count=RNG.standard_normal((3, 4)), w_count=np.array([-1.0, 0.2, 9.0]))
+    got = td.evaluate(td.diff(f, r), **values)
+    np.testing.assert_allclose(got, numeric_diff(f, r, values), rtol=1e-7, atol=1e-9)
+    assert np.any(np.abs(got) > 3.5), got   # some entry chose the branch of slope m = 4

@@ -8,7 +8,7 @@ that it lists exactly the table's rows. A new row is one more line here.
 from .functions import Elementwise
 
 __all__ = ["exp", "log", "log1p", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "sigmoid",
-           "softplus", "erf", "gelu", "lgamma", "digamma", "abs", "sign", "step", "relu", "stop_gradient"]
+           "softplus", "log_sigmoid", "erf", "gelu", "lgamma", "digamma", "abs", "sign", "step", "relu", "stop_gradient"]
 
 exp: Elementwise
 log: Elementwise
@@ -24,6 +24,7 @@ cosh: Elementwise
 tanh: Elementwise
 sigmoid: Elementwise
 softplus: Elementwise
+log_sigmoid: Elementwise
 erf: Elementwise
 gelu: Elementwise
 lgamma: Elementwise

@@ -145,11 +145,12 @@ def _readable_merge(ops, subs, out, dims, k):
         groups = [_group_reading(ops, subs, out, dims, c, old, built + len(old)) for old in apart]
         if all(g is not None for g in groups) and len({j for g in groups for j in g[0]}) == sum(len(g[0]) for g in groups):
             chosen, summed = ops[first], set()
-            for members, grouped, grouped_sub, inner in groups:
+            # every group's positions are of the list as it is now: all are removed before any is added
+            for j in sorted((j for g in groups for j in g[0]), reverse=True):
+                ops.pop(j)
+                subs.pop(j)
+            for _, grouped, grouped_sub, inner in groups:
                 summed |= inner
-                for j in sorted(members, reverse=True):
-                    ops.pop(j)
-                    subs.pop(j)
                 ops.append(grouped)
                 subs.append(grouped_sub)
             return next(j for j in _merges_of(ops, subs, c) if ops[j] is chosen), summed

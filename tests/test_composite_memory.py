@@ -238,3 +238,17 @@ def test_a_reinterpreted_merge_equals_finite_differences_km(name):
         finally:
             kernels.use_compiled(previous)
         assert np.array_equal(got, twin)
+
+
+@pytest.mark.parametrize("seed, name", [(14, "N"), (3862, "N")])
+def test_a_flat_index_read_several_ways_is_differentiated_exactly_km(seed, name):
+    """test_random's generator (seed 1000 + seed): one flat index read as three merges. Seed 14:
+    a part renamed by unifying two merges was read by its old name after. Seed 3862: two groups of
+    operands contracted to read their parts as runs were removed by stale positions."""
+    from tensordiff.randexpr import DEPTH, SHAPES, USER_FUNCTIONS, ExpressionGenerator
+    from tensordiff.selfcheck import fd_twin
+    generator = ExpressionGenerator(1000 + seed)
+    expr, f = generator.gen(SHAPES[seed % len(SHAPES)], DEPTH)
+    got = td.evaluate(td.diff(expr, generator.S[name]), functions=USER_FUNCTIONS, **generator.V)
+    want = fd_twin(f, generator.V, name, symmetric=generator.S[name].symmetric)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * max(1.0, float(np.max(np.abs(want)))))

@@ -295,7 +295,7 @@ _ROWS = [
          lambda xp, sp, x: -xp.logaddexp(x * 0, -x),
          {"numpy": "(-{np}.logaddexp(0.0, -({x})))", "torch": "(-{np}.logaddexp({np}.zeros_like({x}), -({x})))"},
          summary="log(sigmoid(x)) = -softplus(-x), finite and accurate in both tails (jax.nn.log_sigmoid, "
-                 "torch's logsigmoid); its derivative is 1 - sigmoid(x); log(sigmoid(x)) is rewritten to it"),
+                 "torch's logsigmoid); td.log(td.sigmoid(u)) is rewritten to it"),
     _row("erf", functionvalues.erf, lambda x: scale(_f("exp")(scale(power(x, 2.0), -1.0)), 2.0 / math.sqrt(math.pi)),
          r"\operatorname{erf}", lambda xp, sp, x: sp.erf(x), "{sp}.erf({x})",
          summary="error function (scipy.special.erf with scipy, math.erf entry by entry without)"),

@@ -21,6 +21,8 @@ from tensordiff.selfcheck import Example, check_example
 from tensordiff.sumdistribution import distribute_sums
 from tensordiff.testing import numeric_diff
 
+from helpers import kernels_built
+
 REALISTIC_KM = dict(a=40, b=30)
 MIB_KM = 2 ** 20
 
@@ -43,6 +45,17 @@ def _twin_km(values):
     return np.sum(np.kron(M, np.outer(v, v)) / (K + 1))
 
 
+@pytest.fixture
+def compiled_sums_km():
+    """These peaks are the plan's structure (no 0/1 merge, no wide sum), priced as the compiled
+    kernels write sums, in place; the numpy twin's per-chunk temporaries (pricing prices them too,
+    so a TENSORDIFF_NO_KERNELS=1 run would compare those) are not what is checked here."""
+    previous = kernels.use_compiled(True) if kernels_built() else None
+    yield
+    if previous is not None:
+        kernels.use_compiled(previous)
+
+
 def _cost_km(expr):
     """td.cost at REALISTIC_KM, given the sizes of the plain dims ``expr``'s plan has (it refuses others)."""
     present = {b for d in td.compile(expr).dims for b in base_dims(d)}
@@ -50,7 +63,7 @@ def _cost_km(expr):
 
 
 @pytest.mark.parametrize("name", ["M", "w", "v"])
-def test_kron_in_function_derivative_peak_stays_near_the_primal_km(name):
+def test_kron_in_function_derivative_peak_stays_near_the_primal_km(name, compiled_sums_km):
     """Was 51.5 GiB (d/dM) and 1.3 GiB (d/dw) for a 22 MiB primal at a = 40, b = 30."""
     f, symbols = _kron_in_function_km()
     primal = td.cost(f, **REALISTIC_KM)
@@ -90,7 +103,7 @@ FACTOR_KM = {410411: 12}
 
 
 @pytest.mark.parametrize("seed", SEEDS_KM)
-def test_selfcheck_seed_derivatives_peak_near_the_primal_km(seed):
+def test_selfcheck_seed_derivatives_peak_near_the_primal_km(seed, compiled_sums_km):
     """Each first derivative's planned peak at a = 40, b = 30 within 3x the primal's, or its own result's
     and the inputs' (d/dT of seed 400155 is 330 MiB): was 51.5 GiB for 400155, 400400 and 400408 (d/dM, d/dM,
     d/dN) against primals of 22 MiB, and 33 MiB for 400017's d/dN against 37 KiB; 410391's d/dw (22 MiB,
@@ -180,7 +193,7 @@ def _diagonal_merge_km():
     return td.inv(t @ t.T + td.eye("b")), w
 
 
-def test_a_merge_read_on_its_diagonal_is_unified_not_built_km():
+def test_a_merge_read_on_its_diagonal_is_unified_not_built_km(compiled_sums_km):
     """[o = (k, k)] beside [o = (n, m)] is δ[n, k] δ[m, k]: it was built as a b⁴ 0/1 tensor (24.4 GiB at
     b = 200 for a 61 MiB derivative), now no step is larger than the derivative."""
     f, w = _diagonal_merge_km()

@@ -76,7 +76,7 @@ def softplus(x):
 
 
 def log_sigmoid(x):
-    return -np.logaddexp(0.0, -x)   # -softplus(-x): -x where sigmoid(x) underflows, -e^-x where it rounds to 1
+    return -softplus(-x)   # -x where sigmoid(x) underflows, -e^-x where it rounds to 1
 
 
 def identity(x):

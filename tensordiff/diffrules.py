@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .errors import TensorDiffError
 from .composite import Embed, Merge, Reinterpret
-from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Select, Var, topological
+from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Pinv, Select, Var, topological
 from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .expr import without_cycle_collection
 from .functions import power
@@ -188,6 +188,31 @@ def _cholesky_rule(node, d, wrt):
     return add_node(terms, node.shape + wrt.dims)
 
 
+# ∂P = -P ∂A P + P Pᵀ ∂Aᵀ (I - A P) + (I - P A) ∂Aᵀ Pᵀ P for P = pinv(A) of locally constant rank
+# (Golub & Pereyra 1973), one product per term: (coeff, operands with the ∂A slot None, subscripts).
+# Even indices run over P's rows (A's columns), odd ones over P's columns; the result is [0, 1].
+_PINV_TERMS = (
+    (-1.0, ("P", None, "P"), ((0, 3), (3, 2), (2, 1))),
+    (1.0, ("P", "P", None), ((0, 3), (2, 3), (1, 2))),
+    (-1.0, ("P", "P", None, "A", "P"), ((0, 3), (2, 3), (5, 2), (5, 4), (4, 1))),
+    (1.0, (None, "P", "P"), ((3, 0), (2, 3), (2, 1))),
+    (-1.0, ("P", "A", None, "P", "P"), ((0, 3), (3, 2), (5, 2), (4, 5), (4, 1))),
+)
+
+
+def _pinv_rule(node, d, wrt):
+    cols, rows = node.shape   # A's columns and rows
+    da, named = d(node.arg), {"P": node, "A": node.arg}
+    terms = []
+    for coeff, operands, subs in _PINV_TERMS:
+        used = 1 + max(max(sub) for sub in subs)
+        new = tuple(range(used, used + wrt.ndim))
+        dims = tuple(cols if i % 2 == 0 else rows for i in range(used)) + wrt.dims
+        terms += _product_rule(coeff, tuple(None if o is None else named[o] for o in operands), subs, (0, 1) + new,
+                               dims, operands.index(None), da, new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
 def _constant_rule(node, d, wrt):
     return zeros(node.shape + wrt.dims)
 
@@ -207,6 +232,7 @@ RULES = {
     Where: _where_rule,
     Maximum: _maximum_rule,
     Cholesky: _cholesky_rule,
+    Pinv: _pinv_rule,
     Compare: _constant_rule,    # piecewise constant: derivative 0 wherever it exists
     Triangle: _constant_rule,
     Merge: _constant_rule,         # the 0/1 constants of vec, kron, reshape and concatenate (composite.py)

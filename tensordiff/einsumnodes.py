@@ -19,7 +19,7 @@ from .colourrefinement import BIG, refined_keys
 from .composite import STRUCTURES, structure_pair
 from .constantnodes import constant, constant_value, finite, product, zeros
 from .errors import ShapeError, TensorDiffError
-from .expr import Add, Apply, Einsum, Inv, Var, make, topological
+from .expr import Add, Apply, Einsum, Inv, Pinv, Var, make, topological
 from .indices import format_dims, index_uses, literal_size
 
 
@@ -225,7 +225,7 @@ def _symmetric(node):
         return node.symmetric   # declared so: td.matrix(..., symmetric=True)
     if isinstance(node, Add):
         return all(is_symmetric(t) for t in node.terms)
-    if isinstance(node, (Inv, Apply)):
+    if isinstance(node, (Inv, Pinv, Apply)):   # pinv(Aᵀ) = pinv(A)ᵀ
         return is_symmetric(node.arg)
     if isinstance(node, Einsum):
         if node.out[0] == node.out[1]:

@@ -16,7 +16,8 @@
 ``Take``     numpy basic indexing of a tensor, introduced only when planning an evaluation
 ``Max``, ``LogSumExp``, ``Softmax``   reductions and soft maxima of ``arg`` along sorted ``axes``
 ``Compare``  a 0/1 mask a < b (<=, >, >=, ==); ``Where`` numpy's where; ``Maximum`` elementwise max
-``Triangle`` the constant 0/1 matrix of tril/triu; ``Cholesky`` the lower factor of a symmetric matrix
+``Triangle`` the constant 0/1 matrix of tril/triu; ``Cholesky`` the lower factor of a symmetric matrix;
+``Pinv``     the Moore–Penrose pseudo-inverse of a matrix ("m n" -> "n m")
 (the classes from ``Max`` to ``Triangle`` are in ``reductionnodes``; symbols are declared through ``symboltable``)
 
 Nodes are built only through ``make`` (or the smart constructors of ``einsumnodes``, ``sumnodes`` and
@@ -37,7 +38,8 @@ from .indices import format_dims, sliced_dim
 from .nodekeys import add_skey, digest, einsum_skey, var_skey
 from .operators import Operators
 
-__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "Cholesky"]
+__all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "Cholesky",
+           "Pinv"]
 
 _interned = weakref.WeakValueDictionary()
 # key -> weak reference (typeshed leaves the attribute out); nothing iterates _interned, so no removal is pending
@@ -478,6 +480,16 @@ class Cholesky(_MatrixFunction):
     @staticmethod
     def _shape(arg):
         return arg.shape
+
+
+class Pinv(_MatrixFunction):
+    """The Moore–Penrose pseudo-inverse of a matrix (numpy's pinv): dims (m, n) give (n, m)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _shape(arg):
+        return arg.shape[::-1]
 
 
 # the symbol registry builds Var nodes, and pickled symbols are declared again through it

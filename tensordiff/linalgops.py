@@ -1,7 +1,8 @@
-"""Linear algebra on expressions: ``inv``, ``solve``, ``matrix_power``, ``det``, ``logdet`` and ``norm``.
+"""Linear algebra on expressions: ``inv``, ``pinv``, ``solve``, ``matrix_power``, ``det``, ``logdet``
+and ``norm``.
 
-The inverse, determinant and log-determinant are nodes of their own (simplify's ``inv_node``,
-``det_node``, ``logdet_node``), so that evaluation can solve instead of inverting and use
+The inverse, pseudo-inverse, determinant and log-determinant are nodes of their own (simplify's
+``inv_node``, ``pinv_node``, ``det_node``, ``logdet_node``), so that evaluation can solve instead of inverting and use
 ``slogdet``; ``solve`` and ``matrix_power`` are built from them and matrix products.
 """
 
@@ -15,12 +16,13 @@ from .errors import ShapeError, TensorDiffError
 from .functions import power as constant_power
 from .indices import format_dims
 from .einsumnodes import einsum_node
-from .simplify import as_expr, det_node, inv_node, logdet_node
+from .simplify import as_expr, det_node, inv_node, logdet_node, pinv_node
 from .declarations import eye
 from .annotations import ExprLike
 from .expr import Expr
+from .reductionaxes import operand_text
 
-__all__ = ["inv", "solve", "matrix_power", "det", "logdet", "norm"]
+__all__ = ["inv", "pinv", "solve", "matrix_power", "det", "logdet", "norm"]
 
 
 def inv(a: Expr) -> Expr:
@@ -57,6 +59,51 @@ def inv(a: Expr) -> Expr:
     True
     """
     return inv_node(as_expr(a))
+
+
+def pinv(a: Expr) -> Expr:
+    """The Moore–Penrose pseudo-inverse of a matrix, as ``np.linalg.pinv`` computes it.
+
+    Its derivative is that of a matrix whose rank does not change nearby (Golub and Pereyra 1973):
+    with P = pinv(A), ∂P = -P ∂A P + P Pᵀ ∂Aᵀ (I - A P) + (I - P A) ∂Aᵀ Pᵀ P. That holds wherever
+    A has full rank (tall, wide or square), and for a rank-deficient A along directions that keep
+    its rank (A = X Yᵀ with X and Y of full column rank); where the rank jumps, the pseudo-inverse
+    is not differentiable. Values are numpy's (singular values below its cutoff count as zero),
+    and torch's, jax's and cupy's pinv on those backends.
+
+    Parameters
+    ----------
+    a : Expr
+        A matrix, dims ``"m n"``.
+
+    Returns
+    -------
+    Expr
+        pinv(a), dims ``"n m"``.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a matrix (a vector or a tensor of order 3 or more).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> X, y = td.matrix("X", "n p"), td.vector("y", "n")
+    >>> w = td.pinv(X) @ y                        # least squares
+    >>> w.shape
+    ('p',)
+    >>> print(td.matrix_notation(td.diff(w, y)))
+    pinv(X)
+    >>> td.pinv(td.pinv(X)) is X
+    True
+    """
+    a = as_expr(a)
+    if a.ndim != 2:
+        raise ShapeError(f"pinv needs a matrix with dims (m, n), got shape {format_dims(a.shape)}: "
+                         f"{operand_text(a)}")
+    return pinv_node(a)
 
 
 def solve(a: Expr, b: Expr) -> Expr:

@@ -443,8 +443,8 @@ class _LatexWriter:
             return f"{{{self.write(tree[1], 5)}}}^{{{'' if kind == '^' else chr(92) + 'circ '}{exponent}}}"
         if kind == "'":
             inner = tree[1]
-            if inner[0] == "call" and inner[1] == "inv":   # (X^{-1})^T is X^{-T}
-                return self.write(inner[2][0], 5) + r"^{-\top}"
+            if inner[0] == "call" and inner[1] in ("inv", "pinv"):   # (X^{-1})^T is X^{-T}, (X^+)^T X^{+T}
+                return self.write(inner[2][0], 5) + (r"^{-\top}" if inner[1] == "inv" else r"^{+\top}")
             return self.write(inner, 5) + r"^\top"
         return self.call(tree[1], tree[2])
 
@@ -463,8 +463,8 @@ class _LatexWriter:
         return latex_name(dim) if dim is not None else None
 
     def call(self, name, args):
-        if name == "inv":
-            return self.write(args[0], 5) + "^{-1}"
+        if name in ("inv", "pinv"):
+            return self.write(args[0], 5) + ("^{-1}" if name == "inv" else "^{+}")
         if name == "sqrt":
             return rf"\sqrt{{{self.write(args[0], 0)}}}"
         if name in ("vector", "matrix"):   # vector(1, size(X, 1)) is 1_n, matrix(0, ...) 0_{m×n}

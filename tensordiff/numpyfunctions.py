@@ -25,7 +25,7 @@ from .errors import ShapeError, UnsupportedOperation
 from .indices import format_dims
 from .einsumnodes import einsum_node
 from .functions import FUNCTIONS
-from .linalgops import det, inv, logdet, matrix_power, norm, solve
+from .linalgops import det, inv, logdet, matrix_power, norm, pinv, solve
 from .reductionaxes import operand_text, reduced_axes
 from .reductions import cholesky, max, mean, min, tril, triu
 from .reshaping import concatenate, kron, reshape, stack, with_unit_axes
@@ -371,6 +371,13 @@ def _cholesky(a, upper=False):
     return cholesky(a)
 
 
+def _pinv(a, rcond=None, hermitian=False, *, rtol=_ABSENT):
+    """np.linalg.pinv at numpy's own cutoff; hermitian=True only picks numpy's faster method for a
+    symmetric value, whose pseudo-inverse is the same, so either is read as the general one."""
+    _refuse("np.linalg.pinv", rcond=rcond, rtol=rtol)
+    return pinv(a)
+
+
 NUMPY_FUNCTIONS = {
     np.sum: _reduction(sum, "np.sum"), np.mean: _reduction(mean, "np.mean"),
     np.max: _reduction(max, "np.max"), np.amax: _reduction(max, "np.amax"),
@@ -382,6 +389,7 @@ NUMPY_FUNCTIONS = {
     np.where: _where, np.clip: _clip, np.tril: lambda m, k=0: tril(m, k), np.triu: lambda m, k=0: triu(m, k),
     np.linalg.norm: _norm, np.linalg.inv: inv, np.linalg.det: det, np.linalg.solve: solve,
     np.linalg.matrix_power: matrix_power, np.linalg.cholesky: _cholesky,
+    np.linalg.pinv: _pinv,
     np.var: variance, np.std: standard_deviation, np.ndim: lambda a: as_expr(a).ndim, np.vdot: _vdot,
     np.ravel: _ravel, np.tensordot: _tensordot, np.linalg.multi_dot: _multi_dot, np.linalg.slogdet: _slogdet,
 }

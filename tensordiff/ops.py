@@ -24,7 +24,7 @@ from .errors import UnsupportedOperation
 from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
-from .linalgops import det, inv, logdet, matrix_power, norm, solve
+from .linalgops import det, inv, logdet, matrix_power, norm, pinv, solve
 from .numpyfunctions import NUMPY_FUNCTIONS, standard_deviation, variance
 from .reductions import max, mean, min
 from .reshaping import reshape
@@ -34,7 +34,7 @@ from .simplify import as_expr
 from .declarations import eye, matrix, scalar, tensor, vector
 
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
-           "diagonal", "outer", "inv", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py
+           "diagonal", "outer", "inv", "pinv", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py
 __all__ += ["broadcast_shapes", "broadcast_to"]
 
 

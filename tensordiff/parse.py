@@ -34,7 +34,7 @@ whose entries are all c (vector(1): all ones), their sizes taken from their surr
 eye from ``**dims`` (eye="p") where none do; ``eye(size(X, 2))``, ``vector(c, size(X, 1))`` and
 ``matrix(c, size(X, 1), size(Y, 2))`` take theirs from X and Y (matrix notation prints them where
 nothing else sizes a constant). ``True`` and ``False`` are 1 and 0, as numpy counts them.
-Function names are reserved: inv det logdet tr diag sum norm1 norm2 sqrt vector matrix, polygamma1 polygamma2 ..., and every elementwise function of
+Function names are reserved: inv pinv det logdet tr diag sum norm1 norm2 sqrt vector matrix, polygamma1 polygamma2 ..., and every elementwise function of
 ``functions.FUNCTIONS`` (exp log log1p sin cos tan arcsin arccos arctan sinh cosh tanh sigmoid
 softplus log_sigmoid erf gelu lgamma digamma abs sign step relu stop_gradient). A user function declared with
 td.elementwise reads as h(x), its derivatives as h'(x), h''(x); ``user.h(x)`` reads it too, and is
@@ -42,7 +42,7 @@ how a user function named like a reserved word is written (user.softplus(x)). El
 functions take any shape; sum, norm1 (sum of absolute values) and norm2 (2-norm, Frobenius on a
 matrix) give a scalar; diag(v) of a vector is a diagonal matrix, diag(A) of a square matrix its
 diagonal. The reductions max min mean logsumexp give a scalar, softmax log_softmax work along the
-last axis; cholesky, tril and triu take a matrix; maximum(a, b), minimum(a, b) and
+last axis; cholesky, tril and triu take a matrix, and pinv(A) of an (m, n) A is (n, m); maximum(a, b), minimum(a, b) and
 where(mask, a, b) are elementwise (scalars broadcast). A comparison ``<`` ``<=`` ``>`` ``>=`` binds
 loosest (x + 1 > y is (x + 1) > y) and gives the 0/1 mask of where it holds, elementwise, with
 derivative 0: where(x > 0, x, 0), (A >= B) .* A.

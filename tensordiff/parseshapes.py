@@ -299,6 +299,10 @@ def _type_call(p, node, kids):
                              f"{p.show(node.kids[0].start, node.kids[0].end, kids[0])} and "
                              f"{p.show(node.kids[1].start, node.kids[1].end, kids[1])}")
         return p.dims.merged((a, c)), p.dims.merged((b, d))
+    if rule == "pinv":   # (m, n) -> (n, m); a scalar's is 1/s
+        if (p.dims.find(rows) == ONE) != (p.dims.find(cols) == ONE):
+            p.fail(node.pos, f"pinv needs a matrix or a scalar, but {p.show(arg.start, arg.end, kids[0])}")
+        return cols, rows
     if rule in ("reduce", "diag", "vector"):
         p.want_vector([arg], kids[0])
     if rule in ("same", "reduce", "vector"):

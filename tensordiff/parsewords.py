@@ -15,12 +15,14 @@ BOOL_WORDS = {"True": 1.0, "False": 0.0}   # numbers, as numpy counts them (X*Tr
 ONES = ("vector", "matrix")   # vector(1), matrix(1): all-ones (any number c: every entry c), sized like eye
 
 # name: (shape rule, builder). Shape rules: "same" (elementwise), "square" (square in, same out),
-# "trace" (square in, scalar out), "reduce" (any in, scalar out), "diag" (vector <-> square).
+# "trace" (square in, scalar out), "reduce" (any in, scalar out), "diag" (vector <-> square), "pinv"
+# (a matrix's dims swapped).
 # A (1, 1) argument is a scalar to the builders: inv(s) = 1/s, det(s) = tr(s) = s.
 FUNCTION_TABLE = {
     **{name: ("same", fn) for name, fn in FUNCTIONS.items()},
     "sqrt": ("same", ops.sqrt),
     "inv": ("square", lambda e: e ** -1.0 if e.ndim == 0 else ops.inv(e)),
+    "pinv": ("pinv", lambda e: e ** -1.0 if e.ndim == 0 else ops.pinv(e)),
     "tr": ("trace", lambda e: e if e.ndim == 0 else ops.trace(e)),
     "det": ("trace", lambda e: e if e.ndim == 0 else ops.det(e)),
     "logdet": ("trace", lambda e: FUNCTIONS["log"](FUNCTIONS["abs"](e)) if e.ndim == 0 else ops.logdet(e)),

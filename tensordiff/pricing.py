@@ -17,7 +17,7 @@ from collections import namedtuple
 import numpy as np
 import opt_einsum
 
-from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Select, Solve, Take, Var
+from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Pinv, Select, Solve, Take, Var
 from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .buffers import DONATED_SUM_ENTRIES
 from .conditioning import lapack
@@ -284,6 +284,14 @@ def _inv_price(node, sizes):
     return 2 * n ** 3, _lu_price(n, n)[1]   # numpy's inv solves for the identity (LU, then triangular solves)
 
 
+def _pinv_price(node, sizes):
+    """numpy's pinv: an SVD of a copy (gesdd, about 4 m n k + 8 k³ flops for k = min(m, n)) into its
+    thin factors U (m, k) and Vᵀ (k, n), then Vᵀᵀ diag(1/s) Uᵀ (2 m n k)."""
+    n, m = (sizes[d] for d in node.shape)
+    k = min(m, n)
+    return 6 * m * n * k + 8 * k ** 3, m * n + m * k + k * n
+
+
 def _solve_price(node, sizes, solves=1):
     n, right_hand_sides = sizes[node.matrix.shape[0]], math.prod(sizes[d] for d in node.rhs.shape[1:])
     flops = _lu_price(n, solves * right_hand_sides)[0]   # one factorisation, ``solves`` getrs on its factors
@@ -303,6 +311,7 @@ PRICES: dict = {
     Take: _entries_price,
     Apply: _entries_price,
     Inv: _inv_price,
+    Pinv: _pinv_price,
     Det: lambda node, sizes: _lu_price(sizes[node.arg.shape[0]]),
     LogDet: lambda node, sizes: _lu_price(sizes[node.arg.shape[0]]),
     Solve: _solve_price,

@@ -11,7 +11,7 @@ prints as the position it picks: x[3] is ``x[3]``, x[1:4] is ``x[1+i]`` over i i
 import keyword
 
 from .errors import TensorDiffError
-from .expr import Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select, Var, topological
+from .expr import Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Pinv, Select, Var, topological
 from .reductionnodes import Triangle
 from .functions import USER_PREFIX, marked
 from .indices import letters, slice_of
@@ -50,7 +50,7 @@ def shared_bindings(roots, bind_matrix_args=True):
     """Nodes that get a name: non-trivial nodes used more than once, composite matrix-function
     args, and nodes that would otherwise sit more than MAX_INLINE_DEPTH inline levels deep."""
     nodes, uses = _uses(roots)
-    matrix_args = {p.arg for p in nodes if isinstance(p, (Inv, Det, LogDet, Cholesky))} if bind_matrix_args else set()
+    matrix_args = {p.arg for p in nodes if isinstance(p, (Inv, Pinv, Det, LogDet, Cholesky))} if bind_matrix_args else set()
     bound = []
     depth = {}  # inline levels below a node, counted up to the nearest named node or leaf
     for node in nodes:  # children first
@@ -176,6 +176,9 @@ class _IndexPrinter(IndexForms, StructureIndexForms):
     def _inv(self, node, idx, taken):
         return self.sub(self.call("inv", _matrix_name(node.arg, self)), idx)
 
+    def _pinv(self, node, idx, taken):
+        return self.sub(self.call("pinv", _matrix_name(node.arg, self)), idx)
+
     def _det(self, node, idx, taken):
         return self.call("det", _matrix_name(node.arg, self))
 
@@ -225,8 +228,8 @@ class _LatexPrinter(LatexForms, _IndexPrinter):
 
     def call(self, name, arg):
         known = {"inv": None, "det": r"\det", "logdet": r"\log\det", "sqrt": None}
-        if name == "inv":
-            return rf"\left({arg}\right)^{{-1}}"
+        if name in ("inv", "pinv"):
+            return rf"\left({arg}\right)^{{{'-1' if name == 'inv' else '+'}}}"
         if name == "sqrt":
             return rf"\sqrt{{{arg}}}"
         return rf"{known.get(name) or name}\left({arg}\right)"

@@ -1,4 +1,4 @@
-"""How reductions, soft maxima, masks and cholesky print: mixins of the printers.
+"""How reductions, soft maxima, masks, cholesky and pinv print: mixins of the printers.
 
 ``IndexForms``/``LatexForms`` give index notation (``max_j(X[i,j])``, ``softmax_j(X[i,j])``,
 ``[u[i] < v[i]]``, ``where(m[i], a[i], b[i])``, the triangle mask as ``[j ≤ i]``),
@@ -101,7 +101,7 @@ CODE = {
         compare="np.asarray({a} {op} {b}, dtype=np.float64)",
         where="np.where({m} != 0, {a}, {b})", maximum="np.maximum({a}, {b})",
         tril="np.tril(np.ones(({r}, {c})), {k})", triu="np.triu(np.ones(({r}, {c})), {k})",
-        cholesky="np.linalg.cholesky({x})"),
+        cholesky="np.linalg.cholesky({x})", pinv="np.linalg.pinv({x})"),
     "jax.numpy": dict(
         max="jnp.max({x}, axis={axes})",
         logsumexp="(lambda t_: (lambda m_: jnp.squeeze(m_, axis={axes}) + jnp.log(jnp.sum(jnp.exp(t_ - m_), "
@@ -112,7 +112,7 @@ CODE = {
         compare="jnp.asarray({a} {op} {b}, dtype=jnp.float64)",
         where="jnp.where({m} != 0, {a}, {b})", maximum="jnp.maximum({a}, {b})",
         tril="jnp.tril(jnp.ones(({r}, {c})), {k})", triu="jnp.triu(jnp.ones(({r}, {c})), {k})",
-        cholesky="jnp.linalg.cholesky({x})"),
+        cholesky="jnp.linalg.cholesky({x})", pinv="jnp.linalg.pinv({x})"),
     "torch": dict(
         max="torch.amax({x}, dim={axes})",
         logsumexp="torch.logsumexp({x}, dim={axes})",
@@ -123,7 +123,7 @@ CODE = {
         maximum="torch.maximum(torch.as_tensor({a}, dtype=torch.float64), torch.as_tensor({b}, dtype=torch.float64))",
         tril="torch.tril(torch.ones({r}, {c}, dtype=torch.float64), {k})",
         triu="torch.triu(torch.ones({r}, {c}, dtype=torch.float64), {k})",
-        cholesky="torch.linalg.cholesky({x})"),
+        cholesky="torch.linalg.cholesky({x})", pinv="torch.linalg.pinv({x})"),
 }
 
 
@@ -155,6 +155,9 @@ class CodeForms:
 
     def _cholesky(self, node):
         return self.template("cholesky").format(x=self.code(node.arg))
+
+    def _pinv(self, node):
+        return self.template("pinv").format(x=self.code(node.arg))
 
 
 def _scalar_spread(node):
@@ -230,6 +233,9 @@ class MatrixForms:
 
     def _cholesky(self, node):
         return f"cholesky({self.write(node.arg)})"
+
+    def _pinv(self, node):
+        return f"pinv({self.write(node.arg)})"
 
     def _maximum(self, node):
         a, b = self.spread(node.a), self.spread(node.b)

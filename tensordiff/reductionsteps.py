@@ -1,11 +1,12 @@
-"""Evaluation steps of reductions, soft maxima, masks and cholesky, on every backend.
+"""Evaluation steps of reductions, soft maxima, masks, cholesky and pinv, on every backend.
 
 Each step runs through an ``ArrayOps`` over a namespace with numpy's names (numpy, dask.array,
 jax.numpy, cupy) or ``TorchOps``. logsumexp and softmax shift by the max first, so no exp
 overflows (a max that is ±inf or nan shifts by 0, which keeps IEEE results: logsumexp of all
 -inf is -inf). ``where`` picks entries, never multiplying the branch it discards. cholesky
 refuses a matrix that is not positive definite with an EvaluationError naming it, and checks
-its factor's conditioning as inv and solve do (conditioning.cholesky_rcond).
+its factor's conditioning as inv and solve do (conditioning.cholesky_rcond). pinv is the backend's
+(an SVD), defined for every finite matrix; one with a nan or inf entry gives nan entries.
 
 >>> import numpy as np, tensordiff as td
 >>> v = td.vector("v", "n")
@@ -23,7 +24,7 @@ import numpy as np
 from . import conditioning, deferredchecks
 from .backends import OnSingular
 from .errors import EvaluationError
-from .expr import Add, Cholesky, Einsum, Var
+from .expr import Add, Cholesky, Einsum, Pinv, Var
 from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .printing import short
 from .einsumnodes import transpose
@@ -228,6 +229,30 @@ def _cholesky_step(node, backend, singular, conditioning_policy="warn"):
     return run
 
 
+# ---------------------------------------------------------------- pinv
+
+def _numpy_pinv(a):
+    """np.linalg.pinv; nan entries for a matrix with a nan or inf entry, whose SVD numpy refuses."""
+    if not np.all(np.isfinite(a)):
+        return np.full(a.shape[::-1], np.nan, dtype=a.dtype)
+    return np.linalg.pinv(a)
+
+
+def _pinv_step(node, backend, singular):
+    name, lib = backend.name, backend.lib
+
+    def run(args, sizes, place):
+        (a,) = args
+        if name == "numpy":
+            return _numpy_pinv(a)
+        if name == "dask":
+            return a.rechunk(-1).map_blocks(_numpy_pinv, chunks=a.shape[::-1], dtype=a.dtype)
+        if not backend.traced(a) and not bool(lib.isfinite(a).all()):   # torch refuses it; nan, as numpy's
+            return lib.full_like(a.T, float("nan"))
+        return lib.linalg.pinv(a)
+    return run
+
+
 # ---------------------------------------------------------------- the steps
 
 def _axis_step(method):
@@ -295,6 +320,7 @@ REDUCTION_PLANS = {
     Maximum: _maximum_step,
     Triangle: _triangle_step,
     Cholesky: _cholesky_step,
+    Pinv: _pinv_step,
 }
 
 # the steps that also take the program's conditioning policy (conditioning.py)

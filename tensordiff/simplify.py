@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ShapeError, TensorDiffError
-from .expr import Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Select, Solve, Take, Var, make, topological
+from .expr import (Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Pinv, Select, Solve, Take, Var, make,
+                   topological)
 from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .composite import REBUILD as STRUCTURE_REBUILD
 from .constantnodes import constant, constant_value, zeros
@@ -195,6 +196,22 @@ def cholesky_node(arg):
     return make(Cholesky, arg)
 
 
+def pinv_node(arg):
+    """The canonical pseudo-inverse of an (m, n) matrix: pinv(pinv(B)) = B, pinv(c Bᵀ) = pinv(B)ᵀ / c,
+    pinv(c I) = I / c, and the zero matrix's is the zero matrix of dims (n, m)."""
+    if len(arg.shape) != 2:
+        raise ShapeError(f"pinv needs a matrix with two dims, got shape {format_dims(arg.shape)}")
+    if constant_value(arg) == 0.0:
+        return zeros(arg.shape[::-1])
+    if isinstance(arg, Einsum) and not arg.operands and arg.out == (0, 0) and len(arg.dims) == 1:
+        return make(Einsum, 1.0 / arg.coeff, (), (), (0, 0), arg.dims)
+    scaled = _single_scaled(arg)
+    coeff, base, transposed = scaled if scaled is not None and scaled[1].ndim == 2 else (1.0, arg, False)
+    result = base.arg if isinstance(base, Pinv) else make(Pinv, base)
+    result = scale(result, 1.0 / coeff) if coeff != 1.0 else result
+    return transpose(result, (1, 0)) if transposed else result
+
+
 # ---------------------------------------------------------------- whole graphs
 
 _REBUILD = {
@@ -216,6 +233,7 @@ _REBUILD = {
     Maximum: lambda node, new: maximum_node(new[node.a], new[node.b]),
     Triangle: lambda node, new: node,
     Cholesky: lambda node, new: cholesky_node(new[node.arg]),
+    Pinv: lambda node, new: pinv_node(new[node.arg]),
     **STRUCTURE_REBUILD,
 }
 

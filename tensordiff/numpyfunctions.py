@@ -31,7 +31,8 @@ from .reductions import cholesky, max, mean, min, tril, triu
 from .reshaping import concatenate, kron, reshape, stack, with_unit_axes
 from .simplify import as_expr
 
-__all__ = ["NUMPY_FUNCTIONS", "AxisError", "variance", "standard_deviation"]
+__all__ = ["NUMPY_FUNCTIONS", "AxisError", "variance", "standard_deviation", "numpy_axes",
+           "refuse_arguments"]
 
 _sign = FUNCTIONS["sign"]
 
@@ -56,7 +57,7 @@ _ABSENT = object()   # an optional numpy argument not given
 _DEFAULTS = {"offset": 0, "k": 0, "where": True}   # numpy's defaults other than None and False
 
 
-def _refuse(function, **given):
+def refuse_arguments(function, **given):
     """An UnsupportedOperation for the first of ``given`` that is not numpy's default (None, absent,
     else False or that of _DEFAULTS), which ``function`` (np.sum, ...) cannot honour on an expression."""
     for name, value in given.items():
@@ -76,7 +77,7 @@ def _is_default(name, value):
     return same_kind and isinstance(value, (bool, int, np.bool_, np.integer)) and value == default
 
 
-def _numpy_axes(function, axis, ndim):
+def numpy_axes(function, axis, ndim):
     """Sorted positions of ``axis`` (an int or a tuple) among ``ndim`` axes, as numpy normalises
     them; an AxisError naming the function where one is out of range or repeated."""
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
@@ -96,7 +97,7 @@ def _numpy_axes(function, axis, ndim):
 
 def _reduction(builder, function):
     def handler(a, axis=None, dtype=None, out=None, keepdims=False, initial=_ABSENT, where=_ABSENT):
-        _refuse(function, dtype=dtype, out=out, initial=initial, where=where)
+        refuse_arguments(function, dtype=dtype, out=out, initial=initial, where=where)
         return builder(a, axis, keepdims)
     return handler
 
@@ -104,7 +105,7 @@ def _reduction(builder, function):
 def variance(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_ABSENT, mean=_ABSENT,
              correction=_ABSENT):
     """np.var: the mean squared deviation from the mean along ``axis``, divided by N - ddof."""
-    _refuse("np.var", dtype=dtype, out=out, where=where, mean=mean)
+    refuse_arguments("np.var", dtype=dtype, out=out, where=where, mean=mean)
     if correction is not _ABSENT:
         ddof = correction
     if isinstance(ddof, bool) or not isinstance(ddof, numbers.Real):
@@ -126,7 +127,7 @@ def _mean(a, axes, keepdims):   # td.mean, which np.var's argument mean= hides i
 def standard_deviation(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=_ABSENT, mean=_ABSENT,
                        correction=_ABSENT):
     """np.std: the square root of np.var."""
-    _refuse("np.std", dtype=dtype, out=out, where=where, mean=mean)
+    refuse_arguments("np.std", dtype=dtype, out=out, where=where, mean=mean)
     return sqrt(variance(a, axis, None, None, ddof, keepdims, correction=correction))
 
 
@@ -136,7 +137,7 @@ def _expand_dims(a, axis):
     """np.expand_dims: a length-1 axis (dim "1", as a[:, None]) at each position of ``axis`` in the result."""
     a = as_expr(a)
     count = len(axis) if isinstance(axis, (tuple, list)) else 1
-    return with_unit_axes(a, _numpy_axes("np.expand_dims", axis, a.ndim + count))
+    return with_unit_axes(a, numpy_axes("np.expand_dims", axis, a.ndim + count))
 
 
 def _squeeze(a, axis=None):
@@ -146,7 +147,7 @@ def _squeeze(a, axis=None):
     if axis is None:
         positions = tuple(k for k, d in enumerate(a.shape) if d == UNIT)
     else:
-        positions = _numpy_axes("np.squeeze", axis, a.ndim)
+        positions = numpy_axes("np.squeeze", axis, a.ndim)
         for k in positions:
             if a.shape[k] != UNIT:
                 raise ShapeError(f"np.squeeze: cannot select an axis to squeeze out which has size not equal to "
@@ -175,12 +176,12 @@ def _ravel(a, order="C"):
 
 
 def _stack(arrays, axis=0, out=None, dtype=None, casting=_ABSENT):
-    _refuse("np.stack", out=out, dtype=dtype)
+    refuse_arguments("np.stack", out=out, dtype=dtype)
     return stack(list(arrays), axis)
 
 
 def _concatenate(arrays, axis=0, out=None, dtype=None, casting=_ABSENT):
-    _refuse("np.concatenate", out=out, dtype=dtype)
+    refuse_arguments("np.concatenate", out=out, dtype=dtype)
     if axis is None:
         raise UnsupportedOperation("np.concatenate with axis=None flattens its operands: concatenate "
                                    "td.vec(...) of each, or pass an axis")
@@ -203,7 +204,7 @@ def _operands(function, wanted, *operands):
 
 
 def _dot(a, b, out=None):
-    _refuse("np.dot", out=out)
+    refuse_arguments("np.dot", out=out)
     a, b = _operands("np.dot", (0, 1, 2), a, b)
     return multiply(a, b) if a.ndim == 0 or b.ndim == 0 else matmul(a, b)
 
@@ -214,7 +215,7 @@ def _inner(a, b):
 
 
 def _outer(a, b, out=None):
-    _refuse("np.outer", out=out)
+    refuse_arguments("np.outer", out=out)
     a, b = _operands("np.outer", (1,), a, b)   # numpy flattens: equal to td.outer for vectors only
     return outer(a, b)
 
@@ -243,8 +244,8 @@ def _tensordot(a, b, axes=2):
         first, second = ([ax] if isinstance(ax, (int, np.integer)) else list(ax) for ax in axes)
         if len(first) != len(second):
             raise ShapeError(f"np.tensordot: axes {axes!r} pairs {len(first)} axes of a with {len(second)} of b")
-        _numpy_axes("np.tensordot", tuple(first), a.ndim)    # each in range, none twice
-        _numpy_axes("np.tensordot", tuple(second), b.ndim)
+        numpy_axes("np.tensordot", tuple(first), a.ndim)    # each in range, none twice
+        numpy_axes("np.tensordot", tuple(second), b.ndim)
         pairs = [(int(i) % a.ndim, int(j) % b.ndim) for i, j in zip(first, second)]
     letters = [chr(97 + k) for k in range(a.ndim + b.ndim)]
     left, right = letters[:a.ndim], letters[a.ndim:]
@@ -256,7 +257,7 @@ def _tensordot(a, b, axes=2):
 
 
 def _multi_dot(arrays, *, out=None):
-    _refuse("np.linalg.multi_dot", out=out)
+    refuse_arguments("np.linalg.multi_dot", out=out)
     arrays = list(arrays)
     if len(arrays) < 2:
         raise UnsupportedOperation("np.linalg.multi_dot needs at least two operands")
@@ -267,7 +268,7 @@ def _multi_dot(arrays, *, out=None):
 
 
 def _einsum(*operands, out=None, dtype=None, order=_ABSENT, casting=_ABSENT, optimize=False):
-    _refuse("np.einsum", out=out, dtype=dtype)   # optimize= only picks a contraction order: tensordiff plans its own
+    refuse_arguments("np.einsum", out=out, dtype=dtype)   # optimize= only picks a contraction order: tensordiff plans its own
     if not operands or not isinstance(operands[0], str):
         raise UnsupportedOperation("np.einsum on tensordiff expressions takes the subscripts as a str first "
                                    "(np.einsum('ij,j->i', A, x)), not the interleaved form")
@@ -275,7 +276,7 @@ def _einsum(*operands, out=None, dtype=None, order=_ABSENT, casting=_ABSENT, opt
 
 
 def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    _refuse("np.trace", offset=offset, dtype=dtype, out=out)
+    refuse_arguments("np.trace", offset=offset, dtype=dtype, out=out)
     a = as_expr(a)
     if a.ndim != 2 or {int(axis1) % 2, int(axis2) % 2} != {0, 1}:
         raise UnsupportedOperation(f"np.trace on tensordiff expressions takes a square matrix and its two axes; "
@@ -284,13 +285,13 @@ def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
 
 
 def _diag(v, k=0):
-    _refuse("np.diag", k=k)
+    refuse_arguments("np.diag", k=k)
     v = as_expr(v)
     return diag(v) if v.ndim == 1 else diagonal(v)
 
 
 def _diagonal(a, offset=0, axis1=0, axis2=1):
-    _refuse("np.diagonal", offset=offset)
+    refuse_arguments("np.diagonal", offset=offset)
     a = as_expr(a)
     if a.ndim != 2 or {int(axis1) % 2, int(axis2) % 2} != {0, 1}:
         raise UnsupportedOperation(f"np.diagonal on tensordiff expressions takes a square matrix; got "
@@ -308,7 +309,7 @@ def _where(condition, x=_ABSENT, y=_ABSENT):
 
 
 def _clip(a, a_min=_ABSENT, a_max=_ABSENT, out=None, *, min=_ABSENT, max=_ABSENT, **kwargs):
-    _refuse("np.clip", out=out, **kwargs)
+    refuse_arguments("np.clip", out=out, **kwargs)
     low = a_min if a_min is not _ABSENT else min
     high = a_max if a_max is not _ABSENT else max
     low, high = (None if v is _ABSENT else v for v in (low, high))
@@ -367,14 +368,14 @@ def _slogdet(a):
 
 
 def _cholesky(a, upper=False):
-    _refuse("np.linalg.cholesky", upper=upper)
+    refuse_arguments("np.linalg.cholesky", upper=upper)
     return cholesky(a)
 
 
 def _pinv(a, rcond=None, hermitian=False, *, rtol=_ABSENT):
     """np.linalg.pinv at numpy's own cutoff; hermitian=True only picks numpy's faster method for a
     symmetric value, whose pseudo-inverse is the same, so either is read as the general one."""
-    _refuse("np.linalg.pinv", rcond=rcond, rtol=rtol)
+    refuse_arguments("np.linalg.pinv", rcond=rcond, rtol=rtol)
     return pinv(a)
 
 

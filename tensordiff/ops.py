@@ -25,7 +25,9 @@ from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
 from .linalgops import det, inv, logdet, matrix_power, norm, pinv, solve
-from .numpyfunctions import NUMPY_FUNCTIONS, standard_deviation, variance
+from . import numpyfunctions
+from .numpyfunctions import standard_deviation, variance
+from .numpyaliases import NUMPY_ALIASES, UFUNC_ALIASES
 from .reductions import max, mean, min
 from .reshaping import reshape
 from .select import index
@@ -45,6 +47,9 @@ def _logaddexp(a, b):
     return add(maximum(a, b), FUNCTIONS["log1p"](FUNCTIONS["exp"](negative(FUNCTIONS["abs"](subtract(a, b))))))
 
 
+# numpy function → the builder it means on expressions (numpyfunctions.py, numpyaliases.py)
+NUMPY_FUNCTIONS: dict[Any, Any] = {**numpyfunctions.NUMPY_FUNCTIONS, **NUMPY_ALIASES}
+
 # numpy ufunc → the builder it means on expressions (np.divide is np.true_divide)
 _UFUNCS = {
     np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide, np.power: power,
@@ -55,6 +60,7 @@ _UFUNCS = {
     np.maximum: maximum, np.minimum: minimum, np.fabs: FUNCTIONS["abs"],
     np.log2: lambda a: FUNCTIONS["log"](a) / math.log(2.0), np.log10: lambda a: FUNCTIONS["log"](a) / math.log(10.0),
     np.exp2: lambda a: FUNCTIONS["exp"](multiply(a, math.log(2.0))), np.logaddexp: _logaddexp,
+    **UFUNC_ALIASES,
 }
 
 

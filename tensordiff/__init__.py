@@ -29,8 +29,8 @@ from .parse import parse
 from .einsumcode import to_einsum
 from .printing import index_notation
 from .reshaping import concatenate, kron, reshape, stack, vec
-from .reductions import (cholesky, log_softmax, logsumexp, max, maximum, mean, min, minimum, ones, softmax, tril,
-                         triu, where, zeros)
+from .reductions import (cholesky, cumsum, differences, log_softmax, logsumexp, max, maximum, mean, min, minimum,
+                         ones, softmax, tril, triu, where, zeros)
 from .simplify import simplify
 from .ops import broadcast_shapes, broadcast_to
 from .optimize import ScipyObjective, scipy_objective
@@ -65,7 +65,7 @@ __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "parse", "index_notation", "to_einsum", "latex", "matrix_notation", "MatrixNotation", "codegen", "check",
     "broadcast_shapes", "broadcast_to",
     "max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax",
-    "where", "tril", "triu", "ones", "zeros", "cholesky",
+    "where", "tril", "triu", "ones", "zeros", "cholesky", "cumsum", "differences",
     "Expr", "TensorDiffError", "ShapeError", "ParseError", "EvaluationError",
     "IllConditionedWarning",
     "vec", "kron", "reshape", "stack", "concatenate",

@@ -14,7 +14,7 @@ import numpy as np
 from .errors import EvaluationError, ShapeError
 from .expr import Var
 from .symboltable import declared_dims, value_dims
-from .indices import format_dims, slice_of
+from .indices import format_dims, slice_of, sliced_size
 from .dimsizes import bind_dim_sizes, is_dim_size, origin_symbol_dims, unknown_name, unsized_error
 from .select import bind_selections
 from .simplify import as_expr
@@ -65,11 +65,24 @@ def bind_values(program, values):
             f"{m!r} (dims {format_dims(program.symbols[m])})" for m in missing))
     bind_selections(program.dims, program.index_checks, sizes)
     bind_dim_sizes(program.dims, program.nodes, sizes)   # dimsizes.py: parts solved from composites too
+    _check_slices(sizes, origin)
     unbound = sorted(d for d in program.dims - set(sizes) if slice_of(d) is None)
     if unbound:
         raise unsized_error(unbound, values, sizes, program)
     return arrays, sizes, program.backend.result_type(dtypes)
 
+
+
+def _check_slices(sizes, origin):
+    """A value over a slice's dim (a symbol declared over "n[1:]") has the slice's length."""
+    for dim, size in sizes.items():
+        parts = slice_of(dim)
+        if parts is None:
+            continue
+        derived = sliced_size(dim, {d: s for d, s in sizes.items() if d != dim})
+        if derived is not None and derived != size:
+            raise ShapeError(f"dim {dim!r} is {size} in {origin.get(dim, 'the values')}, but the slice {dim!r} of "
+                             f"dim {parts[0]!r} has {derived} entries")
 
 
 def dim_size(dim, value):

@@ -9,12 +9,11 @@ all broadcast through ``broadcast_operands``.
 
 from __future__ import annotations
 
-import re
 
 from .errors import ShapeError
 from .expr import Var
 from .symboltable import check_homonyms
-from .indices import format_dims, parse_dims, slice_of
+from .indices import format_dims, name_words, parse_dims, slice_of
 from .printing import short
 from .einsumnodes import broadcast, einsum_node
 from .simplify import as_expr
@@ -34,7 +33,7 @@ def parse_unit_dims(dims: object, what: str) -> Shape:
         return parse_dims(dims, what)   # its error
     units = [name == UNIT or (isinstance(name, int) and not isinstance(name, bool) and name == 1) for name in names]
     for name in names:
-        if isinstance(name, str) and name != UNIT and UNIT in re.split(r"[^\w]+", name):
+        if isinstance(name, str) and name != UNIT and UNIT in name_words(name):
             raise ShapeError(f"{what}: dim name {name!r} holds a length-1 dim '1' inside a composite dim; '1' is an "
                              f"axis of its own (a merge with it is the other part: 'n·1' is 'n')")
     named = iter(parse_dims(tuple(name for name, unit in zip(names, units) if not unit), what))

@@ -18,12 +18,12 @@ from __future__ import annotations
 from .errors import TensorDiffError
 from .composite import Embed, Merge, Reinterpret
 from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Pinv, Select, Var, topological
-from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .expr import without_cycle_collection
 from .functions import power
 from .constantnodes import zeros
 from .einsumnodes import einsum_node, expand_axes, scale
-from .simplify import compare_node, inv_node, max_node, softmax_node, triangle
+from .simplify import compare_node, diff_node, inv_node, max_node, softmax_node, triangle
 from .branchderivatives import where_of_derivatives
 from .sumnodes import add_node, terms_of
 
@@ -157,6 +157,21 @@ def _softmax_rule(node, d, wrt):
     return add_node(terms, node.shape + wrt.dims)
 
 
+def _along_rule(node, d, wrt):
+    # cumsum and diff are linear along their axis: ∂f(u)[..i..] = Σ_j M[i,j] ∂u[..j..] with M the lower
+    # triangle of ones [j ≤ i] or the difference matrix diff(I) (-1 at j = i, 1 at j = i + 1). A
+    # product, not f(∂u): its deltas cancel, and later contractions reach past it (a Hessian never
+    # forms f of a second derivative's full tensor)
+    n, axis, dim = node.ndim, node.axes[0], node.arg.shape[node.axes[0]]
+    matrix = triangle(dim, dim, 0, True) if isinstance(node, CumSum) else \
+        diff_node(einsum_node(1.0, (), (), (0, 0), (dim,)), 0)
+    ids, new = tuple(range(n)), tuple(range(n + 1, n + 1 + wrt.ndim))
+    summed = ids[:axis] + (n,) + ids[axis + 1:]
+    terms = _product_rule(1.0, (matrix, None), ((axis, n), summed), ids + new, node.shape + (dim,) + wrt.dims, 1,
+                          d(node.arg), new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
 def _where_rule(node, d, wrt):
     # through the chosen branch only: where(m, ∂a, ∂b), never m ∂a + (1 - m) ∂b (0·inf is nan)
     return where_of_derivatives(node.mask, d(node.a), d(node.b))
@@ -229,6 +244,8 @@ RULES = {
     Max: _along_axes_rule(lambda node: _tie_share(node.arg, node.axes)),   # ties share the slope equally
     LogSumExp: _along_axes_rule(lambda node: softmax_node(node.arg, node.axes)),
     Softmax: _softmax_rule,
+    CumSum: _along_rule,
+    Diff: _along_rule,
     Where: _where_rule,
     Maximum: _maximum_rule,
     Cholesky: _cholesky_rule,

@@ -15,6 +15,7 @@
 ``Solve``    inv(A) @ B, introduced only when planning an evaluation
 ``Take``     numpy basic indexing of a tensor, introduced only when planning an evaluation
 ``Max``, ``LogSumExp``, ``Softmax``   reductions and soft maxima of ``arg`` along sorted ``axes``
+``CumSum``, ``Diff``   numpy's cumsum and diff of ``arg`` along one axis
 ``Compare``  a 0/1 mask a < b (<=, >, >=, ==); ``Where`` numpy's where; ``Maximum`` elementwise max
 ``Triangle`` the constant 0/1 matrix of tril/triu; ``Cholesky`` the lower factor of a symmetric matrix;
 ``Pinv``     the Moore–Penrose pseudo-inverse of a matrix ("m n" -> "n m")

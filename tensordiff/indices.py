@@ -27,7 +27,7 @@ def parse_dims(dims, what="dims"):
     canonical = tuple(canonical_dim(name) for name in names)
     for name, dim in zip(names, canonical):
         # a decimal dim ("2", a stack's new axis) is made by stack, never declared: "n 1" is a slip
-        if dim is None or any(literal_size(b) is not None for b in re.split(r"[^\w]+", dim) if b):
+        if dim is None or any(literal_size(b) is not None for b in name_words(dim)):
             raise ShapeError(f"{what}: dim name {name!r} is not an identifier or a composite "
                              "dim such as 'q·m' (merged, also written 'q*m') or 'n+m' (concatenated)"
                              + ("; a decimal dim is a stack's unnamed axis: td.stack(xs, dim='k') names it"
@@ -384,6 +384,11 @@ def atoms(dim):
     """The dims a merged dim is made of, nested merges flattened ("q·m·p" → ("q", "m", "p")); (dim,) else."""
     parts = merged_parts(dim)
     return (dim,) if parts is None else parts
+
+
+def name_words(dim):
+    """The words of a dim name outside its slices' brackets: "(q·m)[1:]" → ["q", "m"]."""
+    return [word for word in re.split(r"[^\w]+", re.sub(r"\[[^\]]*\]", "", dim)) if word]
 
 
 def literal_size(dim):

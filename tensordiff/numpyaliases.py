@@ -1,5 +1,5 @@
 """numpy's functions that are other builders under numpy's names: axis moves (``np.swapaxes``,
-``np.moveaxis``, ``np.matrix_transpose``), ``np.reshape``, ``np.flip``, the ``np.linalg`` spellings
+``np.moveaxis``, ``np.matrix_transpose``), ``np.reshape``, ``np.flip``, ``np.cumsum``, ``np.diff``, the ``np.linalg`` spellings
 of products, traces, diagonals and norms (``vecdot``, ``vector_norm``, ``matrix_norm``, ...),
 ``np.average``, ``np.ptp``, and the ufuncs ``hypot``, ``deg2rad``, ``rad2deg``, ``float_power`` and
 ``vecdot``. As in numpyfunctions.py, each handler takes numpy's signature, and an argument an
@@ -31,7 +31,7 @@ from .indices import format_dims
 from .linalgops import norm
 from .numpyfunctions import NUMPY_FUNCTIONS, numpy_axes, refuse_arguments
 from .reductionaxes import operand_text, reduced_axes
-from .reductions import max, mean, min
+from .reductions import cumsum, differences, max, mean, min
 from .reshaping import reshape
 from .simplify import as_expr
 
@@ -197,6 +197,17 @@ def _average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     return result, total if total.shape == result.shape else broadcast_to(total, result.shape)
 
 
+def _cumsum(a, axis=None, dtype=None, out=None):
+    refuse_arguments("np.cumsum", dtype=dtype, out=out)
+    return cumsum(a, axis)
+
+
+def _diff(a, n=1, axis=-1, prepend=None, append=None):
+    """np.diff without prepend or append, which would join entries of other dims to the axis."""
+    refuse_arguments("np.diff", prepend=prepend, append=append)
+    return differences(a, n, axis)
+
+
 def _ptp(a, axis=None, out=None, keepdims=False):
     refuse_arguments("np.ptp", out=out)
     return max(a, axis, keepdims) - min(a, axis, keepdims)
@@ -204,7 +215,7 @@ def _ptp(a, axis=None, out=None, keepdims=False):
 
 NUMPY_ALIASES = {
     np.swapaxes: _swapaxes, np.moveaxis: _moveaxis, np.reshape: _reshape, np.flip: _flip,
-    np.average: _average, np.ptp: _ptp,
+    np.average: _average, np.ptp: _ptp, np.cumsum: _cumsum, np.diff: _diff,
     np.linalg.matmul: matmul, np.linalg.outer: _linalg_outer, np.linalg.trace: _linalg_trace,
     np.linalg.diagonal: _linalg_diagonal, np.linalg.vecdot: _vecdot, np.linalg.vector_norm: _vector_norm,
     np.linalg.matrix_norm: _matrix_norm, np.linalg.matrix_transpose: _matrix_transpose,

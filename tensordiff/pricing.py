@@ -18,7 +18,7 @@ import numpy as np
 import opt_einsum
 
 from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Pinv, Select, Solve, Take, Var
-from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .buffers import DONATED_SUM_ENTRIES
 from .conditioning import lapack
 from .contractionpaths import contraction_path, path_search
@@ -316,7 +316,7 @@ PRICES: dict = {
     LogDet: lambda node, sizes: _lu_price(sizes[node.arg.shape[0]]),
     Solve: _solve_price,
     # reductions, soft maxima and masks: a few passes over their argument; cholesky n³/3 on a copy
-    **dict.fromkeys((Max, Compare, Where, Maximum, Triangle),
+    **dict.fromkeys((Max, Compare, Where, Maximum, Triangle, CumSum, Diff),
                     lambda node, sizes: (math.prod(sizes[d] for d in (node.children() or (node,))[0].shape), 0)),
     **dict.fromkeys((LogSumExp, Softmax), lambda node, sizes: (4 * math.prod(sizes[d] for d in node.arg.shape),
                                                                math.prod(sizes[d] for d in node.arg.shape))),

@@ -1,4 +1,4 @@
-"""Node classes of the reductions, soft maxima, masks and triangles.
+"""Node classes of the reductions, soft maxima, running sums and differences, masks and triangles.
 
 They are built by ``reductions`` and ``comparisons``; their rules are rows of diff.RULES, their steps
 live in ``reductionsteps``. Interned through ``expr.make`` like every node.
@@ -7,6 +7,7 @@ live in ``reductionsteps``. Interned through ``expr.make`` like every node.
 from __future__ import annotations
 
 from .expr import Expr
+from .indices import sliced_dim
 from .nodekeys import digest
 
 _set = object.__setattr__   # the one way fields are written: by _init, while make builds a node (expr.py)
@@ -53,6 +54,26 @@ class Softmax(_AxisNode):
 
     __slots__ = ()
     keeps_shape = True
+
+
+class CumSum(_AxisNode):
+    """The running sums of ``arg`` along its one axis in ``axes`` (numpy's cumsum): arg's shape."""
+
+    __slots__ = ()
+    keeps_shape = True
+
+
+class Diff(_AxisNode):
+    """arg[k+1] - arg[k] along its one axis in ``axes`` (numpy's diff): that axis's dim d becomes
+    d[1:], one shorter, the dim of arg[1:]."""
+
+    __slots__ = ()
+    keeps_shape = True   # its axis stays where it was
+
+    def _init(self, arg, axes):
+        super()._init(arg, axes)
+        (axis,) = axes
+        _set(self, "shape", arg.shape[:axis] + (sliced_dim(arg.shape[axis], (1, None, 1)),) + arg.shape[axis + 1:])
 
 
 class Compare(Expr):

@@ -1,4 +1,4 @@
-"""How reductions, soft maxima, masks, cholesky and pinv print: mixins of the printers.
+"""How reductions, soft maxima, running sums and differences, masks, cholesky and pinv print: mixins of the printers.
 
 ``IndexForms``/``LatexForms`` give index notation (``max_j(X[i,j])``, ``softmax_j(X[i,j])``,
 ``[u[i] < v[i]]``, ``where(m[i], a[i], b[i])``, the triangle mask as ``[j ≤ i]``),
@@ -26,7 +26,7 @@ from .constantnodes import constant_value
 
 __all__ = ["IndexForms", "LatexForms", "CodeForms", "MatrixForms"]
 
-_NAMES = {"Max": "max", "LogSumExp": "logsumexp", "Softmax": "softmax"}
+_NAMES = {"Max": "max", "LogSumExp": "logsumexp", "Softmax": "softmax", "CumSum": "cumsum", "Diff": "diff"}
 RELATIONS = ("<", "<=", ">", ">=")   # the comparisons the parser reads ("==", the mask of a max's ties, it does not)
 
 
@@ -55,7 +55,7 @@ class IndexForms:
         body = self.render(node.arg, full, set(taken) | set(fresh))
         return self.reduction(_NAMES[type(node).__name__], axis_letters, body)
 
-    _max = _logsumexp = _softmax = _axis_node
+    _max = _logsumexp = _softmax = _cumsum = _diff = _axis_node
 
     def _compare(self, node, idx, taken):
         return self.bracket(f"{self.render(node.a, idx, taken)} {self.relations[node.op]} "
@@ -76,7 +76,7 @@ class IndexForms:
 class LatexForms(IndexForms):
     relations = {"<": "<", "<=": r"\le", ">": ">", ">=": r"\ge", "==": "="}
     latex_names = {"max": r"\max", "logsumexp": r"\operatorname{logsumexp}", "softmax": r"\operatorname{softmax}",
-                   "where": r"\operatorname{where}"}
+                   "where": r"\operatorname{where}", "cumsum": r"\operatorname{cumsum}", "diff": r"\operatorname{diff}"}
 
     def reduction(self, name, axis_letters, body):
         return rf"{self.latex_names[name]}_{{{''.join(axis_letters)}}}\left({body}\right)"
@@ -101,7 +101,8 @@ CODE = {
         compare="np.asarray({a} {op} {b}, dtype=np.float64)",
         where="np.where({m} != 0, {a}, {b})", maximum="np.maximum({a}, {b})",
         tril="np.tril(np.ones(({r}, {c})), {k})", triu="np.triu(np.ones(({r}, {c})), {k})",
-        cholesky="np.linalg.cholesky({x})", pinv="np.linalg.pinv({x})"),
+        cholesky="np.linalg.cholesky({x})", pinv="np.linalg.pinv({x})",
+        cumsum="np.cumsum({x}, axis={axis})", diff="np.diff({x}, axis={axis})"),
     "jax.numpy": dict(
         max="jnp.max({x}, axis={axes})",
         logsumexp="(lambda t_: (lambda m_: jnp.squeeze(m_, axis={axes}) + jnp.log(jnp.sum(jnp.exp(t_ - m_), "
@@ -112,7 +113,8 @@ CODE = {
         compare="jnp.asarray({a} {op} {b}, dtype=jnp.float64)",
         where="jnp.where({m} != 0, {a}, {b})", maximum="jnp.maximum({a}, {b})",
         tril="jnp.tril(jnp.ones(({r}, {c})), {k})", triu="jnp.triu(jnp.ones(({r}, {c})), {k})",
-        cholesky="jnp.linalg.cholesky({x})", pinv="jnp.linalg.pinv({x})"),
+        cholesky="jnp.linalg.cholesky({x})", pinv="jnp.linalg.pinv({x})",
+        cumsum="jnp.cumsum({x}, axis={axis})", diff="jnp.diff({x}, axis={axis})"),
     "torch": dict(
         max="torch.amax({x}, dim={axes})",
         logsumexp="torch.logsumexp({x}, dim={axes})",
@@ -123,7 +125,8 @@ CODE = {
         maximum="torch.maximum(torch.as_tensor({a}, dtype=torch.float64), torch.as_tensor({b}, dtype=torch.float64))",
         tril="torch.tril(torch.ones({r}, {c}, dtype=torch.float64), {k})",
         triu="torch.triu(torch.ones({r}, {c}, dtype=torch.float64), {k})",
-        cholesky="torch.linalg.cholesky({x})", pinv="torch.linalg.pinv({x})"),
+        cholesky="torch.linalg.cholesky({x})", pinv="torch.linalg.pinv({x})",
+        cumsum="torch.cumsum({x}, dim={axis})", diff="torch.diff({x}, dim={axis})"),
 }
 
 
@@ -158,6 +161,11 @@ class CodeForms:
 
     def _pinv(self, node):
         return self.template("pinv").format(x=self.code(node.arg))
+
+    def _along(self, node):
+        return self.template(_NAMES[type(node).__name__]).format(x=self.code(node.arg), axis=node.axes[0])
+
+    _cumsum = _diff = _along
 
 
 def _scalar_spread(node):
@@ -236,6 +244,11 @@ class MatrixForms:
 
     def _pinv(self, node):
         return f"pinv({self.write(node.arg)})"
+
+    def _cumsum(self, node):   # the parser has no word for a running sum or a difference
+        return None
+
+    _diff = _cumsum
 
     def _maximum(self, node):
         a, b = self.spread(node.a), self.spread(node.b)

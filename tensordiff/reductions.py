@@ -1,10 +1,12 @@
-"""Builders for reductions, soft maxima, triangles and the Cholesky factor.
+"""Builders for reductions, soft maxima, running sums and differences, triangles and the Cholesky
+factor.
 
 ``max``/``min``/``mean``/``logsumexp`` reduce along numpy-style axes (an int, a tuple, None for
 all; negative ints count from the end); ``softmax``/``log_softmax`` normalise along them. Where
 entries tie for a max or min, the derivative is shared equally among them, as JAX does.
 ``tril``/``triu`` keep a triangle of the last two axes; ``cholesky`` gives the lower factor of
-the symmetric part of a square matrix. The elementwise ``maximum``, ``minimum``, comparisons and
+the symmetric part of a square matrix. ``cumsum`` and ``differences`` are numpy's cumsum and diff
+(``td.diff`` is the derivative). The elementwise ``maximum``, ``minimum``, comparisons and
 ``where`` (comparisons.py) and the constants ``ones`` and ``zeros`` (declarations.py) are re-exported
 here. docs/operations/reductions.md states every convention.
 """
@@ -18,9 +20,11 @@ from .errors import ShapeError, TensorDiffError
 from .functions import power
 from .indices import format_dims
 from .reductionaxes import keeping_dims, operand_text, reduced_axes
+from .reshaping import reshape
 from .constantnodes import zeros as zeros_node
 from .einsumnodes import einsum_node, expand_axes, is_symmetric, scale, transpose
-from .simplify import as_expr, cholesky_node, logsumexp_node, max_node, softmax_node, triangle
+from .simplify import (as_expr, cholesky_node, cumsum_node, diff_node, logsumexp_node, max_node, softmax_node,
+                       triangle)
 from .sumnodes import add_node
 from .declarations import ones, zeros
 from .annotations import Axis, ExprLike
@@ -28,7 +32,7 @@ from .expr import Expr
 
 
 __all__ = ["max", "min", "mean", "maximum", "minimum", "logsumexp", "softmax", "log_softmax", "where", "tril", "triu",
-           "ones", "zeros", "cholesky", "less", "less_equal", "greater", "greater_equal"]
+           "ones", "zeros", "cholesky", "less", "less_equal", "greater", "greater_equal", "cumsum", "differences"]
 
 
 # ---------------------------------------------------------------- reductions
@@ -320,6 +324,99 @@ def triu(x: Expr, k: int = 0) -> Expr:
     ('n', 'n')
     """
     return _triangle(x, k, False, "triu")
+
+
+# ---------------------------------------------------------------- running sums and differences
+
+def _one_axis(x, axis, what):
+    if isinstance(axis, (tuple, list)):
+        raise ShapeError(f"{what} takes one axis (an int), got {axis!r:.40}")
+    return reduced_axes(x, axis, what)[0]
+
+
+def cumsum(x: ExprLike, axis: int | None = None) -> Expr:
+    """The running sums of ``x`` along ``axis``, as ``numpy.cumsum``: entry i is the sum of entries
+    0..i. With axis None (numpy's default) over the entries of x flattened in C order.
+
+    Its derivative is the product with the lower triangle of ones, [j ≤ i] (``td.tril(ones)``):
+    a running sum is linear, so its derivatives of order 2 and up are zero.
+
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand.
+    axis : int or None, optional
+        The axis summed along (negative counts from the end); None: all entries, flattened.
+
+    Returns
+    -------
+    Expr
+        Of ``x``'s shape (a vector over the merged dim for axis None and x not a vector).
+
+    Raises
+    ------
+    ShapeError
+        If the axis does not exist, or is a tuple.
+
+    Examples
+    --------
+    >>> import numpy as np, tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> td.evaluate(td.cumsum(x), x=np.array([1.0, 2.0, 3.0]))
+    array([1., 3., 6.])
+    >>> print(td.diff(td.cumsum(x), x))
+    out[i,j] = [j ≤ i]
+    """
+    x = as_expr(x)
+    if axis is None:
+        x, axis = (x if x.ndim == 1 else reshape(x, -1)), 0
+    return cumsum_node(x, _one_axis(x, axis, "cumsum"))
+
+
+def differences(x: ExprLike, n: int = 1, axis: int = -1) -> Expr:
+    """x[k+1] - x[k] along ``axis``, ``n`` times: ``numpy.diff`` (``td.diff`` is the derivative).
+
+    The axis's dim d becomes d[1:] (one shorter), the dim of ``x[1:]``, so the differences combine
+    with x[1:] elementwise; n times, d[1:][1:] and so on.
+
+    Parameters
+    ----------
+    x : Expr or array_like
+        The operand, of at least one axis.
+    n : int, optional
+        How many times to take differences (default 1; 0 gives x).
+    axis : int, optional
+        The axis (default -1, the last).
+
+    Returns
+    -------
+    Expr
+        The differences, ``x``'s shape with the axis n shorter.
+
+    Raises
+    ------
+    ShapeError
+        If x is a scalar, the axis does not exist, or n is not an int >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np, tensordiff as td
+    >>> x = td.vector("x", "n")
+    >>> d = td.differences(x)
+    >>> d.shape
+    ('n[1:]',)
+    >>> td.evaluate(td.sum(d ** 2), x=np.array([1.0, 2.0, 4.0]))      # a smoothness penalty
+    array(5.)
+    """
+    x = as_expr(x)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ShapeError(f"differences: n must be an int >= 0, got {n!r:.40}")
+    if x.ndim == 0:
+        raise ShapeError(f"differences need an operand of at least one axis, got the scalar {operand_text(x)}")
+    position = _one_axis(x, axis, "differences")
+    for _ in range(int(n)):
+        x = diff_node(x, position)
+    return x
 
 
 # ---------------------------------------------------------------- cholesky

@@ -1,4 +1,5 @@
-"""Evaluation steps of reductions, soft maxima, masks, cholesky and pinv, on every backend.
+"""Evaluation steps of reductions, soft maxima, running sums and differences, masks, cholesky and
+pinv, on every backend.
 
 Each step runs through an ``ArrayOps`` over a namespace with numpy's names (numpy, dask.array,
 jax.numpy, cupy) or ``TorchOps``. logsumexp and softmax shift by the max first, so no exp
@@ -25,7 +26,7 @@ from . import conditioning, deferredchecks
 from .backends import OnSingular
 from .errors import EvaluationError
 from .expr import Add, Cholesky, Einsum, Pinv, Var
-from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .printing import short
 from .einsumnodes import transpose
 
@@ -71,6 +72,12 @@ class ArrayOps:
     def maximum(self, a, b):
         return self.xp.maximum(a, b)
 
+    def cumsum(self, x, axes):
+        return self.xp.cumsum(x, axis=axes[0])
+
+    def diff(self, x, axes):
+        return self.xp.diff(x, axis=axes[0])
+
 
 class TorchOps(ArrayOps):
     """torch spells the reductions with ``dim=`` and has logsumexp built in."""
@@ -83,6 +90,12 @@ class TorchOps(ArrayOps):
 
     def softmax(self, x, axes):
         return self.xp.exp(x - self.xp.logsumexp(x, dim=axes, keepdim=True))
+
+    def cumsum(self, x, axes):
+        return self.xp.cumsum(x, dim=axes[0])
+
+    def diff(self, x, axes):
+        return self.xp.diff(x, dim=axes[0])
 
 
 class DaskOps(ArrayOps):
@@ -282,6 +295,15 @@ def _of_empty(ops, method, node, x, axes):
     return total if method == "max" else ops.log(total)   # max: an empty array of its shape
 
 
+def _along_step(method):
+    """cumsum and diff along the node's one axis, an empty axis too (numpy's values: empty, or
+    one shorter, never below length 0)."""
+    def plan(node, backend, singular):
+        ops, axes = ops_for(backend), tuple(node.axes)
+        return lambda args, sizes, place: getattr(ops, method)(args[0], axes)
+    return plan
+
+
 def _compare_step(node, backend, singular):
     ops, op = ops_for(backend), node.op
     return lambda args, sizes, place: ops.compare(op, args[0], args[1])
@@ -315,6 +337,8 @@ REDUCTION_PLANS = {
     Max: _axis_step("max"),
     LogSumExp: _axis_step("logsumexp"),
     Softmax: _axis_step("softmax"),
+    CumSum: _along_step("cumsum"),
+    Diff: _along_step("diff"),
     Compare: _compare_step,
     Where: _where_step,
     Maximum: _maximum_step,

@@ -12,7 +12,7 @@ import numpy as np
 from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Pinv, Select, Solve, Take, Var, make,
                    topological)
-from .reductionnodes import Compare, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .composite import REBUILD as STRUCTURE_REBUILD
 from .constantnodes import constant, constant_value, zeros
 from .einsumnodes import apply_node, einsum_node, scale, transpose
@@ -183,6 +183,19 @@ def maximum_node(a, b):
     return make(Maximum, a, b)
 
 
+def cumsum_node(arg, axis):
+    """The running sums of ``arg`` along ``axis``; of zeros, zeros."""
+    if constant_value(arg) == 0.0:
+        return arg
+    return make(CumSum, arg, (axis,))
+
+
+def diff_node(arg, axis):
+    """The differences of neighbours of ``arg`` along ``axis``; of a constant along it, zeros."""
+    node = make(Diff, arg, (axis,))
+    return zeros(node.shape) if constant_value(arg) is not None else node
+
+
 def triangle(rows, cols, k, lower):
     """The 0/1 matrix of numpy's tril (``lower``) or triu of ones over (rows, cols), diagonal ``k``."""
     return make(Triangle, rows, cols, int(k), bool(lower))
@@ -228,6 +241,8 @@ _REBUILD = {
     Max: lambda node, new: max_node(new[node.arg], node.axes),
     LogSumExp: lambda node, new: logsumexp_node(new[node.arg], node.axes),
     Softmax: lambda node, new: softmax_node(new[node.arg], node.axes),
+    CumSum: lambda node, new: cumsum_node(new[node.arg], node.axes[0]),
+    Diff: lambda node, new: diff_node(new[node.arg], node.axes[0]),
     Compare: lambda node, new: compare_node(node.op, new[node.a], new[node.b]),
     Where: lambda node, new: where_node(new[node.mask], new[node.a], new[node.b]),
     Maximum: lambda node, new: maximum_node(new[node.a], new[node.b]),

@@ -279,3 +279,19 @@ def test_selection_arrays_are_built_once_and_outputs_stay_the_callers():
     first[...] = 7.0                                # the caller's array: writing it changes nothing shared
     np.testing.assert_array_equal(program(x=np.ones(5)), [0, 0, 1, 0, 0])
     np.testing.assert_array_equal(program(x=np.ones(3)), [0, 0, 1])
+
+
+def test_a_slice_takes_a_scalar_and_a_symbol_declared_over_it():
+    """x[1:] + 0.01 broadcast the scalar to dims ("n[1:]",), whose digits read as a decimal dim:
+    every slice plus a scalar was a ShapeError. A symbol may be declared over a slice's dim, and
+    its value must then have the slice's length."""
+    x = td.vector("x_sl", "n_sl")
+    xv = np.arange(6.0)
+    for e, want in ((x[1:] + 0.01, xv[1:] + 0.01), (x[2:5] * 2 + 1, xv[2:5] * 2 + 1), (x[::2] - 1, xv[::2] - 1),
+                    (td.sqrt(x[:-1] ** 2 + 0.5), np.sqrt(xv[:-1] ** 2 + 0.5))):
+        assert np.allclose(td.evaluate(e, x_sl=xv), want)
+    w = td.vector("w_sl", "n_sl[1:]")
+    e = td.sum(w * td.differences(x) ** 2)
+    assert np.isclose(td.evaluate(e, x_sl=xv, w_sl=np.arange(5.0)), np.sum(np.arange(5.0) * np.diff(xv) ** 2))
+    with pytest.raises(td.ShapeError, match=r"dim 'n_sl\[1:\]' is 4 in axis 0 of 'w_sl', but the slice"):
+        td.evaluate(e, x_sl=xv, w_sl=np.ones(4))

@@ -62,7 +62,7 @@ def test_numpy_functions_and_other_ufuncs_on_expressions_are_clear_errors():
     x, A = td.vector("x", "n"), td.matrix("A", "n n")
     probe = td.vector("reduce_probe", "n")   # numpy's reduce keeps a reference to what it refused: not x
     # np.sum, np.trace, np.linalg.inv, ... build expressions (test_usability_gaps5.py); these do not
-    named = [(lambda: np.cumsum(x), "np.cumsum", "np.sum"), (lambda: np.sort(x), "evaluate", "td.evaluate"),
+    named = [(lambda: np.cumprod(x), "np.cumprod", "np.sum"), (lambda: np.sort(x), "evaluate", "td.evaluate"),
              (lambda: np.asarray(x), "evaluate", "not an array"), (lambda: np.array(A), "evaluate", "(n, n)"),
              (lambda: np.floor(x), "np.floor", "np.tanh"), (lambda: np.arctan2(x, x), "np.arctan2", "np.hypot"),
              (lambda: np.add.reduce(probe), "np.add.reduce", "td.sum"), (lambda: np.multiply.outer(x, x), "outer", ""),

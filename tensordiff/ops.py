@@ -85,6 +85,14 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     return builder(*inputs)
 
 
+# numpy functions without a builder whose value another expression gives, where it is defined
+_WRITE_INSTEAD = {
+    "lstsq": "its solution (the least-squares one of least norm) is td.pinv(a) @ b, or ",
+    "prod": "a product of positive entries is td.exp(td.sum(td.log(x), axis)), or ",
+    "cumprod": "a running product of positive entries is td.exp(td.cumsum(td.log(x), axis)), or ",
+}
+
+
 def _array_function(self, func, types, args, kwargs):
     """numpy functions with a tensordiff counterpart (np.sum, np.trace, np.expand_dims, ...: numpyfunctions.py)
     build it; the others need arrays, which expressions are not."""
@@ -93,7 +101,7 @@ def _array_function(self, func, types, args, kwargs):
         return handler(*args, **kwargs)
     name = func.__name__
     module = "np.linalg." if func.__module__ == "numpy.linalg" else "np."
-    hint = f"build it with td.{name}, or " if name in __all__ or name in FUNCTIONS else ""
+    hint = f"build it with td.{name}, or " if name in __all__ or name in FUNCTIONS else _WRITE_INSTEAD.get(name, "")
     raise UnsupportedOperation(f"{module}{name} does not take tensordiff expressions: {hint}evaluate the expression "
                                "first (td.evaluate(e, **values)); numpy functions that build expressions: "
                                f"{', '.join(sorted(_qualified(f) for f in NUMPY_FUNCTIONS))}")

@@ -110,3 +110,14 @@ def test_aliases_are_the_builders_themselves():
 def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("call, hint", [
+    (lambda: np.linalg.lstsq(AX, ax), "td.pinv(a) @ b"),
+    (lambda: np.prod(ax), "td.exp(td.sum(td.log(x), axis))"),
+    (lambda: np.cumprod(ax), "td.exp(td.cumsum(td.log(x), axis))"),
+], ids=["lstsq", "prod", "cumprod"])
+def test_refusals_say_what_to_write_instead(call, hint):
+    with pytest.raises(td.TensorDiffError, match="does not take tensordiff expressions") as info:
+        call()
+    assert hint in str(info.value)

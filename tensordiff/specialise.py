@@ -27,6 +27,7 @@ import numpy as np
 
 from .binding import require_symmetric
 from .expr import Apply, Cholesky, Pinv, Var
+from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
 from .functionsteps import ApplyStep, MatrixStep
 from .steps import EinsumStep, SumStep
 
@@ -36,6 +37,8 @@ MAX_SIGNATURES = 16   # specialisations kept per program (a program called at ma
 COMPILE_AFTER = 2   # calls with one signature before a backend's compiler (jax.jit) compiles its function
 PLAN_FILENAME = "<tensordiff plan>"   # the generated functions' file name: tracebacks and the OOM message read it
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
+# steps that are array operations alone, whatever their values: no policy, no Python bool of an entry
+_PURE = (Pinv, Max, LogSumExp, Softmax, Compare, Where, Maximum, Triangle, CumSum, Diff)
 
 
 def signature(values, backend=None, dims=()):
@@ -174,14 +177,15 @@ def _none_is(item, items):
 
 def traceable(program):
     """Whether the program means the same traced (jax.jit) as run eagerly: contractions, sums and
-    built-in functions do; the matrix functions (and cholesky) where the backend's compiled function
+    built-in functions, pinv, the reductions, soft maxima, masks, running sums and differences do
+    (their steps read shapes, never entries); the matrix functions (and cholesky) where the backend's compiled function
     applies their policies after the call (deferredchecks.py), else only under singular="nan" and
     conditioning="ignore" (traced, a singular matrix takes the NaN path and no condition is
     estimated); user functions and the other steps are left eager."""
     for node, step, _, _ in program.steps:
         if isinstance(node, Var) or isinstance(step, (EinsumStep, SumStep)):
             continue
-        if isinstance(step, ApplyStep) and not step.fn.user or isinstance(node, Pinv):   # pinv has no policy
+        if isinstance(step, ApplyStep) and not step.fn.user or isinstance(node, _PURE):
             continue
         if isinstance(step, MatrixStep) or isinstance(node, Cholesky):
             if program.backend.checks_after_compiling or (program.singular == "nan" and program.conditioning == "ignore"):

@@ -104,12 +104,16 @@ def power(a: ExprLike, b: ExprLike) -> Expr:
 
 
 def matmul(a: ExprLike, b: ExprLike) -> Expr:
-    """Matrix product with numpy's rules for vectors: (m k)@(k n), (m k)@(k), (k)@(k n), (k)@(k)."""
+    """Matrix product with numpy's rules for vectors: (m k)@(k n), (m k)@(k), (k)@(k n), (k)@(k); and of stacks
+    of matrices, (b m k)@(k n) and (b m k)@(b k n), as numpy's matmul (leading axes broadcast by dim names)."""
     a, b = as_expr(a), as_expr(b)
     if a.free & b.free:
         check_homonyms(a, b)
-    if not (1 <= a.ndim <= 2 and 1 <= b.ndim <= 2):
-        raise ShapeError(f"'@' needs vectors or matrices, got shapes {format_dims(a.shape)} and {format_dims(b.shape)}")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"'@' needs vectors, matrices or stacks of matrices, not a scalar: got shapes "
+                         f"{format_dims(a.shape)} and {format_dims(b.shape)} (a scaling is '*')")
+    if a.ndim > 2 or b.ndim > 2:
+        return _stacked_matmul(a, b)
     if a.shape[-1] != b.shape[0]:
         raise ShapeError(f"'@': the inner dims do not match: {format_dims(a.shape)} @ {format_dims(b.shape)} "
                          f"contracts {a.shape[-1]!r} with {b.shape[0]!r}")
@@ -127,6 +131,28 @@ def matmul(a: ExprLike, b: ExprLike) -> Expr:
         b_sub.append(len(dims) - 1)
         out.append(len(dims) - 1)
     return einsum_node(1.0, (a, b), (tuple(a_sub), tuple(b_sub)), tuple(out), dims)
+
+
+def _stacked_matmul(a, b):
+    """numpy's matmul of stacks of matrices: the last two axes multiply and the leading ones
+    broadcast (by dim names; a dim "1" spreads); a vector operand is one row or column, whose axis
+    the result leaves out."""
+    rows = a.shape[-2:-1]                        # () for a vector
+    cols = b.shape[-1:] if b.ndim >= 2 else ()
+    inner_a, inner_b = a.shape[-1], (b.shape[-2] if b.ndim >= 2 else b.shape[0])
+    if inner_a != inner_b:
+        raise ShapeError(f"'@': the inner dims do not match: {format_dims(a.shape)} @ {format_dims(b.shape)} "
+                         f"contracts {inner_a!r} with {inner_b!r}")
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2] if b.ndim >= 2 else (), "@")
+    a = broadcast_to(a, batch + rows + (inner_a,)) if a.ndim >= 2 else a
+    b = broadcast_to(b, batch + (inner_b,) + cols) if b.ndim >= 2 else b
+    ids, inner = tuple(range(len(batch))), len(batch)
+    dims = batch + (inner_a,) + rows + cols   # every index read somewhere: an unread one would count its size
+    row, col = tuple(range(inner + 1, inner + 1 + len(rows))), tuple(range(inner + 1 + len(rows), len(dims)))
+    a_sub = (ids + row if a.ndim >= 2 else ()) + (inner,)
+    b_sub = (ids if b.ndim >= 2 else ()) + (inner,) + col
+    out = ids + row + col
+    return einsum_node(1.0, (a, b), (a_sub, b_sub), out, dims)
 
 
 def T(a: Expr) -> Expr:

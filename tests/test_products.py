@@ -81,3 +81,28 @@ def test_jvp_and_hvp_need_a_direction(network):
             product(td.sum(X @ W), W, None)
     with pytest.raises(td.TensorDiffError, match="check's order must be a positive int, got 0"):
         td.check(td.sum(X @ W), W, order=0)
+
+
+def test_stacks_of_matrices_multiply_as_numpys_matmul():
+    """'@' of order-3 and order-4 operands: the last two axes multiply, the leading ones broadcast by
+    dim names (a "1" axis spreads), a vector operand is one row or column."""
+    rng = np.random.default_rng(31)
+    T = td.tensor("T_st", "b_st n_st p_st")
+    W, U = td.matrix("W_st", "p_st q_st"), td.tensor("U_st", "b_st p_st q_st")
+    V = td.tensor("V_st", "a_st b_st p_st q_st")
+    x, y, Z = td.vector("x_st", "p_st"), td.vector("y_st", "n_st"), td.tensor("Z_st", "c_st p_st q_st")
+    v = dict(T_st=rng.standard_normal((2, 4, 3)), W_st=rng.standard_normal((3, 5)), U_st=rng.standard_normal((2, 3, 5)),
+             V_st=rng.standard_normal((6, 2, 3, 5)), x_st=rng.standard_normal(3), y_st=rng.standard_normal(4),
+             Z_st=rng.standard_normal((3, 3, 5)))
+    cases = [(T @ W, v["T_st"] @ v["W_st"]), (T @ U, v["T_st"] @ v["U_st"]), (T @ V, v["T_st"] @ v["V_st"]),
+             (T @ x, v["T_st"] @ v["x_st"]), (y @ T, v["y_st"] @ v["T_st"]),
+             (T[:, None] @ Z, v["T_st"][:, None] @ v["Z_st"]), (np.matmul(T, W), v["T_st"] @ v["W_st"])]
+    for e, want in cases:
+        values = {name: v[name] for name in e.free}
+        got = td.evaluate(e, **values)
+        assert got.shape == want.shape and np.allclose(got, want)
+        assert td.check(td.sum(td.sin(e)), T, order=2, **values).max_rel_error < 1e-6
+    with pytest.raises(td.ShapeError, match=r"'@' cannot broadcast \(b_st\) with \(c_st\)"):
+        T @ Z
+    with pytest.raises(td.ShapeError, match="not a scalar"):
+        T @ 2.0

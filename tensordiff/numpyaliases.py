@@ -1,7 +1,9 @@
 """numpy's functions that are other builders under numpy's names: axis moves (``np.swapaxes``,
-``np.moveaxis``, ``np.matrix_transpose``), ``np.reshape``, ``np.flip``, ``np.cumsum``, ``np.diff``, the ``np.linalg`` spellings
-of products, traces, diagonals and norms (``vecdot``, ``vector_norm``, ``matrix_norm``, ...),
-``np.average``, ``np.ptp``, and the ufuncs ``hypot``, ``deg2rad``, ``rad2deg``, ``float_power`` and
+``np.moveaxis``, ``np.matrix_transpose``), ``np.reshape``, ``np.flip``, ``np.cumsum``, ``np.diff``,
+the ``np.linalg`` spellings of products, traces, diagonals and norms (``vecdot``, ``vector_norm``,
+``matrix_norm``, ...), ``np.average``, ``np.ptp``, the joins ``np.hstack``, ``np.vstack``, ``np.column_stack`` and
+``np.block``, ``np.atleast_1d``/``2d``, ``np.zeros_like``, ``np.ones_like``, ``np.full_like``,
+``np.real``, and the ufuncs ``hypot``, ``deg2rad``, ``rad2deg``, ``float_power`` and
 ``vecdot``. As in numpyfunctions.py, each handler takes numpy's signature, and an argument an
 expression cannot honour is an UnsupportedOperation naming it.
 
@@ -17,12 +19,14 @@ out[i] = Σ_j (Σ_k w[k])^-1 X[j,i] w[j]
 
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
 
 from .arithmetic import matmul, multiply, sqrt
 from .broadcasting import broadcast_to
+from .constantnodes import constant
 from .contractions import einsum, outer, sum
 from .einsumnodes import einsum_node
 from .errors import ShapeError, UnsupportedOperation
@@ -32,7 +36,7 @@ from .linalgops import norm
 from .numpyfunctions import NUMPY_FUNCTIONS, numpy_axes, refuse_arguments
 from .reductionaxes import operand_text, reduced_axes
 from .reductions import cumsum, differences, max, mean, min
-from .reshaping import reshape
+from .reshaping import concatenate, reshape
 from .simplify import as_expr
 
 __all__ = ["NUMPY_ALIASES", "UFUNC_ALIASES"]
@@ -208,6 +212,71 @@ def _diff(a, n=1, axis=-1, prepend=None, append=None):
     return differences(a, n, axis)
 
 
+# ---------------------------------------------------------------- joining, promoting, constants like another
+
+def _at_least(x, ndim):
+    """``x`` with length-1 axes (dim "1") in front up to ``ndim`` axes, as numpy's atleast_nd."""
+    x = as_expr(x)
+    return reshape(x, ("1",) * (ndim - x.ndim) + x.shape) if x.ndim < ndim else x
+
+
+def _atleast(ndim):
+    def handler(*arys):
+        promoted = [_at_least(a, ndim) for a in arys]
+        return promoted[0] if len(promoted) == 1 else promoted
+    return handler
+
+
+def _hstack(tup, *, dtype=None, casting="same_kind"):
+    refuse_arguments("np.hstack", dtype=dtype)
+    arrays = [_at_least(a, 1) for a in tup]
+    return concatenate(arrays, 0 if arrays and arrays[0].ndim == 1 else 1)
+
+
+def _vstack(tup, *, dtype=None, casting="same_kind"):
+    refuse_arguments("np.vstack", dtype=dtype)
+    return concatenate([_at_least(a, 2) for a in tup], 0)   # a vector is one row
+
+
+def _column_stack(tup):
+    columns = [as_expr(a) for a in tup]
+    return concatenate([reshape(c, c.shape + ("1",)) if c.ndim < 2 else c for c in columns], 1)
+
+
+def _block(arrays):
+    """np.block: nested lists of blocks, the innermost joined along the last axis, the next along the
+    one before, ...; a block with fewer axes than the nesting is deep gets length-1 axes in front."""
+    def depth(item):   # numpy's dispatcher has refused tuples and empty lists already
+        if isinstance(item, list):
+            depths = {depth(part) for part in item}
+            if len(depths) != 1:
+                raise ShapeError("np.block: the lists of blocks are nested to different depths")
+            return 1 + depths.pop()
+        return 0
+
+    levels = depth(arrays)
+
+    def leaves(item):
+        return [leaf for part in item for leaf in leaves(part)] if isinstance(item, list) else [as_expr(item)]
+    ndim = builtins.max([levels] + [leaf.ndim for leaf in leaves(arrays)])
+
+    def join(item, level):
+        if not isinstance(item, list):
+            return _at_least(item, ndim)
+        return concatenate([join(part, level + 1) for part in item], ndim - levels + level)
+    return join(arrays, 0)
+
+
+def _constant_like(name, fill=None):
+    def handler(a, *args, dtype=None, order="K", subok=True, shape=None, device=None):
+        value = args[0] if fill is None and args else fill
+        refuse_arguments(name, dtype=dtype, shape=shape, device=device)
+        if fill is None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+            raise UnsupportedOperation(f"{name} fills with a number, got {value!r:.40}")
+        return constant(float(value), as_expr(a).shape)
+    return handler
+
+
 def _ptp(a, axis=None, out=None, keepdims=False):
     refuse_arguments("np.ptp", out=out)
     return max(a, axis, keepdims) - min(a, axis, keepdims)
@@ -216,6 +285,10 @@ def _ptp(a, axis=None, out=None, keepdims=False):
 NUMPY_ALIASES = {
     np.swapaxes: _swapaxes, np.moveaxis: _moveaxis, np.reshape: _reshape, np.flip: _flip,
     np.average: _average, np.ptp: _ptp, np.cumsum: _cumsum, np.diff: _diff,
+    np.hstack: _hstack, np.vstack: _vstack, np.column_stack: _column_stack, np.block: _block,
+    np.atleast_1d: _atleast(1), np.atleast_2d: _atleast(2),
+    np.zeros_like: _constant_like("np.zeros_like", 0.0), np.ones_like: _constant_like("np.ones_like", 1.0),
+    np.full_like: _constant_like("np.full_like"), np.real: as_expr,
     np.linalg.matmul: matmul, np.linalg.outer: _linalg_outer, np.linalg.trace: _linalg_trace,
     np.linalg.diagonal: _linalg_diagonal, np.linalg.vecdot: _vecdot, np.linalg.vector_norm: _vector_norm,
     np.linalg.matrix_norm: _matrix_norm, np.linalg.matrix_transpose: _matrix_transpose,

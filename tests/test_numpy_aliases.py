@@ -57,6 +57,18 @@ CASES = [
     ("rad2deg", lambda: np.rad2deg(ax), lambda V: np.rad2deg(V["ax"])),
     ("degrees", lambda: np.degrees(ax), lambda V: np.degrees(V["ax"])),
     ("float_power", lambda: np.float_power(aw, 2.5), lambda V: np.float_power(V["aw"], 2.5)),
+    ("hstack vectors", lambda: np.hstack([ax, td.tanh(ay)]), lambda V: np.hstack([V["ax"], np.tanh(V["ay"])])),
+    ("hstack matrices", lambda: np.hstack([AX, AX * AX]), lambda V: np.hstack([V["AX"], V["AX"] ** 2])),
+    ("vstack vectors", lambda: np.vstack([ax, ay]), lambda V: np.vstack([V["ax"], V["ay"]])),
+    ("vstack matrices", lambda: np.vstack([AX, td.sin(AX)]), lambda V: np.vstack([V["AX"], np.sin(V["AX"])])),
+    ("column_stack", lambda: np.column_stack([ax, AX]), lambda V: np.column_stack([V["ax"], V["AX"]])),
+    ("block", lambda: np.block([[AX, 2 * AX], [AX ** 2, AX]]), lambda V: np.block([[V["AX"], 2 * V["AX"]],
+                                                                                  [V["AX"] ** 2, V["AX"]]])),
+    ("block of vectors", lambda: np.block([[ax], [ay]]), lambda V: np.block([[V["ax"]], [V["ay"]]])),
+    ("atleast_2d", lambda: np.atleast_2d(ax), lambda V: np.atleast_2d(V["ax"])),
+    ("zeros_like", lambda: np.zeros_like(AX) + td.tanh(AX), lambda V: np.tanh(V["AX"])),
+    ("full_like", lambda: np.full_like(ax, 3.5) * ax, lambda V: 3.5 * V["ax"]),
+    ("real", lambda: np.real(AX), lambda V: V["AX"]),
 ]
 
 
@@ -105,8 +117,12 @@ def test_aliases_are_the_builders_themselves():
     (lambda: np.flip(AX, axis=3), td.ShapeError, "np.flip: axis 3 is out of bounds"),
     (lambda: np.linalg.outer(AX, ax), td.ShapeError, r"np.linalg.outer takes two vectors, got AX \(an, ap\)"),
     (lambda: np.ptp(AX, out=np.zeros(3)), td.TensorDiffError, "np.ptp on a tensordiff expression does not take out="),
+    (lambda: np.block([[AX], AX]), td.ShapeError, "nested to different depths"),
+    (lambda: np.full_like(ax, ay), td.TensorDiffError, "np.full_like fills with a number"),
+    (lambda: np.zeros_like(ax, dtype=np.float32), td.TensorDiffError, "np.zeros_like on a tensordiff expression does not take dtype="),
 ], ids=["swapaxes", "moveaxis count", "moveaxis repeated", "matrix_transpose", "reshape order", "trace offset",
-        "trace square", "average weights", "vecdot axis", "vector_norm ord", "flip axis", "outer", "ptp out"])
+        "trace square", "average weights", "vecdot axis", "vector_norm ord", "flip axis", "outer", "ptp out",
+        "block depths", "full_like expression", "zeros_like dtype"])
 def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=message):
         call()

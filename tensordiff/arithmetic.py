@@ -156,10 +156,15 @@ def _stacked_matmul(a, b):
 
 
 def T(a: Expr) -> Expr:
-    """Transpose of a matrix (a vector or scalar is returned unchanged)."""
-    if a.ndim > 2:
-        raise ShapeError(f".T is for order ≤ 2, got shape {format_dims(a.shape)}; use td.einsum to permute axes")
-    return transpose(a, (1, 0)) if a.ndim == 2 else a
+    """Transpose, as numpy's ``.T``: a matrix's, the axes of a tensor reversed (a vector or scalar is itself)."""
+    return transpose(a, tuple(reversed(range(a.ndim)))) if a.ndim >= 2 else a
+
+
+def matrix_transpose(a: Expr) -> Expr:
+    """numpy's ``.mT``: the last two axes swapped (a stack of matrices, each transposed)."""
+    if a.ndim < 2:
+        raise ShapeError(f".mT needs at least two axes, got shape {format_dims(a.shape)}")
+    return transpose(a, tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2))
 
 
 def sqrt(a: ExprLike) -> Expr:

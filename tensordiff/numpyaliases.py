@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .arithmetic import matmul, multiply, sqrt
+from .arithmetic import matmul, matrix_transpose, multiply, sqrt
 from .broadcasting import broadcast_to
 from .constantnodes import constant
 from .contractions import einsum, outer, sum
@@ -89,7 +89,7 @@ def _matrix_transpose(x):
     x = as_expr(x)
     if x.ndim < 2:
         raise ShapeError(f"np.matrix_transpose needs at least two axes, got {operand_text(x)} {format_dims(x.shape)}")
-    return _permuted(x, [*range(x.ndim - 2), x.ndim - 1, x.ndim - 2])
+    return matrix_transpose(x)
 
 
 def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .arithmetic import T, add, divide, matmul, multiply, negative, power, sqrt, subtract
+from .arithmetic import T, add, divide, matmul, matrix_transpose, multiply, negative, power, sqrt, subtract
 from .broadcasting import broadcast_shapes, broadcast_to
 from .comparisons import greater, greater_equal, less, less_equal, maximum, minimum
 from .contractions import diag, diagonal, einsum, outer, sum, trace
@@ -205,6 +205,9 @@ def _install_operators():
     Expr.__matmul__ = matmul
     Expr.__rmatmul__ = lambda self, other: matmul(other, self)
     Expr.T = property(T)
+    Expr.mT = property(matrix_transpose)
+    Expr.copy = lambda self: self   # immutable: a copy is the expression itself
+    Expr.conj = Expr.conjugate = lambda self: self   # real entries
     Expr.__getitem__ = index
     Expr.__array_ufunc__ = _array_ufunc
     Expr.__array_function__ = _array_function

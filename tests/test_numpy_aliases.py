@@ -137,3 +137,16 @@ def test_refusals_say_what_to_write_instead(call, hint):
     with pytest.raises(td.TensorDiffError, match="does not take tensordiff expressions") as info:
         call()
     assert hint in str(info.value)
+
+
+def test_array_attributes_of_numpy():
+    """.T reverses a tensor's axes and .mT swaps the last two, as numpy's; .copy() and .conj() of an
+    immutable, real expression are the expression."""
+    T3 = td.tensor("AT3", "aa ab ac")
+    v = RNG.standard_normal((2, 3, 4))
+    assert T3.T.shape == ("ac", "ab", "aa") and np.allclose(td.evaluate(T3.T, AT3=v), v.T)
+    assert T3.mT.shape == ("aa", "ac", "ab") and np.allclose(td.evaluate(T3.mT, AT3=v), np.matrix_transpose(v))
+    assert AX.mT is AX.T and ax.T is ax
+    assert AX.copy() is AX and AX.conj() is AX and AX.conjugate() is AX
+    with pytest.raises(td.ShapeError, match=r"\.mT needs at least two axes, got shape \(an\)"):
+        _ = ax.mT

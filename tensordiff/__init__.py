@@ -20,8 +20,8 @@ if TYPE_CHECKING:   # those rows are published at run time; functionrows.pyi nam
 from .kernels import kernels_available
 from .userfunctions import elementwise
 from .memory import get_memory_limit, set_memory_limit
-from .ops import (det, diag, diagonal, einsum, eye, inv, logdet, matrix, matrix_power, norm, outer, pinv, scalar,
-                  solve, sqrt, sum, tensor, trace, vector)
+from .ops import (det, diag, diagonal, eigh, eigvalsh, einsum, eye, inv, logdet, matrix, matrix_power, norm, outer,
+                  pinv, scalar, solve, sqrt, sum, tensor, trace, vector)
 from .codegen import codegen
 from .cost import Cost, DerivativeSize, cost, derivative_size
 from .matrixlatex import MatrixNotation, latex, matrix_notation
@@ -55,7 +55,7 @@ __version__ = "0.1.0"
 
 __all__ = [   # noqa: PLE0604 - *FUNCTIONS unpacks the function table's names
     "tensor", "scalar", "vector", "matrix", "eye",
-    "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "pinv", "solve", "matrix_power", "det", "logdet", "norm",
+    "einsum", "sum", "trace", "diag", "diagonal", "outer", "inv", "pinv", "eigh", "eigvalsh", "solve", "matrix_power", "det", "logdet", "norm",
     "sqrt", *FUNCTIONS, "polygamma", "elementwise", "Elementwise",
     "diff", "grad", "hessian", "jacobian", "jvp", "vjp", "hvp", "simplify", "substitute",
     "evaluate", "compile", "Program", "kernels_available",

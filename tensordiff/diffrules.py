@@ -19,11 +19,13 @@ from .errors import TensorDiffError
 from .composite import Embed, Merge, Reinterpret
 from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Pinv, Select, Var, topological
 from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .spectralnodes import EigVals, EigVecs
 from .expr import without_cycle_collection
 from .functions import power
 from .constantnodes import zeros
 from .einsumnodes import einsum_node, expand_axes, scale
-from .simplify import compare_node, diff_node, inv_node, max_node, softmax_node, triangle
+from .simplify import (compare_node, diff_node, eigvals_node, eigvecs_node, inv_node, max_node, softmax_node,
+                       triangle)
 from .branchderivatives import where_of_derivatives
 from .sumnodes import add_node, terms_of
 
@@ -228,6 +230,29 @@ def _pinv_rule(node, d, wrt):
     return add_node(terms, node.shape + wrt.dims)
 
 
+def _eigvals_rule(node, d, wrt):
+    # ∂λ[k] = Σ_ij V[i,k] ∂A[i,j] V[j,k]: A symmetric, λ_k simple
+    dim, (k, i, j) = node.shape[0], range(3)
+    vectors, new = eigvecs_node(node.arg), tuple(range(3, 3 + wrt.ndim))
+    terms = _product_rule(1.0, (vectors, None, vectors), ((i, k), (i, j), (j, k)), (k,) + new, (dim,) * 3 + wrt.dims,
+                          1, d(node.arg), new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
+def _eigvecs_rule(node, d, wrt):
+    # ∂V[i,k] = Σ_j V[i,j] F[j,k] Σ_ab V[a,j] ∂A[a,b] V[b,k], F[j,k] = 1/(λ_k - λ_j) off the diagonal and 0 on
+    # it (each column keeps unit length); F = (D + I)⁻¹ - I elementwise, D[j,k] = λ_k - λ_j, has no 1/0
+    dim, (i, k, j, a, b) = node.shape[0], range(5)
+    values, identity = eigvals_node(node.arg), einsum_node(1.0, (), (), (0, 0), (dim, ))
+    gaps = add_node([einsum_node(1.0, (values,), ((1,),), (0, 1), (dim, dim)),
+                     einsum_node(-1.0, (values,), ((0,),), (0, 1), (dim, dim)), identity])
+    reciprocals = add_node([power(gaps, -1.0), scale(identity, -1.0)])
+    new = tuple(range(5, 5 + wrt.ndim))
+    terms = _product_rule(1.0, (node, reciprocals, node, None, node), ((i, j), (j, k), (a, j), (a, b), (b, k)),
+                          (i, k) + new, (dim,) * 5 + wrt.dims, 3, d(node.arg), new)
+    return add_node(terms, node.shape + wrt.dims)
+
+
 def _constant_rule(node, d, wrt):
     return zeros(node.shape + wrt.dims)
 
@@ -250,6 +275,8 @@ RULES = {
     Maximum: _maximum_rule,
     Cholesky: _cholesky_rule,
     Pinv: _pinv_rule,
+    EigVals: _eigvals_rule,
+    EigVecs: _eigvecs_rule,
     Compare: _constant_rule,    # piecewise constant: derivative 0 wherever it exists
     Triangle: _constant_rule,
     Merge: _constant_rule,         # the 0/1 constants of vec, kron, reshape and concatenate (composite.py)

@@ -1,5 +1,5 @@
-"""Linear algebra on expressions: ``inv``, ``pinv``, ``solve``, ``matrix_power``, ``det``, ``logdet``
-and ``norm``.
+"""Linear algebra on expressions: ``inv``, ``pinv``, ``solve``, ``matrix_power``, ``det``, ``logdet``,
+``norm``, and the symmetric eigendecomposition ``eigh``/``eigvalsh``.
 
 The inverse, pseudo-inverse, determinant and log-determinant are nodes of their own (simplify's
 ``inv_node``, ``pinv_node``, ``det_node``, ``logdet_node``), so that evaluation can solve instead of inverting and use
@@ -9,20 +9,22 @@ The inverse, pseudo-inverse, determinant and log-determinant are nodes of their 
 from __future__ import annotations
 
 import numbers
+from collections import namedtuple
 from typing import Literal
 
 from .arithmetic import matmul
 from .errors import ShapeError, TensorDiffError
 from .functions import power as constant_power
 from .indices import format_dims
-from .einsumnodes import einsum_node
-from .simplify import as_expr, det_node, inv_node, logdet_node, pinv_node
+from .einsumnodes import einsum_node, is_symmetric, scale, transpose
+from .sumnodes import add_node
+from .simplify import as_expr, det_node, eigvals_node, eigvecs_node, inv_node, logdet_node, pinv_node
 from .declarations import eye
 from .annotations import ExprLike
 from .expr import Expr
 from .reductionaxes import operand_text
 
-__all__ = ["inv", "pinv", "solve", "matrix_power", "det", "logdet", "norm"]
+__all__ = ["inv", "pinv", "eigh", "eigvalsh", "EighResult", "solve", "matrix_power", "det", "logdet", "norm"]
 
 
 def inv(a: Expr) -> Expr:
@@ -104,6 +106,77 @@ def pinv(a: Expr) -> Expr:
         raise ShapeError(f"pinv needs a matrix with dims (m, n), got shape {format_dims(a.shape)}: "
                          f"{operand_text(a)}")
     return pinv_node(a)
+
+
+EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])   # numpy's names, and a pair
+
+
+def _symmetric_part(a, what):
+    a = as_expr(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"{what} needs a square matrix with dims (d, d), got shape {format_dims(a.shape)}: "
+                         f"{operand_text(a)}")
+    return a if is_symmetric(a) else scale(add_node([a, transpose(a, (1, 0))]), 0.5)
+
+
+def eigh(a: Expr) -> EighResult:
+    """The eigenvalues (ascending) and orthonormal eigenvectors of a symmetric matrix, as
+    ``np.linalg.eigh``: ``w, V = td.eigh(A)`` with ``A = V diag(w) Vᵀ``.
+
+    Like ``td.cholesky``, it decomposes the symmetric part (a + aᵀ)/2, so a general matrix has
+    honest derivatives in every direction (numpy reads one triangle instead; for a symmetric
+    value both agree). The derivatives are those of simple eigenvalues: ∂λ_k = v_kᵀ ∂A v_k, and
+    ∂v_k = Σ_{l≠k} v_l (v_lᵀ ∂A v_k) / (λ_k - λ_l), which keeps each v_k of unit length (jax's
+    convention). Where two eigenvalues coincide the eigenvectors are not differentiable, and
+    their derivatives are infinite; functions of the eigenvalues alone (sums, the largest, log of
+    the product) have the derivatives of any simple ones. An eigenvector's sign is LAPACK's (as
+    numpy's): a function that depends on it is not differentiable, and a derivative of
+    ``v_k v_kᵀ`` or of the eigenvalues is.
+
+    Parameters
+    ----------
+    a : Expr
+        A symmetric matrix, dims ``"d d"``.
+
+    Returns
+    -------
+    EighResult
+        (eigenvalues, eigenvectors): dims (d,) and (d, d), the k-th column the k-th eigenvector.
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix with one dim twice.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> S = td.matrix("S", "n n", symmetric=True)
+    >>> w, V = td.eigh(S)
+    >>> td.evaluate(w, S=np.diag([3.0, 1.0]))
+    array([1., 3.])
+    >>> g = td.diff(w[-1], S)           # the largest eigenvalue's gradient: v vᵀ
+    >>> print(g)
+    t1[i,j] = eigvecs(S)[i,j]
+    out[i,j] = t1[i,-1] t1[j,-1]
+    """
+    a = _symmetric_part(a, "eigh")
+    return EighResult(eigvals_node(a), eigvecs_node(a))
+
+
+def eigvalsh(a: Expr) -> Expr:
+    """The eigenvalues of a symmetric matrix, ascending, as ``np.linalg.eigvalsh``: ``td.eigh(a)[0]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tensordiff as td
+    >>> S = td.matrix("S", "n n", symmetric=True)
+    >>> float(td.evaluate(td.sum(td.log(td.eigvalsh(S))), S=np.diag([2.0, 0.5])))   # logdet
+    0.0
+    """
+    return eigvals_node(_symmetric_part(a, "eigvalsh"))
 
 
 def solve(a: Expr, b: Expr) -> Expr:

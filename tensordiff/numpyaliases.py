@@ -32,7 +32,7 @@ from .einsumnodes import einsum_node
 from .errors import ShapeError, UnsupportedOperation
 from .functions import FUNCTIONS
 from .indices import format_dims
-from .linalgops import norm
+from .linalgops import eigh, norm
 from .numpyfunctions import NUMPY_FUNCTIONS, numpy_axes, refuse_arguments
 from .reductionaxes import operand_text, reduced_axes
 from .reductions import cumsum, differences, max, mean, min
@@ -277,6 +277,18 @@ def _constant_like(name, fill=None):
     return handler
 
 
+def _eigh(a, UPLO="L"):
+    """np.linalg.eigh of the symmetric part: the triangle ``UPLO`` names is numpy's reading of a
+    symmetric value, which the symmetric part equals."""
+    if UPLO not in ("L", "U"):
+        raise ShapeError(f"np.linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r:.20}")
+    return eigh(a)
+
+
+def _eigvalsh(a, UPLO="L"):
+    return _eigh(a, UPLO).eigenvalues
+
+
 def _ptp(a, axis=None, out=None, keepdims=False):
     refuse_arguments("np.ptp", out=out)
     return max(a, axis, keepdims) - min(a, axis, keepdims)
@@ -289,6 +301,7 @@ NUMPY_ALIASES = {
     np.atleast_1d: _atleast(1), np.atleast_2d: _atleast(2),
     np.zeros_like: _constant_like("np.zeros_like", 0.0), np.ones_like: _constant_like("np.ones_like", 1.0),
     np.full_like: _constant_like("np.full_like"), np.real: as_expr,
+    np.linalg.eigh: _eigh, np.linalg.eigvalsh: _eigvalsh,
     np.linalg.matmul: matmul, np.linalg.outer: _linalg_outer, np.linalg.trace: _linalg_trace,
     np.linalg.diagonal: _linalg_diagonal, np.linalg.vecdot: _vecdot, np.linalg.vector_norm: _vector_norm,
     np.linalg.matrix_norm: _matrix_norm, np.linalg.matrix_transpose: _matrix_transpose,

@@ -24,7 +24,7 @@ from .errors import UnsupportedOperation
 from .expr import Expr
 from .functions import FUNCTIONS, power as constant_power
 from .indices import format_dims
-from .linalgops import det, inv, logdet, matrix_power, norm, pinv, solve
+from .linalgops import det, eigh, eigvalsh, inv, logdet, matrix_power, norm, pinv, solve
 from . import numpyfunctions
 from .numpyfunctions import standard_deviation, variance
 from .numpyaliases import NUMPY_ALIASES, UFUNC_ALIASES
@@ -36,7 +36,7 @@ from .simplify import as_expr
 from .declarations import eye, matrix, scalar, tensor, vector
 
 __all__ = ["tensor", "scalar", "vector", "matrix", "eye", "einsum", "sum", "trace", "diag", "solve", "matrix_power",
-           "diagonal", "outer", "inv", "pinv", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py
+           "diagonal", "outer", "inv", "pinv", "eigh", "eigvalsh", "det", "logdet", "norm", "sqrt"]   # elementwise functions: functions.py
 __all__ += ["broadcast_shapes", "broadcast_to"]
 
 

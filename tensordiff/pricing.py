@@ -19,6 +19,7 @@ import opt_einsum
 
 from .expr import Add, Apply, Cholesky, Det, Einsum, Inv, LogDet, Pinv, Select, Solve, Take, Var
 from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .spectralnodes import EigVals, EigVecs
 from .buffers import DONATED_SUM_ENTRIES
 from .conditioning import lapack
 from .contractionpaths import contraction_path, path_search
@@ -321,4 +322,7 @@ PRICES: dict = {
     **dict.fromkeys((LogSumExp, Softmax), lambda node, sizes: (4 * math.prod(sizes[d] for d in node.arg.shape),
                                                                math.prod(sizes[d] for d in node.arg.shape))),
     Cholesky: lambda node, sizes: (sizes[node.shape[0]] ** 3 // 3, sizes[node.shape[0]] ** 2),
+    # LAPACK's syevd on a copy: the tridiagonal reduction 4n³/3, with eigenvectors about 9n³ in all
+    EigVals: lambda node, sizes: (4 * sizes[node.shape[0]] ** 3 // 3, sizes[node.shape[0]] ** 2),
+    EigVecs: lambda node, sizes: (9 * sizes[node.shape[0]] ** 3, 2 * sizes[node.shape[0]] ** 2),
 }

@@ -12,6 +12,7 @@ import keyword
 
 from .errors import TensorDiffError
 from .expr import Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Pinv, Select, Var, topological
+from .spectralnodes import EigVals, EigVecs
 from .reductionnodes import Triangle
 from .functions import USER_PREFIX, marked
 from .indices import letters, slice_of
@@ -50,7 +51,7 @@ def shared_bindings(roots, bind_matrix_args=True):
     """Nodes that get a name: non-trivial nodes used more than once, composite matrix-function
     args, and nodes that would otherwise sit more than MAX_INLINE_DEPTH inline levels deep."""
     nodes, uses = _uses(roots)
-    matrix_args = {p.arg for p in nodes if isinstance(p, (Inv, Pinv, Det, LogDet, Cholesky))} if bind_matrix_args else set()
+    matrix_args = {p.arg for p in nodes if isinstance(p, (Inv, Pinv, Det, LogDet, Cholesky, EigVals, EigVecs))} if bind_matrix_args else set()
     bound = []
     depth = {}  # inline levels below a node, counted up to the nearest named node or leaf
     for node in nodes:  # children first
@@ -179,6 +180,12 @@ class _IndexPrinter(IndexForms, StructureIndexForms):
     def _pinv(self, node, idx, taken):
         return self.sub(self.call("pinv", _matrix_name(node.arg, self)), idx)
 
+    def _eigvals(self, node, idx, taken):
+        return self.sub(self.call("eigvals", _matrix_name(node.arg, self)), idx)
+
+    def _eigvecs(self, node, idx, taken):
+        return self.sub(self.call("eigvecs", _matrix_name(node.arg, self)), idx)
+
     def _det(self, node, idx, taken):
         return self.call("det", _matrix_name(node.arg, self))
 
@@ -227,7 +234,8 @@ class _LatexPrinter(LatexForms, _IndexPrinter):
         return rf"\sum_{{{''.join(fresh)}}} "
 
     def call(self, name, arg):
-        known = {"inv": None, "det": r"\det", "logdet": r"\log\det", "sqrt": None}
+        known = {"inv": None, "det": r"\det", "logdet": r"\log\det", "sqrt": None, "eigvals": r"\lambda",
+                 "eigvecs": r"\operatorname{eigvecs}"}
         if name in ("inv", "pinv"):
             return rf"\left({arg}\right)^{{{'-1' if name == 'inv' else '+'}}}"
         if name == "sqrt":

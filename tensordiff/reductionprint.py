@@ -102,6 +102,7 @@ CODE = {
         where="np.where({m} != 0, {a}, {b})", maximum="np.maximum({a}, {b})",
         tril="np.tril(np.ones(({r}, {c})), {k})", triu="np.triu(np.ones(({r}, {c})), {k})",
         cholesky="np.linalg.cholesky({x})", pinv="np.linalg.pinv({x})",
+        eigvals="np.linalg.eigvalsh({x})", eigvecs="np.linalg.eigh({x})[1]",
         cumsum="np.cumsum({x}, axis={axis})", diff="np.diff({x}, axis={axis})"),
     "jax.numpy": dict(
         max="jnp.max({x}, axis={axes})",
@@ -114,6 +115,7 @@ CODE = {
         where="jnp.where({m} != 0, {a}, {b})", maximum="jnp.maximum({a}, {b})",
         tril="jnp.tril(jnp.ones(({r}, {c})), {k})", triu="jnp.triu(jnp.ones(({r}, {c})), {k})",
         cholesky="jnp.linalg.cholesky({x})", pinv="jnp.linalg.pinv({x})",
+        eigvals="jnp.linalg.eigvalsh({x})", eigvecs="jnp.linalg.eigh({x})[1]",
         cumsum="jnp.cumsum({x}, axis={axis})", diff="jnp.diff({x}, axis={axis})"),
     "torch": dict(
         max="torch.amax({x}, dim={axes})",
@@ -126,6 +128,7 @@ CODE = {
         tril="torch.tril(torch.ones({r}, {c}, dtype=torch.float64), {k})",
         triu="torch.triu(torch.ones({r}, {c}, dtype=torch.float64), {k})",
         cholesky="torch.linalg.cholesky({x})", pinv="torch.linalg.pinv({x})",
+        eigvals="torch.linalg.eigvalsh({x})", eigvecs="torch.linalg.eigh({x})[1]",
         cumsum="torch.cumsum({x}, dim={axis})", diff="torch.diff({x}, dim={axis})"),
 }
 
@@ -161,6 +164,12 @@ class CodeForms:
 
     def _pinv(self, node):
         return self.template("pinv").format(x=self.code(node.arg))
+
+    def _eigvals(self, node):
+        return self.template("eigvals").format(x=self.code(node.arg))
+
+    def _eigvecs(self, node):
+        return self.template("eigvecs").format(x=self.code(node.arg))
 
     def _along(self, node):
         return self.template(_NAMES[type(node).__name__]).format(x=self.code(node.arg), axis=node.axes[0])
@@ -245,10 +254,10 @@ class MatrixForms:
     def _pinv(self, node):
         return f"pinv({self.write(node.arg)})"
 
-    def _cumsum(self, node):   # the parser has no word for a running sum or a difference
+    def _cumsum(self, node):   # the parser has no word for a running sum, a difference or eigh's parts
         return None
 
-    _diff = _cumsum
+    _diff = _eigvals = _eigvecs = _cumsum
 
     def _maximum(self, node):
         a, b = self.spread(node.a), self.spread(node.b)

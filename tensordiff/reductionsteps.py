@@ -1,5 +1,5 @@
-"""Evaluation steps of reductions, soft maxima, running sums and differences, masks, cholesky and
-pinv, on every backend.
+"""Evaluation steps of reductions, soft maxima, running sums and differences, masks, cholesky,
+pinv and eigh, on every backend.
 
 Each step runs through an ``ArrayOps`` over a namespace with numpy's names (numpy, dask.array,
 jax.numpy, cupy) or ``TorchOps``. logsumexp and softmax shift by the max first, so no exp
@@ -27,6 +27,7 @@ from .backends import OnSingular
 from .errors import EvaluationError
 from .expr import Add, Cholesky, Einsum, Pinv, Var
 from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .spectralnodes import EigVals, EigVecs
 from .printing import short
 from .einsumnodes import transpose
 
@@ -266,6 +267,30 @@ def _pinv_step(node, backend, singular):
     return run
 
 
+# ---------------------------------------------------------------- eigh
+
+def _numpy_eigh(a):
+    return np.linalg.eigh(a)[1]
+
+
+def _eigh_step(vectors):
+    """The backend's eigh (its eigenvectors) or eigvalsh; a matrix with a nan entry gives nan."""
+    def plan(node, backend, singular):
+        name, lib = backend.name, backend.lib
+
+        def run(args, sizes, place):
+            (a,) = args
+            if name == "numpy":
+                return np.linalg.eigh(a)[1] if vectors else np.linalg.eigvalsh(a)
+            if name == "dask":
+                whole = a.rechunk(-1)
+                return whole.map_blocks(_numpy_eigh, dtype=a.dtype) if vectors else \
+                    whole.map_blocks(np.linalg.eigvalsh, drop_axis=1, dtype=a.dtype)
+            return lib.linalg.eigh(a)[1] if vectors else lib.linalg.eigvalsh(a)
+        return run
+    return plan
+
+
 # ---------------------------------------------------------------- the steps
 
 def _axis_step(method):
@@ -345,6 +370,8 @@ REDUCTION_PLANS = {
     Triangle: _triangle_step,
     Cholesky: _cholesky_step,
     Pinv: _pinv_step,
+    EigVals: _eigh_step(vectors=False),
+    EigVecs: _eigh_step(vectors=True),
 }
 
 # the steps that also take the program's conditioning policy (conditioning.py)

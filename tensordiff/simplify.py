@@ -13,6 +13,7 @@ from .errors import ShapeError, TensorDiffError
 from .expr import (Add, Apply, Cholesky, Det, Einsum, Expr, Inv, LogDet, Pinv, Select, Solve, Take, Var, make,
                    topological)
 from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .spectralnodes import EigVals, EigVecs
 from .composite import REBUILD as STRUCTURE_REBUILD
 from .constantnodes import constant, constant_value, zeros
 from .einsumnodes import apply_node, einsum_node, scale, transpose
@@ -209,6 +210,18 @@ def cholesky_node(arg):
     return make(Cholesky, arg)
 
 
+def eigvals_node(arg):
+    """The ascending eigenvalues of a symmetric (d, d) matrix."""
+    _check_square(arg, "eigvalsh")
+    return make(EigVals, arg)
+
+
+def eigvecs_node(arg):
+    """The orthonormal eigenvectors (columns) of a symmetric (d, d) matrix."""
+    _check_square(arg, "eigh")
+    return make(EigVecs, arg)
+
+
 def pinv_node(arg):
     """The canonical pseudo-inverse of an (m, n) matrix: pinv(pinv(B)) = B, pinv(c Bᵀ) = pinv(B)ᵀ / c,
     pinv(c I) = I / c, and the zero matrix's is the zero matrix of dims (n, m)."""
@@ -249,6 +262,8 @@ _REBUILD = {
     Triangle: lambda node, new: node,
     Cholesky: lambda node, new: cholesky_node(new[node.arg]),
     Pinv: lambda node, new: pinv_node(new[node.arg]),
+    EigVals: lambda node, new: eigvals_node(new[node.arg]),
+    EigVecs: lambda node, new: eigvecs_node(new[node.arg]),
     **STRUCTURE_REBUILD,
 }
 

@@ -28,6 +28,7 @@ import numpy as np
 from .binding import require_symmetric
 from .expr import Apply, Cholesky, Pinv, Var
 from .reductionnodes import Compare, CumSum, Diff, LogSumExp, Max, Maximum, Softmax, Triangle, Where
+from .spectralnodes import EigVals, EigVecs
 from .functionsteps import ApplyStep, MatrixStep
 from .steps import EinsumStep, SumStep
 
@@ -38,7 +39,7 @@ COMPILE_AFTER = 2   # calls with one signature before a backend's compiler (jax.
 PLAN_FILENAME = "<tensordiff plan>"   # the generated functions' file name: tracebacks and the OOM message read it
 _FLOAT_KINDS = (np.dtype(np.float64), np.dtype(np.float32))
 # steps that are array operations alone, whatever their values: no policy, no Python bool of an entry
-_PURE = (Pinv, Max, LogSumExp, Softmax, Compare, Where, Maximum, Triangle, CumSum, Diff)
+_PURE = (Pinv, EigVals, EigVecs, Max, LogSumExp, Softmax, Compare, Where, Maximum, Triangle, CumSum, Diff)
 
 
 def signature(values, backend=None, dims=()):

@@ -185,7 +185,7 @@ def _reduction_programs():
             td.where(X > 0, X, 0.5 * X), td.hessian(td.sum(td.maximum(X, 0.1) ** 2), X),
             td.differences(td.tanh(X), axis=0), td.grad(td.sum(td.log_softmax(X @ X.T)), X), td.max(X, axis=1),
             td.tril(X) * 2, td.hessian(td.sum(td.softmax(X) ** 3), X), td.min(X), td.mean(td.exp(X)),
-            td.where(X > 0, td.log(X), 0.0)]
+            td.where(X > 0, td.log(X), 0.0), td.grad(td.sum(td.eigvalsh(X.T @ X) ** 2), X)]
 
 
 @pytest.mark.parametrize("k", range(len(_reduction_programs())))

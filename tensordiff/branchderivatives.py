@@ -10,13 +10,17 @@ so the choice is where(M > N, 2M, cos M)[k,l] J[k,l,i,j]: the n² choice times J
 then disappear. Entry for entry this is the same product of the same numbers, so it is exact, and
 it keeps the where's guarantee that a branch not taken never reaches the result (not 0·∂b, which
 is nan where ∂b is infinite). Branches through different Jacobians are chosen against an exact
-zero, one Jacobian at a time.
+zero, one Jacobian at a time. That zero multiplies the Jacobian's entries, so a Jacobian that may
+hold an infinite or nan entry (a reciprocal, a log, an exp that may overflow: the derivative of a
+branch's own singular part, kept whole as one operand) is chosen over the whole shape instead.
 """
 
+import weakref
+
 from .composite import Embed, Merge, Reinterpret
-from .constantnodes import constant, is_zero, zeros
+from .constantnodes import constant, constant_value, is_zero, zeros
 from .einsumnodes import einsum_node, einsum_on
-from .expr import Add, Einsum
+from .expr import Add, Apply, Einsum, topological
 from .simplify import where_node
 from .sumnodes import add_node
 
@@ -72,6 +76,8 @@ def _by_jacobian(derivative, own):
             parts = term, constant(1.0, term.shape[:own])
         else:
             parts = _factored(term, own) if isinstance(term, Einsum) else None
+        if parts is None or _may_be_unbounded(parts[0]):   # the choice's zeros must not meet an inf
+            parts = None
         if parts is None:
             rest.append(term)
         else:
@@ -95,3 +101,63 @@ def _factored(term, own):
     used = sorted(set(term.out).union(*(subs[k] for k in rest)))
     jacobian = einsum_on(1.0, [ops[k] for k in rest], [subs[k] for k in rest], term.out, term.dims, used)
     return jacobian, factor_node
+
+
+# elementwise functions finite wherever their argument is; user functions are taken to be too
+_BOUNDED = frozenset({"sin", "cos", "tanh", "sigmoid", "softplus", "log_sigmoid", "erf", "gelu", "abs", "sign",
+                      "step", "relu", "stop_gradient", "arctan"})
+_NONNEGATIVE = frozenset({"exp", "sigmoid", "softplus", "abs", "relu", "step", "cosh"})
+
+
+def _may_be_unbounded(jacobian):
+    """Whether a Jacobian may hold an infinite or nan entry for finite values of its symbols: it
+    reads a log, a root, an exp (which overflows), or a negative power of something not bounded
+    away from 0 (1 + x², but not x or exp(x))."""
+    known = _UNBOUNDED
+    for node in topological([jacobian], skip=lambda child: child in known):
+        known[node] = _unbounded_here(node) or any(known[child] for child in node.children())
+    return known[jacobian]
+
+
+_UNBOUNDED = weakref.WeakKeyDictionary()   # node -> whether it may be unbounded, for every node asked about
+
+
+def _unbounded_here(node):
+    if not isinstance(node, Apply) or node.fn.user or node.fn.name in _BOUNDED:
+        return False
+    if node.fn.name != "pow":
+        return True
+    p = node.fn.p
+    if p >= 0:
+        return p != int(p)   # a root: nan below 0
+    return not _bounded_away_from_zero(node.arg)
+
+
+def _bounded_away_from_zero(node):
+    """Whether every entry is at least some c > 0: a positive constant plus nonnegative terms."""
+    value = constant_value(node)
+    if value is not None:
+        return value > 0
+    if isinstance(node, Apply) and node.fn.name == "cosh":
+        return True
+    return isinstance(node, Add) and all(map(_nonnegative, node.terms)) and \
+        any(_bounded_away_from_zero(term) for term in node.terms)
+
+
+def _nonnegative(node):
+    """Whether every entry is >= 0: nonnegative constants and functions, squares, and products of them."""
+    value = constant_value(node)
+    if value is not None:
+        return value >= 0
+    if isinstance(node, Apply):
+        return node.fn.name in _NONNEGATIVE or node.fn.name == "pow" and node.fn.p % 2 == 0
+    if isinstance(node, Add):
+        return all(map(_nonnegative, node.terms))
+    if not isinstance(node, Einsum) or node.coeff < 0:
+        return False
+    unpaired = list(zip(node.operands, node.subscripts))
+    for item in list(unpaired):   # x[i] x[i]: a square, whatever x's sign
+        if unpaired.count(item) >= 2:
+            unpaired.remove(item)
+            unpaired.remove(item)
+    return all(_nonnegative(op) for op, _ in unpaired)

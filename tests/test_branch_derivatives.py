@@ -120,3 +120,18 @@ def test_a_branch_counting_a_dim_keeps_its_size(build):
     got = td.evaluate(td.diff(f, r), **values)
     np.testing.assert_allclose(got, numeric_diff(f, r, values), rtol=1e-7, atol=1e-9)
     assert np.any(np.abs(got) > 3.5), got   # some entry chose the branch of slope m = 4
+
+
+@pytest.mark.parametrize("w_value", [[0.435, 0.1], [0.435, 0.933]], ids=["mixed mask", "no entry taken"])
+def test_a_branch_factor_whose_derivative_is_infinite_where_not_taken_stays_out(w_value):
+    """where(t > 0, log t, b) with t = [w < 1/4] w inv(A) exactly 0 where masked: the second
+    derivative of log t's factor, -t⁻¹ [w < 1/4] w, holds t⁻² there. It was kept whole as the
+    Jacobian of the choice, which multiplied it by the choice's exact zero: every entry of the
+    Hessian was nan (test_random's generator, seed 10858)."""
+    T, w = td.tensor("T_bi", "k_bi n_bi n_bi"), td.vector("w_bi", "n_bi")
+    S = td.relu(td.sum(T, axis=0))
+    t = (w < 0.25) * w * td.inv(S @ S.T + td.eye("n_bi"))
+    f = (td.where(t > 0, td.log(t), 0.5 * td.sum(T, axis=0)) ** 2 + 1) ** -1.5
+    values = dict(T_bi=np.random.default_rng(10858).uniform(0.2, 1.0, (3, 2, 2)), w_bi=np.array(w_value))
+    result = td.check(f, T, order=2, **values)
+    assert np.all(np.isfinite(result.symbolic)) and result.max_rel_error < 1e-6

@@ -119,7 +119,7 @@ def _may_be_unbounded(jacobian):
     return known[jacobian]
 
 
-_UNBOUNDED = weakref.WeakKeyDictionary()   # node -> whether it may be unbounded, for every node asked about
+_UNBOUNDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # node -> whether it may be unbounded
 
 
 def _unbounded_here(node):

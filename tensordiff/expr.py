@@ -40,7 +40,7 @@ from .nodekeys import add_skey, digest, einsum_skey, var_skey
 from .operators import Operators
 
 __all__ = ["Expr", "Var", "Einsum", "Add", "Apply", "Inv", "Det", "LogDet", "Solve", "Select", "Take", "make", "Cholesky",
-           "Pinv"]
+           "Pinv", "MatrixFunction"]
 
 _interned = weakref.WeakValueDictionary()
 # key -> weak reference (typeshed leaves the attribute out); nothing iterates _interned, so no removal is pending
@@ -301,7 +301,9 @@ class Apply(Expr):
         return (self.arg,)
 
 
-class _MatrixFunction(Expr):
+class MatrixFunction(Expr):
+    """A function of one matrix ``arg``; a subclass gives its shape from arg's (``_shape``)."""
+
     __slots__ = ("arg",)
     arg: Expr
     _expr_fields = (0,)
@@ -319,7 +321,7 @@ class _MatrixFunction(Expr):
         return (self.arg,)
 
 
-class Inv(_MatrixFunction):
+class Inv(MatrixFunction):
     __slots__ = ()
 
     @staticmethod
@@ -327,7 +329,7 @@ class Inv(_MatrixFunction):
         return arg.shape
 
 
-class Det(_MatrixFunction):
+class Det(MatrixFunction):
     __slots__ = ()
 
     @staticmethod
@@ -335,7 +337,7 @@ class Det(_MatrixFunction):
         return ()
 
 
-class LogDet(_MatrixFunction):
+class LogDet(MatrixFunction):
     """log |det A| (the log of the absolute value, as numpy's slogdet)."""
 
     __slots__ = ()
@@ -473,7 +475,7 @@ def _unflatten(records):
 # (built by ``reductions``; the other reductions' nodes are in ``reductionnodes``)
 
 
-class Cholesky(_MatrixFunction):
+class Cholesky(MatrixFunction):
     """The lower Cholesky factor L (L Lᵀ = arg) of a symmetric positive definite matrix."""
 
     __slots__ = ()
@@ -483,7 +485,7 @@ class Cholesky(_MatrixFunction):
         return arg.shape
 
 
-class Pinv(_MatrixFunction):
+class Pinv(MatrixFunction):
     """The Moore–Penrose pseudo-inverse of a matrix (numpy's pinv): dims (m, n) give (n, m)."""
 
     __slots__ = ()

@@ -168,6 +168,21 @@ def eigh(a: Expr) -> EighResult:
 def eigvalsh(a: Expr) -> Expr:
     """The eigenvalues of a symmetric matrix, ascending, as ``np.linalg.eigvalsh``: ``td.eigh(a)[0]``.
 
+    Parameters
+    ----------
+    a : Expr
+        A symmetric matrix, dims ``"d d"`` (a general one is read as its symmetric part).
+
+    Returns
+    -------
+    Expr
+        The eigenvalues, dims (d,), with the derivatives of simple eigenvalues (``td.eigh``).
+
+    Raises
+    ------
+    ShapeError
+        If ``a`` is not a square matrix with one dim twice.
+
     Examples
     --------
     >>> import numpy as np

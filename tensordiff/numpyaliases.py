@@ -30,10 +30,9 @@ from .constantnodes import constant
 from .contractions import einsum, outer, sum
 from .einsumnodes import einsum_node
 from .errors import ShapeError, UnsupportedOperation
-from .functions import FUNCTIONS
 from .indices import format_dims
 from .linalgops import eigh, norm
-from .numpyfunctions import NUMPY_FUNCTIONS, numpy_axes, refuse_arguments
+from .numpyfunctions import NUMPY_FUNCTIONS, numpy_axes, refuse_arguments, vector_norm
 from .reductionaxes import operand_text, reduced_axes
 from .reductions import cumsum, differences, max, mean, min
 from .reshaping import concatenate, reshape
@@ -155,13 +154,9 @@ def _vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
     axes = reduced_axes(x, axis, "np.linalg.vector_norm")
     if ord == 2 and axis is None and not keepdims:
         return norm(x)
-    magnitude = FUNCTIONS["abs"](x)
-    if ord == 2:
-        return sqrt(sum(x * x, axes, keepdims))
-    if ord in (math.inf, -math.inf):
-        return (max if ord > 0 else min)(magnitude, axes, keepdims)
-    if isinstance(ord, (int, float, np.number)) and not isinstance(ord, bool) and ord > 0:
-        return sum(magnitude if ord == 1 else magnitude ** float(ord), axes, keepdims) ** (1.0 / float(ord))
+    result = vector_norm(x, ord, axes, keepdims)
+    if result is not None:
+        return result
     raise UnsupportedOperation(f"np.linalg.vector_norm(ord={ord!r:.20}) has no tensordiff counterpart: ord takes "
                                "2, 1, inf, -inf or any p > 0")
 

@@ -32,7 +32,7 @@ from .reshaping import concatenate, kron, reshape, stack, with_unit_axes
 from .simplify import as_expr
 
 __all__ = ["NUMPY_FUNCTIONS", "AxisError", "variance", "standard_deviation", "numpy_axes",
-           "refuse_arguments"]
+           "refuse_arguments", "vector_norm"]
 
 _sign = FUNCTIONS["sign"]
 
@@ -325,6 +325,19 @@ def _clip(a, a_min=_ABSENT, a_max=_ABSENT, out=None, *, min=_ABSENT, max=_ABSENT
 
 # ---------------------------------------------------------------- linear algebra
 
+def vector_norm(x, ord, positions, keepdims):
+    """The vector norm of ord 2, inf, -inf or any p > 0 over the entries along ``positions``; None
+    for another ord."""
+    if ord == 2:
+        return sqrt(sum(x * x, positions, keepdims))
+    magnitude = FUNCTIONS["abs"](x)
+    if ord in (np.inf, -np.inf):
+        return (max if ord > 0 else min)(magnitude, positions, keepdims)
+    if isinstance(ord, (int, float, np.number)) and not isinstance(ord, bool) and ord > 0:
+        return sum(magnitude if ord == 1 else magnitude ** float(ord), positions, keepdims) ** (1.0 / float(ord))
+    return None
+
+
 def _norm(x, ord=None, axis=None, keepdims=False):
     """np.linalg.norm: a vector norm along one axis (ord None/2, 1, inf, -inf or any p > 0), a matrix
     norm over two (Frobenius, 1, -1, inf, -inf), keepdims as numpy's. The spectral and nuclear norms
@@ -343,12 +356,9 @@ def _norm(x, ord=None, axis=None, keepdims=False):
         return sqrt(sum(x * x, positions, keepdims))
     magnitude = FUNCTIONS["abs"](x)
     if len(axes) == 1:
-        if ord == 2:
-            return sqrt(sum(x * x, positions, keepdims))
-        if ord in (np.inf, -np.inf):
-            return (max if ord > 0 else min)(magnitude, positions, keepdims)
-        if isinstance(ord, (int, float, np.number)) and not isinstance(ord, bool) and ord > 0:
-            return sum(magnitude if ord == 1 else magnitude ** float(ord), positions, keepdims) ** (1.0 / float(ord))
+        result = vector_norm(x, ord, positions, keepdims)
+        if result is not None:
+            return result
     elif len(axes) == 2 and ord in (1, -1, np.inf, -np.inf):
         rows, cols = (int(a) % x.ndim for a in axes)
         summed, chosen = (rows, cols) if ord in (1, -1) else (cols, rows)   # 1: the largest column sum

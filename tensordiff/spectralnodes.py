@@ -9,33 +9,12 @@ derivative rules are rows of diff.RULES, their steps live in reductionsteps. Int
 
 from __future__ import annotations
 
-from .expr import Expr
-from .nodekeys import digest
+from .expr import MatrixFunction
 
 __all__ = ["EigVals", "EigVecs"]
 
-_set = object.__setattr__   # the one way fields are written: by _init, while make builds a node (expr.py)
 
-
-class _Spectral(Expr):
-    __slots__ = ("arg",)
-    arg: Expr
-    _expr_fields = (0,)
-
-    def _init(self, arg):
-        _set(self, "arg", arg)
-        _set(self, "shape", self._shape(arg))
-        _set(self, "free", arg.free)
-        _set(self, "skey", digest(type(self).__name__, arg.skey))
-
-    def _fields(self):
-        return (self.arg,)
-
-    def children(self):
-        return (self.arg,)
-
-
-class EigVals(_Spectral):
+class EigVals(MatrixFunction):
     """The eigenvalues of a symmetric matrix, ascending: dims (d,)."""
 
     __slots__ = ()
@@ -45,7 +24,7 @@ class EigVals(_Spectral):
         return arg.shape[:1]
 
 
-class EigVecs(_Spectral):
+class EigVecs(MatrixFunction):
     """The orthonormal eigenvectors of a symmetric matrix as columns, in the eigenvalues' order: (d, d)."""
 
     __slots__ = ()

@@ -184,6 +184,16 @@ def _std_method(self: Expr, axis: Axis = None, ddof: float = 0, keepdims: bool =
     return standard_deviation(self, axis, ddof=ddof, keepdims=keepdims)
 
 
+def _copy_method(self: Expr) -> Expr:
+    """``ndarray.copy()``: an expression is immutable, so its copy is the expression itself."""
+    return self
+
+
+def _conj_method(self: Expr) -> Expr:
+    """``ndarray.conj()``: the entries are real, so the conjugate is the expression itself."""
+    return self
+
+
 def _install_operators():
     Expr.__add__ = add
     Expr.__radd__ = lambda self, other: add(other, self)
@@ -206,8 +216,8 @@ def _install_operators():
     Expr.__rmatmul__ = lambda self, other: matmul(other, self)
     Expr.T = property(T)
     Expr.mT = property(matrix_transpose)
-    Expr.copy = lambda self: self   # immutable: a copy is the expression itself
-    Expr.conj = Expr.conjugate = lambda self: self   # real entries
+    Expr.copy = _copy_method
+    Expr.conj = Expr.conjugate = _conj_method
     Expr.__getitem__ = index
     Expr.__array_ufunc__ = _array_ufunc
     Expr.__array_function__ = _array_function

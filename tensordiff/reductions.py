@@ -338,7 +338,7 @@ def cumsum(x: ExprLike, axis: int | None = None) -> Expr:
     """The running sums of ``x`` along ``axis``, as ``numpy.cumsum``: entry i is the sum of entries
     0..i. With axis None (numpy's default) over the entries of x flattened in C order.
 
-    Its derivative is the product with the lower triangle of ones, [j ≤ i] (``td.tril(ones)``):
+    Its derivative is the product with the lower triangle of ones, ``[j ≤ i]`` (``td.tril(ones)``):
     a running sum is linear, so its derivatives of order 2 and up are zero.
 
     Parameters
@@ -374,10 +374,10 @@ def cumsum(x: ExprLike, axis: int | None = None) -> Expr:
 
 
 def differences(x: ExprLike, n: int = 1, axis: int = -1) -> Expr:
-    """x[k+1] - x[k] along ``axis``, ``n`` times: ``numpy.diff`` (``td.diff`` is the derivative).
+    """``x[k+1] - x[k]`` along ``axis``, ``n`` times: ``numpy.diff`` (``td.diff`` is the derivative).
 
-    The axis's dim d becomes d[1:] (one shorter), the dim of ``x[1:]``, so the differences combine
-    with x[1:] elementwise; n times, d[1:][1:] and so on.
+    The axis's dim ``d`` becomes ``d[1:]`` (one shorter), the dim of ``x[1:]``, so the differences
+    combine with ``x[1:]`` elementwise; n times, ``d[1:][1:]`` and so on.
 
     Parameters
     ----------

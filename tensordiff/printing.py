@@ -174,26 +174,16 @@ class _IndexPrinter(IndexForms, StructureIndexForms):
     def function_name(self, fn):
         return fn.display
 
-    def _inv(self, node, idx, taken):
-        return self.sub(self.call("inv", _matrix_name(node.arg, self)), idx)
+    def _matrix_function(self, node, idx, taken):   # inv(A)[i,j], pinv, cholesky, eigvals, eigvecs: by class name
+        return self.sub(self.call(type(node).__name__.lower(), _matrix_name(node.arg, self)), idx)
 
-    def _pinv(self, node, idx, taken):
-        return self.sub(self.call("pinv", _matrix_name(node.arg, self)), idx)
-
-    def _eigvals(self, node, idx, taken):
-        return self.sub(self.call("eigvals", _matrix_name(node.arg, self)), idx)
-
-    def _eigvecs(self, node, idx, taken):
-        return self.sub(self.call("eigvecs", _matrix_name(node.arg, self)), idx)
+    _inv = _pinv = _cholesky = _eigvals = _eigvecs = _matrix_function
 
     def _det(self, node, idx, taken):
         return self.call("det", _matrix_name(node.arg, self))
 
     def _logdet(self, node, idx, taken):
         return self.call("logdet", _matrix_name(node.arg, self))
-
-    def _cholesky(self, node, idx, taken):
-        return self.sub(self.call("cholesky", _matrix_name(node.arg, self)), idx)
 
     def _solve(self, node, idx, taken):
         return self.sub(self.call("solve", _matrix_name(node.matrix, self) + ", " + _matrix_name(node.rhs, self)), idx)
